@@ -1,0 +1,80 @@
+"""airssys-plugins: sandboxed WebAssembly components as pluggy plugins.
+
+Declare pluggy hookspecs, hand the PluginManager to a :class:`PluginHost`, load
+components; ``pm.hook.<name>(...)`` then calls Python plugins and components alike.
+"""
+
+from ._annotations import Err as Err
+from ._annotations import Ok as Ok
+from ._annotations import Result as Result
+from ._annotations import char as char
+from ._annotations import f32 as f32
+from ._annotations import f64 as f64
+from ._annotations import s8 as s8
+from ._annotations import s16 as s16
+from ._annotations import s32 as s32
+from ._annotations import s64 as s64
+from ._annotations import u8 as u8
+from ._annotations import u16 as u16
+from ._annotations import u32 as u32
+from ._annotations import u64 as u64
+from ._annotations import variant as variant
+from ._contract import Contract as Contract
+from ._contract import HookContract as HookContract
+from ._contract import WitBinding as WitBinding
+from ._contract import wit_binding as wit_binding
+from ._errors import ArgumentError as ArgumentError
+from ._errors import ContractMismatchError as ContractMismatchError
+from ._errors import HookCallError as HookCallError
+from ._errors import HookspecError as HookspecError
+from ._errors import Mismatch as Mismatch
+from ._errors import PluginConflictError as PluginConflictError
+from ._errors import PluginError as PluginError
+from ._errors import PluginLoadError as PluginLoadError
+from ._errors import PluginResultError as PluginResultError
+from ._errors import PluginTimeout as PluginTimeout
+from ._errors import PluginTrap as PluginTrap
+from ._errors import ResultError as ResultError
+from ._host import HookOptions as HookOptions
+from ._host import PluginHost as PluginHost
+from ._host import WasmPlugin as WasmPlugin
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgumentError",
+    "Contract",
+    "ContractMismatchError",
+    "Err",
+    "HookCallError",
+    "HookContract",
+    "HookOptions",
+    "HookspecError",
+    "Mismatch",
+    "Ok",
+    "PluginConflictError",
+    "PluginError",
+    "PluginHost",
+    "PluginLoadError",
+    "PluginResultError",
+    "PluginTimeout",
+    "PluginTrap",
+    "Result",
+    "ResultError",
+    "WasmPlugin",
+    "WitBinding",
+    "__version__",
+    "char",
+    "f32",
+    "f64",
+    "s8",
+    "s16",
+    "s32",
+    "s64",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "variant",
+    "wit_binding",
+]

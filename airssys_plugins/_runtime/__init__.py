@@ -1,0 +1,22 @@
+"""The runtime layer: the only part of airssys-plugins that imports wasmtime.
+
+Everything above it talks to components through :class:`ComponentImage` (a compiled,
+type-checked component), :class:`PluginInstance` (its sandboxed instance) and
+:class:`BoundFunc` (a prepared call), all in terms of the :mod:`.._wit` model.
+"""
+
+from ._engine import aot_cache_dir as aot_cache_dir
+from ._instance import TRAP_TABLE as TRAP_TABLE
+from ._instance import BoundFunc as BoundFunc
+from ._instance import ComponentImage as ComponentImage
+from ._instance import PluginInstance as PluginInstance
+from ._instance import classify_error as classify_error
+
+__all__ = [
+    "TRAP_TABLE",
+    "BoundFunc",
+    "ComponentImage",
+    "PluginInstance",
+    "aot_cache_dir",
+    "classify_error",
+]

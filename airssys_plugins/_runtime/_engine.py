@@ -1,0 +1,121 @@
+"""One wasmtime Engine per process, its epoch ticker, and the persistent compile cache."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+from typing import Final
+
+import platformdirs
+from wasmtime import Config, Engine, WasmtimeError
+from wasmtime.component import Component, Linker
+
+__all__ = ["EPOCH_TICK", "aot_cache_dir", "compile_component", "engine", "wasi_linker"]
+
+log = logging.getLogger("airssys_plugins.runtime")
+
+#: Seconds between epoch ticks: the resolution of per-call timeouts.
+EPOCH_TICK: Final = 0.005
+WASMTIME_VERSION: Final = _dist_version("wasmtime")
+# Everything in the Config that changes compiled code; part of the compile-cache key.
+_CONFIG_FINGERPRINT: Final = "epoch=1;fuel=0"
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_linker: Linker | None = None
+_ticker: threading.Thread | None = None
+
+
+def engine() -> Engine:
+    """The process-wide Engine (created on first use, with epoch interruption on)."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                cfg = Config()
+                cfg.epoch_interruption = True
+                _engine = Engine(cfg)
+    return _engine
+
+
+def start_ticker() -> None:
+    """Start the daemon thread that advances the engine's epoch every EPOCH_TICK."""
+    global _ticker
+    if _ticker is not None:
+        return
+    eng = engine()
+    with _lock:
+        if _ticker is not None:
+            return
+
+        def tick() -> None:
+            while True:
+                time.sleep(EPOCH_TICK)
+                eng.increment_epoch()
+
+        _ticker = threading.Thread(target=tick, name="airssys-plugins-epoch", daemon=True)
+        _ticker.start()
+
+
+def wasi_linker() -> Linker:
+    """A linker that offers WASI p2 (closed by default: the store's WasiConfig opens it)."""
+    global _linker
+    if _linker is None:
+        with _lock:
+            if _linker is None:
+                linker = Linker(engine())
+                linker.add_wasip2()
+                _linker = linker
+    return _linker
+
+
+def aot_cache_dir() -> Path:
+    """Where compiled components are kept: ``$AIRSSYS_PLUGINS_CACHE_DIR`` or the user cache."""
+    override = os.environ.get("AIRSSYS_PLUGINS_CACHE_DIR")
+    base = Path(override) if override else Path(platformdirs.user_cache_dir("airssys-plugins"))
+    return base / "aot"
+
+
+def compile_component(data: bytes, digest: str, *, label: str, cache: bool = True) -> Component:
+    """Compile ``data`` (a component binary), through the persistent AOT cache.
+
+    The cache key is the component's sha256, the wasmtime version and the engine
+    configuration, so an upgrade or a config change never loads a stale artefact. Writes
+    are atomic (temp file + rename); an unreadable entry is logged and recompiled.
+    """
+    eng = engine()
+    path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_CONFIG_FINGERPRINT)}.cwasm"
+    if cache and path.is_file():
+        try:
+            return Component.deserialize_file(eng, str(path))
+        except WasmtimeError as exc:
+            log.warning("compile cache entry %s for %s is unusable (%s); recompiling", path, label, exc)
+            path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    log.info("compiling %s (%.1f MB); this happens once per version", label, len(data) / 1e6)
+    component = Component(eng, data)
+    log.info("compiled %s in %.2f s", label, time.perf_counter() - started)
+    if cache:
+        _store_atomically(path, component.serialize())
+    return component
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _store_atomically(path: Path, blob: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cwasm")
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only or full cache must not stop a plugin from loading
+        log.warning("cannot write compile cache entry %s: %s", path, exc)

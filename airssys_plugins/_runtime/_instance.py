@@ -1,0 +1,329 @@
+"""A loaded component, its sandboxed instance, and the call path into it."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from wasmtime import Store, WasiConfig, WasmtimeError
+from wasmtime import _ffi as ffi
+from wasmtime.component import Component, Instance
+
+from .. import _wit as wit
+from .._errors import ArgumentError, HookCallError, PluginLoadError, PluginTimeout, PluginTrap
+from . import _engine
+from ._convert import VAL, ConvertError, Lift, Lower, lifter, lowerer
+from ._types import component_exports, component_imports
+
+__all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
+
+log = logging.getLogger("airssys_plugins.runtime")
+
+_byref = ctypes.byref
+_call = ffi.wasmtime_component_func_call
+_delete = ffi.wasmtime_component_val_delete
+
+# wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
+# message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
+# each against a real trap so a wasmtime upgrade that rewords one fails a test.
+TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
+    ("wasm trap: interrupt", "timeout", PluginTimeout),
+    ("all fuel consumed", "fuel exhausted", PluginTrap),
+    ("call stack exhausted", "stack overflow", PluginTrap),
+    ("unreachable", "unreachable executed", PluginTrap),
+    ("out of bounds memory access", "out-of-bounds memory access", PluginTrap),
+    ("out of bounds", "out-of-bounds pointer", PluginTrap),
+    ("invalid utf-8", "invalid UTF-8", PluginTrap),
+    ("integer divide by zero", "division by zero", PluginTrap),
+    ("resource limit exceeded", "resource limit exceeded", PluginTrap),
+    ("cannot enter component instance", "instance already poisoned", PluginTrap),
+)
+
+
+def classify_error(message: str) -> tuple[str, type[HookCallError]]:
+    """The reason and exception class for a wasmtime error message."""
+    for needle, reason, cls in TRAP_TABLE:
+        if needle in message:
+            return reason, cls
+    return "trap", PluginTrap
+
+
+@attrs.frozen(eq=False)
+class ComponentImage:
+    """A compiled component and what it exports. Immutable; shared by its instances."""
+
+    name: str
+    path: Path | None
+    sha256: str
+    component: Component
+    exports: dict[tuple[str | None, str], wit.FuncSig]
+    imports: tuple[str, ...]
+
+    @classmethod
+    def load(cls, name: str, source: Path | bytes, *, cache: bool = True) -> ComponentImage:
+        path = None
+        if isinstance(source, bytes):
+            data = source
+        else:
+            path = source
+            try:
+                data = source.read_bytes()
+            except OSError as exc:
+                raise PluginLoadError(
+                    f"plugin {name!r}: cannot read {source}: {exc.strerror or exc}",
+                    plugin=name,
+                    path=str(source),
+                ) from exc
+        if data[:4] != b"\0asm":
+            raise PluginLoadError(
+                f"plugin {name!r}: {path or 'data'} is not a WebAssembly binary",
+                plugin=name,
+                path=None if path is None else str(path),
+            )
+        if data[4:8] == b"\x01\0\0\0":
+            raise PluginLoadError(
+                f"plugin {name!r}: {path or 'data'} is a core WebAssembly module, not a "
+                "component; wrap it with `wasm-tools component new`",
+                plugin=name,
+                path=None if path is None else str(path),
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            component = _engine.compile_component(data, digest, label=f"plugin {name!r}", cache=cache)
+        except WasmtimeError as exc:
+            raise PluginLoadError(
+                f"plugin {name!r}: {path or 'data'} is not a valid component: "
+                f"{str(exc).splitlines()[0]}",
+                plugin=name,
+                path=None if path is None else str(path),
+            ) from exc
+        eng = _engine.engine()
+        return cls(
+            name,
+            path,
+            digest,
+            component,
+            component_exports(eng, component),
+            tuple(component_imports(eng, component)),
+        )
+
+    def find_export(self, interface: str | None, function: str) -> tuple[str | None, wit.FuncSig] | None:
+        """The export for ``interface#function``; interfaces match across versions."""
+        if interface is None:
+            sig = self.exports.get((None, function))
+            return None if sig is None else (None, sig)
+        want = wit.split_interface_name(interface)
+        for (iface, fname), sig in self.exports.items():
+            if iface is None or fname != function:
+                continue
+            have = wit.split_interface_name(iface)
+            if iface == interface or (
+                want is not None and have is not None and have[:2] == want[:2]
+            ):
+                return iface, sig
+        return None
+
+
+@attrs.frozen(eq=False)
+class BoundFunc:
+    """A hook's call plan: where the function is and its converters, built once."""
+
+    hook: str
+    interface: str | None
+    function: str
+    param_names: tuple[str, ...]
+    lowers: tuple[Lower, ...]
+    lift: Lift | None
+    index: Any  # wasmtime ExportIndex
+
+
+class PluginInstance:
+    """One plugin's Store and component instance, guarded by a lock.
+
+    A trap kills a component instance for good; the next call gets a fresh one, and
+    ``on_new_instance`` (e.g. historic-hook replay) runs after each re-instantiation.
+    """
+
+    def __init__(
+        self,
+        image: ComponentImage,
+        *,
+        timeout: float | None = 1.0,
+        on_new_instance: Callable[[], None] | None = None,
+    ):
+        self.image = image
+        self.timeout = timeout
+        self.on_new_instance = on_new_instance
+        self.generation = 0
+        self._lock = threading.RLock()
+        self._store: Store | None = None
+        self._instance: Instance | None = None
+        self._funcs: dict[int, Any] = {}
+        self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
+        foreign = [i for i in image.imports if not i.startswith("wasi:")]
+        if foreign:
+            raise PluginLoadError(
+                f"plugin {image.name!r} imports interface(s) the host does not provide: "
+                f"{', '.join(foreign)}. Build it against the host's WIT only.",
+                plugin=image.name,
+                path=None if image.path is None else str(image.path),
+            )
+        _engine.start_ticker()
+
+    @property
+    def name(self) -> str:
+        return self.image.name
+
+    def _deadline_ticks(self, seconds: float | None) -> int:
+        if seconds is None:
+            return 2**62
+        return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 1
+
+    def instantiate(self) -> None:
+        """Create the instance now (loading does this, so start-up failures show at once)."""
+        with self._lock:
+            if self._instance is None:
+                self._instantiate()
+
+    def _instantiate(self) -> Instance:
+        store = Store(_engine.engine())
+        if self._needs_wasi:
+            store.set_wasi(WasiConfig())
+        # Start-up code runs under a generous deadline; each call sets its own.
+        store.set_epoch_deadline(self._deadline_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
+        try:
+            instance = _engine.wasi_linker().instantiate(store, self.image.component)
+        except WasmtimeError as exc:
+            raise PluginLoadError(
+                f"plugin {self.name!r} failed to start: {str(exc).splitlines()[0]}",
+                plugin=self.name,
+                path=None if self.image.path is None else str(self.image.path),
+            ) from exc
+        self._store, self._instance = store, instance
+        self._funcs = {}
+        self.generation += 1
+        if self.generation > 1 and self.on_new_instance is not None:
+            self.on_new_instance()
+        return instance
+
+    def discard(self) -> None:
+        """Drop the current instance (after a trap); the next call makes a fresh one."""
+        with self._lock:
+            self._instance = None
+            self._funcs = {}
+            store, self._store = self._store, None
+            if store is not None:
+                store.close()
+
+    close = discard
+
+    def bind(
+        self,
+        hook: str,
+        interface: str | None,
+        function: str,
+        signature: wit.FuncSig,
+    ) -> BoundFunc:
+        """Prepare calls of ``interface#function`` with the host's view of its types."""
+        comp: Component = self.image.component
+        if interface is None:
+            index = comp.get_export_index(function)
+        else:
+            parent = comp.get_export_index(interface)
+            index = None if parent is None else comp.get_export_index(function, parent)
+        if index is None:
+            raise PluginLoadError(
+                f"plugin {self.name!r} does not export {interface}#{function}", plugin=self.name
+            )
+        return BoundFunc(
+            hook=hook,
+            interface=interface,
+            function=function,
+            param_names=tuple(n for n, _ in signature.params),
+            lowers=tuple(lowerer(t) for t in signature.param_types),
+            lift=None if signature.result is None else lifter(signature.result),
+            index=index,
+        )
+
+    def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
+        """Call ``bound`` with ``args`` (already in WIT parameter order)."""
+        n = len(bound.lowers)
+        params = (VAL * n)()
+        try:
+            for i in range(n):
+                try:
+                    bound.lowers[i](args[i], params[i])
+                except ConvertError as exc:
+                    name = bound.param_names[i]
+                    raise ArgumentError(
+                        f"plugin {self.name!r}, hook {bound.hook!r}, argument "
+                        f"{name!r}{exc.located() if exc.path else ': ' + exc.message}",
+                        plugin=self.name,
+                        hook=bound.hook,
+                        parameter=name,
+                    ) from None
+            return self._invoke(bound, params, n, timeout)
+        finally:
+            for i in range(n):
+                _delete(_byref(params[i]))
+
+    def _invoke(self, bound: BoundFunc, params: Any, n: int, timeout: float | None) -> Any:
+        with self._lock:
+            instance = self._instance or self._instantiate()
+            store = self._store
+            assert store is not None
+            func = self._funcs.get(id(bound))
+            if func is None:
+                func = instance.get_func(store, bound.index)
+                if func is None:
+                    raise PluginTrap(
+                        f"plugin {self.name!r} has no function {bound.function!r}",
+                        plugin=self.name,
+                        hook=bound.hook,
+                    )
+                self._funcs[id(bound)] = func
+            store.set_epoch_deadline(self._deadline_ticks(self.timeout if timeout is None else timeout))
+            result = VAL()
+            err = _call(
+                _byref(func._func),
+                store._context(),
+                params,
+                n,
+                _byref(result) if bound.lift is not None else None,
+                1 if bound.lift is not None else 0,
+            )
+            if err:
+                error = WasmtimeError._from_ptr(err)
+                self.discard()
+                raise self._failure(bound, error) from error
+            if bound.lift is None:
+                return None
+            try:
+                return bound.lift(result)
+            finally:
+                _delete(_byref(result))
+
+    def _failure(self, bound: BoundFunc, error: WasmtimeError) -> HookCallError:
+        message = str(error)
+        reason, cls = classify_error(message)
+        first = message.strip().splitlines()[0] if message.strip() else reason
+        if cls is PluginTimeout:
+            text = (
+                f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
+                f"{self.timeout} s; its instance was replaced"
+            )
+        else:
+            text = (
+                f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
+                "its instance was replaced and the next call starts fresh"
+            )
+        exc = cls(text, plugin=self.name, hook=bound.hook)
+        exc.reason = reason
+        return exc

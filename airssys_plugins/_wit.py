@@ -1,0 +1,326 @@
+"""A small typed model of WIT: value types, function signatures, package ids.
+
+Pure Python: both the hookspec side (annotations -> WIT) and the component side (a
+compiled component's own types, read by the runtime layer) are expressed with these
+classes, so checking one against the other is plain ``==``.
+
+Equality is structural, as in the component model: the *names* of records, variants,
+enums and flags are not part of a type, their field and case names are. The Python
+class a named type maps to rides along (``py``) but never takes part in comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, TypeAlias
+
+import attrs
+
+__all__ = [
+    "PRIMITIVES",
+    "EnumT",
+    "FlagsT",
+    "FuncSig",
+    "ListT",
+    "OptionT",
+    "PackageId",
+    "Prim",
+    "RecordT",
+    "ResultT",
+    "TupleT",
+    "Unsupported",
+    "VariantT",
+    "WitType",
+    "kebab",
+    "render_ident",
+    "render_type",
+    "render_type_expanded",
+]
+
+PRIMITIVES = frozenset(
+    ["bool", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "f32", "f64", "char", "string"]
+)
+
+# Words that must be written as %word when used as a WIT identifier.
+_KEYWORDS = frozenset(
+    """as async bool borrow char constructor enum error-context export f32 f64 flags float32
+    float64 from func future import include interface list own option package record resource
+    result s8 s16 s32 s64 static stream string tuple type u8 u16 u32 u64 use variant with world
+    _""".split()
+)
+
+
+@attrs.frozen
+class Prim:
+    name: str = attrs.field(validator=attrs.validators.in_(PRIMITIVES))
+
+
+@attrs.frozen
+class ListT:
+    element: WitType
+    # ``bytes`` on the Python side instead of ``list[int]``; not part of the WIT type.
+    py_bytes: bool = attrs.field(default=False, eq=False)
+
+
+@attrs.frozen
+class TupleT:
+    elements: tuple[WitType, ...]
+
+
+@attrs.frozen
+class OptionT:
+    inner: WitType
+
+
+@attrs.frozen
+class ResultT:
+    ok: WitType | None
+    err: WitType | None
+
+
+@attrs.frozen
+class RecordT:
+    name: str = attrs.field(eq=False)
+    fields: tuple[tuple[str, WitType], ...]
+    py: Any = attrs.field(default=None, eq=False, repr=False)
+    # Python attribute name of each field, parallel to ``fields``.
+    py_fields: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+@attrs.frozen
+class VariantT:
+    name: str = attrs.field(eq=False)
+    cases: tuple[tuple[str, WitType | None], ...]
+    py: Any = attrs.field(default=None, eq=False, repr=False)
+    # Python class of each case, parallel to ``cases``.
+    py_cases: tuple[Any, ...] = attrs.field(default=(), eq=False, repr=False)
+
+
+@attrs.frozen
+class EnumT:
+    name: str = attrs.field(eq=False)
+    names: tuple[str, ...]
+    py: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class FlagsT:
+    name: str = attrs.field(eq=False)
+    names: tuple[str, ...]
+    py: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Unsupported:
+    """A WIT type airssys-plugins cannot pass to Python (resource, future, stream...)."""
+
+    description: str
+
+
+WitType: TypeAlias = (
+    Prim | ListT | TupleT | OptionT | ResultT | RecordT | VariantT | EnumT | FlagsT | Unsupported
+)
+NamedType: TypeAlias = RecordT | VariantT | EnumT | FlagsT
+
+
+@attrs.frozen
+class FuncSig:
+    """A WIT function type. Parameter names are kept for messages, not compared."""
+
+    params: tuple[tuple[str, WitType], ...] = attrs.field(eq=False)
+    result: WitType | None
+    param_types: tuple[WitType, ...] = attrs.field(init=False)
+
+    @param_types.default
+    def _param_types(self) -> tuple[WitType, ...]:
+        return tuple(t for _, t in self.params)
+
+    def render(self, *, expanded: bool = False) -> str:
+        show = render_type_expanded if expanded else render_type
+        params = ", ".join(f"{render_ident(n)}: {show(t)}" for n, t in self.params)
+        result = "" if self.result is None else f" -> {show(self.result)}"
+        return f"func({params}){result}"
+
+
+_VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$")
+_WORD = r"[a-z][a-z0-9]*"
+_ID = rf"{_WORD}(?:-{_WORD})*"
+_PACKAGE_RE = re.compile(rf"^(?P<ns>{_ID}):(?P<name>{_ID})(?:@(?P<version>[^\s/#]+))?$")
+
+
+@attrs.frozen
+class PackageId:
+    """``namespace:name@version`` of a WIT package, e.g. ``textpipe:hooks@1.0.0``."""
+
+    namespace: str
+    name: str
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PackageId:
+        m = _PACKAGE_RE.match(text.strip())
+        if m is None:
+            raise ValueError(
+                f"{text!r} is not a WIT package id; write it as namespace:name@1.2.3 "
+                "with lowercase kebab-case words"
+            )
+        version = m.group("version")
+        if version is not None and _VERSION_RE.match(version) is None:
+            raise ValueError(f"{text!r}: version {version!r} is not semver (X.Y.Z)")
+        return cls(m.group("ns"), m.group("name"), version)
+
+    def __str__(self) -> str:
+        base = f"{self.namespace}:{self.name}"
+        return base if self.version is None else f"{base}@{self.version}"
+
+    def interface(self, name: str) -> str:
+        """The full name of interface ``name`` of this package, as components export it."""
+        base = f"{self.namespace}:{self.name}/{name}"
+        return base if self.version is None else f"{base}@{self.version}"
+
+
+def version_compatible(expected: str | None, actual: str | None) -> bool:
+    """Whether a component built for ``actual`` fits a host that publishes ``expected``.
+
+    Semver caret rule, as the component model links imports: the same major version
+    (for 0.x, the same minor). Unversioned matches only unversioned.
+    """
+    if expected is None or actual is None:
+        return expected == actual
+    e, a = _VERSION_RE.match(expected), _VERSION_RE.match(actual)
+    if e is None or a is None:
+        return expected == actual
+    if e.group(1) != a.group(1):
+        return False
+    if e.group(1) == "0":
+        return e.group(2) == a.group(2) and (e.group(2) != "0" or e.group(3) == a.group(3))
+    return True
+
+
+def split_interface_name(full: str) -> tuple[str, str, str | None] | None:
+    """``ns:pkg/iface@1.0.0`` -> (``ns:pkg``, ``iface``, ``1.0.0``); None if not of that form."""
+    m = re.match(rf"^({_ID}:{_ID})/(%?{_ID})(?:@([^\s#]+))?$", full)
+    if m is None:
+        return None
+    return m.group(1), m.group(2).lstrip("%"), m.group(3)
+
+
+def kebab(name: str) -> str:
+    """Python identifier -> WIT identifier: ``detect_language`` -> ``detect-language``,
+    ``HTTPServer`` -> ``http-server``, ``level_2`` -> ``level2`` (WIT words cannot start
+    with a digit, so a digit word joins the word before it)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
+    words: list[str] = []
+    for word in spaced.lower().split("_"):
+        if not word:
+            continue
+        if word[0].isdigit() and words:
+            words[-1] += word
+        else:
+            words.append(word)
+    result = "-".join(words)
+    if not re.fullmatch(_ID, result):
+        raise ValueError(f"{name!r} cannot be written as a WIT identifier")
+    return result
+
+
+def render_ident(name: str) -> str:
+    return f"%{name}" if name in _KEYWORDS else name
+
+
+def render_type(t: WitType) -> str:
+    """The type as written in a WIT use site: named types by name."""
+    if isinstance(t, Prim):
+        return t.name
+    if isinstance(t, ListT):
+        return f"list<{render_type(t.element)}>"
+    if isinstance(t, TupleT):
+        return f"tuple<{', '.join(render_type(e) for e in t.elements)}>"
+    if isinstance(t, OptionT):
+        return f"option<{render_type(t.inner)}>"
+    if isinstance(t, ResultT):
+        return _render_result(t, render_type)
+    if isinstance(t, Unsupported):
+        return t.description
+    return render_ident(t.name)
+
+
+def render_type_expanded(t: WitType) -> str:
+    """The type written out in full, named types included: for mismatch messages."""
+    if isinstance(t, RecordT):
+        inner = ", ".join(f"{n}: {render_type_expanded(ft)}" for n, ft in t.fields)
+        return f"record {{ {inner} }}"
+    if isinstance(t, VariantT):
+        cases = ", ".join(
+            n if ct is None else f"{n}({render_type_expanded(ct)})" for n, ct in t.cases
+        )
+        return f"variant {{ {cases} }}"
+    if isinstance(t, EnumT):
+        return f"enum {{ {', '.join(t.names)} }}"
+    if isinstance(t, FlagsT):
+        return f"flags {{ {', '.join(t.names)} }}"
+    if isinstance(t, ListT):
+        return f"list<{render_type_expanded(t.element)}>"
+    if isinstance(t, TupleT):
+        return f"tuple<{', '.join(render_type_expanded(e) for e in t.elements)}>"
+    if isinstance(t, OptionT):
+        return f"option<{render_type_expanded(t.inner)}>"
+    if isinstance(t, ResultT):
+        return _render_result(t, render_type_expanded)
+    if isinstance(t, Unsupported):
+        return t.description
+    return t.name
+
+
+def _render_result(t: ResultT, show: Any) -> str:
+    if t.ok is None and t.err is None:
+        return "result"
+    ok = "_" if t.ok is None else show(t.ok)
+    if t.err is None:
+        return f"result<{ok}>"
+    return f"result<{ok}, {show(t.err)}>"
+
+
+def named_types(t: WitType | None) -> Iterator[NamedType]:
+    """Named types reachable from ``t``, each after the types it uses (WIT order)."""
+    if t is None or isinstance(t, Prim | Unsupported):
+        return
+    if isinstance(t, ListT):
+        yield from named_types(t.element)
+    elif isinstance(t, TupleT):
+        for e in t.elements:
+            yield from named_types(e)
+    elif isinstance(t, OptionT):
+        yield from named_types(t.inner)
+    elif isinstance(t, ResultT):
+        yield from named_types(t.ok)
+        yield from named_types(t.err)
+    elif isinstance(t, RecordT):
+        for _, ft in t.fields:
+            yield from named_types(ft)
+        yield t
+    elif isinstance(t, VariantT):
+        for _, ct in t.cases:
+            yield from named_types(ct)
+        yield t
+    else:
+        yield t
+
+
+def render_typedef(t: NamedType, indent: str = "  ") -> str:
+    """The WIT definition of a named type."""
+    pad = indent * 2
+    if isinstance(t, RecordT):
+        body = "".join(f"{pad}{render_ident(n)}: {render_type(ft)},\n" for n, ft in t.fields)
+        return f"{indent}record {render_ident(t.name)} {{\n{body}{indent}}}\n"
+    if isinstance(t, VariantT):
+        body = "".join(
+            f"{pad}{render_ident(n)},\n" if ct is None else f"{pad}{render_ident(n)}({render_type(ct)}),\n"
+            for n, ct in t.cases
+        )
+        return f"{indent}variant {render_ident(t.name)} {{\n{body}{indent}}}\n"
+    kind = "enum" if isinstance(t, EnumT) else "flags"
+    body = "".join(f"{pad}{render_ident(n)},\n" for n in t.names)
+    return f"{indent}{kind} {render_ident(t.name)} {{\n{body}{indent}}}\n"
