@@ -193,15 +193,23 @@ class Contract:
         return split is not None and split[0] == f"{self.package.namespace}:{self.package.name}"
 
     def check(
-        self, hook: HookContract, actual: wit.FuncSig | None, actual_version: str | None
+        self, hook: HookContract, actual: wit.FuncSig | None, actual_interface: str | None
     ) -> list[Mismatch]:
-        """Compare one hook with the function a component exports for it."""
+        """Compare one hook with the function a component exports for it
+        (``actual_interface`` is the interface it was found in, any version)."""
         expected_text = hook.signature.render(expanded=True)
-        where = str(hook.binding)
         if actual is None:
-            return [Mismatch(hook.name, expected_text, "(not exported)", f"{where} is missing")]
+            return [
+                Mismatch(hook.name, expected_text, "(not exported)", f"{hook.binding} is missing")
+            ]
+        where = (
+            hook.binding.function
+            if actual_interface is None
+            else f"{actual_interface}#{hook.binding.function}"
+        )
         problems: list[Mismatch] = []
-        expected_version = _binding_version(hook.binding)
+        expected_version = _interface_version(hook.binding.interface)
+        actual_version = _interface_version(actual_interface)
         if not wit.version_compatible(expected_version, actual_version):
             problems.append(
                 Mismatch(
@@ -217,16 +225,16 @@ class Contract:
                     hook.name,
                     expected_text,
                     actual.render(expanded=True),
-                    _describe_difference(hook.signature, actual),
+                    f"{where}: {_describe_difference(hook.signature, actual)}",
                 )
             )
         return problems
 
 
-def _binding_version(binding: WitBinding) -> str | None:
-    if binding.interface is None:
+def _interface_version(interface: str | None) -> str | None:
+    if interface is None:
         return None
-    split = wit.split_interface_name(binding.interface)
+    split = wit.split_interface_name(interface)
     return None if split is None else split[2]
 
 

@@ -264,9 +264,7 @@ class PluginHost:
                     )
                 continue
             iface, sig = found
-            version = None if iface is None else (wit.split_interface_name(iface) or ("", "", None))[2]
-            hook = attrs.evolve(target, binding=attrs.evolve(binding, interface=iface))
-            problems.extend(contract.check(hook, sig, version))
+            problems.extend(contract.check(target, sig, iface))
             matches.append((target, (iface, binding.function), opts))
             used.add((iface, binding.function))
         if problems:

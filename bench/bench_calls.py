@@ -1,0 +1,358 @@
+"""Per-call cost of a component hook: native pluggy vs raw wasmtime-py vs airssys-plugins.
+
+Run from the repository root::
+
+    python bench/bench_calls.py              # the table (about a minute)
+    python bench/bench_calls.py --profile    # ... plus cProfile of the framework rows
+    python bench/bench_calls.py --quick      # 3 batches of ~0.05 s (smoke run)
+
+Everything is measured in one process. Each row is timed timeit-style (the statement is
+compiled into a tight loop, ``time.perf_counter_ns``, GC off while timing): N is chosen so
+one batch takes about 0.2 s, and the row reports the median of 7 batches. See
+bench/README.md for what each row means and how to read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import os
+import platform
+import pstats
+import statistics
+import sys
+import time
+import timeit
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import wasmtime
+from wasmtime.component import Component, Linker
+
+import airssys_plugins
+from airssys_plugins import PluginHost, u32
+from airssys_plugins._build import build_guest
+
+HERE = Path(__file__).resolve().parent
+GUEST_DIR = HERE / "guests" / "bench"
+
+hookspec = pluggy.HookspecMarker("bench")
+hookimpl = pluggy.HookimplMarker("bench")
+
+
+class Hooks:
+    @hookspec
+    def add_one(self, x: u32) -> u32: ...
+
+    @hookspec
+    def echo(self, text: str) -> str: ...
+
+    @hookspec
+    def echo_bytes(self, data: bytes) -> bytes: ...
+
+
+class NativePlugin:
+    """The pure-Python baseline: one hookimpl per hook, doing what the guest does."""
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        return x + 1
+
+    @hookimpl
+    def echo(self, text: str) -> str:
+        return text
+
+    @hookimpl
+    def echo_bytes(self, data: bytes) -> bytes:
+        return data
+
+
+SHORT_TEXT = "hello, world!"  # 13 bytes of UTF-8
+assert len(SHORT_TEXT.encode()) == 13
+MB = 1 << 20
+BIG_TEXT = ("0123456789abcdef" * (MB // 16))  # 1 MiB of ASCII
+BIG_BYTES = bytes(range(256)) * (MB // 256)  # 1 MiB, every byte value
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+@dataclass
+class Result:
+    label: str
+    number: int  # calls per batch
+    batches: list[float]  # ns per call, one per batch
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.batches)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the batches: how noisy the row was."""
+        return (max(self.batches) - min(self.batches)) / self.median
+
+
+def measure(label: str, stmt: str, env: dict[str, Any], *, repeat: int, target_s: float,
+            number: int | None = None) -> Result:
+    """Median ns/call of ``stmt`` over ``repeat`` batches of ~``target_s`` seconds each."""
+    timer = timeit.Timer(stmt, globals=env, timer=time.perf_counter_ns)
+    timer.timeit(3 if number is None else 1)  # warm-up (first-call caches, lazy binds)
+    if number is None:
+        # timeit.autorange-style: grow N until a batch takes >= 1/10 of the target, then scale.
+        number = 1
+        while True:
+            elapsed = timer.timeit(number) / 1e9
+            if elapsed >= target_s / 10:
+                break
+            number *= 2 if elapsed > 0 else 10
+        number = max(1, round(number * target_s / elapsed))
+    batches = [timer.timeit(number) / number for _ in range(repeat)]
+    return Result(label, number, batches)
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def machine_info() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return [
+        f"platform   : {platform.platform()}",
+        f"cpu        : {cpu} ({os.cpu_count()} logical CPUs)",
+        f"python     : {sys.version.split()[0]} ({platform.python_implementation()})",
+        f"wasmtime   : {version('wasmtime')}   pluggy: {pluggy.__version__}   "
+        f"airssys-plugins: {airssys_plugins.__version__}",
+    ]
+
+
+def native_pm() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("bench")
+    pm.add_hookspecs(Hooks)
+    pm.register(NativePlugin(), name="native")
+    return pm
+
+
+class RawWasmtime:
+    """The same component through wasmtime-py alone: own Engine, Store, Linker."""
+
+    def __init__(self, wasm: Path):
+        self.engine = wasmtime.Engine()
+        self.component = Component.from_file(self.engine, str(wasm))
+        self.linker = Linker(self.engine)
+        self.store = wasmtime.Store(self.engine)
+        self.instance = self.linker.instantiate(self.store, self.component)
+        self.funcs = {
+            name: self._func(f"bench:hooks/{name}@1.0.0", name)
+            for name in ("add-one", "echo", "echo-bytes")
+        }
+
+    def _func(self, interface: str, function: str) -> Any:
+        iface = self.instance.get_export_index(self.store, interface)
+        index = self.instance.get_export_index(self.store, function, iface)
+        func = self.instance.get_func(self.store, index)
+        assert func is not None, f"{interface}#{function} not exported"
+        return func
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def framework_bound(host: PluginHost, plugin: airssys_plugins.WasmPlugin, hook: str) -> Any:
+    """A BoundFunc for ``hook``, built the way PluginHost.load builds the ones pluggy calls."""
+    iface, _, func = plugin.hooks[hook].rpartition("#")
+    return plugin.instance.bind(hook, iface or None, func, host.contract.hooks[hook].signature)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def fmt_ns(ns: float) -> str:
+    return f"{ns:,.0f}"
+
+
+def print_table(title: str, rows: list[tuple[str, Result]], base: Result) -> None:
+    print(f"\n{title}")
+    head = f"  {'#':<3} {'row':<44} {'ns/call':>11} {'vs pluggy':>10} {'spread':>7} {'N/batch':>9}"
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    for key, r in rows:
+        print(f"  {key:<3} {r.label:<44} {fmt_ns(r.median):>11} {r.median / base.median:>9.2f}x "
+              f"{r.spread:>6.1%} {r.number:>9,}")
+
+
+def print_ratios(name: str, native: Result, raw: Result, direct: Result | None, fw: Result) -> None:
+    print(f"  ratios for {name}:")
+    print(f"    framework-through-pluggy / native pluggy         = {fw.median / native.median:6.2f}x")
+    print(f"    raw wasmtime-py / framework-through-pluggy       = {raw.median / fw.median:6.2f}x"
+          "  (speed-up of the framework over Func.__call__)")
+    print(f"    framework-through-pluggy / raw wasmtime-py       = {fw.median / raw.median:6.2f}x")
+    if direct is not None:
+        print(f"    pluggy dispatch on top of framework-direct       = "
+              f"{fmt_ns(fw.median - direct.median)} ns/call "
+              f"({(fw.median - direct.median) / fw.median:.0%} of the framework row)")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=7, help="batches per row (default 7)")
+    ap.add_argument("--target", type=float, default=0.2, help="seconds per batch (default 0.2)")
+    ap.add_argument("--quick", action="store_true", help="3 batches of ~0.05 s")
+    ap.add_argument("--profile", action="store_true", help="cProfile the framework rows after timing")
+    ap.add_argument("--skip-raw-list", action="store_true",
+                    help="skip raw wasmtime-py on 1 MiB list<u8> (about 1-2 s per call)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeat, args.target = 3, 0.05
+    repeat, target = args.repeat, args.target
+
+    print("airssys-plugins call benchmark")
+    for line in machine_info():
+        print("  " + line)
+
+    wasm = build_guest(GUEST_DIR)
+    print(f"  guest      : {wasm.name} ({wasm.stat().st_size:,} bytes, built from {GUEST_DIR.relative_to(HERE.parent)})")
+    print(f"  timing     : median of {repeat} batches of ~{target:g} s each, "
+          "time.perf_counter_ns, GC disabled while timing")
+
+    # Separate managers: each hook has exactly one implementation in each.
+    pm_native = native_pm()
+    pm = pluggy.PluginManager("bench")
+    pm.add_hookspecs(Hooks)
+    host = PluginHost(pm, package="bench:hooks@1.0.0")
+    plugin = host.load(wasm, name="bench")
+    raw = RawWasmtime(wasm)
+    inst = plugin.instance
+    bound = {hook: framework_bound(host, plugin, hook) for hook in ("add_one", "echo", "echo_bytes")}
+
+    try:
+        # -- correctness first ------------------------------------------------------------
+        assert pm_native.hook.add_one(x=1) == [2]
+        assert raw.funcs["add-one"](raw.store, 1) == 2
+        assert inst.call(bound["add_one"], (1,)) == 2
+        assert pm.hook.add_one(x=1) == [2]
+        assert pm_native.hook.echo(text=SHORT_TEXT) == [SHORT_TEXT]
+        assert raw.funcs["echo"](raw.store, SHORT_TEXT) == SHORT_TEXT
+        assert inst.call(bound["echo"], (SHORT_TEXT,)) == SHORT_TEXT
+        assert pm.hook.echo(text=SHORT_TEXT) == [SHORT_TEXT]
+        assert pm.hook.echo(text=BIG_TEXT) == [BIG_TEXT]
+        assert raw.funcs["echo"](raw.store, BIG_TEXT) == BIG_TEXT
+        out = pm.hook.echo_bytes(data=BIG_BYTES)
+        assert out == [BIG_BYTES] and type(out[0]) is bytes, "1 MiB bytes echo mismatch"
+        assert inst.call(bound["echo_bytes"], (b"",)) == b""
+        assert pm.hook.echo_bytes(data=b"\x00\xff") == [b"\x00\xff"]
+        print("  checks     : add_one(1) == 2 and every echo returns its input, on every path")
+
+        env: dict[str, Any] = {
+            "pm_native": pm_native, "pm": pm, "raw": raw, "inst": inst, "bound": bound,
+            "f_add": raw.funcs["add-one"], "f_echo": raw.funcs["echo"],
+            "f_echo_bytes": raw.funcs["echo-bytes"], "store": raw.store,
+            "b_add": bound["add_one"], "b_echo": bound["echo"],
+            "SHORT": SHORT_TEXT, "BIG_TEXT": BIG_TEXT, "BIG_BYTES": BIG_BYTES,
+        }
+
+        def m(label: str, stmt: str, **kw: Any) -> Result:
+            r = measure(label, stmt, env, repeat=kw.pop("repeat", repeat), target_s=target, **kw)
+            print(f"    measured {label:<46} {fmt_ns(r.median):>13} ns/call", file=sys.stderr)
+            return r
+
+        print("\n  (progress on stderr)", file=sys.stderr)
+        loop = m("empty timeit loop (pass)", "pass")
+
+        a_native = m("native pluggy  pm.hook.add_one(x=1)", "pm_native.hook.add_one(x=1)")
+        a_raw = m("raw wasmtime-py  Func(store, 1)", "f_add(store, 1)")
+        a_direct = m("framework direct  instance.call(bound,(1,))", "inst.call(b_add, (1,))")
+        a_fw = m("framework via pluggy  pm.hook.add_one(x=1)", "pm.hook.add_one(x=1)")
+
+        e_native = m("native pluggy  pm.hook.echo(text=s)", "pm_native.hook.echo(text=SHORT)")
+        e_raw = m("raw wasmtime-py  Func(store, s)", "f_echo(store, SHORT)")
+        e_direct = m("framework direct  instance.call(bound,(s,))", "inst.call(b_echo, (SHORT,))")
+        e_fw = m("framework via pluggy  pm.hook.echo(text=s)", "pm.hook.echo(text=SHORT)")
+
+        big_bytes = m("framework via pluggy  echo_bytes(1 MiB bytes)", "pm.hook.echo_bytes(data=BIG_BYTES)")
+        big_text = m("framework via pluggy  echo(1 MiB str)", "pm.hook.echo(text=BIG_TEXT)")
+        raw_big_text = m("raw wasmtime-py  Func(store, 1 MiB str)", "f_echo(store, BIG_TEXT)")
+        raw_big_bytes = None
+        if not args.skip_raw_list:
+            # ~1 us per byte each way: one call per batch, 3 batches.
+            raw_big_bytes = m("raw wasmtime-py  Func(store, 1 MiB bytes)",
+                              "f_echo_bytes(store, BIG_BYTES)", number=1, repeat=min(3, repeat))
+        prof_text = profile(pm) if args.profile else ""
+    finally:
+        host.close()  # close Stores before the interpreter exits
+        raw.close()
+
+    # -- report ------------------------------------------------------------------------------
+    print(f"\nempty timeit loop: {loop.median:.1f} ns/iteration (included in every row, not subtracted)")
+    print_table(
+        "add_one(x: u32) -> u32, x=1",
+        [("1", a_native), ("2", a_raw), ("3", a_direct), ("4", a_fw)],
+        a_native,
+    )
+    print_ratios("add_one", a_native, a_raw, a_direct, a_fw)
+    print_table(
+        f"echo(text: str) -> str, {len(SHORT_TEXT.encode())}-byte string",
+        [("1", e_native), ("2", e_raw), ("3", e_direct), ("4", e_fw)],
+        e_native,
+    )
+    print_ratios("echo", e_native, e_raw, e_direct, e_fw)
+
+    print("\n1 MiB round trips (ms per call)")
+    head = f"  {'row':<50} {'ms/call':>10} {'spread':>7} {'N/batch':>8}"
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    big_rows = [big_bytes, big_text, raw_big_text] + ([raw_big_bytes] if raw_big_bytes else [])
+    for r in big_rows:
+        print(f"  {r.label:<50} {r.median / 1e6:>10.3f} {r.spread:>6.1%} {r.number:>8,}")
+    print(f"  ratios:")
+    print(f"    framework bytes / framework str (1 MiB)         = {big_bytes.median / big_text.median:6.2f}x")
+    print(f"    framework bytes per MiB                          = {big_bytes.median / MB:6.2f} ns/byte")
+    if raw_big_bytes is not None:
+        print(f"    raw wasmtime-py bytes / framework bytes          = "
+              f"{raw_big_bytes.median / big_bytes.median:6.1f}x  (speed-up of packed list<u8>)")
+    print(f"    raw wasmtime-py str / framework str (1 MiB)      = {raw_big_text.median / big_text.median:6.2f}x")
+    if prof_text:
+        print(prof_text)
+    return 0
+
+
+def profile(pm: pluggy.PluginManager) -> str:
+    """cProfile the framework paths: where a hook call spends its time."""
+    cases = [
+        ("pm.hook.add_one(x=1)", lambda: pm.hook.add_one(x=1), 50_000),
+        ("pm.hook.echo(text=13 bytes)", lambda: pm.hook.echo(text=SHORT_TEXT), 50_000),
+        ("pm.hook.echo_bytes(data=1 MiB)", lambda: pm.hook.echo_bytes(data=BIG_BYTES), 20),
+    ]
+    out = io.StringIO()
+    for title, fn, n in cases:
+        prof = cProfile.Profile()
+        gc.disable()
+        prof.enable()
+        for _ in range(n):
+            fn()
+        prof.disable()
+        gc.enable()
+        print(f"\ncProfile: {n:,} x {title} (sorted by own time; profiler overhead inflates "
+              "Python-level entries)", file=out)
+        stats = pstats.Stats(prof, stream=out)
+        stats.sort_stats("tottime").print_stats(12)
+    return out.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

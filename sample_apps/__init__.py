@@ -1,0 +1,1 @@
+"""Runnable host applications built on airssys-plugins."""

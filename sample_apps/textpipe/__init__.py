@@ -1,0 +1,2 @@
+"""textpipe: a text pipeline whose stages are pluggy hooks, served by Python plugins and
+sandboxed WebAssembly components alike."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from airssys_plugins import PluginHost
+from airssys_plugins._build import build_guest
+
+from .demo import PACKAGE, DemoHooks, demo_component
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = Path(__file__).resolve().parent / "guests"
+
+# Builds and compiled artefacts are keyed by content hash: keeping them between runs is
+# safe and makes re-runs fast. CI starts from a fresh clone, so it builds everything once.
+os.environ.setdefault("AIRSSYS_PLUGINS_CACHE_DIR", str(ROOT / ".cache" / "airssys-plugins"))
+
+
+@pytest.fixture(scope="session")
+def guest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("guests")
+
+
+@pytest.fixture(scope="session")
+def demo(guest_dir: Path) -> Callable[..., Path]:
+    """Build a demo component: ``demo(k=2, funcs=["add-one"])``."""
+
+    def make(**kwargs: object) -> Path:
+        return demo_component(guest_dir, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("demo")
+    manager.add_hookspecs(DemoHooks)
+    return manager
+
+
+@pytest.fixture
+def host(pm: pluggy.PluginManager) -> Iterator[PluginHost]:
+    with PluginHost(pm, package=PACKAGE) as h:
+        yield h
+
+
+@pytest.fixture(scope="session")
+def kitchen_wasm() -> Path:
+    """The componentize-py guest with one echo per WIT type (built once per session)."""
+    return build_guest(GUESTS / "kitchen")
+
+
+@pytest.fixture(scope="session")
+def textpipe_wasm() -> dict[str, Path]:
+    from sample_apps.textpipe.app import build_bundled
+
+    return build_bundled(echo=False)
