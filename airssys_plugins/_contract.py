@@ -522,7 +522,7 @@ class _Mapper:
     def _variant(self, cls: type) -> wit.VariantT:
         self._enter(cls)
         try:
-            subclasses = cls.__subclasses__()
+            subclasses = _variant_cases(cls)
             if not subclasses:
                 raise self.fail(f"variant {cls.__name__} has no cases (subclasses)")
             cases: list[tuple[str, wit.WitType | None]] = []
@@ -547,6 +547,21 @@ class _Mapper:
             return wit.VariantT(self._name(cls), tuple(cases), cls, tuple(subclasses))
         finally:
             self._active.discard(id(cls))
+
+
+def _variant_cases(cls: type) -> list[type]:
+    """Direct subclasses of a variant base, in definition order.
+
+    attrs' slotted classes replace the class object they decorate; until the garbage
+    collector runs, the discarded original still shows in ``__subclasses__()``. Skip those.
+    """
+    subclasses = cls.__subclasses__()
+    real = {(c.__module__, c.__qualname__) for c in subclasses if attrs.has(c) or dataclasses.is_dataclass(c)}
+    return [
+        c
+        for c in subclasses
+        if attrs.has(c) or dataclasses.is_dataclass(c) or (c.__module__, c.__qualname__) not in real
+    ]
 
 
 def _show(ann: Any) -> str:

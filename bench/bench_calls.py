@@ -8,7 +8,9 @@ Run from the repository root::
 
 Everything is measured in one process. Each row is timed timeit-style (the statement is
 compiled into a tight loop, ``time.perf_counter_ns``, GC off while timing): N is chosen so
-one batch takes about 0.2 s, and the row reports the median of 7 batches. See
+one batch takes about 0.2 s, and the row reports the median of 7 batches. Batches are
+interleaved across rows (round k times batch k of every row) so that load from elsewhere
+on the machine spreads over all rows. See
 bench/README.md for what each row means and how to read the ratios.
 """
 
@@ -102,22 +104,43 @@ class Result:
         return (max(self.batches) - min(self.batches)) / self.median
 
 
-def measure(label: str, stmt: str, env: dict[str, Any], *, repeat: int, target_s: float,
-            number: int | None = None) -> Result:
-    """Median ns/call of ``stmt`` over ``repeat`` batches of ~``target_s`` seconds each."""
-    timer = timeit.Timer(stmt, globals=env, timer=time.perf_counter_ns)
-    timer.timeit(3 if number is None else 1)  # warm-up (first-call caches, lazy binds)
-    if number is None:
-        # timeit.autorange-style: grow N until a batch takes >= 1/10 of the target, then scale.
-        number = 1
-        while True:
-            elapsed = timer.timeit(number) / 1e9
-            if elapsed >= target_s / 10:
-                break
-            number *= 2 if elapsed > 0 else 10
-        number = max(1, round(number * target_s / elapsed))
-    batches = [timer.timeit(number) / number for _ in range(repeat)]
-    return Result(label, number, batches)
+def calibrate(timer: timeit.Timer, target_s: float) -> int:
+    """timeit.autorange-style: N such that one batch of N calls takes about ``target_s``."""
+    number = 1
+    while True:
+        elapsed = timer.timeit(number) / 1e9
+        if elapsed >= target_s / 10:
+            break
+        number *= 2 if elapsed > 0 else 10
+    return max(1, round(number * target_s / elapsed))
+
+
+class Bench:
+    """Rows are calibrated one by one, then timed round-robin: batch k of every row runs in
+    round k, so a burst of load from elsewhere on the machine hits all rows alike instead
+    of whichever row happened to be running."""
+
+    def __init__(self, env: dict[str, Any], *, repeat: int, target_s: float):
+        self.env, self.repeat, self.target_s = env, repeat, target_s
+        self.rows: list[tuple[Result, timeit.Timer, int]] = []
+
+    def add(self, label: str, stmt: str, *, number: int | None = None, repeat: int | None = None) -> Result:
+        timer = timeit.Timer(stmt, globals=self.env, timer=time.perf_counter_ns)
+        timer.timeit(3 if number is None else 1)  # warm-up: first-call caches, lazy binds
+        if number is None:
+            number = calibrate(timer, self.target_s)
+        result = Result(label, number, [])
+        self.rows.append((result, timer, self.repeat if repeat is None else repeat))
+        return result
+
+    def run(self) -> None:
+        for k in range(self.repeat):
+            started = time.perf_counter()
+            for result, timer, repeat in self.rows:
+                if k < repeat:
+                    result.batches.append(timer.timeit(result.number) / result.number)
+            print(f"    round {k + 1}/{self.repeat} done in {time.perf_counter() - started:.1f} s",
+                  file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -274,12 +297,9 @@ def main(argv: list[str] | None = None) -> int:
             "SHORT": SHORT_TEXT, "BIG_TEXT": BIG_TEXT, "BIG_BYTES": BIG_BYTES,
         }
 
-        def m(label: str, stmt: str, **kw: Any) -> Result:
-            r = measure(label, stmt, env, repeat=kw.pop("repeat", repeat), target_s=target, **kw)
-            print(f"    measured {label:<46} {fmt_ns(r.median):>13} ns/call", file=sys.stderr)
-            return r
-
-        print("\n  (progress on stderr)", file=sys.stderr)
+        bench = Bench(env, repeat=repeat, target_s=target)
+        m = bench.add
+        print("  calibrating and timing (progress on stderr) ...", file=sys.stderr)
         loop = m("empty timeit loop (pass)", "pass")
 
         a_native = m("native pluggy  pm.hook.add_one(x=1)", "pm_native.hook.add_one(x=1)")
@@ -297,9 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         raw_big_text = m("raw wasmtime-py  Func(store, 1 MiB str)", "f_echo(store, BIG_TEXT)")
         raw_big_bytes = None
         if not args.skip_raw_list:
-            # ~1 us per byte each way: one call per batch, 3 batches.
+            # ~1-2 us per byte each way: one call per batch, in the first 3 rounds only.
             raw_big_bytes = m("raw wasmtime-py  Func(store, 1 MiB bytes)",
                               "f_echo_bytes(store, BIG_BYTES)", number=1, repeat=min(3, repeat))
+        bench.run()
         prof_text = profile(pm) if args.profile else ""
     finally:
         host.close()  # close Stores before the interpreter exits
