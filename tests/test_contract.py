@@ -277,13 +277,13 @@ def test_wit_binding_and_bindings_argument() -> None:
         def root(self, x: u32) -> u32: ...
 
         @spec
-        def own(self) -> None: ...
+        def mine(self) -> None: ...
 
     contract = Contract.from_hookspecs(Specs, package="map:test@1.0.0", bindings={"root": "roundtrip"})
     assert str(contract.hooks["add"].binding) == "docs:adder/add@0.1.0#add"
     assert contract.hooks["root"].binding.interface is None
     text = contract.wit()
-    assert "interface own" in text and "interface add" not in text
+    assert "interface mine" in text and "interface add" not in text
     assert "// Hook `add` is bound to docs:adder/add@0.1.0#add: func(x: u32, y: u32) -> u32" in text
     with pytest.raises(HookspecError, match=r"bindings name unknown hook\(s\) \['nope'\]"):
         Contract.from_hookspecs(Specs, bindings={"nope": "x"})
