@@ -1,0 +1,42 @@
+"""The shipped hookspec modules and their checked-in WIT stay in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airssys_plugins import Contract
+from airssys_plugins._cli import main
+from hookspecs import textpipe
+
+HOOKSPECS = Path(textpipe.__file__).parent
+
+
+def test_textpipe_wit_matches_hookspecs() -> None:
+    """hookspecs/textpipe.wit is exactly what the hookspecs generate (regenerate with the CLI)."""
+    generated = Contract.from_hookspecs(textpipe.TextHooks, package=textpipe.PACKAGE).wit()
+    checked_in = (HOOKSPECS / "textpipe.wit").read_text()
+    assert generated == checked_in, (
+        "hookspecs/textpipe.wit is stale: run `airssys-plugins wit hookspecs.textpipe:TextHooks "
+        "-o hookspecs/textpipe.wit`"
+    )
+
+
+def test_cli_wit_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`airssys-plugins wit` prints the WIT, or writes it with -o."""
+    assert main(["wit", "hookspecs.textpipe:TextHooks"]) == 0
+    assert capsys.readouterr().out == (HOOKSPECS / "textpipe.wit").read_text()
+    out = tmp_path / "x.wit"
+    assert main(["wit", "hookspecs.textpipe:TextHooks", "--package", "tp:hooks@2.1.0", "-o", str(out)]) == 0
+    assert out.read_text().startswith("package tp:hooks@2.1.0;")
+
+
+def test_cli_wit_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad CLI input gives a message, not a traceback."""
+    with pytest.raises(SystemExit, match="is not MODULE:OBJECT"):
+        main(["wit", "hookspecs.textpipe"])
+    with pytest.raises(SystemExit, match="cannot import 'no_such_module'"):
+        main(["wit", "no_such_module:X"])
+    assert main(["wit", "hookspecs.textpipe:TextHooks", "--package", "bad"]) == 1
+    assert "is not a WIT package id" in capsys.readouterr().err
