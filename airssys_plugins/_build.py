@@ -100,13 +100,40 @@ def build_guest(
         built = tmp / "out.wasm"
         if kind == "wat":
             embed = tmp / "embed.wasm"
-            _run([tool, "component", "embed", str(wit_dir), str(wat), "--world", world, "-o", str(embed)], src)
+            _run(
+                [
+                    tool,
+                    "component",
+                    "embed",
+                    str(wit_dir),
+                    str(wat),
+                    "--world",
+                    world,
+                    "-o",
+                    str(embed),
+                ],
+                src,
+            )
             _run([tool, "component", "new", str(embed), "-o", str(built)], src)
         else:
             work = tmp / "src"
-            shutil.copytree(src, work, ignore=shutil.ignore_patterns("wit", "__pycache__", "*.wasm"))
+            shutil.copytree(
+                src, work, ignore=shutil.ignore_patterns("wit", "__pycache__", "*.wasm")
+            )
             _run(
-                [tool, "-d", str(wit_dir), "-w", world, "componentize", "-p", str(work), "app", "-o", str(built)],
+                [
+                    tool,
+                    "-d",
+                    str(wit_dir),
+                    "-w",
+                    world,
+                    "componentize",
+                    "-p",
+                    str(work),
+                    "app",
+                    "-o",
+                    str(built),
+                ],
                 work,
             )
         fd, staging = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".wasm")

@@ -1,8 +1,8 @@
 """The ``airssys-plugins`` command line.
 
-    airssys-plugins wit MODULE:OBJECT [--package NS:NAME@X.Y.Z] [--world W] [--hooks a,b] [-o FILE]
-    airssys-plugins inspect COMPONENT.wasm
-    airssys-plugins validate COMPONENT.wasm --contract MODULE:OBJECT [--package ...]
+airssys-plugins wit MODULE:OBJECT [--package NS:NAME@X.Y.Z] [--world W] [--hooks a,b] [-o FILE]
+airssys-plugins inspect COMPONENT.wasm
+airssys-plugins validate COMPONENT.wasm --contract MODULE:OBJECT [--package ...]
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ __all__ = ["main"]
 def _load_object(spec: str) -> object:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise SystemExit(f"error: {spec!r} is not MODULE:OBJECT (e.g. hookspecs.textpipe:TextHooks)")
+        raise SystemExit(
+            f"error: {spec!r} is not MODULE:OBJECT (e.g. hookspecs.textpipe:TextHooks)"
+        )
     sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
@@ -64,7 +66,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     image = ComponentImage.load(path.stem, path)
     print(f"component {path} ({path.stat().st_size:,} bytes, sha256 {image.sha256})")
     print("exports:")
-    for (iface, func), sig in sorted(image.exports.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+    for (iface, func), sig in sorted(
+        image.exports.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
+    ):
         where = f"{iface}#{func}" if iface else func
         print(f"  {where}: {sig.render(expanded=True)}")
     print("imports:")
@@ -82,7 +86,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     contract = _contract(args, obj)
     project = args.project or _project_of(obj)
     pm = pluggy.PluginManager(project)
-    pm.add_hookspecs(obj)
+    pm.add_hookspecs(obj)  # type: ignore[arg-type]  # a class or module, checked above
     with PluginHost(pm, package=str(contract.package)) as host:
         try:
             plugin = host.load(args.component)
@@ -140,4 +144,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import attrs
 
-from . import _wit as wit
+from . import _wit
 from ._annotations import Result, WitPrimitive, is_variant
 from ._errors import HookspecError, Mismatch
 
@@ -51,7 +51,7 @@ class WitBinding:
             iface, func = "", text
         if func != func.strip() or not func:
             raise ValueError(f"WIT binding {text!r} names no function")
-        if iface and wit.split_interface_name(iface) is None:
+        if iface and _wit.split_interface_name(iface) is None:
             raise ValueError(
                 f"WIT binding {text!r}: {iface!r} is not a full interface name; "
                 "write namespace:package/interface@1.2.3#function"
@@ -89,7 +89,7 @@ class HookContract:
 
     name: str
     argnames: tuple[str, ...]
-    signature: wit.FuncSig
+    signature: _wit.FuncSig
     binding: WitBinding
     firstresult: bool = False
     historic: bool = False
@@ -102,7 +102,7 @@ class HookContract:
 class Contract:
     """The WIT side of a set of hookspecs. Build with :meth:`from_hookspecs`."""
 
-    package: wit.PackageId
+    package: _wit.PackageId
     hooks: Mapping[str, HookContract]
 
     @classmethod
@@ -110,7 +110,7 @@ class Contract:
         cls,
         specs: object,
         *,
-        package: str | wit.PackageId | None = None,
+        package: str | _wit.PackageId | None = None,
         project_name: str | None = None,
         bindings: Mapping[str, str] | None = None,
     ) -> Contract:
@@ -126,9 +126,9 @@ class Contract:
                 f"{specs!r} holds no hookspecs marked for project {found.project!r}"
             )
         if package is None:
-            pkg = wit.PackageId(wit.kebab(found.project), "hooks", "1.0.0")
+            pkg = _wit.PackageId(_wit.kebab(found.project), "hooks", "1.0.0")
         elif isinstance(package, str):
-            pkg = wit.PackageId.parse(package)
+            pkg = _wit.PackageId.parse(package)
         else:
             pkg = package
         extra = {k: WitBinding.parse(v) for k, v in (bindings or {}).items()}
@@ -163,15 +163,14 @@ class Contract:
         for name, hook in sorted(self.hooks.items()):
             if not self.is_generated(hook):
                 continue
-            iface = wit.kebab(name)
+            iface = _wit.kebab(name)
             out.append("\n" + _interface_text(iface, hook))
             if name in chosen:
                 exports.append(iface)
         bound = [h for h in self.hooks.values() if not self.is_generated(h)]
         for hook in bound:
             out.append(
-                f"\n// Hook `{hook.name}` is bound to {hook.binding}: "
-                f"{hook.signature.render()}\n"
+                f"\n// Hook `{hook.name}` is bound to {hook.binding}: {hook.signature.render()}\n"
             )
         if hooks is None:
             out.append(
@@ -180,8 +179,8 @@ class Contract:
             )
         else:
             out.append(f"\n/// A component that implements {', '.join(chosen)}.\n")
-        out.append(f"world {wit.render_ident(world)} {{\n")
-        out.extend(f"  export {wit.render_ident(e)};\n" for e in exports)
+        out.append(f"world {_wit.render_ident(world)} {{\n")
+        out.extend(f"  export {_wit.render_ident(e)};\n" for e in exports)
         out.append("}\n")
         return "".join(out)
 
@@ -189,11 +188,11 @@ class Contract:
         """Whether ``hook`` lives in this contract's own package (not a WIT-first binding)."""
         if hook.binding.interface is None:
             return False
-        split = wit.split_interface_name(hook.binding.interface)
+        split = _wit.split_interface_name(hook.binding.interface)
         return split is not None and split[0] == f"{self.package.namespace}:{self.package.name}"
 
     def check(
-        self, hook: HookContract, actual: wit.FuncSig | None, actual_interface: str | None
+        self, hook: HookContract, actual: _wit.FuncSig | None, actual_interface: str | None
     ) -> list[Mismatch]:
         """Compare one hook with the function a component exports for it
         (``actual_interface`` is the interface it was found in, any version)."""
@@ -210,7 +209,7 @@ class Contract:
         problems: list[Mismatch] = []
         expected_version = _interface_version(hook.binding.interface)
         actual_version = _interface_version(actual_interface)
-        if not wit.version_compatible(expected_version, actual_version):
+        if not _wit.version_compatible(expected_version, actual_version):
             problems.append(
                 Mismatch(
                     hook.name,
@@ -234,18 +233,18 @@ class Contract:
 def _interface_version(interface: str | None) -> str | None:
     if interface is None:
         return None
-    split = wit.split_interface_name(interface)
+    split = _wit.split_interface_name(interface)
     return None if split is None else split[2]
 
 
-def _describe_difference(expected: wit.FuncSig, actual: wit.FuncSig) -> str:
+def _describe_difference(expected: _wit.FuncSig, actual: _wit.FuncSig) -> str:
     if len(expected.params) != len(actual.params):
         return f"takes {len(actual.params)} parameter(s), the hook passes {len(expected.params)}"
     for (name, et), (aname, at) in zip(expected.params, actual.params, strict=True):
         if et != at:
             return (
                 f"parameter {name!r} (component calls it {aname!r}) has type "
-                f"{wit.render_type_expanded(at)}, expected {wit.render_type_expanded(et)}"
+                f"{_wit.render_type_expanded(at)}, expected {_wit.render_type_expanded(et)}"
             )
     return "result type differs"
 
@@ -260,15 +259,15 @@ def _interface_text(iface: str, hook: HookContract) -> str:
     lines = [f"/// Hook `{hook.name}`{suffix}.\n"]
     if hook.doc:
         lines.extend(f"/// {line}".rstrip() + "\n" for line in hook.doc.splitlines())
-    lines.append(f"interface {wit.render_ident(iface)} {{\n")
-    seen: dict[str, wit.WitType] = {}
+    lines.append(f"interface {_wit.render_ident(iface)} {{\n")
+    seen: dict[str, _wit.WitType] = {}
     defs: list[str] = []
     for t in _signature_types(hook.signature):
-        for named in wit.named_types(t):
+        for named in _wit.named_types(t):
             prev = seen.get(named.name)
             if prev is None:
                 seen[named.name] = named
-                defs.append(wit.render_typedef(named))
+                defs.append(_wit.render_typedef(named))
             elif prev != named or getattr(prev, "py", None) is not getattr(named, "py", None):
                 raise HookspecError(
                     f"hook {hook.name!r}: two different types are both named {named.name!r} "
@@ -277,12 +276,12 @@ def _interface_text(iface: str, hook: HookContract) -> str:
                 )
     for d in defs:
         lines.append(d + "\n")
-    lines.append(f"  {wit.render_ident(hook.binding.function)}: {hook.signature.render()};\n")
+    lines.append(f"  {_wit.render_ident(hook.binding.function)}: {hook.signature.render()};\n")
     lines.append("}\n")
     return "".join(lines)
 
 
-def _signature_types(sig: wit.FuncSig) -> list[wit.WitType]:
+def _signature_types(sig: _wit.FuncSig) -> list[_wit.WitType]:
     types_ = list(sig.param_types)
     if sig.result is not None:
         types_.append(sig.result)
@@ -329,7 +328,7 @@ def _hook_contract(
     name: str,
     func: Callable[..., Any],
     opts: Mapping[str, Any],
-    pkg: wit.PackageId,
+    pkg: _wit.PackageId,
     binding: WitBinding | None,
 ) -> HookContract:
     try:
@@ -344,7 +343,7 @@ def _hook_contract(
     params = list(sig.parameters.values())
     if params and params[0].name in ("self", "cls") and "." in func.__qualname__:
         params = params[1:]
-    wit_params: list[tuple[str, wit.WitType]] = []
+    wit_params: list[tuple[str, _wit.WitType]] = []
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise HookspecError(
@@ -375,15 +374,15 @@ def _hook_contract(
         if ret_ann is None or ret_ann is type(None)
         else _map(ret_ann, f"hook {name!r}, return value", name, "return")
     )
-    unwrap = isinstance(result, wit.ResultT) and typing.get_origin(ret_ann) is Result
+    unwrap = isinstance(result, _wit.ResultT) and typing.get_origin(ret_ann) is Result
     if binding is None:
         binding = getattr(func, _BINDING_ATTR, None)
     if binding is None:
-        binding = WitBinding(pkg.interface(wit.kebab(name)), wit.kebab(name))
+        binding = WitBinding(pkg.interface(_wit.kebab(name)), _wit.kebab(name))
     return HookContract(
         name=name,
         argnames=tuple(p.name for p in params),
-        signature=wit.FuncSig(tuple(wit_params), result),
+        signature=_wit.FuncSig(tuple(wit_params), result),
         binding=binding,
         firstresult=bool(opts.get("firstresult", False)),
         historic=bool(opts.get("historic", False)),
@@ -394,20 +393,20 @@ def _hook_contract(
 
 def _param_name(hook: str, name: str) -> str:
     try:
-        return wit.kebab(name)
+        return _wit.kebab(name)
     except ValueError as exc:
         raise HookspecError(f"hook {hook!r}: {exc}", hook=hook, parameter=name) from exc
 
 
-def _map(ann: Any, where: str, hook: str, param: str) -> wit.WitType:
+def _map(ann: Any, where: str, hook: str, param: str) -> _wit.WitType:
     return _Mapper(where, hook, param).map(ann)
 
 
-_SIMPLE: dict[Any, wit.WitType] = {
-    bool: wit.Prim("bool"),
-    int: wit.Prim("s64"),
-    float: wit.Prim("f64"),
-    str: wit.Prim("string"),
+_SIMPLE: dict[Any, _wit.WitType] = {
+    bool: _wit.Prim("bool"),
+    int: _wit.Prim("s64"),
+    float: _wit.Prim("f64"),
+    str: _wit.Prim("string"),
 }
 
 
@@ -421,7 +420,7 @@ class _Mapper:
     def fail(self, message: str) -> HookspecError:
         return HookspecError(f"{self.where}: {message}", hook=self.hook, parameter=self.param)
 
-    def map(self, ann: Any) -> wit.WitType:
+    def map(self, ann: Any) -> _wit.WitType:
         origin = typing.get_origin(ann)
         args = typing.get_args(ann)
         if origin is Annotated:
@@ -434,22 +433,22 @@ class _Mapper:
         if ann in _SIMPLE:
             return _SIMPLE[ann]
         if ann is bytes:
-            return wit.ListT(wit.Prim("u8"), py_bytes=True)
+            return _wit.ListT(_wit.Prim("u8"), py_bytes=True)
         if origin is list:
             if len(args) != 1:
                 raise self.fail("write list[T] with one element type")
-            return wit.ListT(self.map(args[0]))
+            return _wit.ListT(self.map(args[0]))
         if origin is tuple:
             if not args or (len(args) == 2 and args[1] is Ellipsis):
                 raise self.fail(
                     f"{_show(ann)}: a WIT tuple has a fixed size; use list[T] for variable "
                     "length or tuple[A, B] for fixed"
                 )
-            return wit.TupleT(tuple(self.map(a) for a in args))
+            return _wit.TupleT(tuple(self.map(a) for a in args))
         if origin in (typing.Union, types.UnionType):
             rest = [a for a in args if a is not type(None)]
             if len(rest) == 1 and len(args) == 2:
-                return wit.OptionT(self.map(rest[0]))
+                return _wit.OptionT(self.map(rest[0]))
             raise self.fail(
                 f"{_show(ann)}: WIT has no untagged unions; declare a @variant base class "
                 "with one subclass per case"
@@ -459,12 +458,12 @@ class _Mapper:
                 raise self.fail("write Result[T, E] (use None for a missing payload)")
             ok = None if args[0] is type(None) or args[0] is None else self.map(args[0])
             err = None if args[1] is type(None) or args[1] is None else self.map(args[1])
-            return wit.ResultT(ok, err)
+            return _wit.ResultT(ok, err)
         if isinstance(ann, type):
             if issubclass(ann, enum.Flag):
-                return wit.FlagsT(self._name(ann), self._members(ann), ann)
+                return _wit.FlagsT(self._name(ann), self._members(ann), ann)
             if issubclass(ann, enum.Enum):
-                return wit.EnumT(self._name(ann), self._members(ann), ann)
+                return _wit.EnumT(self._name(ann), self._members(ann), ann)
             if is_variant(ann):
                 return self._variant(ann)
             if attrs.has(ann) or dataclasses.is_dataclass(ann):
@@ -478,19 +477,19 @@ class _Mapper:
             hint = "; give the element type, e.g. list[str]"
         raise self.fail(f"unsupported annotation {_show(ann)}{hint}")
 
-    def _primitive(self, base: Any, name: str) -> wit.WitType:
-        if name not in wit.PRIMITIVES:
+    def _primitive(self, base: Any, name: str) -> _wit.WitType:
+        if name not in _wit.PRIMITIVES:
             raise self.fail(f"unknown WIT primitive {name!r}")
-        return wit.Prim(name)
+        return _wit.Prim(name)
 
     def _name(self, cls: type) -> str:
         try:
-            return wit.kebab(cls.__name__)
+            return _wit.kebab(cls.__name__)
         except ValueError as exc:
             raise self.fail(str(exc)) from exc
 
     def _members(self, cls: type[enum.Enum]) -> tuple[str, ...]:
-        names = tuple(wit.kebab(m.name or "") for m in cls)
+        names = tuple(_wit.kebab(m.name or "") for m in cls)
         if not names:
             raise self.fail(f"{cls.__name__} has no members")
         return names
@@ -500,43 +499,36 @@ class _Mapper:
             raise self.fail(f"{cls.__name__} refers to itself; WIT types cannot be recursive")
         self._active.add(id(cls))
 
-    def _record(self, cls: type) -> wit.RecordT:
+    def _record(self, cls: type) -> _wit.RecordT:
         self._enter(cls)
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
-            if attrs.has(cls):
-                names = [f.name for f in attrs.fields(cls)]
-            else:
-                names = [f.name for f in dataclasses.fields(cls)]
+            names = _field_names(cls)
             if not names:
                 raise self.fail(f"record {cls.__name__} has no fields; WIT records need one")
             fields = []
             for n in names:
                 if n not in hints:
                     raise self.fail(f"field {cls.__name__}.{n} has no annotation")
-                fields.append((wit.kebab(n), self.map(hints[n])))
-            return wit.RecordT(self._name(cls), tuple(fields), cls, tuple(names))
+                fields.append((_wit.kebab(n), self.map(hints[n])))
+            return _wit.RecordT(self._name(cls), tuple(fields), cls, tuple(names))
         finally:
             self._active.discard(id(cls))
 
-    def _variant(self, cls: type) -> wit.VariantT:
+    def _variant(self, cls: type) -> _wit.VariantT:
         self._enter(cls)
         try:
             subclasses = _variant_cases(cls)
             if not subclasses:
                 raise self.fail(f"variant {cls.__name__} has no cases (subclasses)")
-            cases: list[tuple[str, wit.WitType | None]] = []
+            cases: list[tuple[str, _wit.WitType | None]] = []
             for case in subclasses:
                 if not (attrs.has(case) or dataclasses.is_dataclass(case)):
                     raise self.fail(
                         f"variant case {case.__name__} must be an attrs class or dataclass"
                     )
                 hints = typing.get_type_hints(case, include_extras=True)
-                names = (
-                    [f.name for f in attrs.fields(case)]
-                    if attrs.has(case)
-                    else [f.name for f in dataclasses.fields(case)]
-                )
+                names = _field_names(case)
                 if len(names) > 1:
                     raise self.fail(
                         f"variant case {case.__name__} has {len(names)} fields; a WIT case "
@@ -544,9 +536,16 @@ class _Mapper:
                     )
                 payload = self.map(hints[names[0]]) if names else None
                 cases.append((self._name(case), payload))
-            return wit.VariantT(self._name(cls), tuple(cases), cls, tuple(subclasses))
+            return _wit.VariantT(self._name(cls), tuple(cases), cls, tuple(subclasses))
         finally:
             self._active.discard(id(cls))
+
+
+def _field_names(cls: Any) -> list[str]:
+    """Field names of an attrs class or dataclass, in declaration order."""
+    if attrs.has(cls):
+        return [f.name for f in attrs.fields(cls)]
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def _variant_cases(cls: type) -> list[type]:
@@ -555,8 +554,12 @@ def _variant_cases(cls: type) -> list[type]:
     attrs' slotted classes replace the class object they decorate; until the garbage
     collector runs, the discarded original still shows in ``__subclasses__()``. Skip those.
     """
-    subclasses = cls.__subclasses__()
-    real = {(c.__module__, c.__qualname__) for c in subclasses if attrs.has(c) or dataclasses.is_dataclass(c)}
+    subclasses: list[type] = cls.__subclasses__()
+    real = {
+        (c.__module__, c.__qualname__)
+        for c in subclasses
+        if attrs.has(c) or dataclasses.is_dataclass(c)
+    }
     return [
         c
         for c in subclasses

@@ -78,7 +78,11 @@ class Mismatch:
     detail: str
 
     def __str__(self) -> str:
-        return f"hook {self.hook!r}: {self.detail}\n    expected: {self.expected}\n    actual:   {self.actual}"
+        return (
+            f"hook {self.hook!r}: {self.detail}\n"
+            f"    expected: {self.expected}\n"
+            f"    actual:   {self.actual}"
+        )
 
 
 class ContractMismatchError(PluginError, TypeError):

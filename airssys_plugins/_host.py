@@ -51,7 +51,8 @@ class WasmPlugin:
         self.name = name
         self.image = image
         self.instance = instance
-        #: Hook name -> the WIT function implementing it, e.g. ``textpipe:hooks/transform@1.0.0#transform``.
+        #: Hook name -> the WIT function implementing it,
+        #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
         self.hooks: dict[str, str] = {}
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
         self._history_lock = threading.Lock()
@@ -180,16 +181,14 @@ class PluginHost:
                 )
             image = ComponentImage.load(name, origin, cache=self.compile_cache)
             matches = self._match(name, image, dict(hooks or {}))
-            instance = PluginInstance(
-                image, timeout=self.timeout if timeout is _UNSET else timeout
-            )
+            instance = PluginInstance(image, timeout=self.timeout if timeout is _UNSET else timeout)
             plugin = WasmPlugin(name, image, instance)
             instance.on_new_instance = plugin._replay_history
             try:
                 instance.instantiate()
                 for hook, (iface, func), opts in matches:
                     bound = instance.bind(hook.name, iface, func, hook.signature)
-                    attr = opts.specname and f"{opts.specname}__via__{hook.name}" or hook.name
+                    attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
                     setattr(plugin, attr, self._impl(plugin, hook, bound, opts))
                     plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
                 self.pm.register(plugin, name=name)
@@ -203,9 +202,9 @@ class PluginHost:
     def unload(self, name: str) -> None:
         """Unregister the plugin from pluggy and free its instance."""
         with self._lock:
-            plugin = self._plugins.pop(name, None)
-            if plugin is None:
+            if name not in self._plugins:
                 raise KeyError(f"no component plugin named {name!r} is loaded")
+            plugin = self._plugins.pop(name)
             if self.pm.get_plugin(name) is plugin:
                 self.pm.unregister(plugin, name=name)
             plugin.instance.close()
@@ -238,7 +237,12 @@ class PluginHost:
             if key not in wanted:
                 if not opts.specname:
                     problems.append(
-                        Mismatch(key, "a hook of the contract", "(none)", f"options for unknown hook {key!r}")
+                        Mismatch(
+                            key,
+                            "a hook of the contract",
+                            "(none)",
+                            f"options for unknown hook {key!r}",
+                        )
                     )
                     continue
                 local = wit.kebab(key)
@@ -270,7 +274,9 @@ class PluginHost:
         if problems:
             raise ContractMismatchError(name, problems)
         if not matches:
-            exported = ", ".join(sorted(f"{i}#{f}" if i else f for i, f in image.exports)) or "nothing"
+            exported = (
+                ", ".join(sorted(f"{i}#{f}" if i else f for i, f in image.exports)) or "nothing"
+            )
             expected = ", ".join(sorted(str(c.binding) for c in contract.hooks.values()))
             raise ContractMismatchError(
                 name,

@@ -43,12 +43,17 @@ PRIMITIVES = frozenset(
 )
 
 # Words that must be written as %word when used as a WIT identifier.
+# fmt: off
 _KEYWORDS = frozenset(
-    """as async bool borrow char constructor enum error-context export f32 f64 flags float32
-    float64 from func future import include interface list own option package record resource
-    result s8 s16 s32 s64 static stream string tuple type u8 u16 u32 u64 use variant with world
-    _""".split()
+    [
+        "as", "async", "bool", "borrow", "char", "constructor", "enum", "error-context",
+        "export", "f32", "f64", "flags", "float32", "float64", "from", "func", "future",
+        "import", "include", "interface", "list", "own", "option", "package", "record",
+        "resource", "result", "s8", "s16", "s32", "s64", "static", "stream", "string", "tuple",
+        "type", "u8", "u16", "u32", "u64", "use", "variant", "with", "world", "_",
+    ]
 )
+# fmt: on
 
 
 @attrs.frozen
@@ -317,7 +322,9 @@ def render_typedef(t: NamedType, indent: str = "  ") -> str:
         return f"{indent}record {render_ident(t.name)} {{\n{body}{indent}}}\n"
     if isinstance(t, VariantT):
         body = "".join(
-            f"{pad}{render_ident(n)},\n" if ct is None else f"{pad}{render_ident(n)}({render_type(ct)}),\n"
+            f"{pad}{render_ident(n)},\n"
+            if ct is None
+            else f"{pad}{render_ident(n)}({render_type(ct)}),\n"
             for n, ct in t.cases
         )
         return f"{indent}variant {render_ident(t.name)} {{\n{body}{indent}}}\n"

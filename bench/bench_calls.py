@@ -78,7 +78,7 @@ class NativePlugin:
 SHORT_TEXT = "hello, world!"  # 13 bytes of UTF-8
 assert len(SHORT_TEXT.encode()) == 13
 MB = 1 << 20
-BIG_TEXT = ("0123456789abcdef" * (MB // 16))  # 1 MiB of ASCII
+BIG_TEXT = "0123456789abcdef" * (MB // 16)  # 1 MiB of ASCII
 BIG_BYTES = bytes(range(256)) * (MB // 256)  # 1 MiB, every byte value
 
 
@@ -130,7 +130,9 @@ class Bench:
         self.env, self.repeat, self.target_s = env, repeat, target_s
         self.rows: list[tuple[Result, timeit.Timer, int]] = []
 
-    def add(self, label: str, stmt: str, *, number: int | None = None, repeat: int | None = None) -> Result:
+    def add(
+        self, label: str, stmt: str, *, number: int | None = None, repeat: int | None = None
+    ) -> Result:
         timer = timeit.Timer(stmt, globals=self.env, timer=time.perf_counter_ns)
         timer.timeit(3 if number is None else 1)  # warm-up: first-call caches, lazy binds
         if number is None:
@@ -147,8 +149,10 @@ class Bench:
                     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     result.batches.append(timer.timeit(result.number) / result.number)
                     result.minflt += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-            print(f"    round {k + 1}/{self.repeat} done in {time.perf_counter() - started:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"    round {k + 1}/{self.repeat} done in {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+            )
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -220,13 +224,17 @@ def fmt_ns(ns: float) -> str:
 
 def print_table(title: str, rows: list[tuple[str, Result]], base: Result) -> None:
     print(f"\n{title}")
-    head = (f"  {'#':<3} {'row':<44} {'median ns':>10} {'min ns':>9} {'vs pluggy':>10} "
-            f"{'spread':>7} {'N/batch':>9}")
+    head = (
+        f"  {'#':<3} {'row':<44} {'median ns':>10} {'min ns':>9} {'vs pluggy':>10} "
+        f"{'spread':>7} {'N/batch':>9}"
+    )
     print(head)
     print("  " + "-" * (len(head) - 2))
     for key, r in rows:
-        print(f"  {key:<3} {r.label:<44} {fmt_ns(r.median):>10} {fmt_ns(r.best):>9} "
-              f"{r.median / base.median:>9.2f}x {r.spread:>6.1%} {r.number:>9,}")
+        print(
+            f"  {key:<3} {r.label:<44} {fmt_ns(r.median):>10} {fmt_ns(r.best):>9} "
+            f"{r.median / base.median:>9.2f}x {r.spread:>6.1%} {r.number:>9,}"
+        )
 
 
 def print_ratios(name: str, native: Result, raw: Result, direct: Result | None, fw: Result) -> None:
@@ -235,26 +243,37 @@ def print_ratios(name: str, native: Result, raw: Result, direct: Result | None, 
 
     print(f"  ratios for {name} (medians; the same ratio on batch minimums in brackets):")
     print(f"    framework-through-pluggy / native pluggy    = {both(fw, native)}")
-    print(f"    raw wasmtime-py / framework-through-pluggy  = {both(raw, fw)}"
-          "  speed-up over Func.__call__")
+    print(
+        f"    raw wasmtime-py / framework-through-pluggy  = {both(raw, fw)}"
+        "  speed-up over Func.__call__"
+    )
     print(f"    framework-through-pluggy / raw wasmtime-py  = {both(fw, raw)}")
     if direct is not None:
-        print(f"    pluggy dispatch (row 4 - row 3)             = "
-              f"{fmt_ns(fw.median - direct.median):>6} ns/call  "
-              f"(on min: {fmt_ns(fw.best - direct.best)} ns)")
+        print(
+            f"    pluggy dispatch (row 4 - row 3)             = "
+            f"{fmt_ns(fw.median - direct.median):>6} ns/call  "
+            f"(on min: {fmt_ns(fw.best - direct.best)} ns)"
+        )
 
 
 # ----------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=7, help="batches per row (default 7)")
     ap.add_argument("--target", type=float, default=0.2, help="seconds per batch (default 0.2)")
     ap.add_argument("--quick", action="store_true", help="3 batches of ~0.05 s")
-    ap.add_argument("--profile", action="store_true", help="cProfile the framework rows after timing")
-    ap.add_argument("--skip-raw-list", action="store_true",
-                    help="skip raw wasmtime-py on 1 MiB list<u8> (about 1-2 s per call)")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile the framework rows after timing"
+    )
+    ap.add_argument(
+        "--skip-raw-list",
+        action="store_true",
+        help="skip raw wasmtime-py on 1 MiB list<u8> (about 1-2 s per call)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.repeat, args.target = 3, 0.05
@@ -265,9 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + line)
 
     wasm = build_guest(GUEST_DIR)
-    print(f"  guest      : {wasm.name} ({wasm.stat().st_size:,} bytes, built from {GUEST_DIR.relative_to(HERE.parent)})")
-    print(f"  timing     : median of {repeat} batches of ~{target:g} s each, "
-          "time.perf_counter_ns, GC disabled while timing")
+    print(
+        f"  guest      : {wasm.name} ({wasm.stat().st_size:,} bytes, built from {GUEST_DIR.relative_to(HERE.parent)})"
+    )
+    print(
+        f"  timing     : median of {repeat} batches of ~{target:g} s each, "
+        "time.perf_counter_ns, GC disabled while timing"
+    )
 
     # Separate managers: each hook has exactly one implementation in each.
     pm_native = native_pm()
@@ -277,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     plugin = host.load(wasm, name="bench")
     raw = RawWasmtime(wasm)
     inst = plugin.instance
-    bound = {hook: framework_bound(host, plugin, hook) for hook in ("add_one", "echo", "echo_bytes")}
+    bound = {
+        hook: framework_bound(host, plugin, hook) for hook in ("add_one", "echo", "echo_bytes")
+    }
 
     try:
         # -- correctness first ------------------------------------------------------------
@@ -298,11 +323,20 @@ def main(argv: list[str] | None = None) -> int:
         print("  checks     : add_one(1) == 2 and every echo returns its input, on every path")
 
         env: dict[str, Any] = {
-            "pm_native": pm_native, "pm": pm, "raw": raw, "inst": inst, "bound": bound,
-            "f_add": raw.funcs["add-one"], "f_echo": raw.funcs["echo"],
-            "f_echo_bytes": raw.funcs["echo-bytes"], "store": raw.store,
-            "b_add": bound["add_one"], "b_echo": bound["echo"],
-            "SHORT": SHORT_TEXT, "BIG_TEXT": BIG_TEXT, "BIG_BYTES": BIG_BYTES,
+            "pm_native": pm_native,
+            "pm": pm,
+            "raw": raw,
+            "inst": inst,
+            "bound": bound,
+            "f_add": raw.funcs["add-one"],
+            "f_echo": raw.funcs["echo"],
+            "f_echo_bytes": raw.funcs["echo-bytes"],
+            "store": raw.store,
+            "b_add": bound["add_one"],
+            "b_echo": bound["echo"],
+            "SHORT": SHORT_TEXT,
+            "BIG_TEXT": BIG_TEXT,
+            "BIG_BYTES": BIG_BYTES,
         }
 
         bench = Bench(env, repeat=repeat, target_s=target)
@@ -320,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         e_direct = m("framework direct  instance.call(bound,(s,))", "inst.call(b_echo, (SHORT,))")
         e_fw = m("framework via pluggy  pm.hook.echo(text=s)", "pm.hook.echo(text=SHORT)")
 
-        big_bytes = m("framework via pluggy  echo_bytes(1 MiB bytes)", "pm.hook.echo_bytes(data=BIG_BYTES)")
+        big_bytes = m(
+            "framework via pluggy  echo_bytes(1 MiB bytes)", "pm.hook.echo_bytes(data=BIG_BYTES)"
+        )
         big_text = m("framework via pluggy  echo(1 MiB str)", "pm.hook.echo(text=BIG_TEXT)")
         raw_big_text = m("raw wasmtime-py  Func(store, 1 MiB str)", "f_echo(store, BIG_TEXT)")
         bench.run()
@@ -330,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
             # own: its million-object temporaries raise glibc's mmap threshold, which makes
             # every later 1 MiB allocation fault-free and the 1 MiB str rows ~8x faster.
             late = Bench(env, repeat=min(3, repeat), target_s=target)
-            raw_big_bytes = late.add("raw wasmtime-py  Func(store, 1 MiB bytes)",
-                                     "f_echo_bytes(store, BIG_BYTES)", number=1)
+            raw_big_bytes = late.add(
+                "raw wasmtime-py  Func(store, 1 MiB bytes)",
+                "f_echo_bytes(store, BIG_BYTES)",
+                number=1,
+            )
             late.run()
         prof_text = profile(pm) if args.profile else ""
     finally:
@@ -339,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         raw.close()
 
     # -- report ------------------------------------------------------------------------------
-    print(f"\nempty timeit loop: {loop.median:.1f} ns/iteration (included in every row, not subtracted)")
+    print(
+        f"\nempty timeit loop: {loop.median:.1f} ns/iteration (included in every row, not subtracted)"
+    )
     print_table(
         "add_one(x: u32) -> u32, x=1",
         [("1", a_native), ("2", a_raw), ("3", a_direct), ("4", a_fw)],
@@ -353,22 +394,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_ratios("echo", e_native, e_raw, e_direct, e_fw)
 
-    print("\n1 MiB round trips (ms per call; faults/call = minor page faults per call, ~4 KiB each)")
-    head = (f"  {'row':<50} {'median ms':>10} {'min ms':>9} {'spread':>7} {'N/batch':>8} "
-            f"{'faults/call':>12}")
+    print(
+        "\n1 MiB round trips (ms per call; faults/call = minor page faults per call, ~4 KiB each)"
+    )
+    head = (
+        f"  {'row':<50} {'median ms':>10} {'min ms':>9} {'spread':>7} {'N/batch':>8} "
+        f"{'faults/call':>12}"
+    )
     print(head)
     print("  " + "-" * (len(head) - 2))
     big_rows = [big_bytes, big_text, raw_big_text] + ([raw_big_bytes] if raw_big_bytes else [])
     for r in big_rows:
-        print(f"  {r.label:<50} {r.median / 1e6:>10.3f} {r.best / 1e6:>9.3f} {r.spread:>6.1%} "
-              f"{r.number:>8,} {r.faults_per_call:>12,.0f}")
+        print(
+            f"  {r.label:<50} {r.median / 1e6:>10.3f} {r.best / 1e6:>9.3f} {r.spread:>6.1%} "
+            f"{r.number:>8,} {r.faults_per_call:>12,.0f}"
+        )
     print("  ratios (medians):")
-    print(f"    framework bytes / framework str (1 MiB)         = {big_bytes.median / big_text.median:6.2f}x")
-    print(f"    framework bytes per MiB                          = {big_bytes.median / MB:6.2f} ns/byte")
+    print(
+        f"    framework bytes / framework str (1 MiB)         = {big_bytes.median / big_text.median:6.2f}x"
+    )
+    print(
+        f"    framework bytes per MiB                          = {big_bytes.median / MB:6.2f} ns/byte"
+    )
     if raw_big_bytes is not None:
-        print(f"    raw wasmtime-py bytes / framework bytes          = "
-              f"{raw_big_bytes.median / big_bytes.median:6.1f}x  (speed-up of packed list<u8>)")
-    print(f"    raw wasmtime-py str / framework str (1 MiB)      = {raw_big_text.median / big_text.median:6.2f}x")
+        print(
+            f"    raw wasmtime-py bytes / framework bytes          = "
+            f"{raw_big_bytes.median / big_bytes.median:6.1f}x  (speed-up of packed list<u8>)"
+        )
+    print(
+        f"    raw wasmtime-py str / framework str (1 MiB)      = {raw_big_text.median / big_text.median:6.2f}x"
+    )
     if prof_text:
         print(prof_text)
     return 0
@@ -390,8 +445,11 @@ def profile(pm: pluggy.PluginManager) -> str:
             fn()
         prof.disable()
         gc.enable()
-        print(f"\ncProfile: {n:,} x {title} (sorted by own time; profiler overhead inflates "
-              "Python-level entries)", file=out)
+        print(
+            f"\ncProfile: {n:,} x {title} (sorted by own time; profiler overhead inflates "
+            "Python-level entries)",
+            file=out,
+        )
         stats = pstats.Stats(prof, stream=out)
         stats.sort_stats("tottime").print_stats(12)
     return out.getvalue()

@@ -67,7 +67,7 @@ def _core_funcs(k: int, version: str) -> dict[str, str]:
     return {
         "add-one": f"(func (export {name('add-one')}) (param i32) (result i32)"
         f" (i32.add (local.get 0) (i32.const {k})))",
-        "pick": f"""(func (export {name('pick')}) (param $x i32) (result i32)
+        "pick": f"""(func (export {name("pick")}) (param $x i32) (result i32)
     (if (i32.eq (local.get $x) (i32.const {k}))
       (then (i32.store8 (i32.const 256) (i32.const 1))
             (i32.store (i32.const 260) (i32.mul (local.get $x) (i32.const 10))))
@@ -77,7 +77,7 @@ def _core_funcs(k: int, version: str) -> dict[str, str]:
         "get-setup": f"(func (export {name('get-setup')}) (result i32) (global.get $g))",
         "fail": f"(func (export {name('fail')}) (param i32) (result i32) unreachable)",
         "spin": f"(func (export {name('spin')}) (loop $l (br $l)))",
-        "recurse": f"""(func $rec (export {name('recurse')}) (param $n i32) (result i32)
+        "recurse": f"""(func $rec (export {name("recurse")}) (param $n i32) (result i32)
     (i32.add (call $rec (i32.add (local.get $n) (i32.const 1))) (i32.const 1)))""",
     }
 

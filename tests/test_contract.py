@@ -12,7 +12,23 @@ import attrs
 import pluggy
 import pytest
 
-from airssys_plugins import Contract, HookspecError, Result, char, f32, s8, s16, s32, s64, u8, u16, u32, u64, variant, wit_binding
+from airssys_plugins import (
+    Contract,
+    HookspecError,
+    Result,
+    char,
+    f32,
+    s8,
+    s16,
+    s32,
+    s64,
+    u8,
+    u16,
+    u32,
+    u64,
+    variant,
+    wit_binding,
+)
 from airssys_plugins._build import find_tool
 from airssys_plugins._wit import PackageId, kebab, version_compatible
 
@@ -196,8 +212,14 @@ def test_every_bad_hookspec_reported_at_once() -> None:
 
 @pytest.mark.parametrize(
     ("python", "wit"),
-    [("detect_language", "detect-language"), ("HTTPServer", "http-server"), ("level_2", "level2"),
-     ("MaxLength", "max-length"), ("x", "x"), ("_private_", "private")],
+    [
+        ("detect_language", "detect-language"),
+        ("HTTPServer", "http-server"),
+        ("level_2", "level2"),
+        ("MaxLength", "max-length"),
+        ("x", "x"),
+        ("_private_", "private"),
+    ],
 )
 def test_kebab_case(python: str, wit: str) -> None:
     """Python names become WIT kebab-case identifiers."""
@@ -231,8 +253,16 @@ def test_default_package_and_explicit_package() -> None:
 
 @pytest.mark.parametrize(
     ("expected", "actual", "ok"),
-    [("1.0.0", "1.4.2", True), ("1.2.0", "1.0.0", True), ("1.0.0", "2.0.0", False),
-     ("0.2.0", "0.2.5", True), ("0.2.0", "0.3.0", False), ("0.0.1", "0.0.2", False), (None, None, True), ("1.0.0", None, False)],
+    [
+        ("1.0.0", "1.4.2", True),
+        ("1.2.0", "1.0.0", True),
+        ("1.0.0", "2.0.0", False),
+        ("0.2.0", "0.2.5", True),
+        ("0.2.0", "0.3.0", False),
+        ("0.0.1", "0.0.2", False),
+        (None, None, True),
+        ("1.0.0", None, False),
+    ],
 )
 def test_version_compatibility(expected: str | None, actual: str | None, ok: bool) -> None:
     """Semver caret rule: same major; for 0.x the same minor; 0.0.x exact."""
@@ -250,7 +280,9 @@ def test_generated_wit_is_accepted_by_wasm_tools(tmp_path: Path) -> None:
     contract = Contract.from_hookspecs(KitchenHooks, package="test:kitchen@1.0.0")
     wit_file = tmp_path / "kitchen.wit"
     wit_file.write_text(contract.wit())
-    proc = subprocess.run([find_tool("wasm-tools"), "component", "wit", str(wit_file)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [find_tool("wasm-tools"), "component", "wit", str(wit_file)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "interface echo-lines" in proc.stdout
 
@@ -259,7 +291,7 @@ def test_world_with_a_subset_of_hooks(tmp_path: Path) -> None:
     """wit(hooks=...) writes a world exporting only those hooks (all interfaces stay)."""
     contract = Contract.from_hookspecs(KitchenHooks, package="test:kitchen@1.0.0")
     text = contract.wit(world="small", hooks=["echo_u8", "divide"])
-    world = text[text.index("world small"):]
+    world = text[text.index("world small") :]
     assert world == "world small {\n  export divide;\n  export echo-u8;\n}\n"
     with pytest.raises(ValueError, match="unknown hook"):
         contract.wit(hooks=["nope"])
@@ -279,11 +311,14 @@ def test_wit_binding_and_bindings_argument() -> None:
         @spec
         def mine(self) -> None: ...
 
-    contract = Contract.from_hookspecs(Specs, package="map:test@1.0.0", bindings={"root": "roundtrip"})
+    contract = Contract.from_hookspecs(
+        Specs, package="map:test@1.0.0", bindings={"root": "roundtrip"}
+    )
     assert str(contract.hooks["add"].binding) == "docs:adder/add@0.1.0#add"
     assert contract.hooks["root"].binding.interface is None
     text = contract.wit()
-    assert "interface mine" in text and "interface add" not in text
+    assert "interface mine" in text
+    assert "interface add" not in text
     assert "// Hook `add` is bound to docs:adder/add@0.1.0#add: func(x: u32, y: u32) -> u32" in text
     with pytest.raises(HookspecError, match=r"bindings name unknown hook\(s\) \['nope'\]"):
         Contract.from_hookspecs(Specs, bindings={"nope": "x"})

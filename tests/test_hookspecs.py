@@ -28,7 +28,10 @@ def test_cli_wit_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["wit", "hookspecs.textpipe:TextHooks"]) == 0
     assert capsys.readouterr().out == (HOOKSPECS / "textpipe.wit").read_text()
     out = tmp_path / "x.wit"
-    assert main(["wit", "hookspecs.textpipe:TextHooks", "--package", "tp:hooks@2.1.0", "-o", str(out)]) == 0
+    assert (
+        main(["wit", "hookspecs.textpipe:TextHooks", "--package", "tp:hooks@2.1.0", "-o", str(out)])
+        == 0
+    )
     assert out.read_text().startswith("package tp:hooks@2.1.0;")
 
 

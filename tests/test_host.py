@@ -30,7 +30,9 @@ class PyPlugin:
         return x + 1000
 
 
-def test_one_call_reaches_python_and_wasm(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:
+def test_one_call_reaches_python_and_wasm(
+    pm: pluggy.PluginManager, host: PluginHost, demo: Demo
+) -> None:
     """A hook call returns the results of Python and WASM implementations (1:N, LIFO)."""
     pm.register(PyPlugin(), name="py")
     host.load(demo(k=1), name="one")
@@ -38,7 +40,9 @@ def test_one_call_reaches_python_and_wasm(pm: pluggy.PluginManager, host: Plugin
     assert pm.hook.add_one(x=5) == [7, 6, 1005]
 
 
-def test_component_may_implement_a_subset(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:
+def test_component_may_implement_a_subset(
+    pm: pluggy.PluginManager, host: PluginHost, demo: Demo
+) -> None:
     """A component exporting only some hook interfaces registers for just those."""
     plugin = host.load(demo(k=3, funcs=["add-one"]), name="sub")
     assert set(plugin.hooks) == {"add_one"}
@@ -47,7 +51,9 @@ def test_component_may_implement_a_subset(pm: pluggy.PluginManager, host: Plugin
     assert pm.hook.get_setup() == []
 
 
-def test_firstresult_treats_none_as_no_result(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:
+def test_firstresult_treats_none_as_no_result(
+    pm: pluggy.PluginManager, host: PluginHost, demo: Demo
+) -> None:
     """option::none from a component lets the next implementation answer."""
     host.load(demo(k=7, funcs=["pick"]), name="seven")
     host.load(demo(k=3, funcs=["pick"]), name="three")
@@ -67,8 +73,12 @@ def test_historic_call_is_replayed_to_a_component_loaded_later(
 
 def test_tryfirst_trylast_order(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:
     """HookOptions give components pluggy's ordering."""
-    host.load(demo(k=1, funcs=["add-one"]), name="first", hooks={"add_one": HookOptions(tryfirst=True)})
-    host.load(demo(k=2, funcs=["add-one"]), name="last", hooks={"add_one": HookOptions(trylast=True)})
+    host.load(
+        demo(k=1, funcs=["add-one"]), name="first", hooks={"add_one": HookOptions(tryfirst=True)}
+    )
+    host.load(
+        demo(k=2, funcs=["add-one"]), name="last", hooks={"add_one": HookOptions(trylast=True)}
+    )
     host.load(demo(k=3, funcs=["add-one"]), name="middle")
     assert pm.hook.add_one(x=0) == [1, 3, 2]
 
@@ -79,7 +89,9 @@ def test_specname_registers_an_export_for_another_hook(
     """specname points a component's implementation at a differently named hookspec."""
     # The component exports `add-one`; register it for `recurse` (same u32 -> u32 shape).
     plugin = host.load(
-        demo(k=5, funcs=["add-one"]), name="renamed", hooks={"add_one": HookOptions(specname="recurse")}
+        demo(k=5, funcs=["add-one"]),
+        name="renamed",
+        hooks={"add_one": HookOptions(specname="recurse")},
     )
     assert pm.hook.recurse(n=1) == [6]
     assert pm.hook.add_one(x=1) == []
@@ -105,12 +117,16 @@ def test_set_blocked(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> 
     assert pm.is_blocked("blocked")
 
 
-def test_monitoring_sees_component_calls(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:
+def test_monitoring_sees_component_calls(
+    pm: pluggy.PluginManager, host: PluginHost, demo: Demo
+) -> None:
     """add_hookcall_monitoring reports calls into components with their results."""
     seen: list[tuple[str, Any, Any]] = []
     host.load(demo(k=1, funcs=["add-one"]), name="watched")
     undo = pm.add_hookcall_monitoring(
-        lambda name, impls, kwargs: seen.append(("before", name, [pm.get_name(i.plugin) for i in impls])),
+        lambda name, impls, kwargs: seen.append(
+            ("before", name, [pm.get_name(i.plugin) for i in impls])
+        ),
         lambda outcome, name, impls, kwargs: seen.append(("after", name, outcome.get_result())),
     )
     pm.hook.add_one(x=9)
@@ -142,15 +158,23 @@ def test_every_mismatch_reported_at_once(host: PluginHost, demo: Demo) -> None:
     assert err.plugin == "bad"
     details = [(m.hook, m.detail) for m in err.mismatches]
     assert ("add_one", "demo:hooks/add-one@2.0.0#add-one: incompatible package version") in details
-    assert ("get_setup", "demo:hooks/get-setup@2.0.0#get-setup: incompatible package version") in details
-    type_problem = next(m for m in err.mismatches if m.hook == "add_one" and "parameter" in m.detail)
+    assert (
+        "get_setup",
+        "demo:hooks/get-setup@2.0.0#get-setup: incompatible package version",
+    ) in details
+    type_problem = next(
+        m for m in err.mismatches if m.hook == "add_one" and "parameter" in m.detail
+    )
     assert type_problem.expected == "func(x: u32) -> u32"
     assert type_problem.actual == "func(x: string) -> u32"
-    assert "plugin 'bad'" in str(err) and "expected: func(x: u32) -> u32" in str(err)
+    assert "plugin 'bad'" in str(err)
+    assert "expected: func(x: u32) -> u32" in str(err)
     assert host.plugins == {}
 
 
-def test_minor_version_difference_is_compatible(host: PluginHost, pm: pluggy.PluginManager, demo: Demo) -> None:
+def test_minor_version_difference_is_compatible(
+    host: PluginHost, pm: pluggy.PluginManager, demo: Demo
+) -> None:
     """A component built for 1.1.0 of the contract loads into a 1.0.0 host (same major)."""
     host.load(demo(k=4, funcs=["add-one"], version="1.1.0"), name="newer")
     assert pm.hook.add_one(x=1) == [5]
@@ -162,8 +186,12 @@ def test_component_with_no_hooks_is_refused(host: PluginHost, guest_dir: Path) -
 
     src = guest_dir / "other"
     (src / "wit").mkdir(parents=True, exist_ok=True)
-    (src / "wit" / "x.wit").write_text("package other:thing@1.0.0;\ninterface calc { twice: func(x: u32) -> u32; }\nworld guest { export calc; }\n")
-    (src / "guest.wat").write_text('(module (func (export "other:thing/calc@1.0.0#twice") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2))))')
+    (src / "wit" / "x.wit").write_text(
+        "package other:thing@1.0.0;\ninterface calc { twice: func(x: u32) -> u32; }\nworld guest { export calc; }\n"
+    )
+    (src / "guest.wat").write_text(
+        '(module (func (export "other:thing/calc@1.0.0#twice") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2))))'
+    )
     with pytest.raises(ContractMismatchError, match="implements none of the host's hooks") as info:
         host.load(build_guest(src), name="other")
     assert "other:thing/calc@1.0.0#twice" in str(info.value)
@@ -202,7 +230,9 @@ def test_extra_exports_are_ignored_with_debug_log(
     ],
     ids=["empty", "text", "core-module", "corrupt"],
 )
-def test_bad_files_raise_load_error(host: PluginHost, tmp_path: Path, content: bytes, message: str) -> None:
+def test_bad_files_raise_load_error(
+    host: PluginHost, tmp_path: Path, content: bytes, message: str
+) -> None:
     """Files that are not components give PluginLoadError naming the plugin and file."""
     path = tmp_path / "broken.wasm"
     path.write_bytes(content)
@@ -232,7 +262,10 @@ def test_foreign_imports_are_refused(host: PluginHost, guest_dir: Path) -> None:
         '(module (import "demo:hooks/secret@1.0.0" "peek" (func $peek (result i32)))'
         ' (func (export "demo:hooks/add-one@1.0.0#add-one") (param i32) (result i32) (call $peek)))'
     )
-    with pytest.raises(PluginLoadError, match=r"imports interface\(s\) the host does not provide: demo:hooks/secret@1.0.0"):
+    with pytest.raises(
+        PluginLoadError,
+        match=r"imports interface\(s\) the host does not provide: demo:hooks/secret@1.0.0",
+    ):
         host.load(build_guest(src), name="needy")
 
 

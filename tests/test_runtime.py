@@ -19,7 +19,9 @@ abi_spec = pluggy.HookspecMarker("abi")
 
 
 def fail_body(instructions: str) -> dict[str, str]:
-    return {"fail": f'(func (export "demo:hooks/fail@1.0.0#fail") (param i32) (result i32) {instructions})'}
+    return {
+        "fail": f'(func (export "demo:hooks/fail@1.0.0#fail") (param i32) (result i32) {instructions})'
+    }
 
 
 @pytest.mark.parametrize(
@@ -27,8 +29,20 @@ def fail_body(instructions: str) -> dict[str, str]:
     [
         ("fail", {"x": 1}, {}, "unreachable executed", PluginTrap),
         ("recurse", {"n": 0}, {}, "stack overflow", PluginTrap),
-        ("fail", {"x": 0}, fail_body("(i32.div_u (i32.const 1) (local.get 0))"), "division by zero", PluginTrap),
-        ("fail", {"x": 1}, fail_body("(i32.load (i32.const 0x7ffffff0))"), "out-of-bounds memory access", PluginTrap),
+        (
+            "fail",
+            {"x": 0},
+            fail_body("(i32.div_u (i32.const 1) (local.get 0))"),
+            "division by zero",
+            PluginTrap,
+        ),
+        (
+            "fail",
+            {"x": 1},
+            fail_body("(i32.load (i32.const 0x7ffffff0))"),
+            "out-of-bounds memory access",
+            PluginTrap,
+        ),
     ],
     ids=["unreachable", "stack", "div-zero", "oob-load"],
 )
@@ -47,7 +61,8 @@ def test_real_traps_are_classified(
     with pytest.raises(cls) as info:
         getattr(pm.hook, hook)(**kwargs)
     assert info.value.reason == reason
-    assert info.value.plugin == "trappy" and info.value.hook == hook
+    assert info.value.plugin == "trappy"
+    assert info.value.hook == hook
     assert info.value.__cause__ is not None
 
 
@@ -56,7 +71,9 @@ def test_infinite_loop_times_out(pm: pluggy.PluginManager, demo: Demo) -> None:
     with PluginHost(pm, package="demo:hooks@1.0.0", timeout=0.2) as host:
         host.load(demo(k=1, funcs=["spin", "add-one"]), name="spinner")
         started = time.monotonic()
-        with pytest.raises(PluginTimeout, match="plugin 'spinner' timed out in hook 'spin' after 0.2 s") as info:
+        with pytest.raises(
+            PluginTimeout, match=r"plugin 'spinner' timed out in hook 'spin' after 0\.2 s"
+        ) as info:
             pm.hook.spin()
         elapsed = time.monotonic() - started
         assert info.value.reason == "timeout"
@@ -65,10 +82,12 @@ def test_infinite_loop_times_out(pm: pluggy.PluginManager, demo: Demo) -> None:
         assert pm.hook.add_one(x=1) == [2]
 
 
-def test_per_plugin_timeout_overrides_host_default(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:
+def test_per_plugin_timeout_overrides_host_default(
+    pm: pluggy.PluginManager, host: PluginHost, demo: Demo
+) -> None:
     """load(timeout=...) sets this plugin's deadline."""
     host.load(demo(k=1, funcs=["spin"]), name="quick", timeout=0.05)
-    with pytest.raises(PluginTimeout, match="after 0.05 s"):
+    with pytest.raises(PluginTimeout, match=r"after 0\.05 s"):
         pm.hook.spin()
 
 
@@ -117,7 +136,10 @@ def test_abi_violations_are_traps(tmp_path: Path, hook: str, reason: str) -> Non
 
 def test_trap_table_order_and_fallback() -> None:
     """Specific messages win over generic ones; unknown messages are plain traps."""
-    assert classify_error("error while executing at wasm backtrace:\n wasm trap: interrupt") == ("timeout", PluginTimeout)
+    assert classify_error("error while executing at wasm backtrace:\n wasm trap: interrupt") == (
+        "timeout",
+        PluginTimeout,
+    )
     assert classify_error("out of bounds memory access")[0] == "out-of-bounds memory access"
     assert classify_error("something new") == ("trap", PluginTrap)
     assert len({needle for needle, _, _ in TRAP_TABLE}) == len(TRAP_TABLE)
@@ -133,9 +155,15 @@ def test_compile_cache_is_used_and_survives_corruption(
         digest = plugin.sha256
     entries = list(aot_cache_dir().glob(f"{digest}-*.cwasm"))
     assert len(entries) == 1
-    entries[0].write_bytes(b"not a compiled artefact")
+    # Replace, never rewrite in place: live components memory-map their cache entry, and
+    # truncating a mapped file kills the process with SIGBUS (the cache itself only ever
+    # writes a temp file and renames it).
+    corrupt = entries[0].with_suffix(".tmp")
+    corrupt.write_bytes(b"not a compiled artefact")
+    corrupt.replace(entries[0])
     with caplog.at_level(logging.WARNING), PluginHost(pm, package="demo:hooks@1.0.0") as host:
         host.load(wasm, name="cached")
         assert pm.hook.add_one(x=1) == [12]
-    assert "is unusable" in caplog.text and "recompiling" in caplog.text
+    assert "is unusable" in caplog.text
+    assert "recompiling" in caplog.text
     assert entries[0].read_bytes()[:4] != b"not "

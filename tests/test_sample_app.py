@@ -14,9 +14,16 @@ from sample_apps.textpipe.app import main, run
 def test_pipeline_runs_every_kind_of_plugin(textpipe_wasm: dict[str, Path]) -> None:
     """configure (historic), detect_language (firstresult), transform (1:N), analyze."""
     result = run("the cat is here", max_length=8)
-    assert sorted(result["plugins"]) == [("shout", "wasm"), ("titlecase", "python"), ("wordstats", "wasm")]
+    assert sorted(result["plugins"]) == [
+        ("shout", "wasm"),
+        ("titlecase", "python"),
+        ("wordstats", "wasm"),
+    ]
     assert result["language"] == "en"
-    assert result["transform"] == ["THE CAT IS HERE!", "The Cat "]  # titlecase is trylast; max_length=8
+    assert result["transform"] == [
+        "THE CAT IS HERE!",
+        "The Cat ",
+    ]  # titlecase is trylast; max_length=8
     assert result["analyze"] == [
         Stat("words", 4.0),
         Stat("characters", 15.0),
@@ -46,6 +53,17 @@ def test_inspect_and_validate_bundled_components(
     assert cli_main(["inspect", str(textpipe_wasm["shout"])]) == 0
     out = capsys.readouterr().out
     assert "textpipe:hooks/transform@1.0.0#transform: func(text: string) -> string" in out
-    assert cli_main(["validate", str(textpipe_wasm["wordstats"]), "--contract", "hookspecs.textpipe:TextHooks"]) == 0
+    assert (
+        cli_main(
+            [
+                "validate",
+                str(textpipe_wasm["wordstats"]),
+                "--contract",
+                "hookspecs.textpipe:TextHooks",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "ok  detect_language" in out and "textpipe:hooks/analyze@1.0.0#analyze" in out
+    assert "ok  detect_language" in out
+    assert "textpipe:hooks/analyze@1.0.0#analyze" in out

@@ -43,7 +43,9 @@ def call(kitchen: tuple[pluggy.PluginManager, WasmPlugin], hook: str, **kwargs: 
     return results[0] if results else None
 
 
-def test_all_hooks_bound_and_extra_export_ignored(kitchen: tuple[pluggy.PluginManager, WasmPlugin]) -> None:
+def test_all_hooks_bound_and_extra_export_ignored(
+    kitchen: tuple[pluggy.PluginManager, WasmPlugin],
+) -> None:
     """Every hookspec maps to the guest's export; echo-nested-option (no hook) is ignored."""
     _, plugin = kitchen
     assert len(plugin.hooks) == 28
@@ -82,16 +84,34 @@ ROUND_TRIPS = [
     ("echo_color", Color.GREEN),
     ("echo_perms", Perms.READ | Perms.EXEC),
     ("echo_perms", Perms(0)),
-    ("echo_lines", [Line(Point(0, 0, "a"), Point(1, 1, "b"), ["x", "y"]), Line(Point(2, 2, ""), Point(3, 3, ""), [])]),
+    (
+        "echo_lines",
+        [
+            Line(Point(0, 0, "a"), Point(1, 1, "b"), ["x", "y"]),
+            Line(Point(2, 2, ""), Point(3, 3, ""), []),
+        ],
+    ),
     ("maybe_shape", Rect(Point(5, 6, "nested"))),
     ("maybe_shape", None),
 ]
 
 
-@pytest.mark.parametrize(("hook", "value"), ROUND_TRIPS, ids=[f"{h}-{i}" for i, (h, _) in enumerate(ROUND_TRIPS)])
-def test_round_trip(kitchen: tuple[pluggy.PluginManager, WasmPlugin], hook: str, value: Any) -> None:
+@pytest.mark.parametrize(
+    ("hook", "value"), ROUND_TRIPS, ids=[f"{h}-{i}" for i, (h, _) in enumerate(ROUND_TRIPS)]
+)
+def test_round_trip(
+    kitchen: tuple[pluggy.PluginManager, WasmPlugin], hook: str, value: Any
+) -> None:
     """A value goes into the guest and comes back equal, with its Python type."""
-    param = "p" if hook in ("echo_point", "echo_perms") else "s" if hook == "echo_shape" else "c" if hook == "echo_color" else "x"
+    param = (
+        "p"
+        if hook in ("echo_point", "echo_perms")
+        else "s"
+        if hook == "echo_shape"
+        else "c"
+        if hook == "echo_color"
+        else "x"
+    )
     result = call(kitchen, hook, **{param: value})
     assert result == value
     assert type(result) is type(value)
@@ -134,17 +154,28 @@ def test_no_result_hook(kitchen: tuple[pluggy.PluginManager, WasmPlugin]) -> Non
         ("echo_char", {"x": "ab"}, "one-character"),
         ("echo_list", {"x": [1, 2, 2**64]}, r"argument 'x'\[2\]: .* out of range for s64"),
         ("echo_list", {"x": [1, "2"]}, r"argument 'x'\[1\]: expected int"),
-        ("echo_lines", {"x": [Line(Point(0, 0, "a"), Point(1, 2**70, "b"), [])]}, r"argument 'x'\[0\]\.end\.y: .*out of range for s64"),
+        (
+            "echo_lines",
+            {"x": [Line(Point(0, 0, "a"), Point(1, 2**70, "b"), [])]},
+            r"argument 'x'\[0\]\.end\.y: .*out of range for s64",
+        ),
         ("echo_tuple", {"x": (1, "x")}, "expected a tuple of 3 items"),
         ("echo_color", {"x": "green"}, None),
         ("echo_point", {"p": "nope"}, "expected Point"),
-        ("echo_shape", {"s": Point(1, 2, "x")}, r"expected a case of Shape \(Circle, Rect, Empty\)"),
+        (
+            "echo_shape",
+            {"s": Point(1, 2, "x")},
+            r"expected a case of Shape \(Circle, Rect, Empty\)",
+        ),
         ("echo_perms", {"p": {"read"}}, "expected Perms flags"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_bad_arguments_rejected_before_wasmtime(
-    kitchen: tuple[pluggy.PluginManager, WasmPlugin], hook: str, kwargs: dict[str, Any], message: str | None
+    kitchen: tuple[pluggy.PluginManager, WasmPlugin],
+    hook: str,
+    kwargs: dict[str, Any],
+    message: str | None,
 ) -> None:
     """Wrong types and out-of-range values raise ArgumentError naming plugin, hook, argument."""
     pm, plugin = kitchen
@@ -154,7 +185,8 @@ def test_bad_arguments_rejected_before_wasmtime(
         message = r"expected a member of Color \(red, green, blue\)"
     with pytest.raises(ArgumentError, match=message) as info:
         getattr(pm.hook, hook)(**kwargs)
-    assert info.value.plugin == "kitchen" and info.value.hook == hook
+    assert info.value.plugin == "kitchen"
+    assert info.value.hook == hook
     assert f"plugin 'kitchen', hook '{hook}'" in str(info.value)
     assert plugin.instance.generation == generation  # nothing reached the guest
 
@@ -174,7 +206,9 @@ def test_large_bytes_and_strings(kitchen: tuple[pluggy.PluginManager, WasmPlugin
     assert call(kitchen, "echo_string", x=text) == text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     ints=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
     text=st.text(max_size=40),
@@ -183,7 +217,12 @@ def test_large_bytes_and_strings(kitchen: tuple[pluggy.PluginManager, WasmPlugin
     x=st.integers(-(2**63), 2**63 - 1),
 )
 def test_round_trips_are_identities(
-    kitchen: tuple[pluggy.PluginManager, WasmPlugin], ints: list[int], text: str, blob: bytes, label: str, x: int
+    kitchen: tuple[pluggy.PluginManager, WasmPlugin],
+    ints: list[int],
+    text: str,
+    blob: bytes,
+    label: str,
+    x: int,
 ) -> None:
     """Random lists, strings, bytes and records come back unchanged."""
     assert call(kitchen, "echo_list", x=ints) == ints

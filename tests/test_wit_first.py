@@ -96,7 +96,10 @@ def test_binding_checks_types_against_the_component(tmp_path: Path) -> None:
     assert mismatch.hook == "add_numbers"
     assert mismatch.expected == "func(left: u32, right: string) -> u32"
     assert mismatch.actual == "func(x: u32, y: u32) -> u32"
-    assert "parameter 'right' (component calls it 'y') has type u32, expected string" in mismatch.detail
+    assert (
+        "parameter 'right' (component calls it 'y') has type u32, expected string"
+        in mismatch.detail
+    )
 
 
 def test_binding_to_incompatible_version(tmp_path: Path) -> None:
@@ -109,5 +112,8 @@ def test_binding_to_incompatible_version(tmp_path: Path) -> None:
 
     pm = pluggy.PluginManager("calc")
     pm.add_hookspecs(NewerHooks)
-    with PluginHost(pm) as host, pytest.raises(ContractMismatchError, match="incompatible package version"):
+    with (
+        PluginHost(pm) as host,
+        pytest.raises(ContractMismatchError, match="incompatible package version"),
+    ):
         host.load(_build(tmp_path, "adder", ADDER_WIT, ADDER_WAT, "adder"), name="adder")

@@ -71,6 +71,14 @@ class ConvertError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
+_U8_PTR = ctypes.POINTER(ctypes.c_uint8)
+
+
+def _u8(data: bytes) -> Any:
+    """A ``uint8_t*`` view of ``data`` (no copy; valid while ``data`` lives)."""
+    return ctypes.cast(data, _U8_PTR)  # type: ignore[arg-type]  # ctypes takes bytes as char*
+
+
 def _type_name(value: Any) -> str:
     return type(value).__name__
 
@@ -80,9 +88,7 @@ def _string_to(dst: Any, text: str) -> None:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ConvertError(f"string is not valid Unicode ({exc.reason} at {exc.start})") from None
-    ffi.wasm_byte_vec_new(
-        _byref(dst), len(data), ctypes.cast(data, ctypes.POINTER(ctypes.c_uint8))
-    )
+    ffi.wasm_byte_vec_new(_byref(dst), len(data), _u8(data))
 
 
 def _string_from(vec: Any) -> str:
@@ -121,9 +127,8 @@ def _lower_prim(name: str) -> Lower:
         kind, field, lo, hi, _ = _INT_KINDS[name]
 
         def lower_int(value: Any, dst: Any) -> None:
-            if type(value) is not int:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConvertError(f"expected int ({name}), got {_type_name(value)}")
+            if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ConvertError(f"expected int ({name}), got {_type_name(value)}")
             if not lo <= value <= hi:
                 raise ConvertError(f"{value} is out of range for {name} ({lo}..{hi})")
             dst.kind = kind
@@ -204,7 +209,10 @@ def _lower_list(t: wit.ListT) -> Lower:
             if not isinstance(value, list | tuple):
                 raise ConvertError(f"expected list[{elem_name}], got {_type_name(value)}")
             if code in "fd":
-                bad = next((v for v in value if not isinstance(v, int | float) or isinstance(v, bool)), None)
+                bad = next(
+                    (v for v in value if not isinstance(v, int | float) or isinstance(v, bool)),
+                    None,
+                )
             else:
                 bad = next((v for v in value if type(v) is not int), None)
             if bad is not None:
@@ -310,7 +318,9 @@ def _lower_result(t: wit.ResultT) -> Lower:
         elif isinstance(value, Err):
             is_ok, case, payload = False, err, value.value
         else:
-            raise ConvertError(f"expected Ok(...) or Err(...) for a result, got {_type_name(value)}")
+            raise ConvertError(
+                f"expected Ok(...) or Err(...) for a result, got {_type_name(value)}"
+            )
         if case is None:
             if payload is not None:
                 raise ConvertError(f"this result case carries no payload, got {payload!r:.60}")
@@ -358,9 +368,7 @@ def _lower_record(t: wit.RecordT) -> Lower:
         _fill_bool(data, n, entry_size)
         for i in range(n):
             name = fields[i][0]
-            ffi.wasm_byte_vec_new(
-                _byref(data[i].name), len(name), ctypes.cast(name, ctypes.POINTER(ctypes.c_uint8))
-            )
+            ffi.wasm_byte_vec_new(_byref(data[i].name), len(name), _u8(name))
         dst.kind = RECORD
         for i in range(n):
             try:
@@ -419,7 +427,7 @@ def _lower_variant(t: wit.VariantT) -> Lower:
         ffi.wasm_byte_vec_new(
             _byref(dst.of.variant.discriminant),
             len(name),
-            ctypes.cast(name, ctypes.POINTER(ctypes.c_uint8)),
+            _u8(name),
         )
         dst.of.variant.val = box
         dst.kind = VARIANT
@@ -438,9 +446,7 @@ def _lower_enum(t: wit.EnumT) -> Lower:
             raise ConvertError(
                 f"expected a member of {shown} ({', '.join(t.names)}), got {value!r:.60}"
             )
-        ffi.wasm_byte_vec_new(
-            _byref(dst.of.enumeration), len(name), ctypes.cast(name, ctypes.POINTER(ctypes.c_uint8))
-        )
+        ffi.wasm_byte_vec_new(_byref(dst.of.enumeration), len(name), _u8(name))
         dst.kind = ENUM
 
     return lower_enum
@@ -458,9 +464,7 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
         raw = dst.of.flags
         ffi.wasmtime_component_valflags_new_uninit(_byref(raw), len(chosen))
         for i, name in enumerate(chosen):
-            ffi.wasm_byte_vec_new(
-                _byref(raw.data[i]), len(name), ctypes.cast(name, ctypes.POINTER(ctypes.c_uint8))
-            )
+            ffi.wasm_byte_vec_new(_byref(raw.data[i]), len(name), _u8(name))
         dst.kind = FLAGS
 
     return lower_flags
@@ -603,7 +607,7 @@ def _lift_variant(t: wit.VariantT) -> Lift:
         cls, lift, keyword = by_name[_string_from(var.discriminant)]
         if cls is None:
             raise TypeError(f"variant {t.name} has no Python class to build")
-        if lift is None:
+        if lift is None or keyword is None:
             return cls()
         return cls(**{keyword: lift(var.val.contents)})
 
@@ -622,4 +626,3 @@ def _lift_flags(t: wit.FlagsT) -> Lift:
         return value
 
     return lift_flags
-

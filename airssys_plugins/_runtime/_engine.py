@@ -47,8 +47,6 @@ def engine() -> Engine:
 def start_ticker() -> None:
     """Start the daemon thread that advances the engine's epoch every EPOCH_TICK."""
     global _ticker
-    if _ticker is not None:
-        return
     eng = engine()
     with _lock:
         if _ticker is not None:
@@ -88,6 +86,9 @@ def compile_component(data: bytes, digest: str, *, label: str, cache: bool = Tru
     The cache key is the component's sha256, the wasmtime version and the engine
     configuration, so an upgrade or a config change never loads a stale artefact. Writes
     are atomic (temp file + rename); an unreadable entry is logged and recompiled.
+
+    Entries are memory-mapped while their components live: replace or delete them, never
+    rewrite one in place (truncating a mapped file kills the process with SIGBUS).
     """
     eng = engine()
     path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_CONFIG_FINGERPRINT)}.cwasm"
@@ -95,7 +96,9 @@ def compile_component(data: bytes, digest: str, *, label: str, cache: bool = Tru
         try:
             return Component.deserialize_file(eng, str(path))
         except WasmtimeError as exc:
-            log.warning("compile cache entry %s for %s is unusable (%s); recompiling", path, label, exc)
+            log.warning(
+                "compile cache entry %s for %s is unusable (%s); recompiling", path, label, exc
+            )
             path.unlink(missing_ok=True)
     started = time.perf_counter()
     log.info("compiling %s (%.1f MB); this happens once per version", label, len(data) / 1e6)
@@ -110,7 +113,7 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _store_atomically(path: Path, blob: bytes) -> None:
+def _store_atomically(path: Path, blob: bytes | bytearray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cwasm")

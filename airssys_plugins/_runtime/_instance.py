@@ -96,7 +96,9 @@ class ComponentImage:
             )
         digest = hashlib.sha256(data).hexdigest()
         try:
-            component = _engine.compile_component(data, digest, label=f"plugin {name!r}", cache=cache)
+            component = _engine.compile_component(
+                data, digest, label=f"plugin {name!r}", cache=cache
+            )
         except WasmtimeError as exc:
             raise PluginLoadError(
                 f"plugin {name!r}: {path or 'data'} is not a valid component: "
@@ -114,7 +116,9 @@ class ComponentImage:
             tuple(component_imports(eng, component)),
         )
 
-    def find_export(self, interface: str | None, function: str) -> tuple[str | None, wit.FuncSig] | None:
+    def find_export(
+        self, interface: str | None, function: str
+    ) -> tuple[str | None, wit.FuncSig] | None:
         """The export for ``interface#function``; interfaces match across versions."""
         if interface is None:
             sig = self.exports.get((None, function))
@@ -197,7 +201,9 @@ class PluginInstance:
         if self._needs_wasi:
             store.set_wasi(WasiConfig())
         # Start-up code runs under a generous deadline; each call sets its own.
-        store.set_epoch_deadline(self._deadline_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
+        store.set_epoch_deadline(
+            self._deadline_ticks(None if self.timeout is None else max(self.timeout, 10.0))
+        )
         try:
             instance = _engine.wasi_linker().instantiate(store, self.image.component)
         except WasmtimeError as exc:
@@ -289,7 +295,9 @@ class PluginInstance:
                         hook=bound.hook,
                     )
                 self._funcs[id(bound)] = func
-            store.set_epoch_deadline(self._deadline_ticks(self.timeout if timeout is None else timeout))
+            store.set_epoch_deadline(
+                self._deadline_ticks(self.timeout if timeout is None else timeout)
+            )
             result = VAL()
             err = _call(
                 _byref(func._func),

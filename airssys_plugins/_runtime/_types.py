@@ -6,6 +6,12 @@ from typing import Any
 
 from wasmtime import Engine
 from wasmtime.component import (
+    F32,
+    F64,
+    S8,
+    S16,
+    S32,
+    S64,
     U8,
     U16,
     U32,
@@ -15,18 +21,12 @@ from wasmtime.component import (
     Component,
     ComponentInstanceType,
     EnumType,
-    F32,
-    F64,
     FlagsType,
     FuncType,
     ListType,
     OptionType,
     RecordType,
     ResultType,
-    S8,
-    S16,
-    S32,
-    S64,
     String,
     TupleType,
     VariantType,
@@ -78,7 +78,9 @@ def valtype(t: Any) -> wit.WitType:
         return wit.OptionT(valtype(t.payload))
     if isinstance(t, ResultType):
         ok, err = t.ok, t.err
-        return wit.ResultT(None if ok is None else valtype(ok), None if err is None else valtype(err))
+        return wit.ResultT(
+            None if ok is None else valtype(ok), None if err is None else valtype(err)
+        )
     return wit.Unsupported(type(t).__name__.removesuffix("Type").lower() or "unknown")
 
 

@@ -40,7 +40,10 @@ def build_bundled(echo: bool = True) -> dict[str, Path]:
             built[name] = build_guest(PLUGIN_SOURCES / name, wit_files=[contract_wit])
             took = time.perf_counter() - started
             if echo and took > 0.5:
-                print(f"built bundled plugin {name} in {took:.1f} s (cached from now on)", file=sys.stderr)
+                print(
+                    f"built bundled plugin {name} in {took:.1f} s (cached from now on)",
+                    file=sys.stderr,
+                )
     return built
 
 
