@@ -58,4 +58,4 @@ def kitchen_wasm() -> Path:
 def textpipe_wasm() -> dict[str, Path]:
     from sample_apps.textpipe.app import build_bundled
 
-    return build_bundled(echo=False)
+    return build_bundled()

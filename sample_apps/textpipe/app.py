@@ -11,8 +11,8 @@ are built from source on first run and cached (see ``airssys_plugins._build``).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-import time
 from collections.abc import Sequence
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -91,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true", help="print every hook call")
     parser.add_argument("--max-length", type=int, default=280)
     args = parser.parse_args(argv)
+    # Show the slow first-run steps (building and compiling the components) as they happen.
+    logging.basicConfig(level=logging.WARNING, format="textpipe: %(message)s")
+    for logger in ("airssys_plugins.build", "airssys_plugins.runtime"):
+        logging.getLogger(logger).setLevel(logging.INFO)
     result = run(args.text, trace=args.trace, max_length=args.max_length)
     plugins = ", ".join(f"{n} [{kind}]" for n, kind in sorted(result["plugins"]))
     print(f"plugins:    {plugins}")
