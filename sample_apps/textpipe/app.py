@@ -31,20 +31,12 @@ BUNDLED = ("shout", "wordstats")
 DEFAULT_TEXT = "Hello, this is the pipeline and the plugins of the sandbox"
 
 
-def build_bundled(echo: bool = True) -> dict[str, Path]:
+def build_bundled() -> dict[str, Path]:
     """Build (or fetch from the cache) the bundled components; returns name -> .wasm."""
-    built: dict[str, Path] = {}
     with as_file(files("hookspecs") / "textpipe.wit") as contract_wit:
-        for name in BUNDLED:
-            started = time.perf_counter()
-            built[name] = build_guest(PLUGIN_SOURCES / name, wit_files=[contract_wit])
-            took = time.perf_counter() - started
-            if echo and took > 0.5:
-                print(
-                    f"built bundled plugin {name} in {took:.1f} s (cached from now on)",
-                    file=sys.stderr,
-                )
-    return built
+        return {
+            name: build_guest(PLUGIN_SOURCES / name, wit_files=[contract_wit]) for name in BUNDLED
+        }
 
 
 def make_host(trace: bool = False) -> tuple[pluggy.PluginManager, PluginHost]:
