@@ -29,6 +29,7 @@ log = logging.getLogger("airssys_plugins.runtime")
 _byref = ctypes.byref
 _call = ffi.wasmtime_component_func_call
 _delete = ffi.wasmtime_component_val_delete
+_set_deadline = ffi.wasmtime_context_set_epoch_deadline
 
 # wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
@@ -135,6 +136,18 @@ class ComponentImage:
         return None
 
 
+def _ticks(seconds: float | None) -> int:
+    """Epoch ticks for a deadline of ``seconds`` (one extra: the current tick is partial)."""
+    if seconds is None:
+        return 2**62
+    return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 1
+
+
+def _is_scalar(t: wit.WitType | None) -> bool:
+    """Whether a value of this type owns no C-side memory (so needs no delete)."""
+    return isinstance(t, wit.Prim) and t.name != "string"
+
+
 @attrs.frozen(eq=False)
 class BoundFunc:
     """A hook's call plan: where the function is and its converters, built once."""
@@ -146,6 +159,18 @@ class BoundFunc:
     lowers: tuple[Lower, ...]
     lift: Lift | None
     index: Any  # wasmtime ExportIndex
+    scalar_params: bool = False
+    scalar_result: bool = False
+    arity: int = attrs.field(init=False)
+    params_type: Any = attrs.field(init=False)
+
+    @arity.default
+    def _arity(self) -> int:
+        return len(self.lowers)
+
+    @params_type.default
+    def _params_type(self) -> Any:
+        return VAL * len(self.lowers)
 
 
 class PluginInstance:
@@ -185,10 +210,15 @@ class PluginInstance:
     def name(self) -> str:
         return self.image.name
 
-    def _deadline_ticks(self, seconds: float | None) -> int:
-        if seconds is None:
-            return 2**62
-        return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 1
+    @property
+    def timeout(self) -> float | None:
+        """Per-call deadline in seconds (``None``: none)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+        self._ticks = _ticks(seconds)
 
     def instantiate(self) -> None:
         """Create the instance now (loading does this, so start-up failures show at once)."""
@@ -201,9 +231,7 @@ class PluginInstance:
         if self._needs_wasi:
             store.set_wasi(WasiConfig())
         # Start-up code runs under a generous deadline; each call sets its own.
-        store.set_epoch_deadline(
-            self._deadline_ticks(None if self.timeout is None else max(self.timeout, 10.0))
-        )
+        store.set_epoch_deadline(_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
         try:
             instance = _engine.wasi_linker().instantiate(store, self.image.component)
         except WasmtimeError as exc:
@@ -256,12 +284,14 @@ class PluginInstance:
             lowers=tuple(lowerer(t) for t in signature.param_types),
             lift=None if signature.result is None else lifter(signature.result),
             index=index,
+            scalar_params=all(_is_scalar(t) for t in signature.param_types),
+            scalar_result=_is_scalar(signature.result),
         )
 
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
-        n = len(bound.lowers)
-        params = (VAL * n)()
+        n = bound.arity
+        params = bound.params_type()
         try:
             for i in range(n):
                 try:
@@ -275,12 +305,14 @@ class PluginInstance:
                         hook=bound.hook,
                         parameter=name,
                     ) from None
-            return self._invoke(bound, params, n, timeout)
+            ticks = self._ticks if timeout is None else _ticks(timeout)
+            return self._invoke(bound, params, n, ticks)
         finally:
-            for i in range(n):
-                _delete(_byref(params[i]))
+            if not bound.scalar_params:  # scalars own no memory: nothing to free
+                for i in range(n):
+                    _delete(_byref(params[i]))
 
-    def _invoke(self, bound: BoundFunc, params: Any, n: int, timeout: float | None) -> Any:
+    def _invoke(self, bound: BoundFunc, params: Any, n: int, ticks: int) -> Any:
         with self._lock:
             instance = self._instance or self._instantiate()
             store = self._store
@@ -295,26 +327,24 @@ class PluginInstance:
                         hook=bound.hook,
                     )
                 self._funcs[id(bound)] = func
-            store.set_epoch_deadline(
-                self._deadline_ticks(self.timeout if timeout is None else timeout)
-            )
-            result = VAL()
-            err = _call(
-                _byref(func._func),
-                store._context(),
-                params,
-                n,
-                _byref(result) if bound.lift is not None else None,
-                1 if bound.lift is not None else 0,
-            )
+            context = store._context()
+            _set_deadline(context, ticks)
+            lift = bound.lift
+            if lift is None:
+                err = _call(_byref(func._func), context, params, n, None, 0)
+            else:
+                result = VAL()
+                err = _call(_byref(func._func), context, params, n, _byref(result), 1)
             if err:
                 error = WasmtimeError._from_ptr(err)
                 self.discard()
                 raise self._failure(bound, error) from error
-            if bound.lift is None:
+            if lift is None:
                 return None
+            if bound.scalar_result:
+                return lift(result)
             try:
-                return bound.lift(result)
+                return lift(result)
             finally:
                 _delete(_byref(result))
 
