@@ -34,7 +34,6 @@ from ._errors import PluginLoadError as PluginLoadError
 from ._errors import PluginResultError as PluginResultError
 from ._errors import PluginTimeout as PluginTimeout
 from ._errors import PluginTrap as PluginTrap
-from ._errors import ResultError as ResultError
 from ._host import HookOptions as HookOptions
 from ._host import PluginHost as PluginHost
 from ._host import WasmPlugin as WasmPlugin
@@ -60,7 +59,6 @@ __all__ = [
     "PluginTimeout",
     "PluginTrap",
     "Result",
-    "ResultError",
     "WasmPlugin",
     "WitBinding",
     "__version__",

@@ -9,7 +9,6 @@ callers can catch either::
     +-- ContractMismatchError(PluginError, TypeError) exports do not fit the contract
     +-- PluginConflictError(PluginError, ValueError)  a plugin of that name is loaded
     +-- ArgumentError(PluginError, ValueError)        a hook argument cannot be lowered
-    +-- ResultError(PluginError, ValueError)          a guest returned an invalid value
     +-- HookCallError(PluginError, RuntimeError)      the guest failed during a call
     |   +-- PluginTrap                                wasm trap: instance replaced
     |   +-- PluginTimeout(HookCallError, TimeoutError) the call ran past its deadline
@@ -35,7 +34,6 @@ __all__ = [
     "PluginResultError",
     "PluginTimeout",
     "PluginTrap",
-    "ResultError",
 ]
 
 
@@ -114,10 +112,6 @@ class ArgumentError(PluginError, ValueError):
     ):
         super().__init__(message, plugin=plugin, hook=hook)
         self.parameter = parameter
-
-
-class ResultError(PluginError, ValueError):
-    """A component returned a value that does not fit the declared result type."""
 
 
 class HookCallError(PluginError, RuntimeError):

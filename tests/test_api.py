@@ -26,7 +26,6 @@ PUBLIC = {
     "PluginTimeout",
     "PluginTrap",
     "Result",
-    "ResultError",
     "WasmPlugin",
     "WitBinding",
     "__version__",

@@ -136,6 +136,15 @@ class ComponentImage:
         return None
 
 
+def _headline(message: str) -> str:
+    """The informative line of a wasmtime error (the trap, not the backtrace header)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    for line in lines:
+        if "wasm trap:" in line or any(needle in line for needle, _, _ in TRAP_TABLE):
+            return line
+    return lines[-1] if lines else ""
+
+
 def _ticks(seconds: float | None) -> int:
     """Epoch ticks for a deadline of ``seconds`` (one extra: the current tick is partial)."""
     if seconds is None:
@@ -351,7 +360,7 @@ class PluginInstance:
     def _failure(self, bound: BoundFunc, error: WasmtimeError) -> HookCallError:
         message = str(error)
         reason, cls = classify_error(message)
-        first = message.strip().splitlines()[0] if message.strip() else reason
+        first = _headline(message) or reason
         if cls is PluginTimeout:
             text = (
                 f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
