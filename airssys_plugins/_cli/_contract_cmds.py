@@ -1,4 +1,4 @@
-"""The ``airssys-plugins`` command line.
+"""Contract subcommands: ``wit``, ``inspect``, ``validate``.
 
 airssys-plugins wit MODULE:OBJECT [--package NS:NAME@X.Y.Z] [--world W] [--hooks a,b] [-o FILE]
 airssys-plugins inspect COMPONENT.wasm
@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from ._contract import Contract
-from ._errors import ContractMismatchError, PluginError
+from .._contract import Contract
+from .._errors import ContractMismatchError
 
-__all__ = ["main"]
+__all__ = ["register"]
 
 
 def _load_object(spec: str) -> object:
@@ -60,7 +59,7 @@ def _cmd_wit(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime import ComponentImage
+    from .._runtime import ComponentImage
 
     path = Path(args.component)
     image = ComponentImage.load(path.stem, path)
@@ -80,7 +79,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import pluggy
 
-    from ._host import PluginHost
+    from .._host import PluginHost
 
     obj = _load_object(args.spec)
     contract = _contract(args, obj)
@@ -107,12 +106,7 @@ def _project_of(obj: object) -> str:
     raise SystemExit(f"error: {obj!r} holds no hookspecs")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="airssys-plugins", description="Sandboxed WebAssembly components as pluggy plugins."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("wit", help="print the WIT contract of a hookspec class or module")
     p.add_argument("spec", metavar="MODULE:OBJECT")
     p.add_argument("--package", help="WIT package id, e.g. textpipe:hooks@1.0.0")
@@ -132,15 +126,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--package", help="WIT package id of the contract")
     p.add_argument("--project", help="pluggy project name (detected from the markers)")
     p.set_defaults(func=_cmd_validate)
-
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except (PluginError, ExceptionGroup, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
