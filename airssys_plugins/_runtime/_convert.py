@@ -79,6 +79,12 @@ def _u8(data: bytes) -> Any:
     return ctypes.cast(data, _U8_PTR)  # type: ignore[arg-type]  # ctypes takes bytes as char*
 
 
+def _view(pointer: Any, size: int) -> memoryview:
+    """A writable byte view of ``size`` bytes of C memory at ``pointer`` (no copy)."""
+    address = ctypes.cast(pointer, ctypes.c_void_p).value
+    return memoryview((ctypes.c_char * size).from_address(address or 0)).cast("B")
+
+
 def _type_name(value: Any) -> str:
     return type(value).__name__
 
@@ -234,14 +240,15 @@ def _lower_list(t: wit.ListT) -> Lower:
                 raise
         n = len(value)
         width = array(code).itemsize
-        buf = bytearray(n * VAL_SIZE)
-        buf[0::VAL_SIZE] = bytes([kind]) * n
-        for k in range(width):
-            buf[PAYLOAD_OFFSET + k :: VAL_SIZE] = data[k::width]
         raw = dst.of.list
         ffi.wasmtime_component_vallist_new_uninit(_byref(raw), n)
         if n:
-            ctypes.memmove(raw.data, (ctypes.c_char * len(buf)).from_buffer(buf), len(buf))
+            # Write kinds and payload bytes straight into the C array with strided copies:
+            # no Python object, and no temporary buffer, per element.
+            view = _view(raw.data, n * VAL_SIZE)
+            view[0::VAL_SIZE] = bytes([kind]) * n
+            for k in range(width):
+                view[PAYLOAD_OFFSET + k :: VAL_SIZE] = data[k::width]
         dst.kind = LIST
 
     if packed is not None:
@@ -537,14 +544,17 @@ def _lift_list(t: wit.ListT) -> Lift:
         def lift_packed(src: Any) -> Any:
             lst = src.of.list
             n = lst.size
-            raw = ctypes.string_at(lst.data, n * VAL_SIZE) if n else b""
-            if width == 1:
-                data = raw[PAYLOAD_OFFSET::VAL_SIZE]
+            if not n:
+                data = b""
             else:
-                out = bytearray(n * width)
-                for k in range(width):
-                    out[k::width] = raw[PAYLOAD_OFFSET + k :: VAL_SIZE]
-                data = bytes(out)
+                view = _view(lst.data, n * VAL_SIZE)
+                if width == 1:
+                    data = view[PAYLOAD_OFFSET::VAL_SIZE].tobytes()
+                else:
+                    out = bytearray(n * width)
+                    for k in range(width):
+                        out[k::width] = view[PAYLOAD_OFFSET + k :: VAL_SIZE]
+                    data = bytes(out)
             if t.py_bytes:
                 return data
             return array(code, data).tolist()
