@@ -5,7 +5,11 @@ type-checked component), :class:`PluginInstance` (its sandboxed instance) and
 :class:`BoundFunc` (a prepared call), all in terms of the :mod:`.._wit` model.
 """
 
+from ._engine import CacheInfo as CacheInfo
 from ._engine import aot_cache_dir as aot_cache_dir
+from ._engine import cache_clear as cache_clear
+from ._engine import cache_info as cache_info
+from ._engine import evict as evict
 from ._instance import TRAP_TABLE as TRAP_TABLE
 from ._instance import BoundFunc as BoundFunc
 from ._instance import ComponentImage as ComponentImage
@@ -15,8 +19,12 @@ from ._instance import classify_error as classify_error
 __all__ = [
     "TRAP_TABLE",
     "BoundFunc",
+    "CacheInfo",
     "ComponentImage",
     "PluginInstance",
     "aot_cache_dir",
+    "cache_clear",
+    "cache_info",
     "classify_error",
+    "evict",
 ]

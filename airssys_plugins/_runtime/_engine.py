@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -12,11 +13,22 @@ from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Final
 
+import attrs
 import platformdirs
 from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component, Linker
 
-__all__ = ["EPOCH_TICK", "aot_cache_dir", "compile_component", "engine", "wasi_linker"]
+__all__ = [
+    "EPOCH_TICK",
+    "CacheInfo",
+    "aot_cache_dir",
+    "cache_clear",
+    "cache_info",
+    "compile_component",
+    "engine",
+    "evict",
+    "wasi_linker",
+]
 
 log = logging.getLogger("airssys_plugins.runtime")
 
@@ -25,6 +37,8 @@ EPOCH_TICK: Final = 0.005
 WASMTIME_VERSION: Final = _dist_version("wasmtime")
 # Everything in the Config that changes compiled code; part of the compile-cache key.
 _CONFIG_FINGERPRINT: Final = "epoch=1;fuel=0"
+DEFAULT_CACHE_LIMIT: Final = 2 * 2**30
+_STALE_TEMP_SECONDS: Final = 3600
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -94,7 +108,9 @@ def compile_component(data: bytes, digest: str, *, label: str, cache: bool = Tru
     path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_CONFIG_FINGERPRINT)}.cwasm"
     if cache and path.is_file():
         try:
-            return Component.deserialize_file(eng, str(path))
+            component = Component.deserialize_file(eng, str(path))
+            _touch(path)
+            return component
         except WasmtimeError as exc:
             log.warning(
                 "compile cache entry %s for %s is unusable (%s); recompiling", path, label, exc
@@ -106,7 +122,93 @@ def compile_component(data: bytes, digest: str, *, label: str, cache: bool = Tru
     log.info("compiled %s in %.2f s", label, time.perf_counter() - started)
     if cache:
         _store_atomically(path, component.serialize())
+        evict(keep=path)
     return component
+
+
+@attrs.frozen
+class CacheInfo:
+    """What the compile cache holds."""
+
+    directory: Path
+    entries: int
+    total_bytes: int
+    limit_bytes: int
+
+
+def cache_limit() -> int:
+    """Size bound of the compile cache: ``$AIRSSYS_PLUGINS_CACHE_MAX_MB`` or 2 GiB."""
+    value = os.environ.get("AIRSSYS_PLUGINS_CACHE_MAX_MB")
+    try:
+        return int(float(value) * 2**20) if value else DEFAULT_CACHE_LIMIT
+    except ValueError:
+        log.warning("AIRSSYS_PLUGINS_CACHE_MAX_MB=%r is not a number; using 2 GiB", value)
+        return DEFAULT_CACHE_LIMIT
+
+
+def _entries() -> list[tuple[Path, os.stat_result]]:
+    directory = aot_cache_dir()
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.glob("*.cwasm"):
+        try:
+            found.append((path, path.stat()))
+        except OSError:  # removed by another process meanwhile
+            continue
+    return found
+
+
+def cache_info() -> CacheInfo:
+    entries = [e for e in _entries() if not e[0].name.startswith(".tmp-")]
+    return CacheInfo(
+        aot_cache_dir(), len(entries), sum(st.st_size for _, st in entries), cache_limit()
+    )
+
+
+def cache_clear() -> int:
+    """Delete every compile cache entry; returns how many. Live components keep working
+    (their mapping outlives the unlinked file)."""
+    removed = 0
+    for path, _ in _entries():
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def evict(*, keep: Path | None = None, limit: int | None = None) -> int:
+    """Delete least-recently-used entries until the cache fits its size bound, and
+    temp files abandoned by crashed writers. Returns how many files were removed."""
+    limit = cache_limit() if limit is None else limit
+    now = time.time()
+    removed = 0
+    live: list[tuple[Path, os.stat_result]] = []
+    for path, st in _entries():
+        if path.name.startswith(".tmp-"):
+            if now - st.st_mtime > _STALE_TEMP_SECONDS:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+            continue
+        live.append((path, st))
+    total = sum(st.st_size for _, st in live)
+    for path, st in sorted(live, key=lambda e: e[1].st_mtime):
+        if total <= limit:
+            break
+        if path == keep:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+            total -= st.st_size
+            log.info("evicted compile cache entry %s (%.1f MB)", path.name, st.st_size / 2**20)
+    return removed
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still serves hits
+        os.utime(path)
 
 
 def _key(text: str) -> str:
