@@ -19,17 +19,29 @@ from ._annotations import u16 as u16
 from ._annotations import u32 as u32
 from ._annotations import u64 as u64
 from ._annotations import variant as variant
+from ._audit import AuditEvent as AuditEvent
+from ._audit import AuditLog as AuditLog
+from ._capabilities import Capabilities as Capabilities
+from ._capabilities import FileGrant as FileGrant
+from ._capabilities import Limits as Limits
+from ._capabilities import Origin as Origin
 from ._contract import Contract as Contract
 from ._contract import HookContract as HookContract
 from ._contract import WitBinding as WitBinding
 from ._contract import wit_binding as wit_binding
 from ._errors import ArgumentError as ArgumentError
+from ._errors import CapabilityDenied as CapabilityDenied
 from ._errors import ContractMismatchError as ContractMismatchError
+from ._errors import EngineConfigError as EngineConfigError
 from ._errors import HookCallError as HookCallError
 from ._errors import HookspecError as HookspecError
+from ._errors import HostFunctionError as HostFunctionError
 from ._errors import Mismatch as Mismatch
+from ._errors import PluginABIError as PluginABIError
 from ._errors import PluginConflictError as PluginConflictError
 from ._errors import PluginError as PluginError
+from ._errors import PluginExit as PluginExit
+from ._errors import PluginLimitExceeded as PluginLimitExceeded
 from ._errors import PluginLoadError as PluginLoadError
 from ._errors import PluginResultError as PluginResultError
 from ._errors import PluginTimeout as PluginTimeout
@@ -37,23 +49,39 @@ from ._errors import PluginTrap as PluginTrap
 from ._host import HookOptions as HookOptions
 from ._host import PluginHost as PluginHost
 from ._host import WasmPlugin as WasmPlugin
+from ._hostapi import PluginContext as PluginContext
+from ._hostapi import current_plugin as current_plugin
+from ._runtime import configure_engine as configure_engine
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError",
+    "AuditEvent",
+    "AuditLog",
+    "Capabilities",
+    "CapabilityDenied",
     "Contract",
     "ContractMismatchError",
+    "EngineConfigError",
     "Err",
+    "FileGrant",
     "HookCallError",
     "HookContract",
     "HookOptions",
     "HookspecError",
+    "HostFunctionError",
+    "Limits",
     "Mismatch",
     "Ok",
+    "Origin",
+    "PluginABIError",
     "PluginConflictError",
+    "PluginContext",
     "PluginError",
+    "PluginExit",
     "PluginHost",
+    "PluginLimitExceeded",
     "PluginLoadError",
     "PluginResultError",
     "PluginTimeout",
@@ -63,16 +91,18 @@ __all__ = [
     "WitBinding",
     "__version__",
     "char",
+    "configure_engine",
+    "current_plugin",
     "f32",
     "f64",
-    "s8",
     "s16",
     "s32",
     "s64",
-    "u8",
+    "s8",
     "u16",
     "u32",
     "u64",
+    "u8",
     "variant",
     "wit_binding",
 ]

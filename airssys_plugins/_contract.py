@@ -324,18 +324,19 @@ def _find_hookspecs(specs: object, project_name: str | None) -> _Found:
     return _Found(detected or "unknown", functions)
 
 
-def _hook_contract(
-    name: str,
-    func: Callable[..., Any],
-    opts: Mapping[str, Any],
-    pkg: _wit.PackageId,
-    binding: WitBinding | None,
-) -> HookContract:
+def function_signature(
+    name: str, func: Callable[..., Any], *, kind: str = "hook"
+) -> tuple[tuple[str, ...], _wit.FuncSig, bool]:
+    """Map a Python function's annotations to a WIT signature.
+
+    Returns (Python argument names, WIT signature, whether the return is a top-level
+    ``Result`` to unwrap). ``kind`` names the thing in error messages (hook, host function).
+    """
     try:
         hints = typing.get_type_hints(func, include_extras=True)
     except Exception as exc:
         raise HookspecError(
-            f"hook {name!r}: cannot resolve its annotations ({exc}); define the types it "
+            f"{kind} {name!r}: cannot resolve its annotations ({exc}); define the types it "
             "uses at module level",
             hook=name,
         ) from exc
@@ -347,23 +348,23 @@ def _hook_contract(
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise HookspecError(
-                f"hook {name!r}, parameter {p.name!r}: *args/**kwargs cannot be mapped to "
+                f"{kind} {name!r}, parameter {p.name!r}: *args/**kwargs cannot be mapped to "
                 "WIT; declare each argument",
                 hook=name,
                 parameter=p.name,
             )
         if p.name not in hints:
             raise HookspecError(
-                f"hook {name!r}, parameter {p.name!r} has no annotation; annotate it "
+                f"{kind} {name!r}, parameter {p.name!r} has no annotation; annotate it "
                 "(e.g. `text: str`) so it can be mapped to WIT",
                 hook=name,
                 parameter=p.name,
             )
-        where = f"hook {name!r}, parameter {p.name!r}"
+        where = f"{kind} {name!r}, parameter {p.name!r}"
         wit_params.append((_param_name(name, p.name), _map(hints[p.name], where, name, p.name)))
     if "return" not in hints:
         raise HookspecError(
-            f"hook {name!r} has no return annotation; annotate it (`-> None` if it returns "
+            f"{kind} {name!r} has no return annotation; annotate it (`-> None` if it returns "
             "nothing)",
             hook=name,
             parameter="return",
@@ -372,17 +373,28 @@ def _hook_contract(
     result = (
         None
         if ret_ann is None or ret_ann is type(None)
-        else _map(ret_ann, f"hook {name!r}, return value", name, "return")
+        else _map(ret_ann, f"{kind} {name!r}, return value", name, "return")
     )
     unwrap = isinstance(result, _wit.ResultT) and typing.get_origin(ret_ann) is Result
+    return tuple(p.name for p in params), _wit.FuncSig(tuple(wit_params), result), unwrap
+
+
+def _hook_contract(
+    name: str,
+    func: Callable[..., Any],
+    opts: Mapping[str, Any],
+    pkg: _wit.PackageId,
+    binding: WitBinding | None,
+) -> HookContract:
+    argnames, signature, unwrap = function_signature(name, func)
     if binding is None:
         binding = getattr(func, _BINDING_ATTR, None)
     if binding is None:
         binding = WitBinding(pkg.interface(_wit.kebab(name)), _wit.kebab(name))
     return HookContract(
         name=name,
-        argnames=tuple(p.name for p in params),
-        signature=_wit.FuncSig(tuple(wit_params), result),
+        argnames=argnames,
+        signature=signature,
         binding=binding,
         firstresult=bool(opts.get("firstresult", False)),
         historic=bool(opts.get("historic", False)),

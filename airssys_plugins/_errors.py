@@ -9,9 +9,15 @@ callers can catch either::
     +-- ContractMismatchError(PluginError, TypeError) exports do not fit the contract
     +-- PluginConflictError(PluginError, ValueError)  a plugin of that name is loaded
     +-- ArgumentError(PluginError, ValueError)        a hook argument cannot be lowered
+    +-- CapabilityDenied(PluginError, PermissionError) asked for rights not granted
+    +-- EngineConfigError(PluginError, ValueError)    engine settings that would crash
     +-- HookCallError(PluginError, RuntimeError)      the guest failed during a call
     |   +-- PluginTrap                                wasm trap: instance replaced
     |   +-- PluginTimeout(HookCallError, TimeoutError) the call ran past its deadline
+    |   +-- PluginLimitExceeded                       fuel, memory, result size...
+    |   +-- PluginABIError                            invalid UTF-8, wild pointer...
+    |   +-- PluginExit                                the guest called wasi:cli/exit
+    |   +-- HostFunctionError                         a host function the guest called failed
     +-- PluginResultError(PluginError)                a hook returned result::err
 """
 
@@ -24,12 +30,18 @@ import attrs
 
 __all__ = [
     "ArgumentError",
+    "CapabilityDenied",
     "ContractMismatchError",
+    "EngineConfigError",
+    "HostFunctionError",
     "HookCallError",
     "HookspecError",
     "Mismatch",
+    "PluginABIError",
     "PluginConflictError",
     "PluginError",
+    "PluginExit",
+    "PluginLimitExceeded",
     "PluginLoadError",
     "PluginResultError",
     "PluginTimeout",
@@ -129,6 +141,46 @@ class PluginTrap(HookCallError):
 
 class PluginTimeout(HookCallError, TimeoutError):
     """The call ran past its deadline and was interrupted; the instance was replaced."""
+
+
+class PluginLimitExceeded(HookCallError):
+    """The guest hit a resource limit (fuel, memory, result size, instances)."""
+
+
+class PluginABIError(HookCallError):
+    """The guest broke the canonical ABI (invalid UTF-8, out-of-bounds pointer, bad tag)."""
+
+
+class PluginExit(HookCallError):
+    """The guest called ``wasi:cli/exit``; ``code`` is its exit status (None if unknown)."""
+
+    code: int | None = None
+
+
+class HostFunctionError(HookCallError):
+    """A host function called by the guest raised; the original exception is ``__cause__``."""
+
+
+class CapabilityDenied(PluginError, PermissionError):
+    """A plugin asks for rights the host or the operator does not grant.
+
+    ``denied`` lists every right refused, one line each.
+    """
+
+    def __init__(self, plugin: str, denied: Sequence[str]):
+        self.denied = tuple(denied)
+        lines = "\n".join(f"  - {d}" for d in self.denied)
+        super().__init__(
+            f"plugin {plugin!r} asks for {len(self.denied)} right(s) it is not granted:\n"
+            f"{lines}\n"
+            f"Grant them under [plugins.{plugin}] in the grants file (or the grants= argument), "
+            "or remove them from the plugin's manifest.",
+            plugin=plugin,
+        )
+
+
+class EngineConfigError(PluginError, ValueError):
+    """Engine settings that would crash or misbehave, refused before the Engine exists."""
 
 
 class PluginResultError(PluginError):

@@ -6,18 +6,37 @@ import keyword
 import logging
 import os
 import threading
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, Literal, final
 
 import attrs
+import platformdirs
 import pluggy
 
+from . import _wit
 from . import _wit as wit
 from ._annotations import Err
+from ._audit import AuditLog
+from ._capabilities import Capabilities, Effective, Limits, decide, grants_from_mapping
 from ._contract import Contract, HookContract, WitBinding
-from ._errors import ContractMismatchError, Mismatch, PluginConflictError, PluginResultError
-from ._runtime import BoundFunc, ComponentImage, PluginInstance
+from ._errors import (
+    CapabilityDenied,
+    ContractMismatchError,
+    Mismatch,
+    PluginConflictError,
+    PluginResultError,
+)
+from ._hostapi import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
+from ._runtime import (
+    BoundFunc,
+    ComponentImage,
+    HostFunc,
+    HostLinker,
+    PluginInstance,
+    SandboxSpec,
+)
 
 __all__ = ["HookOptions", "PluginHost", "WasmPlugin"]
 
@@ -32,12 +51,15 @@ class HookOptions:
     """pluggy hookimpl options for one hook of a component.
 
     ``specname`` registers the component's implementation of this hook for another
-    hookspec (pluggy's ``specname``), e.g. after a hook was renamed.
+    hookspec (pluggy's ``specname``), e.g. after a hook was renamed. ``timeout`` gives
+    this hook its own per-call deadline.
     """
 
     tryfirst: bool = False
     trylast: bool = False
     specname: str | None = None
+    #: Per-call deadline for this hook, overriding the plugin's ``limits.timeout``.
+    timeout: float | None = None
 
 
 @final
@@ -54,6 +76,9 @@ class WasmPlugin:
         #: Hook name -> the WIT function implementing it,
         #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
         self.hooks: dict[str, str] = {}
+        #: The rights the plugin was granted (request ∩ ceiling ∩ grants) and its limits.
+        self.capabilities = Capabilities()
+        self.limits = Limits()
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
         self._history_lock = threading.Lock()
 
@@ -78,6 +103,51 @@ class WasmPlugin:
             history = list(self._history)
         for bound, args in history:
             self.instance.call(bound, args)
+
+
+def _trampoline_for(function: HostFunction) -> Callable[..., Any]:
+    def impl(instance: PluginInstance, *args: Any) -> Any:
+        context = instance.context
+        assert isinstance(context, PluginContext)
+        return function.invoke(context, list(args))
+
+    return impl
+
+
+def unversioned_iface(interface: str) -> str:
+    split = _wit.split_interface_name(interface)
+    return interface if split is None else f"{split[0]}/{split[1]}"
+
+
+def _intersect(a: Capabilities, b: Capabilities) -> Capabilities:
+    return Capabilities(
+        filesystem=[g for g in a.filesystem if any(h.covers(g) for h in b.filesystem)],
+        env=a.env & b.env,
+        network=a.network & b.network,
+        interfaces=a.interfaces & b.interfaces,
+    )
+
+
+def _load_grants(
+    grants: Mapping[str, Capabilities] | str | os.PathLike[str] | None,
+) -> dict[str, Capabilities]:
+    if grants is None:
+        return {}
+    if isinstance(grants, Mapping):
+        return dict(grants)
+    path = Path(grants)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read grants file {path}: {exc}") from exc
+    plugins = data.get("plugins", {})
+    unknown = set(data) - {"plugins"}
+    if unknown or not isinstance(plugins, dict):
+        raise ValueError(f"{path}: a grants file holds only [plugins.<name>] tables")
+    return {
+        name: grants_from_mapping(table, where=f"{path}: [plugins.{name}]")
+        for name, table in plugins.items()
+    }
 
 
 def _signature_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
@@ -105,8 +175,16 @@ class PluginHost:
 
     ``package`` is the WIT package id of the generated interfaces (default
     ``<project>:hooks@1.0.0``); ``bindings`` binds hooks to existing WIT functions
-    (see :func:`wit_binding`); ``timeout`` is the default per-call deadline in seconds
-    (``None``: no deadline).
+    (see :func:`wit_binding`).
+
+    Sandbox: a plugin gets what it requests (``load(requests=...)`` or its manifest), but
+    only as far as ``ceiling`` (the host's maximum, optionally narrowed per hook with
+    ``hook_ceilings``) and ``grants`` (the operator's: a mapping plugin name ->
+    :class:`Capabilities`, or the path of a grants TOML file) allow. With
+    ``on_denied="refuse"`` (default) a plugin asking for more fails to load with
+    :class:`CapabilityDenied`; with ``"drop"`` it loads without the refused rights.
+    ``limits`` are the default :class:`Limits` (``timeout`` overrides its timeout).
+    Every grant, denial and limit hit goes to ``audit``.
     """
 
     def __init__(
@@ -115,18 +193,98 @@ class PluginHost:
         *,
         package: str | None = None,
         bindings: Mapping[str, str] | None = None,
-        timeout: float | None = 1.0,
+        timeout: float | object | None = _UNSET,
+        limits: Limits | None = None,
+        ceiling: Capabilities | None = None,
+        hook_ceilings: Mapping[str, Capabilities] | None = None,
+        grants: Mapping[str, Capabilities] | str | os.PathLike[str] | None = None,
+        on_denied: Literal["refuse", "drop"] = "refuse",
+        data_dir: str | os.PathLike[str] | None = None,
+        audit: AuditLog | None = None,
         compile_cache: bool = True,
     ):
         self.pm = pm
-        self.timeout = timeout
+        base = limits or Limits()
+        if timeout is not _UNSET:
+            base = attrs.evolve(base, timeout=timeout)  # type: ignore[arg-type]
+        self.limits = base
         self.compile_cache = compile_cache
+        self.ceiling = Capabilities.everything() if ceiling is None else ceiling
+        self.hook_ceilings = dict(hook_ceilings or {})
+        self.grants = _load_grants(grants)
+        if on_denied not in ("refuse", "drop"):
+            raise ValueError("on_denied must be 'refuse' or 'drop'")
+        self.on_denied = on_denied
+        self.audit = audit if audit is not None else AuditLog()
+        self.data_dir = (
+            Path(data_dir)
+            if data_dir is not None
+            else Path(platformdirs.user_data_dir(pm.project_name)) / "plugin-data"
+        )
         self._package = package
         self._bindings = dict(bindings or {})
         self._contract = Contract.from_hookspecs(pm, package=package, bindings=self._bindings)
         self._plugins: dict[str, WasmPlugin] = {}
         self._lock = threading.RLock()
         self._mark = pluggy.HookimplMarker(pm.project_name)
+        self._provided: list[HostFunction] = []
+        self._linker: HostLinker | None = None
+        self._kv: KVStore | None = None
+
+    @property
+    def timeout(self) -> float | None:
+        """Default per-call deadline in seconds (``limits.timeout``)."""
+        return self.limits.timeout
+
+    def provide(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        interface: str | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """Expose a Python function to components as a host interface (a decorator).
+
+        The WIT comes from the annotations, as for hookspecs. By default the function is
+        ``<package ns>:<package name>/<function>@<version>#<function>`` of the host's own
+        package; plugins must be granted the interface (by its short name) to import it.
+        The function runs under each plugin's ``host_call_timeout``; inside it,
+        :func:`current_plugin` says which plugin called. Call before loading plugins.
+        """
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            if self._linker is not None:
+                raise RuntimeError("provide() host functions before loading the first plugin")
+            fname = name or _wit.kebab(f.__name__)
+            iface = interface or self.contract.package.interface(fname)
+            self._provided.append(HostFunction.from_function(iface, f, name=fname))
+            return f
+
+        return register if func is None else register(func)
+
+    @property
+    def host_functions(self) -> list[HostFunction]:
+        """Every host function components may import (built-in and provided)."""
+        return [*builtin_functions(), *self._provided]
+
+    def host_wit(self) -> str:
+        """WIT of the host interfaces components may import (to build guests against)."""
+        return host_wit(self.host_functions)
+
+    def _host_linker(self) -> HostLinker:
+        if self._linker is None:
+            self._linker = HostLinker(
+                [
+                    HostFunc(f.interface, f.name, f.signature, _trampoline_for(f))
+                    for f in self.host_functions
+                ]
+            )
+        return self._linker
+
+    def _kv_store(self) -> KVStore:
+        if self._kv is None:
+            self._kv = KVStore(self.data_dir / "kv.sqlite3", timeout=self.limits.host_call_timeout)
+        return self._kv
 
     @property
     def contract(self) -> Contract:
@@ -158,12 +316,19 @@ class PluginHost:
         *,
         name: str | None = None,
         hooks: Mapping[str, HookOptions] | None = None,
-        timeout: float | None = _UNSET,
+        timeout: float | object | None = _UNSET,
+        requests: Capabilities | None = None,
+        limits: Limits | None = None,
+        config: Mapping[str, str] | None = None,
     ) -> WasmPlugin:
         """Load a component (a path to a ``.wasm`` file, or its bytes) and register it.
 
         Its exports are checked against the contract first: every mismatch is reported at
-        once in a :class:`ContractMismatchError`. ``hooks`` gives per-hook options.
+        once in a :class:`ContractMismatchError`. ``hooks`` gives per-hook options;
+        ``requests`` the capabilities the plugin asks for (intersected with the host's
+        ceiling and the operator's grants); ``limits`` its limits (default: the host's;
+        ``timeout`` overrides the timeout); ``config`` the values of its ``config``
+        interface.
         """
         if isinstance(source, bytes):
             if name is None:
@@ -181,13 +346,34 @@ class PluginHost:
                 )
             image = ComponentImage.load(name, origin, cache=self.compile_cache)
             matches = self._match(name, image, dict(hooks or {}))
-            instance = PluginInstance(image, timeout=self.timeout if timeout is _UNSET else timeout)
+            plugin_limits = limits or self.limits
+            if timeout is not _UNSET:
+                plugin_limits = attrs.evolve(plugin_limits, timeout=timeout)  # type: ignore[arg-type]
+            effective = self._decide(name, requests or Capabilities(), [m[0].name for m in matches])
+            context = PluginContext(
+                name=name,
+                config=dict(config or {}),
+                network=effective.network,
+                limits=plugin_limits,
+                kv=self._kv_store() if "kv" in effective.interfaces else None,
+                audit=self.audit,
+            )
+            instance = PluginInstance(
+                image,
+                sandbox=self._sandbox(name, effective, plugin_limits),
+                linker=self._host_linker(),
+                context=context,
+            )
             plugin = WasmPlugin(name, image, instance)
+            plugin.capabilities = effective
+            plugin.limits = plugin_limits
             instance.on_new_instance = plugin._replay_history
             try:
                 instance.instantiate()
                 for hook, (iface, func), opts in matches:
-                    bound = instance.bind(hook.name, iface, func, hook.signature)
+                    bound = instance.bind(
+                        hook.name, iface, func, hook.signature, timeout=opts.timeout
+                    )
                     attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
                     setattr(plugin, attr, self._impl(plugin, hook, bound, opts))
                     plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
@@ -196,8 +382,69 @@ class PluginHost:
                 instance.close()
                 raise
             self._plugins[name] = plugin
-            log.info("loaded plugin %r (hooks: %s)", name, ", ".join(sorted(plugin.hooks)))
+            self.audit.record(
+                "load",
+                name,
+                f"loaded with hooks {', '.join(sorted(plugin.hooks))}",
+                sha256=image.sha256,
+                rights=effective.describe(),
+            )
             return plugin
+
+    def _decide(self, name: str, requests: Capabilities, hooks: list[str]) -> Capabilities:
+        ceiling = self.ceiling
+        for hook in hooks:  # a plugin serving several hooks gets the narrowest ceiling
+            narrower = self.hook_ceilings.get(hook)
+            if narrower is not None:
+                ceiling = (
+                    narrower
+                    if ceiling is Capabilities.everything()
+                    else _intersect(ceiling, narrower)
+                )
+        provided = {unversioned_iface(f.interface).rsplit("/", 1)[1] for f in self.host_functions}
+        missing = sorted(requests.interfaces - provided)
+        if missing:
+            raise CapabilityDenied(
+                name, [f"interface {m} (the host provides no such interface)" for m in missing]
+            )
+        try:
+            effective, denied = decide(
+                name,
+                requests,
+                ceiling,
+                self.grants.get(name, Capabilities()),
+                strict=self.on_denied == "refuse",
+            )
+        except CapabilityDenied as exc:
+            for line in exc.denied:
+                self.audit.record("deny", name, line)
+            self.audit.record("refuse", name, f"not loaded: {len(exc.denied)} right(s) denied")
+            raise
+        for line in denied:
+            self.audit.record("deny", name, line)
+        for line in effective.describe():
+            self.audit.record("grant", name, line)
+        return effective
+
+    def _sandbox(self, name: str, rights: Capabilities, limits: Limits) -> SandboxSpec:
+        effective = Effective(rights, limits, self.data_dir / name)
+        env = tuple((k, os.environ[k]) for k in sorted(rights.env) if k in os.environ)
+        return SandboxSpec(
+            preopens=tuple(effective.preopens()),
+            env=env,
+            interfaces=frozenset(
+                unversioned_iface(f.interface)
+                for f in self.host_functions
+                if unversioned_iface(f.interface).rsplit("/", 1)[1] in rights.interfaces
+            ),
+            timeout=limits.timeout,
+            fuel=limits.fuel,
+            memory=limits.memory,
+            instances=limits.instances,
+            tables=limits.tables,
+            max_result_bytes=limits.max_result_bytes,
+            stdio_logger=f"airssys_plugins.plugin.{name}",
+        )
 
     def unload(self, name: str) -> None:
         """Unregister the plugin from pluggy and free its instance."""
@@ -208,11 +455,15 @@ class PluginHost:
             if self.pm.get_plugin(name) is plugin:
                 self.pm.unregister(plugin, name=name)
             plugin.instance.close()
+            self.audit.record("unload", name, "unloaded")
 
     def close(self) -> None:
         """Unload every component (close Stores before the interpreter exits)."""
         for name in list(self._plugins):
             self.unload(name)
+        if self._kv is not None:
+            self._kv.close()
+            self._kv = None
 
     # -- matching exports to hooks --------------------------------------------------------
 

@@ -8,6 +8,21 @@ from pathlib import Path
 import airssys_plugins
 
 PUBLIC = {
+    "AuditEvent",
+    "AuditLog",
+    "Capabilities",
+    "CapabilityDenied",
+    "EngineConfigError",
+    "FileGrant",
+    "HostFunctionError",
+    "Limits",
+    "Origin",
+    "PluginABIError",
+    "PluginContext",
+    "PluginExit",
+    "PluginLimitExceeded",
+    "configure_engine",
+    "current_plugin",
     "ArgumentError",
     "Contract",
     "ContractMismatchError",

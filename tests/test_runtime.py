@@ -10,7 +10,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from airssys_plugins import HookCallError, PluginHost, PluginTimeout, PluginTrap
+from airssys_plugins import HookCallError, PluginABIError, PluginHost, PluginTimeout, PluginTrap
 from airssys_plugins._build import build_guest
 from airssys_plugins._runtime import TRAP_TABLE, aot_cache_dir, classify_error
 
@@ -120,7 +120,7 @@ class AbiHooks:
     ("hook", "reason"), [("bad_utf8", "invalid UTF-8"), ("bad_pointer", "out-of-bounds pointer")]
 )
 def test_abi_violations_are_traps(tmp_path: Path, hook: str, reason: str) -> None:
-    """A guest returning invalid UTF-8 or a wild pointer gets a classified PluginTrap."""
+    """A guest returning invalid UTF-8 or a wild pointer gets a PluginABIError."""
     src = tmp_path / "abi"
     (src / "wit").mkdir(parents=True)
     (src / "wit" / "abi.wit").write_text(ABI_WIT)
@@ -129,7 +129,7 @@ def test_abi_violations_are_traps(tmp_path: Path, hook: str, reason: str) -> Non
     pm.add_hookspecs(AbiHooks)
     with PluginHost(pm, package="abi:test@1.0.0") as host:
         host.load(build_guest(src), name="liar")
-        with pytest.raises(PluginTrap) as info:
+        with pytest.raises(PluginABIError) as info:
             getattr(pm.hook, hook)()
         assert info.value.reason == reason
 
@@ -146,10 +146,15 @@ def test_trap_table_order_and_fallback() -> None:
 
 
 def test_compile_cache_is_used_and_survives_corruption(
-    pm: pluggy.PluginManager, demo: Demo, caplog: pytest.LogCaptureFixture
+    pm: pluggy.PluginManager,
+    demo: Demo,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A compiled artefact is written once; a corrupted entry is recompiled and logged."""
     wasm = demo(k=11, funcs=["add-one"])
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path))
     with PluginHost(pm, package="demo:hooks@1.0.0") as host:
         plugin = host.load(wasm, name="cached")
         digest = plugin.sha256

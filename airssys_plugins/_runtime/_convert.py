@@ -31,7 +31,7 @@ from wasmtime import _ffi as ffi
 from .. import _wit as wit
 from .._annotations import Err, Ok
 
-__all__ = ["ConvertError", "Lift", "Lower", "lifter", "lowerer"]
+__all__ = ["ConvertError", "Lift", "Lower", "Measure", "lifter", "lowerer", "measurer"]
 
 Lower = Callable[[Any, Any], None]
 Lift = Callable[[Any], Any]
@@ -636,3 +636,85 @@ def _lift_flags(t: wit.FlagsT) -> Lift:
         return value
 
     return lift_flags
+
+
+# ----------------------------------------------------------------------------- measuring
+
+Measure = Callable[[Any], int]
+
+
+def measurer(t: wit.WitType) -> Measure | None:
+    """A function giving the bytes of strings and lists inside a C value of type ``t``
+    (checked against a result-size limit before anything is copied into Python), or
+    None when the type has no variable-size part."""
+    if isinstance(t, wit.Prim):
+        if t.name != "string":
+            return None
+
+        def measure_string(src: Any) -> int:
+            return int(src.of.string.size)
+
+        return measure_string
+    if isinstance(t, wit.ListT):
+        packed = _packed_elements(t.element)
+        inner = measurer(t.element)
+        if packed is not None or inner is None:
+            width = array(packed[1]).itemsize if packed is not None else VAL_SIZE
+            return lambda src: src.of.list.size * width
+        measure_elem = inner
+
+        def measure_list(src: Any) -> int:
+            lst = src.of.list
+            data = lst.data
+            size = int(lst.size)
+            return size * VAL_SIZE + sum(measure_elem(data[i]) for i in range(size))
+
+        return measure_list
+    if isinstance(t, wit.OptionT):
+        inner_opt = measurer(t.inner)
+        if inner_opt is None:
+            return None
+        measure_inner = inner_opt
+        return lambda src: measure_inner(src.of.option.contents) if src.of.option else 0
+    if isinstance(t, wit.TupleT | wit.RecordT):
+        parts = [
+            measurer(e)
+            for e in (t.elements if isinstance(t, wit.TupleT) else [f for _, f in t.fields])
+        ]
+        if all(p is None for p in parts):
+            return None
+        is_tuple = isinstance(t, wit.TupleT)
+
+        def measure_fields(src: Any) -> int:
+            data = src.of.tuple.data if is_tuple else src.of.record.data
+            total = 0
+            for i, part in enumerate(parts):
+                if part is not None:
+                    total += part(data[i] if is_tuple else data[i].val)
+            return total
+
+        return measure_fields
+    if isinstance(t, wit.ResultT):
+        ok = None if t.ok is None else measurer(t.ok)
+        err = None if t.err is None else measurer(t.err)
+        if ok is None and err is None:
+            return None
+
+        def measure_result(src: Any) -> int:
+            res = src.of.result
+            part = ok if res.is_ok else err
+            return part(res.val.contents) if part is not None and res.val else 0
+
+        return measure_result
+    if isinstance(t, wit.VariantT):
+        cases = {name: (None if ct is None else measurer(ct)) for name, ct in t.cases}
+        if all(c is None for c in cases.values()):
+            return None
+
+        def measure_variant(src: Any) -> int:
+            var = src.of.variant
+            part = cases.get(_string_from(var.discriminant))
+            return part(var.val.contents) if part is not None and var.val else 0
+
+        return measure_variant
+    return None

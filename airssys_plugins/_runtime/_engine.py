@@ -18,6 +18,8 @@ import platformdirs
 from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component, Linker
 
+from .._errors import EngineConfigError
+
 __all__ = [
     "EPOCH_TICK",
     "CacheInfo",
@@ -25,6 +27,7 @@ __all__ = [
     "cache_clear",
     "cache_info",
     "compile_component",
+    "configure_engine",
     "engine",
     "evict",
     "wasi_linker",
@@ -36,7 +39,7 @@ log = logging.getLogger("airssys_plugins.runtime")
 EPOCH_TICK: Final = 0.005
 WASMTIME_VERSION: Final = _dist_version("wasmtime")
 # Everything in the Config that changes compiled code; part of the compile-cache key.
-_CONFIG_FINGERPRINT: Final = "epoch=1;fuel=0"
+_CONFIG_FINGERPRINT: Final = "epoch=1;fuel=1"
 DEFAULT_CACHE_LIMIT: Final = 2 * 2**30
 _STALE_TEMP_SECONDS: Final = 3600
 
@@ -54,8 +57,56 @@ def engine() -> Engine:
             if _engine is None:
                 cfg = Config()
                 cfg.epoch_interruption = True
+                cfg.consume_fuel = True
+                if _max_wasm_stack is not None:
+                    cfg.max_wasm_stack = _max_wasm_stack
                 _engine = Engine(cfg)
     return _engine
+
+
+_max_wasm_stack: int | None = None
+# Native stack a wasm call may need beyond its own max_wasm_stack (host frames, trampolines).
+_STACK_MARGIN: Final = 256 * 2**10
+
+
+def configure_engine(*, max_wasm_stack: int | None = None) -> None:
+    """Validate and set engine options; must run before the first plugin loads.
+
+    A ``max_wasm_stack`` larger than the native stack of the threads that call plugins makes
+    deep recursion in a guest overflow the *native* stack: the whole process dies (SIGSEGV).
+    It must leave room within the smallest thread stack in use: the main thread's
+    ``RLIMIT_STACK`` and ``threading.stack_size()`` for new threads.
+    """
+    global _max_wasm_stack
+    if max_wasm_stack is None:
+        return
+    if _engine is not None:
+        raise EngineConfigError(
+            "the engine already exists; call configure_engine() before loading any plugin"
+        )
+    if max_wasm_stack < 64 * 2**10:
+        raise EngineConfigError(f"max_wasm_stack={max_wasm_stack} is below 64 KiB")
+    room = min(_native_stack_sizes()) - _STACK_MARGIN
+    if max_wasm_stack > room:
+        raise EngineConfigError(
+            f"max_wasm_stack={max_wasm_stack:,} bytes does not fit the native thread stack "
+            f"({room + _STACK_MARGIN:,} bytes, minus {_STACK_MARGIN:,} for host frames); a guest "
+            "recursing that deep would crash the process. Lower it, or raise the thread "
+            "stack size (threading.stack_size / ulimit -s) first."
+        )
+    _max_wasm_stack = max_wasm_stack
+
+
+def _native_stack_sizes() -> list[int]:
+    import resource
+
+    sizes = []
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+        sizes.append(soft)
+    thread_size = threading.stack_size()
+    sizes.append(thread_size if thread_size else 8 * 2**20)
+    return sizes
 
 
 def start_ticker() -> None:

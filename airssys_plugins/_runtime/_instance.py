@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import hashlib
 import logging
 import math
+import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
-from wasmtime import Store, WasiConfig, WasmtimeError
+from wasmtime import Store, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import Component, Instance
 
 from .. import _wit as wit
-from .._errors import ArgumentError, HookCallError, PluginLoadError, PluginTimeout, PluginTrap
+from .._errors import (
+    ArgumentError,
+    CapabilityDenied,
+    HookCallError,
+    HostFunctionError,
+    PluginABIError,
+    PluginError,
+    PluginExit,
+    PluginLimitExceeded,
+    PluginLoadError,
+    PluginTimeout,
+    PluginTrap,
+)
 from . import _engine
-from ._convert import VAL, ConvertError, Lift, Lower, lifter, lowerer
+from ._convert import VAL, ConvertError, Lift, Lower, Measure, lifter, lowerer, measurer
+from ._hostfuncs import register_context, unregister_context
+from ._sandbox import HostLinker, SandboxSpec, configure_store, default_linker, unversioned
 from ._types import component_exports, component_imports
 
 __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
@@ -30,22 +48,43 @@ _byref = ctypes.byref
 _call = ffi.wasmtime_component_func_call
 _delete = ffi.wasmtime_component_val_delete
 _set_deadline = ffi.wasmtime_context_set_epoch_deadline
+_set_fuel = ffi.wasmtime_context_set_fuel
 
 # wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
 # each against a real trap so a wasmtime upgrade that rewords one fails a test.
 TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
     ("wasm trap: interrupt", "timeout", PluginTimeout),
-    ("all fuel consumed", "fuel exhausted", PluginTrap),
+    ("all fuel consumed", "fuel exhausted", PluginLimitExceeded),
+    ("resource limit exceeded", "resource limit exceeded", PluginLimitExceeded),
+    ("exit status", "exit", PluginExit),
     ("call stack exhausted", "stack overflow", PluginTrap),
     ("unreachable", "unreachable executed", PluginTrap),
     ("out of bounds memory access", "out-of-bounds memory access", PluginTrap),
-    ("out of bounds", "out-of-bounds pointer", PluginTrap),
-    ("invalid utf-8", "invalid UTF-8", PluginTrap),
+    ("out of bounds", "out-of-bounds pointer", PluginABIError),
+    ("invalid utf-8", "invalid UTF-8", PluginABIError),
+    ("invalid variant discriminant", "invalid variant tag", PluginABIError),
+    ("invalid enum discriminant", "invalid enum value", PluginABIError),
+    ("unexpected end of", "invalid encoding", PluginABIError),
     ("integer divide by zero", "division by zero", PluginTrap),
-    ("resource limit exceeded", "resource limit exceeded", PluginTrap),
     ("cannot enter component instance", "instance already poisoned", PluginTrap),
 )
+
+# Every live instance, so that Stores are closed before the interpreter exits (a Store
+# whose WASI stdio goes to Python callbacks can panic in Rust at exit otherwise).
+_LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for instance in list(_LIVE):
+        with contextlib.suppress(Exception):
+            instance.discard()
+
+
+def _exit_code(message: str) -> int | None:
+    match = re.search(r"exit status (-?\d+)", message)
+    return int(match.group(1)) if match else None
 
 
 def classify_error(message: str) -> tuple[str, type[HookCallError]]:
@@ -170,7 +209,11 @@ class BoundFunc:
     index: Any  # wasmtime ExportIndex
     scalar_params: bool = False
     scalar_result: bool = False
+    measure: Measure | None = None
+    #: Per-hook deadline in seconds overriding the plugin's (None: the plugin's).
+    timeout: float | None = None
     arity: int = attrs.field(init=False)
+    ticks: int | None = attrs.field(init=False)
     params_type: Any = attrs.field(init=False)
 
     @arity.default
@@ -181,39 +224,68 @@ class BoundFunc:
     def _params_type(self) -> Any:
         return VAL * len(self.lowers)
 
+    @ticks.default
+    def _ticks_default(self) -> int | None:
+        return None if self.timeout is None else _ticks(self.timeout)
+
 
 class PluginInstance:
     """One plugin's Store and component instance, guarded by a lock.
 
     A trap kills a component instance for good; the next call gets a fresh one, and
     ``on_new_instance`` (e.g. historic-hook replay) runs after each re-instantiation.
+    ``context`` is the host layer's per-plugin state, handed to host functions.
     """
 
     def __init__(
         self,
         image: ComponentImage,
         *,
-        timeout: float | None = 1.0,
+        sandbox: SandboxSpec | None = None,
+        linker: HostLinker | None = None,
+        context: object = None,
         on_new_instance: Callable[[], None] | None = None,
     ):
         self.image = image
-        self.timeout = timeout
+        self.sandbox = sandbox or SandboxSpec()
+        self.linker = linker or default_linker()
+        self.context = context
+        self.timeout = self.sandbox.timeout
         self.on_new_instance = on_new_instance
         self.generation = 0
+        #: Set by a failing host function; read (and cleared) by the call that trapped.
+        self.host_error: BaseException | None = None
         self._lock = threading.RLock()
+        self._active = False
         self._store: Store | None = None
         self._instance: Instance | None = None
         self._funcs: dict[int, Any] = {}
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
-        foreign = [i for i in image.imports if not i.startswith("wasi:")]
-        if foreign:
-            raise PluginLoadError(
-                f"plugin {image.name!r} imports interface(s) the host does not provide: "
-                f"{', '.join(foreign)}. Build it against the host's WIT only.",
-                plugin=image.name,
-                path=None if image.path is None else str(image.path),
-            )
+        self._check_imports()
         _engine.start_ticker()
+        _LIVE.add(self)
+
+    def _check_imports(self) -> None:
+        path = None if self.image.path is None else str(self.image.path)
+        provided = self.linker.interfaces
+        denied, unknown = [], []
+        for name in self.image.imports:
+            if name.startswith("wasi:"):
+                continue
+            bare = unversioned(name)
+            if bare in provided and bare not in self.sandbox.interfaces:
+                denied.append(f"interface {name} (imported, not granted)")
+            elif bare not in provided:
+                unknown.append(name)
+        if unknown:
+            raise PluginLoadError(
+                f"plugin {self.name!r} imports interface(s) the host does not provide: "
+                f"{', '.join(unknown)}. Build it against the host's WIT only.",
+                plugin=self.name,
+                path=path,
+            )
+        if denied:
+            raise CapabilityDenied(self.name, denied)
 
     @property
     def name(self) -> str:
@@ -229,6 +301,10 @@ class PluginInstance:
         self._timeout = seconds
         self._ticks = _ticks(seconds)
 
+    def may_call(self, interface: str) -> bool:
+        """Whether this plugin is granted host interface ``interface``."""
+        return unversioned(interface) in self.sandbox.interfaces
+
     def instantiate(self) -> None:
         """Create the instance now (loading does this, so start-up failures show at once)."""
         with self._lock:
@@ -237,17 +313,22 @@ class PluginInstance:
 
     def _instantiate(self) -> Instance:
         store = Store(_engine.engine())
-        if self._needs_wasi:
-            store.set_wasi(WasiConfig())
+        configure_store(store, self.sandbox, self._needs_wasi, self.name)
         # Start-up code runs under a generous deadline; each call sets its own.
         store.set_epoch_deadline(_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
+        register_context(store._context(), self)
         try:
-            instance = _engine.wasi_linker().instantiate(store, self.image.component)
+            instance = self.linker.linker.instantiate(store, self.image.component)
         except WasmtimeError as exc:
-            raise PluginLoadError(
-                f"plugin {self.name!r} failed to start: {str(exc).splitlines()[0]}",
+            unregister_context(store._context())
+            store.close()
+            message = _headline(str(exc))
+            cls: type[PluginError] = PluginLoadError
+            if "resource limit exceeded" in message or ("memory" in message and "limit" in message):
+                cls = PluginLimitExceeded
+            raise cls(
+                f"plugin {self.name!r} failed to start: {message}",
                 plugin=self.name,
-                path=None if self.image.path is None else str(self.image.path),
             ) from exc
         self._store, self._instance = store, instance
         self._funcs = {}
@@ -263,9 +344,13 @@ class PluginInstance:
             self._funcs = {}
             store, self._store = self._store, None
             if store is not None:
+                unregister_context(store._context())
                 store.close()
 
-    close = discard
+    def close(self) -> None:
+        """Free the instance for good (the plugin is unloaded)."""
+        self.discard()
+        _LIVE.discard(self)
 
     def bind(
         self,
@@ -273,6 +358,8 @@ class PluginInstance:
         interface: str | None,
         function: str,
         signature: wit.FuncSig,
+        *,
+        timeout: float | None = None,
     ) -> BoundFunc:
         """Prepare calls of ``interface#function`` with the host's view of its types."""
         comp: Component = self.image.component
@@ -295,6 +382,8 @@ class PluginInstance:
             index=index,
             scalar_params=all(_is_scalar(t) for t in signature.param_types),
             scalar_result=_is_scalar(signature.result),
+            measure=None if signature.result is None else measurer(signature.result),
+            timeout=timeout,
         )
 
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
@@ -314,7 +403,10 @@ class PluginInstance:
                         hook=bound.hook,
                         parameter=name,
                     ) from None
-            ticks = self._ticks if timeout is None else _ticks(timeout)
+            if timeout is not None:
+                ticks = _ticks(timeout)
+            else:
+                ticks = self._ticks if bound.ticks is None else bound.ticks
             return self._invoke(bound, params, n, ticks)
         finally:
             if not bound.scalar_params:  # scalars own no memory: nothing to free
@@ -323,6 +415,15 @@ class PluginInstance:
 
     def _invoke(self, bound: BoundFunc, params: Any, n: int, ticks: int) -> Any:
         with self._lock:
+            if self._active:
+                # A host function called back into this plugin: the component model forbids
+                # re-entering an instance, and wasmtime would poison the outer call's store.
+                raise PluginTrap(
+                    f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from inside "
+                    "one of its own host calls",
+                    plugin=self.name,
+                    hook=bound.hook,
+                )
             instance = self._instance or self._instantiate()
             store = self._store
             assert store is not None
@@ -338,39 +439,84 @@ class PluginInstance:
                 self._funcs[id(bound)] = func
             context = store._context()
             _set_deadline(context, ticks)
+            if self.sandbox.fuel is not None:
+                _set_fuel(context, self.sandbox.fuel)
             lift = bound.lift
-            if lift is None:
-                err = _call(_byref(func._func), context, params, n, None, 0)
-            else:
-                result = VAL()
-                err = _call(_byref(func._func), context, params, n, _byref(result), 1)
+            self._active = True
+            try:
+                if lift is None:
+                    err = _call(_byref(func._func), context, params, n, None, 0)
+                else:
+                    result = VAL()
+                    err = _call(_byref(func._func), context, params, n, _byref(result), 1)
+            finally:
+                self._active = False
             if err:
                 error = WasmtimeError._from_ptr(err)
+                host_error, self.host_error = self.host_error, None
                 self.discard()
-                raise self._failure(bound, error) from error
+                raise self._failure(bound, error, host_error) from (host_error or error)
             if lift is None:
                 return None
             if bound.scalar_result:
                 return lift(result)
             try:
+                limit = self.sandbox.max_result_bytes
+                if limit is not None and bound.measure is not None:
+                    size = bound.measure(result)
+                    if size > limit:
+                        self.discard()  # the guest may keep state that produced it
+                        exc = PluginLimitExceeded(
+                            f"plugin {self.name!r} returned {size:,} bytes from hook "
+                            f"{bound.hook!r}, above its limit of {limit:,} bytes",
+                            plugin=self.name,
+                            hook=bound.hook,
+                        )
+                        exc.reason = "result too large"
+                        raise exc
                 return lift(result)
             finally:
                 _delete(_byref(result))
 
-    def _failure(self, bound: BoundFunc, error: WasmtimeError) -> HookCallError:
+    def _failure(
+        self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
+    ) -> HookCallError:
         message = str(error)
+        if host_error is not None:
+            if isinstance(host_error, HookCallError):
+                return host_error  # e.g. a host-call timeout, already named
+            exc: HookCallError = HostFunctionError(
+                f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
+                f"{type(host_error).__name__}: {host_error}",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+            exc.reason = "host function failed"
+            return exc
         reason, cls = classify_error(message)
         first = _headline(message) or reason
+        if cls is PluginExit:
+            code = _exit_code(message)
+            exit_exc = PluginExit(
+                f"plugin {self.name!r} exited (status {code}) in hook {bound.hook!r}; its "
+                "instance was replaced",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+            exit_exc.code = code
+            exit_exc.reason = reason
+            return exit_exc
         if cls is PluginTimeout:
+            seconds = self.timeout if bound.timeout is None else bound.timeout
             text = (
                 f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
-                f"{self.timeout} s; its instance was replaced"
+                f"{seconds} s; its instance was replaced"
             )
         else:
             text = (
                 f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
                 "its instance was replaced and the next call starts fresh"
             )
-        exc = cls(text, plugin=self.name, hook=bound.hook)
-        exc.reason = reason
-        return exc
+        failure = cls(text, plugin=self.name, hook=bound.hook)
+        failure.reason = reason
+        return failure

@@ -1,0 +1,99 @@
+"""The audit log: every grant, denial and limit hit, queryable and exportable.
+
+Events go to the ``airssys_plugins.audit`` logger (with structured fields in ``extra``) and
+to an in-memory ring the operator can query or export as JSON lines.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+import attrs
+
+__all__ = ["AuditEvent", "AuditLog"]
+
+log = logging.getLogger("airssys_plugins.audit")
+
+#: Event kinds.
+KINDS: Final = frozenset({"grant", "deny", "limit", "load", "unload", "refuse"})
+
+
+@attrs.frozen
+class AuditEvent:
+    """One audited fact: ``kind`` (grant, deny, limit, load, unload, refuse), the plugin,
+    a human ``detail`` and structured ``fields``."""
+
+    time: float
+    kind: str
+    plugin: str
+    detail: str
+    fields: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "time": self.time,
+                "kind": self.kind,
+                "plugin": self.plugin,
+                "detail": self.detail,
+                **self.fields,
+            },
+            sort_keys=True,
+            default=str,
+        )
+
+
+class AuditLog:
+    """Bounded in-memory record of audit events (newest ``capacity`` kept)."""
+
+    def __init__(self, capacity: int = 10_000):
+        self._events: collections.deque[AuditEvent] = collections.deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def record(self, kind: str, plugin: str, detail: str, **fields: Any) -> AuditEvent:
+        if kind not in KINDS:
+            raise ValueError(f"unknown audit event kind {kind!r}")
+        event = AuditEvent(time.time(), kind, plugin, detail, fields)
+        with self._lock:
+            self._events.append(event)
+        level = logging.WARNING if kind in ("deny", "limit", "refuse") else logging.INFO
+        log.log(
+            level,
+            "%s %s: %s",
+            kind,
+            plugin,
+            detail,
+            extra={"audit_kind": kind, "plugin": plugin, "audit_fields": fields},
+        )
+        return event
+
+    def events(self, *, plugin: str | None = None, kind: str | None = None) -> list[AuditEvent]:
+        """Recorded events, oldest first, optionally only one plugin's or one kind."""
+        with self._lock:
+            snapshot = list(self._events)
+        return [
+            e
+            for e in snapshot
+            if (plugin is None or e.plugin == plugin) and (kind is None or e.kind == kind)
+        ]
+
+    def __iter__(self) -> Iterator[AuditEvent]:
+        return iter(self.events())
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def export_jsonl(self, path: str | os.PathLike[str]) -> int:
+        """Append every recorded event to ``path`` as JSON lines; returns how many."""
+        events = self.events()
+        with open(path, "a", encoding="utf-8") as f:
+            for event in events:
+                f.write(event.to_json() + "\n")
+        return len(events)
