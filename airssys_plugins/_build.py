@@ -91,12 +91,12 @@ def build_guest(
     with tempfile.TemporaryDirectory(prefix="airssys-build-") as tmp_name:
         tmp = Path(tmp_name)
         wit_dir = tmp / "wit"
-        wit_dir.mkdir()
+        if (src / "wit").is_dir():  # the guest's own WIT, deps/ included
+            shutil.copytree(src / "wit", wit_dir)
+        else:
+            wit_dir.mkdir()
         for path in extra:
             shutil.copy(path, wit_dir / path.name)
-        if (src / "wit").is_dir():
-            for path in (src / "wit").glob("*.wit"):
-                shutil.copy(path, wit_dir / path.name)
         built = tmp / "out.wasm"
         if kind == "wat":
             embed = tmp / "embed.wasm"

@@ -109,13 +109,16 @@ def _origins(values: Iterable[str | Origin]) -> frozenset[Origin]:
     return frozenset(v if isinstance(v, Origin) else Origin.parse(v) for v in values)
 
 
+_INTERFACE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
+
+
 def _interfaces(values: Iterable[str]) -> frozenset[str]:
+    """Interface short names: the built-in ones (log, kv, config, http) or ones the host
+    application provides; which exist is checked when a plugin loads."""
     found = frozenset(values)
-    unknown = found - HOST_INTERFACES
-    if unknown:
-        raise ValueError(
-            f"unknown host interface(s) {sorted(unknown)}; known: {sorted(HOST_INTERFACES)}"
-        )
+    bad = sorted(v for v in found if not _INTERFACE_RE.match(v))
+    if bad:
+        raise ValueError(f"{bad} are not interface names (kebab-case, e.g. 'log' or 'kv')")
     return found
 
 

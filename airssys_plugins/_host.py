@@ -7,9 +7,9 @@ import logging
 import os
 import threading
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import attrs
 import platformdirs
@@ -27,8 +27,16 @@ from ._errors import (
     Mismatch,
     PluginConflictError,
     PluginResultError,
+    PluginTrap,
 )
-from ._hostapi import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
+from ._hostapi import (
+    HostFunction,
+    KVStore,
+    PluginContext,
+    builtin_functions,
+    calling_plugin,
+    host_wit,
+)
 from ._runtime import (
     BoundFunc,
     ComponentImage,
@@ -37,6 +45,10 @@ from ._runtime import (
     PluginInstance,
     SandboxSpec,
 )
+
+if TYPE_CHECKING:
+    from ._discovery import Discovery, LoadReport, PluginSource
+    from ._lockfile import Lockfile
 
 __all__ = ["HookOptions", "PluginHost", "WasmPlugin"]
 
@@ -267,8 +279,9 @@ class PluginHost:
         """Every host function components may import (built-in and provided)."""
         return [*builtin_functions(), *self._provided]
 
-    def host_wit(self) -> str:
-        """WIT of the host interfaces components may import (to build guests against)."""
+    def host_wit(self) -> dict[str, str]:
+        """WIT of the host interfaces components may import, one document per package
+        (put each in ``wit/deps/<name>/`` of a guest to import from it)."""
         return host_wit(self.host_functions)
 
     def _host_linker(self) -> HostLinker:
@@ -554,8 +567,21 @@ class PluginHost:
     def _impl(
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc, opts: HookOptions
     ) -> Callable[..., Any]:
-        call = plugin.instance.call
+        instance = plugin.instance
+        raw_call = instance.call
         name = plugin.name
+
+        def call(bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+            # A host function (possibly on a worker thread) calling back into the plugin
+            # that is waiting for it would deadlock; the component model forbids it anyway.
+            if calling_plugin() is instance.context:
+                raise PluginTrap(
+                    f"plugin {name!r}: re-entrant call of hook {hook.name!r} from inside one "
+                    "of its own host calls",
+                    plugin=name,
+                    hook=hook.name,
+                )
+            return raw_call(bound, args)
 
         if hook.unwrap_result:
 
@@ -592,3 +618,26 @@ class PluginHost:
             tryfirst=opts.tryfirst, trylast=opts.trylast, specname=opts.specname
         )(impl)
         return marked
+
+    # -- discovered plugins ---------------------------------------------------------------
+
+    def load_plugins(
+        self,
+        sources: Discovery | Iterable[PluginSource | str | os.PathLike[str]],
+        *,
+        strict: bool = False,
+        lockfile: Lockfile | str | os.PathLike[str] | None = None,
+    ) -> LoadReport:
+        """Load many plugins: a :func:`discover_plugins` result, or sources and paths.
+
+        Each plugin's manifest supplies its hook options, capability requests, limits and
+        config. Disabled plugins are skipped. With ``lockfile``, a component whose sha256
+        differs from the pinned one is refused with :class:`IntegrityError` before it is
+        compiled. A broken plugin (bad manifest, corrupt file, contract mismatch, refused
+        digest) is reported in the returned :class:`LoadReport` and the others still load;
+        with ``strict=True`` the first failure is raised instead, the plugins this call
+        loaded are unloaded again, and plugins missing from the lockfile are refused.
+        """
+        from ._discovery import load_sources  # imported on first use: most hosts never discover
+
+        return load_sources(self, sources, strict=strict, lockfile=lockfile)

@@ -69,6 +69,11 @@ class PluginContext:
     audit: AuditLog | None = None
 
 
+def calling_plugin() -> PluginContext | None:
+    """The plugin whose host call the current thread is running, if any."""
+    return getattr(_current, "context", None)
+
+
 def current_plugin() -> PluginContext:
     """The plugin whose call is running the current host function."""
     context = getattr(_current, "context", None)
@@ -376,27 +381,28 @@ def builtin_functions() -> list[HostFunction]:
     ]
 
 
-def host_wit(functions: list[HostFunction]) -> str:
-    """WIT text of the interfaces in ``functions`` (grouped by package)."""
+def host_wit(functions: list[HostFunction]) -> dict[str, str]:
+    """WIT text of the interfaces in ``functions``, one document per package
+    (``{"airssys:host@0.1.0": "package airssys:host@0.1.0; ..."}``)."""
     by_package: dict[str, dict[str, list[HostFunction]]] = {}
     for f in functions:
         split = _wit.split_interface_name(f.interface)
         assert split is not None
         package = f"{split[0]}@{split[2]}" if split[2] else split[0]
         by_package.setdefault(package, {}).setdefault(split[1], []).append(f)
-    out = []
+    documents = {}
     for package, interfaces in by_package.items():
-        out.append(f"package {package} {{\n")
+        out = [f"package {package};\n"]
         for iface, funcs in interfaces.items():
-            out.append(f"  interface {_wit.render_ident(iface)} {{\n")
+            out.append(f"\ninterface {_wit.render_ident(iface)} {{\n")
             seen: set[str] = set()
             for f in funcs:
                 for t in [*f.signature.param_types, f.signature.result]:
                     for named in _wit.named_types(t):
                         if named.name not in seen:
                             seen.add(named.name)
-                            out.append(_wit.render_typedef(named, indent="    "))
-                out.append(f"    {_wit.render_ident(f.name)}: {f.signature.render()};\n")
-            out.append("  }\n")
-        out.append("}\n")
-    return "".join(out)
+                            out.append(_wit.render_typedef(named) + "\n")
+                out.append(f"  {_wit.render_ident(f.name)}: {f.signature.render()};\n")
+            out.append("}\n")
+        documents[package] = "".join(out)
+    return documents

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -156,8 +157,8 @@ def test_compile_cache_is_used_and_survives_corruption(
     wasm = demo(k=11, funcs=["add-one"])
     monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path))
     with PluginHost(pm, package="demo:hooks@1.0.0") as host:
-        plugin = host.load(wasm, name="cached")
-        digest = plugin.sha256
+        digest = host.load(wasm, name="cached").sha256
+    gc.collect()  # nothing holds the compiled component now: the next load reads the cache
     entries = list(aot_cache_dir().glob(f"{digest}-*.cwasm"))
     assert len(entries) == 1
     # Replace, never rewrite in place: live components memory-map their cache entry, and

@@ -9,6 +9,7 @@ import os
 import tempfile
 import threading
 import time
+import weakref
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Final
@@ -156,6 +157,22 @@ def compile_component(data: bytes, digest: str, *, label: str, cache: bool = Tru
     rewrite one in place (truncating a mapped file kills the process with SIGBUS).
     """
     eng = engine()
+    live = _LIVE_COMPONENTS.get(digest)
+    if live is not None:  # the same bytes are loaded already: share the compiled code
+        return live
+    component = _compile_or_load(eng, data, digest, label=label, cache=cache)
+    _LIVE_COMPONENTS[digest] = component
+    return component
+
+
+# Compiled components by sha256 while anything uses them: loading one file under several
+# names (or again after an unload) maps its artefact once.
+_LIVE_COMPONENTS: weakref.WeakValueDictionary[str, Component] = weakref.WeakValueDictionary()
+
+
+def _compile_or_load(
+    eng: Engine, data: bytes, digest: str, *, label: str, cache: bool
+) -> Component:
     path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_CONFIG_FINGERPRINT)}.cwasm"
     if cache and path.is_file():
         try:

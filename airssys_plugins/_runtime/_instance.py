@@ -351,6 +351,10 @@ class PluginInstance:
         """Free the instance for good (the plugin is unloaded)."""
         self.discard()
         _LIVE.discard(self)
+        # Break reference cycles (plugin <-> callback) so memory and the mapped artefact
+        # are released now, not at the next garbage collection.
+        self.on_new_instance = None
+        self.context = None
 
     def bind(
         self,

@@ -84,7 +84,7 @@ def configure_store(store: Store, spec: SandboxSpec, needs_wasi: bool, name: str
     if needs_wasi:
         wasi = WasiConfig()
         if spec.env:
-            wasi.env(list(spec.env))
+            wasi.env = [list(pair) for pair in spec.env]
         for host, guest, writable in spec.preopens:
             wasi.preopen_dir(str(host), guest, fs_mutable=writable)
         if spec.stdio_logger is not None:
