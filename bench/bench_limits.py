@@ -76,7 +76,9 @@ def framework_caller(wasm: Path, limits: Limits) -> dict[str, Callable[[], objec
     return {"add_one": lambda: pm.hook.add_one(x=1), "burn": lambda: pm.hook.burn(n=BURN_N)}
 
 
-def measure(rows: dict[str, Callable[[], object]], batches: int, seconds: float) -> dict[str, float]:
+def measure(
+    rows: dict[str, Callable[[], object]], batches: int, seconds: float
+) -> dict[str, float]:
     counts = {}
     for name, fn in rows.items():  # calibrate each row to ~`seconds` per batch
         n, started = 0, time.perf_counter()
@@ -119,7 +121,9 @@ def main() -> None:
         base = times["raw wasmtime-py, plain"]
         for name, t in times.items():
             print(f"  {name:<44} {t:>12,.0f} {t / base:>8.2f}x")
-        times = measure({f"framework via pluggy, {k}": v[key] for k, v in fw.items()}, batches, seconds)
+        times = measure(
+            {f"framework via pluggy, {k}": v[key] for k, v in fw.items()}, batches, seconds
+        )
         base = times["framework via pluggy, limits off"]
         for name, t in times.items():
             print(f"  {name:<44} {t:>12,.0f} {t / base:>8.2f}x")
