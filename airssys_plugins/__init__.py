@@ -29,6 +29,12 @@ from ._contract import Contract as Contract
 from ._contract import HookContract as HookContract
 from ._contract import WitBinding as WitBinding
 from ._contract import wit_binding as wit_binding
+from ._discovery import Discovery as Discovery
+from ._discovery import LoadReport as LoadReport
+from ._discovery import PluginShadowedWarning as PluginShadowedWarning
+from ._discovery import PluginSource as PluginSource
+from ._discovery import PluginStatus as PluginStatus
+from ._discovery import discover_plugins as discover_plugins
 from ._errors import ArgumentError as ArgumentError
 from ._errors import CapabilityDenied as CapabilityDenied
 from ._errors import ContractMismatchError as ContractMismatchError
@@ -51,6 +57,16 @@ from ._host import PluginHost as PluginHost
 from ._host import WasmPlugin as WasmPlugin
 from ._hostapi import PluginContext as PluginContext
 from ._hostapi import current_plugin as current_plugin
+from ._lockfile import IntegrityError as IntegrityError
+from ._lockfile import LockEntry as LockEntry
+from ._lockfile import Lockfile as Lockfile
+from ._manifest import ContractTarget as ContractTarget
+from ._manifest import Manifest as Manifest
+from ._manifest import ManifestError as ManifestError
+from ._manifest import ManifestProblem as ManifestProblem
+from ._manifest import Preopen as Preopen
+from ._manifest import RequestedCapabilities as RequestedCapabilities
+from ._manifest import RequestedLimits as RequestedLimits
 from ._runtime import configure_engine as configure_engine
 
 __version__ = "0.1.0"
@@ -63,6 +79,8 @@ __all__ = [
     "CapabilityDenied",
     "Contract",
     "ContractMismatchError",
+    "ContractTarget",
+    "Discovery",
     "EngineConfigError",
     "Err",
     "FileGrant",
@@ -71,7 +89,14 @@ __all__ = [
     "HookOptions",
     "HookspecError",
     "HostFunctionError",
+    "IntegrityError",
     "Limits",
+    "LoadReport",
+    "LockEntry",
+    "Lockfile",
+    "Manifest",
+    "ManifestError",
+    "ManifestProblem",
     "Mismatch",
     "Ok",
     "Origin",
@@ -84,8 +109,14 @@ __all__ = [
     "PluginLimitExceeded",
     "PluginLoadError",
     "PluginResultError",
+    "PluginShadowedWarning",
+    "PluginSource",
+    "PluginStatus",
     "PluginTimeout",
     "PluginTrap",
+    "Preopen",
+    "RequestedCapabilities",
+    "RequestedLimits",
     "Result",
     "WasmPlugin",
     "WitBinding",
@@ -93,6 +124,7 @@ __all__ = [
     "char",
     "configure_engine",
     "current_plugin",
+    "discover_plugins",
     "f32",
     "f64",
     "s16",

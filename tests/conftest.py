@@ -20,6 +20,19 @@ GUESTS = Path(__file__).resolve().parent / "guests"
 os.environ.setdefault("AIRSSYS_PLUGINS_CACHE_DIR", str(ROOT / ".cache" / "airssys-plugins"))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_app_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plugin dirs and enable/disable settings (platformdirs) point into tmp_path, so no
+    test sees the developer's own plugins or changes their settings."""
+    for var, sub in (
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_DIRS", "site-data"),
+        ("XDG_CONFIG_DIRS", "site-config"),
+    ):
+        monkeypatch.setenv(var, str(tmp_path / "xdg" / sub))
+
+
 @pytest.fixture(scope="session")
 def guest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("guests")

@@ -52,7 +52,10 @@ def test_inspect_and_validate_bundled_components(
     """`airssys-plugins inspect` and `validate` on the sample's components."""
     assert cli_main(["inspect", str(textpipe_wasm["shout"])]) == 0
     out = capsys.readouterr().out
-    assert "textpipe:hooks/transform@1.0.0#transform: func(text: string) -> string" in out
+    assert (
+        "interface textpipe:hooks/transform@1.0.0 {\n    transform: func(text: string) -> string;"
+        in out
+    )
     assert (
         cli_main(
             [

@@ -2,7 +2,7 @@
 
 Each group of subcommands lives in its own module with a ``register(subparsers)`` function;
 add a module to ``_COMMAND_MODULES`` to add commands. Exit codes: 0 success, 1 a problem
-was found (mismatch, invalid input), 2 usage error (argparse).
+was found (mismatch, invalid input, a broken or refused plugin), 2 usage error (argparse).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from .._errors import PluginError
-from . import _cache_cmds, _contract_cmds
+from . import _cache_cmds, _contract_cmds, _plugin_cmds
 
 __all__ = ["main"]
 
-_COMMAND_MODULES = (_contract_cmds, _cache_cmds)
+_COMMAND_MODULES = (_contract_cmds, _plugin_cmds, _cache_cmds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,16 +2,25 @@
 
     textpipe "Hello, this is the pipeline"
     textpipe --trace "Hallo, das ist der Test"
+    textpipe --plugins-dir ./my-plugins --lockfile plugins.lock --strict "Hi"
 
 Bundled plugins: ``shout`` (hand-written WAT component), ``wordstats`` (Python compiled to a
 component with componentize-py) and ``titlecase`` (a plain Python plugin). The components
 are built from source on first run and cached (see ``airssys_plugins._build``).
+
+More plugins are discovered (``airssys_plugins.discover_plugins``): ``--plugins-dir``
+directories first, then the bundled ones, then the user and site plugin dirs
+(``<data dir>/textpipe/plugins``), then pip-installed component packs (entry-point group
+``textpipe.components``). Python plugins of installed packages (group ``textpipe``) are
+loaded by pluggy as usual.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from importlib.resources import as_file, files
@@ -20,8 +29,9 @@ from typing import Any
 
 import pluggy
 
-from airssys_plugins import PluginHost
+from airssys_plugins import LoadReport, PluginHost, discover_plugins
 from airssys_plugins._build import build_guest
+from airssys_plugins._runtime import aot_cache_dir
 from hookspecs.textpipe import PACKAGE, Settings, Stat, TextHooks
 
 from .plugins.titlecase import TitleCase
@@ -39,6 +49,35 @@ def build_bundled() -> dict[str, Path]:
         }
 
 
+def bundled_plugin_dir() -> Path:
+    """A plugin directory holding the bundled components, each with its manifest.
+
+    The components are built into the build cache; each plugin directory links (or
+    copies) the built file beside the ``plugin.toml`` that ships with its source.
+    """
+    root = aot_cache_dir().parent / "textpipe-bundled"
+    for name, wasm in build_bundled().items():
+        plugin = root / name
+        plugin.mkdir(parents=True, exist_ok=True)
+        manifest = (PLUGIN_SOURCES / name / "plugin.toml").read_bytes()
+        if (
+            not (plugin / "plugin.toml").is_file()
+            or (plugin / "plugin.toml").read_bytes() != manifest
+        ):
+            (plugin / "plugin.toml").write_bytes(manifest)
+        target = plugin / f"{name}.wasm"
+        if target.is_file() and os.path.samefile(target, wasm):
+            continue
+        staging = plugin / f".{name}.wasm.tmp"
+        staging.unlink(missing_ok=True)
+        try:
+            os.link(wasm, staging)
+        except OSError:  # another filesystem: copy instead
+            shutil.copy(wasm, staging)
+        os.replace(staging, target)
+    return root
+
+
 def make_host(trace: bool = False) -> tuple[pluggy.PluginManager, PluginHost]:
     pm = pluggy.PluginManager("textpipe")
     pm.add_hookspecs(TextHooks)
@@ -54,23 +93,46 @@ def make_host(trace: bool = False) -> tuple[pluggy.PluginManager, PluginHost]:
             ),
         )
     pm.register(TitleCase(), name="titlecase")
+    # Python plugins of installed packages (entry-point group "textpipe"), as pluggy does.
+    pm.load_setuptools_entrypoints("textpipe")
     host = PluginHost(pm, package=PACKAGE)
     return pm, host
 
 
-def run(text: str, *, trace: bool = False, max_length: int = 280) -> dict[str, Any]:
+def load_plugins(
+    host: PluginHost,
+    plugin_dirs: Sequence[str | os.PathLike[str]] = (),
+    *,
+    lockfile: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+) -> LoadReport:
+    """Discover and load textpipe's components: ``plugin_dirs``, the bundled plugins, the
+    user and site plugin dirs, then component packs."""
+    found = discover_plugins("textpipe", [*plugin_dirs, bundled_plugin_dir()])
+    return host.load_plugins(found, lockfile=lockfile, strict=strict)
+
+
+def run(
+    text: str,
+    *,
+    trace: bool = False,
+    max_length: int = 280,
+    plugin_dirs: Sequence[str | os.PathLike[str]] = (),
+    lockfile: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+) -> dict[str, Any]:
     """Run ``text`` through the pipeline and return what each stage produced."""
     pm, host = make_host(trace)
     with host:
         pm.hook.configure.call_historic(kwargs={"settings": Settings("en", max_length)})
-        for name, wasm in build_bundled().items():
-            host.load(wasm, name=name)
+        report = load_plugins(host, plugin_dirs, lockfile=lockfile, strict=strict)
         stats: list[list[Stat]] = pm.hook.analyze(text=text)
         return {
             "plugins": [
                 (pm.get_name(p), "wasm" if p in host.plugins.values() else "python")
                 for p in pm.get_plugins()
             ],
+            "not_loaded": [(e.name, e.status, e.reason) for e in report if e.status != "loaded"],
             "language": pm.hook.detect_language(text=text),
             "transform": pm.hook.transform(text=text),
             "analyze": [s for group in stats for s in group],
@@ -82,12 +144,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("text", nargs="?", default=DEFAULT_TEXT)
     parser.add_argument("--trace", action="store_true", help="print every hook call")
     parser.add_argument("--max-length", type=int, default=280)
+    parser.add_argument(
+        "--plugins-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory of plugins to load first (repeatable)",
+    )
+    parser.add_argument("--lockfile", metavar="FILE", help="refuse plugins that differ from it")
+    parser.add_argument("--strict", action="store_true", help="stop at a broken or unlocked plugin")
     args = parser.parse_args(argv)
     # Show the slow first-run steps (building and compiling the components) as they happen.
     logging.basicConfig(level=logging.WARNING, format="textpipe: %(message)s")
     for logger in ("airssys_plugins.build", "airssys_plugins.runtime"):
         logging.getLogger(logger).setLevel(logging.INFO)
-    result = run(args.text, trace=args.trace, max_length=args.max_length)
+    result = run(
+        args.text,
+        trace=args.trace,
+        max_length=args.max_length,
+        plugin_dirs=args.plugins_dir,
+        lockfile=args.lockfile,
+        strict=args.strict,
+    )
+    for name, status, reason in result["not_loaded"]:
+        print(f"textpipe: plugin {name} {status}: {reason}", file=sys.stderr)
     plugins = ", ".join(f"{n} [{kind}]" for n, kind in sorted(result["plugins"]))
     print(f"plugins:    {plugins}")
     print(f"input:      {args.text}")
