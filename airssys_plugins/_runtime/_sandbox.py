@@ -141,6 +141,14 @@ class StdioLogger:
         self.stamp = now
         for raw in lines:
             if self.tokens < 1:
+                if not self.dropped:
+                    self.log.warning(
+                        "plugin %s: %s rate limit reached (%d lines/s); dropping lines",
+                        self.plugin,
+                        self.stream,
+                        STDIO_LINES_PER_SECOND,
+                        extra={"plugin": self.plugin, "stream": self.stream},
+                    )
                 self.dropped += 1
                 continue
             if self.dropped:
