@@ -105,6 +105,8 @@ class PluginSource:
         """The file that defines the plugin: its manifest, or its bare component."""
         if self.manifest is not None and self.manifest.path is not None:
             return self.manifest.path
+        if isinstance(self.error, ManifestError) and self.error.path is not None:
+            return Path(self.error.path)
         return self.component
 
     @property

@@ -105,7 +105,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         wit = _wit_by_wasm_tools(path) if path.is_file() else None
         if wit is None:
             raise
-        reason = str(exc).split(": ", 1)[-1]
+        cause = str(exc.__cause__ or exc).strip().splitlines()
+        reason = cause[-1].strip() if cause else str(exc)  # wasmtime's innermost cause
         if args.json:
             print(json.dumps({"path": str(path), "loadable": False, "reason": reason, "wit": wit}))
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -85,8 +86,15 @@ def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -
     contract = _contract(args, spec)
     pm = pluggy.PluginManager(args.project or _project_of(spec))
     pm.add_hookspecs(spec)  # type: ignore[arg-type]  # a class or module, checked above
-    with PluginHost(pm, package=str(contract.package), grants=args.grants) as host:
-        return host.load_plugins(found, **kw)
+    # The report shows every failure; the loader's log lines would say it all twice.
+    quiet = logging.getLogger("airssys_plugins.discovery")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with PluginHost(pm, package=str(contract.package), grants=args.grants) as host:
+            return host.load_plugins(found, **kw)
+    finally:
+        quiet.setLevel(level)
 
 
 def _found_only(found: Discovery) -> LoadReport:
