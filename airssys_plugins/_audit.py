@@ -22,7 +22,7 @@ __all__ = ["AuditEvent", "AuditLog"]
 log = logging.getLogger("airssys_plugins.audit")
 
 #: Event kinds.
-KINDS: Final = frozenset({"grant", "deny", "limit", "load", "unload", "refuse"})
+KINDS: Final = frozenset({"grant", "deny", "limit", "load", "unload", "refuse", "circuit"})
 
 
 @attrs.frozen

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import keyword
 import logging
 import os
+import queue
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,12 +27,17 @@ from ._contract import Contract, HookContract, WitBinding
 from ._errors import (
     CapabilityDenied,
     ContractMismatchError,
+    HookCallError,
     Mismatch,
     PluginConflictError,
+    PluginError,
+    PluginLoadError,
     PluginResultError,
     PluginTrap,
 )
 from ._hostapi import (
+    LIFECYCLE,
+    LIFECYCLE_INTERFACE,
     HostFunction,
     KVStore,
     PluginContext,
@@ -45,12 +53,22 @@ from ._runtime import (
     PluginInstance,
     SandboxSpec,
 )
+from ._supervision import (
+    POLICIES,
+    FailurePolicy,
+    PluginStatus,
+    PluginUnavailable,
+    RestartPolicy,
+    Supervisor,
+    call_policy,
+    install_policies,
+)
 
 if TYPE_CHECKING:
     from ._discovery import Discovery, LoadReport, PluginSource
     from ._lockfile import Lockfile
 
-__all__ = ["HookOptions", "PluginHost", "WasmPlugin"]
+__all__ = ["HookOptions", "PluginHost", "ReloadError", "UpgradeHeld", "WasmPlugin", "Watcher"]
 
 log = logging.getLogger("airssys_plugins")
 
@@ -78,21 +96,39 @@ class HookOptions:
 class WasmPlugin:
     """A loaded component as pluggy sees it: one attribute per implemented hook.
 
-    pluggy registers it like any plugin object; ``name`` is its registration name.
+    pluggy registers it like any plugin object; ``name`` is its registration name. With an
+    instance pool (``load(pool_size=n)``) each call takes an idle instance, so ``n`` calls
+    can run at once.
     """
 
-    def __init__(self, name: str, image: ComponentImage, instance: PluginInstance):
+    def __init__(self, name: str, image: ComponentImage, instances: list[PluginInstance]):
         self.name = name
         self.image = image
-        self.instance = instance
+        self.instances = instances
         #: Hook name -> the WIT function implementing it,
         #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
         self.hooks: dict[str, str] = {}
-        #: The rights the plugin was granted (request ∩ ceiling ∩ grants) and its limits.
+        #: What the plugin asked for, what it was granted (request ∩ ceiling ∩ grants),
+        #: and its limits.
+        self.requested = Capabilities()
         self.capabilities = Capabilities()
         self.limits = Limits()
+        self.supervisor: Supervisor | None = None
+        self.lifecycle: dict[str, BoundFunc] = {}
+        self.config: dict[str, str] = {}
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
         self._history_lock = threading.Lock()
+        self._impl_attrs: list[str] = []
+        self._idle: queue.SimpleQueue[PluginInstance] | None = None
+        if len(instances) > 1:
+            self._idle = queue.SimpleQueue()
+            for instance in instances:
+                self._idle.put(instance)
+
+    @property
+    def instance(self) -> PluginInstance:
+        """The (first) instance."""
+        return self.instances[0]
 
     @property
     def path(self) -> Path | None:
@@ -105,16 +141,114 @@ class WasmPlugin:
     def __repr__(self) -> str:
         return f"<WasmPlugin {self.name!r} hooks={sorted(self.hooks)} from {self.path}>"
 
+    def call(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+        """Call a bound hook function on an idle instance."""
+        if self._idle is None:
+            return self.instances[0].call(bound, args)
+        instance = self._idle.get()
+        try:
+            return instance.call(bound, args)
+        finally:
+            self._idle.put(instance)
+
+    def broadcast(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+        """Call every instance of the pool (historic hooks: each instance keeps state)."""
+        results = [instance.call(bound, args) for instance in self.instances]
+        return results[0]
+
     def _record(self, bound: BoundFunc, args: tuple[Any, ...]) -> None:
         with self._history_lock:
             self._history.append((bound, args))
 
-    def _replay_history(self) -> None:
-        """Run historic hook calls again in a fresh instance (its state died with the old)."""
-        with self._history_lock:
-            history = list(self._history)
-        for bound, args in history:
-            self.instance.call(bound, args)
+    def _started(self, instance: PluginInstance) -> None:
+        """A (re)started instance: run its ``init`` export, then replay historic calls."""
+        init = self.lifecycle.get("init")
+        if init is not None:
+            outcome = instance.call(init, (sorted(self.config.items()),))
+            if isinstance(outcome, Err):
+                raise PluginLoadError(
+                    f"plugin {self.name!r}: init failed: {outcome.value}", plugin=self.name
+                )
+        if instance.generation > 1:
+            with self._history_lock:
+                history = list(self._history)
+            for bound, args in history:
+                instance.call(bound, args)
+
+
+class ReloadError(PluginError, RuntimeError):
+    """An upgrade failed; the old version keeps serving. The cause is ``__cause__``."""
+
+
+class UpgradeHeld(PluginError, PermissionError):
+    """An upgrade asks for more rights than the running version; approve it first."""
+
+    def __init__(self, plugin: str, wider: list[str]):
+        self.wider = tuple(wider)
+        super().__init__(
+            f"plugin {plugin!r}: the new version asks for more rights ({'; '.join(wider)}); "
+            "the old version keeps serving until the operator approves "
+            f"(host.approve_upgrade({plugin!r}))",
+            plugin=plugin,
+        )
+
+
+def _wider(new: Capabilities, old: Capabilities) -> list[str]:
+    """Rights ``new`` asks for that ``old`` did not."""
+    extra = [str(g) for g in new.filesystem if not any(o.covers(g) for o in old.filesystem)]
+    extra += [f"env {v}" for v in sorted(new.env - old.env)]
+    extra += [f"network {v}" for v in sorted(map(str, new.network - old.network))]
+    extra += [f"interface {v}" for v in sorted(new.interfaces - old.interfaces)]
+    return extra
+
+
+class Watcher:
+    """Polls loaded plugins' files and reloads the ones that change."""
+
+    def __init__(self, host: PluginHost, interval: float):
+        self.host = host
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="airssys-plugins-watch", daemon=True)
+        self._seen: dict[str, tuple[int, int]] = {}
+        #: (plugin, error) of reloads that failed and were rolled back.
+        self.failures: list[tuple[str, BaseException]] = []
+
+    def start(self) -> None:
+        self._seen = self._snapshot()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _snapshot(self) -> dict[str, tuple[int, int]]:
+        seen = {}
+        for name, plugin in self.host.plugins.items():
+            if plugin.path is not None:
+                with contextlib.suppress(OSError):
+                    st = plugin.path.stat()
+                    seen[name] = (st.st_mtime_ns, st.st_size)
+        return seen
+
+    def poll(self) -> list[str]:
+        """Check once; reload changed plugins; returns the names reloaded."""
+        reloaded = []
+        current = self._snapshot()
+        for name, stamp in current.items():
+            if self._seen.get(name, stamp) != stamp:
+                try:
+                    self.host.reload(name)
+                    reloaded.append(name)
+                except (PluginError, OSError) as exc:
+                    log.warning("reload of plugin %r failed, old version kept: %s", name, exc)
+                    self.failures.append((name, exc))
+        self._seen = current
+        return reloaded
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
 
 
 def _trampoline_for(function: HostFunction) -> Callable[..., Any]:
@@ -197,6 +331,9 @@ class PluginHost:
     :class:`CapabilityDenied`; with ``"drop"`` it loads without the refused rights.
     ``limits`` are the default :class:`Limits` (``timeout`` overrides its timeout).
     Every grant, denial and limit hit goes to ``audit``.
+
+    Reliability: ``restart`` is the :class:`RestartPolicy` (backoff, circuit breaker);
+    ``failure_policies`` maps hooks to ``raise``/``skip``/``collect``.
     """
 
     def __init__(
@@ -213,6 +350,8 @@ class PluginHost:
         on_denied: Literal["refuse", "drop"] = "refuse",
         data_dir: str | os.PathLike[str] | None = None,
         audit: AuditLog | None = None,
+        restart: RestartPolicy | None = None,
+        failure_policies: Mapping[str, FailurePolicy] | None = None,
         compile_cache: bool = True,
     ):
         self.pm = pm
@@ -240,6 +379,14 @@ class PluginHost:
         self._lock = threading.RLock()
         self._mark = pluggy.HookimplMarker(pm.project_name)
         self._provided: list[HostFunction] = []
+        self.restart_policy = restart if restart is not None else RestartPolicy()
+        self._policies: dict[str, FailurePolicy] = dict(failure_policies or {})
+        for hook, policy in self._policies.items():
+            if policy not in POLICIES:
+                raise ValueError(f"hook {hook!r}: failure policy must be one of {POLICIES}")
+        install_policies(pm, self._policies)
+        #: Upgrades held because they ask for more rights: name -> (source, requests).
+        self.pending_upgrades: dict[str, tuple[Path | bytes, Capabilities]] = {}
         self._linker: HostLinker | None = None
         self._kv: KVStore | None = None
 
@@ -333,6 +480,7 @@ class PluginHost:
         requests: Capabilities | None = None,
         limits: Limits | None = None,
         config: Mapping[str, str] | None = None,
+        pool_size: int = 1,
     ) -> WasmPlugin:
         """Load a component (a path to a ``.wasm`` file, or its bytes) and register it.
 
@@ -341,7 +489,8 @@ class PluginHost:
         ``requests`` the capabilities the plugin asks for (intersected with the host's
         ceiling and the operator's grants); ``limits`` its limits (default: the host's;
         ``timeout`` overrides the timeout); ``config`` the values of its ``config``
-        interface.
+        interface (and of its ``init`` export); ``pool_size`` how many instances serve
+        concurrent calls.
         """
         if isinstance(source, bytes):
             if name is None:
@@ -357,52 +506,134 @@ class PluginHost:
                     "load this one with another name=",
                     plugin=name,
                 )
-            image = ComponentImage.load(name, origin, cache=self.compile_cache)
-            matches = self._match(name, image, dict(hooks or {}))
-            plugin_limits = limits or self.limits
-            if timeout is not _UNSET:
-                plugin_limits = attrs.evolve(plugin_limits, timeout=timeout)  # type: ignore[arg-type]
-            effective = self._decide(name, requests or Capabilities(), [m[0].name for m in matches])
-            context = PluginContext(
-                name=name,
-                config=dict(config or {}),
-                network=effective.network,
-                limits=plugin_limits,
-                kv=self._kv_store() if "kv" in effective.interfaces else None,
-                audit=self.audit,
+            plugin = self._stage(
+                name,
+                origin,
+                hooks=hooks,
+                timeout=timeout,
+                requests=requests,
+                limits=limits,
+                config=config,
+                pool_size=pool_size,
             )
-            instance = PluginInstance(
-                image,
-                sandbox=self._sandbox(name, effective, plugin_limits),
-                linker=self._host_linker(),
-                context=context,
-            )
-            plugin = WasmPlugin(name, image, instance)
-            plugin.capabilities = effective
-            plugin.limits = plugin_limits
-            instance.on_new_instance = plugin._replay_history
             try:
-                instance.instantiate()
-                for hook, (iface, func), opts in matches:
-                    bound = instance.bind(
-                        hook.name, iface, func, hook.signature, timeout=opts.timeout
-                    )
-                    attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
-                    setattr(plugin, attr, self._impl(plugin, hook, bound, opts))
-                    plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
                 self.pm.register(plugin, name=name)
             except BaseException:
-                instance.close()
+                self._close_plugin(plugin)
                 raise
             self._plugins[name] = plugin
             self.audit.record(
                 "load",
                 name,
                 f"loaded with hooks {', '.join(sorted(plugin.hooks))}",
-                sha256=image.sha256,
-                rights=effective.describe(),
+                sha256=plugin.sha256,
+                rights=plugin.capabilities.describe(),
             )
             return plugin
+
+    def _stage(
+        self,
+        name: str,
+        origin: Path | bytes,
+        *,
+        hooks: Mapping[str, HookOptions] | None,
+        timeout: float | object | None,
+        requests: Capabilities | None,
+        limits: Limits | None,
+        config: Mapping[str, str] | None,
+        pool_size: int,
+    ) -> WasmPlugin:
+        """Compile, check, grant, instantiate and ``init`` a plugin, not yet registered."""
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        image = ComponentImage.load(name, origin, cache=self.compile_cache)
+        matches = self._match(name, image, dict(hooks or {}))
+        lifecycle = self._lifecycle_exports(name, image)
+        plugin_limits = limits or self.limits
+        if timeout is not _UNSET:
+            plugin_limits = attrs.evolve(plugin_limits, timeout=timeout)  # type: ignore[arg-type]
+        wanted = requests or Capabilities()
+        effective = self._decide(name, wanted, [m[0].name for m in matches])
+        context = PluginContext(
+            name=name,
+            config=dict(config or {}),
+            network=effective.network,
+            limits=plugin_limits,
+            kv=self._kv_store() if "kv" in effective.interfaces else None,
+            audit=self.audit,
+        )
+        sandbox = self._sandbox(name, effective, plugin_limits)
+        linker = self._host_linker()
+        instances = [
+            PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
+            for _ in range(pool_size)
+        ]
+        plugin = WasmPlugin(name, image, instances)
+        plugin.requested = wanted
+        plugin.capabilities = effective
+        plugin.limits = plugin_limits
+        plugin.config = dict(config or {})
+        plugin.supervisor = Supervisor(name, self.restart_policy, self._open_circuit)
+        try:
+            for iface, func, sig in lifecycle:
+                plugin.lifecycle[func] = instances[0].bind(f"lifecycle.{func}", iface, func, sig)
+            for instance in instances:
+                instance.on_new_instance = functools.partial(plugin._started, instance)
+                instance.instantiate()
+                if plugin.lifecycle.get("init") is not None:
+                    plugin._started(instance)  # the first start runs init too
+            for hook, (iface, func), opts in matches:
+                bound = instances[0].bind(
+                    hook.name, iface, func, hook.signature, timeout=opts.timeout
+                )
+                attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
+                setattr(plugin, attr, self._impl(plugin, hook, bound, opts))
+                plugin._impl_attrs.append(attr)
+                plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
+        except BaseException:
+            self._close_plugin(plugin, shutdown=False)
+            raise
+        return plugin
+
+    def _lifecycle_exports(
+        self, name: str, image: ComponentImage
+    ) -> list[tuple[str | None, str, _wit.FuncSig]]:
+        found = []
+        problems = []
+        for func, expected in LIFECYCLE.items():
+            export = image.find_export(LIFECYCLE_INTERFACE, func)
+            if export is None:
+                continue
+            iface, sig = export
+            if sig != expected:
+                problems.append(
+                    Mismatch(
+                        f"lifecycle.{func}",
+                        expected.render(expanded=True),
+                        sig.render(expanded=True),
+                        f"{iface}#{func} has the wrong type",
+                    )
+                )
+            found.append((iface, func, expected))
+        if problems:
+            raise ContractMismatchError(name, problems)
+        return found
+
+    def _close_plugin(self, plugin: WasmPlugin, *, shutdown: bool = True) -> None:
+        shutdown_func = plugin.lifecycle.get("shutdown") if shutdown else None
+        for instance in plugin.instances:
+            if shutdown_func is not None:
+                try:
+                    instance.call(shutdown_func, ())
+                except PluginError as exc:
+                    log.warning("plugin %r: shutdown failed: %s", plugin.name, exc)
+            instance.close()
+        # The hook functions close over the plugin: drop them so that it (and its compiled
+        # component, memory-mapped) is freed now rather than at the next GC.
+        for attr in plugin._impl_attrs:
+            with contextlib.suppress(AttributeError):
+                delattr(plugin, attr)
+        plugin._impl_attrs.clear()
 
     def _decide(self, name: str, requests: Capabilities, hooks: list[str]) -> Capabilities:
         ceiling = self.ceiling
@@ -467,8 +698,168 @@ class PluginHost:
             plugin = self._plugins.pop(name)
             if self.pm.get_plugin(name) is plugin:
                 self.pm.unregister(plugin, name=name)
-            plugin.instance.close()
+            self.pm.unblock(name)
+            self._close_plugin(plugin)
             self.audit.record("unload", name, "unloaded")
+
+    # -- supervision ------------------------------------------------------------------
+
+    def _open_circuit(self, name: str, reason: str) -> None:
+        plugin = self._plugins.get(name)
+        if plugin is None:
+            return
+        self.pm.set_blocked(name)  # unregisters it; pluggy refuses it until unblocked
+        self.audit.record("circuit", name, f"circuit opened: {reason}", reason=reason)
+        cooldown = self.restart_policy.cooldown
+        if cooldown is not None:
+            timer = threading.Timer(cooldown, self._cooldown_over, args=(name, plugin))
+            timer.daemon = True
+            timer.start()
+
+    def _cooldown_over(self, name: str, plugin: WasmPlugin) -> None:
+        with self._lock:
+            if self._plugins.get(name) is plugin and self.pm.is_blocked(name):
+                self.unblock(name)
+
+    def unblock(self, name: str) -> None:
+        """Close a plugin's open circuit: register it again with fresh instances."""
+        with self._lock:
+            plugin = self._plugins.get(name)
+            if plugin is None:
+                raise KeyError(f"no component plugin named {name!r} is loaded")
+            if not self.pm.is_blocked(name):
+                return
+            self.pm.unblock(name)
+            for instance in plugin.instances:
+                instance.discard()
+            with plugin._history_lock:
+                plugin._history.clear()  # pluggy replays the historic calls on register
+            assert plugin.supervisor is not None
+            plugin.supervisor.reset()
+            self.pm.register(plugin, name=name)
+            self.audit.record("circuit", name, "circuit closed: plugin serving again")
+
+    def status(self, name: str) -> PluginStatus:
+        """Supervision state of one plugin (running, backoff, open)."""
+        plugin = self._plugins.get(name)
+        if plugin is None or plugin.supervisor is None:
+            raise KeyError(f"no component plugin named {name!r} is loaded")
+        return plugin.supervisor.status()
+
+    def statuses(self) -> dict[str, PluginStatus]:
+        """Supervision state of every loaded component."""
+        return {name: self.status(name) for name in list(self._plugins)}
+
+    def health(self, name: str) -> bool:
+        """Call the plugin's ``health`` export (True when it has none or it answers ok)."""
+        plugin = self._plugins[name]
+        check = plugin.lifecycle.get("health")
+        if check is None:
+            return True
+        return not isinstance(plugin.call(check, ()), Err)
+
+    def set_failure_policy(self, hook: str, policy: FailurePolicy) -> None:
+        """Per-hook failure policy: ``raise`` (default), ``skip`` or ``collect``."""
+        if policy not in POLICIES:
+            raise ValueError(f"failure policy must be one of {POLICIES}, got {policy!r}")
+        if not hasattr(self.pm.hook, hook):
+            raise ValueError(f"no hook named {hook!r}")
+        self._policies[hook] = policy
+
+    def call(self, hook: str, *, policy: FailurePolicy, **kwargs: Any) -> Any:
+        """Call ``pm.hook.<hook>(**kwargs)`` under a failure policy for this call only."""
+        with call_policy(policy):
+            return getattr(self.pm.hook, hook)(**kwargs)
+
+    # -- upgrades ---------------------------------------------------------------------
+
+    def reload(
+        self,
+        name: str,
+        source: str | os.PathLike[str] | bytes | None = None,
+        *,
+        requests: Capabilities | None = None,
+        approve: bool = False,
+        **options: Any,
+    ) -> WasmPlugin:
+        """Replace a loaded plugin with a new version without downtime (blue-green).
+
+        The new version is compiled, checked, granted, instantiated and ``init``-ed first;
+        only then does it replace the old one in the PluginManager (historic calls are
+        replayed into it). Calls in flight finish on the old instance. If any step fails
+        the old version keeps serving and :class:`ReloadError` says why. A new version
+        asking for more rights than the old one had is held until ``approve=True``
+        (:class:`UpgradeHeld`). ``options`` are :meth:`load` options (hooks, limits...).
+        """
+        with self._lock:
+            if name not in self._plugins:
+                raise KeyError(f"no component plugin named {name!r} is loaded")
+            old = self._plugins[name]
+            origin: Path | bytes
+            if source is None:
+                if old.path is None:
+                    raise ValueError(f"plugin {name!r} was loaded from bytes: give source=")
+                origin = old.path
+            else:
+                origin = source if isinstance(source, bytes) else Path(source)
+            wanted = old.requested if requests is None else requests
+            wider = _wider(wanted, old.requested)
+            if wider and not approve:
+                self.pending_upgrades[name] = (origin, wanted)
+                self.audit.record(
+                    "refuse", name, f"upgrade held: asks for more rights ({'; '.join(wider)})"
+                )
+                raise UpgradeHeld(name, wider)
+            options.setdefault("config", old.config)
+            options.setdefault("limits", old.limits)
+            try:
+                new = self._stage(
+                    name,
+                    origin,
+                    hooks=options.get("hooks"),
+                    timeout=options.get("timeout", _UNSET),
+                    requests=wanted,
+                    limits=options.get("limits"),
+                    config=options.get("config"),
+                    pool_size=options.get("pool_size", len(old.instances)),
+                )
+            except PluginError as exc:
+                self.audit.record("refuse", name, f"upgrade failed, old version kept: {exc}")
+                raise ReloadError(
+                    f"plugin {name!r}: the new version failed ({type(exc).__name__}); the old "
+                    f"version keeps serving:\n{exc}",
+                    plugin=name,
+                ) from exc
+            blocked = self.pm.is_blocked(name)
+            if blocked:
+                self.pm.unblock(name)
+            elif self.pm.get_plugin(name) is old:
+                self.pm.unregister(old, name=name)
+            try:
+                self.pm.register(new, name=name)
+            except BaseException:
+                self.pm.register(old, name=name)
+                self._close_plugin(new)
+                raise
+            self._plugins[name] = new
+            self.pending_upgrades.pop(name, None)
+            self.audit.record(
+                "load", name, f"upgraded {old.sha256[:12]} -> {new.sha256[:12]}", sha256=new.sha256
+            )
+        self._close_plugin(old)  # waits for calls in flight on the old instances
+        return new
+
+    def approve_upgrade(self, name: str) -> WasmPlugin:
+        """Apply an upgrade held for asking more rights (the operator approves)."""
+        origin, wanted = self.pending_upgrades[name]
+        return self.reload(name, origin, requests=wanted, approve=True)
+
+    def watch(self, *, interval: float = 1.0) -> Watcher:
+        """Reload plugins whose files change (polling every ``interval`` s); returns the
+        watcher (``.stop()`` it). Failed reloads are logged and the old version stays."""
+        watcher = Watcher(self, interval)
+        watcher.start()
+        return watcher
 
     def close(self) -> None:
         """Unload every component (close Stores before the interpreter exits)."""
@@ -567,21 +958,31 @@ class PluginHost:
     def _impl(
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc, opts: HookOptions
     ) -> Callable[..., Any]:
-        instance = plugin.instance
-        raw_call = instance.call
+        context = plugin.instance.context
+        raw_call = plugin.broadcast if hook.historic else plugin.call
+        supervisor = plugin.supervisor
+        assert supervisor is not None
         name = plugin.name
 
         def call(bound: BoundFunc, args: tuple[Any, ...]) -> Any:
             # A host function (possibly on a worker thread) calling back into the plugin
             # that is waiting for it would deadlock; the component model forbids it anyway.
-            if calling_plugin() is instance.context:
+            if calling_plugin() is context:
                 raise PluginTrap(
                     f"plugin {name!r}: re-entrant call of hook {hook.name!r} from inside one "
                     "of its own host calls",
                     plugin=name,
                     hook=hook.name,
                 )
-            return raw_call(bound, args)
+            supervisor.before_call(hook.name)
+            try:
+                result = raw_call(bound, args)
+            except HookCallError as exc:
+                if not isinstance(exc, PluginUnavailable):
+                    supervisor.failure(exc)
+                raise
+            supervisor.success()
+            return result
 
         if hook.unwrap_result:
 

@@ -40,6 +40,8 @@ from ._contract import function_signature
 from ._errors import PluginTimeout
 
 __all__ = [
+    "LIFECYCLE",
+    "LIFECYCLE_INTERFACE",
     "HostFunction",
     "KVStore",
     "PluginContext",
@@ -360,6 +362,29 @@ def fetch(request: Request) -> Result[Response, str]:
     return Ok(Response(status, headers, body))  # type: ignore[return-value]
 
 
+# ----------------------------------------------------------------------------- lifecycle
+# Optional exports of a component, in interface airssys:host/lifecycle: called when present.
+
+
+def _init(config: list[tuple[str, str]]) -> Result[None, str]: ...  # type: ignore[empty-body]
+def _health() -> Result[None, str]: ...  # type: ignore[empty-body]
+def _shutdown() -> None: ...
+
+
+LIFECYCLE_INTERFACE: Final = f"{HOST_PACKAGE}/lifecycle@{HOST_VERSION}"
+LIFECYCLE: Final = {
+    name: function_signature(name, stub, kind="lifecycle export")[1]
+    for name, stub in (("init", _init), ("health", _health), ("shutdown", _shutdown))
+}
+LIFECYCLE_WIT: Final = (
+    "\n/// Optional exports: init(config) after each start (an err refuses the plugin),\n"
+    "/// health() on demand, shutdown() before unloading.\n"
+    "interface lifecycle {\n"
+    + "".join(f"  {name}: {sig.render()};\n" for name, sig in LIFECYCLE.items())
+    + "}\n"
+)
+
+
 # ----------------------------------------------------------------------------- registry
 
 
@@ -404,5 +429,7 @@ def host_wit(functions: list[HostFunction]) -> dict[str, str]:
                             out.append(_wit.render_typedef(named) + "\n")
                 out.append(f"  {_wit.render_ident(f.name)}: {f.signature.render()};\n")
             out.append("}\n")
+        if package == f"{HOST_PACKAGE}@{HOST_VERSION}":
+            out.append(LIFECYCLE_WIT)
         documents[package] = "".join(out)
     return documents
