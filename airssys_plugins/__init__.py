@@ -54,7 +54,10 @@ from ._errors import PluginTimeout as PluginTimeout
 from ._errors import PluginTrap as PluginTrap
 from ._host import HookOptions as HookOptions
 from ._host import PluginHost as PluginHost
+from ._host import ReloadError as ReloadError
+from ._host import UpgradeHeld as UpgradeHeld
 from ._host import WasmPlugin as WasmPlugin
+from ._host import Watcher as Watcher
 from ._hostapi import PluginContext as PluginContext
 from ._hostapi import current_plugin as current_plugin
 from ._lockfile import IntegrityError as IntegrityError
@@ -68,6 +71,11 @@ from ._manifest import Preopen as Preopen
 from ._manifest import RequestedCapabilities as RequestedCapabilities
 from ._manifest import RequestedLimits as RequestedLimits
 from ._runtime import configure_engine as configure_engine
+from ._supervision import FailurePolicy as FailurePolicy
+from ._supervision import HookFailures as HookFailures
+from ._supervision import PluginStatus as PluginStatus
+from ._supervision import PluginUnavailable as PluginUnavailable
+from ._supervision import RestartPolicy as RestartPolicy
 
 __version__ = "0.1.0"
 
@@ -83,9 +91,11 @@ __all__ = [
     "Discovery",
     "EngineConfigError",
     "Err",
+    "FailurePolicy",
     "FileGrant",
     "HookCallError",
     "HookContract",
+    "HookFailures",
     "HookOptions",
     "HookspecError",
     "HostFunctionError",
@@ -114,11 +124,16 @@ __all__ = [
     "PluginStatus",
     "PluginTimeout",
     "PluginTrap",
+    "PluginUnavailable",
     "Preopen",
+    "ReloadError",
     "RequestedCapabilities",
     "RequestedLimits",
+    "RestartPolicy",
     "Result",
+    "UpgradeHeld",
     "WasmPlugin",
+    "Watcher",
     "WitBinding",
     "__version__",
     "char",

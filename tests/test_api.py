@@ -8,6 +8,14 @@ from pathlib import Path
 import airssys_plugins
 
 PUBLIC = {
+    "ReloadError",
+    "UpgradeHeld",
+    "Watcher",
+    "FailurePolicy",
+    "HookFailures",
+    "PluginStatus",
+    "PluginUnavailable",
+    "RestartPolicy",
     "ContractTarget",
     "Discovery",
     "IntegrityError",
