@@ -73,9 +73,9 @@ from ._manifest import RequestedLimits as RequestedLimits
 from ._runtime import configure_engine as configure_engine
 from ._supervision import FailurePolicy as FailurePolicy
 from ._supervision import HookFailures as HookFailures
-from ._supervision import PluginStatus as PluginStatus
 from ._supervision import PluginUnavailable as PluginUnavailable
 from ._supervision import RestartPolicy as RestartPolicy
+from ._supervision import SupervisorStatus as SupervisorStatus
 
 __version__ = "0.1.0"
 
@@ -131,6 +131,7 @@ __all__ = [
     "RequestedLimits",
     "RestartPolicy",
     "Result",
+    "SupervisorStatus",
     "UpgradeHeld",
     "WasmPlugin",
     "Watcher",

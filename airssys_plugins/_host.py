@@ -56,10 +56,10 @@ from ._runtime import (
 from ._supervision import (
     POLICIES,
     FailurePolicy,
-    PluginStatus,
     PluginUnavailable,
     RestartPolicy,
     Supervisor,
+    SupervisorStatus,
     call_policy,
     install_policies,
 )
@@ -739,14 +739,14 @@ class PluginHost:
             self.pm.register(plugin, name=name)
             self.audit.record("circuit", name, "circuit closed: plugin serving again")
 
-    def status(self, name: str) -> PluginStatus:
+    def status(self, name: str) -> SupervisorStatus:
         """Supervision state of one plugin (running, backoff, open)."""
         plugin = self._plugins.get(name)
         if plugin is None or plugin.supervisor is None:
             raise KeyError(f"no component plugin named {name!r} is loaded")
         return plugin.supervisor.status()
 
-    def statuses(self) -> dict[str, PluginStatus]:
+    def statuses(self) -> dict[str, SupervisorStatus]:
         """Supervision state of every loaded component."""
         return {name: self.status(name) for name in list(self._plugins)}
 

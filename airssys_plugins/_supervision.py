@@ -37,7 +37,7 @@ from ._errors import HookCallError, PluginError
 __all__ = [
     "FailurePolicy",
     "HookFailures",
-    "PluginStatus",
+    "SupervisorStatus",
     "PluginUnavailable",
     "RestartPolicy",
     "Supervisor",
@@ -82,7 +82,7 @@ class RestartPolicy:
 
 
 @attrs.frozen
-class PluginStatus:
+class SupervisorStatus:
     """A plugin's supervision state: ``running``, ``backoff`` or ``open`` (blocked)."""
 
     name: str
@@ -159,7 +159,7 @@ class Supervisor:
             self.retry_at = None
             self.open = False
 
-    def status(self) -> PluginStatus:
+    def status(self) -> SupervisorStatus:
         now = time.monotonic()
         if self.open:
             state = "open"
@@ -168,7 +168,7 @@ class Supervisor:
         else:
             state = "running"
         recent = sum(1 for t in self.failures if now - t <= self.policy.window)
-        return PluginStatus(
+        return SupervisorStatus(
             self.name,
             state,
             recent,

@@ -8,6 +8,7 @@ from pathlib import Path
 import airssys_plugins
 
 PUBLIC = {
+    "SupervisorStatus",
     "ReloadError",
     "UpgradeHeld",
     "Watcher",
@@ -27,7 +28,6 @@ PUBLIC = {
     "ManifestProblem",
     "PluginShadowedWarning",
     "PluginSource",
-    "PluginStatus",
     "Preopen",
     "RequestedCapabilities",
     "RequestedLimits",
