@@ -148,30 +148,29 @@ def main() -> int:
     )
     host.close()
 
+    def row(label: str, a: object, b: object) -> None:
+        print(f"{label:32}{a:>14}{b:>14}")
+
     print(f"plugins {args.plugins}, threads {args.threads}, fault rate {args.fault_rate:.1%}")
-    print(f"{'':32}{'fault-free':>14}{'with faults':>14}")
-    print(f"{'calls':32}{clean['calls']:>14,}{faulty['calls']:>14,}")
-    print(f"{'faults injected':32}{clean['injected']:>14,}{faulty['injected']:>14,}")
-    print(
-        f"{'faults correctly attributed':32}{clean['attributed']:>14,}{faulty['attributed']:>14,}"
-    )
-    print(
-        f"{'misattributed or lost':32}{len(clean['misattributed']):>14,}{len(faulty['misattributed']):>14,}"
-    )
-    print(f"{'wrong results':32}{len(clean['wrong']):>14,}{len(faulty['wrong']):>14,}")
-    print(
-        f"{'calls refused (backoff/open)':32}{clean['unavailable']:>14,}{faulty['unavailable']:>14,}"
-    )
-    print(
-        f"{'healthy p50 (us)':32}{percentile(clean['latencies'], 0.5):>14.1f}{percentile(faulty['latencies'], 0.5):>14.1f}"
-    )
-    print(
-        f"{'healthy p99 (us)':32}{percentile(clean['latencies'], 0.99):>14.1f}{percentile(faulty['latencies'], 0.99):>14.1f}"
-    )
+    row("", "fault-free", "with faults")
+    for label, key in [
+        ("calls", "calls"),
+        ("faults injected", "injected"),
+        ("faults correctly attributed", "attributed"),
+        ("calls refused (backoff/open)", "unavailable"),
+    ]:
+        row(label, f"{clean[key]:,}", f"{faulty[key]:,}")
+    row("misattributed or lost", len(clean["misattributed"]), len(faulty["misattributed"]))
+    row("wrong results", len(clean["wrong"]), len(faulty["wrong"]))
+    for q in (0.5, 0.99):
+        row(
+            f"healthy p{round(q * 100)} (us)",
+            f"{percentile(clean['latencies'], q):.1f}",
+            f"{percentile(faulty['latencies'], q):.1f}",
+        )
     print(f"restarts {restarts}, circuit openings {openings}")
-    print(
-        f"RSS start {rss_start / 2**20:.1f} MiB, middle {rss_middle / 2**20:.1f} MiB, end {rss_end / 2**20:.1f} MiB"
-    )
+    mib = [f"{v / 2**20:.1f}" for v in (rss_start, rss_middle, rss_end)]
+    print(f"RSS start {mib[0]} MiB, middle {mib[1]} MiB, end {mib[2]} MiB")
     if clean["latencies"] and faulty["latencies"]:
         ratio = statistics.median(faulty["latencies"]) / statistics.median(clean["latencies"])
         print(f"healthy median latency with faults / without: {ratio:.2f}x")
