@@ -31,8 +31,10 @@ from ._errors import (
     Mismatch,
     PluginConflictError,
     PluginError,
+    PluginLimitExceeded,
     PluginLoadError,
     PluginResultError,
+    PluginTimeout,
     PluginTrap,
 )
 from ._hostapi import (
@@ -962,6 +964,7 @@ class PluginHost:
         raw_call = plugin.broadcast if hook.historic else plugin.call
         supervisor = plugin.supervisor
         assert supervisor is not None
+        audit = self.audit
         name = plugin.name
 
         def call(bound: BoundFunc, args: tuple[Any, ...]) -> Any:
@@ -980,6 +983,8 @@ class PluginHost:
             except HookCallError as exc:
                 if not isinstance(exc, PluginUnavailable):
                     supervisor.failure(exc)
+                if isinstance(exc, PluginTimeout | PluginLimitExceeded):
+                    audit.record("limit", name, str(exc), hook=hook.name, reason=exc.reason)
                 raise
             supervisor.success()
             return result

@@ -21,11 +21,8 @@ from __future__ import annotations
 import concurrent.futures
 import enum
 import logging
-import sqlite3
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -201,6 +198,8 @@ class KVStore:
         self.path = path
         self.quota = quota
         self._lock = threading.Lock()
+        import sqlite3  # only hosts that grant kv pay for the import
+
         self._db = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
         with self._lock, self._db:
             self._db.execute(
@@ -312,20 +311,6 @@ def _origin_of(url: str) -> Origin | None:
     return Origin(parts.scheme, parts.hostname.lower(), port)
 
 
-class _AllowlistRedirects(urllib.request.HTTPRedirectHandler):
-    def __init__(self, allowed: frozenset[Origin]):
-        self.allowed = allowed
-
-    def redirect_request(
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> Any:
-        if _origin_of(newurl) not in self.allowed:
-            raise urllib.error.HTTPError(
-                newurl, code, "redirect to an origin not allowed", headers, fp
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 def fetch(request: Request) -> Result[Response, str]:
     """HTTP to an allowlisted origin; errors come back as ``err`` strings."""
     context = current_plugin()
@@ -338,7 +323,20 @@ def fetch(request: Request) -> Result[Response, str]:
         return Err(f"origin of {request.url!r} is not allowed for this plugin")  # type: ignore[return-value]
     if len(request.body) > MAX_HTTP_BODY:
         return Err("request body too large")  # type: ignore[return-value]
-    opener = urllib.request.build_opener(_AllowlistRedirects(context.network))
+    import urllib.error  # the HTTP stack (and ssl) loads only when a plugin fetches
+    import urllib.request
+
+    class _AllowlistRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            if _origin_of(newurl) not in context.network:
+                raise urllib.error.HTTPError(
+                    newurl, code, "redirect to an origin not allowed", headers, fp
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.build_opener(_AllowlistRedirects())
     req = urllib.request.Request(
         request.url,
         data=request.body or None,

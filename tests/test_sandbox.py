@@ -222,6 +222,11 @@ def test_kv_quota(probe_host: Any, probe_wasm: Path) -> None:
 def web_server() -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                self.end_headers()
+                return
             body = b"hello from host"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -251,6 +256,8 @@ def test_http_allowlist(probe_host: Any, probe_wasm: Path, web_server: str) -> N
     other = web_server.rsplit(":", 1)[0] + ":1"
     with pytest.raises(PluginResultError, match="is not allowed for this plugin"):
         pm.hook.http_get(url=f"{other}/x")
+    with pytest.raises(PluginResultError, match="redirect to an origin not allowed"):
+        pm.hook.http_get(url=f"{web_server}/redirect")
     assert any(e.kind == "deny" and "http to" in e.detail for e in host.audit.events())
 
 
@@ -469,6 +476,8 @@ def test_case1_infinite_loop_and_sibling(limits_host: Any, limits_wasm: Path) ->
     with pytest.raises(PluginLimitExceeded) as info:
         pm.hook.add_one(x=10_000_000)
     assert info.value.reason == "fuel exhausted"
+    limit_events = host.audit.events(plugin="hog", kind="limit")
+    assert limit_events[-1].fields["reason"] == "fuel exhausted"
     assert pm.hook.add_one(x=10) == [11]  # the trapped hog got a fresh instance
     host.unload("hog")
     host.unload("ok")
@@ -485,6 +494,7 @@ def test_case2_blocking_host_call_times_out(limits_host: Any, limits_wasm: Path)
         pm.hook.get_setup()
     assert time.monotonic() - started < 2.5
     assert info.value.reason == "host call timeout"
+    assert info.value.hook == "get_setup"
     ping[0] = lambda: 7
     assert pm.hook.get_setup() == [7]
 

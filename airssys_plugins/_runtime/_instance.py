@@ -324,8 +324,8 @@ class PluginInstance:
             store.close()
             message = _headline(str(exc))
             cls: type[PluginError] = PluginLoadError
-            if "resource limit exceeded" in message or ("memory" in message and "limit" in message):
-                cls = PluginLimitExceeded
+            if classify_error(str(exc))[1] is PluginLimitExceeded:
+                cls = PluginLimitExceeded  # fuel or resource limits hit while starting
             raise cls(
                 f"plugin {self.name!r} failed to start: {message}",
                 plugin=self.name,
@@ -488,6 +488,8 @@ class PluginInstance:
         message = str(error)
         if host_error is not None:
             if isinstance(host_error, HookCallError):
+                if host_error.hook is None:
+                    host_error.hook = bound.hook
                 return host_error  # e.g. a host-call timeout, already named
             exc: HookCallError = HostFunctionError(
                 f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
