@@ -587,6 +587,7 @@ def _load_one(
     )
     plugin = host.load(
         data,
+        path=source.component,
         name=source.name,
         hooks=dict(manifest.hooks),
         requests=_requests(source, manifest),

@@ -483,6 +483,7 @@ class PluginHost:
         limits: Limits | None = None,
         config: Mapping[str, str] | None = None,
         pool_size: int = 1,
+        path: str | os.PathLike[str] | None = None,
     ) -> WasmPlugin:
         """Load a component (a path to a ``.wasm`` file, or its bytes) and register it.
 
@@ -492,7 +493,8 @@ class PluginHost:
         ceiling and the operator's grants); ``limits`` its limits (default: the host's;
         ``timeout`` overrides the timeout); ``config`` the values of its ``config``
         interface (and of its ``init`` export); ``pool_size`` how many instances serve
-        concurrent calls.
+        concurrent calls; ``path`` the file ``source`` bytes were read from (shown in
+        listings, used by :meth:`reload` and :meth:`watch`).
         """
         if isinstance(source, bytes):
             if name is None:
@@ -511,6 +513,7 @@ class PluginHost:
             plugin = self._stage(
                 name,
                 origin,
+                path=None if path is None else Path(path),
                 hooks=hooks,
                 timeout=timeout,
                 requests=requests,
@@ -544,11 +547,12 @@ class PluginHost:
         limits: Limits | None,
         config: Mapping[str, str] | None,
         pool_size: int,
+        path: Path | None = None,
     ) -> WasmPlugin:
         """Compile, check, grant, instantiate and ``init`` a plugin, not yet registered."""
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
-        image = ComponentImage.load(name, origin, cache=self.compile_cache)
+        image = ComponentImage.load(name, origin, cache=self.compile_cache, path=path)
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = self._lifecycle_exports(name, image)
         plugin_limits = limits or self.limits

@@ -274,3 +274,20 @@ def test_lockfile_errors_are_integrity_errors(tmp_path: Path) -> None:
     path.write_text('version = 1\napp = "x"\n[plugins.a]\nversion = "1"\n')
     with pytest.raises(IntegrityError, match="lacks source, sha256"):
         Lockfile.read(path)
+
+
+def test_discovered_plugins_remember_their_file_and_reload(
+    demo: Demo, host: PluginHost, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """A plugin loaded through discovery knows its file, so reload() can re-read it."""
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=1, funcs=["add-one"]))
+    report = host.load_plugins(
+        discover_plugins(
+            "demo", [tmp_path / "plugins"], user_dirs=False, site_dirs=False, packs=False
+        )
+    )
+    assert [e.status for e in report] == ["loaded"]
+    assert host.plugins["adder"].path == d / "adder.wasm"
+    shutil.copy(demo(k=4, funcs=["add-one"]), d / "adder.wasm")
+    host.reload("adder")
+    assert pm.hook.add_one(x=1) == [5]

@@ -107,8 +107,10 @@ class ComponentImage:
     imports: tuple[str, ...]
 
     @classmethod
-    def load(cls, name: str, source: Path | bytes, *, cache: bool = True) -> ComponentImage:
-        path = None
+    def load(
+        cls, name: str, source: Path | bytes, *, cache: bool = True, path: Path | None = None
+    ) -> ComponentImage:
+        """Compile ``source`` (a file, or bytes already read from ``path``)."""
         if isinstance(source, bytes):
             data = source
         else:
