@@ -57,6 +57,7 @@ from ._runtime import (
 )
 from ._supervision import (
     POLICIES,
+    CircuitFile,
     FailurePolicy,
     PluginUnavailable,
     RestartPolicy,
@@ -387,6 +388,8 @@ class PluginHost:
             if policy not in POLICIES:
                 raise ValueError(f"hook {hook!r}: failure policy must be one of {POLICIES}")
         install_policies(pm, self._policies)
+        #: Open circuits, shared with `airssys-plugins list`.
+        self.circuits = CircuitFile.for_app(pm.project_name)
         #: Upgrades held because they ask for more rights: name -> (source, requests).
         self.pending_upgrades: dict[str, tuple[Path | bytes, Capabilities]] = {}
         self._linker: HostLinker | None = None
@@ -706,6 +709,7 @@ class PluginHost:
                 self.pm.unregister(plugin, name=name)
             self.pm.unblock(name)
             self._close_plugin(plugin)
+            self.circuits.set(name, None)
             self.audit.record("unload", name, "unloaded")
 
     # -- supervision ------------------------------------------------------------------
@@ -716,6 +720,7 @@ class PluginHost:
             return
         self.pm.set_blocked(name)  # unregisters it; pluggy refuses it until unblocked
         self.audit.record("circuit", name, f"circuit opened: {reason}", reason=reason)
+        self.circuits.set(name, reason)
         cooldown = self.restart_policy.cooldown
         if cooldown is not None:
             timer = threading.Timer(cooldown, self._cooldown_over, args=(name, plugin))
@@ -744,6 +749,7 @@ class PluginHost:
             plugin.supervisor.reset()
             self.pm.register(plugin, name=name)
             self.audit.record("circuit", name, "circuit closed: plugin serving again")
+            self.circuits.set(name, None)
 
     def status(self, name: str) -> SupervisorStatus:
         """Supervision state of one plugin (running, backoff, open)."""

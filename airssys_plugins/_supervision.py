@@ -20,21 +20,26 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import json
 import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
+import platformdirs
 import pluggy
 from pluggy import HookImpl
 
 from ._errors import HookCallError, PluginError
 
 __all__ = [
+    "CircuitFile",
     "FailurePolicy",
     "HookFailures",
     "SupervisorStatus",
@@ -177,6 +182,46 @@ class Supervisor:
             self.last_error,
             self.retry_at if state == "backoff" else None,
         )
+
+
+# --------------------------------------------------------------------------- shared state
+
+
+class CircuitFile:
+    """Open circuits of one app, in ``<user state dir>/<app>/circuits.json``, so that
+    ``airssys-plugins list`` (another process) can show them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_app(cls, app: str) -> CircuitFile:
+        return cls(Path(platformdirs.user_state_dir(app)) / "circuits.json")
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def set(self, plugin: str, reason: str | None) -> None:
+        """Record ``plugin``'s circuit as open for ``reason``, or as closed (None)."""
+        with self._lock:
+            data = self.read()
+            if reason is None:
+                if data.pop(plugin, None) is None:
+                    return
+            else:
+                data[plugin] = {"state": "open", "reason": reason, "since": time.time()}
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+                tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError as exc:  # state display must never break the host
+                log.warning("cannot record circuit state in %s: %s", self.path, exc)
 
 
 # --------------------------------------------------------------------------- policies

@@ -422,3 +422,28 @@ def test_watcher_reloads_changed_files(
             assert pm.hook.add_one(x=1) == [4]
         finally:
             watcher.stop()
+
+
+def test_open_circuit_is_visible_in_cli_list(
+    pm: pluggy.PluginManager, demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`airssys-plugins list` (another process in real life) shows a running host's open circuit."""
+    from airssys_plugins._cli import main
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    shutil.copy(demo(k=1, funcs=["add-one", "fail"]), plugins / "tripped.wasm")
+    with PluginHost(
+        pm, package=PACKAGE, restart=RestartPolicy(max_failures=1, cooldown=None)
+    ) as host:
+        host.load(plugins / "tripped.wasm")
+        with pytest.raises(PluginTrap):
+            pm.hook.fail(x=1)
+        assert main(["list", "--app", "demo", "--dir", str(plugins), "--no-packs"]) == 0
+        out = capsys.readouterr().out
+        row = next(line for line in out.splitlines() if line.startswith("tripped"))
+        assert row.endswith("open (circuit)")
+        assert "tripped (circuit open in a running host): 1 failures within 60 s" in out
+        host.unblock("tripped")
+        main(["list", "--app", "demo", "--dir", str(plugins), "--no-packs"])
+        assert "circuit open" not in capsys.readouterr().out

@@ -32,6 +32,7 @@ from .._discovery import (
 from .._errors import PluginError
 from .._lockfile import LockEntry, Lockfile
 from .._state import PluginState
+from .._supervision import CircuitFile
 from ._contract_cmds import _contract, _load_object, _project_of
 
 __all__ = ["register", "table"]
@@ -112,7 +113,10 @@ def _found_only(found: Discovery) -> LoadReport:
     return LoadReport(tuple(entries))
 
 
-def _status_word(entry: PluginStatus, checked: bool) -> str:
+def _status_word(entry: PluginStatus, checked: bool, circuits: dict[str, Any] | None = None) -> str:
+    circuit = (circuits or {}).get(entry.name)
+    if circuit is not None and entry.status == "loaded":
+        return "open (circuit)"
     if entry.status == "loaded" and not checked:
         return "found"
     if entry.status == "broken" and entry.error is not None:
@@ -120,7 +124,7 @@ def _status_word(entry: PluginStatus, checked: bool) -> str:
     return entry.status
 
 
-def _row(entry: PluginStatus, checked: bool) -> list[str]:
+def _row(entry: PluginStatus, checked: bool, circuits: dict[str, Any] | None = None) -> list[str]:
     s = entry.source
     hooks = sorted(entry.plugin.hooks) if entry.plugin is not None else []
     caps = s.manifest.capabilities.summary() if s.manifest is not None else []
@@ -130,7 +134,7 @@ def _row(entry: PluginStatus, checked: bool) -> list[str]:
         s.where_short,
         ", ".join(hooks) or "-",
         ", ".join(caps) or "-",
-        _status_word(entry, checked),
+        _status_word(entry, checked, circuits),
     ]
 
 
@@ -167,11 +171,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not report.entries:
         print("no plugins found")
         return 0
+    circuits = CircuitFile.for_app(app).read()
     header = ["NAME", "VERSION", "SOURCE", "HOOKS", "CAPABILITIES", "STATUS"]
-    sys.stdout.write(table(header, [_row(e, checked) for e in report]))
+    sys.stdout.write(table(header, [_row(e, checked, circuits) for e in report]))
     notes = [e for e in report if e.error is not None or (e.note and e.status != "loaded")]
     for e in notes:
         print(f"\n{e.name} ({e.status}): {e.error if e.error is not None else e.note}")
+    for name, circuit in sorted(circuits.items()):
+        print(f"\n{name} (circuit open in a running host): {circuit.get('reason')}")
     return 1 if report.broken else 0
 
 
