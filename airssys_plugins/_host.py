@@ -119,6 +119,8 @@ class WasmPlugin:
         self.supervisor: Supervisor | None = None
         self.lifecycle: dict[str, BoundFunc] = {}
         self.config: dict[str, str] = {}
+        #: The per-hook options it was loaded with (kept across reloads).
+        self.hook_options: dict[str, HookOptions] = {}
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
         self._history_lock = threading.Lock()
         self._impl_attrs: list[str] = []
@@ -243,7 +245,7 @@ class Watcher:
                 try:
                     self.host.reload(name)
                     reloaded.append(name)
-                except (PluginError, OSError) as exc:
+                except (PluginError, OSError, KeyError) as exc:  # KeyError: unloaded meanwhile
                     log.warning("reload of plugin %r failed, old version kept: %s", name, exc)
                     self.failures.append((name, exc))
         self._seen = current
@@ -582,6 +584,7 @@ class PluginHost:
         plugin.capabilities = effective
         plugin.limits = plugin_limits
         plugin.config = dict(config or {})
+        plugin.hook_options = dict(hooks or {})
         plugin.supervisor = Supervisor(name, self.restart_policy, self._open_circuit)
         try:
             for iface, func, sig in lifecycle:
@@ -824,6 +827,7 @@ class PluginHost:
                 raise UpgradeHeld(name, wider)
             options.setdefault("config", old.config)
             options.setdefault("limits", old.limits)
+            options.setdefault("hooks", old.hook_options)
             try:
                 new = self._stage(
                     name,
@@ -848,11 +852,25 @@ class PluginHost:
             elif self.pm.get_plugin(name) is old:
                 self.pm.unregister(old, name=name)
             try:
-                self.pm.register(new, name=name)
-            except BaseException:
-                self.pm.register(old, name=name)
+                self.pm.register(new, name=name)  # replays historic calls into it
+            except BaseException as exc:
+                # Roll back. pluggy keeps a plugin registered even when a historic replay
+                # into it fails; take it out, and put the old version back with fresh
+                # instances (pluggy replays the history into them, as after a restart).
+                if self.pm.get_plugin(name) is new:
+                    self.pm.unregister(new, name=name)
                 self._close_plugin(new)
-                raise
+                for instance in old.instances:
+                    instance.discard()
+                with old._history_lock:
+                    old._history.clear()
+                self.pm.register(old, name=name)
+                self.audit.record("refuse", name, f"upgrade failed, old version kept: {exc}")
+                raise ReloadError(
+                    f"plugin {name!r}: the new version failed while historic hook calls were "
+                    f"replayed into it; the old version keeps serving:\n{exc}",
+                    plugin=name,
+                ) from exc
             self._plugins[name] = new
             self.pending_upgrades.pop(name, None)
             self.audit.record(

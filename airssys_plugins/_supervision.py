@@ -120,6 +120,13 @@ class Supervisor:
         self._lock = threading.Lock()
 
     def before_call(self, hook: str) -> None:
+        if self.open:  # pluggy no longer calls it; direct calls are refused too
+            raise PluginUnavailable(
+                f"plugin {self.name!r}: circuit open after repeated failures "
+                f"(last error: {self.last_error}); unblock it or wait for the cool-down",
+                plugin=self.name,
+                hook=hook,
+            )
         retry_at = self.retry_at
         if retry_at is not None and time.monotonic() < retry_at:
             raise PluginUnavailable(

@@ -447,3 +447,39 @@ def test_open_circuit_is_visible_in_cli_list(
         host.unblock("tripped")
         main(["list", "--app", "demo", "--dir", str(plugins), "--no-packs"])
         assert "circuit open" not in capsys.readouterr().out
+
+
+def test_reload_rolls_back_when_history_replay_fails(
+    pm: pluggy.PluginManager, demo: Demo, tmp_path: Path
+) -> None:
+    """A new version that traps on the replayed historic call is taken out again."""
+    target = tmp_path / "live.wasm"
+    shutil.copy(demo(k=1, funcs=["add-one", "setup", "get-setup"]), target)
+    with PluginHost(pm, package=PACKAGE) as host:
+        pm.hook.setup.call_historic(kwargs={"x": 3})
+        old = host.load(target, name="live")
+        trapping_setup = {
+            "setup": '(func (export "demo:hooks/setup@1.0.0#setup") (param i32) unreachable)'
+        }
+        shutil.copy(
+            demo(k=9, funcs=["add-one", "setup", "get-setup"], core_overrides=trapping_setup),
+            target,
+        )
+        with pytest.raises(ReloadError, match="while historic hook calls were replayed"):
+            host.reload("live")
+        assert host.plugins["live"] is old
+        assert pm.get_plugin("live") is old
+        assert pm.hook.add_one(x=1) == [2]
+        assert pm.hook.get_setup() == [3]  # the old version got its history back
+
+
+def test_open_circuit_refuses_direct_calls(pm: pluggy.PluginManager, demo: Demo) -> None:
+    """With the circuit open, calling the plugin object directly is refused too."""
+    with PluginHost(
+        pm, package=PACKAGE, restart=RestartPolicy(max_failures=1, cooldown=None)
+    ) as host:
+        plugin = host.load(demo(k=1, funcs=["add-one", "fail"]), name="direct")
+        with pytest.raises(PluginTrap):
+            pm.hook.fail(x=1)
+        with pytest.raises(PluginUnavailable, match="circuit open"):
+            plugin.add_one(1)
