@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from .._errors import PluginError
-from . import _cache_cmds, _contract_cmds, _plugin_cmds
+from . import _author_cmds, _cache_cmds, _contract_cmds, _plugin_cmds
 
 __all__ = ["main"]
 
-_COMMAND_MODULES = (_contract_cmds, _plugin_cmds, _cache_cmds)
+_COMMAND_MODULES = (_contract_cmds, _plugin_cmds, _author_cmds, _cache_cmds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
