@@ -72,3 +72,11 @@ def textpipe_wasm() -> dict[str, Path]:
     from sample_apps.textpipe.app import build_bundled
 
     return build_bundled()
+
+
+@pytest.fixture(scope="session")
+def eventrouter_wasm() -> dict[str, Path]:
+    """The eventrouter sample's components (router in WAT, dedup and lookup in Python)."""
+    from sample_apps.eventrouter.app import build_bundled
+
+    return build_bundled()

@@ -8,9 +8,11 @@ import pytest
 
 from airssys_plugins import Contract
 from airssys_plugins._cli import main
-from hookspecs import textpipe
+from airssys_plugins._hostapi import builtin_functions, host_wit
+from hookspecs import eventrouter, textpipe
 
 HOOKSPECS = Path(textpipe.__file__).parent
+ROOT = HOOKSPECS.parent
 
 
 def test_textpipe_wit_matches_hookspecs() -> None:
@@ -20,6 +22,24 @@ def test_textpipe_wit_matches_hookspecs() -> None:
     assert generated == checked_in, (
         "hookspecs/textpipe.wit is stale: run `airssys-plugins wit hookspecs.textpipe:TextHooks "
         "-o hookspecs/textpipe.wit`"
+    )
+
+
+def test_eventrouter_wit_matches_hookspecs() -> None:
+    """hookspecs/eventrouter.wit is exactly what the hookspecs generate."""
+    generated = Contract.from_hookspecs(eventrouter.EventHooks, package=eventrouter.PACKAGE).wit()
+    assert generated == (HOOKSPECS / "eventrouter.wit").read_text(), (
+        "hookspecs/eventrouter.wit is stale: run `airssys-plugins wit "
+        "hookspecs.eventrouter:EventHooks -o hookspecs/eventrouter.wit`"
+    )
+
+
+@pytest.mark.parametrize("guest", ["dedup", "lookup"])
+def test_eventrouter_guests_import_the_current_host_wit(guest: str) -> None:
+    """The airssys:host WIT a sample guest builds against is what the host provides."""
+    copy = ROOT / "sample_apps/eventrouter/plugins" / guest / "wit/deps/airssys-host/host.wit"
+    assert copy.read_text() == host_wit(builtin_functions())["airssys:host@0.1.0"], (
+        f"{copy} is stale: write PluginHost.host_wit()['airssys:host@0.1.0'] into it"
     )
 
 

@@ -1,0 +1,1 @@
+"""The eventrouter sample's plugins: guest sources (one directory each) and ``triage``."""
