@@ -125,8 +125,8 @@ def _cache_root() -> Path:
     return _cache_base() / "builds"
 
 
-def _say(progress: Progress | None, message: str) -> None:
-    log.info("%s", message)
+def _say(progress: Progress | None, message: str, *, level: int = logging.INFO) -> None:
+    log.log(level, "%s", message)
     if progress is not None:
         progress(message)
 
@@ -165,7 +165,8 @@ def build_guest(
     target_dir = Path(out_dir) if out_dir is not None else _cache_root()
     target = target_dir / f"{src.name}-{digest.hexdigest()[:16]}.wasm"
     if target.is_file():
-        _say(progress, f"{src.name}: unchanged since the last build, using {target.name}")
+        message = f"{src.name}: unchanged since the last build, using {target.name}"
+        _say(progress, message, level=logging.DEBUG)
         return target
     target_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -10,7 +10,9 @@ also echo their argument back).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -394,24 +396,19 @@ def test_c_skeleton_of_every_type_echoes_arguments(
         assert _call(types_pm, "wide") == "h"
 
 
+def _bindings(project: Path, dest: Path) -> Path:
+    """componentize-py's generated Python modules for the project's world, in ``dest``."""
+    tool = find_tool("componentize-py")
+    cmd = [tool, "-d", str(project / "wit"), "-w", "guest", "bindings", str(dest)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return dest
+
+
 def test_python_skeleton_of_every_type_matches_componentize_py_bindings(tmp_path: Path) -> None:
     """app.py and plugin.py run against the classes componentize-py generates for the WIT:
     every interface class exists, every stub's zero value constructs (no build needed)."""
     project = _scaffold_types(tmp_path, "python")
-    bindings = tmp_path / "bindings"
-    subprocess.run(
-        [
-            find_tool("componentize-py"),
-            "-d",
-            str(project / "wit"),
-            "-w",
-            "guest",
-            "bindings",
-            str(bindings),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    bindings = _bindings(project, tmp_path / "bindings")
     script = textwrap.dedent(
         """
         import inspect, sys
@@ -445,6 +442,96 @@ def test_python_skeleton_of_every_type_matches_componentize_py_bindings(tmp_path
     assert results["echo_tuple"] == "(0, '', False)"
     assert results["echo_bytes"] == "b''"
     assert results["validate"] == "''"
+
+
+# ----------------------------------------------------------------------------- tutorials
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "tutorials"
+
+
+def _tutorial(doc: str) -> tuple[list[str], str, str, str, dict[str, list[str]]]:
+    """From a tutorial: the `new` command's arguments, the file it has you write (its path
+    and text), and textpipe's input and output lines by label."""
+    text = (DOCS / doc).read_text()
+    new = re.search(r"^\$ airssys-plugins (new .*)$", text, re.M)
+    code = re.search(r'^```\w+ title="([^"]+)"\n(.*?)^```', text, re.M | re.S)
+    run_ = re.search(r'^\$ textpipe --plugins-dir \. "([^"]+)"\n(.*?)^```', text, re.M | re.S)
+    assert new is not None, doc
+    assert code is not None, doc
+    assert run_ is not None, doc
+    shown: dict[str, list[str]] = {}
+    for line in run_.group(2).splitlines():
+        label, _, value = line.partition(":")
+        shown.setdefault(label, []).append(value.strip())
+    return shlex.split(new.group(1)), code.group(1), code.group(2), run_.group(1), shown
+
+
+def _check_against_tutorial(
+    shown: dict[str, list[str]], transform: str, analyze: list[tuple[str, float]], lang: Any
+) -> None:
+    assert transform in shown["transform"]
+    for name, value in analyze:
+        assert f"{name} = {value:g}" in shown["analyze"]
+    if lang is not None:
+        assert shown["language"] == [lang]
+
+
+@pytest.mark.parametrize("doc", ["plugin-c.md", "plugin-javascript.md"], ids=["c", "javascript"])
+def test_tutorial_builds_and_answers_as_shown(
+    doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tutorial's commands and code, run as written, give the output it shows."""
+    from hookspecs.textpipe import PACKAGE as TEXTPIPE
+    from hookspecs.textpipe import TextHooks
+
+    argv, path, code, text, shown = _tutorial(doc)
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, *argv)[0] == 0
+    (tmp_path / path).write_text(code)
+    project = tmp_path / Path(path).parent
+    assert run(capsys, "build", str(project))[0] == 0
+    pm = pluggy.PluginManager("textpipe")
+    pm.add_hookspecs(TextHooks)
+    with PluginHost(pm, package=TEXTPIPE) as host:
+        plugin = host.load_plugins([project], strict=True)[project.name].plugin
+        assert plugin is not None
+        (transformed,) = pm.hook.transform(text=text)
+        stats = pm.hook.analyze(text=text)
+        language = pm.hook.detect_language(text=text)
+    _check_against_tutorial(
+        shown, transformed, [(s.name, s.value) for ss in stats for s in ss], language
+    )
+
+
+def test_python_tutorial_code_answers_as_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Python tutorial's plugin.py, run against componentize-py's generated classes,
+    answers as the tutorial shows (the build itself is what test_new_build_load_call
+    proves)."""
+    argv, path, code, text, shown = _tutorial("plugin-python.md")
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, *argv)[0] == 0
+    (tmp_path / path).write_text(code)
+    project = tmp_path / Path(path).parent
+    bindings = _bindings(project, tmp_path / "bindings")
+    script = textwrap.dedent(
+        """
+        import json, sys
+        sys.path[:0] = [sys.argv[1], sys.argv[2]]
+        import plugin
+        stats = [(s.name, s.value) for s in plugin.analyze(sys.argv[3])]
+        print(json.dumps([plugin.transform(sys.argv[3]), stats]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(bindings), str(project), text],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    transformed, stats = json.loads(proc.stdout)
+    _check_against_tutorial(shown, transformed, [tuple(s) for s in stats], None)
 
 
 # ----------------------------------------------------------------------------- the ABI

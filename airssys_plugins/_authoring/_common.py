@@ -39,16 +39,14 @@ def pascal(name: str) -> str:
 
 
 def hook_comment(hook: HookContract, prefix: str, *, extra: str = "") -> str:
-    """The comment above a hook's stub: what the host says about it, and its WIT."""
+    """The comment above a hook's stub: what the hookspec says, then the hook's WIT."""
     notes = []
     if hook.firstresult:
-        notes.append("firstresult: the first non-none answer wins; return none to pass")
+        notes.append("firstresult: the first non-none answer wins, none passes")
     if hook.historic:
-        notes.append("historic: also called with past calls when the plugin loads")
-    head = f"Hook `{hook.name}`" + (f" ({'; '.join(notes)})" if notes else "") + "."
-    lines = [head]
-    if hook.doc:
-        lines.extend(hook.doc.splitlines())
+        notes.append("historic: also replayed to plugins loaded later")
+    lines = [*hook.doc.splitlines(), ""] if hook.doc else []
+    lines.append(f"Hook `{hook.name}`" + (f" ({'; '.join(notes)})" if notes else "") + ".")
     lines.append(f"WIT: {_wit.render_ident(hook.binding.function)}: {hook.signature.render()}")
     if extra:
         lines.append(extra)

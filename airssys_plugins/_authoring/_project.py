@@ -38,6 +38,8 @@ class BuiltPlugin:
     size: int
     seconds: float
     manifest: Path | None
+    #: Whether this build changed the manifest's ``sha256``.
+    digest_written: bool = False
 
 
 def build_plugin(
@@ -67,7 +69,8 @@ def build_plugin(
         staging = component.with_name(f".{component.name}.tmp")
         shutil.copyfile(built, staging)
         os.replace(staging, component)
-    if manifest is not None and manifest.sha256 != digest:
+    written = manifest is not None and manifest.sha256 != digest
+    if written:
         set_manifest_digest(manifest_path, digest)
     return BuiltPlugin(
         name=name,
@@ -76,6 +79,7 @@ def build_plugin(
         size=len(data),
         seconds=time.perf_counter() - started,
         manifest=manifest_path if manifest is not None else None,
+        digest_written=written,
     )
 
 

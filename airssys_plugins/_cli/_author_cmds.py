@@ -61,8 +61,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         f"{built.name}: {where} ({built.size / 1024:.1f} KiB) sha256 {built.sha256} "
         f"in {built.seconds:.1f} s"
     )
-    if built.manifest is not None:
-        print(f"  digest recorded in {built.manifest}")
+    if built.digest_written:
+        print(f"  sha256 written to {built.manifest}")
     return 0
 
 
