@@ -37,7 +37,8 @@ class Wrapper:
 
 class TypeHooks(KitchenHooks):
     """Every WIT type a hookspec can declare (the kitchen contract), plus a hook with more
-    than 16 flat parameters and a record result that flattens to one value."""
+    than 16 flat parameters, a record result that flattens to one value, and parameter
+    names that are keywords in C and JavaScript."""
 
     @kitchen_spec
     def wide(self, a: str, b: str, c: str, d: str, e: str, f: str, g: str, h: str, i: str) -> str:
@@ -46,3 +47,7 @@ class TypeHooks(KitchenHooks):
     @kitchen_spec
     def single(self, x: Wrapper) -> Wrapper:
         """A one-field record: its result is one flat value."""
+
+    @kitchen_spec
+    def keywords(self, default: str, new: u32) -> str:
+        """Parameters named like C and JavaScript keywords."""

@@ -292,6 +292,7 @@ ARGS: dict[str, dict[str, Any]] = {
     "nothing": {},
     "wide": {k: k for k in "abcdefghi"},
     "single": {"x": Wrapper(7)},
+    "keywords": {"default": "d", "new": 1},
 }
 for _hook, _value in ROUND_TRIPS:
     _param = {"echo_point": "p", "echo_perms": "p", "echo_shape": "s", "echo_color": "c"}
@@ -319,6 +320,7 @@ ZEROS: dict[str, Any] = {
     "nothing": None,
     "wide": "",
     "single": Wrapper(0),
+    "keywords": "",
 }
 C_HOOKS = [h for h in sorted(ARGS) if h not in ("echo_shape", "maybe_shape")]
 
@@ -434,7 +436,7 @@ def test_python_skeleton_of_every_type_matches_componentize_py_bindings(tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     results = dict(line.split("=", 1) for line in proc.stdout.splitlines())
-    assert len(results) == 30
+    assert len(results) == 31
     assert results["echo_shape"] == "Shape_Circle(value=0.0)"
     assert results["echo_color"] == "<Color.RED: 0>"
     assert results["echo_perms"] == "<Perms: 0>"

@@ -20,6 +20,22 @@ from ._common import camel, hook_comment, zero_description
 __all__ = ["js_files"]
 
 _PRIM_JS: Final = {"bool": "boolean", "char": "string", "string": "string"}
+# Words a JavaScript parameter cannot be named (strict mode, ES modules).
+_RESERVED: Final = frozenset(
+    {
+        *("await", "break", "case", "catch", "class", "const", "continue", "debugger"),
+        *("default", "delete", "do", "else", "enum", "export", "extends", "false"),
+        *("finally", "for", "function", "if", "implements", "import", "in", "instanceof"),
+        *("interface", "let", "new", "null", "package", "private", "protected", "public"),
+        *("return", "static", "super", "switch", "this", "throw", "true", "try", "typeof"),
+        *("var", "void", "while", "with", "yield", "arguments", "eval"),
+    }
+)
+
+
+def _param(name: str) -> str:
+    ident = camel(name)
+    return f"{ident}_" if ident in _RESERVED else ident
 
 
 def _jsdoc(t: _wit.WitType | None, *, top: bool = False) -> str:
@@ -91,7 +107,7 @@ def js_files(contract: Contract, hooks: list[str], *, plugin: str) -> dict[str, 
             extra = "Return the ok value; `throw value` to answer with an error."
         doc = hook_comment(hook, "   * ", extra=extra)
         params = "".join(
-            f"   * @param {{{_jsdoc(t)}}} {camel(arg)}\n"
+            f"   * @param {{{_jsdoc(t)}}} {_param(arg)}\n"
             for arg, t in zip(hook.argnames, sig.param_types, strict=True)
         )
         returns = f"   * @returns {{{_jsdoc(sig.result, top=True)}}}\n"
@@ -100,7 +116,7 @@ def js_files(contract: Contract, hooks: list[str], *, plugin: str) -> dict[str, 
             plain = isinstance(sig.result, _wit.Prim | _wit.ListT | _wit.OptionT)
             note = "" if plain else f" // {zero_description(sig.result)}"
             body += f"    return {_zero(sig.result, top=True)};{note}\n"
-        args = ", ".join(camel(a) for a in hook.argnames)
+        args = ", ".join(_param(a) for a in hook.argnames)
         parts.append(
             f"\n/** {contract.package.interface(iface)} */\n"
             f"export const {camel(iface)} = {{\n"
