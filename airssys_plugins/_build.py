@@ -70,8 +70,12 @@ _INSTALL_HINTS: Final = {
     "clang": "apt-get install clang lld (Debian/Ubuntu; Debian 12's clang 14 has the wasm32 "
     "target), or any clang 11+ with the WebAssembly target and wasm-ld",
     "wasm-ld": "apt-get install lld (Debian/Ubuntu; the WebAssembly linker clang calls)",
-    "node": "apt-get install nodejs npm (Debian/Ubuntu), or Node.js 18+ from nodejs.org",
-    "npm": "apt-get install npm (Debian/Ubuntu; it comes with Node.js from nodejs.org)",
+    "node": "apt-get install nodejs npm (Debian/Ubuntu), or Node.js 18+ from nodejs.org; "
+    f"the first build then installs the npm packages @bytecodealliance/jco@{JCO_VERSION} and "
+    f"@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION} itself",
+    "npm": "apt-get install npm (Debian/Ubuntu; it comes with Node.js from nodejs.org); the "
+    f"first build then installs the npm packages @bytecodealliance/jco@{JCO_VERSION} and "
+    f"@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION} itself",
 }
 
 Progress = Callable[[str], None]

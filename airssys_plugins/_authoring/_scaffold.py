@@ -284,7 +284,8 @@ _LANGUAGE_NOTES: Final = {
     "python": "In Python the import is then a module: "
     "`from wit_world.imports import log` and "
     '`log.log(log.Level.INFO, "hello", [])`. To browse every generated class, run '
-    "`componentize-py -d wit -w guest bindings bindings/`.",
+    "`componentize-py -d wit -w guest bindings ../bindings` (outside the project, so the "
+    "build does not pack it).",
     "js": "In JavaScript the import is then an ES module: "
     '`import * as log from "airssys:host/log@0.1.0";` and '
     '`log.log("info", "hello", []);`.',
