@@ -264,6 +264,13 @@ def _interface_text(iface: str, hook: HookContract) -> str:
     defs: list[str] = []
     for t in _signature_types(hook.signature):
         for named in _wit.named_types(t):
+            if named.name == hook.binding.function:
+                raise HookspecError(
+                    f"hook {hook.name!r}: type {named.name!r} has the same WIT name as the "
+                    "hook's function, which WIT forbids in one interface; rename the Python "
+                    "class",
+                    hook=hook.name,
+                )
             prev = seen.get(named.name)
             if prev is None:
                 seen[named.name] = named

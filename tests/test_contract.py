@@ -324,3 +324,21 @@ def test_wit_binding_and_bindings_argument() -> None:
         Contract.from_hookspecs(Specs, bindings={"nope": "x"})
     with pytest.raises(ValueError, match="is not a full interface name"):
         wit_binding("adder#add")
+
+
+@attrs.frozen
+class Single:
+    value: u32
+
+
+def test_type_named_like_its_hook_is_rejected() -> None:
+    """WIT forbids a type and a function of the same name in one interface."""
+
+    class Specs:
+        @spec
+        def single(self, item: Single) -> None: ...
+
+    with pytest.raises(
+        HookspecError, match="type 'single' has the same WIT name as the hook's function"
+    ):
+        Contract.from_hookspecs(Specs, package="map:test@1.0.0").wit()
