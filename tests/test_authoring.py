@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shlex
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from airssys_plugins import Contract, Manifest, PluginHost, PluginSource
+from airssys_plugins import Capabilities, Contract, Manifest, PluginHost, PluginSource
 from airssys_plugins._authoring import ScaffoldError, _abi, new_plugin, set_manifest_digest
 from airssys_plugins._build import BuildError, ToolchainMissing, build_guest, find_tool, jco_dir
 from airssys_plugins._cli import main
@@ -619,3 +620,57 @@ def test_set_manifest_digest_edits_one_line(tmp_path: Path) -> None:
     set_manifest_digest(path, "c" * 64)
     assert Manifest.from_file(path).sha256 == "c" * 64
     assert path.read_text().startswith(f'name = "y"\nsha256 = "{"c" * 64}"\n')
+
+
+def test_python_plugin_uses_host_interfaces_through_typed_helpers(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    authoring_pm: pluggy.PluginManager,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`new --uses log,kv,config` imports the interfaces, requests them in plugin.toml and
+    ships host.py: a plugin written with those helpers counts calls in kv and logs."""
+    project = tmp_path / "counter"
+    code, out, _ = run(
+        capsys,
+        "new",
+        "counter",
+        "--lang",
+        "python",
+        "--contract",
+        CONTRACT,
+        "--hooks",
+        "greet",
+        "--uses",
+        "log,kv,config",
+        "--dir",
+        str(project),
+    )
+    assert code == 0, out
+    assert "import airssys:host/kv@0.1.0;" in (project / "wit" / "contract.wit").read_text()
+    assert 'interfaces = ["config", "kv", "log"]' in (project / "plugin.toml").read_text()
+    source = (project / "plugin.py").read_text() + "\n"
+    source = fill(
+        source,
+        "def greet(",
+        "\n",
+        (
+            '    count = int(kv.get_text("count", "0") or "0") + 1\n'
+            '    kv.set("count", str(count))\n'
+            '    log("greeting", level="warning", name=name, count=count)\n'
+            "    return f\"{config('greeting', default='Hello')}, {name} #{count}\"\n"
+        ),
+    )
+    source = source.replace(
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\nfrom host import config, kv, log\n",
+    )
+    (project / "plugin.py").write_text(source)
+    assert run(capsys, "build", str(project))[0] == 0
+    with PluginHost(authoring_pm, package=PACKAGE, data_dir=tmp_path / "data") as host:
+        host.grants["counter"] = Capabilities(interfaces=["log", "kv", "config"])
+        host.load_plugins([PluginSource.from_path(project)], strict=True)
+        with caplog.at_level(logging.WARNING, logger="airssys_plugins.plugin.counter"):
+            assert authoring_pm.hook.greet(name="Ann") == ["Hello, Ann #1"]
+            assert authoring_pm.hook.greet(name="Bob") == ["Hello, Bob #2"]
+        assert "greeting name='Bob' count='2'" in caplog.text

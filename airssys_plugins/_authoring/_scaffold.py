@@ -11,6 +11,7 @@ A project is a directory::
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Final, Literal
 import attrs
 
 from .. import _wit
+from .._capabilities import HOST_INTERFACES, HOST_PACKAGE, HOST_VERSION
 from .._contract import Contract
 from .._manifest import _NAME_RE, Manifest
 from . import _c, _js, _python, _wat
@@ -99,6 +101,7 @@ def new_plugin(
     directory: str | os.PathLike[str],
     hooks: Iterable[str] | None = None,
     contract_spec: str | None = None,
+    uses: Iterable[str] = (),
 ) -> NewPlugin:
     """Create a plugin project for ``hooks`` (default: all) of ``contract`` in ``directory``.
 
@@ -120,7 +123,17 @@ def new_plugin(
             "or remove it"
         )
     chosen, skipped = choose_hooks(contract, hooks)
-    files: dict[str, str] = {"wit/contract.wit": contract.wit(world="guest", hooks=chosen)}
+    used = sorted(set(uses))
+    unknown = [u for u in used if u not in HOST_INTERFACES]
+    if unknown:
+        raise ScaffoldError(
+            f"unknown host interface(s) {unknown}; choose from {sorted(HOST_INTERFACES)}"
+        )
+    world = contract.wit(world="guest", hooks=chosen)
+    if used:  # import the host interfaces the plugin uses into its world
+        imports = "".join(f"  import {HOST_PACKAGE}/{u}@{HOST_VERSION};\n" for u in used)
+        world = world.replace("world guest {\n", "world guest {\n" + imports, 1)
+    files: dict[str, str] = {"wit/contract.wit": world}
     for package, text in host_wit.items():
         pkg = _wit.PackageId.parse(package)
         if (pkg.namespace, pkg.name) == (contract.package.namespace, contract.package.name):
@@ -129,13 +142,14 @@ def new_plugin(
             files[f"wit/deps/{pkg.namespace}-{pkg.name}/{_dep_file(pkg)}"] = text
     if lang == "python":
         files.update(_python.python_files(contract, chosen, plugin=name))
+        files["host.py"] = _GUEST_HOST_PY
     elif lang == "js":
         files.update(_js.js_files(contract, chosen, plugin=name))
     elif lang == "c":
         files.update(_c.c_files(contract, chosen))
     else:
         files["guest.wat"] = _wat.wat_module(contract, chosen, plugin=name)
-    files["plugin.toml"] = _manifest(name, lang, contract)
+    files["plugin.toml"] = _manifest(name, lang, contract, used)
     Manifest.from_toml(files["plugin.toml"], path=target / "plugin.toml")  # must be valid
     files["README.md"] = _readme(name, lang, contract, chosen, skipped, target, contract_spec)
     written = []
@@ -145,6 +159,13 @@ def new_plugin(
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return NewPlugin(target, tuple(written), tuple(chosen), tuple(skipped))
+
+
+_GUEST_HOST_PY: Final = (
+    importlib.resources.files("airssys_plugins._authoring")
+    .joinpath("guest_host.py.txt")
+    .read_text(encoding="utf-8")
+)
 
 
 def _dep_file(pkg: _wit.PackageId) -> str:
@@ -159,7 +180,7 @@ def _version_range(contract: Contract) -> str | None:
     return f"^{major}.{minor}"
 
 
-def _manifest(name: str, lang: Language, contract: Contract) -> str:
+def _manifest(name: str, lang: Language, contract: Contract, uses: list[str]) -> str:
     pkg = contract.package
     version = _version_range(contract)
     contract_lines = f'package = "{pkg.namespace}:{pkg.name}"\n'
@@ -176,8 +197,11 @@ def _manifest(name: str, lang: Language, contract: Contract) -> str:
         f"{contract_lines}"
         "\n# What the plugin asks the host for; it gets only what the host grants. To call a\n"
         "# host interface, also import it in the world (see README.md).\n"
-        "# [capabilities]\n"
-        '# interfaces = ["log", "config", "kv", "http"]\n'
+        + (
+            "[capabilities]\ninterfaces = [" + ", ".join(f'"{u}"' for u in uses) + "]\n"
+            if uses
+            else '# [capabilities]\n# interfaces = ["log", "config", "kv", "http"]\n'
+        )
     )
 
 

@@ -39,6 +39,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
         directory=directory,
         hooks=hooks,
         contract_spec=args.spec,
+        uses=[u.strip() for u in (args.uses or "").split(",") if u.strip()],
     )
     print(f"created {args.lang} plugin {args.name!r} in {made.directory}/ for {contract.package}")
     print(f"  hooks: {', '.join(made.hooks)}")
@@ -75,6 +76,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--project", help="pluggy project name (detected from the markers)")
     p.add_argument("--hooks", help="comma-separated hooks to implement (default: all)")
     p.add_argument("--dir", help="where to create the project (default: ./NAME)")
+    p.add_argument(
+        "--uses",
+        help="host interfaces the plugin calls (comma-separated: log,config,kv,http): "
+        "imported in its world and requested in plugin.toml",
+    )
     p.set_defaults(func=_cmd_new)
 
     p = sub.add_parser("build", help="build a plugin project into a component")
