@@ -389,7 +389,11 @@ class PluginHost:
         for hook, policy in self._policies.items():
             if policy not in POLICIES:
                 raise ValueError(f"hook {hook!r}: failure policy must be one of {POLICIES}")
-        install_policies(pm, self._policies)
+        # The policy wrapper around pluggy's hook execution is installed only once a
+        # policy is in use: hosts that never use one keep pluggy's own call path.
+        self._policies_installed = False
+        if self._policies:
+            self._install_policies()
         #: Open circuits, shared with `airssys-plugins list`.
         self.circuits = CircuitFile.for_app(pm.project_name)
         #: Upgrades held because they ask for more rights: name -> (source, requests).
@@ -773,16 +777,23 @@ class PluginHost:
             return True
         return not isinstance(plugin.call(check, ()), Err)
 
+    def _install_policies(self) -> None:
+        if not self._policies_installed:
+            install_policies(self.pm, self._policies)
+            self._policies_installed = True
+
     def set_failure_policy(self, hook: str, policy: FailurePolicy) -> None:
         """Per-hook failure policy: ``raise`` (default), ``skip`` or ``collect``."""
         if policy not in POLICIES:
             raise ValueError(f"failure policy must be one of {POLICIES}, got {policy!r}")
+        self._install_policies()
         if not hasattr(self.pm.hook, hook):
             raise ValueError(f"no hook named {hook!r}")
         self._policies[hook] = policy
 
     def call(self, hook: str, *, policy: FailurePolicy, **kwargs: Any) -> Any:
         """Call ``pm.hook.<hook>(**kwargs)`` under a failure policy for this call only."""
+        self._install_policies()
         with call_policy(policy):
             return getattr(self.pm.hook, hook)(**kwargs)
 
