@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import enum
+import functools
 import logging
 import threading
 import urllib.parse
@@ -396,9 +397,10 @@ def _iface(name: str) -> str:
     return f"{HOST_PACKAGE}/{name}@{HOST_VERSION}"
 
 
-def builtin_functions() -> list[HostFunction]:
-    """The ``airssys:host`` interfaces."""
-    return [
+@functools.cache
+def builtin_functions() -> tuple[HostFunction, ...]:
+    """The ``airssys:host`` interfaces (their signatures are built once per process)."""
+    return (
         HostFunction.from_function(_iface("log"), log, blocking=False),
         HostFunction.from_function(_iface("config"), config_get, name="get", blocking=False),
         HostFunction.from_function(_iface("config"), config_keys, name="keys", blocking=False),
@@ -407,7 +409,7 @@ def builtin_functions() -> list[HostFunction]:
         HostFunction.from_function(_iface("kv"), kv_delete, name="delete"),
         HostFunction.from_function(_iface("kv"), kv_keys, name="keys"),
         HostFunction.from_function(_iface("http"), fetch),
-    ]
+    )
 
 
 def host_wit(functions: list[HostFunction]) -> dict[str, str]:

@@ -1,251 +1,83 @@
-"""Per-call cost of a component hook: native pluggy vs raw wasmtime-py vs airssys-plugins.
+"""Per-call cost of a component hook: native pluggy, raw wasmtime-py, airssys-plugins, Extism.
 
 Run from the repository root::
 
-    python bench/bench_calls.py              # the table (30-60 s)
+    python bench/bench_calls.py              # the table (about 1-2 min)
     python bench/bench_calls.py --profile    # ... plus cProfile of the framework rows
     python bench/bench_calls.py --quick      # 3 batches of ~0.05 s (smoke run)
 
 Everything is measured in one process. Each row is timed timeit-style (the statement is
-compiled into a tight loop, ``time.perf_counter_ns``, GC off while timing): N is chosen so
-one batch takes about 0.2 s, and the row reports the median of 7 batches. Batches are
+compiled into a tight loop, GC off while timing; the clock is the thread's CPU time, or
+``time.perf_counter_ns`` with ``--clock wall``): N is chosen so one batch takes about
+0.2 s, and the row reports the median of 7 batches. Batches are
 interleaved across rows (round k times batch k of every row) so that load from elsewhere
-on the machine spreads over all rows. See
-bench/README.md for what each row means and how to read the ratios.
+on the machine spreads over all rows. See bench/README.md for what each row means and how
+to read the ratios. The Extism rows need the Extism Python SDK (``pip install -e '.[bench]'``);
+without it they are skipped.
 """
 
-# mypy: disable-error-code="empty-body"
-# (hookspecs are declarations: `...` bodies, as in pluggy's docs)
 from __future__ import annotations
 
 import argparse
 import cProfile
 import gc
 import io
-import os
-import platform
 import pstats
-import resource
-import statistics
 import sys
-import time
-import timeit
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import pluggy
-import wasmtime
-from wasmtime.component import Component, Linker
+from benchlib import (
+    BIG_BYTES,
+    BIG_TEXT,
+    CLOCK_HELP,
+    CLOCKS,
+    GUEST_DIR,
+    HERE,
+    MB,
+    PACKAGE,
+    SHORT_TEXT,
+    Bench,
+    RawWasmtime,
+    Report,
+    Result,
+    Target,
+    bench_pm,
+    bench_wasm,
+    extism_plugin,
+    fmt_ns,
+    framework_bound,
+    import_extism,
+    machine_info,
+    native_pm,
+)
 
-import airssys_plugins
-from airssys_plugins import PluginHost, u32
-from airssys_plugins._build import build_guest
-
-HERE = Path(__file__).resolve().parent
-GUEST_DIR = HERE / "guests" / "bench"
-
-hookspec = pluggy.HookspecMarker("bench")
-hookimpl = pluggy.HookimplMarker("bench")
-
-
-class Hooks:
-    @hookspec
-    def add_one(self, x: u32) -> u32: ...
-
-    @hookspec
-    def echo(self, text: str) -> str: ...
-
-    @hookspec
-    def echo_bytes(self, data: bytes) -> bytes: ...
-
-
-class NativePlugin:
-    """The pure-Python baseline: one hookimpl per hook, doing what the guest does."""
-
-    @hookimpl
-    def add_one(self, x: int) -> int:
-        return x + 1
-
-    @hookimpl
-    def echo(self, text: str) -> str:
-        return text
-
-    @hookimpl
-    def echo_bytes(self, data: bytes) -> bytes:
-        return data
-
-
-SHORT_TEXT = "hello, world!"  # 13 bytes of UTF-8
-assert len(SHORT_TEXT.encode()) == 13
-MB = 1 << 20
-BIG_TEXT = "0123456789abcdef" * (MB // 16)  # 1 MiB of ASCII
-BIG_BYTES = bytes(range(256)) * (MB // 256)  # 1 MiB, every byte value
-
-
-# ----------------------------------------------------------------------------- timing
-
-
-@dataclass
-class Result:
-    label: str
-    number: int  # calls per batch
-    batches: list[float]  # ns per call, one per batch
-    minflt: int = 0  # minor page faults while timing (all batches)
-
-    @property
-    def faults_per_call(self) -> float:
-        return self.minflt / (self.number * len(self.batches))
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.batches)
-
-    @property
-    def best(self) -> float:
-        return min(self.batches)
-
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the batches: how noisy the row was."""
-        return (max(self.batches) - min(self.batches)) / self.median
-
-
-def calibrate(timer: timeit.Timer, target_s: float) -> int:
-    """timeit.autorange-style: N such that one batch of N calls takes about ``target_s``."""
-    number = 1
-    while True:
-        elapsed = timer.timeit(number) / 1e9
-        if elapsed >= target_s / 10:
-            break
-        number *= 2 if elapsed > 0 else 10
-    return max(1, round(number * target_s / elapsed))
-
-
-class Bench:
-    """Rows are calibrated one by one, then timed round-robin: batch k of every row runs in
-    round k, so a burst of load from elsewhere on the machine hits all rows alike instead
-    of whichever row happened to be running."""
-
-    def __init__(self, env: dict[str, Any], *, repeat: int, target_s: float):
-        self.env, self.repeat, self.target_s = env, repeat, target_s
-        self.rows: list[tuple[Result, timeit.Timer, int]] = []
-
-    def add(
-        self, label: str, stmt: str, *, number: int | None = None, repeat: int | None = None
-    ) -> Result:
-        timer = timeit.Timer(stmt, globals=self.env, timer=time.perf_counter_ns)
-        timer.timeit(3 if number is None else 1)  # warm-up: first-call caches, lazy binds
-        if number is None:
-            number = calibrate(timer, self.target_s)
-        result = Result(label, number, [])
-        self.rows.append((result, timer, self.repeat if repeat is None else repeat))
-        return result
-
-    def run(self) -> None:
-        for k in range(self.repeat):
-            started = time.perf_counter()
-            for result, timer, repeat in self.rows:
-                if k < repeat:
-                    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                    result.batches.append(timer.timeit(result.number) / result.number)
-                    result.minflt += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-            print(
-                f"    round {k + 1}/{self.repeat} done in {time.perf_counter() - started:.1f} s",
-                file=sys.stderr,
-            )
-
-
-# ----------------------------------------------------------------------------- set-up
-
-
-def machine_info() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return [
-        f"platform   : {platform.platform()}",
-        f"cpu        : {cpu} ({os.cpu_count()} logical CPUs)",
-        f"python     : {sys.version.split()[0]} ({platform.python_implementation()})",
-        f"wasmtime   : {version('wasmtime')}   pluggy: {pluggy.__version__}   "
-        f"airssys-plugins: {airssys_plugins.__version__}",
-    ]
-
-
-def native_pm() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("bench")
-    pm.add_hookspecs(Hooks)
-    pm.register(NativePlugin(), name="native")
-    return pm
-
-
-class RawWasmtime:
-    """The same component through wasmtime-py alone: own Engine, Store, Linker."""
-
-    def __init__(self, wasm: Path):
-        self.engine = wasmtime.Engine()
-        self.component = Component.from_file(self.engine, str(wasm))
-        self.linker = Linker(self.engine)
-        self.store = wasmtime.Store(self.engine)
-        self.instance = self.linker.instantiate(self.store, self.component)
-        self.funcs = {
-            name: self._func(f"bench:hooks/{name}@1.0.0", name)
-            for name in ("add-one", "echo", "echo-bytes")
-        }
-
-    def _func(self, interface: str, function: str) -> Any:
-        iface = self.instance.get_export_index(self.store, interface)
-        assert iface is not None, f"interface {interface} not exported"
-        index = self.instance.get_export_index(self.store, function, iface)
-        assert index is not None, f"{interface}#{function} not exported"
-        func = self.instance.get_func(self.store, index)
-        assert func is not None, f"{interface}#{function} not exported"
-        return func
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def framework_bound(host: PluginHost, plugin: airssys_plugins.WasmPlugin, hook: str) -> Any:
-    """A BoundFunc for ``hook``, built the way PluginHost.load builds the ones pluggy calls."""
-    iface, _, func = plugin.hooks[hook].rpartition("#")
-    return plugin.instance.bind(hook, iface or None, func, host.contract.hooks[hook].signature)
-
+from airssys_plugins import PluginHost
 
 # ----------------------------------------------------------------------------- output
-
-
-def fmt_ns(ns: float) -> str:
-    return f"{ns:,.0f}"
 
 
 def print_table(title: str, rows: list[tuple[str, Result]], base: Result) -> None:
     print(f"\n{title}")
     head = (
-        f"  {'#':<3} {'row':<44} {'median ns':>10} {'min ns':>9} {'vs pluggy':>10} "
+        f"  {'#':<3} {'row':<50} {'median ns':>10} {'min ns':>9} {'vs pluggy':>10} "
         f"{'spread':>7} {'N/batch':>9}"
     )
     print(head)
     print("  " + "-" * (len(head) - 2))
     for key, r in rows:
         print(
-            f"  {key:<3} {r.label:<44} {fmt_ns(r.median):>10} {fmt_ns(r.best):>9} "
+            f"  {key:<3} {r.label:<50} {fmt_ns(r.median):>10} {fmt_ns(r.best):>9} "
             f"{r.median / base.median:>9.2f}x {r.spread:>6.1%} {r.number:>9,}"
         )
 
 
-def print_ratios(name: str, native: Result, raw: Result, direct: Result | None, fw: Result) -> None:
-    def both(a: Result, b: Result) -> str:
-        return f"{a.median / b.median:6.2f}x   (on min: {a.best / b.best:5.2f}x)"
+def both(a: Result, b: Result) -> str:
+    return f"{a.median / b.median:6.2f}x   (on min: {a.best / b.best:5.2f}x)"
 
+
+def print_ratios(name: str, native: Result, raw: Result, direct: Result, fw: Result) -> None:
     print(f"  ratios for {name} (medians; the same ratio on batch minimums in brackets):")
     print(f"    framework-through-pluggy / native pluggy    = {both(fw, native)}")
     print(
@@ -253,12 +85,26 @@ def print_ratios(name: str, native: Result, raw: Result, direct: Result | None, 
         "  speed-up over Func.__call__"
     )
     print(f"    framework-through-pluggy / raw wasmtime-py  = {both(fw, raw)}")
-    if direct is not None:
-        print(
-            f"    pluggy dispatch (row 4 - row 3)             = "
-            f"{fmt_ns(fw.median - direct.median):>6} ns/call  "
-            f"(on min: {fmt_ns(fw.best - direct.best)} ns)"
-        )
+    print(
+        f"    pluggy dispatch (row 4 - row 3)             = "
+        f"{fmt_ns(fw.median - direct.median):>6} ns/call  "
+        f"(on min: {fmt_ns(fw.best - direct.best)} ns)"
+    )
+
+
+def ratio(key: str, what: str, a: Result, b: Result, op: str, limit: float) -> Target:
+    return Target(
+        key, what, a.median / b.median, op, limit, detail=f"on min: {a.best / b.best:.3f}x"
+    )
+
+
+def print_targets(targets: list[Target]) -> None:
+    for t in targets:
+        print(f"    {t.what:<52} = {t.line()}  [{t.detail}]")
+
+
+def print_pair(what: str, a: Result, b: Result) -> None:
+    print(f"    {what:<52} = {both(a, b)}")
 
 
 # ----------------------------------------------------------------------------- main
@@ -270,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--repeat", type=int, default=7, help="batches per row (default 7)")
     ap.add_argument("--target", type=float, default=0.2, help="seconds per batch (default 0.2)")
-    ap.add_argument("--quick", action="store_true", help="3 batches of ~0.05 s")
+    ap.add_argument("--quick", action="store_true", help="3 batches of ~0.05 s, no raw list")
     ap.add_argument(
         "--profile", action="store_true", help="cProfile the framework rows after timing"
     )
@@ -279,41 +125,54 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip raw wasmtime-py on 1 MiB list<u8> (about 1-2 s per call)",
     )
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help=CLOCK_HELP)
+    ap.add_argument("--json", metavar="PATH", help="write the targets and key numbers here")
     args = ap.parse_args(argv)
     if args.quick:
-        args.repeat, args.target = 3, 0.05
+        args.repeat, args.target, args.skip_raw_list = 3, 0.05, True
     repeat, target = args.repeat, args.target
 
-    print("airssys-plugins call benchmark")
+    extism = import_extism()  # before anything runs: it sets RUST_LIB_BACKTRACE=0
+    print("airssys-plugins call benchmark (bench/bench_calls.py)")
     for line in machine_info():
         print("  " + line)
 
-    wasm = build_guest(GUEST_DIR)
+    wasm = bench_wasm()
     print(
         f"  guest      : {wasm.name} ({wasm.stat().st_size:,} bytes, "
         f"built from {GUEST_DIR.relative_to(HERE.parent)})"
     )
+    if extism is None:
+        print("  extism     : NOT INSTALLED, Extism rows skipped (pip install -e '.[bench]')")
+    else:
+        print(
+            "  extism     : bench/guests/extism/bench.wat (core module, extism:host/env "
+            "imports); add_one takes and returns a u32 as 4 little-endian bytes"
+        )
     print(
-        f"  timing     : median of {repeat} batches of ~{target:g} s each, "
-        "time.perf_counter_ns, GC disabled while timing"
+        f"  timing     : median of {repeat} batches of ~{target:g} s each, clock "
+        f"{args.clock} ({CLOCKS[args.clock].__name__}), GC disabled while timing"
     )
 
     # Separate managers: each hook has exactly one implementation in each.
     pm_native = native_pm()
-    pm = pluggy.PluginManager("bench")
-    pm.add_hookspecs(Hooks)
-    host = PluginHost(pm, package="bench:hooks@1.0.0")
+    pm = bench_pm()
+    host = PluginHost(pm, package=PACKAGE)
     plugin = host.load(wasm, name="bench")
     raw = RawWasmtime(wasm)
+    ext = extism_plugin(extism) if extism is not None else None
     inst = plugin.instance
     bound = {
         hook: framework_bound(host, plugin, hook) for hook in ("add_one", "echo", "echo_bytes")
     }
+    floor_call, floor_args, floor_result = raw.ctypes_floor()
 
     try:
         # -- correctness first ------------------------------------------------------------
         assert pm_native.hook.add_one(x=1) == [2]
         assert raw.funcs["add-one"](raw.store, 1) == 2
+        assert not floor_call(*floor_args)  # a NULL wasmtime_error_t*
+        assert floor_result.of.u32 == 2
         assert inst.call(bound["add_one"], (1,)) == 2
         assert pm.hook.add_one(x=1) == [2]
         assert pm_native.hook.echo(text=SHORT_TEXT) == [SHORT_TEXT]
@@ -327,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         assert type(out[0]) is bytes, f"echo_bytes returned {type(out[0]).__name__}"
         assert inst.call(bound["echo_bytes"], (b"",)) == b""
         assert pm.hook.echo_bytes(data=b"\x00\xff") == [b"\x00\xff"]
+        if ext is not None:
+            assert ext.call("add_one", (1).to_bytes(4, "little")) == (2).to_bytes(4, "little")
+            assert ext.call("add_one", b"\xff\xff\xff\xff") == b"\0\0\0\0"  # wraps like u32
+            assert ext.call("echo", SHORT_TEXT).decode() == SHORT_TEXT
+            assert ext.call("echo", BIG_BYTES) == BIG_BYTES
+            assert ext.call("echo_copy", BIG_BYTES) == BIG_BYTES
+            assert ext.call("echo_copy", SHORT_TEXT + "!!") == (SHORT_TEXT + "!!").encode()
         print("  checks     : add_one(1) == 2 and every echo returns its input, on every path")
 
         env: dict[str, Any] = {
@@ -339,20 +205,25 @@ def main(argv: list[str] | None = None) -> int:
             "f_echo": raw.funcs["echo"],
             "f_echo_bytes": raw.funcs["echo-bytes"],
             "store": raw.store,
+            "floor_call": floor_call,
+            "floor_args": floor_args,
             "b_add": bound["add_one"],
             "b_echo": bound["echo"],
+            "ext": ext,
+            "ONE_LE": (1).to_bytes(4, "little"),
             "SHORT": SHORT_TEXT,
             "BIG_TEXT": BIG_TEXT,
             "BIG_BYTES": BIG_BYTES,
         }
 
-        bench = Bench(env, repeat=repeat, target_s=target)
+        bench = Bench(env, repeat=repeat, target_s=target, clock=args.clock)
         m = bench.add
         print("  calibrating and timing (progress on stderr) ...", file=sys.stderr)
         loop = m("empty timeit loop (pass)", "pass")
 
         a_native = m("native pluggy  pm.hook.add_one(x=1)", "pm_native.hook.add_one(x=1)")
         a_raw = m("raw wasmtime-py  Func(store, 1)", "f_add(store, 1)")
+        a_floor = m("raw C API floor  func_call(*prebuilt args)", "floor_call(*floor_args)")
         a_direct = m("framework direct  instance.call(bound,(1,))", "inst.call(b_add, (1,))")
         a_fw = m("framework via pluggy  pm.hook.add_one(x=1)", "pm.hook.add_one(x=1)")
 
@@ -361,18 +232,40 @@ def main(argv: list[str] | None = None) -> int:
         e_direct = m("framework direct  instance.call(bound,(s,))", "inst.call(b_echo, (SHORT,))")
         e_fw = m("framework via pluggy  pm.hook.echo(text=s)", "pm.hook.echo(text=SHORT)")
 
+        a_ext = a_ext_int = e_ext = e_ext_str = ext_big = ext_big_copy = None
+        if ext is not None:
+            a_ext = m(
+                'Extism  plugin.call("add_one", 4 bytes) -> bytes', 'ext.call("add_one", ONE_LE)'
+            )
+            a_ext_int = m(
+                "Extism  int -> 4 bytes -> call -> int",
+                'int.from_bytes(ext.call("add_one", (1).to_bytes(4, "little")), "little")',
+            )
+            e_ext = m('Extism  plugin.call("echo", s) -> bytes', 'ext.call("echo", SHORT)')
+            e_ext_str = m(
+                'Extism  plugin.call("echo", s).decode() -> str', 'ext.call("echo", SHORT).decode()'
+            )
+
         big_bytes = m(
             "framework via pluggy  echo_bytes(1 MiB bytes)", "pm.hook.echo_bytes(data=BIG_BYTES)"
         )
         big_text = m("framework via pluggy  echo(1 MiB str)", "pm.hook.echo(text=BIG_TEXT)")
         raw_big_text = m("raw wasmtime-py  Func(store, 1 MiB str)", "f_echo(store, BIG_TEXT)")
+        if ext is not None:
+            ext_big = m(
+                'Extism  call("echo", 1 MiB bytes), no-copy guest', 'ext.call("echo", BIG_BYTES)'
+            )
+            ext_big_copy = m(
+                'Extism  call("echo_copy", 1 MiB bytes), copying guest',
+                'ext.call("echo_copy", BIG_BYTES)',
+            )
         bench.run()
         raw_big_bytes = None
         if not args.skip_raw_list:
             # ~1-2 us per byte each way: one call per batch, 3 batches. Timed last and on its
             # own: its million-object temporaries raise glibc's mmap threshold, which makes
             # every later 1 MiB allocation fault-free and the 1 MiB str rows ~8x faster.
-            late = Bench(env, repeat=min(3, repeat), target_s=target)
+            late = Bench(env, repeat=min(3, repeat), target_s=target, clock=args.clock)
             raw_big_bytes = late.add(
                 "raw wasmtime-py  Func(store, 1 MiB bytes)",
                 "f_echo_bytes(store, BIG_BYTES)",
@@ -385,51 +278,148 @@ def main(argv: list[str] | None = None) -> int:
         raw.close()
 
     # -- report ------------------------------------------------------------------------------
+    report = Report("bench_calls")
     print(
         f"\nempty timeit loop: {loop.median:.1f} ns/iteration "
         "(included in every row, not subtracted)"
     )
-    print_table(
-        "add_one(x: u32) -> u32, x=1",
-        [("1", a_native), ("2", a_raw), ("3", a_direct), ("4", a_fw)],
-        a_native,
-    )
+    a_rows = [("1", a_native), ("2", a_raw), ("2f", a_floor), ("3", a_direct), ("4", a_fw)]
+    if a_ext is not None and a_ext_int is not None:
+        a_rows += [("5", a_ext), ("5i", a_ext_int)]
+    print_table("add_one(x: u32) -> u32, x=1", a_rows, a_native)
     print_ratios("add_one", a_native, a_raw, a_direct, a_fw)
-    print_table(
-        f"echo(text: str) -> str, {len(SHORT_TEXT.encode())}-byte string",
-        [("1", e_native), ("2", e_raw), ("3", e_direct), ("4", e_fw)],
-        e_native,
-    )
+    add_targets = [
+        ratio(
+            "add_one/floor",
+            "add_one: framework direct / raw C API floor",
+            a_direct,
+            a_floor,
+            "<=",
+            1.5,
+        ),
+        ratio(
+            "add_one/func_call",
+            "add_one: raw wasmtime-py / framework direct",
+            a_raw,
+            a_direct,
+            ">=",
+            2.5,
+        ),
+    ]
+    if a_ext is not None:
+        add_targets.append(
+            ratio(
+                "add_one/extism",
+                "add_one: framework via pluggy / Extism call (4/5)",
+                a_fw,
+                a_ext,
+                "<=",
+                0.6,
+            )
+        )
+    print("  targets (issue 7; medians):")
+    print_targets(add_targets)
+    print_pair("framework-through-pluggy / raw C API floor", a_fw, a_floor)
+    print_pair("raw wasmtime-py / framework-through-pluggy", a_raw, a_fw)
+    if a_ext is not None and a_ext_int is not None:
+        print_pair("framework direct / Extism call (row 3/5)", a_direct, a_ext)
+        print_pair("framework-through-pluggy / Extism int in/out (4/5i)", a_fw, a_ext_int)
+
+    e_rows = [("1", e_native), ("2", e_raw), ("3", e_direct), ("4", e_fw)]
+    if e_ext is not None and e_ext_str is not None:
+        e_rows += [("5", e_ext), ("5s", e_ext_str)]
+    print_table(f"echo(text: str) -> str, {len(SHORT_TEXT.encode())}-byte string", e_rows, e_native)
     print_ratios("echo", e_native, e_raw, e_direct, e_fw)
+    echo_targets = [
+        ratio(
+            "echo/func_call",
+            "echo: raw wasmtime-py / framework direct",
+            e_raw,
+            e_direct,
+            ">=",
+            2.5,
+        )
+    ]
+    if e_ext is not None and e_ext_str is not None:
+        echo_targets.append(
+            ratio(
+                "echo/extism",
+                "echo: framework via pluggy / Extism call (4/5)",
+                e_fw,
+                e_ext,
+                "<=",
+                0.6,
+            )
+        )
+    print("  targets (issue 7; medians):")
+    print_targets(echo_targets)
+    if e_ext is not None and e_ext_str is not None:
+        print_pair("framework direct / Extism call (row 3/5)", e_direct, e_ext)
+        print_pair("framework-through-pluggy / Extism str in/out (4/5s)", e_fw, e_ext_str)
 
     print(
         "\n1 MiB round trips (ms per call; faults/call = minor page faults per call, ~4 KiB each)"
     )
     head = (
-        f"  {'row':<50} {'median ms':>10} {'min ms':>9} {'spread':>7} {'N/batch':>8} "
+        f"  {'row':<52} {'median ms':>10} {'min ms':>9} {'spread':>7} {'N/batch':>8} "
         f"{'faults/call':>12}"
     )
     print(head)
     print("  " + "-" * (len(head) - 2))
-    big_rows = [big_bytes, big_text, raw_big_text] + ([raw_big_bytes] if raw_big_bytes else [])
+    big_rows = [big_bytes, big_text, raw_big_text]
+    big_rows += [r for r in (ext_big, ext_big_copy, raw_big_bytes) if r is not None]
     for r in big_rows:
         print(
-            f"  {r.label:<50} {r.median / 1e6:>10.3f} {r.best / 1e6:>9.3f} {r.spread:>6.1%} "
+            f"  {r.label:<52} {r.median / 1e6:>10.3f} {r.best / 1e6:>9.3f} {r.spread:>6.1%} "
             f"{r.number:>8,} {r.faults_per_call:>12,.0f}"
         )
     print("  ratios (medians):")
-    bytes_vs_str = big_bytes.median / big_text.median
-    print(f"    framework bytes / framework str (1 MiB)      = {bytes_vs_str:6.2f}x")
-    print(f"    framework bytes, cost per payload byte       = {big_bytes.median / MB:6.1f} ns")
-    print(f"    framework str, cost per payload byte         = {big_text.median / MB:6.1f} ns")
+    print(f"    {'framework bytes, cost per payload byte':<52} = {big_bytes.median / MB:7.1f} ns")
+    print(f"    {'framework str, cost per payload byte':<52} = {big_text.median / MB:7.1f} ns")
     if raw_big_bytes is not None:
-        speedup = raw_big_bytes.median / big_bytes.median
-        print(
-            f"    raw wasmtime-py bytes / framework bytes      = {speedup:6.2f}x"
-            "  (speed-up of the packed list<u8> path)"
+        print_pair("raw wasmtime-py bytes / framework bytes", raw_big_bytes, big_bytes)
+    print_pair("raw wasmtime-py str / framework str", raw_big_text, big_text)
+    big_targets = [
+        ratio("bytes/str", "1 MiB: framework bytes / framework str", big_bytes, big_text, "<=", 3.0)
+    ]
+    if ext_big is not None and ext_big_copy is not None:
+        big_targets.append(
+            ratio(
+                "bytes/extism",
+                "1 MiB: framework bytes / Extism no-copy echo",
+                big_bytes,
+                ext_big,
+                "<=",
+                1.0,
+            )
         )
-    str_speedup = raw_big_text.median / big_text.median
-    print(f"    raw wasmtime-py str / framework str          = {str_speedup:6.2f}x")
+        print_pair("framework bytes / Extism copying echo (1 MiB)", big_bytes, ext_big_copy)
+        print_pair("framework str / Extism no-copy echo (1 MiB)", big_text, ext_big)
+    print("  targets (issue 7; medians):")
+    print_targets(big_targets)
+
+    report.targets = add_targets + echo_targets + big_targets
+    rows: dict[str, Result | None] = {
+        "add_one/native": a_native,
+        "add_one/raw": a_raw,
+        "add_one/floor": a_floor,
+        "add_one/direct": a_direct,
+        "add_one/pluggy": a_fw,
+        "add_one/extism": a_ext,
+        "echo/native": e_native,
+        "echo/raw": e_raw,
+        "echo/direct": e_direct,
+        "echo/pluggy": e_fw,
+        "echo/extism": e_ext,
+        "1MiB/bytes": big_bytes,
+        "1MiB/str": big_text,
+        "1MiB/extism": ext_big,
+        "1MiB/extism_copy": ext_big_copy,
+    }
+    for key, row in rows.items():
+        if row is not None:
+            report.values[key + " ns"] = row.median
+    report.write(args.json)
     if prof_text:
         print(prof_text)
     return 0

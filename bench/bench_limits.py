@@ -58,7 +58,9 @@ def raw_caller(wasm: Path, *, epoch: bool, fuel: bool) -> dict[str, Callable[[],
 
     def func(name: str) -> Callable[..., object]:
         iface = component.get_export_index(f"bench:hooks/{name}@1.0.0")
-        f = instance.get_func(store, component.get_export_index(name, iface))
+        index = component.get_export_index(name, iface)
+        assert index is not None, f"bench:hooks/{name}#{name} not exported"
+        f = instance.get_func(store, index)
         assert f is not None
         return lambda *a: f(store, *a)
 

@@ -1,5 +1,6 @@
-;; Benchmark guest for bench/bench_calls.py: a core module following the canonical ABI,
-;; wrapped into a component by airssys_plugins._build.build_guest (wasm-tools).
+;; Benchmark guest for the bench/ scripts (calls, fan-out, parallelism, start-up): a core
+;; module following the canonical ABI, wrapped into a component by
+;; airssys_plugins._build.build_guest (wasm-tools).
 ;;
 ;; Memory layout: bytes 8..16 are the return area for the echo functions; the heap
 ;; (bump-allocated by cabi_realloc) starts at 1024 and is reset by every cabi_post_*.
@@ -41,6 +42,20 @@
     (call $ret_pair (local.get $p) (local.get $n)))
   (func (export "cabi_post_bench:hooks/echo@1.0.0#echo") (param i32)
     (global.set $heap (i32.const 1024)))
+
+  ;; burn: n rounds of a 32-bit LCG (acc = acc * 1664525 + 1013904223, from acc = n), a
+  ;; CPU-bound hook for the parallelism benchmark. A serial dependency chain: ~1-2 ns a round.
+  (func (export "bench:hooks/burn@1.0.0#burn") (param $n i32) (result i32)
+    (local $acc i32)
+    (local.set $acc (local.get $n))
+    (block $done
+      (loop $round
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 1664525))
+                                 (i32.const 1013904223)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $round)))
+    (local.get $acc))
 
   (func (export "bench:hooks/echo-bytes@1.0.0#echo-bytes") (param $p i32) (param $n i32) (result i32)
     (call $ret_pair (local.get $p) (local.get $n)))
