@@ -48,6 +48,7 @@ __all__ = [
     "host_wit",
 ]
 
+
 class _Current(threading.local):
     # A class-level default: reading a missing attribute of a threading.local raises and
     # catches AttributeError inside getattr(), which costs ~0.6 us on every hook call.
