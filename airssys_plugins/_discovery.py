@@ -39,6 +39,7 @@ from ._errors import ContractMismatchError, Mismatch, PluginError, PluginLoadErr
 from ._lockfile import IntegrityError, Lockfile
 from ._manifest import Manifest, ManifestError, ManifestProblem
 from ._state import PluginState
+from ._wit import PackageId
 
 if TYPE_CHECKING:
     from ._host import PluginHost, WasmPlugin
@@ -554,30 +555,35 @@ def _requests(source: PluginSource, manifest: Manifest) -> Capabilities:
         ) from exc
 
 
-def _load_one(
-    host: PluginHost, source: PluginSource, lock: Lockfile | None, *, strict: bool
-) -> tuple[WasmPlugin, str | None]:
+def checked_manifest(source: PluginSource, package: PackageId) -> Manifest:
+    """The source's manifest, if it is usable and targets ``package``'s contract."""
     if source.error is not None:
         raise source.error
     manifest = source.manifest
     assert manifest is not None  # a source without a manifest carries its error
     target = manifest.contract
-    package = host.contract.package
-    if target is not None:
-        base = f"{package.namespace}:{package.name}"
-        if not target.accepts(base, package.version):
-            raise ContractMismatchError(
-                source.name,
-                [
-                    Mismatch(
-                        "*",
-                        str(package),
-                        str(target),
-                        f"the manifest {manifest.path} targets {target}, which the host's "
-                        f"contract {package} is not part of",
-                    )
-                ],
-            )
+    if target is not None and not target.accepts(
+        f"{package.namespace}:{package.name}", package.version
+    ):
+        raise ContractMismatchError(
+            source.name,
+            [
+                Mismatch(
+                    "*",
+                    str(package),
+                    str(target),
+                    f"the manifest {manifest.path} targets {target}, which the host's "
+                    f"contract {package} is not part of",
+                )
+            ],
+        )
+    return manifest
+
+
+def _load_one(
+    host: PluginHost, source: PluginSource, lock: Lockfile | None, *, strict: bool
+) -> tuple[WasmPlugin, str | None]:
+    manifest = checked_manifest(source, host.contract.package)
     data, digest = source.read_component()  # digests are checked before anything compiles
     note = None if lock is None else lock.check(source, digest, strict=strict)
     if note is not None:

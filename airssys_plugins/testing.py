@@ -339,30 +339,11 @@ class _ManifestDefaults:
 
 def _manifest_defaults(host: PluginHost, path: Path) -> _ManifestDefaults:
     """What a plugin's manifest says, as the host's discovery would read it."""
-    from ._discovery import PluginSource, _requests
+    from ._discovery import PluginSource, _requests, checked_manifest
 
     source = PluginSource.from_path(path)
-    if source.error is not None:
-        raise source.error
-    manifest = source.manifest
-    assert manifest is not None  # a source without an error has both
-    assert source.component is not None
-    target, package = manifest.contract, host.contract.package
-    if target is not None and not target.accepts(
-        f"{package.namespace}:{package.name}", package.version
-    ):
-        raise ContractMismatchError(
-            source.name,
-            [
-                Mismatch(
-                    "*",
-                    str(package),
-                    str(target),
-                    f"the manifest {manifest.path} targets {target}, which the host's "
-                    f"contract {package} is not part of",
-                )
-            ],
-        )
+    manifest = checked_manifest(source, host.contract.package)
+    assert source.component is not None  # a source without an error has both
     requested = {k: v for k, v in attrs.asdict(manifest.limits).items() if v is not None}
     return _ManifestDefaults(
         name=source.name,
