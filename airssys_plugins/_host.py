@@ -265,11 +265,6 @@ def _trampoline_for(function: HostFunction) -> Callable[..., Any]:
     return impl
 
 
-def unversioned_iface(interface: str) -> str:
-    split = _wit.split_interface_name(interface)
-    return interface if split is None else f"{split[0]}/{split[1]}"
-
-
 def _intersect(a: Capabilities, b: Capabilities) -> Capabilities:
     return Capabilities(
         filesystem=[g for g in a.filesystem if any(h.covers(g) for h in b.filesystem)],
@@ -661,7 +656,7 @@ class PluginHost:
                     if ceiling is Capabilities.everything()
                     else _intersect(ceiling, narrower)
                 )
-        provided = {unversioned_iface(f.interface).rsplit("/", 1)[1] for f in self.host_functions}
+        provided = {_wit.unversioned(f.interface).rsplit("/", 1)[1] for f in self.host_functions}
         missing = sorted(requests.interfaces - provided)
         if missing:
             raise CapabilityDenied(
@@ -693,9 +688,9 @@ class PluginHost:
             preopens=tuple(effective.preopens()),
             env=env,
             interfaces=frozenset(
-                unversioned_iface(f.interface)
+                _wit.unversioned(f.interface)
                 for f in self.host_functions
-                if unversioned_iface(f.interface).rsplit("/", 1)[1] in rights.interfaces
+                if _wit.unversioned(f.interface).rsplit("/", 1)[1] in rights.interfaces
             ),
             timeout=limits.timeout,
             fuel=limits.fuel,
@@ -991,10 +986,7 @@ class PluginHost:
 
     @staticmethod
     def _same_interface(a: str | None, b: str) -> bool:
-        if a is None:
-            return False
-        sa, sb = wit.split_interface_name(a), wit.split_interface_name(b)
-        return sa is not None and sb is not None and sa[:2] == sb[:2]
+        return a is not None and _wit.unversioned(a) == _wit.unversioned(b)
 
     def _impl(
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc, opts: HookOptions

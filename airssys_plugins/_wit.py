@@ -211,6 +211,12 @@ def split_interface_name(full: str) -> tuple[str, str, str | None] | None:
     return m.group(1), m.group(2).lstrip("%"), m.group(3)
 
 
+def unversioned(interface: str) -> str:
+    """``ns:pkg/iface@1.0.0`` -> ``ns:pkg/iface`` (unchanged if not of that form)."""
+    split = split_interface_name(interface)
+    return interface if split is None else f"{split[0]}/{split[1]}"
+
+
 def kebab(name: str) -> str:
     """Python identifier -> WIT identifier: ``detect_language`` -> ``detect-language``,
     ``HTTPServer`` -> ``http-server``, ``level_2`` -> ``level2`` (WIT words cannot start

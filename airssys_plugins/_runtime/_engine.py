@@ -17,7 +17,7 @@ from typing import Final
 import attrs
 import platformdirs
 from wasmtime import Config, Engine, WasmtimeError
-from wasmtime.component import Component, Linker
+from wasmtime.component import Component
 
 from .._errors import EngineConfigError
 
@@ -31,7 +31,6 @@ __all__ = [
     "configure_engine",
     "engine",
     "evict",
-    "wasi_linker",
 ]
 
 log = logging.getLogger("airssys_plugins.runtime")
@@ -46,7 +45,6 @@ _STALE_TEMP_SECONDS: Final = 3600
 
 _lock = threading.Lock()
 _engine: Engine | None = None
-_linker: Linker | None = None
 _ticker: threading.Thread | None = None
 
 
@@ -125,18 +123,6 @@ def start_ticker() -> None:
 
         _ticker = threading.Thread(target=tick, name="airssys-plugins-epoch", daemon=True)
         _ticker.start()
-
-
-def wasi_linker() -> Linker:
-    """A linker that offers WASI p2 (closed by default: the store's WasiConfig opens it)."""
-    global _linker
-    if _linker is None:
-        with _lock:
-            if _linker is None:
-                linker = Linker(engine())
-                linker.add_wasip2()
-                _linker = linker
-    return _linker
 
 
 def aot_cache_dir() -> Path:

@@ -37,7 +37,7 @@ from .._errors import (
 from . import _engine
 from ._convert import VAL, ConvertError, Lift, Lower, Measure, lifter, lowerer, measurer
 from ._hostfuncs import register_context, unregister_context
-from ._sandbox import HostLinker, SandboxSpec, configure_store, default_linker, unversioned
+from ._sandbox import HostLinker, SandboxSpec, configure_store, default_linker
 from ._types import component_exports, component_imports
 
 __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
@@ -274,7 +274,7 @@ class PluginInstance:
         for name in self.image.imports:
             if name.startswith("wasi:"):
                 continue
-            bare = unversioned(name)
+            bare = wit.unversioned(name)
             if bare in provided and bare not in self.sandbox.interfaces:
                 denied.append(f"interface {name} (imported, not granted)")
             elif bare not in provided:
@@ -305,7 +305,7 @@ class PluginInstance:
 
     def may_call(self, interface: str) -> bool:
         """Whether this plugin is granted host interface ``interface``."""
-        return unversioned(interface) in self.sandbox.interfaces
+        return wit.unversioned(interface) in self.sandbox.interfaces
 
     def instantiate(self) -> None:
         """Create the instance now (loading does this, so start-up failures show at once)."""

@@ -42,11 +42,6 @@ class SandboxSpec:
     stdio_logger: str | None = None
 
 
-def unversioned(interface: str) -> str:
-    split = wit.split_interface_name(interface)
-    return interface if split is None else f"{split[0]}/{split[1]}"
-
-
 class HostLinker:
     """A Linker with WASI p2 and the host functions a PluginHost provides.
 
@@ -60,7 +55,7 @@ class HostLinker:
         by_interface: dict[str, list[HostFunc]] = {}
         for func in functions:
             by_interface.setdefault(func.interface, []).append(func)
-        self.interfaces = frozenset(unversioned(i) for i in by_interface)
+        self.interfaces = frozenset(wit.unversioned(i) for i in by_interface)
         with self.linker.root() as root:
             for interface, funcs in by_interface.items():
                 with root.add_instance(interface) as target:
