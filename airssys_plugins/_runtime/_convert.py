@@ -9,7 +9,9 @@ structures directly:
 * every scalar is range- and type-checked before it reaches wasmtime;
 * variants, results and enums map to the hookspec's own Python classes, tagged;
 * lists of numbers (``bytes`` included) are packed with strided byte copies, not a Python
-  object per element.
+  object per element;
+* with ``latin1=True`` (for a function lifted a second time by :mod:`._relift`, where
+  every ``list<u8>`` travels as a latin1 string) ``bytes`` cross as one string buffer.
 
 A lowering function writes into a ``wasmtime_component_val_t`` it is given; on error it
 leaves it holding only what can be deleted safely. A lifting function reads a value and
@@ -31,7 +33,16 @@ from wasmtime import _ffi as ffi
 from .. import _wit as wit
 from .._annotations import Err, Ok
 
-__all__ = ["ConvertError", "Lift", "Lower", "Measure", "lifter", "lowerer", "measurer"]
+__all__ = [
+    "ConvertError",
+    "Lift",
+    "Lower",
+    "Measure",
+    "is_byte_list",
+    "lifter",
+    "lowerer",
+    "measurer",
+]
 
 Lower = Callable[[Any, Any], None]
 Lift = Callable[[Any], Any]
@@ -72,6 +83,7 @@ class ConvertError(Exception):
 
 
 _U8_PTR = ctypes.POINTER(ctypes.c_uint8)
+_U8_TYPE = wit.Prim("u8")
 
 
 def _u8(data: bytes) -> Any:
@@ -105,18 +117,28 @@ def _string_from(vec: Any) -> str:
 # ----------------------------------------------------------------------------- lowering
 
 
-def lowerer(t: wit.WitType) -> Lower:
-    """A function ``lower(value, dst)`` writing ``value`` of WIT type ``t`` into ``dst``."""
+def is_byte_list(t: wit.WitType | None) -> bool:
+    return isinstance(t, wit.ListT) and t.element == _U8_TYPE
+
+
+def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
+    """A function ``lower(value, dst)`` writing ``value`` of WIT type ``t`` into ``dst``.
+
+    ``latin1``: write every ``list<u8>`` as a string of latin1 code points (see
+    :mod:`._relift`); only lists, tuples, options and results are looked into.
+    """
     if isinstance(t, wit.Prim):
         return _lower_prim(t.name)
     if isinstance(t, wit.ListT):
-        return _lower_list(t)
+        if latin1 and is_byte_list(t):
+            return _lower_latin1(t)
+        return _lower_list(t, latin1)
     if isinstance(t, wit.TupleT):
-        return _lower_tuple(t)
+        return _lower_tuple(t, latin1)
     if isinstance(t, wit.OptionT):
-        return _lower_option(t)
+        return _lower_option(t, latin1)
     if isinstance(t, wit.ResultT):
-        return _lower_result(t)
+        return _lower_result(t, latin1)
     if isinstance(t, wit.RecordT):
         return _lower_record(t)
     if isinstance(t, wit.VariantT):
@@ -201,43 +223,58 @@ def _packed_elements(t: wit.WitType) -> tuple[int, str] | None:
     return None
 
 
-def _lower_list(t: wit.ListT) -> Lower:
-    packed = _packed_elements(t.element)
+def _explain_element(value: Any, elem: Lower) -> None:
+    """Raise the scalar check's ConvertError for the first bad element of ``value``."""
+    for i, v in enumerate(value):
+        try:
+            elem(v, VAL())
+        except ConvertError as exc:
+            exc.path.insert(0, f"[{i}]")
+            raise
+
+
+def _pack(value: Any, code: str, elem: Lower, elem_name: str) -> bytes:
+    """``value`` (bytes, or a list of numbers) as packed machine values, checked."""
+    if isinstance(value, bytes | bytearray | memoryview) and code == "B":
+        return bytes(value)
+    if not isinstance(value, list | tuple):
+        raise ConvertError(f"expected list[{elem_name}], got {_type_name(value)}")
+    if code in "fd":
+        bad = next(
+            (v for v in value if not isinstance(v, int | float) or isinstance(v, bool)), None
+        )
+    else:
+        bad = next((v for v in value if type(v) is not int), None)
+    if bad is not None:
+        _explain_element(value, elem)  # locate it and let the scalar check explain
+    try:
+        return array(code, value).tobytes()
+    except OverflowError:
+        _explain_element(value, elem)
+        raise
+
+
+def _lower_latin1(t: wit.ListT) -> Lower:
     elem = lowerer(t.element)
+
+    def lower_latin1(value: Any, dst: Any) -> None:
+        data = _pack(value, "B", elem, "u8")
+        # Code points 0-255, one per byte; wasmtime stores them as latin1.
+        _string_to(dst.of.string, data.decode("latin-1"))
+        dst.kind = STRING
+
+    return lower_latin1
+
+
+def _lower_list(t: wit.ListT, latin1: bool = False) -> Lower:
+    packed = _packed_elements(t.element)
+    elem = lowerer(t.element, latin1=latin1)
     elem_name = wit.render_type(t.element)
 
     def lower_packed(value: Any, dst: Any) -> None:
         assert packed is not None
         kind, code = packed
-        if isinstance(value, bytes | bytearray | memoryview) and code == "B":
-            data = bytes(value)
-        else:
-            if not isinstance(value, list | tuple):
-                raise ConvertError(f"expected list[{elem_name}], got {_type_name(value)}")
-            if code in "fd":
-                bad = next(
-                    (v for v in value if not isinstance(v, int | float) or isinstance(v, bool)),
-                    None,
-                )
-            else:
-                bad = next((v for v in value if type(v) is not int), None)
-            if bad is not None:
-                for i, v in enumerate(value):  # locate it and let the scalar check explain
-                    try:
-                        elem(v, VAL())
-                    except ConvertError as exc:
-                        exc.path.insert(0, f"[{i}]")
-                        raise
-            try:
-                data = array(code, value).tobytes()
-            except OverflowError:
-                for i, v in enumerate(value):
-                    try:
-                        elem(v, VAL())
-                    except ConvertError as exc:
-                        exc.path.insert(0, f"[{i}]")
-                        raise
-                raise
+        data = _pack(value, code, elem, elem_name)
         n = len(value)
         width = array(code).itemsize
         raw = dst.of.list
@@ -275,8 +312,8 @@ def _lower_list(t: wit.ListT) -> Lower:
     return lower_list
 
 
-def _lower_tuple(t: wit.TupleT) -> Lower:
-    elems = [lowerer(e) for e in t.elements]
+def _lower_tuple(t: wit.TupleT, latin1: bool = False) -> Lower:
+    elems = [lowerer(e, latin1=latin1) for e in t.elements]
     n = len(elems)
 
     def lower_tuple(value: Any, dst: Any) -> None:
@@ -305,8 +342,8 @@ def _boxed(lower: Lower, value: Any) -> Any:
     return ffi.wasmtime_component_val_new(_byref(tmp))
 
 
-def _lower_option(t: wit.OptionT) -> Lower:
-    inner = lowerer(t.inner)
+def _lower_option(t: wit.OptionT, latin1: bool = False) -> Lower:
+    inner = lowerer(t.inner, latin1=latin1)
 
     def lower_option(value: Any, dst: Any) -> None:
         dst.of.option = None if value is None else _boxed(inner, value)
@@ -315,9 +352,9 @@ def _lower_option(t: wit.OptionT) -> Lower:
     return lower_option
 
 
-def _lower_result(t: wit.ResultT) -> Lower:
-    ok = None if t.ok is None else lowerer(t.ok)
-    err = None if t.err is None else lowerer(t.err)
+def _lower_result(t: wit.ResultT, latin1: bool = False) -> Lower:
+    ok = None if t.ok is None else lowerer(t.ok, latin1=latin1)
+    err = None if t.err is None else lowerer(t.err, latin1=latin1)
 
     def lower_result(value: Any, dst: Any) -> None:
         if isinstance(value, Ok):
@@ -480,14 +517,19 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
 # ----------------------------------------------------------------------------- lifting
 
 
-def lifter(t: wit.WitType) -> Lift:
-    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python."""
+def lifter(t: wit.WitType, *, latin1: bool = False) -> Lift:
+    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python.
+
+    ``latin1``: as for :func:`lowerer`.
+    """
     if isinstance(t, wit.Prim):
         return _lift_prim(t.name)
     if isinstance(t, wit.ListT):
-        return _lift_list(t)
+        if latin1 and is_byte_list(t):
+            return _lift_latin1(t)
+        return _lift_list(t, latin1)
     if isinstance(t, wit.TupleT):
-        elems = [lifter(e) for e in t.elements]
+        elems = [lifter(e, latin1=latin1) for e in t.elements]
 
         def lift_tuple(src: Any) -> Any:
             data = src.of.tuple.data
@@ -495,7 +537,7 @@ def lifter(t: wit.WitType) -> Lift:
 
         return lift_tuple
     if isinstance(t, wit.OptionT):
-        inner = lifter(t.inner)
+        inner = lifter(t.inner, latin1=latin1)
 
         def lift_option(src: Any) -> Any:
             ptr = src.of.option
@@ -503,7 +545,7 @@ def lifter(t: wit.WitType) -> Lift:
 
         return lift_option
     if isinstance(t, wit.ResultT):
-        return _lift_result(t)
+        return _lift_result(t, latin1)
     if isinstance(t, wit.RecordT):
         return _lift_record(t)
     if isinstance(t, wit.VariantT):
@@ -535,7 +577,18 @@ def _lift_prim(name: str) -> Lift:
     return lambda src: _string_from(src.of.string)
 
 
-def _lift_list(t: wit.ListT) -> Lift:
+def _latin1_bytes(vec: Any) -> bytes:
+    size = vec.size
+    return ctypes.string_at(vec.data, size).decode("utf-8").encode("latin-1") if size else b""
+
+
+def _lift_latin1(t: wit.ListT) -> Lift:
+    if t.py_bytes:
+        return lambda src: _latin1_bytes(src.of.string)
+    return lambda src: list(_latin1_bytes(src.of.string))
+
+
+def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
     packed = _packed_elements(t.element)
     if packed is not None:
         code = packed[1]
@@ -560,7 +613,7 @@ def _lift_list(t: wit.ListT) -> Lift:
             return array(code, data).tolist()
 
         return lift_packed
-    elem = lifter(t.element)
+    elem = lifter(t.element, latin1=latin1)
 
     def lift_list(src: Any) -> Any:
         lst = src.of.list
@@ -570,9 +623,9 @@ def _lift_list(t: wit.ListT) -> Lift:
     return lift_list
 
 
-def _lift_result(t: wit.ResultT) -> Lift:
-    ok = None if t.ok is None else lifter(t.ok)
-    err = None if t.err is None else lifter(t.err)
+def _lift_result(t: wit.ResultT, latin1: bool = False) -> Lift:
+    ok = None if t.ok is None else lifter(t.ok, latin1=latin1)
+    err = None if t.err is None else lifter(t.err, latin1=latin1)
 
     def lift_result(src: Any) -> Any:
         res = src.of.result
@@ -643,10 +696,19 @@ def _lift_flags(t: wit.FlagsT) -> Lift:
 Measure = Callable[[Any], int]
 
 
-def measurer(t: wit.WitType) -> Measure | None:
+def measurer(t: wit.WitType, *, latin1: bool = False, exact: bool = False) -> Measure | None:
     """A function giving the bytes of strings and lists inside a C value of type ``t``
     (checked against a result-size limit before anything is copied into Python), or
-    None when the type has no variable-size part."""
+    None when the type has no variable-size part.
+
+    ``latin1``: as for :func:`lowerer`. A latin1 string's UTF-8 size is at most twice
+    its byte count, so that measure is an upper bound; ``exact=True`` counts instead
+    (which copies the string: for when the bound is over the limit).
+    """
+    if latin1 and is_byte_list(t):
+        if exact:
+            return lambda src: len(_latin1_bytes(src.of.string))
+        return lambda src: int(src.of.string.size)
     if isinstance(t, wit.Prim):
         if t.name != "string":
             return None
@@ -657,7 +719,7 @@ def measurer(t: wit.WitType) -> Measure | None:
         return measure_string
     if isinstance(t, wit.ListT):
         packed = _packed_elements(t.element)
-        inner = measurer(t.element)
+        inner = measurer(t.element, latin1=latin1, exact=exact)
         if packed is not None or inner is None:
             width = array(packed[1]).itemsize if packed is not None else VAL_SIZE
             return lambda src: src.of.list.size * width
@@ -671,14 +733,14 @@ def measurer(t: wit.WitType) -> Measure | None:
 
         return measure_list
     if isinstance(t, wit.OptionT):
-        inner_opt = measurer(t.inner)
+        inner_opt = measurer(t.inner, latin1=latin1, exact=exact)
         if inner_opt is None:
             return None
         measure_inner = inner_opt
         return lambda src: measure_inner(src.of.option.contents) if src.of.option else 0
     if isinstance(t, wit.TupleT | wit.RecordT):
         parts = [
-            measurer(e)
+            measurer(e, latin1=latin1, exact=exact)
             for e in (t.elements if isinstance(t, wit.TupleT) else [f for _, f in t.fields])
         ]
         if all(p is None for p in parts):
@@ -695,8 +757,8 @@ def measurer(t: wit.WitType) -> Measure | None:
 
         return measure_fields
     if isinstance(t, wit.ResultT):
-        ok = None if t.ok is None else measurer(t.ok)
-        err = None if t.err is None else measurer(t.err)
+        ok = None if t.ok is None else measurer(t.ok, latin1=latin1, exact=exact)
+        err = None if t.err is None else measurer(t.err, latin1=latin1, exact=exact)
         if ok is None and err is None:
             return None
 

@@ -8,6 +8,7 @@ import ctypes
 import hashlib
 import logging
 import math
+import os
 import re
 import threading
 import weakref
@@ -35,8 +36,19 @@ from .._errors import (
     PluginTrap,
 )
 from . import _engine
-from ._convert import VAL, ConvertError, Lift, Lower, Measure, lifter, lowerer, measurer
+from ._convert import (
+    VAL,
+    ConvertError,
+    Lift,
+    Lower,
+    Measure,
+    is_byte_list,
+    lifter,
+    lowerer,
+    measurer,
+)
 from ._hostfuncs import register_context, unregister_context
+from ._relift import FastExport, add_byte_exports
 from ._sandbox import HostLinker, SandboxSpec, configure_store, default_linker
 from ._types import component_exports, component_imports
 
@@ -95,6 +107,53 @@ def classify_error(message: str) -> tuple[str, type[HookCallError]]:
     return "trap", PluginTrap
 
 
+#: Set AIRSSYS_PLUGINS_NO_BYTE_EXPORTS=1 to compile components exactly as given (no
+#: byte-buffer exports; every ``list<u8>`` then crosses element by element).
+BYTE_EXPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_BYTE_EXPORTS")
+
+
+def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
+    """``t`` with every ``list<u8>`` (inside lists, tuples, options, results) a string."""
+    if t is None:
+        return None
+    if is_byte_list(t):
+        return wit.Prim("string")
+    if isinstance(t, wit.ListT):
+        return wit.ListT(as_latin1(t.element))  # type: ignore[arg-type]
+    if isinstance(t, wit.TupleT):
+        return wit.TupleT(tuple(as_latin1(e) for e in t.elements))  # type: ignore[misc]
+    if isinstance(t, wit.OptionT):
+        return wit.OptionT(as_latin1(t.inner))  # type: ignore[arg-type]
+    if isinstance(t, wit.ResultT):
+        return wit.ResultT(as_latin1(t.ok), as_latin1(t.err))
+    return t
+
+
+ByteExports = dict[tuple[str | None, str], str]
+
+
+def _checked_fast(
+    exports: dict[tuple[str | None, str], wit.FuncSig], added: Sequence[FastExport]
+) -> ByteExports:
+    """(interface, function) -> export name for the added exports whose types are the
+    originals' with list<u8> parameters (and a list<u8> result) as strings: all of them,
+    unless the binary reader misread something. They are removed from ``exports``."""
+    fast: ByteExports = {}
+    for extra in added:
+        sig = exports.pop((None, extra.name), None)
+        original = exports.get((extra.interface, extra.function))
+        if sig is None or original is None:
+            continue
+        result = original.result
+        if sig.param_types == tuple(as_latin1(t) for t in original.param_types) and (
+            sig.result in (result, as_latin1(result) if is_byte_list(result) else result)
+        ):
+            fast[(extra.interface, extra.function)] = extra.name
+        else:  # pragma: no cover - would be a bug in _relift
+            log.warning("byte-buffer export %s does not match %s", extra.name, extra.function)
+    return fast
+
+
 @attrs.frozen(eq=False)
 class ComponentImage:
     """A compiled component and what it exports. Immutable; shared by its instances."""
@@ -105,6 +164,9 @@ class ComponentImage:
     component: Component
     exports: dict[tuple[str | None, str], wit.FuncSig]
     imports: tuple[str, ...]
+    #: (interface, function) -> name of the added export lifting it with bytes as
+    #: latin1 strings; see :mod:`._relift`.
+    byte_exports: ByteExports = attrs.field(factory=dict)
 
     @classmethod
     def load(
@@ -137,10 +199,20 @@ class ComponentImage:
                 path=None if path is None else str(path),
             )
         digest = hashlib.sha256(data).hexdigest()
+        label = f"plugin {name!r}"
+        relifted = add_byte_exports(data) if BYTE_EXPORTS else None
+        component = None
+        if relifted is not None:
+            wider, added = relifted
+            try:
+                component = _engine.compile_component(
+                    wider, hashlib.sha256(wider).hexdigest(), label=label, cache=cache
+                )
+            except WasmtimeError as exc:  # then the component as given says what is wrong
+                log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])
         try:
-            component = _engine.compile_component(
-                data, digest, label=f"plugin {name!r}", cache=cache
-            )
+            if component is None:
+                component = _engine.compile_component(data, digest, label=label, cache=cache)
         except WasmtimeError as exc:
             raise PluginLoadError(
                 f"plugin {name!r}: {path or 'data'} is not a valid component: "
@@ -149,13 +221,16 @@ class ComponentImage:
                 path=None if path is None else str(path),
             ) from exc
         eng = _engine.engine()
+        exports = component_exports(eng, component)
+        fast = _checked_fast(exports, added) if relifted is not None else {}
         return cls(
             name,
             path,
             digest,
             component,
-            component_exports(eng, component),
+            exports,
             tuple(component_imports(eng, component)),
+            fast,
         )
 
     def find_export(
@@ -212,6 +287,8 @@ class BoundFunc:
     scalar_params: bool = False
     scalar_result: bool = False
     measure: Measure | None = None
+    #: For byte-buffer calls: the exact result size when ``measure``'s bound is over.
+    exact_measure: Measure | None = None
     #: Per-hook deadline in seconds overriding the plugin's (None: the plugin's).
     timeout: float | None = None
     arity: int = attrs.field(init=False)
@@ -366,10 +443,18 @@ class PluginInstance:
         signature: wit.FuncSig,
         *,
         timeout: float | None = None,
+        byte_buffers: bool = True,
     ) -> BoundFunc:
-        """Prepare calls of ``interface#function`` with the host's view of its types."""
+        """Prepare calls of ``interface#function`` with the host's view of its types.
+
+        ``byte_buffers``: call the byte-buffer export of the function when the component
+        has one (see :mod:`._relift`); False calls the original export.
+        """
         comp: Component = self.image.component
-        if interface is None:
+        byte_export = self.image.byte_exports.get((interface, function)) if byte_buffers else None
+        if byte_export is not None:
+            index = comp.get_export_index(byte_export)
+        elif interface is None:
             index = comp.get_export_index(function)
         else:
             parent = comp.get_export_index(interface)
@@ -378,17 +463,27 @@ class PluginInstance:
             raise PluginLoadError(
                 f"plugin {self.name!r} does not export {interface}#{function}", plugin=self.name
             )
+        latin1 = byte_export is not None
+        result = signature.result
+        # Only a list<u8> result itself travels as latin1 (see _relift: it must be copied
+        # to an even address when it is not on one); bytes deeper in a result do not.
+        latin1_result = latin1 and is_byte_list(result)
         return BoundFunc(
             hook=hook,
             interface=interface,
             function=function,
             param_names=tuple(n for n, _ in signature.params),
-            lowers=tuple(lowerer(t) for t in signature.param_types),
-            lift=None if signature.result is None else lifter(signature.result),
+            lowers=tuple(lowerer(t, latin1=latin1) for t in signature.param_types),
+            lift=None if result is None else lifter(result, latin1=latin1_result),
             index=index,
             scalar_params=all(_is_scalar(t) for t in signature.param_types),
-            scalar_result=_is_scalar(signature.result),
-            measure=None if signature.result is None else measurer(signature.result),
+            scalar_result=_is_scalar(result),
+            measure=None if result is None else measurer(result, latin1=latin1_result),
+            exact_measure=(
+                None
+                if result is None or not latin1_result
+                else measurer(result, latin1=True, exact=True)
+            ),
             timeout=timeout,
         )
 
@@ -470,6 +565,8 @@ class PluginInstance:
                 limit = self.sandbox.max_result_bytes
                 if limit is not None and bound.measure is not None:
                     size = bound.measure(result)
+                    if size > limit and bound.exact_measure is not None:
+                        size = bound.exact_measure(result)
                     if size > limit:
                         self.discard()  # the guest may keep state that produced it
                         exc = PluginLimitExceeded(

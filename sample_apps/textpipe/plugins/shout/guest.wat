@@ -37,7 +37,9 @@
                                   (i32.const 1))))
         (then unreachable)))
     (if (local.get $old)
-      (then (memory.copy (local.get $ptr) (local.get $old) (local.get $old_size))))
+      (then (memory.copy (local.get $ptr) (local.get $old)  ;; a shrink copies only new_size
+                         (select (local.get $new_size) (local.get $old_size)
+                                 (i32.lt_u (local.get $new_size) (local.get $old_size))))))
     (local.get $ptr))
 
   ;; transform(text: string) -> string

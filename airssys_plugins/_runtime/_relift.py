@@ -1,0 +1,709 @@
+"""Byte-buffer exports: ``list<u8>`` carried as a latin1 string.
+
+wasmtime's C API passes a ``list<u8>`` as one 32-byte ``wasmtime_component_val_t`` per
+byte, and lowers and lifts it element by element: a 1 MiB ``bytes`` argument costs about
+100 ms each way. A ``string`` crosses as one buffer. In guest memory the two are laid out
+alike (a pointer and a length), and with the ``latin1+utf16`` string encoding every byte
+0-255 is one latin1 code unit, so the same core function lifted a second time, with
+``list<u8>`` replaced by ``string`` in its type and ``string-encoding=latin1+utf16``,
+moves exactly the same bytes, as one buffer.
+
+This module appends such a second lift, and an export for it, to a component's binary,
+for every exported function whose type holds a ``list<u8>`` and no ``string`` (a real
+string would be transcoded by that encoding, so those keep the slow path), built from
+lists, tuples, options and results only (records and variants would need named exports
+of rewritten types). The original exports are left as they are. The lifted core function
+is found by the canonical ABI's export naming (``<interface>#<function>``, or
+``<function>`` at the root), which every component-model toolchain that uses
+wit-component follows (componentize-py, jco, cargo-component, wit-bindgen for C and Go);
+components laid out otherwise simply keep the slow path.
+
+Pure Python, no wasmtime: it only reads the top-level sections (the large core modules
+and nested components are skipped by their size). Anything it does not understand makes
+it give up and return None, never guess: the worst case is the slow path.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+__all__ = ["FAST_EXPORT_PREFIX", "FastExport", "add_byte_exports"]
+
+#: Root export names of the added functions: ``airssys-bytes-f0``, ``-f1``, ...
+FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
+
+_PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
+_STRING: Final = 0x73
+_U8: Final = 0x7D
+_PRIMS: Final = frozenset(range(0x73, 0x80)) | {0x64}  # 0x64: error-context
+_LATIN1_UTF16: Final = 0x02
+_ENCODINGS: Final = frozenset({0x00, 0x01, 0x02})
+
+# Decoded value types: an int is a primitive opcode; tuples are compound types.
+ValType = int | tuple[object, ...]
+
+
+class _Unsupported(Exception):
+    """Something this reader does not handle: keep the slow path."""
+
+
+@attrs.frozen
+class FastExport:
+    """An added export: ``name`` lifts the same core function as ``interface#function``
+    with every ``list<u8>`` parameter, and a ``list<u8>`` result, as a latin1 string."""
+
+    interface: str | None
+    function: str
+    name: str
+
+
+class _Reader:
+    def __init__(self, data: bytes | memoryview, pos: int = 0, end: int | None = None):
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            raise _Unsupported("truncated")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def u32(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+            if shift > 35:
+                raise _Unsupported("bad LEB128")
+
+    def name(self) -> str:
+        n = self.u32()
+        if self.pos + n > self.end:
+            raise _Unsupported("truncated name")
+        text = bytes(self.data[self.pos : self.pos + n]).decode("utf-8")
+        self.pos += n
+        return text
+
+    def extern_name(self) -> str:
+        if self.byte() not in (0x00, 0x01):
+            raise _Unsupported("extern name kind")
+        return self.name()
+
+    def valtype(self) -> ValType:
+        # A type index is a non-negative s33, so a one-byte 0x40..0x7f is always an opcode.
+        b = self.data[self.pos] if self.pos < self.end else None
+        if b is not None and 0x40 <= b <= 0x7F:
+            if b not in _PRIMS:
+                raise _Unsupported(f"value type 0x{b:02x}")
+            self.pos += 1
+            return b
+        return ("ref", self.u32())
+
+    def casetype(self) -> ValType | None:
+        return self.valtype() if self.byte() == 0x01 else None
+
+
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _s33(n: int) -> bytes:
+    """A non-negative type index where a value type may stand (signed LEB128)."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n == 0 and not b & 0x40:
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def _name(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return _leb(len(raw)) + raw
+
+
+def _section(sid: int, items: list[bytes]) -> bytes:
+    body = _leb(len(items)) + b"".join(items)
+    return bytes([sid]) + _leb(len(body)) + body
+
+
+@attrs.define
+class _Lift:
+    core_func: int
+    options: list[bytes]  # each canonopt, encoded
+    type_index: int
+
+    def option(self, code: int) -> int | None:
+        """The index given with canon option ``code`` (memory, realloc, post-return)."""
+        for opt in self.options:
+            if opt[0] == code:
+                return _Reader(opt, 1).u32()
+        return None
+
+
+@attrs.define
+class _Component:
+    """What the top level of a component defines, as far as this module needs it."""
+
+    types: dict[int, object] = attrs.Factory(dict)  # index -> decoded deftype
+    n_types: int = 0
+    n_funcs: int = 0
+    n_core_funcs: int = 0
+    n_core_modules: int = 0
+    n_core_instances: int = 0
+    core_func_names: dict[int, str] = attrs.Factory(dict)
+    lifts: list[_Lift] = attrs.Factory(list)
+    export_names: set[str] = attrs.Factory(set)
+
+
+def _deftype(r: _Reader) -> object:
+    """One component type definition; raises _Unsupported past what is needed here."""
+    b = r.byte()
+    if b in _PRIMS:
+        return b
+    if b == 0x70:
+        return ("list", r.valtype())
+    if b == 0x6F:
+        return ("tuple", tuple(r.valtype() for _ in range(r.u32())))
+    if b == 0x6B:
+        return ("option", r.valtype())
+    if b == 0x6A:
+        return ("result", r.casetype(), r.casetype())
+    if b == 0x40:
+        params = tuple((r.name(), r.valtype()) for _ in range(r.u32()))
+        kind = r.byte()
+        if kind == 0x00:
+            result: ValType | None = r.valtype()
+        elif kind == 0x01 and r.byte() == 0x00:
+            result = None
+        else:
+            raise _Unsupported("named results")
+        return ("func", params, result)
+    raise _Unsupported(f"type opcode 0x{b:02x}")
+
+
+def _externdesc(r: _Reader) -> int:
+    """Skip an externdesc; return its sort byte (0x01 func, 0x03 type, ...)."""
+    sort = r.byte()
+    if sort == 0x00:
+        if r.byte() != 0x11:
+            raise _Unsupported("core extern")
+        r.u32()
+    elif sort in (0x01, 0x04, 0x05):
+        r.u32()
+    elif sort == 0x02:  # value bound
+        if r.byte() == 0x00:
+            r.u32()
+        else:
+            r.valtype()
+    elif sort == 0x03:  # type bound
+        if r.byte() == 0x00:
+            r.u32()
+    else:
+        raise _Unsupported(f"externdesc 0x{sort:02x}")
+    return sort
+
+
+def _count(c: _Component, sort: int) -> None:
+    if sort == 0x01:
+        c.n_funcs += 1
+    elif sort == 0x03:
+        c.n_types += 1
+
+
+def _read(data: bytes) -> _Component:
+    if data[:8] != _PREFIX:
+        raise _Unsupported("not a component of the version this reader knows")
+    c = _Component()
+    view = memoryview(data)
+    top = _Reader(view, 8)
+    while top.pos < top.end:
+        sid = top.byte()
+        size = top.u32()
+        end = top.pos + size
+        if end > top.end:
+            raise _Unsupported("truncated section")
+        r = _Reader(view, top.pos, end)
+        top.pos = end
+        if sid == 6:  # aliases
+            for _ in range(r.u32()):
+                sort = r.byte()
+                core_sort = r.byte() if sort == 0x00 else None
+                target = r.byte()
+                if target == 0x02:
+                    r.u32()
+                    r.u32()
+                    name = None
+                else:
+                    r.u32()
+                    name = r.name()
+                if core_sort == 0x00:
+                    if target == 0x01 and name is not None:
+                        c.core_func_names[c.n_core_funcs] = name
+                    c.n_core_funcs += 1
+                elif core_sort == 0x11:
+                    c.n_core_modules += 1
+                elif core_sort == 0x12:
+                    c.n_core_instances += 1
+                elif sort != 0x00:
+                    _count(c, sort)
+        elif sid == 7:  # types: decode what can be decoded, count all
+            n = r.u32()
+            decodable = True
+            for k in range(n):
+                if decodable:
+                    try:
+                        c.types[c.n_types + k] = _deftype(r)
+                    except _Unsupported:
+                        decodable = False  # later entries' offsets are unknown
+            c.n_types += n
+        elif sid == 8:  # canon
+            for _ in range(r.u32()):
+                op = r.byte()
+                if op == 0x00:
+                    if r.byte() != 0x00:
+                        raise _Unsupported("lift sort")
+                    func = r.u32()
+                    options = []
+                    for _ in range(r.u32()):
+                        start = r.pos
+                        opt = r.byte()
+                        if opt in (0x03, 0x04, 0x05):
+                            r.u32()
+                        elif opt not in _ENCODINGS:
+                            raise _Unsupported(f"canon option 0x{opt:02x}")
+                        options.append(bytes(view[start : r.pos]))
+                    c.lifts.append(_Lift(func, options, r.u32()))
+                    c.n_funcs += 1
+                elif op == 0x01:
+                    if r.byte() != 0x00:
+                        raise _Unsupported("lower sort")
+                    r.u32()
+                    for _ in range(r.u32()):
+                        opt = r.byte()
+                        if opt in (0x03, 0x04, 0x05):
+                            r.u32()
+                        elif opt not in _ENCODINGS:
+                            raise _Unsupported(f"canon option 0x{opt:02x}")
+                    c.n_core_funcs += 1
+                elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new/drop/rep, drop async
+                    r.u32()
+                    c.n_core_funcs += 1
+                else:
+                    raise _Unsupported(f"canon 0x{op:02x}")
+        elif sid == 10:  # imports
+            for _ in range(r.u32()):
+                r.extern_name()
+                sort = _externdesc(r)
+                if sort == 0x00:
+                    c.n_core_modules += 1
+                _count(c, sort)
+        elif sid == 11:  # exports
+            for _ in range(r.u32()):
+                c.export_names.add(r.extern_name())
+                sort = r.byte()
+                if sort == 0x00 and r.byte() != 0x11:
+                    raise _Unsupported("core export")
+                r.u32()
+                if r.byte() == 0x01:
+                    _externdesc(r)
+                if sort == 0x00:
+                    c.n_core_modules += 1
+                _count(c, sort)
+        elif sid == 1:
+            c.n_core_modules += 1
+        elif sid == 2:
+            c.n_core_instances += r.u32()
+        elif sid == 9:
+            raise _Unsupported("start section")
+        # 0 custom, 3 core types, 4 component, 5 instances: nothing in the index spaces
+        # this module adds to.
+    return c
+
+
+class _Rewriter:
+    """Rewrites a function type with list<u8> -> string into new type definitions."""
+
+    def __init__(self, c: _Component):
+        self.c = c
+        self.items: list[bytes] = []
+
+    def resolve(self, t: ValType) -> object:
+        if isinstance(t, tuple):
+            index = t[1]
+            assert isinstance(index, int)
+            if index not in self.c.types:
+                raise _Unsupported("type not decoded")
+            return self.c.types[index]
+        return t
+
+    def scan(self, t: ValType | None) -> tuple[bool, bool]:
+        """(has list<u8>, has string or something unsupported)."""
+        if t is None:
+            return False, False
+        d = self.resolve(t)
+        if isinstance(d, int):
+            return False, d == _STRING
+        assert isinstance(d, tuple)
+        kind = d[0]
+        if kind == "list":
+            inner = self.resolve(d[1])
+            if inner == _U8:
+                return True, False
+            return self.scan(d[1])
+        if kind == "tuple":
+            parts = [self.scan(e) for e in d[1]]
+        elif kind == "option":
+            parts = [self.scan(d[1])]
+        elif kind == "result":
+            parts = [self.scan(d[1]), self.scan(d[2])]
+        else:
+            return False, True
+        return any(p[0] for p in parts), any(p[1] for p in parts)
+
+    def emit(self, t: ValType) -> bytes:
+        """The encoding of ``t`` rewritten, defining new types as needed."""
+        d = self.resolve(t)
+        if isinstance(d, int):
+            return bytes([d])
+        assert isinstance(d, tuple)
+        kind = d[0]
+        if kind == "list" and self.resolve(d[1]) == _U8:
+            return bytes([_STRING])
+        if kind == "list":
+            body = b"\x70" + self.emit(d[1])
+        elif kind == "tuple":
+            elems = d[1]
+            assert isinstance(elems, tuple)
+            body = b"\x6f" + _leb(len(elems)) + b"".join(self.emit(e) for e in elems)
+        elif kind == "option":
+            body = b"\x6b" + self.emit(d[1])
+        elif kind == "result":
+            body = b"\x6a" + b"".join(
+                b"\x00" if part is None else b"\x01" + self.emit(part) for part in (d[1], d[2])
+            )
+        else:
+            raise _Unsupported(kind)  # pragma: no cover - scan() refused it first
+        self.items.append(body)
+        return _s33(self.c.n_types + len(self.items) - 1)
+
+    def func(
+        self,
+        params: tuple[tuple[str, ValType], ...],
+        result: ValType | None,
+        *,
+        rewrite_result: bool,
+    ) -> int:
+        encoded = _leb(len(params)) + b"".join(_name(n) + self.emit(t) for n, t in params)
+        if result is None:
+            encoded += b"\x01\x00"
+        elif rewrite_result:
+            encoded += b"\x00" + self.emit(result)
+        else:
+            encoded += b"\x00" + self.original(result)
+        self.items.append(b"\x40" + encoded)
+        return self.c.n_types + len(self.items) - 1
+
+    @staticmethod
+    def original(t: ValType) -> bytes:
+        return bytes([t]) if isinstance(t, int) else _s33(int(t[1]))  # type: ignore[call-overload]
+
+    def is_bytes(self, t: ValType | None) -> bool:
+        if t is None:
+            return False
+        d = self.resolve(t)
+        return isinstance(d, tuple) and d[0] == "list" and self.resolve(d[1]) == _U8
+
+    def flat(self, t: ValType) -> list[int]:
+        """The canonical ABI's flattening of ``t`` into core value types."""
+        d = self.resolve(t)
+        if isinstance(d, int):
+            if d in (0x78, 0x77):  # s64, u64
+                return [_I64]
+            if d == 0x76:
+                return [_F32]
+            if d == 0x75:
+                return [_F64]
+            if d == _STRING:
+                return [_I32, _I32]
+            return [_I32]
+        assert isinstance(d, tuple)
+        kind = d[0]
+        if kind == "list":
+            return [_I32, _I32]
+        if kind == "tuple":
+            return [v for e in d[1] for v in self.flat(e)]
+        cases = [d[1]] if kind == "option" else [d[1], d[2]]
+        joined: list[int] = []
+        for case in cases:
+            if case is None:
+                continue
+            for i, v in enumerate(self.flat(case)):
+                if i == len(joined):
+                    joined.append(v)
+                elif joined[i] != v:
+                    both = {joined[i], v}
+                    joined[i] = _I32 if both == {_I32, _F32} else _I64
+        return [_I32, *joined]
+
+
+# ------------------------------------------------------------------ the shim core module
+#
+# The added lifts point their `realloc` at the shim's, which shrinks a block in place
+# (wasmtime shrinks the block it lowered a non-ASCII latin1 string into, and not every
+# guest's cabi_realloc can: componentize-py's traps, sloppy ones do not copy). A function
+# returning `list<u8>` is lifted through a shim wrapper: a latin1 string must start at an
+# even address while a byte list may start anywhere (Rust's empty Vec sits at 1), so the
+# wrapper copies an odd-addressed result to a fresh even block of the guest's, and its
+# post-return puts the guest's own pointer back before the guest's post-return frees it.
+
+_I32, _I64, _F32, _F64 = 0x7F, 0x7E, 0x7D, 0x7C
+
+
+def _functype(params: list[int], results: list[int]) -> bytes:
+    return b"\x60" + _leb(len(params)) + bytes(params) + _leb(len(results)) + bytes(results)
+
+
+def _code(locals_i32: int, body: bytes) -> bytes:
+    decl = (b"\x01" + _leb(locals_i32) + bytes([_I32])) if locals_i32 else b"\x00"
+    func = decl + body + b"\x0b"
+    return _leb(len(func)) + func
+
+
+def _get(i: int) -> bytes:
+    return b"\x20" + _leb(i)
+
+
+def _call(f: int) -> bytes:
+    return b"\x10" + _leb(f)
+
+
+@attrs.frozen
+class _Wrapped:
+    flat_params: tuple[int, ...]
+    has_post: bool
+
+
+def _shim_module(wrapped: list[_Wrapped]) -> bytes:
+    """Imports m.memory, m.realloc, m.f<k> and m.p<k>; exports realloc, f<k>, p<k>."""
+    types = [_functype([_I32] * 4, [_I32]), _functype([_I32], [])]
+    imports = [
+        _name("m") + _name("memory") + b"\x02\x00\x00",
+        _name("m") + _name("realloc") + b"\x00\x00",
+    ]
+    f_imports: list[int] = []
+    p_imports: list[int | None] = []
+    n_imported = 1
+    for k, w in enumerate(wrapped):
+        types.append(_functype(list(w.flat_params), [_I32]))
+        imports.append(_name("m") + _name(f"f{k}") + b"\x00" + _leb(len(types) - 1))
+        f_imports.append(n_imported)
+        n_imported += 1
+        if w.has_post:
+            imports.append(_name("m") + _name(f"p{k}") + b"\x00\x01")
+            p_imports.append(n_imported)
+            n_imported += 1
+        else:
+            p_imports.append(None)
+    # realloc(old, old_size, align, new): in place when shrinking, else the guest's
+    realloc = (
+        _get(0) + b"\x04\x7f"  # if (result i32) old != 0
+        + _get(3) + _get(1) + b"\x4d"  # new <= old_size
+        + b"\x04\x7f" + _get(0)  # if: old
+        + b"\x05" + _get(0) + _get(1) + _get(2) + _get(3) + _call(0) + b"\x0b"
+        + b"\x05" + _get(0) + _get(1) + _get(2) + _get(3) + _call(0) + b"\x0b"
+    )  # fmt: skip
+    funcs = [0]
+    codes = [_code(0, realloc)]
+    exports = [_name("realloc") + b"\x00" + _leb(n_imported)]
+    for k, w in enumerate(wrapped):
+        n = len(w.flat_params)
+        r, ptr, size, copy = n, n + 1, n + 2, n + 3
+        body = (
+            b"".join(_get(i) for i in range(n)) + _call(f_imports[k])
+            + b"\x22" + _leb(r)  # local.tee r (the return area)
+            + b"\x28\x02\x00" + b"\x22" + _leb(ptr)  # ptr = i32.load r
+            + b"\x24\x00"  # global.set 0: the guest's pointer, for the post-return
+            + _get(ptr) + b"\x41\x01\x71" + b"\x04\x40"  # if ptr & 1
+            + _get(r) + b"\x28\x02\x04" + b"\x21" + _leb(size)  # size = i32.load offset=4
+            + b"\x41\x00\x41\x00\x41\x02" + _get(size) + _call(0)  # guest realloc(0,0,2,size)
+            + b"\x21" + _leb(copy)
+            + _get(copy) + _get(ptr) + _get(size) + b"\xfc\x0a\x00\x00"  # memory.copy
+            + _get(r) + _get(copy) + b"\x36\x02\x00"  # i32.store r copy
+            + b"\x0b" + _get(r)
+        )  # fmt: skip
+        funcs.append(2 + k)
+        codes.append(_code(4, body))
+        exports.append(_name(f"f{k}") + b"\x00" + _leb(n_imported + len(funcs) - 1))
+        post = p_imports[k]
+        if post is not None:
+            # put the guest's pointer back, then let the guest free what it allocated
+            restore = _get(0) + b"\x23\x00" + b"\x36\x02\x00" + _get(0) + _call(post)
+            funcs.append(1)
+            codes.append(_code(0, restore))
+            exports.append(_name(f"p{k}") + b"\x00" + _leb(n_imported + len(funcs) - 1))
+    globals_ = [b"\x7f\x01\x41\x00\x0b"]  # (global (mut i32) (i32.const 0))
+    sections = [
+        (1, types),
+        (2, imports),
+        (3, [_leb(t) for t in funcs]),
+        (6, globals_),
+        (7, exports),
+        (10, codes),
+    ]
+    return b"\0asm\x01\0\0\0" + b"".join(_section(sid, items) for sid, items in sections)
+
+
+def _core_sort(sort: int, index: int) -> bytes:
+    return bytes([sort]) + _leb(index)
+
+
+def add_byte_exports(data: bytes) -> tuple[bytes, tuple[FastExport, ...]] | None:
+    """``data`` with a latin1-string export added for every eligible exported function,
+    and what was added; None when there is nothing to add or the layout is not understood.
+    """
+    try:
+        c = _read(data)
+    except (_Unsupported, IndexError, UnicodeDecodeError):
+        return None
+    rewriter = _Rewriter(c)
+    names = {v: k for k, v in c.core_func_names.items()}
+    guest_realloc = names.get("cabi_realloc")
+    memory: int | None = None
+    picked: list[tuple[_Lift, str | None, str, bool]] = []
+    seen: set[tuple[str | None, str]] = set()
+    for lift in c.lifts:
+        core_name = c.core_func_names.get(lift.core_func)
+        if core_name is None or core_name.startswith("cabi_"):
+            continue
+        interface, _, function = core_name.rpartition("#")
+        key = (interface or None, function)
+        if key in seen or (interface and interface not in c.export_names):
+            continue
+        deftype = c.types.get(lift.type_index)
+        if not (isinstance(deftype, tuple) and deftype[0] == "func"):
+            continue
+        params, result = deftype[1], deftype[2]
+        assert isinstance(params, tuple)
+        try:
+            scans = [rewriter.scan(t) for _, t in params]
+            result_scan = rewriter.scan(result)
+        except _Unsupported:
+            continue
+        if any(s[1] for s in scans) or result_scan[1]:
+            continue  # a string would be transcoded, or a type this module leaves alone
+        rewrite_result = rewriter.is_bytes(result)
+        if not any(s[0] for s in scans) and not rewrite_result:
+            continue  # bytes only deeper inside the result: nothing to gain
+        lift_memory = lift.option(0x03)
+        guest_realloc = lift.option(0x04) if guest_realloc is None else guest_realloc
+        if lift_memory is None or (memory is not None and lift_memory != memory):
+            continue
+        memory = lift_memory
+        seen.add(key)
+        picked.append((lift, key[0], function, rewrite_result))
+    if not picked or memory is None or guest_realloc is None:
+        return None
+
+    wrapped: list[_Wrapped] = []
+    wrapper_of: dict[int, int] = {}
+    for i, (lift, _, _, rewrite_result) in enumerate(picked):
+        if rewrite_result:
+            deftype = c.types[lift.type_index]
+            assert isinstance(deftype, tuple)
+            flat = [v for _, t in deftype[1] for v in rewriter.flat(t)]
+            if len(flat) > 16:  # passed through memory as one pointer
+                flat = [_I32]
+            wrapper_of[i] = len(wrapped)
+            wrapped.append(_Wrapped(tuple(flat), lift.option(0x05) is not None))
+
+    # The shim: one core module, instantiated with the guest's memory, realloc and the
+    # wrapped functions, and its exports aliased as core functions.
+    args = [
+        _name("memory") + _core_sort(0x02, memory),
+        _name("realloc") + _core_sort(0x00, guest_realloc),
+    ]
+    for i, k in wrapper_of.items():
+        lift = picked[i][0]
+        args.append(_name(f"f{k}") + _core_sort(0x00, lift.core_func))
+        post = lift.option(0x05)
+        if post is not None:
+            args.append(_name(f"p{k}") + _core_sort(0x00, post))
+    arg_instance = c.n_core_instances
+    instances = [
+        b"\x01" + _leb(len(args)) + b"".join(args),
+        b"\x00" + _leb(c.n_core_modules) + _leb(1) + _name("m") + b"\x12" + _leb(arg_instance),
+    ]
+    shim_instance = arg_instance + 1
+    alias_names = ["realloc"]
+    for k, w in enumerate(wrapped):
+        alias_names.append(f"f{k}")
+        if w.has_post:
+            alias_names.append(f"p{k}")
+    aliases = [b"\x00\x00\x01" + _leb(shim_instance) + _name(n) for n in alias_names]
+    shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+
+    lifts: list[bytes] = []
+    added: list[FastExport] = []
+    for i, (lift, iface, function, rewrite_result) in enumerate(picked):
+        name = f"{FAST_EXPORT_PREFIX}{len(added)}"
+        if name in c.export_names:
+            return None
+        deftype = c.types[lift.type_index]
+        assert isinstance(deftype, tuple)
+        try:
+            type_index = rewriter.func(deftype[1], deftype[2], rewrite_result=rewrite_result)
+        except _Unsupported:
+            return None
+        core_func = lift.core_func
+        post = lift.option(0x05)
+        if i in wrapper_of:
+            core_func = shim_func[f"f{wrapper_of[i]}"]
+            if post is not None:
+                post = shim_func[f"p{wrapper_of[i]}"]
+        options = [
+            b"\x03" + _leb(memory),
+            b"\x04" + _leb(shim_func["realloc"]),
+            bytes([_LATIN1_UTF16]),
+        ]
+        if post is not None:
+            options.append(b"\x05" + _leb(post))
+        lifts.append(
+            b"\x00\x00"
+            + _leb(core_func)
+            + _leb(len(options))
+            + b"".join(options)
+            + _leb(type_index)
+        )
+        added.append(FastExport(iface, function, name))
+    exports = [
+        b"\x00" + _name(fast.name) + b"\x01" + _leb(c.n_funcs + k) + b"\x00"
+        for k, fast in enumerate(added)
+    ]
+    shim = _shim_module(wrapped)
+    tail = (
+        b"\x01" + _leb(len(shim)) + shim
+        + _section(2, instances)
+        + _section(6, aliases)
+        + _section(7, rewriter.items)
+        + _section(8, lifts)
+        + _section(11, exports)
+    )  # fmt: skip
+    return data + tail, tuple(added)
