@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             "SHORT": SHORT_TEXT,
             "BIG_TEXT": BIG_TEXT,
             "BIG_BYTES": BIG_BYTES,
+            "BIG_ASCII_BYTES": BIG_TEXT.encode(),
         }
 
         bench = Bench(env, repeat=repeat, target_s=target, clock=args.clock)
@@ -248,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
 
         big_bytes = m(
             "framework via pluggy  echo_bytes(1 MiB bytes)", "pm.hook.echo_bytes(data=BIG_BYTES)"
+        )
+        big_ascii = m(
+            "framework via pluggy  echo_bytes(1 MiB ASCII bytes)",
+            "pm.hook.echo_bytes(data=BIG_ASCII_BYTES)",
         )
         big_text = m("framework via pluggy  echo(1 MiB str)", "pm.hook.echo(text=BIG_TEXT)")
         raw_big_text = m("raw wasmtime-py  Func(store, 1 MiB str)", "f_echo(store, BIG_TEXT)")
@@ -366,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(head)
     print("  " + "-" * (len(head) - 2))
-    big_rows = [big_bytes, big_text, raw_big_text]
+    big_rows = [big_bytes, big_ascii, big_text, raw_big_text]
     big_rows += [r for r in (ext_big, ext_big_copy, raw_big_bytes) if r is not None]
     for r in big_rows:
         print(
@@ -379,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     if raw_big_bytes is not None:
         print_pair("raw wasmtime-py bytes / framework bytes", raw_big_bytes, big_bytes)
     print_pair("raw wasmtime-py str / framework str", raw_big_text, big_text)
+    print_pair("framework ASCII bytes / framework str", big_ascii, big_text)
     big_targets = [
         ratio("bytes/str", "1 MiB: framework bytes / framework str", big_bytes, big_text, "<=", 3.0)
     ]
