@@ -92,6 +92,25 @@ def test_per_plugin_timeout_overrides_host_default(
         pm.hook.spin()
 
 
+def test_deadline_moves_with_the_epoch(
+    pm: pluggy.PluginManager, host: PluginHost, demo: Demo
+) -> None:
+    """A call's deadline counts from that call, however long the plugin has been busy
+    before it: the runtime sets it again whenever the epoch has ticked since the last
+    call (and skips that while it has not)."""
+    host.load(demo(k=1, funcs=["add-one", "spin"]), name="quick", timeout=0.03)
+    started = time.monotonic()
+    calls = 0
+    while time.monotonic() - started < 0.5:  # ~100 epoch ticks, ~16 timeouts' worth
+        assert pm.hook.add_one(x=calls) == [calls + 1]
+        calls += 1
+    assert calls > 100
+    started = time.monotonic()
+    with pytest.raises(PluginTimeout, match=r"after 0\.03 s"):
+        pm.hook.spin()
+    assert time.monotonic() - started >= 0.02  # its own deadline, not a stale earlier one
+
+
 ABI_WIT = """package abi:test@1.0.0;
 interface bad-utf8 { bad-utf8: func() -> string; }
 interface bad-pointer { bad-pointer: func() -> string; }

@@ -37,6 +37,8 @@ log = logging.getLogger("airssys_plugins.runtime")
 
 #: Seconds between epoch ticks: the resolution of per-call timeouts.
 EPOCH_TICK: Final = 0.005
+#: Ticks the ticker has made (read by callers to skip resetting an unchanged deadline).
+epochs = 0
 WASMTIME_VERSION: Final = _dist_version("wasmtime")
 # Everything in the Config that changes compiled code; part of the compile-cache key.
 _CONFIG_FINGERPRINT: Final = "epoch=1;fuel=1"
@@ -117,8 +119,10 @@ def start_ticker() -> None:
             return
 
         def tick() -> None:
+            global epochs
             while True:
                 time.sleep(EPOCH_TICK)
+                epochs += 1  # before the engine's: a reader seeing the old count is early
                 eng.increment_epoch()
 
         _ticker = threading.Thread(target=tick, name="airssys-plugins-epoch", daemon=True)
