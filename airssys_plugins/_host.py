@@ -998,7 +998,7 @@ class PluginHost:
         audit = self.audit
         name = plugin.name
 
-        def call(bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+        def call(*args: Any) -> Any:
             # A host function (possibly on a worker thread) calling back into the plugin
             # that is waiting for it would deadlock; the component model forbids it anyway.
             if calling_plugin() is context:
@@ -1008,7 +1008,8 @@ class PluginHost:
                     plugin=name,
                     hook=hook.name,
                 )
-            supervisor.before_call(hook.name)
+            if supervisor.open or supervisor.retry_at is not None:  # read without a lock
+                supervisor.before_call(hook.name)
             try:
                 result = raw_call(bound, args)
             except HookCallError as exc:
@@ -1017,13 +1018,15 @@ class PluginHost:
                 if isinstance(exc, PluginTimeout | PluginLimitExceeded):
                     audit.record("limit", name, str(exc), hook=hook.name, reason=exc.reason)
                 raise
-            supervisor.success()
+            if supervisor.consecutive:
+                supervisor.success()
             return result
 
+        impl: Callable[..., Any]
         if hook.unwrap_result:
 
             def impl(*args: Any) -> Any:
-                value = call(bound, args)
+                value = call(*args)
                 if isinstance(value, Err):
                     raise PluginResultError(
                         f"plugin {name!r} returned an error from hook {hook.name!r}: "
@@ -1037,14 +1040,12 @@ class PluginHost:
         elif hook.historic:
 
             def impl(*args: Any) -> Any:
-                result = call(bound, args)
+                result = call(*args)
                 plugin._record(bound, args)
                 return result
 
         else:
-
-            def impl(*args: Any) -> Any:
-                return call(bound, args)
+            impl = call  # the common case: pluggy calls it directly, no frame in between
 
         impl.__name__ = hook.name
         impl.__qualname__ = f"WasmPlugin[{name}].{hook.name}"
