@@ -127,13 +127,21 @@ def framework_bound(host: PluginHost, plugin: airssys_plugins.WasmPlugin, hook: 
 
 
 class RawWasmtime:
-    """The same component through wasmtime-py alone: own Engine, Store, Linker."""
+    """The same component through wasmtime-py alone: own Engine, Store, Linker.
 
-    def __init__(self, wasm: Path):
-        self.engine = wasmtime.Engine()
+    With ``same_config=True`` it uses the framework's Engine instead (epoch interruption and
+    fuel on, ticked by the framework's epoch thread), so the guest runs the very machine code
+    a plugin runs: a control that differs from the framework only by the Python call path.
+    """
+
+    def __init__(self, wasm: Path, *, same_config: bool = False):
+        self.engine = framework_engine() if same_config else wasmtime.Engine()
         self.component = Component.from_file(self.engine, str(wasm))
         self.linker = Linker(self.engine)
         self.store = wasmtime.Store(self.engine)
+        if same_config:  # what the framework gives a plugin without limits
+            self.store.set_fuel(2**64 - 1)
+            self.store.set_epoch_deadline(2**62)
         self.instance = self.linker.instantiate(self.store, self.component)
         self.funcs = {
             name: self._func(f"bench:hooks/{name}@1.0.0", name)
@@ -174,6 +182,13 @@ class RawWasmtime:
 
     def close(self) -> None:
         self.store.close()
+
+
+def framework_engine() -> wasmtime.Engine:
+    """The process-wide Engine the framework compiles plugins with (epoch + fuel)."""
+    from airssys_plugins._runtime import _engine
+
+    return _engine.engine()
 
 
 def import_extism() -> ModuleType | None:
