@@ -8,7 +8,9 @@ sources of one language, recognised by file name:
 * ``app.js``: JavaScript -> jco componentize (QuickJS backend by default; jco itself is
   installed with npm into the cache directory on first use);
 * ``guest.c``: C (every ``*.c`` of the directory) -> clang ``--target=wasm32 -nostdlib``,
-  then wasm-tools.
+  then wasm-tools;
+* ``lib.rs``: Rust -> rustc ``--target wasm32-unknown-unknown --crate-type cdylib`` (no
+  cargo, no crates: the canonical-ABI glue is in the source), then wasm-tools.
 
 The host's contract WIT can be passed separately (``wit_files``) so that guests never keep
 a stale copy of it. Builds land in ``<cache>/builds/<name>-<hash>.wasm``; the hash covers
@@ -48,15 +50,16 @@ __all__ = [
 
 log = logging.getLogger("airssys_plugins.build")
 
-GuestKind = Literal["wat", "python", "js", "c"]
+GuestKind = Literal["wat", "python", "js", "c", "rust"]
 #: The file that marks a guest directory's language.
 _MARKERS: Final[dict[str, GuestKind]] = {
     "guest.wat": "wat",
     "app.py": "python",
     "app.js": "js",
     "guest.c": "c",
+    "lib.rs": "rust",
 }
-_SOURCE_SUFFIXES: Final = {".wit", ".wat", ".py", ".js", ".mjs", ".c", ".h"}
+_SOURCE_SUFFIXES: Final = {".wit", ".wat", ".py", ".js", ".mjs", ".c", ".h", ".rs"}
 
 #: jco and componentize-js, pinned: their JavaScript type mapping is what skeletons assume.
 JCO_VERSION: Final = "1.35.0"
@@ -73,6 +76,8 @@ _INSTALL_HINTS: Final = {
     "node": "apt-get install nodejs npm (Debian/Ubuntu), or Node.js 18+ from nodejs.org; "
     f"the first build then installs the npm packages @bytecodealliance/jco@{JCO_VERSION} and "
     f"@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION} itself",
+    "rustc": "apt-get install rustc libstd-rust-dev-wasm32 (Debian/Ubuntu: rustc with the "
+    "wasm32-unknown-unknown standard library), or rustup target add wasm32-unknown-unknown",
     "npm": "apt-get install npm (Debian/Ubuntu; it comes with Node.js from nodejs.org); the "
     f"first build then installs the npm packages @bytecodealliance/jco@{JCO_VERSION} and "
     f"@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION} itself",
@@ -174,7 +179,13 @@ def build_guest(
         return target
     target_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tool_name = {"wat": "wasm-tools", "python": "componentize-py", "js": "jco", "c": "clang"}[kind]
+    tool_name = {
+        "wat": "wasm-tools",
+        "python": "componentize-py",
+        "js": "jco",
+        "c": "clang",
+        "rust": "rustc",
+    }[kind]
     _say(progress, f"building {kind} guest {src.name} with {tool_name}{_EXPECTED[kind]}")
     with tempfile.TemporaryDirectory(prefix="airssys-build-") as tmp_name:
         tmp = Path(tmp_name)
@@ -209,6 +220,10 @@ def build_guest(
                 work,
                 src.name,
             )
+        elif kind == "rust":
+            core = tmp / "core.wasm"
+            _run([tools["rustc"], *_RUSTC_FLAGS, "-o", str(core), "lib.rs"], work, src.name)
+            _componentize_core(tools["wasm-tools"], core, wit_dir, world, built, src.name)
         else:
             core = tmp / "core.wasm"
             sources = sorted(str(p.relative_to(work)) for p in work.rglob("*.c"))
@@ -227,6 +242,7 @@ _EXPECTED: Final = {
     "python": " (about 10 s)",
     "js": " (about 2 s)",
     "c": " and wasm-tools",
+    "rust": " and wasm-tools",
 }
 # -nostdlib: no libc (skeletons bring memcpy and an allocator); -mbulk-memory turns
 # memcpy/memset into memory.copy/memory.fill; --no-entry: a library, not a program.
@@ -239,6 +255,18 @@ _CLANG_FLAGS: Final = [
     "-Wall",
     "-Wl,--no-entry",
     "-Wl,--strip-debug",
+]
+
+
+# A library crate (lib.rs and its modules) for the target without an OS: exports only, no
+# imports. Its standard library (dlmalloc, formatting) is there; its debug info is not.
+_RUSTC_TARGET: Final = "wasm32-unknown-unknown"
+_RUSTC_FLAGS: Final = [
+    "--edition=2021",
+    f"--target={_RUSTC_TARGET}",
+    "--crate-type=cdylib",
+    "-Copt-level=2",
+    "-Cstrip=debuginfo",
 ]
 
 
@@ -275,7 +303,46 @@ def _toolchain(kind: GuestKind, progress: Progress | None) -> dict[str, str]:
                 f"wasm-ld is not installed; install it with: {_INSTALL_HINTS['wasm-ld']}"
             )
         return {"clang": clang, "wasm-tools": find_tool("wasm-tools")}
+    if kind == "rust":
+        return {"rustc": _rustc(), "wasm-tools": find_tool("wasm-tools")}
     return {"node": find_tool("node", "nodejs"), "jco": str(_jco(progress))}
+
+
+def _rustc() -> str:
+    """The first rustc (beside this Python, then on PATH) that has the standard library for
+    wasm32-unknown-unknown: rustup's rustc often lacks it while Debian's has it."""
+    dirs = [str(Path(sys.executable).parent), *os.environ.get("PATH", "").split(os.pathsep)]
+    tried: list[str] = []
+    seen: set[Path] = set()
+    for d in dirs:
+        candidate = Path(d) / "rustc"
+        if not d or not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        if candidate.resolve() in seen:  # /bin/rustc is /usr/bin/rustc on merged-/usr
+            continue
+        seen.add(candidate.resolve())
+        try:
+            libdir = subprocess.run(
+                [str(candidate), "--print", "target-libdir", "--target", _RUSTC_TARGET],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if libdir and any(Path(libdir).glob("libstd-*.rlib")):
+            return str(candidate)
+        tried.append(str(candidate))
+    found = (
+        f" ({', '.join(tried)} {'has' if len(tried) == 1 else 'have'} no {_RUSTC_TARGET} "
+        "standard library)"
+        if tried
+        else ""
+    )
+    raise ToolchainMissing(
+        f"rustc for {_RUSTC_TARGET} is not installed{found}; install it with: "
+        f"{_INSTALL_HINTS['rustc']}"
+    )
 
 
 # ----------------------------------------------------------------------------- jco
