@@ -556,12 +556,18 @@ class PluginHost:
         """Compile, check, grant, instantiate and ``init`` a plugin, not yet registered."""
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
-        image = ComponentImage.load(name, origin, cache=self.compile_cache, path=path)
-        matches = self._match(name, image, dict(hooks or {}))
-        lifecycle = self._lifecycle_exports(name, image)
         plugin_limits = limits or self.limits
         if timeout is not _UNSET:
             plugin_limits = attrs.evolve(plugin_limits, timeout=timeout)  # type: ignore[arg-type]
+        image = ComponentImage.load(
+            name,
+            origin,
+            cache=self.compile_cache,
+            path=path,
+            fuel=plugin_limits.fuel is not None,  # fuel metering only where it is asked for
+        )
+        matches = self._match(name, image, dict(hooks or {}))
+        lifecycle = self._lifecycle_exports(name, image)
         wanted = requests or Capabilities()
         effective = self._decide(name, wanted, [m[0].name for m in matches])
         context = PluginContext(

@@ -129,8 +129,8 @@ def framework_bound(host: PluginHost, plugin: airssys_plugins.WasmPlugin, hook: 
 class RawWasmtime:
     """The same component through wasmtime-py alone: own Engine, Store, Linker.
 
-    With ``same_config=True`` it uses the framework's Engine instead (epoch interruption and
-    fuel on, ticked by the framework's epoch thread), so the guest runs the very machine code
+    With ``same_config=True`` it uses the framework's Engine instead (epoch interruption on,
+    ticked by the framework's epoch thread; fuel off, as for a plugin without a fuel limit), so the guest runs the very machine code
     a plugin runs: a control that differs from the framework only by the Python call path.
     """
 
@@ -140,7 +140,6 @@ class RawWasmtime:
         self.linker = Linker(self.engine)
         self.store = wasmtime.Store(self.engine)
         if same_config:  # what the framework gives a plugin without limits
-            self.store.set_fuel(2**64 - 1)
             self.store.set_epoch_deadline(2**62)
         self.instance = self.linker.instantiate(self.store, self.component)
         self.funcs = {
@@ -185,7 +184,7 @@ class RawWasmtime:
 
 
 def framework_engine() -> wasmtime.Engine:
-    """The process-wide Engine the framework compiles plugins with (epoch + fuel)."""
+    """The Engine the framework compiles plugins without a fuel limit for (epoch only)."""
     from airssys_plugins._runtime import _engine
 
     return _engine.engine()

@@ -246,3 +246,11 @@ def test_componentize_py_guest_round_trips_any_bytes(kitchen: pluggy.PluginManag
     componentize-py's cabi_realloc traps on a shrink: the shim's realloc shrinks in place."""
     for data in (b"", b"ascii only", bytes(range(256)) * 40, os.urandom(100_000)):
         assert kitchen.hook.echo_bytes(x=data) == [data]
+
+
+def test_inspect_shows_the_component_as_built(bytes_wasm: Path) -> None:
+    """The added exports are the runtime's business: `inspect` does not list them."""
+    from airssys_plugins._runtime._describe import describe_component
+
+    info = describe_component(bytes_wasm)
+    assert [item.name for item in info.exports] == [IFACE]

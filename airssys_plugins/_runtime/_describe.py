@@ -158,10 +158,12 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
     eng = _engine.engine()
     ctype = image.component.type
     root = _Scope()
+    added = set(image.byte_exports.values())  # the runtime's, not the author's (_relift)
+    exports = {k: v for k, v in ctype.exports(eng).items() if k not in added}
     return ComponentInfo(
         path=path,
         size=path.stat().st_size,
         sha256=image.sha256,
         imports=_items(ctype.imports(eng), eng, root),
-        exports=_items(ctype.exports(eng), eng, root),
+        exports=_items(exports, eng, root),
     )

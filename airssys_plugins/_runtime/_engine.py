@@ -1,4 +1,12 @@
-"""One wasmtime Engine per process, its epoch ticker, and the persistent compile cache."""
+"""The process's wasmtime Engines, their epoch ticker, and the persistent compile cache.
+
+There are two Engines, created on first use: both interrupt guests by epoch (timeouts);
+only the second also meters fuel. Fuel metering makes every loop of the compiled guest
+count and check instructions (about 17 instructions a round instead of 5 for a tight
+loop, and it runs slower still when both cores are busy), so a plugin is compiled for the
+fuel Engine only when it has a fuel limit. A component compiled for one Engine cannot run
+in the other: the compile-cache key holds the Engine's configuration.
+"""
 
 from __future__ import annotations
 
@@ -40,29 +48,36 @@ EPOCH_TICK: Final = 0.005
 #: Ticks the ticker has made (read by callers to skip resetting an unchanged deadline).
 epochs = 0
 WASMTIME_VERSION: Final = _dist_version("wasmtime")
-# Everything in the Config that changes compiled code; part of the compile-cache key.
-_CONFIG_FINGERPRINT: Final = "epoch=1;fuel=1"
+
+
+def _fingerprint(fuel: bool) -> str:
+    """Everything in the Config that changes compiled code; part of the compile-cache key."""
+    return f"epoch=1;fuel={int(fuel)}"
+
+
 DEFAULT_CACHE_LIMIT: Final = 2 * 2**30
 _STALE_TEMP_SECONDS: Final = 3600
 
 _lock = threading.Lock()
-_engine: Engine | None = None
+_engines: dict[bool, Engine] = {}
 _ticker: threading.Thread | None = None
 
 
-def engine() -> Engine:
-    """The process-wide Engine (created on first use, with epoch interruption on)."""
-    global _engine
-    if _engine is None:
+def engine(fuel: bool = False) -> Engine:
+    """The process-wide Engine with epoch interruption, and fuel metering if ``fuel``
+    (each created on first use)."""
+    eng = _engines.get(fuel)
+    if eng is None:
         with _lock:
-            if _engine is None:
+            eng = _engines.get(fuel)
+            if eng is None:
                 cfg = Config()
                 cfg.epoch_interruption = True
-                cfg.consume_fuel = True
+                cfg.consume_fuel = fuel
                 if _max_wasm_stack is not None:
                     cfg.max_wasm_stack = _max_wasm_stack
-                _engine = Engine(cfg)
-    return _engine
+                eng = _engines[fuel] = Engine(cfg)
+    return eng
 
 
 _max_wasm_stack: int | None = None
@@ -81,7 +96,7 @@ def configure_engine(*, max_wasm_stack: int | None = None) -> None:
     global _max_wasm_stack
     if max_wasm_stack is None:
         return
-    if _engine is not None:
+    if _engines:
         raise EngineConfigError(
             "the engine already exists; call configure_engine() before loading any plugin"
         )
@@ -111,9 +126,8 @@ def _native_stack_sizes() -> list[int]:
 
 
 def start_ticker() -> None:
-    """Start the daemon thread that advances the engine's epoch every EPOCH_TICK."""
+    """Start the daemon thread that advances the engines' epoch every EPOCH_TICK."""
     global _ticker
-    eng = engine()
     with _lock:
         if _ticker is not None:
             return
@@ -122,8 +136,9 @@ def start_ticker() -> None:
             global epochs
             while True:
                 time.sleep(EPOCH_TICK)
-                epochs += 1  # before the engine's: a reader seeing the old count is early
-                eng.increment_epoch()
+                epochs += 1  # before the engines': a reader seeing the old count is early
+                for eng in list(_engines.values()):
+                    eng.increment_epoch()
 
         _ticker = threading.Thread(target=tick, name="airssys-plugins-epoch", daemon=True)
         _ticker.start()
@@ -136,8 +151,11 @@ def aot_cache_dir() -> Path:
     return base / "aot"
 
 
-def compile_component(data: bytes, digest: str, *, label: str, cache: bool = True) -> Component:
-    """Compile ``data`` (a component binary), through the persistent AOT cache.
+def compile_component(
+    data: bytes, digest: str, *, label: str, cache: bool = True, fuel: bool = False
+) -> Component:
+    """Compile ``data`` (a component binary) for :func:`engine` ``(fuel)``, through the
+    persistent AOT cache.
 
     The cache key is the component's sha256, the wasmtime version and the engine
     configuration, so an upgrade or a config change never loads a stale artefact. Writes
@@ -146,12 +164,13 @@ def compile_component(data: bytes, digest: str, *, label: str, cache: bool = Tru
     Entries are memory-mapped while their components live: replace or delete them, never
     rewrite one in place (truncating a mapped file kills the process with SIGBUS).
     """
-    eng = engine()
-    live = _LIVE_COMPONENTS.get(digest)
+    eng = engine(fuel)
+    key = f"{digest}-{_fingerprint(fuel)}"
+    live = _LIVE_COMPONENTS.get(key)
     if live is not None:  # the same bytes are loaded already: share the compiled code
         return live
-    component = _compile_or_load(eng, data, digest, label=label, cache=cache)
-    _LIVE_COMPONENTS[digest] = component
+    component = _compile_or_load(eng, data, digest, label=label, cache=cache, fuel=fuel)
+    _LIVE_COMPONENTS[key] = component
     return component
 
 
@@ -161,9 +180,9 @@ _LIVE_COMPONENTS: weakref.WeakValueDictionary[str, Component] = weakref.WeakValu
 
 
 def _compile_or_load(
-    eng: Engine, data: bytes, digest: str, *, label: str, cache: bool
+    eng: Engine, data: bytes, digest: str, *, label: str, cache: bool, fuel: bool
 ) -> Component:
-    path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_CONFIG_FINGERPRINT)}.cwasm"
+    path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_fingerprint(fuel))}.cwasm"
     if cache and path.is_file():
         try:
             component = Component.deserialize_file(eng, str(path))

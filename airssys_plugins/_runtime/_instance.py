@@ -167,12 +167,21 @@ class ComponentImage:
     #: (interface, function) -> name of the added export lifting it with bytes as
     #: latin1 strings; see :mod:`._relift`.
     byte_exports: ByteExports = attrs.field(factory=dict)
+    #: Compiled for the Engine that meters fuel (needed by a plugin with a fuel limit).
+    fuel: bool = False
 
     @classmethod
     def load(
-        cls, name: str, source: Path | bytes, *, cache: bool = True, path: Path | None = None
+        cls,
+        name: str,
+        source: Path | bytes,
+        *,
+        cache: bool = True,
+        path: Path | None = None,
+        fuel: bool = False,
     ) -> ComponentImage:
-        """Compile ``source`` (a file, or bytes already read from ``path``)."""
+        """Compile ``source`` (a file, or bytes already read from ``path``); ``fuel``:
+        for the Engine that meters fuel, which a plugin with a fuel limit needs."""
         if isinstance(source, bytes):
             data = source
         else:
@@ -206,13 +215,15 @@ class ComponentImage:
             wider, added = relifted
             try:
                 component = _engine.compile_component(
-                    wider, hashlib.sha256(wider).hexdigest(), label=label, cache=cache
+                    wider, hashlib.sha256(wider).hexdigest(), label=label, cache=cache, fuel=fuel
                 )
             except WasmtimeError as exc:  # then the component as given says what is wrong
                 log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])
         try:
             if component is None:
-                component = _engine.compile_component(data, digest, label=label, cache=cache)
+                component = _engine.compile_component(
+                    data, digest, label=label, cache=cache, fuel=fuel
+                )
         except WasmtimeError as exc:
             raise PluginLoadError(
                 f"plugin {name!r}: {path or 'data'} is not a valid component: "
@@ -220,7 +231,7 @@ class ComponentImage:
                 plugin=name,
                 path=None if path is None else str(path),
             ) from exc
-        eng = _engine.engine()
+        eng = _engine.engine(fuel)
         exports = component_exports(eng, component)
         fast = _checked_fast(exports, added) if relifted is not None else {}
         return cls(
@@ -231,6 +242,7 @@ class ComponentImage:
             exports,
             tuple(component_imports(eng, component)),
             fast,
+            fuel,
         )
 
     def find_export(
@@ -327,6 +339,10 @@ class PluginInstance:
     ):
         self.image = image
         self.sandbox = sandbox or SandboxSpec()
+        if self.sandbox.fuel is not None and not image.fuel:
+            raise ValueError(
+                f"plugin {image.name!r} has a fuel limit: load its image with fuel=True"
+            )
         self.linker = linker or default_linker()
         self.context = context
         self.timeout = self.sandbox.timeout
@@ -395,13 +411,14 @@ class PluginInstance:
                 self._instantiate()
 
     def _instantiate(self) -> Instance:
-        store = Store(_engine.engine())
-        configure_store(store, self.sandbox, self._needs_wasi, self.name)
+        fuel = self.image.fuel
+        store = Store(_engine.engine(fuel))
+        configure_store(store, self.sandbox, self._needs_wasi, self.name, fuel=fuel)
         # Start-up code runs under a generous deadline; each call sets its own.
         store.set_epoch_deadline(_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
         register_context(store._context(), self)
         try:
-            instance = self.linker.linker.instantiate(store, self.image.component)
+            instance = self.linker.for_engine(fuel).instantiate(store, self.image.component)
         except WasmtimeError as exc:
             unregister_context(store._context())
             store.close()

@@ -50,17 +50,37 @@ class HostLinker:
     """
 
     def __init__(self, functions: Sequence[HostFunc] = ()):
-        self.linker = Linker(_engine.engine())
-        self.linker.add_wasip2()
-        by_interface: dict[str, list[HostFunc]] = {}
+        self._by_interface: dict[str, list[HostFunc]] = {}
         for func in functions:
-            by_interface.setdefault(func.interface, []).append(func)
-        self.interfaces = frozenset(wit.unversioned(i) for i in by_interface)
-        with self.linker.root() as root:
-            for interface, funcs in by_interface.items():
+            self._by_interface.setdefault(func.interface, []).append(func)
+        self.interfaces = frozenset(wit.unversioned(i) for i in self._by_interface)
+        self._linkers: dict[bool, Linker] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def linker(self) -> Linker:
+        """The Linker for the Engine without fuel metering."""
+        return self.for_engine(False)
+
+    def for_engine(self, fuel: bool) -> Linker:
+        """The Linker for :func:`engine` ``(fuel)`` (each made on first use)."""
+        linker = self._linkers.get(fuel)
+        if linker is None:
+            with self._lock:
+                linker = self._linkers.get(fuel)
+                if linker is None:
+                    linker = self._linkers[fuel] = self._build(fuel)
+        return linker
+
+    def _build(self, fuel: bool) -> Linker:
+        linker = Linker(_engine.engine(fuel))
+        linker.add_wasip2()
+        with linker.root() as root:
+            for interface, funcs in self._by_interface.items():
                 with root.add_instance(interface) as target:
                     for func in funcs:
                         func.link(target)
+        return linker
 
 
 _default_linker: HostLinker | None = None
@@ -75,7 +95,10 @@ def default_linker() -> HostLinker:
         return _default_linker
 
 
-def configure_store(store: Store, spec: SandboxSpec, needs_wasi: bool, name: str) -> None:
+def configure_store(
+    store: Store, spec: SandboxSpec, needs_wasi: bool, name: str, *, fuel: bool = False
+) -> None:
+    """Configure a new Store of a plugin (``fuel``: its Engine meters fuel)."""
     if needs_wasi:
         wasi = WasiConfig()
         if spec.env:
@@ -91,9 +114,8 @@ def configure_store(store: Store, spec: SandboxSpec, needs_wasi: bool, name: str
         instances=-1 if spec.instances is None else spec.instances,
         tables=-1 if spec.tables is None else spec.tables,
     )
-    # The engine always counts fuel (one compiled artefact for all plugins); a plugin
-    # without a fuel limit gets as much as a u64 holds.
-    store.set_fuel(2**64 - 1 if spec.fuel is None else spec.fuel)
+    if fuel:
+        store.set_fuel(2**64 - 1 if spec.fuel is None else spec.fuel)
 
 
 def escape(text: str) -> str:
