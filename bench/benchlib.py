@@ -130,8 +130,9 @@ class RawWasmtime:
     """The same component through wasmtime-py alone: own Engine, Store, Linker.
 
     With ``same_config=True`` it uses the framework's Engine instead (epoch interruption on,
-    ticked by the framework's epoch thread; fuel off, as for a plugin without a fuel limit), so the guest runs the very machine code
-    a plugin runs: a control that differs from the framework only by the Python call path.
+    ticked by the framework's epoch thread; fuel off, as for a plugin without a fuel
+    limit), so the guest runs the very machine code a plugin runs: a control that differs
+    from the framework only by the Python call path.
     """
 
     def __init__(self, wasm: Path, *, same_config: bool = False):
