@@ -12,7 +12,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from airssys_plugins import PluginHost
+from airssys_plugins import Limits, PluginHost
 from airssys_plugins._cli import main
 from airssys_plugins._runtime import aot_cache_dir, cache_clear, cache_info, evict
 
@@ -104,7 +104,7 @@ def test_clear(
 CONCURRENT = """
 import sys, pluggy
 sys.path.insert(0, {root!r})
-from airssys_plugins import PluginHost
+from airssys_plugins import Limits, PluginHost
 from tests.demo import DemoHooks, PACKAGE
 pm = pluggy.PluginManager("demo"); pm.add_hookspecs(DemoHooks)
 with PluginHost(pm, package=PACKAGE) as host:
@@ -135,3 +135,17 @@ def test_two_processes_compiling_at_once(private_cache: Path, demo: Demo) -> Non
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert rerun.stdout.strip() == "ok", rerun.stderr
+
+
+def test_a_fuel_limited_plugin_has_an_entry_of_its_own(
+    private_cache: Path, pm: pluggy.PluginManager, demo: Demo
+) -> None:
+    """Fuel counting is compiled in: the same component gets one entry per Engine."""
+    wasm = demo(k=43, funcs=["add-one"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(wasm, name="free")
+        host.load(wasm, name="metered", limits=Limits(fuel=10**9))
+        assert pm.hook.add_one(x=1) == [44, 44]  # the demo guest adds k + 1
+    names = sorted(p.name for p in private_cache.glob("*.cwasm"))
+    assert len(names) == 2
+    assert len({name.split("-")[0] for name in names}) == 1  # one digest, two configs
