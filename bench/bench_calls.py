@@ -39,6 +39,7 @@ from benchlib import (
     PACKAGE,
     SHORT_TEXT,
     Bench,
+    Point,
     RawWasmtime,
     Report,
     Result,
@@ -54,6 +55,8 @@ from benchlib import (
 )
 
 from airssys_plugins import PluginHost
+
+POINT = Point(1, 2)
 
 # ----------------------------------------------------------------------------- output
 
@@ -163,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ext = extism_plugin(extism) if extism is not None else None
     inst = plugin.instance
     bound = {
-        hook: framework_bound(host, plugin, hook) for hook in ("add_one", "echo", "echo_bytes")
+        hook: framework_bound(host, plugin, hook)
+        for hook in ("add_one", "echo", "echo_bytes", "swap")
     }
     floor_call, floor_args, floor_result = raw.ctypes_floor()
 
@@ -186,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         assert type(out[0]) is bytes, f"echo_bytes returned {type(out[0]).__name__}"
         assert inst.call(bound["echo_bytes"], (b"",)) == b""
         assert pm.hook.echo_bytes(data=b"\x00\xff") == [b"\x00\xff"]
+        assert pm_native.hook.swap(p=POINT) == [Point(2, 1)]
+        assert pm.hook.swap(p=POINT) == [Point(2, 1)]
+        assert inst.call(bound["swap"], (POINT,)) == Point(2, 1)
+        swapped = raw.funcs["swap"](raw.store, POINT)
+        assert (swapped.x, swapped.y) == (2, 1)
         if ext is not None:
             assert ext.call("add_one", (1).to_bytes(4, "little")) == (2).to_bytes(4, "little")
             assert ext.call("add_one", b"\xff\xff\xff\xff") == b"\0\0\0\0"  # wraps like u32
@@ -209,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             "floor_args": floor_args,
             "b_add": bound["add_one"],
             "b_echo": bound["echo"],
+            "b_swap": bound["swap"],
+            "f_swap": raw.funcs["swap"],
+            "POINT": POINT,
             "ext": ext,
             "ONE_LE": (1).to_bytes(4, "little"),
             "SHORT": SHORT_TEXT,
@@ -232,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         e_raw = m("raw wasmtime-py  Func(store, s)", "f_echo(store, SHORT)")
         e_direct = m("framework direct  instance.call(bound,(s,))", "inst.call(b_echo, (SHORT,))")
         e_fw = m("framework via pluggy  pm.hook.echo(text=s)", "pm.hook.echo(text=SHORT)")
+
+        r_native = m("native pluggy  pm.hook.swap(p=point)", "pm_native.hook.swap(p=POINT)")
+        r_raw = m("raw wasmtime-py  Func(store, point)", "f_swap(store, POINT)")
+        r_direct = m("framework direct  instance.call(bound,(p,))", "inst.call(b_swap, (POINT,))")
+        r_fw = m("framework via pluggy  pm.hook.swap(p=point)", "pm.hook.swap(p=POINT)")
 
         a_ext = a_ext_int = e_ext = e_ext_str = ext_big = ext_big_copy = None
         if ext is not None:
@@ -358,9 +375,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("  targets (issue 7; medians):")
     print_targets(echo_targets)
+
     if e_ext is not None and e_ext_str is not None:
         print_pair("framework direct / Extism call (row 3/5)", e_direct, e_ext)
         print_pair("framework-through-pluggy / Extism str in/out (4/5s)", e_fw, e_ext_str)
+
+    r_rows = [("1", r_native), ("2", r_raw), ("3", r_direct), ("4", r_fw)]
+    print_table(
+        "swap(p: point) -> point, a record of two u32 (no Extism row: no records)",
+        r_rows,
+        r_native,
+    )
+    print_ratios("swap", r_native, r_raw, r_direct, r_fw)
+    swap_targets = [
+        ratio(
+            "swap/func_call", "swap: raw wasmtime-py / framework direct", r_raw, r_direct, ">=", 2.5
+        )
+    ]
+    print("  targets (issue 7; medians):")
+    print_targets(swap_targets)
 
     print(
         "\n1 MiB round trips (ms per call; faults/call = minor page faults per call, ~4 KiB each)"
@@ -404,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  targets (issue 7; medians):")
     print_targets(big_targets)
 
-    report.targets = add_targets + echo_targets + big_targets
+    report.targets = add_targets + echo_targets + swap_targets + big_targets
     rows: dict[str, Result | None] = {
         "add_one/native": a_native,
         "add_one/raw": a_raw,
@@ -417,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         "echo/direct": e_direct,
         "echo/pluggy": e_fw,
         "echo/extism": e_ext,
+        "swap/native": r_native,
+        "swap/raw": r_raw,
+        "swap/direct": r_direct,
+        "swap/pluggy": r_fw,
         "1MiB/bytes": big_bytes,
         "1MiB/str": big_text,
         "1MiB/extism": ext_big,

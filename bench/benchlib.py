@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pluggy
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -46,6 +47,14 @@ hookspec = pluggy.HookspecMarker("bench")
 hookimpl = pluggy.HookimplMarker("bench")
 
 
+@attrs.frozen
+class Point:
+    """The record of the ``swap`` hook (WIT ``record point { x: u32, y: u32 }``)."""
+
+    x: u32
+    y: u32
+
+
 class Hooks:
     @hookspec
     def add_one(self, x: u32) -> u32: ...
@@ -59,6 +68,10 @@ class Hooks:
     @hookspec
     def burn(self, n: u32) -> u32:
         """n rounds of a 32-bit LCG starting from n: a CPU-bound hook."""
+
+    @hookspec
+    def swap(self, p: Point) -> Point:
+        """A record in, a record out: (x, y) -> (y, x)."""
 
 
 def burn_reference(n: int) -> int:
@@ -83,6 +96,10 @@ class NativePlugin:
     @hookimpl
     def echo_bytes(self, data: bytes) -> bytes:
         return data
+
+    @hookimpl
+    def swap(self, p: Point) -> Point:
+        return Point(p.y, p.x)
 
 
 SHORT_TEXT = "hello, world!"  # 13 bytes of UTF-8
@@ -145,7 +162,7 @@ class RawWasmtime:
         self.instance = self.linker.instantiate(self.store, self.component)
         self.funcs = {
             name: self._func(f"bench:hooks/{name}@1.0.0", name)
-            for name in ("add-one", "echo", "echo-bytes", "burn")
+            for name in ("add-one", "echo", "echo-bytes", "burn", "swap")
         }
 
     def _func(self, interface: str, function: str) -> Any:

@@ -86,9 +86,19 @@ _U8_PTR = ctypes.POINTER(ctypes.c_uint8)
 _U8_TYPE = wit.Prim("u8")
 
 
-def _u8(data: bytes) -> Any:
-    """A ``uint8_t*`` view of ``data`` (no copy; valid while ``data`` lives)."""
-    return ctypes.cast(data, _U8_PTR)  # type: ignore[arg-type]  # ctypes takes bytes as char*
+# wasmtime's C functions, called directly. wasmtime-py wraps each ctypes function in a
+# Python function (one frame more per call), and its wasm_byte_vec_new takes a uint8_t*
+# that bytes would have to be cast to (ctypes.cast costs more than the call itself); this
+# one takes bytes as a char* (no copy, no cast; the length is passed, so NULs are fine).
+_vec_new = ffi.dll["wasm_byte_vec_new"]
+_vec_new.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+_vec_new.restype = None
+_val_new = ffi.dll.wasmtime_component_val_new
+_val_delete = ffi.dll.wasmtime_component_val_delete
+_list_new = ffi.dll.wasmtime_component_vallist_new_uninit
+_tuple_new = ffi.dll.wasmtime_component_valtuple_new_uninit
+_record_new = ffi.dll.wasmtime_component_valrecord_new_uninit
+_flags_new = ffi.dll.wasmtime_component_valflags_new_uninit
 
 
 def _view(pointer: Any, size: int) -> memoryview:
@@ -106,7 +116,7 @@ def _string_to(dst: Any, text: str) -> None:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ConvertError(f"string is not valid Unicode ({exc.reason} at {exc.start})") from None
-    ffi.wasm_byte_vec_new(_byref(dst), len(data), _u8(data))
+    _vec_new(_byref(dst), len(data), data)
 
 
 def _string_from(vec: Any) -> str:
@@ -278,7 +288,7 @@ def _lower_list(t: wit.ListT, latin1: bool = False) -> Lower:
         n = len(value)
         width = array(code).itemsize
         raw = dst.of.list
-        ffi.wasmtime_component_vallist_new_uninit(_byref(raw), n)
+        _list_new(_byref(raw), n)
         if n:
             # Write kinds and payload bytes straight into the C array with strided copies:
             # no Python object, and no temporary buffer, per element.
@@ -296,7 +306,7 @@ def _lower_list(t: wit.ListT, latin1: bool = False) -> Lower:
             raise ConvertError(f"expected list[{elem_name}], got {_type_name(value)}")
         n = len(value)
         raw = dst.of.list
-        ffi.wasmtime_component_vallist_new_uninit(_byref(raw), n)
+        _list_new(_byref(raw), n)
         data = raw.data
         _fill_bool(data, n, VAL_SIZE)
         dst.kind = LIST
@@ -305,7 +315,7 @@ def _lower_list(t: wit.ListT, latin1: bool = False) -> Lower:
                 elem(value[i], data[i])
             except ConvertError as exc:
                 exc.path.insert(0, f"[{i}]")
-                ffi.wasmtime_component_val_delete(_byref(dst))
+                _val_delete(_byref(dst))
                 dst.kind = BOOL
                 raise
 
@@ -320,7 +330,7 @@ def _lower_tuple(t: wit.TupleT, latin1: bool = False) -> Lower:
         if not isinstance(value, tuple | list) or len(value) != n:
             raise ConvertError(f"expected a tuple of {n} items, got {value!r:.60}")
         raw = dst.of.tuple
-        ffi.wasmtime_component_valtuple_new_uninit(_byref(raw), n)
+        _tuple_new(_byref(raw), n)
         data = raw.data
         _fill_bool(data, n, VAL_SIZE)
         dst.kind = TUPLE
@@ -329,7 +339,7 @@ def _lower_tuple(t: wit.TupleT, latin1: bool = False) -> Lower:
                 elems[i](value[i], data[i])
             except ConvertError as exc:
                 exc.path.insert(0, f"[{i}]")
-                ffi.wasmtime_component_val_delete(_byref(dst))
+                _val_delete(_byref(dst))
                 dst.kind = BOOL
                 raise
 
@@ -339,7 +349,7 @@ def _lower_tuple(t: wit.TupleT, latin1: bool = False) -> Lower:
 def _boxed(lower: Lower, value: Any) -> Any:
     tmp = VAL()
     lower(value, tmp)
-    return ffi.wasmtime_component_val_new(_byref(tmp))
+    return _val_new(_byref(tmp))
 
 
 def _lower_option(t: wit.OptionT, latin1: bool = False) -> Lower:
@@ -407,18 +417,18 @@ def _lower_record(t: wit.RecordT) -> Lower:
                     f"without attribute(s) {', '.join(missing)}"
                 )
         raw = dst.of.record
-        ffi.wasmtime_component_valrecord_new_uninit(_byref(raw), n)
+        _record_new(_byref(raw), n)
         data = raw.data
-        _fill_bool(data, n, entry_size)
-        for i in range(n):
-            name = fields[i][0]
-            ffi.wasm_byte_vec_new(_byref(data[i].name), len(name), _u8(name))
+        _fill_bool(data, n, entry_size)  # zeroed: empty names, `false` values
         dst.kind = RECORD
         for i in range(n):
+            entry = data[i]
+            name, lower_field = fields[i]
+            _vec_new(_byref(entry.name), len(name), name)
             try:
-                fields[i][1](getattr(value, attrs_[i]), data[i].val)
+                lower_field(getattr(value, attrs_[i]), entry.val)
             except (ConvertError, AttributeError) as exc:
-                ffi.wasmtime_component_val_delete(_byref(dst))
+                _val_delete(_byref(dst))
                 dst.kind = BOOL
                 if isinstance(exc, AttributeError):
                     raise ConvertError(
@@ -468,11 +478,7 @@ def _lower_variant(t: wit.VariantT) -> Lower:
             except ConvertError as exc:
                 exc.path.insert(0, f".{field}")
                 raise
-        ffi.wasm_byte_vec_new(
-            _byref(dst.of.variant.discriminant),
-            len(name),
-            _u8(name),
-        )
+        _vec_new(_byref(dst.of.variant.discriminant), len(name), name)
         dst.of.variant.val = box
         dst.kind = VARIANT
 
@@ -490,7 +496,7 @@ def _lower_enum(t: wit.EnumT) -> Lower:
             raise ConvertError(
                 f"expected a member of {shown} ({', '.join(t.names)}), got {value!r:.60}"
             )
-        ffi.wasm_byte_vec_new(_byref(dst.of.enumeration), len(name), _u8(name))
+        _vec_new(_byref(dst.of.enumeration), len(name), name)
         dst.kind = ENUM
 
     return lower_enum
@@ -506,9 +512,9 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
             raise ConvertError(f"expected {shown} flags, got {value!r:.60}")
         chosen = [name for member, name in members if member in value]
         raw = dst.of.flags
-        ffi.wasmtime_component_valflags_new_uninit(_byref(raw), len(chosen))
+        _flags_new(_byref(raw), len(chosen))
         for i, name in enumerate(chosen):
-            ffi.wasm_byte_vec_new(_byref(raw.data[i]), len(name), _u8(name))
+            _vec_new(_byref(raw.data[i]), len(name), name)
         dst.kind = FLAGS
 
     return lower_flags

@@ -57,10 +57,11 @@ __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
 log = logging.getLogger("airssys_plugins.runtime")
 
 _byref = ctypes.byref
-_call = ffi.wasmtime_component_func_call
-_delete = ffi.wasmtime_component_val_delete
-_set_deadline = ffi.wasmtime_context_set_epoch_deadline
-_set_fuel = ffi.wasmtime_context_set_fuel
+# The C functions themselves, not wasmtime-py's Python wrappers around them.
+_call = ffi.dll.wasmtime_component_func_call
+_delete = ffi.dll.wasmtime_component_val_delete
+_set_deadline = ffi.dll.wasmtime_context_set_epoch_deadline
+_set_fuel = ffi.dll.wasmtime_context_set_fuel
 
 # wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
