@@ -28,7 +28,15 @@ from airssys_plugins import _wit as wit
 from airssys_plugins._build import build_guest
 from airssys_plugins._runtime import _instance
 from airssys_plugins._runtime._instance import BoundFunc, ComponentImage, PluginInstance
-from airssys_plugins._runtime._relift import FAST_EXPORT_PREFIX, _s33, add_byte_exports
+from airssys_plugins._runtime._relift import (
+    FAST_EXPORT_PREFIX,
+    PLAN_VERSION,
+    _s33,
+    add_byte_exports,
+    byte_export_tail,
+    decode_plan,
+    encode_plan,
+)
 from airssys_plugins._runtime._sandbox import SandboxSpec
 
 from .kitchen_hooks import PACKAGE, KitchenHooks
@@ -254,3 +262,31 @@ def test_inspect_shows_the_component_as_built(bytes_wasm: Path) -> None:
 
     info = describe_component(bytes_wasm)
     assert [item.name for item in info.exports] == [IFACE]
+
+
+def test_plans_are_kept_beside_the_compile_cache(
+    bytes_wasm: Path,
+    textpipe_wasm: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A warm load reads what to append from a small file instead of parsing the
+    component again; a damaged file is ignored, recomputed and rewritten."""
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path))
+    image = ComponentImage.load("bytes", bytes_wasm)
+    plan_file = tmp_path / "aot" / f"{image.sha256}-r{PLAN_VERSION}.plan"
+    assert decode_plan(plan_file.read_bytes()) == byte_export_tail(bytes_wasm.read_bytes())
+    plan_file.write_bytes(b"not a plan")
+    again = ComponentImage.load("bytes", bytes_wasm)
+    assert again.byte_exports == image.byte_exports
+    assert "unreadable byte-export plan" in caplog.text
+    assert decode_plan(plan_file.read_bytes()) is not None
+    # a component with nothing to add gets a plan too (so it is not parsed again)
+    shout = ComponentImage.load("shout", textpipe_wasm["shout"])
+    assert (
+        decode_plan((tmp_path / "aot" / f"{shout.sha256}-r{PLAN_VERSION}.plan").read_bytes())
+        is None
+    )
+    with pytest.raises(ValueError, match="version"):
+        decode_plan(encode_plan(None).replace(b'"version": 1', b'"version": 0'))

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Final
@@ -152,10 +153,15 @@ def aot_cache_dir() -> Path:
 
 
 def compile_component(
-    data: bytes, digest: str, *, label: str, cache: bool = True, fuel: bool = False
+    data: bytes | Callable[[], bytes],
+    digest: str,
+    *,
+    label: str,
+    cache: bool = True,
+    fuel: bool = False,
 ) -> Component:
-    """Compile ``data`` (a component binary) for :func:`engine` ``(fuel)``, through the
-    persistent AOT cache.
+    """Compile ``data`` (a component binary, or a function making it only if it must be
+    compiled) for :func:`engine` ``(fuel)``, through the persistent AOT cache.
 
     The cache key is the component's sha256, the wasmtime version and the engine
     configuration, so an upgrade or a config change never loads a stale artefact. Writes
@@ -180,7 +186,13 @@ _LIVE_COMPONENTS: weakref.WeakValueDictionary[str, Component] = weakref.WeakValu
 
 
 def _compile_or_load(
-    eng: Engine, data: bytes, digest: str, *, label: str, cache: bool, fuel: bool
+    eng: Engine,
+    data: bytes | Callable[[], bytes],
+    digest: str,
+    *,
+    label: str,
+    cache: bool,
+    fuel: bool,
 ) -> Component:
     path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_fingerprint(fuel))}.cwasm"
     if cache and path.is_file():
@@ -194,6 +206,8 @@ def _compile_or_load(
             )
             path.unlink(missing_ok=True)
     started = time.perf_counter()
+    if callable(data):
+        data = data()
     log.info("compiling %s (%.1f MB); this happens once per version", label, len(data) / 1e6)
     component = Component(eng, data)
     log.info("compiled %s in %.2f s", label, time.perf_counter() - started)
@@ -251,7 +265,23 @@ def cache_clear() -> int:
         with contextlib.suppress(OSError):
             path.unlink()
             removed += 1
+    directory = aot_cache_dir()
+    for path in directory.glob("*.plan") if directory.is_dir() else ():
+        with contextlib.suppress(OSError):
+            path.unlink()
     return removed
+
+
+def load_plan(key: str) -> bytes | None:
+    """A small note kept beside the compile cache (see _instance: byte-export plans)."""
+    try:
+        return (aot_cache_dir() / f"{key}.plan").read_bytes()
+    except OSError:
+        return None
+
+
+def store_plan(key: str, blob: bytes) -> None:
+    _store_atomically(aot_cache_dir() / f"{key}.plan", blob)
 
 
 def evict(*, keep: Path | None = None, limit: int | None = None) -> int:

@@ -48,7 +48,14 @@ from ._convert import (
     measurer,
 )
 from ._hostfuncs import register_context, unregister_context
-from ._relift import FastExport, add_byte_exports
+from ._relift import (
+    PLAN_VERSION,
+    FastExport,
+    Plan,
+    byte_export_tail,
+    decode_plan,
+    encode_plan,
+)
 from ._sandbox import HostLinker, SandboxSpec, configure_store, default_linker
 from ._types import component_exports, component_imports
 
@@ -133,6 +140,23 @@ def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
 ByteExports = dict[tuple[str | None, str], str]
 
 
+def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> Plan | None:
+    """What :mod:`._relift` appends to ``data``; kept beside the compile cache, so a warm
+    load neither parses the component again nor hashes the wider binary."""
+    key = f"{digest}-r{PLAN_VERSION}"
+    if cache:
+        blob = _engine.load_plan(key)
+        if blob is not None:
+            try:
+                return decode_plan(blob)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
+    plan = byte_export_tail(data)
+    if cache:
+        _engine.store_plan(key, encode_plan(plan))
+    return plan
+
+
 def _checked_fast(
     exports: dict[tuple[str | None, str], wit.FuncSig], added: Sequence[FastExport]
 ) -> ByteExports:
@@ -210,13 +234,15 @@ class ComponentImage:
             )
         digest = hashlib.sha256(data).hexdigest()
         label = f"plugin {name!r}"
-        relifted = add_byte_exports(data) if BYTE_EXPORTS else None
+        relifted = _byte_export_plan(data, digest, label, cache) if BYTE_EXPORTS else None
         component = None
         if relifted is not None:
-            wider, added = relifted
+            tail, added = relifted
+            # data + tail is made only when it must be compiled; its key is cheap to make
+            wider_digest = hashlib.sha256(bytes.fromhex(digest) + tail).hexdigest()
             try:
                 component = _engine.compile_component(
-                    wider, hashlib.sha256(wider).hexdigest(), label=label, cache=cache, fuel=fuel
+                    lambda: data + tail, wider_digest, label=label, cache=cache, fuel=fuel
                 )
             except WasmtimeError as exc:  # then the component as given says what is wrong
                 log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])

@@ -25,14 +25,26 @@ it give up and return None, never guess: the worst case is the slow path.
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 import attrs
 
-__all__ = ["FAST_EXPORT_PREFIX", "FastExport", "add_byte_exports"]
+__all__ = [
+    "FAST_EXPORT_PREFIX",
+    "PLAN_VERSION",
+    "FastExport",
+    "add_byte_exports",
+    "byte_export_tail",
+    "decode_plan",
+    "encode_plan",
+]
 
 #: Root export names of the added functions: ``airssys-bytes-f0``, ``-f1``, ...
 FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
+#: Bumped whenever what byte_export_tail() appends changes: cached plans of another
+#: version are not used.
+PLAN_VERSION: Final = 1
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -575,10 +587,41 @@ def _core_sort(sort: int, index: int) -> bytes:
     return bytes([sort]) + _leb(index)
 
 
-def add_byte_exports(data: bytes) -> tuple[bytes, tuple[FastExport, ...]] | None:
+Plan = tuple[bytes, tuple[FastExport, ...]]
+
+
+def add_byte_exports(data: bytes) -> Plan | None:
     """``data`` with a latin1-string export added for every eligible exported function,
     and what was added; None when there is nothing to add or the layout is not understood.
     """
+    plan = byte_export_tail(data)
+    return None if plan is None else (data + plan[0], plan[1])
+
+
+def encode_plan(plan: Plan | None) -> bytes:
+    """``plan`` (or its absence) as bytes, to keep beside the compile cache."""
+    added = [] if plan is None else [[a.interface, a.function, a.name] for a in plan[1]]
+    header = json.dumps({"version": PLAN_VERSION, "added": added}).encode()
+    return header + b"\n" + (b"" if plan is None else plan[0])
+
+
+def decode_plan(blob: bytes) -> Plan | None:
+    """The inverse of :func:`encode_plan`; ValueError for anything else."""
+    header, sep, tail = blob.partition(b"\n")
+    meta = json.loads(header)
+    if not sep or not isinstance(meta, dict) or meta.get("version") != PLAN_VERSION:
+        raise ValueError("not a byte-export plan of this version")
+    added = tuple(FastExport(i, f, n) for i, f, n in meta["added"])
+    if not added:
+        return None
+    if not tail:
+        raise ValueError("plan without its sections")
+    return tail, added
+
+
+def byte_export_tail(data: bytes) -> Plan | None:
+    """The sections to append to ``data`` (see the module docstring) and what they add;
+    None when there is nothing to add or the layout is not understood."""
     try:
         c = _read(data)
     except (_Unsupported, IndexError, UnicodeDecodeError):
@@ -698,12 +741,11 @@ def add_byte_exports(data: bytes) -> tuple[bytes, tuple[FastExport, ...]] | None
         for k, fast in enumerate(added)
     ]
     shim = _shim_module(wrapped)
-    tail = (
+    return (
         b"\x01" + _leb(len(shim)) + shim
         + _section(2, instances)
         + _section(6, aliases)
         + _section(7, rewriter.items)
         + _section(8, lifts)
         + _section(11, exports)
-    )  # fmt: skip
-    return data + tail, tuple(added)
+    ), tuple(added)  # fmt: skip
