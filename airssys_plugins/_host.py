@@ -998,7 +998,8 @@ class PluginHost:
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc, opts: HookOptions
     ) -> Callable[..., Any]:
         context = plugin.instance.context
-        raw_call = plugin.broadcast if hook.historic else plugin.call
+        historic = hook.historic
+        raw_call = plugin.broadcast if historic else plugin.call
         supervisor = plugin.supervisor
         assert supervisor is not None
         audit = self.audit
@@ -1017,7 +1018,10 @@ class PluginHost:
             if supervisor.open or supervisor.retry_at is not None:  # read without a lock
                 supervisor.before_call(hook.name)
             try:
-                result = raw_call(bound, args)
+                if plugin._idle is None and not historic:  # one instance: call it directly
+                    result = plugin.instances[0].call(bound, args)
+                else:
+                    result = raw_call(bound, args)
             except HookCallError as exc:
                 if not isinstance(exc, PluginUnavailable):
                     supervisor.failure(exc)

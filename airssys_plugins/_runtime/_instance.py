@@ -381,7 +381,10 @@ class PluginInstance:
         self._active = False
         self._store: Store | None = None
         self._instance: Instance | None = None
+        # id(BoundFunc) -> (byref of its wasmtime Func, the Func), for the current instance
         self._funcs: dict[int, Any] = {}
+        self._context: Any = None  # the current Store's context pointer
+        self._fuel = self.sandbox.fuel
         # The epoch count and ticks of the store's last deadline: while neither changed,
         # the deadline still stands and need not be set again (~0.6 us a call).
         self._deadline_epoch = -1
@@ -458,6 +461,7 @@ class PluginInstance:
                 plugin=self.name,
             ) from exc
         self._store, self._instance = store, instance
+        self._context = store._context()
         self._funcs = {}
         self._deadline_epoch = -1
         self.generation += 1
@@ -470,6 +474,7 @@ class PluginInstance:
         with self._lock:
             self._instance = None
             self._funcs = {}
+            self._context = None
             store, self._store = self._store, None
             if store is not None:
                 unregister_context(store._context())
@@ -538,6 +543,7 @@ class PluginInstance:
 
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
+        # One frame for the whole call: this is the hot path of every hook call.
         n = bound.arity
         params = bound.params_type()
         try:
@@ -557,81 +563,88 @@ class PluginInstance:
                 ticks = _ticks(timeout)
             else:
                 ticks = self._ticks if bound.ticks is None else bound.ticks
-            return self._invoke(bound, params, n, ticks)
+            with self._lock:
+                if self._active:
+                    # A host function called back into this plugin: the component model
+                    # forbids re-entering an instance, and wasmtime would poison the outer
+                    # call's store.
+                    raise PluginTrap(
+                        f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from "
+                        "inside one of its own host calls",
+                        plugin=self.name,
+                        hook=bound.hook,
+                    )
+                if self._instance is None:
+                    self._instantiate()
+                func_ref = self._funcs.get(id(bound))
+                if func_ref is None:
+                    func_ref = self._func_ref(bound)
+                context = self._context
+                epoch = _engine.epochs
+                if epoch != self._deadline_epoch or ticks != self._deadline_ticks:
+                    _set_deadline(context, ticks)
+                    self._deadline_epoch, self._deadline_ticks = epoch, ticks
+                if self._fuel is not None:
+                    _set_fuel(context, self._fuel)
+                lift = bound.lift
+                self._active = True
+                try:
+                    if lift is None:
+                        err = _call(func_ref[0], context, params, n, None, 0)
+                    else:
+                        result = VAL()
+                        err = _call(func_ref[0], context, params, n, _byref(result), 1)
+                finally:
+                    self._active = False
+                if err:
+                    error = WasmtimeError._from_ptr(err)
+                    host_error, self.host_error = self.host_error, None
+                    self.discard()
+                    raise self._failure(bound, error, host_error) from (host_error or error)
+                if lift is None:
+                    return None
+                if bound.scalar_result:
+                    return lift(result)
+                try:
+                    limit = self.sandbox.max_result_bytes
+                    if limit is not None and bound.measure is not None:
+                        size = bound.measure(result)
+                        if size > limit and bound.exact_measure is not None:
+                            size = bound.exact_measure(result)
+                        if size > limit:
+                            self.discard()  # the guest may keep state that produced it
+                            too_large = PluginLimitExceeded(
+                                f"plugin {self.name!r} returned {size:,} bytes from hook "
+                                f"{bound.hook!r}, above its limit of {limit:,} bytes",
+                                plugin=self.name,
+                                hook=bound.hook,
+                            )
+                            too_large.reason = "result too large"
+                            raise too_large
+                    return lift(result)
+                finally:
+                    _delete(_byref(result))
+
         finally:
             if not bound.scalar_params:  # scalars own no memory: nothing to free
                 for i in range(n):
                     _delete(_byref(params[i]))
 
-    def _invoke(self, bound: BoundFunc, params: Any, n: int, ticks: int) -> Any:
-        with self._lock:
-            if self._active:
-                # A host function called back into this plugin: the component model forbids
-                # re-entering an instance, and wasmtime would poison the outer call's store.
-                raise PluginTrap(
-                    f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from inside "
-                    "one of its own host calls",
-                    plugin=self.name,
-                    hook=bound.hook,
-                )
-            instance = self._instance or self._instantiate()
-            store = self._store
-            assert store is not None
-            func = self._funcs.get(id(bound))
-            if func is None:
-                func = instance.get_func(store, bound.index)
-                if func is None:
-                    raise PluginTrap(
-                        f"plugin {self.name!r} has no function {bound.function!r}",
-                        plugin=self.name,
-                        hook=bound.hook,
-                    )
-                self._funcs[id(bound)] = func
-            context = store._context()
-            epoch = _engine.epochs
-            if epoch != self._deadline_epoch or ticks != self._deadline_ticks:
-                _set_deadline(context, ticks)
-                self._deadline_epoch, self._deadline_ticks = epoch, ticks
-            if self.sandbox.fuel is not None:
-                _set_fuel(context, self.sandbox.fuel)
-            lift = bound.lift
-            self._active = True
-            try:
-                if lift is None:
-                    err = _call(_byref(func._func), context, params, n, None, 0)
-                else:
-                    result = VAL()
-                    err = _call(_byref(func._func), context, params, n, _byref(result), 1)
-            finally:
-                self._active = False
-            if err:
-                error = WasmtimeError._from_ptr(err)
-                host_error, self.host_error = self.host_error, None
-                self.discard()
-                raise self._failure(bound, error, host_error) from (host_error or error)
-            if lift is None:
-                return None
-            if bound.scalar_result:
-                return lift(result)
-            try:
-                limit = self.sandbox.max_result_bytes
-                if limit is not None and bound.measure is not None:
-                    size = bound.measure(result)
-                    if size > limit and bound.exact_measure is not None:
-                        size = bound.exact_measure(result)
-                    if size > limit:
-                        self.discard()  # the guest may keep state that produced it
-                        exc = PluginLimitExceeded(
-                            f"plugin {self.name!r} returned {size:,} bytes from hook "
-                            f"{bound.hook!r}, above its limit of {limit:,} bytes",
-                            plugin=self.name,
-                            hook=bound.hook,
-                        )
-                        exc.reason = "result too large"
-                        raise exc
-                return lift(result)
-            finally:
-                _delete(_byref(result))
+    def _func_ref(self, bound: BoundFunc) -> Any:
+        """A pointer to the wasmtime function ``bound`` calls in the current instance."""
+        instance, store = self._instance, self._store
+        assert instance is not None
+        assert store is not None
+        func = instance.get_func(store, bound.index)
+        if func is None:
+            raise PluginTrap(
+                f"plugin {self.name!r} has no function {bound.function!r}",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+        # byref keeps the Func's C struct alive; the Func object itself is kept too
+        ref = self._funcs[id(bound)] = (_byref(func._func), func)
+        return ref
 
     def _failure(
         self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
