@@ -246,10 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     probe = rows[0]
     raw_big = rows[1]
     # The control `vs raw` divides by: bare wasmtime-py running the same compiled code as the
-    # framework (the framework's Engine: epoch and fuel checks in every loop). A default
-    # Engine compiles a different, much shorter loop, which scales differently on a machine
-    # whose two vCPUs share a core's execution units: comparing with it mixes the Config's
-    # effect into the framework's.
+    # framework (the framework's Engine: epoch checks in every loop; fuel checks only for a
+    # plugin with a fuel limit, which these have not). A default Engine compiles a shorter
+    # loop, which may scale differently on a machine whose two vCPUs share a core's
+    # execution units: comparing with it mixes the Config's effect into the framework's.
     same_big = rows[2]
 
     def vs_raw(row: Row) -> float:
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  one burn({big:,}) call in 1 thread: framework {1e6 / fw_rate:,.0f} us, raw "
         f"wasmtime-py {1e6 / raw_rate:,.0f} us; the guest takes {raw_rate / fw_rate:.2f}x as "
-        "long\n  under the framework's Engine (the code its Config compiles: epoch and fuel checks)"
+        "long\n  under the framework's Engine (its Config compiles epoch checks into the guest)"
     )
     if clean:
         print(
