@@ -10,8 +10,9 @@ structures directly:
 * variants, results and enums map to the hookspec's own Python classes, tagged;
 * lists of numbers (``bytes`` included) are packed with strided byte copies, not a Python
   object per element;
-* with ``latin1=True`` (for a function lifted a second time by :mod:`._relift`, where
-  every ``list<u8>`` travels as a latin1 string) ``bytes`` cross as one string buffer.
+* for a function lifted a second time by :mod:`._relift`, where ``list<u8>`` travels as
+  a latin1 string, ``bytes`` cross as one string buffer (``lowerer(latin1=True)``,
+  :func:`latin1_lifter`).
 
 A lowering function writes into a ``wasmtime_component_val_t`` it is given; on error it
 leaves it holding only what can be deleted safely. A lifting function reads a value and
@@ -39,8 +40,11 @@ __all__ = [
     "Lower",
     "Measure",
     "is_byte_list",
+    "latin1_lifter",
     "lifter",
     "lowerer",
+    "measure_latin1",
+    "measure_latin1_exact",
     "measurer",
 ]
 
@@ -82,7 +86,6 @@ class ConvertError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
-_U8_PTR = ctypes.POINTER(ctypes.c_uint8)
 _U8_TYPE = wit.Prim("u8")
 
 
@@ -523,19 +526,14 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
 # ----------------------------------------------------------------------------- lifting
 
 
-def lifter(t: wit.WitType, *, latin1: bool = False) -> Lift:
-    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python.
-
-    ``latin1``: as for :func:`lowerer`.
-    """
+def lifter(t: wit.WitType) -> Lift:
+    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python."""
     if isinstance(t, wit.Prim):
         return _lift_prim(t.name)
     if isinstance(t, wit.ListT):
-        if latin1 and is_byte_list(t):
-            return _lift_latin1(t)
-        return _lift_list(t, latin1)
+        return _lift_list(t)
     if isinstance(t, wit.TupleT):
-        elems = [lifter(e, latin1=latin1) for e in t.elements]
+        elems = [lifter(e) for e in t.elements]
 
         def lift_tuple(src: Any) -> Any:
             data = src.of.tuple.data
@@ -543,7 +541,7 @@ def lifter(t: wit.WitType, *, latin1: bool = False) -> Lift:
 
         return lift_tuple
     if isinstance(t, wit.OptionT):
-        inner = lifter(t.inner, latin1=latin1)
+        inner = lifter(t.inner)
 
         def lift_option(src: Any) -> Any:
             ptr = src.of.option
@@ -551,7 +549,7 @@ def lifter(t: wit.WitType, *, latin1: bool = False) -> Lift:
 
         return lift_option
     if isinstance(t, wit.ResultT):
-        return _lift_result(t, latin1)
+        return _lift_result(t)
     if isinstance(t, wit.RecordT):
         return _lift_record(t)
     if isinstance(t, wit.VariantT):
@@ -588,13 +586,28 @@ def _latin1_bytes(vec: Any) -> bytes:
     return ctypes.string_at(vec.data, size).decode("utf-8").encode("latin-1") if size else b""
 
 
-def _lift_latin1(t: wit.ListT) -> Lift:
+def latin1_lifter(t: wit.WitType) -> Lift:
+    """A lifter for a ``list<u8>`` result that a byte-buffer export returns as a latin1
+    string (see :mod:`._relift`: only a top-level ``list<u8>`` result is)."""
+    assert isinstance(t, wit.ListT) and is_byte_list(t)  # noqa: PT018
     if t.py_bytes:
         return lambda src: _latin1_bytes(src.of.string)
     return lambda src: list(_latin1_bytes(src.of.string))
 
 
-def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
+def measure_latin1(src: Any) -> int:
+    """An upper bound of the bytes in such a result: its UTF-8 size, which is one or two
+    bytes per latin1 character."""
+    return int(src.of.string.size)
+
+
+def measure_latin1_exact(src: Any) -> int:
+    """The bytes in such a result, counted (it copies the string: for when the bound of
+    :func:`measure_latin1` is over a limit)."""
+    return len(_latin1_bytes(src.of.string))
+
+
+def _lift_list(t: wit.ListT) -> Lift:
     packed = _packed_elements(t.element)
     if packed is not None:
         code = packed[1]
@@ -619,7 +632,7 @@ def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
             return array(code, data).tolist()
 
         return lift_packed
-    elem = lifter(t.element, latin1=latin1)
+    elem = lifter(t.element)
 
     def lift_list(src: Any) -> Any:
         lst = src.of.list
@@ -629,9 +642,9 @@ def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
     return lift_list
 
 
-def _lift_result(t: wit.ResultT, latin1: bool = False) -> Lift:
-    ok = None if t.ok is None else lifter(t.ok, latin1=latin1)
-    err = None if t.err is None else lifter(t.err, latin1=latin1)
+def _lift_result(t: wit.ResultT) -> Lift:
+    ok = None if t.ok is None else lifter(t.ok)
+    err = None if t.err is None else lifter(t.err)
 
     def lift_result(src: Any) -> Any:
         res = src.of.result
@@ -702,19 +715,10 @@ def _lift_flags(t: wit.FlagsT) -> Lift:
 Measure = Callable[[Any], int]
 
 
-def measurer(t: wit.WitType, *, latin1: bool = False, exact: bool = False) -> Measure | None:
+def measurer(t: wit.WitType) -> Measure | None:
     """A function giving the bytes of strings and lists inside a C value of type ``t``
     (checked against a result-size limit before anything is copied into Python), or
-    None when the type has no variable-size part.
-
-    ``latin1``: as for :func:`lowerer`. A latin1 string's UTF-8 size is at most twice
-    its byte count, so that measure is an upper bound; ``exact=True`` counts instead
-    (which copies the string: for when the bound is over the limit).
-    """
-    if latin1 and is_byte_list(t):
-        if exact:
-            return lambda src: len(_latin1_bytes(src.of.string))
-        return lambda src: int(src.of.string.size)
+    None when the type has no variable-size part."""
     if isinstance(t, wit.Prim):
         if t.name != "string":
             return None
@@ -725,7 +729,7 @@ def measurer(t: wit.WitType, *, latin1: bool = False, exact: bool = False) -> Me
         return measure_string
     if isinstance(t, wit.ListT):
         packed = _packed_elements(t.element)
-        inner = measurer(t.element, latin1=latin1, exact=exact)
+        inner = measurer(t.element)
         if packed is not None or inner is None:
             width = array(packed[1]).itemsize if packed is not None else VAL_SIZE
             return lambda src: src.of.list.size * width
@@ -739,14 +743,14 @@ def measurer(t: wit.WitType, *, latin1: bool = False, exact: bool = False) -> Me
 
         return measure_list
     if isinstance(t, wit.OptionT):
-        inner_opt = measurer(t.inner, latin1=latin1, exact=exact)
+        inner_opt = measurer(t.inner)
         if inner_opt is None:
             return None
         measure_inner = inner_opt
         return lambda src: measure_inner(src.of.option.contents) if src.of.option else 0
     if isinstance(t, wit.TupleT | wit.RecordT):
         parts = [
-            measurer(e, latin1=latin1, exact=exact)
+            measurer(e)
             for e in (t.elements if isinstance(t, wit.TupleT) else [f for _, f in t.fields])
         ]
         if all(p is None for p in parts):
@@ -763,8 +767,8 @@ def measurer(t: wit.WitType, *, latin1: bool = False, exact: bool = False) -> Me
 
         return measure_fields
     if isinstance(t, wit.ResultT):
-        ok = None if t.ok is None else measurer(t.ok, latin1=latin1, exact=exact)
-        err = None if t.err is None else measurer(t.err, latin1=latin1, exact=exact)
+        ok = None if t.ok is None else measurer(t.ok)
+        err = None if t.err is None else measurer(t.err)
         if ok is None and err is None:
             return None
 

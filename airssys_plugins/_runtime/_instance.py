@@ -43,8 +43,11 @@ from ._convert import (
     Lower,
     Measure,
     is_byte_list,
+    latin1_lifter,
     lifter,
     lowerer,
+    measure_latin1,
+    measure_latin1_exact,
     measurer,
 )
 from ._hostfuncs import register_context, unregister_context
@@ -169,9 +172,9 @@ def _checked_fast(
         original = exports.get((extra.interface, extra.function))
         if sig is None or original is None:
             continue
-        result = original.result
+        result = original.result  # rewritten only when it is a list<u8> itself
         if sig.param_types == tuple(as_latin1(t) for t in original.param_types) and (
-            sig.result in (result, as_latin1(result) if is_byte_list(result) else result)
+            sig.result == (wit.Prim("string") if is_byte_list(result) else result)
         ):
             fast[(extra.interface, extra.function)] = extra.name
         else:  # pragma: no cover - would be a bug in _relift
@@ -519,25 +522,32 @@ class PluginInstance:
             )
         latin1 = byte_export is not None
         result = signature.result
-        # Only a list<u8> result itself travels as latin1 (see _relift: it must be copied
-        # to an even address when it is not on one); bytes deeper in a result do not.
-        latin1_result = latin1 and is_byte_list(result)
+        lift: Lift | None = None
+        measure: Measure | None = None
+        exact_measure: Measure | None = None
+        if latin1 and is_byte_list(result):
+            # Only a list<u8> result itself travels as latin1 (see _relift: it must be
+            # copied to an even address when it is not on one); bytes deeper do not.
+            assert result is not None
+            lift, measure, exact_measure = (
+                latin1_lifter(result),
+                measure_latin1,
+                measure_latin1_exact,
+            )
+        elif result is not None:
+            lift, measure = lifter(result), measurer(result)
         return BoundFunc(
             hook=hook,
             interface=interface,
             function=function,
             param_names=tuple(n for n, _ in signature.params),
             lowers=tuple(lowerer(t, latin1=latin1) for t in signature.param_types),
-            lift=None if result is None else lifter(result, latin1=latin1_result),
+            lift=lift,
             index=index,
             scalar_params=all(_is_scalar(t) for t in signature.param_types),
             scalar_result=_is_scalar(result),
-            measure=None if result is None else measurer(result, latin1=latin1_result),
-            exact_measure=(
-                None
-                if result is None or not latin1_result
-                else measurer(result, latin1=True, exact=True)
-            ),
+            measure=measure,
+            exact_measure=exact_measure,
             timeout=timeout,
         )
 
