@@ -50,8 +50,6 @@ import attrs
 import pluggy
 import pytest
 
-from ._capabilities import Capabilities, FileGrant, Limits, Origin
-from ._contract import Contract, _find_hookspecs
 from ._errors import (
     CapabilityDenied,
     ContractMismatchError,
@@ -60,9 +58,11 @@ from ._errors import (
     PluginLimitExceeded,
     PluginTimeout,
 )
+from .contract.mapping import Contract, _find_hookspecs
+from .policy.capabilities import Capabilities, FileGrant, Limits, Origin
 
 if TYPE_CHECKING:  # pytest loads this plugin in every session: wasmtime loads on first use
-    from ._host import HookOptions, PluginHost, WasmPlugin
+    from .host.plugin_host import HookOptions, PluginHost, WasmPlugin
 
 __all__ = [
     "ComponentLoader",
@@ -168,7 +168,7 @@ class HostFactory:
         specs = _resolve(self._contract(contract))
         project = project_name or _find_hookspecs(specs, None).project
         package = package or self._default_package or _package_beside(specs)
-        from ._host import PluginHost
+        from .host.plugin_host import PluginHost
 
         pm = pluggy.PluginManager(project)
         pm.add_hookspecs(specs)
@@ -339,7 +339,7 @@ class _ManifestDefaults:
 
 def _manifest_defaults(host: PluginHost, path: Path) -> _ManifestDefaults:
     """What a plugin's manifest says, as the host's discovery would read it."""
-    from ._discovery import PluginSource, _requests, checked_manifest
+    from .discovery.sources import PluginSource, checked_manifest, requested_capabilities
 
     source = PluginSource.from_path(path)
     manifest = checked_manifest(source, host.contract.package)
@@ -348,7 +348,7 @@ def _manifest_defaults(host: PluginHost, path: Path) -> _ManifestDefaults:
     return _ManifestDefaults(
         name=source.name,
         component=source.component,
-        requests=_requests(source, manifest),
+        requests=requested_capabilities(source, manifest),
         limits=attrs.evolve(host.limits, **requested),
         config=dict(manifest.config),
         hooks=dict(manifest.hooks),
@@ -494,7 +494,7 @@ def check_conformance(
     :class:`~airssys_plugins.ContractMismatchError` listing every problem at once.
     """
     __tracebackhide__ = True
-    from ._runtime import ComponentImage  # compiles (through the AOT cache) on first use
+    from .runtime import ComponentImage  # compiles (through the AOT cache) on first use
 
     if not isinstance(contract, Contract):
         specs = _resolve(contract)

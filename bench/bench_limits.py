@@ -26,7 +26,7 @@ from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker
 
 from airssys_plugins import Limits, PluginHost, u32
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 GUEST = Path(__file__).resolve().parent / "guests" / "bench"
 BURN_N = 20_000

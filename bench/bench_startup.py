@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def kitchen_cold_warm(tmp: Path, runs: int, profile: bool, report: Report) -> None:
-    from airssys_plugins._build import BuildError, build_guest
+    from airssys_plugins.authoring.build import BuildError, build_guest
 
     try:
         kitchen = build_guest(KITCHEN_DIR)

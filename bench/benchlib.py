@@ -34,7 +34,7 @@ from wasmtime.component import Component, Linker
 
 import airssys_plugins
 from airssys_plugins import PluginHost, u32
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -203,7 +203,7 @@ class RawWasmtime:
 
 def framework_engine() -> wasmtime.Engine:
     """The Engine the framework compiles plugins without a fuel limit for (epoch only)."""
-    from airssys_plugins._runtime import _engine
+    from airssys_plugins.runtime import engine as _engine
 
     return _engine.engine()
 

@@ -8,7 +8,7 @@ import pluggy
 import pytest
 
 from airssys_plugins import PluginHost
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 from .demo import PACKAGE, DemoHooks, demo_component
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pluggy
 
 from airssys_plugins import u32
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 hookspec = pluggy.HookspecMarker("demo")
 hookimpl = pluggy.HookimplMarker("demo")

@@ -24,10 +24,17 @@ import pluggy
 import pytest
 
 from airssys_plugins import Capabilities, Contract, Manifest, PluginHost, PluginSource
-from airssys_plugins._authoring import ScaffoldError, _abi, new_plugin, set_manifest_digest
-from airssys_plugins._build import BuildError, ToolchainMissing, build_guest, find_tool, jco_dir
-from airssys_plugins._cli import main
-from airssys_plugins._wit import (
+from airssys_plugins.authoring import ScaffoldError, new_plugin, set_manifest_digest
+from airssys_plugins.authoring import abi as _abi
+from airssys_plugins.authoring.build import (
+    BuildError,
+    ToolchainMissing,
+    build_guest,
+    find_tool,
+    jco_dir,
+)
+from airssys_plugins.cli import main
+from airssys_plugins.contract.wit import (
     EnumT,
     FlagsT,
     ListT,

@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airssys_plugins import PluginHost, PluginLimitExceeded
-from airssys_plugins import _wit as wit
-from airssys_plugins._build import build_guest
-from airssys_plugins._runtime import _instance
-from airssys_plugins._runtime._instance import BoundFunc, ComponentImage, PluginInstance
-from airssys_plugins._runtime._relift import (
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.contract import wit
+from airssys_plugins.runtime import instance as _instance
+from airssys_plugins.runtime.instance import BoundFunc, ComponentImage, PluginInstance
+from airssys_plugins.runtime.relift import (
     FAST_EXPORT_PREFIX,
     PLAN_VERSION,
     _s33,
@@ -37,7 +37,7 @@ from airssys_plugins._runtime._relift import (
     decode_plan,
     encode_plan,
 )
-from airssys_plugins._runtime._sandbox import SandboxSpec
+from airssys_plugins.runtime.sandbox import SandboxSpec
 
 from .kitchen_hooks import PACKAGE, KitchenHooks
 
@@ -258,7 +258,7 @@ def test_componentize_py_guest_round_trips_any_bytes(kitchen: pluggy.PluginManag
 
 def test_inspect_shows_the_component_as_built(bytes_wasm: Path) -> None:
     """The added exports are the runtime's business: `inspect` does not list them."""
-    from airssys_plugins._runtime._describe import describe_component
+    from airssys_plugins.runtime.describe import describe_component
 
     info = describe_component(bytes_wasm)
     assert [item.name for item in info.exports] == [IFACE]

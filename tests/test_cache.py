@@ -13,8 +13,8 @@ import pluggy
 import pytest
 
 from airssys_plugins import Limits, PluginHost
-from airssys_plugins._cli import main
-from airssys_plugins._runtime import aot_cache_dir, cache_clear, cache_info, evict
+from airssys_plugins.cli import main
+from airssys_plugins.runtime import aot_cache_dir, cache_clear, cache_info, evict
 
 from .demo import PACKAGE
 

@@ -29,8 +29,8 @@ from airssys_plugins import (
     variant,
     wit_binding,
 )
-from airssys_plugins._build import find_tool
-from airssys_plugins._wit import PackageId, kebab, version_compatible
+from airssys_plugins.authoring.build import find_tool
+from airssys_plugins.contract.wit import PackageId, kebab, version_compatible
 
 from .kitchen_hooks import KitchenHooks
 

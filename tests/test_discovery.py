@@ -24,7 +24,7 @@ from airssys_plugins import (
     PluginTimeout,
     discover_plugins,
 )
-from airssys_plugins._state import PluginState
+from airssys_plugins.discovery.state import PluginState
 
 Demo = Callable[..., Path]
 

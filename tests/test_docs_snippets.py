@@ -72,8 +72,8 @@ import pytest
 
 import airssys_plugins
 from airssys_plugins import Contract, PluginHost
-from airssys_plugins._build import build_guest, find_tool
-from airssys_plugins._hostapi import builtin_functions, host_wit
+from airssys_plugins.authoring.build import build_guest, find_tool
+from airssys_plugins.host.interfaces import builtin_functions, host_wit
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "tests" / "guests"
@@ -580,7 +580,7 @@ def _cwd(path: Path) -> Iterator[None]:
 
 
 def _cli(s: Session, *argv: str) -> None:
-    from airssys_plugins._cli import main
+    from airssys_plugins.cli import main
 
     out = io.StringIO()
     with _cwd(s.ws), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):

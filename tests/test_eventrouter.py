@@ -343,7 +343,7 @@ def test_failing_plugins_do_not_stop_the_stream(
     eventrouter_wasm: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A trap in filter_event fails that event only; a trapping enricher is skipped."""
-    from airssys_plugins._build import build_guest
+    from airssys_plugins.authoring.build import build_guest
     from sample_apps.eventrouter.app import route_event
 
     guest = tmp_path / "crashy"

@@ -93,8 +93,8 @@ def test_packed_lists_match_per_element_values(prim: str, elements: st.SearchStr
     import wasmtime.component as wc
     from wasmtime import _ffi as ffi
 
-    from airssys_plugins import _wit as wit
-    from airssys_plugins._runtime._convert import VAL, lifter, lowerer
+    from airssys_plugins.contract import wit
+    from airssys_plugins.runtime.convert import VAL, lifter, lowerer
 
     slow = getattr(wc, prim.upper())()
     lower = lowerer(wit.ListT(wit.Prim(prim)))

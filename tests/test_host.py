@@ -182,7 +182,7 @@ def test_minor_version_difference_is_compatible(
 
 def test_component_with_no_hooks_is_refused(host: PluginHost, guest_dir: Path) -> None:
     """A component that implements none of the hooks says what it exports instead."""
-    from airssys_plugins._build import build_guest
+    from airssys_plugins.authoring.build import build_guest
 
     src = guest_dir / "other"
     (src / "wit").mkdir(parents=True, exist_ok=True)
@@ -201,7 +201,7 @@ def test_extra_exports_are_ignored_with_debug_log(
     host: PluginHost, pm: pluggy.PluginManager, guest_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Exports that match no hook are skipped and logged at debug level."""
-    from airssys_plugins._build import build_guest
+    from airssys_plugins.authoring.build import build_guest
 
     src = guest_dir / "extra"
     (src / "wit").mkdir(parents=True, exist_ok=True)
@@ -250,7 +250,7 @@ def test_missing_file(host: PluginHost, tmp_path: Path) -> None:
 
 def test_foreign_imports_are_refused(host: PluginHost, guest_dir: Path) -> None:
     """A component importing an interface the host does not provide fails to load, named."""
-    from airssys_plugins._build import build_guest
+    from airssys_plugins.authoring.build import build_guest
 
     src = guest_dir / "needy"
     (src / "wit").mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airssys_plugins import HookOptions, Manifest, ManifestError, PluginError
-from airssys_plugins._manifest import VersionRange
+from airssys_plugins.discovery.manifest import VersionRange
 
 FULL = """
 name = "reverse"

@@ -13,7 +13,7 @@ import pytest
 import wasmtime
 
 from airssys_plugins import Lockfile
-from airssys_plugins._cli import main
+from airssys_plugins.cli import main
 from sample_apps.textpipe.app import bundled_plugin_dir
 
 CONTRACT = ["--contract", "hookspecs.textpipe:TextHooks"]

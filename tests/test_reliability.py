@@ -26,7 +26,7 @@ from airssys_plugins import (
     UpgradeHeld,
     u32,
 )
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 from .demo import PACKAGE, hookimpl
 
@@ -177,7 +177,7 @@ LIFECYCLE_WAT = """(module
 @pytest.fixture(scope="module")
 def lifecycle_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import airssys_plugins
-    from airssys_plugins._hostapi import LIFECYCLE_WIT as HOST_LIFECYCLE
+    from airssys_plugins.host.interfaces import LIFECYCLE_WIT as HOST_LIFECYCLE
 
     src = tmp_path_factory.mktemp("lifecycle")
     (src / "wit" / "deps" / "airssys-host").mkdir(parents=True)
@@ -428,7 +428,7 @@ def test_open_circuit_is_visible_in_cli_list(
     pm: pluggy.PluginManager, demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`airssys-plugins list` (another process in real life) shows a running host's open circuit."""
-    from airssys_plugins._cli import main
+    from airssys_plugins.cli import main
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()

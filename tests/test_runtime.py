@@ -12,8 +12,8 @@ import pluggy
 import pytest
 
 from airssys_plugins import HookCallError, PluginABIError, PluginHost, PluginTimeout, PluginTrap
-from airssys_plugins._build import build_guest
-from airssys_plugins._runtime import TRAP_TABLE, aot_cache_dir, classify_error
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.runtime import TRAP_TABLE, aot_cache_dir, classify_error
 
 Demo = Callable[..., Path]
 abi_spec = pluggy.HookspecMarker("abi")

@@ -32,7 +32,7 @@ from airssys_plugins import (
     PluginHost,
     PluginResultError,
 )
-from airssys_plugins._build import (
+from airssys_plugins.authoring.build import (
     JCO_VERSION,
     BuildError,
     ToolchainMissing,
@@ -43,7 +43,7 @@ from airssys_plugins._build import (
     find_tool,
     jco_dir,
 )
-from airssys_plugins._cli import main
+from airssys_plugins.cli import main
 
 from . import probe_hooks
 from .rust_hooks import PACKAGE, Point, RustHooks, Summary, hookimpl

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airssys_plugins._cli import main as cli_main
+from airssys_plugins.cli import main as cli_main
 from hookspecs.textpipe import Stat
 from sample_apps.textpipe.app import main, run
 

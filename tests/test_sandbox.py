@@ -37,10 +37,11 @@ from airssys_plugins import (
     current_plugin,
     u32,
 )
-from airssys_plugins._build import build_guest
-from airssys_plugins._runtime import _hostfuncs, _instance
-from airssys_plugins._runtime._instance import PluginInstance
-from airssys_plugins._runtime._sandbox import SandboxSpec
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.runtime import callbacks as _hostfuncs
+from airssys_plugins.runtime import instance as _instance
+from airssys_plugins.runtime.instance import PluginInstance
+from airssys_plugins.runtime.sandbox import SandboxSpec
 
 from .demo import PACKAGE as DEMO_PACKAGE
 from .probe_hooks import PACKAGE, ProbeHooks
@@ -98,7 +99,7 @@ def healthy_sibling(pm: pluggy.PluginManager, host: PluginHost, wasm: Path) -> N
 
 def test_request_ceiling_grants_intersection(tmp_path: Path) -> None:
     """A right is effective only if requested, under the ceiling and granted."""
-    from airssys_plugins._capabilities import decide
+    from airssys_plugins.policy.capabilities import decide
 
     request = Capabilities(env=["A", "B", "C"], interfaces=["log", "kv"])
     ceiling = Capabilities(env=["A", "B"], interfaces=["log", "kv"])

@@ -8,7 +8,7 @@ import pluggy
 import pytest
 
 from airssys_plugins import ContractMismatchError, PluginHost, u32, wit_binding
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 spec = pluggy.HookspecMarker("calc")
 

@@ -45,7 +45,7 @@ import attrs
 import pluggy
 
 from airssys_plugins import Capabilities, HookCallError, Limits, Origin, PluginError, PluginHost
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 from hookspecs.eventrouter import PACKAGE, Event, EventHooks, Field
 
 from .plugins.triage import Triage

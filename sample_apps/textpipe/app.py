@@ -6,7 +6,7 @@
 
 Bundled plugins: ``shout`` (hand-written WAT component), ``wordstats`` (Python compiled to a
 component with componentize-py) and ``titlecase`` (a plain Python plugin). The components
-are built from source on first run and cached (see ``airssys_plugins._build``).
+are built from source on first run and cached (see ``airssys_plugins.authoring.build``).
 
 More plugins are discovered (``airssys_plugins.discover_plugins``): ``--plugins-dir``
 directories first, then the bundled ones, then the user and site plugin dirs
@@ -30,8 +30,8 @@ from typing import Any
 import pluggy
 
 from airssys_plugins import LoadReport, PluginHost, discover_plugins
-from airssys_plugins._build import build_guest
-from airssys_plugins._runtime import aot_cache_dir
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.runtime import aot_cache_dir
 from hookspecs.textpipe import PACKAGE, Settings, Stat, TextHooks
 
 from .plugins.titlecase import TitleCase

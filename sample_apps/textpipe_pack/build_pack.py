@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from airssys_plugins._build import build_guest
+from airssys_plugins.authoring.build import build_guest
 
 PACK = Path(__file__).resolve().parent
 CONTRACT_WIT = PACK.parent.parent / "hookspecs" / "textpipe.wit"

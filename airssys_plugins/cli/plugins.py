@@ -1,0 +1,262 @@
+"""Plugin subcommands: ``list``, ``lock``, ``enable``, ``disable``.
+
+airssys-plugins list    [--app APP] [--contract MODULE:OBJECT] [--dir DIR]... [--json]
+airssys-plugins lock    [--app APP] [--contract MODULE:OBJECT] [--dir DIR]... [-o FILE]
+airssys-plugins enable  NAME --app APP
+airssys-plugins disable NAME --app APP
+
+Exit codes: 0 all well; 1 a plugin is broken (``list``, ``lock``) or an error occurred;
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .._errors import PluginError
+from ..discovery.lockfile import LockEntry, Lockfile
+from ..discovery.sources import Discovery, PluginShadowedWarning, PluginSource, discover_plugins
+from ..discovery.state import PluginState
+from ..host.loading import LoadReport, PluginStatus
+from ..host.supervision import CircuitFile
+from .common import contract_of, load_object, project_of
+
+__all__ = ["register", "table"]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart, a rule under the header."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)]) + "\n"
+
+
+@contextmanager
+def _shadow_warnings() -> Iterator[None]:
+    """Print duplicate-name warnings as ``warning: ...`` lines instead of Python warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginShadowedWarning)
+        yield
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+
+
+def _app_and_spec(args: argparse.Namespace) -> tuple[str, object | None]:
+    spec = load_object(args.spec) if args.spec else None
+    app = args.app or (project_of(spec) if spec is not None else None)
+    if not app:
+        raise SystemExit("error: give --app NAME, or --contract MODULE:OBJECT to name the app")
+    return app, spec
+
+
+def _discover(args: argparse.Namespace, app: str) -> Discovery:
+    with _shadow_warnings():
+        return discover_plugins(
+            app,
+            args.dirs,
+            user_dirs=not args.no_user_dirs,
+            site_dirs=not args.no_site_dirs,
+            packs=not args.no_packs,
+        )
+
+
+def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -> LoadReport:
+    """Load every plugin found into a throwaway host, to report what would happen."""
+    import pluggy
+
+    from ..host.plugin_host import PluginHost
+
+    contract = contract_of(args, spec)
+    pm = pluggy.PluginManager(args.project or project_of(spec))
+    pm.add_hookspecs(spec)  # type: ignore[arg-type]  # a class or module, checked above
+    # The report shows every failure; the loader's log lines would say it all twice.
+    quiet = logging.getLogger("airssys_plugins.discovery")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with PluginHost(pm, package=str(contract.package), grants=args.grants) as host:
+            return host.load_plugins(found, **kw)
+    finally:
+        quiet.setLevel(level)
+
+
+def _found_only(found: Discovery) -> LoadReport:
+    """Without a contract nothing is loaded: each plugin is found, disabled or broken."""
+    entries: list[PluginStatus] = []
+    for s in found:
+        if not s.enabled:
+            entries.append(PluginStatus(s, "disabled", note="disabled by the operator"))
+        elif s.error is not None:
+            entries.append(PluginStatus(s, "broken", error=s.error))
+        else:
+            entries.append(PluginStatus(s, "loaded", note="found (give --contract to load it)"))
+    for loser, winner in found.shadowed:
+        entries.append(PluginStatus(loser, "shadowed", note=f"shadowed by {winner.where}"))
+    return LoadReport(tuple(entries))
+
+
+def _status_word(entry: PluginStatus, checked: bool, circuits: dict[str, Any] | None = None) -> str:
+    circuit = (circuits or {}).get(entry.name)
+    if circuit is not None and entry.status == "loaded":
+        return "open (circuit)"
+    if entry.status == "loaded" and not checked:
+        return "found"
+    if entry.status == "broken" and entry.error is not None:
+        return f"broken ({type(entry.error).__name__})"
+    return entry.status
+
+
+def _row(entry: PluginStatus, checked: bool, circuits: dict[str, Any] | None = None) -> list[str]:
+    s = entry.source
+    hooks = sorted(entry.plugin.hooks) if entry.plugin is not None else []
+    caps = s.manifest.capabilities.summary() if s.manifest is not None else []
+    return [
+        s.name,
+        s.version,
+        s.where_short,
+        ", ".join(hooks) or "-",
+        ", ".join(caps) or "-",
+        _status_word(entry, checked, circuits),
+    ]
+
+
+def _json_row(entry: PluginStatus, checked: bool) -> dict[str, Any]:
+    s = entry.source
+    return {
+        "name": s.name,
+        "version": None if s.manifest is None else s.manifest.version,
+        "source": {
+            "kind": s.kind,
+            "origin": s.origin,
+            "path": None if s.path is None else str(s.path),
+            "component": None if s.component is None else str(s.component),
+        },
+        "hooks": {} if entry.plugin is None else dict(sorted(entry.plugin.hooks.items())),
+        "capabilities": [] if s.manifest is None else s.manifest.capabilities.summary(),
+        "status": _status_word(entry, checked).split(" ")[0],
+        "enabled": s.enabled,
+        "reason": None if entry.error is None else str(entry.error),
+        "note": entry.note or None,
+        "sha256": None if entry.plugin is None else entry.plugin.sha256,
+    }
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    app, spec = _app_and_spec(args)
+    found = _discover(args, app)
+    checked = spec is not None
+    report = _load(args, spec, found, lockfile=args.lockfile) if checked else _found_only(found)
+    if args.json:
+        print(json.dumps([_json_row(e, checked) for e in report], indent=2))
+        return 1 if report.broken else 0
+    print(f"plugins of {app} (searched: {'; '.join(found.searched)})")
+    if not report.entries:
+        print("no plugins found")
+        return 0
+    circuits = CircuitFile.for_app(app).read()
+    header = ["NAME", "VERSION", "SOURCE", "HOOKS", "CAPABILITIES", "STATUS"]
+    sys.stdout.write(table(header, [_row(e, checked, circuits) for e in report]))
+    notes = [e for e in report if e.error is not None or (e.note and e.status != "loaded")]
+    for e in notes:
+        print(f"\n{e.name} ({e.status}): {e.error if e.error is not None else e.note}")
+    for name, circuit in sorted(circuits.items()):
+        print(f"\n{name} (circuit open in a running host): {circuit.get('reason')}")
+    return 1 if report.broken else 0
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    app, spec = _app_and_spec(args)
+    found = _discover(args, app)
+    usable: list[PluginSource] = list(found)
+    failed: list[tuple[PluginSource, PluginError]] = []
+    if spec is not None:
+        report = _load(args, spec, found)
+        failed += [(e.source, e.error) for e in report.broken if e.error is not None]
+        usable = [e.source for e in report if e.status in ("loaded", "disabled")]
+    entries: list[LockEntry] = []
+    for source in usable:
+        if source.error is not None:
+            failed.append((source, source.error))
+            continue
+        try:
+            _, digest = source.read_component()
+        except PluginError as exc:
+            failed.append((source, exc))
+            continue
+        entries.append(LockEntry.for_source(source, digest))
+    lock = Lockfile.from_entries(app, entries)
+    path = lock.write(args.output)
+    for entry in sorted(entries, key=lambda e: e.name):
+        print(f"locked {entry.name} {entry.version}  {entry.source}  sha256 {entry.sha256[:16]}…")
+    print(f"wrote {path} ({len(entries)} plugin(s) of {app})")
+    for source, error in failed:
+        print(f"left out {source.name}: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_enable(args: argparse.Namespace, enabled: bool) -> int:
+    state = PluginState.for_app(args.app)
+    changed = state.set_enabled(args.name, enabled)
+    word = "enabled" if enabled else "disabled"
+    print(f"{args.name} {word if changed else 'was already ' + word} for {args.app} ({state.path})")
+    return 0
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--app", help="the app's name: <app> in dirs and <app>.components packs")
+    p.add_argument(
+        "--contract",
+        dest="spec",
+        metavar="MODULE:OBJECT",
+        help="hookspecs to load the plugins against (default app name: their pluggy project)",
+    )
+    p.add_argument("--package", help="WIT package id of the contract")
+    p.add_argument("--project", help="pluggy project name (detected from the markers)")
+    p.add_argument(
+        "--dir",
+        dest="dirs",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a plugin directory or single plugin, searched first (repeatable, in order)",
+    )
+    p.add_argument("--no-user-dirs", action="store_true", help="skip the user data dir")
+    p.add_argument("--no-site-dirs", action="store_true", help="skip the site data dirs")
+    p.add_argument("--no-packs", action="store_true", help="skip pip component packs")
+    p.add_argument("--grants", metavar="FILE", help="the operator's grants file (TOML)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "list", help="list the plugins an app would find, and what loading them does"
+    )
+    _add_search_options(p)
+    p.add_argument("--lockfile", metavar="FILE", help="check the plugins against this lockfile")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("lock", help="pin the plugins found (sha256, capabilities) in a lockfile")
+    _add_search_options(p)
+    p.add_argument(
+        "-o", "--output", default="plugins.lock", help="lockfile to write (default plugins.lock)"
+    )
+    p.set_defaults(func=_cmd_lock)
+
+    for word, enabled in (("enable", True), ("disable", False)):
+        p = sub.add_parser(word, help=f"{word} a plugin of an app (a persisted setting)")
+        p.add_argument("name", metavar="NAME")
+        p.add_argument("--app", required=True, help="the app's name")
+        p.set_defaults(func=lambda args, e=enabled: _cmd_enable(args, e))

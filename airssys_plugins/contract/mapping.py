@@ -1,0 +1,609 @@
+"""Hookspecs <-> WIT: the contract between a host application and its components.
+
+A :class:`Contract` is built from pluggy hookspecs (their annotations give the WIT types)
+and says, for every hook, which WIT function a component exports to implement it:
+
+* by default, hook ``detect_language`` of package ``textpipe:hooks@1.0.0`` is function
+  ``detect-language`` in interface ``textpipe:hooks/detect-language@1.0.0``: one interface
+  per hook, so a component implements any subset of the hooks by exporting only those
+  interfaces;
+* a hookspec can instead be *bound* to a function of an existing WIT interface
+  (``docs:adder/add@0.1.0#add``) or to a function exported at a component's root (``add``),
+  so that components built by others for a published WIT package plug in unchanged.
+
+No wasmtime here: a component's exports arrive as :mod:`airssys_plugins.contract.wit` types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, final
+
+import attrs
+
+from .._errors import HookspecError, Mismatch
+from . import wit as _wit
+from .annotations import Result, WitPrimitive, is_variant
+
+__all__ = ["Contract", "HookContract", "HookOptions", "WitBinding", "wit_binding"]
+
+_BINDING_ATTR = "__airssys_wit_binding__"
+
+
+@attrs.frozen
+class WitBinding:
+    """Where a hook lives in WIT: ``interface`` (full name, ``None`` for the component root)
+    and ``function``."""
+
+    interface: str | None
+    function: str
+
+    @classmethod
+    def parse(cls, text: str) -> WitBinding:
+        """``docs:adder/add@0.1.0#add`` (function of an interface) or ``add`` (root export)."""
+        iface, sep, func = text.rpartition("#")
+        if not sep:
+            iface, func = "", text
+        if func != func.strip() or not func:
+            raise ValueError(f"WIT binding {text!r} names no function")
+        if iface and _wit.split_interface_name(iface) is None:
+            raise ValueError(
+                f"WIT binding {text!r}: {iface!r} is not a full interface name; "
+                "write namespace:package/interface@1.2.3#function"
+            )
+        return cls(iface or None, func.lstrip("%"))
+
+    def __str__(self) -> str:
+        return self.function if self.interface is None else f"{self.interface}#{self.function}"
+
+
+def wit_binding(target: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Bind a hookspec to an existing WIT function instead of the generated interface.
+
+    ``target`` is ``namespace:package/interface@version#function``, or just ``function``
+    for a function a component exports at its root::
+
+        @hookspec
+        @wit_binding("docs:adder/add@0.1.0#add")
+        def add(self, x: u32, y: u32) -> u32: ...
+
+    Parameters bind by position; the annotations must map to the WIT function's types.
+    """
+    binding = WitBinding.parse(target)
+
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(func, _BINDING_ATTR, binding)
+        return func
+
+    return mark
+
+
+@attrs.frozen
+class HookContract:
+    """One hook: its pluggy argument names, WIT signature and where components export it."""
+
+    name: str
+    argnames: tuple[str, ...]
+    signature: _wit.FuncSig
+    binding: WitBinding
+    firstresult: bool = False
+    historic: bool = False
+    # ``-> Result[T, E]``: ok is the return value, err raises PluginResultError.
+    unwrap_result: bool = False
+    doc: str | None = None
+
+
+@attrs.frozen
+class Contract:
+    """The WIT side of a set of hookspecs. Build with :meth:`from_hookspecs`."""
+
+    package: _wit.PackageId
+    hooks: Mapping[str, HookContract]
+
+    @classmethod
+    def from_hookspecs(
+        cls,
+        specs: object,
+        *,
+        package: str | _wit.PackageId | None = None,
+        project_name: str | None = None,
+        bindings: Mapping[str, str] | None = None,
+    ) -> Contract:
+        """Build the contract of ``specs``: a pluggy ``PluginManager`` (its added hookspecs),
+        or a class or module holding ``@hookspec`` functions.
+
+        ``package`` defaults to ``<project>:hooks@1.0.0``. ``bindings`` maps hook names to
+        WIT functions (same syntax as :func:`wit_binding`) for hookspecs you cannot edit.
+        """
+        found = _find_hookspecs(specs, project_name)
+        if not found.functions:
+            raise HookspecError(
+                f"{specs!r} holds no hookspecs marked for project {found.project!r}"
+            )
+        if package is None:
+            pkg = _wit.PackageId(_wit.kebab(found.project), "hooks", "1.0.0")
+        elif isinstance(package, str):
+            pkg = _wit.PackageId.parse(package)
+        else:
+            pkg = package
+        extra = {k: WitBinding.parse(v) for k, v in (bindings or {}).items()}
+        unknown = set(extra) - set(found.functions)
+        if unknown:
+            raise HookspecError(
+                f"bindings name unknown hook(s) {sorted(unknown)}; "
+                f"hooks are {sorted(found.functions)}"
+            )
+        problems: list[HookspecError] = []
+        hooks: dict[str, HookContract] = {}
+        for name, (func, opts) in sorted(found.functions.items()):
+            try:
+                hooks[name] = _hook_contract(name, func, opts, pkg, extra.get(name))
+            except HookspecError as exc:
+                problems.append(exc)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise ExceptionGroup(f"{len(problems)} hookspecs cannot be mapped to WIT", problems)
+        return cls(pkg, hooks)
+
+    def wit(self, *, world: str = "plugin", hooks: Iterable[str] | None = None) -> str:
+        """WIT text for this contract: one interface per generated hook, and a world that
+        exports the chosen ``hooks`` (all by default)."""
+        chosen = sorted(self.hooks) if hooks is None else list(hooks)
+        unknown = [h for h in chosen if h not in self.hooks]
+        if unknown:
+            raise ValueError(f"unknown hook(s) {unknown}; hooks are {sorted(self.hooks)}")
+        out = [f"package {self.package};\n"]
+        exports: list[str] = []
+        for name, hook in sorted(self.hooks.items()):
+            if not self.is_generated(hook):
+                continue
+            iface = _wit.kebab(name)
+            out.append("\n" + _interface_text(iface, hook))
+            if name in chosen:
+                exports.append(iface)
+        bound = [h for h in self.hooks.values() if not self.is_generated(h)]
+        for hook in bound:
+            out.append(
+                f"\n// Hook `{hook.name}` is bound to {hook.binding}: {hook.signature.render()}\n"
+            )
+        if hooks is None:
+            out.append(
+                "\n/// A component that implements every hook. "
+                "Implement a subset with a world of your own.\n"
+            )
+        else:
+            out.append(f"\n/// A component that implements {', '.join(chosen)}.\n")
+        out.append(f"world {_wit.render_ident(world)} {{\n")
+        out.extend(f"  export {_wit.render_ident(e)};\n" for e in exports)
+        out.append("}\n")
+        return "".join(out)
+
+    def is_generated(self, hook: HookContract) -> bool:
+        """Whether ``hook`` lives in this contract's own package (not a WIT-first binding)."""
+        if hook.binding.interface is None:
+            return False
+        split = _wit.split_interface_name(hook.binding.interface)
+        return split is not None and split[0] == f"{self.package.namespace}:{self.package.name}"
+
+    def check(
+        self, hook: HookContract, actual: _wit.FuncSig | None, actual_interface: str | None
+    ) -> list[Mismatch]:
+        """Compare one hook with the function a component exports for it
+        (``actual_interface`` is the interface it was found in, any version)."""
+        expected_text = hook.signature.render(expanded=True)
+        if actual is None:
+            return [
+                Mismatch(hook.name, expected_text, "(not exported)", f"{hook.binding} is missing")
+            ]
+        where = (
+            hook.binding.function
+            if actual_interface is None
+            else f"{actual_interface}#{hook.binding.function}"
+        )
+        problems: list[Mismatch] = []
+        expected_version = _interface_version(hook.binding.interface)
+        actual_version = _interface_version(actual_interface)
+        if not _wit.version_compatible(expected_version, actual_version):
+            problems.append(
+                Mismatch(
+                    hook.name,
+                    f"version {expected_version}",
+                    f"version {actual_version}",
+                    f"{where}: incompatible package version",
+                )
+            )
+        if actual != hook.signature:
+            problems.append(
+                Mismatch(
+                    hook.name,
+                    expected_text,
+                    actual.render(expanded=True),
+                    f"{where}: {_describe_difference(hook.signature, actual)}",
+                )
+            )
+        return problems
+
+
+def _interface_version(interface: str | None) -> str | None:
+    if interface is None:
+        return None
+    split = _wit.split_interface_name(interface)
+    return None if split is None else split[2]
+
+
+def _describe_difference(expected: _wit.FuncSig, actual: _wit.FuncSig) -> str:
+    if len(expected.params) != len(actual.params):
+        return f"takes {len(actual.params)} parameter(s), the hook passes {len(expected.params)}"
+    for (name, et), (aname, at) in zip(expected.params, actual.params, strict=True):
+        if et != at:
+            return (
+                f"parameter {name!r} (component calls it {aname!r}) has type "
+                f"{_wit.render_type_expanded(at)}, expected {_wit.render_type_expanded(et)}"
+            )
+    return "result type differs"
+
+
+def _interface_text(iface: str, hook: HookContract) -> str:
+    notes = []
+    if hook.firstresult:
+        notes.append("firstresult: the first non-none answer wins")
+    if hook.historic:
+        notes.append("historic: replayed to plugins registered later")
+    suffix = f" ({'; '.join(notes)})" if notes else ""
+    lines = [f"/// Hook `{hook.name}`{suffix}.\n"]
+    if hook.doc:
+        lines.extend(f"/// {line}".rstrip() + "\n" for line in hook.doc.splitlines())
+    lines.append(f"interface {_wit.render_ident(iface)} {{\n")
+    seen: dict[str, _wit.WitType] = {}
+    defs: list[str] = []
+    for t in _signature_types(hook.signature):
+        for named in _wit.named_types(t):
+            if named.name == hook.binding.function:
+                raise HookspecError(
+                    f"hook {hook.name!r}: type {named.name!r} has the same WIT name as the "
+                    "hook's function, which WIT forbids in one interface; rename the Python "
+                    "class",
+                    hook=hook.name,
+                )
+            prev = seen.get(named.name)
+            if prev is None:
+                seen[named.name] = named
+                defs.append(_wit.render_typedef(named))
+            elif prev != named or getattr(prev, "py", None) is not getattr(named, "py", None):
+                raise HookspecError(
+                    f"hook {hook.name!r}: two different types are both named {named.name!r} "
+                    "in WIT; rename one of the Python classes",
+                    hook=hook.name,
+                )
+    for d in defs:
+        lines.append(d + "\n")
+    lines.append(f"  {_wit.render_ident(hook.binding.function)}: {hook.signature.render()};\n")
+    lines.append("}\n")
+    return "".join(lines)
+
+
+def _signature_types(sig: _wit.FuncSig) -> list[_wit.WitType]:
+    types_ = list(sig.param_types)
+    if sig.result is not None:
+        types_.append(sig.result)
+    return types_
+
+
+# --------------------------------------------------------------------------- hookspecs
+
+
+@attrs.frozen
+class _Found:
+    project: str
+    functions: dict[str, tuple[Callable[..., Any], Mapping[str, Any]]]
+
+
+def _find_hookspecs(specs: object, project_name: str | None) -> _Found:
+    hook_relay = getattr(specs, "hook", None)
+    project = getattr(specs, "project_name", None)
+    if hook_relay is not None and isinstance(project, str):  # a PluginManager
+        functions: dict[str, tuple[Callable[..., Any], Mapping[str, Any]]] = {}
+        for name, caller in vars(hook_relay).items():
+            spec = getattr(caller, "spec", None)
+            if spec is not None:
+                functions[name] = (spec.function, spec.opts)
+        return _Found(project, functions)
+    functions = {}
+    detected = project_name
+    for name in dir(specs):
+        func = getattr(specs, name, None)
+        if not callable(func):
+            continue
+        for attr, opts in vars(func).items() if hasattr(func, "__dict__") else ():
+            if not attr.endswith("_spec") or not isinstance(opts, dict):
+                continue
+            proj = attr[: -len("_spec")]
+            if detected is None:
+                detected = proj
+            if proj == detected:
+                functions[name] = (func, opts)
+    return _Found(detected or "unknown", functions)
+
+
+def function_signature(
+    name: str, func: Callable[..., Any], *, kind: str = "hook"
+) -> tuple[tuple[str, ...], _wit.FuncSig, bool]:
+    """Map a Python function's annotations to a WIT signature.
+
+    Returns (Python argument names, WIT signature, whether the return is a top-level
+    ``Result`` to unwrap). ``kind`` names the thing in error messages (hook, host function).
+    """
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception as exc:
+        raise HookspecError(
+            f"{kind} {name!r}: cannot resolve its annotations ({exc}); define the types it "
+            "uses at module level",
+            hook=name,
+        ) from exc
+    sig = inspect.signature(func)
+    params = list(sig.parameters.values())
+    if params and params[0].name in ("self", "cls") and "." in func.__qualname__:
+        params = params[1:]
+    wit_params: list[tuple[str, _wit.WitType]] = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise HookspecError(
+                f"{kind} {name!r}, parameter {p.name!r}: *args/**kwargs cannot be mapped to "
+                "WIT; declare each argument",
+                hook=name,
+                parameter=p.name,
+            )
+        if p.name not in hints:
+            raise HookspecError(
+                f"{kind} {name!r}, parameter {p.name!r} has no annotation; annotate it "
+                "(e.g. `text: str`) so it can be mapped to WIT",
+                hook=name,
+                parameter=p.name,
+            )
+        where = f"{kind} {name!r}, parameter {p.name!r}"
+        wit_params.append((_param_name(name, p.name), _map(hints[p.name], where, name, p.name)))
+    if "return" not in hints:
+        raise HookspecError(
+            f"{kind} {name!r} has no return annotation; annotate it (`-> None` if it returns "
+            "nothing)",
+            hook=name,
+            parameter="return",
+        )
+    ret_ann = hints["return"]
+    result = (
+        None
+        if ret_ann is None or ret_ann is type(None)
+        else _map(ret_ann, f"{kind} {name!r}, return value", name, "return")
+    )
+    unwrap = isinstance(result, _wit.ResultT) and typing.get_origin(ret_ann) is Result
+    return tuple(p.name for p in params), _wit.FuncSig(tuple(wit_params), result), unwrap
+
+
+def _hook_contract(
+    name: str,
+    func: Callable[..., Any],
+    opts: Mapping[str, Any],
+    pkg: _wit.PackageId,
+    binding: WitBinding | None,
+) -> HookContract:
+    argnames, signature, unwrap = function_signature(name, func)
+    if binding is None:
+        binding = getattr(func, _BINDING_ATTR, None)
+    if binding is None:
+        binding = WitBinding(pkg.interface(_wit.kebab(name)), _wit.kebab(name))
+    return HookContract(
+        name=name,
+        argnames=argnames,
+        signature=signature,
+        binding=binding,
+        firstresult=bool(opts.get("firstresult", False)),
+        historic=bool(opts.get("historic", False)),
+        unwrap_result=unwrap,
+        doc=inspect.cleandoc(func.__doc__) if func.__doc__ else None,
+    )
+
+
+def _param_name(hook: str, name: str) -> str:
+    try:
+        return _wit.kebab(name)
+    except ValueError as exc:
+        raise HookspecError(f"hook {hook!r}: {exc}", hook=hook, parameter=name) from exc
+
+
+def _map(ann: Any, where: str, hook: str, param: str) -> _wit.WitType:
+    return _Mapper(where, hook, param).map(ann)
+
+
+_SIMPLE: dict[Any, _wit.WitType] = {
+    bool: _wit.Prim("bool"),
+    int: _wit.Prim("s64"),
+    float: _wit.Prim("f64"),
+    str: _wit.Prim("string"),
+}
+
+
+@attrs.define
+class _Mapper:
+    where: str
+    hook: str
+    param: str
+    _active: set[int] = attrs.field(factory=set)
+
+    def fail(self, message: str) -> HookspecError:
+        return HookspecError(f"{self.where}: {message}", hook=self.hook, parameter=self.param)
+
+    def map(self, ann: Any) -> _wit.WitType:
+        origin = typing.get_origin(ann)
+        args = typing.get_args(ann)
+        if origin is Annotated:
+            marks = [m for m in ann.__metadata__ if isinstance(m, WitPrimitive)]
+            if marks:
+                return self._primitive(args[0], marks[0].name)
+            return self.map(args[0])
+        if ann is None or ann is type(None):
+            raise self.fail("None is only allowed as `T | None` (WIT option) or `-> None`")
+        if ann in _SIMPLE:
+            return _SIMPLE[ann]
+        if ann is bytes:
+            return _wit.ListT(_wit.Prim("u8"), py_bytes=True)
+        if origin is list:
+            if len(args) != 1:
+                raise self.fail("write list[T] with one element type")
+            return _wit.ListT(self.map(args[0]))
+        if origin is tuple:
+            if not args or (len(args) == 2 and args[1] is Ellipsis):
+                raise self.fail(
+                    f"{_show(ann)}: a WIT tuple has a fixed size; use list[T] for variable "
+                    "length or tuple[A, B] for fixed"
+                )
+            return _wit.TupleT(tuple(self.map(a) for a in args))
+        if origin in (typing.Union, types.UnionType):
+            rest = [a for a in args if a is not type(None)]
+            if len(rest) == 1 and len(args) == 2:
+                return _wit.OptionT(self.map(rest[0]))
+            raise self.fail(
+                f"{_show(ann)}: WIT has no untagged unions; declare a @variant base class "
+                "with one subclass per case"
+            )
+        if origin is Result:
+            if len(args) != 2:
+                raise self.fail("write Result[T, E] (use None for a missing payload)")
+            ok = None if args[0] is type(None) or args[0] is None else self.map(args[0])
+            err = None if args[1] is type(None) or args[1] is None else self.map(args[1])
+            return _wit.ResultT(ok, err)
+        if isinstance(ann, type):
+            if issubclass(ann, enum.Flag):
+                return _wit.FlagsT(self._name(ann), self._members(ann), ann)
+            if issubclass(ann, enum.Enum):
+                return _wit.EnumT(self._name(ann), self._members(ann), ann)
+            if is_variant(ann):
+                return self._variant(ann)
+            if attrs.has(ann) or dataclasses.is_dataclass(ann):
+                return self._record(ann)
+        hint = ""
+        if origin is dict or ann is dict:
+            hint = "; WIT has no map type: use list[tuple[K, V]] or a record"
+        elif ann is Any:
+            hint = "; every parameter needs a concrete type"
+        elif ann is list or ann is tuple:
+            hint = "; give the element type, e.g. list[str]"
+        raise self.fail(f"unsupported annotation {_show(ann)}{hint}")
+
+    def _primitive(self, base: Any, name: str) -> _wit.WitType:
+        if name not in _wit.PRIMITIVES:
+            raise self.fail(f"unknown WIT primitive {name!r}")
+        return _wit.Prim(name)
+
+    def _name(self, cls: type) -> str:
+        try:
+            return _wit.kebab(cls.__name__)
+        except ValueError as exc:
+            raise self.fail(str(exc)) from exc
+
+    def _members(self, cls: type[enum.Enum]) -> tuple[str, ...]:
+        names = tuple(_wit.kebab(m.name or "") for m in cls)
+        if not names:
+            raise self.fail(f"{cls.__name__} has no members")
+        return names
+
+    def _enter(self, cls: type) -> None:
+        if id(cls) in self._active:
+            raise self.fail(f"{cls.__name__} refers to itself; WIT types cannot be recursive")
+        self._active.add(id(cls))
+
+    def _record(self, cls: type) -> _wit.RecordT:
+        self._enter(cls)
+        try:
+            hints = typing.get_type_hints(cls, include_extras=True)
+            names = _field_names(cls)
+            if not names:
+                raise self.fail(f"record {cls.__name__} has no fields; WIT records need one")
+            fields = []
+            for n in names:
+                if n not in hints:
+                    raise self.fail(f"field {cls.__name__}.{n} has no annotation")
+                fields.append((_wit.kebab(n), self.map(hints[n])))
+            return _wit.RecordT(self._name(cls), tuple(fields), cls, tuple(names))
+        finally:
+            self._active.discard(id(cls))
+
+    def _variant(self, cls: type) -> _wit.VariantT:
+        self._enter(cls)
+        try:
+            subclasses = _variant_cases(cls)
+            if not subclasses:
+                raise self.fail(f"variant {cls.__name__} has no cases (subclasses)")
+            cases: list[tuple[str, _wit.WitType | None]] = []
+            for case in subclasses:
+                if not (attrs.has(case) or dataclasses.is_dataclass(case)):
+                    raise self.fail(
+                        f"variant case {case.__name__} must be an attrs class or dataclass"
+                    )
+                hints = typing.get_type_hints(case, include_extras=True)
+                names = _field_names(case)
+                if len(names) > 1:
+                    raise self.fail(
+                        f"variant case {case.__name__} has {len(names)} fields; a WIT case "
+                        "carries at most one payload: wrap them in a record"
+                    )
+                payload = self.map(hints[names[0]]) if names else None
+                cases.append((self._name(case), payload))
+            return _wit.VariantT(self._name(cls), tuple(cases), cls, tuple(subclasses))
+        finally:
+            self._active.discard(id(cls))
+
+
+def _field_names(cls: Any) -> list[str]:
+    """Field names of an attrs class or dataclass, in declaration order."""
+    if attrs.has(cls):
+        return [f.name for f in attrs.fields(cls)]
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _variant_cases(cls: type) -> list[type]:
+    """Direct subclasses of a variant base, in definition order.
+
+    attrs' slotted classes replace the class object they decorate; until the garbage
+    collector runs, the discarded original still shows in ``__subclasses__()``. Skip those.
+    """
+    subclasses: list[type] = cls.__subclasses__()
+    real = {
+        (c.__module__, c.__qualname__)
+        for c in subclasses
+        if attrs.has(c) or dataclasses.is_dataclass(c)
+    }
+    return [
+        c
+        for c in subclasses
+        if attrs.has(c) or dataclasses.is_dataclass(c) or (c.__module__, c.__qualname__) not in real
+    ]
+
+
+def _show(ann: Any) -> str:
+    if isinstance(ann, type):
+        return ann.__name__
+    return repr(ann).replace("typing.", "")
+
+
+@final
+@attrs.frozen
+class HookOptions:
+    """pluggy hookimpl options for one hook of a component.
+
+    ``specname`` registers the component's implementation of this hook for another
+    hookspec (pluggy's ``specname``), e.g. after a hook was renamed. ``timeout`` gives
+    this hook its own per-call deadline.
+    """
+
+    tryfirst: bool = False
+    trylast: bool = False
+    specname: str | None = None
+    #: Per-call deadline for this hook, overriding the plugin's ``limits.timeout``.
+    timeout: float | None = None

@@ -1,0 +1,847 @@
+"""Plugin manifests: ``plugin.toml`` beside a component, parsed into frozen, validated data.
+
+A manifest (every key but ``name`` is optional; ``docs/reference/manifest.md`` lists them)::
+
+    name = "reverse"
+    version = "1.0.0"
+    description = "Reverses text"
+    component = "reverse.wasm"
+    sha256 = "9f86d081..."
+
+    [contract]
+    package = "textpipe:hooks"
+    version = "^1.0"
+
+    [hooks.transform]
+    tryfirst = true
+
+    [capabilities]
+    interfaces = ["log", "http"]
+    env = ["LANG"]
+    network = ["https://api.example.com"]
+    filesystem = [{ guest = "/data", host = "data", mode = "rw" }]
+
+    [limits]
+    memory = "64 MiB"
+    timeout = 0.5
+    fuel = 1_000_000
+
+    [config]
+    greeting = "hello"
+
+Parsing collects every problem and raises them together in one :class:`ManifestError`;
+each names the file, the field and a fix. Unknown keys are problems too, with a "did you
+mean" when a known key is close.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+import types
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Final, Literal, final
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._errors import PluginError
+from ..contract.mapping import HookOptions
+
+__all__ = [
+    "INTERFACES",
+    "ContractTarget",
+    "Manifest",
+    "ManifestError",
+    "ManifestProblem",
+    "Preopen",
+    "RequestedCapabilities",
+    "RequestedLimits",
+    "VersionRange",
+]
+
+#: Host interfaces a plugin may ask for (the sandbox layer decides what they grant).
+INTERFACES: Final = frozenset({"log", "kv", "config", "http"})
+
+_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SEMVER_RE: Final = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
+_PARTIAL_RE: Final = re.compile(r"^(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?$")
+_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_ENV_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WIT_ID: Final = r"[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*"
+_PACKAGE_RE: Final = re.compile(rf"^{_WIT_ID}:{_WIT_ID}$")
+_SIZE_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$")
+_SIZE_UNITS: Final = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+}
+_WASM_PAGE: Final = 65536
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+Version = tuple[int, int, int, int]  # major, minor, patch, 1 for a release / 0 for a pre-release
+
+
+# -- problems -------------------------------------------------------------------------------
+
+
+@final
+@attrs.frozen
+class ManifestProblem:
+    """One problem in a manifest: where it is, what is wrong, and how to fix it."""
+
+    file: str
+    field: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}. Fix: {self.fix}"
+
+
+class ManifestError(PluginError, ValueError):
+    """A manifest is invalid; ``problems`` lists every problem found, not only the first."""
+
+    def __init__(
+        self,
+        problems: Iterable[ManifestProblem],
+        *,
+        plugin: str | None = None,
+        path: str | None = None,
+    ):
+        self.problems = tuple(problems)
+        self.path = path
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        who = f"plugin {plugin!r}" if plugin else "a plugin"
+        super().__init__(
+            f"the manifest of {who} ({path or 'no file'}) has {len(self.problems)} "
+            f"problem(s):\n{lines}",
+            plugin=plugin,
+        )
+
+
+# -- versions -------------------------------------------------------------------------------
+
+
+def parse_version(text: str) -> Version:
+    """``1.2.3`` or ``1.2.3-rc.1`` -> a tuple that sorts as semver does (build ignored)."""
+    m = _SEMVER_RE.match(text.strip())
+    if m is None:
+        raise ValueError(f"{text!r} is not a semantic version such as 1.2.3")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if m.group(4) else 1
+
+
+_OPS: Final[dict[str, Callable[[Version, Version], bool]]] = {
+    ">=": lambda v, b: v >= b,
+    ">": lambda v, b: v > b,
+    "<=": lambda v, b: v <= b,
+    "<": lambda v, b: v < b,
+    "=": lambda v, b: v[:3] == b[:3],
+}
+
+
+@final
+@attrs.frozen
+class VersionRange:
+    """A semver range: ``^1.2`` (caret, also a bare ``1.2``), ``~1.2`` (tilde), ``=1.2.3``,
+    ``*``, or comparators joined by commas (``>=1.0, <2``). All clauses must hold."""
+
+    text: str
+    clauses: tuple[tuple[str, Version], ...] = attrs.field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> VersionRange:
+        clauses: list[tuple[str, Version]] = []
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise ValueError(f"{text!r} is not a version range")
+        for part in parts:
+            if part == "*":
+                continue
+            m = re.match(r"^(\^|~|>=|<=|>|<|=)?\s*(.+)$", part)
+            assert m is not None  # the pattern matches any non-empty text
+            op, ver = m.group(1) or "^", m.group(2)
+            p = _PARTIAL_RE.match(ver)
+            if p is None:
+                if op in ("^", "~") or _SEMVER_RE.match(ver) is None:
+                    raise ValueError(f"{part!r} is not a version constraint")
+                clauses.append((op, parse_version(ver)))
+                continue
+            given = [int(x) for x in p.groups() if x is not None]
+            major, minor, patch = [*given, 0, 0][:3]
+            base = (major, minor, patch, 1)  # 1.0.0-rc.1 is below ^1.0, as in semver
+            if op == "^":
+                if major > 0 or len(given) == 1:
+                    upper = (major + 1, 0, 0, 0)
+                elif minor > 0 or len(given) == 2:
+                    upper = (0, minor + 1, 0, 0)
+                else:
+                    upper = (0, 0, patch + 1, 0)
+                clauses += [(">=", base), ("<", upper)]
+            elif op == "~":
+                upper = (major + 1, 0, 0, 0) if len(given) == 1 else (major, minor + 1, 0, 0)
+                clauses += [(">=", base), ("<", upper)]
+            elif op == "=" and len(given) < 3:
+                raise ValueError(f"{part!r}: an exact version needs all three parts (=1.2.3)")
+            else:
+                clauses.append((op, (major, minor, patch, 0 if op == "<" else 1)))
+        return cls(text.strip(), tuple(clauses))
+
+    def contains(self, version: str) -> bool:
+        """Whether ``version`` (semver text) is inside the range."""
+        v = parse_version(version)
+        return all(_OPS[op](v, bound) for op, bound in self.clauses)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# -- the manifest's parts -------------------------------------------------------------------
+
+
+@final
+@attrs.frozen
+class ContractTarget:
+    """The host contract a plugin was built for: a WIT package and a semver range."""
+
+    package: str
+    versions: VersionRange
+
+    def accepts(self, package: str, version: str | None) -> bool:
+        """Whether a host publishing ``package@version`` fits this target."""
+        if package != self.package:
+            return False
+        if version is None:
+            return not self.versions.clauses
+        try:
+            return self.versions.contains(version)
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"{self.package} {self.versions}"
+
+
+@final
+@attrs.frozen
+class Preopen:
+    """A directory the plugin asks to see: ``guest`` path inside the sandbox, ``host`` path
+    (absolute, or ``"data"`` for the plugin's own data directory), mode ``ro`` or ``rw``."""
+
+    guest: str
+    host: str
+    mode: Literal["ro", "rw"] = attrs.field(
+        default="ro", validator=attrs.validators.in_(("ro", "rw"))
+    )
+
+    def __str__(self) -> str:
+        return f"{self.guest}={self.host}:{self.mode}"
+
+
+def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@final
+@attrs.frozen
+class RequestedCapabilities:
+    """What a plugin asks for. Requests only: the host's policy decides what it gets."""
+
+    filesystem: tuple[Preopen, ...] = ()
+    env: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    network: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    interfaces: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple_of_str,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(INTERFACES)),
+    )
+
+    def __bool__(self) -> bool:
+        return bool(self.filesystem or self.env or self.network or self.interfaces)
+
+    def summary(self) -> list[str]:
+        """One short string per requested capability, e.g. ``env:LANG``, ``fs:/data=data:rw``."""
+        return (
+            [f"iface:{i}" for i in self.interfaces]
+            + [f"fs:{p}" for p in self.filesystem]
+            + [f"env:{e}" for e in self.env]
+            + [f"net:{o}" for o in self.network]
+        )
+
+    def to_toml(self) -> dict[str, Any]:
+        """The capabilities as manifest TOML values (used by the lockfile)."""
+        return {
+            "interfaces": list(self.interfaces),
+            "env": list(self.env),
+            "network": list(self.network),
+            "filesystem": [
+                {"guest": p.guest, "host": p.host, "mode": p.mode} for p in self.filesystem
+            ],
+        }
+
+    def covers(self, other: RequestedCapabilities) -> bool:
+        """Whether ``other`` asks for nothing beyond these capabilities."""
+        return (
+            set(other.interfaces) <= set(self.interfaces)
+            and set(other.env) <= set(self.env)
+            and set(other.network) <= set(self.network)
+            and set(other.filesystem) <= set(self.filesystem)
+        )
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+
+
+@final
+@attrs.frozen
+class RequestedLimits:
+    """Limits a plugin asks for: ``memory`` in bytes, ``timeout`` per call in seconds,
+    ``fuel`` in instructions. ``None``: the host's default."""
+
+    memory: int | None = attrs.field(default=None, validator=_positive)
+    timeout: float | None = attrs.field(default=None, validator=_positive)
+    fuel: int | None = attrs.field(default=None, validator=_positive)
+
+    def to_toml(self) -> dict[str, Any]:
+        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+
+def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:  # read-only view
+    return types.MappingProxyType(dict(value))
+
+
+@final
+@attrs.frozen
+class Manifest:
+    """A plugin's manifest. ``path`` is the ``plugin.toml`` it came from (``None`` for the
+    defaults of a bare ``.wasm``); ``component`` is relative to the manifest's directory."""
+
+    name: str
+    version: str = "0.0.0"
+    description: str = ""
+    component: str = ""
+    sha256: str | None = None
+    contract: ContractTarget | None = None
+    hooks: Mapping[str, HookOptions] = attrs.field(factory=dict, converter=_frozen_mapping)
+    capabilities: RequestedCapabilities = attrs.field(factory=RequestedCapabilities)
+    limits: RequestedLimits = attrs.field(factory=RequestedLimits)
+    config: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    path: Path | None = None
+
+    @property
+    def component_path(self) -> Path:
+        """Where the component is: beside the manifest, as ``component`` says."""
+        base = self.path.parent if self.path is not None else Path()
+        return base / (self.component or f"{self.name}.wasm")
+
+    @classmethod
+    def for_component(cls, wasm: str | Path, *, name: str | None = None) -> Manifest:
+        """The defaults for a bare ``.wasm`` without a manifest: name from the file name,
+        no capabilities, no contract target."""
+        path = Path(wasm)
+        return cls(name=name or path.stem, component=str(path))
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, data: bytes | None = None) -> Manifest:
+        """Read and validate ``path`` (or ``data``, its already-read bytes)."""
+        path = Path(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise ManifestError(
+                    [
+                        ManifestProblem(
+                            str(path),
+                            "(file)",
+                            f"cannot read the manifest: {exc.strerror or exc}",
+                            "check that the file exists and is readable",
+                        )
+                    ],
+                    path=str(path),
+                ) from exc
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(
+                [
+                    ManifestProblem(
+                        str(path),
+                        "(file)",
+                        f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        "save the manifest as UTF-8",
+                    )
+                ],
+                path=str(path),
+            ) from exc
+        return cls.from_toml(text, path=path)
+
+    @classmethod
+    def from_toml(cls, text: str, *, path: str | Path = "plugin.toml") -> Manifest:
+        """Parse manifest TOML text; ``path`` is used in messages and to find the component."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ManifestError(
+                [
+                    ManifestProblem(
+                        str(path),
+                        "(syntax)",
+                        f"not valid TOML: {exc}",
+                        "correct the TOML syntax at that line and column",
+                    )
+                ],
+                path=str(path),
+            ) from exc
+        return TableParser(path).manifest(data)
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+_TOP_KEYS: Final = (
+    "name",
+    "version",
+    "description",
+    "component",
+    "sha256",
+    "contract",
+    "hooks",
+    "capabilities",
+    "limits",
+    "config",
+)
+_CONTRACT_KEYS: Final = ("package", "version")
+_HOOK_KEYS: Final = ("tryfirst", "trylast", "specname", "timeout")
+_CAP_KEYS: Final = ("filesystem", "env", "network", "interfaces")
+_PREOPEN_KEYS: Final = ("guest", "host", "mode")
+_LIMIT_KEYS: Final = ("memory", "timeout", "fuel")
+
+_TOML_TYPES: Final = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _describe(value: object) -> str:
+    for py, name in _TOML_TYPES.items():
+        if type(value) is py:
+            return f"{name.split(' ', 1)[1]} {value!r}" if py is not dict else "a table"
+    return type(value).__name__
+
+
+class TableParser:
+    """Walks the TOML data once, collecting every problem before raising."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.problems: list[ManifestProblem] = []
+
+    def problem(self, field: str, message: str, fix: str) -> None:
+        self.problems.append(ManifestProblem(str(self.path), field, message, fix))
+
+    def unknown_keys(self, table: Mapping[str, Any], known: Iterable[str], prefix: str) -> None:
+        known = list(known)
+        for key in table:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            fix = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"remove it; the keys here are: {', '.join(known)}"
+            )
+            self.problem(f"{prefix}{key}", "unknown key", fix)
+
+    def typed(self, table: Mapping[str, Any], key: str, kind: type, field: str) -> Any:
+        """``table[key]`` if present and of type ``kind`` (numbers: int or float), else None."""
+        if key not in table:
+            return None
+        value = table[key]
+        kinds: tuple[type, ...] = (int, float) if kind is float else (kind,)
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kinds):
+            self.problem(
+                field,
+                f"must be {_TOML_TYPES[kind]}, not {_describe(value)}",
+                f"write {field} as {_TOML_TYPES[kind]}",
+            )
+            return None
+        return value
+
+    def table(self, data: Mapping[str, Any], key: str, field: str) -> dict[str, Any]:
+        value = self.typed(data, key, dict, field)
+        return value if isinstance(value, dict) else {}
+
+    def str_list(self, table: Mapping[str, Any], key: str, field: str) -> list[tuple[int, str]]:
+        value = self.typed(table, key, list, field)
+        out: list[tuple[int, str]] = []
+        for i, item in enumerate(value or []):
+            if isinstance(item, str):
+                out.append((i, item))
+            else:
+                self.problem(
+                    f"{field}[{i}]",
+                    f"must be a string, not {_describe(item)}",
+                    "write each entry as a quoted string",
+                )
+        return out
+
+    # -- sections ---------------------------------------------------------------------------
+
+    def manifest(self, data: Mapping[str, Any]) -> Manifest:
+        self.unknown_keys(data, _TOP_KEYS, "")
+        name = self.typed(data, "name", str, "name")
+        if "name" not in data:
+            self.problem("name", "missing", 'add name = "<plugin name>" at the top')
+        elif name is not None and not _NAME_RE.match(name):
+            self.problem(
+                "name",
+                f"{name!r} is not a plugin name",
+                "use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+            )
+            name = None
+        version = self.typed(data, "version", str, "version")
+        if version is not None and _SEMVER_RE.match(version) is None:
+            self.problem(
+                "version",
+                f"{version!r} is not a semantic version",
+                'write it as MAJOR.MINOR.PATCH, e.g. "1.0.0"',
+            )
+        description = self.typed(data, "description", str, "description")
+        component = self.typed(data, "component", str, "component")
+        if component is not None:
+            component = self.component(component)
+        sha256 = self.typed(data, "sha256", str, "sha256")
+        if sha256 is not None and not _SHA256_RE.match(sha256):
+            self.problem(
+                "sha256",
+                "not a SHA-256 digest (64 lowercase hex digits)",
+                "write the digest printed by `sha256sum COMPONENT.wasm`, or remove the key",
+            )
+            sha256 = None
+        contract = self.contract(data)
+        hooks = self.hooks(data)
+        capabilities = self.capabilities(data)
+        limits = self.limits(data)
+        config = self.config(data)
+        if self.problems or name is None:
+            raise ManifestError(
+                self.problems, plugin=name or self.path.parent.name, path=str(self.path)
+            )
+        return Manifest(
+            name=name,
+            version=version or "0.0.0",
+            description=description or "",
+            component=component or f"{name}.wasm",
+            sha256=sha256,
+            contract=contract,
+            hooks=hooks,
+            capabilities=capabilities,
+            limits=limits,
+            config=config,
+            path=self.path,
+        )
+
+    def config(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """Default values of the plugin's ``config`` interface, which carries strings."""
+        out: dict[str, str] = {}
+        for key, value in self.table(data, "config", "config").items():
+            if isinstance(value, str):
+                out[key] = value
+            elif isinstance(value, bool):
+                out[key] = "true" if value else "false"
+            elif isinstance(value, int | float):
+                out[key] = str(value)
+            else:
+                self.problem(
+                    f"config.{key}",
+                    f"must be a string, number or boolean, not {_describe(value)}",
+                    "write one scalar value per key (the config interface passes strings)",
+                )
+        return out
+
+    def component(self, value: str) -> str | None:
+        rel = PurePosixPath(value)
+        if rel.is_absolute() or ".." in rel.parts or not value or "\\" in value:
+            self.problem(
+                "component",
+                f"{value!r} is not a path inside the plugin's directory",
+                'name the .wasm file relative to plugin.toml, e.g. "reverse.wasm"',
+            )
+            return None
+        if rel.suffix != ".wasm":
+            self.problem(
+                "component",
+                f"{value!r} does not end in .wasm",
+                "point component at the WebAssembly component file",
+            )
+            return None
+        return value
+
+    def contract(self, data: Mapping[str, Any]) -> ContractTarget | None:
+        table = self.table(data, "contract", "contract")
+        if not table:
+            return None
+        self.unknown_keys(table, _CONTRACT_KEYS, "contract.")
+        package = self.typed(table, "package", str, "contract.package")
+        if "package" not in table:
+            self.problem(
+                "contract.package", "missing", 'add package = "namespace:name" to [contract]'
+            )
+        elif package is not None and not _PACKAGE_RE.match(package):
+            fix = (
+                "put the version in contract.version"
+                if "@" in package
+                else 'write the WIT package as namespace:name, e.g. "textpipe:hooks"'
+            )
+            self.problem("contract.package", f"{package!r} is not a WIT package name", fix)
+            package = None
+        text = self.typed(table, "version", str, "contract.version")
+        versions = VersionRange.parse("*")
+        if text is not None:
+            try:
+                versions = VersionRange.parse(text)
+            except ValueError as exc:
+                self.problem(
+                    "contract.version",
+                    str(exc),
+                    'write a semver range such as "^1.0", "~1.2", ">=1.0, <2" or "*"',
+                )
+        return None if package is None else ContractTarget(package, versions)
+
+    def hooks(self, data: Mapping[str, Any]) -> dict[str, HookOptions]:
+        table = self.table(data, "hooks", "hooks")
+        out: dict[str, HookOptions] = {}
+        for hook, opts in table.items():
+            field = f"hooks.{hook}"
+            if not hook.isidentifier():
+                fix = (
+                    f"use the Python hook name, e.g. [hooks.{hook.replace('-', '_')}]"
+                    if hook.replace("-", "_").isidentifier()
+                    else "name the hook as its hookspec is named in Python"
+                )
+                self.problem(field, f"{hook!r} is not a hook name", fix)
+                continue
+            if not isinstance(opts, dict):
+                self.problem(
+                    field,
+                    f"must be a table, not {_describe(opts)}",
+                    f"write the options as [hooks.{hook}] with tryfirst/trylast/specname",
+                )
+                continue
+            self.unknown_keys(opts, _HOOK_KEYS, f"{field}.")
+            tryfirst = self.typed(opts, "tryfirst", bool, f"{field}.tryfirst")
+            trylast = self.typed(opts, "trylast", bool, f"{field}.trylast")
+            specname = self.typed(opts, "specname", str, f"{field}.specname")
+            if tryfirst and trylast:
+                self.problem(
+                    field, "tryfirst and trylast are both true", "keep at most one of them"
+                )
+            if specname is not None and not specname.isidentifier():
+                self.problem(
+                    f"{field}.specname",
+                    f"{specname!r} is not a hook name",
+                    "name the hookspec this export serves, as written in Python",
+                )
+                specname = None
+            timeout = self.typed(opts, "timeout", float, f"{field}.timeout")
+            if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+                self.problem(
+                    f"{field}.timeout",
+                    f"{timeout!r} is not a positive number of seconds",
+                    "write this hook's per-call deadline in seconds, e.g. 0.5",
+                )
+                timeout = None
+            out[hook] = HookOptions(
+                tryfirst=bool(tryfirst),
+                trylast=bool(trylast),
+                specname=specname or None,
+                timeout=None if timeout is None else float(timeout),
+            )
+        return out
+
+    def capabilities(self, data: Mapping[str, Any]) -> RequestedCapabilities:
+        table = self.table(data, "capabilities", "capabilities")
+        self.unknown_keys(table, _CAP_KEYS, "capabilities.")
+        interfaces: list[str] = []
+        for i, name in self.str_list(table, "interfaces", "capabilities.interfaces"):
+            if name in INTERFACES:
+                if name not in interfaces:
+                    interfaces.append(name)
+                continue
+            close = difflib.get_close_matches(name, sorted(INTERFACES), n=1, cutoff=0.5)
+            self.problem(
+                f"capabilities.interfaces[{i}]",
+                f"{name!r} is not a host interface",
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"choose from {', '.join(sorted(INTERFACES))}",
+            )
+        env: list[str] = []
+        for i, var in self.str_list(table, "env", "capabilities.env"):
+            if _ENV_RE.match(var):
+                if var not in env:
+                    env.append(var)
+            else:
+                self.problem(
+                    f"capabilities.env[{i}]",
+                    f"{var!r} is not an environment variable name",
+                    "list names only (letters, digits, '_'), without values or '$'",
+                )
+        network: list[str] = []
+        for i, text in self.str_list(table, "network", "capabilities.network"):
+            origin = self.origin(text, f"capabilities.network[{i}]")
+            if origin is not None and origin not in network:
+                network.append(origin)
+        if network and "http" not in interfaces:
+            self.problem(
+                "capabilities.network",
+                "network origins are reached through the http host interface, which is "
+                "not requested",
+                'add "http" to capabilities.interfaces',
+            )
+        filesystem: list[Preopen] = []
+        raw = self.typed(table, "filesystem", list, "capabilities.filesystem") or []
+        for i, item in enumerate(raw):
+            preopen = self.preopen(item, f"capabilities.filesystem[{i}]")
+            if preopen is None:
+                continue
+            if any(p.guest == preopen.guest for p in filesystem):
+                self.problem(
+                    f"capabilities.filesystem[{i}].guest",
+                    f"{preopen.guest!r} is mapped twice",
+                    "give each guest path one entry",
+                )
+                continue
+            filesystem.append(preopen)
+        return RequestedCapabilities(
+            tuple(filesystem), tuple(env), tuple(network), tuple(interfaces)
+        )
+
+    def origin(self, text: str, field: str) -> str | None:
+        fix = 'write scheme://host[:port] only, e.g. "https://api.example.com"'
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError as exc:
+            self.problem(field, f"{text!r} is not an origin ({exc})", fix)
+            return None
+        if parts.scheme not in _DEFAULT_PORTS:
+            self.problem(field, f"{text!r}: the scheme must be http or https", fix)
+            return None
+        if not parts.hostname or parts.username or parts.password:
+            self.problem(field, f"{text!r} has no host, or has user info", fix)
+            return None
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            self.problem(field, f"{text!r} has a path, query or fragment", fix)
+            return None
+        if "*" in parts.hostname:
+            self.problem(field, f"{text!r}: wildcards are not allowed", "list each host")
+            return None
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{parts.scheme}://{host}:{port or _DEFAULT_PORTS[parts.scheme]}"
+
+    def preopen(self, item: object, field: str) -> Preopen | None:
+        if not isinstance(item, dict):
+            self.problem(
+                field,
+                f"must be a table, not {_describe(item)}",
+                'write { guest = "/data", host = "data", mode = "ro" }',
+            )
+            return None
+        self.unknown_keys(item, _PREOPEN_KEYS, f"{field}.")
+        ok = True
+        guest = self.typed(item, "guest", str, f"{field}.guest")
+        host = self.typed(item, "host", str, f"{field}.host")
+        mode = self.typed(item, "mode", str, f"{field}.mode")
+        for key in ("guest", "host"):
+            if key not in item:
+                self.problem(f"{field}.{key}", "missing", f"add {key} = ... to the entry")
+                ok = False
+        if guest is not None:
+            g = PurePosixPath(guest)
+            if not g.is_absolute() or ".." in g.parts:
+                self.problem(
+                    f"{field}.guest",
+                    f"{guest!r} is not an absolute path without '..'",
+                    'write the path the plugin sees, e.g. "/data"',
+                )
+                ok = False
+            guest = str(g)
+        if host is not None and host != "data":
+            h = Path(host)
+            if not h.is_absolute() or ".." in h.parts:
+                self.problem(
+                    f"{field}.host",
+                    f"{host!r} is neither \"data\" nor an absolute path without '..'",
+                    'use "data" for the plugin\'s own data directory, or an absolute path',
+                )
+                ok = False
+        if mode is not None and mode not in ("ro", "rw"):
+            self.problem(f"{field}.mode", f"{mode!r} is not a mode", 'write "ro" or "rw"')
+            ok = False
+        if not ok or guest is None or host is None:
+            return None
+        return Preopen(guest, host, "rw" if mode == "rw" else "ro")
+
+    def limits(self, data: Mapping[str, Any]) -> RequestedLimits:
+        table = self.table(data, "limits", "limits")
+        self.unknown_keys(table, _LIMIT_KEYS, "limits.")
+        memory: int | None = None
+        if "memory" in table:
+            memory = self.size(table["memory"], "limits.memory")
+        timeout = self.typed(table, "timeout", float, "limits.timeout")
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            self.problem(
+                "limits.timeout",
+                f"{timeout!r} is not a positive number of seconds",
+                "write the per-call deadline in seconds, e.g. 0.5",
+            )
+            timeout = None
+        fuel = self.typed(table, "fuel", int, "limits.fuel")
+        if fuel is not None and fuel <= 0:
+            self.problem(
+                "limits.fuel", f"{fuel} is not positive", "write a positive instruction budget"
+            )
+            fuel = None
+        return RequestedLimits(memory, None if timeout is None else float(timeout), fuel)
+
+    def size(self, value: object, field: str) -> int | None:
+        fix = 'write bytes as an integer, or a string such as "64 MiB" (B, KiB, MiB, GiB)'
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            self.problem(field, f"must be a size, not {_describe(value)}", fix)
+            return None
+        if isinstance(value, int):
+            size = value
+        else:
+            m = _SIZE_RE.match(value)
+            if m is None:
+                self.problem(field, f"{value!r} is not a size", fix)
+                return None
+            size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+        if size < _WASM_PAGE:
+            self.problem(
+                field,
+                f"{value!r} is less than one WebAssembly page (64 KiB)",
+                'allow at least "64 KiB"',
+            )
+            return None
+        return size

@@ -1,0 +1,442 @@
+"""Host interfaces components can import: built-in ``airssys:host`` ones and the app's own.
+
+Built-in interfaces (package ``airssys:host@0.1.0``), each linked only when granted:
+
+* ``log``: ``log: func(level: level, message: string, fields: list<field>)`` -> Python
+  logging under ``airssys_plugins.plugin.<name>`` with the fields as structured extras;
+* ``config``: ``get: func(key: string) -> option<string>``, ``keys: func() -> list<string>``
+  -> values the host/operator set for the plugin;
+* ``kv``: ``get``/``set``/``delete``/``keys`` -> a persistent per-plugin namespace in SQLite,
+  with a quota;
+* ``http``: ``fetch: func(request: request) -> result<response, string>`` -> outbound HTTP
+  to allowlisted origins only, with size and time limits.
+
+An application exposes its own functions with :meth:`PluginHost.provide`; their WIT comes
+from the annotations, like hookspecs. Inside any host function, :func:`current_plugin`
+tells which plugin is calling.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import enum
+import functools
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from .._errors import PluginTimeout
+from ..contract import wit as _wit
+from ..contract.annotations import Err, Ok, Result, u16
+from ..contract.mapping import function_signature
+from ..policy.audit import AuditLog
+from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
+
+__all__ = [
+    "LIFECYCLE",
+    "LIFECYCLE_INTERFACE",
+    "HostFunction",
+    "KVStore",
+    "PluginContext",
+    "builtin_functions",
+    "current_plugin",
+    "host_wit",
+]
+
+
+class _Current(threading.local):
+    # A class-level default: reading a missing attribute of a threading.local raises and
+    # catches AttributeError inside getattr(), which costs ~0.6 us on every hook call.
+    context: PluginContext | None = None
+
+
+_current = _Current()
+# Functions that may block (network, the app's own code) run here, so that the calling
+# plugin gets a timeout instead of hanging: epochs cannot interrupt a guest blocked in a
+# host call.
+_POOL: Final = concurrent.futures.ThreadPoolExecutor(
+    max_workers=8, thread_name_prefix="airssys-host-call"
+)
+
+
+@attrs.define(eq=False)
+class PluginContext:
+    """Per-plugin state host functions see (``current_plugin()`` inside a host function)."""
+
+    name: str
+    config: Mapping[str, str] = attrs.field(factory=dict)
+    network: frozenset[Origin] = frozenset()
+    limits: Limits = attrs.field(factory=Limits)
+    kv: KVStore | None = None
+    audit: AuditLog | None = None
+
+
+def calling_plugin() -> PluginContext | None:
+    """The plugin whose host call the current thread is running, if any."""
+    return _current.context
+
+
+def current_plugin() -> PluginContext:
+    """The plugin whose call is running the current host function."""
+    context = _current.context
+    if context is None:
+        raise RuntimeError("current_plugin() is only available inside a host function")
+    return context
+
+
+@attrs.frozen
+class HostFunction:
+    """A Python function components import as ``interface#name``."""
+
+    interface: str  # full name with version, e.g. airssys:host/log@0.1.0
+    name: str  # WIT function name
+    func: Callable[..., Any]
+    signature: _wit.FuncSig
+    blocking: bool = True  # run under the host-call timeout in a worker thread
+
+    @classmethod
+    def from_function(
+        cls,
+        interface: str,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        blocking: bool = True,
+    ) -> HostFunction:
+        wit_name = name or _wit.kebab(func.__name__)
+        _, signature, _ = function_signature(wit_name, func, kind="host function")
+        return cls(interface, wit_name, func, signature, blocking)
+
+    def invoke(self, context: PluginContext, args: list[Any]) -> Any:
+        """Run the function for ``context``'s plugin (with a timeout when blocking)."""
+        if not self.blocking:
+            return _run_as(context, self.func, args)
+        timeout = context.limits.host_call_timeout
+        future = _POOL.submit(_run_as, context, self.func, args)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            if context.audit is not None:
+                context.audit.record(
+                    "limit",
+                    context.name,
+                    f"host call {self.interface}#{self.name} timed out",
+                    limit="host_call_timeout",
+                    seconds=timeout,
+                )
+            exc = PluginTimeout(
+                f"plugin {context.name!r}: host call {self.interface}#{self.name} did not "
+                f"finish within {timeout} s",
+                plugin=context.name,
+            )
+            exc.reason = "host call timeout"
+            raise exc from None
+
+
+def _run_as(context: PluginContext, func: Callable[..., Any], args: list[Any]) -> Any:
+    previous = _current.context
+    _current.context = context
+    try:
+        return func(*args)
+    finally:
+        _current.context = previous
+
+
+# ----------------------------------------------------------------------------- log
+
+
+class Level(enum.Enum):
+    TRACE = 5
+    DEBUG = logging.DEBUG
+    INFO = logging.INFO
+    WARNING = logging.WARNING
+    ERROR = logging.ERROR
+
+
+@attrs.frozen
+class Field:
+    key: str
+    value: str
+
+
+def log(level: Level, message: str, fields: list[Field]) -> None:
+    """Write a log record under ``airssys_plugins.plugin.<plugin>``."""
+    context = current_plugin()
+    extra = {"plugin": context.name, "plugin_fields": {f.key: f.value for f in fields}}
+    shown = " ".join(f"{f.key}={f.value!r}" for f in fields)
+    logging.getLogger(f"airssys_plugins.plugin.{context.name}").log(
+        level.value,
+        "%s%s",
+        _escape(message[:4000]),
+        f" {_escape(shown)}" if shown else "",
+        extra=extra,
+    )
+
+
+def _escape(text: str) -> str:
+    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def config_get(key: str) -> str | None:
+    """A config value the host or operator set for this plugin."""
+    return current_plugin().config.get(key)
+
+
+def config_keys() -> list[str]:
+    """The config keys set for this plugin."""
+    return sorted(current_plugin().config)
+
+
+# ----------------------------------------------------------------------------- kv
+
+
+class KVStore:
+    """Per-plugin key-value namespaces in one SQLite file, with a byte quota per plugin."""
+
+    def __init__(self, path: Path, *, quota: int = 10 * 2**20, timeout: float = 5.0):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.quota = quota
+        self._lock = threading.Lock()
+        import sqlite3  # only hosts that grant kv pay for the import
+
+        self._db = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+        with self._lock, self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS kv (plugin TEXT, key TEXT, value BLOB,"
+                " PRIMARY KEY (plugin, key))"
+            )
+
+    def get(self, plugin: str, key: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM kv WHERE plugin = ? AND key = ?", (plugin, key)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set(self, plugin: str, key: str, value: bytes) -> str | None:
+        """Store ``value``; returns an error message instead when the quota would overflow."""
+        with self._lock, self._db:
+            used = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv"
+                " WHERE plugin = ? AND key != ?",
+                (plugin, key),
+            ).fetchone()[0]
+            if used + len(key) + len(value) > self.quota:
+                return f"quota of {self.quota} bytes exceeded"
+            self._db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (plugin, key, value))
+        return None
+
+    def delete(self, plugin: str, key: str) -> bool:
+        with self._lock, self._db:
+            return (
+                self._db.execute(
+                    "DELETE FROM kv WHERE plugin = ? AND key = ?", (plugin, key)
+                ).rowcount
+                > 0
+            )
+
+    def keys(self, plugin: str, prefix: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key FROM kv WHERE plugin = ? AND substr(key, 1, ?) = ? ORDER BY key",
+                (plugin, len(prefix), prefix),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _kv() -> tuple[KVStore, str]:
+    context = current_plugin()
+    if context.kv is None:
+        raise RuntimeError(f"plugin {context.name!r} has no kv store")
+    return context.kv, context.name
+
+
+def kv_get(key: str) -> bytes | None:
+    store, plugin = _kv()
+    return store.get(plugin, key)
+
+
+def kv_set(key: str, value: bytes) -> Result[None, str]:
+    store, plugin = _kv()
+    problem = store.set(plugin, key, value)
+    return Ok(None) if problem is None else Err(problem)  # type: ignore[return-value]
+
+
+def kv_delete(key: str) -> bool:
+    store, plugin = _kv()
+    return store.delete(plugin, key)
+
+
+def kv_keys(prefix: str) -> list[str]:
+    store, plugin = _kv()
+    return store.keys(plugin, prefix)
+
+
+# ----------------------------------------------------------------------------- http
+
+MAX_HTTP_BODY: Final = 10 * 2**20
+
+
+@attrs.frozen
+class Header:
+    name: str
+    value: str
+
+
+@attrs.frozen
+class Request:
+    method: str
+    url: str
+    headers: list[Header]
+    body: bytes
+
+
+@attrs.frozen
+class Response:
+    status: u16
+    headers: list[Header]
+    body: bytes
+
+
+def _origin_of(url: str) -> Origin | None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Origin(parts.scheme, parts.hostname.lower(), port)
+
+
+def fetch(request: Request) -> Result[Response, str]:
+    """HTTP to an allowlisted origin; errors come back as ``err`` strings."""
+    context = current_plugin()
+    origin = _origin_of(request.url)
+    if origin is None or origin not in context.network:
+        if context.audit is not None:
+            context.audit.record(
+                "deny", context.name, f"http to {request.url!r} refused", url=request.url
+            )
+        return Err(f"origin of {request.url!r} is not allowed for this plugin")  # type: ignore[return-value]
+    if len(request.body) > MAX_HTTP_BODY:
+        return Err("request body too large")  # type: ignore[return-value]
+    import urllib.error  # the HTTP stack (and ssl) loads only when a plugin fetches
+    import urllib.request
+
+    class _AllowlistRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            if _origin_of(newurl) not in context.network:
+                raise urllib.error.HTTPError(
+                    newurl, code, "redirect to an origin not allowed", headers, fp
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.build_opener(_AllowlistRedirects())
+    req = urllib.request.Request(
+        request.url,
+        data=request.body or None,
+        method=request.method.upper(),
+        headers={h.name: h.value for h in request.headers},
+    )
+    try:
+        with opener.open(req, timeout=context.limits.host_call_timeout) as resp:
+            body = resp.read(MAX_HTTP_BODY + 1)
+            status = resp.status
+            headers = [Header(k, v) for k, v in resp.getheaders()]
+    except urllib.error.HTTPError as exc:
+        if exc.code in range(300, 400) or exc.fp is None:
+            return Err(f"HTTP {exc.code}: {exc.reason}")  # type: ignore[return-value]
+        body, status = exc.read(MAX_HTTP_BODY + 1), exc.code
+        headers = [Header(k, v) for k, v in exc.headers.items()]
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return Err(f"request failed: {exc}")  # type: ignore[return-value]
+    if len(body) > MAX_HTTP_BODY:
+        return Err(f"response body larger than {MAX_HTTP_BODY} bytes")  # type: ignore[return-value]
+    return Ok(Response(status, headers, body))  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- lifecycle
+# Optional exports of a component, in interface airssys:host/lifecycle: called when present.
+
+
+def _init(config: list[tuple[str, str]]) -> Result[None, str]: ...  # type: ignore[empty-body]
+def _health() -> Result[None, str]: ...  # type: ignore[empty-body]
+def _shutdown() -> None: ...
+
+
+LIFECYCLE_INTERFACE: Final = f"{HOST_PACKAGE}/lifecycle@{HOST_VERSION}"
+LIFECYCLE: Final = {
+    name: function_signature(name, stub, kind="lifecycle export")[1]
+    for name, stub in (("init", _init), ("health", _health), ("shutdown", _shutdown))
+}
+LIFECYCLE_WIT: Final = (
+    "\n/// Optional exports: init(config) after each start (an err refuses the plugin),\n"
+    "/// health() on demand, shutdown() before unloading.\n"
+    "interface lifecycle {\n"
+    + "".join(f"  {name}: {sig.render()};\n" for name, sig in LIFECYCLE.items())
+    + "}\n"
+)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def _iface(name: str) -> str:
+    return f"{HOST_PACKAGE}/{name}@{HOST_VERSION}"
+
+
+@functools.cache
+def builtin_functions() -> tuple[HostFunction, ...]:
+    """The ``airssys:host`` interfaces (their signatures are built once per process)."""
+    return (
+        HostFunction.from_function(_iface("log"), log, blocking=False),
+        HostFunction.from_function(_iface("config"), config_get, name="get", blocking=False),
+        HostFunction.from_function(_iface("config"), config_keys, name="keys", blocking=False),
+        HostFunction.from_function(_iface("kv"), kv_get, name="get"),
+        HostFunction.from_function(_iface("kv"), kv_set, name="set"),
+        HostFunction.from_function(_iface("kv"), kv_delete, name="delete"),
+        HostFunction.from_function(_iface("kv"), kv_keys, name="keys"),
+        HostFunction.from_function(_iface("http"), fetch),
+    )
+
+
+def host_wit(functions: list[HostFunction]) -> dict[str, str]:
+    """WIT text of the interfaces in ``functions``, one document per package
+    (``{"airssys:host@0.1.0": "package airssys:host@0.1.0; ..."}``)."""
+    by_package: dict[str, dict[str, list[HostFunction]]] = {}
+    for f in functions:
+        split = _wit.split_interface_name(f.interface)
+        assert split is not None
+        package = f"{split[0]}@{split[2]}" if split[2] else split[0]
+        by_package.setdefault(package, {}).setdefault(split[1], []).append(f)
+    documents = {}
+    for package, interfaces in by_package.items():
+        out = [f"package {package};\n"]
+        for iface, funcs in interfaces.items():
+            out.append(f"\ninterface {_wit.render_ident(iface)} {{\n")
+            seen: set[str] = set()
+            for f in funcs:
+                for t in [*f.signature.param_types, f.signature.result]:
+                    for named in _wit.named_types(t):
+                        if named.name not in seen:
+                            seen.add(named.name)
+                            out.append(_wit.render_typedef(named) + "\n")
+                out.append(f"  {_wit.render_ident(f.name)}: {f.signature.render()};\n")
+            out.append("}\n")
+        if package == f"{HOST_PACKAGE}@{HOST_VERSION}":
+            out.append(LIFECYCLE_WIT)
+        documents[package] = "".join(out)
+    return documents

@@ -1,0 +1,180 @@
+"""Loading discovered plugins: the body of :meth:`PluginHost.load_plugins`.
+
+Discovery finds and verifies sources without touching the host; this module drives the
+host with them, so the dependency points from host to discovery only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal, Protocol, final
+
+import attrs
+
+from .._errors import PluginError
+from ..contract.mapping import Contract, HookOptions
+from ..discovery.lockfile import Lockfile
+from ..discovery.sources import (
+    Discovery,
+    PluginSource,
+    checked_manifest,
+    rank,
+    requested_capabilities,
+)
+from ..policy.capabilities import Capabilities, Limits
+from .plugin import WasmPlugin
+
+
+class _Loader(Protocol):
+    """What loading needs of a host (``PluginHost`` is one)."""
+
+    @property
+    def contract(self) -> Contract: ...
+    @property
+    def limits(self) -> Limits: ...
+    def load(
+        self,
+        source: bytes,
+        *,
+        path: Path | None,
+        name: str,
+        hooks: dict[str, HookOptions],
+        requests: Capabilities,
+        limits: Limits,
+        config: dict[str, str],
+    ) -> WasmPlugin: ...
+    def unload(self, name: str) -> None: ...
+
+
+__all__ = ["LoadReport", "PluginStatus", "load_sources"]
+
+log = logging.getLogger("airssys_plugins")
+
+Status = Literal["loaded", "disabled", "broken", "shadowed"]
+
+
+@final
+@attrs.frozen
+class PluginStatus:
+    """What became of one plugin: ``loaded``, ``disabled``, ``broken`` or ``shadowed``.
+
+    ``error`` is the named error of a broken plugin; ``plugin`` the loaded ``WasmPlugin``;
+    ``note`` a remark (``not in the lockfile``, ``shadowed by ...``).
+    """
+
+    source: PluginSource
+    status: Status
+    error: PluginError | None = None
+    plugin: WasmPlugin | None = None
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def reason(self) -> str:
+        """Why it is not loaded (or the note of a loaded one), on one line."""
+        if self.error is not None:
+            first = str(self.error).splitlines()[0]
+            return f"{type(self.error).__name__}: {first}"
+        return self.note
+
+
+@final
+@attrs.frozen
+class LoadReport:
+    """The outcome of :meth:`PluginHost.load_plugins`, one entry per plugin found."""
+
+    entries: tuple[PluginStatus, ...]
+
+    def __iter__(self) -> Iterator[PluginStatus]:
+        return iter(self.entries)
+
+    def __getitem__(self, name: str) -> PluginStatus:
+        for entry in self.entries:
+            if entry.name == name and entry.status != "shadowed":
+                return entry
+        raise KeyError(name)
+
+    def _with(self, status: Status) -> tuple[PluginStatus, ...]:
+        return tuple(e for e in self.entries if e.status == status)
+
+    @property
+    def loaded(self) -> dict[str, WasmPlugin]:
+        return {e.name: e.plugin for e in self.entries if e.plugin is not None}
+
+    @property
+    def broken(self) -> tuple[PluginStatus, ...]:
+        return self._with("broken")
+
+    @property
+    def disabled(self) -> tuple[PluginStatus, ...]:
+        return self._with("disabled")
+
+    @property
+    def shadowed(self) -> tuple[PluginStatus, ...]:
+        return self._with("shadowed")
+
+
+def load_sources(
+    host: _Loader,
+    sources: Discovery | Iterable[PluginSource | str | os.PathLike[str]],
+    *,
+    strict: bool = False,
+    lockfile: Lockfile | str | os.PathLike[str] | None = None,
+) -> LoadReport:
+    """The body of :meth:`PluginHost.load_plugins`."""
+    if isinstance(sources, Discovery):
+        winners, shadowed = list(sources.sources), list(sources.shadowed)
+    else:
+        items = [s if isinstance(s, PluginSource) else PluginSource.from_path(s) for s in sources]
+        winners, shadowed = rank(items, warn=True)
+    lock = lockfile if isinstance(lockfile, Lockfile | None) else Lockfile.read(lockfile)
+    entries: list[PluginStatus] = []
+    loaded_now: list[str] = []
+    for source in winners:
+        if not source.enabled:
+            entries.append(PluginStatus(source, "disabled", note="disabled by the operator"))
+            continue
+        try:
+            plugin, note = _load_one(host, source, lock, strict=strict)
+        except PluginError as exc:
+            if strict:
+                for name in reversed(loaded_now):  # all or nothing
+                    host.unload(name)
+                raise
+            log.warning("plugin %r (%s) was not loaded: %s", source.name, source.where, exc)
+            entries.append(PluginStatus(source, "broken", error=exc))
+            continue
+        loaded_now.append(source.name)
+        entries.append(PluginStatus(source, "loaded", plugin=plugin, note=note or ""))
+    for loser, winner in shadowed:
+        entries.append(PluginStatus(loser, "shadowed", note=f"shadowed by {winner.where}"))
+    return LoadReport(tuple(entries))
+
+
+def _load_one(
+    host: _Loader, source: PluginSource, lock: Lockfile | None, *, strict: bool
+) -> tuple[WasmPlugin, str | None]:
+    manifest = checked_manifest(source, host.contract.package)
+    data, digest = source.read_component()  # digests are checked before anything compiles
+    note = None if lock is None else lock.check(source, digest, strict=strict)
+    if note is not None:
+        log.warning("plugin %r (%s) is %s", source.name, source.where, note)
+    limits = attrs.evolve(
+        host.limits, **{k: v for k, v in attrs.asdict(manifest.limits).items() if v is not None}
+    )
+    plugin = host.load(
+        data,
+        path=source.component,
+        name=source.name,
+        hooks=dict(manifest.hooks),
+        requests=requested_capabilities(source, manifest),
+        limits=limits,
+        config=dict(manifest.config),
+    )
+    return plugin, note

@@ -1,0 +1,103 @@
+"""The pluggy plugin object that stands for one loaded component."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any, final
+
+from .._errors import PluginLoadError
+from ..contract.annotations import Err
+from ..contract.mapping import HookOptions
+from ..policy.capabilities import Capabilities, Limits
+from ..runtime import BoundFunc, ComponentImage, PluginInstance
+from .supervision import Supervisor
+
+__all__ = ["WasmPlugin"]
+
+
+@final
+class WasmPlugin:
+    """A loaded component as pluggy sees it: one attribute per implemented hook.
+
+    pluggy registers it like any plugin object; ``name`` is its registration name. With an
+    instance pool (``load(pool_size=n)``) each call takes an idle instance, so ``n`` calls
+    can run at once.
+    """
+
+    def __init__(self, name: str, image: ComponentImage, instances: list[PluginInstance]):
+        self.name = name
+        self.image = image
+        self.instances = instances
+        #: Hook name -> the WIT function implementing it,
+        #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
+        self.hooks: dict[str, str] = {}
+        #: What the plugin asked for, what it was granted (request ∩ ceiling ∩ grants),
+        #: and its limits.
+        self.requested = Capabilities()
+        self.capabilities = Capabilities()
+        self.limits = Limits()
+        self.supervisor: Supervisor | None = None
+        self.lifecycle: dict[str, BoundFunc] = {}
+        self.config: dict[str, str] = {}
+        #: The per-hook options it was loaded with (kept across reloads).
+        self.hook_options: dict[str, HookOptions] = {}
+        self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
+        self._history_lock = threading.Lock()
+        self._impl_attrs: list[str] = []
+        self._idle: queue.SimpleQueue[PluginInstance] | None = None
+        if len(instances) > 1:
+            self._idle = queue.SimpleQueue()
+            for instance in instances:
+                self._idle.put(instance)
+
+    @property
+    def instance(self) -> PluginInstance:
+        """The (first) instance."""
+        return self.instances[0]
+
+    @property
+    def path(self) -> Path | None:
+        return self.image.path
+
+    @property
+    def sha256(self) -> str:
+        return self.image.sha256
+
+    def __repr__(self) -> str:
+        return f"<WasmPlugin {self.name!r} hooks={sorted(self.hooks)} from {self.path}>"
+
+    def call(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+        """Call a bound hook function on an idle instance."""
+        if self._idle is None:
+            return self.instances[0].call(bound, args)
+        instance = self._idle.get()
+        try:
+            return instance.call(bound, args)
+        finally:
+            self._idle.put(instance)
+
+    def broadcast(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+        """Call every instance of the pool (historic hooks: each instance keeps state)."""
+        results = [instance.call(bound, args) for instance in self.instances]
+        return results[0]
+
+    def _record(self, bound: BoundFunc, args: tuple[Any, ...]) -> None:
+        with self._history_lock:
+            self._history.append((bound, args))
+
+    def _started(self, instance: PluginInstance) -> None:
+        """A (re)started instance: run its ``init`` export, then replay historic calls."""
+        init = self.lifecycle.get("init")
+        if init is not None:
+            outcome = instance.call(init, (sorted(self.config.items()),))
+            if isinstance(outcome, Err):
+                raise PluginLoadError(
+                    f"plugin {self.name!r}: init failed: {outcome.value}", plugin=self.name
+                )
+        if instance.generation > 1:
+            with self._history_lock:
+                history = list(self._history)
+            for bound, args in history:
+                instance.call(bound, args)

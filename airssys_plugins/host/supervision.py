@@ -1,0 +1,309 @@
+"""Supervision and failure policies: long-running hosts keep serving while plugins fail.
+
+Restart strategy (per plugin, actor-style): a trapped instance is discarded and the next
+call gets a fresh one at once. After ``k >= 2`` consecutive failures the plugin backs off for
+``min(backoff_base * 2**(k-2), backoff_max)`` seconds, during which calls to it fail fast
+with :class:`PluginUnavailable` (no guest code runs): a single trap costs nothing, a crash
+loop is slowed down. ``max_failures`` failures within
+``window`` seconds open the plugin's circuit: it is blocked in pluggy (``pm.set_blocked``)
+until :meth:`PluginHost.unblock` or until ``cooldown`` seconds have passed. A successful call
+resets the consecutive count.
+
+Failure policy (per hook, or per call): ``raise`` is pluggy's behaviour (the first exception
+stops the hook call); ``skip`` logs a failing implementation and goes on with the others,
+returning the healthy results; ``collect`` runs every implementation and then raises one
+``ExceptionGroup`` of all failures, each naming its plugin. Python and WASM implementations
+are treated alike.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import attrs
+import platformdirs
+import pluggy
+from pluggy import HookImpl
+
+from .._errors import HookCallError, PluginError
+from .._files import atomic_write
+
+__all__ = [
+    "CircuitFile",
+    "FailurePolicy",
+    "HookFailures",
+    "SupervisorStatus",
+    "PluginUnavailable",
+    "RestartPolicy",
+    "Supervisor",
+    "install_policies",
+]
+
+log = logging.getLogger("airssys_plugins.supervision")
+
+FailurePolicy = Literal["raise", "skip", "collect"]
+POLICIES: Final = ("raise", "skip", "collect")
+
+
+class PluginUnavailable(HookCallError):
+    """The plugin is backing off after failures, or its circuit is open."""
+
+
+class HookFailures(PluginError, ExceptionGroup):
+    """Every implementation that failed in a hook call under the ``collect`` policy."""
+
+    def __new__(cls, message: str, exceptions: Sequence[Exception], *, hook: str) -> HookFailures:
+        self = super().__new__(cls, message, exceptions)
+        self.hook = hook
+        self.plugin = None
+        return self
+
+    def __init__(self, message: str, exceptions: Sequence[Exception], *, hook: str):
+        pass
+
+    def derive(self, excs: Sequence[Exception]) -> HookFailures:  # type: ignore[override]
+        return HookFailures(self.message, excs, hook=self.hook or "")
+
+
+@attrs.frozen
+class RestartPolicy:
+    """How a plugin is restarted after failures and when its circuit opens."""
+
+    max_failures: int = 5
+    window: float = 60.0
+    cooldown: float | None = 30.0
+    backoff_base: float = 0.05
+    backoff_max: float = 5.0
+
+
+@attrs.frozen
+class SupervisorStatus:
+    """A plugin's supervision state: ``running``, ``backoff`` or ``open`` (blocked)."""
+
+    name: str
+    state: str
+    recent_failures: int
+    consecutive_failures: int
+    restarts: int
+    last_error: str | None
+    retry_at: float | None
+
+
+class Supervisor:
+    """Failure bookkeeping for one plugin."""
+
+    def __init__(
+        self,
+        name: str,
+        policy: RestartPolicy,
+        on_open: Callable[[str, str], None],
+    ):
+        self.name = name
+        self.policy = policy
+        self.on_open = on_open
+        self.failures: deque[float] = deque()
+        self.consecutive = 0
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.retry_at: float | None = None
+        self.open = False
+        self._lock = threading.Lock()
+
+    def before_call(self, hook: str) -> None:
+        if self.open:  # pluggy no longer calls it; direct calls are refused too
+            raise PluginUnavailable(
+                f"plugin {self.name!r}: circuit open after repeated failures "
+                f"(last error: {self.last_error}); unblock it or wait for the cool-down",
+                plugin=self.name,
+                hook=hook,
+            )
+        retry_at = self.retry_at
+        if retry_at is not None and time.monotonic() < retry_at:
+            raise PluginUnavailable(
+                f"plugin {self.name!r} is restarting after {self.consecutive} failure(s); "
+                f"retry in {retry_at - time.monotonic():.2f} s (last error: {self.last_error})",
+                plugin=self.name,
+                hook=hook,
+            )
+
+    def success(self) -> None:
+        if self.consecutive:
+            with self._lock:
+                self.consecutive = 0
+                self.retry_at = None
+
+    def failure(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.failures.append(now)
+            while self.failures and now - self.failures[0] > self.policy.window:
+                self.failures.popleft()
+            self.consecutive += 1
+            self.restarts += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.consecutive >= 2:  # one trap restarts at once; a crash loop backs off
+                delay = self.policy.backoff_base * 2 ** (self.consecutive - 2)
+                self.retry_at = now + min(delay, self.policy.backoff_max)
+            should_open = not self.open and len(self.failures) >= self.policy.max_failures
+            if should_open:
+                self.open = True
+        if should_open:
+            reason = (
+                f"{len(self.failures)} failures within {self.policy.window:g} s "
+                f"(last: {self.last_error})"
+            )
+            self.on_open(self.name, reason)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.failures.clear()
+            self.consecutive = 0
+            self.retry_at = None
+            self.open = False
+
+    def status(self) -> SupervisorStatus:
+        now = time.monotonic()
+        if self.open:
+            state = "open"
+        elif self.retry_at is not None and now < self.retry_at:
+            state = "backoff"
+        else:
+            state = "running"
+        recent = sum(1 for t in self.failures if now - t <= self.policy.window)
+        return SupervisorStatus(
+            self.name,
+            state,
+            recent,
+            self.consecutive,
+            self.restarts,
+            self.last_error,
+            self.retry_at if state == "backoff" else None,
+        )
+
+
+# --------------------------------------------------------------------------- shared state
+
+
+class CircuitFile:
+    """Open circuits of one app, in ``<user state dir>/<app>/circuits.json``, so that
+    ``airssys-plugins list`` (another process) can show them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_app(cls, app: str) -> CircuitFile:
+        return cls(Path(platformdirs.user_state_dir(app)) / "circuits.json")
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def set(self, plugin: str, reason: str | None) -> None:
+        """Record ``plugin``'s circuit as open for ``reason``, or as closed (None)."""
+        with self._lock:
+            data = self.read()
+            if reason is None:
+                if data.pop(plugin, None) is None:
+                    return
+            else:
+                data[plugin] = {"state": "open", "reason": reason, "since": time.time()}
+            try:
+                atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True))
+            except OSError as exc:  # state display must never break the host
+                log.warning("cannot record circuit state in %s: %s", self.path, exc)
+
+
+# --------------------------------------------------------------------------- policies
+
+_CALL_POLICY: contextvars.ContextVar[FailurePolicy | None] = contextvars.ContextVar(
+    "airssys_plugins_call_policy", default=None
+)
+
+
+@contextmanager
+def call_policy(policy: FailurePolicy) -> Iterator[None]:
+    """Apply ``policy`` to the hook calls made inside the ``with`` block (this thread)."""
+    if policy not in POLICIES:
+        raise ValueError(f"failure policy must be one of {POLICIES}, got {policy!r}")
+    token = _CALL_POLICY.set(policy)
+    try:
+        yield
+    finally:
+        _CALL_POLICY.reset(token)
+
+
+def install_policies(pm: pluggy.PluginManager, policies: Mapping[str, FailurePolicy]) -> None:
+    """Wrap ``pm``'s hook execution so per-hook/per-call failure policies apply.
+
+    Hooks with the default ``raise`` policy run exactly as before (one dict lookup extra).
+    """
+    inner = pm._inner_hookexec
+
+    def hookexec(
+        hook_name: str,
+        hook_impls: Sequence[HookImpl],
+        caller_kwargs: Mapping[str, object],
+        firstresult: bool,
+    ) -> object:
+        policy = _CALL_POLICY.get() or policies.get(hook_name, "raise")
+        if policy == "raise":
+            return inner(hook_name, hook_impls, caller_kwargs, firstresult)
+        failures: list[Exception] = []
+        guarded = [_guard(pm, impl, hook_name, policy, failures) for impl in hook_impls]
+        result = inner(hook_name, guarded, caller_kwargs, firstresult)
+        if failures and policy == "collect":
+            names = ", ".join(str(getattr(e, "plugin", None) or "?") for e in failures)
+            raise HookFailures(
+                f"{len(failures)} implementation(s) of hook {hook_name!r} failed: {names}",
+                failures,
+                hook=hook_name,
+            )
+        return result
+
+    pm._inner_hookexec = hookexec
+
+
+def _guard(
+    pm: pluggy.PluginManager, impl: Any, hook: str, policy: str, failures: list[Exception]
+) -> Any:
+    if impl.hookwrapper or impl.wrapper:
+        return impl  # wrappers see the outcome themselves
+    function = impl.function
+    plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+
+    def guarded(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as exc:
+            if not isinstance(exc, PluginError):
+                exc.add_note(f"in plugin {plugin_name!r}, hook {hook!r}")
+                exc.plugin = plugin_name  # type: ignore[attr-defined]
+            if policy == "skip":
+                log.warning(
+                    "hook %s: plugin %r failed and was skipped: %s",
+                    hook,
+                    plugin_name,
+                    exc,
+                    extra={"plugin": plugin_name, "hook": hook},
+                )
+            failures.append(exc)
+            return None
+
+    clone = copy.copy(impl)
+    clone.function = guarded
+    return clone

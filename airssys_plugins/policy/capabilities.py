@@ -1,0 +1,315 @@
+"""Capabilities and limits: what a plugin asks for, what the host allows, what it gets.
+
+Three parties decide what a component may do, and it gets only what all three allow
+(deny by default)::
+
+    effective = request (the plugin's manifest)
+              ∩ ceiling (the host application, optionally per hook)
+              ∩ grants  (the operator: a grants file or the API)
+
+Pure data and set logic: no wasmtime here. The runtime turns an :class:`Effective` into
+WASI configuration, linked host interfaces and store limits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Final, Literal
+
+import attrs
+
+from .._errors import CapabilityDenied
+
+__all__ = [
+    "HOST_INTERFACES",
+    "Capabilities",
+    "Effective",
+    "FileGrant",
+    "Limits",
+    "Origin",
+    "decide",
+]
+
+#: Host interfaces of package ``airssys:host``, linked only when granted.
+HOST_INTERFACES: Final = frozenset({"log", "kv", "config", "http"})
+HOST_PACKAGE: Final = "airssys:host"
+HOST_VERSION: Final = "0.1.0"
+
+Mode = Literal["ro", "rw"]
+DATA_DIR: Final = "data"
+
+
+def _guest_path(value: str) -> str:
+    if not value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"guest path {value!r} must be absolute and contain no '..'")
+    return value.rstrip("/") or "/"
+
+
+@attrs.frozen
+class FileGrant:
+    """A preopened directory: ``guest`` path inside the sandbox -> ``host`` directory.
+
+    ``host`` is a host path, or ``"data"`` for the plugin's own data directory (created on
+    demand). ``mode`` is ``"ro"`` or ``"rw"``.
+    """
+
+    guest: str = attrs.field(converter=_guest_path)
+    host: str
+    mode: Mode = attrs.field(default="ro", validator=attrs.validators.in_(("ro", "rw")))
+
+    def covers(self, other: FileGrant) -> bool:
+        """Whether granting ``self`` allows ``other`` (same place, mode at least as wide)."""
+        same_place = self.guest == other.guest and (
+            self.host == other.host or _same_path(self.host, other.host)
+        )
+        return same_place and (self.mode == "rw" or other.mode == "ro")
+
+    def __str__(self) -> str:
+        return f"filesystem {self.guest} -> {self.host} ({self.mode})"
+
+
+def _same_path(a: str, b: str) -> bool:
+    if DATA_DIR in (a, b):
+        return a == b
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+_ORIGIN_RE = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?/?$")
+
+
+@attrs.frozen
+class Origin:
+    """An HTTP origin a plugin may reach: scheme, host and port (default by scheme)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Origin:
+        m = _ORIGIN_RE.match(text.strip())
+        if m is None:
+            raise ValueError(
+                f"{text!r} is not an origin; write scheme://host[:port], e.g. https://api.example.com"
+            )
+        scheme, host = m.group(1).lower(), m.group(2).lower()
+        port = int(m.group(3)) if m.group(3) else (443 if scheme == "https" else 80)
+        if not 0 < port < 65536:
+            raise ValueError(f"{text!r}: port {port} is out of range")
+        return cls(scheme, host, port)
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def _origins(values: Iterable[str | Origin]) -> frozenset[Origin]:
+    return frozenset(v if isinstance(v, Origin) else Origin.parse(v) for v in values)
+
+
+_INTERFACE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
+
+
+def _interfaces(values: Iterable[str]) -> frozenset[str]:
+    """Interface short names: the built-in ones (log, kv, config, http) or ones the host
+    application provides; which exist is checked when a plugin loads."""
+    found = frozenset(values)
+    bad = sorted(v for v in found if not _INTERFACE_RE.match(v))
+    if bad:
+        raise ValueError(f"{bad} are not interface names (kebab-case, e.g. 'log' or 'kv')")
+    return found
+
+
+def _files(values: Iterable[FileGrant]) -> tuple[FileGrant, ...]:
+    return tuple(values)
+
+
+def _names(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
+@attrs.frozen
+class Capabilities:
+    """A set of rights: used for a plugin's request, the host's ceiling and the grants."""
+
+    filesystem: tuple[FileGrant, ...] = attrs.field(default=(), converter=_files)
+    env: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    network: frozenset[Origin] = attrs.field(default=frozenset(), converter=_origins)
+    interfaces: frozenset[str] = attrs.field(default=frozenset(), converter=_interfaces)
+
+    @classmethod
+    def everything(cls) -> Capabilities:
+        """A ceiling that adds no restriction of its own (the grants still apply)."""
+        return _EVERYTHING
+
+    def describe(self) -> list[str]:
+        """One line per right, for listings and messages."""
+        lines = [str(f) for f in self.filesystem]
+        lines += [f"env {name}" for name in sorted(self.env)]
+        lines += [f"network {o}" for o in sorted(self.network, key=str)]
+        lines += [f"interface {i}" for i in sorted(self.interfaces)]
+        return lines
+
+
+class _Everything(Capabilities):
+    pass
+
+
+_EVERYTHING: Final = _Everything()
+
+
+@attrs.frozen
+class Limits:
+    """Resource limits of one plugin. ``None`` means no limit of that kind.
+
+    ``timeout`` is seconds of wall-clock time per hook call; ``fuel`` the instructions per
+    call (roughly; componentize-py guests burn ~16 G/s); ``memory`` bytes of linear memory
+    (componentize-py guests need ~13 MiB to start); ``max_result_bytes`` the largest string
+    or list a call may return; ``host_call_timeout`` seconds a host-interface call may take.
+    """
+
+    timeout: float | None = 1.0
+    fuel: int | None = None
+    memory: int | None = 256 * 2**20
+    instances: int | None = 100
+    tables: int | None = 100
+    max_result_bytes: int | None = 64 * 2**20
+    host_call_timeout: float = 5.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("timeout", "fuel", "memory", "instances", "tables", "max_result_bytes"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"limit {name} must be positive or None, got {value!r}")
+        if self.host_call_timeout <= 0:
+            raise ValueError("host_call_timeout must be positive")
+
+
+@attrs.frozen
+class Effective:
+    """What a plugin actually gets: rights and limits, with host paths resolved."""
+
+    capabilities: Capabilities
+    limits: Limits
+    data_dir: Path | None = None
+
+    def preopens(self) -> list[tuple[Path, str, bool]]:
+        """(host directory, guest path, writable) for each granted directory."""
+        result = []
+        for grant in self.capabilities.filesystem:
+            if grant.host == DATA_DIR:
+                if self.data_dir is None:
+                    raise ValueError("a data-directory grant needs the plugin's data_dir")
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                host = self.data_dir
+            else:
+                host = Path(grant.host)
+            result.append((host, grant.guest, grant.mode == "rw"))
+        return result
+
+
+def _check_host_path(plugin: str, grant: FileGrant) -> str | None:
+    """Why a host directory must not be preopened, or None if it may."""
+    if grant.host == DATA_DIR:
+        return None
+    path = Path(grant.host)
+    if not path.is_absolute():
+        return f"host path {grant.host!r} is not absolute"
+    if path.resolve() == Path("/"):
+        return "the filesystem root '/' is never preopened"
+    if path.is_symlink() or path.resolve() != Path(os.path.normpath(path)):
+        return f"host path {grant.host!r} goes through a symlink; grant the real directory"
+    if not path.is_dir():
+        return f"host path {grant.host!r} is not an existing directory"
+    return None
+
+
+def decide(
+    plugin: str,
+    request: Capabilities,
+    ceiling: Capabilities,
+    grants: Capabilities,
+    *,
+    strict: bool = True,
+) -> tuple[Capabilities, list[str]]:
+    """Intersect ``request`` with ``ceiling`` and ``grants``.
+
+    Returns the effective capabilities and the list of denied rights (one line each). With
+    ``strict`` (the default) any denial raises :class:`CapabilityDenied` listing all of them
+    and how to grant them.
+    """
+
+    def allowed_by(pool: Capabilities, grant: FileGrant) -> bool:
+        return isinstance(pool, _Everything) or any(g.covers(grant) for g in pool.filesystem)
+
+    def in_pool(pool: Capabilities, attr: str, value: object) -> bool:
+        return isinstance(pool, _Everything) or value in getattr(pool, attr)
+
+    denied: list[str] = []
+    files = []
+    for grant in request.filesystem:
+        if not allowed_by(ceiling, grant):
+            denied.append(f"{grant} (above the host's ceiling)")
+        elif not allowed_by(grants, grant):
+            denied.append(f"{grant} (not granted)")
+        elif (problem := _check_host_path(plugin, grant)) is not None:
+            denied.append(f"{grant} ({problem})")
+        else:
+            files.append(grant)
+    kept: dict[str, set[object]] = {"env": set(), "network": set(), "interfaces": set()}
+    labels = {"env": "env", "network": "network", "interfaces": "interface"}
+    for attr in kept:
+        for value in sorted(getattr(request, attr), key=str):
+            if not in_pool(ceiling, attr, value):
+                denied.append(f"{labels[attr]} {value} (above the host's ceiling)")
+            elif not in_pool(grants, attr, value):
+                denied.append(f"{labels[attr]} {value} (not granted)")
+            else:
+                kept[attr].add(value)
+    effective = Capabilities(
+        filesystem=tuple(files),
+        env=frozenset(str(v) for v in kept["env"]),
+        network=frozenset(v for v in kept["network"] if isinstance(v, Origin)),
+        interfaces=frozenset(str(v) for v in kept["interfaces"]),
+    )
+    if denied and strict:
+        raise CapabilityDenied(plugin, denied)
+    return effective, denied
+
+
+def grants_from_mapping(data: Mapping[str, object], *, where: str) -> Capabilities:
+    """Capabilities from a TOML-shaped table (the grants file and manifests use this):
+
+    ``filesystem = [{guest = "/data", host = "data", mode = "rw"}]``, ``env = ["LANG"]``,
+    ``network = ["https://api.example.com"]``, ``interfaces = ["log", "kv"]``.
+    """
+    known = {"filesystem", "env", "network", "interfaces"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    files = []
+    for entry in _list(data.get("filesystem", []), f"{where}.filesystem"):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where}.filesystem: each entry is a table with guest, host, mode")
+        mode = entry.get("mode", "ro")
+        if mode not in ("ro", "rw"):
+            raise ValueError(f"{where}.filesystem: mode must be 'ro' or 'rw', got {mode!r}")
+        files.append(FileGrant(str(entry.get("guest", "")), str(entry.get("host", "")), mode))
+
+    def strings(key: str) -> list[str]:
+        return [str(v) for v in _list(data.get(key, []), f"{where}.{key}")]
+
+    return Capabilities(
+        filesystem=files,
+        env=strings("env"),
+        network=strings("network"),
+        interfaces=strings("interfaces"),
+    )
+
+
+def _list(value: object, where: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list")
+    return value

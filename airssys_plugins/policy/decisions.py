@@ -1,0 +1,102 @@
+"""Rights decisions: a plugin's request against the host's ceilings and the operator's grants.
+
+Every grant and denial is written to the audit log here, so the host never decides rights
+without a record.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from .._errors import CapabilityDenied
+from .audit import AuditLog
+from .capabilities import Capabilities, decide, grants_from_mapping
+
+__all__ = ["decide_for_hooks", "intersect", "load_grants", "wider_rights"]
+
+
+def wider_rights(new: Capabilities, old: Capabilities) -> list[str]:
+    """Rights ``new`` asks for that ``old`` did not."""
+    extra = [str(g) for g in new.filesystem if not any(o.covers(g) for o in old.filesystem)]
+    extra += [f"env {v}" for v in sorted(new.env - old.env)]
+    extra += [f"network {v}" for v in sorted(map(str, new.network - old.network))]
+    extra += [f"interface {v}" for v in sorted(new.interfaces - old.interfaces)]
+    return extra
+
+
+def intersect(a: Capabilities, b: Capabilities) -> Capabilities:
+    return Capabilities(
+        filesystem=[g for g in a.filesystem if any(h.covers(g) for h in b.filesystem)],
+        env=a.env & b.env,
+        network=a.network & b.network,
+        interfaces=a.interfaces & b.interfaces,
+    )
+
+
+def load_grants(
+    grants: Mapping[str, Capabilities] | str | os.PathLike[str] | None,
+) -> dict[str, Capabilities]:
+    if grants is None:
+        return {}
+    if isinstance(grants, Mapping):
+        return dict(grants)
+    path = Path(grants)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read grants file {path}: {exc}") from exc
+    plugins = data.get("plugins", {})
+    unknown = set(data) - {"plugins"}
+    if unknown or not isinstance(plugins, dict):
+        raise ValueError(f"{path}: a grants file holds only [plugins.<name>] tables")
+    return {
+        name: grants_from_mapping(table, where=f"{path}: [plugins.{name}]")
+        for name, table in plugins.items()
+    }
+
+
+def decide_for_hooks(
+    name: str,
+    requests: Capabilities,
+    hooks: list[str],
+    *,
+    ceiling: Capabilities,
+    hook_ceilings: Mapping[str, Capabilities],
+    grant: Capabilities,
+    strict: bool,
+    provided: set[str],
+    audit: AuditLog,
+) -> Capabilities:
+    """The rights plugin ``name`` runs with when it serves ``hooks``: its request within
+    the narrowest ceiling of those hooks and the operator's ``grant``.
+
+    ``provided`` holds the short names of the host interfaces that exist; asking for any
+    other is refused. With ``strict`` a denied right refuses the plugin instead of being
+    dropped.
+    """
+    for hook in hooks:  # a plugin serving several hooks gets the narrowest ceiling
+        narrower = hook_ceilings.get(hook)
+        if narrower is not None:
+            ceiling = (
+                narrower if ceiling is Capabilities.everything() else intersect(ceiling, narrower)
+            )
+    missing = sorted(requests.interfaces - provided)
+    if missing:
+        raise CapabilityDenied(
+            name, [f"interface {m} (the host provides no such interface)" for m in missing]
+        )
+    try:
+        effective, denied = decide(name, requests, ceiling, grant, strict=strict)
+    except CapabilityDenied as exc:
+        for line in exc.denied:
+            audit.record("deny", name, line)
+        audit.record("refuse", name, f"not loaded: {len(exc.denied)} right(s) denied")
+        raise
+    for line in denied:
+        audit.record("deny", name, line)
+    for line in effective.describe():
+        audit.record("grant", name, line)
+    return effective

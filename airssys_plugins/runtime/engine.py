@@ -1,0 +1,329 @@
+"""The process's wasmtime Engines, their epoch ticker, and the persistent compile cache.
+
+There are two Engines, created on first use: both interrupt guests by epoch (timeouts);
+only the second also meters fuel. Fuel metering makes every loop of the compiled guest
+count and check instructions (about 17 instructions a round instead of 5 for a tight
+loop, and it runs slower still when both cores are busy), so a plugin is compiled for the
+fuel Engine only when it has a fuel limit. A component compiled for one Engine cannot run
+in the other: the compile-cache key holds the Engine's configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from importlib.metadata import version as _dist_version
+from pathlib import Path
+from typing import Final
+
+import attrs
+import platformdirs
+from wasmtime import Config, Engine, WasmtimeError
+from wasmtime.component import Component
+
+from .._errors import EngineConfigError
+from .._files import atomic_write
+
+__all__ = [
+    "EPOCH_TICK",
+    "CacheInfo",
+    "aot_cache_dir",
+    "cache_clear",
+    "cache_info",
+    "compile_component",
+    "configure_engine",
+    "engine",
+    "evict",
+]
+
+log = logging.getLogger("airssys_plugins.runtime")
+
+#: Seconds between epoch ticks: the resolution of per-call timeouts.
+EPOCH_TICK: Final = 0.005
+#: Ticks the ticker has made (read by callers to skip resetting an unchanged deadline).
+epochs = 0
+WASMTIME_VERSION: Final = _dist_version("wasmtime")
+
+
+def _fingerprint(fuel: bool) -> str:
+    """Everything in the Config that changes compiled code; part of the compile-cache key."""
+    return f"epoch=1;fuel={int(fuel)}"
+
+
+DEFAULT_CACHE_LIMIT: Final = 2 * 2**30
+_STALE_TEMP_SECONDS: Final = 3600
+
+_lock = threading.Lock()
+_engines: dict[bool, Engine] = {}
+_ticker: threading.Thread | None = None
+
+
+def engine(fuel: bool = False) -> Engine:
+    """The process-wide Engine with epoch interruption, and fuel metering if ``fuel``
+    (each created on first use)."""
+    eng = _engines.get(fuel)
+    if eng is None:
+        with _lock:
+            eng = _engines.get(fuel)
+            if eng is None:
+                cfg = Config()
+                cfg.epoch_interruption = True
+                cfg.consume_fuel = fuel
+                if _max_wasm_stack is not None:
+                    cfg.max_wasm_stack = _max_wasm_stack
+                eng = _engines[fuel] = Engine(cfg)
+    return eng
+
+
+_max_wasm_stack: int | None = None
+# Native stack a wasm call may need beyond its own max_wasm_stack (host frames, trampolines).
+_STACK_MARGIN: Final = 256 * 2**10
+
+
+def configure_engine(*, max_wasm_stack: int | None = None) -> None:
+    """Validate and set engine options; must run before the first plugin loads.
+
+    A ``max_wasm_stack`` larger than the native stack of the threads that call plugins makes
+    deep recursion in a guest overflow the *native* stack: the whole process dies (SIGSEGV).
+    It must leave room within the smallest thread stack in use: the main thread's
+    ``RLIMIT_STACK`` and ``threading.stack_size()`` for new threads.
+    """
+    global _max_wasm_stack
+    if max_wasm_stack is None:
+        return
+    if _engines:
+        raise EngineConfigError(
+            "the engine already exists; call configure_engine() before loading any plugin"
+        )
+    if max_wasm_stack < 64 * 2**10:
+        raise EngineConfigError(f"max_wasm_stack={max_wasm_stack} is below 64 KiB")
+    room = min(_native_stack_sizes()) - _STACK_MARGIN
+    if max_wasm_stack > room:
+        raise EngineConfigError(
+            f"max_wasm_stack={max_wasm_stack:,} bytes does not fit the native thread stack "
+            f"({room + _STACK_MARGIN:,} bytes, minus {_STACK_MARGIN:,} for host frames); a guest "
+            "recursing that deep would crash the process. Lower it, or raise the thread "
+            "stack size (threading.stack_size / ulimit -s) first."
+        )
+    _max_wasm_stack = max_wasm_stack
+
+
+def _native_stack_sizes() -> list[int]:
+    import resource
+
+    sizes = []
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+        sizes.append(soft)
+    thread_size = threading.stack_size()
+    sizes.append(thread_size if thread_size else 8 * 2**20)
+    return sizes
+
+
+def start_ticker() -> None:
+    """Start the daemon thread that advances the engines' epoch every EPOCH_TICK."""
+    global _ticker
+    with _lock:
+        if _ticker is not None:
+            return
+
+        def tick() -> None:
+            global epochs
+            while True:
+                time.sleep(EPOCH_TICK)
+                epochs += 1  # before the engines': a reader seeing the old count is early
+                for eng in list(_engines.values()):
+                    eng.increment_epoch()
+
+        _ticker = threading.Thread(target=tick, name="airssys-plugins-epoch", daemon=True)
+        _ticker.start()
+
+
+def aot_cache_dir() -> Path:
+    """Where compiled components are kept: ``$AIRSSYS_PLUGINS_CACHE_DIR`` or the user cache."""
+    override = os.environ.get("AIRSSYS_PLUGINS_CACHE_DIR")
+    base = Path(override) if override else Path(platformdirs.user_cache_dir("airssys-plugins"))
+    return base / "aot"
+
+
+def compile_component(
+    data: bytes | Callable[[], bytes],
+    digest: str,
+    *,
+    label: str,
+    cache: bool = True,
+    fuel: bool = False,
+) -> Component:
+    """Compile ``data`` (a component binary, or a function making it only if it must be
+    compiled) for :func:`engine` ``(fuel)``, through the persistent AOT cache.
+
+    The cache key is the component's sha256, the wasmtime version and the engine
+    configuration, so an upgrade or a config change never loads a stale artefact. Writes
+    are atomic (temp file + rename); an unreadable entry is logged and recompiled.
+
+    Entries are memory-mapped while their components live: replace or delete them, never
+    rewrite one in place (truncating a mapped file kills the process with SIGBUS).
+    """
+    eng = engine(fuel)
+    key = f"{digest}-{_fingerprint(fuel)}"
+    live = _LIVE_COMPONENTS.get(key)
+    if live is not None:  # the same bytes are loaded already: share the compiled code
+        return live
+    component = _compile_or_load(eng, data, digest, label=label, cache=cache, fuel=fuel)
+    _LIVE_COMPONENTS[key] = component
+    return component
+
+
+# Compiled components by sha256 while anything uses them: loading one file under several
+# names (or again after an unload) maps its artefact once.
+_LIVE_COMPONENTS: weakref.WeakValueDictionary[str, Component] = weakref.WeakValueDictionary()
+
+
+def _compile_or_load(
+    eng: Engine,
+    data: bytes | Callable[[], bytes],
+    digest: str,
+    *,
+    label: str,
+    cache: bool,
+    fuel: bool,
+) -> Component:
+    path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_fingerprint(fuel))}.cwasm"
+    if cache and path.is_file():
+        try:
+            component = Component.deserialize_file(eng, str(path))
+            _touch(path)
+            return component
+        except WasmtimeError as exc:
+            log.warning(
+                "compile cache entry %s for %s is unusable (%s); recompiling", path, label, exc
+            )
+            path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    if callable(data):
+        data = data()
+    log.info("compiling %s (%.1f MB); this happens once per version", label, len(data) / 1e6)
+    component = Component(eng, data)
+    log.info("compiled %s in %.2f s", label, time.perf_counter() - started)
+    if cache:
+        _store_atomically(path, component.serialize())
+        evict(keep=path)
+    return component
+
+
+@attrs.frozen
+class CacheInfo:
+    """What the compile cache holds."""
+
+    directory: Path
+    entries: int
+    total_bytes: int
+    limit_bytes: int
+
+
+def cache_limit() -> int:
+    """Size bound of the compile cache: ``$AIRSSYS_PLUGINS_CACHE_MAX_MB`` or 2 GiB."""
+    value = os.environ.get("AIRSSYS_PLUGINS_CACHE_MAX_MB")
+    try:
+        return int(float(value) * 2**20) if value else DEFAULT_CACHE_LIMIT
+    except ValueError:
+        log.warning("AIRSSYS_PLUGINS_CACHE_MAX_MB=%r is not a number; using 2 GiB", value)
+        return DEFAULT_CACHE_LIMIT
+
+
+def _entries() -> list[tuple[Path, os.stat_result]]:
+    directory = aot_cache_dir()
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.glob("*.cwasm"):
+        try:
+            found.append((path, path.stat()))
+        except OSError:  # removed by another process meanwhile
+            continue
+    return found
+
+
+def cache_info() -> CacheInfo:
+    entries = [e for e in _entries() if not e[0].name.startswith(".tmp-")]
+    return CacheInfo(
+        aot_cache_dir(), len(entries), sum(st.st_size for _, st in entries), cache_limit()
+    )
+
+
+def cache_clear() -> int:
+    """Delete every compile cache entry; returns how many. Live components keep working
+    (their mapping outlives the unlinked file)."""
+    removed = 0
+    for path, _ in _entries():
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    directory = aot_cache_dir()
+    for path in directory.glob("*.plan") if directory.is_dir() else ():
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return removed
+
+
+def load_plan(key: str) -> bytes | None:
+    """A small note kept beside the compile cache (see _instance: byte-export plans)."""
+    try:
+        return (aot_cache_dir() / f"{key}.plan").read_bytes()
+    except OSError:
+        return None
+
+
+def store_plan(key: str, blob: bytes) -> None:
+    _store_atomically(aot_cache_dir() / f"{key}.plan", blob)
+
+
+def evict(*, keep: Path | None = None, limit: int | None = None) -> int:
+    """Delete least-recently-used entries until the cache fits its size bound, and
+    temp files abandoned by crashed writers. Returns how many files were removed."""
+    limit = cache_limit() if limit is None else limit
+    now = time.time()
+    removed = 0
+    live: list[tuple[Path, os.stat_result]] = []
+    for path, st in _entries():
+        if path.name.startswith(".tmp-"):
+            if now - st.st_mtime > _STALE_TEMP_SECONDS:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+            continue
+        live.append((path, st))
+    total = sum(st.st_size for _, st in live)
+    for path, st in sorted(live, key=lambda e: e[1].st_mtime):
+        if total <= limit:
+            break
+        if path == keep:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+            total -= st.st_size
+            log.info("evicted compile cache entry %s (%.1f MB)", path.name, st.st_size / 2**20)
+    return removed
+
+
+def _touch(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still serves hits
+        os.utime(path)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _store_atomically(path: Path, blob: bytes | bytearray) -> None:
+    try:
+        atomic_write(path, blob, durable=False)  # a lost entry is compiled again
+    except OSError as exc:  # a read-only or full cache must not stop a plugin from loading
+        log.warning("cannot write compile cache entry %s: %s", path, exc)

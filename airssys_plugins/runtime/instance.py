@@ -1,0 +1,702 @@
+"""A loaded component, its sandboxed instance, and the call path into it."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import hashlib
+import logging
+import math
+import os
+import re
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from wasmtime import Store, WasmtimeError
+from wasmtime import _ffi as ffi
+from wasmtime.component import Component, Instance
+
+from .._errors import (
+    ArgumentError,
+    CapabilityDenied,
+    HookCallError,
+    HostFunctionError,
+    PluginABIError,
+    PluginError,
+    PluginExit,
+    PluginLimitExceeded,
+    PluginLoadError,
+    PluginTimeout,
+    PluginTrap,
+)
+from ..contract import wit
+from . import engine as _engine
+from .callbacks import register_context, unregister_context
+from .convert import (
+    VAL,
+    ConvertError,
+    Lift,
+    Lower,
+    Measure,
+    is_byte_list,
+    latin1_lifter,
+    lifter,
+    lowerer,
+    measure_latin1,
+    measure_latin1_exact,
+    measurer,
+)
+from .relift import (
+    PLAN_VERSION,
+    FastExport,
+    Plan,
+    byte_export_tail,
+    decode_plan,
+    encode_plan,
+)
+from .sandbox import HostLinker, SandboxSpec, configure_store, default_linker
+from .wit_types import component_exports, component_imports
+
+__all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
+
+log = logging.getLogger("airssys_plugins.runtime")
+
+_byref = ctypes.byref
+# The C functions themselves, not wasmtime-py's Python wrappers around them.
+_call = ffi.dll.wasmtime_component_func_call
+_delete = ffi.dll.wasmtime_component_val_delete
+_set_deadline = ffi.dll.wasmtime_context_set_epoch_deadline
+_set_fuel = ffi.dll.wasmtime_context_set_fuel
+
+# wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
+# message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
+# each against a real trap so a wasmtime upgrade that rewords one fails a test.
+TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
+    ("wasm trap: interrupt", "timeout", PluginTimeout),
+    ("all fuel consumed", "fuel exhausted", PluginLimitExceeded),
+    ("resource limit exceeded", "resource limit exceeded", PluginLimitExceeded),
+    ("exit status", "exit", PluginExit),
+    ("call stack exhausted", "stack overflow", PluginTrap),
+    ("unreachable", "unreachable executed", PluginTrap),
+    ("out of bounds memory access", "out-of-bounds memory access", PluginTrap),
+    ("out of bounds", "out-of-bounds pointer", PluginABIError),
+    ("invalid utf-8", "invalid UTF-8", PluginABIError),
+    ("invalid variant discriminant", "invalid variant tag", PluginABIError),
+    ("invalid enum discriminant", "invalid enum value", PluginABIError),
+    ("unexpected end of", "invalid encoding", PluginABIError),
+    ("integer divide by zero", "division by zero", PluginTrap),
+    ("cannot enter component instance", "instance already poisoned", PluginTrap),
+)
+
+# Every live instance, so that Stores are closed before the interpreter exits (a Store
+# whose WASI stdio goes to Python callbacks can panic in Rust at exit otherwise).
+_LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for instance in list(_LIVE):
+        with contextlib.suppress(Exception):
+            instance.discard()
+
+
+def _exit_code(message: str) -> int | None:
+    match = re.search(r"exit status (-?\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def classify_error(message: str) -> tuple[str, type[HookCallError]]:
+    """The reason and exception class for a wasmtime error message."""
+    for needle, reason, cls in TRAP_TABLE:
+        if needle in message:
+            return reason, cls
+    return "trap", PluginTrap
+
+
+#: Set AIRSSYS_PLUGINS_NO_BYTE_EXPORTS=1 to compile components exactly as given (no
+#: byte-buffer exports; every ``list<u8>`` then crosses element by element).
+BYTE_EXPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_BYTE_EXPORTS")
+
+
+def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
+    """``t`` with every ``list<u8>`` (inside lists, tuples, options, results) a string."""
+    if t is None:
+        return None
+    if is_byte_list(t):
+        return wit.Prim("string")
+    if isinstance(t, wit.ListT):
+        return wit.ListT(as_latin1(t.element))  # type: ignore[arg-type]
+    if isinstance(t, wit.TupleT):
+        return wit.TupleT(tuple(as_latin1(e) for e in t.elements))  # type: ignore[misc]
+    if isinstance(t, wit.OptionT):
+        return wit.OptionT(as_latin1(t.inner))  # type: ignore[arg-type]
+    if isinstance(t, wit.ResultT):
+        return wit.ResultT(as_latin1(t.ok), as_latin1(t.err))
+    return t
+
+
+ByteExports = dict[tuple[str | None, str], str]
+
+
+def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> Plan | None:
+    """What :mod:`._relift` appends to ``data``; kept beside the compile cache, so a warm
+    load neither parses the component again nor hashes the wider binary."""
+    key = f"{digest}-r{PLAN_VERSION}"
+    if cache:
+        blob = _engine.load_plan(key)
+        if blob is not None:
+            try:
+                return decode_plan(blob)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
+    plan = byte_export_tail(data)
+    if cache:
+        _engine.store_plan(key, encode_plan(plan))
+    return plan
+
+
+def _checked_fast(
+    exports: dict[tuple[str | None, str], wit.FuncSig], added: Sequence[FastExport]
+) -> ByteExports:
+    """(interface, function) -> export name for the added exports whose types are the
+    originals' with list<u8> parameters (and a list<u8> result) as strings: all of them,
+    unless the binary reader misread something. They are removed from ``exports``."""
+    fast: ByteExports = {}
+    for extra in added:
+        sig = exports.pop((None, extra.name), None)
+        original = exports.get((extra.interface, extra.function))
+        if sig is None or original is None:
+            continue
+        result = original.result  # rewritten only when it is a list<u8> itself
+        if sig.param_types == tuple(as_latin1(t) for t in original.param_types) and (
+            sig.result == (wit.Prim("string") if is_byte_list(result) else result)
+        ):
+            fast[(extra.interface, extra.function)] = extra.name
+        else:  # pragma: no cover - would be a bug in _relift
+            log.warning("byte-buffer export %s does not match %s", extra.name, extra.function)
+    return fast
+
+
+@attrs.frozen(eq=False)
+class ComponentImage:
+    """A compiled component and what it exports. Immutable; shared by its instances."""
+
+    name: str
+    path: Path | None
+    sha256: str
+    component: Component
+    exports: dict[tuple[str | None, str], wit.FuncSig]
+    imports: tuple[str, ...]
+    #: (interface, function) -> name of the added export lifting it with bytes as
+    #: latin1 strings; see :mod:`._relift`.
+    byte_exports: ByteExports = attrs.field(factory=dict)
+    #: Compiled for the Engine that meters fuel (needed by a plugin with a fuel limit).
+    fuel: bool = False
+
+    @classmethod
+    def load(
+        cls,
+        name: str,
+        source: Path | bytes,
+        *,
+        cache: bool = True,
+        path: Path | None = None,
+        fuel: bool = False,
+    ) -> ComponentImage:
+        """Compile ``source`` (a file, or bytes already read from ``path``); ``fuel``:
+        for the Engine that meters fuel, which a plugin with a fuel limit needs."""
+        if isinstance(source, bytes):
+            data = source
+        else:
+            path = source
+            try:
+                data = source.read_bytes()
+            except OSError as exc:
+                raise PluginLoadError(
+                    f"plugin {name!r}: cannot read {source}: {exc.strerror or exc}",
+                    plugin=name,
+                    path=str(source),
+                ) from exc
+        if data[:4] != b"\0asm":
+            raise PluginLoadError(
+                f"plugin {name!r}: {path or 'data'} is not a WebAssembly binary",
+                plugin=name,
+                path=None if path is None else str(path),
+            )
+        if data[4:8] == b"\x01\0\0\0":
+            raise PluginLoadError(
+                f"plugin {name!r}: {path or 'data'} is a core WebAssembly module, not a "
+                "component; wrap it with `wasm-tools component new`",
+                plugin=name,
+                path=None if path is None else str(path),
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        label = f"plugin {name!r}"
+        relifted = _byte_export_plan(data, digest, label, cache) if BYTE_EXPORTS else None
+        component = None
+        if relifted is not None:
+            tail, added = relifted
+            # data + tail is made only when it must be compiled; its key is cheap to make
+            wider_digest = hashlib.sha256(bytes.fromhex(digest) + tail).hexdigest()
+            try:
+                component = _engine.compile_component(
+                    lambda: data + tail, wider_digest, label=label, cache=cache, fuel=fuel
+                )
+            except WasmtimeError as exc:  # then the component as given says what is wrong
+                log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])
+        try:
+            if component is None:
+                component = _engine.compile_component(
+                    data, digest, label=label, cache=cache, fuel=fuel
+                )
+        except WasmtimeError as exc:
+            raise PluginLoadError(
+                f"plugin {name!r}: {path or 'data'} is not a valid component: "
+                f"{str(exc).splitlines()[0]}",
+                plugin=name,
+                path=None if path is None else str(path),
+            ) from exc
+        eng = _engine.engine(fuel)
+        exports = component_exports(eng, component)
+        fast = _checked_fast(exports, added) if relifted is not None else {}
+        return cls(
+            name,
+            path,
+            digest,
+            component,
+            exports,
+            tuple(component_imports(eng, component)),
+            fast,
+            fuel,
+        )
+
+    def find_export(
+        self, interface: str | None, function: str
+    ) -> tuple[str | None, wit.FuncSig] | None:
+        """The export for ``interface#function``; interfaces match across versions."""
+        if interface is None:
+            sig = self.exports.get((None, function))
+            return None if sig is None else (None, sig)
+        want = wit.split_interface_name(interface)
+        for (iface, fname), sig in self.exports.items():
+            if iface is None or fname != function:
+                continue
+            have = wit.split_interface_name(iface)
+            if iface == interface or (
+                want is not None and have is not None and have[:2] == want[:2]
+            ):
+                return iface, sig
+        return None
+
+
+def _headline(message: str) -> str:
+    """The informative line of a wasmtime error (the trap, not the backtrace header)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    for line in lines:
+        if "wasm trap:" in line or any(needle in line for needle, _, _ in TRAP_TABLE):
+            return line
+    return lines[-1] if lines else ""
+
+
+def _ticks(seconds: float | None) -> int:
+    """Epoch ticks for a deadline of ``seconds`` (one extra: the current tick is partial)."""
+    if seconds is None:
+        return 2**62
+    return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 1
+
+
+def _is_scalar(t: wit.WitType | None) -> bool:
+    """Whether a value of this type owns no C-side memory (so needs no delete)."""
+    return isinstance(t, wit.Prim) and t.name != "string"
+
+
+@attrs.frozen(eq=False)
+class BoundFunc:
+    """A hook's call plan: where the function is and its converters, built once."""
+
+    hook: str
+    interface: str | None
+    function: str
+    param_names: tuple[str, ...]
+    lowers: tuple[Lower, ...]
+    lift: Lift | None
+    index: Any  # wasmtime ExportIndex
+    scalar_params: bool = False
+    scalar_result: bool = False
+    measure: Measure | None = None
+    #: For byte-buffer calls: the exact result size when ``measure``'s bound is over.
+    exact_measure: Measure | None = None
+    #: Per-hook deadline in seconds overriding the plugin's (None: the plugin's).
+    timeout: float | None = None
+    arity: int = attrs.field(init=False)
+    ticks: int | None = attrs.field(init=False)
+    params_type: Any = attrs.field(init=False)
+
+    @arity.default
+    def _arity(self) -> int:
+        return len(self.lowers)
+
+    @params_type.default
+    def _params_type(self) -> Any:
+        return VAL * len(self.lowers)
+
+    @ticks.default
+    def _ticks_default(self) -> int | None:
+        return None if self.timeout is None else _ticks(self.timeout)
+
+
+class PluginInstance:
+    """One plugin's Store and component instance, guarded by a lock.
+
+    A trap kills a component instance for good; the next call gets a fresh one, and
+    ``on_new_instance`` (e.g. historic-hook replay) runs after each re-instantiation.
+    ``context`` is the host layer's per-plugin state, handed to host functions.
+    """
+
+    def __init__(
+        self,
+        image: ComponentImage,
+        *,
+        sandbox: SandboxSpec | None = None,
+        linker: HostLinker | None = None,
+        context: object = None,
+        on_new_instance: Callable[[], None] | None = None,
+    ):
+        self.image = image
+        self.sandbox = sandbox or SandboxSpec()
+        if self.sandbox.fuel is not None and not image.fuel:
+            raise ValueError(
+                f"plugin {image.name!r} has a fuel limit: load its image with fuel=True"
+            )
+        self.linker = linker or default_linker()
+        self.context = context
+        self.timeout = self.sandbox.timeout
+        self.on_new_instance = on_new_instance
+        self.generation = 0
+        #: Set by a failing host function; read (and cleared) by the call that trapped.
+        self.host_error: BaseException | None = None
+        self._lock = threading.RLock()
+        self._active = False
+        self._store: Store | None = None
+        self._instance: Instance | None = None
+        # id(BoundFunc) -> (byref of its wasmtime Func, the Func), for the current instance
+        self._funcs: dict[int, Any] = {}
+        self._context: Any = None  # the current Store's context pointer
+        self._fuel = self.sandbox.fuel
+        # The epoch count and ticks of the store's last deadline: while neither changed,
+        # the deadline still stands and need not be set again (~0.6 us a call).
+        self._deadline_epoch = -1
+        self._deadline_ticks = 0
+        self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
+        self._check_imports()
+        _engine.start_ticker()
+        _LIVE.add(self)
+
+    def _check_imports(self) -> None:
+        path = None if self.image.path is None else str(self.image.path)
+        provided = self.linker.interfaces
+        denied, unknown = [], []
+        for name in self.image.imports:
+            if name.startswith("wasi:"):
+                continue
+            bare = wit.unversioned(name)
+            if bare in provided and bare not in self.sandbox.interfaces:
+                denied.append(f"interface {name} (imported, not granted)")
+            elif bare not in provided:
+                unknown.append(name)
+        if unknown:
+            raise PluginLoadError(
+                f"plugin {self.name!r} imports interface(s) the host does not provide: "
+                f"{', '.join(unknown)}. Build it against the host's WIT only.",
+                plugin=self.name,
+                path=path,
+            )
+        if denied:
+            raise CapabilityDenied(self.name, denied)
+
+    @property
+    def name(self) -> str:
+        return self.image.name
+
+    @property
+    def timeout(self) -> float | None:
+        """Per-call deadline in seconds (``None``: none)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+        self._ticks = _ticks(seconds)
+
+    def may_call(self, interface: str) -> bool:
+        """Whether this plugin is granted host interface ``interface``."""
+        return wit.unversioned(interface) in self.sandbox.interfaces
+
+    def instantiate(self) -> None:
+        """Create the instance now (loading does this, so start-up failures show at once)."""
+        with self._lock:
+            if self._instance is None:
+                self._instantiate()
+
+    def _instantiate(self) -> Instance:
+        fuel = self.image.fuel
+        store = Store(_engine.engine(fuel))
+        configure_store(store, self.sandbox, self._needs_wasi, self.name, fuel=fuel)
+        # Start-up code runs under a generous deadline; each call sets its own.
+        store.set_epoch_deadline(_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
+        register_context(store._context(), self)
+        try:
+            instance = self.linker.for_engine(fuel).instantiate(store, self.image.component)
+        except WasmtimeError as exc:
+            unregister_context(store._context())
+            store.close()
+            message = _headline(str(exc))
+            cls: type[PluginError] = PluginLoadError
+            if classify_error(str(exc))[1] is PluginLimitExceeded:
+                cls = PluginLimitExceeded  # fuel or resource limits hit while starting
+            raise cls(
+                f"plugin {self.name!r} failed to start: {message}",
+                plugin=self.name,
+            ) from exc
+        self._store, self._instance = store, instance
+        self._context = store._context()
+        self._funcs = {}
+        self._deadline_epoch = -1
+        self.generation += 1
+        if self.generation > 1 and self.on_new_instance is not None:
+            self.on_new_instance()
+        return instance
+
+    def discard(self) -> None:
+        """Drop the current instance (after a trap); the next call makes a fresh one."""
+        with self._lock:
+            self._instance = None
+            self._funcs = {}
+            self._context = None
+            store, self._store = self._store, None
+            if store is not None:
+                unregister_context(store._context())
+                store.close()
+
+    def close(self) -> None:
+        """Free the instance for good (the plugin is unloaded)."""
+        self.discard()
+        _LIVE.discard(self)
+        # Break reference cycles (plugin <-> callback) so memory and the mapped artefact
+        # are released now, not at the next garbage collection.
+        self.on_new_instance = None
+        self.context = None
+
+    def bind(
+        self,
+        hook: str,
+        interface: str | None,
+        function: str,
+        signature: wit.FuncSig,
+        *,
+        timeout: float | None = None,
+        byte_buffers: bool = True,
+    ) -> BoundFunc:
+        """Prepare calls of ``interface#function`` with the host's view of its types.
+
+        ``byte_buffers``: call the byte-buffer export of the function when the component
+        has one (see :mod:`._relift`); False calls the original export.
+        """
+        comp: Component = self.image.component
+        byte_export = self.image.byte_exports.get((interface, function)) if byte_buffers else None
+        if byte_export is not None:
+            index = comp.get_export_index(byte_export)
+        elif interface is None:
+            index = comp.get_export_index(function)
+        else:
+            parent = comp.get_export_index(interface)
+            index = None if parent is None else comp.get_export_index(function, parent)
+        if index is None:
+            raise PluginLoadError(
+                f"plugin {self.name!r} does not export {interface}#{function}", plugin=self.name
+            )
+        latin1 = byte_export is not None
+        result = signature.result
+        lift: Lift | None = None
+        measure: Measure | None = None
+        exact_measure: Measure | None = None
+        if latin1 and is_byte_list(result):
+            # Only a list<u8> result itself travels as latin1 (see _relift: it must be
+            # copied to an even address when it is not on one); bytes deeper do not.
+            assert result is not None
+            lift, measure, exact_measure = (
+                latin1_lifter(result),
+                measure_latin1,
+                measure_latin1_exact,
+            )
+        elif result is not None:
+            lift, measure = lifter(result), measurer(result)
+        return BoundFunc(
+            hook=hook,
+            interface=interface,
+            function=function,
+            param_names=tuple(n for n, _ in signature.params),
+            lowers=tuple(lowerer(t, latin1=latin1) for t in signature.param_types),
+            lift=lift,
+            index=index,
+            scalar_params=all(_is_scalar(t) for t in signature.param_types),
+            scalar_result=_is_scalar(result),
+            measure=measure,
+            exact_measure=exact_measure,
+            timeout=timeout,
+        )
+
+    def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
+        """Call ``bound`` with ``args`` (already in WIT parameter order)."""
+        # One frame for the whole call: this is the hot path of every hook call.
+        n = bound.arity
+        params = bound.params_type()
+        try:
+            for i in range(n):
+                try:
+                    bound.lowers[i](args[i], params[i])
+                except ConvertError as exc:
+                    name = bound.param_names[i]
+                    raise ArgumentError(
+                        f"plugin {self.name!r}, hook {bound.hook!r}, argument "
+                        f"{name!r}{exc.located() if exc.path else ': ' + exc.message}",
+                        plugin=self.name,
+                        hook=bound.hook,
+                        parameter=name,
+                    ) from None
+            if timeout is not None:
+                ticks = _ticks(timeout)
+            else:
+                ticks = self._ticks if bound.ticks is None else bound.ticks
+            with self._lock:
+                if self._active:
+                    # A host function called back into this plugin: the component model
+                    # forbids re-entering an instance, and wasmtime would poison the outer
+                    # call's store.
+                    raise PluginTrap(
+                        f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from "
+                        "inside one of its own host calls",
+                        plugin=self.name,
+                        hook=bound.hook,
+                    )
+                if self._instance is None:
+                    self._instantiate()
+                func_ref = self._funcs.get(id(bound))
+                if func_ref is None:
+                    func_ref = self._func_ref(bound)
+                context = self._context
+                epoch = _engine.epochs
+                if epoch != self._deadline_epoch or ticks != self._deadline_ticks:
+                    _set_deadline(context, ticks)
+                    self._deadline_epoch, self._deadline_ticks = epoch, ticks
+                if self._fuel is not None:
+                    _set_fuel(context, self._fuel)
+                lift = bound.lift
+                self._active = True
+                try:
+                    if lift is None:
+                        err = _call(func_ref[0], context, params, n, None, 0)
+                    else:
+                        result = VAL()
+                        err = _call(func_ref[0], context, params, n, _byref(result), 1)
+                finally:
+                    self._active = False
+                if err:
+                    error = WasmtimeError._from_ptr(err)
+                    host_error, self.host_error = self.host_error, None
+                    self.discard()
+                    raise self._failure(bound, error, host_error) from (host_error or error)
+                if lift is None:
+                    return None
+                if bound.scalar_result:
+                    return lift(result)
+                try:
+                    limit = self.sandbox.max_result_bytes
+                    if limit is not None and bound.measure is not None:
+                        size = bound.measure(result)
+                        if size > limit and bound.exact_measure is not None:
+                            size = bound.exact_measure(result)
+                        if size > limit:
+                            self.discard()  # the guest may keep state that produced it
+                            too_large = PluginLimitExceeded(
+                                f"plugin {self.name!r} returned {size:,} bytes from hook "
+                                f"{bound.hook!r}, above its limit of {limit:,} bytes",
+                                plugin=self.name,
+                                hook=bound.hook,
+                            )
+                            too_large.reason = "result too large"
+                            raise too_large
+                    return lift(result)
+                finally:
+                    _delete(_byref(result))
+
+        finally:
+            if not bound.scalar_params:  # scalars own no memory: nothing to free
+                for i in range(n):
+                    _delete(_byref(params[i]))
+
+    def _func_ref(self, bound: BoundFunc) -> Any:
+        """A pointer to the wasmtime function ``bound`` calls in the current instance."""
+        instance, store = self._instance, self._store
+        assert instance is not None
+        assert store is not None
+        func = instance.get_func(store, bound.index)
+        if func is None:
+            raise PluginTrap(
+                f"plugin {self.name!r} has no function {bound.function!r}",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+        # byref keeps the Func's C struct alive; the Func object itself is kept too
+        ref = self._funcs[id(bound)] = (_byref(func._func), func)
+        return ref
+
+    def _failure(
+        self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
+    ) -> HookCallError:
+        message = str(error)
+        if host_error is not None:
+            if isinstance(host_error, HookCallError):
+                if host_error.hook is None:
+                    host_error.hook = bound.hook
+                return host_error  # e.g. a host-call timeout, already named
+            exc: HookCallError = HostFunctionError(
+                f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
+                f"{type(host_error).__name__}: {host_error}",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+            exc.reason = "host function failed"
+            return exc
+        reason, cls = classify_error(message)
+        first = _headline(message) or reason
+        if cls is PluginExit:
+            code = _exit_code(message)
+            exit_exc = PluginExit(
+                f"plugin {self.name!r} exited (status {code}) in hook {bound.hook!r}; its "
+                "instance was replaced",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+            exit_exc.code = code
+            exit_exc.reason = reason
+            return exit_exc
+        if cls is PluginTimeout:
+            seconds = self.timeout if bound.timeout is None else bound.timeout
+            text = (
+                f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
+                f"{seconds} s; its instance was replaced"
+            )
+        else:
+            text = (
+                f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
+                "its instance was replaced and the next call starts fresh"
+            )
+        failure = cls(text, plugin=self.name, hook=bound.hook)
+        failure.reason = reason
+        return failure

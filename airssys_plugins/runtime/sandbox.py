@@ -1,0 +1,188 @@
+"""What a plugin's Store gets: WASI configuration, limits, host interfaces, stdio logging."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final
+
+import attrs
+from wasmtime import Store, WasiConfig
+from wasmtime.component import Linker
+
+from ..contract import wit
+from . import engine as _engine
+from .callbacks import HostFunc
+
+__all__ = ["HostLinker", "SandboxSpec", "StdioLogger"]
+
+#: Lines per second a plugin may write to stdout/stderr before output is dropped.
+STDIO_LINES_PER_SECOND: Final = 50
+STDIO_BURST: Final = 200
+_MAX_LINE: Final = 2000
+
+
+@attrs.frozen
+class SandboxSpec:
+    """Everything a Store of one plugin is configured with (deny by default)."""
+
+    preopens: tuple[tuple[Path, str, bool], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    #: Host interfaces the plugin may import (full names without version, e.g. airssys:host/log).
+    interfaces: frozenset[str] = frozenset()
+    timeout: float | None = 1.0
+    fuel: int | None = None
+    memory: int | None = None
+    instances: int | None = None
+    tables: int | None = None
+    max_result_bytes: int | None = None
+    stdio_logger: str | None = None
+
+
+class HostLinker:
+    """A Linker with WASI p2 and the host functions a PluginHost provides.
+
+    Every host interface is defined once here; whether a plugin may *use* one is decided per
+    plugin (its imports are checked at load, each call is checked again).
+    """
+
+    def __init__(self, functions: Sequence[HostFunc] = ()):
+        self._by_interface: dict[str, list[HostFunc]] = {}
+        for func in functions:
+            self._by_interface.setdefault(func.interface, []).append(func)
+        self.interfaces = frozenset(wit.unversioned(i) for i in self._by_interface)
+        self._linkers: dict[bool, Linker] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def linker(self) -> Linker:
+        """The Linker for the Engine without fuel metering."""
+        return self.for_engine(False)
+
+    def for_engine(self, fuel: bool) -> Linker:
+        """The Linker for :func:`engine` ``(fuel)`` (each made on first use)."""
+        linker = self._linkers.get(fuel)
+        if linker is None:
+            with self._lock:
+                linker = self._linkers.get(fuel)
+                if linker is None:
+                    linker = self._linkers[fuel] = self._build(fuel)
+        return linker
+
+    def _build(self, fuel: bool) -> Linker:
+        linker = Linker(_engine.engine(fuel))
+        linker.add_wasip2()
+        with linker.root() as root:
+            for interface, funcs in self._by_interface.items():
+                with root.add_instance(interface) as target:
+                    for func in funcs:
+                        func.link(target)
+        return linker
+
+
+_default_linker: HostLinker | None = None
+_default_lock = threading.Lock()
+
+
+def default_linker() -> HostLinker:
+    global _default_linker
+    with _default_lock:
+        if _default_linker is None:
+            _default_linker = HostLinker()
+        return _default_linker
+
+
+def configure_store(
+    store: Store, spec: SandboxSpec, needs_wasi: bool, name: str, *, fuel: bool = False
+) -> None:
+    """Configure a new Store of a plugin (``fuel``: its Engine meters fuel)."""
+    if needs_wasi:
+        wasi = WasiConfig()
+        if spec.env:
+            wasi.env = [list(pair) for pair in spec.env]
+        for host, guest, writable in spec.preopens:
+            wasi.preopen_dir(str(host), guest, fs_mutable=writable)
+        if spec.stdio_logger is not None:
+            wasi.stdout_custom = StdioLogger(spec.stdio_logger, name, "stdout")
+            wasi.stderr_custom = StdioLogger(spec.stdio_logger, name, "stderr")
+        store.set_wasi(wasi)
+    store.set_limits(
+        memory_size=-1 if spec.memory is None else spec.memory,
+        instances=-1 if spec.instances is None else spec.instances,
+        tables=-1 if spec.tables is None else spec.tables,
+    )
+    if fuel:
+        store.set_fuel(2**64 - 1 if spec.fuel is None else spec.fuel)
+
+
+def escape(text: str) -> str:
+    """Make guest output safe for a terminal or log file: control characters escaped."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\t" or (32 <= code < 127) or (code >= 160 and not 0x2028 <= code <= 0x2029):
+            out.append(ch)
+        elif code < 256:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out)
+
+
+class StdioLogger:
+    """Guest stdout/stderr -> Python logging, one record per line, escaped, rate-limited."""
+
+    def __init__(self, logger: str, plugin: str, stream: str):
+        self.log = logging.getLogger(logger)
+        self.plugin = plugin
+        self.stream = stream
+        self.partial = b""
+        self.tokens = float(STDIO_BURST)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> int:
+        with self.lock:
+            lines = (self.partial + data).split(b"\n")
+            self.partial = lines.pop()[-_MAX_LINE:]
+            self._emit(lines)
+        return len(data)
+
+    def _emit(self, lines: Iterable[bytes]) -> None:
+        now = time.monotonic()
+        self.tokens = min(STDIO_BURST, self.tokens + (now - self.stamp) * STDIO_LINES_PER_SECOND)
+        self.stamp = now
+        for raw in lines:
+            if self.tokens < 1:
+                if not self.dropped:
+                    self.log.warning(
+                        "plugin %s: %s rate limit reached (%d lines/s); dropping lines",
+                        self.plugin,
+                        self.stream,
+                        STDIO_LINES_PER_SECOND,
+                        extra={"plugin": self.plugin, "stream": self.stream},
+                    )
+                self.dropped += 1
+                continue
+            if self.dropped:
+                self.log.warning(
+                    "plugin %s: %d %s line(s) dropped (rate limit)",
+                    self.plugin,
+                    self.dropped,
+                    self.stream,
+                    extra={"plugin": self.plugin, "stream": self.stream},
+                )
+                self.dropped = 0
+            self.tokens -= 1
+            text = escape(raw[:_MAX_LINE].decode("utf-8", "replace"))
+            self.log.info(
+                "[%s %s] %s",
+                self.plugin,
+                self.stream,
+                text,
+                extra={"plugin": self.plugin, "stream": self.stream},
+            )
