@@ -150,3 +150,23 @@ def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path: P
         atomic_write(target, 3)  # type: ignore[arg-type]
     assert target.read_bytes() == b"two"
     assert sorted(p.name for p in target.parent.iterdir()) == ["b.toml"]
+
+
+def test_import_loads_neither_wasmtime_nor_the_layers() -> None:
+    """`import airssys_plugins` is cheap: no wasmtime, no host or runtime modules."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airssys_plugins; "
+        "print(sorted(m for m in sys.modules if m.startswith(('wasmtime', 'airssys_plugins.'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    """__version__ is the installed distribution's version, not a second copy of it."""
+    from importlib.metadata import version
+
+    assert airssys_plugins.__version__ == version("airssys-plugins")
