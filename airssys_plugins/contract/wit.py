@@ -17,6 +17,8 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from .semver import Version, caret_compatible
+
 __all__ = [
     "PRIMITIVES",
     "EnumT",
@@ -148,7 +150,6 @@ class FuncSig:
         return f"func({params}){result}"
 
 
-_VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$")
 _WORD = r"[a-z][a-z0-9]*"
 _ID = rf"{_WORD}(?:-{_WORD})*"
 _PACKAGE_RE = re.compile(rf"^(?P<ns>{_ID}):(?P<name>{_ID})(?:@(?P<version>[^\s/#]+))?$")
@@ -171,8 +172,11 @@ class PackageId:
                 "with lowercase kebab-case words"
             )
         version = m.group("version")
-        if version is not None and _VERSION_RE.match(version) is None:
-            raise ValueError(f"{text!r}: version {version!r} is not semver (X.Y.Z)")
+        if version is not None:
+            try:
+                Version.parse(version)
+            except ValueError as exc:
+                raise ValueError(f"{text!r}: version {version!r} is not semver (X.Y.Z)") from exc
         return cls(m.group("ns"), m.group("name"), version)
 
     def __str__(self) -> str:
@@ -193,14 +197,10 @@ def version_compatible(expected: str | None, actual: str | None) -> bool:
     """
     if expected is None or actual is None:
         return expected == actual
-    e, a = _VERSION_RE.match(expected), _VERSION_RE.match(actual)
-    if e is None or a is None:
+    try:
+        return caret_compatible(Version.parse(expected), Version.parse(actual))
+    except ValueError:
         return expected == actual
-    if e.group(1) != a.group(1):
-        return False
-    if e.group(1) == "0":
-        return e.group(2) == a.group(2) and (e.group(2) != "0" or e.group(3) == a.group(3))
-    return True
 
 
 def split_interface_name(full: str) -> tuple[str, str, str | None] | None:

@@ -41,7 +41,7 @@ import math
 import re
 import tomllib
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal, final
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ import attrs
 
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
+from ..contract.semver import Version, VersionRange
 
 __all__ = [
     "INTERFACES",
@@ -67,10 +68,6 @@ __all__ = [
 INTERFACES: Final = frozenset({"log", "kv", "config", "http"})
 
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SEMVER_RE: Final = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
-)
-_PARTIAL_RE: Final = re.compile(r"^(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?$")
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 _ENV_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WIT_ID: Final = r"[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*"
@@ -88,9 +85,6 @@ _SIZE_UNITS: Final = {
 }
 _WASM_PAGE: Final = 65536
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-
-Version = tuple[int, int, int, int]  # major, minor, patch, 1 for a release / 0 for a pre-release
-
 
 # -- problems -------------------------------------------------------------------------------
 
@@ -128,82 +122,6 @@ class ManifestError(PluginError, ValueError):
             f"problem(s):\n{lines}",
             plugin=plugin,
         )
-
-
-# -- versions -------------------------------------------------------------------------------
-
-
-def parse_version(text: str) -> Version:
-    """``1.2.3`` or ``1.2.3-rc.1`` -> a tuple that sorts as semver does (build ignored)."""
-    m = _SEMVER_RE.match(text.strip())
-    if m is None:
-        raise ValueError(f"{text!r} is not a semantic version such as 1.2.3")
-    return int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if m.group(4) else 1
-
-
-_OPS: Final[dict[str, Callable[[Version, Version], bool]]] = {
-    ">=": lambda v, b: v >= b,
-    ">": lambda v, b: v > b,
-    "<=": lambda v, b: v <= b,
-    "<": lambda v, b: v < b,
-    "=": lambda v, b: v[:3] == b[:3],
-}
-
-
-@final
-@attrs.frozen
-class VersionRange:
-    """A semver range: ``^1.2`` (caret, also a bare ``1.2``), ``~1.2`` (tilde), ``=1.2.3``,
-    ``*``, or comparators joined by commas (``>=1.0, <2``). All clauses must hold."""
-
-    text: str
-    clauses: tuple[tuple[str, Version], ...] = attrs.field(repr=False)
-
-    @classmethod
-    def parse(cls, text: str) -> VersionRange:
-        clauses: list[tuple[str, Version]] = []
-        parts = [p.strip() for p in text.split(",")]
-        if not text.strip() or any(not p for p in parts):
-            raise ValueError(f"{text!r} is not a version range")
-        for part in parts:
-            if part == "*":
-                continue
-            m = re.match(r"^(\^|~|>=|<=|>|<|=)?\s*(.+)$", part)
-            assert m is not None  # the pattern matches any non-empty text
-            op, ver = m.group(1) or "^", m.group(2)
-            p = _PARTIAL_RE.match(ver)
-            if p is None:
-                if op in ("^", "~") or _SEMVER_RE.match(ver) is None:
-                    raise ValueError(f"{part!r} is not a version constraint")
-                clauses.append((op, parse_version(ver)))
-                continue
-            given = [int(x) for x in p.groups() if x is not None]
-            major, minor, patch = [*given, 0, 0][:3]
-            base = (major, minor, patch, 1)  # 1.0.0-rc.1 is below ^1.0, as in semver
-            if op == "^":
-                if major > 0 or len(given) == 1:
-                    upper = (major + 1, 0, 0, 0)
-                elif minor > 0 or len(given) == 2:
-                    upper = (0, minor + 1, 0, 0)
-                else:
-                    upper = (0, 0, patch + 1, 0)
-                clauses += [(">=", base), ("<", upper)]
-            elif op == "~":
-                upper = (major + 1, 0, 0, 0) if len(given) == 1 else (major, minor + 1, 0, 0)
-                clauses += [(">=", base), ("<", upper)]
-            elif op == "=" and len(given) < 3:
-                raise ValueError(f"{part!r}: an exact version needs all three parts (=1.2.3)")
-            else:
-                clauses.append((op, (major, minor, patch, 0 if op == "<" else 1)))
-        return cls(text.strip(), tuple(clauses))
-
-    def contains(self, version: str) -> bool:
-        """Whether ``version`` (semver text) is inside the range."""
-        v = parse_version(version)
-        return all(_OPS[op](v, bound) for op, bound in self.clauses)
-
-    def __str__(self) -> str:
-        return self.text
 
 
 # -- the manifest's parts -------------------------------------------------------------------
@@ -439,6 +357,14 @@ _TOML_TYPES: Final = {
 }
 
 
+def _is_semver(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _describe(value: object) -> str:
     for py, name in _TOML_TYPES.items():
         if type(value) is py:
@@ -517,7 +443,7 @@ class TableParser:
             )
             name = None
         version = self.typed(data, "version", str, "version")
-        if version is not None and _SEMVER_RE.match(version) is None:
+        if version is not None and not _is_semver(version):
             self.problem(
                 "version",
                 f"{version!r} is not a semantic version",
