@@ -44,13 +44,13 @@ import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal, final
-from urllib.parse import urlsplit
 
 import attrs
 
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
 from ..contract.semver import Version, VersionRange
+from ..policy.capabilities import ORIGIN_FIX, Origin
 
 __all__ = [
     "INTERFACES",
@@ -84,7 +84,6 @@ _SIZE_UNITS: Final = {
     "GiB": 1024**3,
 }
 _WASM_PAGE: Final = 65536
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 # -- problems -------------------------------------------------------------------------------
 
@@ -661,29 +660,12 @@ class TableParser:
         )
 
     def origin(self, text: str, field: str) -> str | None:
-        fix = 'write scheme://host[:port] only, e.g. "https://api.example.com"'
         try:
-            parts = urlsplit(text)
-            port = parts.port
+            return str(Origin.parse(text))
         except ValueError as exc:
-            self.problem(field, f"{text!r} is not an origin ({exc})", fix)
+            reason, _, fix = str(exc).partition("; ")
+            self.problem(field, reason, fix or ORIGIN_FIX)
             return None
-        if parts.scheme not in _DEFAULT_PORTS:
-            self.problem(field, f"{text!r}: the scheme must be http or https", fix)
-            return None
-        if not parts.hostname or parts.username or parts.password:
-            self.problem(field, f"{text!r} has no host, or has user info", fix)
-            return None
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            self.problem(field, f"{text!r} has a path, query or fragment", fix)
-            return None
-        if "*" in parts.hostname:
-            self.problem(field, f"{text!r}: wildcards are not allowed", "list each host")
-            return None
-        host = parts.hostname.lower()
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{parts.scheme}://{host}:{port or _DEFAULT_PORTS[parts.scheme]}"
 
     def preopen(self, item: object, field: str) -> Preopen | None:
         if not isinstance(item, dict):

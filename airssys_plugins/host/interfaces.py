@@ -23,7 +23,6 @@ import enum
 import functools
 import logging
 import threading
-import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -312,11 +311,8 @@ class Response:
 
 
 def _origin_of(url: str) -> Origin | None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return Origin(parts.scheme, parts.hostname.lower(), port)
+    # the grants' own parser, so a request compares in the grants' normal form
+    return Origin.of_url(url)
 
 
 def fetch(request: Request) -> Result[Response, str]:

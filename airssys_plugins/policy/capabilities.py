@@ -13,6 +13,7 @@ WASI configuration, linked host interfaces and store limits.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -77,12 +78,21 @@ def _same_path(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-_ORIGIN_RE = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?/?$")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_LABEL_RE: Final = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+ORIGIN_FIX: Final = 'write scheme://host[:port] only, e.g. "https://api.example.com"'
 
 
 @attrs.frozen
 class Origin:
-    """An HTTP origin a plugin may reach: scheme, host and port (default by scheme)."""
+    """An HTTP origin a plugin may reach: scheme, host and port (default by scheme).
+
+    The one parser of origins: manifests, grants files, the API and the http host
+    interface's request check all go through :meth:`parse` / :meth:`of_url`, so a granted
+    origin and a request URL are compared in the same normal form: scheme and host
+    lower-cased, international names as IDNA punycode (``xn--...``), IPv6 addresses in
+    brackets, the port always explicit (``https://a.example`` is ``https://a.example:443``).
+    """
 
     scheme: str
     host: str
@@ -90,19 +100,89 @@ class Origin:
 
     @classmethod
     def parse(cls, text: str) -> Origin:
-        m = _ORIGIN_RE.match(text.strip())
-        if m is None:
+        """``scheme://host[:port]`` (a trailing ``/`` is allowed); ValueError says why not
+        and how to write it."""
+        origin, rest = cls._split(text)
+        if rest not in ("", "/"):
             raise ValueError(
-                f"{text!r} is not an origin; write scheme://host[:port], e.g. https://api.example.com"
+                f"{text!r} has a path, query or fragment ({rest!r}); an origin is only "
+                f"scheme, host and port; {ORIGIN_FIX}"
             )
-        scheme, host = m.group(1).lower(), m.group(2).lower()
-        port = int(m.group(3)) if m.group(3) else (443 if scheme == "https" else 80)
+        return origin
+
+    @classmethod
+    def of_url(cls, url: str) -> Origin | None:
+        """The origin of a request URL, or None if it has none an allowlist could hold."""
+        try:
+            return cls._split(url)[0]
+        except ValueError:
+            return None
+
+    @classmethod
+    def _split(cls, text: str) -> tuple[Origin, str]:
+        scheme, sep, rest = text.strip().partition("://")
+        scheme = scheme.lower()
+        if not sep or scheme not in _DEFAULT_PORTS:
+            raise ValueError(f"{text!r}: the scheme must be http or https; {ORIGIN_FIX}")
+        cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+        authority, rest = rest[:cut], rest[cut:]
+        if "@" in authority:
+            raise ValueError(
+                f"{text!r} has user info before '@'; leave credentials out of the origin "
+                f"(pass them in a header); {ORIGIN_FIX}"
+            )
+        if authority.startswith("["):
+            end = authority.find("]")
+            host, port_text = authority[1:end], authority[end + 1 :]
+            try:
+                host = f"[{ipaddress.IPv6Address(host if end > 0 else '?').compressed}]"
+            except ValueError:
+                raise ValueError(
+                    f"{text!r}: {authority!r} is not an IPv6 address in brackets; "
+                    'write it as e.g. "http://[::1]:8080"'
+                ) from None
+        elif authority.count(":") > 1:
+            raise ValueError(
+                f'{text!r}: an IPv6 address goes in brackets; write it as e.g. "http://[::1]:8080"'
+            )
+        else:
+            host, colon, port_text = authority.partition(":")
+            port_text = colon + port_text
+            host = _hostname(text, host)
+        if port_text and not re.fullmatch(r":\d{1,5}", port_text):
+            raise ValueError(f"{text!r}: {port_text!r} is not ':PORT'; {ORIGIN_FIX}")
+        port = int(port_text[1:]) if port_text else _DEFAULT_PORTS[scheme]
         if not 0 < port < 65536:
-            raise ValueError(f"{text!r}: port {port} is out of range")
-        return cls(scheme, host, port)
+            raise ValueError(f"{text!r}: port {port} is out of range; use 1-65535")
+        return cls(scheme, host, port), rest
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def _hostname(text: str, host: str) -> str:
+    """A DNS name (IDNA-encoded, lower case) or an IPv4 address."""
+    if not host:
+        raise ValueError(f"{text!r} has no host; {ORIGIN_FIX}")
+    if "*" in host:
+        raise ValueError(f"{text!r}: wildcards are not allowed; list each host")
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        pass
+    try:
+        # stdlib IDNA (2003): enough to map "bücher.example" to "xn--bcher-kva.example"
+        ascii_host = host.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValueError(
+            f"{text!r}: {host!r} is not a valid host name ({exc}); {ORIGIN_FIX}"
+        ) from None
+    if not all(_LABEL_RE.match(label) for label in ascii_host.split(".")):
+        raise ValueError(
+            f"{text!r}: {host!r} is not a host name; use letters, digits and '-' between "
+            "dots, or an IP address (IPv6 in brackets)"
+        )
+    return ascii_host
 
 
 def _origins(values: Iterable[str | Origin]) -> frozenset[Origin]:
