@@ -22,10 +22,10 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 import attrs
-from wasmtime import _ffi as ffi
 from wasmtime.component import LinkerInstance
 
 from ..contract import wit
+from . import capi
 from .convert import ConvertError, Lift, Lower, lifter, lowerer
 
 __all__ = ["Caller", "HostFunc", "register_context", "unregister_context"]
@@ -62,7 +62,7 @@ def unregister_context(context: Any) -> None:
         _CONTEXTS.pop(_address(context), None)
 
 
-@ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
+@capi.CALLBACK  # type: ignore[untyped-decorator]
 def _trampoline(
     data: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int
 ) -> int:
@@ -97,7 +97,7 @@ def _trampoline(
 
 def _error(message: str) -> int:
     """A new wasmtime error (owned by wasmtime once returned), as the callback's result."""
-    return _address(ffi.wasmtime_error_new(ctypes.create_string_buffer(message.encode())))
+    return capi.error_new(message)
 
 
 def _no_finalize(data: int) -> None:  # functions stay in _FUNCS: nothing to free
@@ -133,10 +133,13 @@ class HostFunc:
         key = len(_FUNCS) + 1
         _FUNCS[key] = self
         name = self.name.encode()
-        err = ffi.wasmtime_component_linker_instance_add_func(
-            target.ptr(), ctypes.create_string_buffer(name), len(name), _trampoline, key, _finalize
+        err = capi.linker_instance_add_func(
+            capi.linker_instance_handle(target),
+            ctypes.create_string_buffer(name),
+            len(name),
+            _trampoline,
+            key,
+            _finalize,
         )
         if err:
-            from wasmtime import WasmtimeError
-
-            raise WasmtimeError._from_ptr(err)
+            raise capi.error_from_ptr(err)

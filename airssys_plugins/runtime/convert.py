@@ -29,10 +29,10 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-from wasmtime import _ffi as ffi
 
 from ..contract import wit
 from ..contract.annotations import Err, Ok
+from . import capi
 
 __all__ = [
     "ConvertError",
@@ -51,7 +51,7 @@ __all__ = [
 Lower = Callable[[Any, Any], None]
 Lift = Callable[[Any], Any]
 
-VAL = ffi.wasmtime_component_val_t
+VAL = capi.VAL
 VAL_SIZE = ctypes.sizeof(VAL)
 PAYLOAD_OFFSET = VAL.of.offset
 _byref = ctypes.byref
@@ -89,19 +89,14 @@ class ConvertError(Exception):
 _U8_TYPE = wit.Prim("u8")
 
 
-# wasmtime's C functions, called directly. wasmtime-py wraps each ctypes function in a
-# Python function (one frame more per call), and its wasm_byte_vec_new takes a uint8_t*
-# that bytes would have to be cast to (ctypes.cast costs more than the call itself); this
-# one takes bytes as a char* (no copy, no cast; the length is passed, so NULs are fine).
-_vec_new = ffi.dll["wasm_byte_vec_new"]
-_vec_new.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-_vec_new.restype = None
-_val_new = ffi.dll.wasmtime_component_val_new
-_val_delete = ffi.dll.wasmtime_component_val_delete
-_list_new = ffi.dll.wasmtime_component_vallist_new_uninit
-_tuple_new = ffi.dll.wasmtime_component_valtuple_new_uninit
-_record_new = ffi.dll.wasmtime_component_valrecord_new_uninit
-_flags_new = ffi.dll.wasmtime_component_valflags_new_uninit
+# wasmtime's C functions, called directly (see capi for why and which).
+_vec_new = capi.byte_vec_new
+_val_new = capi.val_new
+_val_delete = capi.val_delete
+_list_new = capi.vallist_new_uninit
+_tuple_new = capi.valtuple_new_uninit
+_record_new = capi.valrecord_new_uninit
+_flags_new = capi.valflags_new_uninit
 
 
 def _view(pointer: Any, size: int) -> memoryview:
@@ -407,7 +402,7 @@ def _lower_record(t: wit.RecordT) -> Lower:
     fields = [(wit_name.encode(), lowerer(ft)) for wit_name, ft in t.fields]
     attrs_ = list(t.py_fields) if t.py_fields else [n.replace("-", "_") for n, _ in t.fields]
     n = len(fields)
-    entry_size = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry)
+    entry_size = ctypes.sizeof(capi.VALRECORD_ENTRY)
     cls = t.py
     shown = t.name if cls is None else cls.__name__
 

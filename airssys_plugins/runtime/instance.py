@@ -18,7 +18,6 @@ from typing import Any, Final
 
 import attrs
 from wasmtime import Store, WasmtimeError
-from wasmtime import _ffi as ffi
 from wasmtime.component import Component, Instance
 
 from .._errors import (
@@ -35,6 +34,7 @@ from .._errors import (
     PluginTrap,
 )
 from ..contract import wit
+from . import capi
 from . import engine as _engine
 from .callbacks import register_context, unregister_context
 from .convert import (
@@ -68,10 +68,11 @@ log = logging.getLogger("airssys_plugins.runtime")
 
 _byref = ctypes.byref
 # The C functions themselves, not wasmtime-py's Python wrappers around them.
-_call = ffi.dll.wasmtime_component_func_call
-_delete = ffi.dll.wasmtime_component_val_delete
-_set_deadline = ffi.dll.wasmtime_context_set_epoch_deadline
-_set_fuel = ffi.dll.wasmtime_context_set_fuel
+_call = capi.call
+_delete = capi.val_delete
+_set_deadline = capi.set_epoch_deadline
+_set_fuel = capi.set_fuel
+_error_from_ptr = capi.error_from_ptr
 
 # wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
@@ -449,11 +450,11 @@ class PluginInstance:
         configure_store(store, self.sandbox, self._needs_wasi, self.name, fuel=fuel)
         # Start-up code runs under a generous deadline; each call sets its own.
         store.set_epoch_deadline(_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
-        register_context(store._context(), self)
+        register_context(capi.store_context(store), self)
         try:
             instance = self.linker.for_engine(fuel).instantiate(store, self.image.component)
         except WasmtimeError as exc:
-            unregister_context(store._context())
+            unregister_context(capi.store_context(store))
             store.close()
             message = _headline(str(exc))
             cls: type[PluginError] = PluginLoadError
@@ -464,7 +465,7 @@ class PluginInstance:
                 plugin=self.name,
             ) from exc
         self._store, self._instance = store, instance
-        self._context = store._context()
+        self._context = capi.store_context(store)
         self._funcs = {}
         self._deadline_epoch = -1
         self.generation += 1
@@ -480,7 +481,7 @@ class PluginInstance:
             self._context = None
             store, self._store = self._store, None
             if store is not None:
-                unregister_context(store._context())
+                unregister_context(capi.store_context(store))
                 store.close()
 
     def close(self) -> None:
@@ -607,7 +608,7 @@ class PluginInstance:
                 finally:
                     self._active = False
                 if err:
-                    error = WasmtimeError._from_ptr(err)
+                    error = _error_from_ptr(err)
                     host_error, self.host_error = self.host_error, None
                     self.discard()
                     raise self._failure(bound, error, host_error) from (host_error or error)
@@ -653,7 +654,7 @@ class PluginInstance:
                 hook=bound.hook,
             )
         # byref keeps the Func's C struct alive; the Func object itself is kept too
-        ref = self._funcs[id(bound)] = (_byref(func._func), func)
+        ref = self._funcs[id(bound)] = (_byref(capi.func_handle(func)), func)
         return ref
 
     def _failure(

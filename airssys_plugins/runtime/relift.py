@@ -26,6 +26,7 @@ it give up and return None, never guess: the worst case is the slow path.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Final
 
 import attrs
@@ -55,6 +56,8 @@ _ENCODINGS: Final = frozenset({0x00, 0x01, 0x02})
 
 # Decoded value types: an int is a primitive opcode; tuples are compound types.
 ValType = int | tuple[object, ...]
+
+log = logging.getLogger("airssys_plugins.runtime")
 
 
 class _Unsupported(Exception):
@@ -621,11 +624,25 @@ def decode_plan(blob: bytes) -> Plan | None:
 
 def byte_export_tail(data: bytes) -> Plan | None:
     """The sections to append to ``data`` (see the module docstring) and what they add;
-    None when there is nothing to add or the layout is not understood."""
+    None when there is nothing to add or the layout is not understood.
+
+    Never raises: the byte-buffer exports are an optimisation, and this reader sees the
+    binary before wasmtime has validated it. Whatever goes wrong reading a malformed
+    component (a RecursionError from deeply nested types, IndexError, struct.error,
+    UnicodeDecodeError...) only declines the fast path; loading goes on and wasmtime's
+    own validation reports what is wrong with the component.
+    """
     try:
-        c = _read(data)
-    except (_Unsupported, IndexError, UnicodeDecodeError):
+        return _byte_export_tail(data)
+    except _Unsupported:
         return None
+    except Exception as exc:
+        log.debug("no byte-buffer exports: reading the component failed (%r)", exc)
+        return None
+
+
+def _byte_export_tail(data: bytes) -> Plan | None:
+    c = _read(data)
     rewriter = _Rewriter(c)
     names = {v: k for k, v in c.core_func_names.items()}
     guest_realloc = names.get("cabi_realloc")
