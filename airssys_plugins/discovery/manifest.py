@@ -36,21 +36,21 @@ mean" when a known key is close.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Final, Literal, final
+from typing import Any, Final, final
 
 import attrs
 
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
 from ..contract.semver import Version, VersionRange
-from ..policy.capabilities import ORIGIN_FIX, Origin
+from ..policy.capabilities import HOST_INTERFACES, Preopen, RequestedCapabilities
+from ..policy.tables import TableProblem, TableReader, describe, read_request
 
 __all__ = [
     "INTERFACES",
@@ -65,11 +65,10 @@ __all__ = [
 ]
 
 #: Host interfaces a plugin may ask for (the sandbox layer decides what they grant).
-INTERFACES: Final = frozenset({"log", "kv", "config", "http"})
+INTERFACES: Final = HOST_INTERFACES
 
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
-_ENV_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WIT_ID: Final = r"[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*"
 _PACKAGE_RE: Final = re.compile(rf"^{_WIT_ID}:{_WIT_ID}$")
 _SIZE_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$")
@@ -90,16 +89,8 @@ _WASM_PAGE: Final = 65536
 
 @final
 @attrs.frozen
-class ManifestProblem:
+class ManifestProblem(TableProblem):
     """One problem in a manifest: where it is, what is wrong, and how to fix it."""
-
-    file: str
-    field: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.message}. Fix: {self.fix}"
 
 
 class ManifestError(PluginError, ValueError):
@@ -107,7 +98,7 @@ class ManifestError(PluginError, ValueError):
 
     def __init__(
         self,
-        problems: Iterable[ManifestProblem],
+        problems: Iterable[TableProblem],
         *,
         plugin: str | None = None,
         path: str | None = None,
@@ -147,73 +138,6 @@ class ContractTarget:
 
     def __str__(self) -> str:
         return f"{self.package} {self.versions}"
-
-
-@final
-@attrs.frozen
-class Preopen:
-    """A directory the plugin asks to see: ``guest`` path inside the sandbox, ``host`` path
-    (absolute, or ``"data"`` for the plugin's own data directory), mode ``ro`` or ``rw``."""
-
-    guest: str
-    host: str
-    mode: Literal["ro", "rw"] = attrs.field(
-        default="ro", validator=attrs.validators.in_(("ro", "rw"))
-    )
-
-    def __str__(self) -> str:
-        return f"{self.guest}={self.host}:{self.mode}"
-
-
-def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
-
-
-@final
-@attrs.frozen
-class RequestedCapabilities:
-    """What a plugin asks for. Requests only: the host's policy decides what it gets."""
-
-    filesystem: tuple[Preopen, ...] = ()
-    env: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    network: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    interfaces: tuple[str, ...] = attrs.field(
-        default=(),
-        converter=_tuple_of_str,
-        validator=attrs.validators.deep_iterable(attrs.validators.in_(INTERFACES)),
-    )
-
-    def __bool__(self) -> bool:
-        return bool(self.filesystem or self.env or self.network or self.interfaces)
-
-    def summary(self) -> list[str]:
-        """One short string per requested capability, e.g. ``env:LANG``, ``fs:/data=data:rw``."""
-        return (
-            [f"iface:{i}" for i in self.interfaces]
-            + [f"fs:{p}" for p in self.filesystem]
-            + [f"env:{e}" for e in self.env]
-            + [f"net:{o}" for o in self.network]
-        )
-
-    def to_toml(self) -> dict[str, Any]:
-        """The capabilities as manifest TOML values (used by the lockfile)."""
-        return {
-            "interfaces": list(self.interfaces),
-            "env": list(self.env),
-            "network": list(self.network),
-            "filesystem": [
-                {"guest": p.guest, "host": p.host, "mode": p.mode} for p in self.filesystem
-            ],
-        }
-
-    def covers(self, other: RequestedCapabilities) -> bool:
-        """Whether ``other`` asks for nothing beyond these capabilities."""
-        return (
-            set(other.interfaces) <= set(self.interfaces)
-            and set(other.env) <= set(self.env)
-            and set(other.network) <= set(self.network)
-            and set(other.filesystem) <= set(self.filesystem)
-        )
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -342,18 +266,7 @@ _TOP_KEYS: Final = (
 )
 _CONTRACT_KEYS: Final = ("package", "version")
 _HOOK_KEYS: Final = ("tryfirst", "trylast", "specname", "timeout")
-_CAP_KEYS: Final = ("filesystem", "env", "network", "interfaces")
-_PREOPEN_KEYS: Final = ("guest", "host", "mode")
 _LIMIT_KEYS: Final = ("memory", "timeout", "fuel")
-
-_TOML_TYPES: Final = {
-    str: "a string",
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    list: "an array",
-    dict: "a table",
-}
 
 
 def _is_semver(text: str) -> bool:
@@ -364,68 +277,14 @@ def _is_semver(text: str) -> bool:
     return True
 
 
-def _describe(value: object) -> str:
-    for py, name in _TOML_TYPES.items():
-        if type(value) is py:
-            return f"{name.split(' ', 1)[1]} {value!r}" if py is not dict else "a table"
-    return type(value).__name__
-
-
-class TableParser:
+class TableParser(TableReader):
     """Walks the TOML data once, collecting every problem before raising."""
 
+    problem_type = ManifestProblem
+
     def __init__(self, path: Path):
+        super().__init__(str(path))
         self.path = path
-        self.problems: list[ManifestProblem] = []
-
-    def problem(self, field: str, message: str, fix: str) -> None:
-        self.problems.append(ManifestProblem(str(self.path), field, message, fix))
-
-    def unknown_keys(self, table: Mapping[str, Any], known: Iterable[str], prefix: str) -> None:
-        known = list(known)
-        for key in table:
-            if key in known:
-                continue
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            fix = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else f"remove it; the keys here are: {', '.join(known)}"
-            )
-            self.problem(f"{prefix}{key}", "unknown key", fix)
-
-    def typed(self, table: Mapping[str, Any], key: str, kind: type, field: str) -> Any:
-        """``table[key]`` if present and of type ``kind`` (numbers: int or float), else None."""
-        if key not in table:
-            return None
-        value = table[key]
-        kinds: tuple[type, ...] = (int, float) if kind is float else (kind,)
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kinds):
-            self.problem(
-                field,
-                f"must be {_TOML_TYPES[kind]}, not {_describe(value)}",
-                f"write {field} as {_TOML_TYPES[kind]}",
-            )
-            return None
-        return value
-
-    def table(self, data: Mapping[str, Any], key: str, field: str) -> dict[str, Any]:
-        value = self.typed(data, key, dict, field)
-        return value if isinstance(value, dict) else {}
-
-    def str_list(self, table: Mapping[str, Any], key: str, field: str) -> list[tuple[int, str]]:
-        value = self.typed(table, key, list, field)
-        out: list[tuple[int, str]] = []
-        for i, item in enumerate(value or []):
-            if isinstance(item, str):
-                out.append((i, item))
-            else:
-                self.problem(
-                    f"{field}[{i}]",
-                    f"must be a string, not {_describe(item)}",
-                    "write each entry as a quoted string",
-                )
-        return out
 
     # -- sections ---------------------------------------------------------------------------
 
@@ -496,7 +355,7 @@ class TableParser:
             else:
                 self.problem(
                     f"config.{key}",
-                    f"must be a string, number or boolean, not {_describe(value)}",
+                    f"must be a string, number or boolean, not {describe(value)}",
                     "write one scalar value per key (the config interface passes strings)",
                 )
         return out
@@ -566,7 +425,7 @@ class TableParser:
             if not isinstance(opts, dict):
                 self.problem(
                     field,
-                    f"must be a table, not {_describe(opts)}",
+                    f"must be a table, not {describe(opts)}",
                     f"write the options as [hooks.{hook}] with tryfirst/trylast/specname",
                 )
                 continue
@@ -603,112 +462,7 @@ class TableParser:
 
     def capabilities(self, data: Mapping[str, Any]) -> RequestedCapabilities:
         table = self.table(data, "capabilities", "capabilities")
-        self.unknown_keys(table, _CAP_KEYS, "capabilities.")
-        interfaces: list[str] = []
-        for i, name in self.str_list(table, "interfaces", "capabilities.interfaces"):
-            if name in INTERFACES:
-                if name not in interfaces:
-                    interfaces.append(name)
-                continue
-            close = difflib.get_close_matches(name, sorted(INTERFACES), n=1, cutoff=0.5)
-            self.problem(
-                f"capabilities.interfaces[{i}]",
-                f"{name!r} is not a host interface",
-                f"did you mean {close[0]!r}?"
-                if close
-                else f"choose from {', '.join(sorted(INTERFACES))}",
-            )
-        env: list[str] = []
-        for i, var in self.str_list(table, "env", "capabilities.env"):
-            if _ENV_RE.match(var):
-                if var not in env:
-                    env.append(var)
-            else:
-                self.problem(
-                    f"capabilities.env[{i}]",
-                    f"{var!r} is not an environment variable name",
-                    "list names only (letters, digits, '_'), without values or '$'",
-                )
-        network: list[str] = []
-        for i, text in self.str_list(table, "network", "capabilities.network"):
-            origin = self.origin(text, f"capabilities.network[{i}]")
-            if origin is not None and origin not in network:
-                network.append(origin)
-        if network and "http" not in interfaces:
-            self.problem(
-                "capabilities.network",
-                "network origins are reached through the http host interface, which is "
-                "not requested",
-                'add "http" to capabilities.interfaces',
-            )
-        filesystem: list[Preopen] = []
-        raw = self.typed(table, "filesystem", list, "capabilities.filesystem") or []
-        for i, item in enumerate(raw):
-            preopen = self.preopen(item, f"capabilities.filesystem[{i}]")
-            if preopen is None:
-                continue
-            if any(p.guest == preopen.guest for p in filesystem):
-                self.problem(
-                    f"capabilities.filesystem[{i}].guest",
-                    f"{preopen.guest!r} is mapped twice",
-                    "give each guest path one entry",
-                )
-                continue
-            filesystem.append(preopen)
-        return RequestedCapabilities(
-            tuple(filesystem), tuple(env), tuple(network), tuple(interfaces)
-        )
-
-    def origin(self, text: str, field: str) -> str | None:
-        try:
-            return str(Origin.parse(text))
-        except ValueError as exc:
-            reason, _, fix = str(exc).partition("; ")
-            self.problem(field, reason, fix or ORIGIN_FIX)
-            return None
-
-    def preopen(self, item: object, field: str) -> Preopen | None:
-        if not isinstance(item, dict):
-            self.problem(
-                field,
-                f"must be a table, not {_describe(item)}",
-                'write { guest = "/data", host = "data", mode = "ro" }',
-            )
-            return None
-        self.unknown_keys(item, _PREOPEN_KEYS, f"{field}.")
-        ok = True
-        guest = self.typed(item, "guest", str, f"{field}.guest")
-        host = self.typed(item, "host", str, f"{field}.host")
-        mode = self.typed(item, "mode", str, f"{field}.mode")
-        for key in ("guest", "host"):
-            if key not in item:
-                self.problem(f"{field}.{key}", "missing", f"add {key} = ... to the entry")
-                ok = False
-        if guest is not None:
-            g = PurePosixPath(guest)
-            if not g.is_absolute() or ".." in g.parts:
-                self.problem(
-                    f"{field}.guest",
-                    f"{guest!r} is not an absolute path without '..'",
-                    'write the path the plugin sees, e.g. "/data"',
-                )
-                ok = False
-            guest = str(g)
-        if host is not None and host != "data":
-            h = Path(host)
-            if not h.is_absolute() or ".." in h.parts:
-                self.problem(
-                    f"{field}.host",
-                    f"{host!r} is neither \"data\" nor an absolute path without '..'",
-                    'use "data" for the plugin\'s own data directory, or an absolute path',
-                )
-                ok = False
-        if mode is not None and mode not in ("ro", "rw"):
-            self.problem(f"{field}.mode", f"{mode!r} is not a mode", 'write "ro" or "rw"')
-            ok = False
-        if not ok or guest is None or host is None:
-            return None
-        return Preopen(guest, host, "rw" if mode == "rw" else "ro")
+        return read_request(self, table, "capabilities")
 
     def limits(self, data: Mapping[str, Any]) -> RequestedLimits:
         table = self.table(data, "limits", "limits")
@@ -735,7 +489,7 @@ class TableParser:
     def size(self, value: object, field: str) -> int | None:
         fix = 'write bytes as an integer, or a string such as "64 MiB" (B, KiB, MiB, GiB)'
         if isinstance(value, bool) or not isinstance(value, int | str):
-            self.problem(field, f"must be a size, not {_describe(value)}", fix)
+            self.problem(field, f"must be a size, not {describe(value)}", fix)
             return None
         if isinstance(value, int):
             size = value

@@ -36,7 +36,7 @@ import platformdirs
 
 from .._errors import ContractMismatchError, Mismatch, PluginError, PluginLoadError
 from ..contract.wit import PackageId
-from ..policy.capabilities import Capabilities, grants_from_mapping
+from ..policy.capabilities import Capabilities
 from .lockfile import IntegrityError
 from .manifest import Manifest, ManifestError, ManifestProblem
 from .state import PluginState
@@ -435,13 +435,15 @@ def discover_plugins(
 
 
 def requested_capabilities(source: PluginSource, manifest: Manifest) -> Capabilities:
-    """The manifest's request in the sandbox's terms (validated already, so this holds)."""
-    where = str(manifest.path or source.where)
+    """The manifest's request in the sandbox's terms (validated when it was parsed; a
+    hand-built Manifest may still hold a bad origin or name)."""
     try:
-        return grants_from_mapping(manifest.capabilities.to_toml(), where=where)
+        return manifest.capabilities.capabilities()
     except ValueError as exc:
+        where = str(manifest.path or source.where)
+        reason, _, fix = str(exc).partition("; ")
         raise ManifestError(
-            [ManifestProblem(where, "capabilities", str(exc), "correct the request")],
+            [ManifestProblem(where, "capabilities", reason, fix or "correct the request")],
             plugin=source.name,
             path=where,
         ) from exc

@@ -16,9 +16,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -31,6 +31,8 @@ __all__ = [
     "FileGrant",
     "Limits",
     "Origin",
+    "Preopen",
+    "RequestedCapabilities",
     "decide",
 ]
 
@@ -43,10 +45,64 @@ Mode = Literal["ro", "rw"]
 DATA_DIR: Final = "data"
 
 
-def _guest_path(value: str) -> str:
+# -- one check per kind of item ------------------------------------------------------------
+# Each raises ValueError("<what is wrong>; <how to fix it>"): the attrs converters below use
+# them when capabilities are built in Python, and the table reader (policy/tables.py) when
+# they come from plugin.toml, a grants file or a lockfile, splitting the message at "; ".
+
+_ENV_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INTERFACE_RE: Final = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
+
+
+def guest_path(value: str) -> str:
+    """An absolute path inside the sandbox without '..'; a trailing '/' is dropped."""
     if not value.startswith("/") or ".." in value.split("/"):
-        raise ValueError(f"guest path {value!r} must be absolute and contain no '..'")
+        raise ValueError(
+            f"guest path {value!r} is not an absolute path without '..'; "
+            'write the path the plugin sees, e.g. "/data"'
+        )
     return value.rstrip("/") or "/"
+
+
+def host_path(value: str) -> str:
+    """``"data"`` or an absolute host path without '..' (whether it exists is checked when
+    the plugin loads)."""
+    if value != DATA_DIR and (not value.startswith("/") or ".." in value.split("/")):
+        raise ValueError(
+            f"host path {value!r} is neither \"data\" nor an absolute path without '..'; "
+            'use "data" for the plugin\'s own data directory, or an absolute path'
+        )
+    return value
+
+
+def file_mode(value: str) -> Mode:
+    """The one read-only / read-write check."""
+    if value == "ro":
+        return "ro"
+    if value == "rw":
+        return "rw"
+    raise ValueError(f'{value!r} is not a mode; write "ro" or "rw"')
+
+
+def env_name(value: str) -> str:
+    if not _ENV_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name; "
+            "list names only (letters, digits, '_'), without values or '$'"
+        )
+    return value
+
+
+def interface_name(value: str) -> str:
+    """Interface short names: the built-in ones (log, kv, config, http) or ones the host
+    application provides; which exist is checked when a plugin loads."""
+    if not _INTERFACE_RE.match(value):
+        raise ValueError(f"{value!r} is not an interface name; use kebab-case, e.g. 'log' or 'kv'")
+    return value
+
+
+def _mode_validator(_: object, __: attrs.Attribute[str], value: str) -> None:
+    file_mode(value)
 
 
 @attrs.frozen
@@ -57,9 +113,9 @@ class FileGrant:
     demand). ``mode`` is ``"ro"`` or ``"rw"``.
     """
 
-    guest: str = attrs.field(converter=_guest_path)
+    guest: str = attrs.field(converter=guest_path)
     host: str
-    mode: Mode = attrs.field(default="ro", validator=attrs.validators.in_(("ro", "rw")))
+    mode: Mode = attrs.field(default="ro", validator=_mode_validator)
 
     def covers(self, other: FileGrant) -> bool:
         """Whether granting ``self`` allows ``other`` (same place, mode at least as wide)."""
@@ -189,17 +245,8 @@ def _origins(values: Iterable[str | Origin]) -> frozenset[Origin]:
     return frozenset(v if isinstance(v, Origin) else Origin.parse(v) for v in values)
 
 
-_INTERFACE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
-
-
 def _interfaces(values: Iterable[str]) -> frozenset[str]:
-    """Interface short names: the built-in ones (log, kv, config, http) or ones the host
-    application provides; which exist is checked when a plugin loads."""
-    found = frozenset(values)
-    bad = sorted(v for v in found if not _INTERFACE_RE.match(v))
-    if bad:
-        raise ValueError(f"{bad} are not interface names (kebab-case, e.g. 'log' or 'kv')")
-    return found
+    return frozenset(map(interface_name, values))
 
 
 def _files(values: Iterable[FileGrant]) -> tuple[FileGrant, ...]:
@@ -207,7 +254,7 @@ def _files(values: Iterable[FileGrant]) -> tuple[FileGrant, ...]:
 
 
 def _names(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)
+    return frozenset(map(env_name, values))
 
 
 @attrs.frozen
@@ -232,12 +279,103 @@ class Capabilities:
         lines += [f"interface {i}" for i in sorted(self.interfaces)]
         return lines
 
+    def beyond(self, other: Capabilities) -> list[str]:
+        """The rights of ``other`` that these do not cover, one line each."""
+        extra = [str(g) for g in other.filesystem if not self.allows(g)]
+        extra += [f"env {v}" for v in sorted(other.env - self.env)]
+        extra += [f"network {v}" for v in sorted(map(str, other.network - self.network))]
+        extra += [f"interface {v}" for v in sorted(other.interfaces - self.interfaces)]
+        return extra
+
+    def covers(self, other: Capabilities) -> bool:
+        """Whether ``other`` asks for nothing beyond these rights."""
+        return not self.beyond(other)
+
+    def allows(self, grant: FileGrant) -> bool:
+        return any(g.covers(grant) for g in self.filesystem)
+
 
 class _Everything(Capabilities):
-    pass
+    def beyond(self, other: Capabilities) -> list[str]:
+        return []
+
+    def allows(self, grant: FileGrant) -> bool:
+        return True
 
 
 _EVERYTHING: Final = _Everything()
+
+
+# -- the request, as a manifest writes it ---------------------------------------------------
+
+
+@attrs.frozen
+class Preopen(FileGrant):
+    """A directory the plugin asks to see: ``guest`` path inside the sandbox, ``host`` path
+    (absolute, or ``"data"`` for the plugin's own data directory), mode ``ro`` or ``rw``.
+    A :class:`FileGrant` written the manifest's way (``/data=data:rw``)."""
+
+    def grant(self) -> FileGrant:
+        return FileGrant(self.guest, self.host, self.mode)
+
+    def __str__(self) -> str:
+        return f"{self.guest}={self.host}:{self.mode}"
+
+
+def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class RequestedCapabilities:
+    """What a plugin asks for, in its manifest's order (duplicates dropped): a view of a
+    :class:`Capabilities` that keeps the text the manifest or lockfile holds. Requests
+    only: the host's policy decides what it gets."""
+
+    filesystem: tuple[Preopen, ...] = ()
+    env: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    network: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    interfaces: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple_of_str,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(HOST_INTERFACES)),
+    )
+
+    def __bool__(self) -> bool:
+        return bool(self.filesystem or self.env or self.network or self.interfaces)
+
+    def capabilities(self) -> Capabilities:
+        """The request as the set of rights the policy intersects."""
+        return Capabilities(
+            filesystem=[p.grant() for p in self.filesystem],
+            env=self.env,
+            network=self.network,
+            interfaces=self.interfaces,
+        )
+
+    def summary(self) -> list[str]:
+        """One short string per requested capability, e.g. ``env:LANG``, ``fs:/data=data:rw``."""
+        return (
+            [f"iface:{i}" for i in self.interfaces]
+            + [f"fs:{p}" for p in self.filesystem]
+            + [f"env:{e}" for e in self.env]
+            + [f"net:{o}" for o in self.network]
+        )
+
+    def to_toml(self) -> dict[str, Any]:
+        """The capabilities as manifest TOML values (what the lockfile writes)."""
+        return {
+            "interfaces": list(self.interfaces),
+            "env": list(self.env),
+            "network": list(self.network),
+            "filesystem": [
+                {"guest": p.guest, "host": p.host, "mode": p.mode} for p in self.filesystem
+            ],
+        }
+
+    def covers(self, other: RequestedCapabilities) -> bool:
+        """Whether ``other`` asks for nothing beyond these capabilities."""
+        return self.capabilities().covers(other.capabilities())
 
 
 @attrs.frozen
@@ -259,12 +397,23 @@ class Limits:
     host_call_timeout: float = 5.0
 
     def __attrs_post_init__(self) -> None:
-        for name in ("timeout", "fuel", "memory", "instances", "tables", "max_result_bytes"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"limit {name} must be positive or None, got {value!r}")
-        if self.host_call_timeout <= 0:
-            raise ValueError("host_call_timeout must be positive")
+        problems = [
+            f"limit {name} must be a positive number or None (no limit), got {value!r}"
+            for name in ("timeout", "fuel", "memory", "instances", "tables", "max_result_bytes")
+            if (value := getattr(self, name)) is not None and not _positive_number(value)
+        ]
+        if not _positive_number(self.host_call_timeout):
+            problems.append(
+                "limit host_call_timeout must be a positive number of seconds, got "
+                f"{self.host_call_timeout!r}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def _positive_number(value: object) -> bool:
+    # bool is an int, and NaN is not > 0: both are refused
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 @attrs.frozen
@@ -321,18 +470,15 @@ def decide(
     and how to grant them.
     """
 
-    def allowed_by(pool: Capabilities, grant: FileGrant) -> bool:
-        return isinstance(pool, _Everything) or any(g.covers(grant) for g in pool.filesystem)
-
     def in_pool(pool: Capabilities, attr: str, value: object) -> bool:
         return isinstance(pool, _Everything) or value in getattr(pool, attr)
 
     denied: list[str] = []
     files = []
     for grant in request.filesystem:
-        if not allowed_by(ceiling, grant):
+        if not ceiling.allows(grant):
             denied.append(f"{grant} (above the host's ceiling)")
-        elif not allowed_by(grants, grant):
+        elif not grants.allows(grant):
             denied.append(f"{grant} (not granted)")
         elif (problem := _check_host_path(plugin, grant)) is not None:
             denied.append(f"{grant} ({problem})")
@@ -357,39 +503,3 @@ def decide(
     if denied and strict:
         raise CapabilityDenied(plugin, denied)
     return effective, denied
-
-
-def grants_from_mapping(data: Mapping[str, object], *, where: str) -> Capabilities:
-    """Capabilities from a TOML-shaped table (the grants file and manifests use this):
-
-    ``filesystem = [{guest = "/data", host = "data", mode = "rw"}]``, ``env = ["LANG"]``,
-    ``network = ["https://api.example.com"]``, ``interfaces = ["log", "kv"]``.
-    """
-    known = {"filesystem", "env", "network", "interfaces"}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-    files = []
-    for entry in _list(data.get("filesystem", []), f"{where}.filesystem"):
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"{where}.filesystem: each entry is a table with guest, host, mode")
-        mode = entry.get("mode", "ro")
-        if mode not in ("ro", "rw"):
-            raise ValueError(f"{where}.filesystem: mode must be 'ro' or 'rw', got {mode!r}")
-        files.append(FileGrant(str(entry.get("guest", "")), str(entry.get("host", "")), mode))
-
-    def strings(key: str) -> list[str]:
-        return [str(v) for v in _list(data.get(key, []), f"{where}.{key}")]
-
-    return Capabilities(
-        filesystem=files,
-        env=strings("env"),
-        network=strings("network"),
-        interfaces=strings("interfaces"),
-    )
-
-
-def _list(value: object, where: str) -> list[object]:
-    if not isinstance(value, list):
-        raise ValueError(f"{where} must be a list")
-    return value

@@ -7,29 +7,32 @@ without a record.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 from .._errors import CapabilityDenied
 from .audit import AuditLog
-from .capabilities import Capabilities, decide, grants_from_mapping
+from .capabilities import Capabilities, decide
+from .tables import GrantsError, grants_from_mapping, read_grants
 
-__all__ = ["decide_for_hooks", "intersect", "load_grants", "wider_rights"]
+__all__ = [
+    "GrantsError",
+    "decide_for_hooks",
+    "grants_from_mapping",
+    "intersect",
+    "load_grants",
+    "wider_rights",
+]
 
 
 def wider_rights(new: Capabilities, old: Capabilities) -> list[str]:
     """Rights ``new`` asks for that ``old`` did not."""
-    extra = [str(g) for g in new.filesystem if not any(o.covers(g) for o in old.filesystem)]
-    extra += [f"env {v}" for v in sorted(new.env - old.env)]
-    extra += [f"network {v}" for v in sorted(map(str, new.network - old.network))]
-    extra += [f"interface {v}" for v in sorted(new.interfaces - old.interfaces)]
-    return extra
+    return old.beyond(new)
 
 
 def intersect(a: Capabilities, b: Capabilities) -> Capabilities:
     return Capabilities(
-        filesystem=[g for g in a.filesystem if any(h.covers(g) for h in b.filesystem)],
+        filesystem=[g for g in a.filesystem if b.allows(g)],
         env=a.env & b.env,
         network=a.network & b.network,
         interfaces=a.interfaces & b.interfaces,
@@ -43,19 +46,7 @@ def load_grants(
         return {}
     if isinstance(grants, Mapping):
         return dict(grants)
-    path = Path(grants)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"cannot read grants file {path}: {exc}") from exc
-    plugins = data.get("plugins", {})
-    unknown = set(data) - {"plugins"}
-    if unknown or not isinstance(plugins, dict):
-        raise ValueError(f"{path}: a grants file holds only [plugins.<name>] tables")
-    return {
-        name: grants_from_mapping(table, where=f"{path}: [plugins.{name}]")
-        for name, table in plugins.items()
-    }
+    return read_grants(Path(grants))  # every problem at once, as a GrantsError
 
 
 def decide_for_hooks(
