@@ -43,38 +43,12 @@ class ComponentInfo:
     exports: tuple[Item, ...]
 
 
-def show(t: wit.WitType) -> str:
-    """A type as used in a signature: named types by name, anonymous ones written out."""
-    if isinstance(t, wit.RecordT | wit.VariantT | wit.EnumT | wit.FlagsT) and t.name:
-        return wit.render_ident(t.name)
-    if isinstance(t, wit.RecordT):
-        return f"record {{ {', '.join(f'{n}: {show(ft)}' for n, ft in t.fields)} }}"
-    if isinstance(t, wit.VariantT):
-        cases = ", ".join(n if ct is None else f"{n}({show(ct)})" for n, ct in t.cases)
-        return f"variant {{ {cases} }}"
-    if isinstance(t, wit.EnumT):
-        return f"enum {{ {', '.join(t.names)} }}"
-    if isinstance(t, wit.FlagsT):
-        return f"flags {{ {', '.join(t.names)} }}"
-    if isinstance(t, wit.ListT):
-        return f"list<{show(t.element)}>"
-    if isinstance(t, wit.TupleT):
-        return f"tuple<{', '.join(show(e) for e in t.elements)}>"
-    if isinstance(t, wit.OptionT):
-        return f"option<{show(t.inner)}>"
-    if isinstance(t, wit.ResultT):
-        if t.ok is None and t.err is None:
-            return "result"
-        ok = "_" if t.ok is None else show(t.ok)
-        return f"result<{ok}>" if t.err is None else f"result<{ok}, {show(t.err)}>"
-    if isinstance(t, wit.Prim):
-        return t.name
-    return t.description
+# A type as used in a signature: named types by name, anonymous ones written out.
+show = wit.render_type_inline
 
 
 def show_func(sig: wit.FuncSig) -> str:
-    params = ", ".join(f"{wit.render_ident(n)}: {show(t)}" for n, t in sig.params)
-    return f"func({params})" + ("" if sig.result is None else f" -> {show(sig.result)}")
+    return wit.render_func(sig, wit.render_type_inline)
 
 
 def _typedef(name: str, t: wit.WitType) -> str:

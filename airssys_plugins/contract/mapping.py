@@ -158,31 +158,29 @@ class Contract:
         unknown = [h for h in chosen if h not in self.hooks]
         if unknown:
             raise ValueError(f"unknown hook(s) {unknown}; hooks are {sorted(self.hooks)}")
-        out = [f"package {self.package};\n"]
+        interfaces: list[_wit.Interface] = []
         exports: list[str] = []
         for name, hook in sorted(self.hooks.items()):
             if not self.is_generated(hook):
                 continue
             iface = _wit.kebab(name)
-            out.append("\n" + _interface_text(iface, hook))
+            interfaces.append(_interface(iface, hook))
             if name in chosen:
                 exports.append(iface)
-        bound = [h for h in self.hooks.values() if not self.is_generated(h)]
-        for hook in bound:
-            out.append(
-                f"\n// Hook `{hook.name}` is bound to {hook.binding}: {hook.signature.render()}\n"
-            )
+        bound = [
+            f"Hook `{h.name}` is bound to {h.binding}: {h.signature.render()}"
+            for h in self.hooks.values()
+            if not self.is_generated(h)
+        ]
         if hooks is None:
-            out.append(
-                "\n/// A component that implements every hook. "
-                "Implement a subset with a world of your own.\n"
+            doc = (
+                "A component that implements every hook. "
+                "Implement a subset with a world of your own."
             )
         else:
-            out.append(f"\n/// A component that implements {', '.join(chosen)}.\n")
-        out.append(f"world {_wit.render_ident(world)} {{\n")
-        out.extend(f"  export {_wit.render_ident(e)};\n" for e in exports)
-        out.append("}\n")
-        return "".join(out)
+            doc = f"A component that implements {', '.join(chosen)}."
+        world_ = _wit.World(world, tuple(exports), (doc,))
+        return _wit.render_package(self.package, interfaces, comments=bound, world=world_)
 
     def is_generated(self, hook: HookContract) -> bool:
         """Whether ``hook`` lives in this contract's own package (not a WIT-first binding)."""
@@ -249,50 +247,34 @@ def _describe_difference(expected: _wit.FuncSig, actual: _wit.FuncSig) -> str:
     return "result type differs"
 
 
-def _interface_text(iface: str, hook: HookContract) -> str:
+def _interface(iface: str, hook: HookContract) -> _wit.Interface:
+    """The WIT interface of a generated hook; HookspecError where WIT cannot name its types."""
     notes = []
     if hook.firstresult:
         notes.append("firstresult: the first non-none answer wins")
     if hook.historic:
         notes.append("historic: replayed to plugins registered later")
     suffix = f" ({'; '.join(notes)})" if notes else ""
-    lines = [f"/// Hook `{hook.name}`{suffix}.\n"]
-    if hook.doc:
-        lines.extend(f"/// {line}".rstrip() + "\n" for line in hook.doc.splitlines())
-    lines.append(f"interface {_wit.render_ident(iface)} {{\n")
+    docs = [f"Hook `{hook.name}`{suffix}.", *(hook.doc.splitlines() if hook.doc else ())]
     seen: dict[str, _wit.WitType] = {}
-    defs: list[str] = []
-    for t in _signature_types(hook.signature):
-        for named in _wit.named_types(t):
-            if named.name == hook.binding.function:
-                raise HookspecError(
-                    f"hook {hook.name!r}: type {named.name!r} has the same WIT name as the "
-                    "hook's function, which WIT forbids in one interface; rename the Python "
-                    "class",
-                    hook=hook.name,
-                )
-            prev = seen.get(named.name)
-            if prev is None:
-                seen[named.name] = named
-                defs.append(_wit.render_typedef(named))
-            elif prev != named or getattr(prev, "py", None) is not getattr(named, "py", None):
-                raise HookspecError(
-                    f"hook {hook.name!r}: two different types are both named {named.name!r} "
-                    "in WIT; rename one of the Python classes",
-                    hook=hook.name,
-                )
-    for d in defs:
-        lines.append(d + "\n")
-    lines.append(f"  {_wit.render_ident(hook.binding.function)}: {hook.signature.render()};\n")
-    lines.append("}\n")
-    return "".join(lines)
-
-
-def _signature_types(sig: _wit.FuncSig) -> list[_wit.WitType]:
-    types_ = list(sig.param_types)
-    if sig.result is not None:
-        types_.append(sig.result)
-    return types_
+    for named in _wit.interface_types([hook.signature]):
+        if named.name == hook.binding.function:
+            raise HookspecError(
+                f"hook {hook.name!r}: type {named.name!r} has the same WIT name as the "
+                "hook's function, which WIT forbids in one interface; rename the Python "
+                "class",
+                hook=hook.name,
+            )
+        prev = seen.setdefault(named.name, named)
+        if prev is not named and (
+            prev != named or getattr(prev, "py", None) is not getattr(named, "py", None)
+        ):
+            raise HookspecError(
+                f"hook {hook.name!r}: two different types are both named {named.name!r} "
+                "in WIT; rename one of the Python classes",
+                hook=hook.name,
+            )
+    return _wit.Interface(iface, ((hook.binding.function, hook.signature),), tuple(docs))
 
 
 # --------------------------------------------------------------------------- hookspecs

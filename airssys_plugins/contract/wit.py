@@ -12,7 +12,7 @@ class a named type maps to rides along (``py``) but never takes part in comparis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
 import attrs
@@ -24,6 +24,7 @@ __all__ = [
     "EnumT",
     "FlagsT",
     "FuncSig",
+    "Interface",
     "ListT",
     "OptionT",
     "PackageId",
@@ -34,10 +35,17 @@ __all__ = [
     "Unsupported",
     "VariantT",
     "WitType",
+    "World",
+    "interface_types",
     "kebab",
+    "render_func",
     "render_ident",
+    "render_interface",
+    "render_package",
     "render_type",
     "render_type_expanded",
+    "render_type_inline",
+    "render_world",
 ]
 
 PRIMITIVES = frozenset(
@@ -144,10 +152,7 @@ class FuncSig:
         return tuple(t for _, t in self.params)
 
     def render(self, *, expanded: bool = False) -> str:
-        show = render_type_expanded if expanded else render_type
-        params = ", ".join(f"{render_ident(n)}: {show(t)}" for n, t in self.params)
-        result = "" if self.result is None else f" -> {show(self.result)}"
-        return f"func({params}){result}"
+        return render_func(self, render_type_expanded if expanded else render_type)
 
 
 _WORD = r"[a-z][a-z0-9]*"
@@ -243,55 +248,56 @@ def render_ident(name: str) -> str:
 
 def render_type(t: WitType) -> str:
     """The type as written in a WIT use site: named types by name."""
-    if isinstance(t, Prim):
-        return t.name
-    if isinstance(t, ListT):
-        return f"list<{render_type(t.element)}>"
-    if isinstance(t, TupleT):
-        return f"tuple<{', '.join(render_type(e) for e in t.elements)}>"
-    if isinstance(t, OptionT):
-        return f"option<{render_type(t.inner)}>"
-    if isinstance(t, ResultT):
-        return _render_result(t, render_type)
-    if isinstance(t, Unsupported):
-        return t.description
-    return render_ident(t.name)
+    return _render(t, _NEVER)
 
 
 def render_type_expanded(t: WitType) -> str:
     """The type written out in full, named types included: for mismatch messages."""
-    if isinstance(t, RecordT):
-        inner = ", ".join(f"{n}: {render_type_expanded(ft)}" for n, ft in t.fields)
-        return f"record {{ {inner} }}"
-    if isinstance(t, VariantT):
-        cases = ", ".join(
-            n if ct is None else f"{n}({render_type_expanded(ct)})" for n, ct in t.cases
-        )
-        return f"variant {{ {cases} }}"
-    if isinstance(t, EnumT):
-        return f"enum {{ {', '.join(t.names)} }}"
-    if isinstance(t, FlagsT):
-        return f"flags {{ {', '.join(t.names)} }}"
+    return _render(t, _ALWAYS)
+
+
+def render_type_inline(t: WitType) -> str:
+    """Named types by name, anonymous ones (no name) written out: for describing any
+    component, whose types need not be named."""
+    return _render(t, _ANONYMOUS)
+
+
+def render_func(sig: FuncSig, show: Callable[[WitType], str] = render_type) -> str:
+    """``func(a: u32, b: string) -> bool``, each type written by ``show``."""
+    params = ", ".join(f"{render_ident(n)}: {show(t)}" for n, t in sig.params)
+    result = "" if sig.result is None else f" -> {show(sig.result)}"
+    return f"func({params}){result}"
+
+
+# When a named type is written out rather than by name.
+_NEVER, _ALWAYS, _ANONYMOUS = 0, 1, 2
+
+
+def _render(t: WitType, expand: int) -> str:
+    if isinstance(t, Prim):
+        return t.name
     if isinstance(t, ListT):
-        return f"list<{render_type_expanded(t.element)}>"
+        return f"list<{_render(t.element, expand)}>"
     if isinstance(t, TupleT):
-        return f"tuple<{', '.join(render_type_expanded(e) for e in t.elements)}>"
+        return f"tuple<{', '.join(_render(e, expand) for e in t.elements)}>"
     if isinstance(t, OptionT):
-        return f"option<{render_type_expanded(t.inner)}>"
+        return f"option<{_render(t.inner, expand)}>"
     if isinstance(t, ResultT):
-        return _render_result(t, render_type_expanded)
+        if t.ok is None and t.err is None:
+            return "result"
+        ok = "_" if t.ok is None else _render(t.ok, expand)
+        return f"result<{ok}>" if t.err is None else f"result<{ok}, {_render(t.err, expand)}>"
     if isinstance(t, Unsupported):
         return t.description
-    return t.name
-
-
-def _render_result(t: ResultT, show: Any) -> str:
-    if t.ok is None and t.err is None:
-        return "result"
-    ok = "_" if t.ok is None else show(t.ok)
-    if t.err is None:
-        return f"result<{ok}>"
-    return f"result<{ok}, {show(t.err)}>"
+    if expand == _NEVER or (expand == _ANONYMOUS and t.name):
+        return render_ident(t.name)
+    if isinstance(t, RecordT):
+        return f"record {{ {', '.join(f'{n}: {_render(ft, expand)}' for n, ft in t.fields)} }}"
+    if isinstance(t, VariantT):
+        cases = ", ".join(n if ct is None else f"{n}({_render(ct, expand)})" for n, ct in t.cases)
+        return f"variant {{ {cases} }}"
+    kind = "enum" if isinstance(t, EnumT) else "flags"
+    return f"{kind} {{ {', '.join(t.names)} }}"
 
 
 def named_types(t: WitType | None) -> Iterator[NamedType]:
@@ -337,3 +343,68 @@ def render_typedef(t: NamedType, indent: str = "  ") -> str:
     kind = "enum" if isinstance(t, EnumT) else "flags"
     body = "".join(f"{pad}{render_ident(n)},\n" for n in t.names)
     return f"{indent}{kind} {render_ident(t.name)} {{\n{body}{indent}}}\n"
+
+
+def interface_types(functions: Iterable[FuncSig]) -> Iterator[NamedType]:
+    """Every named type the ``functions`` use, in WIT order (repeats included)."""
+    for sig in functions:
+        for t in (*sig.param_types, sig.result):
+            yield from named_types(t)
+
+
+@attrs.frozen
+class Interface:
+    """A WIT interface to render: its functions in order, and the ``///`` lines above it."""
+
+    name: str
+    functions: tuple[tuple[str, FuncSig], ...]
+    docs: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class World:
+    """A WIT world that exports interfaces of its package, with its ``///`` lines."""
+
+    name: str
+    exports: tuple[str, ...]
+    docs: tuple[str, ...] = ()
+
+
+def _doc_lines(docs: Iterable[str]) -> str:
+    return "".join(f"/// {line}".rstrip() + "\n" for line in docs)
+
+
+def render_interface(interface: Interface) -> str:
+    """``interface name { ... }``: the named types its functions use (each name once, the
+    first type of that name), then the functions."""
+    out = [_doc_lines(interface.docs), f"interface {render_ident(interface.name)} {{\n"]
+    seen: set[str] = set()
+    for named in interface_types(sig for _, sig in interface.functions):
+        if named.name not in seen:
+            seen.add(named.name)
+            out.append(render_typedef(named) + "\n")
+    out.extend(f"  {render_ident(n)}: {sig.render()};\n" for n, sig in interface.functions)
+    out.append("}\n")
+    return "".join(out)
+
+
+def render_world(world: World) -> str:
+    exports = "".join(f"  export {render_ident(e)};\n" for e in world.exports)
+    return f"{_doc_lines(world.docs)}world {render_ident(world.name)} {{\n{exports}}}\n"
+
+
+def render_package(
+    package: PackageId | str,
+    interfaces: Iterable[Interface],
+    *,
+    comments: Iterable[str] = (),
+    world: World | None = None,
+) -> str:
+    """A WIT document: ``package``, each interface, ``//`` comment lines, then ``world``;
+    a blank line before each."""
+    out = [f"package {package};\n"]
+    out.extend("\n" + render_interface(i) for i in interfaces)
+    out.extend(f"\n// {c}\n" for c in comments)
+    if world is not None:
+        out.append("\n" + render_world(world))
+    return "".join(out)

@@ -378,13 +378,15 @@ LIFECYCLE: Final = {
     name: function_signature(name, stub, kind="lifecycle export")[1]
     for name, stub in (("init", _init), ("health", _health), ("shutdown", _shutdown))
 }
-LIFECYCLE_WIT: Final = (
-    "\n/// Optional exports: init(config) after each start (an err refuses the plugin),\n"
-    "/// health() on demand, shutdown() before unloading.\n"
-    "interface lifecycle {\n"
-    + "".join(f"  {name}: {sig.render()};\n" for name, sig in LIFECYCLE.items())
-    + "}\n"
+_LIFECYCLE_WIT_INTERFACE: Final = _wit.Interface(
+    "lifecycle",
+    tuple(LIFECYCLE.items()),
+    (
+        "Optional exports: init(config) after each start (an err refuses the plugin),",
+        "health() on demand, shutdown() before unloading.",
+    ),
 )
+LIFECYCLE_WIT: Final = "\n" + _wit.render_interface(_LIFECYCLE_WIT_INTERFACE)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -420,19 +422,11 @@ def host_wit(functions: list[HostFunction]) -> dict[str, str]:
         by_package.setdefault(package, {}).setdefault(split[1], []).append(f)
     documents = {}
     for package, interfaces in by_package.items():
-        out = [f"package {package};\n"]
-        for iface, funcs in interfaces.items():
-            out.append(f"\ninterface {_wit.render_ident(iface)} {{\n")
-            seen: set[str] = set()
-            for f in funcs:
-                for t in [*f.signature.param_types, f.signature.result]:
-                    for named in _wit.named_types(t):
-                        if named.name not in seen:
-                            seen.add(named.name)
-                            out.append(_wit.render_typedef(named) + "\n")
-                out.append(f"  {_wit.render_ident(f.name)}: {f.signature.render()};\n")
-            out.append("}\n")
+        rendered = [
+            _wit.Interface(iface, tuple((f.name, f.signature) for f in funcs))
+            for iface, funcs in interfaces.items()
+        ]
         if package == f"{HOST_PACKAGE}@{HOST_VERSION}":
-            out.append(LIFECYCLE_WIT)
-        documents[package] = "".join(out)
+            rendered.append(_LIFECYCLE_WIT_INTERFACE)
+        documents[package] = _wit.render_package(package, rendered)
     return documents

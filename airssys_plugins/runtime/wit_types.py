@@ -1,8 +1,10 @@
-"""Read a compiled component's own type information into the :mod:`.._wit` model."""
+"""Read a compiled component's own type information into the :mod:`..contract.wit` model:
+the one converter from wasmtime component types, for hook signatures and for
+``airssys-plugins inspect`` (:mod:`.describe`) alike."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from wasmtime import Engine
 from wasmtime.component import (
@@ -17,16 +19,20 @@ from wasmtime.component import (
     U32,
     U64,
     Bool,
+    BorrowType,
     Char,
     Component,
     ComponentInstanceType,
     EnumType,
     FlagsType,
     FuncType,
+    FutureType,
     ListType,
     OptionType,
+    OwnType,
     RecordType,
     ResultType,
+    StreamType,
     String,
     TupleType,
     VariantType,
@@ -34,7 +40,15 @@ from wasmtime.component import (
 
 from ..contract import wit
 
-__all__ = ["ExportedFunc", "component_exports", "component_imports", "func_sig"]
+__all__ = [
+    "NAMED_TYPES",
+    "ExportedFunc",
+    "TypeNames",
+    "component_exports",
+    "component_imports",
+    "func_sig",
+    "valtype",
+]
 
 _PRIMS: dict[type, str] = {
     Bool: "bool",
@@ -52,42 +66,82 @@ _PRIMS: dict[type, str] = {
     String: "string",
 }
 
+#: The wasmtime types of WIT's named types (record, variant, enum, flags).
+NAMED_TYPES = (RecordType, VariantType, EnumType, FlagsType)
+_KIND: dict[type, str] = {
+    RecordType: "record",
+    VariantType: "variant",
+    EnumType: "enum",
+    FlagsType: "flags",
+}
+
 # (interface full name or None for the root, function name) -> signature
 ExportedFunc = tuple[str | None, str]
 
 
-def valtype(t: Any) -> wit.WitType:
+class TypeNames(Protocol):
+    """Where :func:`valtype` finds the names of named types and resources (describe's
+    scopes); without one, named types are called by their kind."""
+
+    def type_name(self, t: Any) -> str: ...
+    def resource_name(self, r: Any) -> str: ...
+
+
+def valtype(t: Any, names: TypeNames | None = None, *, name: str = "") -> wit.WitType:
+    """The WIT model of wasmtime component type ``t``.
+
+    With ``names``, named types carry their names (``name`` for ``t`` itself) and the types
+    hooks cannot carry are spelled as WIT writes them (``own<pollable>``, ``stream<u8>``,
+    ``error-context``); without, they are :class:`wit.Unsupported` of their kind only,
+    which is all a signature check needs.
+    """
     prim = _PRIMS.get(type(t))
     if prim is not None:
         return wit.Prim(prim)
+    if isinstance(t, NAMED_TYPES) and not name:
+        name = names.type_name(t) if names is not None else _KIND[type(t)]
     if isinstance(t, ListType):
-        return wit.ListT(valtype(t.element))
+        return wit.ListT(valtype(t.element, names))
     if isinstance(t, RecordType):
-        return wit.RecordT("record", tuple((n, valtype(ft)) for n, ft in t.fields))
+        return wit.RecordT(name, tuple((n, valtype(ft, names)) for n, ft in t.fields))
     if isinstance(t, TupleType):
-        return wit.TupleT(tuple(valtype(e) for e in t.elements))
+        return wit.TupleT(tuple(valtype(e, names) for e in t.elements))
     if isinstance(t, VariantType):
-        return wit.VariantT(
-            "variant", tuple((n, None if ct is None else valtype(ct)) for n, ct in t.cases)
-        )
+        cases = tuple((n, None if ct is None else valtype(ct, names)) for n, ct in t.cases)
+        return wit.VariantT(name, cases)
     if isinstance(t, EnumType):
-        return wit.EnumT("enum", tuple(t.names))
+        return wit.EnumT(name, tuple(t.names))
     if isinstance(t, FlagsType):
-        return wit.FlagsT("flags", tuple(t.names))
+        return wit.FlagsT(name, tuple(t.names))
     if isinstance(t, OptionType):
-        return wit.OptionT(valtype(t.payload))
+        return wit.OptionT(valtype(t.payload, names))
     if isinstance(t, ResultType):
         ok, err = t.ok, t.err
         return wit.ResultT(
-            None if ok is None else valtype(ok), None if err is None else valtype(err)
+            None if ok is None else valtype(ok, names),
+            None if err is None else valtype(err, names),
         )
+    if names is not None:
+        if isinstance(t, OwnType | BorrowType):
+            kind = "own" if isinstance(t, OwnType) else "borrow"
+            return wit.Unsupported(f"{kind}<{names.resource_name(t.ty)}>")
+        if isinstance(t, FutureType | StreamType):
+            kind = "future" if isinstance(t, FutureType) else "stream"
+            try:
+                payload = t.payload
+            except Exception:  # a payload-less future/stream has no type to read
+                return wit.Unsupported(kind)
+            return wit.Unsupported(f"{kind}<{wit.render_type(valtype(payload, names))}>")
+        if type(t).__name__ == "ErrorContext":
+            return wit.Unsupported("error-context")
     return wit.Unsupported(type(t).__name__.removesuffix("Type").lower() or "unknown")
 
 
-def func_sig(ft: FuncType) -> wit.FuncSig:
+def func_sig(ft: FuncType, names: TypeNames | None = None) -> wit.FuncSig:
     result = ft.result
     return wit.FuncSig(
-        tuple((n, valtype(t)) for n, t in ft.params), None if result is None else valtype(result)
+        tuple((n, valtype(t, names)) for n, t in ft.params),
+        None if result is None else valtype(result, names),
     )
 
 

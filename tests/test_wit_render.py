@@ -1,0 +1,202 @@
+"""The one WIT renderer (contract/wit.py): its text parses with wasm-tools and round-trips.
+
+Contracts (``Contract.wit()``) and the host interfaces (``host_wit()``) are both rendered
+by ``wit.render_package``. Each document is parsed by ``wasm-tools component wit
+--json``; the resolved package is read back into the WIT model and rendered again, which
+must give the same text: nothing is lost, reordered or misspelled on the way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airssys_plugins.authoring.build import find_tool
+from airssys_plugins.contract import wit
+from airssys_plugins.contract.mapping import Contract
+from airssys_plugins.host.interfaces import builtin_functions, host_wit
+
+SPECS = [
+    ("tests.kitchen_hooks", "KitchenHooks"),
+    ("tests.demo", "DemoHooks"),
+    ("tests.rust_hooks", "RustHooks"),
+    ("hookspecs.textpipe", "TextHooks"),
+    ("hookspecs.eventrouter", "EventHooks"),
+]
+
+
+def _resolve(text: str, tmp_path: Path) -> dict[str, Any]:
+    """wasm-tools' resolved view of a WIT document (fails the test if it does not parse)."""
+    source = tmp_path / "doc.wit"
+    source.write_text(text)
+    done = subprocess.run(
+        [find_tool("wasm-tools"), "component", "wit", "--json", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"wasm-tools rejects the rendered WIT:\n{done.stderr}\n{text}"
+    resolved: dict[str, Any] = json.loads(done.stdout)
+    return resolved
+
+
+class _Types:
+    """wasm-tools JSON type references -> the WIT model."""
+
+    def __init__(self, types: list[dict[str, Any]]):
+        self.types = types
+
+    def ref(self, t: str | int | None) -> wit.WitType | None:
+        if t is None:
+            return None
+        if isinstance(t, str):
+            return wit.Prim(t)
+        return self.define(self.types[t])
+
+    def must(self, t: str | int) -> wit.WitType:
+        found = self.ref(t)
+        assert found is not None
+        return found
+
+    def define(self, d: dict[str, Any]) -> wit.WitType:
+        (kind, body), name = next(iter(d["kind"].items())), d["name"] or ""
+        if kind == "type":  # an alias (a use of a type from another interface)
+            return self.must(body)
+        if kind == "list":
+            return wit.ListT(self.must(body))
+        if kind == "option":
+            return wit.OptionT(self.must(body))
+        if kind == "tuple":
+            return wit.TupleT(tuple(self.must(e) for e in body["types"]))
+        if kind == "result":
+            return wit.ResultT(self.ref(body["ok"]), self.ref(body["err"]))
+        if kind == "record":
+            return wit.RecordT(
+                name, tuple((f["name"], self.must(f["type"])) for f in body["fields"])
+            )
+        if kind == "variant":
+            return wit.VariantT(
+                name, tuple((c["name"], self.ref(c["type"])) for c in body["cases"])
+            )
+        if kind == "enum":
+            return wit.EnumT(name, tuple(c["name"] for c in body["cases"]))
+        if kind == "flags":
+            return wit.FlagsT(name, tuple(f["name"] for f in body["flags"]))
+        raise AssertionError(f"type kind {kind} not expected in a rendered contract")
+
+
+def _docs(item: dict[str, Any]) -> tuple[str, ...]:
+    contents = item.get("docs", {}).get("contents")
+    return () if contents is None else tuple(contents.split("\n"))
+
+
+def _rerender(resolved: dict[str, Any]) -> str:
+    """The resolved (single) package rendered again from the model."""
+    (package,) = resolved["packages"]
+    types = _Types(resolved["types"])
+    interfaces = []
+    for iface in resolved["interfaces"]:
+        functions = tuple(
+            (
+                name,
+                wit.FuncSig(
+                    tuple((p["name"], types.must(p["type"])) for p in f["params"]),
+                    types.ref(f.get("result")),
+                ),
+            )
+            for name, f in iface["functions"].items()
+        )
+        interfaces.append(wit.Interface(iface["name"], functions, _docs(iface)))
+    world = None
+    for w in resolved["worlds"]:
+        exports = tuple(
+            resolved["interfaces"][e["interface"]["id"]]["name"] for e in w["exports"].values()
+        )
+        world = wit.World(w["name"], exports, _docs(w))
+    return wit.render_package(package["name"], interfaces, world=world)
+
+
+@pytest.mark.parametrize(("module", "cls"), SPECS, ids=[c for _, c in SPECS])
+def test_contract_wit_parses_and_round_trips(module: str, cls: str, tmp_path: Path) -> None:
+    """A contract's WIT parses with wasm-tools and renders back to the same text."""
+    specs = importlib.import_module(module)
+    contract = Contract.from_hookspecs(getattr(specs, cls), package=specs.PACKAGE)
+    text = contract.wit()
+    assert text.startswith(f"package {specs.PACKAGE};\n\n")
+    assert _rerender(_resolve(text, tmp_path)) == text
+
+
+def test_contract_subset_world_round_trips(tmp_path: Path) -> None:
+    """A world exporting a subset of the hooks, under its own name, round-trips too."""
+    specs = importlib.import_module("tests.kitchen_hooks")
+    contract = Contract.from_hookspecs(specs.KitchenHooks, package=specs.PACKAGE)
+    text = contract.wit(world="echoes", hooks=["echo_point", "echo_shape"])
+    resolved = _resolve(text, tmp_path)
+    assert [w["name"] for w in resolved["worlds"]] == ["echoes"]
+    assert _rerender(resolved) == text
+
+
+def test_host_wit_parses_and_round_trips(tmp_path: Path) -> None:
+    """Every host interface document parses and renders back to the same text."""
+    documents = host_wit(list(builtin_functions()))
+    assert documents
+    for package, text in documents.items():
+        resolved = _resolve(text, tmp_path)
+        assert resolved["packages"][0]["name"] == package
+        assert "lifecycle" in {i["name"] for i in resolved["interfaces"]}
+        assert _rerender(resolved) == text
+
+
+def test_render_package_text() -> None:
+    """render_package's layout: docs, typedefs once each, functions, comments, world."""
+    point = wit.RecordT("point", (("x", wit.Prim("s32")), ("type", wit.Prim("u8"))))
+    sig = wit.FuncSig((("p", point), ("q", wit.ListT(point))), wit.OptionT(point))
+    iface = wit.Interface("move", (("move", sig), ("stop", wit.FuncSig((), None))), ("Moves.", ""))
+    text = wit.render_package(
+        "a:b@1.0.0",
+        [iface],
+        comments=["a note"],
+        world=wit.World("plugin", ("move",), ("The world.",)),
+    )
+    assert text == (
+        "package a:b@1.0.0;\n"
+        "\n"
+        "/// Moves.\n"
+        "///\n"
+        "interface move {\n"
+        "  record point {\n"
+        "    x: s32,\n"
+        "    %type: u8,\n"
+        "  }\n"
+        "\n"
+        "  move: func(p: point, q: list<point>) -> option<point>;\n"
+        "  stop: func();\n"
+        "}\n"
+        "\n"
+        "// a note\n"
+        "\n"
+        "/// The world.\n"
+        "world plugin {\n"
+        "  export move;\n"
+        "}\n"
+    )
+
+
+def test_type_renderings() -> None:
+    """By name, written out in full, or written out only when anonymous."""
+    anon = wit.EnumT("", ("a", "b"))
+    named = wit.RecordT("pt", (("x", wit.ListT(anon)),))
+    t = wit.ResultT(None, wit.TupleT((named, anon)))
+    assert wit.render_type(t) == "result<_, tuple<pt, >>"
+    assert wit.render_type_expanded(t) == (
+        "result<_, tuple<record { x: list<enum { a, b }> }, enum { a, b }>>"
+    )
+    assert wit.render_type_inline(t) == "result<_, tuple<pt, enum { a, b }>>"
+    assert wit.render_func(wit.FuncSig((("own", named),), None), wit.render_type_inline) == (
+        "func(%own: pt)"
+    )
