@@ -102,7 +102,7 @@ def test_list_reports_broken_disabled_and_shadowed(
     (extra / "typo").mkdir(parents=True)
     (extra / "typo" / "plugin.toml").write_text('name = "typo"\n[capabilites]\n')
     shutil.copy(bundled / "shout" / "shout.wasm", extra / "shout.wasm")  # shadowed
-    assert run(capsys, "disable", "wordstats", "--app", "textpipe")[0] == 0
+    assert run(capsys, "disable", "wordstats", "--app", "textpipe", "--dir", str(bundled))[0] == 0
     code, out, err = run(
         capsys, "list", *CONTRACT, "--dir", str(bundled), "--dir", str(extra), "--no-packs"
     )

@@ -16,6 +16,13 @@ The host's contract WIT can be passed separately (``wit_files``) so that guests 
 a stale copy of it. Builds land in ``<cache>/builds/<name>-<hash>.wasm``; the hash covers
 every input file and the tool versions, so an unchanged guest is never rebuilt. A tool
 that is missing raises :class:`ToolchainMissing`, which says what to install.
+
+Every tool runs with a time limit: ``timeout`` seconds per step, by default
+``$AIRSSYS_PLUGINS_BUILD_TIMEOUT`` or 600 (the npm install of jco gets the same limit). A
+failing step raises :class:`BuildError` with the tool's output trimmed for people: the
+guest-source error first (componentize-py's ``/0/...`` paths mapped back to the real
+files), no Rust backtraces (tools run with ``RUST_BACKTRACE=0``); the whole output is on
+the error's ``output``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,20 +41,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, Literal
 
+import attrs
+
 from .._errors import PluginError
 from .._files import atomic_write
 
 __all__ = [
     "JCO_VERSION",
     "JS_BACKENDS",
+    "DEFAULT_BUILD_TIMEOUT",
     "BuildError",
     "GuestKind",
     "Progress",
     "ToolchainMissing",
     "build_guest",
+    "build_timeout",
     "find_tool",
     "guest_kind",
     "jco_dir",
+    "source_files",
+    "trim_output",
 ]
 
 log = logging.getLogger("airssys_plugins.build")
@@ -86,9 +100,19 @@ _INSTALL_HINTS: Final = {
 
 Progress = Callable[[str], None]
 
+#: Seconds one build step (a componentize-py, jco, clang, rustc, wasm-tools or npm run) may
+#: take unless ``$AIRSSYS_PLUGINS_BUILD_TIMEOUT`` or ``timeout=`` says otherwise.
+DEFAULT_BUILD_TIMEOUT: Final = 600.0
+_TIMEOUT_ENV: Final = "AIRSSYS_PLUGINS_BUILD_TIMEOUT"
+#: Lines of a tool's output a BuildError message shows (the rest is on ``.output``).
+_SHOWN_LINES: Final = 25
+
 
 class BuildError(PluginError, RuntimeError):
-    """A guest failed to build; the message carries the tool's output."""
+    """A guest failed to build; the message carries the tool's output, trimmed."""
+
+    #: The failing tool's whole output (stderr, else stdout), paths mapped to the sources.
+    output: str = ""
 
 
 class ToolchainMissing(BuildError, FileNotFoundError):
@@ -125,6 +149,25 @@ def guest_kind(guest_dir: Path) -> GuestKind:
     return kinds[0][1]
 
 
+def build_timeout(timeout: float | None = None) -> float:
+    """Seconds a build step may take: ``timeout``, else ``$AIRSSYS_PLUGINS_BUILD_TIMEOUT``,
+    else :data:`DEFAULT_BUILD_TIMEOUT`."""
+    if timeout is not None:
+        if timeout <= 0:
+            raise BuildError(f"a build timeout must be positive, not {timeout!r}")
+        return float(timeout)
+    value = os.environ.get(_TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_BUILD_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise BuildError(f"{_TIMEOUT_ENV}={value!r} is not a positive number of seconds")
+    return seconds
+
+
 def _cache_base() -> Path:
     from ..runtime import aot_cache_dir  # the runtime owns the cache location
 
@@ -149,18 +192,21 @@ def build_guest(
     out_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     js_backend: str = "quickjs",
+    timeout: float | None = None,
 ) -> Path:
     """Build the guest in ``guest_dir`` into a component and return its path (cached).
 
     ``progress`` receives one line per step (tool installs, builds, cache hits);
     ``js_backend`` is jco's backend for JavaScript guests (``quickjs`` or
-    ``starlingmonkey``).
+    ``starlingmonkey``); ``timeout`` bounds each tool run in seconds (see
+    :func:`build_timeout`).
     """
     src = Path(guest_dir).resolve()
     kind = guest_kind(src)
     if js_backend not in JS_BACKENDS:
         raise BuildError(f"unknown JavaScript backend {js_backend!r}; use one of {JS_BACKENDS}")
-    tools = _toolchain(kind, progress)
+    limit = build_timeout(timeout)
+    tools = _toolchain(kind, progress, limit)
     extra = [Path(p) for p in wit_files]
     inputs = sorted(
         [p for p in src.rglob("*") if p.is_file() and _is_source(p, src)] + extra,
@@ -200,36 +246,32 @@ def build_guest(
         work = tmp / "src"
         shutil.copytree(src, work, ignore=shutil.ignore_patterns("wit", "__pycache__", "*.wasm"))
         built = tmp / "out.wasm"
+        step = _Step(src.name, cwd=work, limit=limit, paths={work: src, wit_dir: src / "wit"})
         if kind == "wat":
-            _componentize_core(
-                tools["wasm-tools"], work / "guest.wat", wit_dir, world, built, src.name
-            )
+            _componentize_core(tools["wasm-tools"], work / "guest.wat", wit_dir, world, built, step)
         elif kind == "python":
-            _run(
+            step.run(
                 [
                     *(tools["componentize-py"], "-d", str(wit_dir), "-w", world),
                     *("componentize", "-p", str(work), "app", "-o", str(built)),
-                ],
-                work,
-                src.name,
+                ]
             )
         elif kind == "js":
-            _run(
+            step.run(
                 [*_jco_command(tools), "componentize", "app.js", "--wit", str(wit_dir)]
                 + ["--world-name", world, "--backend", js_backend, "--out", str(built)]
                 + (["--disable", "http", "fetch-event"] if js_backend != "quickjs" else []),
-                work,
-                src.name,
+                tool="jco",
             )
         elif kind == "rust":
             core = tmp / "core.wasm"
-            _run([tools["rustc"], *_RUSTC_FLAGS, "-o", str(core), "lib.rs"], work, src.name)
-            _componentize_core(tools["wasm-tools"], core, wit_dir, world, built, src.name)
+            step.run([tools["rustc"], *_RUSTC_FLAGS, "-o", str(core), "lib.rs"])
+            _componentize_core(tools["wasm-tools"], core, wit_dir, world, built, step)
         else:
             core = tmp / "core.wasm"
             sources = sorted(str(p.relative_to(work)) for p in work.rglob("*.c"))
-            _run([tools["clang"], *_CLANG_FLAGS, "-o", str(core), *sources], work, src.name)
-            _componentize_core(tools["wasm-tools"], core, wit_dir, world, built, src.name)
+            step.run([tools["clang"], *_CLANG_FLAGS, "-o", str(core), *sources])
+            _componentize_core(tools["wasm-tools"], core, wit_dir, world, built, step)
         atomic_write(target, built.read_bytes(), durable=False)  # a build cache
     _say(progress, f"built {src.name} in {time.perf_counter() - started:.1f} s -> {target}")
     return target
@@ -269,18 +311,17 @@ _RUSTC_FLAGS: Final = [
 
 
 def _componentize_core(
-    tool: str, core: Path, wit_dir: Path, world: str, out: Path, label: str
+    tool: str, core: Path, wit_dir: Path, world: str, out: Path, step: _Step
 ) -> None:
     embed = out.with_suffix(".embed.wasm")
-    _run(
+    step.run(
         [tool, "component", "embed", str(wit_dir), str(core), "--world", world, "-o", str(embed)],
-        core.parent,
-        label,
+        cwd=core.parent,
     )
-    _run([tool, "component", "new", str(embed), "-o", str(out)], core.parent, label)
+    step.run([tool, "component", "new", str(embed), "-o", str(out)], cwd=core.parent)
 
 
-def _toolchain(kind: GuestKind, progress: Progress | None) -> dict[str, str]:
+def _toolchain(kind: GuestKind, progress: Progress | None, limit: float) -> dict[str, str]:
     """The tools a guest of ``kind`` needs, by name (installing jco if needed)."""
     if kind == "wat":
         return {"wasm-tools": find_tool("wasm-tools")}
@@ -303,7 +344,7 @@ def _toolchain(kind: GuestKind, progress: Progress | None) -> dict[str, str]:
         return {"clang": clang, "wasm-tools": find_tool("wasm-tools")}
     if kind == "rust":
         return {"rustc": _rustc(), "wasm-tools": find_tool("wasm-tools")}
-    return {"node": find_tool("node", "nodejs"), "jco": str(_jco(progress))}
+    return {"node": find_tool("node", "nodejs"), "jco": str(_jco(progress, limit))}
 
 
 def _rustc() -> str:
@@ -351,7 +392,7 @@ def jco_dir() -> Path:
     return _cache_base() / "npm" / f"jco-{JCO_VERSION}"
 
 
-def _jco(progress: Progress | None) -> Path:
+def _jco(progress: Progress | None, limit: float = DEFAULT_BUILD_TIMEOUT) -> Path:
     """jco's entry script, installed with npm into the cache on first use."""
     prefix = jco_dir()
     script = prefix / "node_modules" / "@bytecodealliance" / "jco" / "dist" / "jco.js"
@@ -372,17 +413,24 @@ def _jco(progress: Progress | None) -> Path:
         (staging / "package.json").write_text(
             json.dumps({"private": True, "description": "jco for airssys-plugins"}) + "\n"
         )
-        proc = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--save-exact", *packages],
-            cwd=staging,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise ToolchainMissing(
-                f"could not install jco with npm:\n{(proc.stderr or proc.stdout).strip()}\n"
-                f"Install it yourself with: npm install --prefix {prefix} {' '.join(packages)}"
+        by_hand = f"Install it yourself with: npm install --prefix {prefix} {' '.join(packages)}"
+        try:
+            proc = subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund", "--save-exact", *packages],
+                cwd=staging,
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                env=_tool_env(),
             )
+        except subprocess.TimeoutExpired as exc:
+            raise ToolchainMissing(
+                f"could not install jco with npm: no result after {limit:g} s (a slow or "
+                f"unreachable registry?); raise the limit with {_TIMEOUT_ENV}. {by_hand}"
+            ) from exc
+        if proc.returncode != 0:
+            shown, _ = trim_output(proc.stderr or proc.stdout, {})
+            raise ToolchainMissing(f"could not install jco with npm:\n{shown}\n{by_hand}")
         (staging / _PREOPEN_FILE).write_text(_PREOPEN_MJS)
         try:
             os.rename(staging, prefix)
@@ -445,6 +493,12 @@ for (const file of packages(root)) {
 # ----------------------------------------------------------------------------- helpers
 
 
+def source_files(guest_dir: str | os.PathLike[str]) -> list[Path]:
+    """The files of ``guest_dir`` a build reads (what the build hash covers), sorted."""
+    root = Path(guest_dir).resolve()
+    return sorted(p for p in root.rglob("*") if p.is_file() and _is_source(p, root))
+
+
 def _is_source(path: Path, root: Path) -> bool:
     rel = path.relative_to(root)
     return (
@@ -464,14 +518,101 @@ def _tool_version(tool: str) -> str:
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
 
 
-def _run(cmd: list[str], cwd: Path, label: str) -> None:
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
+def _tool_env() -> dict[str, str]:
+    # RUST_BACKTRACE=1 in the user's shell makes componentize-py and wasm-tools (Rust) print
+    # 40-line backtraces of their own code on every guest error; nobody building a plugin
+    # needs those.
+    return dict(os.environ, PYTHONDONTWRITEBYTECODE="1", RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0")
+
+
+@attrs.frozen
+class _Step:
+    """Runs one guest's build tools: in ``cwd``, each within ``limit`` seconds, failures
+    reported with ``paths`` (build copy -> source) mapped back."""
+
+    label: str
+    cwd: Path
+    limit: float
+    paths: dict[Path, Path]
+
+    def run(self, cmd: list[str], *, cwd: Path | None = None, tool: str | None = None) -> None:
+        words = [w for w in cmd[1:3] if re.fullmatch(r"[a-z][a-z-]*", w)]
+        shown_cmd = " ".join([tool or Path(cmd[0]).name, *words])
+        try:
+            proc = subprocess.run(
+                cmd,
+                cwd=cwd or self.cwd,
+                capture_output=True,
+                text=True,
+                env=_tool_env(),
+                timeout=self.limit,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BuildError(
+                f"building {self.label} timed out: {Path(cmd[0]).name} gave no result after "
+                f"{self.limit:g} s; raise the limit with `airssys-plugins build --timeout "
+                f"SECONDS` or {_TIMEOUT_ENV}"
+            ) from exc
+        if proc.returncode == 0:
+            return
         output = (proc.stderr or proc.stdout).strip()
         if "wasm-ld" in output and ("doesn't exist" in output or "not found" in output):
             raise ToolchainMissing(
                 f"wasm-ld is not installed; install it with: {_INSTALL_HINTS['wasm-ld']}"
             )
-        shown = " ".join(Path(c).name if i == 0 else c for i, c in enumerate(cmd[:3]))
-        raise BuildError(f"building {label} failed: {shown} ...\n{output}")
+        shown, full = trim_output(output, self.paths)
+        error = BuildError(f"building {self.label} failed ({shown_cmd} ...):\n{shown}")
+        error.output = full
+        raise error
+
+
+#: componentize-py runs the guest inside its own interpreter, where the app directory is /0.
+_VIRTUAL_ROOT: Final = re.compile(r"(?<![\w/.])/0/")
+_BACKTRACE_START: Final = re.compile(r"^\s*(Stack backtrace:|stack backtrace:)\s*$")
+
+
+def trim_output(output: str, paths: dict[Path, Path]) -> tuple[str, str]:
+    """A tool's failure output for people, and the whole of it (paths mapped both times).
+
+    The build copy's paths (keys of ``paths``) and componentize-py's ``/0/`` become the
+    source paths; Rust backtraces are dropped; a guest's Python traceback comes first;
+    at most ``_SHOWN_LINES`` lines are kept, with a note of how many were left out.
+    """
+    root = next(iter(paths.values()), None)
+    text = output
+    for copy, source in sorted(paths.items(), key=lambda kv: -len(str(kv[0]))):
+        text = text.replace(f"{copy}/", f"{source}/").replace(str(copy), str(source))
+    if root is not None:
+        text = _VIRTUAL_ROOT.sub(f"{root}/", text)
+    full = text.strip()
+    lines: list[str] = []
+    skipping = False
+    for line in full.splitlines():
+        if _BACKTRACE_START.match(line):
+            skipping = True
+        elif skipping and line and not line[0].isspace():
+            skipping = False
+        if not skipping:
+            lines.append(line)
+    guest: list[str] = []
+    marker = f'File "{root}/' if root is not None else None
+    at = next((i for i, ln in enumerate(lines) if marker and marker in ln), None)
+    if at is not None and "/0/" in output:
+        # componentize-py wraps the guest's traceback in one of its own (an AssertionError
+        # raised in its CLI) and repeats the last line under "Caused by:": keep the guest's.
+        start = at - 1 if at > 0 and lines[at - 1].endswith("(most recent call last):") else at
+        end = next((i for i in range(at, len(lines)) if not lines[i].strip()), len(lines))
+        guest = lines[start:end]
+        guest[0] = guest[0].removeprefix("AssertionError:").strip()
+        if guest[0].startswith("File "):
+            guest[0] = "  " + guest[0]
+        lines = [ln for ln in lines[end:] if ln.strip()]
+        if lines and lines[0].strip() == "Caused by:":
+            lines = lines[2:]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    kept = guest + ([""] if guest and lines else []) + lines
+    if len(kept) > _SHOWN_LINES:
+        left = len(kept) - _SHOWN_LINES
+        kept = [*kept[:_SHOWN_LINES], f"... ({left} more line(s) on the error's .output)"]
+    return "\n".join(kept), full

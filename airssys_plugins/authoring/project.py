@@ -47,8 +47,12 @@ def build_plugin(
     *,
     progress: Progress | None = None,
     js_backend: str = "quickjs",
+    timeout: float | None = None,
 ) -> BuiltPlugin:
     """Build the plugin project in ``directory``; the component lands beside its manifest.
+
+    ``timeout`` bounds each build tool's run in seconds (default
+    ``$AIRSSYS_PLUGINS_BUILD_TIMEOUT`` or 600).
 
     Without a ``plugin.toml`` the component is ``<directory name>.wasm`` and no digest is
     recorded.
@@ -62,7 +66,7 @@ def build_plugin(
     manifest = Manifest.from_file(manifest_path) if manifest_path.is_file() else None
     name = manifest.name if manifest is not None else root.name
     component = manifest.component_path if manifest is not None else root / f"{root.name}.wasm"
-    built = build_guest(root, progress=progress, js_backend=js_backend)
+    built = build_guest(root, progress=progress, js_backend=js_backend, timeout=timeout)
     data = built.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if not (component.is_file() and component.read_bytes() == data):

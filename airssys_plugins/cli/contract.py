@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from .._errors import ContractMismatchError, PluginError, PluginLoadError
-from .common import contract_of, load_object, project_of
+from .common import SPEC_HELP, contract_of, existing_path, load_object, project_of, quiet_loader
+from .progress import Activity
 
 __all__ = ["register"]
 
@@ -37,10 +38,15 @@ def _component_of(path: Path) -> tuple[Path, str | None]:
     """The component a PATH means, and a line about its manifest (if there is one)."""
     from ..discovery.sources import PluginSource
 
-    if path.suffix == ".wasm" or not path.exists():
+    if path.suffix == ".wasm" and path.is_file():
         return path, None
     source = PluginSource.from_path(path)
-    if source.error is not None and source.component is None:
+    if source.error is not None:
+        if source.component is not None and source.component.is_file():
+            raise PluginLoadError(
+                f"{source.error}\n(to see the component alone: airssys-plugins inspect "
+                f"{source.component})"
+            ) from source.error
         raise source.error
     assert source.component is not None
     about = f"plugin {source.name} {source.version}"
@@ -67,9 +73,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from ..contract.info import render_text, to_json
     from ..runtime.describe import describe_component
 
-    path, about = _component_of(Path(args.component))
+    path, about = _component_of(existing_path(args.component))
     try:
-        info = describe_component(path)
+        with Activity(f"reading {path.name} ({_size(path)})", quiet=args.json):
+            info = describe_component(path)
     except PluginLoadError as exc:
         # wasmtime-py compiles no component-model-async (future, stream, error-context):
         # show such a component's WIT through wasm-tools rather than failing.
@@ -98,6 +105,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size / 1e6:.1f} MB"
+    except OSError:
+        return "unreadable"
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     import pluggy
 
@@ -108,11 +122,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     obj = load_object(args.spec)
     contract = contract_of(args, obj)
     project = args.project or project_of(obj)
-    source = PluginSource.from_path(args.component)
+    source = PluginSource.from_path(existing_path(args.component))
     pm = pluggy.PluginManager(project)
     pm.add_hookspecs(obj)  # type: ignore[arg-type]  # a class or module, checked above
-    with PluginHost(pm, package=str(contract.package), grants=args.grants) as host:
-        entry = host.load_plugins([source], lockfile=args.lockfile)[source.name]
+    what = f"checking {source.name} against {contract.package}"
+    with (
+        PluginHost(pm, package=str(contract.package), grants=args.grants) as host,
+        quiet_loader(),
+    ):
+        with Activity(what):
+            entry = host.load_plugins([source], lockfile=args.lockfile)[source.name]
         if entry.plugin is not None:
             for hook, where in sorted(entry.plugin.hooks.items()):
                 print(f"ok  {hook:<24} {where}")
@@ -131,7 +150,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("wit", help="print the WIT contract of a hookspec class or module")
-    p.add_argument("spec", metavar="MODULE:OBJECT")
+    p.add_argument("spec", metavar="MODULE:OBJECT", help=f"the hookspecs: {SPEC_HELP}")
     p.add_argument("--package", help="WIT package id, e.g. textpipe:hooks@1.0.0")
     p.add_argument("--project", help="pluggy project name (detected from the markers)")
     p.add_argument("--world", default="plugin", help="name of the world (default: plugin)")
@@ -148,7 +167,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "validate", help="check a plugin (manifest and component) against a contract"
     )
     p.add_argument("component", metavar="PATH", help="a .wasm, a plugin.toml or a plugin dir")
-    p.add_argument("--contract", dest="spec", metavar="MODULE:OBJECT", required=True)
+    p.add_argument(
+        "--contract",
+        dest="spec",
+        metavar="MODULE:OBJECT",
+        required=True,
+        help=f"the app's hookspecs the plugin must fit: {SPEC_HELP}",
+    )
     p.add_argument("--package", help="WIT package id of the contract")
     p.add_argument("--project", help="pluggy project name (detected from the markers)")
     p.add_argument("--lockfile", metavar="FILE", help="also check the plugin against a lockfile")

@@ -2,8 +2,8 @@
 
 airssys-plugins list    [--app APP] [--contract MODULE:OBJECT] [--dir DIR]... [--json]
 airssys-plugins lock    [--app APP] [--contract MODULE:OBJECT] [--dir DIR]... [-o FILE]
-airssys-plugins enable  NAME --app APP
-airssys-plugins disable NAME --app APP
+airssys-plugins enable  NAME --app APP [--dir DIR]... [--force]
+airssys-plugins disable NAME --app APP [--dir DIR]... [--force]
 
 Exit codes: 0 all well; 1 a plugin is broken (``list``, ``lock``) or an error occurred;
 2 usage error.
@@ -12,6 +12,7 @@ Exit codes: 0 all well; 1 a plugin is broken (``list``, ``lock``) or an error oc
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import sys
@@ -45,7 +46,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 @contextmanager
 def _shadow_warnings() -> Iterator[None]:
-    """Print duplicate-name warnings as ``warning: ...`` lines instead of Python warnings."""
+    """Print duplicate-name warnings as ``warning: ...`` lines, each once, after discovery."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginShadowedWarning)
         yield
@@ -206,8 +207,29 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _check_name(args: argparse.Namespace, state: PluginState) -> None:
+    """Exit unless ``args.name`` is a plugin the app has (found, or already in the
+    settings), saying which names are close: a typo must not pass silently."""
+    found = _discover(args, args.app)
+    known = {s.name for s in found} | {loser.name for loser, _ in found.shadowed}
+    known |= set(state.disabled)
+    if args.name in known:
+        return
+    close = difflib.get_close_matches(args.name, sorted(known), n=3, cutoff=0.6)
+    guess = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    names = f" (found: {', '.join(sorted(known))})" if known and not close else ""
+    raise SystemExit(
+        f"error: {args.app} has no plugin named {args.name!r}{guess}{names}\n"
+        f"searched: {'; '.join(found.searched)}\n"
+        "For a plugin in a directory the app adds itself, give --dir DIR; to record the "
+        "setting anyway, add --force."
+    )
+
+
 def _cmd_enable(args: argparse.Namespace, enabled: bool) -> int:
     state = PluginState.for_app(args.app)
+    if not args.force:
+        _check_name(args, state)
     changed = state.set_enabled(args.name, enabled)
     word = "enabled" if enabled else "disabled"
     print(f"{args.name} {word if changed else 'was already ' + word} for {args.app} ({state.path})")
@@ -257,6 +279,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     for word, enabled in (("enable", True), ("disable", False)):
         p = sub.add_parser(word, help=f"{word} a plugin of an app (a persisted setting)")
-        p.add_argument("name", metavar="NAME")
+        p.add_argument("name", metavar="NAME", help="the plugin's name (as `list` shows it)")
         p.add_argument("--app", required=True, help="the app's name")
+        p.add_argument(
+            "--dir",
+            dest="dirs",
+            action="append",
+            default=[],
+            type=Path,
+            metavar="DIR",
+            help="also look for the plugin here (repeatable)",
+        )
+        p.add_argument(
+            "--force", action="store_true", help="record the setting without finding the plugin"
+        )
+        p.set_defaults(no_user_dirs=False, no_site_dirs=False, no_packs=False)
         p.set_defaults(func=lambda args, e=enabled: _cmd_enable(args, e))

@@ -44,8 +44,10 @@ from typing import Any, Final, Literal
 import attrs
 import pluggy
 
-from airssys_plugins import Capabilities, HookCallError, Limits, Origin, PluginError, PluginHost
+from airssys_plugins import Capabilities, HookCallError, Limits, Origin, PluginHost
 from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.cli.progress import Activity
+from airssys_plugins.cli.reporting import run_reporting
 from hookspecs.eventrouter import PACKAGE, Event, EventHooks, Field
 
 from .plugins.triage import Triage
@@ -92,13 +94,16 @@ def requests_for(name: str, directory_url: str | None) -> Capabilities:
 
 
 def make_host(
-    state_dir: str | os.PathLike[str], directory_url: str | None
+    state_dir: str | os.PathLike[str],
+    directory_url: str | None,
+    grants: str | os.PathLike[str] | None = None,
 ) -> tuple[pluggy.PluginManager, PluginHost]:
     """The PluginManager (with ``triage`` registered) and the host that loads components.
 
-    The app is the operator here: it grants each plugin exactly what it asks for, under a
-    ceiling that allows nothing beyond the four built-in interfaces and the directory's
-    origin, and nothing at all to plugins implementing ``route``.
+    The app is the operator here: it grants each plugin exactly what it asks for (unless
+    an operator's ``grants`` file says otherwise), under a ceiling that allows nothing
+    beyond the four built-in interfaces and the directory's origin, and nothing at all to
+    plugins implementing ``route``.
     """
     pm = pluggy.PluginManager("eventrouter")
     pm.add_hookspecs(EventHooks)
@@ -110,7 +115,9 @@ def make_host(
         data_dir=state_dir,
         ceiling=Capabilities(interfaces=["log", "kv", "config", "http"], network=network),
         hook_ceilings={"route": Capabilities()},
-        grants={
+        grants=grants
+        if grants is not None
+        else {
             name: requests_for(name, directory_url)
             for name in BUNDLED
             if name != "lookup" or directory_url is not None
@@ -274,13 +281,15 @@ def run(
     *,
     state_dir: str | os.PathLike[str] | None = None,
     directory_url: str | None = None,
+    grants: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Route ``events``. Without ``state_dir`` the kv state lives in a temporary directory
-    and is gone after the run; without ``directory_url`` the lookup plugin is not loaded."""
+    and is gone after the run; without ``directory_url`` the lookup plugin is not loaded;
+    ``grants`` is an operator's grants file replacing the app's own grants."""
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="eventrouter-"))
-        pm, host = make_host(state_dir, directory_url)
+        pm, host = make_host(state_dir, directory_url, grants)
         stack.enter_context(host)
         load_bundled(host, directory_url)
         plugins = []
@@ -366,15 +375,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-lookup", action="store_true", help="do not load the lookup plugin (no HTTP)"
     )
+    parser.add_argument(
+        "--grants",
+        metavar="FILE",
+        help="an operator's grants file (TOML, [plugins.NAME] tables) instead of granting "
+        "each plugin what it asks for",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the plugins' logs")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)
+    return run_reporting("eventrouter", lambda: _main(parser, args), debug=args.debug)
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="eventrouter: %(name)s: %(message)s",
     )
-    # Show the slow first-run steps (building and compiling the components) as they happen.
-    for logger in ("airssys_plugins.build", "airssys_plugins.runtime"):
-        logging.getLogger(logger).setLevel(logging.INFO)
+    if not args.verbose:
+        # A refused plugin is reported once, as the error below; the audit log's
+        # deny/refuse lines would say it twice more.
+        logging.getLogger("airssys_plugins.audit").setLevel(logging.ERROR)
     if args.directory:
         try:
             origin_of(args.directory)
@@ -390,12 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"cannot read events: {exc}")
     for problem in problems:
         print(f"eventrouter: {args.events}: {problem} (skipped)", file=sys.stderr)
-    try:
-        with _directory(args) as directory:
-            result = run(events, state_dir=args.state_dir, directory_url=directory)
-    except PluginError as exc:
-        print(f"eventrouter: {exc}", file=sys.stderr)
-        return 1
+    slow = ("airssys_plugins.build", "airssys_plugins.runtime")
+    # Show the slow first-run steps (building and compiling the components) as they happen.
+    with (
+        _directory(args) as directory,
+        Activity("starting eventrouter", logs=slow, prefix="eventrouter: "),
+    ):
+        result = run(events, state_dir=args.state_dir, directory_url=directory, grants=args.grants)
     if args.json:
         for outcome in result.outcomes:
             print(json.dumps(outcome.to_json()))

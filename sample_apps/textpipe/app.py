@@ -3,6 +3,7 @@
     textpipe "Hello, this is the pipeline"
     textpipe --trace "Hallo, das ist der Test"
     textpipe --plugins-dir ./my-plugins --lockfile plugins.lock --strict "Hi"
+    textpipe --plugins-dir ./my-plugins --grants grants.toml "Hi"
 
 Bundled plugins: ``shout`` (hand-written WAT component), ``wordstats`` (Python compiled to a
 component with componentize-py) and ``titlecase`` (a plain Python plugin). The components
@@ -31,6 +32,9 @@ import pluggy
 
 from airssys_plugins import LoadReport, PluginHost, discover_plugins
 from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.cli.common import quiet_loader
+from airssys_plugins.cli.progress import Activity
+from airssys_plugins.cli.reporting import describe_error, run_reporting
 from airssys_plugins.runtime import aot_cache_dir
 from hookspecs.textpipe import PACKAGE, Settings, Stat, TextHooks
 
@@ -78,7 +82,9 @@ def bundled_plugin_dir() -> Path:
     return root
 
 
-def make_host(trace: bool = False) -> tuple[pluggy.PluginManager, PluginHost]:
+def make_host(
+    trace: bool = False, grants: str | os.PathLike[str] | None = None
+) -> tuple[pluggy.PluginManager, PluginHost]:
     pm = pluggy.PluginManager("textpipe")
     pm.add_hookspecs(TextHooks)
     if trace:
@@ -95,7 +101,7 @@ def make_host(trace: bool = False) -> tuple[pluggy.PluginManager, PluginHost]:
     pm.register(TitleCase(), name="titlecase")
     # Python plugins of installed packages (entry-point group "textpipe"), as pluggy does.
     pm.load_setuptools_entrypoints("textpipe")
-    host = PluginHost(pm, package=PACKAGE)
+    host = PluginHost(pm, package=PACKAGE, grants=grants)
     return pm, host
 
 
@@ -120,9 +126,11 @@ def run(
     plugin_dirs: Sequence[str | os.PathLike[str]] = (),
     lockfile: str | os.PathLike[str] | None = None,
     strict: bool = False,
+    grants: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``text`` through the pipeline and return what each stage produced."""
-    pm, host = make_host(trace)
+    """Run ``text`` through the pipeline and return what each stage produced; ``grants``
+    is the operator's grants file (TOML), which grants plugins what they request."""
+    pm, host = make_host(trace, grants)
     with host:
         pm.hook.configure.call_historic(kwargs={"settings": Settings("en", max_length)})
         report = load_plugins(host, plugin_dirs, lockfile=lockfile, strict=strict)
@@ -133,6 +141,12 @@ def run(
                 for p in pm.get_plugins()
             ],
             "not_loaded": [(e.name, e.status, e.reason) for e in report if e.status != "loaded"],
+            # The whole message (every denied right, every manifest problem), for people.
+            "problems": {
+                e.name: describe_error(e.error) if e.error is not None else e.note
+                for e in report
+                if e.status != "loaded"
+            },
             "language": pm.hook.detect_language(text=text),
             "transform": pm.hook.transform(text=text),
             "analyze": [s for group in stats for s in group],
@@ -141,9 +155,13 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="textpipe", description=__doc__.splitlines()[0])
-    parser.add_argument("text", nargs="?", default=DEFAULT_TEXT)
+    parser.add_argument(
+        "text", nargs="?", default=DEFAULT_TEXT, help="the text to run through the pipeline"
+    )
     parser.add_argument("--trace", action="store_true", help="print every hook call")
-    parser.add_argument("--max-length", type=int, default=280)
+    parser.add_argument(
+        "--max-length", type=int, default=280, help="longest text a plugin should accept"
+    )
     parser.add_argument(
         "--plugins-dir",
         action="append",
@@ -153,21 +171,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--lockfile", metavar="FILE", help="refuse plugins that differ from it")
     parser.add_argument("--strict", action="store_true", help="stop at a broken or unlocked plugin")
-    args = parser.parse_args(argv)
-    # Show the slow first-run steps (building and compiling the components) as they happen.
-    logging.basicConfig(level=logging.WARNING, format="textpipe: %(message)s")
-    for logger in ("airssys_plugins.build", "airssys_plugins.runtime"):
-        logging.getLogger(logger).setLevel(logging.INFO)
-    result = run(
-        args.text,
-        trace=args.trace,
-        max_length=args.max_length,
-        plugin_dirs=args.plugins_dir,
-        lockfile=args.lockfile,
-        strict=args.strict,
+    parser.add_argument(
+        "--grants",
+        metavar="FILE",
+        help="the operator's grants file (TOML): what plugins may use ([plugins.NAME] tables)",
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    args = parser.parse_args(argv)
+    return run_reporting("textpipe", lambda: _main(args), debug=args.debug)
+
+
+def _main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="textpipe: %(message)s")
+    # Show the slow first-run steps (building and compiling the components) as they happen.
+    slow = ("airssys_plugins.build", "airssys_plugins.runtime")
+    # The loader and the audit log would each say why a plugin was refused; the report
+    # below says it once.
+    with quiet_loader(), Activity("starting textpipe", logs=slow, prefix="textpipe: "):
+        result = run(
+            args.text,
+            trace=args.trace,
+            max_length=args.max_length,
+            plugin_dirs=args.plugins_dir,
+            lockfile=args.lockfile,
+            strict=args.strict,
+            grants=args.grants,
+        )
     for name, status, reason in result["not_loaded"]:
-        print(f"textpipe: plugin {name} {status}: {reason}", file=sys.stderr)
+        if status == "shadowed":  # discovery's warning said it already
+            continue
+        problem = result["problems"].get(name, reason)
+        print(f"textpipe: plugin {name} {status}: {problem}", file=sys.stderr)
     plugins = ", ".join(f"{n} [{kind}]" for n, kind in sorted(result["plugins"]))
     print(f"plugins:    {plugins}")
     print(f"input:      {args.text}")
