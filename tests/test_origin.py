@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.server
 import socket
 import threading
@@ -147,26 +148,19 @@ def test_request_urls_without_an_allowable_origin(url: str) -> None:
 
 
 @pytest.fixture
-def ipv6_server() -> Iterator[int]:
-    """A local HTTP server on [::1]; yields its port."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"hello over ipv6"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+def ipv6_server(tmp_path: Path) -> Iterator[int]:
+    """A local HTTP server on [::1] serving ``x`` from tmp_path; yields its port."""
+    (tmp_path / "x").write_bytes(b"hello over ipv6")
 
     class Server(http.server.ThreadingHTTPServer):
         address_family = socket.AF_INET6
 
-    server = Server(("::1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = Server(("::1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
     server.shutdown()
     server.server_close()

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, final
 
 import attrs
 
@@ -309,6 +309,7 @@ _EVERYTHING: Final = _Everything()
 # -- the request, as a manifest writes it ---------------------------------------------------
 
 
+@final
 @attrs.frozen
 class Preopen(FileGrant):
     """A directory the plugin asks to see: ``guest`` path inside the sandbox, ``host`` path
@@ -326,6 +327,7 @@ def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+@final
 @attrs.frozen
 class RequestedCapabilities:
     """What a plugin asks for, in its manifest's order (duplicates dropped): a view of a
