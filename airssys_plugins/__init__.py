@@ -77,6 +77,8 @@ if TYPE_CHECKING:
     from .host.plugin_host import UpgradeHeld as UpgradeHeld
     from .host.plugin_host import WasmPlugin as WasmPlugin
     from .host.plugin_host import Watcher as Watcher
+    from .host.settings import Reliability as Reliability
+    from .host.settings import SandboxPolicy as SandboxPolicy
     from .host.supervision import FailurePolicy as FailurePolicy
     from .host.supervision import HookFailures as HookFailures
     from .host.supervision import PluginUnavailable as PluginUnavailable

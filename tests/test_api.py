@@ -16,6 +16,8 @@ PUBLIC = {
     "PluginStatus",
     "PluginUnavailable",
     "RestartPolicy",
+    "Reliability",
+    "SandboxPolicy",
     "ContractTarget",
     "Discovery",
     "IntegrityError",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import queue
 import threading
 from pathlib import Path
 from typing import Any, final
 
-from .._errors import PluginLoadError
+from .._errors import PluginError, PluginLoadError
 from ..contract.annotations import Err
 from ..contract.mapping import HookOptions
 from ..policy.capabilities import Capabilities, Limits
@@ -15,6 +17,8 @@ from ..runtime import BoundFunc, ComponentImage, PluginInstance
 from .supervision import Supervisor
 
 __all__ = ["WasmPlugin"]
+
+log = logging.getLogger("airssys_plugins")
 
 
 @final
@@ -101,3 +105,21 @@ class WasmPlugin:
                 history = list(self._history)
             for bound, args in history:
                 instance.call(bound, args)
+
+    def close(self, *, shutdown: bool = True) -> None:
+        """Run the ``shutdown`` export (unless ``shutdown=False``), close the instances
+        (waiting for calls in flight) and drop the hookimpls."""
+        shutdown_func = self.lifecycle.get("shutdown") if shutdown else None
+        for instance in self.instances:
+            if shutdown_func is not None:
+                try:
+                    instance.call(shutdown_func, ())
+                except PluginError as exc:
+                    log.warning("plugin %r: shutdown failed: %s", self.name, exc)
+            instance.close()
+        # The hook functions close over the plugin: drop them so that it (and its compiled
+        # component, memory-mapped) is freed now rather than at the next GC.
+        for attr in self._impl_attrs:
+            with contextlib.suppress(AttributeError):
+                delattr(self, attr)
+        self._impl_attrs.clear()

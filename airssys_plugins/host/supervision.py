@@ -13,27 +13,24 @@ Failure policy (per hook, or per call): ``raise`` is pluggy's behaviour (the fir
 stops the hook call); ``skip`` logs a failing implementation and goes on with the others,
 returning the healthy results; ``collect`` runs every implementation and then raises one
 ``ExceptionGroup`` of all failures, each naming its plugin. Python and WASM implementations
-are treated alike.
+are treated alike. The policies are applied in pluggy's hook execution by
+:mod:`airssys_plugins.host.hookexec`; circuits are opened and closed by
+:mod:`airssys_plugins.host.circuits`.
 """
 
 from __future__ import annotations
 
-import contextvars
-import copy
 import json
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
 import platformdirs
-import pluggy
-from pluggy import HookImpl
 
 from .._errors import HookCallError, PluginError
 from .._files import atomic_write
@@ -46,7 +43,6 @@ __all__ = [
     "PluginUnavailable",
     "RestartPolicy",
     "Supervisor",
-    "install_policies",
 ]
 
 log = logging.getLogger("airssys_plugins.supervision")
@@ -226,84 +222,3 @@ class CircuitFile:
                 atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True))
             except OSError as exc:  # state display must never break the host
                 log.warning("cannot record circuit state in %s: %s", self.path, exc)
-
-
-# --------------------------------------------------------------------------- policies
-
-_CALL_POLICY: contextvars.ContextVar[FailurePolicy | None] = contextvars.ContextVar(
-    "airssys_plugins_call_policy", default=None
-)
-
-
-@contextmanager
-def call_policy(policy: FailurePolicy) -> Iterator[None]:
-    """Apply ``policy`` to the hook calls made inside the ``with`` block (this thread)."""
-    if policy not in POLICIES:
-        raise ValueError(f"failure policy must be one of {POLICIES}, got {policy!r}")
-    token = _CALL_POLICY.set(policy)
-    try:
-        yield
-    finally:
-        _CALL_POLICY.reset(token)
-
-
-def install_policies(pm: pluggy.PluginManager, policies: Mapping[str, FailurePolicy]) -> None:
-    """Wrap ``pm``'s hook execution so per-hook/per-call failure policies apply.
-
-    Hooks with the default ``raise`` policy run exactly as before (one dict lookup extra).
-    """
-    inner = pm._inner_hookexec
-
-    def hookexec(
-        hook_name: str,
-        hook_impls: Sequence[HookImpl],
-        caller_kwargs: Mapping[str, object],
-        firstresult: bool,
-    ) -> object:
-        policy = _CALL_POLICY.get() or policies.get(hook_name, "raise")
-        if policy == "raise":
-            return inner(hook_name, hook_impls, caller_kwargs, firstresult)
-        failures: list[Exception] = []
-        guarded = [_guard(pm, impl, hook_name, policy, failures) for impl in hook_impls]
-        result = inner(hook_name, guarded, caller_kwargs, firstresult)
-        if failures and policy == "collect":
-            names = ", ".join(str(getattr(e, "plugin", None) or "?") for e in failures)
-            raise HookFailures(
-                f"{len(failures)} implementation(s) of hook {hook_name!r} failed: {names}",
-                failures,
-                hook=hook_name,
-            )
-        return result
-
-    pm._inner_hookexec = hookexec
-
-
-def _guard(
-    pm: pluggy.PluginManager, impl: Any, hook: str, policy: str, failures: list[Exception]
-) -> Any:
-    if impl.hookwrapper or impl.wrapper:
-        return impl  # wrappers see the outcome themselves
-    function = impl.function
-    plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
-
-    def guarded(*args: Any) -> Any:
-        try:
-            return function(*args)
-        except Exception as exc:
-            if not isinstance(exc, PluginError):
-                exc.add_note(f"in plugin {plugin_name!r}, hook {hook!r}")
-                exc.plugin = plugin_name  # type: ignore[attr-defined]
-            if policy == "skip":
-                log.warning(
-                    "hook %s: plugin %r failed and was skipped: %s",
-                    hook,
-                    plugin_name,
-                    exc,
-                    extra={"plugin": plugin_name, "hook": hook},
-                )
-            failures.append(exc)
-            return None
-
-    clone = copy.copy(impl)
-    clone.function = guarded
-    return clone

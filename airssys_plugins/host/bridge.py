@@ -1,0 +1,250 @@
+"""From a component's exports to pluggy hookimpls: matching exports against the contract,
+and the hook functions pluggy calls."""
+
+from __future__ import annotations
+
+import keyword
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, final
+
+import pluggy
+
+from .._errors import (
+    ContractMismatchError,
+    HookCallError,
+    Mismatch,
+    PluginLimitExceeded,
+    PluginResultError,
+    PluginTimeout,
+    PluginTrap,
+)
+from ..contract import wit
+from ..contract.annotations import Err
+from ..contract.mapping import Contract, HookContract, HookOptions, WitBinding
+from ..policy.audit import AuditLog
+from ..runtime import BoundFunc, ComponentImage
+from .interfaces import calling_plugin
+from .plugin import WasmPlugin
+from .supervision import PluginUnavailable
+
+__all__ = ["HookBridge", "Match"]
+
+log = logging.getLogger("airssys_plugins")
+
+#: A hook the component implements: the hook, its export (interface, function), options.
+Match = tuple[HookContract, tuple[str | None, str], HookOptions]
+
+
+def _signature_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
+    """A no-op function whose parameters are ``argnames``, for pluggy's introspection."""
+    for arg in (name, *argnames):
+        if not arg.isidentifier() or keyword.iskeyword(arg):
+            raise ValueError(f"{arg!r} is not a Python identifier")
+    namespace: dict[str, Any] = {}
+    exec(f"def {name}({', '.join(argnames)}): pass", namespace)  # identifiers checked above
+    template: Callable[..., None] = namespace[name]
+    return template
+
+
+def _same_interface(a: str | None, b: str) -> bool:
+    return a is not None and wit.unversioned(a) == wit.unversioned(b)
+
+
+@final
+class HookBridge:
+    """The contract of a ``PluginManager`` (rebuilt when hookspecs are added), and the
+    bridge between it and components: which export serves which hook, and the hookimpl
+    that calls it under supervision."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        *,
+        package: str | None,
+        bindings: Mapping[str, str],
+        audit: AuditLog,
+    ):
+        self._pm = pm
+        self._package = package
+        self._bindings = dict(bindings)
+        self._contract = Contract.from_hookspecs(pm, package=package, bindings=self._bindings)
+        self._mark = pluggy.HookimplMarker(pm.project_name)
+        self._audit = audit
+
+    @property
+    def contract(self) -> Contract:
+        names = {n for n, c in vars(self._pm.hook).items() if getattr(c, "spec", None)}
+        if names != set(self._contract.hooks):
+            self._contract = Contract.from_hookspecs(
+                self._pm, package=self._package, bindings=self._bindings
+            )
+        return self._contract
+
+    # -- matching exports to hooks --------------------------------------------------------
+
+    def match(
+        self, name: str, image: ComponentImage, options: Mapping[str, HookOptions]
+    ) -> list[Match]:
+        """The hooks component ``name`` implements; every problem at once in a
+        :class:`ContractMismatchError`."""
+        contract = self.contract
+        problems: list[Mismatch] = []
+        wanted = self._wanted(contract, options, problems)
+        matches: list[Match] = []
+        for key, binding in sorted(wanted.items()):
+            opts = options.get(key, HookOptions())
+            target = contract.hooks.get(opts.specname or key)
+            if target is None:
+                continue
+            found = image.find_export(binding.interface, binding.function)
+            if found is None:
+                if binding.interface is not None and any(
+                    _same_interface(i, binding.interface) for i, _ in image.exports
+                ):
+                    problems.append(
+                        Mismatch(
+                            target.name,
+                            target.signature.render(expanded=True),
+                            "(not exported)",
+                            f"interface {binding.interface} is exported without function "
+                            f"{binding.function!r}",
+                        )
+                    )
+                continue
+            iface, sig = found
+            problems.extend(contract.check(target, sig, iface))
+            matches.append((target, (iface, binding.function), opts))
+        if problems:
+            raise ContractMismatchError(name, problems)
+        if not matches:
+            raise ContractMismatchError(name, [_nothing_implemented(contract, image)])
+        used = {export for _, export, _ in matches}
+        for export in sorted(set(image.exports) - used, key=str):
+            log.debug("plugin %r: ignoring export %s#%s (no hook)", name, *export)
+        return matches
+
+    @staticmethod
+    def _wanted(
+        contract: Contract, options: Mapping[str, HookOptions], problems: list[Mismatch]
+    ) -> dict[str, WitBinding]:
+        """Hooks the component can implement: every contract hook, plus option keys that
+        only exist through specname. Bad options go to ``problems``."""
+        for opts in options.values():
+            if opts.specname and opts.specname not in contract.hooks:
+                problems.append(
+                    Mismatch(
+                        opts.specname,
+                        "a hookspec",
+                        "(none)",
+                        f"specname {opts.specname!r} is no hook",
+                    )
+                )
+        wanted = {h: c.binding for h, c in contract.hooks.items()}
+        for key, opts in options.items():
+            if key in wanted:
+                continue
+            if not opts.specname:
+                problems.append(
+                    Mismatch(
+                        key, "a hook of the contract", "(none)", f"options for unknown hook {key!r}"
+                    )
+                )
+                continue
+            local = wit.kebab(key)
+            wanted[key] = WitBinding(contract.package.interface(local), local)
+        return wanted
+
+    # -- the hookimpls --------------------------------------------------------------------
+
+    def impl(
+        self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc, opts: HookOptions
+    ) -> Callable[..., Any]:
+        """The hookimpl of ``hook`` for ``plugin``, marked with ``opts``."""
+        call = self._supervised_call(plugin, hook, bound)
+        name = plugin.name
+        impl: Callable[..., Any]
+        if hook.unwrap_result:
+
+            def impl(*args: Any) -> Any:
+                value = call(*args)
+                if isinstance(value, Err):
+                    raise PluginResultError(
+                        f"plugin {name!r} returned an error from hook {hook.name!r}: "
+                        f"{value.value!r}",
+                        plugin=name,
+                        hook=hook.name,
+                        error=value.value,
+                    )
+                return value.value
+
+        elif hook.historic:
+
+            def impl(*args: Any) -> Any:
+                result = call(*args)
+                plugin._record(bound, args)
+                return result
+
+        else:
+            impl = call  # the common case: pluggy calls it directly, no frame in between
+
+        impl.__name__ = hook.name
+        impl.__qualname__ = f"WasmPlugin[{name}].{hook.name}"
+        impl.__doc__ = f"{plugin.hooks.get(hook.name, bound.function)} in component {name!r}"
+        # pluggy reads argument names from the code object behind __wrapped__.
+        impl.__wrapped__ = _signature_template(hook.name, hook.argnames)  # type: ignore[attr-defined]
+        marked: Callable[..., Any] = self._mark(
+            tryfirst=opts.tryfirst, trylast=opts.trylast, specname=opts.specname
+        )(impl)
+        return marked
+
+    def _supervised_call(
+        self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc
+    ) -> Callable[..., Any]:
+        context = plugin.instance.context
+        historic = hook.historic
+        raw_call = plugin.broadcast if historic else plugin.call
+        supervisor = plugin.supervisor
+        assert supervisor is not None
+        audit = self._audit
+        name = plugin.name
+
+        def call(*args: Any) -> Any:
+            # A host function (possibly on a worker thread) calling back into the plugin
+            # that is waiting for it would deadlock; the component model forbids it anyway.
+            if calling_plugin() is context:
+                raise PluginTrap(
+                    f"plugin {name!r}: re-entrant call of hook {hook.name!r} from inside one "
+                    "of its own host calls",
+                    plugin=name,
+                    hook=hook.name,
+                )
+            if supervisor.open or supervisor.retry_at is not None:  # read without a lock
+                supervisor.before_call(hook.name)
+            try:
+                if plugin._idle is None and not historic:  # one instance: call it directly
+                    result = plugin.instances[0].call(bound, args)
+                else:
+                    result = raw_call(bound, args)
+            except HookCallError as exc:
+                if not isinstance(exc, PluginUnavailable):
+                    supervisor.failure(exc)
+                if isinstance(exc, PluginTimeout | PluginLimitExceeded):
+                    audit.record("limit", name, str(exc), hook=hook.name, reason=exc.reason)
+                raise
+            if supervisor.consecutive:
+                supervisor.success()
+            return result
+
+        return call
+
+
+def _nothing_implemented(contract: Contract, image: ComponentImage) -> Mismatch:
+    exported = ", ".join(sorted(f"{i}#{f}" if i else f for i, f in image.exports)) or "nothing"
+    expected = ", ".join(sorted(str(c.binding) for c in contract.hooks.values()))
+    return Mismatch(
+        "*",
+        f"at least one of: {expected}",
+        exported,
+        "the component implements none of the host's hooks",
+    )

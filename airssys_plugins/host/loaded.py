@@ -1,0 +1,84 @@
+"""The components a host has registered with pluggy, by name."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import final
+
+import pluggy
+
+from .._errors import PluginConflictError
+from ..policy.audit import AuditLog
+from .plugin import WasmPlugin
+
+__all__ = ["LoadedPlugins"]
+
+
+@final
+class LoadedPlugins:
+    """A host's table of loaded components. ``lock`` (re-entrant) serialises loads,
+    unloads, reloads and circuit changes; hook calls never take it."""
+
+    def __init__(self, pm: pluggy.PluginManager, *, audit: AuditLog):
+        self._pm = pm
+        self._audit = audit
+        self._by_name: dict[str, WasmPlugin] = {}
+        self.lock = threading.RLock()
+
+    def __getitem__(self, name: str) -> WasmPlugin:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no component plugin named {name!r} is loaded") from None
+
+    def get(self, name: str) -> WasmPlugin | None:
+        return self._by_name.get(name)
+
+    def __iter__(self) -> Iterator[WasmPlugin]:
+        return iter(list(self._by_name.values()))
+
+    def snapshot(self) -> dict[str, WasmPlugin]:
+        return dict(self._by_name)
+
+    def add(self, name: str, stage: Callable[[], WasmPlugin]) -> WasmPlugin:
+        """Register the plugin ``stage()`` makes as ``name`` (refused before staging when
+        the name is taken)."""
+        with self.lock:
+            if name in self._by_name or self._pm.get_plugin(name) is not None:
+                raise PluginConflictError(
+                    f"a plugin named {name!r} is already registered; unload it first or "
+                    "load this one with another name=",
+                    plugin=name,
+                )
+            plugin = stage()
+            try:
+                self._pm.register(plugin, name=name)
+            except BaseException:
+                plugin.close()
+                raise
+            self._by_name[name] = plugin
+            self._audit.record(
+                "load",
+                name,
+                f"loaded with hooks {', '.join(sorted(plugin.hooks))}",
+                sha256=plugin.sha256,
+                rights=plugin.capabilities.describe(),
+            )
+            return plugin
+
+    def replace(self, new: WasmPlugin) -> None:
+        """``new`` (registered with pluggy already) stands for its name from now on."""
+        with self.lock:
+            self._by_name[new.name] = new
+
+    def remove(self, name: str) -> None:
+        """Unregister plugin ``name`` from pluggy (blocked or not) and close it."""
+        with self.lock:
+            plugin = self[name]
+            del self._by_name[name]
+            if self._pm.get_plugin(name) is plugin:
+                self._pm.unregister(plugin, name=name)
+            self._pm.unblock(name)
+            plugin.close()
+            self._audit.record("unload", name, "unloaded")

@@ -1,0 +1,194 @@
+"""The load pipeline: compile, match, grant, sandbox, instantiate and ``init`` a plugin."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal, final
+
+import attrs
+
+from .._errors import ContractMismatchError, Mismatch
+from ..contract import wit
+from ..contract.mapping import HookOptions
+from ..policy.audit import AuditLog
+from ..policy.capabilities import Capabilities, Effective, Limits
+from ..runtime import ComponentImage, PluginInstance, SandboxSpec
+from .bridge import HookBridge, Match
+from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, PluginContext
+from .plugin import WasmPlugin
+from .registry import HostFunctionRegistry
+from .rights import Rights
+from .settings import Unset, with_timeout
+from .supervision import Supervisor
+
+__all__ = ["LoadOptions", "LoadPipeline", "origin_of"]
+
+Lifecycle = list[tuple[str | None, str, wit.FuncSig]]
+
+
+@final
+@attrs.frozen
+class LoadOptions:
+    """The options of :meth:`PluginHost.load` that shape a plugin (see there)."""
+
+    hooks: Mapping[str, HookOptions] | None = None
+    timeout: float | Literal[Unset.UNSET] | None = Unset.UNSET
+    requests: Capabilities | None = None
+    limits: Limits | None = None
+    config: Mapping[str, str] | None = None
+    pool_size: int = 1
+
+
+@final
+class LoadPipeline:
+    """Makes a ready :class:`WasmPlugin` from a component, not yet registered with pluggy
+    (``load`` and ``reload`` register it)."""
+
+    def __init__(
+        self,
+        *,
+        bridge: HookBridge,
+        functions: HostFunctionRegistry,
+        rights: Rights,
+        audit: AuditLog,
+        supervisor: Callable[[str], Supervisor],
+        limits: Limits,
+        data_dir: Path,
+        compile_cache: bool,
+    ):
+        self.bridge = bridge
+        self.functions = functions
+        self.rights = rights
+        self.audit = audit
+        self.new_supervisor = supervisor
+        #: The default limits of every plugin.
+        self.limits = limits
+        self.data_dir = data_dir
+        self.compile_cache = compile_cache
+
+    def stage(
+        self,
+        name: str,
+        origin: Path | bytes,
+        options: LoadOptions,
+        *,
+        path: str | os.PathLike[str] | None = None,
+    ) -> WasmPlugin:
+        """Compile, check, grant, instantiate and ``init`` a plugin, not yet registered."""
+        hooks, config = options.hooks, options.config
+        if options.pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        plugin_limits = with_timeout(options.limits or self.limits, options.timeout)
+        image = ComponentImage.load(
+            name,
+            origin,
+            cache=self.compile_cache,
+            path=None if path is None else Path(path),
+            fuel=plugin_limits.fuel is not None,  # fuel metering only where it is asked for
+        )
+        matches = self.bridge.match(name, image, dict(hooks or {}))
+        lifecycle = _lifecycle_exports(name, image)
+        wanted = options.requests or Capabilities()
+        effective = self.rights.decide(
+            name,
+            wanted,
+            [m[0].name for m in matches],
+            provided=self.functions.provided_interfaces(),
+        )
+        context = PluginContext(
+            name=name,
+            config=dict(config or {}),
+            network=effective.network,
+            limits=plugin_limits,
+            kv=self.functions.kv() if "kv" in effective.interfaces else None,
+            audit=self.audit,
+        )
+        sandbox = self._sandbox(name, effective, plugin_limits)
+        linker = self.functions.linker()
+        instances = [
+            PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
+            for _ in range(options.pool_size)
+        ]
+        plugin = WasmPlugin(name, image, instances)
+        plugin.requested = wanted
+        plugin.capabilities = effective
+        plugin.limits = plugin_limits
+        plugin.config = dict(config or {})
+        plugin.hook_options = dict(hooks or {})
+        plugin.supervisor = self.new_supervisor(name)
+        try:
+            self._start(plugin, lifecycle, matches)
+        except BaseException:
+            plugin.close(shutdown=False)
+            raise
+        return plugin
+
+    def _start(self, plugin: WasmPlugin, lifecycle: Lifecycle, matches: list[Match]) -> None:
+        """Bind lifecycle exports, instantiate (running ``init``) and attach hookimpls."""
+        instances = plugin.instances
+        for iface, func, sig in lifecycle:
+            plugin.lifecycle[func] = instances[0].bind(f"lifecycle.{func}", iface, func, sig)
+        for instance in instances:
+            instance.on_new_instance = functools.partial(plugin._started, instance)
+            instance.instantiate()
+            if plugin.lifecycle.get("init") is not None:
+                plugin._started(instance)  # the first start runs init too
+        for hook, (iface, func), opts in matches:
+            bound = instances[0].bind(hook.name, iface, func, hook.signature, timeout=opts.timeout)
+            attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
+            setattr(plugin, attr, self.bridge.impl(plugin, hook, bound, opts))
+            plugin._impl_attrs.append(attr)
+            plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
+
+    def _sandbox(self, name: str, rights: Capabilities, limits: Limits) -> SandboxSpec:
+        effective = Effective(rights, limits, self.data_dir / name)
+        env = tuple((k, os.environ[k]) for k in sorted(rights.env) if k in os.environ)
+        return SandboxSpec(
+            preopens=tuple(effective.preopens()),
+            env=env,
+            interfaces=self.functions.linked_interfaces(rights),
+            timeout=limits.timeout,
+            fuel=limits.fuel,
+            memory=limits.memory,
+            instances=limits.instances,
+            tables=limits.tables,
+            max_result_bytes=limits.max_result_bytes,
+            stdio_logger=f"airssys_plugins.plugin.{name}",
+        )
+
+
+def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:
+    """The plugin name and component origin ``load(source, name=...)`` means."""
+    if isinstance(source, bytes):
+        if name is None:
+            raise ValueError("give a name= when loading a component from bytes")
+        return name, source
+    origin = Path(source)
+    return name or origin.stem, origin
+
+
+def _lifecycle_exports(name: str, image: ComponentImage) -> Lifecycle:
+    """The ``lifecycle`` exports (init, health, shutdown) the component has, type-checked."""
+    found: Lifecycle = []
+    problems = []
+    for func, expected in LIFECYCLE.items():
+        export = image.find_export(LIFECYCLE_INTERFACE, func)
+        if export is None:
+            continue
+        iface, sig = export
+        if sig != expected:
+            problems.append(
+                Mismatch(
+                    f"lifecycle.{func}",
+                    expected.render(expanded=True),
+                    sig.render(expanded=True),
+                    f"{iface}#{func} has the wrong type",
+                )
+            )
+        found.append((iface, func, expected))
+    if problems:
+        raise ContractMismatchError(name, problems)
+    return found
