@@ -61,20 +61,25 @@ def _section(sid: int, items: list[bytes]) -> bytes:
 
 
 def _sections(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each top-level section of a well-formed component."""
+    """(start, end) of each top-level section, as far as ``data`` (maybe already mutated)
+    can be split into sections."""
     spans, pos = [], len(PREFIX)
     while pos < len(data):
         start = pos
         pos += 1
         size = shift = 0
-        while True:
+        while pos < len(data) and shift < 35:
             b = data[pos]
             pos += 1
             size |= (b & 0x7F) << shift
             shift += 7
             if b < 0x80:
                 break
+        else:
+            return spans
         pos += size
+        if pos > len(data):
+            return spans
         spans.append((start, pos))
     return spans
 
@@ -97,6 +102,8 @@ def _mutate(data: bytes, mutations: list[Mutation]) -> bytes:
     for kind, where, value in mutations:
         if kind == "duplicate":
             spans = _sections(data)
+            if not spans:
+                continue
             start, end = spans[where % len(spans)]
             at = spans[(where // len(spans)) % len(spans)][1]
             out = bytearray(data[:at] + data[start:end] + data[at:])
@@ -104,6 +111,8 @@ def _mutate(data: bytes, mutations: list[Mutation]) -> bytes:
             continue
         # Keep the preamble mostly intact, or nearly every case stops at the magic check.
         pos = len(PREFIX) + where % max(1, len(out) - len(PREFIX))
+        if kind == "flip" and pos >= len(out):  # nothing left past the preamble
+            pos = where % len(out)
         if kind == "flip":
             out[pos] ^= value or 1
         elif kind == "truncate":
@@ -162,10 +171,11 @@ def test_reader_failure_logs_and_declines(
     def broken(data: bytes) -> None:
         raise IndexError("reader bug")
 
+    assert _instance.BYTE_EXPORTS, "this test needs byte-buffer exports switched on"
+    assert ComponentImage.load("bytes", components[0], cache=False).byte_exports
     monkeypatch.setattr("airssys_plugins.runtime.relift._byte_export_tail", broken)
     caplog.set_level("DEBUG", logger="airssys_plugins.runtime")
     image = ComponentImage.load("bytes", components[0], cache=False)
     assert image.byte_exports == {}
     assert image.exports
     assert "reader bug" in caplog.text
-    assert _instance.BYTE_EXPORTS
