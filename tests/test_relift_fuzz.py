@@ -21,7 +21,7 @@ from airssys_plugins import PluginError, PluginLoadError
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.runtime import instance as _instance
 from airssys_plugins.runtime.instance import ComponentImage
-from airssys_plugins.runtime.relift import byte_export_tail
+from airssys_plugins.runtime.relift import _leb, _s33, _section, byte_export_tail
 
 GUESTS = Path(__file__).parent / "guests"
 PREFIX = b"\0asm\x0d\x00\x01\x00"
@@ -33,31 +33,6 @@ def components(demo: Callable[..., Path]) -> list[bytes]:
     found = [build_guest(GUESTS / "bytes").read_bytes(), demo().read_bytes()]
     assert byte_export_tail(found[0]) is not None  # relift really reads the first one
     return found
-
-
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _s33(n: int) -> bytes:
-    """A non-negative s33 (a type index in a value type position)."""
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        if n == 0 and not b & 0x40:
-            out.append(b)
-            return bytes(out)
-        out.append(b | 0x80)
-
-
-def _section(sid: int, items: list[bytes]) -> bytes:
-    body = _leb(len(items)) + b"".join(items)
-    return bytes([sid]) + _leb(len(body)) + body
 
 
 def _sections(data: bytes) -> list[tuple[int, int]]:

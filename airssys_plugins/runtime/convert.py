@@ -34,6 +34,15 @@ from ..contract import wit
 from ..contract.annotations import Err, Ok
 from . import capi
 
+# wasmtime's C functions, called directly (see capi for why and which).
+from .capi import byte_vec_new as _vec_new
+from .capi import val_delete as _val_delete
+from .capi import val_new as _val_new
+from .capi import valflags_new_uninit as _flags_new
+from .capi import vallist_new_uninit as _list_new
+from .capi import valrecord_new_uninit as _record_new
+from .capi import valtuple_new_uninit as _tuple_new
+
 __all__ = [
     "ConvertError",
     "Lift",
@@ -87,16 +96,6 @@ class ConvertError(Exception):
 
 
 _U8_TYPE = wit.Prim("u8")
-
-
-# wasmtime's C functions, called directly (see capi for why and which).
-_vec_new = capi.byte_vec_new
-_val_new = capi.val_new
-_val_delete = capi.val_delete
-_list_new = capi.vallist_new_uninit
-_tuple_new = capi.valtuple_new_uninit
-_record_new = capi.valrecord_new_uninit
-_flags_new = capi.valflags_new_uninit
 
 
 def _view(pointer: Any, size: int) -> memoryview:

@@ -37,6 +37,13 @@ from ..contract import wit
 from . import capi
 from . import engine as _engine
 from .callbacks import register_context, unregister_context
+
+# The C functions themselves, not wasmtime-py's Python wrappers around them.
+from .capi import call as _call
+from .capi import error_from_ptr as _error_from_ptr
+from .capi import set_epoch_deadline as _set_deadline
+from .capi import set_fuel as _set_fuel
+from .capi import val_delete as _delete
 from .convert import (
     VAL,
     ConvertError,
@@ -67,12 +74,6 @@ __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
 log = logging.getLogger("airssys_plugins.runtime")
 
 _byref = ctypes.byref
-# The C functions themselves, not wasmtime-py's Python wrappers around them.
-_call = capi.call
-_delete = capi.val_delete
-_set_deadline = capi.set_epoch_deadline
-_set_fuel = capi.set_fuel
-_error_from_ptr = capi.error_from_ptr
 
 # wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
