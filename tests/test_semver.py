@@ -150,3 +150,14 @@ def test_wit_package_versions_use_the_same_parser() -> None:
     assert version_compatible("1.0.0", "1.3.0-rc.1")
     assert caret_compatible(Version.parse("0.2.0"), Version.parse("0.2.7"))
     assert not caret_compatible(Version.parse("0.0.1"), Version.parse("0.0.2"))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(-1, 0, 0), (1, 0, 0, ("01",)), (1, 0, 0, ("",)), (1, 0, 0, (), ("a_b",))],
+    ids=["negative", "leading-zero", "empty-id", "bad-build"],
+)
+def test_constructor_validates(args: tuple[object, ...]) -> None:
+    """Version(...) refuses what Version.parse refuses."""
+    with pytest.raises(ValueError, match="is not a semantic version"):
+        Version(*args)  # type: ignore[arg-type]

@@ -45,6 +45,14 @@ class Version:
     pre: tuple[str, ...] = ()
     build: tuple[str, ...] = attrs.field(default=(), eq=False)
 
+    def __attrs_post_init__(self) -> None:
+        parts = (self.major, self.minor, self.patch)
+        if not all(isinstance(n, int) and n >= 0 for n in parts) or not _SEMVER_RE.match(str(self)):
+            raise ValueError(
+                f"{str(self)!r} is not a semantic version; MAJOR.MINOR.PATCH are non-negative "
+                "integers, pre-release and build identifiers are [0-9A-Za-z-] (no leading zeros)"
+            )
+
     @classmethod
     def parse(cls, text: str) -> Version:
         """``1.2.3``, ``1.2.3-rc.1`` or ``1.2.3-rc.1+build.5``."""
