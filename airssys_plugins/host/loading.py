@@ -14,7 +14,7 @@ from typing import Literal, Protocol, final
 
 import attrs
 
-from .._errors import PluginError
+from .._errors import PluginError, PluginLoadError
 from ..contract.mapping import Contract, HookOptions
 from ..discovery.lockfile import Lockfile
 from ..discovery.sources import (
@@ -142,19 +142,35 @@ def load_sources(
             continue
         try:
             plugin, note = _load_one(host, source, lock, strict=strict)
-        except PluginError as exc:
+        except Exception as exc:  # any failure of one plugin: the others still load
+            error = exc if isinstance(exc, PluginError) else _unexpected(source, exc)
             if strict:
                 for name in reversed(loaded_now):  # all or nothing
                     host.unload(name)
-                raise
-            log.warning("plugin %r (%s) was not loaded: %s", source.name, source.where, exc)
-            entries.append(PluginStatus(source, "broken", error=exc))
+                if error is exc:
+                    raise
+                raise error from exc
+            log.warning("plugin %r (%s) was not loaded: %s", source.name, source.where, error)
+            entries.append(PluginStatus(source, "broken", error=error))
             continue
         loaded_now.append(source.name)
         entries.append(PluginStatus(source, "loaded", plugin=plugin, note=note or ""))
     for loser, winner in shadowed:
         entries.append(PluginStatus(loser, "shadowed", note=f"shadowed by {winner.where}"))
     return LoadReport(tuple(entries))
+
+
+def _unexpected(source: PluginSource, exc: Exception) -> PluginLoadError:
+    """A named error, caused by ``exc``, for a failure that is none of ours (a bug in a
+    hook of the app, a full disk...)."""
+    error = PluginLoadError(
+        f"plugin {source.name!r} ({source.where}) could not be loaded: an unexpected "
+        f"{type(exc).__name__}: {exc} (its traceback is in this error's __cause__)",
+        plugin=source.name,
+        path=None if source.component is None else str(source.component),
+    )
+    error.__cause__ = exc  # as `raise error from exc` does, also when it is only reported
+    return error
 
 
 def _load_one(
