@@ -21,8 +21,9 @@ __all__ = ["Circuits"]
 class Circuits:
     """The circuits of the host's loaded plugins.
 
-    An open circuit blocks the plugin in pluggy and is recorded in ``file`` (which
-    ``airssys-plugins list`` reads); it closes after ``restart.cooldown`` seconds.
+    An open circuit blocks the plugin in pluggy and is recorded in ``file`` (the app's by
+    default, which ``airssys-plugins list`` reads); it closes after ``restart.cooldown``
+    seconds.
     """
 
     def __init__(
@@ -32,13 +33,13 @@ class Circuits:
         *,
         restart: RestartPolicy,
         audit: AuditLog,
-        file: CircuitFile,
+        file: CircuitFile | None = None,
     ):
         self._pm = pm
         self._plugins = plugins
         self.restart = restart
         self._audit = audit
-        self.file = file
+        self.file = CircuitFile.for_app(pm.project_name) if file is None else file
 
     def supervisor(self, name: str) -> Supervisor:
         """A fresh supervisor for plugin ``name`` that opens its circuit here."""

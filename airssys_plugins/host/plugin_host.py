@@ -5,6 +5,7 @@ The host is a facade; each job lives in its own module:
 * :mod:`.settings`: ``SandboxPolicy`` and ``Reliability``, the constructor's value objects;
 * :mod:`.rights`: ceilings and grants, the rights decision of each load;
 * :mod:`.registry`: host functions, their linker and the ``kv`` store;
+* :mod:`.loaded`: the table of loaded plugins, and the host's lock;
 * :mod:`.bridge`: the contract, matching exports to hooks, the hookimpls pluggy calls;
 * :mod:`.pipeline`: staging a plugin (compile, match, grant, sandbox, instantiate, init);
 * :mod:`.upgrades`: blue-green reload, rollback, upgrades held for approval;
@@ -36,7 +37,7 @@ from .plugin import WasmPlugin
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import OnDenied, Reliability, SandboxPolicy, Unset
-from .supervision import CircuitFile, FailurePolicy, RestartPolicy, SupervisorStatus
+from .supervision import FailurePolicy, RestartPolicy, SupervisorStatus
 from .upgrades import Carried, ReloadError, UpgradeHeld, Upgrades
 from .watch import Watcher
 
@@ -124,13 +125,7 @@ class PluginHost:
             kv_path=data / "kv.sqlite3",
             kv_timeout=base.host_call_timeout,
         )
-        self._circuits = Circuits(
-            pm,
-            self._plugins,
-            restart=coping.restart,
-            audit=self.audit,
-            file=CircuitFile.for_app(pm.project_name),
-        )
+        self._circuits = Circuits(pm, self._plugins, restart=coping.restart, audit=self.audit)
         self._pipeline = LoadPipeline(
             bridge=self._bridge,
             functions=self._functions,
@@ -142,6 +137,13 @@ class PluginHost:
             compile_cache=compile_cache,
         )
         self._upgrades = Upgrades(pm, self._plugins, pipeline=self._pipeline, audit=self.audit)
+        # Shared objects, changed in place: hook name -> a narrower ceiling; the operator's
+        # grants (plugin name -> Capabilities); upgrades held for asking more rights (name
+        # -> (source, requests)); open circuits, shown by `airssys-plugins list`.
+        self.hook_ceilings = self._rights.hook_ceilings
+        self.grants = self._rights.grants
+        self.pending_upgrades = self._upgrades.pending
+        self.circuits = self._circuits.file
         # Last: nothing above may fail once pluggy's hook execution is wrapped.
         self._failures = FailurePolicies(pm, coping.failure_policies)
 
@@ -155,7 +157,7 @@ class PluginHost:
     @property
     def timeout(self) -> float | None:
         """Default per-call deadline in seconds (``limits.timeout``)."""
-        return self._pipeline.limits.timeout
+        return self.limits.timeout
 
     @property
     def data_dir(self) -> Path:
@@ -173,16 +175,6 @@ class PluginHost:
         return self._rights.ceiling
 
     @property
-    def hook_ceilings(self) -> dict[str, Capabilities]:
-        """Hook name -> a narrower ceiling for plugins implementing it."""
-        return self._rights.hook_ceilings
-
-    @property
-    def grants(self) -> dict[str, Capabilities]:
-        """The operator's grants: plugin name -> :class:`Capabilities` (a dict)."""
-        return self._rights.grants
-
-    @property
     def on_denied(self) -> OnDenied:
         """``refuse`` or ``drop`` requests beyond the ceiling and grants."""
         return self._rights.on_denied
@@ -191,16 +183,6 @@ class PluginHost:
     def restart_policy(self) -> RestartPolicy:
         """The :class:`RestartPolicy` of every plugin."""
         return self._circuits.restart
-
-    @property
-    def circuits(self) -> CircuitFile:
-        """Open circuits, shared with ``airssys-plugins list``."""
-        return self._circuits.file
-
-    @property
-    def pending_upgrades(self) -> dict[str, tuple[Path | bytes, Capabilities]]:
-        """Upgrades held for asking more rights: name -> (source, requests)."""
-        return self._upgrades.pending
 
     @property
     def policy(self) -> SandboxPolicy:
