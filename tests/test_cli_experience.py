@@ -389,3 +389,12 @@ def test_build_watch_rebuilds_on_every_change(wat_project: Path) -> None:
     assert "changed: guest.wat; rebuilding shouty" in err
     assert "error: building shouty failed" in err
     assert "Traceback" not in err
+
+
+def test_an_unwritable_output_is_a_message(tmp_path: Path) -> None:
+    """wit -o into a missing directory: the OSError's message, no traceback."""
+    target = tmp_path / "missing" / "x.wit"
+    code, _, err = cli("airssys-plugins", "wit", "hookspecs.textpipe", "-o", str(target))
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.startswith("airssys-plugins: error: [Errno 2] No such file or directory")

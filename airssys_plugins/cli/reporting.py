@@ -18,8 +18,9 @@ from .._errors import PluginError
 __all__ = ["describe_error", "people_warnings", "run_reporting"]
 
 #: What a command line reports as a message: the project's errors, all-problems groups of
-#: them, and the ValueErrors of bad input (a malformed grants file, a bad version).
-REPORTED = (PluginError, ExceptionGroup, ValueError)
+#: them, the ValueErrors of bad input (a malformed grants file, a bad version) and the
+#: OSErrors of files the user named (an output path in a missing directory).
+REPORTED = (PluginError, ExceptionGroup, ValueError, OSError)
 
 
 def describe_error(exc: BaseException) -> str:
