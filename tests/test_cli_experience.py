@@ -325,8 +325,8 @@ def test_build_timeout_is_reported(wat_project: Path) -> None:
 
 
 def test_build_progress_is_live_on_a_terminal_and_plain_otherwise(wat_project: Path) -> None:
-    """Forced progress draws the rich spinner (escape codes, a ✓ line with the step's
-    duration); without a terminal the steps are plain lines."""
+    """Forced progress draws the rich spinner (escape codes, the step and its elapsed
+    time, a ✓ line for the finished step); without a terminal the steps are plain lines."""
     code, _, err = cli("airssys-plugins", "build", str(wat_project))
     assert code == 0
     assert "\x1b[" not in err
@@ -337,7 +337,9 @@ def test_build_progress_is_live_on_a_terminal_and_plain_otherwise(wat_project: P
     )
     assert code == 0
     assert "\x1b[" in err
-    assert re.search(r"✓.*building wat guest shouty with wasm-tools.*\(\d+\.\d s\)", err)
+    assert "building wat guest shouty with wasm-tools" in err  # the spinner's text
+    assert re.search(r"\d:\d\d:\d\d", err)  # its elapsed time
+    assert re.search(r"✓.*built shouty in \d+\.\d s", err)  # the finished step stays
 
 
 def test_validate_on_a_cold_cache_says_it_is_compiling(bundled: Path, tmp_path: Path) -> None:
@@ -398,3 +400,30 @@ def test_an_unwritable_output_is_a_message(tmp_path: Path) -> None:
     assert code == 1
     assert "Traceback" not in err
     assert err.startswith("airssys-plugins: error: [Errno 2] No such file or directory")
+
+
+def test_activity_turns_library_logs_into_steps_and_restores_the_loggers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While open, the runtime's INFO records are progress lines (not also log records);
+    afterwards the logger is as it was."""
+    import io
+    import logging
+
+    from airssys_plugins.cli.progress import Activity
+
+    monkeypatch.setenv("AIRSSYS_PLUGINS_PROGRESS", "plain")
+    logger = logging.getLogger("airssys_plugins.runtime")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    out = io.StringIO()
+    with Activity("checking", stream=out, prefix="app: "):
+        logger.info("compiling %s (%.1f MB); this happens once per version", "big", 18.3)
+        logger.debug("not progress")
+    logger.info("after: not shown")
+    assert out.getvalue() == "app: compiling big (18.3 MB); this happens once per version\n"
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before
+    monkeypatch.setenv("AIRSSYS_PLUGINS_PROGRESS", "never")
+    out = io.StringIO()
+    with Activity("checking", stream=out):
+        logger.info("compiling")
+    assert out.getvalue() == ""

@@ -44,6 +44,10 @@ def progress_mode(stream: TextIO | None = None) -> Mode:
     return "live" if callable(isatty) and isatty() else "plain"
 
 
+#: First words of the library's messages that report a step as finished, with its time.
+_DONE_WORDS: Final = frozenset({"built", "compiled", "installed"})
+
+
 class _Bridge(logging.Handler):
     """Hands the library's INFO records to the activity as steps."""
 
@@ -112,29 +116,39 @@ class Activity:
         return self
 
     def step(self, message: str) -> None:
-        """Say what is happening now (the previous step is done)."""
-        self._finish_step()
-        self._current = message
-        self._since = time.perf_counter()
+        """Say what is happening now (the previous step is done). A message that reports
+        a finished step ("built ...", "compiled ...") closes the running one instead."""
+        done = message.split(" ", 1)[0] in _DONE_WORDS
         if self.mode == "plain":
             print(f"{self.prefix}{message}", file=self.stream, flush=True)
-        elif self.mode == "live":
-            from rich.progress import Progress, TaskID
+        if self.mode != "live":
+            return
+        from rich.progress import Progress, TaskID
 
-            assert isinstance(self._live, Progress)
-            assert isinstance(self._task, int)
-            self._live.update(TaskID(self._task), description=message)
+        assert isinstance(self._live, Progress)
+        assert isinstance(self._task, int)
+        if done:
+            self._current = None  # the message says it, with its own duration
+            self._print_done(message, None)
+        else:
+            self._finish_step()
+            self._current = message
+            self._since = time.perf_counter()
+        self._live.update(TaskID(self._task), description=self._current or self.what)
 
     def _finish_step(self) -> None:
         if self.mode != "live" or self._current is None:
             return
+        self._print_done(self._current, time.perf_counter() - self._since)
+        self._current = None
+
+    def _print_done(self, message: str, took: float | None) -> None:
         from rich.markup import escape
         from rich.progress import Progress
 
         assert isinstance(self._live, Progress)
-        took = time.perf_counter() - self._since
-        self._live.console.print(f"[green]✓[/] {escape(self._current)} [dim]({took:.1f} s)[/]")
-        self._current = None
+        duration = f" [dim]({took:.1f} s)[/]" if took is not None else ""
+        self._live.console.print(f"[green]✓[/] {escape(message)}{duration}")
 
     def __exit__(
         self,
