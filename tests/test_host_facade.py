@@ -24,21 +24,10 @@ from airssys_plugins import (
 )
 from airssys_plugins.host.hookexec import FailurePolicies
 
-from .demo import PACKAGE, hookimpl
+from .demo import PACKAGE
+from .test_reliability import PyAdder, PyBroken
 
 Demo = Callable[..., Path]
-
-
-class PyAdder:
-    @hookimpl
-    def add_one(self, x: int) -> int:
-        return x + 100
-
-
-class PyBroken:
-    @hookimpl
-    def add_one(self, x: int) -> int:
-        raise ZeroDivisionError("python plugin fails")
 
 
 # --------------------------------------------------------------------------- value objects
