@@ -72,11 +72,22 @@ def wat_project(tmp_path: Path) -> Path:
     return project
 
 
-def test_validate_says_each_error_once(broken: Path) -> None:
-    """validate of a broken manifest prints the problem once, not also as a log line."""
-    code, _, err = cli("airssys-plugins", "validate", str(broken), *CONTRACT)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate", "{plugin}", *CONTRACT],
+        ["list", *CONTRACT, "--dir", "{dir}", "--no-packs"],
+        ["lock", *CONTRACT, "--dir", "{dir}", "--no-packs", "-o", "{dir}/plugins.lock"],
+    ],
+    ids=["validate", "list", "lock"],
+)
+def test_a_broken_plugin_is_reported_once(broken: Path, command: list[str]) -> None:
+    """validate, list and lock print a broken manifest's problem once, not also as a
+    log line of the loader."""
+    argv = [a.format(plugin=broken, dir=broken.parent) for a in command]
+    code, out, err = cli("airssys-plugins", *argv)
     assert code == 1
-    assert err.count("bogus: unknown key") == 1, err
+    assert (out + err).count("bogus: unknown key") == 1, out + err
 
 
 def test_validate_and_inspect_of_a_missing_path_say_it_does_not_exist(tmp_path: Path) -> None:

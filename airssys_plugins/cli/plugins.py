@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import logging
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,8 @@ from ..discovery.sources import Discovery, PluginShadowedWarning, PluginSource, 
 from ..discovery.state import PluginState
 from ..host.loading import LoadReport, PluginStatus
 from ..host.supervision import CircuitFile
-from .common import contract_of, load_object, project_of
+from .common import contract_of, load_object, project_of, quiet_loader
+from .progress import Activity
 
 __all__ = ["register", "table"]
 
@@ -83,14 +83,12 @@ def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -
     pm = pluggy.PluginManager(args.project or project_of(spec))
     pm.add_hookspecs(spec)  # type: ignore[arg-type]  # a class or module, checked above
     # The report shows every failure; the loader's log lines would say it all twice.
-    quiet = logging.getLogger("airssys_plugins.discovery")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with PluginHost(pm, package=str(contract.package), grants=args.grants) as host:
-            return host.load_plugins(found, **kw)
-    finally:
-        quiet.setLevel(level)
+    with (
+        quiet_loader(),
+        PluginHost(pm, package=str(contract.package), grants=args.grants) as host,
+        Activity(f"loading {len(found)} plugin(s) of {found.app}"),
+    ):
+        return host.load_plugins(found, **kw)
 
 
 def _found_only(found: Discovery) -> LoadReport:
