@@ -438,3 +438,39 @@ def test_activity_turns_library_logs_into_steps_and_restores_the_loggers(
     with Activity("checking", stream=out):
         logger.info("compiling")
     assert out.getvalue() == ""
+
+
+def test_a_watching_host_runs_each_build_of_build_watch(wat_project: Path) -> None:
+    """The documented loop: build --watch rebuilds after a save, and a host that
+    watch()es the plugin runs the new code without a restart."""
+    import pluggy
+
+    from airssys_plugins import PluginHost
+    from hookspecs.textpipe import PACKAGE, TextHooks
+
+    proc = subprocess.Popen(
+        [str(BIN / "airssys-plugins"), "build", "--watch", str(wat_project), "--interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_for(proc, r"^shout: .*shouty\.wasm", time.monotonic() + 120)
+        pm = pluggy.PluginManager("textpipe")
+        pm.add_hookspecs(TextHooks)
+        with PluginHost(pm, package=PACKAGE) as host:
+            host.load_plugins([wat_project])
+            assert pm.hook.transform(text="hi") == ["HI!"]
+            watcher = host.watch(interval=0.05)
+            try:
+                wat = wat_project / "guest.wat"
+                wat.write_text(wat.read_text().replace("(i32.const 0x21)", "(i32.const 0x3f)"))
+                deadline = time.monotonic() + 120
+                while pm.hook.transform(text="hi") != ["HI?"]:
+                    assert time.monotonic() < deadline, "the host never ran the new build"
+                    time.sleep(0.02)
+            finally:
+                watcher.stop()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
