@@ -172,3 +172,15 @@ def test_version_comes_from_the_package_metadata() -> None:
     from importlib.metadata import version
 
     assert airssys_plugins.__version__ == version("airssys-plugins")
+
+
+def test_the_architecture_page_maps_every_module() -> None:
+    """docs/explanation/architecture.md names every module of the package in its module map."""
+    package = Path(airssys_plugins.__file__).parent
+    page = (package.parent / "docs" / "explanation" / "architecture.md").read_text()
+    missing = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if path.name not in {"__init__.py", "__main__.py"} and f"`{path.name}`" not in page
+    ]
+    assert missing == []
