@@ -94,7 +94,8 @@ def test_clear(
     """`cache clear` removes every entry; loading again recompiles."""
     wasm = demo(k=50, funcs=["add-one"])
     _load(pm, wasm, "c")
-    assert main(["cache", "clear"]) == 0
+    # --only compiled: the demo component itself was built into the cache's builds/.
+    assert main(["cache", "clear", "--only", "compiled"]) == 0
     assert "removed 1 compiled component(s)" in capsys.readouterr().out
     assert cache_clear() == 0
     _load(pm, wasm, "c")

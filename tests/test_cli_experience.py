@@ -169,7 +169,8 @@ def test_cache_info_and_clear_cover_every_kind(tmp_path: Path) -> None:
     assert not (cache / "aot" / "x.cwasm").exists()
     assert not (cache / "builds").exists()
     assert (cache / "textpipe-bundled" / "keep").exists()
-    assert "removed builds: 1 file(s), 2.0 MiB" in out
+    assert "removed 1 built file(s) (2.0 MiB)" in out
+    assert "removed 1 compiled component(s) (3.0 MiB)" in out
 
 
 def test_textpipe_strict_with_a_broken_plugin_prints_no_traceback(broken: Path) -> None:
@@ -209,7 +210,7 @@ def test_textpipe_grants_file_and_a_refusal_said_once(tmp_path: Path) -> None:
     assert code == 0
     assert "mirror [wasm]" not in out
     assert err.count("interface kv") == 1, err
-    assert "textpipe: plugin mirror broken: plugin 'mirror' asks for 1 right(s)" in err
+    assert "textpipe: plugin mirror broken: CapabilityDenied: plugin 'mirror' asks for 1 right(s)" in err
     grants = tmp_path / "grants.toml"
     grants.write_text('[plugins.mirror]\ninterfaces = ["kv"]\n')
     code, out, err = cli("textpipe", "--plugins-dir", str(tmp_path), "--grants", str(grants), "hi")

@@ -57,8 +57,8 @@ def test_cli_wit_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_cli_wit_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     """Bad CLI input gives a message, not a traceback."""
-    with pytest.raises(SystemExit, match="is not MODULE:OBJECT"):
-        main(["wit", "hookspecs.textpipe"])
+    with pytest.raises(SystemExit, match="names no hookspecs"):
+        main(["wit", "hookspecs.textpipe:"])
     with pytest.raises(SystemExit, match="cannot import 'no_such_module'"):
         main(["wit", "no_such_module:X"])
     assert main(["wit", "hookspecs.textpipe:TextHooks", "--package", "bad"]) == 1

@@ -566,6 +566,12 @@ class _Step:
         raise error
 
 
+def _run(cmd: list[str], cwd: Path, label: str, *, timeout: float | None = None) -> None:
+    """Run one build tool in ``cwd`` (for builds outside :func:`build_guest`, such as the
+    Rust test's WASI guest), with the same limit and failure report."""
+    _Step(label, cwd=cwd, limit=build_timeout(timeout), paths={}).run(cmd)
+
+
 #: componentize-py runs the guest inside its own interpreter, where the app directory is /0.
 _VIRTUAL_ROOT: Final = re.compile(r"(?<![\w/.])/0/")
 _BACKTRACE_START: Final = re.compile(r"^\s*(Stack backtrace:|stack backtrace:)\s*$")

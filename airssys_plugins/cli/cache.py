@@ -25,6 +25,13 @@ KINDS: Final = {
 }
 
 
+_NOUNS: Final = {
+    "compiled": "compiled component(s)",
+    "builds": "built file(s)",
+    "npm": "file(s) of the npm tools",
+}
+
+
 def _base() -> Path:
     from ..runtime import aot_cache_dir  # the runtime owns the location
 
@@ -73,9 +80,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"total:     {_mib(total)}")
     info = cache_info()
     print(
-        f"compiled components: {info.entries}, {_mib(info.total_bytes)} of the "
-        f"{info.limit_bytes / 2**20:.0f} MiB limit (AIRSSYS_PLUGINS_CACHE_MAX_MB; older "
-        "entries are evicted beyond it)"
+        f"entries:   {info.entries} compiled component(s), {_mib(info.total_bytes)} of the "
+        f"{info.limit_bytes / 2**20:.0f} MiB limit (AIRSSYS_PLUGINS_CACHE_MAX_MB; the oldest "
+        "are evicted beyond it)"
     )
     return 0
 
@@ -90,12 +97,12 @@ def _cmd_clear(args: argparse.Namespace) -> int:
         path = base / folder
         files, size = _usage(path)
         if kind == "compiled":
-            cache_clear()  # the runtime's own way (its entries may be mapped right now)
+            files = cache_clear()  # the runtime's own way (its entries may be mapped now)
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         left, _ = _usage(path)
-        note = f" ({left} could not be removed)" if left else ""
-        print(f"removed {kind}: {files - left} file(s), {_mib(size)} from {path}{note}")
+        note = f"; {left} file(s) could not be removed" if left else ""
+        print(f"removed {files} {_NOUNS[kind]} ({_mib(size)}) from {path}{note}")
     kept = [k for k in KINDS if k not in kinds]
     if kept:
         print(f"kept: {', '.join(kept)} (clear them with: cache clear without --only)")

@@ -143,7 +143,9 @@ def run(
             "not_loaded": [(e.name, e.status, e.reason) for e in report if e.status != "loaded"],
             # The whole message (every denied right, every manifest problem), for people.
             "problems": {
-                e.name: describe_error(e.error) if e.error is not None else e.note
+                e.name: f"{type(e.error).__name__}: {describe_error(e.error)}"
+                if e.error is not None
+                else e.note
                 for e in report
                 if e.status != "loaded"
             },
