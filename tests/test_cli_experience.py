@@ -210,7 +210,10 @@ def test_textpipe_grants_file_and_a_refusal_said_once(tmp_path: Path) -> None:
     assert code == 0
     assert "mirror [wasm]" not in out
     assert err.count("interface kv") == 1, err
-    assert "textpipe: plugin mirror broken: CapabilityDenied: plugin 'mirror' asks for 1 right(s)" in err
+    assert (
+        "textpipe: plugin mirror broken: CapabilityDenied: plugin 'mirror' asks for 1 right(s)"
+        in err
+    )
     grants = tmp_path / "grants.toml"
     grants.write_text('[plugins.mirror]\ninterfaces = ["kv"]\n')
     code, out, err = cli("textpipe", "--plugins-dir", str(tmp_path), "--grants", str(grants), "hi")
