@@ -39,6 +39,7 @@ C_SIGNATURES: dict[str, tuple[list[str], str | None]] = {
     ),
     "wasmtime_component_val_new": (["LP_wasmtime_component_val"], "LP_wasmtime_component_val"),
     "wasmtime_component_val_delete": (["LP_wasmtime_component_val"], None),
+    "wasmtime_component_func_type_async": (["LP_wasmtime_component_func_type_t"], "c_bool"),
     "wasmtime_component_vallist_new_uninit": (["LP_wasmtime_component_vallist", "c_ulong"], None),
     "wasmtime_component_valtuple_new_uninit": (
         ["LP_wasmtime_component_valtuple", "c_ulong"],

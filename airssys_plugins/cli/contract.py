@@ -135,6 +135,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if entry.plugin is not None:
             for hook, where in sorted(entry.plugin.hooks.items()):
                 print(f"ok  {hook:<24} {where}")
+            from ..host.bridge import unbound_hooks
+
+            implemented = set(entry.plugin.hooks)
+            for note in unbound_hooks(host.contract, entry.plugin.image.exports, implemented):
+                print(f"warning: {note}", file=sys.stderr)
             return 0
         print(entry.error, file=sys.stderr)
         if isinstance(entry.error, ManifestError) and source.component is not None:

@@ -205,14 +205,28 @@ class Contract:
             else f"{actual_interface}#{hook.binding.function}"
         )
         problems: list[Mismatch] = []
+        asynchronous = _wit.async_parts(actual)
+        if asynchronous:
+            # wasmtime-py can neither call an async-lifted export nor pass streams, futures
+            # or error-contexts: say so here, not as a trap on the first call.
+            return [
+                Mismatch(
+                    hook.name,
+                    expected_text,
+                    actual.render(expanded=True),
+                    f"{where} uses component-model async ({', '.join(asynchronous)}), which "
+                    "the wasmtime-py runtime cannot call; export a plain (sync) `func` "
+                    "without streams, futures or error-context for this hook",
+                )
+            ]
         expected_version = _interface_version(hook.binding.interface)
         actual_version = _interface_version(actual_interface)
         if not _wit.version_compatible(expected_version, actual_version):
             problems.append(
                 Mismatch(
                     hook.name,
-                    f"version {expected_version}",
-                    f"version {actual_version}",
+                    _version_text(expected_version),
+                    _version_text(actual_version),
                     f"{where}: incompatible package version",
                 )
             )
@@ -226,6 +240,10 @@ class Contract:
                 )
             )
         return problems
+
+
+def _version_text(version: str | None) -> str:
+    return "unversioned" if version is None else f"version {version}"
 
 
 def _interface_version(interface: str | None) -> str | None:

@@ -21,6 +21,7 @@ from .semver import Version, caret_compatible
 
 __all__ = [
     "PRIMITIVES",
+    "async_parts",
     "EnumT",
     "FlagsT",
     "FuncSig",
@@ -37,6 +38,7 @@ __all__ = [
     "WitType",
     "World",
     "interface_types",
+    "is_identifier",
     "kebab",
     "render_func",
     "render_ident",
@@ -145,6 +147,8 @@ class FuncSig:
 
     params: tuple[tuple[str, WitType], ...] = attrs.field(eq=False)
     result: WitType | None
+    #: A component-model ``async func`` (a WIT 0.3 / "p3" export or import).
+    is_async: bool = attrs.field(default=False, kw_only=True)
     param_types: tuple[WitType, ...] = attrs.field(init=False)
 
     @param_types.default
@@ -242,6 +246,11 @@ def kebab(name: str) -> str:
     return result
 
 
+def is_identifier(name: str) -> bool:
+    """Whether ``name`` is a WIT identifier (``detect-language``; ``%`` escape allowed)."""
+    return re.fullmatch(rf"%?{_ID}", name) is not None
+
+
 def render_ident(name: str) -> str:
     return f"%{name}" if name in _KEYWORDS else name
 
@@ -266,7 +275,44 @@ def render_func(sig: FuncSig, show: Callable[[WitType], str] = render_type) -> s
     """``func(a: u32, b: string) -> bool``, each type written by ``show``."""
     params = ", ".join(f"{render_ident(n)}: {show(t)}" for n, t in sig.params)
     result = "" if sig.result is None else f" -> {show(sig.result)}"
-    return f"func({params}){result}"
+    return f"{'async ' if sig.is_async else ''}func({params}){result}"
+
+
+#: The heads of the component-model-async types (``stream<u8>``, ``future``...).
+_ASYNC_TYPES = ("stream", "future", "error-context", "errorcontext")
+
+
+def async_parts(sig: FuncSig) -> list[str]:
+    """What makes ``sig`` component-model async: ``async func`` and each stream, future
+    or error-context it uses (as WIT writes them); empty for a plain function."""
+    found = ["async func"] if sig.is_async else []
+    for t in (*sig.param_types, sig.result):
+        for u in _unsupported(t):
+            head = u.description.split("<", 1)[0]
+            if head in _ASYNC_TYPES and u.description not in found:
+                found.append("error-context" if head == "errorcontext" else u.description)
+    return found
+
+
+def _unsupported(t: WitType | None) -> Iterator[Unsupported]:
+    if isinstance(t, Unsupported):
+        yield t
+    elif isinstance(t, ListT):
+        yield from _unsupported(t.element)
+    elif isinstance(t, OptionT):
+        yield from _unsupported(t.inner)
+    elif isinstance(t, ResultT):
+        yield from _unsupported(t.ok)
+        yield from _unsupported(t.err)
+    elif isinstance(t, TupleT):
+        for e in t.elements:
+            yield from _unsupported(e)
+    elif isinstance(t, RecordT):
+        for _, ft in t.fields:
+            yield from _unsupported(ft)
+    elif isinstance(t, VariantT):
+        for _, ct in t.cases:
+            yield from _unsupported(ct)
 
 
 # When a named type is written out rather than by name.

@@ -3,11 +3,13 @@ and the hook functions pluggy calls."""
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import Any, final
 
+import attrs
 import pluggy
 
 from .._errors import (
@@ -28,7 +30,7 @@ from .interfaces import calling_plugin
 from .plugin import WasmPlugin
 from .supervision import PluginUnavailable
 
-__all__ = ["HookBridge", "Match"]
+__all__ = ["HookBridge", "Match", "UnboundHook", "unbound_hooks"]
 
 log = logging.getLogger("airssys_plugins")
 
@@ -119,6 +121,12 @@ class HookBridge:
             raise ContractMismatchError(name, problems)
         if not matches:
             raise ContractMismatchError(name, [_nothing_implemented(contract, image)])
+        implemented = {hook.name for hook, _, _ in matches}
+        for note in unbound_hooks(contract, image.exports, implemented):
+            if note.suggestion is not None:  # most likely a typo in the binding
+                log.warning("plugin %r: %s", name, note)
+            else:
+                log.info("plugin %r: %s", name, note)
         used = {export for _, export, _ in matches}
         for export in sorted(set(image.exports) - used, key=str):
             log.debug("plugin %r: ignoring export %s#%s (no hook)", name, *export)
@@ -237,6 +245,49 @@ class HookBridge:
             return result
 
         return call
+
+
+@final
+@attrs.frozen
+class UnboundHook:
+    """A hook bound to a WIT function (``wit_binding``/``bindings=``) that a component does
+    not export, and the export it probably meant (same function name elsewhere, or a close
+    interface name), if any."""
+
+    hook: str
+    binding: WitBinding
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        text = (
+            f"hook {self.hook!r} is bound to {self.binding}, which the component does not "
+            "export, so it does not implement the hook"
+        )
+        if self.suggestion is not None:
+            text += f"; it exports {self.suggestion}: is the binding misspelt?"
+        return text
+
+
+def unbound_hooks(
+    contract: Contract, exports: Iterable[tuple[str | None, str]], implemented: Set[str]
+) -> list[UnboundHook]:
+    """The hooks bound to existing WIT that a component with ``exports`` leaves out (not in
+    ``implemented``), each with the export it may have meant. Generated hooks are left out:
+    a component implements any subset of those by design."""
+    exported = [(i, f) for i, f in exports]
+    shown = [f if i is None else f"{i}#{f}" for i, f in exported]
+    notes = []
+    for name, hook in sorted(contract.hooks.items()):
+        if name in implemented or contract.is_generated(hook):
+            continue
+        want = str(hook.binding)
+        same_function = [
+            text for (_, f), text in zip(exported, shown, strict=True) if f == hook.binding.function
+        ]
+        close = difflib.get_close_matches(want, shown, n=1, cutoff=0.8)
+        guess = same_function[0] if same_function else (close[0] if close else None)
+        notes.append(UnboundHook(name, hook.binding, guess))
+    return notes
 
 
 def _nothing_implemented(contract: Contract, image: ComponentImage) -> Mismatch:

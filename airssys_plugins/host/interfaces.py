@@ -417,7 +417,8 @@ def host_wit(functions: list[HostFunction]) -> dict[str, str]:
     by_package: dict[str, dict[str, list[HostFunction]]] = {}
     for f in functions:
         split = _wit.split_interface_name(f.interface)
-        assert split is not None
+        if split is None:  # a world-level import: the guest's own world declares it
+            continue
         package = f"{split[0]}@{split[2]}" if split[2] else split[0]
         by_package.setdefault(package, {}).setdefault(split[1], []).append(f)
     documents = {}

@@ -26,8 +26,9 @@ def _trampoline_for(function: HostFunction) -> Callable[..., Any]:
 
 
 def _short(interface: str) -> str:
-    """``airssys:host/kv@0.1.0`` -> ``kv``, the name grants use."""
-    return wit.unversioned(interface).rsplit("/", 1)[1]
+    """``airssys:host/kv@0.1.0`` -> ``kv``, the name grants use; a world-level import
+    (``imports``, no package) is its own short name."""
+    return wit.unversioned(interface).rsplit("/", 1)[-1]
 
 
 @final
@@ -57,6 +58,12 @@ class HostFunctionRegistry:
                 raise RuntimeError("provide() host functions before loading the first plugin")
             fname = name or wit.kebab(f.__name__)
             iface = interface or self._package().interface(fname)
+            if wit.split_interface_name(iface) is None and not wit.is_identifier(iface):
+                raise ValueError(
+                    f"provide({f.__name__}): interface {iface!r} is neither a full interface "
+                    "name (namespace:package/interface@1.2.3) nor the name of a world-level "
+                    "import (a kebab-case word such as 'imports')"
+                )
             self._provided.append(HostFunction.from_function(iface, f, name=fname))
             return f
 

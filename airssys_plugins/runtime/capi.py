@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from wasmtime import Store, WasmtimeError
 from wasmtime import _ffi as ffi
-from wasmtime.component import Func, LinkerInstance
+from wasmtime.component import Func, FuncType, LinkerInstance
 
 __all__ = [
     "CALLBACK",
@@ -33,6 +33,7 @@ __all__ = [
     "error_new",
     "ffi",
     "func_handle",
+    "func_type_is_async",
     "linker_instance_handle",
     "store_context",
     "wasmtime_version",
@@ -57,6 +58,7 @@ valflags_new_uninit: Final[Any] = ffi.dll.wasmtime_component_valflags_new_uninit
 set_epoch_deadline: Final[Any] = ffi.dll.wasmtime_context_set_epoch_deadline
 set_fuel: Final[Any] = ffi.dll.wasmtime_context_set_fuel
 linker_instance_add_func: Final[Any] = ffi.dll.wasmtime_component_linker_instance_add_func
+_func_type_async: Final[Any] = ffi.dll.wasmtime_component_func_type_async
 _error_new: Final[Any] = ffi.dll.wasmtime_error_new
 # A WasmtimeError owning a C error pointer (an exit status becomes ExitTrap); the
 # classmethod itself, not a wrapper around it.
@@ -82,6 +84,7 @@ C_FUNCTIONS: Final[dict[str, Any]] = {
     "wasmtime_context_set_epoch_deadline": set_epoch_deadline,
     "wasmtime_context_set_fuel": set_fuel,
     "wasmtime_component_linker_instance_add_func": linker_instance_add_func,
+    "wasmtime_component_func_type_async": _func_type_async,
     "wasmtime_error_new": _error_new,
 }
 
@@ -102,6 +105,11 @@ def store_context(store: Store) -> Any:
 def func_handle(func: Func) -> Any:
     """The ``wasmtime_component_func_t`` struct of ``func`` (pass it by reference)."""
     return func._func
+
+
+def func_type_is_async(ty: FuncType) -> bool:
+    """Whether a component function type is ``async`` (wasmtime-py's FuncType does not say)."""
+    return bool(_func_type_async(ty.ptr()))
 
 
 def linker_instance_handle(target: LinkerInstance) -> Any:

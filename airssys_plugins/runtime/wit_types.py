@@ -39,6 +39,7 @@ from wasmtime.component import (
 )
 
 from ..contract import wit
+from . import capi
 
 __all__ = [
     "NAMED_TYPES",
@@ -142,6 +143,7 @@ def func_sig(ft: FuncType, names: TypeNames | None = None) -> wit.FuncSig:
     return wit.FuncSig(
         tuple((n, valtype(t, names)) for n, t in ft.params),
         None if result is None else valtype(result, names),
+        is_async=capi.func_type_is_async(ft),
     )
 
 
