@@ -77,8 +77,17 @@ if TYPE_CHECKING:
     from .host.plugin_host import UpgradeHeld as UpgradeHeld
     from .host.plugin_host import WasmPlugin as WasmPlugin
     from .host.plugin_host import Watcher as Watcher
+    from .host.scaleout import BatchError as BatchError
+    from .host.scaleout import BatchReport as BatchReport
+    from .host.scaleout import BatchResult as BatchResult
+    from .host.scaleout import BatchRun as BatchRun
+    from .host.scaleout import LocalPool as LocalPool
+    from .host.scaleout import WorkerLost as WorkerLost
+    from .host.scaleout import WorkerSetupError as WorkerSetupError
     from .host.settings import Reliability as Reliability
     from .host.settings import SandboxPolicy as SandboxPolicy
+    from .host.shipment import NotShippable as NotShippable
+    from .host.shipment import RemoteError as RemoteError
     from .host.supervision import FailurePolicy as FailurePolicy
     from .host.supervision import HookFailures as HookFailures
     from .host.supervision import PluginUnavailable as PluginUnavailable

@@ -61,6 +61,25 @@ class PluginError(Exception):
         self.plugin = plugin
         self.hook = hook
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds by calling cls(*self.args), which fails for every subclass
+        # whose __init__ takes other arguments than its message (CapabilityDenied(plugin,
+        # denied), ArgumentError's keyword-only fields...): rebuild from args and fields
+        # instead, so errors cross process boundaries (batches run in worker processes).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[PluginError], args: tuple[Any, ...], state: dict[str, Any]) -> PluginError:
+    """Unpickle a :class:`PluginError` without calling its ``__init__``."""
+    # The builtin that lays the object out (OSError for PluginTimeout): its __new__, not
+    # ours (HookFailures.__new__ wants keywords) nor a smaller builtin's (not "safe").
+    builtins = [c for c in cls.__mro__ if c.__module__ == "builtins"]
+    builtin = max(builtins, key=lambda c: c.__basicsize__)
+    error: PluginError = builtin.__new__(cls, *args)
+    BaseException.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class HookspecError(PluginError, TypeError):
     """A hookspec cannot be expressed in WIT (unsupported or missing annotation)."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ..discovery.lockfile import Lockfile
     from ..discovery.sources import Discovery, PluginSource
     from .loading import LoadReport
+    from .scaleout import BatchResult, BatchRun
 
 __all__ = [
     "HookOptions",
@@ -340,6 +341,33 @@ class PluginHost:
     def call(self, hook: str, *, policy: FailurePolicy, **kwargs: Any) -> Any:
         """Call ``pm.hook.<hook>(**kwargs)`` under a failure policy for this call only."""
         return self._failures.call(hook, policy, kwargs)
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def map(self, hook: str, items: Iterable[Mapping[str, Any]], **options: Any) -> BatchResult:
+        """Call ``pm.hook.<hook>(**item)`` for every item in worker processes; the results
+        in input order (a :class:`BatchResult`).
+
+        Each item is one full hook call (pluggy's result list, or the first result of a
+        ``firstresult`` hook) on a worker rebuilt from this host: same contract, plugins,
+        grants and limits. Options: ``client`` a Dask ``distributed.Client`` (default: a
+        local process pool of ``processes`` processes, or the :class:`LocalPool` given as
+        ``pool``); ``policy`` for failed items, ``raise`` (default), ``collect`` (one
+        :class:`BatchError` at the end) or ``skip``; ``max_retries`` re-runs of items
+        whose worker died (default 2, then :class:`WorkerLost`); ``chunksize``;
+        ``progress=True`` for a progress bar on stderr. Parts of the host that cannot
+        travel are refused before any item runs (:class:`NotShippable`).
+        """
+        from .scaleout import map_items  # imported on first use: most hosts never batch
+
+        return map_items(self, hook, items, **options)
+
+    def imap(self, hook: str, items: Iterable[Mapping[str, Any]], **options: Any) -> BatchRun:
+        """As :meth:`map`, but yield ``(index, result)`` as items finish (a
+        :class:`BatchRun`, whose ``report`` fills in as it goes)."""
+        from .scaleout import imap
+
+        return imap(self, hook, items, **options)
 
     # -- upgrades --------------------------------------------------------------------------
 

@@ -1,0 +1,636 @@
+"""Run one hook over a batch of items in worker processes: :meth:`PluginHost.map` and
+:meth:`PluginHost.imap`.
+
+Each item is one full hook call, ``pm.hook.<hook>(**item)`` with pluggy's semantics, on
+a worker whose host was rebuilt from a :class:`~.shipment.HostSpec` (same contract,
+plugins, grants and limits). Two engines run the workers: a local process pool (the
+default; processes are started with ``forkserver`` or ``spawn``, never ``fork``: a
+process that has started wasmtime has threads, the epoch ticker and the host-call pool,
+and a forked child gets their locks but not the threads) or a Dask distributed cluster
+(``client=``). Items travel in chunks; a chunk lost with its worker is run again, item by
+item, up to ``max_retries`` times, and the run's :class:`BatchReport` says which items
+were run again.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Final, Protocol, final, overload
+
+import attrs
+
+from .._errors import PluginError
+from .shipment import Shipment, capture
+from .supervision import POLICIES, FailurePolicy
+from .worker import Outcome, ignore_sigint, run_chunk, run_chunk_from_file
+
+__all__ = [
+    "BatchError",
+    "BatchReport",
+    "BatchResult",
+    "BatchRun",
+    "LocalPool",
+    "WorkerLost",
+    "WorkerSetupError",
+    "imap",
+    "map_items",
+]
+
+log = logging.getLogger("airssys_plugins.scaleout")
+
+#: Default bound of re-runs for the items of a chunk whose worker died.
+MAX_RETRIES: Final = 2
+Item = Mapping[str, Any]
+
+
+class WorkerLost(PluginError, RuntimeError):
+    """Item ``index`` was running on a worker that died, on each of ``attempts`` tries."""
+
+    def __init__(self, message: str, *, hook: str, index: int, attempts: int):
+        super().__init__(message, hook=hook)
+        self.index = index
+        self.attempts = attempts
+
+
+class WorkerSetupError(PluginError, RuntimeError):
+    """A worker could not rebuild the host (a hookspec module or the package missing
+    there, a different wasmtime...); the worker's exception is ``__cause__``."""
+
+
+class BatchError(PluginError, ExceptionGroup):
+    """Every failed item of a batch run with ``policy="collect"``, in input order;
+    ``result`` is the :class:`BatchResult` of the items that succeeded."""
+
+    result: BatchResult
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[Exception], *, hook: str, result: BatchResult
+    ) -> BatchError:
+        self = super().__new__(cls, message, exceptions)
+        self.hook = hook
+        self.plugin = None
+        self.result = result
+        return self
+
+    def __init__(
+        self, message: str, exceptions: Sequence[Exception], *, hook: str, result: BatchResult
+    ):
+        pass
+
+    def derive(self, excs: Sequence[Exception]) -> BatchError:  # type: ignore[override]
+        return BatchError(self.message, excs, hook=self.hook or "", result=self.result)
+
+
+@final
+@attrs.define
+class BatchReport:
+    """What happened to a batch (filled in while it runs).
+
+    ``retried`` maps an item's index to how many times it was run again because its
+    worker died; ``failures`` maps an index to its error (under ``skip`` and ``collect``);
+    ``first_result_after`` and ``elapsed`` are seconds since the batch started.
+    """
+
+    hook: str
+    engine: str
+    workers: int
+    done: int = 0
+    failures: dict[int, PluginError] = attrs.field(factory=dict)
+    retried: dict[int, int] = attrs.field(factory=dict)
+    first_result_after: float | None = None
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+
+@final
+class BatchResult(Sequence[Any]):
+    """The results of :meth:`PluginHost.map` in input order (a sequence); under
+    ``policy="skip"`` failed items are left out and ``indices[i]`` is the input index of
+    ``self[i]``. ``report`` is the :class:`BatchReport`."""
+
+    def __init__(self, values: list[Any], indices: list[int], report: BatchReport):
+        self.values = values
+        self.indices = indices
+        self.report = report
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        return self.values[i]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BatchResult):
+            return self.values == other.values and self.indices == other.indices
+        return isinstance(other, list) and self.values == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BatchResult({self.values!r})"
+
+
+class _Lost(Exception):
+    """The chunk's worker died before it answered."""
+
+
+class _Engine(Protocol):
+    name: str
+    workers: int
+
+    def start(self, shipment: Shipment) -> None: ...
+    def submit(self, hook: str, chunk: list[tuple[int, Item]]) -> Any: ...
+    def wait(self, pending: Iterable[Any], timeout: float) -> set[Any]: ...
+    def result(self, future: Any) -> list[bytes]: ...
+    def lost(self, future: Any) -> None: ...
+    def retried(self, futures: Sequence[Any]) -> dict[Any, int]: ...
+    def stop(self, *, cancel: bool) -> None: ...
+
+
+@final
+class LocalPool:
+    """A pool of worker processes on this machine, reusable across batches (``pool=``).
+
+    ``processes`` defaults to the number of CPUs; ``start_method`` to ``forkserver``
+    where the platform has it, else ``spawn`` (``fork`` is refused: see the module
+    docstring). Close it (or use ``with``) to stop the processes.
+    """
+
+    name = "local"
+
+    def __init__(self, processes: int | None = None, *, start_method: str | None = None):
+        methods = multiprocessing.get_all_start_methods()
+        method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
+        if method == "fork":
+            raise ValueError(
+                "start_method='fork' is unsafe once wasmtime runs in the parent (its threads' "
+                "locks are copied into the child without the threads); use 'forkserver' or "
+                "'spawn'"
+            )
+        if processes is not None and processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
+        self.workers = processes or os.cpu_count() or 1
+        self.start_method = method
+        self._context = multiprocessing.get_context(method)
+        self._executor = self._new_executor()
+        self._generation: dict[concurrent.futures.Future[list[bytes]], int] = {}
+        self._current = 0
+        self._files: dict[str, Path] = {}
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=self._context, initializer=ignore_sigint
+        )
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, shipment: Shipment) -> None:
+        # The spec (components included) is written once; each process reads it the first
+        # time it sees the key, instead of receiving it with every chunk.
+        if shipment.key in self._files:
+            return
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="airssys-batch-")
+        path = Path(self._dir.name) / f"{shipment.key}.host"
+        path.write_bytes(shipment.blob)
+        self._files[shipment.key] = path
+        self._key = shipment.key
+
+    def submit(self, hook: str, chunk: list[tuple[int, Item]]) -> Any:
+        path = str(self._files[self._key])
+        future = self._executor.submit(run_chunk_from_file, self._key, path, hook, chunk)
+        self._generation[future] = self._current
+        return future
+
+    def wait(self, pending: Iterable[Any], timeout: float) -> set[Any]:
+        done, _ = concurrent.futures.wait(
+            list(pending), timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        return set(done)
+
+    def result(self, future: Any) -> list[bytes]:
+        try:
+            blobs: list[bytes] = future.result()
+        except BrokenProcessPool as exc:
+            raise _Lost() from exc
+        finally:
+            self._generation.pop(future, None)
+        return blobs
+
+    def lost(self, future: Any) -> None:
+        # Every chunk in flight fails with the pool; the first one seen replaces it.
+        generation = self._generation.get(future, self._current)
+        if generation == self._current:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            self._current += 1
+
+    def retried(self, futures: Sequence[Any]) -> dict[Any, int]:
+        return {}
+
+    def stop(self, *, cancel: bool) -> None:
+        if cancel:  # Ctrl-C or an error: drop queued chunks, let running ones finish
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = self._new_executor()
+
+    def close(self) -> None:
+        """Stop the worker processes and remove the shipped host files."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+        self._files.clear()
+
+
+@final
+class _Dask:
+    """A Dask distributed ``Client``'s cluster as the batch's engine."""
+
+    name = "dask"
+
+    def __init__(self, client: Any):
+        try:
+            import distributed
+        except ImportError as exc:  # pragma: no cover - the client came from it
+            raise ImportError("client= needs Dask: pip install 'airssys-plugins[dask]'") from exc
+        self._distributed = distributed
+        self.client = client
+        self.workers = max(1, sum(client.nthreads().values()))
+        self._inflight: set[Any] = set()
+
+    def start(self, shipment: Shipment) -> None:
+        # Sent once to every worker; tasks then refer to it by key.
+        self._shipped = self.client.scatter(shipment, broadcast=True, hash=False)
+
+    def submit(self, hook: str, chunk: list[tuple[int, Item]]) -> Any:
+        future = self.client.submit(run_chunk, self._shipped, hook, chunk, pure=False)
+        self._inflight.add(future)
+        return future
+
+    def wait(self, pending: Iterable[Any], timeout: float) -> set[Any]:
+        futures = list(pending)
+        with contextlib.suppress(TimeoutError):
+            self._distributed.wait(  # type: ignore[no-untyped-call]
+                futures, timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        return {f for f in futures if f.done()}
+
+    def result(self, future: Any) -> list[bytes]:
+        self._inflight.discard(future)
+        try:
+            blobs: list[bytes] = future.result()
+        except self._distributed.scheduler.KilledWorker as exc:
+            raise _Lost() from exc
+        return blobs
+
+    def lost(self, future: Any) -> None:
+        pass  # the scheduler replaces workers; nothing to rebuild here
+
+    def retried(self, futures: Sequence[Any]) -> dict[Any, int]:
+        # The scheduler re-runs a dead worker's tasks itself and counts them "suspicious".
+        keys = [f.key for f in futures]
+        try:
+            counts = self.client.run_on_scheduler(_suspicious, keys=keys)
+        except Exception as exc:  # an old or locked-down scheduler: report what we know
+            log.warning("cannot ask the Dask scheduler which tasks it re-ran: %s", exc)
+            return {}
+        return {f: counts[f.key] for f in futures if counts.get(f.key)}
+
+    def stop(self, *, cancel: bool) -> None:
+        if cancel:
+            self.client.cancel(list(self._inflight))
+        self._inflight.clear()
+        self.client.cancel([self._shipped])
+
+
+def _suspicious(dask_scheduler: Any, keys: Sequence[Any]) -> dict[Any, int]:
+    tasks = dask_scheduler.tasks
+    return {k: tasks[k].suspicious for k in keys if k in tasks}
+
+
+@attrs.define
+class _Chunk:
+    items: list[tuple[int, Item]]
+    attempts: int = 0  # losses while running alone: its own
+    losses: int = 0  # losses of any kind
+
+
+@final
+class BatchRun(Iterator[tuple[int, Any]]):
+    """The iterator :meth:`PluginHost.imap` returns: ``(index, result)`` pairs as items
+    finish; ``report`` fills in as it goes. ``close()`` (or leaving a ``for`` loop)
+    stops the batch: queued chunks are dropped, chunks running finish."""
+
+    def __init__(self, report: BatchReport, pairs: Iterator[tuple[int, Any]]):
+        self.report = report
+        self._pairs = pairs
+
+    def __next__(self) -> tuple[int, Any]:
+        return next(self._pairs)
+
+    def close(self) -> None:
+        close = getattr(self._pairs, "close", None)
+        if close is not None:
+            close()
+
+
+def imap(
+    host: Any,
+    hook: str,
+    items: Iterable[Item],
+    *,
+    client: Any = None,
+    pool: LocalPool | None = None,
+    processes: int | None = None,
+    chunksize: int | None = None,
+    policy: FailurePolicy = "raise",
+    max_retries: int = MAX_RETRIES,
+    progress: bool = False,
+) -> BatchRun:
+    """The body of :meth:`PluginHost.imap` (see there)."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if not hasattr(host.pm.hook, hook) or getattr(host.pm.hook, hook).spec is None:
+        raise ValueError(f"{hook!r} is not a hook of this host's contract")
+    if client is not None and pool is not None:
+        raise TypeError("give client= (Dask) or pool= (local processes), not both")
+    shipment = Shipment.of(capture(host))  # refuses what cannot travel, before any item runs
+    own_pool = client is None and pool is None
+    engine: _Engine = _Dask(client) if client is not None else (pool or LocalPool(processes))
+    total = len(items) if isinstance(items, Sequence) else None
+    size = chunksize or _chunksize(total, engine.workers)
+    report = BatchReport(hook, engine.name, engine.workers)
+    pairs = _run(engine, shipment, hook, items, size, total, policy, max_retries, progress, report)
+    if own_pool:
+        pairs = _closing(pairs, engine)
+    return BatchRun(report, pairs)
+
+
+def map_items(host: Any, hook: str, items: Iterable[Item], **options: Any) -> BatchResult:
+    """The body of :meth:`PluginHost.map` (see there)."""
+    run = imap(host, hook, items, **options)
+    found: dict[int, Any] = {}
+    try:
+        for index, value in run:
+            found[index] = value
+    except BatchError as exc:
+        indices = sorted(found)
+        exc.result = BatchResult([found[i] for i in indices], indices, run.report)
+        raise
+    indices = sorted(found)
+    return BatchResult([found[i] for i in indices], indices, run.report)
+
+
+def _chunksize(total: int | None, workers: int) -> int:
+    # About eight chunks per worker: enough to balance uneven items and to stream
+    # results early, few enough that dispatch stays small against the work.
+    if total is None:
+        return 16
+    return max(1, min(64, math.ceil(total / (workers * 8))))
+
+
+def _closing(pairs: Iterator[tuple[int, Any]], pool: Any) -> Iterator[tuple[int, Any]]:
+    try:
+        yield from pairs
+    finally:
+        pool.close()
+
+
+def _chunks(items: Iterable[Item], size: int, hook: str) -> Iterator[_Chunk]:
+    chunk: list[tuple[int, Item]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(
+                f"item {index} of the batch for hook {hook!r} is a {type(item).__name__}; "
+                "each item must be a mapping of the hook's arguments, e.g. {'text': ...}"
+            )
+        chunk.append((index, item))
+        if len(chunk) == size:
+            yield _Chunk(chunk)
+            chunk = []
+    if chunk:
+        yield _Chunk(chunk)
+
+
+def _run(
+    engine: _Engine,
+    shipment: Shipment,
+    hook: str,
+    items: Iterable[Item],
+    size: int,
+    total: int | None,
+    policy: FailurePolicy,
+    max_retries: int,
+    progress: bool,
+    report: BatchReport,
+) -> Iterator[tuple[int, Any]]:
+    started = time.perf_counter()
+    bar = _progress(total, hook) if progress else None
+    failures: list[PluginError] = []
+    finished = False
+    try:
+        engine.start(shipment)
+        outcomes = _outcomes(engine, hook, _chunks(items, size, hook), max_retries, report)
+        for outcome in outcomes:
+            if report.first_result_after is None:
+                report.first_result_after = time.perf_counter() - started
+            report.done += 1
+            if bar is not None:
+                bar.advance()
+            if outcome.error is None:
+                yield outcome.index, outcome.value
+                continue
+            error = outcome.error
+            if outcome.cause is not None:
+                error.__cause__ = outcome.cause
+            if policy == "raise":
+                raise error
+            report.failures[outcome.index] = error
+            failures.append(error)
+            if policy == "skip":
+                log.warning(
+                    "batch %r: item %d failed and is skipped: %s", hook, outcome.index, error
+                )
+        finished = True
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        report.elapsed = time.perf_counter() - started
+        if bar is not None:
+            bar.close()
+        engine.stop(cancel=not finished)
+        if report.retried:
+            log.warning(
+                "batch %r: %d item(s) were run again after their worker died: %s",
+                hook,
+                len(report.retried),
+                ", ".join(str(i) for i in sorted(report.retried)[:20]),
+            )
+    if policy == "collect" and failures:
+        ordered = [report.failures[i] for i in sorted(report.failures)]
+        raise BatchError(
+            f"{len(ordered)} of {report.done} item(s) of the batch for hook {hook!r} failed",
+            ordered,
+            hook=hook,
+            result=BatchResult([], [], report),
+        )
+
+
+def _outcomes(
+    engine: _Engine,
+    hook: str,
+    chunks: Iterator[_Chunk],
+    max_retries: int,
+    report: BatchReport,
+) -> Iterator[Outcome]:
+    """Run the chunks, at most ``window`` at a time; outcomes as chunks finish.
+
+    A pool that loses a worker fails every chunk in flight, so a loss does not say which
+    item killed the worker. A chunk lost once runs again as it was; lost twice, its items
+    are *suspects* and run one at a time with nothing else in flight: a loss then is that
+    item's own, counted against ``max_retries``.
+    """
+    window = engine.workers * 2 + 1  # keeps every worker busy, bounds memory for big inputs
+    pending: dict[Any, _Chunk] = {}
+    again: collections.deque[_Chunk] = collections.deque()
+    suspects: collections.deque[_Chunk] = collections.deque()
+    settled: list[tuple[Any, _Chunk]] = []  # finished futures whose retry counts are unread
+    source: Iterator[_Chunk] | None = chunks
+    try:
+        while True:
+            if suspects and not pending:
+                chunk = suspects.popleft()
+                pending[engine.submit(hook, chunk.items)] = chunk
+            while not suspects and len(pending) < window and (again or source is not None):
+                if again:
+                    chunk = again.popleft()
+                else:
+                    assert source is not None
+                    fresh = next(source, None)
+                    if fresh is None:
+                        source = None
+                        continue
+                    chunk = fresh
+                pending[engine.submit(hook, chunk.items)] = chunk
+            if not pending:
+                break
+            alone = len(pending) == 1
+            for future in engine.wait(pending, 0.5):
+                chunk = pending.pop(future)
+                try:
+                    blobs = engine.result(future)
+                except _Lost:
+                    engine.lost(future)
+                    yield from _lost(chunk, alone, hook, max_retries, report, again, suspects)
+                    continue
+                except Exception as exc:
+                    first, last = chunk.items[0][0], chunk.items[-1][0]
+                    raise WorkerSetupError(
+                        f"the workers could not run hook {hook!r} for items {first}..{last}: "
+                        f"{type(exc).__name__}: {exc}. Workers need airssys-plugins, a "
+                        "wasmtime of the same major and the hookspec and plugin modules "
+                        "the host uses; the items must pickle.",
+                        hook=hook,
+                    ) from exc
+                settled.append((future, chunk))
+                for blob in blobs:
+                    outcome = pickle.loads(blob)
+                    assert isinstance(outcome, Outcome)
+                    yield outcome
+            if len(settled) >= 32:
+                _note_retries(engine, settled, report)
+    finally:
+        if settled:
+            with contextlib.suppress(Exception):
+                _note_retries(engine, settled, report)
+
+
+def _note_retries(engine: _Engine, settled: list[tuple[Any, _Chunk]], report: BatchReport) -> None:
+    counts = engine.retried([f for f, _ in settled])
+    for future, chunk in settled:
+        for index, _ in chunk.items:
+            if counts.get(future):
+                report.retried[index] = report.retried.get(index, 0) + counts[future]
+    settled.clear()
+
+
+def _lost(
+    chunk: _Chunk,
+    alone: bool,
+    hook: str,
+    max_retries: int,
+    report: BatchReport,
+    again: collections.deque[_Chunk],
+    suspects: collections.deque[_Chunk],
+) -> Iterator[Outcome]:
+    """What to do with a chunk whose worker died (see :func:`_outcomes`)."""
+    for index, _ in chunk.items:
+        report.retried[index] = report.retried.get(index, 0) + 1
+    if alone and len(chunk.items) == 1 and chunk.losses > 0:
+        attempts = chunk.attempts + 1  # it ran alone: the loss is its own
+        if attempts > max_retries:
+            index = chunk.items[0][0]
+            report.retried[index] -= 1  # not run again after all
+            yield Outcome(
+                index,
+                error=WorkerLost(
+                    f"item {index} of hook {hook!r} took its worker down {attempts} time(s) "
+                    f"running alone (max_retries={max_retries}): it crashes the worker "
+                    "process (a Python plugin exiting or crashing), or workers are being "
+                    "killed; call it once with host.call to see",
+                    hook=hook,
+                    index=index,
+                    attempts=attempts,
+                ),
+            )
+            return
+        suspects.append(_Chunk(chunk.items, attempts, chunk.losses + 1))
+    elif chunk.losses == 0:
+        again.append(_Chunk(chunk.items, 0, 1))
+    else:
+        suspects.extend(_Chunk([item], 0, chunk.losses + 1) for item in chunk.items)
+
+
+@final
+class _Bar:
+    """A rich progress bar on stderr."""
+
+    def __init__(self, total: int | None, hook: str):
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._progress = Progress(console=Console(stderr=True), transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task(f"hook {hook}", total=total)
+
+    def advance(self) -> None:
+        self._progress.advance(self._task)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _progress(total: int | None, hook: str) -> _Bar:
+    return _Bar(total, hook)

@@ -1,0 +1,200 @@
+"""The worker side of a batch: rebuild a host from its :class:`Shipment`, run items.
+
+A worker process builds one ``PluginHost`` per shipment key and keeps it for every later
+chunk of the batch (and of later batches of the same host); it is of the host's own
+class, named in the spec (this module may not import the facade, which imports it
+through ``map``). Its components are compiled or deserialised once, through the
+runtime's compile cache (keyed by the component's digest, the wasmtime version and the
+engine configuration). The host is built from the spec only, with the host's own policy:
+the rights each component was granted are asked for again and decided again, so a worker
+can narrow them, never widen them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import sys
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, final
+
+import attrs
+import pluggy
+
+from .._errors import HookCallError, PluginError
+from .settings import Reliability, SandboxPolicy
+from .shipment import ComponentSpec, NotShippable, RemoteError, Shipment
+
+__all__ = ["Outcome", "facts", "host_for", "ignore_sigint", "run_chunk", "run_chunk_from_file"]
+
+#: Hosts a worker keeps (least recently used ones are closed beyond this).
+KEEP_HOSTS: Final = 4
+
+_hosts: OrderedDict[str, Any] = OrderedDict()
+_lock = threading.Lock()
+
+
+@final
+@attrs.frozen
+class Outcome:
+    """One item's result, or its error (with its cause re-attached by the caller)."""
+
+    index: int
+    value: Any = None
+    error: PluginError | None = None
+    cause: BaseException | None = None
+
+
+def ignore_sigint() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group; the parent alone decides
+    how the batch stops, so a worker finishes its chunk instead of dying mid-item."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def host_for(shipment: Shipment) -> Any:
+    """This process's host for ``shipment``, built on first use."""
+    with _lock:
+        host = _hosts.get(shipment.key)
+        if host is not None:
+            _hosts.move_to_end(shipment.key)
+            return host
+        host = build(shipment)
+        _hosts[shipment.key] = host
+        while len(_hosts) > KEEP_HOSTS:
+            _, old = _hosts.popitem(last=False)
+            old.close()
+        return host
+
+
+def build(shipment: Shipment) -> Any:
+    """A fresh host made from ``shipment`` alone."""
+    spec = shipment.spec()
+    pm = pluggy.PluginManager(spec.project)
+    for ref in spec.hookspecs:
+        pm.add_hookspecs(ref.resolve())
+    host = spec.host_class.resolve()(
+        pm,
+        package=spec.package,
+        bindings=spec.bindings,
+        limits=spec.limits,
+        policy=SandboxPolicy(
+            ceiling=spec.ceiling,
+            hook_ceilings=spec.hook_ceilings,
+            grants=spec.grants,
+            on_denied=spec.on_denied,  # type: ignore[arg-type]
+        ),
+        reliability=Reliability(spec.restart, spec.failure_policies),
+        data_dir=spec.data_dir,
+        compile_cache=spec.compile_cache,
+    )
+    try:
+        for function in spec.functions:
+            host.provide(
+                pickle.loads(function.pickled), interface=function.interface, name=function.name
+            )
+        for plugin in spec.plugins:
+            if isinstance(plugin, ComponentSpec):
+                host.load(
+                    plugin.data,
+                    name=plugin.name,
+                    path=plugin.path,
+                    hooks=plugin.hooks,
+                    requests=plugin.requests,
+                    limits=plugin.limits,
+                    config=plugin.config,
+                    pool_size=plugin.pool_size,
+                )
+            else:
+                pm.register(plugin.resolve(), name=plugin.name)
+        for hook, kwargs in spec.historic:
+            getattr(pm.hook, hook).call_historic(kwargs=dict(kwargs))
+    except BaseException:
+        host.close()
+        raise
+    return host
+
+
+def run_chunk(
+    shipment: Shipment, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
+) -> list[bytes]:
+    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``; each outcome pickled
+    on its own, so one result that cannot be pickled fails its item only."""
+    host = host_for(shipment)
+    caller = getattr(host.pm.hook, hook)
+    out = []
+    for index, item in chunk:
+        try:
+            outcome = Outcome(index, value=caller(**item))
+        except Exception as exc:
+            outcome = _failed(index, hook, exc)
+        try:
+            out.append(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:  # the result (or an error's field) does not pickle
+            error = NotShippable(
+                f"hook {hook!r} returned a {type(outcome.value).__name__} for item {index} "
+                f"that cannot be pickled back to the caller ({exc}); return values that "
+                "pickle (what components return always does)",
+            )
+            error.hook = hook
+            out.append(pickle.dumps(Outcome(index, error=error), protocol=pickle.HIGHEST_PROTOCOL))
+    return out
+
+
+def run_chunk_from_file(
+    key: str, path: str, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
+) -> list[bytes]:
+    """:func:`run_chunk` for the local pool: the shipment is read from ``path`` (written
+    once by the parent) the first time this process sees ``key``."""
+    with _lock:
+        known = key in _hosts
+    shipment = Shipment(key, b"") if known else Shipment(key, Path(path).read_bytes())
+    return run_chunk(shipment, hook, chunk)
+
+
+def _failed(index: int, hook: str, exc: Exception) -> Outcome:
+    where = f"item {index} of hook {hook!r}, on worker {socket.gethostname()} pid {os.getpid()}"
+    if isinstance(exc, PluginError):
+        error = exc
+    else:  # a Python plugin (or pluggy) raised: named, and the original kept as the cause
+        error = HookCallError(
+            f"hook {hook!r} raised {type(exc).__name__}: {exc} (for {where})", hook=hook
+        )
+        error.__cause__ = exc
+    if error.hook is None:
+        error.hook = hook
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    error.add_note(f"{where}; traceback on the worker:\n{trace}")
+    return Outcome(index, error=error, cause=_picklable(error.__cause__))
+
+
+def _picklable(cause: BaseException | None) -> BaseException | None:
+    if cause is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(cause))
+    except Exception:
+        return RemoteError(f"{type(cause).__name__}: {cause}", type_name=type(cause).__name__)
+    return cause
+
+
+def facts(shipment: Shipment) -> dict[str, Any]:
+    """What this worker's host is (for tests and ``--explain`` style checks): each
+    component's granted rights, limits and digest, and whether discovery was imported."""
+    host = host_for(shipment)
+    return {
+        "pid": os.getpid(),
+        "plugins": {
+            p.name: {"capabilities": p.capabilities, "limits": p.limits, "sha256": p.sha256}
+            for p in host.plugins.values()
+        },
+        "python_plugins": sorted(
+            n for n, p in host.pm.list_name_plugin() if n not in host.plugins and p is not None
+        ),
+        "modules": sorted(m for m in sys.modules if m.startswith("airssys_plugins.discovery")),
+    }

@@ -1,0 +1,53 @@
+"""Python plugins and a host function for tests/test_scaleout.py, importable by worker
+processes (a test module's own classes would be too, but these are shared by the CLI test)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from .demo import hookimpl
+
+
+class Doubler:
+    """A picklable Python plugin: add_one answers 2x; raises for x == 13."""
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        if x == 13:
+            raise ValueError("13 is unlucky")
+        return 2 * x
+
+
+class Killer:
+    """Kills its worker process at x == ``at``: once (a marker file says it happened),
+    or every time when ``always``."""
+
+    def __init__(self, at: int, marker: Path, *, always: bool = False):
+        self.at = at
+        self.marker = marker
+        self.always = always
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        if x == self.at and (self.always or not self.marker.exists()):
+            self.marker.write_text(str(os.getpid()))
+            os._exit(17)
+        return x
+
+
+class Unpicklable:
+    """Holds a lock: cannot travel to a worker."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        return x
+
+
+def pid_of_worker(x: int) -> int:
+    """A host function defined at module level: it travels by name."""
+    return os.getpid()

@@ -1,0 +1,237 @@
+"""Batches in worker processes: host.map / host.imap on a local pool and on Dask."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    ArgumentError,
+    BatchError,
+    Capabilities,
+    CapabilityDenied,
+    ContractMismatchError,
+    HookCallError,
+    Limits,
+    LocalPool,
+    Mismatch,
+    NotShippable,
+    PluginError,
+    PluginHost,
+    PluginLoadError,
+    PluginResultError,
+    PluginTimeout,
+    PluginTrap,
+    RestartPolicy,
+    WorkerLost,
+    u32,
+)
+from airssys_plugins.host.shipment import Shipment, capture
+from airssys_plugins.host.supervision import HookFailures
+from airssys_plugins.host.worker import facts
+
+from .demo import PACKAGE, DemoHooks
+from .scaleout_hooks import Doubler, Killer, Unpicklable, pid_of_worker
+
+FUNCS = ["add-one", "pick", "fail", "setup", "get-setup"]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[LocalPool]:
+    """Two worker processes shared by the module's tests (starting them is the slow part)."""
+    with LocalPool(2) as p:
+        yield p
+
+
+@pytest.fixture
+def batch_host(demo: Callable[..., Path]) -> Iterator[PluginHost]:
+    """A host with a demo component (k=1) from a file and a Python plugin."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    # Traps must not put the plugin into backoff on the workers (which keep their hosts).
+    restart = RestartPolicy(max_failures=10_000, backoff_base=0.0, backoff_max=0.0)
+    with PluginHost(pm, package=PACKAGE, limits=Limits(fuel=10_000_000), restart=restart) as host:
+        host.load(demo(k=1, funcs=FUNCS), name="wasm")
+        pm.register(Doubler(), name="doubler")
+        yield host
+
+
+def test_map_gives_the_local_calls_results_in_input_order(
+    batch_host: PluginHost, pool: LocalPool
+) -> None:
+    """Each item is one full pluggy call on a worker: the same result lists as locally."""
+    items = [{"x": i} for i in range(40) if i != 13]
+    expected = [batch_host.pm.hook.add_one(**item) for item in items]
+    result = batch_host.map("add_one", items, pool=pool, chunksize=3)
+    assert result == expected
+    assert list(result.indices) == list(range(len(items)))
+    assert result.report.done == len(items)
+    assert result.report.retried == {}
+
+
+def test_firstresult_and_historic_hooks_behave_as_on_the_host(
+    batch_host: PluginHost, pool: LocalPool
+) -> None:
+    """A firstresult hook gives one value; historic calls made on the host reach workers."""
+    batch_host.pm.hook.setup.call_historic(kwargs={"x": 41})
+    assert batch_host.pm.hook.get_setup() == [41]
+    picks = batch_host.map("pick", [{"x": 1}, {"x": 2}], pool=pool)
+    assert list(picks) == [batch_host.pm.hook.pick(x=1), batch_host.pm.hook.pick(x=2)]
+    assert list(batch_host.map("get_setup", [{}, {}], pool=pool)) == [[41], [41]]
+
+
+def test_imap_yields_every_index_once_as_items_finish(
+    batch_host: PluginHost, pool: LocalPool
+) -> None:
+    """imap streams (index, result) pairs; the report fills in as it goes."""
+    items = [{"x": i} for i in range(20, 30)]
+    run = batch_host.imap("add_one", items, pool=pool, chunksize=2)
+    pairs = dict(run)
+    assert pairs == {i: batch_host.pm.hook.add_one(x=20 + i) for i in range(10)}
+    assert run.report.done == 10
+    assert run.report.first_result_after is not None
+
+
+def test_failed_items_carry_plugin_hook_and_cause_under_each_policy(
+    batch_host: PluginHost, pool: LocalPool
+) -> None:
+    """raise: the error itself; collect: a BatchError of all; skip: the others go on."""
+    with pytest.raises(PluginTrap) as trap:
+        batch_host.map("fail", [{"x": 1}], pool=pool)
+    assert (trap.value.plugin, trap.value.hook) == ("wasm", "fail")
+    assert trap.value.__cause__ is not None
+    assert any("item 0 of hook 'fail'" in note for note in trap.value.__notes__)
+
+    with pytest.raises(BatchError) as group:
+        batch_host.map("fail", [{"x": i} for i in range(3)], pool=pool, policy="collect")
+    assert [type(e) for e in group.value.exceptions] == [PluginTrap] * 3
+    assert sorted(group.value.result.report.failures) == [0, 1, 2]
+
+    skipped = batch_host.map("add_one", [{"x": i} for i in (12, 13, 14)], pool=pool, policy="skip")
+    assert list(skipped.indices) == [0, 2]
+    error = skipped.report.failures[1]
+    assert isinstance(error, HookCallError)
+    assert error.hook == "add_one"
+    assert isinstance(error.__cause__, ValueError)
+
+
+def test_a_worker_that_dies_loses_no_item(
+    batch_host: PluginHost, pool: LocalPool, tmp_path: Path
+) -> None:
+    """The chunk of a killed worker runs again elsewhere; the report names its items."""
+    batch_host.pm.register(Killer(7, tmp_path / "killed"), name="killer")
+    items = [{"x": i} for i in range(30) if i != 13]
+    result = batch_host.map("add_one", items, pool=pool, chunksize=4)
+    assert (tmp_path / "killed").exists()
+    assert list(result.indices) == list(range(len(items)))
+    assert result == [batch_host.pm.hook.add_one(**item) for item in items]
+    assert 7 in result.report.retried
+
+
+def test_an_item_that_always_kills_its_worker_fails_alone_after_the_bound(
+    batch_host: PluginHost, pool: LocalPool, tmp_path: Path
+) -> None:
+    """Re-runs are bounded; then that item (only) fails with WorkerLost."""
+    batch_host.pm.register(Killer(3, tmp_path / "killed", always=True), name="killer")
+    result = batch_host.map(
+        "add_one", [{"x": i} for i in range(6)], pool=pool, policy="skip", max_retries=1
+    )
+    assert list(result.indices) == [0, 1, 2, 4, 5]
+    lost = result.report.failures[3]
+    assert isinstance(lost, WorkerLost)
+    assert (lost.index, lost.attempts) == (3, 2)
+
+
+def test_what_cannot_travel_is_refused_up_front_by_name(
+    batch_host: PluginHost, demo: Callable[..., Path]
+) -> None:
+    """Unpicklable Python plugins, lambdas as host functions and components without a file."""
+    batch_host.pm.register(Unpicklable(), name="locked")
+    with pytest.raises(NotShippable, match="'locked'") as refused:
+        batch_host.map("add_one", [{"x": 1}])
+    assert refused.value.plugin == "locked"
+
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+
+        @host.provide
+        def ident(x: u32) -> u32:  # a local function: pickle cannot name it
+            return x
+
+        host.load(demo(k=2, funcs=["add-one"]).read_bytes(), name="inline")
+        with pytest.raises(ExceptionGroup) as both:
+            host.map("add_one", [{"x": 1}])
+    assert {(e.plugin, e.function) for e in both.value.exceptions} == {  # type: ignore[attr-defined]
+        ("inline", None),
+        (None, "demo:hooks/ident@1.0.0#ident"),
+    }
+
+
+def test_workers_get_the_same_grants_limits_and_functions(demo: Callable[..., Path]) -> None:
+    """A rebuilt host has exactly what the host granted its components, and their limits."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    log_only = Capabilities(interfaces=frozenset({"log"}))
+    grants = {"granted": log_only}
+    with PluginHost(
+        pm, package=PACKAGE, grants=grants, on_denied="drop", limits=Limits(memory=2**22)
+    ) as host:
+        host.provide(pid_of_worker)
+        plugin = host.load(
+            demo(k=3, funcs=["add-one"]),
+            name="granted",
+            requests=Capabilities(interfaces=frozenset({"log", "kv"})),  # kv is dropped
+        )
+        assert plugin.capabilities.interfaces == {"log"}
+        shipment = Shipment.of(capture(host))
+    seen = facts(shipment)["plugins"][plugin.name]
+    assert seen == {
+        "capabilities": plugin.capabilities,
+        "limits": plugin.limits,
+        "sha256": plugin.sha256,
+    }
+
+
+def test_local_pools_refuse_fork_and_batches_check_their_arguments(
+    batch_host: PluginHost,
+) -> None:
+    """fork is unsafe with wasmtime; a bad policy, hook or item is named before running."""
+    with pytest.raises(ValueError, match="fork"):
+        LocalPool(1, start_method="fork")
+    with pytest.raises(ValueError, match="policy"):
+        batch_host.map("add_one", [], policy="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'nope'"):
+        batch_host.map("nope", [])
+    with pytest.raises(TypeError, match=r"item 1 .* is a int"):
+        batch_host.map("add_one", [{"x": 1}, 2], processes=1)  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CapabilityDenied("p", ["network:a.example"]),
+        ArgumentError("m", plugin="p", hook="h", parameter="x"),
+        ContractMismatchError("p", [Mismatch("h", "u32", "s32", "wrong type")]),
+        PluginLoadError("m", plugin="p", path="/p.wasm"),
+        PluginResultError("m", plugin="p", hook="h", error={"code": 1}),
+        PluginTimeout("m", plugin="p", hook="h"),
+        HookFailures("m", [PluginTrap("t", plugin="p", hook="h")], hook="h"),
+        WorkerLost("m", hook="h", index=3, attempts=2),
+        NotShippable("m", plugin="p", function="f"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_project_errors_pickle_with_their_fields(error: PluginError) -> None:
+    """Errors cross process boundaries with their type, message, fields and notes."""
+    error.add_note("from a worker")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert str(back) == str(error)
+    assert vars(back) == vars(error)
+    if isinstance(error, ExceptionGroup):
+        assert [str(e) for e in back.exceptions] == [str(e) for e in error.exceptions]
