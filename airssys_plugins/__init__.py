@@ -99,6 +99,13 @@ if TYPE_CHECKING:
     from .policy.capabilities import FileGrant as FileGrant
     from .policy.capabilities import Limits as Limits
     from .policy.capabilities import Origin as Origin
+    from .policy.signing import PublicKey as PublicKey
+    from .policy.signing import SignatureError as SignatureError
+    from .policy.signing import Signatures as Signatures
+    from .policy.signing import SigningKeyError as SigningKeyError
+    from .policy.signing import SigningUnavailable as SigningUnavailable
+    from .policy.signing import SigstoreIdentity as SigstoreIdentity
+    from .policy.signing import TrustedKeys as TrustedKeys
     from .runtime import configure_engine as configure_engine
 
 

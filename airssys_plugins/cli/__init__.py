@@ -16,11 +16,12 @@ from . import author as _author_cmds
 from . import cache as _cache_cmds
 from . import contract as _contract_cmds
 from . import plugins as _plugin_cmds
+from . import signing as _signing_cmds
 from .reporting import run_reporting
 
 __all__ = ["main"]
 
-_COMMAND_MODULES = (_contract_cmds, _plugin_cmds, _author_cmds, _cache_cmds)
+_COMMAND_MODULES = (_contract_cmds, _plugin_cmds, _author_cmds, _cache_cmds, _signing_cmds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,6 +88,8 @@ class PluginSource:
     error: PluginError | None = None
     record_sha256: str | None = None
     enabled: bool = True
+    #: packs: the component's detached signature and Sigstore bundle, if the RECORD lists them
+    pack_signatures: tuple[Path | None, Path | None] = (None, None)
 
     @property
     def broken(self) -> bool:
@@ -139,6 +141,19 @@ class PluginSource:
             path=str(p),
         )
         return cls(p.stem or str(p), kind, origin, None, None, error)
+
+    def signature_paths(self) -> tuple[Path | None, Path | None]:
+        """Where its detached signature (``<component>.sig``) and Sigstore bundle
+        (``<component>.sigstore.json``) are: beside the component; for a pack, only files
+        the wheel's RECORD lists (``None``: not shipped)."""
+        if self.kind == "pack":
+            return self.pack_signatures
+        if self.component is None:
+            return None, None
+        return (
+            self.component.with_name(self.component.name + ".sig"),
+            self.component.with_name(self.component.name + ".sigstore.json"),
+        )
 
     def read_component(self) -> tuple[bytes, str]:
         """The component's bytes and their SHA-256, checked against the manifest's
@@ -323,11 +338,23 @@ def _pack_source(
             digest = None  # only sha256 RECORDs are checked
         return path, None if digest is None else _record_hex(digest)
 
+    def signatures(component: PurePosixPath) -> tuple[Path | None, Path | None]:
+        """The signature files the RECORD lists beside ``component`` (no RECORD: those that
+        exist)."""
+        found = []
+        for suffix in (".sig", ".sigstore.json"):
+            beside = component.with_name(component.name + suffix)
+            path = Path(str(dist.locate_file(str(beside))))
+            listed = str(beside) in record if record else path.is_file()
+            found.append(path if listed else None)
+        return found[0], found[1]
+
     path, record_hex = locate(rel)
     if rel.suffix == ".wasm":
         return PluginSource(
-            name, "pack", origin, Manifest.for_component(path, name=name), path, None, record_hex
-        )
+            name, "pack", origin, Manifest.for_component(path, name=name), path, None, record_hex,
+            pack_signatures=signatures(rel),
+        )  # fmt: skip
     data = path.read_bytes()
     if record_hex is not None and hashlib.sha256(data).hexdigest() != record_hex:
         raise IntegrityError(
@@ -341,7 +368,9 @@ def _pack_source(
         return source
     component_rel = rel.parent / source.manifest.component
     _, component_hex = locate(component_rel)
-    return attrs.evolve(source, record_sha256=component_hex)
+    return attrs.evolve(
+        source, record_sha256=component_hex, pack_signatures=signatures(component_rel)
+    )
 
 
 def rank(

@@ -24,8 +24,11 @@ from ..discovery.sources import (
     rank,
     requested_capabilities,
 )
+from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from .plugin import WasmPlugin
+from .provenance import check_signature
+from .settings import SandboxPolicy
 
 
 class _Loader(Protocol):
@@ -35,6 +38,10 @@ class _Loader(Protocol):
     def contract(self) -> Contract: ...
     @property
     def limits(self) -> Limits: ...
+    @property
+    def policy(self) -> SandboxPolicy: ...
+    @property
+    def audit(self) -> AuditLog: ...
     def load(
         self,
         source: bytes,
@@ -179,6 +186,7 @@ def _load_one(
     manifest = checked_manifest(source, host.contract.package)
     data, digest = source.read_component()  # digests are checked before anything compiles
     note = None if lock is None else lock.check(source, digest, strict=strict)
+    check_signature(source, digest, host.policy.signatures, host.audit)  # before compiling
     if note is not None:
         log.warning("plugin %r (%s) is %s", source.name, source.where, note)
     limits = attrs.evolve(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
 import pluggy
 
 from ..contract.mapping import Contract, HookOptions
@@ -36,7 +37,7 @@ from .pipeline import LoadOptions, LoadPipeline, origin_of
 from .plugin import WasmPlugin
 from .registry import HostFunctionRegistry
 from .rights import Rights
-from .settings import OnDenied, Reliability, SandboxPolicy, Unset
+from .settings import OnDenied, Reliability, SandboxPolicy, Signatures, Unset
 from .supervision import FailurePolicy, RestartPolicy, SupervisorStatus
 from .upgrades import Carried, ReloadError, UpgradeHeld, Upgrades
 from .watch import Watcher
@@ -79,7 +80,9 @@ class PluginHost:
 
     Sandbox: ``policy`` is the :class:`SandboxPolicy` (ceiling, per-hook ceilings, the
     operator's grants, what to do with denied requests), or give its fields as the
-    keywords ``ceiling``, ``hook_ceilings``, ``grants``, ``on_denied``. ``limits`` are the
+    keywords ``ceiling``, ``hook_ceilings``, ``grants``, ``on_denied``, ``signatures`` (the
+    :class:`Signatures` policy ``load_plugins`` checks before compiling; a grants file given
+    as ``grants`` supplies it unless ``signatures`` is given). ``limits`` are the
     default :class:`Limits` (``timeout`` overrides its timeout). Every grant, denial and
     limit hit goes to ``audit``.
 
@@ -107,10 +110,13 @@ class PluginHost:
         compile_cache: bool = True,
         policy: SandboxPolicy | None = None,
         reliability: Reliability | None = None,
+        signatures: Signatures | str | os.PathLike[str] | None = None,
     ):
         sandbox = settings.sandbox_policy(
-            policy, ceiling=ceiling, hook_ceilings=hook_ceilings, grants=grants, on_denied=on_denied
-        )
+            policy, ceiling=ceiling, hook_ceilings=hook_ceilings, grants=grants,
+            on_denied=on_denied, signatures=signatures,
+        )  # fmt: skip
+        self.signatures = sandbox.signatures  # checked by load_plugins before compiling
         coping = settings.reliability(
             reliability, restart=restart, failure_policies=failure_policies
         )
@@ -188,7 +194,7 @@ class PluginHost:
     @property
     def policy(self) -> SandboxPolicy:
         """The :class:`SandboxPolicy` in force (grants added since included)."""
-        return self._rights.policy
+        return attrs.evolve(self._rights.policy, signatures=self.signatures)
 
     @property
     def reliability(self) -> Reliability:

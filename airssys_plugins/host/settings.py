@@ -21,9 +21,10 @@ import pluggy
 
 from ..policy.capabilities import Capabilities, Limits
 from ..policy.decisions import load_grants
+from ..policy.signing import Signatures
 from .supervision import POLICIES, FailurePolicy, RestartPolicy
 
-__all__ = ["OnDenied", "Reliability", "SandboxPolicy", "Unset", "with_timeout"]
+__all__ = ["OnDenied", "Reliability", "SandboxPolicy", "Signatures", "Unset", "with_timeout"]
 
 OnDenied = Literal["refuse", "drop"]
 
@@ -61,6 +62,13 @@ def _grants(
     return types.MappingProxyType(load_grants(value))
 
 
+def _signatures(value: Signatures | str | os.PathLike[str] | None) -> Signatures:
+    """A :class:`Signatures`, or those of a grants file (its path)."""
+    if value is None:
+        return Signatures()
+    return value if isinstance(value, Signatures) else Signatures.from_grants_file(value)
+
+
 def _on_denied(_: object, __: attrs.Attribute[str], value: str) -> None:
     if value not in ("refuse", "drop"):
         raise ValueError("on_denied must be 'refuse' or 'drop'")
@@ -76,12 +84,16 @@ class SandboxPolicy:
     :class:`Capabilities`, or the path of a grants TOML file, read at construction)
     allow. ``on_denied="refuse"`` refuses a plugin asking for more with
     :class:`CapabilityDenied`; ``"drop"`` loads it without the refused rights.
+    ``signatures`` is the :class:`Signatures` policy of discovered plugins (or a grants
+    file's path to read it from); given ``grants`` as a file path and no ``signatures``,
+    the keywords of :class:`PluginHost` read both from that file.
     """
 
     ceiling: Capabilities = attrs.field(factory=Capabilities.everything)
     hook_ceilings: Mapping[str, Capabilities] = attrs.field(factory=dict, converter=_read_only)
     grants: Mapping[str, Capabilities] = attrs.field(factory=dict, converter=_grants)
     on_denied: OnDenied = attrs.field(default="refuse", validator=_on_denied)
+    signatures: Signatures = attrs.field(factory=Signatures, converter=_signatures)
 
 
 def _failure_policies(value: Mapping[str, FailurePolicy] | None) -> Mapping[str, FailurePolicy]:
@@ -124,14 +136,21 @@ def sandbox_policy(
     hook_ceilings: Mapping[str, Capabilities] | None,
     grants: Mapping[str, Capabilities] | str | os.PathLike[str] | None,
     on_denied: OnDenied | None,
+    signatures: Signatures | str | os.PathLike[str] | None = None,
 ) -> SandboxPolicy:
     """``policy``, or the one the keywords describe (a keyword given as ``None`` is not
-    given); ``TypeError`` when both are given."""
+    given); ``TypeError`` when both are given. A grants file given as ``grants`` also
+    supplies the signature settings, unless ``signatures`` is given."""
     if policy is not None:
         passed = {"ceiling": ceiling, "hook_ceilings": hook_ceilings, "grants": grants}
-        _refuse_both("policy", SandboxPolicy, {**passed, "on_denied": on_denied})
+        _refuse_both(
+            "policy", SandboxPolicy, {**passed, "on_denied": on_denied, "signatures": signatures}
+        )
         return policy
+    if signatures is None and isinstance(grants, str | os.PathLike):
+        signatures = grants
     return SandboxPolicy(
+        signatures=signatures,
         ceiling=Capabilities.everything() if ceiling is None else ceiling,
         hook_ceilings=hook_ceilings,
         grants=grants,

@@ -22,7 +22,9 @@ __all__ = ["AuditEvent", "AuditLog"]
 log = logging.getLogger("airssys_plugins.audit")
 
 #: Event kinds.
-KINDS: Final = frozenset({"grant", "deny", "limit", "load", "unload", "refuse", "circuit"})
+KINDS: Final = frozenset(
+    {"grant", "deny", "limit", "load", "unload", "refuse", "circuit", "signature"}
+)
 
 
 @attrs.frozen

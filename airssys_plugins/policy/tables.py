@@ -19,7 +19,7 @@ import difflib
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
@@ -46,6 +46,7 @@ __all__ = [
     "read_grant",
     "read_grants",
     "read_request",
+    "read_signature_tables",
 ]
 
 CAPABILITY_KEYS: Final = ("filesystem", "env", "network", "interfaces")
@@ -290,7 +291,7 @@ def read_grants(path: Path) -> dict[str, Capabilities]:
             "check that it exists and is valid TOML",
         )
         raise GrantsError(reader.problems, path=str(path)) from exc
-    reader.unknown_keys(data, ["plugins"], "")
+    reader.unknown_keys(data, ["plugins", "signatures"], "")
     grants: dict[str, Capabilities] = {}
     for name, table in reader.table(data, "plugins", "plugins").items():
         field = f"plugins.{name}"
@@ -302,7 +303,90 @@ def read_grants(path: Path) -> dict[str, Capabilities]:
                 "interfaces",
             )
             continue
+        # signed-by (trusted signing keys) is read by read_signature_tables
+        table = {k: v for k, v in table.items() if k != "signed-by"}
         grants[name] = read_grant(reader, table, field)
     if reader.problems:
         raise GrantsError(reader.problems, path=str(path))
     return grants
+
+
+# -- signature settings of a grants file ------------------------------------------------------
+
+K = TypeVar("K")
+_SIGNATURE_KEYS: Final = ("policy", "keys", "packs", "sigstore")
+_SIGSTORE_KEYS: Final = ("identity", "issuer", "trusted-root")
+
+
+@attrs.frozen
+class SignatureTables(Generic[K]):
+    """The signature settings of a grants file, keys parsed by the caller's function:
+    ``[signatures]`` ``policy`` and ``keys`` (any plugin), ``[signatures.packs]`` (per
+    distribution), ``signed-by`` of each ``[plugins.<name>]``, ``[signatures.sigstore]``
+    as (identity, issuer, trusted-root or None)."""
+
+    policy: str | None
+    default: tuple[K, ...]
+    plugins: dict[str, tuple[K, ...]]
+    packs: dict[str, tuple[K, ...]]
+    sigstore: tuple[str, str, str | None] | None
+
+
+def read_signature_tables(path: Path, parse_key: Callable[[str], K]) -> SignatureTables[K]:
+    """The signature settings of the grants file ``path``; ``parse_key`` turns an
+    ``ed25519:...`` text or a ``.pub`` path into a key (its ``ValueError`` becomes a
+    problem). Every problem is raised at once in a :class:`GrantsError`."""
+    reader = TableReader(str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        reader.problem(
+            "(file)",
+            f"cannot read the grants file: {exc}",
+            "check that it exists and is valid TOML",
+        )
+        raise GrantsError(reader.problems, path=str(path)) from exc
+
+    def keys(table: Mapping[str, Any], key: str, field: str) -> tuple[K, ...]:
+        out = [
+            reader.checked(parse_key, text, f"{field}[{i}]")
+            for i, text in reader.str_list(table, key, field)
+        ]
+        return tuple(k for k in out if k is not None)
+
+    section = reader.table(data, "signatures", "signatures")
+    reader.unknown_keys(section, _SIGNATURE_KEYS, "signatures.")
+    policy = reader.typed(section, "policy", str, "signatures.policy")
+    if policy is not None and policy not in ("require", "verify-if-present", "ignore"):
+        reader.problem(
+            "signatures.policy",
+            f"{policy!r} is not a signature policy",
+            'write "require", "verify-if-present" or "ignore"',
+        )
+    packs = {
+        name: keys(section["packs"], name, f"signatures.packs.{name}")
+        for name in reader.table(section, "packs", "signatures.packs")
+    }
+    plugins = {
+        name: keys(table, "signed-by", f"plugins.{name}.signed-by")
+        for name, table in reader.table(data, "plugins", "plugins").items()
+        if isinstance(table, dict) and "signed-by" in table
+    }
+    default = keys(section, "keys", "signatures.keys")
+    sigstore = None
+    if "sigstore" in section:
+        table = reader.table(section, "sigstore", "signatures.sigstore")
+        reader.unknown_keys(table, _SIGSTORE_KEYS, "signatures.sigstore.")
+        for key in ("identity", "issuer"):
+            if key not in table:
+                reader.problem(
+                    f"signatures.sigstore.{key}", "missing", f"add {key} = ... to the table"
+                )
+        identity, issuer, root = (
+            reader.typed(table, key, str, f"signatures.sigstore.{key}") for key in _SIGSTORE_KEYS
+        )
+        if identity is not None and issuer is not None:
+            sigstore = (identity, issuer, root)
+    if reader.problems:
+        raise GrantsError(reader.problems, path=str(path))
+    return SignatureTables(policy, default, plugins, packs, sigstore)

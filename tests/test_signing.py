@@ -1,0 +1,467 @@
+"""Signed components: keygen and sign, the require / verify-if-present / ignore policy,
+trusted keys per plugin and per pack, grants-file keys, the audit log, Sigstore refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    PluginHost,
+    PublicKey,
+    SignatureError,
+    Signatures,
+    SigstoreIdentity,
+    TrustedKeys,
+    discover_plugins,
+)
+from airssys_plugins.cli import main as cli
+from airssys_plugins.policy.decisions import GrantsError
+from airssys_plugins.policy.signing import DOMAIN, Signature, payload
+
+from .demo import PACKAGE
+
+Demo = Callable[..., Path]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def keygen(path: Path) -> PublicKey:
+    """A key pair made by the CLI: PATH.key and PATH.pub."""
+    assert cli(["keygen", str(path)]) == 0
+    return PublicKey.from_file(path.with_name(path.name + ".pub"))
+
+
+def plugin_dir(root: Path, name: str, wasm: Path, extra: str = "") -> Path:
+    d = root / name
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copy(wasm, d / f"{name}.wasm")
+    (d / "plugin.toml").write_text(f'name = "{name}"\nversion = "1.0.0"\n{extra}')
+    return d
+
+
+def sign(plugin: Path, key: Path) -> Path:
+    assert cli(["sign", str(plugin), "--key", str(key)]) == 0
+    wasm = next(plugin.glob("*.wasm")) if plugin.is_dir() else plugin
+    return wasm.with_name(wasm.name + ".sig")
+
+
+def load(
+    pm: pluggy.PluginManager, root: Path, signatures: Signatures | str | Path
+) -> tuple[PluginHost, object]:
+    host = PluginHost(pm, package=PACKAGE, signatures=signatures)
+    found = discover_plugins("demo", [root], user_dirs=False, site_dirs=False, packs=False)
+    return host, host.load_plugins(found)
+
+
+def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
+    """keygen writes PATH.key (0600, PEM) and PATH.pub, refuses to overwrite, --force replaces."""
+    public = keygen(tmp_path / "keys" / "alice")
+    private = tmp_path / "keys" / "alice.key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert private.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert (tmp_path / "keys" / "alice.pub").read_text().startswith(str(public))
+    before = private.read_bytes()
+    assert cli(["keygen", str(tmp_path / "keys" / "alice")]) == 1
+    assert private.read_bytes() == before
+    assert cli(["keygen", str(tmp_path / "keys" / "alice"), "--force"]) == 0
+    assert private.read_bytes() != before
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert PublicKey.from_file(tmp_path / "keys" / "alice.pub") != public
+
+
+def test_signed_payload_is_domain_separated_and_names_everything() -> None:
+    """The payload starts with the domain prefix and binds the name and both digests."""
+    data = payload("shout", "a" * 64, "b" * 64)
+    assert data.startswith(DOMAIN)
+    body = json.loads(data[len(DOMAIN) :])
+    assert body == {"plugin": "shout", "component_sha256": "a" * 64, "manifest_sha256": "b" * 64}
+    assert payload("shout", "a" * 64, None) != payload("shout", "a" * 64, "b" * 64)
+    assert payload("shout", "a" * 64, None) != payload("shou", "a" * 64, None)
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        payload("shout", "A" * 64, None)
+
+
+def test_require_loads_a_plugin_signed_by_its_trusted_key(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """Under require a plugin signed by a key trusted for it loads; the audit log says so."""
+    public = keygen(tmp_path / "alice")
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sign(d, tmp_path / "alice.key")
+    rules = Signatures("require", TrustedKeys(plugins={"adder": [public]}))
+    host, report = load(pm, tmp_path / "plugins", rules)
+    with host:
+        assert list(report.loaded) == ["adder"]  # type: ignore[attr-defined]
+        assert pm.hook.add_one(x=1) == [3]
+        [event] = host.audit.events(kind="signature")
+        assert event.plugin == "adder"
+        assert event.fields["outcome"] == "ok"
+        assert event.fields["key"] == public.key_id
+        assert host.policy.signatures == rules
+
+
+def test_unsigned_plugin_is_refused_before_it_compiles(
+    pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """An unsigned component under require is a SignatureError naming plugin, keys and fix,
+    raised before compiling: even bytes that are no WebAssembly get this error."""
+    public = keygen(tmp_path / "alice")
+    d = tmp_path / "plugins" / "adder"
+    d.mkdir(parents=True)
+    (d / "adder.wasm").write_bytes(b"not webassembly at all")
+    (d / "plugin.toml").write_text('name = "adder"\n')
+    host, report = load(pm, tmp_path / "plugins", Signatures("require", TrustedKeys([public])))
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        error = broken.error
+        assert isinstance(error, SignatureError)
+        assert error.outcome == "missing"
+        assert error.plugin == "adder"
+        assert error.keys == (public.key_id,)
+        message = str(error)
+        assert "plugin 'adder'" in message
+        assert public.key_id in message
+        assert "airssys-plugins sign" in message
+        assert str(d / "adder.wasm.sig") in message
+        outcomes = [(e.kind, e.fields.get("outcome")) for e in host.audit.events(plugin="adder")]
+        assert outcomes == [("signature", "missing"), ("refuse", None)]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "changed"),
+    [
+        ("widen-manifest", "the manifest changed"),
+        ("swap-component", "the component changed"),
+        ("rename-plugin", "the plugin name and the manifest changed"),
+    ],
+    ids=["widen-manifest", "swap-component", "rename-plugin"],
+)
+def test_any_change_after_signing_breaks_the_signature(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path, tamper: str, changed: str
+) -> None:
+    """Widening the manifest's capabilities, swapping the component or reusing a signature
+    for another plugin name is refused as a bad signature."""
+    public = keygen(tmp_path / "alice")
+    root = tmp_path / "plugins"
+    d = plugin_dir(root, "adder", demo(k=2, funcs=["add-one"]))
+    sig = sign(d, tmp_path / "alice.key")
+    name = "adder"
+    if tamper == "widen-manifest":
+        with (d / "plugin.toml").open("a") as f:
+            f.write('[capabilities]\nenv = ["HOME"]\n')
+    elif tamper == "swap-component":
+        shutil.copy(demo(k=5, funcs=["add-one"]), d / "adder.wasm")
+    else:  # the same component and signature under another name
+        name = "other"
+        other = plugin_dir(root, name, d / "adder.wasm")
+        shutil.copy(sig, other / "other.wasm.sig")
+        shutil.rmtree(d)
+    host, report = load(pm, root, Signatures("require", TrustedKeys([public])))
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert broken.name == name
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "bad"
+        assert changed in str(broken.error)
+        assert public.key_id in str(broken.error)
+        assert pm.get_plugin(name) is None
+        [event] = host.audit.events(kind="signature")
+        assert event.fields["outcome"] == "bad"
+
+
+def test_keys_are_trusted_only_for_what_they_are_named_for(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """A valid signature by a key trusted for another plugin (or none) is untrusted."""
+    alice = keygen(tmp_path / "alice")
+    mallory = keygen(tmp_path / "mallory")
+    root = tmp_path / "plugins"
+    sign(plugin_dir(root, "adder", demo(k=2, funcs=["add-one"])), tmp_path / "mallory.key")
+    rules = Signatures("require", TrustedKeys(plugins={"adder": [alice], "other": [mallory]}))
+    host, report = load(pm, root, rules)
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "untrusted"
+        assert mallory.key_id in str(broken.error)  # the key that signed it
+        assert broken.error.keys == (alice.key_id,)  # the keys tried
+        assert "signed-by in [plugins.adder]" in str(broken.error)
+    with PluginHost(pm, package=PACKAGE, signatures=Signatures("require")) as host:
+        found = discover_plugins("demo", [root], user_dirs=False, site_dirs=False, packs=False)
+        [broken] = host.load_plugins(found).broken
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "untrusted"
+        assert "no key is trusted for this plugin" in str(broken.error)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{not json", b'{"format": "something-else/1"}', "signature-of-other-format"],
+    ids=["empty", "not-json", "other-format", "bad-base64"],
+)
+def test_a_garbled_signature_file_is_malformed(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path, content: bytes | str
+) -> None:
+    """A signature file that is not one is refused as malformed, also under verify-if-present."""
+    public = keygen(tmp_path / "alice")
+    root = tmp_path / "plugins"
+    d = plugin_dir(root, "adder", demo(k=2, funcs=["add-one"]))
+    sig = sign(d, tmp_path / "alice.key")
+    if isinstance(content, str):
+        doc = json.loads(sig.read_text())
+        doc["signature"] = "!!not base64!!"
+        content = json.dumps(doc).encode()
+    sig.write_bytes(content)
+    host, report = load(pm, root, Signatures("verify-if-present", TrustedKeys([public])))
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "malformed"
+        assert "is not a valid signature file" in str(broken.error)
+
+
+def test_verify_if_present_loads_unsigned_but_checks_signed(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """verify-if-present loads an unsigned plugin (audited as missing) and refuses a bad one."""
+    public = keygen(tmp_path / "alice")
+    root = tmp_path / "plugins"
+    plugin_dir(root, "adder", demo(k=2, funcs=["add-one"]))
+    signed = plugin_dir(root, "other", demo(k=3, funcs=["add-one"]))
+    sign(signed, tmp_path / "alice.key")
+    shutil.copy(demo(k=4, funcs=["add-one"]), signed / "other.wasm")
+    host, report = load(pm, root, Signatures("verify-if-present", TrustedKeys([public])))
+    with host:
+        assert list(report.loaded) == ["adder"]  # type: ignore[attr-defined]
+        assert [b.name for b in report.broken] == ["other"]  # type: ignore[attr-defined]
+        outcomes = {e.plugin: e.fields["outcome"] for e in host.audit.events(kind="signature")}
+        assert outcomes == {"adder": "missing", "other": "bad"}
+
+
+def test_ignore_checks_nothing(demo: Demo, pm: pluggy.PluginManager, tmp_path: Path) -> None:
+    """Under ignore (the default) even a garbage signature file is not read."""
+    root = tmp_path / "plugins"
+    d = plugin_dir(root, "adder", demo(k=2, funcs=["add-one"]))
+    (d / "adder.wasm.sig").write_bytes(b"garbage")
+    host, report = load(pm, root, Signatures())
+    with host:
+        assert list(report.loaded) == ["adder"]  # type: ignore[attr-defined]
+        assert host.audit.events(kind="signature") == []
+
+
+def test_a_bare_wasm_is_signed_without_a_manifest(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """A bare .wasm's signature has no manifest digest and verifies as such."""
+    public = keygen(tmp_path / "alice")
+    root = tmp_path / "plugins"
+    root.mkdir()
+    wasm = shutil.copy(demo(k=2, funcs=["add-one"]), root / "adder.wasm")
+    sig = sign(Path(wasm), tmp_path / "alice.key")
+    assert Signature.parse(sig.read_bytes()).manifest_sha256 is None
+    host, report = load(pm, root, Signatures("require", TrustedKeys([public])))
+    with host:
+        assert list(report.loaded) == ["adder"]  # type: ignore[attr-defined]
+
+
+def test_grants_file_names_the_policy_and_keys(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """[signatures] policy and signed-by in [plugins.<name>] of a grants file apply to a
+    host given grants= that file; the plugin's grants still apply."""
+    keygen(tmp_path / "keys" / "alice")
+    root = tmp_path / "plugins"
+    adder = plugin_dir(
+        root, "adder", demo(k=2, funcs=["add-one"]), '[capabilities]\nenv = ["LANG"]\n'
+    )
+    plugin_dir(root, "other", demo(k=3, funcs=["add-one"]))
+    sign(adder, tmp_path / "keys" / "alice.key")
+    grants = tmp_path / "grants.toml"
+    grants.write_text(
+        textwrap.dedent(
+            """
+            [signatures]
+            policy = "require"
+
+            [plugins.adder]
+            env = ["LANG"]
+            signed-by = ["keys/alice.pub"]
+            """
+        )
+    )
+    with PluginHost(pm, package=PACKAGE, grants=grants) as host:
+        found = discover_plugins("demo", [root], user_dirs=False, site_dirs=False, packs=False)
+        report = host.load_plugins(found)
+        assert list(report.loaded) == ["adder"]
+        assert report["adder"].plugin is not None
+        assert report["adder"].plugin.capabilities.env == {"LANG"}
+        assert isinstance(report["other"].error, SignatureError)
+        assert host.policy.signatures.policy == "require"
+
+
+def test_grants_file_signature_problems_are_reported_together(tmp_path: Path) -> None:
+    """Every problem of the signature tables is one GrantsError naming file and field."""
+    grants = tmp_path / "grants.toml"
+    grants.write_text(
+        textwrap.dedent(
+            """
+            [signatures]
+            policy = "always"
+            keys = ["ed25519:???", 3]
+            colour = "red"
+
+            [plugins.adder]
+            signed-by = ["missing.pub"]
+            """
+        )
+    )
+    with pytest.raises(GrantsError) as info:
+        Signatures.from_grants_file(grants)
+    fields = sorted(p.field for p in info.value.problems)
+    assert fields == [
+        "plugins.adder.signed-by[0]",
+        "signatures.colour",
+        "signatures.keys[0]",
+        "signatures.keys[1]",
+        "signatures.policy",
+    ]
+    assert str(grants) in str(info.value)
+
+
+def test_require_without_cryptography_names_the_extra(demo: Demo, tmp_path: Path) -> None:
+    """Without cryptography, import and the ignore policy work; asking for verification says
+    at once which extra to install."""
+    wasm = demo(k=2, funcs=["add-one"])
+    d = plugin_dir(tmp_path / "plugins", "adder", wasm)
+    (d / "adder.wasm.sig").write_text("{}")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["cryptography"] = None  # as if it were not installed
+        import pluggy
+        from airssys_plugins import PluginHost, Signatures, TrustedKeys, PublicKey, discover_plugins
+        from tests.demo import DemoHooks, PACKAGE
+        pm = pluggy.PluginManager("demo")
+        pm.add_hookspecs(DemoHooks)
+        found = discover_plugins("demo", [{str(tmp_path / "plugins")!r}], user_dirs=False,
+                                 site_dirs=False, packs=False)
+        with PluginHost(pm, package=PACKAGE) as host:
+            print("ignore:", sorted(host.load_plugins(found).loaded))
+        key = PublicKey(bytes(32))
+        try:
+            Signatures("require", TrustedKeys([key]))
+        except ImportError as exc:
+            print("require:", type(exc).__name__, exc)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "ignore: ['adder']"
+    assert lines[1].startswith("require: SigningUnavailable")
+    assert "pip install 'airssys-plugins[signing]'" in lines[1]
+    assert "cryptography" in lines[1]
+
+
+def test_sign_cli_payload_only_writes_the_signed_bytes(demo: Demo, tmp_path: Path) -> None:
+    """--payload-only writes what a signature signs (for sigstore sign)."""
+    d = plugin_dir(tmp_path, "adder", demo(k=2, funcs=["add-one"]))
+    out = tmp_path / "payload.bin"
+    assert cli(["sign", str(d), "--payload-only", "-o", str(out)]) == 0
+    data = out.read_bytes()
+    assert data.startswith(DOMAIN)
+    assert json.loads(data[len(DOMAIN) :])["plugin"] == "adder"
+
+
+def test_sign_cli_refuses_a_broken_plugin_and_a_bad_key(
+    demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sign reports a missing component or an unusable key as a message, exit 1."""
+    d = plugin_dir(tmp_path, "adder", demo(k=2, funcs=["add-one"]))
+    (tmp_path / "bad.key").write_text("not a key")
+    assert cli(["sign", str(d), "--key", str(tmp_path / "bad.key")]) == 1
+    assert "is not an unencrypted PEM private key" in capsys.readouterr().err
+    (d / "adder.wasm").unlink()
+    assert cli(["sign", str(d), "--key", str(tmp_path / "bad.key")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (d / "adder.wasm.sig").exists()
+
+
+# -- Sigstore ---------------------------------------------------------------------------------
+
+
+def _sigstore_rules() -> Signatures:
+    return Signatures(
+        "require", sigstore=SigstoreIdentity("dev@example.com", "https://issuer.example.com")
+    )
+
+
+def test_sigstore_missing_bundle_under_require(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """With a Sigstore identity configured and neither signature nor bundle: missing."""
+    plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    host, report = load(pm, tmp_path / "plugins", _sigstore_rules())
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "missing"
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [b"{not json", b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'],
+    ids=["not-json", "empty-bundle"],
+)
+def test_sigstore_garbled_bundle_is_malformed(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path, bundle: bytes
+) -> None:
+    """A bundle that sigstore cannot parse is refused as malformed, naming the identity."""
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    (d / "adder.wasm.sigstore.json").write_bytes(bundle)
+    host, report = load(pm, tmp_path / "plugins", _sigstore_rules())
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "malformed"
+        assert "is not a valid Sigstore bundle" in str(broken.error)
+        assert "dev@example.com" in str(broken.error)
+        [event] = host.audit.events(kind="signature")
+        assert event.fields["outcome"] == "malformed"
+
+
+def test_sigstore_bundle_without_identity_configured_is_not_trusted(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """A bundle beside a component does not count when the host configures no identity."""
+    public = PublicKey(bytes(32))
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    (d / "adder.wasm.sigstore.json").write_text("{}")
+    host, report = load(pm, tmp_path / "plugins", Signatures("require", TrustedKeys([public])))
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "missing"
+        assert "configures no Sigstore identity" in str(broken.error)
+
+
+def test_public_key_text_round_trips_and_rejects_other_kinds(tmp_path: Path) -> None:
+    """ed25519:<base64> parses back to the same key; other texts are SigningKeyErrors."""
+    key = PublicKey(bytes(range(32)))
+    assert PublicKey.parse(str(key) + "  a comment") == key
+    for bad in ("rsa:AAAA", "ed25519:@@@", "ed25519:AAAA", ""):
+        with pytest.raises(ValueError, match="key"):
+            PublicKey.parse(bad)
+    (tmp_path / "k.pub").write_text(str(key))
+    assert PublicKey.of("k.pub", base=tmp_path) == key
