@@ -67,10 +67,24 @@ if TYPE_CHECKING:
     from .discovery.sources import PluginShadowedWarning as PluginShadowedWarning
     from .discovery.sources import PluginSource as PluginSource
     from .discovery.sources import discover_plugins as discover_plugins
+    from .host.composition import LinkCycleError as LinkCycleError
+    from .host.composition import LinkedCallError as LinkedCallError
+    from .host.composition import LinkError as LinkError
+    from .host.composition import LinkInfo as LinkInfo
     from .host.interfaces import PluginContext as PluginContext
     from .host.interfaces import current_plugin as current_plugin
     from .host.loading import LoadReport as LoadReport
     from .host.loading import PluginStatus as PluginStatus
+    from .host.messaging import Counters as Counters
+    from .host.messaging import DeadLetter as DeadLetter
+    from .host.messaging import MailboxFull as MailboxFull
+    from .host.messaging import Message as Message
+    from .host.messaging import Messaging as Messaging
+    from .host.messaging import MessagingError as MessagingError
+    from .host.messaging import MessagingPolicy as MessagingPolicy
+    from .host.messaging import NoReply as NoReply
+    from .host.messaging import Subscription as Subscription
+    from .host.messaging import TopicDenied as TopicDenied
     from .host.plugin_host import HookOptions as HookOptions
     from .host.plugin_host import PluginHost as PluginHost
     from .host.plugin_host import ReloadError as ReloadError

@@ -7,6 +7,20 @@ from pathlib import Path
 import airssys_plugins
 
 PUBLIC = {
+    "LinkCycleError",
+    "LinkError",
+    "LinkInfo",
+    "LinkedCallError",
+    "Counters",
+    "DeadLetter",
+    "MailboxFull",
+    "Message",
+    "Messaging",
+    "MessagingError",
+    "MessagingPolicy",
+    "NoReply",
+    "Subscription",
+    "TopicDenied",
     "SupervisorStatus",
     "ReloadError",
     "UpgradeHeld",

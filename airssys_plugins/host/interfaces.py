@@ -9,7 +9,12 @@ Built-in interfaces (package ``airssys:host@0.1.0``), each linked only when gran
 * ``kv``: ``get``/``set``/``delete``/``keys`` -> a persistent per-plugin namespace in SQLite,
   with a quota;
 * ``http``: ``fetch: func(request: request) -> result<response, string>`` -> outbound HTTP
-  to allowlisted origins only, with size and time limits.
+  to allowlisted origins only, with size and time limits;
+* ``messaging``: ``publish: func(topic: string, payload: list<u8>)`` and
+  ``request: func(topic: string, payload: list<u8>, timeout-ms: u32) -> result<list<u8>,
+  string>`` -> the host's topics (:mod:`.messaging`), to topics the plugin is granted to
+  publish to. A plugin receives messages by exporting ``on-message`` of interface
+  ``airssys:host/subscriber``.
 
 An application exposes its own functions with :meth:`PluginHost.provide`; their WIT comes
 from the annotations, like hookspecs. Inside any host function, :func:`current_plugin`
@@ -25,13 +30,13 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
 from .._errors import PluginTimeout
 from ..contract import wit as _wit
-from ..contract.annotations import Err, Ok, Result, u16
+from ..contract.annotations import Err, Ok, Result, u16, u32
 from ..contract.mapping import function_signature
 from ..policy.audit import AuditLog
 from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
@@ -39,7 +44,10 @@ from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
 __all__ = [
     "LIFECYCLE",
     "LIFECYCLE_INTERFACE",
+    "SUBSCRIBER",
+    "SUBSCRIBER_INTERFACE",
     "HostFunction",
+    "Messenger",
     "KVStore",
     "PluginContext",
     "builtin_functions",
@@ -63,6 +71,15 @@ _POOL: Final = concurrent.futures.ThreadPoolExecutor(
 )
 
 
+class Messenger(Protocol):
+    """What the ``messaging`` host interface calls (the host's :class:`Messaging`)."""
+
+    def publish_from(self, context: PluginContext, topic: str, payload: bytes) -> None: ...
+    def request_from(
+        self, context: PluginContext, topic: str, payload: bytes, timeout: float
+    ) -> Result[bytes, str]: ...
+
+
 @attrs.define(eq=False)
 class PluginContext:
     """Per-plugin state host functions see (``current_plugin()`` inside a host function)."""
@@ -73,6 +90,10 @@ class PluginContext:
     limits: Limits = attrs.field(factory=Limits)
     kv: KVStore | None = None
     audit: AuditLog | None = None
+    #: The host's messaging (when the plugin is granted ``messaging``).
+    messaging: Messenger | None = None
+    #: Topic patterns it may publish to.
+    publish: frozenset[str] = frozenset()
 
 
 def calling_plugin() -> PluginContext | None:
@@ -364,6 +385,31 @@ def fetch(request: Request) -> Result[Response, str]:
     return Ok(Response(status, headers, body))  # type: ignore[return-value]
 
 
+# ----------------------------------------------------------------------------- messaging
+
+
+def _messenger() -> tuple[Messenger, PluginContext]:
+    context = current_plugin()
+    if context.messaging is None:
+        raise RuntimeError(f"plugin {context.name!r} has no messaging")
+    return context.messaging, context
+
+
+def messaging_publish(topic: str, payload: bytes) -> None:
+    """Publish ``payload`` to ``topic`` (every subscriber's mailbox gets it)."""
+    bus, context = _messenger()
+    bus.publish_from(context, topic, payload)
+
+
+def messaging_request(topic: str, payload: bytes, timeout_ms: u32) -> Result[bytes, str]:
+    """Send ``payload`` to ``topic``'s subscribers; the first reply, or why there is none."""
+    bus, context = _messenger()
+    # the guest waits in a host call, where epochs cannot interrupt it: the host-call
+    # timeout bounds the wait too
+    seconds = min(timeout_ms / 1000, context.limits.host_call_timeout)
+    return bus.request_from(context, topic, payload, seconds)
+
+
 # ----------------------------------------------------------------------------- lifecycle
 # Optional exports of a component, in interface airssys:host/lifecycle: called when present.
 
@@ -389,6 +435,22 @@ _LIFECYCLE_WIT_INTERFACE: Final = _wit.Interface(
 LIFECYCLE_WIT: Final = "\n" + _wit.render_interface(_LIFECYCLE_WIT_INTERFACE)
 
 
+def _on_message(topic: str, payload: bytes) -> bytes | None: ...
+
+
+# The export a subscribing component implements, in interface airssys:host/subscriber.
+SUBSCRIBER_INTERFACE: Final = f"{HOST_PACKAGE}/subscriber@{HOST_VERSION}"
+SUBSCRIBER: Final = function_signature("on-message", _on_message, kind="subscriber export")[1]
+_SUBSCRIBER_WIT_INTERFACE: Final = _wit.Interface(
+    "subscriber",
+    (("on-message", SUBSCRIBER),),
+    (
+        "Export to receive messages of the topics the plugin subscribes to, one at a",
+        "time; a some(reply) answers a request.",
+    ),
+)
+
+
 # ----------------------------------------------------------------------------- registry
 
 
@@ -408,6 +470,13 @@ def builtin_functions() -> tuple[HostFunction, ...]:
         HostFunction.from_function(_iface("kv"), kv_delete, name="delete"),
         HostFunction.from_function(_iface("kv"), kv_keys, name="keys"),
         HostFunction.from_function(_iface("http"), fetch),
+        # not blocking: publish and request bound their own waits (mailbox, reply)
+        HostFunction.from_function(
+            _iface("messaging"), messaging_publish, name="publish", blocking=False
+        ),
+        HostFunction.from_function(
+            _iface("messaging"), messaging_request, name="request", blocking=False
+        ),
     )
 
 
@@ -429,5 +498,6 @@ def host_wit(functions: list[HostFunction]) -> dict[str, str]:
         ]
         if package == f"{HOST_PACKAGE}@{HOST_VERSION}":
             rendered.append(_LIFECYCLE_WIT_INTERFACE)
+            rendered.append(_SUBSCRIBER_WIT_INTERFACE)
         documents[package] = _wit.render_package(package, rendered)
     return documents

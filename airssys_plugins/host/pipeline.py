@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, final
 
@@ -17,7 +17,9 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Effective, Limits
 from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
-from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, PluginContext
+from .composition import Link, Links
+from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, SUBSCRIBER_INTERFACE, PluginContext
+from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
 from .registry import HostFunctionRegistry
 from .rights import Rights
@@ -58,8 +60,15 @@ class LoadPipeline:
         limits: Limits,
         data_dir: Path,
         compile_cache: bool,
+        links: Links | None = None,
+        messaging: Messaging | None = None,
     ):
         self.bridge = bridge
+        #: Links between plugins (see :mod:`.composition`); None: imports of other
+        #: plugins' exports are refused as unknown.
+        self.links = links
+        #: Topics and mailboxes, handed to plugins granted the ``messaging`` interface.
+        self.messaging = messaging
         self.functions = functions
         self.rights = rights
         self.audit = audit
@@ -89,7 +98,7 @@ class LoadPipeline:
             path=None if path is None else Path(path),
             fuel=plugin_limits.fuel is not None,  # fuel metering only where it is asked for
         )
-        matches = self.bridge.match(name, image, dict(hooks or {}))
+        matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)
         wanted = options.requests or Capabilities()
         effective = self.rights.decide(
@@ -105,9 +114,13 @@ class LoadPipeline:
             limits=plugin_limits,
             kv=self.functions.kv() if "kv" in effective.interfaces else None,
             audit=self.audit,
+            messaging=self.messaging if "messaging" in effective.interfaces else None,
+            publish=effective.publish,
         )
-        sandbox = self._sandbox(name, effective, plugin_limits)
-        linker = self.functions.linker()
+        check_subscriber(name, image, effective)
+        links = self._links(name, image, effective)
+        sandbox = self._sandbox(name, effective, plugin_limits, links)
+        linker = self.functions.linker([f for link in links for f in link.host_funcs()])
         instances = [
             PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
             for _ in range(options.pool_size)
@@ -124,7 +137,31 @@ class LoadPipeline:
         except BaseException:
             plugin.close(shutdown=False)
             raise
+        if self.links is not None:
+            self.links.commit(name, links)
         return plugin
+
+    def _match(
+        self, name: str, image: ComponentImage, hooks: dict[str, HookOptions]
+    ) -> list[Match]:
+        """The hooks the component implements. A component implementing none is refused,
+        unless it serves other plugins: a provider some link names, or a subscriber."""
+        try:
+            return self.bridge.match(name, image, hooks)
+        except ContractMismatchError as exc:
+            nothing = all(m.hook == "*" for m in exc.mismatches)
+            serves = self.links is not None and self.links.provides_for(name, self.rights.grants)
+            if nothing and (serves or image.find_export(SUBSCRIBER_INTERFACE, "on-message")):
+                return []
+            raise
+
+    def _links(self, name: str, image: ComponentImage, rights: Capabilities) -> list[Link]:
+        """The links plugin ``name`` imports through; refuses it as a provider that no
+        longer serves a dependant."""
+        if self.links is None:
+            return []
+        self.links.check_provider(name, image)
+        return self.links.plan(name, image, rights, host_interfaces=self.functions.interfaces())
 
     def _start(self, plugin: WasmPlugin, lifecycle: Lifecycle, matches: list[Match]) -> None:
         """Bind lifecycle exports, instantiate (running ``init``) and attach hookimpls."""
@@ -143,13 +180,16 @@ class LoadPipeline:
             plugin._impl_attrs.append(attr)
             plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
 
-    def _sandbox(self, name: str, rights: Capabilities, limits: Limits) -> SandboxSpec:
+    def _sandbox(
+        self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
+    ) -> SandboxSpec:
         effective = Effective(rights, limits, self.data_dir / name)
         env = tuple((k, os.environ[k]) for k in sorted(rights.env) if k in os.environ)
         return SandboxSpec(
             preopens=tuple(effective.preopens()),
             env=env,
-            interfaces=self.functions.linked_interfaces(rights),
+            interfaces=self.functions.linked_interfaces(rights)
+            | {wit.unversioned(link.interface) for link in links},
             timeout=limits.timeout,
             fuel=limits.fuel,
             memory=limits.memory,

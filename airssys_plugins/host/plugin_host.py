@@ -11,7 +11,9 @@ The host is a facade; each job lives in its own module:
 * :mod:`.upgrades`: blue-green reload, rollback, upgrades held for approval;
 * :mod:`.circuits` and :mod:`.supervision`: restarts, circuit breaking, health;
 * :mod:`.hookexec`: failure policies, the one patch of pluggy's hook execution;
-* :mod:`.loading` and :mod:`.watch`: discovered plugins, reloading changed files.
+* :mod:`.loading` and :mod:`.watch`: discovered plugins, reloading changed files;
+* :mod:`.composition`: links between plugins (one's export serving another's import);
+* :mod:`.messaging`: topics, mailboxes, dead letters and counters.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from ..policy.capabilities import Capabilities, Limits
 from . import settings
 from .bridge import HookBridge
 from .circuits import Circuits
+from .composition import LinkInfo, Links, MissingProvider
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
 from .loaded import LoadedPlugins
+from .messaging import Messaging, MessagingPolicy, Subscription
 from .pipeline import LoadOptions, LoadPipeline, origin_of
 from .plugin import WasmPlugin
 from .registry import HostFunctionRegistry
@@ -89,6 +93,11 @@ class PluginHost:
     Reliability: ``reliability`` is the :class:`Reliability` (the :class:`RestartPolicy`
     and per-hook failure policies), or give them as ``restart`` and ``failure_policies``.
     Giving a value object and one of its keywords is a ``TypeError``.
+
+    Plugins together: ``missing_provider`` says what loading a plugin that links to a
+    provider not loaded yet does, ``"wait"`` (load it; calls into the link fail until the
+    provider loads) or ``"fail"``; ``messaging`` is the :class:`MessagingPolicy` of the
+    mailboxes (:meth:`publish`, :meth:`subscribe`, :meth:`request`).
     """
 
     def __init__(
@@ -110,6 +119,8 @@ class PluginHost:
         compile_cache: bool = True,
         policy: SandboxPolicy | None = None,
         reliability: Reliability | None = None,
+        missing_provider: MissingProvider = "wait",
+        messaging: MessagingPolicy | None = None,
         signatures: Signatures | str | os.PathLike[str] | None = None,
     ):
         sandbox = settings.sandbox_policy(
@@ -133,6 +144,11 @@ class PluginHost:
             kv_timeout=base.host_call_timeout,
         )
         self._circuits = Circuits(pm, self._plugins, restart=coping.restart, audit=self.audit)
+        self._links = Links(self._plugins, audit=self.audit, missing_provider=missing_provider)
+        #: Topics, mailboxes, dead letters and counters (see :mod:`.messaging`).
+        self.messaging = Messaging(
+            self._plugins, policy=messaging or MessagingPolicy(), audit=self.audit
+        )
         self._pipeline = LoadPipeline(
             bridge=self._bridge,
             functions=self._functions,
@@ -142,6 +158,8 @@ class PluginHost:
             limits=base,
             data_dir=data,
             compile_cache=compile_cache,
+            links=self._links,
+            messaging=self.messaging,
         )
         self._upgrades = Upgrades(pm, self._plugins, pipeline=self._pipeline, audit=self.audit)
         # Shared objects, changed in place: hook name -> a narrower ceiling; the operator's
@@ -284,12 +302,16 @@ class PluginHost:
         plugin = self._plugins.add(
             name, lambda: self._pipeline.stage(name, origin, options, path=path)
         )
+        self.messaging.attach(plugin)
         self._failures.resume()
         return plugin
 
     def unload(self, name: str) -> None:
-        """Unregister the plugin from pluggy and free its instance."""
+        """Unregister the plugin from pluggy and free its instance (plugins linking to
+        it wait for it; its mailbox closes, dead-lettering what waits in it)."""
+        self.messaging.detach(name)
         self._plugins.remove(name)
+        self._links.forget(name)
         self._circuits.forget(name)
 
     def close(self) -> None:
@@ -297,6 +319,7 @@ class PluginHost:
         ``kv`` store and give the PluginManager pluggy's own hook execution back."""
         for plugin in self._plugins:
             self.unload(plugin.name)
+        self.messaging.close()
         self._functions.close()
         self._failures.uninstall()
 
@@ -375,6 +398,29 @@ class PluginHost:
 
         return imap(self, hook, items, **options)
 
+    # -- plugins together ------------------------------------------------------------------
+
+    def links(self) -> list[LinkInfo]:
+        """Every link between loaded plugins (importer, provider, interface, state)."""
+        return self._links.infos()
+
+    def publish(self, topic: str, payload: bytes) -> int:
+        """Queue ``payload`` for every subscriber of ``topic`` (plugins and Python);
+        returns how many mailboxes took it. See :class:`Messaging`."""
+        return self.messaging.publish(topic, payload)
+
+    def subscribe(
+        self, pattern: str, handler: Callable[[str, bytes], bytes | None]
+    ) -> Subscription:
+        """Call ``handler(topic, payload)`` for each message matching ``pattern``, on a
+        mailbox thread of its own; a ``bytes`` return answers a :meth:`request`."""
+        return self.messaging.subscribe(pattern, handler)
+
+    def request(self, topic: str, payload: bytes, *, timeout: float = 1.0) -> bytes:
+        """The first reply of ``topic``'s subscribers to ``payload`` (:class:`NoReply`
+        when none comes within ``timeout`` seconds)."""
+        return self.messaging.request(topic, payload, timeout=timeout)
+
     # -- upgrades --------------------------------------------------------------------------
 
     def reload(
@@ -404,9 +450,11 @@ class PluginHost:
         options = Carried(
             hooks=hooks, timeout=timeout, limits=limits, config=config, pool_size=pool_size
         )
-        return self._upgrades.reload(
+        new = self._upgrades.reload(
             name, source, requests=requests, approve=approve, options=options
         )
+        self.messaging.attach(new)  # its mailbox, and the messages in it, carry over
+        return new
 
     def approve_upgrade(self, name: str) -> WasmPlugin:
         """Apply an upgrade held for asking more rights (the operator approves)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, final
 
@@ -46,6 +46,7 @@ class HostFunctionRegistry:
         self._kv_timeout = kv_timeout
         self._provided: list[HostFunction] = []
         self._linker: HostLinker | None = None
+        self._host_funcs: list[HostFunc] | None = None
         self.kv_store: KVStore | None = None
 
     def provide(
@@ -76,15 +77,27 @@ class HostFunctionRegistry:
     def wit(self) -> dict[str, str]:
         return host_wit(self.functions)
 
-    def linker(self) -> HostLinker:
+    def _funcs(self) -> list[HostFunc]:
+        if self._host_funcs is None:
+            self._host_funcs = [
+                HostFunc(f.interface, f.name, f.signature, _trampoline_for(f))
+                for f in self.functions
+            ]
+        return self._host_funcs
+
+    def linker(self, extra: Sequence[HostFunc] = ()) -> HostLinker:
+        """The linker every plugin shares; with ``extra`` (the per-link host functions of a
+        plugin importing another plugin's export, see :mod:`.composition`) a linker of its
+        own that adds them."""
         if self._linker is None:
-            self._linker = HostLinker(
-                [
-                    HostFunc(f.interface, f.name, f.signature, _trampoline_for(f))
-                    for f in self.functions
-                ]
-            )
+            self._linker = HostLinker(self._funcs())
+        if extra:
+            return HostLinker([*self._funcs(), *extra])
         return self._linker
+
+    def interfaces(self) -> frozenset[str]:
+        """Unversioned names of every host interface (granted or not)."""
+        return frozenset(wit.unversioned(f.interface) for f in self.functions)
 
     def provided_interfaces(self) -> set[str]:
         """Short names of every interface a plugin may be granted."""

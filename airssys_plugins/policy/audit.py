@@ -23,7 +23,7 @@ log = logging.getLogger("airssys_plugins.audit")
 
 #: Event kinds.
 KINDS: Final = frozenset(
-    {"grant", "deny", "limit", "load", "unload", "refuse", "circuit", "signature"}
+    {"grant", "deny", "limit", "load", "unload", "refuse", "circuit", "signature", "link"}
 )
 
 

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, final
 import attrs
 
 from .._errors import CapabilityDenied
+from ..contract.semver import VersionRange
 
 __all__ = [
     "HOST_INTERFACES",
@@ -31,13 +32,15 @@ __all__ = [
     "FileGrant",
     "Limits",
     "Origin",
+    "PluginLink",
     "Preopen",
     "RequestedCapabilities",
     "decide",
+    "topic_covers",
 ]
 
 #: Host interfaces of package ``airssys:host``, linked only when granted.
-HOST_INTERFACES: Final = frozenset({"log", "kv", "config", "http"})
+HOST_INTERFACES: Final = frozenset({"log", "kv", "config", "http", "messaging"})
 HOST_PACKAGE: Final = "airssys:host"
 HOST_VERSION: Final = "0.1.0"
 
@@ -99,6 +102,104 @@ def interface_name(value: str) -> str:
     if not _INTERFACE_RE.match(value):
         raise ValueError(f"{value!r} is not an interface name; use kebab-case, e.g. 'log' or 'kv'")
     return value
+
+
+_TOPIC_SEGMENT_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+TOPIC_FIX: Final = (
+    'write dot-separated words, "*" for any one word, ">" last for the rest, '
+    'e.g. "orders.*" or "events.>"'
+)
+
+
+def topic_pattern(value: str) -> str:
+    """A topic pattern: dot-separated words (letters, digits, ``_``, ``-``); ``*`` matches
+    any one word, ``>`` (last only) one or more words (NATS subjects' rules)."""
+    parts = value.split(".")
+    for i, part in enumerate(parts):
+        if part == "*" or (part == ">" and i == len(parts) - 1):
+            continue
+        if not _TOPIC_SEGMENT_RE.match(part):
+            raise ValueError(f"{value!r} is not a topic pattern; {TOPIC_FIX}")
+    return value
+
+
+def topic_name(value: str) -> str:
+    """A topic messages are published to: a pattern without wildcards."""
+    topic_pattern(value)
+    if any(part in ("*", ">") for part in value.split(".")):
+        raise ValueError(
+            f'{value!r} has a wildcard; messages go to one topic, e.g. "orders.created"'
+        )
+    return value
+
+
+def topic_covers(pattern: str, other: str) -> bool:
+    """Whether every topic ``other`` (a topic or a pattern) matches also matches ``pattern``."""
+    mine, theirs = pattern.split("."), other.split(".")
+    for i, part in enumerate(mine):
+        if part == ">":
+            return len(theirs) > i
+        if i >= len(theirs) or theirs[i] == ">":
+            return False
+        if part != "*" and (part != theirs[i]):
+            return False
+    return len(theirs) == len(mine)
+
+
+_LINK_RE: Final = re.compile(
+    r"^(?P<provider>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<interface>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*"
+    r"/[a-z][a-z0-9-]*)(?:@(?P<range>.+))?$"
+)
+LINK_FIX: Final = (
+    'write "<provider plugin>:<namespace>:<package>/<interface>@<version range>", '
+    'e.g. "tokenizer:textpipe:nlp/tokenize@^1"'
+)
+
+
+@attrs.frozen
+class PluginLink:
+    """A link to another plugin: ``interface`` (unversioned, ``ns:pkg/iface``) exported
+    by plugin ``provider``, at a version in ``versions`` (a semver range; ``*``: any).
+
+    Written ``"tokenizer:textpipe:nlp/tokenize@^1"`` in manifests and grants files. A
+    granted link without a range (or ``*``) covers any range the plugin asks for."""
+
+    provider: str
+    interface: str
+    versions: str = "*"
+
+    @classmethod
+    def parse(cls, text: str) -> PluginLink:
+        m = _LINK_RE.match(text.strip())
+        if m is None:
+            raise ValueError(f"{text!r} is not a plugin link; {LINK_FIX}")
+        versions = (m.group("range") or "*").strip()
+        try:
+            VersionRange.parse(versions)
+        except ValueError:
+            raise ValueError(
+                f"{text!r}: {versions!r} is not a version range; use e.g. ^1, ~1.2 or >=1.0, <2"
+            ) from None
+        return cls(m.group("provider"), m.group("interface"), versions)
+
+    def covers(self, other: PluginLink) -> bool:
+        """Whether granting ``self`` allows ``other`` (same provider and interface, and
+        no version range or the same one)."""
+        return (
+            self.provider == other.provider
+            and self.interface == other.interface
+            and (self.versions == "*" or self.versions == other.versions)
+        )
+
+    def accepts(self, version: str | None) -> bool:
+        """Whether an export of the interface at ``version`` satisfies the link."""
+        if self.versions == "*":
+            return True
+        return version is not None and VersionRange.parse(self.versions).contains(version)
+
+    def __str__(self) -> str:
+        suffix = "" if self.versions == "*" else f"@{self.versions}"
+        return f"{self.provider}:{self.interface}{suffix}"
 
 
 def _mode_validator(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -257,6 +358,14 @@ def _names(values: Iterable[str]) -> frozenset[str]:
     return frozenset(map(env_name, values))
 
 
+def _links(values: Iterable[str | PluginLink]) -> frozenset[PluginLink]:
+    return frozenset(v if isinstance(v, PluginLink) else PluginLink.parse(v) for v in values)
+
+
+def _patterns(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(map(topic_pattern, values))
+
+
 @attrs.frozen
 class Capabilities:
     """A set of rights: used for a plugin's request, the host's ceiling and the grants."""
@@ -265,6 +374,11 @@ class Capabilities:
     env: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     network: frozenset[Origin] = attrs.field(default=frozenset(), converter=_origins)
     interfaces: frozenset[str] = attrs.field(default=frozenset(), converter=_interfaces)
+    #: Links to other plugins' exports (``plugins = [...]``), and topic patterns the
+    #: plugin may publish to and subscribe to (``publish``/``subscribe = [...]``).
+    plugins: frozenset[PluginLink] = attrs.field(default=frozenset(), converter=_links)
+    publish: frozenset[str] = attrs.field(default=frozenset(), converter=_patterns)
+    subscribe: frozenset[str] = attrs.field(default=frozenset(), converter=_patterns)
 
     @classmethod
     def everything(cls) -> Capabilities:
@@ -277,6 +391,9 @@ class Capabilities:
         lines += [f"env {name}" for name in sorted(self.env)]
         lines += [f"network {o}" for o in sorted(self.network, key=str)]
         lines += [f"interface {i}" for i in sorted(self.interfaces)]
+        lines += [f"plugin link {link}" for link in sorted(self.plugins, key=str)]
+        lines += [f"publish {t}" for t in sorted(self.publish)]
+        lines += [f"subscribe {t}" for t in sorted(self.subscribe)]
         return lines
 
     def beyond(self, other: Capabilities) -> list[str]:
@@ -285,6 +402,17 @@ class Capabilities:
         extra += [f"env {v}" for v in sorted(other.env - self.env)]
         extra += [f"network {v}" for v in sorted(map(str, other.network - self.network))]
         extra += [f"interface {v}" for v in sorted(other.interfaces - self.interfaces)]
+        extra += [
+            f"plugin link {v}"
+            for v in sorted(other.plugins, key=str)
+            if not any(mine.covers(v) for mine in self.plugins)
+        ]
+        for kind in ("publish", "subscribe"):
+            extra += [
+                f"{kind} {v}"
+                for v in sorted(getattr(other, kind))
+                if not any(topic_covers(mine, v) for mine in getattr(self, kind))
+            ]
         return extra
 
     def covers(self, other: Capabilities) -> bool:
@@ -342,9 +470,20 @@ class RequestedCapabilities:
         converter=_tuple_of_str,
         validator=attrs.validators.deep_iterable(attrs.validators.in_(HOST_INTERFACES)),
     )
+    plugins: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    publish: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    subscribe: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
     def __bool__(self) -> bool:
-        return bool(self.filesystem or self.env or self.network or self.interfaces)
+        return bool(
+            self.filesystem
+            or self.env
+            or self.network
+            or self.interfaces
+            or self.plugins
+            or self.publish
+            or self.subscribe
+        )
 
     def capabilities(self) -> Capabilities:
         """The request as the set of rights the policy intersects."""
@@ -353,6 +492,9 @@ class RequestedCapabilities:
             env=self.env,
             network=self.network,
             interfaces=self.interfaces,
+            plugins=self.plugins,
+            publish=self.publish,
+            subscribe=self.subscribe,
         )
 
     def summary(self) -> list[str]:
@@ -362,6 +504,9 @@ class RequestedCapabilities:
             + [f"fs:{p}" for p in self.filesystem]
             + [f"env:{e}" for e in self.env]
             + [f"net:{o}" for o in self.network]
+            + [f"plugin:{link}" for link in self.plugins]
+            + [f"pub:{t}" for t in self.publish]
+            + [f"sub:{t}" for t in self.subscribe]
         )
 
     def to_toml(self) -> dict[str, Any]:
@@ -373,6 +518,15 @@ class RequestedCapabilities:
             "filesystem": [
                 {"guest": p.guest, "host": p.host, "mode": p.mode} for p in self.filesystem
             ],
+            **{
+                key: list(values)
+                for key, values in (
+                    ("plugins", self.plugins),
+                    ("publish", self.publish),
+                    ("subscribe", self.subscribe),
+                )
+                if values  # absent when empty: lockfiles written before these keys stay equal
+            },
         }
 
     def covers(self, other: RequestedCapabilities) -> bool:
@@ -496,11 +650,40 @@ def decide(
                 denied.append(f"{labels[attr]} {value} (not granted)")
             else:
                 kept[attr].add(value)
+
+    # Links and topic patterns are covered (a granted pattern covers narrower ones), not
+    # merely members.
+    def links_cover(pool: Capabilities, link: PluginLink) -> bool:
+        return isinstance(pool, _Everything) or any(p.covers(link) for p in pool.plugins)
+
+    links: list[PluginLink] = []
+    for link in sorted(request.plugins, key=str):
+        if not links_cover(ceiling, link):
+            denied.append(f"plugin link {link} (above the host's ceiling)")
+        elif not links_cover(grants, link):
+            denied.append(f"plugin link {link} (not granted; links to plugin {link.provider!r})")
+        else:
+            links.append(link)
+    topics: dict[str, list[str]] = {"publish": [], "subscribe": []}
+    for kind, kept_topics in topics.items():
+        for pattern in sorted(getattr(request, kind)):
+            pools = ((ceiling, "above the host's ceiling"), (grants, "not granted"))
+            for pool, why in pools:
+                if not isinstance(pool, _Everything) and not any(
+                    topic_covers(p, pattern) for p in getattr(pool, kind)
+                ):
+                    denied.append(f"{kind} {pattern} ({why})")
+                    break
+            else:
+                kept_topics.append(pattern)
     effective = Capabilities(
         filesystem=tuple(files),
         env=frozenset(str(v) for v in kept["env"]),
         network=frozenset(v for v in kept["network"] if isinstance(v, Origin)),
         interfaces=frozenset(str(v) for v in kept["interfaces"]),
+        plugins=frozenset(links),
+        publish=frozenset(topics["publish"]),
+        subscribe=frozenset(topics["subscribe"]),
     )
     if denied and strict:
         raise CapabilityDenied(plugin, denied)

@@ -28,6 +28,7 @@ from .capabilities import (
     HOST_INTERFACES,
     Capabilities,
     Origin,
+    PluginLink,
     Preopen,
     RequestedCapabilities,
     env_name,
@@ -35,7 +36,20 @@ from .capabilities import (
     guest_path,
     host_path,
     interface_name,
+    topic_pattern,
 )
+
+#: What :func:`read_capabilities` returns: filesystem, env, network, interfaces, plugin
+#: links, publish and subscribe patterns, each in the table's order.
+CapabilityRows = tuple[
+    tuple[Preopen, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+]
 
 __all__ = [
     "GrantsError",
@@ -49,7 +63,15 @@ __all__ = [
     "read_signature_tables",
 ]
 
-CAPABILITY_KEYS: Final = ("filesystem", "env", "network", "interfaces")
+CAPABILITY_KEYS: Final = (
+    "filesystem",
+    "env",
+    "network",
+    "interfaces",
+    "plugins",
+    "publish",
+    "subscribe",
+)
 _PREOPEN_KEYS: Final = ("guest", "host", "mode")
 
 _TOML_TYPES: Final = {
@@ -165,15 +187,20 @@ def read_request(
 def read_grant(reader: TableReader, table: Mapping[str, Any], prefix: str) -> Capabilities:
     """An operator's grant (a grants file table): may also grant interfaces the host
     application provides."""
-    filesystem, env, network, interfaces = read_capabilities(reader, table, prefix, request=False)
-    return Capabilities([p.grant() for p in filesystem], env, network, interfaces)
+    filesystem, env, network, interfaces, links, publish, subscribe = read_capabilities(
+        reader, table, prefix, request=False
+    )
+    return Capabilities(
+        [p.grant() for p in filesystem], env, network, interfaces, links, publish, subscribe
+    )
 
 
 def read_capabilities(
     reader: TableReader, table: Mapping[str, Any], prefix: str, *, request: bool
-) -> tuple[tuple[Preopen, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The one capability parser: the filesystem, env, network and interfaces entries of
-    ``table`` (fields named ``<prefix>.<key>``), each problem recorded in ``reader``."""
+) -> CapabilityRows:
+    """The one capability parser: the filesystem, env, network, interfaces, plugins,
+    publish and subscribe entries of ``table`` (fields named ``<prefix>.<key>``), each
+    problem recorded in ``reader``."""
     prefix = f"{prefix}." if prefix else ""
     reader.unknown_keys(table, CAPABILITY_KEYS, prefix)
     interfaces: list[str] = []
@@ -223,7 +250,32 @@ def read_capabilities(
             )
             continue
         filesystem.append(preopen)
-    return tuple(filesystem), tuple(env), tuple(network), tuple(interfaces)
+    links: list[str] = []
+    for i, text in reader.str_list(table, "plugins", f"{prefix}plugins"):
+        link = reader.checked(PluginLink.parse, text, f"{prefix}plugins[{i}]")
+        if link is not None and str(link) not in links:
+            links.append(str(link))
+    topics: dict[str, list[str]] = {"publish": [], "subscribe": []}
+    for kind, kept in topics.items():
+        for i, text in reader.str_list(table, kind, f"{prefix}{kind}"):
+            checked = reader.checked(topic_pattern, text, f"{prefix}{kind}[{i}]")
+            if checked is not None and text not in kept:
+                kept.append(text)
+    if request and topics["publish"] and "messaging" not in interfaces:
+        reader.problem(
+            f"{prefix}publish",
+            "messages are published through the messaging host interface, which is not requested",
+            f'add "messaging" to {prefix}interfaces',
+        )
+    return (
+        tuple(filesystem),
+        tuple(env),
+        tuple(network),
+        tuple(interfaces),
+        tuple(links),
+        tuple(topics["publish"]),
+        tuple(topics["subscribe"]),
+    )
 
 
 def _preopen(reader: TableReader, item: object, field: str) -> Preopen | None:

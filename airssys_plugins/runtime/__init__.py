@@ -6,6 +6,7 @@ type-checked component), :class:`PluginInstance` (its sandboxed instance) and
 """
 
 from .callbacks import HostFunc as HostFunc
+from .describe import imported_functions as imported_functions
 from .engine import CacheInfo as CacheInfo
 from .engine import aot_cache_dir as aot_cache_dir
 from .engine import cache_clear as cache_clear
@@ -35,4 +36,5 @@ __all__ = [
     "classify_error",
     "configure_engine",
     "evict",
+    "imported_functions",
 ]

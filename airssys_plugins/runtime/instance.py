@@ -435,6 +435,14 @@ class PluginInstance:
         self._timeout = seconds
         self._ticks = _ticks(seconds)
 
+    def time_left(self) -> float | None:
+        """Seconds left before the deadline of the call running now (None: no deadline);
+        a host function serving this call may not take longer than this."""
+        if self._deadline_ticks >= 2**62:
+            return None
+        ticks = self._deadline_epoch + self._deadline_ticks - _engine.epochs
+        return ticks * _engine.EPOCH_TICK
+
     def may_call(self, interface: str) -> bool:
         """Whether this plugin is granted host interface ``interface``."""
         return wit.unversioned(interface) in self.sandbox.interfaces

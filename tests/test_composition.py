@@ -1,0 +1,428 @@
+"""Plugins linked together: one plugin's export serving another's import, through the host.
+
+The components are WAT text built with wasm-tools here: ``tokenizer`` exports
+``textpipe:nlp/tokenize@<version>`` (``count``, ``fail``, ``spin``); ``wordstats`` imports
+it and implements the hooks of a small contract by calling it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    Capabilities,
+    CapabilityDenied,
+    LinkCycleError,
+    LinkedCallError,
+    LinkError,
+    PluginHost,
+    PluginLoadError,
+    ReloadError,
+    u32,
+)
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.policy.capabilities import PluginLink
+from airssys_plugins.policy.tables import TableReader, grants_from_mapping, read_request
+
+hookspec = pluggy.HookspecMarker("wstats")
+
+LINK = "tokenizer:textpipe:nlp/tokenize@^1"
+
+
+class WordHooks:
+    @hookspec
+    def word_count(self, text: str) -> u32:
+        """Words in text (the tokenizer plugin counts them)."""
+
+    @hookspec
+    def boom(self) -> u32:
+        """Call the tokenizer's trapping function."""
+
+    @hookspec
+    def slow(self) -> u32:
+        """Call the tokenizer's endless loop."""
+
+
+_REALLOC = """
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $bump))
+    (global.set $bump (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+"""
+
+
+def _tokenizer_src(root: Path, version: str, offset: int) -> Path:
+    src = root / f"tokenizer-{version}-{offset}"
+    (src / "wit").mkdir(parents=True, exist_ok=True)
+    (src / "wit" / "nlp.wit").write_text(
+        f"package textpipe:nlp@{version};\n"
+        "interface tokenize {\n"
+        "  count: func(text: string) -> u32;\n  fail: func() -> u32;\n  spin: func() -> u32;\n}\n"
+        "world guest { export tokenize; }\n"
+    )
+    iface = f"textpipe:nlp/tokenize@{version}"
+    (src / "guest.wat").write_text(
+        f"""(module {_REALLOC}
+  (func (export "{iface}#count") (param $ptr i32) (param $len i32) (result i32)
+    (local $i i32) (local $n i32)
+    (if (i32.eqz (local.get $len)) (then (return (i32.const {offset}))))
+    (local.set $n (i32.const {offset + 1}))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+      (if (i32.eq (i32.load8_u (i32.add (local.get $ptr) (local.get $i))) (i32.const 32))
+        (then (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (global.set $bump (i32.const 1024))
+    (local.get $n))
+  (func (export "{iface}#fail") (result i32) unreachable)
+  (func (export "{iface}#spin") (result i32) (loop $l (br $l)) (i32.const 0)))
+"""
+    )
+    return src
+
+
+def _wordstats_src(root: Path) -> Path:
+    src = root / "wordstats"
+    (src / "wit" / "deps" / "nlp").mkdir(parents=True, exist_ok=True)
+    (src / "wit" / "deps" / "nlp" / "nlp.wit").write_text(
+        "package textpipe:nlp@1.0.0;\n"
+        "interface tokenize {\n"
+        "  count: func(text: string) -> u32;\n  fail: func() -> u32;\n  spin: func() -> u32;\n}\n"
+    )
+    (src / "wit" / "world.wit").write_text(
+        "package wstats:hooks@1.0.0;\n"
+        "interface word-count { word-count: func(text: string) -> u32; }\n"
+        "interface boom { boom: func() -> u32; }\n"
+        "interface slow { slow: func() -> u32; }\n"
+        "world guest {\n  import textpipe:nlp/tokenize@1.0.0;\n"
+        "  export word-count;\n  export boom;\n  export slow;\n}\n"
+    )
+    (src / "guest.wat").write_text(
+        f"""(module
+  (import "textpipe:nlp/tokenize@1.0.0" "count" (func $count (param i32 i32) (result i32)))
+  (import "textpipe:nlp/tokenize@1.0.0" "fail" (func $fail (result i32)))
+  (import "textpipe:nlp/tokenize@1.0.0" "spin" (func $spin (result i32)))
+  {_REALLOC}
+  (func (export "wstats:hooks/word-count@1.0.0#word-count") (param i32 i32) (result i32)
+    (local $r i32)
+    (local.set $r (call $count (local.get 0) (local.get 1)))
+    (global.set $bump (i32.const 1024))
+    (local.get $r))
+  (func (export "wstats:hooks/boom@1.0.0#boom") (result i32) (call $fail))
+  (func (export "wstats:hooks/slow@1.0.0#slow") (result i32) (call $spin)))
+"""
+    )
+    return src
+
+
+@pytest.fixture(scope="module")
+def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("composition")
+    return {
+        "tokenizer": build_guest(_tokenizer_src(root, "1.0.0", 0)),
+        "tokenizer-v1.2": build_guest(_tokenizer_src(root, "1.2.0", 100)),
+        "tokenizer-v2": build_guest(_tokenizer_src(root, "2.0.0", 0)),
+        "wordstats": build_guest(_wordstats_src(root)),
+    }
+
+
+@pytest.fixture
+def wpm() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("wstats")
+    pm.add_hookspecs(WordHooks)
+    return pm
+
+
+MakeHost = Callable[..., PluginHost]
+
+
+@pytest.fixture
+def make_host(wpm: pluggy.PluginManager) -> Iterator[MakeHost]:
+    hosts: list[PluginHost] = []
+
+    def make(**kwargs: object) -> PluginHost:
+        kwargs.setdefault("grants", {"wordstats": Capabilities(plugins=[LINK])})
+        host = PluginHost(wpm, package="wstats:hooks@1.0.0", **kwargs)  # type: ignore[arg-type]
+        hosts.append(host)
+        return host
+
+    yield make
+    for host in hosts:
+        host.close()
+
+
+def _load_wordstats(host: PluginHost, guests: dict[str, Path], **kwargs: object) -> None:
+    host.load(
+        guests["wordstats"],
+        name="wordstats",
+        requests=Capabilities(plugins=[LINK]),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_importer_calls_the_providers_export(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """A string goes from the importer through the host into the provider and back."""
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer")
+    _load_wordstats(host, guests)
+    assert wpm.hook.word_count(text="the quick brown fox") == [4]
+    assert wpm.hook.word_count(text="") == [0]
+    [info] = host.links()
+    assert (info.importer, info.provider, info.interface, info.state) == (
+        "wordstats",
+        "tokenizer",
+        "textpipe:nlp/tokenize@1.0.0",
+        "linked",
+    )
+    links = [e for e in host.audit.events() if e.kind == "link"]
+    assert any("linked to plugin 'tokenizer'" in e.detail for e in links)
+    assert (
+        "plugin link tokenizer:textpipe:nlp/tokenize@^1"
+        in host.plugins["wordstats"].capabilities.describe()
+    )
+
+
+def test_importer_loaded_first_waits_for_its_provider(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """Under "wait", calls fail naming both plugins until the provider loads."""
+    host = make_host()
+    _load_wordstats(host, guests)
+    assert [i.state for i in host.links()] == ["waiting"]
+    with pytest.raises(LinkedCallError, match="'tokenizer' is not loaded") as info:
+        wpm.hook.word_count(text="a b")
+    assert (info.value.importer, info.value.provider) == ("wordstats", "tokenizer")
+    assert info.value.reason == "provider not loaded"
+    host.load(guests["tokenizer"], name="tokenizer")
+    assert wpm.hook.word_count(text="a b") == [2]
+
+
+def test_missing_provider_fails_under_fail_policy(
+    make_host: MakeHost, guests: dict[str, Path]
+) -> None:
+    """Under "fail", an importer whose provider is not loaded is refused, naming both."""
+    host = make_host(missing_provider="fail")
+    with pytest.raises(LinkError, match="plugin 'tokenizer', which is not loaded") as info:
+        _load_wordstats(host, guests)
+    assert (info.value.importer, info.value.provider) == ("wordstats", "tokenizer")
+    assert "wordstats" not in host.plugins
+
+
+def test_link_not_granted_is_denied_naming_both(
+    make_host: MakeHost, guests: dict[str, Path]
+) -> None:
+    """A requested link the operator did not grant (here: another major version) is a
+    CapabilityDenied naming both plugins."""
+    host = make_host(
+        grants={"wordstats": Capabilities(plugins=["tokenizer:textpipe:nlp/tokenize@^2"])}
+    )
+    host.load(guests["tokenizer"], name="tokenizer")
+    with pytest.raises(CapabilityDenied) as info:
+        _load_wordstats(host, guests)
+    assert "plugin 'wordstats'" in str(info.value)
+    assert "plugin link tokenizer:textpipe:nlp/tokenize@^1 (not granted" in str(info.value)
+    assert "'tokenizer'" in str(info.value)
+
+
+def test_import_without_a_link_says_how_to_ask(
+    make_host: MakeHost, guests: dict[str, Path]
+) -> None:
+    """Importing another plugin's interface without asking for the link says how to ask."""
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer")
+    with pytest.raises(PluginLoadError, match="host does not provide") as info:
+        host.load(guests["wordstats"], name="wordstats")
+    assert 'plugins = ["<provider>:textpipe:nlp/tokenize@^<major>"]' in str(info.value)
+
+
+def test_provider_version_outside_the_range_is_refused(
+    make_host: MakeHost, guests: dict[str, Path]
+) -> None:
+    """A provider exporting 2.0.0 does not serve a ^1 link: refused at either load order."""
+    host = make_host()
+    host.load(guests["tokenizer-v2"], name="tokenizer")
+    with pytest.raises(LinkError, match=r"version 2.0.0, outside the range \^1"):
+        _load_wordstats(host, guests)
+    host.unload("tokenizer")
+    _load_wordstats(host, guests)  # waits
+    with pytest.raises(LinkError, match="'wordstats' links to") as info:
+        host.load(guests["tokenizer-v2"], name="tokenizer")
+    assert info.value.plugin == "tokenizer"
+    assert "tokenizer" not in host.plugins
+
+
+def test_provider_trap_names_both_and_the_provider_restarts(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """A trap in the provider fails the importer's call with both names; the provider's
+    supervisor records it and the provider serves the next call from a fresh instance."""
+    host = make_host()
+    tokenizer = host.load(guests["tokenizer"], name="tokenizer")
+    _load_wordstats(host, guests)
+    generation = tokenizer.instance.generation
+    with pytest.raises(LinkedCallError) as info:
+        wpm.hook.boom()
+    err = info.value
+    assert (err.plugin, err.importer, err.provider) == ("wordstats", "wordstats", "tokenizer")
+    assert err.reason == "unreachable executed"
+    assert "plugin 'wordstats' called textpipe:nlp/tokenize@1.0.0#fail of plugin 'tokenizer'" in (
+        str(err)
+    )
+    assert host.status("tokenizer").restarts == 1
+    assert wpm.hook.word_count(text="x y z") == [3]
+    assert tokenizer.instance.generation == generation + 1
+
+
+def test_the_callers_deadline_bounds_the_providers_call(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """A provider with a long timeout is interrupted when the importer's deadline passes."""
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer", timeout=30.0)
+    _load_wordstats(host, guests, timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(LinkedCallError) as info:
+        wpm.hook.slow()
+    assert info.value.reason == "timeout"
+    assert time.monotonic() - started < 10  # far below the provider's own 30 s
+
+
+def test_the_providers_own_timeout_applies(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """The provider's limits hold for calls from another plugin too."""
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer", timeout=0.2)
+    _load_wordstats(host, guests, timeout=30.0)
+    with pytest.raises(LinkedCallError, match="timed out") as info:
+        wpm.hook.slow()
+    assert info.value.reason == "timeout"
+    assert any(e.kind == "limit" and e.plugin == "tokenizer" for e in host.audit.events())
+
+
+def test_reloading_the_provider_relinks_its_dependants(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """After a reload calls go to the new provider; a reload that breaks a link is refused
+    and the old provider keeps serving."""
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer")
+    _load_wordstats(host, guests)
+    assert wpm.hook.word_count(text="a b") == [2]
+    host.reload("tokenizer", guests["tokenizer-v1.2"])  # 1.2.0 is inside ^1: re-linked
+    assert wpm.hook.word_count(text="a b") == [102]
+    with pytest.raises(ReloadError) as info:
+        host.reload("tokenizer", guests["tokenizer-v2"])
+    assert isinstance(info.value.__cause__, LinkError)
+    assert "'wordstats' links to" in str(info.value)
+    assert wpm.hook.word_count(text="a b") == [102]
+
+
+def test_unloading_the_provider_leaves_dependants_waiting(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """Unloaded, the provider's dependants fail their calls until it is loaded again."""
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer")
+    _load_wordstats(host, guests)
+    host.unload("tokenizer")
+    assert [i.state for i in host.links()] == ["waiting"]
+    with pytest.raises(LinkedCallError, match="not loaded"):
+        wpm.hook.word_count(text="a")
+    host.load(guests["tokenizer"], name="tokenizer")
+    assert wpm.hook.word_count(text="a") == [1]
+    assert any("unloaded" in e.detail for e in host.audit.events() if e.kind == "link")
+
+
+def _cycle_src(root: Path, name: str, other: str) -> Path:
+    src = root / name
+    (src / "wit" / "deps" / other).mkdir(parents=True, exist_ok=True)
+    (src / "wit" / "deps" / other / "x.wit").write_text(
+        f"package cyc:{other}@1.0.0;\ninterface api {{ f: func() -> u32; }}\n"
+    )
+    (src / "wit" / "x.wit").write_text(
+        f"package cyc:{name}@1.0.0;\ninterface api {{ f: func() -> u32; }}\n"
+        f"world guest {{ import cyc:{other}/api@1.0.0; export api; }}\n"
+    )
+    (src / "guest.wat").write_text(
+        f'(module (import "cyc:{other}/api@1.0.0" "f" (func $f (result i32)))'
+        f' (func (export "cyc:{name}/api@1.0.0#f") (result i32) (call $f)))'
+    )
+    return src
+
+
+def test_an_import_cycle_is_refused_naming_it(make_host: MakeHost, tmp_path: Path) -> None:
+    """a imports from b and b from a: the second load is refused, naming the cycle."""
+    links = {"a": "b:cyc:b/api@^1", "b": "a:cyc:a/api@^1"}
+    host = make_host(grants={n: Capabilities(plugins=[link]) for n, link in links.items()})
+    a = build_guest(_cycle_src(tmp_path, "a", "b"))
+    b = build_guest(_cycle_src(tmp_path, "b", "a"))
+    host.load(a, name="a", requests=Capabilities(plugins=[links["a"]]))
+    with pytest.raises(LinkCycleError, match="import cycle: b -> a -> b") as info:
+        host.load(b, name="b", requests=Capabilities(plugins=[links["b"]]))
+    assert info.value.cycle == ("b", "a", "b")
+    assert "b" not in host.plugins
+
+
+def test_a_pure_provider_needs_a_link_naming_it(
+    make_host: MakeHost, guests: dict[str, Path]
+) -> None:
+    """A component implementing no hook loads only when some grant links to it."""
+    from airssys_plugins import ContractMismatchError
+
+    host = make_host(grants={})
+    with pytest.raises(ContractMismatchError, match="implements none of the host's hooks"):
+        host.load(guests["tokenizer"], name="tokenizer")
+    host.grants["wordstats"] = Capabilities(plugins=[LINK])
+    assert host.load(guests["tokenizer"], name="tokenizer").hooks == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("tokenizer:textpipe:nlp/tokenize@^1", ("tokenizer", "textpipe:nlp/tokenize", "^1")),
+        ("tok-2:a:b/c", ("tok-2", "a:b/c", "*")),
+        ("p:a:b/c@>=1.2, <3", ("p", "a:b/c", ">=1.2, <3")),
+    ],
+    ids=["caret", "any", "comparators"],
+)
+def test_plugin_link_syntax(text: str, parsed: tuple[str, str, str]) -> None:
+    """Links are provider:namespace:package/interface@range."""
+    link = PluginLink.parse(text)
+    assert (link.provider, link.interface, link.versions) == parsed
+
+
+def test_plugin_link_ranges_follow_semver() -> None:
+    """A link accepts the versions its range holds; a grant without a range covers any."""
+    link = PluginLink.parse("p:a:b/c@^1.2")
+    assert link.accepts("1.5.0")
+    assert not link.accepts("2.0.0")
+    assert not link.accepts("1.1.9")
+    assert PluginLink.parse("p:a:b/c").covers(link)
+    assert not PluginLink.parse("p:a:b/c@^2").covers(link)
+    assert not PluginLink.parse("q:a:b/c").covers(link)
+
+
+def test_manifest_and_grants_read_links_with_every_problem() -> None:
+    """[capabilities] plugins is read by the one table parser; each bad entry is reported."""
+    reader = TableReader("plugin.toml")
+    request = read_request(
+        reader, {"plugins": [LINK, "no-interface", "p:a:b/c@not a range"]}, "capabilities"
+    )
+    assert request.plugins == (LINK,)
+    fields = [p.field for p in reader.problems]
+    assert fields == ["capabilities.plugins[1]", "capabilities.plugins[2]"]
+    assert "is not a version range" in str(reader.problems[1])
+    grant = grants_from_mapping({"plugins": ["tokenizer:textpipe:nlp/tokenize"]}, where="g")
+    assert grant.covers(request.capabilities())
