@@ -67,6 +67,9 @@ if TYPE_CHECKING:
     from .discovery.sources import PluginShadowedWarning as PluginShadowedWarning
     from .discovery.sources import PluginSource as PluginSource
     from .discovery.sources import discover_plugins as discover_plugins
+    from .host.aio import AsyncHookCaller as AsyncHookCaller
+    from .host.aio import AsyncHookError as AsyncHookError
+    from .host.aio import AsyncHooks as AsyncHooks
     from .host.composition import LinkCycleError as LinkCycleError
     from .host.composition import LinkedCallError as LinkedCallError
     from .host.composition import LinkError as LinkError
@@ -121,6 +124,7 @@ if TYPE_CHECKING:
     from .policy.signing import SigstoreIdentity as SigstoreIdentity
     from .policy.signing import TrustedKeys as TrustedKeys
     from .runtime import configure_engine as configure_engine
+    from .runtime.cancel import PluginCancelled as PluginCancelled
 
 
 @functools.cache

@@ -25,7 +25,15 @@ Fixtures (each a factory; everything they create is closed when the test ends):
     problem, or returns a :class:`Conformance`.
 
 Helpers: :func:`grant`, :func:`call_hook`, :func:`raises_limit`, :func:`raises_timeout`,
-:func:`raises_denied`, :func:`check_conformance`.
+:func:`raises_denied`, :func:`check_conformance`; for asyncio hosts :func:`run_async` (run a
+coroutine to completion under a deadline, no pytest async plugin needed) and
+:func:`acall_hook` (await one component's implementation off the event loop, cancellable)::
+
+    def test_shout_async(load_component):
+        plugin = load_component("build/shout.wasm")
+        assert run_async(acall_hook(plugin, "transform", text="hi")) == "HI!"
+        with pytest.raises(TimeoutError):  # cancelled after 0.1 s: the guest is stopped
+            run_async(acall_hook(plugin, "spin"), timeout=0.1)
 
 The contract is a hookspec class or module, or its ``"module:object"`` name. Set it once
 for a test suite in the pytest configuration and the fixtures use it by default::
@@ -37,14 +45,16 @@ for a test suite in the pytest configuration and the fixtures use it by default:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import importlib
 import os
 import re
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, final
 
 import attrs
 import pluggy
@@ -64,7 +74,11 @@ from .policy.capabilities import Capabilities, FileGrant, Limits, Origin
 if TYPE_CHECKING:  # pytest loads this plugin in every session: wasmtime loads on first use
     from .host.plugin_host import HookOptions, PluginHost, WasmPlugin
 
+T = TypeVar("T")
+
 __all__ = [
+    "acall_hook",
+    "run_async",
     "ComponentLoader",
     "Conformance",
     "ConformanceChecker",
@@ -389,6 +403,44 @@ def call_hook(plugin: WasmPlugin, hook: str, /, **kwargs: Any) -> Any:
         problems += [f"unexpected {unexpected}"] if unexpected else []
         raise TypeError(f"hook {hook!r} takes ({', '.join(argnames)}): {'; '.join(problems)}")
     return impl(*(kwargs[a] for a in argnames))
+
+
+async def acall_hook(plugin: WasmPlugin, hook: str, /, **kwargs: Any) -> Any:
+    """:func:`call_hook`, awaited: the component runs on a worker thread, the event loop
+    goes on, and cancelling the awaiting task stops the guest (as ``host.ahook`` does)."""
+    __tracebackhide__ = True
+    from .runtime.cancel import CancelScope, cancel_scope
+
+    scope = CancelScope()
+
+    def run() -> Any:
+        with cancel_scope(scope):
+            return call_hook(plugin, hook, **kwargs)
+
+    future = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, run)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        scope.cancel()
+        await asyncio.wait([future], timeout=5)
+        if future.done() and not future.cancelled():
+            future.exception()  # retrieved: the PluginCancelled of the stopped guest
+        raise
+
+
+def run_async(awaitable: Awaitable[T], *, timeout: float | None = 30.0) -> T:
+    """Run ``awaitable`` in a new event loop and return its result, for plain (sync) test
+    functions. Past ``timeout`` seconds it is cancelled (which stops a running guest)
+    and :class:`TimeoutError` says so."""
+    __tracebackhide__ = True
+
+    async def main() -> T:
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the awaited call did not finish within {timeout} s") from None
+
+    return asyncio.run(main())
 
 
 # ----------------------------------------------------------------------------- limits

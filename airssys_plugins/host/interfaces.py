@@ -24,6 +24,7 @@ tells which plugin is calling.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import enum
 import functools
 import logging
@@ -53,6 +54,7 @@ __all__ = [
     "builtin_functions",
     "current_plugin",
     "host_wit",
+    "set_async_plugin",
 ]
 
 
@@ -63,6 +65,11 @@ class _Current(threading.local):
 
 
 _current = _Current()
+# The plugin an ``async def`` host function runs for: its own asyncio task's context (the
+# thread-local above belongs to the guest's thread, not the event loop's).
+_async_current: contextvars.ContextVar[PluginContext | None] = contextvars.ContextVar(
+    "airssys_plugins_async_plugin", default=None
+)
 # Functions that may block (network, the app's own code) run here, so that the calling
 # plugin gets a timeout instead of hanging: epochs cannot interrupt a guest blocked in a
 # host call.
@@ -101,9 +108,15 @@ def calling_plugin() -> PluginContext | None:
     return _current.context
 
 
+def set_async_plugin(context: PluginContext) -> None:
+    """Make ``context`` the current plugin of the running asyncio task (async host
+    functions)."""
+    _async_current.set(context)
+
+
 def current_plugin() -> PluginContext:
     """The plugin whose call is running the current host function."""
-    context = _current.context
+    context = _current.context or _async_current.get()
     if context is None:
         raise RuntimeError("current_plugin() is only available inside a host function")
     return context

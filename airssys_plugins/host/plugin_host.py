@@ -30,6 +30,7 @@ from ..contract.mapping import Contract, HookOptions
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from . import settings
+from .aio import AsyncHooks
 from .bridge import HookBridge
 from .circuits import Circuits
 from .composition import LinkInfo, Links, MissingProvider
@@ -171,6 +172,7 @@ class PluginHost:
         self.circuits = self._circuits.file
         # Last: nothing above may fail once pluggy's hook execution is wrapped.
         self._failures = FailurePolicies(pm, coping.failure_policies)
+        self._async = AsyncHooks(pm)  # refuses async def hookimpls in pm.hook calls
 
     # -- settings, as given to the constructor ---------------------------------------------
 
@@ -241,6 +243,13 @@ class PluginHost:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def ahook(self) -> AsyncHooks:
+        """Awaitable hook calls: ``await host.ahook.<name>(**kwargs)`` returns what
+        ``pm.hook.<name>(**kwargs)`` returns, without blocking the event loop; cancelling
+        the awaiting task stops the running guest (see :mod:`.aio`)."""
+        return self._async
 
     # -- host functions --------------------------------------------------------------------
 
@@ -321,6 +330,7 @@ class PluginHost:
             self.unload(plugin.name)
         self.messaging.close()
         self._functions.close()
+        self._async.close()
         self._failures.uninstall()
 
     def load_plugins(

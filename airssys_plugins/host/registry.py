@@ -9,6 +9,7 @@ from typing import Any, TypeVar, final
 from ..contract import wit
 from ..policy.capabilities import Capabilities
 from ..runtime import HostFunc, HostLinker, PluginInstance
+from .aio import async_host_function, is_async_function
 from .interfaces import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
 
 __all__ = ["HostFunctionRegistry"]
@@ -65,7 +66,10 @@ class HostFunctionRegistry:
                     "name (namespace:package/interface@1.2.3) nor the name of a world-level "
                     "import (a kebab-case word such as 'imports')"
                 )
-            self._provided.append(HostFunction.from_function(iface, f, name=fname))
+            function = HostFunction.from_function(iface, f, name=fname)
+            if is_async_function(f):  # awaited on the host's loop, blocking only the guest
+                function = async_host_function(function)
+            self._provided.append(function)
             return f
 
         return register if func is None else register(func)

@@ -26,6 +26,8 @@ from wasmtime.component import Func, FuncType, LinkerInstance
 __all__ = [
     "CALLBACK",
     "C_FUNCTIONS",
+    "DEADLINE_CALLBACK",
+    "DEADLINE_FINALIZER",
     "VAL",
     "VALRECORD_ENTRY",
     "byte_vec_new",
@@ -36,6 +38,7 @@ __all__ = [
     "func_type_is_async",
     "linker_instance_handle",
     "store_context",
+    "store_handle",
     "wasmtime_version",
 ]
 
@@ -59,6 +62,12 @@ set_epoch_deadline: Final[Any] = ffi.dll.wasmtime_context_set_epoch_deadline
 set_fuel: Final[Any] = ffi.dll.wasmtime_context_set_fuel
 linker_instance_add_func: Final[Any] = ffi.dll.wasmtime_component_linker_instance_add_func
 _func_type_async: Final[Any] = ffi.dll.wasmtime_component_func_type_async
+# Called on the guest's own thread when a store's epoch deadline is reached, it decides
+# whether the call goes on (another slice of ticks), or stops (cancelled or timed out):
+# see runtime/cancel.py. Its callback and finalizer types, as wasmtime-py declares them.
+epoch_deadline_callback: Final[Any] = ffi.dll.wasmtime_store_epoch_deadline_callback
+DEADLINE_CALLBACK: Final[Any] = epoch_deadline_callback.argtypes[1]
+DEADLINE_FINALIZER: Final[Any] = epoch_deadline_callback.argtypes[3]
 _error_new: Final[Any] = ffi.dll.wasmtime_error_new
 # A WasmtimeError owning a C error pointer (an exit status becomes ExitTrap); the
 # classmethod itself, not a wrapper around it.
@@ -86,6 +95,7 @@ C_FUNCTIONS: Final[dict[str, Any]] = {
     "wasmtime_component_linker_instance_add_func": linker_instance_add_func,
     "wasmtime_component_func_type_async": _func_type_async,
     "wasmtime_error_new": _error_new,
+    "wasmtime_store_epoch_deadline_callback": epoch_deadline_callback,
 }
 
 
@@ -100,6 +110,11 @@ def wasmtime_version() -> str:
 def store_context(store: Store) -> Any:
     """The store's ``wasmtime_context_t*`` (what every C call on the store takes)."""
     return store._context()
+
+
+def store_handle(store: Store) -> Any:
+    """The store's ``wasmtime_store_t*`` (what store-wide settings take)."""
+    return store.ptr()
 
 
 def func_handle(func: Func) -> Any:

@@ -34,6 +34,7 @@ from .._errors import (
     PluginTrap,
 )
 from ..contract import wit
+from . import cancel as _cancel
 from . import capi
 from . import engine as _engine
 from .callbacks import register_context, unregister_context
@@ -74,6 +75,7 @@ __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
 log = logging.getLogger("airssys_plugins.runtime")
 
 _byref = ctypes.byref
+_current_scope = _cancel.current_scope
 
 # wasmtime reports every component-call failure as WasmtimeError; the cause is only in the
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
@@ -394,6 +396,13 @@ class PluginInstance:
         # the deadline still stands and need not be set again (~0.6 us a call).
         self._deadline_epoch = -1
         self._deadline_ticks = 0
+        # Cancellable calls (see runtime/cancel.py): the running call's scope, the epoch
+        # its own timeout ends at, why the deadline callback stopped it, and the context of
+        # the store the callback is installed on.
+        self._scope: _cancel.CancelScope | None = None
+        self._hard_deadline = 0
+        self._stopped: str | None = None
+        self._callback_context: Any = None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         self._check_imports()
         _engine.start_ticker()
@@ -600,10 +609,14 @@ class PluginInstance:
                 if func_ref is None:
                     func_ref = self._func_ref(bound)
                 context = self._context
-                epoch = _engine.epochs
-                if epoch != self._deadline_epoch or ticks != self._deadline_ticks:
-                    _set_deadline(context, ticks)
-                    self._deadline_epoch, self._deadline_ticks = epoch, ticks
+                scope = _current_scope()
+                if scope is not None:
+                    self._enter_scope(scope, bound, ticks)
+                else:
+                    epoch = _engine.epochs
+                    if epoch != self._deadline_epoch or ticks != self._deadline_ticks:
+                        _set_deadline(context, ticks)
+                        self._deadline_epoch, self._deadline_ticks = epoch, ticks
                 if self._fuel is not None:
                     _set_fuel(context, self._fuel)
                 lift = bound.lift
@@ -616,6 +629,7 @@ class PluginInstance:
                         err = _call(func_ref[0], context, params, n, _byref(result), 1)
                 finally:
                     self._active = False
+                    self._scope = None
                 if err:
                     error = _error_from_ptr(err)
                     host_error, self.host_error = self.host_error, None
@@ -650,6 +664,44 @@ class PluginInstance:
                 for i in range(n):
                     _delete(_byref(params[i]))
 
+    def interrupt(self) -> None:
+        """Stop the call running on this instance now, if it runs in a cancel scope
+        (:func:`cancel_scope`): the guest traps at its next epoch check and raises
+        :class:`PluginCancelled`. Callable from any thread; a no-op otherwise."""
+        scope = self._scope
+        if scope is not None:
+            scope.cancel()
+
+    def _enter_scope(self, scope: _cancel.CancelScope, bound: BoundFunc, ticks: int) -> None:
+        """Run the coming call in slices of epochs (the lock is held: this thread owns
+        the store, so it may install the callback and set the deadline)."""
+        if scope.cancelled:  # cancelled while waiting for the instance: run nothing
+            raise _cancel.PluginCancelled(
+                f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled before it ran",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+        if self._callback_context is not self._context:
+            _cancel.install(self._store, self)
+            self._callback_context = self._context
+        self._scope = scope
+        self._stopped = None
+        self._hard_deadline = _engine.epochs + ticks
+        _set_deadline(self._context, _cancel.SLICE_TICKS)
+        self._deadline_epoch = -1  # the next call outside a scope sets its own deadline
+
+    def on_deadline(self) -> int | None:
+        """At an epoch deadline, on the guest's thread: ticks to go on for, or None."""
+        scope = self._scope
+        if scope is not None and scope.cancelled:
+            self._stopped = "cancelled"
+            return None
+        remaining = self._hard_deadline - _engine.epochs
+        if scope is not None and remaining > 0:
+            return min(remaining, _cancel.SLICE_TICKS)
+        self._stopped = "timeout"
+        return None
+
     def _func_ref(self, bound: BoundFunc) -> Any:
         """A pointer to the wasmtime function ``bound`` calls in the current instance."""
         instance, store = self._instance, self._store
@@ -670,6 +722,16 @@ class PluginInstance:
         self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
     ) -> HookCallError:
         message = str(error)
+        stopped, self._stopped = self._stopped, None
+        if stopped == "cancelled" or isinstance(host_error, _cancel.PluginCancelled):
+            raise _cancel.PluginCancelled(
+                f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled; the guest was "
+                "stopped and its instance replaced",
+                plugin=self.name,
+                hook=bound.hook,
+            ) from error
+        if stopped == "timeout":
+            message = "wasm trap: interrupt"  # as wasmtime says when no callback is set
         if host_error is not None:
             if isinstance(host_error, HookCallError):
                 if host_error.hook is None:

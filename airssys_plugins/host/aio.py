@@ -1,0 +1,539 @@
+"""Awaitable hook calls: ``await host.ahook.<name>(**kwargs)``.
+
+pluggy calls hook implementations one after the other on the caller's thread, and a
+component call blocks that thread until the guest returns. ``ahook`` keeps pluggy's
+semantics by running **pluggy's own hook call** (ordering, ``firstresult``, ``historic``,
+``tryfirst``/``trylast``, wrappers, ``specname``, blocking, hook-call monitoring and the
+host's failure policies) on a worker thread, while the event loop goes on:
+
+* WebAssembly implementations run on that worker thread, on the plugin's instances (its
+  pool with ``pool_size > 1``), never on the loop. Calls into one instance stay
+  serialised by its lock; calls to different plugins, or to a pooled plugin, proceed in
+  parallel (guests release the GIL).
+* ``async def`` Python implementations are awaited **on the event loop**, in pluggy's
+  order (the worker waits for each); plain ones run on the worker thread.
+* Wrappers (``hookwrapper=True`` and ``wrapper=True``) are plain generators and run on
+  the worker thread around the others; ``async`` wrappers are refused
+  (:class:`AsyncHookError`).
+* Hooks marked with :meth:`AsyncHooks.order_independent` run their WebAssembly
+  implementations concurrently (one thread each); results keep pluggy's order.
+
+Cancelling the awaiting task (``asyncio.timeout``, ``wait_for``, ``task.cancel()``)
+cancels the call's :class:`~airssys_plugins.runtime.cancel.CancelScope`: the running
+guest stops at its next epoch check (about 5 ms), its instance is discarded as after a
+timeout, an awaited ``async def`` implementation or async host function is cancelled, and
+later implementations do not run. The await then re-raises the cancellation, after at
+most :data:`CANCEL_GRACE` seconds (a guest blocked in a synchronous host function is left
+to finish it on the worker thread; it is stopped when it returns to the guest).
+
+A synchronous ``pm.hook`` call that meets an ``async def`` implementation raises
+:class:`AsyncHookError` before any implementation runs: the guard is a wrapper of
+pluggy's hook execution, installed by :class:`PluginHost` beside the failure policies'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import copy
+import inspect
+import threading
+import types
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Final, SupportsIndex, cast, final
+
+import pluggy
+from pluggy import HookImpl
+
+from .._errors import PluginError, PluginTimeout
+from ..runtime.cancel import CancelScope, PluginCancelled, cancel_scope
+from .interfaces import HostFunction, current_plugin, set_async_plugin
+from .plugin import WasmPlugin
+
+__all__ = [
+    "CANCEL_GRACE",
+    "AsyncHookCaller",
+    "AsyncHookError",
+    "AsyncHooks",
+    "async_host_function",
+]
+
+#: Seconds a cancelled ``ahook`` call waits for its worker to stop before re-raising.
+CANCEL_GRACE: Final = 0.25
+
+_CO_ASYNC: Final = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+class AsyncHookError(PluginError, TypeError):
+    """An ``async def`` hook implementation met a synchronous hook call (use
+    ``await host.ahook.<hook>(...)``), or an ``async`` wrapper (write it as a plain
+    generator)."""
+
+
+@final
+class _AsyncCall:
+    """One ``ahook`` call, as its worker thread sees it (a context variable)."""
+
+    __slots__ = ("fanout", "loop", "order_independent", "scope")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        scope: CancelScope,
+        order_independent: frozenset[str],
+        fanout: concurrent.futures.Executor,
+    ):
+        self.loop = loop
+        self.scope = scope
+        self.order_independent = order_independent
+        self.fanout = fanout
+
+
+_CALL: Final[contextvars.ContextVar[_AsyncCall | None]] = contextvars.ContextVar(
+    "airssys_plugins_async_call", default=None
+)
+
+
+def _await_on_loop(
+    loop: asyncio.AbstractEventLoop,
+    scope: CancelScope | None,
+    coro: Coroutine[Any, Any, Any],
+    *,
+    timeout: float | None = None,
+    what: str,
+    plugin: str | None = None,
+) -> Any:
+    """Run ``coro`` on ``loop`` and wait for it on this (worker) thread."""
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    if scope is not None:
+        scope.on_cancel(future.cancel)
+    try:
+        return future.result(timeout=timeout)
+    except concurrent.futures.CancelledError:
+        raise PluginCancelled(f"{what} was cancelled", plugin=plugin) from None
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise
+    finally:
+        if scope is not None:
+            scope.discard_callback(future.cancel)
+
+
+# -- async def hookimpls -------------------------------------------------------------------
+
+
+def _describe(impl: HookImpl, hook: str) -> str:
+    return f"hook implementation {impl.plugin_name}.{hook} ({impl.function.__qualname__})"
+
+
+def _is_async(function: object) -> bool:
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & _CO_ASYNC)
+    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+
+
+def _awaiting(impl: HookImpl) -> Callable[..., Any]:
+    """What an ``async def`` implementation becomes: awaited on the loop of the
+    ``ahook`` call running it; an error under a synchronous call."""
+    function = impl.function
+    plugin_name = impl.plugin_name
+
+    def awaited(*args: Any, **kwargs: Any) -> Any:
+        call = _CALL.get()
+        if call is None:
+            raise _sync_error(plugin_name, getattr(function, "__name__", "?"))
+        return _await_on_loop(
+            call.loop,
+            call.scope,
+            cast("Coroutine[Any, Any, Any]", function(*args, **kwargs)),
+            what=f"async hook implementation of plugin {plugin_name!r}",
+            plugin=plugin_name,
+        )
+
+    awaited.__wrapped__ = function  # type: ignore[attr-defined]
+    awaited.__qualname__ = getattr(function, "__qualname__", "awaited")
+    return awaited
+
+
+def _sync_error(plugin: str, hook: str) -> AsyncHookError:
+    return AsyncHookError(
+        f"hook {hook!r}: plugin {plugin!r} implements it with 'async def', which a "
+        f"synchronous pm.hook.{hook}(...) call cannot await; call it with "
+        f"'await host.ahook.{hook}(...)', or make the implementation a plain 'def'",
+        plugin=plugin,
+        hook=hook,
+    )
+
+
+def _prepare(hook_name: str, hook_impls: Sequence[HookImpl]) -> bool:
+    """Turn ``async def`` implementations into awaiting ones (in place: pluggy keeps the
+    same ``HookImpl`` objects); whether any implementation awaits."""
+    found = False
+    for impl in hook_impls:
+        function = impl.function
+        code = getattr(function, "__code__", None)
+        if code is _AWAITED:
+            found = True
+        elif (code is not None and code.co_flags & _CO_ASYNC) or (
+            code is None and _is_async(function)
+        ):
+            if impl.hookwrapper or impl.wrapper:
+                raise AsyncHookError(
+                    f"hook {hook_name!r}: {_describe(impl, hook_name)} is an async wrapper; "
+                    "wrappers run on the worker thread of the call: write it as a plain "
+                    "generator",
+                    plugin=impl.plugin_name,
+                    hook=hook_name,
+                )
+            impl.function = _awaiting(impl)  # type: ignore[misc]
+            found = True
+    return found
+
+
+def _awaited_code() -> types.CodeType:
+    class _Probe:
+        plugin_name = "probe"
+
+        @staticmethod
+        async def function() -> None:
+            pass
+
+    code: types.CodeType = _awaiting(_Probe()).__code__  # type: ignore[arg-type]
+    return code
+
+
+_AWAITED: Final = _awaited_code()
+
+
+@final
+class _ConvertingImpls(list[HookImpl]):
+    """A hook's list of implementations that turns an ``async def`` one into an awaiting
+    one as pluggy inserts it: synchronous calls then raise :class:`AsyncHookError` on
+    reaching it, at no cost to any call."""
+
+    __slots__ = ("hook",)
+
+    def __init__(self, hook: str, impls: Iterable[HookImpl]):
+        super().__init__(impls)
+        self.hook = hook
+        _prepare(hook, self)
+
+    def insert(self, index: SupportsIndex, impl: HookImpl) -> None:
+        _prepare(self.hook, [impl])
+        super().insert(index, impl)
+
+    def append(self, impl: HookImpl) -> None:
+        _prepare(self.hook, [impl])
+        super().append(impl)
+
+
+def _watch(caller: pluggy.HookCaller) -> None:
+    """Give ``caller`` a converting list of implementations (pluggy's private
+    ``HookCaller._hookimpls``, a list it only inserts into, copies and slices)."""
+    impls = getattr(caller, "_hookimpls", None)
+    if type(impls) is list:
+        caller._hookimpls = _ConvertingImpls(caller.name, impls)  # type: ignore[misc]
+
+
+# -- the hook execution wrapper ------------------------------------------------------------
+
+
+@final
+class _AsyncAwareHookExec:
+    """What ``pm._inner_hookexec`` is while a host is open: refuses ``async def``
+    implementations in synchronous calls, runs order-independent hooks concurrently in
+    ``ahook`` calls."""
+
+    __slots__ = ("active", "inner")
+
+    def __init__(self, inner: Callable[..., object]):
+        self.inner = inner
+        self.active = True
+
+    def __call__(
+        self,
+        hook_name: str,
+        hook_impls: Sequence[HookImpl],
+        caller_kwargs: Mapping[str, object],
+        firstresult: bool,
+    ) -> object:
+        if not self.active:
+            return self.inner(hook_name, hook_impls, caller_kwargs, firstresult)
+        call = _CALL.get()
+        if _prepare(hook_name, hook_impls) and call is None:
+            impl = next(i for i in hook_impls if getattr(i.function, "__code__", 0) is _AWAITED)
+            raise _sync_error(impl.plugin_name, hook_name)
+        if call is not None and hook_name in call.order_independent and not firstresult:
+            hook_impls = _run_concurrently(call, hook_name, hook_impls, caller_kwargs)
+        result = self.inner(hook_name, hook_impls, caller_kwargs, firstresult)
+        if type(result) is types.CoroutineType or (
+            type(result) is list and any(type(r) is types.CoroutineType for r in result)
+        ):
+            # an async implementation another wrapper hid from _prepare (failure policies
+            # installed after this host): never hand back an un-awaited coroutine
+            for r in result if type(result) is list else [result]:
+                if type(r) is types.CoroutineType:
+                    r.close()
+            raise AsyncHookError(
+                f"hook {hook_name!r}: an implementation returned a coroutine; call async "
+                f"hook implementations with 'await host.ahook.{hook_name}(...)'",
+                hook=hook_name,
+            )
+        return result
+
+
+def _run_concurrently(
+    call: _AsyncCall,
+    hook_name: str,
+    hook_impls: Sequence[HookImpl],
+    caller_kwargs: Mapping[str, object],
+) -> list[HookImpl]:
+    """Run the WebAssembly implementations at once; pluggy then sees their outcomes in
+    its own order (so wrappers, policies and result order are unchanged)."""
+    wasm = [
+        impl
+        for impl in hook_impls
+        if isinstance(impl.plugin, WasmPlugin) and not (impl.hookwrapper or impl.wrapper)
+    ]
+    if len(wasm) < 2:
+        return list(hook_impls)
+    futures = {}
+    for impl in wasm:
+        args = [caller_kwargs[name] for name in impl.argnames]
+        context = contextvars.copy_context()  # the call's cancel scope goes along
+        futures[id(impl)] = call.fanout.submit(context.run, impl.function, *args)
+    done: list[HookImpl] = []
+    for impl in hook_impls:
+        future = futures.get(id(impl))
+        if future is None:
+            done.append(impl)
+            continue
+        clone = copy.copy(impl)
+        clone.function = _outcome_of(future)  # type: ignore[misc]
+        done.append(clone)
+    return done
+
+
+def _outcome_of(future: concurrent.futures.Future[Any]) -> Callable[..., Any]:
+    def outcome(*args: Any, **kwargs: Any) -> Any:
+        return future.result()
+
+    return outcome
+
+
+# -- the public face -----------------------------------------------------------------------
+
+
+@final
+class AsyncHookCaller:
+    """``host.ahook.<name>``: ``await`` it as you would call ``pm.hook.<name>``."""
+
+    def __init__(self, hooks: AsyncHooks, name: str):
+        self._hooks = hooks
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<AsyncHookCaller {self.name!r}>"
+
+    async def __call__(self, **kwargs: Any) -> Any:
+        """``pm.hook.<name>(**kwargs)``, awaited: the same results, in the same order."""
+        caller = self._hooks._caller(self.name)
+        return await self._hooks._run(self.name, lambda: caller(**kwargs))
+
+    async def call_historic(
+        self,
+        kwargs: Mapping[str, object] | None = None,
+        result_callback: Callable[[Any], None] | None = None,
+    ) -> None:
+        """``pm.hook.<name>.call_historic(...)``, awaited (plugins registered later get
+        the call at registration, synchronously: their implementations must be plain)."""
+        caller = self._hooks._caller(self.name)
+        await self._hooks._run(
+            self.name, lambda: caller.call_historic(result_callback, kwargs=kwargs)
+        )
+
+
+@final
+class AsyncHooks:
+    """Awaitable hook callers of one host (``host.ahook``), with the worker threads that
+    run them. ``max_workers`` bounds the ``ahook`` calls running at once (more wait)."""
+
+    def __init__(self, pm: pluggy.PluginManager, *, max_workers: int = 32):
+        self._pm = pm
+        self._workers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="airssys-ahook"
+        )
+        self._fanout = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="airssys-ahook-fanout"
+        )
+        self._order_independent: frozenset[str] = frozenset()
+        self._guard: _AsyncAwareHookExec | None = None
+        self._lock = threading.Lock()
+        self.watch()
+
+    def __getattr__(self, name: str) -> AsyncHookCaller:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        self._caller(name)
+        return AsyncHookCaller(self, name)
+
+    def __repr__(self) -> str:
+        return f"<AsyncHooks of {self._pm.project_name!r}>"
+
+    @property
+    def order_independent_hooks(self) -> frozenset[str]:
+        """Hooks whose WebAssembly implementations ``ahook`` runs concurrently."""
+        return self._order_independent
+
+    def order_independent(self, *hooks: str, enabled: bool = True) -> None:
+        """Mark ``hooks`` order-independent: an ``ahook`` call runs their WebAssembly
+        implementations concurrently (results still in pluggy's order). Only for hooks
+        whose implementations do not depend on each other's side effects; not for
+        ``firstresult`` hooks (pluggy stops at the first answer)."""
+        for hook in hooks:
+            caller = self._caller(hook)
+            if enabled and caller.spec is not None and caller.spec.opts.get("firstresult"):
+                raise ValueError(
+                    f"hook {hook!r} is firstresult: pluggy stops at the first answer, so "
+                    "its implementations cannot run concurrently"
+                )
+        with self._lock:
+            if enabled:
+                self._order_independent = self._order_independent | set(hooks)
+            else:
+                self._order_independent = self._order_independent - set(hooks)
+
+    def _caller(self, name: str) -> Any:
+        caller = getattr(self._pm.hook, name, None)
+        if caller is None:
+            raise AttributeError(
+                f"no hook named {name!r} in {self._pm.project_name!r}; known hooks: "
+                f"{', '.join(sorted(n for n in vars(self._pm.hook) if not n.startswith('_')))}"
+            )
+        return caller
+
+    async def _run(self, hook: str, job: Callable[[], Any]) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"host.ahook.{hook}(...) must be awaited in a running asyncio event loop "
+                "(asyncio, or anyio on its asyncio backend); trio is not supported"
+            ) from None
+        caller = self._caller(hook)
+        _watch(caller)
+        _prepare(hook, caller.get_hookimpls())
+        if self._guard is None:
+            self.install()
+        scope = CancelScope()
+        call = _AsyncCall(loop, scope, self._order_independent, self._fanout)
+
+        def work() -> Any:
+            _CALL.set(call)
+            with cancel_scope(scope):
+                return job()
+
+        context = contextvars.copy_context()
+        future = loop.run_in_executor(self._workers, context.run, work)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            scope.cancel()
+            future.add_done_callback(_retrieve)
+            # the guest stops within a tick or so: wait for it, briefly, so that a call
+            # made right after sees the plugin free again
+            await asyncio.wait([future], timeout=CANCEL_GRACE)
+            raise
+
+    def watch(self) -> None:
+        """Make every hook of ``pm`` turn ``async def`` implementations into awaiting
+        ones as they are registered (see :func:`_watch`); done by the host."""
+        for caller in list(vars(self._pm.hook).values()):
+            if isinstance(caller, pluggy.HookCaller):
+                _watch(caller)
+
+    def install(self) -> None:
+        """Wrap ``pm``'s hook execution (see the module docs): done at the first
+        ``ahook`` call, so that a host that never awaits keeps pluggy's call path."""
+        with self._lock:
+            if self._guard is None:
+                self.watch()
+                self._guard = _AsyncAwareHookExec(self._pm._inner_hookexec)
+                self._pm._inner_hookexec = self._guard
+
+    def close(self) -> None:
+        """Give ``pm`` its hook execution back and stop the worker threads."""
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.active = False
+            if self._pm._inner_hookexec is guard:
+                self._pm._inner_hookexec = guard.inner
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        self._fanout.shutdown(wait=False, cancel_futures=True)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # seen: no "exception was never retrieved" at collection
+
+
+# -- async def host functions --------------------------------------------------------------
+
+_fallback_loop: asyncio.AbstractEventLoop | None = None
+_fallback_lock: Final = threading.Lock()
+
+
+def _private_loop() -> asyncio.AbstractEventLoop:
+    """A loop on a daemon thread, for async host functions called outside ``ahook``."""
+    global _fallback_loop
+    with _fallback_lock:
+        if _fallback_loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="airssys-host-loop", daemon=True).start()
+            _fallback_loop = loop
+        return _fallback_loop
+
+
+def async_host_function(function: HostFunction) -> HostFunction:
+    """``function`` (an ``async def``) as a host function guests call synchronously: each
+    call runs the coroutine on the loop of the ``ahook`` call the guest runs in (a private
+    loop outside one) and blocks only that guest, up to its ``host_call_timeout``."""
+    coroutine_function = function.func
+
+    def run(*args: Any) -> Any:
+        context = current_plugin()
+        call = _CALL.get()
+        loop = call.loop if call is not None else _private_loop()
+        timeout = context.limits.host_call_timeout
+        what = f"host call {function.interface}#{function.name}"
+
+        async def as_plugin() -> Any:
+            set_async_plugin(context)  # this task's current_plugin()
+            return await coroutine_function(*args)
+
+        try:
+            return _await_on_loop(
+                loop,
+                None if call is None else call.scope,
+                as_plugin(),
+                timeout=timeout,
+                what=what,
+                plugin=context.name,
+            )
+        except concurrent.futures.TimeoutError:
+            exc = PluginTimeout(
+                f"plugin {context.name!r}: {what} did not finish within {timeout} s",
+                plugin=context.name,
+            )
+            exc.reason = "host call timeout"
+            raise exc from None
+
+    run.__name__ = getattr(coroutine_function, "__name__", function.name)
+    return HostFunction(function.interface, function.name, run, function.signature, False)
+
+
+def is_async_function(function: object) -> bool:
+    """Whether ``function`` is an ``async def`` (a coroutine function)."""
+    return _is_async(function)
