@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,10 +31,13 @@ from airssys_plugins import (
     WorkerLost,
     u32,
 )
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.cli import main
 from airssys_plugins.host.shipment import Shipment, capture
 from airssys_plugins.host.supervision import HookFailures
 from airssys_plugins.host.worker import facts
 
+from .conftest import ROOT
 from .demo import PACKAGE, DemoHooks
 from .scaleout_hooks import Doubler, Killer, Unpicklable, pid_of_worker
 
@@ -235,3 +239,74 @@ def test_project_errors_pickle_with_their_fields(error: PluginError) -> None:
     assert vars(back) == vars(error)
     if isinstance(error, ExceptionGroup):
         assert [str(e) for e in back.exceptions] == [str(e) for e in error.exceptions]
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[object]:
+    """A Dask LocalCluster of 2 worker processes, one thread each."""
+    distributed = pytest.importorskip("distributed", reason="needs the [dask] extra")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_dask_map_and_imap_match_the_local_calls(
+    batch_host: PluginHost, dask_client: object
+) -> None:
+    """On a Dask cluster: results in input order (map), every index once (imap)."""
+    items = [{"x": i} for i in range(30) if i != 13]
+    expected = [batch_host.pm.hook.add_one(**item) for item in items]
+    result = batch_host.map("add_one", items, client=dask_client, chunksize=4)
+    assert result == expected
+    assert result.report.engine == "dask"
+    pairs = dict(batch_host.imap("add_one", items, client=dask_client, chunksize=4))
+    assert pairs == dict(enumerate(expected))
+    with pytest.raises(PluginTrap) as trap:
+        batch_host.map("fail", [{"x": 1}], client=dask_client)
+    assert (trap.value.plugin, trap.value.hook) == ("wasm", "fail")
+
+
+def test_dask_worker_killed_mid_batch_loses_no_item(
+    batch_host: PluginHost, dask_client: object, tmp_path: Path
+) -> None:
+    """The scheduler re-runs the dead worker's chunk; the report names its items."""
+    batch_host.pm.register(Killer(20, tmp_path / "killed"), name="killer")
+    items = [{"x": i} for i in range(40) if i != 13]
+    result = batch_host.map("add_one", items, client=dask_client, chunksize=2)
+    assert (tmp_path / "killed").exists()
+    assert result == [batch_host.pm.hook.add_one(**item) for item in items]
+    assert 19 in result.report.retried  # x=20 is index 19 (13 is left out)
+
+
+@pytest.fixture(scope="module")
+def shout_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plugin directory holding textpipe's WAT `shout` component and its manifest."""
+    from sample_apps.textpipe.app import PLUGIN_SOURCES
+
+    wasm = build_guest(PLUGIN_SOURCES / "shout", wit_files=[ROOT / "hookspecs" / "textpipe.wit"])
+    plugin = tmp_path_factory.mktemp("plugins") / "shout"
+    plugin.mkdir()
+    (plugin / "plugin.toml").write_bytes((PLUGIN_SOURCES / "shout" / "plugin.toml").read_bytes())
+    (plugin / "shout.wasm").write_bytes(wasm.read_bytes())
+    return plugin.parent
+
+
+def test_cli_map_writes_one_line_per_item_in_input_order(shout_dir: Path, tmp_path: Path) -> None:
+    """`airssys-plugins map` runs the hook per JSON line on 2 processes, results in order."""
+    texts = [f"item {i}" for i in range(25)]
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    out = tmp_path / "out.jsonl"
+    argv = ["map", "transform", "--contract", "hookspecs.textpipe:TextHooks"]
+    argv += ["--plugins", str(shout_dir), "--input", str(items), "-o", str(out)]
+    assert main([*argv, "--processes", "2", "--chunksize", "3"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines == [{"index": i, "result": [t.upper() + "!"]} for i, t in enumerate(texts)]
+
+    items.write_text('{"text": "ok"}\n[1, 2]\n')
+    with pytest.raises(SystemExit, match="line 2: a list, not an object"):
+        main(argv)

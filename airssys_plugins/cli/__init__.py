@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Sequence
 
 from . import author as _author_cmds
+from . import batch as _batch_cmds
 from . import cache as _cache_cmds
 from . import contract as _contract_cmds
 from . import plugins as _plugin_cmds
@@ -21,7 +22,14 @@ from .reporting import run_reporting
 
 __all__ = ["main"]
 
-_COMMAND_MODULES = (_contract_cmds, _plugin_cmds, _author_cmds, _cache_cmds, _signing_cmds)
+_COMMAND_MODULES = (
+    _contract_cmds,
+    _plugin_cmds,
+    _author_cmds,
+    _cache_cmds,
+    _batch_cmds,
+    _signing_cmds,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -518,53 +518,52 @@ def _outcomes(
     suspects: collections.deque[_Chunk] = collections.deque()
     settled: list[tuple[Any, _Chunk]] = []  # finished futures whose retry counts are unread
     source: Iterator[_Chunk] | None = chunks
-    try:
-        while True:
-            if suspects and not pending:
-                chunk = suspects.popleft()
-                pending[engine.submit(hook, chunk.items)] = chunk
-            while not suspects and len(pending) < window and (again or source is not None):
-                if again:
-                    chunk = again.popleft()
-                else:
-                    assert source is not None
-                    fresh = next(source, None)
-                    if fresh is None:
-                        source = None
-                        continue
-                    chunk = fresh
-                pending[engine.submit(hook, chunk.items)] = chunk
-            if not pending:
-                break
-            alone = len(pending) == 1
-            for future in engine.wait(pending, 0.5):
-                chunk = pending.pop(future)
-                try:
-                    blobs = engine.result(future)
-                except _Lost:
-                    engine.lost(future)
-                    yield from _lost(chunk, alone, hook, max_retries, report, again, suspects)
+    while True:
+        if suspects and not pending:
+            chunk = suspects.popleft()
+            pending[engine.submit(hook, chunk.items)] = chunk
+        while not suspects and len(pending) < window and (again or source is not None):
+            if again:
+                chunk = again.popleft()
+            else:
+                assert source is not None
+                fresh = next(source, None)
+                if fresh is None:
+                    source = None
                     continue
-                except Exception as exc:
-                    first, last = chunk.items[0][0], chunk.items[-1][0]
-                    raise WorkerSetupError(
-                        f"the workers could not run hook {hook!r} for items {first}..{last}: "
-                        f"{type(exc).__name__}: {exc}. Workers need airssys-plugins, a "
-                        "wasmtime of the same major and the hookspec and plugin modules "
-                        "the host uses; the items must pickle.",
-                        hook=hook,
-                    ) from exc
-                settled.append((future, chunk))
-                for blob in blobs:
-                    outcome = pickle.loads(blob)
-                    assert isinstance(outcome, Outcome)
-                    yield outcome
-            if len(settled) >= 32:
-                _note_retries(engine, settled, report)
-    finally:
-        if settled:
-            with contextlib.suppress(Exception):
-                _note_retries(engine, settled, report)
+                chunk = fresh
+            pending[engine.submit(hook, chunk.items)] = chunk
+        if not pending:
+            break
+        alone = len(pending) == 1
+        for future in engine.wait(pending, 0.5):
+            chunk = pending.pop(future)
+            try:
+                blobs = engine.result(future)
+            except _Lost:
+                engine.lost(future)
+                yield from _lost(chunk, alone, hook, max_retries, report, again, suspects)
+                continue
+            except Exception as exc:
+                first, last = chunk.items[0][0], chunk.items[-1][0]
+                raise WorkerSetupError(
+                    f"the workers could not run hook {hook!r} for items {first}..{last}: "
+                    f"{type(exc).__name__}: {exc}. Workers need airssys-plugins, a "
+                    "wasmtime of the same major and the hookspec and plugin modules "
+                    "the host uses; the items must pickle.",
+                    hook=hook,
+                ) from exc
+            settled.append((future, chunk))
+            for blob in blobs:
+                outcome = pickle.loads(blob)
+                assert isinstance(outcome, Outcome)
+                yield outcome
+        if len(settled) >= 32:
+            _note_retries(engine, settled, report)
+    # Not in a finally: a stopped batch (an error under "raise", Ctrl-C, a closed
+    # iterator) has nobody reading its re-runs, so the scheduler is not asked then.
+    if settled:
+        _note_retries(engine, settled, report)
 
 
 def _note_retries(engine: _Engine, settled: list[tuple[Any, _Chunk]], report: BatchReport) -> None:
