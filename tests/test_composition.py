@@ -59,7 +59,8 @@ _REALLOC = """
 """
 
 
-def _tokenizer_src(root: Path, version: str, offset: int) -> Path:
+def tokenizer_source(root: Path, version: str, offset: int) -> Path:
+    """The provider's sources (also built by bench/bench_messaging.py)."""
     src = root / f"tokenizer-{version}-{offset}"
     (src / "wit").mkdir(parents=True, exist_ok=True)
     (src / "wit" / "nlp.wit").write_text(
@@ -90,7 +91,8 @@ def _tokenizer_src(root: Path, version: str, offset: int) -> Path:
     return src
 
 
-def _wordstats_src(root: Path) -> Path:
+def wordstats_source(root: Path) -> Path:
+    """The importer's sources (also built by bench/bench_messaging.py)."""
     src = root / "wordstats"
     (src / "wit" / "deps" / "nlp").mkdir(parents=True, exist_ok=True)
     (src / "wit" / "deps" / "nlp" / "nlp.wit").write_text(
@@ -128,10 +130,10 @@ def _wordstats_src(root: Path) -> Path:
 def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("composition")
     return {
-        "tokenizer": build_guest(_tokenizer_src(root, "1.0.0", 0)),
-        "tokenizer-v1.2": build_guest(_tokenizer_src(root, "1.2.0", 100)),
-        "tokenizer-v2": build_guest(_tokenizer_src(root, "2.0.0", 0)),
-        "wordstats": build_guest(_wordstats_src(root)),
+        "tokenizer": build_guest(tokenizer_source(root, "1.0.0", 0)),
+        "tokenizer-v1.2": build_guest(tokenizer_source(root, "1.2.0", 100)),
+        "tokenizer-v2": build_guest(tokenizer_source(root, "2.0.0", 0)),
+        "wordstats": build_guest(wordstats_source(root)),
     }
 
 
