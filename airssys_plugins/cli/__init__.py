@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from . import author as _author_cmds
 from . import batch as _batch_cmds
+from . import bindgen as _bindgen_cmds
 from . import cache as _cache_cmds
 from . import contract as _contract_cmds
 from . import plugins as _plugin_cmds
@@ -24,6 +25,7 @@ __all__ = ["main"]
 
 _COMMAND_MODULES = (
     _contract_cmds,
+    _bindgen_cmds,
     _plugin_cmds,
     _author_cmds,
     _cache_cmds,

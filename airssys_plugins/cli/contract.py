@@ -25,7 +25,10 @@ __all__ = ["register"]
 def _cmd_wit(args: argparse.Namespace) -> int:
     contract = contract_of(args, load_object(args.spec))
     hooks = None if not args.hooks else [h.strip() for h in args.hooks.split(",") if h.strip()]
-    text = contract.wit(world=args.world, hooks=hooks)
+    if args.bound:  # the WIT that hooks bound with wit_binding expect
+        text = contract.bound_wit(world=args.world if args.world != "plugin" else "bound")
+    else:
+        text = contract.wit(world=args.world, hooks=hooks)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({len(contract.hooks)} hooks, package {contract.package})")
@@ -160,6 +163,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--project", help="pluggy project name (detected from the markers)")
     p.add_argument("--world", default="plugin", help="name of the world (default: plugin)")
     p.add_argument("--hooks", help="comma-separated hooks the world exports (default: all)")
+    p.add_argument(
+        "--bound",
+        action="store_true",
+        help="print the WIT the hooks are bound to (wit_binding), e.g. of a bindgen module",
+    )
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_wit)
 

@@ -182,6 +182,54 @@ class Contract:
         world_ = _wit.World(world, tuple(exports), (doc,))
         return _wit.render_package(self.package, interfaces, comments=bound, world=world_)
 
+    def bound_wit(self, *, world: str = "bound") -> str:
+        """WIT of every function the hooks are bound to, as components must export them:
+        the interfaces grouped by package (the first package at the top, any other in a
+        nested ``package ... { }`` block) and a ``world`` that exports them, root-bound
+        hooks as functions of the world. For a WIT-first contract (``wit_binding``, or a
+        module from ``airssys-plugins bindgen``) this is the WIT it was written for;
+        ``airssys-plugins wit --bound`` prints it."""
+        by_interface: dict[str, list[HookContract]] = {}
+        root: list[HookContract] = []
+        for hook in sorted(self.hooks.values(), key=lambda h: h.name):
+            if hook.binding.interface is None:
+                root.append(hook)
+            else:
+                by_interface.setdefault(hook.binding.interface, []).append(hook)
+        packages: dict[str, list[_wit.Interface]] = {}
+        for full, hooks in by_interface.items():
+            split = _wit.split_interface_name(full)
+            assert split is not None  # WitBinding.parse checked it
+            package = split[0] if split[2] is None else f"{split[0]}@{split[2]}"
+            functions = tuple((h.binding.function, h.signature) for h in hooks)
+            packages.setdefault(package, []).append(_wit.Interface(split[1], functions))
+        top = next(iter(packages), str(self.package))
+        own = packages.pop(top, [])
+        out = [f"package {top};\n"]
+        out.extend("\n" + _wit.render_interface(i) for i in own)
+        out.append(f"\nworld {_wit.render_ident(world)} {{\n")
+        seen: set[str] = set()
+        for named in _wit.interface_types(h.signature for h in root):
+            if named.name not in seen:
+                seen.add(named.name)
+                out.append(_wit.render_typedef(named) + "\n")
+        own_names = {i.name for i in own}
+        for full in by_interface:  # the top package's own interfaces by their short name
+            split = _wit.split_interface_name(full)
+            assert split is not None
+            mine = split[1] in own_names and full == _package_interface(top, split[1])
+            out.append(f"  export {_wit.render_ident(split[1]) if mine else full};\n")
+        out.extend(
+            f"  export {_wit.render_ident(h.binding.function)}: {h.signature.render()};\n"
+            for h in root
+        )
+        out.append("}\n")
+        for package, interfaces in packages.items():
+            body = "\n".join(_wit.render_interface(i) for i in interfaces)
+            indented = "".join(f"  {line}".rstrip() + "\n" for line in body.splitlines())
+            out.append(f"\npackage {package} {{\n{indented}}}\n")
+        return "".join(out)
+
     def is_generated(self, hook: HookContract) -> bool:
         """Whether ``hook`` lives in this contract's own package (not a WIT-first binding)."""
         if hook.binding.interface is None:
@@ -240,6 +288,11 @@ class Contract:
                 )
             )
         return problems
+
+
+def _package_interface(package: str, name: str) -> str:
+    base, _, version = package.partition("@")
+    return f"{base}/{name}@{version}" if version else f"{base}/{name}"
 
 
 def _version_text(version: str | None) -> str:
@@ -502,6 +555,13 @@ class _Mapper:
         return _wit.Prim(name)
 
     def _name(self, cls: type) -> str:
+        # ``__wit_name__`` (on the class itself, not inherited) names a type whose WIT name
+        # is no Python class name: a case ``none``, two types ``error`` (bindgen writes it).
+        given = cls.__dict__.get("__wit_name__")
+        if isinstance(given, str):
+            if not _wit.is_identifier(given):
+                raise self.fail(f"{cls.__name__}.__wit_name__ {given!r} is no WIT identifier")
+            return given.lstrip("%")
         try:
             return _wit.kebab(cls.__name__)
         except ValueError as exc:
