@@ -428,3 +428,44 @@ def test_manifest_and_grants_read_links_with_every_problem() -> None:
     assert "is not a version range" in str(reader.problems[1])
     grant = grants_from_mapping({"plugins": ["tokenizer:textpipe:nlp/tokenize"]}, where="g")
     assert grant.covers(request.capabilities())
+
+
+def test_compose_fuses_the_provider_into_the_consumer(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path], tmp_path: Path
+) -> None:
+    """Offline fusion: one component importing nothing from the provider, same answers."""
+    from airssys_plugins.authoring.compose import compose_components
+
+    result = compose_components(guests["wordstats"], [guests["tokenizer"]], tmp_path / "ws.wasm")
+    assert result.satisfied == ("textpipe:nlp/tokenize@1.0.0",)
+    assert result.imports == ()
+    assert result.tool.startswith(("wasm-tools", "wac"))
+    host = make_host(grants={})
+    host.load(result.path, name="fused")  # no link, no provider loaded
+    assert wpm.hook.word_count(text="one two three") == [3]
+    assert host.links() == []
+
+
+def test_compose_refuses_providers_that_satisfy_nothing(
+    guests: dict[str, Path], tmp_path: Path
+) -> None:
+    """Composing a provider the consumer does not import from says so."""
+    from airssys_plugins.authoring.build import BuildError
+    from airssys_plugins.authoring.compose import compose_components
+
+    with pytest.raises(BuildError, match="nothing to compose"):
+        compose_components(guests["tokenizer"], [guests["wordstats"]], tmp_path / "x.wasm")
+
+
+def test_compose_without_a_tool_says_what_to_install(
+    guests: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No wac and no wasm-tools: ToolchainMissing names both and the run-time alternative."""
+    from airssys_plugins.authoring.build import ToolchainMissing
+    from airssys_plugins.authoring.compose import compose_components
+
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainMissing, match="install wac") as info:
+        compose_components(guests["wordstats"], [guests["tokenizer"]], tmp_path / "x.wasm")
+    assert "link them at run time" in str(info.value)
