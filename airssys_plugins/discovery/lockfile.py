@@ -36,7 +36,7 @@ import attrs
 import tomli_w
 
 from .._errors import PluginError
-from .._files import atomic_write
+from .._files import atomic_write, read_metadata_file
 from .manifest import Manifest, ManifestError, RequestedCapabilities, RequestedLimits, TableParser
 
 
@@ -132,7 +132,7 @@ class Lockfile:
         path = Path(path)
         fix = "regenerate it with `airssys-plugins lock`"
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_metadata_file(path, what="lockfile").decode("utf-8"))
         except OSError as exc:
             raise IntegrityError(
                 f"cannot read the lockfile {path}: {exc.strerror or exc}; {fix}", path=str(path)

@@ -47,6 +47,7 @@ from typing import Any, Final, final
 import attrs
 
 from .._errors import PluginError
+from .._files import read_metadata_file
 from ..contract.mapping import HookOptions
 from ..contract.semver import Version, VersionRange
 from ..policy.capabilities import HOST_INTERFACES, Preopen, RequestedCapabilities
@@ -200,7 +201,7 @@ class Manifest:
         path = Path(path)
         if data is None:
             try:
-                data = path.read_bytes()
+                data = read_metadata_file(path, what="manifest")
             except OSError as exc:
                 raise ManifestError(
                     [

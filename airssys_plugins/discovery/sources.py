@@ -21,6 +21,7 @@ checked against the wheel's RECORD hash. No code of the pack is imported or run.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import logging
 import os
@@ -35,8 +36,9 @@ import importlib_metadata
 import platformdirs
 
 from .._errors import ContractMismatchError, Mismatch, PluginError, PluginLoadError
+from .._files import describe_kind, read_metadata_file, read_regular_file
 from ..contract.wit import PackageId
-from ..policy.capabilities import Capabilities
+from ..policy.capabilities import MAX_COMPONENT_BYTES, Capabilities
 from .lockfile import IntegrityError
 from .manifest import Manifest, ManifestError, ManifestProblem
 from .state import PluginState
@@ -135,8 +137,8 @@ class PluginSource:
         if p.is_file() and p.suffix == ".wasm":
             return cls(p.stem, kind, origin, Manifest.for_component(p), p)
         error = PluginLoadError(
-            f"{p} is not a plugin: give a .wasm component, a {MANIFEST_NAME}, or a directory "
-            f"holding a {MANIFEST_NAME}",
+            f"{p} is not a plugin ({what_is(p)}): give a .wasm component, a {MANIFEST_NAME}, "
+            f"or a directory holding a {MANIFEST_NAME}",
             plugin=p.stem,
             path=str(p),
         )
@@ -155,15 +157,21 @@ class PluginSource:
             self.component.with_name(self.component.name + ".sigstore.json"),
         )
 
-    def read_component(self) -> tuple[bytes, str]:
+    def read_component(self, *, max_bytes: int = MAX_COMPONENT_BYTES) -> tuple[bytes, str]:
         """The component's bytes and their SHA-256, checked against the manifest's
-        ``sha256`` and the wheel's RECORD. Raises before anything is compiled."""
+        ``sha256`` and the wheel's RECORD. Raises before anything is compiled. Only a
+        regular file of at most ``max_bytes`` is read (``Limits.max_component_bytes``)."""
         if self.error is not None:
             raise self.error
         if self.component is None:
             raise PluginLoadError(f"plugin {self.name!r} has no component", plugin=self.name)
         try:
-            data = self.component.read_bytes()
+            data = read_regular_file(
+                self.component,
+                cap=max_bytes,
+                what="component",
+                raise_with="Limits(max_component_bytes=...)",
+            )
         except OSError as exc:
             raise PluginLoadError(
                 f"plugin {self.name!r}: cannot read {self.component}: {exc.strerror or exc}",
@@ -223,7 +231,7 @@ def _from_manifest(
     if not component.is_file():
         error = PluginLoadError(
             f"plugin {manifest.name!r}: {path} names the component {manifest.component!r}, "
-            f"but {component} does not exist; build it or correct `component`",
+            f"but {component} {what_is(component)}; build it or correct `component`",
             plugin=manifest.name,
             path=str(component),
         )
@@ -231,12 +239,26 @@ def _from_manifest(
     return PluginSource(manifest.name, kind, origin, manifest, component)
 
 
+def what_is(path: Path) -> str:
+    """What ``path`` is, for a message: ``is a FIFO (named pipe)``, ``does not exist``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if os.path.islink(path):
+            loop = exc.errno == errno.ELOOP
+            return "is a symlink loop" if loop else "is a dangling symlink"
+        return "does not exist" if exc.errno == errno.ENOENT else f"cannot be read ({exc})"
+    via = " (through a symlink)" if os.path.islink(path) else ""
+    return f"is {describe_kind(mode)}{via}"
+
+
 def _guess_component(manifest_path: Path, name: str) -> Path | None:
     """For a broken manifest: the component it most likely means, if that file exists."""
     try:
         import tomllib
 
-        raw = tomllib.loads(manifest_path.read_text(encoding="utf-8")).get("component")
+        text = read_metadata_file(manifest_path, what="manifest").decode("utf-8")
+        raw = tomllib.loads(text).get("component")
     except (OSError, ValueError):
         raw = None
     for candidate in (raw, f"{name}.wasm"):
@@ -260,12 +282,21 @@ def _scan_dir(kind: SourceKind, directory: Path) -> list[PluginSource]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir() and (entry / MANIFEST_NAME).is_file():
+        if entry.is_dir() and os.path.lexists(entry / MANIFEST_NAME):
+            # read even when it is no regular file: the error then says what it is
             found.append(_from_manifest(kind, str(directory), entry / MANIFEST_NAME))
         elif entry.is_file() and entry.suffix == ".wasm":
             found.append(
                 PluginSource(entry.stem, kind, str(directory), Manifest.for_component(entry), entry)
             )
+        elif entry.suffix == ".wasm":  # a FIFO, socket, device, dangling symlink, a directory
+            error = PluginLoadError(
+                f"plugin {entry.stem!r}: {entry} {what_is(entry)}; a plugin is a regular "
+                f".wasm file or a directory holding a {MANIFEST_NAME}",
+                plugin=entry.stem,
+                path=str(entry),
+            )
+            found.append(PluginSource(entry.stem, kind, str(directory), None, entry, error))
         else:
             log.debug("ignoring %s: neither a plugin directory nor a .wasm", entry)
     return found
@@ -355,7 +386,7 @@ def _pack_source(
             name, "pack", origin, Manifest.for_component(path, name=name), path, None, record_hex,
             pack_signatures=signatures(rel),
         )  # fmt: skip
-    data = path.read_bytes()
+    data = read_metadata_file(path, what="manifest")
     if record_hex is not None and hashlib.sha256(data).hexdigest() != record_hex:
         raise IntegrityError(
             f"plugin {name!r}: {path} differs from the RECORD of {origin}: the installed file "

@@ -10,6 +10,7 @@ A disabled plugin is still found and listed, but not loaded. Nothing is deleted.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Final, final
@@ -19,7 +20,7 @@ import platformdirs
 import tomli_w
 
 from .._errors import PluginError
-from .._files import atomic_write
+from .._files import atomic_write, read_metadata_file
 
 __all__ = ["PluginState", "StateFileError"]
 
@@ -49,7 +50,9 @@ class PluginState:
     def disabled(self) -> frozenset[str]:
         """Names of the disabled plugins (none if the file does not exist)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            if not os.path.lexists(self.path):
+                return frozenset()
+            text = read_metadata_file(self.path, what="plugin settings").decode("utf-8")
         except FileNotFoundError:
             return frozenset()
         except OSError as exc:

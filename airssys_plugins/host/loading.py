@@ -184,7 +184,8 @@ def _load_one(
     host: _Loader, source: PluginSource, lock: Lockfile | None, *, strict: bool
 ) -> tuple[WasmPlugin, str | None]:
     manifest = checked_manifest(source, host.contract.package)
-    data, digest = source.read_component()  # digests are checked before anything compiles
+    # digests are checked before anything compiles; only a regular file within the cap is read
+    data, digest = source.read_component(max_bytes=host.limits.max_component_bytes)
     note = None if lock is None else lock.check(source, digest, strict=strict)
     check_signature(source, digest, host.policy.signatures, host.audit)  # before compiling
     if note is not None:

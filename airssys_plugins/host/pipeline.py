@@ -97,6 +97,8 @@ class LoadPipeline:
             cache=self.compile_cache,
             path=None if path is None else Path(path),
             fuel=plugin_limits.fuel is not None,  # fuel metering only where it is asked for
+            max_bytes=plugin_limits.max_component_bytes,
+            compile_timeout=plugin_limits.compile_timeout,
         )
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)
@@ -167,7 +169,11 @@ class LoadPipeline:
         """Bind lifecycle exports, instantiate (running ``init``) and attach hookimpls."""
         instances = plugin.instances
         for iface, func, sig in lifecycle:
-            plugin.lifecycle[func] = instances[0].bind(f"lifecycle.{func}", iface, func, sig)
+            # init is start-up too: bounded like the start functions, also without a timeout
+            timeout = plugin.limits.startup_deadline if func == "init" else None
+            plugin.lifecycle[func] = instances[0].bind(
+                f"lifecycle.{func}", iface, func, sig, timeout=timeout
+            )
         for instance in instances:
             instance.on_new_instance = functools.partial(plugin._started, instance)
             instance.instantiate()
@@ -191,6 +197,7 @@ class LoadPipeline:
             interfaces=self.functions.linked_interfaces(rights)
             | {wit.unversioned(link.interface) for link in links},
             timeout=limits.timeout,
+            startup_timeout=limits.startup_deadline,
             fuel=limits.fuel,
             memory=limits.memory,
             instances=limits.instances,

@@ -24,6 +24,7 @@ from typing import Any, Final, Generic, TypeVar
 import attrs
 
 from .._errors import PluginError
+from .._files import read_metadata_file
 from .capabilities import (
     HOST_INTERFACES,
     Capabilities,
@@ -335,7 +336,7 @@ def read_grants(path: Path) -> dict[str, Capabilities]:
     table is raised at once in a :class:`GrantsError`."""
     reader = TableReader(str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_metadata_file(path, what="grants file").decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         reader.problem(
             "(file)",
@@ -390,7 +391,7 @@ def read_signature_tables(path: Path, parse_key: Callable[[str], K]) -> Signatur
     problem). Every problem is raised at once in a :class:`GrantsError`."""
     reader = TableReader(str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_metadata_file(path, what="grants file").decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         reader.problem(
             "(file)",

@@ -14,6 +14,9 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -27,11 +30,13 @@ import platformdirs
 from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component
 
-from .._errors import EngineConfigError
+from .._errors import EngineConfigError, PluginLoadError
 from .._files import atomic_write
 
 __all__ = [
+    "COMPILE_TIMEOUT",
     "EPOCH_TICK",
+    "IN_PROCESS_COMPILE_BYTES",
     "CacheInfo",
     "aot_cache_dir",
     "cache_clear",
@@ -39,6 +44,7 @@ __all__ = [
     "compile_component",
     "configure_engine",
     "engine",
+    "error_text",
     "evict",
 ]
 
@@ -46,6 +52,15 @@ log = logging.getLogger("airssys_plugins.runtime")
 
 #: Seconds between epoch ticks: the resolution of per-call timeouts.
 EPOCH_TICK: Final = 0.005
+#: Components up to this size compile in the host process: whatever their shape that takes
+#: a few seconds at most (bench/bench_hostile_load.py: ~15 s per MB for the worst shape,
+#: many tiny functions, on a busy 2-core machine). Larger ones compile in a child process
+#: that is killed at the compile deadline: wasmtime cannot interrupt a compilation.
+IN_PROCESS_COMPILE_BYTES: Final = 256 * 2**10
+#: Default seconds a compilation may take (``Limits.compile_timeout``).
+COMPILE_TIMEOUT: Final = 120.0
+#: Most ticks the ticker makes up after it was held up (see tick()).
+_CATCH_UP: Final = 2
 #: Ticks the ticker has made (read by callers to skip resetting an unchanged deadline).
 epochs = 0
 WASMTIME_VERSION: Final = _dist_version("wasmtime")
@@ -134,15 +149,43 @@ def start_ticker() -> None:
             return
 
         def tick() -> None:
+            # Each wake-up makes one tick, on a schedule kept by the clock: a sleep that
+            # overshoots (by ~30 % on a busy machine, which made a 10 s deadline last 13 s)
+            # shortens the next one. One tick at a time, never a jump: a call reuses its
+            # deadline while the count has not moved (instance.py), which a jump of many
+            # ticks would cut short. A backlog over _CATCH_UP ticks (a suspend, a stall)
+            # is dropped rather than made up, so a deadline is never early by more.
             global epochs
+            next_at = time.monotonic() + EPOCH_TICK
             while True:
-                time.sleep(EPOCH_TICK)
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                now = time.monotonic()
+                if now - next_at > _CATCH_UP * EPOCH_TICK:
+                    next_at = now
+                next_at += EPOCH_TICK
                 epochs += 1  # before the engines': a reader seeing the old count is early
                 for eng in list(_engines.values()):
                     eng.increment_epoch()
 
         _ticker = threading.Thread(target=tick, name="airssys-plugins-epoch", daemon=True)
         _ticker.start()
+
+
+def error_text(exc: BaseException, *, limit: int = 600) -> str:
+    """A wasmtime error on one line with its whole cause chain: ``failed to parse
+    WebAssembly module: magic header not detected...``, not only the headline (the
+    parser's reason is in the chain)."""
+    text = str(exc).strip()
+    head, _, chain = text.partition("Caused by:")
+    parts = [head]
+    if chain.strip():
+        numbered = re.search(r"^\s+0: ", chain, re.MULTILINE)
+        parts += re.split(r"\n\s+\d+: ", "\n" + chain.strip("\n")) if numbered else [chain]
+    flat = ": ".join(joined for p in parts if (joined := " ".join(p.split())))
+    flat = re.sub(r"\[ ", "[", flat).replace(", ]", "]")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def aot_cache_dir() -> Path:
@@ -159,9 +202,15 @@ def compile_component(
     label: str,
     cache: bool = True,
     fuel: bool = False,
+    plugin: str | None = None,
+    timeout: float = COMPILE_TIMEOUT,
 ) -> Component:
     """Compile ``data`` (a component binary, or a function making it only if it must be
     compiled) for :func:`engine` ``(fuel)``, through the persistent AOT cache.
+
+    A compilation is bounded by ``timeout`` seconds: one of a binary larger than
+    :data:`IN_PROCESS_COMPILE_BYTES` runs in a child process, killed at the deadline
+    (then :class:`PluginLoadError` naming ``plugin``); a smaller one in this process.
 
     The cache key is the component's sha256, the wasmtime version and the engine
     configuration, so an upgrade or a config change never loads a stale artefact. Writes
@@ -175,7 +224,9 @@ def compile_component(
     live = _LIVE_COMPONENTS.get(key)
     if live is not None:  # the same bytes are loaded already: share the compiled code
         return live
-    component = _compile_or_load(eng, data, digest, label=label, cache=cache, fuel=fuel)
+    component = _compile_or_load(
+        eng, data, digest, label=label, cache=cache, fuel=fuel, plugin=plugin, timeout=timeout
+    )
     _LIVE_COMPONENTS[key] = component
     return component
 
@@ -193,6 +244,8 @@ def _compile_or_load(
     label: str,
     cache: bool,
     fuel: bool,
+    plugin: str | None,
+    timeout: float,
 ) -> Component:
     path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_fingerprint(fuel))}.cwasm"
     if cache and path.is_file():
@@ -209,12 +262,66 @@ def _compile_or_load(
     if callable(data):
         data = data()
     log.info("compiling %s (%.1f MB); this happens once per version", label, len(data) / 1e6)
-    component = Component(eng, data)
+    artefact: bytes | bytearray | None
+    if len(data) <= IN_PROCESS_COMPILE_BYTES:
+        component = Component(eng, data)
+        artefact = component.serialize() if cache else None
+    else:
+        child = _compile_in_child(data, fuel, label=label, plugin=plugin, timeout=timeout)
+        component, artefact = Component.deserialize(eng, child), child
     log.info("compiled %s in %.2f s", label, time.perf_counter() - started)
-    if cache:
-        _store_atomically(path, component.serialize())
+    if cache and artefact is not None:
+        _store_atomically(path, artefact)
         evict(keep=path)
     return component
+
+
+# The child builds the same Config as engine(): an artefact of another configuration would
+# not deserialize. Its error text goes to stderr, its artefact to stdout.
+_CHILD = """
+import sys
+import wasmtime
+from wasmtime.component import Component
+cfg = wasmtime.Config()
+cfg.epoch_interruption = True
+cfg.consume_fuel = sys.argv[1] == "1"
+if sys.argv[2] != "-":
+    cfg.max_wasm_stack = int(sys.argv[2])
+data = sys.stdin.buffer.read()
+try:
+    blob = Component(wasmtime.Engine(cfg), data).serialize()
+except wasmtime.WasmtimeError as exc:
+    sys.stderr.write(str(exc))
+    sys.exit(3)
+sys.stdout.buffer.write(blob)
+"""
+
+
+def _compile_in_child(
+    data: bytes, fuel: bool, *, label: str, plugin: str | None, timeout: float
+) -> bytes:
+    """The serialized artefact of ``data``, compiled by a child process killed after
+    ``timeout`` seconds (its memory is its own, so a compile bomb cannot exhaust ours)."""
+    stack = "-" if _max_wasm_stack is None else str(_max_wasm_stack)
+    argv = [sys.executable, "-I", "-c", _CHILD, "1" if fuel else "0", stack]
+    try:
+        done = subprocess.run(argv, input=data, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise PluginLoadError(
+            f"{label}: compiling its {len(data):,}-byte component took longer than {timeout:g} "
+            "s and was stopped; a component this slow to compile is refused. Raise "
+            "Limits(compile_timeout=...) if it is trusted",
+            plugin=plugin,
+        ) from exc
+    if done.returncode == 3:
+        raise WasmtimeError(done.stderr.decode("utf-8", "replace"))
+    if done.returncode != 0:
+        raise PluginLoadError(
+            f"{label}: the compiler process failed (exit status {done.returncode}): "
+            f"{done.stderr.decode('utf-8', 'replace').strip()[-2000:]}",
+            plugin=plugin,
+        )
+    return done.stdout
 
 
 @attrs.frozen

@@ -34,6 +34,8 @@ class SandboxSpec:
     #: Host interfaces the plugin may import (full names without version, e.g. airssys:host/log).
     interfaces: frozenset[str] = frozenset()
     timeout: float | None = 1.0
+    #: Seconds start-up (instantiation, the component's start functions) may take.
+    startup_timeout: float = 10.0
     fuel: int | None = None
     memory: int | None = None
     instances: int | None = None

@@ -1,0 +1,172 @@
+"""What a hostile component costs to compile: wasmtime compile time against binary size.
+
+    python bench/bench_hostile_load.py [--quick] [--json PATH]
+
+wasmtime cannot interrupt a compilation and leaves compile-time denial of service to the
+embedder, so airssys-plugins bounds the *size* of what it compiles
+(``Limits.max_component_bytes``, 256 MiB by default). This script measures what that size
+buys an attacker: components made of one core module of a pathological shape, generated
+as binary (no WAT parse in the timing), compiled with the framework's Engine
+(``runtime.engine.engine()``: epoch interruption on) and no cache:
+
+* ``many-funcs``: N tiny functions (per-function overhead of Cranelift);
+* ``huge-func``: one function of straight-line arithmetic, up to wasmparser's 7,654,321-byte
+  body limit (the most code one function may hold);
+* ``many-locals``: functions with wasmparser's maximum 50,000 locals, each touched
+  (register allocation and stack frames);
+* ``nested``: one function of deeply nested blocks with a ``br_table`` over all of them.
+
+Each row: size, compile seconds, MB/s, and the ratio of seconds per MB against the
+``many-funcs`` baseline of the same run; the last column extrapolates the seconds a
+component of the default cap would take at that rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+
+from wasmtime.component import Component
+
+from airssys_plugins.policy.capabilities import MAX_COMPONENT_BYTES
+from airssys_plugins.runtime import engine as _engine
+
+
+def leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def sleb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if (n == 0 and not b & 0x40) or (n == -1 and b & 0x40):
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def section(sid: int, body: bytes) -> bytes:
+    return bytes([sid]) + leb(len(body)) + body
+
+
+def vec(items: list[bytes]) -> bytes:
+    return leb(len(items)) + b"".join(items)
+
+
+def core_module(bodies: list[bytes], *, params: int = 0) -> bytes:
+    """A core module of functions of type ``(i32 x params) -> ()`` with these bodies
+    (each: locals declaration + code, without the final ``end``)."""
+    functype = b"\x60" + vec([b"\x7f"] * params) + vec([])
+    code = [leb(len(body) + 1) + body + b"\x0b" for body in bodies]
+    return (
+        b"\0asm\x01\0\0\0"
+        + section(1, vec([functype]))
+        + section(3, vec([leb(0)] * len(bodies)))
+        + section(10, vec(code))
+    )
+
+
+def component(module: bytes) -> bytes:
+    """A component holding the one core module (compiled, never instantiated)."""
+    return b"\0asm\x0d\0\x01\0" + section(1, module)
+
+
+def no_locals() -> bytes:
+    return leb(0)
+
+
+def many_funcs(n: int) -> bytes:
+    body = no_locals() + b"\x41\x01\x1a"  # i32.const 1; drop
+    return component(core_module([body] * n))
+
+
+def huge_func(size: int) -> bytes:
+    # local 0 = local 0 * 3 + 1, over and over: a long dependent chain Cranelift must schedule
+    step = b"\x20\x00\x41\x03\x6c\x41\x01\x6a\x21\x00"
+    body = leb(1) + leb(1) + b"\x7f" + step * (size // len(step))
+    return component(core_module([body]))
+
+
+def many_locals(n_funcs: int, locals_: int = 50_000) -> bytes:
+    touch = b"".join(b"\x41" + sleb(i & 63) + b"\x21" + leb(i) for i in range(locals_))
+    body = leb(1) + leb(locals_) + b"\x7f" + touch
+    return component(core_module([body] * n_funcs))
+
+
+def nested(depth: int) -> bytes:
+    opens = b"\x02\x40" * depth  # block (empty type)
+    table = b"\x20\x00\x0e" + leb(depth) + b"".join(leb(i) for i in range(depth)) + leb(0)
+    closes = b"\x0b" * depth
+    body = no_locals() + opens + table + closes
+    return component(core_module([body], params=1))
+
+
+def compile_seconds(data: bytes) -> float:
+    eng = _engine.engine()
+    started = time.perf_counter()
+    Component(eng, data)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", help="also write the rows as JSON to this path")
+    args = parser.parse_args()
+    scale = 1 if args.quick else 4
+    cases: list[tuple[str, Callable[[], bytes]]] = [
+        ("many-funcs 25k", lambda: many_funcs(25_000 * scale)),
+        ("huge-func 1.9 MB", lambda: huge_func(1_900_000)),
+        ("huge-func 7.6 MB", lambda: huge_func(7_654_000)),
+        ("many-locals 50k x1", lambda: many_locals(1)),
+        (f"many-locals 50k x{scale * 2}", lambda: many_locals(scale * 2)),
+        ("nested 10k", lambda: nested(10_000)),
+        ("nested 50k", lambda: nested(50_000)),
+    ]
+    rows = []
+    base_rate = None
+    print(
+        f"{'case':24} {'size MB':>9} {'compile s':>10} {'MB/s':>7} {'s/MB ratio':>11} "
+        f"{'cap-size s':>11}"
+    )
+    for label, make in cases:
+        data = make()
+        mb = len(data) / 1e6
+        seconds = compile_seconds(data)
+        per_mb = seconds / mb
+        if base_rate is None:
+            base_rate = per_mb
+        at_cap = per_mb * MAX_COMPONENT_BYTES / 1e6
+        rows.append(
+            {
+                "case": label,
+                "bytes": len(data),
+                "seconds": seconds,
+                "s_per_mb": per_mb,
+                "ratio": per_mb / base_rate,
+                "seconds_at_cap": at_cap,
+            }
+        )
+        print(
+            f"{label:24} {mb:9.2f} {seconds:10.2f} {mb / seconds:7.2f} "
+            f"{per_mb / base_rate:11.2f} {at_cap:11.0f}"
+        )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,535 @@
+"""Loading is bounded: hostile files and components fail fast with named errors.
+
+Each case is a class of hostile input (issue 12, hole 1): start-up code that never ends,
+paths that are no regular files (FIFO, device, directory, socket, symlink loop), files
+above the size cap, components slow to compile, binaries wasmtime rejects. The pass rule
+of every case: a named project error naming the plugin or file, the host alive, a healthy
+sibling plugin still answering, and the process's fds and threads back at baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    IntegrityError,
+    Limits,
+    Manifest,
+    ManifestError,
+    PluginError,
+    PluginHost,
+    PluginLoadError,
+    PluginTimeout,
+    discover_plugins,
+)
+from airssys_plugins._files import FileRefusedError, read_metadata_file, read_regular_file
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.discovery.lockfile import Lockfile
+from airssys_plugins.discovery.state import PluginState, StateFileError
+from airssys_plugins.policy import capabilities
+from airssys_plugins.policy.tables import GrantsError
+from airssys_plugins.runtime import engine as _engine
+
+from .demo import PACKAGE, _core_funcs
+
+Demo = Callable[..., Path]
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _fds() -> dict[str, str]:
+    """The process's open fds and what they point at (without the listing's own fd)."""
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the fd of the listing itself, closed since
+            found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    return found
+
+
+@contextlib.contextmanager
+def _baseline() -> Iterator[None]:
+    """Asserts that the block leaves no fd open and no thread running that it started."""
+    fds, threads = _fds(), threading.active_count()
+    yield
+    for _ in range(50):  # a killed compiler child's pipes close as subprocess reaps it
+        left = {fd: target for fd, target in _fds().items() if fds.get(fd) != target}
+        if not left and threading.active_count() <= threads:
+            break
+        time.sleep(0.02)
+    assert not left, f"fds left open: {left}"
+    assert threading.active_count() <= threads
+
+
+@pytest.fixture
+def sibling(host: PluginHost, demo: Demo) -> PluginHost:
+    """The host with a healthy plugin 'ok' (add_one adds 2) loaded first."""
+    host.load(demo(k=2, funcs=["add-one"]), name="ok")
+    return host
+
+
+@attrs.frozen
+class Refusal:
+    """What an error said; the error itself is dropped (it references the failed plugin)."""
+
+    cls: type[BaseException]
+    message: str
+    plugin: str | None
+    reason: str | None
+
+
+def _refused(
+    cls: type[BaseException], action: Callable[..., object], *args: object, **kwargs: object
+) -> Refusal:
+    """``action(*args, **kwargs)`` raises ``cls``: what it said."""
+    try:
+        action(*args, **kwargs)
+    except cls as exc:
+        return Refusal(
+            type(exc), str(exc), getattr(exc, "plugin", None), getattr(exc, "reason", None)
+        )
+    raise AssertionError(f"{action} did not raise {cls.__name__}")
+
+
+def _still_answers(host: PluginHost) -> None:
+    assert host.pm.hook.add_one(x=1) == [3]
+    assert "ok" in set(host.plugins)
+
+
+def _wasm_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+# --------------------------------------------------------------------- hostile paths
+
+HOSTILE_KINDS = ["fifo", "dev-zero", "directory", "socket", "symlink-loop", "too-big"]
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, demo: Demo) -> Iterator[Callable[[str, str], tuple[Path, str]]]:
+    """Makes ``tmp_path/<name>`` into one hostile kind; returns it and the words the
+    error must use for it."""
+    sockets: list[socket.socket] = []
+
+    def make(kind: str, name: str) -> tuple[Path, str]:
+        path = tmp_path / name
+        if kind == "fifo":
+            os.mkfifo(path)
+            return path, "FIFO"
+        if kind == "dev-zero":
+            path.symlink_to("/dev/zero")
+            return path, "character device (through a symlink)"
+        if kind == "directory":
+            path.mkdir()
+            return path, "directory"
+        if kind == "socket":
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(path))
+            sockets.append(sock)
+            return path, "socket"
+        if kind == "symlink-loop":
+            path.symlink_to(path.name)
+            return path, "symlink loop"
+        assert kind == "too-big"
+        with path.open("wb") as f:  # sparse: the size without the disk space
+            f.write(b"\0asm\x0d\0\x01\0")
+            f.truncate(capabilities.MAX_COMPONENT_BYTES + 1)
+        return path, f"above the cap of {capabilities.MAX_COMPONENT_BYTES:,} bytes"
+
+    yield make
+    for sock in sockets:
+        sock.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
+def test_component_path_that_is_no_regular_file_is_refused(
+    sibling: PluginHost, hostile: Callable[[str, str], tuple[Path, str]], kind: str
+) -> None:
+    """host.load of a FIFO, /dev/zero, directory, socket, loop or huge file: a named error
+    saying what the path is, at once; the sibling keeps answering."""
+    path, words = hostile(kind, "evil.wasm")
+    with _baseline():
+        info = _refused(PluginLoadError, lambda: sibling.load(path))
+    assert info.plugin == "evil"
+    assert str(path) in info.message
+    assert words in info.message
+    if kind == "too-big":
+        assert "max_component_bytes" in info.message  # how to raise the cap
+    _still_answers(sibling)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
+def test_plugin_directory_reports_what_an_entry_is(
+    sibling: PluginHost,
+    hostile: Callable[[str, str], tuple[Path, str]],
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    """A hostile .wasm in a plugin directory is a broken plugin whose error says what the
+    entry is (never 'does not exist', never a hang); load_plugins loads nothing of it."""
+    if kind == "symlink-loop":
+        words = "symlink loop"
+        path = tmp_path / "evil.wasm"
+        path.symlink_to(path.name)
+    else:
+        path, words = hostile(kind, "evil.wasm")
+    found = discover_plugins("demo", dirs=[tmp_path], packs=False)
+    with _baseline():
+        report = sibling.load_plugins(found)
+    (broken,) = report.broken
+    assert broken.name == "evil"
+    assert isinstance(broken.error, PluginError)
+    assert words.split(" (")[0] in str(broken.error)
+    assert "does not exist" not in str(broken.error)
+    _still_answers(sibling)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "socket"])
+def test_manifest_naming_a_hostile_component(
+    sibling: PluginHost, hostile: Callable[[str, str], tuple[Path, str]], tmp_path: Path, kind: str
+) -> None:
+    """A plugin.toml whose component is a FIFO, device, directory or socket: the broken
+    plugin's error says which."""
+    plugin = tmp_path / "plugins" / "evil"
+    plugin.mkdir(parents=True)
+    (plugin / "plugin.toml").write_text('name = "evil"\ncomponent = "evil.wasm"\n')
+    path, words = hostile(kind, "target")
+    (plugin / "evil.wasm").symlink_to(path)
+    found = discover_plugins("demo", dirs=[tmp_path / "plugins"], packs=False)
+    with _baseline():
+        report = sibling.load_plugins(found)
+    (broken,) = report.broken
+    assert words.split(" (")[0] in str(broken.error)
+    assert "does not exist" not in str(broken.error)
+    _still_answers(sibling)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "socket", "symlink-loop"])
+def test_metadata_files_that_are_no_regular_files(
+    hostile: Callable[[str, str], tuple[Path, str]], tmp_path: Path, kind: str
+) -> None:
+    """Manifests, lockfiles, grants and state files are read only if regular: each gives
+    its own named error, saying what the path is."""
+    for what, name, read, error in (
+        ("manifest", "plugin.toml", lambda p: _manifest(p), ManifestError),
+        ("lockfile", "plugins.lock", lambda p: Lockfile.read(p), IntegrityError),
+        ("grants", "grants.toml", lambda p: _host_with_grants(p), GrantsError),
+        ("state", "state.toml", lambda p: PluginState(p).disabled, StateFileError),
+    ):
+        path, words = hostile(kind, f"{what}-{name}")
+        with _baseline():
+            info = _refused(error, read, path)
+        assert words.split(" (")[0] in info.message, what
+        assert str(path) in info.message, what
+
+
+def _manifest(path: Path) -> object:
+    return Manifest.from_file(path)
+
+
+def _host_with_grants(path: Path) -> None:
+    pm = pluggy.PluginManager("demo")
+    PluginHost(pm, package=PACKAGE, grants=path).close()
+
+
+def test_metadata_cap_is_configurable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sibling: PluginHost
+) -> None:
+    """A manifest above the metadata cap is refused before reading, naming the cap and the
+    variable that raises it; raising it lets the same file through."""
+    plugin = tmp_path / "big"
+    plugin.mkdir()
+    (plugin / "plugin.toml").write_text('name = "big"\n' + "# padding\n" * 20_000)
+    monkeypatch.setenv("AIRSSYS_PLUGINS_MAX_METADATA_MB", "0.1")
+    info = _refused(ManifestError, lambda: _manifest(plugin / "plugin.toml"))
+    assert "above the cap of 104,857 bytes" in info.message
+    assert "AIRSSYS_PLUGINS_MAX_METADATA_MB" in info.message
+    monkeypatch.setenv("AIRSSYS_PLUGINS_MAX_METADATA_MB", "1")
+    assert _manifest(plugin / "plugin.toml")
+    _still_answers(sibling)
+
+
+def test_component_cap_is_configurable(demo: Demo, pm: pluggy.PluginManager) -> None:
+    """Limits(max_component_bytes=...) caps files and bytes alike; the error names the
+    plugin, the file, its size and the cap."""
+    path = demo(k=2, funcs=["add-one"])
+    size = path.stat().st_size
+    small = Limits(max_component_bytes=size - 1)
+    with PluginHost(pm, package=PACKAGE, limits=small) as host:
+        for source in (path, _wasm_bytes(path)):
+            with _baseline():
+                info = _refused(PluginLoadError, host.load, source, name="capped")
+            assert info.plugin == "capped"
+            assert f"{size:,} bytes, above the cap of {size - 1:,} bytes" in info.message
+        host.load(path, name="ok", limits=Limits(max_component_bytes=size))
+        assert pm.hook.add_one(x=1) == [3]
+
+
+def test_read_regular_file_refuses_a_file_grown_after_the_check(tmp_path: Path) -> None:
+    """At most cap + 1 bytes are read, so a file growing past the cap while read fails."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    assert read_regular_file(path, cap=10, what="file", raise_with="X") == b"x" * 10
+    real_fstat = os.fstat
+
+    def shrunk(fd: int) -> os.stat_result:  # what a file grown after the fstat looks like
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, *st[1:6], 5, *st[7:]))
+
+    path.write_bytes(b"x" * 11)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "stat", lambda p: shrunk(os.open(p, os.O_RDONLY)))
+        mp.setattr(os, "fstat", shrunk)
+        with pytest.raises(FileRefusedError, match="more than 10 bytes"):
+            read_regular_file(path, cap=10, what="file", raise_with="X")
+
+
+def test_read_metadata_file_follows_symlinks_to_regular_files(tmp_path: Path) -> None:
+    """A symlink to a regular file is read as the file."""
+    (tmp_path / "real.toml").write_text("x = 1\n")
+    (tmp_path / "link.toml").symlink_to("real.toml")
+    assert read_metadata_file(tmp_path / "link.toml", what="manifest") == b"x = 1\n"
+
+
+# ------------------------------------------------------------------------ start-up
+
+START_LOOP = "\n  (func $loop (loop $l (br $l)))\n  (start $loop)"
+
+
+@pytest.fixture
+def looping_start(demo: Demo) -> Path:
+    """A component whose core module's start function never returns."""
+    core = _core_funcs(7, "1.0.0")["add-one"] + START_LOOP
+    return demo(k=7, funcs=["add-one"], core_overrides={"add-one": core})
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("limits", "bound"),
+    [
+        (Limits(timeout=0.5), 0.5),  # the plugin's timeout, not a fixed 10 s
+        (Limits(timeout=None, startup_timeout=0.4), 0.4),  # the configured start-up limit
+        (Limits(timeout=30.0, startup_timeout=0.3), 0.3),  # start-up limit over the timeout
+    ],
+    ids=["plugin-timeout", "startup-timeout-no-timeout", "startup-timeout-over-timeout"],
+)
+def test_start_function_that_loops_forever_is_bounded(
+    sibling: PluginHost, looping_start: Path, limits: Limits, bound: float
+) -> None:
+    """A start function looping forever fails as PluginTimeout within the start-up bound;
+    the sibling keeps answering."""
+    with _baseline():
+        started = time.monotonic()
+        info = _refused(
+            PluginTimeout, lambda: sibling.load(looping_start, name="spinner", limits=limits)
+        )
+        elapsed = time.monotonic() - started
+    assert info.plugin == "spinner"
+    assert info.reason == "start-up timeout"
+    assert f"within {bound:g} s" in info.message
+    assert "startup_timeout" in info.message  # how to give it longer
+    assert elapsed < 8.0  # far below the old fixed 10 s start-up deadline
+    assert "spinner" not in set(sibling.plugins)
+    _still_answers(sibling)
+
+
+@pytest.mark.timeout(60)
+def test_no_timeout_still_bounds_start_up(
+    sibling: PluginHost, looping_start: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """timeout=None never means an unbounded start-up: the default start-up limit
+    (STARTUP_TIMEOUT, 10 s; shortened here) applies."""
+    monkeypatch.setattr(capabilities, "STARTUP_TIMEOUT", 0.3)
+    assert Limits(timeout=None).startup_deadline == 0.3
+    with _baseline():
+        info = _refused(
+            PluginTimeout, lambda: sibling.load(looping_start, name="spinner", timeout=None)
+        )
+    assert "within 0.3 s" in info.message
+    _still_answers(sibling)
+
+
+SPINNING_INIT_WIT = """package demo:hooks@1.0.0;
+interface add-one { add-one: func(x: u32) -> u32; }
+world guest {
+  export add-one;
+  export airssys:host/lifecycle@0.1.0;
+}
+"""
+SPINNING_INIT_WAT = """(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (global.get $heap) (global.set $heap (i32.add (global.get $heap) (local.get 3))))
+  (func (export "demo:hooks/add-one@1.0.0#add-one") (param i32) (result i32)
+    (i32.add (local.get 0) (i32.const 100)))
+  ;; init: an initialisation that never finishes (a componentize-py guest importing the
+  ;; world at its first call looks the same to the host)
+  (func (export "airssys:host/lifecycle@0.1.0#init") (param i32 i32) (result i32)
+    (loop $l (br $l)) (i32.const 64))
+  (func (export "airssys:host/lifecycle@0.1.0#health") (result i32)
+    (i32.store8 (i32.const 64) (i32.const 0)) (i32.const 64))
+  (func (export "airssys:host/lifecycle@0.1.0#shutdown"))
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def spinning_init(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from airssys_plugins.host.interfaces import LIFECYCLE_WIT
+
+    src = tmp_path_factory.mktemp("spinning-init")
+    (src / "wit" / "deps" / "airssys-host").mkdir(parents=True)
+    (src / "wit" / "deps" / "airssys-host" / "host.wit").write_text(
+        "package airssys:host@0.1.0;\n" + LIFECYCLE_WIT
+    )
+    (src / "wit" / "demo.wit").write_text(SPINNING_INIT_WIT)
+    (src / "guest.wat").write_text(SPINNING_INIT_WAT)
+    return build_guest(src)
+
+
+@pytest.mark.timeout(60)
+def test_init_that_never_returns_is_bounded_without_a_timeout(
+    sibling: PluginHost, spinning_init: Path
+) -> None:
+    """The lifecycle init export is start-up too: bounded by startup_timeout even when the
+    plugin has no per-call timeout."""
+    limits = Limits(timeout=None, startup_timeout=0.4)
+    with _baseline():
+        info = _refused(
+            PluginTimeout, lambda: sibling.load(spinning_init, name="slow-init", limits=limits)
+        )
+    assert info.plugin == "slow-init"
+    assert "slow-init" not in set(sibling.plugins)
+    _still_answers(sibling)
+
+
+def test_startup_limits_are_validated() -> None:
+    """startup_timeout, compile_timeout and max_component_bytes refuse nonsense; start-up
+    cannot be made unbounded."""
+    for bad in (
+        {"startup_timeout": 0},
+        {"startup_timeout": float("nan")},
+        {"compile_timeout": -1},
+        {"max_component_bytes": 0},
+        {"max_component_bytes": 1.5},
+        {"max_component_bytes": None},
+    ):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Limits(**bad)  # type: ignore[arg-type]
+    assert Limits(timeout=None).startup_deadline == capabilities.STARTUP_TIMEOUT
+    assert Limits(timeout=2.0).startup_deadline == 2.0
+    assert Limits(timeout=2.0, startup_timeout=5.0).startup_deadline == 5.0
+
+
+# ------------------------------------------------------------------------ compiling
+
+
+def _many_funcs(n: int) -> bytes:
+    """A component whose one core module has n tiny functions: the shape that compiles
+    slowest per byte (see bench/bench_hostile_load.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        from bench_hostile_load import many_funcs
+    finally:
+        sys.path.pop(0)
+    return many_funcs(n)
+
+
+@pytest.mark.timeout(60)
+def test_compile_bomb_is_stopped_at_the_compile_deadline(
+    pm: pluggy.PluginManager, demo: Demo
+) -> None:
+    """A component that takes long to compile is stopped at compile_timeout (its compiler
+    process killed): a named error, no thread or fd left behind."""
+    bomb = _many_funcs(300_000)  # ~2 MB, a minute or more of compiling
+    assert len(bomb) > _engine.IN_PROCESS_COMPILE_BYTES
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        host.load(demo(k=2, funcs=["add-one"]), name="ok")
+        with _baseline():
+            started = time.monotonic()
+            info = _refused(
+                PluginLoadError,
+                lambda: host.load(bomb, name="bomb", limits=Limits(compile_timeout=1.0)),
+            )
+            elapsed = time.monotonic() - started
+        assert info.plugin == "bomb"
+        assert "took longer than 1 s" in info.message
+        assert "compile_timeout" in info.message
+        assert elapsed < 20
+        _still_answers(host)
+
+
+def test_large_component_compiles_in_a_child_and_works(
+    pm: pluggy.PluginManager, demo: Demo, tmp_path: Path
+) -> None:
+    """A component above the in-process size compiles in the child process; the artefact
+    it sends back runs, and is cached."""
+    path = demo(k=5, funcs=["add-one"])
+    padding = b"\0" * (_engine.IN_PROCESS_COMPILE_BYTES + 1024)
+    name = b"\x07padding"
+    body = name + padding
+    custom = b"\0" + _leb(len(body)) + body  # a custom section: no code, only size
+    big = path.read_bytes() + custom
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(big, name="big")
+        assert pm.hook.add_one(x=1) == [6]
+        host.unload("big")
+        host.load(big, name="big")  # from the compile cache now
+        assert pm.hook.add_one(x=1) == [6]
+
+
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("wat", "reason"),
+    [
+        ("(component (core module (func (result i32))))", "type mismatch"),
+        ("(component (core module (func (local.get 5))))", "unknown local"),
+    ],
+    ids=["type-mismatch", "unknown-local"],
+)
+def test_rejected_binary_keeps_the_parsers_reason(
+    sibling: PluginHost, wat: str, reason: str, tmp_path: Path
+) -> None:
+    """A binary wasmtime rejects: the load error carries wasmtime's reason from the error
+    chain (what `inspect` prints), not only "failed to compile"."""
+    import subprocess
+
+    path = tmp_path / "broken.wasm"
+    subprocess.run(["wasm-tools", "parse", "-o", str(path), "-"], input=wat.encode(), check=True)
+    with _baseline():
+        info = _refused(PluginLoadError, lambda: sibling.load(path))
+    assert info.plugin == "broken"
+    assert reason in info.message
+    assert "\n" not in info.message
+    _still_answers(sibling)
+
+
+def test_bad_magic_keeps_the_parsers_reason(sibling: PluginHost) -> None:
+    """A component preamble followed by garbage: the parser's own words are in the error."""
+    with pytest.raises(PluginLoadError, match="failed to parse WebAssembly module: "):
+        sibling.load(b"\0asm\x0d\0\x01\0\x01\x05garbage", name="garbage")
+    _still_answers(sibling)
