@@ -24,6 +24,9 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import enum
+import math
+import struct
+import sys
 from array import array
 from collections.abc import Callable
 from typing import Any
@@ -157,6 +160,44 @@ def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
     raise TypeError(f"cannot pass WIT type {wit.render_type(t)} from Python")
 
 
+#: The largest finite f32 a float rounds to (anything closer to it than to infinity).
+_F32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+
+
+def _short(value: Any) -> str:
+    """``value`` shown in an error message: huge ints and long reprs shortened."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        # not str(): ints above 4300 digits refuse it (ValueError)
+        return f"an int of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        text = repr(value)
+    except Exception:  # a hostile or broken __repr__ must not replace the real error
+        text = f"<{_type_name(value)} object>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_float(value: Any, name: str) -> float:
+    """``value`` (a float or a non-bool int) as a float, or a ConvertError saying why not."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConvertError(f"expected float ({name}), got {_type_name(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConvertError(
+            f"{_short(value)} is out of range for {name} (its largest finite value is "
+            f"{_F32_MAX if name == 'f32' else sys.float_info.max:.8g})"
+        ) from None
+
+
+def _f32_overflow(value: float) -> None:
+    # An f32 parameter refuses a finite value that would become infinity (the C API
+    # would store inf silently); infinities and NaN themselves pass unchanged.
+    raise ConvertError(
+        f"{value!r} is out of range for f32 (largest finite value {_F32_MAX:.8g}); pass "
+        "math.inf explicitly if infinity is meant"
+    )
+
+
 def _lower_prim(name: str) -> Lower:
     if name in _INT_KINDS:
         kind, field, lo, hi, _ = _INT_KINDS[name]
@@ -165,19 +206,20 @@ def _lower_prim(name: str) -> Lower:
             if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ConvertError(f"expected int ({name}), got {_type_name(value)}")
             if not lo <= value <= hi:
-                raise ConvertError(f"{value} is out of range for {name} ({lo}..{hi})")
+                raise ConvertError(f"{_short(value)} is out of range for {name} ({lo}..{hi})")
             dst.kind = kind
             setattr(dst.of, field, value)
 
         return lower_int
     if name in _FLOAT_KINDS:
         fkind, ffield, _ = _FLOAT_KINDS[name]
+        is_f32 = name == "f32"
 
         def lower_float(value: Any, dst: Any) -> None:
-            if not isinstance(value, float):
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConvertError(f"expected float ({name}), got {_type_name(value)}")
-                value = float(value)
+            if type(value) is not float:
+                value = _as_float(value, name)
+            if is_f32 and not -_F32_MAX <= value <= _F32_MAX and math.isfinite(value):
+                _f32_overflow(value)
             dst.kind = fkind
             setattr(dst.of, ffield, value)
 
@@ -195,7 +237,7 @@ def _lower_prim(name: str) -> Lower:
 
         def lower_char(value: Any, dst: Any) -> None:
             if not isinstance(value, str) or len(value) != 1:
-                raise ConvertError(f"expected a one-character str (char), got {value!r}")
+                raise ConvertError(f"expected a one-character str (char), got {_short(value)}")
             code = ord(value)
             if 0xD800 <= code <= 0xDFFF:
                 raise ConvertError(f"char U+{code:04X} is a surrogate, not a Unicode scalar")
@@ -243,7 +285,13 @@ def _explain_element(value: Any, elem: Lower) -> None:
 def _pack(value: Any, code: str, elem: Lower, elem_name: str) -> bytes:
     """``value`` (bytes, or a list of numbers) as packed machine values, checked."""
     if isinstance(value, bytes | bytearray | memoryview) and code == "B":
-        return bytes(value)
+        try:
+            # bytes() of a memoryview is its raw bytes whatever its format or shape
+            return bytes(value)
+        except (ValueError, TypeError) as exc:  # e.g. a released memoryview
+            raise ConvertError(
+                f"cannot read the bytes of this {_type_name(value)}: {exc}"
+            ) from None
     if not isinstance(value, list | tuple):
         raise ConvertError(f"expected list[{elem_name}], got {_type_name(value)}")
     if code in "fd":
@@ -256,7 +304,7 @@ def _pack(value: Any, code: str, elem: Lower, elem_name: str) -> bytes:
         _explain_element(value, elem)  # locate it and let the scalar check explain
     try:
         return array(code, value).tobytes()
-    except OverflowError:
+    except (OverflowError, TypeError, ValueError):
         _explain_element(value, elem)
         raise
 
@@ -282,8 +330,8 @@ def _lower_list(t: wit.ListT, latin1: bool = False) -> Lower:
         assert packed is not None
         kind, code = packed
         data = _pack(value, code, elem, elem_name)
-        n = len(value)
         width = array(code).itemsize
+        n = len(data) // width  # not len(value): a memoryview's len counts its items
         raw = dst.of.list
         _list_new(_byref(raw), n)
         if n:
@@ -325,7 +373,7 @@ def _lower_tuple(t: wit.TupleT, latin1: bool = False) -> Lower:
 
     def lower_tuple(value: Any, dst: Any) -> None:
         if not isinstance(value, tuple | list) or len(value) != n:
-            raise ConvertError(f"expected a tuple of {n} items, got {value!r:.60}")
+            raise ConvertError(f"expected a tuple of {n} items, got {_short(value)}")
         raw = dst.of.tuple
         _tuple_new(_byref(raw), n)
         data = raw.data
@@ -374,7 +422,7 @@ def _lower_result(t: wit.ResultT, latin1: bool = False) -> Lower:
             )
         if case is None:
             if payload is not None:
-                raise ConvertError(f"this result case carries no payload, got {payload!r:.60}")
+                raise ConvertError(f"this result case carries no payload, got {_short(payload)}")
             box = None
         else:
             try:
@@ -491,7 +539,7 @@ def _lower_enum(t: wit.EnumT) -> Lower:
         name = members.get(value) if isinstance(value, enum.Enum) else None
         if name is None:
             raise ConvertError(
-                f"expected a member of {shown} ({', '.join(t.names)}), got {value!r:.60}"
+                f"expected a member of {shown} ({', '.join(t.names)}), got {_short(value)}"
             )
         _vec_new(_byref(dst.of.enumeration), len(name), name)
         dst.kind = ENUM
@@ -506,7 +554,7 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
 
     def lower_flags(value: Any, dst: Any) -> None:
         if cls is None or not isinstance(value, cls):
-            raise ConvertError(f"expected {shown} flags, got {value!r:.60}")
+            raise ConvertError(f"expected {shown} flags, got {_short(value)}")
         chosen = [name for member, name in members if member in value]
         raw = dst.of.flags
         _flags_new(_byref(raw), len(chosen))

@@ -16,8 +16,9 @@ from wasmtime.component import Linker
 from ..contract import wit
 from . import engine as _engine
 from .callbacks import HostFunc
+from .layout import CoreLayout
 
-__all__ = ["HostLinker", "SandboxSpec", "StdioLogger"]
+__all__ = ["HostLinker", "SandboxSpec", "StdioLogger", "StoreLimits", "store_limits"]
 
 #: Lines per second a plugin may write to stdout/stderr before output is dropped.
 STDIO_LINES_PER_SECOND: Final = 50
@@ -97,10 +98,75 @@ def default_linker() -> HostLinker:
         return _default_linker
 
 
+#: Bytes one table element may take in wasmtime (a funcref is a pointer; externrefs are
+#: smaller): 2**25 elements grown by a guest measured 266 MiB of RSS.
+TABLE_ELEMENT_BYTES: Final = 8
+#: Tables together get at most this fraction (1/16) of a plugin's memory limit.
+TABLE_SHARE: Final = 16
+# Store limits are i64 in the C API (larger values would wrap): anything above is "none".
+_UNLIMITED: Final = 2**62
+
+
+@attrs.frozen
+class StoreLimits:
+    """The wasmtime store limits of one instance of a plugin (-1: no limit)."""
+
+    memory_size: int
+    table_elements: int
+    instances: int
+    tables: int
+    memories: int
+
+    def total(self) -> int | None:
+        """The most bytes all linear memories and tables together may take (None: no
+        bound)."""
+        if self.memory_size < 0 or self.table_elements < 0:
+            return None
+        return (
+            self.memories * self.memory_size
+            + self.tables * self.table_elements * TABLE_ELEMENT_BYTES
+        )
+
+
+def _cap(value: int | None) -> int:
+    return -1 if value is None or value >= _UNLIMITED else value
+
+
+def store_limits(spec: SandboxSpec, layout: CoreLayout | None) -> StoreLimits:
+    """The store limits that keep *all* of a plugin instance's memory within
+    ``spec.memory``.
+
+    wasmtime bounds each linear memory and each table on its own, so the total is split:
+    the memories and tables counts are capped at those the component defines (``layout``;
+    one memory and ``spec.tables`` tables if unknown), tables share 1/16 of the limit
+    (``table_elements = memory // 16 // (8 * tables)``), and each memory gets an equal part
+    of the rest (``memory_size = (memory - tables * table_elements * 8) // memories``).
+    So ``memories * memory_size + tables * table_elements * 8 <= memory``. Without a
+    memory limit only the counts are bounded.
+    """
+    if spec.memory is None or spec.memory >= _UNLIMITED:
+        return StoreLimits(-1, -1, _cap(spec.instances), _cap(spec.tables), -1)
+    memories = 1 if layout is None else layout.memories
+    tables = (spec.tables or 1) if layout is None else layout.tables
+    if spec.tables is not None:
+        tables = min(tables, spec.tables)
+    budget = spec.memory
+    table_elements = budget // TABLE_SHARE // (TABLE_ELEMENT_BYTES * max(tables, 1))
+    memory_size = (budget - tables * table_elements * TABLE_ELEMENT_BYTES) // max(memories, 1)
+    return StoreLimits(memory_size, table_elements, _cap(spec.instances), tables, memories)
+
+
 def configure_store(
-    store: Store, spec: SandboxSpec, needs_wasi: bool, name: str, *, fuel: bool = False
+    store: Store,
+    spec: SandboxSpec,
+    needs_wasi: bool,
+    name: str,
+    *,
+    fuel: bool = False,
+    layout: CoreLayout | None = None,
 ) -> None:
-    """Configure a new Store of a plugin (``fuel``: its Engine meters fuel)."""
+    """Configure a new Store of a plugin (``fuel``: its Engine meters fuel; ``layout``:
+    the memories and tables its component defines, see :func:`store_limits`)."""
     if needs_wasi:
         wasi = WasiConfig()
         if spec.env:
@@ -111,10 +177,13 @@ def configure_store(
             wasi.stdout_custom = StdioLogger(spec.stdio_logger, name, "stdout")
             wasi.stderr_custom = StdioLogger(spec.stdio_logger, name, "stderr")
         store.set_wasi(wasi)
+    limits = store_limits(spec, layout)
     store.set_limits(
-        memory_size=-1 if spec.memory is None else spec.memory,
-        instances=-1 if spec.instances is None else spec.instances,
-        tables=-1 if spec.tables is None else spec.tables,
+        memory_size=limits.memory_size,
+        table_elements=limits.table_elements,
+        instances=limits.instances,
+        tables=limits.tables,
+        memories=limits.memories,
     )
     if fuel:
         store.set_fuel(2**64 - 1 if spec.fuel is None else spec.fuel)

@@ -1,0 +1,492 @@
+"""Hostile guests at call time: memory beyond the limit, ABI violations in wasmtime's own
+words, bad argument values. Corpus cases 23, 25 and 26 of ../shared/notes/security.md.
+
+Pass rule for every case: a named project error that names the plugin, the host alive, a
+healthy sibling plugin still answering, RSS back near its baseline. The memory cases run
+in a child process each, so their peak RSS (VmHWM) is measured against their own limit.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    ArgumentError,
+    HookCallError,
+    Limits,
+    PluginABIError,
+    PluginHost,
+    PluginLimitExceeded,
+    PluginTrap,
+    Result,
+    char,
+    u32,
+    variant,
+)
+from airssys_plugins.authoring.build import build_guest, find_tool
+from airssys_plugins.runtime import TRAP_TABLE
+from airssys_plugins.runtime.layout import CoreLayout, core_layout
+from airssys_plugins.runtime.sandbox import (
+    TABLE_ELEMENT_BYTES,
+    TABLE_SHARE,
+    SandboxSpec,
+    store_limits,
+)
+
+MiB = 2**20
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_component(tmp: Path, name: str, wat: str) -> Path:
+    """A component binary from component WAT text (wasm-tools parse)."""
+    src, out = tmp / f"{name}.wat", tmp / f"{name}.wasm"
+    src.write_text(wat)
+    subprocess.run([find_tool("wasm-tools"), "parse", str(src), "-o", str(out)], check=True)
+    return out
+
+
+# --------------------------------------------------------------------------- memory (case 23)
+
+# A core module instantiated many times by one component, each copy with its own memory
+# that its start function fills (so the pages are really resident, not just reserved).
+FILLED_MODULE = """(core module $m
+    (memory (export "memory") {pages})
+    (func $touch (memory.fill (i32.const 0) (i32.const 1) (i32.const {size})))
+    (start $touch)
+    (func (export "boom") (result i32) (i32.const 7)))"""
+
+
+def _many_instances(copies: int, pages: int) -> str:
+    instances = "\n".join(f"  (core instance $i{k} (instantiate $m))" for k in range(copies))
+    module = FILLED_MODULE.format(pages=pages, size=pages * 65536)
+    return f"""(component
+  {module}
+{instances}
+  (func $boom (result u32) (canon lift (core func $i0 "boom")))
+  (instance $iface (export "boom" (func $boom)))
+  (export "hostile:mem/boom@1.0.0" (instance $iface)))"""
+
+
+def _nested_instances(copies: int, pages: int) -> str:
+    """The same, one level down: a nested component (with its module) instantiated often."""
+    module = FILLED_MODULE.format(pages=pages, size=pages * 65536)
+    instances = "\n".join(f"  (instance $c{k} (instantiate $inner))" for k in range(copies))
+    return f"""(component
+  (component $inner
+    {module}
+    (core instance $i0 (instantiate $m))
+    (func $boom (result u32) (canon lift (core func $i0 "boom")))
+    (export "boom" (func $boom)))
+{instances}
+  (alias export $c0 "boom" (func $boom))
+  (instance $iface (export "boom" (func $boom)))
+  (export "hostile:mem/boom@1.0.0" (instance $iface)))"""
+
+
+def _grower(memories: int, tables: int) -> str:
+    """One module with ``memories`` memories and ``tables`` tables; ``boom`` grows each in
+    1 MiB / 64 Ki-element steps until refused, touching every new page, then traps."""
+    mems = "\n".join(f"    (memory $m{k} 1)" for k in range(memories))
+    tabs = "\n".join(f"    (table $t{k} 1 funcref)" for k in range(tables))
+    grow_mems = "\n".join(
+        f"""      (block $done{k} (loop $l{k}
+        (local.set $p (memory.grow $m{k} (i32.const 16)))
+        (br_if $done{k} (i32.eq (local.get $p) (i32.const -1)))
+        (memory.fill $m{k} (i32.mul (local.get $p) (i32.const 65536)) (i32.const 1)
+                     (i32.const 0x100000))
+        (br $l{k})))"""
+        for k in range(memories)
+    )
+    grow_tabs = "\n".join(
+        f"""      (block $tdone{k} (loop $tl{k}
+        (br_if $tdone{k} (i32.eq (table.grow $t{k} (ref.null func) (i32.const 65536))
+                                (i32.const -1)))
+        (br $tl{k})))"""
+        for k in range(tables)
+    )
+    return f"""(component
+  (core module $m
+{mems}
+{tabs}
+    (func (export "boom") (result i32) (local $p i32)
+{grow_mems}
+{grow_tabs}
+      unreachable))
+  (core instance $i (instantiate $m))
+  (func $boom (result u32) (canon lift (core func $i "boom")))
+  (instance $iface (export "boom" (func $boom)))
+  (export "hostile:mem/boom@1.0.0" (instance $iface)))"""
+
+
+SIBLING = """(component
+  (core module $m (func (export "pong") (result i32) (i32.const 42)))
+  (core instance $i (instantiate $m))
+  (func $pong (result u32) (canon lift (core func $i "pong")))
+  (instance $iface (export "pong" (func $pong)))
+  (export "hostile:mem/pong@1.0.0" (instance $iface)))"""
+
+# Runs in a child process: loads the sibling, measures VmHWM, loads the hostile plugin
+# and calls it, then reports what happened and the peak RSS added.
+DRIVER = r"""
+import gc, json, sys
+import pluggy
+from airssys_plugins import Limits, PluginError, PluginHost, u32
+from airssys_plugins.runtime.instance import ComponentImage
+
+spec = pluggy.HookspecMarker("hostile")
+
+class Hooks:
+    @spec
+    def boom(self) -> u32: ...
+    @spec
+    def pong(self) -> u32: ...
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+hostile, sibling, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ComponentImage.load("warm", __import__("pathlib").Path(hostile))  # compile outside the peak
+gc.collect()
+pm = pluggy.PluginManager("hostile")
+pm.add_hookspecs(Hooks)
+out = {}
+with PluginHost(pm, package="hostile:mem@1.0.0") as host:
+    host.load(sibling, name="sibling")
+    assert pm.hook.pong() == [42]
+    before = status("VmHWM:")
+    try:
+        host.load(hostile, name="hostile", limits=Limits(memory=limit))
+        out["result"] = pm.hook.boom()
+    except PluginError as exc:
+        out.update(error=type(exc).__name__, reason=getattr(exc, "reason", None),
+                   plugin=exc.plugin, message=str(exc))
+    out["peak_added"] = status("VmHWM:") - before
+    out["sibling"] = pm.hook.pong()
+    if "hostile" in host.plugins:
+        host.unload("hostile")
+    gc.collect()
+    out["rss_after"] = status("VmRSS:") - before
+print(json.dumps(out))
+"""
+
+
+def run_driver(hostile: Path, sibling: Path, limit: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(hostile), str(sibling), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+MEMORY_CASES = [
+    # (id, component WAT, memory limit, error class, reason)
+    ("16-instances-x-32MiB", _many_instances(16, 512), 32 * MiB, "PluginLimitExceeded",
+     "too many memories"),
+    ("nested-8-x-16MiB", _nested_instances(8, 256), 32 * MiB, "PluginLimitExceeded",
+     "too many memories"),
+    ("16-memories-grown", _grower(16, 0), 32 * MiB, "PluginTrap", "unreachable executed"),
+    ("table-grown", _grower(1, 1), 32 * MiB, "PluginTrap", "unreachable executed"),
+    ("8-tables-grown", _grower(1, 8), 32 * MiB, "PluginTrap", "unreachable executed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("wat", "limit", "error", "reason"),
+    [case[1:] for case in MEMORY_CASES],
+    ids=[case[0] for case in MEMORY_CASES],
+)
+def test_memory_limit_bounds_the_plugins_total(
+    tmp_path: Path, wat: str, limit: int, error: str, reason: str
+) -> None:
+    """Memories of many core instances, many memories, grown tables: all of a plugin's
+    memory stays within its one memory limit (peak RSS measured in a child process)."""
+    hostile = parse_component(tmp_path, "hostile", wat)
+    sibling = parse_component(tmp_path, "sibling", SIBLING)
+    out = run_driver(hostile, sibling, limit)
+    assert (out.get("error"), out.get("reason"), out.get("plugin")) == (error, reason, "hostile")
+    assert out["sibling"] == [42]
+    # the limit, plus a little for wasmtime's own bookkeeping (before: 16 x 32 MiB = +525
+    # MiB, a table grown by 2**25 elements +266 MiB)
+    assert out["peak_added"] < limit + 12 * MiB, out
+    assert out["rss_after"] < 12 * MiB, out
+
+
+def test_store_limits_arithmetic() -> None:
+    """The documented split: memories * memory_size + tables * elements * 8 <= memory."""
+    for memory in (64 * 1024, 8 * MiB, 256 * MiB, 3 * MiB + 7):
+        for layout in (CoreLayout(1, 0), CoreLayout(1, 2), CoreLayout(2, 2), CoreLayout(16, 8)):
+            limits = store_limits(SandboxSpec(memory=memory, tables=100), layout)
+            assert limits.memories == layout.memories
+            assert limits.tables == layout.tables
+            assert (limits.total() or 0) <= memory
+            table_bytes = limits.tables * limits.table_elements * TABLE_ELEMENT_BYTES
+            assert table_bytes <= memory // TABLE_SHARE
+    # one memory and no table: the memory gets the whole limit, as before
+    assert store_limits(SandboxSpec(memory=8 * MiB), CoreLayout(1, 0)).memory_size == 8 * MiB
+    # the plugin's own tables limit still caps the count
+    assert store_limits(SandboxSpec(memory=8 * MiB, tables=1), CoreLayout(1, 3)).tables == 1
+    unbounded = store_limits(SandboxSpec(memory=None, instances=10), CoreLayout(3, 3))
+    assert (unbounded.memory_size, unbounded.memories, unbounded.instances) == (-1, -1, 10)
+    assert unbounded.total() is None
+
+
+def test_core_layout_counts_definitions(tmp_path: Path) -> None:
+    """Memories and tables defined by core modules, nested components included; imported
+    ones and repeated instantiations are not counted."""
+    assert core_layout(parse_component(tmp_path, "g", _grower(3, 2)).read_bytes()) == CoreLayout(
+        3, 2
+    )
+    many = parse_component(tmp_path, "many", _many_instances(4, 1)).read_bytes()
+    assert core_layout(many) == CoreLayout(1, 0)
+    nested = parse_component(tmp_path, "nested", _nested_instances(4, 1)).read_bytes()
+    assert core_layout(nested) == CoreLayout(1, 0)
+    assert core_layout(b"\0asm\x0d\x00\x01\x00\x01\xff") is None  # truncated section
+    assert core_layout(b"not wasm") is None
+
+
+def test_instance_count_at_load_is_a_resource_limit(tmp_path: Path) -> None:
+    """Too many core instances at load: PluginLimitExceeded with a reason saying which
+    limit, not reason='trap'."""
+    pm = pluggy.PluginManager("hostile")
+    pm.add_hookspecs(MemHooks)
+    wasm = parse_component(tmp_path, "many", _many_instances(8, 0))
+    with PluginHost(pm, package="hostile:mem@1.0.0") as host:
+        with pytest.raises(PluginLimitExceeded, match="Limits\\(instances=") as info:
+            host.load(wasm, name="crowd", limits=Limits(instances=4, memory=None))
+        assert info.value.reason == "too many instances"
+        assert info.value.plugin == "crowd"
+        host.load(parse_component(tmp_path, "sibling", SIBLING), name="sibling")
+        assert pm.hook.pong() == [42]
+
+
+mem_spec = pluggy.HookspecMarker("hostile")
+
+
+class MemHooks:
+    @mem_spec
+    def boom(self) -> u32: ...
+
+    @mem_spec
+    def pong(self) -> u32: ...
+
+
+# --------------------------------------------------------------------------- ABI (case 25)
+
+ABI_WIT = """package hostile:abi@1.0.0;
+interface get-enum { enum color { red, green, blue } get-enum: func() -> color; }
+interface get-option { get-option: func() -> option<u32>; }
+interface get-result { get-result: func() -> result<u32, u32>; }
+interface get-variant {
+  variant shape { dot, tag(u32), name(string) }
+  get-variant: func() -> shape;
+}
+interface get-char { get-char: func() -> char; }
+interface get-list { get-list: func() -> list<u32>; }
+interface get-string { get-string: func() -> string; }
+interface get-oob-string { get-oob-string: func() -> string; }
+interface get-oob-list { get-oob-list: func() -> list<u32>; }
+interface get-flags { flags perms { read, write, exec } get-flags: func() -> perms; }
+interface get-bool { get-bool: func() -> bool; }
+interface take-string { take-string: func(s: string) -> u32; }
+interface take-list { take-list: func(l: list<u32>) -> u32; }
+interface ok { ok: func() -> u32; }
+world guest {
+  export get-enum; export get-option; export get-result; export get-variant;
+  export get-char; export get-list; export get-string; export get-oob-string;
+  export get-oob-list; export get-flags; export get-bool; export take-string;
+  export take-list; export ok;
+}
+"""
+
+
+def _ret(hook: str, body: str, params: str = "", result: str = "(result i32)") -> str:
+    return (
+        f'  (func (export "hostile:abi/{hook}@1.0.0#{hook}") {params} {result}\n    {body})\n'
+    )
+
+
+def _pair(ptr: int, length: int) -> str:
+    """Store (ptr, len) in the return area at 16 and return its address."""
+    return (
+        f"(i32.store (i32.const 16) (i32.const {ptr})) "
+        f"(i32.store (i32.const 20) (i32.const {length})) (i32.const 16)"
+    )
+
+
+ABI_WAT = (
+    """(module
+  (memory (export "memory") 1)
+  (data (i32.const 64) "\\ff\\fe")
+  ;; a 7-byte allocation gets a pointer past memory's end; a 4-aligned one an odd pointer
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (if (i32.eq (local.get 3) (i32.const 7)) (then (return (i32.const 0x7ffffff0))))
+    (if (i32.eq (local.get 2) (i32.const 4)) (then (return (i32.const 1025))))
+    (i32.const 1024))
+"""
+    + _ret("get-enum", "(i32.const 7)")
+    + _ret("get-option", "(i32.store (i32.const 16) (i32.const 7)) (i32.const 16)")
+    + _ret("get-result", "(i32.store (i32.const 16) (i32.const 7)) (i32.const 16)")
+    + _ret("get-variant", "(i32.store8 (i32.const 16) (i32.const 7)) (i32.const 16)")
+    + _ret("get-char", "(i32.const 0xD800)")
+    + _ret("get-list", _pair(1026, 2))
+    + _ret("get-string", _pair(64, 2))
+    + _ret("get-oob-string", _pair(65000, 4096))
+    + _ret("get-oob-list", _pair(65000, 4096))
+    + _ret("get-flags", "(i32.const 0xff)")
+    + _ret("get-bool", "(i32.const 7)")
+    + _ret("take-string", "(local.get 1)", "(param i32 i32)")
+    + _ret("take-list", "(local.get 1)", "(param i32 i32)")
+    + _ret("ok", "(i32.const 42)")
+    + ")\n"
+)
+
+abi_spec = pluggy.HookspecMarker("hostile")
+
+
+class Color(enum.Enum):
+    RED = 1
+    GREEN = 2
+    BLUE = 3
+
+
+class Perms(enum.Flag):
+    READ = 1
+    WRITE = 2
+    EXEC = 4
+
+
+@variant
+class Shape:
+    """dot | tag(u32) | name(string)"""
+
+
+@attrs.frozen
+class Dot(Shape):
+    pass
+
+
+@attrs.frozen
+class Tag(Shape):
+    value: u32
+
+
+@attrs.frozen
+class Name(Shape):
+    value: str
+
+
+class AbiHooks:
+    @abi_spec
+    def get_enum(self) -> Color: ...
+    @abi_spec
+    def get_option(self) -> u32 | None: ...
+    @abi_spec
+    def get_result(self) -> Result[u32, u32]: ...
+    @abi_spec
+    def get_variant(self) -> Shape: ...
+    @abi_spec
+    def get_char(self) -> char: ...
+    @abi_spec
+    def get_list(self) -> list[u32]: ...
+    @abi_spec
+    def get_string(self) -> str: ...
+    @abi_spec
+    def get_oob_string(self) -> str: ...
+    @abi_spec
+    def get_oob_list(self) -> list[u32]: ...
+    @abi_spec
+    def get_flags(self) -> Perms: ...
+    @abi_spec
+    def get_bool(self) -> bool: ...
+    @abi_spec
+    def take_string(self, s: str) -> u32: ...
+    @abi_spec
+    def take_list(self, l: list[u32]) -> u32: ...  # noqa: E741
+    @abi_spec
+    def ok(self) -> u32: ...
+
+
+@pytest.fixture(scope="module")
+def abi_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("abi")
+    (src / "wit").mkdir()
+    (src / "wit" / "abi.wit").write_text(ABI_WIT)
+    (src / "guest.wat").write_text(ABI_WAT)
+    return build_guest(src)
+
+
+@pytest.fixture
+def abi_host(abi_wasm: Path) -> Iterator[pluggy.PluginManager]:
+    pm = pluggy.PluginManager("hostile")
+    pm.add_hookspecs(AbiHooks)
+    with PluginHost(pm, package="hostile:abi@1.0.0") as host:
+        host.load(abi_wasm, name="liar")
+        yield pm
+
+
+# (hook, kwargs, reason, the wasmtime 50 message it comes from): one hostile export per
+# row of TRAP_TABLE's ABI part; a wasmtime upgrade that rewords one fails here.
+ABI_CASES = [
+    ("get_enum", {}, "invalid discriminant", "discriminant 7 out of range [0..3)"),
+    ("get_option", {}, "invalid discriminant", "discriminant 7 out of range [0..2)"),
+    ("get_result", {}, "invalid discriminant", "discriminant 7 out of range [0..2)"),
+    ("get_variant", {}, "invalid discriminant", "discriminant 7 out of range [0..3)"),
+    ("get_char", {}, "invalid char", "converted integer out of range for `char`"),
+    ("get_list", {}, "misaligned pointer", "list pointer is not aligned"),
+    ("get_string", {}, "invalid UTF-8", "invalid utf-8 sequence"),
+    ("get_oob_string", {}, "out-of-bounds pointer", "string pointer/length out of bounds"),
+    ("get_oob_list", {}, "out-of-bounds pointer", "list pointer/length out of bounds"),
+    ("take_string", {"s": "7 bytes"}, "realloc out of bounds", "realloc return: beyond end"),
+    ("take_list", {"l": [1, 2]}, "realloc misaligned", "realloc return: result not aligned"),
+]
+
+
+@pytest.mark.parametrize(
+    ("hook", "kwargs", "reason", "wasmtime_says"), ABI_CASES, ids=[c[0] for c in ABI_CASES]
+)
+def test_abi_violations_are_abi_errors(
+    abi_host: pluggy.PluginManager,
+    hook: str,
+    kwargs: dict[str, Any],
+    reason: str,
+    wasmtime_says: str,
+) -> None:
+    """Each canonical ABI violation, from a real hostile export, is a PluginABIError with
+    its specific reason, naming the plugin; the plugin answers the next call."""
+    with pytest.raises(PluginABIError) as info:
+        getattr(abi_host.hook, hook)(**kwargs)
+    assert info.value.reason == reason
+    assert (info.value.plugin, info.value.hook) == ("liar", hook)
+    assert wasmtime_says in str(info.value.__cause__)
+    assert abi_host.hook.ok() == [42]
+
+
+def test_every_abi_row_has_a_hostile_case() -> None:
+    """No ABI row of TRAP_TABLE is untested (a row whose wording no real guest produces
+    would never match after an upgrade, silently)."""
+    abi_reasons = {reason for _, reason, cls in TRAP_TABLE if cls is PluginABIError}
+    assert abi_reasons == {case[2] for case in ABI_CASES}
+
+
+def test_abi_leniencies_follow_the_canonical_abi(abi_host: pluggy.PluginManager) -> None:
+    """Flag bits beyond the declared flags are ignored and any non-zero bool is true, as
+    the canonical ABI specifies: not errors."""
+    assert abi_host.hook.get_flags() == [Perms.READ | Perms.WRITE | Perms.EXEC]
+    assert abi_host.hook.get_bool() == [True]
