@@ -598,3 +598,29 @@ def test_testing_helpers(ahost: PluginHost, ademo: Callable[[int], Path]) -> Non
     with pytest.raises(TimeoutError, match=r"did not finish within 0\.05 s"):
         run_async(acall_hook(ahost.plugins["three"], "spin"), timeout=0.05)
     assert run_async(ahost.ahook.add_one(x=1)) == [5, 4]
+
+
+# --------------------------------------------------------------------------- the sample
+
+
+def test_asyncrouter_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    """The asyncrouter sample routes the small events over HTTP and times out the big one,
+    whose slow guest is stopped while the others are served."""
+    import json
+
+    from sample_apps.asyncrouter.app import main
+
+    assert main(["--json"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(a["id"], a["http"], a["status"]) for a in answers] == [
+        ("e1", 200, "routed"),
+        ("e2", 200, "routed"),
+        ("e3", 504, "timeout"),
+        ("e4", 200, "routed"),
+        ("e5", 200, "routed"),
+    ]
+    assert {a["destination"] for a in answers if a["status"] == "routed"} <= {
+        "queue",
+        "pager",
+        "log",
+    }
