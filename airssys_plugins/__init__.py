@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .contract.mapping import Contract as Contract
     from .contract.mapping import HookContract as HookContract
     from .contract.mapping import WitBinding as WitBinding
+    from .contract.versions import ContractVersion as ContractVersion
     from .contract.mapping import wit_binding as wit_binding
     from .discovery.lockfile import IntegrityError as IntegrityError
     from .discovery.lockfile import LockEntry as LockEntry

@@ -85,6 +85,7 @@ PUBLIC = {
     "ArgumentError",
     "Contract",
     "ContractMismatchError",
+    "ContractVersion",
     "Err",
     "HookCallError",
     "HookContract",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import keyword
 import logging
-from collections.abc import Callable, Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any, final
 
 import attrs
@@ -16,6 +16,7 @@ from .._errors import (
     ContractMismatchError,
     HookCallError,
     Mismatch,
+    PluginError,
     PluginLimitExceeded,
     PluginResultError,
     PluginTimeout,
@@ -24,6 +25,7 @@ from .._errors import (
 from ..contract import wit
 from ..contract.annotations import Err
 from ..contract.mapping import Contract, HookContract, HookOptions, WitBinding
+from ..contract.versions import Adapter, ContractVersion, OlderContract
 from ..policy.audit import AuditLog
 from ..runtime import BoundFunc, ComponentImage
 from .interfaces import calling_plugin
@@ -66,6 +68,7 @@ class HookBridge:
         package: str | None,
         bindings: Mapping[str, str],
         audit: AuditLog,
+        versions: Sequence[ContractVersion] = (),
     ):
         self._pm = pm
         self._package = package
@@ -73,6 +76,13 @@ class HookBridge:
         self._contract = Contract.from_hookspecs(pm, package=package, bindings=self._bindings)
         self._mark = pluggy.HookimplMarker(pm.project_name)
         self._audit = audit
+        self._versions = tuple(versions)
+        self._older: tuple[Contract, list[OlderContract]] | None = None
+        #: Plugin name -> the package id of the contract version it was matched against.
+        self.contract_versions: dict[str, str] = {}
+        # An older version's hook -> the current hook it serves, and its adapter.
+        self._serves: dict[HookContract, tuple[HookContract, Adapter | None]] = {}
+        self.older_contracts()  # every problem of the versions now, not at the first load
 
     @property
     def contract(self) -> Contract:
@@ -83,14 +93,56 @@ class HookBridge:
             )
         return self._contract
 
+    def older_contracts(self) -> list[OlderContract]:
+        """The older contract versions this host accepts, checked against the current one
+        (again when hookspecs were added)."""
+        current = self.contract
+        if self._older is None or self._older[0] is not current:
+            older = [OlderContract.check(v, current, self._pm.project_name) for v in self._versions]
+            self._older = (current, older)
+            self._serves = {
+                o.contract.hooks[name]: served for o in older for name, served in o.serves.items()
+            }
+        return self._older[1]
+
     # -- matching exports to hooks --------------------------------------------------------
 
     def match(
         self, name: str, image: ComponentImage, options: Mapping[str, HookOptions]
     ) -> list[Match]:
-        """The hooks component ``name`` implements; every problem at once in a
+        """The hooks component ``name`` implements, against the current contract or the
+        older version it targets; every problem at once in a
         :class:`ContractMismatchError`."""
-        contract = self.contract
+        current = self.contract
+        try:
+            matches = self._match(current, name, image, options)
+        except ContractMismatchError as exc:
+            older = self.older_contracts()
+            if not older:
+                raise
+            errors = [exc]
+            for version in older:
+                try:
+                    matches = self._match(version.contract, name, image, options, version)
+                except ContractMismatchError as old_exc:
+                    errors.append(old_exc)
+                    continue
+                self.contract_versions[name] = version.version.package
+                return matches
+            raise _closest(
+                name, errors, [str(current.package), *(o.version.package for o in older)]
+            ) from None
+        self.contract_versions[name] = str(current.package)
+        return matches
+
+    def _match(
+        self,
+        contract: Contract,
+        name: str,
+        image: ComponentImage,
+        options: Mapping[str, HookOptions],
+        older: OlderContract | None = None,
+    ) -> list[Match]:
         problems: list[Mismatch] = []
         wanted = self._wanted(contract, options, problems)
         matches: list[Match] = []
@@ -99,6 +151,8 @@ class HookBridge:
             target = contract.hooks.get(opts.specname or key)
             if target is None:
                 continue
+            if older is not None and target.name not in older.serves:
+                continue  # a hook the current contract dropped
             found = image.find_export(binding.interface, binding.function)
             if found is None:
                 if binding.interface is not None and any(
@@ -168,11 +222,17 @@ class HookBridge:
     def impl(
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc, opts: HookOptions
     ) -> Callable[..., Any]:
-        """The hookimpl of ``hook`` for ``plugin``, marked with ``opts``."""
+        """The hookimpl of ``hook`` for ``plugin``, marked with ``opts``; for a hook of an
+        older contract version, the hookimpl of the current hook it serves."""
         call = self._supervised_call(plugin, hook, bound)
         name = plugin.name
         impl: Callable[..., Any]
-        if hook.unwrap_result:
+        served = self._serves.get(hook)
+        if served is not None:
+            current, adapter = served
+            impl = _adapted(plugin, hook, current, adapter, bound, call)
+            hook = current
+        elif hook.unwrap_result:
 
             def impl(*args: Any) -> Any:
                 value = call(*args)
@@ -245,6 +305,70 @@ class HookBridge:
             return result
 
         return call
+
+
+def _adapted(
+    plugin: WasmPlugin,
+    old: HookContract,
+    new: HookContract,
+    adapter: Adapter | None,
+    bound: BoundFunc,
+    call: Callable[..., Any],
+) -> Callable[..., Any]:
+    """The hookimpl of current hook ``new`` served by the export of older hook ``old``:
+    through ``adapter``, or (same signature) by position."""
+    name = plugin.name
+
+    def old_call(*args: Any) -> Any:
+        value = call(*args)
+        if old.historic:
+            plugin._record(bound, args)
+        if old.unwrap_result:
+            if isinstance(value, Err):
+                raise PluginResultError(
+                    f"plugin {name!r} returned an error from hook {old.name!r}: {value.value!r}",
+                    plugin=name,
+                    hook=old.name,
+                    error=value.value,
+                )
+            return value.value
+        return value
+
+    if adapter is None:
+        return old_call
+
+    def by_name(**kwargs: Any) -> Any:
+        unknown = set(kwargs) - set(old.argnames)
+        missing = [a for a in old.argnames if a not in kwargs]
+        if unknown or missing:
+            raise TypeError(
+                f"adapter of hook {new.name!r} called the older hook with "
+                f"{sorted(kwargs)}; it takes {list(old.argnames)}"
+            )
+        return old_call(*(kwargs[a] for a in old.argnames))
+
+    def impl(*args: Any) -> Any:
+        return adapter(by_name, **dict(zip(new.argnames, args, strict=True)))
+
+    return impl
+
+
+def _closest(name: str, errors: list[ContractMismatchError], accepted: list[str]) -> PluginError:
+    """The mismatch of the version the component most likely targets (the fewest
+    problems, version problems counted last), saying which versions the host accepts."""
+
+    def weight(exc: ContractMismatchError) -> tuple[int, int]:
+        versions = sum("incompatible package version" in m.detail for m in exc.mismatches)
+        return (versions, len(exc.mismatches) - versions)
+
+    best = min(errors, key=weight)
+    note = Mismatch(
+        "*",
+        f"one of the contract versions {', '.join(accepted)}",
+        "none of them",
+        "the host accepts these versions side by side; the component fits none",
+    )
+    return ContractMismatchError(name, [*best.mismatches, note])
 
 
 @final

@@ -133,6 +133,7 @@ class LoadPipeline:
         plugin.limits = plugin_limits
         plugin.config = dict(config or {})
         plugin.hook_options = dict(hooks or {})
+        plugin.contract_version = self.bridge.contract_versions.get(name)
         plugin.supervisor = self.new_supervisor(name)
         try:
             self._start(plugin, lifecycle, matches)

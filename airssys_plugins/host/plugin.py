@@ -37,6 +37,9 @@ class WasmPlugin:
         #: Hook name -> the WIT function implementing it,
         #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
         self.hooks: dict[str, str] = {}
+        #: The package id of the contract version the component was checked against:
+        #: the host's current one, or an older one it accepts (``PluginHost(versions=)``).
+        self.contract_version: str | None = None
         #: What the plugin asked for, what it was granted (request ∩ ceiling ∩ grants),
         #: and its limits.
         self.requested = Capabilities()

@@ -19,7 +19,7 @@ The host is a facade; each job lives in its own module:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +27,7 @@ import attrs
 import pluggy
 
 from ..contract.mapping import Contract, HookOptions
+from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from . import settings
@@ -81,7 +82,9 @@ class PluginHost:
 
     ``package`` is the WIT package id of the generated interfaces (default
     ``<project>:hooks@1.0.0``); ``bindings`` binds hooks to existing WIT functions
-    (see :func:`wit_binding`).
+    (see :func:`wit_binding`). ``versions`` are older :class:`ContractVersion` s the host
+    still accepts beside the current contract (each component is checked against the one
+    it targets; ``plugin.contract_version`` says which).
 
     Sandbox: ``policy`` is the :class:`SandboxPolicy` (ceiling, per-hook ceilings, the
     operator's grants, what to do with denied requests), or give its fields as the
@@ -123,6 +126,7 @@ class PluginHost:
         missing_provider: MissingProvider = "wait",
         messaging: MessagingPolicy | None = None,
         signatures: Signatures | str | os.PathLike[str] | None = None,
+        versions: Sequence[ContractVersion] = (),
     ):
         sandbox = settings.sandbox_policy(
             policy, ceiling=ceiling, hook_ceilings=hook_ceilings, grants=grants,
@@ -138,7 +142,9 @@ class PluginHost:
         data = settings.data_dir(pm, data_dir)
         self._plugins = LoadedPlugins(pm, audit=self.audit)
         self._rights = Rights(sandbox, self.audit)
-        self._bridge = HookBridge(pm, package=package, bindings=bindings or {}, audit=self.audit)
+        self._bridge = HookBridge(
+            pm, package=package, bindings=bindings or {}, audit=self.audit, versions=versions
+        )
         self._functions = HostFunctionRegistry(
             lambda: self.contract.package,
             kv_path=data / "kv.sqlite3",
