@@ -419,7 +419,7 @@ async def acall_hook(plugin: WasmPlugin, hook: str, /, **kwargs: Any) -> Any:
 
     future = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, run)
     try:
-        return await future
+        return await asyncio.shield(future)  # a cancelled await leaves the worker running
     except asyncio.CancelledError:
         scope.cancel()
         await asyncio.wait([future], timeout=5)

@@ -438,7 +438,9 @@ class AsyncHooks:
         context = contextvars.copy_context()
         future = loop.run_in_executor(self._workers, context.run, work)
         try:
-            return await future
+            # shielded: a cancelled await must not mark the worker's future done while
+            # the worker still runs (it is waited for below)
+            return await asyncio.shield(future)
         except asyncio.CancelledError:
             scope.cancel()
             future.add_done_callback(_retrieve)
