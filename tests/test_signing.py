@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ from airssys_plugins.policy.decisions import GrantsError
 from airssys_plugins.policy.signing import DOMAIN, Signature, payload
 
 from .demo import PACKAGE
+from .sigstore_instance import SigstoreInstance
+from .test_pack import PACK, _build_pack_module, _run
 
 Demo = Callable[..., Path]
 ROOT = Path(__file__).resolve().parent.parent
@@ -465,3 +468,205 @@ def test_public_key_text_round_trips_and_rejects_other_kinds(tmp_path: Path) -> 
             PublicKey.parse(bad)
     (tmp_path / "k.pub").write_text(str(key))
     assert PublicKey.of("k.pub", base=tmp_path) == key
+
+
+# -- Sigstore bundles, verified offline against a test instance's trusted root -------------------
+
+IDENTITY = "dev@example.com"
+ISSUER = "https://issuer.example.com"
+
+
+@pytest.fixture(scope="module")
+def sigstore_instance() -> SigstoreInstance:
+    return SigstoreInstance()
+
+
+def sigstore_signed(
+    instance: SigstoreInstance, plugin: Path, tmp_path: Path, *, identity: str = IDENTITY
+) -> Path:
+    """A Sigstore bundle over the plugin's payload (what `sigstore sign` would make of
+    `airssys-plugins sign --payload-only`), beside its component."""
+    out = tmp_path / f"{plugin.name}.payload"
+    assert cli(["sign", str(plugin), "--payload-only", "-o", str(out)]) == 0
+    bundle = plugin / f"{plugin.name}.wasm.sigstore.json"
+    bundle.write_bytes(instance.bundle(out.read_bytes(), identity=identity, issuer=ISSUER))
+    return bundle
+
+
+def sigstore_rules(instance: SigstoreInstance, tmp_path: Path) -> Signatures:
+    root = tmp_path / "trusted_root.json"
+    root.write_text(instance.trusted_root())
+    return Signatures("require", sigstore=SigstoreIdentity(IDENTITY, ISSUER, root))
+
+
+def test_sigstore_bundle_verifies_offline(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path, sigstore_instance: SigstoreInstance
+) -> None:
+    """A bundle by the configured identity under the configured root loads the plugin."""
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sigstore_signed(sigstore_instance, d, tmp_path)
+    host, report = load(pm, tmp_path / "plugins", sigstore_rules(sigstore_instance, tmp_path))
+    with host:
+        assert list(report.loaded) == ["adder"]  # type: ignore[attr-defined]
+        [event] = host.audit.events(kind="signature")
+        assert event.fields["outcome"] == "ok"
+        assert IDENTITY in event.fields["key"]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("widened-manifest", "Bundle message digest mismatch"),
+        ("other-identity", "SANs do not match"),
+        ("other-instance", "certificate"),
+    ],
+    ids=["widened-manifest", "other-identity", "other-instance"],
+)
+def test_sigstore_bundle_for_something_else_is_refused(
+    demo: Demo,
+    pm: pluggy.PluginManager,
+    tmp_path: Path,
+    sigstore_instance: SigstoreInstance,
+    case: str,
+    reason: str,
+) -> None:
+    """A bundle over another payload, by another identity, or from another Sigstore
+    instance is a bad signature."""
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    signer = SigstoreInstance() if case == "other-instance" else sigstore_instance
+    identity = "mallory@example.com" if case == "other-identity" else IDENTITY
+    sigstore_signed(signer, d, tmp_path, identity=identity)
+    if case == "widened-manifest":
+        with (d / "plugin.toml").open("a") as f:
+            f.write('[capabilities]\nenv = ["HOME"]\n')
+    host, report = load(pm, tmp_path / "plugins", sigstore_rules(sigstore_instance, tmp_path))
+    with host:
+        [broken] = report.broken  # type: ignore[attr-defined]
+        assert isinstance(broken.error, SignatureError)
+        assert broken.error.outcome == "bad"
+        assert reason.lower() in str(broken.error).lower()
+        assert IDENTITY in str(broken.error)
+
+
+def test_grants_file_configures_sigstore(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path, sigstore_instance: SigstoreInstance
+) -> None:
+    """[signatures.sigstore] names identity, issuer and a trusted root beside the file."""
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sigstore_signed(sigstore_instance, d, tmp_path)
+    (tmp_path / "root.json").write_text(sigstore_instance.trusted_root())
+    grants = tmp_path / "grants.toml"
+    grants.write_text(
+        textwrap.dedent(
+            f"""
+            [signatures]
+            policy = "require"
+            [signatures.sigstore]
+            identity = "{IDENTITY}"
+            issuer = "{ISSUER}"
+            trusted-root = "root.json"
+            """
+        )
+    )
+    rules = Signatures.from_grants_file(grants)
+    assert rules.sigstore == SigstoreIdentity(IDENTITY, ISSUER, tmp_path / "root.json")
+    host, report = load(pm, tmp_path / "plugins", grants)
+    with host:
+        assert list(report.loaded) == ["adder"]  # type: ignore[attr-defined]
+
+
+# -- component packs: the signature travels in the wheel, found through its RECORD ---------------
+
+
+@pytest.fixture(scope="module")
+def signed_pack_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PublicKey]:
+    """A venv with a textpipe-reverse wheel whose component was signed before the build."""
+    tmp = tmp_path_factory.mktemp("signed-pack")
+    assert cli(["keygen", str(tmp / "pack")]) == 0
+    public = PublicKey.from_file(tmp / "pack.pub")
+    staging = tmp / "staging"
+    shutil.copytree(PACK, staging, ignore=shutil.ignore_patterns("guest", "__pycache__", "*.wasm"))
+    plugin = staging / "textpipe_reverse" / "reverse"
+    shutil.copy(_build_pack_module().build_component(), plugin / "reverse.wasm")
+    assert cli(["sign", str(plugin), "--key", str(tmp / "pack.key")]) == 0
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "--quiet", "-w", str(tmp / "dist"), str(staging)],
+        check=True,
+    )  # fmt: skip
+    [wheel] = (tmp / "dist").glob("textpipe_reverse-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", "--quiet", str(wheel)],
+        check=True,
+    )  # fmt: skip
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    here = sysconfig.get_paths()["purelib"]
+    (Path(site) / "host_packages.pth").write_text(f"import site; site.addsitedir({here!r})\n")
+    return python, public
+
+
+PACK_SCRIPT = """
+import json, sys, pluggy
+from pathlib import Path
+from airssys_plugins import PluginHost, PublicKey, Signatures, TrustedKeys, discover_plugins
+from hookspecs.textpipe import PACKAGE, TextHooks
+
+key = PublicKey.parse(sys.argv[1])
+other = PublicKey(bytes(32))
+[source] = discover_plugins("textpipe", user_dirs=False, site_dirs=False)
+sig, bundle = source.signature_paths()
+out = {"sig": sig.name if sig else None, "bundle": bundle}
+for label, keys in [("pack key", {"textpipe-reverse": [key]}), ("other pack", {"other": [key]}),
+                    ("wrong key", {"textpipe-reverse": [other]})]:
+    pm = pluggy.PluginManager("textpipe")
+    pm.add_hookspecs(TextHooks)
+    rules = Signatures("require", TrustedKeys(packs=keys))
+    with PluginHost(pm, package=PACKAGE, signatures=rules) as host:
+        report = host.load_plugins([source])
+        out[label] = report["reverse"].error.outcome if report.broken else pm.hook.transform(text="ab")
+print(json.dumps(out))
+"""
+
+
+def test_signed_pack_verifies_from_its_wheel(signed_pack_venv: tuple[Path, PublicKey]) -> None:
+    """The pack's reverse.wasm.sig is found through the RECORD and checked against the keys
+    trusted for that distribution; no pack code is imported."""
+    python, public = signed_pack_venv
+    proc = _run(python, "-c", PACK_SCRIPT, str(public))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result == {
+        "sig": "reverse.wasm.sig",
+        "bundle": None,
+        "pack key": ["ba"],
+        "other pack": "untrusted",
+        "wrong key": "untrusted",
+    }
+
+
+def test_a_signature_removed_from_an_installed_pack_is_missing(
+    signed_pack_venv: tuple[Path, PublicKey],
+) -> None:
+    """The RECORD lists the signature; deleting the file makes the plugin unsigned."""
+    python, public = signed_pack_venv
+    site = Path(
+        _run(
+            python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        ).stdout.strip()
+    )
+    sig = site / "textpipe_reverse" / "reverse" / "reverse.wasm.sig"
+    saved = sig.read_bytes()
+    sig.unlink()
+    try:
+        proc = _run(python, "-c", PACK_SCRIPT, str(public))
+    finally:
+        sig.write_bytes(saved)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pack key"] == "missing"
