@@ -469,3 +469,23 @@ def test_compose_without_a_tool_says_what_to_install(
     with pytest.raises(ToolchainMissing, match="install wac") as info:
         compose_components(guests["wordstats"], [guests["tokenizer"]], tmp_path / "x.wasm")
     assert "link them at run time" in str(info.value)
+
+
+def test_a_plugin_directory_links_from_the_manifests(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path], tmp_path: Path
+) -> None:
+    """load_plugins reads the link from plugin.toml; the consumer may come first."""
+    import shutil
+
+    for name in ("wordstats", "tokenizer"):  # listed in this order: the consumer first
+        folder = tmp_path / "plugins" / name
+        folder.mkdir(parents=True)
+        shutil.copy(guests[name], folder / f"{name}.wasm")
+        caps = f'[capabilities]\nplugins = ["{LINK}"]\n' if name == "wordstats" else ""
+        (folder / "plugin.toml").write_text(f'name = "{name}"\ncomponent = "{name}.wasm"\n{caps}')
+    host = make_host()
+    report = host.load_plugins(
+        [tmp_path / "plugins" / "wordstats", tmp_path / "plugins" / "tokenizer"], strict=True
+    )
+    assert sorted(report.loaded) == ["tokenizer", "wordstats"]
+    assert wpm.hook.word_count(text="a b c d e") == [5]

@@ -20,6 +20,9 @@ A manifest (every key but ``name`` is optional; ``docs/reference/manifest.md`` l
     env = ["LANG"]
     network = ["https://api.example.com"]
     filesystem = [{ guest = "/data", host = "data", mode = "rw" }]
+    plugins = ["tokenizer:textpipe:nlp/tokenize@^1"]   # links to other plugins' exports
+    publish = ["events.enriched"]                       # topic patterns (messaging)
+    subscribe = ["events.raw.*"]
 
     [limits]
     memory = "64 MiB"
