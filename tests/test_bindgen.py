@@ -360,3 +360,28 @@ def test_stub_for_hand_written_hookspecs(tmp_path: Path) -> None:
     errors = _mypy(tmp_path, STUB_USER)
     assert len(errors) == 1, errors
     assert errors[0].startswith("user.py:10:")
+
+
+def _fenced(page: str, opening: str) -> str:
+    """The code of the block whose fence line is ``opening`` in docs/``page``."""
+    text = (ROOT / "docs" / page).read_text()
+    start = text.index(opening + "\n") + len(opening) + 1
+    return text[start : text.index("```", start)]
+
+
+def test_the_how_to_shows_what_bindgen_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/howto/bindgen.md shows the module bindgen writes for its WIT, and the WIT
+    `wit --bound` gives back for it."""
+    wit = tmp_path / "adder" / "wit"
+    wit.mkdir(parents=True)
+    (wit / "world.wit").write_text(
+        _fenced("howto/bindgen.md", '```wit title="adder/wit/world.wit"')
+    )
+    out = tmp_path / "adder_hooks.py"
+    _bindgen(capsys, wit, out)
+    assert out.read_text() == _fenced("howto/bindgen.md", '```python title="adder_hooks.py"')
+    assert main(["wit", str(out), "--bound"]) == 0
+    shown = _fenced("howto/bindgen.md", "```console\n$ airssys-plugins wit adder_hooks.py --bound")
+    assert capsys.readouterr().out == shown

@@ -63,7 +63,7 @@ def _cmd_bindgen(args: argparse.Namespace) -> int:
         args.package = None
         contract = contract_of(args, obj)
         text = relay_module(contract, obj, spec_ref=args.stub_for)
-        _write(args.output, text, f"HookRelay for {len(contract.hooks)} hooks")
+        _write(args.output, text, f"HookRelay for {len(contract.hooks)} hook(s)")
         return 0
     if not args.source:
         raise SystemExit("error: give a WIT directory, WIT file or component (or --stub-for)")
@@ -77,7 +77,7 @@ def _cmd_bindgen(args: argparse.Namespace) -> int:
     _write(
         args.output,
         generated.text,
-        f"{len(generated.hooks)} hooks of world {world.world}, {len(generated.skipped)} skipped",
+        f"{len(generated.hooks)} hook(s) of world {world.world}, {len(generated.skipped)} skipped",
     )
     return 0
 
