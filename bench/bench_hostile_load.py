@@ -127,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     scale = 1 if args.quick else 4
     cases: list[tuple[str, Callable[[], bytes]]] = [
-        ("many-funcs 25k", lambda: many_funcs(25_000 * scale)),
+        (f"many-funcs {25 * scale}k", lambda: many_funcs(25_000 * scale)),
         ("huge-func 1.9 MB", lambda: huge_func(1_900_000)),
         ("huge-func 7.6 MB", lambda: huge_func(7_654_000)),
         ("many-locals 50k x1", lambda: many_locals(1)),

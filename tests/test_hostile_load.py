@@ -457,7 +457,9 @@ def test_compile_bomb_is_stopped_at_the_compile_deadline(
 ) -> None:
     """A component that takes long to compile is stopped at compile_timeout (its compiler
     process killed): a named error, no thread or fd left behind."""
-    bomb = _many_funcs(300_000)  # ~2 MB, a minute or more of compiling
+    # 900,000 functions (wasmparser allows 10**6), 6.3 MB: 25 s or more of compiling on a
+    # busy 2-core machine (bench/bench_hostile_load.py), several seconds on a fast one
+    bomb = _many_funcs(900_000)
     assert len(bomb) > _engine.IN_PROCESS_COMPILE_BYTES
     with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
         host.load(demo(k=2, funcs=["add-one"]), name="ok")
@@ -476,21 +478,33 @@ def test_compile_bomb_is_stopped_at_the_compile_deadline(
 
 
 def test_large_component_compiles_in_a_child_and_works(
-    pm: pluggy.PluginManager, demo: Demo, tmp_path: Path
+    pm: pluggy.PluginManager, demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A component above the in-process size compiles in the child process; the artefact
-    it sends back runs, and is cached."""
+    it sends back runs, also from the compile cache."""
+    children: list[int] = []
+    in_child = _engine._compile_in_child
+
+    def spy(data: bytes, *args: object, **kwargs: object) -> bytes:
+        children.append(len(data))
+        return in_child(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engine, "_compile_in_child", spy)
     path = demo(k=5, funcs=["add-one"])
     padding = b"\0" * (_engine.IN_PROCESS_COMPILE_BYTES + 1024)
     name = b"\x07padding"
     body = name + padding
     custom = b"\0" + _leb(len(body)) + body  # a custom section: no code, only size
     big = path.read_bytes() + custom
-    with PluginHost(pm, package=PACKAGE) as host:
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
         host.load(big, name="big")
         assert pm.hook.add_one(x=1) == [6]
+    assert children
+    assert children[0] > _engine.IN_PROCESS_COMPILE_BYTES
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(big, name="big")  # compiled in a child again, or read from the cache
         host.unload("big")
-        host.load(big, name="big")  # from the compile cache now
+        host.load(big, name="big")
         assert pm.hook.add_one(x=1) == [6]
 
 

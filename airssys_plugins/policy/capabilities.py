@@ -26,7 +26,10 @@ from .._errors import CapabilityDenied
 from ..contract.semver import VersionRange
 
 __all__ = [
+    "COMPILE_TIMEOUT",
     "HOST_INTERFACES",
+    "MAX_COMPONENT_BYTES",
+    "STARTUP_TIMEOUT",
     "Capabilities",
     "Effective",
     "FileGrant",
@@ -534,6 +537,16 @@ class RequestedCapabilities:
         return self.capabilities().covers(other.capabilities())
 
 
+#: Seconds a plugin's start-up may take when neither its ``startup_timeout`` nor its
+#: ``timeout`` is set.
+STARTUP_TIMEOUT: Final = 10.0
+#: Default largest component, in bytes (``Limits.max_component_bytes``); the largest real
+#: components (componentize-py, a whole Python interpreter) are about 40 MB.
+MAX_COMPONENT_BYTES: Final = 256 * 2**20
+#: Default seconds compiling one component may take (``Limits.compile_timeout``).
+COMPILE_TIMEOUT: Final = 120.0
+
+
 @attrs.frozen
 class Limits:
     """Resource limits of one plugin. ``None`` means no limit of that kind.
@@ -542,6 +555,14 @@ class Limits:
     call (roughly; componentize-py guests burn ~16 G/s); ``memory`` bytes of linear memory
     (componentize-py guests need ~13 MiB to start); ``max_result_bytes`` the largest string
     or list a call may return; ``host_call_timeout`` seconds a host-interface call may take.
+
+    Loading is bounded too, never unbounded: ``startup_timeout`` is seconds the component's
+    start-up code (start functions run while instantiating) may take, by default the
+    plugin's ``timeout``, or :data:`STARTUP_TIMEOUT` (10 s) when it has none;
+    ``max_component_bytes`` the largest component file or bytes loaded (checked before the
+    file is read, and so before it is compiled); ``compile_timeout`` seconds compiling it
+    may take (a component over 256 KiB compiles in a child process, stopped at the
+    deadline; a warm load from the compile cache does not compile).
     """
 
     timeout: float | None = 1.0
@@ -551,6 +572,16 @@ class Limits:
     tables: int | None = 100
     max_result_bytes: int | None = 64 * 2**20
     host_call_timeout: float = 5.0
+    startup_timeout: float | None = None
+    max_component_bytes: int = MAX_COMPONENT_BYTES
+    compile_timeout: float = COMPILE_TIMEOUT
+
+    @property
+    def startup_deadline(self) -> float:
+        """Seconds start-up may take: ``startup_timeout``, else ``timeout``, else 10 s."""
+        if self.startup_timeout is not None:
+            return self.startup_timeout
+        return STARTUP_TIMEOUT if self.timeout is None else self.timeout
 
     def __attrs_post_init__(self) -> None:
         problems = [
@@ -558,6 +589,26 @@ class Limits:
             for name in ("timeout", "fuel", "memory", "instances", "tables", "max_result_bytes")
             if (value := getattr(self, name)) is not None and not _positive_number(value)
         ]
+        if self.startup_timeout is not None and not _positive_number(self.startup_timeout):
+            problems.append(
+                "limit startup_timeout must be a positive number of seconds or None (the "
+                f"plugin's timeout, else {STARTUP_TIMEOUT:g} s), got {self.startup_timeout!r}; "
+                "start-up is never unbounded"
+            )
+        if not _positive_number(self.compile_timeout):
+            problems.append(
+                "limit compile_timeout must be a positive number of seconds, got "
+                f"{self.compile_timeout!r}"
+            )
+        if not (
+            isinstance(self.max_component_bytes, int)
+            and not isinstance(self.max_component_bytes, bool)
+            and self.max_component_bytes > 0
+        ):
+            problems.append(
+                "limit max_component_bytes must be a positive whole number of bytes, got "
+                f"{self.max_component_bytes!r}"
+            )
         if not _positive_number(self.host_call_timeout):
             problems.append(
                 "limit host_call_timeout must be a positive number of seconds, got "

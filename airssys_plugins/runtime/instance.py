@@ -32,7 +32,9 @@ from .._errors import (
     PluginTimeout,
     PluginTrap,
 )
+from .._files import read_regular_file
 from ..contract import wit
+from ..policy.capabilities import COMPILE_TIMEOUT, MAX_COMPONENT_BYTES
 from . import cancel as _cancel
 from . import capi
 from . import engine as _engine
@@ -232,15 +234,33 @@ class ComponentImage:
         cache: bool = True,
         path: Path | None = None,
         fuel: bool = False,
+        max_bytes: int = MAX_COMPONENT_BYTES,
+        compile_timeout: float = COMPILE_TIMEOUT,
     ) -> ComponentImage:
         """Compile ``source`` (a file, or bytes already read from ``path``); ``fuel``:
-        for the Engine that meters fuel, which a plugin with a fuel limit needs."""
+        for the Engine that meters fuel, which a plugin with a fuel limit needs.
+        ``max_bytes``: the largest component loaded (a file only if regular, its size
+        checked before reading; see :func:`.._files.read_regular_file`); ``compile_timeout``
+        the seconds compiling may take (see :func:`.engine.compile_component`)."""
         if isinstance(source, bytes):
             data = source
+            if len(data) > max_bytes:
+                raise PluginLoadError(
+                    f"plugin {name!r}: {path or 'the component'} is {len(data):,} bytes, above "
+                    f"the cap of {max_bytes:,} bytes; raise it with "
+                    "Limits(max_component_bytes=...) if the component is trusted",
+                    plugin=name,
+                    path=None if path is None else str(path),
+                )
         else:
             path = source
             try:
-                data = source.read_bytes()
+                data = read_regular_file(
+                    source,
+                    cap=max_bytes,
+                    what="component",
+                    raise_with="Limits(max_component_bytes=...)",
+                )
             except OSError as exc:
                 raise PluginLoadError(
                     f"plugin {name!r}: cannot read {source}: {exc.strerror or exc}",
@@ -270,19 +290,31 @@ class ComponentImage:
             wider_digest = hashlib.sha256(bytes.fromhex(digest) + tail).hexdigest()
             try:
                 component = _engine.compile_component(
-                    lambda: data + tail, wider_digest, label=label, cache=cache, fuel=fuel
+                    lambda: data + tail,
+                    wider_digest,
+                    label=label,
+                    cache=cache,
+                    fuel=fuel,
+                    plugin=name,
+                    timeout=compile_timeout,
                 )
             except WasmtimeError as exc:  # then the component as given says what is wrong
                 log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])
         try:
             if component is None:
                 component = _engine.compile_component(
-                    data, digest, label=label, cache=cache, fuel=fuel
+                    data,
+                    digest,
+                    label=label,
+                    cache=cache,
+                    fuel=fuel,
+                    plugin=name,
+                    timeout=compile_timeout,
                 )
         except WasmtimeError as exc:
             raise PluginLoadError(
                 f"plugin {name!r}: {path or 'data'} is not a valid component: "
-                f"{str(exc).splitlines()[0]}",
+                f"{_engine.error_text(exc)}",
                 plugin=name,
                 path=None if path is None else str(path),
             ) from exc
@@ -329,11 +361,24 @@ def _headline(message: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _startup_timeout(plugin: str, seconds: float) -> PluginTimeout:
+    # made here, not bound to a local of the raising frame: the traceback would hold the
+    # error itself (a cycle), keeping the failed instance and its mapped code alive
+    late = PluginTimeout(
+        f"plugin {plugin!r} did not finish starting within {seconds:g} s: its start-up code "
+        "was interrupted. Raise Limits(startup_timeout=...) if it really needs longer",
+        plugin=plugin,
+    )
+    late.reason = "start-up timeout"
+    return late
+
+
 def _ticks(seconds: float | None) -> int:
-    """Epoch ticks for a deadline of ``seconds`` (one extra: the current tick is partial)."""
+    """Epoch ticks for a deadline of ``seconds``: two extra, as the current tick is partial
+    and a ticker held up by a tick makes it up at its next wake-up (see engine.tick)."""
     if seconds is None or not seconds < _NO_DEADLINE_SECONDS:  # also inf and NaN
         return _NO_DEADLINE
-    return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 1
+    return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 2
 
 
 #: The deadline of "no timeout", in ticks: ~146 years of ticks, well inside the u64 the
@@ -496,8 +541,9 @@ class PluginInstance:
         configure_store(
             store, self.sandbox, self._needs_wasi, self.name, fuel=fuel, layout=self.image.layout
         )
-        # Start-up code runs under a generous deadline; each call sets its own.
-        store.set_epoch_deadline(_ticks(None if self.timeout is None else max(self.timeout, 10.0)))
+        # Start-up code (start functions) is always bounded; each call then sets its own.
+        startup = self.sandbox.startup_timeout
+        store.set_epoch_deadline(_ticks(startup))
         register_context(capi.store_context(store), self)
         try:
             instance = self.linker.for_engine(fuel).instantiate(store, self.image.component)
@@ -505,6 +551,8 @@ class PluginInstance:
             unregister_context(capi.store_context(store))
             store.close()
             message = _headline(str(exc))
+            if classify_error(str(exc))[1] is PluginTimeout:
+                raise _startup_timeout(self.name, startup) from exc
             reason, kind = classify_error(str(exc))
             if kind is PluginLimitExceeded:  # fuel or resource limits hit while starting
                 over = PluginLimitExceeded(
