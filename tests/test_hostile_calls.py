@@ -23,19 +23,23 @@ import pytest
 
 from airssys_plugins import (
     ArgumentError,
-    HookCallError,
+    Capabilities,
+    FileGrant,
     Limits,
     PluginABIError,
     PluginHost,
     PluginLimitExceeded,
-    PluginTrap,
+    PluginResultError,
     Result,
     char,
+    f32,
+    u8,
     u32,
     variant,
 )
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.runtime import TRAP_TABLE
+from airssys_plugins.runtime import instance as _instance
 from airssys_plugins.runtime.layout import CoreLayout, core_layout
 from airssys_plugins.runtime.sandbox import (
     TABLE_ELEMENT_BYTES,
@@ -317,9 +321,7 @@ world guest {
 
 
 def _ret(hook: str, body: str, params: str = "", result: str = "(result i32)") -> str:
-    return (
-        f'  (func (export "hostile:abi/{hook}@1.0.0#{hook}") {params} {result}\n    {body})\n'
-    )
+    return f'  (func (export "hostile:abi/{hook}@1.0.0#{hook}") {params} {result}\n    {body})\n'
 
 
 def _pair(ptr: int, length: int) -> str:
@@ -490,3 +492,233 @@ def test_abi_leniencies_follow_the_canonical_abi(abi_host: pluggy.PluginManager)
     the canonical ABI specifies: not errors."""
     assert abi_host.hook.get_flags() == [Perms.READ | Perms.WRITE | Perms.EXEC]
     assert abi_host.hook.get_bool() == [True]
+
+
+# --------------------------------------------------------------------------- arguments (case 26)
+
+NUMS_WIT = """package hostile:nums@1.0.0;
+interface take-pt { record pt { f: f32, d: f64 } take-pt: func(p: pt) -> u32; }
+interface take-f32s { take-f32s: func(x: list<f32>) -> u32; }
+interface take-pair { take-pair: func(t: tuple<f32, u8>) -> u32; }
+interface take-bytes { take-bytes: func(b: list<u8>) -> u32; }
+interface take-nested { take-nested: func(x: list<tuple<u8, list<u8>>>) -> u32; }
+world guest {
+  export take-pt; export take-f32s; export take-pair; export take-bytes; export take-nested;
+}
+"""
+NUMS_WAT = """(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  (func (export "hostile:nums/take-pt@1.0.0#take-pt") (param f32 f64) (result i32)
+    (global.set $heap (i32.const 1024)) (i32.trunc_sat_f32_u (local.get 0)))
+  (func (export "hostile:nums/take-f32s@1.0.0#take-f32s") (param i32 i32) (result i32)
+    (global.set $heap (i32.const 1024)) (local.get 1))
+  (func (export "hostile:nums/take-pair@1.0.0#take-pair") (param f32 i32) (result i32)
+    (global.set $heap (i32.const 1024)) (local.get 1))
+  (func (export "hostile:nums/take-bytes@1.0.0#take-bytes") (param i32 i32) (result i32)
+    (global.set $heap (i32.const 1024)) (local.get 1))
+  (func (export "hostile:nums/take-nested@1.0.0#take-nested") (param i32 i32) (result i32)
+    (global.set $heap (i32.const 1024)) (local.get 1))
+)
+"""
+
+nums_spec = pluggy.HookspecMarker("nums")
+
+
+@attrs.frozen
+class Pt:
+    f: f32
+    d: float
+
+
+class NumHooks:
+    @nums_spec
+    def take_pt(self, p: Pt) -> u32: ...
+    @nums_spec
+    def take_f32s(self, x: list[f32]) -> u32: ...
+    @nums_spec
+    def take_pair(self, t: tuple[f32, u8]) -> u32: ...
+    @nums_spec
+    def take_bytes(self, b: bytes) -> u32: ...
+    @nums_spec
+    def take_nested(self, x: list[tuple[u8, bytes]]) -> u32: ...
+
+
+@pytest.fixture(scope="module")
+def nums_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("nums")
+    (src / "wit").mkdir()
+    (src / "wit" / "nums.wit").write_text(NUMS_WIT)
+    (src / "guest.wat").write_text(NUMS_WAT)
+    return build_guest(src)
+
+
+@pytest.fixture(params=[True, False], ids=["byte-buffers", "element-wise"])
+def nums(
+    request: pytest.FixtureRequest, nums_wasm: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pluggy.PluginManager]:
+    """The plugin, with and without the byte-buffer exports (bytes cross differently)."""
+    monkeypatch.setattr(_instance, "BYTE_EXPORTS", request.param)
+    pm = pluggy.PluginManager("nums")
+    pm.add_hookspecs(NumHooks)
+    with PluginHost(pm, package="hostile:nums@1.0.0") as host:
+        host.load(nums_wasm, name="nums")
+        yield pm
+
+
+HUGE = 10**400
+BAD_NUMBERS = [
+    ("take_pt", {"p": Pt(HUGE, 1.0)}, "p", ".f", "out of range for f32"),
+    ("take_pt", {"p": Pt(1.0, HUGE)}, "p", ".d", "out of range for f64"),
+    ("take_pt", {"p": Pt(1.0, -(10**5000))}, "p", ".d", "an int of about 5001 digits"),
+    ("take_pt", {"p": Pt(1e300, 1.0)}, "p", ".f", "1e+300 is out of range for f32"),
+    ("take_pt", {"p": Pt(-3.5e38, 1.0)}, "p", ".f", "out of range for f32"),
+    ("take_f32s", {"x": [1.0, HUGE]}, "x", "[1]", "out of range for f32"),
+    ("take_f32s", {"x": [1.0, 2.0, 1e39]}, "x", "[2]", "out of range for f32"),
+    ("take_f32s", {"x": [1.0, "2"]}, "x", "[1]", "expected float (f32), got str"),
+    ("take_pair", {"t": (1.0, "x")}, "t", "[1]", "expected int (u8), got str"),
+    ("take_pair", {"t": (HUGE, 1)}, "t", "[0]", "out of range for f32"),
+    ("take_pair", {"t": (1.0, 2**80)}, "t", "[1]", "out of range for u8"),
+    ("take_pair", {"t": (1.0,)}, "t", "", "expected a tuple of 2 items"),
+    ("take_bytes", {"b": [1, 256]}, "b", "[1]", "256 is out of range for u8"),
+    ("take_bytes", {"b": "text"}, "b", "", "expected list[u8], got str"),
+    ("take_nested", {"x": [(1, b"ok"), (2, [300])]}, "x", "[1][1][0]", "out of range for u8"),
+    ("take_nested", {"x": [(1, b"ok"), (2, "no")]}, "x", "[1][1]", "expected list[u8]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("hook", "kwargs", "parameter", "where", "says"),
+    BAD_NUMBERS,
+    ids=[f"{c[0]}-{c[3] or 'top'}-{c[4][:20]}" for c in BAD_NUMBERS],
+)
+def test_bad_values_anywhere_are_argument_errors(
+    nums: pluggy.PluginManager,
+    hook: str,
+    kwargs: dict[str, Any],
+    parameter: str,
+    where: str,
+    says: str,
+) -> None:
+    """Numbers beyond their type's range and wrong types, at any depth of an argument:
+    an ArgumentError naming plugin, hook, parameter and position; never OverflowError or
+    TypeError; the plugin still answers."""
+    with pytest.raises(ArgumentError) as info:
+        getattr(nums.hook, hook)(**kwargs)
+    error = info.value
+    assert (error.plugin, error.hook, error.parameter) == ("nums", hook, parameter)
+    assert f"argument {parameter!r}{where}" in str(error)
+    assert says in str(error)
+    assert nums.hook.take_pt(p=Pt(3.0, 1.0)) == [3]
+
+
+def test_f32_limits_and_infinities(nums: pluggy.PluginManager) -> None:
+    """An f32 takes its largest finite value (and what rounds to it), inf and NaN as they
+    are; only a finite value that would become inf is refused."""
+    big = 3.4028234663852886e38
+    rounds_down = math.nextafter(2.0**128 - 2.0**103, 0.0)  # nearest f32: big
+    assert nums.hook.take_pt(p=Pt(big, 1.0)) == [2**32 - 1]  # saturating truncation
+    assert nums.hook.take_pt(p=Pt(rounds_down, 1.0)) == [2**32 - 1]
+    with pytest.raises(ArgumentError, match="out of range for f32"):
+        nums.hook.take_pt(p=Pt(2.0**128 - 2.0**103, 1.0))
+    assert nums.hook.take_pt(p=Pt(math.inf, 1.0)) == [2**32 - 1]
+    assert nums.hook.take_pt(p=Pt(math.nan, math.inf)) == [0]
+    assert nums.hook.take_f32s(x=[big, -big, math.inf, 2**100, rounds_down]) == [5]
+
+
+def test_memoryviews_of_any_format_are_bytes(nums: pluggy.PluginManager) -> None:
+    """A memoryview argument crosses as its raw bytes, whatever its format or shape; a
+    released one is an ArgumentError."""
+    data = bytes(range(16))
+    for view in (
+        memoryview(data).cast("I"),
+        memoryview(data).cast("B", (4, 4)),
+        memoryview(bytearray(data))[::2],
+        memoryview(data).cast("d"),
+    ):
+        assert nums.hook.take_bytes(b=view) == [len(view.tobytes())]
+        assert nums.hook.take_nested(x=[(1, view)]) == [1]
+    released = memoryview(data)
+    released.release()
+    with pytest.raises(ArgumentError, match="argument 'b'"):
+        nums.hook.take_bytes(b=released)
+
+
+class Hostile:
+    """A value whose own code raises while it is read."""
+
+    @property
+    def f(self) -> float:
+        raise RuntimeError("boom")
+
+    d = 1.0
+
+
+def test_a_value_that_raises_while_read_is_an_argument_error(nums: pluggy.PluginManager) -> None:
+    """A property that raises inside a record is the argument's fault: ArgumentError, the
+    original exception chained."""
+    with pytest.raises(ArgumentError, match=r"argument 'p'.*RuntimeError: boom") as info:
+        nums.hook.take_pt(p=Hostile())
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+# --------------------------------------------------------------------------- symlinks (case 8)
+
+link_spec = pluggy.HookspecMarker("linker")
+
+
+class LinkHooks:
+    @link_spec
+    def make_symlink(self, target: str, path: str) -> Result[None, str]: ...
+    @link_spec
+    def make_hardlink(self, source: str, path: str) -> Result[None, str]: ...
+    @link_spec
+    def write_file(self, path: str, data: str) -> Result[None, str]: ...
+    @link_spec
+    def read_file(self, path: str) -> Result[str, str]: ...
+
+
+@pytest.fixture(scope="session")
+def linker_wasm() -> Path:
+    """The componentize-py guest that tries to make links (built once per session)."""
+    return build_guest(Path(__file__).resolve().parent / "guests" / "linker")
+
+
+def test_guests_cannot_create_symlinks(linker_wasm: Path, tmp_path: Path) -> None:
+    """Every symlink a guest tries to create in its writable preopen fails in the guest
+    with EPERM (outside targets, relative ones, '..'): none appears on the host's disk.
+    Hard links to its own files still work; a sibling still answers."""
+    pm = pluggy.PluginManager("linker")
+    pm.add_hookspecs(LinkHooks)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    with PluginHost(pm, package="hostile:linker@1.0.0", data_dir=tmp_path / "plugins") as host:
+        rights = Capabilities(filesystem=[FileGrant("/data", "data", "rw")])
+        for name in ("linker", "sibling"):
+            host.grants[name] = rights
+        host.load(linker_wasm, name="linker", requests=rights)
+        data = tmp_path / "plugins" / "linker"
+        assert pm.hook.write_file(path="/data/own.txt", data="mine") == []
+        depth = len(data.parts)
+        for target in (
+            str(secret),
+            "../" * depth + str(secret).lstrip("/"),
+            "..",
+            "own.txt",
+            "sub/../own.txt",
+        ):
+            with pytest.raises(PluginResultError, match="Operation not permitted") as info:
+                pm.hook.make_symlink(target=target, path="/data/link")
+            assert info.value.plugin == "linker"
+            assert not (data / "link").is_symlink()
+        assert [p.name for p in data.iterdir()] == ["own.txt"]
+        assert pm.hook.make_hardlink(source="/data/own.txt", path="/data/hard") == []
+        assert (data / "hard").read_text() == "mine"
+        assert secret.read_text() == "top secret"
+        host.load(linker_wasm, name="sibling", requests=rights)
+        assert pm.hook.write_file(path="/data/both.txt", data="ok") == []
+        assert pm.hook.read_file(path="/data/both.txt") == ["ok", "ok"]  # each its own dir

@@ -67,6 +67,10 @@ C_SIGNATURES: dict[str, tuple[list[str], str | None]] = {
         "LP_wasmtime_error",
     ),
     "wasmtime_error_new": (["LP_c_char"], "LP_wasmtime_error"),
+    "wasmtime_component_resource_any_drop": (
+        ["LP_wasmtime_context", "LP_wasmtime_component_resource_any"],
+        "LP_wasmtime_error",
+    ),
     "wasmtime_store_epoch_deadline_callback": (
         ["LP_wasmtime_store", "CFunctionType", "c_void_p", "CFunctionType"],
         None,

@@ -17,6 +17,7 @@ callback that
 from __future__ import annotations
 
 import ctypes
+import enum
 import threading
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -25,10 +26,11 @@ import attrs
 from wasmtime.component import LinkerInstance
 
 from ..contract import wit
+from ..contract.annotations import Err
 from . import capi
 from .convert import ConvertError, Lift, Lower, lifter, lowerer
 
-__all__ = ["Caller", "HostFunc", "register_context", "unregister_context"]
+__all__ = ["Caller", "HostFunc", "link_refusal", "register_context", "unregister_context"]
 
 
 class Caller(Protocol):
@@ -143,3 +145,50 @@ class HostFunc:
         )
         if err:
             raise capi.error_from_ptr(err)
+
+
+class _ErrorCode(enum.Enum):
+    """The one case of ``wasi:filesystem/types.error-code`` a refusal returns."""
+
+    NOT_PERMITTED = "not-permitted"
+
+
+_lower_refusal: Final = lowerer(
+    wit.ResultT(None, wit.EnumT("error-code", ("not-permitted",), py=_ErrorCode))
+)
+_REFUSED: Final = Err(_ErrorCode.NOT_PERMITTED)
+
+
+@capi.CALLBACK  # type: ignore[untyped-decorator]
+def _refuse(
+    data: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int
+) -> int:
+    # A WASI function returning result<_, error-code> that always answers not-permitted
+    # (errno EPERM in the guest), whatever its arguments: the guest gets an ordinary
+    # error, no trap.
+    try:
+        for i in range(nargs):  # the descriptor is borrowed: give it back
+            if args[i].kind == capi.RESOURCE_KIND:
+                err = capi.resource_any_drop(context, args[i].of.resource)
+                if err:
+                    return err  # type: ignore[no-any-return]
+        _lower_refusal(_REFUSED, results[0])
+        return 0
+    except BaseException:  # pragma: no cover - last line of defence
+        return _error("refused")
+
+
+def link_refusal(target: LinkerInstance, name: str) -> None:
+    """Define ``name`` in ``target`` (a WASI interface whose functions return
+    ``result<_, error-code>``) as always failing with ``not-permitted``."""
+    raw = name.encode()
+    err = capi.linker_instance_add_func(
+        capi.linker_instance_handle(target),
+        ctypes.create_string_buffer(raw),
+        len(raw),
+        _refuse,
+        0,
+        _finalize,
+    )
+    if err:
+        raise capi.error_from_ptr(err)

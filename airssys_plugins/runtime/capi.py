@@ -29,6 +29,7 @@ __all__ = [
     "DEADLINE_CALLBACK",
     "DEADLINE_FINALIZER",
     "VAL",
+    "RESOURCE_KIND",
     "VALRECORD_ENTRY",
     "byte_vec_new",
     "error_from_ptr",
@@ -37,6 +38,7 @@ __all__ = [
     "func_handle",
     "func_type_is_async",
     "linker_instance_handle",
+    "resource_any_drop",
     "store_context",
     "store_handle",
     "wasmtime_version",
@@ -69,6 +71,10 @@ epoch_deadline_callback: Final[Any] = ffi.dll.wasmtime_store_epoch_deadline_call
 DEADLINE_CALLBACK: Final[Any] = epoch_deadline_callback.argtypes[1]
 DEADLINE_FINALIZER: Final[Any] = epoch_deadline_callback.argtypes[3]
 _error_new: Final[Any] = ffi.dll.wasmtime_error_new
+# Ends a borrow a host function was given (wasmtime traps a call that returns with one
+# still held), and the kind tag of a resource value.
+resource_any_drop: Final[Any] = ffi.dll.wasmtime_component_resource_any_drop
+RESOURCE_KIND: Final[int] = ffi.WASMTIME_COMPONENT_RESOURCE.value
 # A WasmtimeError owning a C error pointer (an exit status becomes ExitTrap); the
 # classmethod itself, not a wrapper around it.
 error_from_ptr: Final[Callable[[Any], WasmtimeError]] = WasmtimeError._from_ptr
@@ -95,6 +101,7 @@ C_FUNCTIONS: Final[dict[str, Any]] = {
     "wasmtime_component_linker_instance_add_func": linker_instance_add_func,
     "wasmtime_component_func_type_async": _func_type_async,
     "wasmtime_error_new": _error_new,
+    "wasmtime_component_resource_any_drop": resource_any_drop,
     "wasmtime_store_epoch_deadline_callback": epoch_deadline_callback,
 }
 

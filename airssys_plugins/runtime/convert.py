@@ -160,8 +160,10 @@ def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
     raise TypeError(f"cannot pass WIT type {wit.render_type(t)} from Python")
 
 
-#: The largest finite f32 a float rounds to (anything closer to it than to infinity).
+#: The largest finite f32, and the magnitude from which a double rounds to an f32
+#: infinity (half an f32 ulp above it): smaller values round to a finite f32.
 _F32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+_F32_OVERFLOW = 2.0**128 - 2.0**103
 
 
 def _short(value: Any) -> str:
@@ -218,7 +220,7 @@ def _lower_prim(name: str) -> Lower:
         def lower_float(value: Any, dst: Any) -> None:
             if type(value) is not float:
                 value = _as_float(value, name)
-            if is_f32 and not -_F32_MAX <= value <= _F32_MAX and math.isfinite(value):
+            if is_f32 and not -_F32_OVERFLOW < value < _F32_OVERFLOW and math.isfinite(value):
                 _f32_overflow(value)
             dst.kind = fkind
             setattr(dst.of, ffield, value)
@@ -303,10 +305,15 @@ def _pack(value: Any, code: str, elem: Lower, elem_name: str) -> bytes:
     if bad is not None:
         _explain_element(value, elem)  # locate it and let the scalar check explain
     try:
-        return array(code, value).tobytes()
+        packed = array(code, value)
     except (OverflowError, TypeError, ValueError):
         _explain_element(value, elem)
         raise
+    if code == "f" and (math.inf in packed or -math.inf in packed):
+        # array("f") turns a finite double beyond f32's range into inf silently: let the
+        # scalar check find the element that did (an infinity given as such passes)
+        _explain_element(value, elem)
+    return packed.tobytes()
 
 
 def _lower_latin1(t: wit.ListT) -> Lower:

@@ -15,10 +15,14 @@ from wasmtime.component import Linker
 
 from ..contract import wit
 from . import engine as _engine
-from .callbacks import HostFunc
+from .callbacks import HostFunc, link_refusal
 from .layout import CoreLayout
 
 __all__ = ["HostLinker", "SandboxSpec", "StdioLogger", "StoreLimits", "store_limits"]
+
+#: The WASI filesystem interface of wasmtime 50's WASI p2 (guests built for any 0.2.x link
+#: to it; tests/test_hostile_calls.py checks the refusal below replaces its symlink-at).
+WASI_FILESYSTEM_TYPES: Final = "wasi:filesystem/types@0.2.12"
 
 #: Lines per second a plugin may write to stdout/stderr before output is dropped.
 STDIO_LINES_PER_SECOND: Final = 50
@@ -78,6 +82,14 @@ class HostLinker:
     def _build(self, fuel: bool) -> Linker:
         linker = Linker(_engine.engine(fuel))
         linker.add_wasip2()
+        # Guests may not create symbolic links: a link is made on the host's disk, and
+        # one pointing out of the preopen (`../../etc`) would be followed by any host
+        # process that reads the directory, though never by the guest. Hard links stay
+        # (they name a file already inside the preopen).
+        linker.allow_shadowing = True
+        with linker.root() as root, root.add_instance(WASI_FILESYSTEM_TYPES) as types:
+            link_refusal(types, "[method]descriptor.symlink-at")
+        linker.allow_shadowing = False
         with linker.root() as root:
             for interface, funcs in self._by_interface.items():
                 with root.add_instance(interface) as target:
