@@ -3,6 +3,8 @@ beside current ones, through an adapter where a hook changed."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from airssys_plugins import (
     u64,
 )
 from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.cli import main
 from airssys_plugins.contract.mapping import Contract
 
 spec = pluggy.HookspecMarker("calc")
@@ -122,6 +125,9 @@ def _pm() -> pluggy.PluginManager:
 
 
 V1 = ContractVersion(V1Hooks, "calc:hooks@1.0.0", adapters={"scale": scale_v1})
+# What the CLI reads beside the hookspecs (`--contract tests.test_versions:V2Hooks`).
+PACKAGE = "calc:hooks@2.0.0"
+CONTRACT_VERSIONS = [V1]
 
 
 def test_plugins_of_both_versions_in_one_host(plugins: dict[str, Path]) -> None:
@@ -227,3 +233,31 @@ def test_an_adapter_calling_the_old_hook_wrongly_says_so(plugins: dict[str, Path
         host.load(plugins["old"], name="old")
         with pytest.raises(TypeError, match=r"it takes \['x'\]"):
             pm.hook.scale(x=1, factor=2)
+
+
+def test_validate_and_list_show_the_contract_version(
+    plugins: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With CONTRACT_VERSIONS beside the hookspecs, validate accepts a 1.0.0 plugin and
+    says so; list shows which version each plugin uses."""
+    spec = "tests.test_versions:V2Hooks"
+    assert main(["validate", str(plugins["old"]), "--contract", spec]) == 0
+    out = capsys.readouterr().out
+    assert "ok  scale                    calc:hooks/scale@1.0.0#scale" in out
+    assert "contract calc:hooks@1.0.0 (an older version the host accepts)" in out
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    for name, wasm in plugins.items():
+        shutil.copy(wasm, folder / f"{name}.wasm")
+    argv = ["list", "--app", "calc", "--contract", spec, "--dir", str(folder)]
+    argv += ["--no-user-dirs", "--no-site-dirs", "--no-packs"]
+    assert main([*argv, "--json"]) == 0
+    rows = {r["name"]: r["contract"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"old": "calc:hooks@1.0.0", "new": "calc:hooks@2.0.0"}
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    (old_row,) = [line for line in table.splitlines() if line.startswith("old ")]
+    assert "(contract calc:hooks@1.0.0)" in old_row
+    (new_row,) = [line for line in table.splitlines() if line.startswith("new ")]
+    assert "(contract" not in new_row

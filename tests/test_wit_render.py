@@ -19,6 +19,7 @@ import pytest
 from airssys_plugins.authoring.build import find_tool
 from airssys_plugins.contract import wit
 from airssys_plugins.contract.mapping import Contract
+from airssys_plugins.contract.wit_json import Resolved
 from airssys_plugins.host.interfaces import builtin_functions, host_wit
 
 SPECS = [
@@ -45,73 +46,20 @@ def _resolve(text: str, tmp_path: Path) -> dict[str, Any]:
     return resolved
 
 
-class _Types:
-    """wasm-tools JSON type references -> the WIT model."""
-
-    def __init__(self, types: list[dict[str, Any]]):
-        self.types = types
-
-    def ref(self, t: str | int | None) -> wit.WitType | None:
-        if t is None:
-            return None
-        if isinstance(t, str):
-            return wit.Prim(t)
-        return self.define(self.types[t])
-
-    def must(self, t: str | int) -> wit.WitType:
-        found = self.ref(t)
-        assert found is not None
-        return found
-
-    def define(self, d: dict[str, Any]) -> wit.WitType:
-        (kind, body), name = next(iter(d["kind"].items())), d["name"] or ""
-        if kind == "type":  # an alias (a use of a type from another interface)
-            return self.must(body)
-        if kind == "list":
-            return wit.ListT(self.must(body))
-        if kind == "option":
-            return wit.OptionT(self.must(body))
-        if kind == "tuple":
-            return wit.TupleT(tuple(self.must(e) for e in body["types"]))
-        if kind == "result":
-            return wit.ResultT(self.ref(body["ok"]), self.ref(body["err"]))
-        if kind == "record":
-            return wit.RecordT(
-                name, tuple((f["name"], self.must(f["type"])) for f in body["fields"])
-            )
-        if kind == "variant":
-            return wit.VariantT(
-                name, tuple((c["name"], self.ref(c["type"])) for c in body["cases"])
-            )
-        if kind == "enum":
-            return wit.EnumT(name, tuple(c["name"] for c in body["cases"]))
-        if kind == "flags":
-            return wit.FlagsT(name, tuple(f["name"] for f in body["flags"]))
-        raise AssertionError(f"type kind {kind} not expected in a rendered contract")
-
-
 def _docs(item: dict[str, Any]) -> tuple[str, ...]:
     contents = item.get("docs", {}).get("contents")
     return () if contents is None else tuple(contents.split("\n"))
 
 
 def _rerender(resolved: dict[str, Any]) -> str:
-    """The resolved (single) package rendered again from the model."""
+    """The resolved (single) package rendered again from the model, read by the
+    library's reader of wasm-tools' JSON (contract/wit_json.py)."""
     (package,) = resolved["packages"]
-    types = _Types(resolved["types"])
-    interfaces = []
-    for iface in resolved["interfaces"]:
-        functions = tuple(
-            (
-                name,
-                wit.FuncSig(
-                    tuple((p["name"], types.must(p["type"])) for p in f["params"]),
-                    types.ref(f.get("result")),
-                ),
-            )
-            for name, f in iface["functions"].items()
-        )
-        interfaces.append(wit.Interface(iface["name"], functions, _docs(iface)))
+    reader = Resolved(resolved)
+    interfaces = [
+        wit.Interface(iface["name"], reader.functions(iface), _docs(iface))
+        for _, iface in reader.interfaces()
+    ]
     world = None
     for w in resolved["worlds"]:
         exports = tuple(

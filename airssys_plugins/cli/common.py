@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Final
 
 from ..contract.mapping import Contract
+from ..contract.versions import ContractVersion
 
 __all__ = ["SPEC_HELP", "contract_of", "existing_path", "load_object", "project_of", "quiet_loader"]
 
@@ -106,6 +107,17 @@ def contract_of(args: argparse.Namespace, obj: object) -> Contract:
     module = sys.modules.get(getattr(obj, "__module__", ""), obj)
     package = args.package or getattr(module, "PACKAGE", None)
     return Contract.from_hookspecs(obj, package=package, project_name=args.project)
+
+
+def versions_of(obj: object) -> tuple[ContractVersion, ...]:
+    """The older contract versions the app accepts: a module-level ``CONTRACT_VERSIONS``
+    (a sequence of :class:`ContractVersion`) beside the hookspecs, as ``PACKAGE`` is."""
+    module = sys.modules.get(getattr(obj, "__module__", ""), obj)
+    versions = tuple(getattr(module, "CONTRACT_VERSIONS", ()))
+    bad = [v for v in versions if not isinstance(v, ContractVersion)]
+    if bad:
+        raise SystemExit(f"error: CONTRACT_VERSIONS holds {bad[0]!r}, not a ContractVersion")
+    return versions
 
 
 def project_of(obj: object) -> str:

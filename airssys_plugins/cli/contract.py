@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 
 from .._errors import ContractMismatchError, PluginError, PluginLoadError
-from .common import SPEC_HELP, contract_of, existing_path, load_object, project_of, quiet_loader
+from .common import (
+    SPEC_HELP,
+    contract_of,
+    existing_path,
+    load_object,
+    project_of,
+    quiet_loader,
+    versions_of,
+)
 from .progress import Activity
 
 __all__ = ["register"]
@@ -129,8 +137,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     pm = pluggy.PluginManager(project)
     pm.add_hookspecs(obj)  # type: ignore[arg-type]  # a class or module, checked above
     what = f"checking {source.name} against {contract.package}"
+    versions = versions_of(obj)
     with (
-        PluginHost(pm, package=str(contract.package), grants=args.grants) as host,
+        PluginHost(
+            pm, package=str(contract.package), grants=args.grants, versions=versions
+        ) as host,
         quiet_loader(),
     ):
         with Activity(what):
@@ -138,6 +149,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if entry.plugin is not None:
             for hook, where in sorted(entry.plugin.hooks.items()):
                 print(f"ok  {hook:<24} {where}")
+            used = entry.plugin.contract_version
+            if versions and used != str(contract.package):
+                print(f"contract {used} (an older version the host accepts)")
             from ..host.bridge import unbound_hooks
 
             implemented = set(entry.plugin.hooks)

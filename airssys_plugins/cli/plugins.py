@@ -27,7 +27,7 @@ from ..discovery.sources import Discovery, PluginShadowedWarning, PluginSource, 
 from ..discovery.state import PluginState
 from ..host.loading import LoadReport, PluginStatus
 from ..host.supervision import CircuitFile
-from .common import contract_of, load_object, project_of, quiet_loader
+from .common import contract_of, load_object, project_of, quiet_loader, versions_of
 from .progress import Activity
 
 __all__ = ["register", "table"]
@@ -85,7 +85,9 @@ def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -
     # The report shows every failure; the loader's log lines would say it all twice.
     with (
         quiet_loader(),
-        PluginHost(pm, package=str(contract.package), grants=args.grants) as host,
+        PluginHost(
+            pm, package=str(contract.package), grants=args.grants, versions=versions_of(spec)
+        ) as host,
         Activity(f"loading {len(found)} plugin(s) of {found.app}"),
     ):
         return host.load_plugins(found, **kw)
@@ -117,18 +119,32 @@ def _status_word(entry: PluginStatus, checked: bool, circuits: dict[str, Any] | 
     return entry.status
 
 
-def _row(entry: PluginStatus, checked: bool, circuits: dict[str, Any] | None = None) -> list[str]:
+def _row(
+    entry: PluginStatus,
+    checked: bool,
+    circuits: dict[str, Any] | None = None,
+    current: str | None = None,
+) -> list[str]:
     s = entry.source
     hooks = sorted(entry.plugin.hooks) if entry.plugin is not None else []
     caps = s.manifest.capabilities.summary() if s.manifest is not None else []
+    older = _older_contract(entry, current)
     return [
         s.name,
         s.version,
         s.where_short,
-        ", ".join(hooks) or "-",
+        (", ".join(hooks) or "-") + (f" (contract {older})" if older else ""),
         ", ".join(caps) or "-",
         _status_word(entry, checked, circuits),
     ]
+
+
+def _older_contract(entry: PluginStatus, current: str | None) -> str | None:
+    """The contract version a plugin uses, when it is not the app's ``current`` one (an
+    older version the app accepts through ``CONTRACT_VERSIONS``)."""
+    plugin = entry.plugin
+    used = None if plugin is None else plugin.contract_version
+    return used if current is not None and used not in (None, current) else None
 
 
 def _json_row(entry: PluginStatus, checked: bool) -> dict[str, Any]:
@@ -149,6 +165,7 @@ def _json_row(entry: PluginStatus, checked: bool) -> dict[str, Any]:
         "reason": None if entry.error is None else str(entry.error),
         "note": entry.note or None,
         "sha256": None if entry.plugin is None else entry.plugin.sha256,
+        "contract": None if entry.plugin is None else entry.plugin.contract_version,
     }
 
 
@@ -166,7 +183,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     circuits = CircuitFile.for_app(app).read()
     header = ["NAME", "VERSION", "SOURCE", "HOOKS", "CAPABILITIES", "STATUS"]
-    sys.stdout.write(table(header, [_row(e, checked, circuits) for e in report]))
+    current = str(contract_of(args, spec).package) if spec is not None else None
+    sys.stdout.write(table(header, [_row(e, checked, circuits, current) for e in report]))
     notes = [e for e in report if e.error is not None or (e.note and e.status != "loaded")]
     for e in notes:
         print(f"\n{e.name} ({e.status}): {e.error if e.error is not None else e.note}")

@@ -277,6 +277,20 @@ class Resolved:
             return str(self._worlds[owner["world"]]["name"])
         return None
 
+    def functions(self, interface: Mapping[str, Any]) -> tuple[tuple[str, wit.FuncSig], ...]:
+        """The functions of one interface of the JSON, in order, as the model; raises
+        :class:`WitJsonError` for one that uses a type hooks cannot carry."""
+        found = []
+        for name, func in interface.get("functions", {}).items():
+            try:
+                params = tuple((str(p["name"]), self._must(p["type"])) for p in func["params"])
+                result = None if func.get("result") is None else self._must(func["result"])
+            except _Unusable as exc:
+                raise WitJsonError(f"function {name!r} uses {exc}") from None
+            sig = wit.FuncSig(params, result, is_async=func.get("kind") == "async-freestanding")
+            found.append((str(name), sig))
+        return tuple(found)
+
     def interfaces(self) -> Iterator[tuple[str | None, Mapping[str, Any]]]:
         """Every interface with its full name (``None`` for inline ones)."""
         for i, iface in enumerate(self._interfaces):
