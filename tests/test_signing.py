@@ -4,6 +4,7 @@ trusted keys per plugin and per pack, grants-file keys, the audit log, Sigstore 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -230,6 +231,26 @@ def test_a_garbled_signature_file_is_malformed(
         assert isinstance(broken.error, SignatureError)
         assert broken.error.outcome == "malformed"
         assert "is not a valid signature file" in str(broken.error)
+
+
+def test_a_signature_path_that_is_no_file_is_refused_unread(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """A FIFO (or directory) where the signature should be is malformed, without blocking."""
+    public = keygen(tmp_path / "alice")
+    root = tmp_path / "plugins"
+    d = plugin_dir(root, "adder", demo(k=2, funcs=["add-one"]))
+    os.mkfifo(d / "adder.wasm.sig")  # opening it for reading would block forever
+    (plugin_dir(root, "other", demo(k=3, funcs=["add-one"])) / "other.wasm.sig").mkdir()
+    host, report = load(pm, root, Signatures("require", TrustedKeys([public])))
+    with host:
+        assert sorted(b.name for b in report.broken) == ["adder", "other"]  # type: ignore[attr-defined]
+        for entry in report.broken:  # type: ignore[attr-defined]
+            assert isinstance(entry.error, SignatureError)
+            assert entry.error.outcome == "malformed"
+            assert "is not a regular file" in str(entry.error)
+        outcomes = [e.fields["outcome"] for e in host.audit.events(kind="signature")]
+        assert outcomes == ["malformed", "malformed"]
 
 
 def test_verify_if_present_loads_unsigned_but_checks_signed(

@@ -30,13 +30,24 @@ def check_signature(
     if signatures.policy == "ignore":
         return None
     signature_path, bundle_path = source.signature_paths()
+    try:
+        manifest_sha256 = _manifest_digest(source)
+        signature = _read_small(source, signature_path)
+        bundle = _read_small(source, bundle_path)
+    except SignatureError as exc:  # audited like every other outcome
+        audit.record(
+            "signature", source.name, f"{exc.outcome}: {exc}", outcome=exc.outcome,
+            keys=[], path=exc.path,
+        )  # fmt: skip
+        audit.record("refuse", source.name, f"not loaded: signature {exc.outcome}")
+        raise
     return verify_component(
         source.name,
         component_sha256=digest,
-        manifest_sha256=_manifest_digest(source),
-        signature=_read_small(source, signature_path),
+        manifest_sha256=manifest_sha256,
+        signature=signature,
         signature_path=signature_path,
-        sigstore_bundle=_read_small(source, bundle_path),
+        sigstore_bundle=bundle,
         sigstore_path=bundle_path,
         signatures=signatures,
         audit=audit,
