@@ -276,14 +276,18 @@ def test_failure_policies_apply_to_awaited_calls(
         asyncio.run(ahost.ahook.add_one(x=1))
 
 
-def test_unknown_hook_and_no_loop(ahost: PluginHost) -> None:
-    """An unknown hook is an AttributeError listing the hooks; ahook needs a running loop."""
+def test_unknown_hook_no_loop_and_closed_host(ahost: PluginHost) -> None:
+    """An unknown hook is an AttributeError listing the hooks; ahook needs a running loop
+    and an open host."""
     with pytest.raises(AttributeError, match=r"no hook named 'nope'.*add_one"):
         _ = ahost.ahook.nope
     coro = ahost.ahook.add_one(x=1)
     with pytest.raises(RuntimeError, match="running asyncio event loop"):
         coro.send(None)
     coro.close()
+    ahost.close()
+    with pytest.raises(RuntimeError, match="the host is closed"):
+        asyncio.run(ahost.ahook.add_one(x=1))
 
 
 # --------------------------------------------------------------------------- concurrency

@@ -27,8 +27,11 @@ most :data:`CANCEL_GRACE` seconds (a guest blocked in a synchronous host functio
 to finish it on the worker thread; it is stopped when it returns to the guest).
 
 A synchronous ``pm.hook`` call that meets an ``async def`` implementation raises
-:class:`AsyncHookError` before any implementation runs: the guard is a wrapper of
-pluggy's hook execution, installed by :class:`PluginHost` beside the failure policies'.
+:class:`AsyncHookError`: each hook's list of implementations turns an ``async def`` one
+into an awaiting one as pluggy registers it (free for every call), and from the first
+``ahook`` call on, a wrapper of pluggy's hook execution (beside the failure policies')
+refuses such a call before any implementation runs and runs order-independent hooks
+concurrently; :meth:`AsyncHooks.close` takes it out again.
 """
 
 from __future__ import annotations
@@ -371,6 +374,7 @@ class AsyncHooks:
         self._order_independent: frozenset[str] = frozenset()
         self._guard: _AsyncAwareHookExec | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.watch()
 
     def __getattr__(self, name: str) -> AsyncHookCaller:
@@ -422,6 +426,11 @@ class AsyncHooks:
                 f"host.ahook.{hook}(...) must be awaited in a running asyncio event loop "
                 "(asyncio, or anyio on its asyncio backend); trio is not supported"
             ) from None
+        if self._closed:
+            raise RuntimeError(
+                f"host.ahook.{hook}(...): the host is closed; make a new PluginHost to call "
+                "hooks again"
+            )
         caller = self._caller(hook)
         _watch(caller)
         _prepare(hook, caller.get_hookimpls())
@@ -467,6 +476,7 @@ class AsyncHooks:
 
     def close(self) -> None:
         """Give ``pm`` its hook execution back and stop the worker threads."""
+        self._closed = True
         guard, self._guard = self._guard, None
         if guard is not None:
             guard.active = False
