@@ -332,6 +332,21 @@ def test_grants_file_names_the_policy_and_keys(
         assert host.policy.signatures.policy == "require"
 
 
+def test_grants_file_policy_defaults_follow_its_keys(tmp_path: Path) -> None:
+    """A grants file naming keys but no policy means verify-if-present; one naming
+    neither means ignore, and its grants still read as before."""
+    key = PublicKey(bytes(range(32)))
+    keyed = tmp_path / "keyed.toml"
+    keyed.write_text(f'[signatures.packs]\n"Textpipe_Reverse" = ["{key}"]\n')
+    rules = Signatures.from_grants_file(keyed)
+    assert rules.policy == "verify-if-present"
+    assert rules.keys.for_plugin("reverse", pack="textpipe-reverse") == (key,)
+    assert rules.keys.for_plugin("reverse") == ()
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[plugins.shout]\ninterfaces = ["log"]\n')
+    assert Signatures.from_grants_file(plain) == Signatures()
+
+
 def test_grants_file_signature_problems_are_reported_together(tmp_path: Path) -> None:
     """Every problem of the signature tables is one GrantsError naming file and field."""
     grants = tmp_path / "grants.toml"
