@@ -628,3 +628,24 @@ def test_asyncrouter_sample(capsys: pytest.CaptureFixture[str]) -> None:
         "pager",
         "log",
     }
+
+
+# --------------------------------------------------------------------------- anyio
+
+
+def test_anyio_on_asyncio_backend(ahost: PluginHost, ademo: Callable[[int], Path]) -> None:
+    """Under anyio's asyncio backend ahook works, and anyio's fail_after (a cancel scope)
+    stops the guest like asyncio.timeout."""
+    import anyio  # in the dev extra: a missing one fails here, loudly
+
+    load(ahost, ademo(1), "looper")
+
+    async def main() -> list[Any]:
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(0.05):
+                await ahost.ahook.spin()
+        results: list[Any] = [await ahost.ahook.add_one(x=1)]
+        return results
+
+    assert anyio.run(main, backend="asyncio") == [[2]]
+    assert ahost.plugins["looper"].instance.generation == 2
