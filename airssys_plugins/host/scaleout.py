@@ -153,6 +153,9 @@ class _Lost(Exception):
 class _Engine(Protocol):
     name: str
     workers: int
+    #: chunks in flight at most: enough to keep every worker busy; a pool that loses a
+    #: worker fails all of them, so the local pool keeps it small
+    window: int
 
     def start(self, shipment: Shipment) -> None: ...
     def submit(self, hook: str, chunk: list[tuple[int, Item]]) -> Any: ...
@@ -186,6 +189,7 @@ class LocalPool:
         if processes is not None and processes < 1:
             raise ValueError(f"processes must be at least 1, got {processes}")
         self.workers = processes or os.cpu_count() or 1
+        self.window = self.workers + 1
         self.start_method = method
         self._context = multiprocessing.get_context(method)
         self._executor = self._new_executor()
@@ -277,6 +281,7 @@ class _Dask:
         self._distributed = distributed
         self.client = client
         self.workers = max(1, sum(client.nthreads().values()))
+        self.window = self.workers * 2 + 1
         self._inflight: set[Any] = set()
 
     def start(self, shipment: Shipment) -> None:
@@ -407,7 +412,7 @@ def _chunksize(total: int | None, workers: int) -> int:
     # results early, few enough that dispatch stays small against the work.
     if total is None:
         return 16
-    return max(1, min(64, math.ceil(total / (workers * 8))))
+    return max(1, min(32, math.ceil(total / (workers * 8))))
 
 
 def _closing(pairs: Iterator[tuple[int, Any]], pool: Any) -> Iterator[tuple[int, Any]]:
@@ -512,7 +517,7 @@ def _outcomes(
     are *suspects* and run one at a time with nothing else in flight: a loss then is that
     item's own, counted against ``max_retries``.
     """
-    window = engine.workers * 2 + 1  # keeps every worker busy, bounds memory for big inputs
+    window = engine.window  # also bounds the memory a big (or endless) input takes
     pending: dict[Any, _Chunk] = {}
     again: collections.deque[_Chunk] = collections.deque()
     suspects: collections.deque[_Chunk] = collections.deque()
