@@ -294,7 +294,10 @@ class _Mailbox:
     def close(self) -> None:
         """Stop serving: messages still queued are dead-lettered (``unsubscribed``)."""
         self.closed = True
-        self.queue.put(None)  # blocks only while full; the worker is draining it
+        try:
+            self.queue.put(None, timeout=self.bus.policy.block_timeout + 1.0)
+        except queue.Full:  # a handler is stuck: its worker dead-letters the rest when it returns
+            log.warning("mailbox %s: closed while its handler is still busy", self.name)
 
 
 @final
