@@ -25,7 +25,10 @@ from airssys_plugins import (
     ArgumentError,
     Capabilities,
     FileGrant,
+    HookOptions,
     Limits,
+    Manifest,
+    ManifestError,
     PluginABIError,
     PluginHost,
     PluginLimitExceeded,
@@ -722,3 +725,34 @@ def test_guests_cannot_create_symlinks(linker_wasm: Path, tmp_path: Path) -> Non
         host.load(linker_wasm, name="sibling", requests=rights)
         assert pm.hook.write_file(path="/data/both.txt", data="ok") == []
         assert pm.hook.read_file(path="/data/both.txt") == ["ok", "ok"]  # each its own dir
+
+
+@pytest.mark.parametrize("seconds", [1e308, math.inf, 2.0**33])
+def test_huge_timeouts_are_named_errors(seconds: float) -> None:
+    """A timeout beyond 2**32 s, in Limits or in plugin.toml, is refused naming the field;
+    no OverflowError when a deadline is computed."""
+    with pytest.raises(ValueError, match=r"limit timeout is .* above the longest timeout"):
+        Limits(timeout=seconds)
+    with pytest.raises(ValueError, match="limit host_call_timeout is"):
+        Limits(host_call_timeout=seconds)
+    if math.isfinite(seconds):
+        with pytest.raises(ManifestError, match=r"limits\.timeout: .* above the longest timeout"):
+            Manifest.from_toml(f'name = "x"\n[limits]\ntimeout = {seconds!r}')
+
+
+def test_a_huge_hook_timeout_is_no_deadline(nums_wasm: Path) -> None:
+    """HookOptions(timeout=1e308) or inf means no deadline for that hook, not an
+    OverflowError."""
+    pm = pluggy.PluginManager("nums")
+    pm.add_hookspecs(NumHooks)
+    with PluginHost(pm, package="hostile:nums@1.0.0") as host:
+        host.load(
+            nums_wasm,
+            name="nums",
+            hooks={
+                "take_pt": HookOptions(timeout=1e308),
+                "take_bytes": HookOptions(timeout=math.inf),
+            },
+        )
+        assert pm.hook.take_pt(p=Pt(2.0, 1.0)) == [2]
+        assert pm.hook.take_bytes(b=b"abc") == [3]

@@ -53,7 +53,12 @@ from .._errors import PluginError
 from .._files import read_metadata_file
 from ..contract.mapping import HookOptions
 from ..contract.semver import Version, VersionRange
-from ..policy.capabilities import HOST_INTERFACES, Preopen, RequestedCapabilities
+from ..policy.capabilities import (
+    HOST_INTERFACES,
+    MAX_TIMEOUT,
+    Preopen,
+    RequestedCapabilities,
+)
 from ..policy.tables import TableProblem, TableReader, describe, read_request
 
 __all__ = [
@@ -480,6 +485,13 @@ class TableParser(TableReader):
                 "limits.timeout",
                 f"{timeout!r} is not a positive number of seconds",
                 "write the per-call deadline in seconds, e.g. 0.5",
+            )
+            timeout = None
+        elif timeout is not None and timeout > MAX_TIMEOUT:
+            self.problem(
+                "limits.timeout",
+                f"{timeout!r} seconds is above the longest timeout ({MAX_TIMEOUT:,} s)",
+                "write the per-call deadline in seconds, or leave it out for the host's",
             )
             timeout = None
         fuel = self.typed(table, "fuel", int, "limits.fuel")
