@@ -489,3 +489,14 @@ def test_a_plugin_directory_links_from_the_manifests(
     )
     assert sorted(report.loaded) == ["tokenizer", "wordstats"]
     assert wpm.hook.word_count(text="a b c d e") == [5]
+
+
+def test_listings_show_requested_links_and_topics() -> None:
+    """`airssys-plugins list` shows a manifest's links and topics with its other requests."""
+    from airssys_plugins import RequestedCapabilities
+
+    wanted = RequestedCapabilities(
+        interfaces=("messaging",), plugins=(LINK,), publish=("a.b",), subscribe=("c.*",)
+    )
+    assert wanted.summary() == ["iface:messaging", f"plugin:{LINK}", "pub:a.b", "sub:c.*"]
+    assert wanted.to_toml()["plugins"] == [LINK]
