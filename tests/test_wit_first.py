@@ -232,7 +232,7 @@ def _component(tmp_path: Path, wat: str, name: str = "c") -> Path:
     ("wat", "what", "actual"),
     [
         (ASYNC_EXPORT, "async func", "async func(a: u32) -> u32"),
-        (STREAM_EXPORT, "stream", "func(a: u32) -> stream"),
+        (STREAM_EXPORT, "stream<u8>", "func(a: u32) -> stream<u8>"),
     ],
     ids=["async-func", "stream"],
 )
@@ -346,3 +346,32 @@ def test_validate_reports_a_binding_the_component_lacks(
     assert "ok  add" in out
     assert "warning: hook 'times' is bound to docs:adder/multiply@0.1.0#mul" in err
     assert "docs:adder/mul@0.1.0#mul: is the binding misspelt?" in err
+
+
+RESOURCE_EXPORT = """(component
+  (type $thing (resource (rep i32)))
+  (core module $m (func (export "size") (param i32) (result i32) local.get 0))
+  (core instance $i (instantiate $m))
+  (func $size (param "t" (borrow $thing)) (result u32) (canon lift (core func $i "size")))
+  (instance $things (export "thing" (type $thing)) (export "size" (func $size)))
+  (export "test:res/things@1.0.0" (instance $things)))
+"""
+
+
+def test_a_resource_parameter_keeps_its_name_in_the_mismatch(tmp_path: Path) -> None:
+    """A resource handle is shown as borrow<thing> and said to be a resource."""
+
+    class SizeHooks:
+        @spec
+        @wit_binding("test:res/things@1.0.0#size")
+        def size(self, t: u32) -> u32: ...
+
+    pm = pluggy.PluginManager("calc")
+    pm.add_hookspecs(SizeHooks)
+    with PluginHost(pm) as host, pytest.raises(ContractMismatchError) as info:
+        host.load(_component(tmp_path, RESOURCE_EXPORT), name="res")
+    (mismatch,) = info.value.mismatches
+    assert mismatch.actual == "func(t: borrow<thing>) -> u32"
+    assert "has type borrow<thing> (a resource handle, which hooks cannot carry yet)" in (
+        mismatch.detail
+    )

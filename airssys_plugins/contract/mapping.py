@@ -313,9 +313,16 @@ def _describe_difference(expected: _wit.FuncSig, actual: _wit.FuncSig) -> str:
         if et != at:
             return (
                 f"parameter {name!r} (component calls it {aname!r}) has type "
-                f"{_wit.render_type_expanded(at)}, expected {_wit.render_type_expanded(et)}"
+                f"{_wit.render_type_expanded(at)}{_resource_note(at)}, expected "
+                f"{_wit.render_type_expanded(et)}"
             )
-    return "result type differs"
+    return f"result type differs{_resource_note(actual.result)}"
+
+
+def _resource_note(t: _wit.WitType | None) -> str:
+    if isinstance(t, _wit.Unsupported) and t.description.startswith(("own<", "borrow<")):
+        return " (a resource handle, which hooks cannot carry yet)"
+    return ""
 
 
 def _interface(iface: str, hook: HookContract) -> _wit.Interface:

@@ -31,6 +31,7 @@ from wasmtime.component import (
     OptionType,
     OwnType,
     RecordType,
+    ResourceType,
     ResultType,
     StreamType,
     String,
@@ -147,18 +148,39 @@ def func_sig(ft: FuncType, names: TypeNames | None = None) -> wit.FuncSig:
     )
 
 
+class _KindNames:
+    """For signature checks: named types by their kind (only their structure is compared),
+    resources by the name they are exported under, so that a mismatch says
+    ``borrow<thing>``, not just ``borrow``."""
+
+    def __init__(self, resources: list[tuple[str, Any]]):
+        self.resources = resources
+
+    def type_name(self, t: Any) -> str:
+        return _KIND[type(t)]
+
+    def resource_name(self, r: Any) -> str:
+        return next((name for name, other in self.resources if other == r), "resource")
+
+
 def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc, wit.FuncSig]:
     """Every function the component exports, at its root or inside an exported interface."""
     found: dict[ExportedFunc, wit.FuncSig] = {}
-    for name, ext in component.type.exports(engine).items():
+    exports = component.type.exports(engine)
+    resources = [(n, e.ty) for n, e in exports.items() if isinstance(e.ty, ResourceType)]
+    for name, ext in exports.items():
         ty = ext.ty
         if isinstance(ty, FuncType):
-            found[(None, name)] = func_sig(ty)
+            found[(None, name)] = func_sig(ty, _KindNames(resources))
         elif isinstance(ty, ComponentInstanceType):
-            for fname, fext in ty.exports(engine).items():
+            inner = ty.exports(engine)
+            names = _KindNames(
+                [(n, e.ty) for n, e in inner.items() if isinstance(e.ty, ResourceType)] + resources
+            )
+            for fname, fext in inner.items():
                 fty = fext.ty
                 if isinstance(fty, FuncType):
-                    found[(name, fname)] = func_sig(fty)
+                    found[(name, fname)] = func_sig(fty, names)
     return found
 
 
