@@ -51,3 +51,17 @@ class Unpicklable:
 def pid_of_worker(x: int) -> int:
     """A host function defined at module level: it travels by name."""
     return os.getpid()
+
+
+class Sleeper:
+    """add_one takes ``seconds``: a batch long enough to be interrupted."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        import time
+
+        time.sleep(self.seconds)
+        return x

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -89,15 +91,16 @@ def test_firstresult_and_historic_hooks_behave_as_on_the_host(
 
 
 def test_imap_yields_every_index_once_as_items_finish(
-    batch_host: PluginHost, pool: LocalPool
+    batch_host: PluginHost, pool: LocalPool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """imap streams (index, result) pairs; the report fills in as it goes."""
+    """imap streams (index, result) pairs; the report fills in; progress goes to stderr."""
     items = [{"x": i} for i in range(20, 30)]
-    run = batch_host.imap("add_one", items, pool=pool, chunksize=2)
+    run = batch_host.imap("add_one", items, pool=pool, chunksize=2, progress=True)
     pairs = dict(run)
     assert pairs == {i: batch_host.pm.hook.add_one(x=20 + i) for i in range(10)}
     assert run.report.done == 10
     assert run.report.first_result_after is not None
+    assert "hook add_one" in capsys.readouterr().err
 
 
 def test_failed_items_carry_plugin_hook_and_cause_under_each_policy(
@@ -310,3 +313,62 @@ def test_cli_map_writes_one_line_per_item_in_input_order(shout_dir: Path, tmp_pa
     items.write_text('{"text": "ok"}\n[1, 2]\n')
     with pytest.raises(SystemExit, match="line 2: a list, not an object"):
         main(argv)
+
+
+INTERRUPTED = """
+import os, sys
+import pluggy
+from airssys_plugins import PluginHost
+from tests.demo import PACKAGE, DemoHooks
+from tests.scaleout_hooks import Sleeper
+
+if __name__ == "__main__":
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    pm.register(Sleeper(0.05), name="sleeper")
+    host = PluginHost(pm, package=PACKAGE)
+    run = host.imap("add_one", [{"x": i} for i in range(2000)], processes=2, chunksize=2)
+    try:
+        for index, _ in run:
+            print("result", index, flush=True)
+    except KeyboardInterrupt:  # raised in the batch, or in this loop's body
+        run.close()
+        print("stopped", run.report.interrupted, run.report.done, flush=True)
+        sys.exit(3)
+"""
+
+
+def test_ctrl_c_stops_a_batch_and_its_workers(tmp_path: Path) -> None:
+    """SIGINT to the process group: KeyboardInterrupt in the caller, workers exit, no traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+    )
+    assert child.stdout is not None
+    first = child.stdout.readline()
+    assert first.startswith("result"), first + (child.stderr.read() if child.stderr else "")
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert "stopped True" in out
+    assert "Traceback" not in err
+    # No worker process is left in its group (the fork server leaves on its own, soon).
+    for _ in range(100):
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"processes of the batch still run in group {child.pid}")

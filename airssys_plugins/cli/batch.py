@@ -131,6 +131,7 @@ def _run(
                     writer.put(failed, _error_line(failed, failures[failed]))
                 seen = len(failures)
     except KeyboardInterrupt:
+        run.close()  # stops the batch whether Ctrl-C came inside it or in this loop
         writer.flush_ready()
         print(
             f"interrupted: {run.report.done} of {len(items)} item(s) done; "

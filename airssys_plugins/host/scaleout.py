@@ -111,6 +111,7 @@ class BatchReport:
     retried: dict[int, int] = attrs.field(factory=dict)
     first_result_after: float | None = None
     elapsed: float = 0.0
+    #: The batch was stopped before its end: Ctrl-C, or its iterator closed.
     interrupted: bool = False
 
 
@@ -478,7 +479,7 @@ def _run(
                     "batch %r: item %d failed and is skipped: %s", hook, outcome.index, error
                 )
         finished = True
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, GeneratorExit):  # Ctrl-C here, or the caller's close()
         report.interrupted = True
         raise
     finally:
