@@ -11,6 +11,7 @@ toolchains'). Each row says what was done and, where a step did not succeed, why
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import types
@@ -92,7 +93,7 @@ def main() -> int:
             print("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     inspected = sum(r[2] == "yes" for r in rows)
     generated = sum(r[3].endswith("hook(s)") for r in rows)
-    bound = sum("/" in r[4] and not r[4].startswith("0/") for r in rows)
+    bound = sum(re.fullmatch(r"[1-9]\d*/\d+", r[4]) is not None for r in rows)
     print(
         f"\n{len(rows)} components: {inspected} inspected, {generated} made into hooks by "
         f"bindgen, {bound} bound by the generated module ({time.perf_counter() - start:.0f} s)"
