@@ -500,3 +500,37 @@ def test_listings_show_requested_links_and_topics() -> None:
     )
     assert wanted.summary() == ["iface:messaging", f"plugin:{LINK}", "pub:a.b", "sub:c.*"]
     assert wanted.to_toml()["plugins"] == [LINK]
+
+
+def test_calls_during_reloads_see_the_old_or_the_new_provider(
+    make_host: MakeHost, wpm: pluggy.PluginManager, guests: dict[str, Path]
+) -> None:
+    """Calls racing provider reloads never fail and always get one version's answer."""
+    import threading
+
+    host = make_host()
+    host.load(guests["tokenizer"], name="tokenizer")
+    _load_wordstats(host, guests)
+    answers: set[int] = set()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def caller() -> None:
+        while not stop.is_set():
+            try:
+                answers.update(wpm.hook.word_count(text="a b"))
+            except BaseException as exc:  # any failure is the test's failure
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    try:
+        for version in ["tokenizer-v1.2", "tokenizer", "tokenizer-v1.2", "tokenizer"] * 3:
+            host.reload("tokenizer", guests[version])
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    assert answers <= {2, 102}
+    assert wpm.hook.word_count(text="a b") == [2]

@@ -140,7 +140,8 @@ class Link:
         self.functions = dict(functions)
         self._plugins = plugins
         self._audit = audit
-        self._bound: tuple[WasmPlugin, dict[str, BoundFunc]] | None = None
+        #: id(provider version) -> (that version, its bound exports): see prepare().
+        self._prepared: dict[int, tuple[WasmPlugin, dict[str, BoundFunc]]] = {}
         self._lock = threading.Lock()
 
     def problems(self, image: ComponentImage) -> list[str]:
@@ -198,11 +199,33 @@ class Link:
 
         return impl
 
+    def prepare(self, plugin: WasmPlugin) -> None:
+        """Bind the provider's exports for ``plugin`` (a provider version being loaded).
+
+        Called on the loading thread, under the host's lock, before ``plugin`` serves:
+        binding reads the compiled component, which must not happen on a caller's thread
+        while another thread loads a new version of it (wasmtime-py crashes). At most the
+        current and the incoming version are kept."""
+        problems = self.problems(plugin.image)
+        if problems:  # refused before by check_provider/plan; never bind a mismatch
+            return
+        versions = [
+            v for v in _exported_version(plugin.image, self.spec.interface) if self.spec.accepts(v)
+        ]
+        export_iface = self._export_interface(plugin.image, versions)
+        first = plugin.instances[0]
+        bounds = {
+            fname: first.bind(f"{self.importer}->{fname}", export_iface, fname, sig)
+            for fname, sig in self.functions.items()
+        }
+        with self._lock:
+            current = self._plugins.get(self.provider)
+            kept = {k: v for k, v in self._prepared.items() if v[0] is current}
+            kept[id(plugin)] = (plugin, bounds)
+            self._prepared = kept  # replaced whole: readers never see a half-built dict
+
     def _target(self) -> tuple[WasmPlugin, dict[str, BoundFunc]]:
         plugin = self._plugins.get(self.provider)
-        bound = self._bound
-        if bound is not None and bound[0] is plugin:
-            return bound
         if plugin is None:
             raise self._error(
                 f"plugin {self.importer!r} called {self.interface}, which plugin "
@@ -210,27 +233,14 @@ class Link:
                 "(its calls succeed from then on)",
                 "provider not loaded",
             )
-        with self._lock:
-            problems = self.problems(plugin.image)
-            if problems:  # only a provider loaded around the checks could get here
-                raise self._error(
-                    f"plugin {self.importer!r}: plugin {self.provider!r} no longer serves "
-                    f"{self.interface}: {'; '.join(problems)}",
-                    "provider mismatch",
-                )
-            versions = [
-                v
-                for v in _exported_version(plugin.image, self.spec.interface)
-                if self.spec.accepts(v)
-            ]
-            export_iface = self._export_interface(plugin.image, versions)
-            first = plugin.instances[0]
-            bounds = {
-                fname: first.bind(f"{self.importer}->{fname}", export_iface, fname, sig)
-                for fname, sig in self.functions.items()
-            }
-            self._bound = (plugin, bounds)
-            return plugin, bounds
+        found = self._prepared.get(id(plugin))
+        if found is None or found[0] is not plugin:  # loaded without preparing: a bug
+            raise self._error(
+                f"plugin {self.importer!r}: plugin {self.provider!r} does not serve "
+                f"{self.interface}: {'; '.join(self.problems(plugin.image)) or 'not linked'}",
+                "provider mismatch",
+            )
+        return found
 
     def _error(self, message: str, reason: str) -> LinkedCallError:
         return LinkedCallError(
@@ -413,8 +423,18 @@ class Links:
             if link.provider == name
         ]
 
+    def prepare_provider(self, plugin: WasmPlugin) -> None:
+        """``plugin`` (staged, not serving yet) will provide for its dependants: bind."""
+        for link in self.dependants(plugin.name):
+            link.prepare(plugin)
+
     def commit(self, name: str, links: list[Link]) -> None:
-        """Plugin ``name`` loaded (or reloaded) with ``links``: record and audit them."""
+        """Plugin ``name`` loaded (or reloaded) with ``links``: bind the providers loaded
+        already, record and audit the links."""
+        for link in links:
+            provider = self._plugins.get(link.provider)
+            if provider is not None:
+                link.prepare(provider)
         self._by_importer[name] = links
         for link in links:
             self._audit.record(

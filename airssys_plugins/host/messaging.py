@@ -357,7 +357,8 @@ class Messaging:
         self._topics: dict[str, _Count] = {}
         self._subscribers: dict[str, _Count] = {}
         self._dead: deque[DeadLetter] = deque(maxlen=policy.dead_letter_limit)
-        self._bound: dict[str, tuple[WasmPlugin, BoundFunc]] = {}
+        #: id(plugin version) -> (that version, its bound on-message): see prepare().
+        self._bound: dict[int, tuple[WasmPlugin, BoundFunc]] = {}
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -386,6 +387,20 @@ class Messaging:
         if mailbox is not None:
             mailbox.close()
 
+    def prepare(self, plugin: WasmPlugin) -> None:
+        """Bind ``plugin``'s on-message (a version being loaded, not serving yet).
+
+        On the loading thread: binding reads the compiled component, which must not
+        happen on a mailbox thread while another thread loads a new version of it."""
+        found = plugin.image.find_export(SUBSCRIBER_INTERFACE, "on-message")
+        if found is None:
+            return
+        bound = plugin.instances[0].bind("on-message", found[0], "on-message", SUBSCRIBER)
+        current = self._plugins.get(plugin.name)
+        kept = {k: v for k, v in self._bound.items() if v[0] is current or v[0].name != plugin.name}
+        kept[id(plugin)] = (plugin, bound)
+        self._bound = kept  # replaced whole: mailbox threads never see a half-built dict
+
     def attach(self, plugin: WasmPlugin) -> None:
         """Subscribe a loaded (or reloaded) plugin to its granted ``subscribe`` patterns;
         a reload keeps its mailbox and the messages waiting in it."""
@@ -406,7 +421,7 @@ class Messaging:
     def detach(self, name: str) -> None:
         """Plugin ``name`` was unloaded: its mailbox closes (waiting messages are
         dead-lettered)."""
-        self._bound.pop(name, None)
+        self._bound = {k: v for k, v in self._bound.items() if v[0].name != name}
         self.unsubscribe(name)
 
     def _plugin_handler(self, name: str) -> Callable[[Message], bytes | None]:
@@ -414,14 +429,12 @@ class Messaging:
             plugin = self._plugins.get(name)
             if plugin is None:
                 raise MessagingError(f"plugin {name!r} is not loaded", plugin=name)
-            cached = self._bound.get(name)
-            if cached is None or cached[0] is not plugin:  # first message, or reloaded
-                iface, _ = plugin.image.find_export(SUBSCRIBER_INTERFACE, "on-message") or (
-                    None,
-                    None,
+            cached = self._bound.get(id(plugin))
+            if cached is None or cached[0] is not plugin:  # a version without on-message
+                raise MessagingError(
+                    f"plugin {name!r} (this version) exports no {SUBSCRIBER_INTERFACE}#on-message",
+                    plugin=name,
                 )
-                bound = plugin.instances[0].bind("on-message", iface, "on-message", SUBSCRIBER)
-                cached = self._bound[name] = (plugin, bound)
             bound = cached[1]
             supervisor = plugin.supervisor
             if supervisor is not None and (supervisor.open or supervisor.retry_at is not None):

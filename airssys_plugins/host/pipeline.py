@@ -140,7 +140,10 @@ class LoadPipeline:
         except BaseException:
             plugin.close(shutdown=False)
             raise
+        if self.messaging is not None:
+            self.messaging.prepare(plugin)
         if self.links is not None:
+            self.links.prepare_provider(plugin)
             self.links.commit(name, links)
         return plugin
 
