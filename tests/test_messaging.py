@@ -343,3 +343,28 @@ def test_the_host_wit_has_messaging_and_the_subscriber_export(make_host: MakeHos
     wit = make_host().host_wit()["airssys:host@0.1.0"]
     assert "request: func(topic: string, payload: list<u8>, timeout-ms: u32)" in wit
     assert "on-message: func(topic: string, payload: list<u8>) -> option<list<u8>>;" in wit
+
+
+def test_messages_during_reloads_are_all_handled(make_host: MakeHost, echo_wasm: Path) -> None:
+    """A subscriber reloaded while messages flow handles every one (old or new version)."""
+    host = make_host()
+    host.load(echo_wasm, name="echo", requests=RIGHTS)
+    sent = 0
+    stop = threading.Event()
+
+    def publisher() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            host.publish("work", b"E")  # echoed, nothing published by the handler
+            sent += 1
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    try:
+        for _ in range(6):
+            host.reload("echo", echo_wasm)
+    finally:
+        stop.set()
+        thread.join(30)
+    _wait_for(lambda: host.messaging.counters()["subscribers"]["echo"].delivered == sent)
+    assert host.messaging.dead_letters() == []
