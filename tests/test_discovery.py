@@ -11,6 +11,7 @@ import pluggy
 import pytest
 
 from airssys_plugins import (
+    Capabilities,
     CapabilityDenied,
     ContractMismatchError,
     IntegrityError,
@@ -261,6 +262,32 @@ def test_manifest_options_limits_and_requests_apply(
     # Requests go to the sandbox, which refuses what the operator did not grant.
     assert isinstance(report["d"].error, CapabilityDenied)
     assert "env HOME" in str(report["d"].error)
+
+
+def test_load_takes_a_plugin_directory_or_its_manifest(
+    demo: Demo, host: PluginHost, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """host.load() of a directory or plugin.toml reads the manifest as load_plugins does."""
+    a = plugin_dir(tmp_path, "a", demo(k=1, funcs=["add-one"]), "[hooks.add_one]\ntryfirst = true")
+    b = plugin_dir(tmp_path, "b", demo(k=2, funcs=["add-one"]))
+    c = plugin_dir(tmp_path, "c", demo(funcs=["spin"]), "[limits]\ntimeout = 0.05")
+    d = plugin_dir(tmp_path, "d", demo(k=4, funcs=["add-one"]), '[capabilities]\nenv = ["HOME"]')
+    assert host.load(a).name == "a"
+    assert host.load(b / "plugin.toml").name == "b"
+    assert pm.hook.add_one(x=1) == [2, 3]  # a is tryfirst (its manifest) though registered first
+    host.load(c)
+    with pytest.raises(PluginTimeout, match=r"after 0\.05 s"):
+        pm.hook.spin()
+    with pytest.raises(CapabilityDenied, match="env HOME"):
+        host.load(d)
+    host.load(d, name="d2", requests=Capabilities())  # explicit arguments win
+    assert sorted(pm.hook.add_one(x=1)) == [2, 3, 5]
+    (tmp_path / "e").mkdir()
+    with pytest.raises(PluginLoadError, match="is not a plugin"):
+        host.load(tmp_path / "e")
+    (a / "plugin.toml").write_text(f'name = "a"\nsha256 = "{"0" * 64}"\n')
+    with pytest.raises(IntegrityError, match="its manifest"):
+        host.load(a, name="a3")
 
 
 def test_lockfile_errors_are_integrity_errors(tmp_path: Path) -> None:

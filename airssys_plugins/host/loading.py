@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal, Protocol, final
 
@@ -28,7 +28,7 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from .plugin import WasmPlugin
 from .provenance import check_signature
-from .settings import SandboxPolicy
+from .settings import SandboxPolicy, Unset
 
 
 class _Loader(Protocol):
@@ -52,11 +52,13 @@ class _Loader(Protocol):
         requests: Capabilities,
         limits: Limits,
         config: dict[str, str],
+        timeout: float | Literal[Unset.UNSET] | None = ...,
+        pool_size: int = ...,
     ) -> WasmPlugin: ...
     def unload(self, name: str) -> None: ...
 
 
-__all__ = ["LoadReport", "PluginStatus", "load_sources"]
+__all__ = ["LoadReport", "PluginStatus", "load_path", "load_sources"]
 
 log = logging.getLogger("airssys_plugins")
 
@@ -180,8 +182,40 @@ def _unexpected(source: PluginSource, exc: Exception) -> PluginLoadError:
     return error
 
 
+@final
+@attrs.frozen
+class Overrides:
+    """What a caller of ``load(directory, ...)`` gives explicitly, over the manifest's."""
+
+    hooks: Mapping[str, HookOptions] | None = None
+    requests: Capabilities | None = None
+    limits: Limits | None = None
+    config: Mapping[str, str] | None = None
+    timeout: float | Literal[Unset.UNSET] | None = Unset.UNSET
+    pool_size: int = 1
+
+
+def load_path(
+    host: _Loader, path: str | os.PathLike[str], *, name: str | None, overrides: Overrides
+) -> WasmPlugin:
+    """``PluginHost.load`` of a plugin directory or a ``plugin.toml``: its manifest is read
+    (hook options, capability requests, limits, config, name) and its component checked
+    (digest, signature) as :meth:`PluginHost.load_plugins` does; arguments given
+    explicitly win over the manifest's values."""
+    source = PluginSource.from_path(path)
+    if name is not None:
+        source = attrs.evolve(source, name=name)
+    plugin, _ = _load_one(host, source, None, strict=False, overrides=overrides)
+    return plugin
+
+
 def _load_one(
-    host: _Loader, source: PluginSource, lock: Lockfile | None, *, strict: bool
+    host: _Loader,
+    source: PluginSource,
+    lock: Lockfile | None,
+    *,
+    strict: bool,
+    overrides: Overrides | None = None,
 ) -> tuple[WasmPlugin, str | None]:
     manifest = checked_manifest(source, host.contract.package)
     # digests are checked before anything compiles; only a regular file within the cap is read
@@ -193,13 +227,18 @@ def _load_one(
     limits = attrs.evolve(
         host.limits, **{k: v for k, v in attrs.asdict(manifest.limits).items() if v is not None}
     )
+    given = overrides if overrides is not None else Overrides()
     plugin = host.load(
         data,
         path=source.component,
         name=source.name,
-        hooks=dict(manifest.hooks),
-        requests=requested_capabilities(source, manifest),
-        limits=limits,
-        config=dict(manifest.config),
+        hooks=dict(manifest.hooks if given.hooks is None else given.hooks),
+        requests=(
+            requested_capabilities(source, manifest) if given.requests is None else given.requests
+        ),
+        limits=limits if given.limits is None else given.limits,
+        config=dict(manifest.config if given.config is None else given.config),
+        timeout=given.timeout,
+        pool_size=given.pool_size,
     )
     return plugin, note

@@ -68,6 +68,12 @@ __all__ = [
 _UNSET: Literal[Unset.UNSET] = Unset.UNSET
 
 
+def _is_plugin_path(source: str | os.PathLike[str]) -> bool:
+    """Whether ``load(source)`` names a plugin directory or a manifest, not a component."""
+    p = Path(source)
+    return p.is_dir() or p.suffix == ".toml"
+
+
 class PluginHost:
     """Loads WebAssembly components into a pluggy ``PluginManager``.
 
@@ -301,7 +307,8 @@ class PluginHost:
         pool_size: int = 1,
         path: str | os.PathLike[str] | None = None,
     ) -> WasmPlugin:
-        """Load a component (a path to a ``.wasm`` file, or its bytes) and register it.
+        """Load a component (a path to a ``.wasm`` file, or its bytes) or a plugin (its
+        directory or its ``plugin.toml``) and register it.
 
         Its exports are checked against the contract first: every mismatch is reported at
         once in a :class:`ContractMismatchError`. ``hooks`` gives per-hook options;
@@ -310,8 +317,15 @@ class PluginHost:
         ``timeout`` overrides the timeout); ``config`` the values of its ``config``
         interface (and of its ``init`` export); ``pool_size`` how many instances serve
         concurrent calls; ``path`` the file ``source`` bytes were read from (shown in
-        listings, used by :meth:`reload` and :meth:`watch`).
+        listings, used by :meth:`reload` and :meth:`watch`). A plugin directory or
+        ``plugin.toml`` is read as :meth:`load_plugins` reads it (name, hook options,
+        requests, limits and config from the manifest; the arguments given here win).
         """
+        if not isinstance(source, bytes) and _is_plugin_path(source):
+            from .loading import Overrides, load_path  # imported on first use, as below
+
+            given = Overrides(hooks, requests, limits, config, timeout, pool_size)
+            return load_path(self, source, name=name, overrides=given)
         name, origin = origin_of(source, name)
         options = LoadOptions(hooks, timeout, requests, limits, config, pool_size)
         plugin = self._plugins.add(
