@@ -20,6 +20,7 @@ import pytest
 from airssys_plugins import (
     PluginHost,
     PublicKey,
+    ReloadError,
     SignatureError,
     Signatures,
     SigstoreIdentity,
@@ -706,3 +707,130 @@ def test_a_signature_removed_from_an_installed_pack_is_missing(
         sig.write_bytes(saved)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["pack key"] == "missing"
+
+
+# -- host.load() and host.reload() verify too ------------------------------------------------
+
+
+def _require(public: PublicKey) -> Signatures:
+    return Signatures("require", TrustedKeys(plugins={"adder": [public]}))
+
+
+def test_load_of_a_path_verifies_its_signature_and_manifest(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """Under require host.load(path) checks the .sig beside it, over the plugin.toml beside
+    it; a bare signed .wasm loads too; an unsigned one is refused before it compiles."""
+    public = keygen(tmp_path / "alice")
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sign(d, tmp_path / "alice.key")
+    bare = tmp_path / "bare" / "adder.wasm"
+    bare.parent.mkdir()
+    shutil.copy(demo(k=3, funcs=["add-one"]), bare)
+    sign(bare, tmp_path / "alice.key")
+    junk = tmp_path / "junk" / "adder.wasm"
+    junk.parent.mkdir()
+    junk.write_bytes(b"not webassembly at all")
+    with PluginHost(pm, package=PACKAGE, signatures=_require(public)) as host:
+        plugin = host.load(d / "adder.wasm")
+        assert plugin.path == d / "adder.wasm"
+        assert pm.hook.add_one(x=1) == [3]
+        host.unload("adder")
+        host.load(bare)
+        assert pm.hook.add_one(x=1) == [4]
+        host.unload("adder")
+        with pytest.raises(SignatureError) as caught:
+            host.load(junk)  # no parse error: refused before compiling
+        assert caught.value.outcome == "missing"
+        assert str(junk) + ".sig" in str(caught.value)
+        outcomes = [e.fields["outcome"] for e in host.audit.events(kind="signature")]
+        assert outcomes == ["ok", "ok", "missing"]
+
+
+def test_load_of_a_path_refuses_a_component_changed_after_signing(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """A component swapped after signing, or loaded under another name, is refused as bad."""
+    public = keygen(tmp_path / "alice")
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sign(d, tmp_path / "alice.key")
+    rules = Signatures("require", TrustedKeys([public]))
+    with PluginHost(pm, package=PACKAGE, signatures=rules) as host:
+        with pytest.raises(SignatureError) as renamed:
+            host.load(d / "adder.wasm", name="other")
+        assert renamed.value.outcome == "bad"
+        shutil.copy(demo(k=9, funcs=["add-one"]), d / "adder.wasm")
+        with pytest.raises(SignatureError) as swapped:
+            host.load(d / "adder.wasm")
+        assert swapped.value.outcome == "bad"
+        assert pm.hook.add_one(x=1) == []
+
+
+def test_load_of_bytes_under_require_is_refused_unless_their_file_is_named(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """Bytes carry no signature: refused under require with how to load the signed file;
+    bytes with path= are checked against the signature beside that file."""
+    public = keygen(tmp_path / "alice")
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sign(d, tmp_path / "alice.key")
+    data = (d / "adder.wasm").read_bytes()
+    with PluginHost(pm, package=PACKAGE, signatures=_require(public)) as host:
+        with pytest.raises(SignatureError) as caught:
+            host.load(data, name="adder")
+        error = caught.value
+        assert error.outcome == "missing"
+        assert error.plugin == "adder"
+        assert "carry no signature" in str(error)
+        assert "host.load('path/to/plugin.wasm')" in str(error)
+        assert "path=" in str(error)
+        with pytest.raises(SignatureError) as other_bytes:
+            host.load(
+                demo(k=5, funcs=["add-one"]).read_bytes(), name="adder", path=d / "adder.wasm"
+            )
+        assert other_bytes.value.outcome == "bad"
+        host.load(data, name="adder", path=d / "adder.wasm")
+        assert pm.hook.add_one(x=1) == [3]
+        events = [(e.kind, e.fields.get("outcome")) for e in host.audit.events(plugin="adder")]
+        assert events[:2] == [("signature", "missing"), ("refuse", None)]
+        assert ("signature", "ok") in events
+
+
+def test_load_of_bytes_under_verify_if_present_is_audited_unsigned(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """verify-if-present loads bytes (nothing to verify) and audits them as missing."""
+    public = keygen(tmp_path / "alice")
+    rules = Signatures("verify-if-present", TrustedKeys([public]))
+    with PluginHost(pm, package=PACKAGE, signatures=rules) as host:
+        host.load(demo(k=2, funcs=["add-one"]).read_bytes(), name="adder")
+        assert pm.hook.add_one(x=1) == [3]
+        [event] = host.audit.events(kind="signature")
+        assert event.fields["outcome"] == "missing"
+        assert "from bytes" in event.detail
+
+
+def test_reload_verifies_the_new_version(
+    demo: Demo, pm: pluggy.PluginManager, tmp_path: Path
+) -> None:
+    """host.reload(name) under require refuses an unsigned new version (the old one keeps
+    serving), then takes it once signed; reload from bytes is refused."""
+    public = keygen(tmp_path / "alice")
+    d = plugin_dir(tmp_path / "plugins", "adder", demo(k=2, funcs=["add-one"]))
+    sign(d, tmp_path / "alice.key")
+    with PluginHost(pm, package=PACKAGE, signatures=_require(public)) as host:
+        host.load(d / "adder.wasm")
+        new = demo(k=7, funcs=["add-one"])
+        shutil.copy(new, d / "adder.wasm")  # the old signature no longer matches
+        with pytest.raises(ReloadError) as stale:
+            host.reload("adder")
+        assert isinstance(stale.value.__cause__, SignatureError)
+        assert stale.value.__cause__.outcome == "bad"
+        assert pm.hook.add_one(x=1) == [3]  # the old version keeps serving
+        with pytest.raises(ReloadError) as from_bytes:
+            host.reload("adder", new.read_bytes())
+        assert isinstance(from_bytes.value.__cause__, SignatureError)
+        assert "carry no signature" in str(from_bytes.value)
+        sign(d, tmp_path / "alice.key")
+        host.reload("adder")
+        assert pm.hook.add_one(x=1) == [8]

@@ -41,6 +41,7 @@ from .loaded import LoadedPlugins
 from .messaging import Messaging, MessagingPolicy, Subscription
 from .pipeline import LoadOptions, LoadPipeline, origin_of
 from .plugin import WasmPlugin
+from .provenance import check_load
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import OnDenied, Reliability, SandboxPolicy, Signatures, Unset
@@ -174,7 +175,13 @@ class PluginHost:
             links=self._links,
             messaging=self.messaging,
         )
-        self._upgrades = Upgrades(pm, self._plugins, pipeline=self._pipeline, audit=self.audit)
+        self._upgrades = Upgrades(
+            pm,
+            self._plugins,
+            pipeline=self._pipeline,
+            audit=self.audit,
+            signatures=lambda: self.signatures,
+        )
         # Shared objects, changed in place: hook name -> a narrower ceiling; the operator's
         # grants (plugin name -> Capabilities); upgrades held for asking more rights (name
         # -> (source, requests)); open circuits, shown by `airssys-plugins list`.
@@ -327,6 +334,14 @@ class PluginHost:
             given = Overrides(hooks, requests, limits, config, timeout, pool_size)
             return load_path(self, source, name=name, overrides=given)
         name, origin = origin_of(source, name)
+        origin, path = check_load(  # signatures are checked before anything compiles
+            name,
+            origin,
+            None if path is None else Path(path),
+            signatures=self.signatures,
+            audit=self.audit,
+            max_bytes=(limits or self.limits).max_component_bytes,
+        )
         options = LoadOptions(hooks, timeout, requests, limits, config, pool_size)
         plugin = self._plugins.add(
             name, lambda: self._pipeline.stage(name, origin, options, path=path)

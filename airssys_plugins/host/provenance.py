@@ -6,19 +6,30 @@ and :mod:`..policy.signing` (what a valid signature is, and the host's policy).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from pathlib import Path
 from typing import Final
 
+import attrs
+
 from ..discovery.manifest import Manifest
-from ..discovery.sources import PluginSource
+from ..discovery.sources import MANIFEST_NAME, PluginSource
 from ..policy.audit import AuditLog
 from ..policy.signing import SignatureError, Signatures, verify_component
 
-__all__ = ["check_signature"]
+__all__ = ["check_load", "check_signature"]
 
 #: Signature files and Sigstore bundles are small; a larger one is refused unread.
 SIGNATURE_CAP: Final = 1 << 20
+
+#: (plugin name, component SHA-256) whose signature :func:`check_signature` has just
+#: passed in this context: ``load_plugins`` verifies, then calls ``host.load(bytes,
+#: path=...)`` with exactly those bytes, which :func:`check_load` then does not verify
+#: (and audit) a second time.
+_VERIFIED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "airssys_plugins_verified", default=None
+)
 
 
 def check_signature(
@@ -41,7 +52,7 @@ def check_signature(
         )  # fmt: skip
         audit.record("refuse", source.name, f"not loaded: signature {exc.outcome}")
         raise
-    return verify_component(
+    key = verify_component(
         source.name,
         component_sha256=digest,
         manifest_sha256=manifest_sha256,
@@ -52,6 +63,90 @@ def check_signature(
         signatures=signatures,
         audit=audit,
         pack=source.origin.rsplit(" ", 1)[0] if source.kind == "pack" else None,
+    )
+    _VERIFIED.set((source.name, digest))
+    return key
+
+
+def check_load(
+    name: str,
+    origin: Path | bytes,
+    path: Path | None,
+    *,
+    signatures: Signatures,
+    audit: AuditLog,
+    max_bytes: int,
+) -> tuple[Path | bytes, Path | None]:
+    """Verify the signature of what ``host.load()`` or ``host.reload()`` is given, before
+    it compiles: ``origin`` is a component's path or bytes, ``path`` the file the bytes were
+    read from (if the caller says so). Returns the origin to compile and its path: a
+    verified file is read once here and its bytes are compiled, so the file cannot change
+    between the check and the compile.
+
+    A path is checked as ``load_plugins`` checks it: the signature ``<component>.wasm.sig``
+    (or Sigstore bundle) beside it, over the component and the ``plugin.toml`` beside it
+    when that manifest names this component. Bytes with a ``path`` are checked against the
+    signature beside ``path``; bytes alone carry no signature: refused under ``require``,
+    loaded unsigned (and audited so) under ``verify-if-present``."""
+    if signatures.policy == "ignore":
+        return origin, path
+    if isinstance(origin, bytes):
+        digest = hashlib.sha256(origin).hexdigest()
+        if _VERIFIED.get() == (name, digest):  # load_plugins verified these very bytes
+            _VERIFIED.set(None)
+            return origin, path
+        if path is None:
+            _unsigned_bytes(name, signatures, audit)  # raises under require
+            return origin, path
+        source = _source_at(name, Path(path))
+        check_signature(source, digest, signatures, audit)
+        _VERIFIED.set(None)
+        return origin, path
+    source = _source_at(name, origin)
+    data, digest = source.read_component(max_bytes=max_bytes)
+    check_signature(source, digest, signatures, audit)
+    _VERIFIED.set(None)
+    return data, source.component
+
+
+def _source_at(name: str, component: Path) -> PluginSource:
+    """The plugin source of the component file ``component``, named ``name``: with the
+    ``plugin.toml`` beside it when that manifest names this component (the signature
+    covers that manifest then), else a bare component."""
+    manifest_path = component.with_name(MANIFEST_NAME)
+    if component.suffix == ".wasm" and manifest_path.is_file():
+        beside = PluginSource.from_path(manifest_path)
+        if (
+            not beside.broken
+            and beside.component is not None
+            and beside.component.resolve() == component.resolve()
+        ):
+            return attrs.evolve(beside, name=name)
+    return attrs.evolve(PluginSource.from_path(component), name=name)
+
+
+def _unsigned_bytes(name: str, signatures: Signatures, audit: AuditLog) -> None:
+    """Bytes given without the file they came from: nothing to verify them against.
+    Audited; a :class:`SignatureError` under ``require``."""
+    if signatures.policy == "verify-if-present":
+        audit.record(
+            "signature", name, "missing: loaded from bytes, unsigned (policy verify-if-present)",
+            outcome="missing", keys=[], path=None,
+        )  # fmt: skip
+        return
+    audit.record(
+        "signature", name, "missing: loaded from bytes, which carry no signature",
+        outcome="missing", keys=[], path=None,
+    )  # fmt: skip
+    audit.record("refuse", name, "not loaded: signature missing")
+    raise SignatureError(
+        f"plugin {name!r}: loaded from bytes, which carry no signature (policy 'require'). "
+        "Load the signed file instead, host.load('path/to/plugin.wasm') with its "
+        "signature plugin.wasm.sig beside it (airssys-plugins sign makes one), or give the "
+        "file the bytes were read from: host.load(data, name=..., path='path/to/plugin.wasm')",
+        plugin=name,
+        path=None,
+        outcome="missing",
     )
 
 

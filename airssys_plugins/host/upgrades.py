@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, final
 
@@ -15,9 +15,11 @@ from ..contract.mapping import HookOptions
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from ..policy.decisions import wider_rights
+from ..policy.signing import Signatures
 from .loaded import LoadedPlugins
 from .pipeline import LoadOptions, LoadPipeline
 from .plugin import WasmPlugin
+from .provenance import check_load
 from .settings import Unset
 
 __all__ = ["Carried", "ReloadError", "UpgradeHeld", "Upgrades"]
@@ -78,7 +80,8 @@ def _origin(old: WasmPlugin, source: str | os.PathLike[str] | bytes | None) -> P
 @final
 class Upgrades:
     """Replaces loaded plugins with new versions staged by ``pipeline``. ``pending``
-    holds the upgrades waiting for approval: name -> (source, requests)."""
+    holds the upgrades waiting for approval: name -> (source, requests). ``signatures``
+    gives the host's signature policy, checked before a new version compiles."""
 
     def __init__(
         self,
@@ -87,7 +90,9 @@ class Upgrades:
         *,
         pipeline: LoadPipeline,
         audit: AuditLog,
+        signatures: Callable[[], Signatures] = Signatures,
     ):
+        self._signatures = signatures
         self._pm = pm
         self._plugins = plugins
         self._pipeline = pipeline
@@ -129,7 +134,17 @@ class Upgrades:
     ) -> WasmPlugin:
         """The new version, ready ("green"); a failure is a :class:`ReloadError`."""
         try:
-            return self._pipeline.stage(old.name, origin, options.over(old, wanted))
+            load = options.over(old, wanted)
+            limits = self._pipeline.limits if load.limits is None else load.limits
+            checked, path = check_load(
+                old.name,
+                origin,
+                None,  # bytes given to reload say nothing of a file: they carry no signature
+                signatures=self._signatures(),
+                audit=self._audit,
+                max_bytes=limits.max_component_bytes,
+            )
+            return self._pipeline.stage(old.name, checked, load, path=path)
         except PluginError as exc:
             self._audit.record("refuse", old.name, f"upgrade failed, old version kept: {exc}")
             raise ReloadError(
