@@ -150,6 +150,10 @@ class HostSpec:
     plugins: tuple[ComponentSpec | PythonPluginSpec, ...]
     #: Calls of historic hooks made so far (hook, arguments), replayed on the worker.
     historic: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    #: The older contract versions the host accepts (``PluginHost(versions=...)``).
+    versions: tuple[Any, ...] = ()
+    #: ``PluginHost(missing_provider=...)``: links are made again as plugins load.
+    missing_provider: str = "wait"
 
 
 @final
@@ -226,6 +230,8 @@ def capture(host: Any) -> HostSpec:
         functions=tuple(f for f in functions if f is not None),
         plugins=tuple(plugins),
         historic=_historic_calls(pm),
+        versions=tuple(getattr(host._bridge, "_versions", ())),
+        missing_provider=getattr(getattr(host, "_links", None), "missing_provider", "wait"),
     )
 
 

@@ -92,6 +92,8 @@ def build(shipment: Shipment) -> Any:
         reliability=Reliability(spec.restart, spec.failure_policies),
         data_dir=spec.data_dir,
         compile_cache=spec.compile_cache,
+        versions=spec.versions,
+        missing_provider=spec.missing_provider,
     )
     try:
         for function in spec.functions:
@@ -100,7 +102,7 @@ def build(shipment: Shipment) -> Any:
             )
         for plugin in spec.plugins:
             if isinstance(plugin, ComponentSpec):
-                host.load(
+                loaded = host.load(
                     plugin.data,
                     name=plugin.name,
                     path=plugin.path,
@@ -110,6 +112,12 @@ def build(shipment: Shipment) -> Any:
                     config=plugin.config,
                     pool_size=plugin.pool_size,
                 )
+                if loaded.sha256 != plugin.sha256:  # the bytes the host checked, or none
+                    raise NotShippable(
+                        f"plugin {plugin.name!r} reached the worker with a digest "
+                        f"{loaded.sha256} instead of {plugin.sha256}",
+                        plugin=plugin.name,
+                    )
             else:
                 pm.register(plugin.resolve(), name=plugin.name)
         for hook, kwargs in spec.historic:
