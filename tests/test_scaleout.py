@@ -195,6 +195,8 @@ def test_workers_get_the_same_grants_limits_and_functions(demo: Callable[..., Pa
             requests=Capabilities(interfaces=frozenset({"log", "kv"})),  # kv is dropped
         )
         assert plugin.capabilities.interfaces == {"log"}
+        # Granting more after the load does not reach the running plugin, nor its workers.
+        host.grants["granted"] = Capabilities(interfaces=frozenset({"log", "kv"}))
         shipment = Shipment.of(capture(host))
     seen = facts(shipment)["plugins"][plugin.name]
     assert seen == {
