@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from .contract.mapping import Contract as Contract
     from .contract.mapping import HookContract as HookContract
     from .contract.mapping import WitBinding as WitBinding
-    from .contract.versions import ContractVersion as ContractVersion
     from .contract.mapping import wit_binding as wit_binding
+    from .contract.versions import ContractVersion as ContractVersion
     from .discovery.lockfile import IntegrityError as IntegrityError
     from .discovery.lockfile import LockEntry as LockEntry
     from .discovery.lockfile import Lockfile as Lockfile
@@ -102,6 +102,7 @@ if TYPE_CHECKING:
     from .host.scaleout import LocalPool as LocalPool
     from .host.scaleout import WorkerLost as WorkerLost
     from .host.scaleout import WorkerSetupError as WorkerSetupError
+    from .host.settings import LoadProgress as LoadProgress
     from .host.settings import Reliability as Reliability
     from .host.settings import SandboxPolicy as SandboxPolicy
     from .host.shipment import NotShippable as NotShippable

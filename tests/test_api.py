@@ -34,6 +34,7 @@ PUBLIC = {
     "PluginStatus",
     "PluginUnavailable",
     "RestartPolicy",
+    "LoadProgress",
     "Reliability",
     "SandboxPolicy",
     "PublicKey",

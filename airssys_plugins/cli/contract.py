@@ -138,13 +138,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     pm.add_hookspecs(obj)  # type: ignore[arg-type]  # a class or module, checked above
     what = f"checking {source.name} against {contract.package}"
     versions = versions_of(obj)
+    activity = Activity(what, logs=())  # the host tells it its slow steps
     with (
         PluginHost(
-            pm, package=str(contract.package), grants=args.grants, versions=versions
+            pm,
+            package=str(contract.package),
+            grants=args.grants,
+            versions=versions,
+            on_progress=activity.on_load,
         ) as host,
         quiet_loader(),
     ):
-        with Activity(what):
+        with activity:
             entry = host.load_plugins([source], lockfile=args.lockfile)[source.name]
         if entry.plugin is not None:
             for hook, where in sorted(entry.plugin.hooks.items()):

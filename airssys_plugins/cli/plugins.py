@@ -83,12 +83,17 @@ def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -
     pm = pluggy.PluginManager(args.project or project_of(spec))
     pm.add_hookspecs(spec)  # type: ignore[arg-type]  # a class or module, checked above
     # The report shows every failure; the loader's log lines would say it all twice.
+    activity = Activity(f"loading {len(found)} plugin(s) of {found.app}", logs=())
     with (
         quiet_loader(),
         PluginHost(
-            pm, package=str(contract.package), grants=args.grants, versions=versions_of(spec)
+            pm,
+            package=str(contract.package),
+            grants=args.grants,
+            versions=versions_of(spec),
+            on_progress=activity.on_load,  # the host tells the activity its slow steps
         ) as host,
-        Activity(f"loading {len(found)} plugin(s) of {found.app}"),
+        activity,
     ):
         return host.load_plugins(found, **kw)
 

@@ -6,9 +6,11 @@ are plain lines. ``AIRSSYS_PLUGINS_PROGRESS`` overrides the choice: ``always`` (
 spinner even without a terminal), ``plain`` (lines only), ``never`` (nothing), ``auto``
 (the default).
 
-The library reports its slow steps through logging (``airssys_plugins.runtime`` logs
-"compiling NAME (18.3 MB); this happens once per version"); an :class:`Activity` turns
-those records into steps while it is open, so the CLIs need no hook in the host.
+Where a CLI makes the host, the host tells its slow steps to :meth:`Activity.on_load`
+(``PluginHost(on_progress=activity.on_load)``). Other slow work (building, describing a
+component) is reported through logging (``airssys_plugins.build``,
+``airssys_plugins.runtime``); an :class:`Activity` turns those records into steps while it
+is open.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import sys
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Final, Literal, TextIO
+from typing import TYPE_CHECKING, Final, Literal, TextIO
+
+if TYPE_CHECKING:
+    from ..host.settings import LoadProgress
 
 __all__ = ["MODE_ENV", "Activity", "progress_mode"]
 
@@ -89,6 +94,8 @@ class Activity:
         self._since = time.perf_counter()
         self._live: object = None  # rich.progress.Progress, imported only when shown
         self._task: object = None
+        self._open = False
+        self._compiling: tuple[str, float] | None = None  # plugin, elapsed when it began
 
     def __enter__(self) -> Activity:
         if self.mode == "live":
@@ -106,6 +113,7 @@ class Activity:
             self._task = live.add_task(self.what, total=None)
             live.start()
             self._live = live
+        self._open = True
         if self.mode != "off":
             for name in self.logs:
                 logger = logging.getLogger(name)
@@ -114,6 +122,21 @@ class Activity:
                 logger.propagate = False  # shown here; a root handler would say it twice
                 logger.addHandler(self._bridge)
         return self
+
+    def on_load(self, event: LoadProgress) -> None:
+        """``PluginHost(on_progress=activity.on_load)``: a first-time compile is a step
+        ("compiling wordstats (18.3 MB), first time only", then "compiled wordstats in
+        9.8 s"); fast stages say nothing. Ignored while the activity is not open."""
+        if not self._open:
+            return
+        if event.stage == "compiling":
+            size = event.detail.rsplit(", ", 1)[-1]
+            self._compiling = (event.plugin, event.elapsed)
+            self.step(f"compiling {event.plugin} ({size}), first time only")
+        elif self._compiling is not None and self._compiling[0] == event.plugin:
+            took = event.elapsed - self._compiling[1]
+            self._compiling = None
+            self.step(f"compiled {event.plugin} in {took:.1f} s")
 
     def step(self, message: str) -> None:
         """Say what is happening now (the previous step is done). A message that reports
@@ -161,6 +184,7 @@ class Activity:
             logger.setLevel(level)
             logger.propagate = propagate
         self._saved.clear()
+        self._open = False
         if self.mode == "live":
             from rich.progress import Progress
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, final
+from typing import Literal, cast, final
 
 import attrs
 
@@ -23,7 +24,7 @@ from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
 from .registry import HostFunctionRegistry
 from .rights import Rights
-from .settings import Unset, with_timeout
+from .settings import LoadProgress, LoadStage, Unset, with_timeout
 from .supervision import Supervisor
 
 __all__ = ["LoadOptions", "LoadPipeline", "origin_of"]
@@ -77,6 +78,8 @@ class LoadPipeline:
         self.limits = limits
         self.data_dir = data_dir
         self.compile_cache = compile_cache
+        #: Told of each stage of a load (``PluginHost(on_progress=...)``); None: nobody.
+        self.on_progress: Callable[[LoadProgress], object] | None = None
 
     def stage(
         self,
@@ -91,6 +94,9 @@ class LoadPipeline:
         if options.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         plugin_limits = with_timeout(options.limits or self.limits, options.timeout)
+        progress = self._progress(name)
+        given = f"{len(origin):,} bytes" if isinstance(origin, bytes) else str(origin)
+        progress("reading", str(path) if path is not None else given)
         image = ComponentImage.load(
             name,
             origin,
@@ -99,6 +105,7 @@ class LoadPipeline:
             fuel=plugin_limits.fuel is not None,  # fuel metering only where it is asked for
             max_bytes=plugin_limits.max_component_bytes,
             compile_timeout=plugin_limits.compile_timeout,
+            progress=progress,
         )
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)
@@ -123,6 +130,7 @@ class LoadPipeline:
         links = self._links(name, image, effective)
         sandbox = self._sandbox(name, effective, plugin_limits, links)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
+        progress("instantiating", f"{options.pool_size} instance(s)")
         instances = [
             PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
             for _ in range(options.pool_size)
@@ -145,7 +153,21 @@ class LoadPipeline:
         if self.links is not None:
             self.links.prepare_provider(plugin)
             self.links.commit(name, links)
+        progress("done", "")
         return plugin
+
+    def _progress(self, name: str) -> Callable[[str, str], None]:
+        """``progress(stage, detail)`` for one load of ``name``: a :class:`LoadProgress`
+        to ``on_progress``, its ``elapsed`` counted from now."""
+        started = time.perf_counter()
+        callback = self.on_progress
+
+        def progress(stage: str, detail: str) -> None:
+            if callback is not None:
+                elapsed = time.perf_counter() - started
+                callback(LoadProgress(name, cast("LoadStage", stage), detail, elapsed))
+
+        return progress
 
     def _match(
         self, name: str, image: ComponentImage, hooks: dict[str, HookOptions]

@@ -109,6 +109,10 @@ class PluginHost:
     provider not loaded yet does, ``"wait"`` (load it; calls into the link fail until the
     provider loads) or ``"fail"``; ``messaging`` is the :class:`MessagingPolicy` of the
     mailboxes (:meth:`publish`, :meth:`subscribe`, :meth:`request`).
+
+    Progress: ``on_progress`` is called with a :class:`LoadProgress` at each stage of a
+    load (reading, compiling, the first time only, instantiating, done), so an app can
+    show what a slow first load is doing without configuring logging.
     """
 
     def __init__(
@@ -134,6 +138,7 @@ class PluginHost:
         messaging: MessagingPolicy | None = None,
         signatures: Signatures | str | os.PathLike[str] | None = None,
         versions: Sequence[ContractVersion] = (),
+        on_progress: Callable[[settings.LoadProgress], object] | None = None,
     ):
         sandbox = settings.sandbox_policy(
             policy, ceiling=ceiling, hook_ceilings=hook_ceilings, grants=grants,
@@ -182,6 +187,7 @@ class PluginHost:
             audit=self.audit,
             signatures=lambda: self.signatures,
         )
+        self._pipeline.on_progress = on_progress
         # Shared objects, changed in place: hook name -> a narrower ceiling; the operator's
         # grants (plugin name -> Capabilities); upgrades held for asking more rights (name
         # -> (source, requests)); open circuits, shown by `airssys-plugins list`.

@@ -24,9 +24,40 @@ from ..policy.decisions import load_grants
 from ..policy.signing import Signatures
 from .supervision import POLICIES, FailurePolicy, RestartPolicy
 
-__all__ = ["OnDenied", "Reliability", "SandboxPolicy", "Signatures", "Unset", "with_timeout"]
+__all__ = [
+    "LoadProgress",
+    "OnDenied",
+    "Reliability",
+    "SandboxPolicy",
+    "Signatures",
+    "Unset",
+    "with_timeout",
+]
 
 OnDenied = Literal["refuse", "drop"]
+
+LoadStage = Literal["reading", "compiling", "instantiating", "done"]
+
+
+@final
+@attrs.frozen
+class LoadProgress:
+    """What ``PluginHost(pm, on_progress=callback)`` tells ``callback`` while a plugin loads.
+
+    ``stage`` is ``"reading"`` (``detail``: the file), ``"compiling"`` (only when no
+    compiled copy is cached; ``detail``: ``"first time only, 18.3 MB"``),
+    ``"instantiating"`` (``detail``: how many instances) or ``"done"``; ``elapsed`` the
+    seconds since this plugin's load began. Each stage ends when the next one is told.
+    """
+
+    plugin: str
+    stage: LoadStage
+    detail: str
+    elapsed: float
+
+    def __str__(self) -> str:
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.plugin}: {self.stage}{detail}"
 
 
 class Unset(enum.Enum):

@@ -38,6 +38,7 @@ __all__ = [
     "EPOCH_TICK",
     "IN_PROCESS_COMPILE_BYTES",
     "CacheInfo",
+    "Progress",
     "aot_cache_dir",
     "cache_clear",
     "cache_info",
@@ -195,6 +196,10 @@ def aot_cache_dir() -> Path:
     return base / "aot"
 
 
+#: ``progress(stage, detail)``: told of slow steps (see :func:`compile_component`).
+Progress = Callable[[str, str], None]
+
+
 def compile_component(
     data: bytes | Callable[[], bytes],
     digest: str,
@@ -204,6 +209,7 @@ def compile_component(
     fuel: bool = False,
     plugin: str | None = None,
     timeout: float = COMPILE_TIMEOUT,
+    progress: Progress | None = None,
 ) -> Component:
     """Compile ``data`` (a component binary, or a function making it only if it must be
     compiled) for :func:`engine` ``(fuel)``, through the persistent AOT cache.
@@ -218,6 +224,9 @@ def compile_component(
 
     Entries are memory-mapped while their components live: replace or delete them, never
     rewrite one in place (truncating a mapped file kills the process with SIGBUS).
+
+    ``progress(stage, detail)`` is told ``("compiling", "first time only, 18.3 MB")``
+    before a compilation (not when the cache or a loaded copy serves).
     """
     eng = engine(fuel)
     key = f"{digest}-{_fingerprint(fuel)}"
@@ -225,7 +234,15 @@ def compile_component(
     if live is not None:  # the same bytes are loaded already: share the compiled code
         return live
     component = _compile_or_load(
-        eng, data, digest, label=label, cache=cache, fuel=fuel, plugin=plugin, timeout=timeout
+        eng,
+        data,
+        digest,
+        label=label,
+        cache=cache,
+        fuel=fuel,
+        plugin=plugin,
+        timeout=timeout,
+        progress=progress,
     )
     _LIVE_COMPONENTS[key] = component
     return component
@@ -246,6 +263,7 @@ def _compile_or_load(
     fuel: bool,
     plugin: str | None,
     timeout: float,
+    progress: Progress | None = None,
 ) -> Component:
     path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_fingerprint(fuel))}.cwasm"
     if cache and path.is_file():
@@ -262,6 +280,9 @@ def _compile_or_load(
     if callable(data):
         data = data()
     log.info("compiling %s (%.1f MB); this happens once per version", label, len(data) / 1e6)
+    if progress is not None:
+        size = f"{len(data) / 1e6:.1f} MB" if len(data) >= 100_000 else f"{len(data):,} bytes"
+        progress("compiling", f"first time only, {size}")
     artefact: bytes | bytearray | None
     if len(data) <= IN_PROCESS_COMPILE_BYTES:
         component = Component(eng, data)

@@ -236,12 +236,14 @@ class ComponentImage:
         fuel: bool = False,
         max_bytes: int = MAX_COMPONENT_BYTES,
         compile_timeout: float = COMPILE_TIMEOUT,
+        progress: _engine.Progress | None = None,
     ) -> ComponentImage:
         """Compile ``source`` (a file, or bytes already read from ``path``); ``fuel``:
         for the Engine that meters fuel, which a plugin with a fuel limit needs.
         ``max_bytes``: the largest component loaded (a file only if regular, its size
         checked before reading; see :func:`.._files.read_regular_file`); ``compile_timeout``
-        the seconds compiling may take (see :func:`.engine.compile_component`)."""
+        the seconds compiling may take, ``progress`` what is told of a compilation (see
+        :func:`.engine.compile_component`)."""
         if isinstance(source, bytes):
             data = source
             if len(data) > max_bytes:
@@ -297,6 +299,7 @@ class ComponentImage:
                     fuel=fuel,
                     plugin=name,
                     timeout=compile_timeout,
+                    progress=progress,
                 )
             except WasmtimeError as exc:  # then the component as given says what is wrong
                 log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])
@@ -310,6 +313,7 @@ class ComponentImage:
                     fuel=fuel,
                     plugin=name,
                     timeout=compile_timeout,
+                    progress=progress,
                 )
         except WasmtimeError as exc:
             raise PluginLoadError(

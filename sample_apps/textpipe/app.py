@@ -23,14 +23,14 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from airssys_plugins import LoadReport, PluginHost, discover_plugins
+from airssys_plugins import LoadProgress, LoadReport, PluginHost, discover_plugins
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.cli.common import quiet_loader
 from airssys_plugins.cli.progress import Activity
@@ -83,7 +83,9 @@ def bundled_plugin_dir() -> Path:
 
 
 def make_host(
-    trace: bool = False, grants: str | os.PathLike[str] | None = None
+    trace: bool = False,
+    grants: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[LoadProgress], object] | None = None,
 ) -> tuple[pluggy.PluginManager, PluginHost]:
     pm = pluggy.PluginManager("textpipe")
     pm.add_hookspecs(TextHooks)
@@ -101,7 +103,8 @@ def make_host(
     pm.register(TitleCase(), name="titlecase")
     # Python plugins of installed packages (entry-point group "textpipe"), as pluggy does.
     pm.load_setuptools_entrypoints("textpipe")
-    host = PluginHost(pm, package=PACKAGE, grants=grants)
+    # on_progress hears each stage of each load: a first-time compile takes seconds.
+    host = PluginHost(pm, package=PACKAGE, grants=grants, on_progress=on_progress)
     return pm, host
 
 
@@ -127,10 +130,11 @@ def run(
     lockfile: str | os.PathLike[str] | None = None,
     strict: bool = False,
     grants: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[LoadProgress], object] | None = None,
 ) -> dict[str, Any]:
     """Run ``text`` through the pipeline and return what each stage produced; ``grants``
     is the operator's grants file (TOML), which grants plugins what they request."""
-    pm, host = make_host(trace, grants)
+    pm, host = make_host(trace, grants, on_progress)
     with host:
         pm.hook.configure.call_historic(kwargs={"settings": Settings("en", max_length)})
         report = load_plugins(host, plugin_dirs, lockfile=lockfile, strict=strict)
@@ -185,11 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="textpipe: %(message)s")
-    # Show the slow first-run steps (building and compiling the components) as they happen.
-    slow = ("airssys_plugins.build", "airssys_plugins.runtime")
+    # Show the slow first-run steps as they happen: building the components (logged by
+    # the builder) and compiling them (told by the host's progress hook).
+    activity = Activity("starting textpipe", logs=("airssys_plugins.build",), prefix="textpipe: ")
     # The loader and the audit log would each say why a plugin was refused; the report
     # below says it once.
-    with quiet_loader(), Activity("starting textpipe", logs=slow, prefix="textpipe: "):
+    with quiet_loader(), activity:
         result = run(
             args.text,
             trace=args.trace,
@@ -198,6 +203,7 @@ def _main(args: argparse.Namespace) -> int:
             lockfile=args.lockfile,
             strict=args.strict,
             grants=args.grants,
+            on_progress=activity.on_load,
         )
     for name, status, reason in result["not_loaded"]:
         if status == "shadowed":  # discovery's warning said it already
