@@ -756,3 +756,138 @@ def test_a_huge_hook_timeout_is_no_deadline(nums_wasm: Path) -> None:
         )
         assert pm.hook.take_pt(p=Pt(2.0, 1.0)) == [2]
         assert pm.hook.take_bytes(b=b"abc") == [3]
+
+
+# ------------------------------------------------------- aliased results (issue 12, hole 3)
+
+RESULT_SIBLING = """(component
+  (core module $m (func (export "pong") (result i32) (i32.const 42)))
+  (core instance $i (instantiate $m))
+  (func $pong (result u32) (canon lift (core func $i "pong")))
+  (instance $iface (export "pong" (func $pong)))
+  (export "hostile:res/pong@1.0.0" (instance $iface)))"""
+
+
+def aliased_result(hook: str, wit_type: str, entries: int, nested: bool = False) -> str:
+    """A component whose ``hook`` returns ``entries`` list entries that all point at one
+    1 MiB region (ptr=65536, len=1 MiB); ``nested``: the outer entries all point at one
+    inner list of one such entry. The flat data is a few hundred bytes of guest memory."""
+    fill = f"""
+      (loop $l
+        (i32.store (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 3)))
+                   (i32.const {2048 if nested else 65536}))
+        (i32.store (i32.add (i32.const 1028) (i32.shl (local.get $i) (i32.const 3)))
+                   (i32.const {1 if nested else MiB}))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const {entries}))))"""
+    inner = (
+        f"(i32.store (i32.const 2048) (i32.const 65536)) (i32.store (i32.const 2052) "
+        f"(i32.const {MiB}))"
+        if nested
+        else ""
+    )
+    return f"""(component
+  (core module $m
+    (memory (export "memory") {16 + 2 + entries * 8 // 65536})
+    (func (export "{hook}") (result i32)
+      (local $i i32)
+      (i32.store (i32.const 16) (i32.const 1024))
+      (i32.store (i32.const 20) (i32.const {entries}))
+      {inner}{fill}
+      (i32.const 16)))
+  (core instance $i (instantiate $m))
+  (type $t {wit_type})
+  (func $f (result $t) (canon lift (core func $i "{hook}") (memory (core memory $i "memory"))))
+  (instance $iface (export "{hook}" (func $f)))
+  (export "hostile:res/{hook}@1.0.0" (instance $iface)))"""
+
+
+# Runs in a child process: loads the sibling and the hostile plugin (max_result_bytes as
+# given), reads VmHWM, calls the hook, then reports what happened and the peak RSS added.
+RESULT_DRIVER = r"""
+import gc, json, sys
+import pluggy
+from airssys_plugins import Limits, PluginError, PluginHost, u32
+
+spec = pluggy.HookspecMarker("hostile")
+
+class Hooks:
+    @spec
+    def strings(self) -> list[str]: ...
+    @spec
+    def nested(self) -> list[list[str]]: ...
+    @spec
+    def blobs(self) -> list[bytes]: ...
+    @spec
+    def pong(self) -> u32: ...
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+hostile, hook, sibling, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+pm = pluggy.PluginManager("hostile")
+pm.add_hookspecs(Hooks)
+out = {}
+with PluginHost(pm, package="hostile:res@1.0.0") as host:
+    host.load(sibling, name="sibling")
+    assert pm.hook.pong() == [42]
+    host.load(hostile, name="hostile", limits=Limits(max_result_bytes=limit))
+    gc.collect()
+    before = status("VmHWM:")
+    try:
+        out["entries"] = len(getattr(pm.hook, hook)()[0])
+    except PluginError as exc:
+        out.update(error=type(exc).__name__, reason=getattr(exc, "reason", None),
+                   plugin=exc.plugin, hook=getattr(exc, "hook", None), message=str(exc))
+    out["peak_added"] = status("VmHWM:") - before
+    out["sibling"] = pm.hook.pong()
+print(json.dumps(out))
+"""
+
+
+def run_result_driver(hostile: Path, hook: str, sibling: Path, limit: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", RESULT_DRIVER, str(hostile), hook, str(sibling), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+RESULT_CASES = [
+    # (id, hook, component WAT, entries x 1 MiB the host would copy, reason)
+    ("16-aliased-strings", "strings", aliased_result("strings", "(list string)", 16), 16,
+     "result too large"),
+    ("64-aliased-strings", "strings", aliased_result("strings", "(list string)", 64), 64,
+     "result too large"),
+    ("nested-aliased-lists", "nested",
+     aliased_result("nested", "(list (list string))", 64, nested=True), 64, "result too large"),
+    ("4096-aliased-strings", "strings", aliased_result("strings", "(list string)", 4096), 4096,
+     "too much data copied"),
+    ("aliased-bytes", "blobs", aliased_result("blobs", "(list (list u8))", 4), 4,
+     "too much data copied"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("hook", "wat", "reason"),
+    [(c[1], c[2], c[4]) for c in RESULT_CASES],
+    ids=[c[0] for c in RESULT_CASES],
+)
+def test_aliased_results_are_limit_errors(tmp_path: Path, hook: str, wat: str, reason: str) -> None:
+    """A result whose entries alias one region is PluginLimitExceeded naming plugin and
+    hook (our max_result_bytes check, or wasmtime's own cap on copied data past 128 MiB),
+    and the sibling still answers. Peak RSS is reported by bench/bench_hostile_results.py:
+    it is NOT bounded by max_result_bytes yet (up to ~200 MiB per call, wasmtime's cap)."""
+    hostile = parse_component(tmp_path, "hostile", wat)
+    sibling = parse_component(tmp_path, "sibling", RESULT_SIBLING)
+    out = run_result_driver(hostile, hook, sibling, MiB)
+    assert (out.get("error"), out.get("reason")) == ("PluginLimitExceeded", reason), out
+    assert (out["plugin"], out["hook"]) == ("hostile", hook)
+    assert "plugin 'hostile'" in out["message"]
+    assert out["sibling"] == [42]

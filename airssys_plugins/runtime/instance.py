@@ -89,6 +89,10 @@ TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
     ("memory count too high", "too many memories", PluginLimitExceeded),
     ("table count too high", "too many tables", PluginLimitExceeded),
     ("resource limit exceeded", "resource limit exceeded", PluginLimitExceeded),
+    # wasmtime's own cap on the data one call copies between host and guest (128 MiB of
+    # host values, not configurable through the C API): a result whose entries alias one
+    # region of guest memory hits it before max_result_bytes can be checked.
+    ("hostcalls has been exhausted", "too much data copied", PluginLimitExceeded),
     ("exit status", "exit", PluginExit),
     ("call stack exhausted", "stack overflow", PluginTrap),
     ("unreachable", "unreachable executed", PluginTrap),
