@@ -149,9 +149,12 @@ class HookCallError(PluginError, RuntimeError):
     """A component failed while running a hook; the wasmtime error is ``__cause__``.
 
     ``reason`` is a short classification (``"unreachable executed"``, ``"timeout"``...).
+    ``guest_output`` is what the guest wrote to stderr during the failing call (its last
+    lines, such as a Python traceback or a Rust panic message); its end is in the message.
     """
 
     reason: str = "trap"
+    guest_output: tuple[str, ...] = ()
 
 
 class PluginTrap(HookCallError):

@@ -95,6 +95,17 @@ class SupervisorStatus:
     retry_at: float | None
 
 
+def _first_line(exc: BaseException) -> str:
+    """The error's headline (guest output and backtrace lines follow it)."""
+    return str(exc).partition("\n")[0]
+
+
+def _with_next(message: str, what_next: str) -> str:
+    """``message`` with ``what_next`` ending its first line (guest output follows it)."""
+    first, newline, rest = message.partition("\n")
+    return f"{first}; {what_next}{newline}{rest}"
+
+
 class Supervisor:
     """Failure bookkeeping for one plugin."""
 
@@ -139,26 +150,51 @@ class Supervisor:
                 self.retry_at = None
 
     def failure(self, exc: BaseException) -> None:
+        """Count a failed call; the error's message then says what happens next under
+        the restart policy (a fresh instance, a backoff, or an open circuit)."""
         now = time.monotonic()
+        delay = 0.0
         with self._lock:
             self.failures.append(now)
             while self.failures and now - self.failures[0] > self.policy.window:
                 self.failures.popleft()
             self.consecutive += 1
             self.restarts += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"{type(exc).__name__}: {_first_line(exc)}"
             if self.consecutive >= 2:  # one trap restarts at once; a crash loop backs off
-                delay = self.policy.backoff_base * 2 ** (self.consecutive - 2)
-                self.retry_at = now + min(delay, self.policy.backoff_max)
+                delay = min(
+                    self.policy.backoff_base * 2 ** (self.consecutive - 2), self.policy.backoff_max
+                )
+                self.retry_at = now + delay
             should_open = not self.open and len(self.failures) >= self.policy.max_failures
             if should_open:
                 self.open = True
+            opened = self.open
+        if isinstance(exc, HookCallError) and exc.plugin == self.name and exc.args:
+            exc.args = (_with_next(str(exc.args[0]), self._next(opened, delay)), *exc.args[1:])
         if should_open:
             reason = (
                 f"{len(self.failures)} failures within {self.policy.window:g} s "
                 f"(last: {self.last_error})"
             )
             self.on_open(self.name, reason)
+
+    def _next(self, opened: bool, delay: float) -> str:
+        """What the next call of this plugin meets, in words."""
+        if opened:
+            cooldown = self.policy.cooldown
+            after = f" or for the {cooldown:g} s cool-down" if cooldown is not None else ""
+            return (
+                f"its circuit is now open ({len(self.failures)} failures within "
+                f"{self.policy.window:g} s): pluggy skips it and direct calls are refused "
+                f"until host.unblock({self.name!r}){after}"
+            )
+        if delay:
+            return (
+                f"after {self.consecutive} failures in a row its calls are refused for "
+                f"{delay:.2f} s (restart backoff), then run on a fresh instance"
+            )
+        return "the next call runs on a fresh instance"
 
     def reset(self) -> None:
         with self._lock:

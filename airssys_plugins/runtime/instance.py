@@ -69,7 +69,7 @@ from .relift import (
     decode_plan,
     encode_plan,
 )
-from .sandbox import HostLinker, SandboxSpec, configure_store, default_linker
+from .sandbox import HostLinker, SandboxSpec, StdioLogger, configure_store, default_linker
 from .wit_types import component_exports, component_imports
 
 __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
@@ -369,6 +369,51 @@ def _headline(message: str) -> str:
     return lines[-1] if lines else ""
 
 
+#: Frames of a wasm backtrace shown in a trap's message, and guest stderr lines.
+_FRAMES: Final = 4
+_OUTPUT_LINES: Final = 3
+# Lines of guest runtimes that say nothing about the failure.
+_NOISE: Final = re.compile(r"^note: run with `RUST_BACKTRACE=1`")
+# Frames of the guest's abort and panic machinery: where it died, not what failed.
+_MACHINERY: Final = re.compile(
+    r"abort|panic|__rust|rust_begin_unwind|std::sys::|std::process::|core::panicking|"
+    r"__wasi_proc_exit|_Exit|wit_dylib_export_call"
+)
+
+
+def _guest_detail(output: Sequence[str], message: str) -> str:
+    """The end of the guest's stderr (a traceback's exception line) and the named frames
+    of the wasm backtrace in ``message``, as lines for an error message."""
+    parts = []
+    printed = [line for line in output if line.strip() and not _NOISE.search(line)]
+    if "Traceback (most recent call last):" in output:  # Python: where, and the exception
+        start = len(output) - 1 - output[::-1].index("Traceback (most recent call last):")
+        where = [i for i in range(start, len(output)) if output[i].startswith("  File ")]
+        end = next((i for i in range(start, len(output)) if not output[i].strip()), len(output))
+        first = where[-1] if where else start
+        printed = [line for line in output[first:end] if line.strip()]
+    if printed:
+        shown = "\n".join(f"  {line}" for line in printed[-_OUTPUT_LINES:])
+        parts.append(f"\nthe guest wrote to stderr (all of it is in guest_output):\n{shown}")
+    frames = re.findall(r"^\s*\d+:\s+(?:0x[0-9a-f]+ - )?(\S.*)$", message, flags=re.M)
+    named = [f for f in frames if "!" in f and not re.search(r"!<wasm function \d+>$", f)]
+    useful = [f for f in named if not _MACHINERY.search(f.split("!", 1)[1])] or named
+    runs: list[list[Any]] = []  # [frame, count]: a recursion is one line
+    for frame in useful:
+        if runs and runs[-1][0] == frame:
+            runs[-1][1] += 1
+        else:
+            runs.append([frame, 1])
+    if runs:
+        shown = "\n".join(
+            f"  {frame}" + (f" (x{count})" if count > 1 else "") for frame, count in runs[:_FRAMES]
+        )
+        rest = sum(count for _, count in runs[_FRAMES:])
+        more = f"\n  ... {rest} more frame(s)" if rest else ""
+        parts.append(f"\nwasm backtrace, innermost first:\n{shown}{more}")
+    return "".join(parts)
+
+
 def _startup_timeout(plugin: str, seconds: float) -> PluginTimeout:
     # made here, not bound to a local of the raising frame: the traceback would hold the
     # error itself (a cycle), keeping the failed instance and its mapped code alive
@@ -483,6 +528,7 @@ class PluginInstance:
         self._scope: _cancel.CancelScope | None = None
         self._hard_deadline = 0
         self._stopped: str | None = None
+        self._stderr: StdioLogger | None = None  # the current Store's, for failed calls
         self._callback_context: Any = None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         self._check_imports()
@@ -546,7 +592,7 @@ class PluginInstance:
     def _instantiate(self) -> Instance:
         fuel = self.image.fuel
         store = Store(_engine.engine(fuel))
-        configure_store(
+        self._stderr = configure_store(
             store, self.sandbox, self._needs_wasi, self.name, fuel=fuel, layout=self.image.layout
         )
         # Start-up code (start functions) is always bounded; each call then sets its own.
@@ -723,6 +769,9 @@ class PluginInstance:
                 if self._fuel is not None:
                     _set_fuel(context, self._fuel)
                 lift = bound.lift
+                stderr = self._stderr
+                if stderr is not None and stderr.recent:
+                    stderr.recent.clear()  # a failure shows what this call printed
                 self._active = True
                 try:
                     if lift is None:
@@ -870,8 +919,11 @@ class PluginInstance:
         else:
             text = (
                 f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
-                "its instance was replaced and the next call starts fresh"
+                "its instance was replaced"
             )
+        output = () if self._stderr is None else self._stderr.tail()
+        text += _guest_detail(output, message if cls is not PluginTimeout else "")
         failure = cls(text, plugin=self.name, hook=bound.hook)
         failure.reason = reason
+        failure.guest_output = output
         return failure

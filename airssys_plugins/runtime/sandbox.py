@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -176,9 +177,12 @@ def configure_store(
     *,
     fuel: bool = False,
     layout: CoreLayout | None = None,
-) -> None:
+) -> StdioLogger | None:
     """Configure a new Store of a plugin (``fuel``: its Engine meters fuel; ``layout``:
-    the memories and tables its component defines, see :func:`store_limits`)."""
+    the memories and tables its component defines, see :func:`store_limits`). Returns
+    the guest's stderr, whose :meth:`StdioLogger.tail` a failed call attaches to its error
+    (None: the plugin has no WASI stdio)."""
+    stderr = None
     if needs_wasi:
         wasi = WasiConfig()
         if spec.env:
@@ -187,7 +191,7 @@ def configure_store(
             wasi.preopen_dir(str(host), guest, fs_mutable=writable)
         if spec.stdio_logger is not None:
             wasi.stdout_custom = StdioLogger(spec.stdio_logger, name, "stdout")
-            wasi.stderr_custom = StdioLogger(spec.stdio_logger, name, "stderr")
+            wasi.stderr_custom = stderr = StdioLogger(spec.stdio_logger, name, "stderr")
         store.set_wasi(wasi)
     limits = store_limits(spec, layout)
     store.set_limits(
@@ -199,6 +203,7 @@ def configure_store(
     )
     if fuel:
         store.set_fuel(2**64 - 1 if spec.fuel is None else spec.fuel)
+    return stderr
 
 
 def escape(text: str) -> str:
@@ -215,8 +220,17 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+#: Lines of a guest's stderr kept for the error of a failed call (its traceback's end).
+RECENT_LINES: Final = 40
+
+
 class StdioLogger:
-    """Guest stdout/stderr -> Python logging, one record per line, escaped, rate-limited."""
+    """Guest stdout/stderr -> Python logging, one record per line, escaped, rate-limited.
+
+    The last :data:`RECENT_LINES` lines are also kept in ``recent`` (whatever the log
+    level or the rate limit), so a failed call can show what the guest printed;
+    the caller clears ``recent`` when a call begins.
+    """
 
     def __init__(self, logger: str, plugin: str, stream: str):
         self.log = logging.getLogger(logger)
@@ -227,6 +241,13 @@ class StdioLogger:
         self.stamp = time.monotonic()
         self.dropped = 0
         self.lock = threading.Lock()
+        self.recent: collections.deque[str] = collections.deque(maxlen=RECENT_LINES)
+
+    def tail(self) -> tuple[str, ...]:
+        """What the guest wrote since ``recent`` was last cleared, unfinished line too."""
+        with self.lock:
+            partial = escape(self.partial.decode("utf-8", "replace"))
+            return (*self.recent, *([partial] if partial.strip() else []))
 
     def __call__(self, data: bytes) -> int:
         with self.lock:
@@ -240,6 +261,8 @@ class StdioLogger:
         self.tokens = min(STDIO_BURST, self.tokens + (now - self.stamp) * STDIO_LINES_PER_SECOND)
         self.stamp = now
         for raw in lines:
+            text = escape(raw[:_MAX_LINE].decode("utf-8", "replace"))
+            self.recent.append(text)
             if self.tokens < 1:
                 if not self.dropped:
                     self.log.warning(
@@ -261,7 +284,6 @@ class StdioLogger:
                 )
                 self.dropped = 0
             self.tokens -= 1
-            text = escape(raw[:_MAX_LINE].decode("utf-8", "replace"))
             self.log.info(
                 "[%s %s] %s",
                 self.plugin,
