@@ -534,3 +534,39 @@ def test_calls_during_reloads_see_the_old_or_the_new_provider(
     assert errors == []
     assert answers <= {2, 102}
     assert wpm.hook.word_count(text="a b") == [2]
+
+
+def test_cli_compose_says_which_tool_and_what_it_satisfied(
+    guests: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`airssys-plugins compose` writes the fused component and names the tool."""
+    from airssys_plugins.cli import main
+
+    out = tmp_path / "fused.wasm"
+    argv = ["compose", str(guests["wordstats"]), str(guests["tokenizer"]), "-o", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(("composed with wasm-tools", "composed with wac"))
+    assert "satisfied: textpipe:nlp/tokenize@1.0.0" in captured.out
+    assert "imports:   (nothing)" in captured.out
+    assert out.read_bytes()[:4] == b"\0asm"
+
+
+def test_cli_compose_without_a_tool_is_one_message(
+    guests: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No composition tool: exit status 1 and what to install, no traceback, no file."""
+    from airssys_plugins.cli import main
+
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    out = tmp_path / "fused.wasm"
+    argv = ["compose", str(guests["wordstats"]), str(guests["tokenizer"]), "-o", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "install wac" in err
+    assert "Traceback" not in err
+    assert not out.exists()

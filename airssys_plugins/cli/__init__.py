@@ -16,6 +16,7 @@ from . import author as _author_cmds
 from . import batch as _batch_cmds
 from . import bindgen as _bindgen_cmds
 from . import cache as _cache_cmds
+from . import compose as _compose_cmds
 from . import contract as _contract_cmds
 from . import plugins as _plugin_cmds
 from . import signing as _signing_cmds
@@ -31,6 +32,7 @@ _COMMAND_MODULES = (
     _cache_cmds,
     _batch_cmds,
     _signing_cmds,
+    _compose_cmds,
 )
 
 
