@@ -82,7 +82,14 @@ def _rebuild(cls: type[PluginError], args: tuple[Any, ...], state: dict[str, Any
 
 
 class HookspecError(PluginError, TypeError):
-    """A hookspec cannot be expressed in WIT (unsupported or missing annotation)."""
+    """A hookspec cannot be expressed in WIT (unsupported or missing annotation).
+
+    When several problems are found (in one hookspec, or in several of a class), one
+    error lists them all: ``problems`` holds one ``HookspecError`` per problem (empty for
+    a single problem, which is the error itself).
+    """
+
+    problems: tuple[HookspecError, ...] = ()
 
     def __init__(self, message: str, *, hook: str | None = None, parameter: str | None = None):
         super().__init__(message, hook=hook)

@@ -196,18 +196,44 @@ def test_recursive_types_are_rejected() -> None:
 
 
 def test_every_bad_hookspec_reported_at_once() -> None:
-    """Several broken hookspecs are reported together in an ExceptionGroup."""
+    """Every problem of a hookspec class, several in one hook too, in one HookspecError."""
 
     class Broken:
         @spec
-        def one(self, x: Any) -> None: ...
+        def one(self, x: Any, y, *rest) -> None: ...  # type: ignore[no-untyped-def]
 
         @spec
-        def two(self, y: dict[str, str]) -> None: ...
+        def two(self, y: dict[str, str]): ...  # type: ignore[no-untyped-def]
 
-    with pytest.raises(ExceptionGroup) as info:
+        @spec
+        def fine(self, x: int) -> int: ...
+
+    with pytest.raises(HookspecError) as info:
         Contract.from_hookspecs(Broken)
-    assert {e.hook for e in info.value.exceptions} == {"one", "two"}  # type: ignore[attr-defined]
+    error = info.value
+    assert [(p.hook, p.parameter) for p in error.problems] == [
+        ("one", "x"),
+        ("one", "y"),
+        ("one", "rest"),
+        ("two", "y"),
+        ("two", "return"),
+    ]
+    message = str(error)
+    assert message.startswith("the hookspecs of 'test_every_bad_hookspec_reported_at_once.")
+    assert "5 problems, every one listed:\n  - hook 'one', parameter 'x'" in message
+    assert all(str(p) in message for p in error.problems)
+    assert error.hook is None  # of several hooks
+    with pytest.raises(HookspecError) as one_hook:  # problems of one hook: its name is set
+        Contract.from_hookspecs(type("Two", (), {"two": Broken.__dict__["two"]}))
+    assert (one_hook.value.hook, len(one_hook.value.problems)) == ("two", 2)
+
+    class One:
+        @spec
+        def one(self, x: Any) -> None: ...
+
+    with pytest.raises(HookspecError) as single:  # one problem: the error itself
+        Contract.from_hookspecs(One)
+    assert (single.value.parameter, single.value.problems) == ("x", ())
 
 
 @pytest.mark.parametrize(

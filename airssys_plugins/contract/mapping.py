@@ -21,7 +21,7 @@ import enum
 import inspect
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, final
 
 import attrs
@@ -145,10 +145,8 @@ class Contract:
                 hooks[name] = _hook_contract(name, func, opts, pkg, extra.get(name))
             except HookspecError as exc:
                 problems.append(exc)
-        if len(problems) == 1:
-            raise problems[0]
         if problems:
-            raise ExceptionGroup(f"{len(problems)} hookspecs cannot be mapped to WIT", problems)
+            raise _all_problems(problems, f"the hookspecs of {_what(specs, found.project)}")
         return cls(pkg, hooks)
 
     def wit(self, *, world: str = "plugin", hooks: Iterable[str] | None = None) -> str:
@@ -412,38 +410,78 @@ def function_signature(
     if params and params[0].name in ("self", "cls") and "." in func.__qualname__:
         params = params[1:]
     wit_params: list[tuple[str, _wit.WitType]] = []
+    problems: list[HookspecError] = []  # every parameter's and the return's, at once
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise HookspecError(
-                f"{kind} {name!r}, parameter {p.name!r}: *args/**kwargs cannot be mapped to "
-                "WIT; declare each argument",
-                hook=name,
-                parameter=p.name,
+            problems.append(
+                HookspecError(
+                    f"{kind} {name!r}, parameter {p.name!r}: *args/**kwargs cannot be mapped "
+                    "to WIT; declare each argument",
+                    hook=name,
+                    parameter=p.name,
+                )
             )
+            continue
         if p.name not in hints:
-            raise HookspecError(
-                f"{kind} {name!r}, parameter {p.name!r} has no annotation; annotate it "
-                "(e.g. `text: str`) so it can be mapped to WIT",
-                hook=name,
-                parameter=p.name,
+            problems.append(
+                HookspecError(
+                    f"{kind} {name!r}, parameter {p.name!r} has no annotation; annotate it "
+                    "(e.g. `text: str`) so it can be mapped to WIT",
+                    hook=name,
+                    parameter=p.name,
+                )
             )
+            continue
         where = f"{kind} {name!r}, parameter {p.name!r}"
-        wit_params.append((_param_name(name, p.name), _map(hints[p.name], where, name, p.name)))
+        try:
+            wit_params.append((_param_name(name, p.name), _map(hints[p.name], where, name, p.name)))
+        except HookspecError as exc:
+            problems.append(exc)
+    result = None
     if "return" not in hints:
-        raise HookspecError(
-            f"{kind} {name!r} has no return annotation; annotate it (`-> None` if it returns "
-            "nothing)",
-            hook=name,
-            parameter="return",
+        problems.append(
+            HookspecError(
+                f"{kind} {name!r} has no return annotation; annotate it (`-> None` if it "
+                "returns nothing)",
+                hook=name,
+                parameter="return",
+            )
         )
-    ret_ann = hints["return"]
-    result = (
-        None
-        if ret_ann is None or ret_ann is type(None)
-        else _map(ret_ann, f"{kind} {name!r}, return value", name, "return")
-    )
+        ret_ann = None
+    else:
+        ret_ann = hints["return"]
+        try:
+            if ret_ann is not None and ret_ann is not type(None):
+                result = _map(ret_ann, f"{kind} {name!r}, return value", name, "return")
+        except HookspecError as exc:
+            problems.append(exc)
+    if problems:
+        raise _all_problems(problems, f"{kind} {name!r}")
     unwrap = isinstance(result, _wit.ResultT) and typing.get_origin(ret_ann) is Result
     return tuple(p.name for p in params), _wit.FuncSig(tuple(wit_params), result), unwrap
+
+
+def _what(specs: object, project: str) -> str:
+    """A hookspec holder (class, module or PluginManager) as a message names it."""
+    if isinstance(specs, type | types.ModuleType):
+        return repr(getattr(specs, "__qualname__", specs.__name__))
+    return f"project {project!r}"
+
+
+def _all_problems(problems: Sequence[HookspecError], what: str) -> HookspecError:
+    """One :class:`HookspecError` for every problem found (itself, if only one), its
+    ``problems`` listing each (hook and parameter set when they are all of one)."""
+    flat = [leaf for p in problems for leaf in (p.problems or (p,))]
+    if len(flat) == 1:
+        return flat[0]
+    hooks = {p.hook for p in flat}
+    lines = "\n".join(f"  - {p}" for p in flat)
+    error = HookspecError(
+        f"{what}: {len(flat)} problems, every one listed:\n{lines}",
+        hook=next(iter(hooks)) if len(hooks) == 1 else None,
+    )
+    error.problems = tuple(flat)
+    return error
 
 
 def _hook_contract(
