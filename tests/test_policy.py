@@ -284,3 +284,28 @@ def test_plugin_host_applies_hook_ceilings(tmp_path: Path, demo: Callable[..., P
         denied = [e.detail for e in host.audit.events(plugin="both", kind="deny")]
         assert denied == ["env B (above the host's ceiling)"]
         assert host.audit.events(plugin="one", kind="deny") == []
+
+
+def test_intersect_keeps_every_kind_of_right_both_sides_allow() -> None:
+    """Two ceilings met keep folders, links and topic patterns that both allow, narrowest."""
+    from airssys_plugins.policy.capabilities import PluginLink
+    from airssys_plugins.policy.decisions import intersect
+
+    wide = Capabilities(
+        filesystem=[FileGrant("/data", "data", "rw")],
+        plugins=[PluginLink.parse("tokenizer:textpipe:nlp/tokenize@^1")],
+        publish=["orders.>"],
+        subscribe=[">"],
+    )
+    narrow = Capabilities(
+        filesystem=[FileGrant("/data", "data", "ro")],
+        plugins=[PluginLink.parse("tokenizer:textpipe:nlp/tokenize@^1")],
+        publish=["orders.eu"],
+        subscribe=["alerts.*"],
+    )
+    for met in (intersect(wide, narrow), intersect(narrow, wide)):
+        assert [str(g) for g in met.filesystem] == [str(FileGrant("/data", "data", "ro"))]
+        assert met.plugins == narrow.plugins
+        assert met.publish == frozenset({"orders.eu"})
+        assert met.subscribe == frozenset({"alerts.*"})
+    assert intersect(wide, Capabilities()) == Capabilities()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .._errors import CapabilityDenied
 from .audit import AuditLog
-from .capabilities import Capabilities, decide
+from .capabilities import Capabilities, PluginLink, decide, topic_covers
 from .tables import GrantsError, grants_from_mapping, read_grants
 
 __all__ = [
@@ -31,11 +31,29 @@ def wider_rights(new: Capabilities, old: Capabilities) -> list[str]:
 
 
 def intersect(a: Capabilities, b: Capabilities) -> Capabilities:
+    """The rights both ``a`` and ``b`` allow (two ceilings met, e.g. for several hooks).
+
+    For rights that cover others (folders, plugin links, topic patterns) an entry of either
+    side that the other side covers is kept: ``/data`` rw met with ``/data`` ro is
+    ``/data`` ro, and ``orders.>`` met with ``orders.eu`` is ``orders.eu``.
+    """
+    files = [g for g in a.filesystem if b.allows(g)]
+    files += [g for g in b.filesystem if a.allows(g) and g not in files]
+
+    def links(x: Capabilities, y: Capabilities) -> set[PluginLink]:
+        return {link for link in x.plugins if any(p.covers(link) for p in y.plugins)}
+
+    def topics(x: frozenset[str], y: frozenset[str]) -> set[str]:
+        return {t for t in x if any(topic_covers(p, t) for p in y)}
+
     return Capabilities(
-        filesystem=[g for g in a.filesystem if b.allows(g)],
+        filesystem=files,
         env=a.env & b.env,
         network=a.network & b.network,
         interfaces=a.interfaces & b.interfaces,
+        plugins=links(a, b) | links(b, a),
+        publish=topics(a.publish, b.publish) | topics(b.publish, a.publish),
+        subscribe=topics(a.subscribe, b.subscribe) | topics(b.subscribe, a.subscribe),
     )
 
 
