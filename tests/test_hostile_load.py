@@ -532,8 +532,11 @@ def test_rejected_binary_keeps_the_parsers_reason(
     chain (what `inspect` prints), not only "failed to compile"."""
     import subprocess
 
+    from airssys_plugins.authoring.build import find_tool
+
     path = tmp_path / "broken.wasm"
-    subprocess.run(["wasm-tools", "parse", "-o", str(path), "-"], input=wat.encode(), check=True)
+    wasm_tools = find_tool("wasm-tools")
+    subprocess.run([wasm_tools, "parse", "-o", str(path), "-"], input=wat.encode(), check=True)
     with _baseline():
         info = _refused(PluginLoadError, lambda: sibling.load(path))
     assert info.plugin == "broken"
