@@ -18,9 +18,11 @@ from airssys_plugins import (
     RestartPolicy,
 )
 
+from . import probe_hooks
 from .demo import PACKAGE
 from .kitchen_hooks import PACKAGE as KITCHEN
 from .kitchen_hooks import KitchenHooks
+from .test_rust_guest import rust_wasi_wasm  # noqa: F401  # the fixture, built once per session
 
 
 def test_python_exception_reaches_the_host_with_its_type_and_message(
@@ -103,3 +105,17 @@ def test_failure_messages_say_what_the_restart_policy_does_next(
             "calls are refused until host.unblock('flaky')"
         )
         assert pm.hook.fail(x=1) == []  # skipped, as it said
+
+
+def test_rust_panic_message_reaches_the_host(rust_wasi_wasm: Path) -> None:  # noqa: F811
+    """A Rust guest's panic (written to stderr by std) is in the trap's message."""
+    pm = pluggy.PluginManager("probe")
+    pm.add_hookspecs(probe_hooks.ProbeHooks)
+    with PluginHost(pm, package=probe_hooks.PACKAGE) as host:
+        host.load(rust_wasi_wasm, name="rust-wasi")
+        with pytest.raises(PluginTrap) as caught:
+            pm.hook.read_file(path="/panic")
+    message = str(caught.value)
+    assert "asked to panic while reading /panic" in message, message
+    assert any("panicked at" in line for line in caught.value.guest_output)
+    assert "RUST_BACKTRACE" not in message

@@ -236,6 +236,10 @@ struct Plugin;
 
 impl exports::Guest for Plugin {
     fn read_file(path: String) -> Result<String, String> {
+        if path == "/panic" {
+            // a Rust panic: its message goes to stderr, then the guest aborts (a trap)
+            panic!("asked to panic while reading {path}");
+        }
         std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))
     }
 
