@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import airssys_plugins
@@ -220,3 +221,16 @@ def test_the_architecture_page_maps_every_module() -> None:
         if path.name not in {"__init__.py", "__main__.py"} and f"`{path.name}`" not in page
     ]
     assert missing == []
+
+
+def test_no_class_grows_past_400_lines() -> None:
+    """A class past 400 lines is doing several jobs: give the new one a collaborator."""
+    package = Path(airssys_plugins.__file__).parent
+    big = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 400:
+                    big.append(f"{path.relative_to(package)}:{node.name} ({lines} lines)")
+    assert big == []

@@ -32,21 +32,17 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from . import settings
 from .aio import AsyncHooks
-from .bridge import HookBridge
-from .circuits import Circuits
-from .composition import LinkInfo, Links, MissingProvider
+from .assembly import assemble
+from .composition import LinkInfo, MissingProvider
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
-from .loaded import LoadedPlugins
-from .messaging import Messaging, MessagingPolicy, Subscription
-from .pipeline import LoadOptions, LoadPipeline, origin_of
+from .messaging import MessagingPolicy, Subscription
+from .pipeline import LoadOptions, origin_of
 from .plugin import WasmPlugin
 from .provenance import check_load
-from .registry import HostFunctionRegistry
-from .rights import Rights
 from .settings import OnDenied, Reliability, SandboxPolicy, Signatures, Unset
 from .supervision import FailurePolicy, RestartPolicy, SupervisorStatus
-from .upgrades import Carried, ReloadError, UpgradeHeld, Upgrades
+from .upgrades import Carried, ReloadError, UpgradeHeld
 from .watch import Watcher
 
 if TYPE_CHECKING:
@@ -152,45 +148,20 @@ class PluginHost:
         self.audit = audit if audit is not None else AuditLog()
         base = settings.with_timeout(limits or Limits(), timeout)
         data = settings.data_dir(pm, data_dir)
-        self._plugins = LoadedPlugins(pm, audit=self.audit)
-        self._rights = Rights(sandbox, self.audit)
-        self._bridge = HookBridge(
-            pm, package=package, bindings=bindings or {}, audit=self.audit, versions=versions
-        )
-        self._functions = HostFunctionRegistry(
-            lambda: self.contract.package,
-            kv_path=data / "kv.sqlite3",
-            kv_timeout=base.host_call_timeout,
-        )
-        self._circuits = Circuits(pm, self._plugins, restart=coping.restart, audit=self.audit)
-        self._links = Links(self._plugins, audit=self.audit, missing_provider=missing_provider)
-        #: Topics, mailboxes, dead letters and counters (see :mod:`.messaging`).
-        self.messaging = Messaging(
-            self._plugins, policy=messaging or MessagingPolicy(), audit=self.audit
-        )
-        self._pipeline = LoadPipeline(
-            bridge=self._bridge,
-            functions=self._functions,
-            rights=self._rights,
-            audit=self.audit,
-            supervisor=self._circuits.supervisor,
-            limits=base,
-            data_dir=data,
-            compile_cache=compile_cache,
-            links=self._links,
-            messaging=self.messaging,
-        )
-        self._upgrades = Upgrades(
-            pm,
-            self._plugins,
-            pipeline=self._pipeline,
-            audit=self.audit,
+        parts = assemble(
+            pm, sandbox, coping, limits=base, data_dir=data, audit=self.audit,
+            package=package, bindings=bindings or {}, versions=versions,
+            missing_provider=missing_provider, messaging=messaging or MessagingPolicy(),
+            compile_cache=compile_cache, on_progress=on_progress,
             signatures=lambda: self.signatures,
-        )
-        self._pipeline.on_progress = on_progress
-        # Shared objects, changed in place: hook name -> a narrower ceiling; the operator's
-        # grants (plugin name -> Capabilities); upgrades held for asking more rights (name
-        # -> (source, requests)); open circuits, shown by `airssys-plugins list`.
+        )  # fmt: skip
+        self._plugins, self._rights, self._bridge = parts.plugins, parts.rights, parts.bridge
+        self._functions, self._circuits, self._links = parts.functions, parts.circuits, parts.links
+        self._pipeline, self._upgrades = parts.pipeline, parts.upgrades
+        #: Topics, mailboxes, dead letters and counters (see :mod:`.messaging`).
+        self.messaging = parts.messaging
+        # Shared, changed in place: per-hook ceilings, the operator's grants, upgrades held
+        # for approval (name -> (source, requests)), open circuits (`airssys-plugins list`).
         self.hook_ceilings = self._rights.hook_ceilings
         self.grants = self._rights.grants
         self.pending_upgrades = self._upgrades.pending
@@ -271,9 +242,8 @@ class PluginHost:
 
     @property
     def ahook(self) -> AsyncHooks:
-        """Awaitable hook calls: ``await host.ahook.<name>(**kwargs)`` returns what
-        ``pm.hook.<name>(**kwargs)`` returns, without blocking the event loop; cancelling
-        the awaiting task stops the running guest (see :mod:`.aio`)."""
+        """``await host.ahook.<name>(**kwargs)``: what ``pm.hook.<name>`` returns, without
+        blocking the event loop; cancelling the task stops the guest (see :mod:`.aio`)."""
         return self._async
 
     # -- host functions --------------------------------------------------------------------
@@ -339,18 +309,10 @@ class PluginHost:
 
             given = Overrides(hooks, requests, limits, config, timeout, pool_size)
             return load_path(self, source, name=name, overrides=given)
-        name, origin = origin_of(source, name)
-        origin, path = check_load(  # signatures are checked before anything compiles
-            name,
-            origin,
-            None if path is None else Path(path),
-            signatures=self.signatures,
-            audit=self.audit,
-            max_bytes=(limits or self.limits).max_component_bytes,
-        )
+        name, origin, file = _verified(self, source, name, path, limits or self.limits)
         options = LoadOptions(hooks, timeout, requests, limits, config, pool_size)
         plugin = self._plugins.add(
-            name, lambda: self._pipeline.stage(name, origin, options, path=path)
+            name, lambda: self._pipeline.stage(name, origin, options, path=file)
         )
         self.messaging.attach(plugin)
         self._failures.resume()
@@ -425,18 +387,11 @@ class PluginHost:
     # -- batches ---------------------------------------------------------------------------
 
     def map(self, hook: str, items: Iterable[Mapping[str, Any]], **options: Any) -> BatchResult:
-        """Call ``pm.hook.<hook>(**item)`` for every item in worker processes; the results
-        in input order (a :class:`BatchResult`).
-
-        Each item is one full hook call (pluggy's result list, or the first result of a
-        ``firstresult`` hook) on a worker rebuilt from this host: same contract, plugins,
-        grants and limits. Options: ``client`` a Dask ``distributed.Client`` (default: a
-        local process pool of ``processes`` processes, or the :class:`LocalPool` given as
-        ``pool``); ``policy`` for failed items, ``raise`` (default), ``collect`` (one
-        :class:`BatchError` at the end) or ``skip``; ``max_retries`` re-runs of items
-        whose worker died (default 2, then :class:`WorkerLost`); ``chunksize``;
-        ``progress=True`` for a progress bar on stderr. Parts of the host that cannot
-        travel are refused before any item runs (:class:`NotShippable`).
+        """Call ``pm.hook.<hook>(**item)`` for every item in worker processes (a local pool,
+        or a Dask cluster given as ``client``); a :class:`BatchResult` in input order. Each
+        item is one full hook call on a worker rebuilt from this host. Options (``client``,
+        ``processes``, ``pool``, ``policy``, ``max_retries``, ``chunksize``, ``progress``)
+        are described in the batch how-to; what cannot travel raises :class:`NotShippable`.
         """
         from .scaleout import map_items  # imported on first use: most hosts never batch
 
@@ -494,10 +449,8 @@ class PluginHost:
         replayed into it). Calls in flight finish on the old instance. If any step fails
         the old version keeps serving and :class:`ReloadError` says why. A new version
         asking for more rights than the old one had is held until ``approve=True``
-        (:class:`UpgradeHeld`). ``requests``, ``hooks``, ``limits``, ``config`` and
-        ``pool_size`` are as for :meth:`load`; those not given carry over from the old
-        version (``timeout`` not given: the one in the limits).
-        """
+        (:class:`UpgradeHeld`). Options are as for :meth:`load`; those not given carry
+        over from the old version (``timeout`` not given: the one in the limits)."""
         options = Carried(
             hooks=hooks, timeout=timeout, limits=limits, config=config, pool_size=pool_size
         )
@@ -517,3 +470,24 @@ class PluginHost:
         watcher = Watcher(self, interval)
         watcher.start()
         return watcher
+
+
+def _verified(
+    host: PluginHost,
+    source: str | os.PathLike[str] | bytes,
+    name: str | None,
+    path: str | os.PathLike[str] | None,
+    limits: Limits,
+) -> tuple[str, Path | bytes, Path | None]:
+    """The name, origin and file of what ``host.load(source)`` compiles, its signature
+    checked under the host's policy before anything compiles."""
+    name, origin = origin_of(source, name)
+    origin, file = check_load(
+        name,
+        origin,
+        None if path is None else Path(path),
+        signatures=host.signatures,
+        audit=host.audit,
+        max_bytes=limits.max_component_bytes,
+    )
+    return name, origin, file

@@ -531,31 +531,9 @@ class PluginInstance:
         self._stderr: StdioLogger | None = None  # the current Store's, for failed calls
         self._callback_context: Any = None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
-        self._check_imports()
+        _check_imports(self.image, self.linker.interfaces, self.sandbox.interfaces)
         _engine.start_ticker()
         _LIVE.add(self)
-
-    def _check_imports(self) -> None:
-        path = None if self.image.path is None else str(self.image.path)
-        provided = self.linker.interfaces
-        denied, unknown = [], []
-        for name in self.image.imports:
-            if name.startswith("wasi:"):
-                continue
-            bare = wit.unversioned(name)
-            if bare in provided and bare not in self.sandbox.interfaces:
-                denied.append(f"interface {name} (imported, not granted)")
-            elif bare not in provided:
-                unknown.append(name)
-        if unknown:
-            raise PluginLoadError(
-                f"plugin {self.name!r} imports interface(s) the host does not provide: "
-                f"{', '.join(unknown)}. Build it against the host's WIT only.",
-                plugin=self.name,
-                path=path,
-            )
-        if denied:
-            raise CapabilityDenied(self.name, denied)
 
     @property
     def name(self) -> str:
@@ -659,54 +637,11 @@ class PluginInstance:
         timeout: float | None = None,
         byte_buffers: bool = True,
     ) -> BoundFunc:
-        """Prepare calls of ``interface#function`` with the host's view of its types.
-
-        ``byte_buffers``: call the byte-buffer export of the function when the component
-        has one (see :mod:`._relift`); False calls the original export.
-        """
-        comp: Component = self.image.component
-        byte_export = self.image.byte_exports.get((interface, function)) if byte_buffers else None
-        if byte_export is not None:
-            index = comp.get_export_index(byte_export)
-        elif interface is None:
-            index = comp.get_export_index(function)
-        else:
-            parent = comp.get_export_index(interface)
-            index = None if parent is None else comp.get_export_index(function, parent)
-        if index is None:
-            raise PluginLoadError(
-                f"plugin {self.name!r} does not export {interface}#{function}", plugin=self.name
-            )
-        latin1 = byte_export is not None
-        result = signature.result
-        lift: Lift | None = None
-        measure: Measure | None = None
-        exact_measure: Measure | None = None
-        if latin1 and is_byte_list(result):
-            # Only a list<u8> result itself travels as latin1 (see _relift: it must be
-            # copied to an even address when it is not on one); bytes deeper do not.
-            assert result is not None
-            lift, measure, exact_measure = (
-                latin1_lifter(result),
-                measure_latin1,
-                measure_latin1_exact,
-            )
-        elif result is not None:
-            lift, measure = lifter(result), measurer(result)
-        return BoundFunc(
-            hook=hook,
-            interface=interface,
-            function=function,
-            param_names=tuple(n for n, _ in signature.params),
-            lowers=tuple(lowerer(t, latin1=latin1) for t in signature.param_types),
-            lift=lift,
-            index=index,
-            scalar_params=all(_is_scalar(t) for t in signature.param_types),
-            scalar_result=_is_scalar(result),
-            measure=measure,
-            exact_measure=exact_measure,
-            timeout=timeout,
-        )
+        """Prepare calls of ``interface#function`` (see :func:`bind_export`)."""
+        return bind_export(
+            self.image, hook, interface, function, signature,
+            timeout=timeout, byte_buffers=byte_buffers,
+        )  # fmt: skip
 
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
@@ -927,3 +862,88 @@ class PluginInstance:
         failure.reason = reason
         failure.guest_output = output
         return failure
+
+
+def bind_export(
+    image: ComponentImage,
+    hook: str,
+    interface: str | None,
+    function: str,
+    signature: wit.FuncSig,
+    *,
+    timeout: float | None = None,
+    byte_buffers: bool = True,
+) -> BoundFunc:
+    """Prepare calls of ``interface#function`` of ``image`` with the host's view of its types.
+
+    ``byte_buffers``: call the byte-buffer export of the function when the component
+    has one (see :mod:`.relift`); False calls the original export.
+    """
+    comp: Component = image.component
+    byte_export = image.byte_exports.get((interface, function)) if byte_buffers else None
+    if byte_export is not None:
+        index = comp.get_export_index(byte_export)
+    elif interface is None:
+        index = comp.get_export_index(function)
+    else:
+        parent = comp.get_export_index(interface)
+        index = None if parent is None else comp.get_export_index(function, parent)
+    if index is None:
+        raise PluginLoadError(
+            f"plugin {image.name!r} does not export {interface}#{function}", plugin=image.name
+        )
+    latin1 = byte_export is not None
+    result = signature.result
+    lift: Lift | None = None
+    measure: Measure | None = None
+    exact_measure: Measure | None = None
+    if latin1 and is_byte_list(result):
+        # Only a list<u8> result itself travels as latin1 (see _relift: it must be
+        # copied to an even address when it is not on one); bytes deeper do not.
+        assert result is not None
+        lift, measure, exact_measure = (
+            latin1_lifter(result),
+            measure_latin1,
+            measure_latin1_exact,
+        )
+    elif result is not None:
+        lift, measure = lifter(result), measurer(result)
+    return BoundFunc(
+        hook=hook,
+        interface=interface,
+        function=function,
+        param_names=tuple(n for n, _ in signature.params),
+        lowers=tuple(lowerer(t, latin1=latin1) for t in signature.param_types),
+        lift=lift,
+        index=index,
+        scalar_params=all(_is_scalar(t) for t in signature.param_types),
+        scalar_result=_is_scalar(result),
+        measure=measure,
+        exact_measure=exact_measure,
+        timeout=timeout,
+    )
+
+
+def _check_imports(
+    image: ComponentImage, provided: frozenset[str] | set[str], granted: frozenset[str]
+) -> None:
+    """Refuse a component importing host interfaces that do not exist or are not granted."""
+    path = None if image.path is None else str(image.path)
+    denied, unknown = [], []
+    for name in image.imports:
+        if name.startswith("wasi:"):
+            continue
+        bare = wit.unversioned(name)
+        if bare in provided and bare not in granted:
+            denied.append(f"interface {name} (imported, not granted)")
+        elif bare not in provided:
+            unknown.append(name)
+    if unknown:
+        raise PluginLoadError(
+            f"plugin {image.name!r} imports interface(s) the host does not provide: "
+            f"{', '.join(unknown)}. Build it against the host's WIT only.",
+            plugin=image.name,
+            path=path,
+        )
+    if denied:
+        raise CapabilityDenied(image.name, denied)

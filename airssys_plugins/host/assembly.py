@@ -1,0 +1,90 @@
+"""How a host's collaborators are made and wired together, in one place.
+
+:class:`~.plugin_host.PluginHost` is the facade; this module builds what it delegates
+to, so the constructor reads as settings in, collaborators out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+import pluggy
+
+from ..contract.versions import ContractVersion
+from ..policy.audit import AuditLog
+from ..policy.capabilities import Limits
+from .bridge import HookBridge
+from .circuits import Circuits
+from .composition import Links, MissingProvider
+from .loaded import LoadedPlugins
+from .messaging import Messaging, MessagingPolicy
+from .pipeline import LoadPipeline
+from .registry import HostFunctionRegistry
+from .rights import Rights
+from .settings import LoadProgress, Reliability, SandboxPolicy, Signatures
+from .upgrades import Upgrades
+
+__all__ = ["Parts", "assemble"]
+
+
+@attrs.frozen
+class Parts:
+    """The collaborators of one host."""
+
+    plugins: LoadedPlugins
+    rights: Rights
+    bridge: HookBridge
+    functions: HostFunctionRegistry
+    circuits: Circuits
+    links: Links
+    messaging: Messaging
+    pipeline: LoadPipeline
+    upgrades: Upgrades
+
+
+def assemble(
+    pm: pluggy.PluginManager,
+    sandbox: SandboxPolicy,
+    reliability: Reliability,
+    *,
+    limits: Limits,
+    data_dir: Path,
+    audit: AuditLog,
+    package: str | None,
+    bindings: Mapping[str, str],
+    versions: Sequence[ContractVersion],
+    missing_provider: MissingProvider,
+    messaging: MessagingPolicy,
+    compile_cache: bool,
+    on_progress: Callable[[LoadProgress], object] | None,
+    signatures: Callable[[], Signatures],
+) -> Parts:
+    """Build and wire the collaborators of a host on ``pm`` with these settings."""
+    plugins = LoadedPlugins(pm, audit=audit)
+    rights = Rights(sandbox, audit)
+    bridge = HookBridge(pm, package=package, bindings=bindings, audit=audit, versions=versions)
+    functions = HostFunctionRegistry(
+        lambda: bridge.contract.package,
+        kv_path=data_dir / "kv.sqlite3",
+        kv_timeout=limits.host_call_timeout,
+    )
+    circuits = Circuits(pm, plugins, restart=reliability.restart, audit=audit)
+    links = Links(plugins, audit=audit, missing_provider=missing_provider)
+    mail = Messaging(plugins, policy=messaging, audit=audit)
+    pipeline = LoadPipeline(
+        bridge=bridge,
+        functions=functions,
+        rights=rights,
+        audit=audit,
+        supervisor=circuits.supervisor,
+        limits=limits,
+        data_dir=data_dir,
+        compile_cache=compile_cache,
+        links=links,
+        messaging=mail,
+    )
+    pipeline.on_progress = on_progress
+    upgrades = Upgrades(pm, plugins, pipeline=pipeline, audit=audit, signatures=signatures)
+    return Parts(plugins, rights, bridge, functions, circuits, links, mail, pipeline, upgrades)
