@@ -234,3 +234,21 @@ def test_no_class_grows_past_400_lines() -> None:
                 if lines > 400:
                     big.append(f"{path.relative_to(package)}:{node.name} ({lines} lines)")
     assert big == []
+
+
+def test_only_hookexec_touches_pluggys_private_names() -> None:
+    """pluggy's private attributes are used in host/hookexec.py only (one place to fix on
+    a pluggy upgrade)."""
+    package = Path(airssys_plugins.__file__).parent
+    private = {"_inner_hookexec", "_hookimpls", "_call_history"}
+    users = set()
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = set()
+            if isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.add(node.value)
+            if names & private:
+                users.add(str(path.relative_to(package)))
+    assert users == {"host/hookexec.py"}

@@ -51,6 +51,7 @@ from pluggy import HookImpl
 
 from .._errors import PluginError, PluginTimeout
 from ..runtime.cancel import CancelScope, PluginCancelled, cancel_scope
+from .hookexec import HookExec, unwrap_hookexec, watch_hookimpls, wrap_hookexec
 from .interfaces import HostFunction, current_plugin, set_async_plugin
 from .plugin import WasmPlugin
 
@@ -233,11 +234,8 @@ class _ConvertingImpls(list[HookImpl]):
 
 
 def _watch(caller: pluggy.HookCaller) -> None:
-    """Give ``caller`` a converting list of implementations (pluggy's private
-    ``HookCaller._hookimpls``, a list it only inserts into, copies and slices)."""
-    impls = getattr(caller, "_hookimpls", None)
-    if type(impls) is list:
-        caller._hookimpls = _ConvertingImpls(caller.name, impls)  # type: ignore[misc]
+    """Give ``caller`` a converting list of implementations (see :func:`watch_hookimpls`)."""
+    watch_hookimpls(caller, _ConvertingImpls)
 
 
 # -- the hook execution wrapper ------------------------------------------------------------
@@ -251,7 +249,7 @@ class _AsyncAwareHookExec:
 
     __slots__ = ("active", "inner")
 
-    def __init__(self, inner: Callable[..., object]):
+    def __init__(self, inner: HookExec):
         self.inner = inner
         self.active = True
 
@@ -471,17 +469,14 @@ class AsyncHooks:
         with self._lock:
             if self._guard is None:
                 self.watch()
-                self._guard = _AsyncAwareHookExec(self._pm._inner_hookexec)
-                self._pm._inner_hookexec = self._guard
+                self._guard = wrap_hookexec(self._pm, _AsyncAwareHookExec)
 
     def close(self) -> None:
         """Give ``pm`` its hook execution back and stop the worker threads."""
         self._closed = True
         guard, self._guard = self._guard, None
         if guard is not None:
-            guard.active = False
-            if self._pm._inner_hookexec is guard:
-                self._pm._inner_hookexec = guard.inner
+            unwrap_hookexec(self._pm, guard)
         self._workers.shutdown(wait=False, cancel_futures=True)
         self._fanout.shutdown(wait=False, cancel_futures=True)
 

@@ -1,5 +1,7 @@
-"""Failure policies in pluggy's hook execution: the only code that touches pluggy's
-private ``PluginManager._inner_hookexec``.
+"""Failure policies in pluggy's hook execution, and the only code that touches pluggy's
+private names (``PluginManager._inner_hookexec``, ``HookCaller._hookimpls``,
+``HookCaller._call_history``): :func:`wrap_hookexec` / :func:`unwrap_hookexec`,
+:func:`watch_hookimpls`, :func:`historic_calls`.
 
 pluggy has no public way to run code around each hook implementation, so
 :class:`FailurePolicies` wraps ``pm._inner_hookexec`` (as pluggy's own
@@ -15,9 +17,9 @@ from __future__ import annotations
 import contextvars
 import copy
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, final
+from typing import Any, Protocol, TypeVar, final
 
 import pluggy
 from pluggy import HookImpl
@@ -25,7 +27,15 @@ from pluggy import HookImpl
 from .._errors import PluginError
 from .supervision import POLICIES, FailurePolicy, HookFailures
 
-__all__ = ["FailurePolicies", "call_policy"]
+__all__ = [
+    "FailurePolicies",
+    "HookExec",
+    "call_policy",
+    "historic_calls",
+    "unwrap_hookexec",
+    "watch_hookimpls",
+    "wrap_hookexec",
+]
 
 log = logging.getLogger("airssys_plugins.supervision")
 
@@ -98,9 +108,9 @@ class FailurePolicies:
 
     def install(self) -> None:
         if self._wrapper is None:
-            inner = _pluggy_hookexec(self._pm)
-            self._wrapper = _PolicyHookExec(self._pm, inner, self.policies)
-            self._pm._inner_hookexec = self._wrapper
+            self._wrapper = wrap_hookexec(
+                self._pm, lambda inner: _PolicyHookExec(self._pm, inner, self.policies)
+            )
 
     def resume(self) -> None:
         """Install again after :meth:`uninstall` if per-hook policies are set."""
@@ -110,14 +120,52 @@ class FailurePolicies:
     def uninstall(self) -> None:
         """Give ``pm`` its hook execution back (the policies stay, for :meth:`install`)."""
         wrapper, self._wrapper = self._wrapper, None
-        if wrapper is None:
-            return
-        wrapper.active = False
-        if self._pm._inner_hookexec is wrapper:
-            inner = wrapper.inner
-            while isinstance(inner, _PolicyHookExec) and not inner.active:
-                inner = inner.inner  # a wrapper of another host, taken out since
-            self._pm._inner_hookexec = inner
+        if wrapper is not None:
+            unwrap_hookexec(self._pm, wrapper)
+
+
+class Wrapper(HookExec, Protocol):
+    """A wrapper of pluggy's hook execution: ``inner`` is what it wraps, and it passes
+    every call straight to ``inner`` once ``active`` is False."""
+
+    inner: HookExec
+    active: bool
+
+
+W = TypeVar("W", bound=Wrapper)
+
+
+def wrap_hookexec(pm: pluggy.PluginManager, make: Callable[[HookExec], W]) -> W:
+    """Install ``make(current hook execution)`` as ``pm``'s hook execution."""
+    wrapper = make(_pluggy_hookexec(pm))
+    pm._inner_hookexec = wrapper
+    return wrapper
+
+
+def unwrap_hookexec(pm: pluggy.PluginManager, wrapper: Wrapper) -> None:
+    """Take ``wrapper`` out: at once if it is outermost (with any inactive wrappers below
+    it), otherwise it passes calls through from now on and is skipped later."""
+    wrapper.active = False
+    if pm._inner_hookexec is wrapper:
+        inner = wrapper.inner
+        while getattr(inner, "active", True) is False and hasattr(inner, "inner"):
+            inner = inner.inner  # a wrapper of another host, taken out since
+        pm._inner_hookexec = inner
+
+
+def watch_hookimpls(caller: pluggy.HookCaller, make: Callable[[str, list[Any]], list[Any]]) -> None:
+    """Replace ``caller``'s private list of implementations with ``make(name, impls)``, a
+    list subclass that sees each implementation pluggy registers (pluggy only inserts
+    into that list, copies and slices it)."""
+    impls = getattr(caller, "_hookimpls", None)
+    if type(impls) is list:
+        caller._hookimpls = make(caller.name, impls)  # type: ignore[misc]
+
+
+def historic_calls(caller: object) -> list[Mapping[str, Any]]:
+    """The keyword arguments of a historic hook's past calls (pluggy keeps them on the
+    caller privately, with no public reader; read only)."""
+    return [kwargs for kwargs, _ in getattr(caller, "_call_history", None) or ()]
 
 
 def _pluggy_hookexec(pm: pluggy.PluginManager) -> HookExec:

@@ -22,6 +22,7 @@ import attrs
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
 from ..policy.capabilities import Capabilities, Limits
+from .hookexec import historic_calls
 from .plugin import WasmPlugin
 from .supervision import FailurePolicy, RestartPolicy
 
@@ -241,7 +242,7 @@ def _historic_calls(pm: Any) -> tuple[tuple[str, Mapping[str, Any]], ...]:
     # setup calls as the host's did. Result callbacks stay home.
     calls = []
     for name, caller in vars(pm.hook).items():
-        for kwargs, _ in getattr(caller, "_call_history", None) or ():
+        for kwargs in historic_calls(caller):
             calls.append((name, dict(kwargs)))
     return tuple(calls)
 
