@@ -119,3 +119,41 @@ def test_rust_panic_message_reaches_the_host(rust_wasi_wasm: Path) -> None:  # n
     assert "asked to panic while reading /panic" in message, message
     assert any("panicked at" in line for line in caught.value.guest_output)
     assert "RUST_BACKTRACE" not in message
+
+
+def test_javascript_exception_reaches_the_host(tmp_path: Path) -> None:
+    """A jco (QuickJS) guest that throws: the Error's message and where it was thrown are
+    in the trap message and guest_output."""
+    import subprocess
+    import sys
+
+    from .authoring_hooks import PACKAGE as AUTHORING
+    from .authoring_hooks import AuthoringHooks
+
+    project = tmp_path / "throwing-js"
+    cli = [sys.executable, "-m", "airssys_plugins"]
+    contract = "tests.authoring_hooks:AuthoringHooks"
+    root = Path(__file__).parent.parent
+    new = [*cli, "new", "throwing-js", "--lang", "js", "--contract", contract]
+    subprocess.run([*new, "--dir", str(project)], check=True, cwd=root, capture_output=True)
+    app = project / "app.js"
+    source = app.read_text()
+    stub = '  greet(name) {\n    // TODO: implement this hook.\n    return "";\n  },'
+    assert stub in source
+    app.write_text(
+        source.replace(
+            stub, "  greet(name) {\n    throw new Error(`greet(${name}) failed on purpose`);\n  },"
+        )
+    )
+    built = subprocess.run([*cli, "build", str(project)], cwd=root, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    pm = pluggy.PluginManager("authoring")
+    pm.add_hookspecs(AuthoringHooks)
+    with PluginHost(pm, package=AUTHORING) as host:
+        host.load(project)
+        with pytest.raises(PluginTrap) as caught:
+            pm.hook.greet(name="Bob")
+    message = str(caught.value)
+    assert "the guest wrote to stderr" in message
+    assert "greet(Bob) failed on purpose" in message
+    assert "at greet (/app.js:" in "\n".join(caught.value.guest_output)
