@@ -652,26 +652,10 @@ class PluginInstance:
             for i in range(n):
                 try:
                     bound.lowers[i](args[i], params[i])
-                except ConvertError as exc:
-                    name = bound.param_names[i]
-                    raise ArgumentError(
-                        f"plugin {self.name!r}, hook {bound.hook!r}, argument "
-                        f"{name!r}{exc.located() if exc.path else ': ' + exc.message}",
-                        plugin=self.name,
-                        hook=bound.hook,
-                        parameter=name,
-                    ) from None
                 except Exception as exc:
-                    # The value's own code failed while being read (a property, __len__,
-                    # __iter__ or __eq__ that raises): still this argument's fault.
-                    name = bound.param_names[i]
-                    raise ArgumentError(
-                        f"plugin {self.name!r}, hook {bound.hook!r}, argument {name!r}: "
-                        f"reading the value raised {type(exc).__name__}: {exc}",
-                        plugin=self.name,
-                        hook=bound.hook,
-                        parameter=name,
-                    ) from exc
+                    raise _argument_error(self.name, bound, i, exc) from (
+                        None if isinstance(exc, ConvertError) else exc
+                    )
             if timeout is not None:
                 ticks = _ticks(timeout)
             else:
@@ -947,3 +931,20 @@ def _check_imports(
         )
     if denied:
         raise CapabilityDenied(image.name, denied)
+
+
+def _argument_error(plugin: str, bound: BoundFunc, index: int, exc: Exception) -> ArgumentError:
+    """The error for argument ``index`` of a call that could not be lowered: a value of the
+    wrong type or range (``ConvertError``), or the value's own code failing while it was
+    read (a property, ``__len__``, ``__iter__`` or ``__eq__`` that raises)."""
+    name = bound.param_names[index]
+    if isinstance(exc, ConvertError):
+        detail = exc.located() if exc.path else ": " + exc.message
+    else:
+        detail = f": reading the value raised {type(exc).__name__}: {exc}"
+    return ArgumentError(
+        f"plugin {plugin!r}, hook {bound.hook!r}, argument {name!r}{detail}",
+        plugin=plugin,
+        hook=bound.hook,
+        parameter=name,
+    )
