@@ -32,18 +32,7 @@ from wasmtime.component import Component
 
 from airssys_plugins.policy.capabilities import MAX_COMPONENT_BYTES
 from airssys_plugins.runtime import engine as _engine
-
-
-def leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+from airssys_plugins.runtime.relift import _leb as leb  # unsigned LEB128, as relift writes it
 
 
 def sleb(n: int) -> bytes:
