@@ -331,12 +331,10 @@ def grants_from_mapping(data: Mapping[str, object], *, where: str) -> Capabiliti
     return caps
 
 
-def read_grants(path: Path) -> dict[str, Capabilities]:
-    """A grants file: ``[plugins.<name>]`` tables, one per plugin. Every problem of every
-    table is raised at once in a :class:`GrantsError`."""
-    reader = TableReader(str(path))
+def _grants_toml(path: Path, reader: TableReader) -> dict[str, Any]:
+    """The TOML of the grants file ``path``; unreadable or invalid, a :class:`GrantsError`."""
     try:
-        data = tomllib.loads(read_metadata_file(path, what="grants file").decode("utf-8"))
+        return tomllib.loads(read_metadata_file(path, what="grants file").decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         reader.problem(
             "(file)",
@@ -344,6 +342,13 @@ def read_grants(path: Path) -> dict[str, Capabilities]:
             "check that it exists and is valid TOML",
         )
         raise GrantsError(reader.problems, path=str(path)) from exc
+
+
+def read_grants(path: Path) -> dict[str, Capabilities]:
+    """A grants file: ``[plugins.<name>]`` tables, one per plugin. Every problem of every
+    table is raised at once in a :class:`GrantsError`."""
+    reader = TableReader(str(path))
+    data = _grants_toml(path, reader)
     reader.unknown_keys(data, ["plugins", "signatures"], "")
     grants: dict[str, Capabilities] = {}
     for name, table in reader.table(data, "plugins", "plugins").items():
@@ -390,15 +395,7 @@ def read_signature_tables(path: Path, parse_key: Callable[[str], K]) -> Signatur
     ``ed25519:...`` text or a ``.pub`` path into a key (its ``ValueError`` becomes a
     problem). Every problem is raised at once in a :class:`GrantsError`."""
     reader = TableReader(str(path))
-    try:
-        data = tomllib.loads(read_metadata_file(path, what="grants file").decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        reader.problem(
-            "(file)",
-            f"cannot read the grants file: {exc}",
-            "check that it exists and is valid TOML",
-        )
-        raise GrantsError(reader.problems, path=str(path)) from exc
+    data = _grants_toml(path, reader)
 
     def keys(table: Mapping[str, Any], key: str, field: str) -> tuple[K, ...]:
         out = [
