@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 from airssys_plugins import PluginHost, PluginLimitExceeded
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.contract import wit
-from airssys_plugins.runtime import instance as _instance
-from airssys_plugins.runtime.instance import BoundFunc, ComponentImage, PluginInstance
+from airssys_plugins.runtime import image as _image
+from airssys_plugins.runtime.image import ComponentImage
+from airssys_plugins.runtime.instance import BoundFunc, PluginInstance
 from airssys_plugins.runtime.relift import (
     FAST_EXPORT_PREFIX,
     PLAN_VERSION,
@@ -234,7 +235,7 @@ def test_result_limit_counts_bytes_not_utf8(bytes_wasm: Path) -> None:
 
 
 def test_switched_off(bytes_wasm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_instance, "BYTE_EXPORTS", False)
+    monkeypatch.setattr(_image, "BYTE_EXPORTS", False)
     image = ComponentImage.load("bytes", bytes_wasm)
     assert image.byte_exports == {}
 

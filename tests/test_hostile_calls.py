@@ -42,7 +42,7 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.runtime import TRAP_TABLE
-from airssys_plugins.runtime import instance as _instance
+from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.layout import CoreLayout, core_layout
 from airssys_plugins.runtime.sandbox import (
     TABLE_ELEMENT_BYTES,
@@ -149,7 +149,7 @@ DRIVER = r"""
 import gc, json, sys
 import pluggy
 from airssys_plugins import Limits, PluginError, PluginHost, u32
-from airssys_plugins.runtime.instance import ComponentImage
+from airssys_plugins.runtime.image import ComponentImage
 
 spec = pluggy.HookspecMarker("hostile")
 
@@ -565,7 +565,7 @@ def nums(
     request: pytest.FixtureRequest, nums_wasm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[pluggy.PluginManager]:
     """The plugin, with and without the byte-buffer exports (bytes cross differently)."""
-    monkeypatch.setattr(_instance, "BYTE_EXPORTS", request.param)
+    monkeypatch.setattr(_image, "BYTE_EXPORTS", request.param)
     pm = pluggy.PluginManager("nums")
     pm.add_hookspecs(NumHooks)
     with PluginHost(pm, package="hostile:nums@1.0.0") as host:

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from airssys_plugins import PluginError, PluginLoadError
 from airssys_plugins.authoring.build import build_guest
-from airssys_plugins.runtime import instance as _instance
-from airssys_plugins.runtime.instance import ComponentImage
+from airssys_plugins.runtime import image as _image
+from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.relift import _leb, _s33, _section, byte_export_tail
 
 GUESTS = Path(__file__).parent / "guests"
@@ -146,7 +146,7 @@ def test_reader_failure_logs_and_declines(
     def broken(data: bytes) -> None:
         raise IndexError("reader bug")
 
-    assert _instance.BYTE_EXPORTS, "this test needs byte-buffer exports switched on"
+    assert _image.BYTE_EXPORTS, "this test needs byte-buffer exports switched on"
     assert ComponentImage.load("bytes", components[0], cache=False).byte_exports
     monkeypatch.setattr("airssys_plugins.runtime.relift._byte_export_tail", broken)
     caplog.set_level("DEBUG", logger="airssys_plugins.runtime")

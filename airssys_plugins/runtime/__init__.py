@@ -13,9 +13,9 @@ from .engine import cache_clear as cache_clear
 from .engine import cache_info as cache_info
 from .engine import configure_engine as configure_engine
 from .engine import evict as evict
+from .image import ComponentImage as ComponentImage
 from .instance import TRAP_TABLE as TRAP_TABLE
 from .instance import BoundFunc as BoundFunc
-from .instance import ComponentImage as ComponentImage
 from .instance import PluginInstance as PluginInstance
 from .instance import classify_error as classify_error
 from .sandbox import HostLinker as HostLinker

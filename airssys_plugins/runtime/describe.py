@@ -23,7 +23,7 @@ from wasmtime.component import (
 from ..contract import wit
 from ..contract.info import ComponentInfo, Item
 from . import engine as _engine
-from .instance import ComponentImage
+from .image import ComponentImage
 from .wit_types import NAMED_TYPES, func_sig, valtype
 
 __all__ = ["describe_component", "imported_functions"]
