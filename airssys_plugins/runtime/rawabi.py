@@ -1,0 +1,656 @@
+"""The canonical ABI in guest memory, done by the host: the raw route's converters.
+
+A call through the raw exports of :mod:`.rawbytes` moves its values the way wasmtime
+itself would, but with one ``memmove`` per buffer instead of a transcoding or a value per
+byte:
+
+1. :meth:`RawSignature.prepare` checks and converts every argument first (the same type
+   and range checks, and messages, as :mod:`.convert`; strings are encoded to UTF-8), so
+   a bad argument raises ``ConvertError`` before the guest is touched;
+2. :meth:`RawSignature.lower` asks the guest's allocator for each list and string
+   (``cabi_realloc(0, 0, align, size)``, in the canonical ABI's order), checks the block
+   it answers against the memory size, copies the bytes in and gives the flat values;
+3. after the call, the return area and every pointer and length read from it are checked
+   (bounds, alignment, discriminants, UTF-8, chars: what wasmtime's lifting checks), the
+   result's size is counted as :func:`.convert.measurer` counts it *before* anything is
+   copied, then the values are copied out; only then does the guest's post-return run.
+
+Any failure raises :class:`~.guestmem.GuestMemoryError` (``ResultTooLarge`` for a result
+over the budget); the call path maps it to a named error and discards the instance,
+without calling the post-return with a bad pointer.
+
+Covered types: every primitive, ``string``, ``list<T>``, ``tuple``, ``option``,
+``result`` of covered types (what :mod:`.relift`'s reader decodes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from wasmtime import WasmtimeError
+
+from ..contract import wit
+from ..contract.annotations import Err, Ok
+from . import capi
+from .capi import call as _call
+from .convert import (
+    F32,
+    F64,
+    U32,
+    U64,
+    VAL,
+    VAL_SIZE,
+    ConvertError,
+    _lower_prim,
+    _pack,
+    _packed_elements,
+    _short,
+    _type_name,
+)
+from .guestmem import GuestMemory, GuestMemoryError
+
+__all__ = [
+    "CoreCall",
+    "GuestCallError",
+    "RawCallPlan",
+    "RawSignature",
+    "ResultTooLarge",
+    "result_budget",
+]
+
+_I32, _I64, _F32, _F64 = 0x7F, 0x7E, 0x7D, 0x7C
+_byref = ctypes.byref
+_u32_pair = struct.Struct("<II")
+
+#: With no ``max_result_bytes``, a result may count (as :func:`.convert.measurer`
+#: counts) at most this many times the guest's memory, plus the slack: more is only
+#: possible with entries aliasing one region (a small memory, a huge host result).
+_ALIAS_FACTOR: Final = 8
+_ALIAS_SLACK: Final = 64 << 20
+
+
+class ResultTooLarge(GuestMemoryError):
+    """The result counts more than the budget; nothing was copied."""
+
+    def __init__(self, size: int, budget: int):
+        super().__init__(
+            f"the result counts at least {size:,} bytes, above {budget:,}",
+            reason="result too large",
+        )
+        self.size = size
+
+
+class GuestCallError(Exception):
+    """A call into the guest failed (a trap, a timeout...): wasmtime's error."""
+
+    def __init__(self, error: WasmtimeError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def result_budget(limit: int | None, memory_size: int) -> int:
+    """The most a result may count: the plugin's limit, else a multiple of its memory."""
+    return limit if limit is not None else _ALIAS_FACTOR * memory_size + _ALIAS_SLACK
+
+
+def _up(offset: int, align: int) -> int:
+    return (offset + align - 1) & -align
+
+
+def _abi_error(message: str, reason: str) -> GuestMemoryError:
+    return GuestMemoryError(message, reason=reason)
+
+
+class _Cx:
+    """One call's guest memory and allocator."""
+
+    __slots__ = ("alloc_call", "budget", "mem")
+
+    def __init__(self, mem: GuestMemory, alloc_call: Callable[[int, int], int], budget: int):
+        self.mem = mem
+        self.alloc_call = alloc_call
+        self.budget = budget
+
+    def alloc(self, align: int, size: int) -> int:
+        ptr = self.mem.update(self.alloc_call(align, size))
+        if ptr % align:
+            raise _abi_error(
+                f"the guest's cabi_realloc returned {ptr:#x}, not aligned to {align}",
+                "realloc misaligned",
+            )
+        if ptr + size > self.mem.size:
+            raise _abi_error(
+                f"the guest's cabi_realloc returned a block of {size:,} bytes at {ptr:#x}, "
+                f"beyond the end of its memory ({self.mem.size:,} bytes)",
+                "realloc out of bounds",
+            )
+        return ptr
+
+
+# ------------------------------------------------------------------ flat value joins
+
+
+def _coerce(value: Any, have: int, want: int) -> Any:
+    """A flat value of core type ``have`` in a joined slot of type ``want`` (lowering)."""
+    if have == want:
+        return value
+    if have == _F32:
+        value = struct.unpack("<I", struct.pack("<f", value))[0]
+    elif have == _F64:
+        value = struct.unpack("<Q", struct.pack("<d", value))[0]
+    return value  # i32 -> i64: the unsigned value, zero-extended
+
+
+def _uncoerce(value: Any, have: int, want: int) -> Any:
+    """The inverse of :func:`_coerce` (lifting a case's value from a joined slot)."""
+    if have == want:
+        return value
+    if have == _I64 and want in (_I32, _F32):
+        value &= 0xFFFFFFFF
+    if want == _F32:
+        return struct.unpack("<f", struct.pack("<I", value))[0]
+    if want == _F64:
+        return struct.unpack("<d", struct.pack("<Q", value))[0]
+    return value
+
+
+def _join(cases: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    joined: list[int] = []
+    for flat in cases:
+        for i, v in enumerate(flat):
+            if i == len(joined):
+                joined.append(v)
+            elif joined[i] != v:
+                joined[i] = _I32 if {joined[i], v} == {_I32, _F32} else _I64
+    return tuple(joined)
+
+
+# ------------------------------------------------------------------ one node per WIT type
+
+
+class _Node:
+    size: int
+    align: int
+    flat: tuple[int, ...]
+    #: Whether convert.measurer counts anything for this type (strings, lists).
+    measured: bool = False
+
+    def prepare(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        raise NotImplementedError
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        raise NotImplementedError
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        raise NotImplementedError
+
+    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
+        return 0
+
+
+_INT_FMT: Final = {
+    "u8": "<B", "s8": "<b", "u16": "<H", "s16": "<h",
+    "u32": "<I", "s32": "<i", "u64": "<Q", "s64": "<q",
+}  # fmt: skip
+
+
+class _Prim(_Node):
+    def __init__(self, name: str):
+        self.name = name
+        self.check = _lower_prim(name)
+        if name in _INT_FMT:
+            self.fmt = struct.Struct(_INT_FMT[name])
+        else:
+            self.fmt = struct.Struct({"f32": "<f", "f64": "<d", "char": "<I", "bool": "<B"}[name])
+        self.size = self.align = self.fmt.size
+        wide = name in ("u64", "s64")
+        self.flat = (
+            (_I64 if wide else _F32 if name == "f32" else _F64 if name == "f64" else _I32),
+        )
+        self.bits = 64 if wide else 32
+
+    def prepare(self, value: Any) -> Any:
+        scratch = VAL()
+        self.check(value, scratch)  # convert's own checks and messages
+        of = scratch.of
+        name = self.name
+        if name == "bool":
+            return 1 if of.boolean else 0
+        if name == "char":
+            return of.character
+        if name == "f32":
+            return of.f32  # rounded to f32 as the element-by-element path does
+        if name == "f64":
+            return of.f64
+        return value
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        if self.name in ("f32", "f64"):
+            out.append(prep)
+        else:
+            out.append(prep & ((1 << self.bits) - 1))  # two's complement, as the core value
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        self.fmt.pack_into(buf, off, prep)
+
+    def from_int(self, raw: int) -> Any:
+        """The value of this type held in core integer ``raw`` (a load or a flat result)."""
+        name = self.name
+        if name == "bool":
+            return raw != 0
+        if name == "char":
+            if raw >= 0x110000 or 0xD800 <= raw <= 0xDFFF:
+                raise _abi_error(f"{raw:#x} is out of range for `char`", "invalid char")
+            return chr(raw)
+        width = self.fmt.size * 8
+        raw &= (1 << width) - 1
+        if name[0] == "s" and raw >> (width - 1):
+            raw -= 1 << width
+        return raw
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        raw = self.fmt.unpack_from(blk, off)[0]
+        if self.name in ("f32", "f64"):
+            return raw
+        return self.from_int(raw)
+
+
+class _String(_Node):
+    size, align, flat, measured = 8, 4, (_I32, _I32), True
+
+    def prepare(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ConvertError(f"expected str, got {_type_name(value)}")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConvertError(
+                f"string is not valid Unicode ({exc.reason} at {exc.start})"
+            ) from None
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        ptr = cx.alloc(1, len(prep))
+        cx.mem.write(ptr, prep, "a string argument")
+        out += (ptr, len(prep))
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        flat: list[Any] = []
+        self.lower(cx, prep, flat)
+        _u32_pair.pack_into(buf, off, *flat)
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        ptr, n = _u32_pair.unpack_from(blk, off)
+        data = cx.mem.read(ptr, n, "a string")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _abi_error(
+                f"invalid utf-8 in a string result ({exc.reason} at byte {exc.start})",
+                "invalid UTF-8",
+            ) from None
+
+    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
+        return int(_u32_pair.unpack_from(blk, off)[1])
+
+
+class _List(_Node):
+    size, align, flat, measured = 8, 4, (_I32, _I32), True
+
+    def __init__(self, t: wit.ListT, elem: _Node):
+        self.elem = elem
+        self.py_bytes = t.py_bytes
+        self.elem_name = wit.render_type(t.element)
+        packed = _packed_elements(t.element)
+        self.code = None if packed is None else packed[1]
+        self.elem_check = _lower_prim(t.element.name) if isinstance(t.element, wit.Prim) else None
+        self.width = elem.size
+
+    def prepare(self, value: Any) -> Any:
+        if self.code is not None:
+            assert self.elem_check is not None
+            return _pack(value, self.code, self.elem_check, self.elem_name)
+        if not isinstance(value, list | tuple):
+            raise ConvertError(f"expected list[{self.elem_name}], got {_type_name(value)}")
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(self.elem.prepare(v))
+            except ConvertError as exc:
+                exc.path.insert(0, f"[{i}]")
+                raise
+        return out
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        elem = self.elem
+        if self.code is not None:
+            n = len(prep) // self.width
+            ptr = cx.alloc(elem.align, len(prep))
+            cx.mem.write(ptr, prep, "a list argument")
+        else:
+            n = len(prep)
+            size = elem.size
+            ptr = cx.alloc(elem.align, n * size)
+            buf = bytearray(n * size)
+            for i in range(n):  # elements lowered after their array, as wasmtime does
+                elem.store(cx, prep[i], buf, i * size)
+            cx.mem.write(ptr, buf, "a list argument")
+        out += (ptr, n)
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        flat: list[Any] = []
+        self.lower(cx, prep, flat)
+        _u32_pair.pack_into(buf, off, *flat)
+
+    def _block(self, cx: _Cx, blk: bytes, off: int) -> tuple[int, int]:
+        ptr, n = _u32_pair.unpack_from(blk, off)
+        if ptr % self.elem.align:
+            raise _abi_error(
+                f"list pointer {ptr:#x} is not aligned to {self.elem.align}",
+                "misaligned pointer",
+            )
+        cx.mem.check(ptr, n * self.width, "a list")
+        return ptr, n
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        ptr, n = self._block(cx, blk, off)
+        data = cx.mem.read(ptr, n * self.width, "a list")
+        if self.code is not None:
+            if self.py_bytes:
+                return data
+            return array(self.code, data).tolist()
+        elem, size = self.elem, self.width
+        return [elem.load(cx, data, i * size) for i in range(n)]
+
+    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
+        ptr, n = self._block(cx, blk, off)
+        if self.code is not None:
+            return n * self.width
+        total = n * VAL_SIZE
+        elem = self.elem
+        if not elem.measured or total > cx.budget:
+            return total
+        data = cx.mem.read(ptr, n * self.width, "a list")
+        size, budget = self.width, cx.budget
+        for i in range(n):
+            total += elem.measure(cx, data, i * size)
+            if total > budget:
+                break  # over already: do not walk the rest
+        return total
+
+
+class _Tuple(_Node):
+    def __init__(self, elems: list[_Node]):
+        self.elems = elems
+        offsets, off, align = [], 0, 1
+        for e in elems:
+            off = _up(off, e.align)
+            offsets.append(off)
+            off += e.size
+            align = max(align, e.align)
+        self.offsets = offsets
+        self.align = align
+        self.size = _up(off, align)
+        self.flat = tuple(v for e in elems for v in e.flat)
+        self.measured = any(e.measured for e in elems)
+
+    def prepare(self, value: Any) -> Any:
+        n = len(self.elems)
+        if not isinstance(value, tuple | list) or len(value) != n:
+            raise ConvertError(f"expected a tuple of {n} items, got {_short(value)}")
+        out = []
+        for i, e in enumerate(self.elems):
+            try:
+                out.append(e.prepare(value[i]))
+            except ConvertError as exc:
+                exc.path.insert(0, f"[{i}]")
+                raise
+        return out
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        for e, p in zip(self.elems, prep, strict=True):
+            e.lower(cx, p, out)
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        for e, o, p in zip(self.elems, self.offsets, prep, strict=True):
+            e.store(cx, p, buf, off + o)
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        return tuple(
+            e.load(cx, blk, off + o) for e, o in zip(self.elems, self.offsets, strict=True)
+        )
+
+    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
+        return sum(
+            e.measure(cx, blk, off + o)
+            for e, o in zip(self.elems, self.offsets, strict=True)
+            if e.measured
+        )
+
+
+class _Cases(_Node):
+    """option<T> (cases none, some) and result<T, E> (ok, err): a u8 discriminant."""
+
+    def __init__(self, cases: list[_Node | None], is_option: bool):
+        self.cases = cases
+        self.is_option = is_option
+        payload_align = max([c.align for c in cases if c is not None], default=1)
+        self.payload = _up(1, payload_align)
+        self.align = max(1, payload_align)
+        self.size = _up(self.payload + max([c.size for c in cases if c], default=0), self.align)
+        self.joined = _join([() if c is None else c.flat for c in cases])
+        self.flat = (_I32, *self.joined)
+        self.measured = any(c.measured for c in cases if c is not None)
+
+    def prepare(self, value: Any) -> Any:
+        if self.is_option:
+            if value is None:
+                return (0, None)
+            inner = self.cases[1]
+            assert inner is not None
+            return (1, inner.prepare(value))
+        if isinstance(value, Ok):
+            index, payload = 0, value.value
+        elif isinstance(value, Err):
+            index, payload = 1, value.value
+        else:
+            raise ConvertError(
+                f"expected Ok(...) or Err(...) for a result, got {_type_name(value)}"
+            )
+        case = self.cases[index]
+        if case is None:
+            if payload is not None:
+                raise ConvertError(f"this result case carries no payload, got {_short(payload)}")
+            return (index, None)
+        try:
+            return (index, case.prepare(payload))
+        except ConvertError as exc:
+            exc.path.insert(0, ".value")
+            raise
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        index, payload = prep
+        out.append(index)
+        case = self.cases[index]
+        values: list[Any] = []
+        if case is not None:
+            case.lower(cx, payload, values)
+        have = () if case is None else case.flat
+        for j, want in enumerate(self.joined):
+            if j < len(values):
+                out.append(_coerce(values[j], have[j], want))
+            else:
+                out.append(0.0 if want in (_F32, _F64) else 0)
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        index, payload = prep
+        buf[off] = index
+        case = self.cases[index]
+        if case is not None:
+            case.store(cx, payload, buf, off + self.payload)
+
+    def _case(self, blk: bytes, off: int) -> tuple[int, _Node | None]:
+        index = blk[off]
+        if index > 1:
+            kind = "option" if self.is_option else "result"
+            raise _abi_error(
+                f"invalid {kind} discriminant {index} in a result", "invalid discriminant"
+            )
+        return index, self.cases[index]
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        index, case = self._case(blk, off)
+        value = None if case is None else case.load(cx, blk, off + self.payload)
+        if self.is_option:
+            return None if index == 0 else value
+        return Ok(value) if index == 0 else Err(value)
+
+    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
+        _, case = self._case(blk, off)
+        return 0 if case is None or not case.measured else case.measure(cx, blk, off + self.payload)
+
+
+def node(t: wit.WitType) -> _Node:
+    """The converter of WIT type ``t``; TypeError for a type the raw route does not cover."""
+    if isinstance(t, wit.Prim):
+        return _String() if t.name == "string" else _Prim(t.name)
+    if isinstance(t, wit.ListT):
+        return _List(t, node(t.element))
+    if isinstance(t, wit.TupleT):
+        return _Tuple([node(e) for e in t.elements])
+    if isinstance(t, wit.OptionT):
+        return _Cases([None, node(t.inner)], is_option=True)
+    if isinstance(t, wit.ResultT):
+        return _Cases(
+            [None if t.ok is None else node(t.ok), None if t.err is None else node(t.err)],
+            is_option=False,
+        )
+    raise TypeError(f"the raw route does not cover WIT type {wit.render_type(t)}")
+
+
+# ------------------------------------------------------------------ a function's plan
+
+
+def _payload(value: Any) -> int:
+    if isinstance(value, bytes | bytearray | str):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if isinstance(value, list | tuple):
+        return sum(_payload(v) for v in value[:64]) + len(value)
+    return 0
+
+
+class RawSignature:
+    """The converters of one function's parameters and result."""
+
+    def __init__(self, signature: wit.FuncSig):
+        self.params = [node(t) for t in signature.param_types]
+        self.result = None if signature.result is None else node(signature.result)
+        self.flat_params = tuple(v for p in self.params for v in p.flat)
+        flat_result = () if self.result is None else self.result.flat
+        self.retptr = len(flat_result) > 1
+        self.flat_result = flat_result[0] if len(flat_result) == 1 else None
+        if not self.retptr and self.result is not None and not isinstance(self.result, _Prim):
+            raise TypeError("a compound result in one core value is not covered")
+
+    @staticmethod
+    def payload(args: Sequence[Any]) -> int:
+        """About how many bytes ``args`` move (to choose the route; not exact)."""
+        return sum(_payload(a) for a in args)
+
+    def prepare(self, index: int, value: Any) -> Any:
+        """Argument ``index`` checked and converted; ConvertError if it does not fit."""
+        return self.params[index].prepare(value)
+
+
+class CoreCall:
+    """One raw export of one instance: the function handle and a reusable value array.
+    Calling it runs the guest; wasmtime's error raises :class:`GuestCallError`."""
+
+    __slots__ = ("context", "func", "kinds", "params", "result")
+
+    def __init__(self, func: Any, context: Any, params: Sequence[int], result: int | None):
+        self.func = _byref(capi.func_handle(func))
+        self.context = context
+        self.kinds = [_KIND[p] for p in params]
+        self.params = (VAL * max(len(params), 1))()
+        for i, k in enumerate(self.kinds):
+            self.params[i].kind = k
+        self.result = None if result is None else VAL()
+
+    def __call__(self, *values: Any) -> Any:
+        params = self.params
+        for i, v in enumerate(values):
+            setattr(params[i].of, _FIELD[self.kinds[i]], v)
+        result = self.result
+        if result is None:
+            err = _call(self.func, self.context, params, len(values), None, 0)
+        else:
+            err = _call(self.func, self.context, params, len(values), _byref(result), 1)
+        if err:
+            raise GuestCallError(capi.error_from_ptr(err))
+        return None if result is None else getattr(result.of, _FIELD[result.kind])
+
+
+_KIND: Final = {_I32: U32, _I64: U64, _F32: F32, _F64: F64}
+_FIELD: Final = {U32: "u32", U64: "u64", F32: "f32", F64: "f64"}
+
+
+class RawCallPlan:
+    """Everything one raw call needs on one instance (see the module docstring)."""
+
+    def __init__(
+        self,
+        sig: RawSignature,
+        mem: GuestMemory,
+        alloc: CoreCall,
+        call: CoreCall,
+        post: CoreCall | None,
+    ):
+        self.sig = sig
+        self.mem = mem
+        self.alloc = alloc
+        self.call = call
+        self.post = post
+
+    def run(self, prepared: Sequence[Any], limit: int | None) -> Any:
+        """Lower ``prepared`` (from :meth:`RawSignature.prepare`), call, lift."""
+        sig, mem = self.sig, self.mem
+        cx = _Cx(mem, self.alloc, 0)
+        flat: list[Any] = []
+        for p, value in zip(sig.params, prepared, strict=True):
+            p.lower(cx, value, flat)
+        out = self.call(*flat)
+        result = sig.result
+        if result is None:
+            if self.post is not None:
+                self.post()
+            return None
+        if not sig.retptr:
+            assert isinstance(result, _Prim)
+            value = out if result.name in ("f32", "f64") else result.from_int(out)
+            if self.post is not None:
+                self.post(out)
+            return value
+        ret = mem.update(out)
+        if ret % result.align:
+            raise _abi_error(
+                f"the return area {ret:#x} is not aligned to {result.align}", "misaligned pointer"
+            )
+        blk = mem.read(ret, result.size, "the return area")
+        if result.measured:
+            cx.budget = budget = result_budget(limit, mem.size)
+            size = result.measure(cx, blk, 0)
+            if size > budget:
+                raise ResultTooLarge(size, budget)
+        value = result.load(cx, blk, 0)
+        if self.post is not None:
+            self.post(ret)
+        return value

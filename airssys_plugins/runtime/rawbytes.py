@@ -1,0 +1,487 @@
+"""Raw exports: what the host needs to move bytes through a guest's memory itself.
+
+The latin1 byte-buffer exports of :mod:`.relift` still make wasmtime transcode every byte
+at or above 0x80, twice per direction. The raw route transcodes nothing: the host asks
+the guest's allocator for a block, copies the bytes in with ``memmove``, calls the same
+core function with the pointers and lengths, reads the result out of the guest's memory
+and lets the guest free it, exactly as the canonical ABI does it (see :mod:`.rawabi` for
+the host side and :mod:`.guestmem` for how the memory is found). For every exported
+function moving a list or a string, a component gets, appended to its binary:
+
+* ``airssys-raw-alloc: func(align: u32, size: u32) -> u64``: the guest's own
+  ``cabi_realloc(0, 0, align, size)``; the result is ``memory pages << 32 | pointer``, so
+  the host checks every pointer against the memory size as of that call;
+* ``airssys-raw-probe: func(a: u64, b: u64) -> u64``: a fresh 16-byte block holding
+  ``a ^ b`` and ``a + b`` (packed likewise), used once per instance to find the memory;
+* ``airssys-raw-f<k>: func(p0: u32, ...) -> u64``: the *same* core function as the export
+  ``interface#function``, lifted with its core signature (the flat parameters as
+  ``u32``/``u64``/``f32``/``f64``; a result read from a return area gives that area's
+  pointer, packed; a single flat result is returned as is), and *without* post-return,
+  so the result is still allocated when the call returns;
+* ``airssys-raw-p<k>: func(r: ...)``: that export's post-return, lifted on its own; the
+  host calls it once the result is copied out.
+
+wasmtime validates nothing on these calls (no list or string in their types), so the host
+checks every pointer and length. The binary is emitted with :mod:`.relift`'s reader and
+encoders; pure Python, no wasmtime. Anything not understood declines (returns None): the
+worst case is the latin1 route, or the element-by-element one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+import attrs
+
+from . import relift as _r
+
+__all__ = [
+    "RAW_PLAN_VERSION",
+    "RAW_PREFIX",
+    "RawExport",
+    "RawPlan",
+    "add_raw_exports",
+    "decode_raw_plan",
+    "encode_raw_plan",
+    "raw_export_tail",
+]
+
+log = logging.getLogger("airssys_plugins.runtime")
+
+#: Root export names of the added functions start with this.
+RAW_PREFIX: Final = "airssys-raw-"
+ALLOC: Final = RAW_PREFIX + "alloc"
+PROBE: Final = RAW_PREFIX + "probe"
+#: Bumped whenever what raw_export_tail() appends changes.
+RAW_PLAN_VERSION: Final = 1
+
+_I32, _I64, _F32, _F64 = _r._I32, _r._I64, _r._F32, _r._F64
+#: The component primitive a core value type is lifted as (u32, u64, f32, f64).
+_CORE_TO_PRIM: Final = {_I32: 0x79, _I64: 0x77, _F32: 0x76, _F64: 0x75}
+_U32, _U64 = 0x79, 0x77
+_STRING: Final = 0x73
+_UTF8: Final = 0x00
+#: Component primitives the host side (rawabi) reads and writes: bool .. string.
+_COVERED_PRIMS: Final = frozenset(range(0x73, 0x80))
+#: Flattened parameters beyond this go through memory (canonical ABI MAX_FLAT_PARAMS).
+_MAX_FLAT_PARAMS: Final = 16
+
+
+@attrs.frozen
+class RawExport:
+    """The raw exports of ``interface#function``: ``call`` (core signature) and ``post``."""
+
+    interface: str | None
+    function: str
+    call: str
+    post: str | None
+    #: Core value types (0x7f i32, 0x7e i64, 0x7d f32, 0x7c f64) of the flat parameters.
+    params: tuple[int, ...]
+    #: True: the result is read from a return area whose pointer ``call`` returns (packed
+    #: with the memory size). False: ``result`` is the one flat result's core type, or
+    #: None for a function without result.
+    retptr: bool
+    result: int | None
+
+
+@attrs.frozen
+class RawPlan:
+    """What :func:`raw_export_tail` added."""
+
+    functions: tuple[RawExport, ...]
+    alloc: str = ALLOC
+    probe: str = PROBE
+
+    def find(self, interface: str | None, function: str) -> RawExport | None:
+        for f in self.functions:
+            if f.interface == interface and f.function == function:
+                return f
+        return None
+
+
+# ------------------------------------------------------------------ a small core module
+
+
+@attrs.define
+class _CoreModule:
+    """A core module under construction; functions are referred to by name, and each
+    body is built once every index is known (imported functions come first)."""
+
+    types: list[bytes] = attrs.Factory(list)
+    imports: list[bytes] = attrs.Factory(list)
+    func_names: list[str] = attrs.Factory(list)  # imported, then defined
+    n_imported: int = 0
+    defined: list[tuple[int, int, Callable[[Callable[[str], int]], bytes]]] = attrs.Factory(list)
+    exports: list[tuple[str, str]] = attrs.Factory(list)
+
+    def type(self, params: list[int], results: list[int]) -> int:
+        encoded = _r._functype(params, results)
+        if encoded not in self.types:
+            self.types.append(encoded)
+        return self.types.index(encoded)
+
+    def import_memory(self, module: str, name: str) -> None:
+        # any 32-bit, unshared memory (min 0, no max)
+        self.imports.append(_r._name(module) + _r._name(name) + b"\x02\x00\x00")
+
+    def import_func(self, module: str, name: str, params: list[int], results: list[int]) -> None:
+        assert not self.defined, "imports come before definitions"
+        t = self.type(params, results)
+        self.imports.append(_r._name(module) + _r._name(name) + b"\x00" + _r._leb(t))
+        self.func_names.append(name)
+        self.n_imported += 1
+
+    def func(
+        self,
+        name: str,
+        params: list[int],
+        results: list[int],
+        locals_i32: int,
+        body: Callable[[Callable[[str], int]], bytes],
+        *,
+        export: str | None = None,
+    ) -> None:
+        self.defined.append((self.type(params, results), locals_i32, body))
+        self.func_names.append(name)
+        if export is not None:
+            self.exports.append((export, name))
+
+    def encode(self) -> bytes:
+        index = {n: i for i, n in enumerate(self.func_names)}
+        codes = [
+            _r._code(locals_i32, body(index.__getitem__)) for _, locals_i32, body in self.defined
+        ]
+        sections = [
+            (1, self.types),
+            (2, self.imports),
+            (3, [_r._leb(t) for t, _, _ in self.defined]),
+            (7, [_r._name(e) + b"\x00" + _r._leb(index[f]) for e, f in self.exports]),
+            (10, codes),
+        ]
+        return b"\0asm\x01\0\0\0" + b"".join(_r._section(sid, items) for sid, items in sections)
+
+
+def _pack_pages(local_ptr: int) -> bytes:
+    """``i64.extend_i32_u(memory.size) << 32 | i64.extend_i32_u(local ptr)``"""
+    return (
+        b"\x3f\x00\xad"  # memory.size 0, i64.extend_i32_u
+        + b"\x42\x20\x86"  # i64.const 32, i64.shl
+        + _r._get(local_ptr) + b"\xad"  # local.get ptr, i64.extend_i32_u
+        + b"\x84"  # i64.or
+    )  # fmt: skip
+
+
+def add_raw_shim_functions(module: _CoreModule, wrapped: list[tuple[int, ...]]) -> None:
+    """Add ``alloc``, ``probe`` and a ``w<k>`` wrapper per function returning through a
+    return area to ``module``, which imports ``memory`` and ``realloc`` (as its function
+    named "realloc") and ``rf<k>`` (the wrapped core functions) already."""
+
+    def alloc(idx: Callable[[str], int]) -> bytes:
+        # p = realloc(0, 0, align, size): exactly the call wasmtime makes to lower a list
+        return (
+            b"\x41\x00\x41\x00" + _r._get(0) + _r._get(1) + _r._call(idx("realloc"))
+            + b"\x21\x02" + _pack_pages(2)
+        )  # fmt: skip
+
+    def probe(idx: Callable[[str], int]) -> bytes:
+        # The values are mixed after the allocation, right before they are stored: a
+        # spill of the arguments (kept across the call) is never the 16 bytes looked for.
+        return (
+            b"\x41\x00\x41\x00\x41\x08\x41\x10" + _r._call(idx("realloc")) + b"\x21\x02"
+            + _r._get(2) + _r._get(0) + _r._get(1) + b"\x85"  # a ^ b
+            + b"\x37\x03\x00"  # i64.store align=8 offset=0
+            + _r._get(2) + _r._get(0) + _r._get(1) + b"\x7c"  # a + b
+            + b"\x37\x03\x08"  # i64.store align=8 offset=8
+            + _pack_pages(2)
+        )  # fmt: skip
+
+    module.func("alloc", [_I32, _I32], [_I64], 1, alloc, export="alloc")
+    module.func("probe", [_I64, _I64], [_I64], 1, probe, export="probe")
+    for k, flat in enumerate(wrapped):
+        n = len(flat)
+
+        def wrapper(idx: Callable[[str], int], k: int = k, n: int = n) -> bytes:
+            return (
+                b"".join(_r._get(i) for i in range(n)) + _r._call(idx(f"rf{k}"))
+                + b"\x21" + _r._leb(n) + _pack_pages(n)
+            )  # fmt: skip
+
+        module.func(f"rw{k}", list(flat), [_I64], 1, wrapper, export=f"rw{k}")
+
+
+# ------------------------------------------------------------------ choosing functions
+
+
+@attrs.frozen
+class RawPick:
+    """A lifted export the raw route covers."""
+
+    lift: _r._Lift
+    interface: str | None
+    function: str
+    params: tuple[int, ...]
+    results: tuple[int, ...]
+
+    @property
+    def retptr(self) -> bool:
+        return len(self.results) > 1
+
+
+def _covered(rw: _r._Rewriter, t: _r.ValType | None, depth: int = 0) -> tuple[bool, bool]:
+    """(covered by rawabi, holds a list or a string); raises _Unsupported."""
+    if t is None:
+        return True, False
+    if depth > 32:
+        raise _r._Unsupported("type too deep")
+    d = rw.resolve(t)
+    if isinstance(d, int):
+        return d in _COVERED_PRIMS, d == _STRING
+    assert isinstance(d, tuple)
+    kind = d[0]
+    if kind == "list":
+        ok, _ = _covered(rw, d[1], depth + 1)
+        return ok, True
+    if kind == "tuple":
+        parts = [_covered(rw, e, depth + 1) for e in d[1]]
+    elif kind == "option":
+        parts = [_covered(rw, d[1], depth + 1)]
+    elif kind == "result":
+        parts = [_covered(rw, d[1], depth + 1), _covered(rw, d[2], depth + 1)]
+    else:
+        return False, False
+    return all(p[0] for p in parts), any(p[1] for p in parts)
+
+
+def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
+    if t is None:
+        return False
+    d = rw.resolve(t)
+    if isinstance(d, int):
+        return d == _STRING
+    assert isinstance(d, tuple)
+    parts = d[1] if d[0] == "tuple" else d[1:]
+    return any(_has_string(rw, p) for p in parts if p is not None)
+
+
+def raw_picks(c: _r._Component) -> tuple[list[RawPick], int | None, int | None]:
+    """The lifted exports of ``c`` the raw route covers, with the memory and the realloc
+    they share. Functions with another memory or realloc are left out."""
+    rw = _r._Rewriter(c)
+    names = {v: k for k, v in c.core_func_names.items()}
+    realloc: int | None = None
+    memory: int | None = None
+    picked: list[RawPick] = []
+    seen: set[tuple[str | None, str]] = set()
+    for lift in c.lifts:
+        core_name = c.core_func_names.get(lift.core_func)
+        if core_name is None or core_name.startswith("cabi_"):
+            continue
+        interface, _, function = core_name.rpartition("#")
+        key = (interface or None, function)
+        exported = interface if interface else function
+        if key in seen or exported not in c.export_names:
+            continue
+        deftype = c.types.get(lift.type_index)
+        if not (isinstance(deftype, tuple) and deftype[0] == "func"):
+            continue
+        params, result = deftype[1], deftype[2]
+        assert isinstance(params, tuple)
+        try:
+            scans = [_covered(rw, t) for _, t in params] + [_covered(rw, result)]
+            if not all(s[0] for s in scans) or not any(s[1] for s in scans):
+                continue
+            flat = [v for _, t in params for v in rw.flat(t)]
+            flat_result = [] if result is None else rw.flat(result)
+            strings = any(_has_string(rw, t) for _, t in params) or _has_string(rw, result)
+        except _r._Unsupported:
+            continue
+        if len(flat) > _MAX_FLAT_PARAMS:
+            continue  # parameters passed through memory: not handled by the host side
+        if len(flat_result) == 1 and not isinstance(rw.resolve(result), int):
+            continue  # a compound result in one core value (tuple<u32>): not handled
+        encodings = [o[0] for o in lift.options if o[0] in _r._ENCODINGS]
+        if strings and any(e != _UTF8 for e in encodings):
+            continue  # the host writes and reads strings as UTF-8 only
+        lift_memory, lift_realloc = lift.option(0x03), lift.option(0x04)
+        if lift_memory is None or (memory is not None and lift_memory != memory):
+            continue
+        if lift_realloc is not None and realloc is not None and lift_realloc != realloc:
+            continue
+        memory = lift_memory
+        realloc = lift_realloc if lift_realloc is not None else realloc
+        seen.add(key)
+        picked.append(RawPick(lift, key[0], function, tuple(flat), tuple(flat_result)))
+    if realloc is None:
+        realloc = names.get("cabi_realloc")
+    return picked, memory, realloc
+
+
+# ------------------------------------------------------------------ the tail
+
+
+def _functype_bytes(params: list[int], result: int | None) -> bytes:
+    body = _r._leb(len(params)) + b"".join(
+        _r._name(f"p{j}") + bytes([t]) for j, t in enumerate(params)
+    )
+    body += b"\x01\x00" if result is None else b"\x00" + bytes([result])
+    return b"\x40" + body
+
+
+def raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
+    """The sections to append to ``data`` for its raw exports, and what they add; None
+    when there is nothing to add or the layout is not understood. Never raises."""
+    try:
+        return _raw_export_tail(data)
+    except _r._Unsupported:
+        return None
+    except Exception as exc:
+        log.debug("no raw exports: reading the component failed (%r)", exc)
+        return None
+
+
+def add_raw_exports(data: bytes) -> tuple[bytes, RawPlan] | None:
+    """``data`` with its raw exports appended (see :func:`raw_export_tail`)."""
+    plan = raw_export_tail(data)
+    return None if plan is None else (data + plan[0], plan[1])
+
+
+def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
+    c = _r._read(data)
+    picked, memory, realloc = raw_picks(c)
+    if not picked or memory is None or realloc is None:
+        return None
+    wrapped = [i for i, p in enumerate(picked) if p.retptr]
+    module = _CoreModule()
+    module.import_memory("m", "memory")
+    module.import_func("m", "realloc", [_I32] * 4, [_I32])
+    for k, i in enumerate(wrapped):
+        module.import_func("m", f"rf{k}", list(picked[i].params), [_I32])
+    add_raw_shim_functions(module, [picked[i].params for i in wrapped])
+
+    args = [
+        _r._name("memory") + _r._core_sort(0x02, memory),
+        _r._name("realloc") + _r._core_sort(0x00, realloc),
+    ]
+    args += [
+        _r._name(f"rf{k}") + _r._core_sort(0x00, picked[i].lift.core_func)
+        for k, i in enumerate(wrapped)
+    ]
+    arg_instance = c.n_core_instances
+    instances = [
+        b"\x01" + _r._leb(len(args)) + b"".join(args),
+        b"\x00" + _r._leb(c.n_core_modules) + _r._leb(1) + _r._name("m") + b"\x12"
+        + _r._leb(arg_instance),
+    ]  # fmt: skip
+    alias_names = ["alloc", "probe"] + [f"rw{k}" for k in range(len(wrapped))]
+    aliases = [b"\x00\x00\x01" + _r._leb(arg_instance + 1) + _r._name(n) for n in alias_names]
+    shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+    types, lifts, exports, plan = raw_lifts(c, picked, shim_func)
+    tail = (
+        b"\x01" + _r._leb(len(module.encode())) + module.encode()
+        + _r._section(2, instances)
+        + _r._section(6, aliases)
+        + _r._section(7, types)
+        + _r._section(8, lifts)
+        + _r._section(11, exports)
+    )  # fmt: skip
+    return tail, plan
+
+
+def raw_lifts(
+    c: _r._Component,
+    picked: list[RawPick],
+    shim_func: dict[str, int],
+    *,
+    first_type: int | None = None,
+    first_func: int | None = None,
+) -> tuple[list[bytes], list[bytes], list[bytes], RawPlan]:
+    """The types, lifts and exports of the raw exports, given the core function index of
+    each shim export (``alloc``, ``probe``, ``rw<k>``); indices of the new types and
+    functions start at ``first_type``/``first_func`` (default: right after ``c``'s)."""
+    first_type = c.n_types if first_type is None else first_type
+    first_func = c.n_funcs if first_func is None else first_func
+    types: list[bytes] = []
+    lifts: list[bytes] = []
+    names: list[str] = []
+
+    def add(core_func: int, functype: bytes, name: str) -> None:
+        if name in c.export_names:
+            raise _r._Unsupported(f"export {name} exists")
+        types.append(functype)
+        lifts.append(
+            b"\x00\x00" + _r._leb(core_func) + b"\x00" + _r._leb(first_type + len(types) - 1)
+        )
+        names.append(name)
+
+    add(shim_func["alloc"], _functype_bytes([_U32, _U32], _U64), ALLOC)
+    add(shim_func["probe"], _functype_bytes([_U64, _U64], _U64), PROBE)
+    added: list[RawExport] = []
+    k = 0
+    for i, pick in enumerate(picked):
+        params = [_CORE_TO_PRIM[v] for v in pick.params]
+        call = f"{RAW_PREFIX}f{i}"
+        if pick.retptr:
+            add(shim_func[f"rw{k}"], _functype_bytes(params, _U64), call)
+            k += 1
+            post_params = [_U32]
+            result = None
+        else:
+            result = pick.results[0] if pick.results else None
+            add(
+                pick.lift.core_func,
+                _functype_bytes(params, None if result is None else _CORE_TO_PRIM[result]),
+                call,
+            )
+            post_params = [] if result is None else [_CORE_TO_PRIM[result]]
+        post = pick.lift.option(0x05)
+        post_name = None
+        if post is not None:
+            post_name = f"{RAW_PREFIX}p{i}"
+            add(post, _functype_bytes(post_params, None), post_name)
+        added.append(
+            RawExport(
+                pick.interface, pick.function, call, post_name, pick.params, pick.retptr, result
+            )
+        )
+    exports = [
+        b"\x00" + _r._name(n) + b"\x01" + _r._leb(first_func + j) + b"\x00"
+        for j, n in enumerate(names)
+    ]
+    return types, lifts, exports, RawPlan(tuple(added))
+
+
+# ------------------------------------------------------------------ plans on disk
+
+
+def encode_raw_plan(plan: RawPlan | None) -> dict[str, object] | None:
+    """``plan`` as JSON-ready data (kept beside the compile cache)."""
+    if plan is None:
+        return None
+    return {
+        "version": RAW_PLAN_VERSION,
+        "functions": [
+            [f.interface, f.function, f.call, f.post, list(f.params), f.retptr, f.result]
+            for f in plan.functions
+        ],
+    }
+
+
+def decode_raw_plan(data: object) -> RawPlan | None:
+    """The inverse of :func:`encode_raw_plan`; ValueError for anything else."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or data.get("version") != RAW_PLAN_VERSION:
+        raise ValueError("not a raw-export plan of this version")
+    functions = []
+    try:
+        for iface, func, call, post, params, retptr, result in data["functions"]:
+            functions.append(
+                RawExport(
+                    iface, func, call, post, tuple(int(p) for p in params), bool(retptr), result
+                )
+            )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"unreadable raw-export plan: {exc}") from None
+    return RawPlan(tuple(functions))

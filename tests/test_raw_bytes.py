@@ -1,0 +1,436 @@
+"""The raw byte route: the host moves lists and strings through the guest's memory itself.
+
+runtime/rawbytes.py appends raw exports (the core signature of each function, the guest's
+allocator, its post-returns, a probe) to a component; runtime/guestmem.py finds the
+guest's memory in this process; runtime/rawabi.py lowers and lifts values there with the
+canonical ABI's layout and every check wasmtime's own lifting makes. These tests drive
+that route on WAT guests and compare it with the element-by-element path of the same
+instance: equal results on random inputs, the same refusal (and reason) for every hostile
+guest, no memory growth, the memory found again after a discard and after growing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from airssys_plugins import HookCallError, PluginABIError, PluginLimitExceeded
+from airssys_plugins.authoring.build import build_guest, find_tool
+from airssys_plugins.contract import wit
+from airssys_plugins.runtime import capi, guestmem
+from airssys_plugins.runtime.convert import ConvertError
+from airssys_plugins.runtime.image import ComponentImage
+from airssys_plugins.runtime.instance import PluginInstance
+from airssys_plugins.runtime.rawabi import (
+    CoreCall,
+    GuestCallError,
+    RawCallPlan,
+    RawSignature,
+    ResultTooLarge,
+    result_budget,
+)
+from airssys_plugins.runtime.rawbytes import (
+    RAW_PREFIX,
+    add_raw_exports,
+    decode_raw_plan,
+    encode_raw_plan,
+    raw_export_tail,
+)
+from airssys_plugins.runtime.sandbox import SandboxSpec
+
+from .test_byte_buffers import _py_bytes
+
+GUESTS = Path(__file__).parent / "guests"
+IFACE = "test:bytes/ops@1.0.0"
+I32, I64 = 0x7F, 0x7E
+
+
+@pytest.fixture(scope="module")
+def bytes_wasm() -> bytes:
+    return build_guest(GUESTS / "bytes").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def hostile_wasm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("raw") / "hostile.wasm"
+    subprocess.run(
+        [find_tool("wasm-tools"), "parse", str(GUESTS / "raw-hostile" / "hostile.wat"), "-o",
+         str(out)],
+        check=True,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+class Harness:
+    """One instance of a component with raw exports; each function callable both ways:
+    ``raw`` (the raw route) and ``slow`` (the element-by-element path, same instance)."""
+
+    def __init__(self, name: str, data: bytes, *, max_result_bytes: int | None = None):
+        added = add_raw_exports(data)
+        assert added is not None
+        wider, self.plan = added
+        self.image = ComponentImage.load(name, wider)
+        self.instance = PluginInstance(
+            self.image, sandbox=SandboxSpec(max_result_bytes=max_result_bytes)
+        )
+        self.limit = max_result_bytes
+        self.sigs = {
+            f: wit.FuncSig(tuple((n, _py_bytes(t)) for n, t in s.params), _py_bytes(s.result))
+            for (_, f), s in self.image.exports.items()
+            if not f.startswith(RAW_PREFIX)
+        }
+        self.slow = {
+            f: self.instance.bind(f, i, f, self.sigs[f], byte_buffers=False)
+            for (i, f) in self.image.exports
+            if not f.startswith(RAW_PREFIX)
+        }
+        self.fresh()
+
+    def fresh(self) -> None:
+        """A new instance (after a refused call), its memory found again."""
+        self.instance.discard()
+        self.instance.instantiate()
+        self.mem = guestmem.GuestMemory(
+            guestmem.find_base(self.core(self.plan.probe, [I64, I64], I64))
+        )
+        self.alloc = self.core(self.plan.alloc, [I32, I32], I64)
+
+    def core(self, name: str, params: list[int], result: int | None) -> CoreCall:
+        store, inst = self.instance._store, self.instance._instance
+        assert store is not None
+        assert inst is not None
+        index = inst.get_export_index(store, name)
+        assert index is not None, name
+        func = inst.get_func(store, index)
+        assert func is not None
+        return CoreCall(func, capi.store_context(store), params, result)
+
+    def raw(self, func: str, *args: Any) -> Any:
+        export = next(f for f in self.plan.functions if f.function == func)
+        sig = RawSignature(self.sigs[func])
+        call = self.core(export.call, list(export.params), I64 if export.retptr else export.result)
+        post = None
+        if export.post is not None:
+            post_params = (
+                [I32] if export.retptr else [] if export.result is None else [export.result]
+            )
+            post = self.core(export.post, post_params, None)
+        prepared = [sig.prepare(i, a) for i, a in enumerate(args)]
+        return RawCallPlan(sig, self.mem, self.alloc, call, post).run(prepared, self.limit)
+
+    def both(self, func: str, *args: Any) -> Any:
+        raw = self.raw(func, *args)
+        slow = self.instance.call(self.slow[func], args)
+        assert raw == slow
+        assert type(raw) is type(slow)
+        return raw
+
+    def close(self) -> None:
+        self.instance.close()
+
+
+@pytest.fixture(scope="module")
+def ops(bytes_wasm: bytes) -> Iterator[Harness]:
+    h = Harness("bytes", bytes_wasm)
+    yield h
+    h.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(hostile_wasm: bytes) -> Iterator[Harness]:
+    h = Harness("hostile", hostile_wasm)
+    yield h
+    h.close()
+
+
+# ------------------------------------------------------------------ the rewritten binary
+
+
+def test_raw_exports_cover_lists_and_strings(bytes_wasm: bytes) -> None:
+    """Every function moving a list or a string gets raw exports, `mixed` (a string
+    beside the bytes) included; `boxed` (a record) is declined; nothing is rewritten."""
+    added = add_raw_exports(bytes_wasm)
+    assert added is not None
+    wider, plan = added
+    assert wider.startswith(bytes_wasm)
+    assert {f.function for f in plan.functions} == {
+        "echo", "tail", "empty", "length", "make", "maybe", "nested", "pair", "mixed"
+    }  # fmt: skip
+    assert all(f.interface == IFACE for f in plan.functions)
+    by_name = {f.function: f for f in plan.functions}
+    assert by_name["length"].retptr is False
+    assert by_name["length"].result == I32
+    assert by_name["length"].post is None  # no post-return for a scalar result
+    assert by_name["echo"].retptr
+    assert by_name["echo"].post is not None
+    assert by_name["mixed"].params == (I32,) * 4
+
+
+def test_plans_round_trip(bytes_wasm: bytes) -> None:
+    plan = raw_export_tail(bytes_wasm)
+    assert plan is not None
+    assert decode_raw_plan(encode_raw_plan(plan[1])) == plan[1]
+    assert decode_raw_plan(None) is None
+    with pytest.raises(ValueError, match="version"):
+        decode_raw_plan({"version": 0, "functions": []})
+    with pytest.raises(ValueError, match="unreadable"):
+        decode_raw_plan({"version": 1, "functions": [[1, 2]]})
+
+
+def test_unreadable_or_irrelevant_input_is_declined(textpipe_wasm: dict[str, Path]) -> None:
+    assert raw_export_tail(b"\0asm\x01\0\0\0") is None
+    assert raw_export_tail(b"\0asm\x0d\0\x01\0\x07\x05\x01") is None
+    # string-only components are covered too (strings cross without transcoding)
+    for wasm in textpipe_wasm.values():
+        plan = raw_export_tail(wasm.read_bytes())
+        assert plan is None or all(isinstance(f.function, str) for f in plan[1].functions)
+
+
+def test_image_shows_the_raw_exports_with_core_signatures(ops: Harness) -> None:
+    sigs = {f: s for (_, f), s in ops.image.exports.items() if f.startswith(RAW_PREFIX)}
+    assert sigs[RAW_PREFIX + "alloc"].render() == "func(p0: u32, p1: u32) -> u64"
+    assert sigs[RAW_PREFIX + "probe"].render() == "func(p0: u64, p1: u64) -> u64"
+
+
+# ------------------------------------------------------------------ equality
+
+
+PAYLOADS = [b"", b"\x00", b"hello", bytes(range(256)), os.urandom(4097), "naïve ✓".encode()]
+
+
+@pytest.mark.parametrize("data", PAYLOADS, ids=range(len(PAYLOADS)))
+def test_every_shape_matches_the_element_by_element_path(ops: Harness, data: bytes) -> None:
+    assert ops.both("echo", data) == data
+    assert ops.both("tail", data) == data[1:]
+    assert ops.both("tail", b"x" + data) == data  # a result at an odd address
+    assert ops.both("length", data) == len(data)
+    assert ops.both("maybe", data) == data
+    assert ops.both("maybe", None) is None
+    assert ops.both("nested", [data, b"", data[::-1]]) == [data, b"", data[::-1]]
+    assert ops.both("nested", []) == []
+    assert ops.both("pair", (data, 2**32 - 1)) == (data, 2**32 - 1)
+    assert ops.both("mixed", "héllo ✓", data) == data
+    assert ops.both("empty") == b""
+
+
+def test_bytes_like_arguments(ops: Harness) -> None:
+    data = os.urandom(3000)
+    assert ops.raw("echo", bytearray(data)) == data
+    assert ops.raw("echo", memoryview(data)) == data
+    assert ops.raw("echo", list(data[:50])) == data[:50]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=70_000), fill=st.integers(0, 255), n=st.integers(0, 100_000))
+def test_random_sizes_match(ops: Harness, data: bytes, fill: int, n: int) -> None:
+    assert ops.both("echo", data) == data
+    assert ops.both("nested", [data, data[:7]]) == [data, data[:7]]
+    assert ops.both("make", n, fill) == bytes([fill]) * n
+
+
+def test_large_random_round_trip(ops: Harness) -> None:
+    data = os.urandom(1 << 20)
+    assert ops.raw("echo", data) == data
+    assert ops.raw("make", 3 << 20, 0xE9) == b"\xe9" * (3 << 20)  # memory grows: base holds
+
+
+def test_arguments_are_checked_before_the_guest_is_touched(ops: Harness) -> None:
+    sig = RawSignature(ops.sigs["pair"])
+    with pytest.raises(ConvertError) as info:
+        sig.prepare(0, (b"ok", 2**32))
+    assert info.value.located() == "[1]: 4294967296 is out of range for u32 (0..4294967295)"
+    with pytest.raises(ConvertError, match=r"expected a tuple of 2 items"):
+        sig.prepare(0, b"x")
+    nested = RawSignature(ops.sigs["nested"])
+    with pytest.raises(ConvertError) as info:
+        nested.prepare(0, [b"", [1, 256]])
+    assert info.value.located().startswith("[1][1]: 256 is out of range for u8")
+    with pytest.raises(ConvertError, match="not valid Unicode"):
+        RawSignature(ops.sigs["mixed"]).prepare(0, "\ud800")
+
+
+def test_memory_does_not_grow_over_100_calls(ops: Harness) -> None:
+    data = os.urandom(64 << 10)
+    ops.raw("echo", data)
+    size = ops.mem.size
+    for _ in range(100):
+        assert ops.raw("echo", data) == data
+        assert ops.raw("nested", [data]) == [data]
+    assert ops.mem.size == size
+
+
+def test_limit_is_checked_on_the_length_before_copying(bytes_wasm: bytes) -> None:
+    h = Harness("limited", bytes_wasm, max_result_bytes=1000)
+    try:
+        assert h.raw("make", 1000, 0xFF) == b"\xff" * 1000
+        with pytest.raises(ResultTooLarge) as info:
+            h.raw("make", 1001, 0xFF)
+        assert info.value.size == 1001
+        with pytest.raises(PluginLimitExceeded, match="1,001 bytes"):  # the same count
+            h.instance.call(h.slow["make"], (1001, 0xFF))
+    finally:
+        h.close()
+
+
+# ------------------------------------------------------------------ hostile guests
+
+# (function, argument, the reason): the canonical ABI violation each makes
+HOSTILE = [
+    ("bad-result", b"x" * 16, "out-of-bounds pointer"),  # result pointer outside memory
+    ("bad-length", b"x" * 16, "out-of-bounds pointer"),  # result running past the end
+    ("bad-retptr", b"x" * 16, "out-of-bounds pointer"),  # return area outside memory
+    ("odd-retptr", b"x" * 16, "misaligned pointer"),  # return area misaligned
+    ("echo", os.urandom(12345), "realloc out of bounds"),  # the allocator answers past the end
+    ("sum32", list(range(1111)), "realloc misaligned"),  # the allocator misaligns a list<u32>
+    ("as-text", b"\xff\xfe", "invalid UTF-8"),  # invalid UTF-8 in a string result
+    ("bad-option", b"x", "invalid discriminant"),  # option discriminant 2
+    ("bad-char", b"x", "invalid char"),  # char beyond U+10FFFF
+    ("odd-list", b"x", "misaligned pointer"),  # a list<u32> at an odd address
+]
+
+
+@pytest.mark.parametrize(("func", "arg", "reason"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_results_are_refused_for_wasmtimes_reason(
+    hostile: Harness, func: str, arg: Any, reason: str
+) -> None:
+    """The raw route's checks refuse what wasmtime's lifting refuses, for the reason of
+    the trap table; the post-return is not run with the bad pointer; a fresh instance
+    then works."""
+    hostile.fresh()
+    with pytest.raises(guestmem.GuestMemoryError) as raw:
+        hostile.raw(func, arg)
+    assert raw.value.reason == reason
+    hostile.fresh()
+    with pytest.raises(HookCallError) as slow:
+        hostile.instance.call(hostile.slow[func], (arg,))
+    if func == "odd-retptr":  # wasmtime: "return pointer not aligned", not in the table yet
+        assert "pointer not aligned" in str(slow.value)
+    else:
+        assert isinstance(slow.value, PluginABIError)
+        assert slow.value.reason == reason
+    hostile.fresh()
+    assert hostile.raw("echo", b"still alive") == b"still alive"
+
+
+def test_entries_aliasing_one_region_hit_the_budget_before_copying(hostile: Harness) -> None:
+    """100,000 entries of the same 960 bytes would be 96 MB on the host (with no limit set:
+    the budget is a multiple of the guest's memory)."""
+    hostile.fresh()
+    with pytest.raises(ResultTooLarge) as info:
+        hostile.raw("alias", 100_000)
+    assert info.value.size > result_budget(None, hostile.mem.size)
+    hostile.fresh()
+    three = hostile.both("alias", 3)
+    assert len(three) == 3
+    assert three[0] == three[2]
+    assert len(three[0]) == 960
+
+
+def test_a_trap_inside_the_guest_is_wasmtimes_error(hostile: Harness) -> None:
+    hostile.fresh()
+    with pytest.raises(GuestCallError, match="unreachable"):
+        hostile.raw("trap", b"x")
+    hostile.fresh()
+    assert hostile.raw("echo", b"x") == b"x"
+
+
+# ------------------------------------------------------------------ finding the memory
+
+
+def test_two_instances_have_their_own_memory(bytes_wasm: bytes) -> None:
+    a, b = Harness("a", bytes_wasm), Harness("b", bytes_wasm)
+    try:
+        assert a.mem.base != b.mem.base
+        x, y = os.urandom(5000), os.urandom(5000)
+        assert (a.raw("echo", x), b.raw("echo", y)) == (x, y)
+        old = a.mem.base
+        a.fresh()  # a discarded instance's memory is found again, wherever it now is
+        assert a.raw("echo", y) == y
+        assert isinstance(old, int)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_instances_in_threads(bytes_wasm: bytes) -> None:
+    harnesses = [Harness(f"t{i}", bytes_wasm) for i in range(4)]
+    errors: list[BaseException] = []
+
+    def work(h: Harness) -> None:
+        try:
+            for _ in range(30):
+                data = os.urandom(20_000)
+                assert h.raw("echo", data) == data
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(h,)) for h in harnesses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for h in harnesses:
+        h.close()
+    assert errors == []
+
+
+def test_unavailable_platforms_say_so(ops: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guestmem, "AVAILABLE", False)
+    with pytest.raises(guestmem.GuestMemoryError) as info:
+        guestmem.find_base(ops.core(ops.plan.probe, [I64, I64], I64))
+    assert info.value.reason == "unavailable"
+
+
+def test_a_probe_that_lies_is_not_believed(ops: Harness) -> None:
+    """A probe whose block is not where it says, or outside the memory: no base."""
+    real = ops.core(ops.plan.probe, [I64, I64], I64)
+    with pytest.raises(guestmem.GuestMemoryError) as info:
+        guestmem.find_base(lambda a, b: real(a, b) + 16)  # 16 bytes off
+    assert info.value.reason == "memory not found"
+    with pytest.raises(guestmem.GuestMemoryError) as info:
+        guestmem.find_base(lambda a, b: (1 << 32) | 0xFFF8)  # 1 page, block past its end
+    assert info.value.reason == "realloc out of bounds"
+
+
+def test_safe_read_never_faults() -> None:
+    data = b"0123456789abcdef"
+    import ctypes
+
+    address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+    assert address is not None
+    assert guestmem.safe_read(address, 16) == data
+    assert guestmem.safe_read(8, 16) is None  # the zero page
+    assert guestmem.safe_read(2**47 - 4096, 16) is None  # top of user space, unmapped
+
+
+def test_safe_read_after_fork() -> None:
+    """A forked child gets its own pipe (the parent's reads are not interleaved)."""
+    data = b"fork-safe bytes!"
+    import ctypes
+
+    address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+    assert address is not None
+    assert guestmem.safe_read(address, 16) == data  # the parent's pipe exists
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = guestmem.safe_read(address, 16) == data and guestmem.safe_read(8, 4) is None
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert guestmem.safe_read(address, 16) == data
+
+
+def test_strings_and_word_lists(hostile: Harness) -> None:
+    hostile.fresh()
+    assert hostile.both("as-text", "héllo ✓".encode()) == "héllo ✓"
+    assert hostile.both("sum32", [1, 2, 3, 2**32 - 6]) == 0
