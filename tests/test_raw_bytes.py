@@ -32,8 +32,9 @@ from airssys_plugins.runtime.instance import PluginInstance
 from airssys_plugins.runtime.rawabi import (
     CoreCall,
     GuestCallError,
-    RawCallPlan,
+    RawBinding,
     RawSignature,
+    RawState,
     ResultTooLarge,
     result_budget,
 )
@@ -98,33 +99,44 @@ class Harness:
         """A new instance (after a refused call), its memory found again."""
         self.instance.discard()
         self.instance.instantiate()
-        self.mem = guestmem.GuestMemory(
-            guestmem.find_base(self.core(self.plan.probe, [I64, I64], I64))
-        )
-        self.alloc = self.core(self.plan.alloc, [I32, I32], I64)
-
-    def core(self, name: str, params: list[int], result: int | None) -> CoreCall:
         store, inst = self.instance._store, self.instance._instance
         assert store is not None
         assert inst is not None
-        index = inst.get_export_index(store, name)
-        assert index is not None, name
-        func = inst.get_func(store, index)
-        assert func is not None
-        return CoreCall(func, capi.store_context(store), params, result)
+
+        def get_func(name: str) -> Any:
+            index = inst.get_export_index(store, name)
+            assert index is not None, name
+            return inst.get_func(store, index)
+
+        self.state = RawState(get_func, capi.store_context(store))
+        self.bindings: dict[str, RawBinding] = {}
+
+    @property
+    def mem(self) -> guestmem.GuestMemory:
+        if self.state.mem is None:
+            self.state.plan(self.binding("echo"))
+        assert self.state.mem is not None
+        return self.state.mem
+
+    def core(self, name: str, params: list[int], result: int | None) -> CoreCall:
+        return self.state.core(name, params, result)
+
+    def binding(self, func: str) -> RawBinding:
+        if func not in self.bindings:
+            export = next(f for f in self.plan.functions if f.function == func)
+            sig = RawSignature(self.sigs[func])
+            binding = RawBinding(sig, export.call, export.post, self.plan.alloc, self.plan.probe)
+            assert binding.params == export.params  # the host's flattening is the binary's
+            assert binding.result == (I64 if export.retptr else export.result)
+            self.bindings[func] = binding
+        return self.bindings[func]
 
     def raw(self, func: str, *args: Any) -> Any:
-        export = next(f for f in self.plan.functions if f.function == func)
-        sig = RawSignature(self.sigs[func])
-        call = self.core(export.call, list(export.params), I64 if export.retptr else export.result)
-        post = None
-        if export.post is not None:
-            post_params = (
-                [I32] if export.retptr else [] if export.result is None else [export.result]
-            )
-            post = self.core(export.post, post_params, None)
-        prepared = [sig.prepare(i, a) for i, a in enumerate(args)]
-        return RawCallPlan(sig, self.mem, self.alloc, call, post).run(prepared, self.limit)
+        binding = self.binding(func)
+        prepared = [binding.sig.prepare(i, a) for i, a in enumerate(args)]
+        plan = self.state.plan(binding)
+        assert plan is not None
+        return plan.run(prepared, self.limit)
 
     def both(self, func: str, *args: Any) -> Any:
         raw = self.raw(func, *args)
@@ -389,6 +401,13 @@ def test_unavailable_platforms_say_so(ops: Harness, monkeypatch: pytest.MonkeyPa
     with pytest.raises(guestmem.GuestMemoryError) as info:
         guestmem.find_base(ops.core(ops.plan.probe, [I64, I64], I64))
     assert info.value.reason == "unavailable"
+    # an instance whose memory cannot be found turns the route off (callers fall back)
+    ops.fresh()
+    assert ops.state.plan(ops.binding("echo")) is None
+    assert ops.state.off
+    monkeypatch.setattr(guestmem, "AVAILABLE", True)
+    ops.fresh()
+    assert ops.state.plan(ops.binding("echo")) is not None
 
 
 def test_a_probe_that_lies_is_not_believed(ops: Harness) -> None:

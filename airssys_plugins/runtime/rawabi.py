@@ -51,13 +51,15 @@ from .convert import (
     _short,
     _type_name,
 )
-from .guestmem import GuestMemory, GuestMemoryError
+from .guestmem import GuestMemory, GuestMemoryError, find_base
 
 __all__ = [
     "CoreCall",
     "GuestCallError",
+    "RawBinding",
     "RawCallPlan",
     "RawSignature",
+    "RawState",
     "ResultTooLarge",
     "result_budget",
 ]
@@ -654,3 +656,79 @@ class RawCallPlan:
         if self.post is not None:
             self.post(ret)
         return value
+
+
+# ------------------------------------------------------------------ per hook, per instance
+
+_POST_RETPTR: Final = (_I32,)
+
+
+class RawBinding:
+    """A hook's raw route, built once when it is bound: the export names and converters.
+
+    ``threshold``: the route is taken for arguments of about this many bytes or more, or
+    when the function's previous result on the instance was that large (below it, the
+    three guest calls cost more than the one call of the latin1 route)."""
+
+    __slots__ = ("alloc", "call", "params", "post", "post_params", "probe", "result", "sig")
+
+    def __init__(self, sig: RawSignature, call: str, post: str | None, alloc: str, probe: str):
+        self.sig = sig
+        self.call = call
+        self.post = post
+        self.alloc = alloc
+        self.probe = probe
+        self.params = sig.flat_params
+        self.result = _I64 if sig.retptr else sig.flat_result
+        if sig.retptr:
+            self.post_params: tuple[int, ...] = _POST_RETPTR
+        else:
+            self.post_params = () if sig.flat_result is None else (sig.flat_result,)
+
+
+class RawState:
+    """One instance's raw route: its memory (found on first use) and call handles.
+
+    ``get_func(name)`` gives the instance's wasmtime Func of a root export, ``context``
+    its store's context. A memory that cannot be found (not Linux, or not found exactly
+    once) turns the route off for this instance: calls take the latin1 route."""
+
+    def __init__(self, get_func: Callable[[str], Any], context: Any):
+        self.get_func = get_func
+        self.context = context
+        self.mem: GuestMemory | None = None
+        self.off = False
+        self.plans: dict[int, RawCallPlan] = {}
+        #: ids of bindings whose last result here was large
+        self.large: set[int] = set()
+
+    def core(self, name: str, params: Sequence[int], result: int | None) -> CoreCall:
+        return CoreCall(self.get_func(name), self.context, params, result)
+
+    def plan(self, binding: RawBinding) -> RawCallPlan | None:
+        """The call plan of ``binding`` here, or None when the route is off. The guest's
+        errors while finding the memory raise GuestCallError (as from a call)."""
+        plan = self.plans.get(id(binding))
+        if plan is not None:
+            return plan
+        if self.off:
+            return None
+        if self.mem is None:
+            probe = self.core(binding.probe, (_I64, _I64), _I64)
+            try:
+                self.mem = GuestMemory(find_base(probe))
+            except GuestMemoryError:
+                self.off = True
+                return None
+        post = None
+        if binding.post is not None:
+            post = self.core(binding.post, binding.post_params, None)
+        plan = RawCallPlan(
+            binding.sig,
+            self.mem,
+            self.core(binding.alloc, (_I32, _I32), _I64),
+            self.core(binding.call, binding.params, binding.result),
+            post,
+        )
+        self.plans[id(binding)] = plan
+        return plan

@@ -485,3 +485,33 @@ def decode_raw_plan(data: object) -> RawPlan | None:
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable raw-export plan: {exc}") from None
     return RawPlan(tuple(functions))
+
+
+# ------------------------------------------------------------------ with the latin1 exports
+
+
+@attrs.frozen
+class ExportPlan:
+    """Everything appended to a component at load: the latin1 byte-buffer exports of
+    :mod:`.relift`, then the raw exports; ``tail`` holds both."""
+
+    tail: bytes
+    fast: tuple[_r.FastExport, ...]
+    raw: RawPlan | None
+
+
+def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
+    """The latin1 exports' tail and, after it, the raw exports' (read from ``data`` with
+    the first tail appended, so their indices follow it); None when neither applies."""
+    latin1 = _r.byte_export_tail(data)
+    fast_tail, fast = (b"", ()) if latin1 is None else latin1
+    raw_plan = raw_export_tail(data + fast_tail) if raw else None
+    if raw_plan is not None:
+        known = {f.name for f in fast}
+        if any(f.function in known for f in raw_plan[1].functions):
+            raw_plan = None  # pragma: no cover - a latin1 lift taken for an export
+    if latin1 is None and raw_plan is None:
+        return None
+    if raw_plan is None:
+        return ExportPlan(fast_tail, fast, None)
+    return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1])
