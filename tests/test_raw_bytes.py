@@ -125,7 +125,7 @@ class Harness:
         if func not in self.bindings:
             export = next(f for f in self.plan.functions if f.function == func)
             sig = RawSignature(self.sigs[func])
-            binding = RawBinding(sig, export.call, export.post, self.plan.alloc, self.plan.probe)
+            binding = RawBinding(sig, export.call, export.post, export.alloc, self.plan.probe)
             assert binding.params == export.params  # the host's flattening is the binary's
             assert binding.result == (I64 if export.retptr else export.result)
             self.bindings[func] = binding

@@ -9,8 +9,9 @@ the host side and :mod:`.guestmem` for how the memory is found). For every expor
 function moving a list or a string, a component gets, appended to its binary:
 
 * ``airssys-raw-alloc: func(align: u32, size: u32) -> u64``: the guest's own
-  ``cabi_realloc(0, 0, align, size)``; the result is ``memory pages << 32 | pointer``, so
-  the host checks every pointer against the memory size as of that call;
+  ``cabi_realloc(0, 0, align, size)`` (the one the function's lift names: a component
+  with several gets ``airssys-raw-alloc1``, ...); the result is ``memory pages << 32 |
+  pointer``, so the host checks every pointer against the memory size as of that call;
 * ``airssys-raw-probe: func(a: u64, b: u64) -> u64``: a fresh 16-byte block holding
   ``a ^ b`` and ``a + b`` (packed likewise), used once per instance to find the memory;
 * ``airssys-raw-f<k>: func(p0: u32, ...) -> u64``: the *same* core function as the export
@@ -29,6 +30,7 @@ worst case is the latin1 route, or the element-by-element one.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Final
@@ -77,6 +79,8 @@ class RawExport:
     function: str
     call: str
     post: str | None
+    #: The allocator export for this function's arguments.
+    alloc: str
     #: Core value types (0x7f i32, 0x7e i64, 0x7d f32, 0x7c f64) of the flat parameters.
     params: tuple[int, ...]
     #: True: the result is read from a return area whose pointer ``call`` returns (packed
@@ -91,7 +95,6 @@ class RawPlan:
     """What :func:`raw_export_tail` added."""
 
     functions: tuple[RawExport, ...]
-    alloc: str = ALLOC
     probe: str = PROBE
 
     def find(self, interface: str | None, function: str) -> RawExport | None:
@@ -173,15 +176,17 @@ def _pack_pages(local_ptr: int) -> bytes:
     )  # fmt: skip
 
 
-def add_raw_shim_functions(module: _CoreModule, wrapped: list[tuple[int, ...]]) -> None:
-    """Add ``alloc``, ``probe`` and a ``w<k>`` wrapper per function returning through a
-    return area to ``module``, which imports ``memory`` and ``realloc`` (as its function
-    named "realloc") and ``rf<k>`` (the wrapped core functions) already."""
+def add_raw_shim_functions(
+    module: _CoreModule, n_reallocs: int, wrapped: list[tuple[int, ...]]
+) -> None:
+    """Add ``alloc<j>``, ``probe`` and a ``rw<k>`` wrapper per function returning through a
+    return area to ``module``, which imports ``memory``, ``realloc<j>`` (the guest's
+    allocators) and ``rf<k>`` (the wrapped core functions) already."""
 
-    def alloc(idx: Callable[[str], int]) -> bytes:
+    def alloc(idx: Callable[[str], int], j: int = 0) -> bytes:
         # p = realloc(0, 0, align, size): exactly the call wasmtime makes to lower a list
         return (
-            b"\x41\x00\x41\x00" + _r._get(0) + _r._get(1) + _r._call(idx("realloc"))
+            b"\x41\x00\x41\x00" + _r._get(0) + _r._get(1) + _r._call(idx(f"realloc{j}"))
             + b"\x21\x02" + _pack_pages(2)
         )  # fmt: skip
 
@@ -189,7 +194,7 @@ def add_raw_shim_functions(module: _CoreModule, wrapped: list[tuple[int, ...]]) 
         # The values are mixed after the allocation, right before they are stored: a
         # spill of the arguments (kept across the call) is never the 16 bytes looked for.
         return (
-            b"\x41\x00\x41\x00\x41\x08\x41\x10" + _r._call(idx("realloc")) + b"\x21\x02"
+            b"\x41\x00\x41\x00\x41\x08\x41\x10" + _r._call(idx("realloc0")) + b"\x21\x02"
             + _r._get(2) + _r._get(0) + _r._get(1) + b"\x85"  # a ^ b
             + b"\x37\x03\x00"  # i64.store align=8 offset=0
             + _r._get(2) + _r._get(0) + _r._get(1) + b"\x7c"  # a + b
@@ -197,7 +202,9 @@ def add_raw_shim_functions(module: _CoreModule, wrapped: list[tuple[int, ...]]) 
             + _pack_pages(2)
         )  # fmt: skip
 
-    module.func("alloc", [_I32, _I32], [_I64], 1, alloc, export="alloc")
+    for j in range(n_reallocs):
+        body = functools.partial(alloc, j=j)
+        module.func(f"alloc{j}", [_I32, _I32], [_I64], 1, body, export=f"alloc{j}")
     module.func("probe", [_I64, _I64], [_I64], 1, probe, export="probe")
     for k, flat in enumerate(wrapped):
         n = len(flat)
@@ -223,6 +230,7 @@ class RawPick:
     function: str
     params: tuple[int, ...]
     results: tuple[int, ...]
+    realloc: int | None
 
     @property
     def retptr(self) -> bool:
@@ -265,12 +273,12 @@ def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
     return any(_has_string(rw, p) for p in parts if p is not None)
 
 
-def raw_picks(c: _r._Component) -> tuple[list[RawPick], int | None, int | None]:
-    """The lifted exports of ``c`` the raw route covers, with the memory and the realloc
-    they share. Functions with another memory or realloc are left out."""
+def raw_picks(c: _r._Component) -> tuple[list[RawPick], int | None, list[int]]:
+    """The lifted exports of ``c`` the raw route covers, the memory they share (functions
+    with another memory are left out) and the allocators they name, in order."""
     rw = _r._Rewriter(c)
     names = {v: k for k, v in c.core_func_names.items()}
-    realloc: int | None = None
+    reallocs: list[int] = []
     memory: int | None = None
     picked: list[RawPick] = []
     seen: set[tuple[str | None, str]] = set()
@@ -307,15 +315,16 @@ def raw_picks(c: _r._Component) -> tuple[list[RawPick], int | None, int | None]:
         lift_memory, lift_realloc = lift.option(0x03), lift.option(0x04)
         if lift_memory is None or (memory is not None and lift_memory != memory):
             continue
-        if lift_realloc is not None and realloc is not None and lift_realloc != realloc:
-            continue
         memory = lift_memory
-        realloc = lift_realloc if lift_realloc is not None else realloc
+        if lift_realloc is not None and lift_realloc not in reallocs:
+            reallocs.append(lift_realloc)
         seen.add(key)
-        picked.append(RawPick(lift, key[0], function, tuple(flat), tuple(flat_result)))
-    if realloc is None:
-        realloc = names.get("cabi_realloc")
-    return picked, memory, realloc
+        picked.append(
+            RawPick(lift, key[0], function, tuple(flat), tuple(flat_result), lift_realloc)
+        )
+    if not reallocs and "cabi_realloc" in names:
+        reallocs.append(names["cabi_realloc"])
+    return picked, memory, reallocs
 
 
 # ------------------------------------------------------------------ the tail
@@ -349,21 +358,22 @@ def add_raw_exports(data: bytes) -> tuple[bytes, RawPlan] | None:
 
 def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
     c = _r._read(data)
-    picked, memory, realloc = raw_picks(c)
-    if not picked or memory is None or realloc is None:
+    picked, memory, reallocs = raw_picks(c)
+    if not picked or memory is None or not reallocs:
         return None
     wrapped = [i for i, p in enumerate(picked) if p.retptr]
     module = _CoreModule()
     module.import_memory("m", "memory")
-    module.import_func("m", "realloc", [_I32] * 4, [_I32])
+    for j in range(len(reallocs)):
+        module.import_func("m", f"realloc{j}", [_I32] * 4, [_I32])
     for k, i in enumerate(wrapped):
         module.import_func("m", f"rf{k}", list(picked[i].params), [_I32])
-    add_raw_shim_functions(module, [picked[i].params for i in wrapped])
+    add_raw_shim_functions(module, len(reallocs), [picked[i].params for i in wrapped])
 
     args = [
         _r._name("memory") + _r._core_sort(0x02, memory),
-        _r._name("realloc") + _r._core_sort(0x00, realloc),
     ]
+    args += [_r._name(f"realloc{j}") + _r._core_sort(0x00, f) for j, f in enumerate(reallocs)]
     args += [
         _r._name(f"rf{k}") + _r._core_sort(0x00, picked[i].lift.core_func)
         for k, i in enumerate(wrapped)
@@ -374,10 +384,11 @@ def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
         b"\x00" + _r._leb(c.n_core_modules) + _r._leb(1) + _r._name("m") + b"\x12"
         + _r._leb(arg_instance),
     ]  # fmt: skip
-    alias_names = ["alloc", "probe"] + [f"rw{k}" for k in range(len(wrapped))]
+    alias_names = [f"alloc{j}" for j in range(len(reallocs))]
+    alias_names += ["probe"] + [f"rw{k}" for k in range(len(wrapped))]
     aliases = [b"\x00\x00\x01" + _r._leb(arg_instance + 1) + _r._name(n) for n in alias_names]
     shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
-    types, lifts, exports, plan = raw_lifts(c, picked, shim_func)
+    types, lifts, exports, plan = raw_lifts(c, picked, reallocs, shim_func)
     tail = (
         b"\x01" + _r._leb(len(module.encode())) + module.encode()
         + _r._section(2, instances)
@@ -392,13 +403,14 @@ def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
 def raw_lifts(
     c: _r._Component,
     picked: list[RawPick],
+    reallocs: list[int],
     shim_func: dict[str, int],
     *,
     first_type: int | None = None,
     first_func: int | None = None,
 ) -> tuple[list[bytes], list[bytes], list[bytes], RawPlan]:
     """The types, lifts and exports of the raw exports, given the core function index of
-    each shim export (``alloc``, ``probe``, ``rw<k>``); indices of the new types and
+    each shim export (``alloc<j>``, ``probe``, ``rw<k>``); indices of the new types and
     functions start at ``first_type``/``first_func`` (default: right after ``c``'s)."""
     first_type = c.n_types if first_type is None else first_type
     first_func = c.n_funcs if first_func is None else first_func
@@ -415,7 +427,9 @@ def raw_lifts(
         )
         names.append(name)
 
-    add(shim_func["alloc"], _functype_bytes([_U32, _U32], _U64), ALLOC)
+    alloc_names = [ALLOC if j == 0 else f"{ALLOC}{j}" for j in range(len(reallocs))]
+    for j, name in enumerate(alloc_names):
+        add(shim_func[f"alloc{j}"], _functype_bytes([_U32, _U32], _U64), name)
     add(shim_func["probe"], _functype_bytes([_U64, _U64], _U64), PROBE)
     added: list[RawExport] = []
     k = 0
@@ -440,9 +454,17 @@ def raw_lifts(
         if post is not None:
             post_name = f"{RAW_PREFIX}p{i}"
             add(post, _functype_bytes(post_params, None), post_name)
+        alloc = alloc_names[0 if pick.realloc is None else reallocs.index(pick.realloc)]
         added.append(
             RawExport(
-                pick.interface, pick.function, call, post_name, pick.params, pick.retptr, result
+                pick.interface,
+                pick.function,
+                call,
+                post_name,
+                alloc,
+                pick.params,
+                pick.retptr,
+                result,
             )
         )
     exports = [
@@ -462,7 +484,7 @@ def encode_raw_plan(plan: RawPlan | None) -> dict[str, object] | None:
     return {
         "version": RAW_PLAN_VERSION,
         "functions": [
-            [f.interface, f.function, f.call, f.post, list(f.params), f.retptr, f.result]
+            [f.interface, f.function, f.call, f.post, f.alloc, list(f.params), f.retptr, f.result]
             for f in plan.functions
         ],
     }
@@ -476,10 +498,17 @@ def decode_raw_plan(data: object) -> RawPlan | None:
         raise ValueError("not a raw-export plan of this version")
     functions = []
     try:
-        for iface, func, call, post, params, retptr, result in data["functions"]:
+        for iface, func, call, post, alloc, params, retptr, result in data["functions"]:
             functions.append(
                 RawExport(
-                    iface, func, call, post, tuple(int(p) for p in params), bool(retptr), result
+                    iface,
+                    func,
+                    call,
+                    post,
+                    alloc,
+                    tuple(int(p) for p in params),
+                    bool(retptr),
+                    result,
                 )
             )
     except (TypeError, ValueError, KeyError) as exc:
@@ -515,3 +544,126 @@ def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
     if raw_plan is None:
         return ExportPlan(fast_tail, fast, None)
     return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1])
+
+
+# ------------------------------------------------------------------ nested components
+
+
+@attrs.frozen
+class NestedPatch:
+    """Raw exports added inside the one inner component that lifts the functions (jco's
+    layout: the outer component instantiates inner ones and re-exports their exports):
+    the inner component's section ``[head, end)`` (body from ``body``) gets ``inner_tail``
+    appended, and ``outer_tail`` re-exports the new functions from the outer one."""
+
+    head: int
+    body: int
+    end: int
+    inner_tail: bytes
+    outer_tail: bytes
+
+    def apply(self, data: bytes) -> bytes:
+        inner = data[self.body : self.end] + self.inner_tail
+        return (
+            data[: self.head] + b"\x04" + _r._leb(len(inner)) + inner + data[self.end :]
+            + self.outer_tail
+        )  # fmt: skip
+
+
+def _sortidx(r: _r._Reader) -> int:
+    sort = r.byte()
+    if sort == 0x00:
+        r.byte()
+    r.u32()
+    return sort
+
+
+def nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
+    """The raw exports of a component that nests its implementation one level down (see
+    :class:`NestedPatch`); None when it is not laid out so, or anything is not understood.
+    Never raises."""
+    try:
+        return _nested_raw_exports(data)
+    except _r._Unsupported:
+        return None
+    except Exception as exc:
+        log.debug("no nested raw exports: reading the component failed (%r)", exc)
+        return None
+
+
+def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
+    if data[:8] != _r._PREFIX:
+        return None
+    outer = _r._read(data)  # the outer's counts (and a check that it reads)
+    n_components = n_instances = 0
+    plans: dict[int, tuple[int, int, int, bytes, RawPlan]] = {}
+    instance_of: dict[int, int] = {}  # component index -> the instance instantiating it
+    top = _r._Reader(data, 8)
+    while top.pos < top.end:
+        head = top.pos
+        sid = top.byte()
+        size = top.u32()
+        body, end = top.pos, top.pos + size
+        top.pos = end
+        r = _r._Reader(data, body, end)
+        if sid == 4:
+            found = raw_export_tail(data[body:end])
+            if found is not None:
+                plans[n_components] = (head, body, end, found[0], found[1])
+            n_components += 1
+        elif sid == 5:
+            for _ in range(r.u32()):
+                kind = r.byte()
+                if kind == 0x00:
+                    component = r.u32()
+                    for _ in range(r.u32()):
+                        r.name()
+                        _sortidx(r)
+                    instance_of.setdefault(component, n_instances)
+                elif kind == 0x01:
+                    for _ in range(r.u32()):
+                        r.extern_name()
+                        _sortidx(r)
+                else:
+                    return None
+                n_instances += 1
+        elif sid == 6:
+            for _ in range(r.u32()):
+                sort = r.byte()
+                if sort == 0x00:
+                    r.byte()
+                if r.byte() == 0x02:
+                    r.u32()
+                    r.u32()
+                else:
+                    r.u32()
+                    r.name()
+                n_instances += sort == 0x05
+                n_components += sort == 0x04
+        elif sid in (10, 11):
+            for _ in range(r.u32()):
+                r.extern_name()
+                if sid == 10:
+                    sort = _r._externdesc(r)
+                else:
+                    sort = _sortidx(r)
+                    if r.byte() == 0x01:
+                        _r._externdesc(r)
+                n_instances += sort == 0x05
+                n_components += sort == 0x04
+    picked = [k for k in plans if k in instance_of]
+    if len(picked) != 1:
+        return None  # none, or more than one inner component lifting: not handled
+    k = picked[0]
+    head, body, end, inner_tail, plan = plans[k]
+    names = [*sorted({f.alloc for f in plan.functions}), plan.probe]
+    names += [n for f in plan.functions for n in (f.call, f.post) if n is not None]
+    if any(n in outer.export_names for n in names):
+        return None
+    aliases = [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in names]
+    exports = [
+        b"\x00" + _r._name(n) + b"\x01" + _r._leb(outer.n_funcs + j) + b"\x00"
+        for j, n in enumerate(names)
+    ]
+    outer_tail = _r._section(6, aliases) + _r._section(11, exports)
+    return NestedPatch(head, body, end, inner_tail, outer_tail), plan
