@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,7 +41,9 @@ from airssys_plugins.runtime.rawabi import (
 )
 from airssys_plugins.runtime.rawbytes import (
     RAW_PREFIX,
+    RawPlan,
     add_raw_exports,
+    checked_raw,
     decode_raw_plan,
     encode_raw_plan,
     raw_export_tail,
@@ -206,10 +209,21 @@ def test_unreadable_or_irrelevant_input_is_declined(textpipe_wasm: dict[str, Pat
         assert plan is None or all(isinstance(f.function, str) for f in plan[1].functions)
 
 
-def test_image_shows_the_raw_exports_with_core_signatures(ops: Harness) -> None:
+def test_raw_exports_have_the_core_signatures(ops: Harness) -> None:
+    """wasmtime reports the types the plan expects; checked_raw hides the raw exports."""
     sigs = {f: s for (_, f), s in ops.image.exports.items() if f.startswith(RAW_PREFIX)}
     assert sigs[RAW_PREFIX + "alloc"].render() == "func(p0: u32, p1: u32) -> u64"
     assert sigs[RAW_PREFIX + "probe"].render() == "func(p0: u64, p1: u64) -> u64"
+    exports = dict(ops.image.exports)
+    raw = checked_raw(exports, ops.plan)
+    assert set(raw) == {(f.interface, f.function) for f in ops.plan.functions}
+    assert not any(f.startswith(RAW_PREFIX) for _, f in exports)
+    # a plan that does not match what wasmtime says is not trusted
+    echo = ops.plan.find(IFACE, "echo")
+    assert echo is not None
+    wrong = attrs.evolve(echo, params=(I64, I32))
+    exports = dict(ops.image.exports)
+    assert checked_raw(exports, RawPlan((wrong,))) == {}
 
 
 # ------------------------------------------------------------------ equality

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import attrs
 
+from ..contract import wit
 from . import relift as _r
 
 __all__ = [
@@ -656,8 +657,7 @@ def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
         return None  # none, or more than one inner component lifting: not handled
     k = picked[0]
     head, body, end, inner_tail, plan = plans[k]
-    names = [*sorted({f.alloc for f in plan.functions}), plan.probe]
-    names += [n for f in plan.functions for n in (f.call, f.post) if n is not None]
+    names = _names(plan)
     if any(n in outer.export_names for n in names):
         return None
     aliases = [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in names]
@@ -667,3 +667,49 @@ def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
     ]
     outer_tail = _r._section(6, aliases) + _r._section(11, exports)
     return NestedPatch(head, body, end, inner_tail, outer_tail), plan
+
+
+# ------------------------------------------------------------------ checked against wasmtime
+
+_WIT_PRIM: Final = {_I32: "u32", _I64: "u64", _F32: "f32", _F64: "f64"}
+RawExports = dict[tuple[str | None, str], RawExport]
+
+
+def _sig_is(sig: wit.FuncSig | None, params: Sequence[int], result: int | None) -> bool:
+    return (
+        sig is not None
+        and sig.param_types == tuple(wit.Prim(_WIT_PRIM[p]) for p in params)
+        and sig.result == (None if result is None else wit.Prim(_WIT_PRIM[result]))
+    )
+
+
+def checked_raw(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPlan) -> RawExports:
+    """(interface, function) -> its raw exports, for those whose types wasmtime reports
+    as expected (all of them, unless the binary reader misread something); every raw
+    export is removed from ``exports`` (the runtime's business, not the plugin's)."""
+    found = {name: exports.pop((None, name), None) for name in _names(plan)}
+    if not _sig_is(found[plan.probe], (_I64, _I64), _I64):
+        log.warning("raw export %s does not have the expected type", plan.probe)
+        return {}
+    raw: RawExports = {}
+    for f in plan.functions:
+        result = _I64 if f.retptr else f.result
+        post = (_I32,) if f.retptr else () if f.result is None else (f.result,)
+        original = exports.get((f.interface, f.function))
+        if (
+            original is not None
+            and _sig_is(found[f.alloc], (_I32, _I32), _I64)
+            and _sig_is(found[f.call], f.params, result)
+            and (f.post is None or _sig_is(found[f.post], post, None))
+        ):
+            raw[(f.interface, f.function)] = f
+        else:  # a bug in this module, or a binary it misread
+            log.warning("raw export %s does not match %s", f.call, f.function)
+    return raw
+
+
+def _names(plan: RawPlan) -> list[str]:
+    names = {plan.probe}
+    for f in plan.functions:
+        names.update(n for n in (f.alloc, f.call, f.post) if n is not None)
+    return sorted(names)
