@@ -31,6 +31,7 @@ worst case is the latin1 route, or the element-by-element one.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -49,6 +50,7 @@ __all__ = [
     "decode_raw_plan",
     "encode_raw_plan",
     "raw_export_tail",
+    "raw_names",
 ]
 
 log = logging.getLogger("airssys_plugins.runtime")
@@ -522,29 +524,95 @@ def decode_raw_plan(data: object) -> RawPlan | None:
 
 @attrs.frozen
 class ExportPlan:
-    """Everything appended to a component at load: the latin1 byte-buffer exports of
-    :mod:`.relift`, then the raw exports; ``tail`` holds both."""
+    """Everything added to a component at load: the latin1 byte-buffer exports of
+    :mod:`.relift` and the raw exports, appended as ``tail``; or, for a component that
+    nests its implementation (jco), the raw exports added inside it (``nested``)."""
 
     tail: bytes
     fast: tuple[_r.FastExport, ...]
     raw: RawPlan | None
+    nested: NestedPatch | None = None
+    #: The tail without the raw exports (compiled when the wider binary is refused).
+    fast_tail: bytes = b""
+
+    def wider(self, data: bytes) -> bytes:
+        return data + self.tail if self.nested is None else self.nested.apply(data)
+
+    def without_raw(self) -> ExportPlan | None:
+        if not self.fast:
+            return None
+        return ExportPlan(self.fast_tail, self.fast, None, None, self.fast_tail)
+
+    @property
+    def added_sections(self) -> bytes:
+        """The component sections it adds (for :func:`.layout.core_layout`)."""
+        return self.tail if self.nested is None else self.nested.inner_tail
 
 
 def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
     """The latin1 exports' tail and, after it, the raw exports' (read from ``data`` with
-    the first tail appended, so their indices follow it); None when neither applies."""
+    the first tail appended, so their indices follow it); for a component with neither at
+    its top level, the raw exports of its inner component (``raw`` only). None when
+    nothing applies. Never raises."""
     latin1 = _r.byte_export_tail(data)
     fast_tail, fast = (b"", ()) if latin1 is None else latin1
     raw_plan = raw_export_tail(data + fast_tail) if raw else None
     if raw_plan is not None:
-        known = {f.name for f in fast}
-        if any(f.function in known for f in raw_plan[1].functions):
-            raw_plan = None  # pragma: no cover - a latin1 lift taken for an export
-    if latin1 is None and raw_plan is None:
+        return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail)
+    if latin1 is not None:
+        return ExportPlan(fast_tail, fast, None, None, fast_tail)
+    nested = nested_raw_exports(data) if raw else None
+    if nested is not None:
+        return ExportPlan(b"", (), nested[1], nested[0])
+    return None
+
+
+#: Bumped whenever what export_tail() adds changes (with relift's and this module's).
+EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}"
+
+
+def encode_export_plan(plan: ExportPlan | None) -> bytes:
+    """``plan`` (or its absence) as bytes, to keep beside the compile cache."""
+    meta: dict[str, object] = {"version": EXPORT_PLAN_VERSION}
+    blob = b""
+    if plan is not None:
+        meta["added"] = [[a.interface, a.function, a.name] for a in plan.fast]
+        meta["raw"] = encode_raw_plan(plan.raw)
+        meta["fast_tail"] = len(plan.fast_tail)
+        if plan.nested is not None:
+            n = plan.nested
+            meta["nested"] = [n.head, n.body, n.end, len(n.inner_tail)]
+            blob = n.inner_tail + n.outer_tail
+        else:
+            blob = plan.tail
+    return json.dumps(meta).encode() + b"\n" + blob
+
+
+def decode_export_plan(blob: bytes) -> ExportPlan | None:
+    """The inverse of :func:`encode_export_plan`; ValueError for anything else."""
+    header, sep, tail = blob.partition(b"\n")
+    try:
+        meta = json.loads(header)
+    except ValueError as exc:
+        raise ValueError(f"not an export plan: {exc}") from None
+    if not sep or not isinstance(meta, dict) or meta.get("version") != EXPORT_PLAN_VERSION:
+        raise ValueError("not an export plan of this version")
+    if "added" not in meta:
         return None
-    if raw_plan is None:
-        return ExportPlan(fast_tail, fast, None)
-    return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1])
+    try:
+        fast = tuple(_r.FastExport(i, f, n) for i, f, n in meta["added"])
+        raw = decode_raw_plan(meta["raw"])
+        cut = int(meta["fast_tail"])
+        nested = meta.get("nested")
+        if nested is not None:
+            head, body, end, inner = (int(x) for x in nested)
+            patch = NestedPatch(head, body, end, tail[:inner], tail[inner:])
+            return ExportPlan(b"", fast, raw, patch)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"unreadable export plan: {exc}") from None
+    if not tail:
+        raise ValueError("plan without its sections")
+    return ExportPlan(tail, fast, raw, None, tail[:cut])
 
 
 # ------------------------------------------------------------------ nested components
@@ -657,7 +725,7 @@ def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
         return None  # none, or more than one inner component lifting: not handled
     k = picked[0]
     head, body, end, inner_tail, plan = plans[k]
-    names = _names(plan)
+    names = raw_names(plan)
     if any(n in outer.export_names for n in names):
         return None
     aliases = [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in names]
@@ -687,7 +755,7 @@ def checked_raw(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPla
     """(interface, function) -> its raw exports, for those whose types wasmtime reports
     as expected (all of them, unless the binary reader misread something); every raw
     export is removed from ``exports`` (the runtime's business, not the plugin's)."""
-    found = {name: exports.pop((None, name), None) for name in _names(plan)}
+    found = {name: exports.pop((None, name), None) for name in raw_names(plan)}
     if not _sig_is(found[plan.probe], (_I64, _I64), _I64):
         log.warning("raw export %s does not have the expected type", plan.probe)
         return {}
@@ -708,7 +776,8 @@ def checked_raw(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPla
     return raw
 
 
-def _names(plan: RawPlan) -> list[str]:
+def raw_names(plan: RawPlan) -> list[str]:
+    """The names of every export ``plan`` adds."""
     names = {plan.probe}
     for f in plan.functions:
         names.update(n for n in (f.alloc, f.call, f.post) if n is not None)
