@@ -29,12 +29,17 @@ from airssys_plugins.contract import wit
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import BoundFunc, PluginInstance
+from airssys_plugins.runtime.rawbytes import (
+    EXPORT_PLAN_VERSION,
+    decode_export_plan,
+    encode_export_plan,
+    export_tail,
+)
 from airssys_plugins.runtime.relift import (
     FAST_EXPORT_PREFIX,
     PLAN_VERSION,
     _s33,
     add_byte_exports,
-    byte_export_tail,
     decode_plan,
     encode_plan,
 )
@@ -267,7 +272,6 @@ def test_inspect_shows_the_component_as_built(bytes_wasm: Path) -> None:
 
 def test_plans_are_kept_beside_the_compile_cache(
     bytes_wasm: Path,
-    textpipe_wasm: dict[str, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -276,18 +280,39 @@ def test_plans_are_kept_beside_the_compile_cache(
     component again; a damaged file is ignored, recomputed and rewritten."""
     monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path))
     image = ComponentImage.load("bytes", bytes_wasm)
-    plan_file = tmp_path / "aot" / f"{image.sha256}-r{PLAN_VERSION}.plan"
-    assert decode_plan(plan_file.read_bytes()) == byte_export_tail(bytes_wasm.read_bytes())
+    suffix = "" if _image.RAW_BYTES else "n"
+    plan_file = tmp_path / "aot" / f"{image.sha256}-r{EXPORT_PLAN_VERSION}{suffix}.plan"
+    assert decode_export_plan(plan_file.read_bytes()) == export_tail(
+        bytes_wasm.read_bytes(), raw=_image.RAW_BYTES
+    )
     plan_file.write_bytes(b"not a plan")
     again = ComponentImage.load("bytes", bytes_wasm)
     assert again.byte_exports == image.byte_exports
+    assert again.raw_exports == image.raw_exports
     assert "unreadable byte-export plan" in caplog.text
-    assert decode_plan(plan_file.read_bytes()) is not None
+    assert decode_export_plan(plan_file.read_bytes()) is not None
     # a component with nothing to add gets a plan too (so it is not parsed again)
-    shout = ComponentImage.load("shout", textpipe_wasm["shout"])
-    assert (
-        decode_plan((tmp_path / "aot" / f"{shout.sha256}-r{PLAN_VERSION}.plan").read_bytes())
-        is None
-    )
+    nothing = tmp_path / "nothing.wasm"
+    nothing.write_bytes(_no_functions_component(tmp_path))
+    empty = ComponentImage.load("nothing", nothing)
+    blob = (tmp_path / "aot" / f"{empty.sha256}-r{EXPORT_PLAN_VERSION}{suffix}.plan").read_bytes()
+    assert decode_export_plan(blob) is None
     with pytest.raises(ValueError, match="version"):
-        decode_plan(encode_plan(None).replace(b'"version": 1', b'"version": 0'))
+        decode_export_plan(encode_export_plan(None).replace(b'"version": "', b'"version": "0'))
+    with pytest.raises(ValueError, match="version"):
+        decode_plan(
+            encode_plan(None).replace(
+                f'"version": {PLAN_VERSION}'.encode(), f'"version": {PLAN_VERSION - 1}'.encode()
+            )
+        )
+
+
+def _no_functions_component(tmp: Path) -> bytes:
+    import subprocess
+
+    from airssys_plugins.authoring.build import find_tool
+
+    src, out = tmp / "nothing.wat", tmp / "nothing-built.wasm"
+    src.write_text("(component (core module $m) (core instance (instantiate $m)))")
+    subprocess.run([find_tool("wasm-tools"), "parse", str(src), "-o", str(out)], check=True)
+    return out.read_bytes()

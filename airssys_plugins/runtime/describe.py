@@ -98,7 +98,7 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
     eng = _engine.engine()
     ctype = image.component.type
     root = _Scope()
-    added = set(image.byte_exports.values())  # the runtime's, not the author's (_relift)
+    added = image.added_exports  # the runtime's, not the author's (relift, rawbytes)
     exports = {k: v for k, v in ctype.exports(eng).items() if k not in added}
     return ComponentInfo(
         path=path,

@@ -69,7 +69,7 @@ WASMTIME_VERSION: Final = _dist_version("wasmtime")
 
 def _fingerprint(fuel: bool) -> str:
     """Everything in the Config that changes compiled code; part of the compile-cache key."""
-    return f"epoch=1;fuel={int(fuel)}"
+    return f"epoch=1;fuel={int(fuel)};nomove=1"
 
 
 DEFAULT_CACHE_LIMIT: Final = 2 * 2**30
@@ -91,6 +91,10 @@ def engine(fuel: bool = False) -> Engine:
                 cfg = Config()
                 cfg.epoch_interruption = True
                 cfg.consume_fuel = fuel
+                # The raw byte route (runtime/guestmem.py) finds a guest's memory once per
+                # instance: it must never move. (A 32-bit memory has its 4 GiB reserved,
+                # so it does not in practice; this makes it a guarantee.)
+                cfg.memory_may_move = False
                 if _max_wasm_stack is not None:
                     cfg.max_wasm_stack = _max_wasm_stack
                 eng = _engines[fuel] = Engine(cfg)
@@ -306,6 +310,7 @@ from wasmtime.component import Component
 cfg = wasmtime.Config()
 cfg.epoch_interruption = True
 cfg.consume_fuel = sys.argv[1] == "1"
+cfg.memory_may_move = False
 if sys.argv[2] != "-":
     cfg.max_wasm_stack = int(sys.argv[2])
 data = sys.stdin.buffer.read()

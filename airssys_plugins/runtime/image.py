@@ -3,6 +3,7 @@ instances of one plugin (see :mod:`.instance`)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -20,11 +21,22 @@ from ..contract import wit
 from ..policy.capabilities import COMPILE_TIMEOUT, MAX_COMPONENT_BYTES
 from . import engine as _engine
 from .convert import is_byte_list
+from .guestmem import AVAILABLE as _RAW_AVAILABLE
 from .layout import CoreLayout, core_layout
-from .relift import PLAN_VERSION, FastExport, Plan, byte_export_tail, decode_plan, encode_plan
+from .rawbytes import (
+    EXPORT_PLAN_VERSION,
+    ExportPlan,
+    RawExports,
+    checked_raw,
+    decode_export_plan,
+    encode_export_plan,
+    export_tail,
+    raw_names,
+)
+from .relift import FastExport
 from .wit_types import component_exports, component_imports
 
-__all__ = ["BYTE_EXPORTS", "ComponentImage", "as_latin1"]
+__all__ = ["BYTE_EXPORTS", "RAW_BYTES", "ComponentImage", "as_latin1"]
 
 log = logging.getLogger("airssys_plugins.runtime")
 
@@ -32,6 +44,12 @@ log = logging.getLogger("airssys_plugins.runtime")
 #: Set AIRSSYS_PLUGINS_NO_BYTE_EXPORTS=1 to compile components exactly as given (no
 #: byte-buffer exports; every ``list<u8>`` then crosses element by element).
 BYTE_EXPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_BYTE_EXPORTS")
+#: Set AIRSSYS_PLUGINS_NO_RAW_BYTES=1 to leave out the raw exports (lists and strings then
+#: take the latin1 route or cross element by element); off where guest memory cannot be
+#: found (see :mod:`.guestmem`: Linux only).
+RAW_BYTES: Final = (
+    BYTE_EXPORTS and _RAW_AVAILABLE and not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_BYTES")
+)
 
 
 def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
@@ -54,21 +72,27 @@ def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
 ByteExports = dict[tuple[str | None, str], str]
 
 
-def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> Plan | None:
-    """What :mod:`._relift` appends to ``data``; kept beside the compile cache, so a warm
-    load neither parses the component again nor hashes the wider binary."""
-    key = f"{digest}-r{PLAN_VERSION}"
+def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> ExportPlan | None:
+    """What :mod:`.relift` and :mod:`.rawbytes` add to ``data``; kept beside the compile
+    cache, so a warm load neither parses the component again nor hashes the wider binary."""
+    raw = RAW_BYTES
+    key = f"{digest}-r{EXPORT_PLAN_VERSION}{'' if raw else 'n'}"
     if cache:
         blob = _engine.load_plan(key)
         if blob is not None:
             try:
-                return decode_plan(blob)
+                return decode_export_plan(blob)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
-    plan = byte_export_tail(data)
+    plan = export_tail(data, raw=raw)
     if cache:
-        _engine.store_plan(key, encode_plan(plan))
+        _engine.store_plan(key, encode_export_plan(plan))
     return plan
+
+
+def _plan_digest(digest: str, plan: ExportPlan) -> str:
+    """The compile-cache key of ``plan`` applied to the binary of ``digest``."""
+    return hashlib.sha256(bytes.fromhex(digest) + encode_export_plan(plan)).hexdigest()
 
 
 def _checked_fast(
@@ -106,6 +130,12 @@ class ComponentImage:
     #: (interface, function) -> name of the added export lifting it with bytes as
     #: latin1 strings; see :mod:`._relift`.
     byte_exports: ByteExports = attrs.field(factory=dict)
+    #: (interface, function) -> its raw exports (see :mod:`.rawbytes`), and the probe
+    #: export that finds the guest's memory.
+    raw_exports: RawExports = attrs.field(factory=dict)
+    raw_probe: str | None = None
+    #: Every export the runtime added (hidden from ``exports`` and from ``inspect``).
+    added_exports: frozenset[str] = frozenset()
     #: Compiled for the Engine that meters fuel (needed by a plugin with a fuel limit).
     fuel: bool = False
     #: The memories and tables its core modules define (bounds their counts and splits
@@ -173,14 +203,13 @@ class ComponentImage:
         label = f"plugin {name!r}"
         relifted = _byte_export_plan(data, digest, label, cache) if BYTE_EXPORTS else None
         component = None
-        if relifted is not None:
-            tail, added = relifted
-            # data + tail is made only when it must be compiled; its key is cheap to make
-            wider_digest = hashlib.sha256(bytes.fromhex(digest) + tail).hexdigest()
+        while relifted is not None:
+            plan = relifted
             try:
+                # the wider binary is made only when it must be compiled; its key is cheap
                 component = _engine.compile_component(
-                    lambda: data + tail,
-                    wider_digest,
+                    functools.partial(plan.wider, data),
+                    _plan_digest(digest, plan),
                     label=label,
                     cache=cache,
                     fuel=fuel,
@@ -188,8 +217,12 @@ class ComponentImage:
                     timeout=compile_timeout,
                     progress=progress,
                 )
+                break
             except WasmtimeError as exc:  # then the component as given says what is wrong
-                log.info("%s: no byte-buffer exports (%s)", label, str(exc).splitlines()[0])
+                # e.g. a memory64 guest: the shim imports a 32-bit memory; try without
+                what = "raw" if plan.raw is not None else "byte-buffer"
+                log.info("%s: no %s exports (%s)", label, what, str(exc).splitlines()[0])
+                relifted = plan.without_raw() if plan.raw is not None else None
         try:
             if component is None:
                 component = _engine.compile_component(
@@ -211,7 +244,9 @@ class ComponentImage:
             ) from exc
         eng = _engine.engine(fuel)
         exports = component_exports(eng, component)
-        fast = _checked_fast(exports, added) if relifted is not None else {}
+        fast = _checked_fast(exports, relifted.fast) if relifted is not None else {}
+        raw_plan = None if relifted is None else relifted.raw
+        raw = checked_raw(exports, raw_plan) if raw_plan is not None else {}
         return cls(
             name,
             path,
@@ -220,8 +255,11 @@ class ComponentImage:
             exports,
             tuple(component_imports(eng, component)),
             fast,
+            raw,
+            None if raw_plan is None else raw_plan.probe,
+            frozenset(fast.values()) | frozenset(() if raw_plan is None else raw_names(raw_plan)),
             fuel,
-            core_layout(data, tail if relifted is not None and fast else b""),
+            core_layout(data, relifted.added_sections if relifted is not None else b""),
         )
 
     def find_export(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import logging
 import math
 import re
@@ -55,7 +56,16 @@ from .convert import (
     measure_latin1_exact,
     measurer,
 )
+from .guestmem import GuestMemoryError
 from .image import ComponentImage
+from .rawabi import (
+    RAW_MIN_BYTES,
+    GuestCallError,
+    RawBinding,
+    RawSignature,
+    RawState,
+    ResultTooLarge,
+)
 from .sandbox import HostLinker, SandboxSpec, StdioLogger, configure_store, default_linker
 
 __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
@@ -88,6 +98,7 @@ TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
     ("realloc return: beyond end of memory", "realloc out of bounds", PluginABIError),
     ("realloc return: result not aligned", "realloc misaligned", PluginABIError),
     ("pointer is not aligned", "misaligned pointer", PluginABIError),
+    ("return pointer not aligned", "misaligned pointer", PluginABIError),
     ("out of bounds of memory", "out-of-bounds pointer", PluginABIError),
     ("invalid utf-8", "invalid UTF-8", PluginABIError),
     ("discriminant", "invalid discriminant", PluginABIError),
@@ -122,6 +133,13 @@ def _close_all() -> None:
 def _exit_code(message: str) -> int | None:
     match = re.search(r"exit status (-?\d+)", message)
     return int(match.group(1)) if match else None
+
+
+#: Reasons of the trap table that are canonical ABI violations (the raw route's checks
+#: use the same words, see rawabi).
+_ABI_REASONS: Final = frozenset(r for _, r, cls in TRAP_TABLE if cls is PluginABIError)
+#: What call_raw returns when the call must take another route.
+_NOT_RAW: Final[Any] = object()
 
 
 def classify_error(message: str) -> tuple[str, type[HookCallError]]:
@@ -235,6 +253,8 @@ class BoundFunc:
     exact_measure: Measure | None = None
     #: Per-hook deadline in seconds overriding the plugin's (None: the plugin's).
     timeout: float | None = None
+    #: The raw byte route of this function (see rawabi), taken for large payloads.
+    raw: RawBinding | None = None
     arity: int = attrs.field(init=False)
     ticks: int | None = attrs.field(init=False)
     params_type: Any = attrs.field(init=False)
@@ -302,6 +322,10 @@ class PluginInstance:
         self._stopped: str | None = None
         self._stderr: StdioLogger | None = None  # the current Store's, for failed calls
         self._callback_context: Any = None
+        # The raw route's state for the current instance (memory found on first use), and
+        # the raw bindings whose last result was large (kept across instances).
+        self._raw: RawState | None = None
+        self._raw_large: set[int] = set()
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         _check_imports(self.image, self.linker.interfaces, self.sandbox.interfaces)
         _engine.start_ticker()
@@ -373,6 +397,7 @@ class PluginInstance:
         self._store, self._instance = store, instance
         self._context = capi.store_context(store)
         self._funcs = {}
+        self._raw = None
         self._deadline_epoch = -1
         self.generation += 1
         if self.generation > 1 and self.on_new_instance is not None:
@@ -384,6 +409,7 @@ class PluginInstance:
         with self._lock:
             self._instance = None
             self._funcs = {}
+            self._raw = None  # its memory goes with the store
             self._context = None
             store, self._store = self._store, None
             if store is not None:
@@ -418,6 +444,10 @@ class PluginInstance:
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
         # One frame for the whole call: this is the hot path of every hook call.
+        if bound.raw is not None:
+            value = _call_raw(self, bound, bound.raw, args, timeout)
+            if value is not _NOT_RAW:
+                return value
         n = bound.arity
         params = bound.params_type()
         try:
@@ -498,6 +528,8 @@ class PluginInstance:
                             )
                             too_large.reason = "result too large"
                             raise too_large
+                    if bound.raw is not None and bound.measure is not None:
+                        self._note_size(bound.raw, bound.measure(result))
                     return lift(result)
                 finally:
                     _delete(_byref(result))
@@ -506,6 +538,12 @@ class PluginInstance:
             if not bound.scalar_params:  # scalars own no memory: nothing to free
                 for i in range(n):
                     _delete(_byref(params[i]))
+
+    def _note_size(self, raw: RawBinding, size: int) -> None:
+        if size >= RAW_MIN_BYTES:
+            self._raw_large.add(id(raw))
+        else:
+            self._raw_large.discard(id(raw))
 
     def interrupt(self) -> None:
         """Stop the call running on this instance now, if it runs in a cancel scope
@@ -620,6 +658,138 @@ class PluginInstance:
         return failure
 
 
+# ------------------------------------------------------------------ the raw route
+# (module functions of the instance, so PluginInstance stays one screenful of call path)
+
+
+def _call_raw(
+    self: PluginInstance,
+    bound: BoundFunc,
+    raw: RawBinding,
+    args: Sequence[Any],
+    timeout: float | None,
+) -> Any:
+    """The call through the raw route (rawabi: copies into and out of the guest's
+    memory), or _NOT_RAW when this call takes the other routes: a small payload, or
+    an instance whose memory was not found."""
+    state = self._raw
+    if state is not None and state.off:
+        return _NOT_RAW
+    if id(raw) not in self._raw_large and raw.sig.payload(args) < RAW_MIN_BYTES:
+        return _NOT_RAW
+    prepared = []
+    for i in range(bound.arity):  # every argument checked before the guest is touched
+        try:
+            prepared.append(raw.sig.prepare(i, args[i]))
+        except Exception as exc:
+            raise _argument_error(self.name, bound, i, exc) from (
+                None if isinstance(exc, ConvertError) else exc
+            )
+    if timeout is not None:
+        ticks = _ticks(timeout)
+    else:
+        ticks = self._ticks if bound.ticks is None else bound.ticks
+    with self._lock:
+        if self._active:
+            raise PluginTrap(
+                f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from "
+                "inside one of its own host calls",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+        if self._instance is None:
+            self._instantiate()
+        state = self._raw
+        if state is None:
+            state = self._raw = RawState(functools.partial(_root_func, self), self._context)
+        elif state.off:
+            return _NOT_RAW
+        # One deadline, one fuel budget and one cancel scope for the whole sequence
+        # (allocations, the call, the post-return), as for one call.
+        scope = _current_scope()
+        if scope is not None:
+            self._enter_scope(scope, bound, ticks)
+        else:
+            epoch = _engine.epochs
+            if epoch != self._deadline_epoch or ticks != self._deadline_ticks:
+                _set_deadline(self._context, ticks)
+                self._deadline_epoch, self._deadline_ticks = epoch, ticks
+        if self._fuel is not None:
+            _set_fuel(self._context, self._fuel)
+        stderr = self._stderr
+        if stderr is not None and stderr.recent:
+            stderr.recent.clear()
+        self._active = True
+        try:
+            plan = state.plan(raw)  # the first raw call finds the memory
+            if plan is None:
+                return _NOT_RAW
+            value = plan.run(prepared, self.sandbox.max_result_bytes)
+        except (GuestCallError, GuestMemoryError) as exc:
+            self._active = False
+            self._scope = None
+            failure, cause = _raw_failure(self, bound, exc)
+            raise failure from cause
+        finally:
+            self._active = False
+            self._scope = None
+        self._note_size(raw, plan.last_size)
+        return value
+
+
+def _root_func(self: PluginInstance, name: str) -> Any:
+    """The current instance's function exported at the root as ``name``."""
+    instance, store = self._instance, self._store
+    assert instance is not None
+    assert store is not None
+    index = self.image.component.get_export_index(name)
+    func = None if index is None else instance.get_func(store, index)
+    if func is None:  # pragma: no cover - image.py checked the raw exports
+        raise PluginTrap(f"plugin {self.name!r} has no export {name!r}", plugin=self.name)
+    return func
+
+
+def _raw_failure(
+    self: PluginInstance, bound: BoundFunc, exc: GuestCallError | GuestMemoryError
+) -> tuple[HookCallError, BaseException]:
+    """The error for a raw call that failed, and its cause; the instance is discarded
+    (the guest's post-return is not run on a result that failed a check)."""
+    if isinstance(exc, GuestCallError):
+        host_error, self.host_error = self.host_error, None
+        self.discard()
+        return self._failure(bound, exc.error, host_error), host_error or exc.error
+    self.discard()
+    hook = bound.hook
+    if isinstance(exc, ResultTooLarge):
+        limit = self.sandbox.max_result_bytes
+        if limit is not None:
+            text = (
+                f"plugin {self.name!r} returned {exc.size:,} bytes from hook {hook!r}, "
+                f"above its limit of {limit:,} bytes"
+            )
+            reason = "result too large"
+        else:
+            text = (
+                f"plugin {self.name!r} returned a result of more than {exc.size:,} bytes "
+                f"from hook {hook!r}, more than its memory can hold unless its entries "
+                "alias each other; its instance was replaced. Set max_result_bytes to "
+                "bound results explicitly"
+            )
+            reason = "too much data copied"
+        too_large = PluginLimitExceeded(text, plugin=self.name, hook=hook)
+        too_large.reason = reason
+        return too_large, exc
+    cls = PluginABIError if exc.reason in _ABI_REASONS else PluginTrap
+    failure = cls(
+        f"plugin {self.name!r} trapped in hook {hook!r} ({exc.reason}: {exc}); its "
+        "instance was replaced",
+        plugin=self.name,
+        hook=hook,
+    )
+    failure.reason = exc.reason
+    return failure, exc
+
+
 def bind_export(
     image: ComponentImage,
     hook: str,
@@ -649,6 +819,7 @@ def bind_export(
             f"plugin {image.name!r} does not export {interface}#{function}", plugin=image.name
         )
     latin1 = byte_export is not None
+    raw = _raw_binding(image, interface, function, signature) if byte_buffers else None
     result = signature.result
     lift: Lift | None = None
     measure: Measure | None = None
@@ -677,7 +848,27 @@ def bind_export(
         measure=measure,
         exact_measure=exact_measure,
         timeout=timeout,
+        raw=raw,
     )
+
+
+def _raw_binding(
+    image: ComponentImage, interface: str | None, function: str, signature: wit.FuncSig
+) -> RawBinding | None:
+    """The raw route of ``interface#function`` with the host's view of its types, if the
+    image has one and the host's flattening of the types is the one the binary has."""
+    export = image.raw_exports.get((interface, function))
+    if export is None or image.raw_probe is None:
+        return None
+    try:
+        sig = RawSignature(signature)
+    except TypeError:
+        return None
+    binding = RawBinding(sig, export.call, export.post, export.alloc, image.raw_probe)
+    expected = 0x7E if export.retptr else export.result
+    if binding.params != export.params or binding.result != expected:
+        return None
+    return binding
 
 
 def _check_imports(

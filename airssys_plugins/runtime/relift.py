@@ -45,7 +45,7 @@ __all__ = [
 FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
 #: Bumped whenever what byte_export_tail() appends changes: cached plans of another
 #: version are not used.
-PLAN_VERSION: Final = 1
+PLAN_VERSION: Final = 2
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -319,6 +319,18 @@ def _read(data: bytes) -> _Component:
                             raise _Unsupported(f"canon option 0x{opt:02x}")
                     c.n_core_funcs += 1
                 elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new/drop/rep, drop async
+                    r.u32()
+                    c.n_core_funcs += 1
+                elif op in (0x05, 0x0D, 0x1F, 0x22, 0x23):
+                    # async built-ins jco emits (task.cancel, subtask.drop, waitable-set.new
+                    # and .drop, waitable.join): one core function each, no immediates
+                    c.n_core_funcs += 1
+                elif op == 0x06:  # subtask.cancel async?
+                    r.byte()
+                    c.n_core_funcs += 1
+                elif op in (0x0A, 0x0B):  # context.get / context.set i32 <slot>
+                    if r.byte() != 0x7F:
+                        raise _Unsupported("context type")
                     r.u32()
                     c.n_core_funcs += 1
                 else:
