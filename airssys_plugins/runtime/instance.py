@@ -444,8 +444,9 @@ class PluginInstance:
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
         # One frame for the whole call: this is the hot path of every hook call.
-        if bound.raw is not None:
-            value = _call_raw(self, bound, bound.raw, args, timeout)
+        raw = bound.raw
+        if raw is not None and (id(raw) in self._raw_large or raw.sig.is_large(args)):
+            value = _call_raw(self, bound, raw, args, timeout)
             if value is not _NOT_RAW:
                 return value
         n = bound.arity
@@ -674,8 +675,6 @@ def _call_raw(
     an instance whose memory was not found."""
     state = self._raw
     if state is not None and state.off:
-        return _NOT_RAW
-    if id(raw) not in self._raw_large and raw.sig.payload(args) < RAW_MIN_BYTES:
         return _NOT_RAW
     prepared = []
     for i in range(bound.arity):  # every argument checked before the guest is touched

@@ -569,6 +569,19 @@ class RawSignature:
             raise TypeError("a compound result in one core value is not covered")
 
     @staticmethod
+    def is_large(args: Sequence[Any]) -> bool:
+        """Whether ``args`` move :data:`RAW_MIN_BYTES` or more (the per-call check: cheap
+        for the common case of bytes and str arguments)."""
+        n = 0
+        for a in args:
+            t = type(a)
+            if t is bytes or t is str:
+                n += len(a)
+            elif t is not int and t is not float and t is not bool:
+                return RawSignature.payload(args) >= RAW_MIN_BYTES
+        return n >= RAW_MIN_BYTES
+
+    @staticmethod
     def payload(args: Sequence[Any]) -> int:
         """About how many bytes ``args`` move (to choose the route; not exact). A value
         that cannot be read counts 0: its argument check then says what is wrong."""
