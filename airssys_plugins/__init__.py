@@ -89,6 +89,8 @@ if TYPE_CHECKING:
     from .host.messaging import NoReply as NoReply
     from .host.messaging import Subscription as Subscription
     from .host.messaging import TopicDenied as TopicDenied
+    from .host.status import StatusFile as StatusFile
+    from .host.status import StatusFileError as StatusFileError
     from .host.plugin_host import HookOptions as HookOptions
     from .host.plugin_host import PluginHost as PluginHost
     from .host.plugin_host import ReloadError as ReloadError

@@ -22,6 +22,8 @@ PUBLIC = {
     "NoReply",
     "Subscription",
     "TopicDenied",
+    "StatusFile",
+    "StatusFileError",
     "AsyncHookCaller",
     "AsyncHookError",
     "AsyncHooks",

@@ -148,7 +148,7 @@ def freshness(
     who = f"pid {pid}" if isinstance(pid, int) else "an unknown process"
     if data.get("closed"):
         return "closed", (
-            f"written by {who} when its host closed at {when}{ago}: the last counters of a "
+            f"closed: written by {who} when its host closed at {when}{ago}: the last counters of a "
             "host that has ended, not live ones"
         )
     if not isinstance(pid, int) or data.get("hostname") != socket.gethostname():
