@@ -89,8 +89,6 @@ if TYPE_CHECKING:
     from .host.messaging import NoReply as NoReply
     from .host.messaging import Subscription as Subscription
     from .host.messaging import TopicDenied as TopicDenied
-    from .host.status import StatusFile as StatusFile
-    from .host.status import StatusFileError as StatusFileError
     from .host.plugin_host import HookOptions as HookOptions
     from .host.plugin_host import PluginHost as PluginHost
     from .host.plugin_host import ReloadError as ReloadError
@@ -109,6 +107,8 @@ if TYPE_CHECKING:
     from .host.settings import SandboxPolicy as SandboxPolicy
     from .host.shipment import NotShippable as NotShippable
     from .host.shipment import RemoteError as RemoteError
+    from .host.status import StatusFile as StatusFile
+    from .host.status import StatusFileError as StatusFileError
     from .host.supervision import FailurePolicy as FailurePolicy
     from .host.supervision import HookFailures as HookFailures
     from .host.supervision import PluginUnavailable as PluginUnavailable

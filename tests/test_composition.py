@@ -632,7 +632,10 @@ def test_cli_list_shows_which_provider_serves_which_import(
 
 
 def test_cli_list_shows_the_live_links_of_the_apps_host(
-    make_host: MakeHost, guests: dict[str, Path], state_home: Path, capsys: pytest.CaptureFixture[str]
+    make_host: MakeHost,
+    guests: dict[str, Path],
+    state_home: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`list` (even without a contract) shows the links of the app's running host, read
     from its status file, and says the host is live; a waiting link says so."""
@@ -640,7 +643,9 @@ def test_cli_list_shows_the_live_links_of_the_apps_host(
     from airssys_plugins.host.status import StatusFile
 
     host = make_host()
-    writer = host.messaging.record_status(StatusFile.for_app("wstats"), app="wstats", links=host.links)
+    writer = host.messaging.record_status(
+        StatusFile.for_app("wstats"), app="wstats", links=host.links
+    )
     assert writer is not None
     _load_wordstats(host, guests)  # before its provider: the link waits
     writer.flush()

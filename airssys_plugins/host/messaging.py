@@ -646,13 +646,14 @@ class Messaging:
         data (what :meth:`record_status` writes)."""
         counts = self.counters()
         letters = self.dead_letters()
+        recent = letters[-dead_letters:] if dead_letters > 0 else []
         return {
             "topics": {t: attrs.asdict(c) for t, c in counts["topics"].items()},
             "subscribers": {s: attrs.asdict(c) for s, c in counts["subscribers"].items()},
             "mailboxes": {name: list(p) for name, p in self.subscribers().items()},
             "dead_letters": {
                 "kept": len(letters),
-                "recent": [_letter_json(d) for d in letters[-dead_letters:]] if dead_letters else [],
+                "recent": [_letter_json(d) for d in recent],
             },
         }
 

@@ -93,7 +93,9 @@ class StatusFile:
         except FileRefusedError as exc:
             if not self.path.exists():  # removed since the check: as if never written
                 return None
-            raise StatusFileError(f"cannot read {self.path}: {exc.strerror}", path=self.path) from exc
+            raise StatusFileError(
+                f"cannot read {self.path}: {exc.strerror}", path=self.path
+            ) from exc
         except OSError as exc:
             raise StatusFileError(f"cannot read {self.path}: {exc}", path=self.path) from exc
         try:
@@ -209,10 +211,10 @@ class StatusWriter:
 
     def changed(self) -> None:
         """Something changed: write soon (now, or ``interval`` after the last write)."""
-        if self._timer is not None or self._closed:  # a write is due already: fold into it
+        if self._scheduled_or_closed():  # a write is due already: this change goes into it
             return
         with self._lock:
-            if self._timer is not None or self._closed:
+            if self._scheduled_or_closed():
                 return
             delay = max(self._last + self.interval - time.monotonic(), 0.0)
             timer = threading.Timer(delay, self._due)
@@ -220,6 +222,9 @@ class StatusWriter:
             timer.daemon = True
             self._timer = timer
             timer.start()
+
+    def _scheduled_or_closed(self) -> bool:
+        return self._timer is not None or self._closed
 
     def _due(self) -> None:
         with self._lock:

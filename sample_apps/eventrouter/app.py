@@ -57,11 +57,11 @@ import pluggy
 
 from airssys_plugins import Capabilities, HookCallError, Limits, Origin, PluginHost
 from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.cli.progress import Activity
+from airssys_plugins.cli.reporting import run_reporting
 from airssys_plugins.host.composition import LinkInfo
 from airssys_plugins.host.messaging import Counters
 from airssys_plugins.host.status import StatusFile
-from airssys_plugins.cli.progress import Activity
-from airssys_plugins.cli.reporting import run_reporting
 from hookspecs.eventrouter import PACKAGE, Event, EventHooks, Field
 
 from .plugins.triage import Triage
