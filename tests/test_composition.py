@@ -682,3 +682,42 @@ def test_link_infos_say_which_version_serves_them(
     host.reload("tokenizer", guests["tokenizer-v1.2"])
     [relinked] = host.links()
     assert relinked.served == "textpipe:nlp/tokenize@1.2.0"
+
+
+def test_inspect_lines_say_how_each_import_is_served(
+    make_host: MakeHost, guests: dict[str, Path], state_home: Path
+) -> None:
+    """import_links (for `inspect`): host interfaces are left out; an import the
+    manifest links is named with its provider and range, one it does not is flagged with
+    the fix; with the app, the running host's link is shown with its state."""
+    from airssys_plugins.cli.plugins import import_links
+    from airssys_plugins.host.status import StatusFile
+
+    imports = [
+        "wasi:cli/environment@0.2.0",
+        "airssys:host/log@0.1.0",
+        "textpipe:nlp/tokenize@1.0.0",
+    ]
+    assert import_links("wordstats", imports[:2]) == []
+    assert import_links("wordstats", imports, [LINK]) == [
+        "links:",
+        "  textpipe:nlp/tokenize@1.0.0: from plugin 'tokenizer' (a link, range ^1), as its "
+        "manifest asks; the operator must grant it",
+    ]
+    [_, flagged] = import_links("wordstats", imports)
+    assert "no link asked for" in flagged
+    assert 'plugins = ["<provider>:textpipe:nlp/tokenize"]' in flagged
+    host = make_host()
+    writer = host.messaging.record_status(
+        StatusFile.for_app("wstats"), app="wstats", links=host.links
+    )
+    assert writer is not None
+    _load_wordstats(host, guests)
+    host.load(guests["tokenizer"], name="tokenizer")
+    writer.flush()
+    lines = import_links("wordstats", imports, [LINK], app="wstats")
+    assert lines[2].startswith("in the app's host (live: pid ")
+    assert lines[3] == (
+        "  wordstats imports textpipe:nlp/tokenize@1.0.0 from plugin 'tokenizer' (range ^1): "
+        "linked, served as textpipe:nlp/tokenize@1.0.0"
+    )

@@ -21,7 +21,7 @@ import difflib
 import json
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 
 from .._errors import PluginError
+from ..contract import wit
 from ..discovery.lockfile import LockEntry, Lockfile
 from ..discovery.sources import Discovery, PluginShadowedWarning, PluginSource, discover_plugins
 from ..discovery.state import PluginState
@@ -36,10 +37,11 @@ from ..host.composition import LinkInfo
 from ..host.loading import LoadReport, PluginStatus
 from ..host.status import StatusFile, StatusFileError, freshness
 from ..host.supervision import CircuitFile
+from ..policy.capabilities import PluginLink
 from .common import contract_of, load_object, project_of, quiet_loader, versions_of
 from .progress import Activity
 
-__all__ = ["register", "table"]
+__all__ = ["import_links", "register", "table"]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -261,6 +263,43 @@ def _print_links(links: list[LinkInfo], live: tuple[str, list[dict[str, Any]]] |
         print(f"\nlinks in the app's host ({live[0]}):")
         for data in live[1]:
             print(_link_line(data))
+
+
+def import_links(
+    plugin: str,
+    imports: Iterable[str],
+    requested: Iterable[str | PluginLink] = (),
+    *,
+    app: str | None = None,
+) -> list[str]:
+    """Lines saying how each interface a component imports would be served, for
+    ``inspect``: a host interface (``wasi:``, ``airssys:host``), a link to another plugin
+    its manifest asks for (``requested``), or nothing; with ``app``, the link as the app's
+    running host made it (from its status file). Empty when it imports only host
+    interfaces and no host has linked it."""
+    links = [x if isinstance(x, PluginLink) else PluginLink.parse(x) for x in requested]
+    live = _live_links(app) if app is not None else None
+    mine = [x for x in live[1] if x.get("importer") == plugin] if live is not None else []
+    lines: list[str] = []
+    for name in sorted(set(imports)):
+        if name.startswith(("wasi:", "airssys:host/")) or ":" not in name:
+            continue
+        bare = wit.unversioned(name)
+        link = next((x for x in sorted(links, key=str) if x.interface == bare), None)
+        if link is None:
+            lines.append(
+                f"  {name}: no link asked for; the host refuses the plugin unless the app "
+                f'provides it (host.provide) or its manifest asks plugins = ["<provider>:{bare}"]'
+            )
+        else:
+            lines.append(
+                f"  {name}: from plugin {link.provider!r} (a link, range {link.versions}), "
+                "as its manifest asks; the operator must grant it"
+            )
+    if live is not None and mine:
+        lines.append(f"in the app's host ({live[0]}):")
+        lines += [_link_line(x) for x in mine]
+    return ["links:", *lines] if lines else []
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:

@@ -637,7 +637,8 @@ class Messaging:
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every message published so far is handled or dead-lettered (and
         so every message those handlers published, when they published before
-        returning); False when ``timeout`` seconds pass first."""
+        returning); False when ``timeout`` seconds pass first. Never call it from a
+        handler: it would wait for itself."""
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight <= 0, timeout)
 
