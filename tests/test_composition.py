@@ -721,3 +721,32 @@ def test_inspect_lines_say_how_each_import_is_served(
         "  wordstats imports textpipe:nlp/tokenize@1.0.0 from plugin 'tokenizer' (range ^1): "
         "linked, served as textpipe:nlp/tokenize@1.0.0"
     )
+
+
+def test_inspect_of_a_plugin_dir_shows_its_links(
+    tmp_path: Path, guests: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`airssys-plugins inspect DIR` prints, after the WIT, how each import that no host
+    interface serves is linked (from the manifest's `plugins`), in text and in --json."""
+    import shutil
+
+    from airssys_plugins.cli import main
+
+    folder = tmp_path / "wordstats"
+    folder.mkdir()
+    shutil.copy(guests["wordstats"], folder / "wordstats.wasm")
+    (folder / "plugin.toml").write_text(
+        f'name = "wordstats"\ncomponent = "wordstats.wasm"\n[capabilities]\nplugins = ["{LINK}"]\n'
+    )
+    assert main(["inspect", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "links:\n  textpipe:nlp/tokenize@1.0.0: from plugin 'tokenizer' (a link, range ^1)" in out
+    )
+    assert main(["inspect", "--json", str(folder)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["links"][0] == "links:"
+    assert "from plugin 'tokenizer'" in data["links"][1]
+    # a bare component has no manifest, so nothing is said about links
+    assert main(["inspect", "--json", str(folder / "wordstats.wasm")]) == 0
+    assert json.loads(capsys.readouterr().out)["links"] == []
