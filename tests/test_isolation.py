@@ -111,7 +111,10 @@ def test_spares_are_refilled_under_a_stream_of_calls(
     results = [pm.hook.add_one(x=0) for _ in range(200)]
     assert results == [[1]] * 200
     assert fresh.wait_ready()
-    assert fresh.refills == 200  # one new instance per call, none reused
+    # one new instance per call, none reused: made by the refill thread, or by a call
+    # that found none ready
+    assert fresh.refills + fresh.inline_refills == 200
+    assert fresh.refills > 0
     assert fresh.ready() == 2
     generations = sum(slot.generation for slot in plugin.instances)
     assert generations == 200 + 2  # the two loaded at start, one more per call
@@ -193,7 +196,7 @@ def test_a_pool_serves_concurrent_calls_on_fresh_instances(
     assert results == [[1]] * 100
     assert plugin.fresh is not None
     assert plugin.fresh.wait_ready()
-    assert plugin.fresh.refills == 100
+    assert plugin.fresh.refills + plugin.fresh.inline_refills == 100
 
 
 def test_awaited_calls_are_isolated(isolated: PluginHost) -> None:
@@ -359,7 +362,7 @@ def test_a_python_guest_starts_from_its_initial_state_on_every_call(py_counter: 
         assert pm.hook.recall() == [""]
         assert plugin.fresh is not None
         assert plugin.fresh.wait_ready(timeout=60)
-        assert plugin.fresh.refills == 7
+        assert plugin.fresh.refills + plugin.fresh.inline_refills == 7
         host.unload("pcounter")
         shared = host.load(py_counter, name="shared")  # control: state carries over
         assert [pm.hook.bump() for _ in range(3)] == [[1], [2], [3]]

@@ -17,6 +17,7 @@ health checks) gets per-call isolation without knowing of it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import queue
 import threading
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, final
 
 from ..runtime import BoundFunc, PluginInstance
+from .supervision import PluginUnavailable
 
 __all__ = ["ISOLATIONS", "FreshInstances", "Isolation", "check_isolation"]
 
@@ -67,12 +69,13 @@ def check_isolation(value: object, plugin: str | None = None) -> Isolation:
 class FreshInstances:
     """The instance slots of a plugin loaded with ``isolation="per-call"``.
 
-    ``get()`` returns a slot holding a fresh instance (waiting for the refill thread when
-    none is ready); ``put(slot)`` hands a used slot to the refill thread, which discards
-    its instance and instantiates a new one (running ``init`` and replaying historic calls
-    through the slot's ``on_new_instance``). ``history`` gives the plugin's historic calls:
-    a ready instance prepared before a historic call gets the calls it missed when it is
-    taken, before the call that takes it runs.
+    ``get()`` returns a slot holding a fresh instance; ``put(slot)`` hands a used slot to
+    the refill thread, which discards its instance and instantiates a new one (running
+    ``init`` and replaying historic calls through the slot's ``on_new_instance``). A call
+    that finds no fresh instance ready refreshes a used slot itself rather than wait for
+    the refill thread (so a back-to-back stream has two threads instantiating). ``history``
+    gives the plugin's historic calls: an instance prepared before a historic call gets
+    the calls it missed when it is taken, before the call that takes it runs.
     """
 
     def __init__(self, name: str, slots: Sequence[PluginInstance], history: History):
@@ -86,17 +89,18 @@ class FreshInstances:
         # The functions called so far (id -> BoundFunc): a refill looks them up in the new
         # instance, so that the call does not (about a third of a first call's cost).
         self._called: dict[int, BoundFunc] = {}
-        # Held by the refill thread while it replaces an instance, and by stop(): once
-        # stop() returns, no refill runs or will run.
-        self._guard = threading.Lock()
+        # Refills running now, and whether the plugin is closing: once stop() returns, no
+        # refill runs and none will start.
+        self._state = threading.Condition()
+        self._active = 0
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
         self._refilling = 0  # slots handed back and not yet ready again
-        self._count_lock = threading.Lock()
-        #: Instances prepared by the refill thread since the plugin was loaded.
+        #: Instances prepared off the call path (by the refill thread).
         self.refills = 0
-        #: Calls that found no fresh instance ready and waited for the refill thread.
+        #: Instances a call prepared itself, finding none ready.
+        self.inline_refills = 0
+        #: Calls that found no fresh instance ready.
         self.waits = 0
         #: Calls whose instance had missed historic calls and got them first.
         self.top_ups = 0
@@ -124,8 +128,7 @@ class FreshInstances:
         try:
             slot = self._ready.get_nowait()
         except queue.Empty:
-            self.waits += 1
-            slot = self._ready.get()
+            slot = self._wait()
         try:
             slot.instantiate()  # a no-op unless the refill failed or the slot was discarded
             seen = self._seen.get(id(slot), 0)
@@ -140,9 +143,32 @@ class FreshInstances:
         """Hand back a used slot: its instance is discarded and replaced off the call path."""
         if self._thread is None:
             self._start()
-        with self._count_lock:
+        with self._state:
             self._refilling += 1
         self._used.put(slot)
+
+    def _wait(self) -> PluginInstance:
+        """No fresh instance is ready: refresh a used slot here, or wait for one."""
+        self.waits += 1
+        while True:
+            if self._closing:
+                raise PluginUnavailable(
+                    f"plugin {self.name!r} is being unloaded: no fresh instance is made for "
+                    "new calls",
+                    plugin=self.name,
+                )
+            try:
+                slot = self._used.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                if slot is not None and self._refresh(slot, ready=False):
+                    self.inline_refills += 1
+                    return slot
+                self._used.put(slot)  # the stop sentinel, or closing: not ours to refresh
+                continue
+            with contextlib.suppress(queue.Empty):
+                return self._ready.get(timeout=0.05)  # then look at closing again
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -171,10 +197,10 @@ class FreshInstances:
             time.sleep(0.0002)
         return True
 
-    # -- the refill thread ----------------------------------------------------------------
+    # -- refills --------------------------------------------------------------------------
 
     def _start(self) -> None:
-        with self._start_lock:
+        with self._state:
             if self._thread is None and not self._closing:
                 thread = threading.Thread(
                     target=self._refill_loop, name=f"airssys-fresh-{self.name}", daemon=True
@@ -185,36 +211,45 @@ class FreshInstances:
     def _refill_loop(self) -> None:
         while True:
             slot = self._used.get()
-            if slot is None:
+            if slot is None or not self._refresh(slot, ready=True):
                 return
-            with self._guard:
-                if self._closing:
-                    return
-                self._refill(slot)
-            with self._count_lock:
-                self._refilling -= 1
 
-    def _refill(self, slot: PluginInstance) -> None:
-        self._seen[id(slot)] = 0  # an instance that failed to start saw nothing
+    def _refresh(self, slot: PluginInstance, *, ready: bool) -> bool:
+        """Replace ``slot``'s instance (and put it in the ready queue if ``ready``);
+        False, and nothing done, once the plugin is closing."""
+        with self._state:
+            if self._closing:
+                return False
+            self._active += 1
         try:
-            slot.discard()  # the used instance and every trace of the call that ran on it
-            slot.instantiate()
-            for bound in list(self._called.values()):
-                slot._func_ref(bound)  # the runtime has no public name for it yet
-        except Exception as exc:  # left empty: the call that takes it raises the error
-            slot.discard()  # a failed replay may have left a half-prepared instance
-            self.failed_refills += 1
-            log.debug("plugin %r: preparing a fresh instance failed: %s", self.name, exc)
-        else:
-            self.refills += 1
-        self._ready.put(slot)
+            self._seen[id(slot)] = 0  # an instance that failed to start saw nothing
+            try:
+                slot.discard()  # the used instance, and every trace of the call it served
+                slot.instantiate()
+                for bound in list(self._called.values()):
+                    slot._func_ref(bound)  # the runtime has no public name for it yet
+            except Exception as exc:  # left empty: the call that takes it raises the error
+                slot.discard()  # a failed replay may have left a half-prepared instance
+                self.failed_refills += 1
+                log.debug("plugin %r: preparing a fresh instance failed: %s", self.name, exc)
+            else:
+                if ready:
+                    self.refills += 1
+            if ready:
+                self._ready.put(slot)
+        finally:
+            with self._state:
+                self._active -= 1
+                self._refilling -= 1
+                self._state.notify_all()
+        return True
 
     def stop(self) -> None:
-        """No more refills (the plugin is closing): waits for a refill under way."""
-        with self._start_lock:
+        """No more refills (the plugin is closing): waits for the refills under way."""
+        with self._state:
             self._closing = True
             thread = self._thread
-        with self._guard:
             self._used.put(None)
+            self._state.wait_for(lambda: self._active == 0, timeout=30)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
