@@ -20,11 +20,13 @@ from airssys_plugins import (
     Limits,
     PluginHost,
     PluginLimitExceeded,
+    PluginLoadError,
     PluginTimeout,
     PluginTrap,
     u32,
 )
 from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.runtime import PluginInstance
 from airssys_plugins.testing import run_async
 
 Demo = Callable[..., Path]
@@ -367,3 +369,32 @@ def test_a_python_guest_starts_from_its_initial_state_on_every_call(py_counter: 
         shared = host.load(py_counter, name="shared")  # control: state carries over
         assert [pm.hook.bump() for _ in range(3)] == [[1], [2], [3]]
         assert shared.isolation == "shared"
+
+
+def test_a_failed_refill_is_retried_by_the_call_that_takes_the_slot(
+    isolated: PluginHost, pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refill that fails (here: start-up refused once) leaves its slot empty and counted;
+    the call that takes the slot instantiates it itself and answers."""
+    plugin = isolated.plugins["counter"]
+    fresh = plugin.fresh
+    assert fresh is not None
+    assert pm.hook.add_one(x=0) == [1]
+    assert fresh.wait_ready()
+    slot = plugin.instances[0]
+    real = type(slot).instantiate
+    failures = iter([PluginLoadError("plugin 'counter' failed to start: once", plugin="counter")])
+
+    def flaky(self: PluginInstance) -> None:
+        starting = self is slot and self._instance is None  # a refill, not a no-op
+        error = next(failures, None) if starting else None
+        if error is not None:
+            raise error
+        real(self)
+
+    monkeypatch.setattr(type(slot), "instantiate", flaky)
+    for _ in range(4):  # every slot is used and refilled at least once
+        assert pm.hook.add_one(x=0) == [1]
+    assert fresh.wait_ready()
+    assert fresh.failed_refills == 1
+    assert [pm.hook.add_one(x=0) for _ in range(4)] == [[1]] * 4
