@@ -164,7 +164,7 @@ def render(results: dict[str, Any]) -> str:
     values = values_of(results)
     run = results.get("run", {})
     parts: list[str] = []
-    y = 46
+    y = 50
     for panel in PANELS:
         rows = found_rows(panel, values)
         if not rows:
@@ -214,18 +214,24 @@ def render(results: dict[str, Any]) -> str:
             )
             y += 15
     load = run.get("load_average_at_end")
-    header = (
-        f"airssys-plugins bench at {run.get('commit', '?')}"
-        + (f", {run['when']}" if run.get("when") else "")
-        + (f", load average {load[0]} (1 min) at the end" if load else "")
-        + (" (quick run)" if run.get("quick") else "")
+    detail = ", ".join(
+        part
+        for part in (
+            f"commit {run.get('commit', '?')}",
+            run.get("when") or "",
+            f"load average {load[0]} (1 min) at the end" if load else "",
+            "quick run" if run.get("quick") else "",
+        )
+        if part
     )
     height = y + 10
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' "
         f"viewBox='0 0 {WIDTH} {height}'>"
         f"<rect width='100%' height='100%' fill='white'/>"
-        f"<text x='10' y='24' {FONT} font-size='16' font-weight='bold'>{escape(header)}</text>"
+        f"<text x='10' y='20' {FONT} font-size='16' font-weight='bold'>airssys-plugins "
+        f"benchmarks: headline rows</text>"
+        f"<text x='10' y='38' {FONT} font-size='12' fill='#555'>{escape(detail)}</text>"
         + "".join(parts)
         + "</svg>\n"
     )
