@@ -149,7 +149,8 @@ class FreshInstances:
 
     def _wait(self) -> PluginInstance:
         """No fresh instance is ready: refresh a used slot here, or wait for one."""
-        self.waits += 1
+        with self._state:
+            self.waits += 1
         while True:
             if self._closing:
                 raise PluginUnavailable(
@@ -163,7 +164,6 @@ class FreshInstances:
                 pass
             else:
                 if slot is not None and self._refresh(slot, ready=False):
-                    self.inline_refills += 1
                     return slot
                 self._used.put(slot)  # the stop sentinel, or closing: not ours to refresh
                 continue
@@ -181,7 +181,8 @@ class FreshInstances:
         for bound, args in missed:
             slot.call(bound, args)
         self._seen[id(slot)] = seen + len(missed)
-        self.top_ups += 1
+        with self._state:
+            self.top_ups += 1
 
     def ready(self) -> int:
         """How many fresh instances wait for a call now."""
@@ -221,6 +222,7 @@ class FreshInstances:
             if self._closing:
                 return False
             self._active += 1
+        failed = False
         try:
             self._seen[id(slot)] = 0  # an instance that failed to start saw nothing
             try:
@@ -230,17 +232,20 @@ class FreshInstances:
                     slot._func_ref(bound)  # the runtime has no public name for it yet
             except Exception as exc:  # left empty: the call that takes it raises the error
                 slot.discard()  # a failed replay may have left a half-prepared instance
-                self.failed_refills += 1
+                failed = True
                 log.debug("plugin %r: preparing a fresh instance failed: %s", self.name, exc)
-            else:
-                if ready:
-                    self.refills += 1
             if ready:
                 self._ready.put(slot)
         finally:
-            with self._state:
+            with self._state:  # counters too: several calls may refresh slots at once
                 self._active -= 1
                 self._refilling -= 1
+                if failed:
+                    self.failed_refills += 1
+                elif ready:
+                    self.refills += 1
+                else:
+                    self.inline_refills += 1
                 self._state.notify_all()
         return True
 
