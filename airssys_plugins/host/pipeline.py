@@ -20,6 +20,7 @@ from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
 from .composition import Link, Links
 from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, SUBSCRIBER_INTERFACE, PluginContext
+from .isolation import SPARES, Isolation, check_isolation
 from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
 from .registry import HostFunctionRegistry
@@ -43,6 +44,7 @@ class LoadOptions:
     limits: Limits | None = None
     config: Mapping[str, str] | None = None
     pool_size: int = 1
+    isolation: Isolation = "shared"
 
 
 @final
@@ -93,6 +95,9 @@ class LoadPipeline:
         hooks, config = options.hooks, options.config
         if options.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        isolation = check_isolation(options.isolation, name)
+        # per-call isolation: a spare beyond the pool, prepared while the others serve
+        slots = options.pool_size + (SPARES if isolation == "per-call" else 0)
         plugin_limits = with_timeout(options.limits or self.limits, options.timeout)
         progress = self._progress(name)
         given = f"{len(origin):,} bytes" if isinstance(origin, bytes) else str(origin)
@@ -130,12 +135,12 @@ class LoadPipeline:
         links = self._links(name, image, effective)
         sandbox = self._sandbox(name, effective, plugin_limits, links)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
-        progress("instantiating", f"{options.pool_size} instance(s)")
+        progress("instantiating", f"{slots} instance(s)")
         instances = [
             PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
-            for _ in range(options.pool_size)
+            for _ in range(slots)
         ]
-        plugin = WasmPlugin(name, image, instances)
+        plugin = WasmPlugin(name, image, instances, isolation=isolation)
         plugin.requested = wanted
         plugin.capabilities = effective
         plugin.limits = plugin_limits
