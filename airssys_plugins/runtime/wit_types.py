@@ -123,10 +123,10 @@ def valtype(t: Any, names: TypeNames | None = None, *, name: str = "") -> wit.Wi
             None if ok is None else valtype(ok, names),
             None if err is None else valtype(err, names),
         )
+    if isinstance(t, OwnType | BorrowType):
+        name = "resource" if names is None else names.resource_name(t.ty)
+        return wit.HandleT(wit.ResourceT(name), own=isinstance(t, OwnType))
     if names is not None:
-        if isinstance(t, OwnType | BorrowType):
-            kind = "own" if isinstance(t, OwnType) else "borrow"
-            return wit.Unsupported(f"{kind}<{names.resource_name(t.ty)}>")
         if isinstance(t, FutureType | StreamType):
             kind = "future" if isinstance(t, FutureType) else "stream"
             try:
@@ -168,6 +168,15 @@ def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc
     found: dict[ExportedFunc, wit.FuncSig] = {}
     exports = component.type.exports(engine)
     resources = [(n, e.ty) for n, e in exports.items() if isinstance(e.ty, ResourceType)]
+    # resources the component imports (an interface's, or a world's `use`) name handles too
+    for name, ext in component.type.imports(engine).items():
+        ty = ext.ty
+        if isinstance(ty, ResourceType):
+            resources.append((name, ty))
+        elif isinstance(ty, ComponentInstanceType):
+            resources.extend(
+                (n, e.ty) for n, e in ty.exports(engine).items() if isinstance(e.ty, ResourceType)
+            )
     for name, ext in exports.items():
         ty = ext.ty
         if isinstance(ty, FuncType):
@@ -185,4 +194,11 @@ def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc
 
 
 def component_imports(engine: Engine, component: Component) -> list[str]:
-    return list(component.type.imports(engine))
+    """The interfaces (and world-level functions) the component imports; a resource type
+    imported at the root (a world's ``use iface.{r}``) is part of its interface, not an
+    import of its own."""
+    return [
+        name
+        for name, ext in component.type.imports(engine).items()
+        if not isinstance(ext.ty, ResourceType)
+    ]
