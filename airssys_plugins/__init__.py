@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._errors import PluginResultError as PluginResultError
     from ._errors import PluginTimeout as PluginTimeout
     from ._errors import PluginTrap as PluginTrap
+    from ._errors import StaleResourceError as StaleResourceError
     from .contract.annotations import Err as Err
     from .contract.annotations import Ok as Ok
     from .contract.annotations import Result as Result
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from .contract.annotations import u32 as u32
     from .contract.annotations import u64 as u64
     from .contract.annotations import variant as variant
+    from .contract.annotations import Borrow as Borrow
+    from .contract.annotations import Own as Own
+    from .contract.annotations import resource as resource
     from .contract.mapping import Contract as Contract
     from .contract.mapping import HookContract as HookContract
     from .contract.mapping import WitBinding as WitBinding
@@ -127,6 +131,8 @@ if TYPE_CHECKING:
     from .policy.signing import TrustedKeys as TrustedKeys
     from .runtime import configure_engine as configure_engine
     from .runtime.cancel import PluginCancelled as PluginCancelled
+    from .runtime.resources import ResourceProxy as ResourceProxy
+    from .runtime.resources import guest_resource as guest_resource
 
 
 @functools.cache

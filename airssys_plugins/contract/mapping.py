@@ -318,16 +318,30 @@ def _describe_difference(expected: _wit.FuncSig, actual: _wit.FuncSig) -> str:
         if et != at:
             return (
                 f"parameter {name!r} (component calls it {aname!r}) has type "
-                f"{_wit.render_type_expanded(at)}{_resource_note(at)}, expected "
-                f"{_wit.render_type_expanded(et)}"
+                f"{_wit.render_type_expanded(at)}, expected "
+                f"{_wit.render_type_expanded(et)}{_resource_note(at)}"
             )
-    return f"result type differs{_resource_note(actual.result)}"
+    if expected.result != actual.result:
+        return (
+            f"the result has type {_show_result(actual.result)}, expected "
+            f"{_show_result(expected.result)}{_resource_note(actual.result)}"
+        )
+    return "result type differs"
+
+
+def _show_result(t: _wit.WitType | None) -> str:
+    return "(none)" if t is None else _wit.render_type_expanded(t)
 
 
 def _resource_note(t: _wit.WitType | None) -> str:
-    if isinstance(t, _wit.Unsupported) and t.description.startswith(("own<", "borrow<")):
-        return " (a resource handle, which hooks cannot carry yet)"
-    return ""
+    handle = next(_wit.resources_in(t), None)
+    if handle is None:
+        return ""
+    kind = "Own" if handle.own else "Borrow"
+    return (
+        f" ({_wit.render_type_expanded(handle)} is a resource handle: annotate it {kind}[T] "
+        f"with T a @resource class named {handle.resource.name!r})"
+    )
 
 
 def _interface(iface: str, hook: HookContract) -> _wit.Interface:
