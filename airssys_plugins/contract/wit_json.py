@@ -192,7 +192,10 @@ class Resolved:
         where = name if interface is None else f"{interface}#{name}"
         kind = func.get("kind")
         if kind not in ("freestanding", "async-freestanding"):
-            skipped.append((where, "a resource's method, constructor or static function"))
+            owner = name.split("]", 1)[-1].split(".", 1)[0]
+            skipped.append(
+                (where, f"a member of resource `{owner}` (called through its handles, not a hook)")
+            )
             return
         try:
             params = tuple((str(p["name"]), self._must(p["type"])) for p in func["params"])
@@ -225,7 +228,9 @@ class Resolved:
         d = self._types[index]
         kind = d["kind"]
         name = str(d.get("name") or "")
-        if isinstance(kind, str):  # resource, error-context
+        if kind == "resource":
+            return self._resource(index, d, name)
+        if isinstance(kind, str):  # error-context
             raise _Unusable(f"{kind} {name}".strip())
         ((what, body),) = kind.items()
         if what == "type":  # an alias, e.g. a `use` of another interface's type
@@ -240,8 +245,10 @@ class Resolved:
             return wit.ResultT(self._ref(body["ok"]), self._ref(body["err"]))
         if what == "handle":
             ((mode, target),) = body.items()
-            resource = self._types[target].get("name") or "resource"
-            raise _Unusable(f"{mode}<{resource}>")
+            res = self._must(target)
+            if not isinstance(res, wit.ResourceT):  # pragma: no cover - wasm-tools checks it
+                raise _Unusable(f"{mode}<{self._types[target].get('name')}>")
+            return wit.HandleT(res, own=mode == "own")
         if what in ("future", "stream"):
             raise _Unusable(what)
         member_docs: dict[str, str] = {}
@@ -266,6 +273,43 @@ class Resolved:
             raise _Unusable(what)
         self._info[id(made)] = NamedTypeInfo(self._owner(d), _docs(d), member_docs)
         return made
+
+    def _resource(self, index: int, d: Mapping[str, Any], name: str) -> wit.ResourceT:
+        """A resource with its members, read from the functions of the interface that
+        defines it (``"kind": {"method": <its index>}``)."""
+        docs = _docs(d)
+        res = wit.ResourceT(name, docs=tuple(docs.splitlines()) if docs else ())
+        self._cache[index] = res  # its members may return it
+        owner = d.get("owner")
+        functions: Mapping[str, Any] = {}
+        if isinstance(owner, Mapping) and "interface" in owner:
+            functions = self._interfaces[owner["interface"]].get("functions", {})
+        constructor: wit.FuncSig | None = None
+        methods: list[tuple[str, wit.FuncSig]] = []
+        statics: list[tuple[str, wit.FuncSig]] = []
+        try:
+            for fname, func in functions.items():
+                kind = func.get("kind")
+                if not isinstance(kind, Mapping) or index not in kind.values():
+                    continue
+                ((what, _),) = kind.items()
+                params = tuple((str(p["name"]), self._must(p["type"])) for p in func["params"])
+                result = None if func.get("result") is None else self._must(func["result"])
+                short = str(fname).split(".", 1)[-1]
+                if what == "constructor":
+                    constructor = wit.FuncSig(params, None)
+                elif what == "method":
+                    methods.append((short, wit.FuncSig(params[1:], result)))
+                elif what == "static":
+                    statics.append((short, wit.FuncSig(params, result)))
+                else:  # async members (p3)
+                    raise _Unusable(f"resource {name} (its {what} {fname})")
+        except _Unusable:
+            del self._cache[index]
+            raise
+        res.complete(constructor, tuple(methods), tuple(statics))
+        self._info[id(res)] = NamedTypeInfo(self._owner(d), docs)
+        return res
 
     def _owner(self, d: Mapping[str, Any]) -> str | None:
         owner = d.get("owner")

@@ -605,11 +605,23 @@ def guest_resource(plugin: Any, cls: Any) -> GuestResource:
 
 def is_host_resource(res: wit.ResourceT) -> bool:
     """Whether ``res`` is a resource the host provides (not one a plugin exports)."""
-    return res.py is not None and res.py in _HOST_TYPES
+    return _host_kind(res) is not None
 
 
 def _host_kind(res: wit.ResourceT) -> HostResource | None:
-    return _HOST_TYPES.get(res.py) if res.py is not None else None
+    """The host resource type of ``res``: its class's, or that of the one provided
+    subclass of it with its WIT name (a class from ``bindgen`` declares the resource, a
+    subclass of it implements it)."""
+    cls = res.py
+    if not isinstance(cls, type):
+        return None
+    found = _HOST_TYPES.get(cls)
+    if found is None:
+        subs = [
+            k for c, k in _HOST_TYPES.items() if issubclass(c, cls) and k.resource.name == res.name
+        ]
+        found = subs[0] if len(subs) == 1 else None
+    return found
 
 
 class _Handles:
