@@ -69,6 +69,33 @@ WAT = """(module
     (call $drop (local.get 0))
     (i32.load (local.get $r)))
   (func (export "test:res/counters@1.0.0#boom") (result i32) unreachable)
+  (func (export "test:res/counters@1.0.0#make-many") (param $n i32) (result i32)
+    (local $arr i32) (local $i i32) (local $ret i32)
+    (local.set $arr (global.get $next))
+    (global.set $next (i32.add (global.get $next) (i32.mul (local.get $n) (i32.const 4))))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store (i32.add (local.get $arr) (i32.mul (local.get $i) (i32.const 4)))
+          (call $new (call $alloc (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (local.set $ret (global.get $next))
+    (global.set $next (i32.add (global.get $next) (i32.const 8)))
+    (i32.store (local.get $ret) (local.get $arr))
+    (i32.store offset=4 (local.get $ret) (local.get $n))
+    (local.get $ret))
+  ;; borrows of its own resource arrive as reps: the cells themselves
+  (func (export "test:res/counters@1.0.0#total") (param $p i32) (param $n i32) (result i32)
+    (local $i i32) (local $sum i32)
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $sum (i32.add (local.get $sum)
+          (i32.load (i32.load (i32.add (local.get $p) (i32.mul (local.get $i) (i32.const 4)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (local.get $sum))
   (func (export "test:res/counters@1.0.0#[dtor]counter") (param i32)
     (global.set $dtors (i32.add (global.get $dtors) (i32.const 1))))
   (func (export "doclen") (param i32) (result i32) (local $n i32)
@@ -132,6 +159,14 @@ class Hooks:
     @spec
     @wit_binding(f"{COUNTERS}#boom")
     def boom(self) -> u32: ...
+
+    @spec
+    @wit_binding(f"{COUNTERS}#make-many")
+    def make_many(self, n: u32) -> list[Counter]: ...
+
+    @spec
+    @wit_binding(f"{COUNTERS}#total")
+    def total(self, cs: list[Borrow[Counter]]) -> u32: ...
 
     @spec
     @wit_binding("doclen")
@@ -241,6 +276,19 @@ def test_guest_resource_reaches_the_host_as_a_proxy(loaded) -> None:  # type: ig
         counter.get()
     assert info.value.plugin == "g"
     assert info.value.resource == "counter"
+
+
+def test_handles_inside_lists(loaded) -> None:  # type: ignore[no-untyped-def]
+    """A list of own<counter> comes back as proxies; a list of borrows is lent whole."""
+    pm, _, _ = loaded
+    [counters] = pm.hook.make_many(n=4)
+    assert [c.get() for c in counters] == [0, 1, 2, 3]
+    assert pm.hook.total(cs=counters) == [6]
+    assert all(not c.closed for c in counters)
+    for c in counters:
+        c.close()
+    with pytest.raises(StaleResourceError, match="it was closed"):
+        pm.hook.total(cs=counters)
 
 
 def test_constructor_static_and_close(loaded) -> None:  # type: ignore[no-untyped-def]

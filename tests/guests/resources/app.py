@@ -22,6 +22,12 @@ class Counters(exports.Counters):
     def boom(self) -> int:
         raise RuntimeError("boom")
 
+    def make_many(self, n: int) -> list[Counter]:
+        return [Counter(i) for i in range(n)]
+
+    def total(self, cs: list[Counter]) -> int:
+        return sum(c.get() for c in cs)
+
 
 class WitWorld(wit_world.WitWorld):
     def doclen(self, d: docs.Document) -> int:
