@@ -35,12 +35,15 @@ if TYPE_CHECKING:
     from ._errors import PluginTimeout as PluginTimeout
     from ._errors import PluginTrap as PluginTrap
     from ._errors import StaleResourceError as StaleResourceError
+    from .contract.annotations import Borrow as Borrow
     from .contract.annotations import Err as Err
     from .contract.annotations import Ok as Ok
+    from .contract.annotations import Own as Own
     from .contract.annotations import Result as Result
     from .contract.annotations import char as char
     from .contract.annotations import f32 as f32
     from .contract.annotations import f64 as f64
+    from .contract.annotations import resource as resource
     from .contract.annotations import s8 as s8
     from .contract.annotations import s16 as s16
     from .contract.annotations import s32 as s32
@@ -50,9 +53,6 @@ if TYPE_CHECKING:
     from .contract.annotations import u32 as u32
     from .contract.annotations import u64 as u64
     from .contract.annotations import variant as variant
-    from .contract.annotations import Borrow as Borrow
-    from .contract.annotations import Own as Own
-    from .contract.annotations import resource as resource
     from .contract.mapping import Contract as Contract
     from .contract.mapping import HookContract as HookContract
     from .contract.mapping import WitBinding as WitBinding

@@ -257,8 +257,9 @@ def test_resource_module_loads_the_component_it_came_from(
     hooks, _ = _bindgen(capsys, wit, tmp_path / "res_hooks.py", "--project", "res")
     assert is_resource(hooks.Counter)
     assert isinstance(hooks.Counter.__dict__["zero"], staticmethod)
-    assert typing.get_type_hints(hooks.CountersHooks.peek, include_extras=True)["c"] == (
-        Borrow[hooks.Counter]
+    assert (
+        typing.get_type_hints(hooks.CountersHooks.peek, include_extras=True)["c"]
+        == (Borrow[hooks.Counter])
     )
     pm = hooks.plugin_manager()
     with PluginHost(pm, grants={"g": Capabilities(interfaces={"docs"})}) as host:

@@ -372,5 +372,7 @@ def test_missing_resource_method_is_a_mismatch(wat_wasm: Path) -> None:
     with PluginHost(pm, grants={"g": Capabilities(interfaces={"docs"})}) as host:
         host.provide(Document, interface=DOCS)
         host.provide(open_document, interface=DOCS, name="open")
-        with pytest.raises(ContractMismatchError, match=r"resource `counter`.*\[method\]counter.reset"):
+        with pytest.raises(
+            ContractMismatchError, match=r"resource `counter`.*\[method\]counter.reset"
+        ):
             host.load(wat_wasm, name="g", requests=Capabilities(interfaces={"docs"}))

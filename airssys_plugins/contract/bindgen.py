@@ -116,9 +116,13 @@ class _Names:
 _RESERVED = {
     "annotations", "attrs", "enum", "pluggy", "typing", "Protocol", "PROJECT", "hookspec",
     "hookimpl", "relay", "plugin_manager", "HookRelay", "Result", "variant", "wit_binding",
-    "resource", "Borrow", "Own", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "f32", "f64",
+    "resource", "Borrow", "Own", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
+    "f32", "f64",
     "bool", "str", "bytes", "list", "tuple", "int", "float", "None",
 }  # fmt: skip
+
+
+_Named = RecordT | VariantT | EnumT | FlagsT | ResourceT
 
 
 @final
@@ -129,7 +133,7 @@ class _Writer:
         self.classes: dict[int, str] = {}  # id(named type) -> Python class name
         self.blocks: list[str] = []
         self.aliases: set[str] = set()
-        self.by_shape: list[tuple[RecordT | VariantT | EnumT | FlagsT | ResourceT, str]] = []
+        self.by_shape: list[tuple[_Named, str]] = []
 
     # -- types -------------------------------------------------------------------------------
 
@@ -158,14 +162,14 @@ class _Writer:
         if isinstance(t, ResultT):
             ok = self.annotation(t.ok, where=where)
             return f"Result[{ok}, {self.annotation(t.err, where=where)}]"
-        if isinstance(t, Unsupported):
-            raise BindgenError(f"{where}: uses {t.description}")
         if isinstance(t, HandleT):
             cls = self.define(t.resource)
             return cls if t.own else f"Borrow[{cls}]"
+        if isinstance(t, Unsupported):
+            raise BindgenError(f"{where}: uses {t.description}")
         return self.define(t)
 
-    def define(self, t: RecordT | VariantT | EnumT | FlagsT | ResourceT) -> str:
+    def define(self, t: _Named) -> str:
         """The class of named type ``t`` (defined on first use, after the types it uses)."""
         known = self.classes.get(id(t))
         if known is not None:
@@ -238,7 +242,9 @@ class _Writer:
             ]
 
         if t.constructor is not None:
-            rows.append(_def("__init__", ["self", *params(t.constructor, "constructor")], "None", ": ..."))
+            rows.append(
+                _def("__init__", ["self", *params(t.constructor, "constructor")], "None", ": ...")
+            )
         for name, sig in t.methods:
             py = _snake(name)
             if not kebab_ok(py, name):
@@ -299,7 +305,7 @@ def kebab_ok(py_name: str, wit_name: str) -> bool:
         return False
 
 
-def _kind(t: RecordT | VariantT | EnumT | FlagsT | ResourceT) -> str:
+def _kind(t: _Named) -> str:
     kinds = {
         RecordT: "record",
         VariantT: "variant",

@@ -353,7 +353,7 @@ def _interface(iface: str, hook: HookContract) -> _wit.Interface:
         notes.append("historic: replayed to plugins registered later")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     docs = [f"Hook `{hook.name}`{suffix}.", *(hook.doc.splitlines() if hook.doc else ())]
-    seen: dict[str, _wit.WitType] = {}
+    seen: dict[str, _wit.NamedType] = {}
     for named in _wit.interface_types([hook.signature]):
         if named.name == hook.binding.function:
             raise HookspecError(

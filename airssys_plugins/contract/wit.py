@@ -182,32 +182,32 @@ class ResourceT:
 
 
 @attrs.frozen
-class HandleT:
-    """``own<R>`` (``own=True``) or ``borrow<R>`` of resource ``R``."""
-
-    resource: ResourceT
-    own: bool = True
-
-
-@attrs.frozen
 class Unsupported:
-    """A WIT type airssys-plugins cannot pass to Python (resource, future, stream...)."""
+    """A WIT type airssys-plugins cannot pass to Python (future, stream, error-context),
+    as WIT writes it; its subclass :class:`HandleT` is a resource handle, which it can."""
 
     description: str
 
 
+@attrs.frozen(init=False)
+class HandleT(Unsupported):
+    """``own<R>`` (``own=True``) or ``borrow<R>`` of resource ``R``.
+
+    A subclass of :class:`Unsupported` so that code which only describes types (inspect,
+    scaffolds) keeps spelling it as WIT does (``description`` is ``own<counter>``);
+    everything that converts values or renders WIT checks for it first.
+    """
+
+    resource: ResourceT
+    own: bool
+
+    def __init__(self, resource: ResourceT, own: bool = True):
+        kind = "own" if own else "borrow"
+        self.__attrs_init__(f"{kind}<{resource.name}>", resource, own)
+
+
 WitType: TypeAlias = (
-    Prim
-    | ListT
-    | TupleT
-    | OptionT
-    | ResultT
-    | RecordT
-    | VariantT
-    | EnumT
-    | FlagsT
-    | HandleT
-    | Unsupported
+    Prim | ListT | TupleT | OptionT | ResultT | RecordT | VariantT | EnumT | FlagsT | Unsupported
 )
 NamedType: TypeAlias = RecordT | VariantT | EnumT | FlagsT | ResourceT
 
@@ -366,6 +366,8 @@ def async_parts(sig: FuncSig) -> list[str]:
 
 
 def _unsupported(t: WitType | None) -> Iterator[Unsupported]:
+    if isinstance(t, HandleT):
+        return
     if isinstance(t, Unsupported):
         yield t
     elif isinstance(t, ListT):
@@ -404,13 +406,13 @@ def _render(t: WitType, expand: int) -> str:
             return "result"
         ok = "_" if t.ok is None else _render(t.ok, expand)
         return f"result<{ok}>" if t.err is None else f"result<{ok}, {_render(t.err, expand)}>"
-    if isinstance(t, Unsupported):
-        return t.description
     if isinstance(t, HandleT):
         name = render_ident(t.resource.name)
         if expand == _NEVER:
             return name if t.own else f"borrow<{name}>"
         return f"{'own' if t.own else 'borrow'}<{name}>"
+    if isinstance(t, Unsupported):
+        return t.description
     if expand == _NEVER or (expand == _ANONYMOUS and t.name):
         return render_ident(t.name)
     if isinstance(t, RecordT):
@@ -426,8 +428,6 @@ def named_types(t: WitType | None, _seen: set[int] | None = None) -> Iterator[Na
     """Named types reachable from ``t``, each after the types it uses (WIT order); a
     resource after the types its members use (a member using the resource itself does
     not repeat it)."""
-    if t is None or isinstance(t, Prim | Unsupported):
-        return
     if isinstance(t, HandleT):
         seen = set() if _seen is None else _seen
         res = t.resource
@@ -439,6 +439,8 @@ def named_types(t: WitType | None, _seen: set[int] | None = None) -> Iterator[Na
                 if not (isinstance(u, HandleT) and u.resource is res):
                     yield from named_types(u, seen)
         yield res
+        return
+    if t is None or isinstance(t, Prim | Unsupported):
         return
     if isinstance(t, ListT):
         yield from named_types(t.element, _seen)

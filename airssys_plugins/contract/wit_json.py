@@ -105,6 +105,7 @@ class Resolved:
                 f"not the JSON of `wasm-tools component wit --json` (no {exc})"
             ) from exc
         self._cache: dict[int, wit.WitType] = {}
+        self._resources: dict[int, wit.ResourceT] = {}
         self._info: dict[int, NamedTypeInfo] = {}
 
     # -- names -----------------------------------------------------------------------------
@@ -228,9 +229,7 @@ class Resolved:
         d = self._types[index]
         kind = d["kind"]
         name = str(d.get("name") or "")
-        if kind == "resource":
-            return self._resource(index, d, name)
-        if isinstance(kind, str):  # error-context
+        if isinstance(kind, str):  # error-context; a resource is reached through a handle
             raise _Unusable(f"{kind} {name}".strip())
         ((what, body),) = kind.items()
         if what == "type":  # an alias, e.g. a `use` of another interface's type
@@ -245,10 +244,7 @@ class Resolved:
             return wit.ResultT(self._ref(body["ok"]), self._ref(body["err"]))
         if what == "handle":
             ((mode, target),) = body.items()
-            res = self._must(target)
-            if not isinstance(res, wit.ResourceT):  # pragma: no cover - wasm-tools checks it
-                raise _Unusable(f"{mode}<{self._types[target].get('name')}>")
-            return wit.HandleT(res, own=mode == "own")
+            return wit.HandleT(self._resource_at(target), own=mode == "own")
         if what in ("future", "stream"):
             raise _Unusable(what)
         member_docs: dict[str, str] = {}
@@ -274,12 +270,25 @@ class Resolved:
         self._info[id(made)] = NamedTypeInfo(self._owner(d), _docs(d), member_docs)
         return made
 
+    def _resource_at(self, index: int) -> wit.ResourceT:
+        """The resource type ``index`` names (through ``use`` aliases)."""
+        d = self._types[index]
+        kind = d["kind"]
+        if isinstance(kind, Mapping) and "type" in kind and isinstance(kind["type"], int):
+            return self._resource_at(kind["type"])
+        if kind != "resource":
+            raise _Unusable(f"a handle of {d.get('name') or 'a non-resource type'}")
+        found = self._resources.get(index)
+        if found is None:
+            found = self._resource(index, d, str(d.get("name") or "resource"))
+        return found
+
     def _resource(self, index: int, d: Mapping[str, Any], name: str) -> wit.ResourceT:
         """A resource with its members, read from the functions of the interface that
         defines it (``"kind": {"method": <its index>}``)."""
         docs = _docs(d)
         res = wit.ResourceT(name, docs=tuple(docs.splitlines()) if docs else ())
-        self._cache[index] = res  # its members may return it
+        self._resources[index] = res  # its members may return it
         owner = d.get("owner")
         functions: Mapping[str, Any] = {}
         if isinstance(owner, Mapping) and "interface" in owner:
@@ -305,7 +314,7 @@ class Resolved:
                 else:  # async members (p3)
                     raise _Unusable(f"resource {name} (its {what} {fname})")
         except _Unusable:
-            del self._cache[index]
+            del self._resources[index]
             raise
         res.complete(constructor, tuple(methods), tuple(statics))
         self._info[id(res)] = NamedTypeInfo(self._owner(d), docs)

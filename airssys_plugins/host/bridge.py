@@ -328,7 +328,9 @@ def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ..
         idle.put(instance)
 
 
-def _resource_members(hook: HookContract, image: ComponentImage, iface: str | None) -> list[Mismatch]:
+def _resource_members(
+    hook: HookContract, image: ComponentImage, iface: str | None
+) -> list[Mismatch]:
     """The members of each resource the component exports for ``hook`` (a ``@resource``
     class in its signature, not one the host provides), checked against its exports in
     the hook's interface: every missing or different one."""

@@ -39,9 +39,9 @@ from .._errors import PluginTimeout
 from ..contract import wit as _wit
 from ..contract.annotations import Err, Ok, Result, is_resource, u16, u32
 from ..contract.mapping import function_signature, resource_type
-from ..runtime import resources as _resources
 from ..policy.audit import AuditLog
 from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
+from ..runtime import resources as _resources
 
 __all__ = [
     "LIFECYCLE",

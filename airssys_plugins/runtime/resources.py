@@ -38,8 +38,8 @@ from .._errors import ArgumentError, PluginResultError, PluginTrap, StaleResourc
 from ..contract import wit
 from ..contract.annotations import Err
 from ..contract.mapping import resource_type
-from . import capi
 from . import callbacks as _callbacks
+from . import capi
 from . import convert as _convert
 from .convert import ConvertError, Lift, Lower
 from .instance import bind_export
@@ -308,9 +308,14 @@ class ResourceProxy:
     a ``@resource`` class are instances of a subclass of it.
     """
 
-    __slots__ = ("_generation", "_instance", "_interface", "_own", "_ptr", "_why", "__weakref__")
+    __slots__ = ("__weakref__", "_generation", "_instance", "_interface", "_own", "_ptr", "_why")
     _resource: wit.ResourceT
-    _members: dict[str, Any]
+    _instance: Any
+    _generation: int
+    _interface: str | None
+    _own: bool
+    _ptr: Any
+    _why: _Why | None
 
     def __init__(self) -> None:
         raise TypeError("resource proxies are made by the plugin that exports the resource")
@@ -323,7 +328,7 @@ class ResourceProxy:
         self._interface = interface
         self._ptr = ptr
         self._own = True
-        self._why: _Why | None = None
+        self._why = None
         return self
 
     @property
@@ -504,6 +509,7 @@ def _call_member(
         raise PluginResultError(
             f"plugin {instance.name!r} returned an error from {function}: {value.value!r}",
             plugin=instance.name,
+            hook=function,
             error=value.value,
         )
     return getattr(value, "value", value) if isinstance(sig.result, wit.ResultT) else value
@@ -590,7 +596,9 @@ class GuestResource:
         members = {py: w for w, py in self._resource.py_members if w.startswith("[static]")}
         wit_name = members.get(name)
         if wit_name is None:
-            raise AttributeError(f"resource `{self._resource.name}` has no static function {name!r}")
+            raise AttributeError(
+                f"resource `{self._resource.name}` has no static function {name!r}"
+            )
         short = wit_name.split(".", 1)[1]
         return lambda *args: static(self._instance, self._interface, self._resource, short, *args)
 
@@ -643,9 +651,7 @@ class _Handles:
                 ptr = _host_any(scope, rep, kind.type_id, own)
             else:
                 expected = res.py.__name__ if isinstance(res.py, type) else res.name
-                raise ConvertError(
-                    f"expected a {expected} ({shown}), got {type(value).__name__}"
-                )
+                raise ConvertError(f"expected a {expected} ({shown}), got {type(value).__name__}")
             dst.kind = _RESOURCE
             dst.of.resource = ptr
 
@@ -673,7 +679,9 @@ class _Handles:
         return lift_handle
 
 
-def _lower_proxy(value: ResourceProxy, res: wit.ResourceT, own: bool, scope: Scope, shown: str) -> Any:
+def _lower_proxy(
+    value: ResourceProxy, res: wit.ResourceT, own: bool, scope: Scope, shown: str
+) -> Any:
     if value._resource.name != res.name:
         raise ConvertError(f"expected {shown}, got a `{value._resource.name}` handle")
     stale = value._stale("pass")
