@@ -333,17 +333,21 @@ def _resource_members(
 ) -> list[Mismatch]:
     """The members of each resource the component exports for ``hook`` (a ``@resource``
     class in its signature, not one the host provides), checked against its exports in
-    the hook's interface: every missing or different one."""
+    the interface that exports them: every missing or different one."""
     problems: list[Mismatch] = []
     seen: set[str] = set()
-    where = iface or "the component root"
     for handle in _resources.handles_in(hook.signature):
         res = handle.resource
         if res.name in seen or _resources.is_host_resource(res):
             continue
         seen.add(res.name)
+        home = _resources.home_interface(image, res.name, iface)
+        if home is False:  # imported by the component (linking checks it), or memberless
+            continue
+        assert not isinstance(home, bool)
+        where = home or "the component root"
         for function, expected in res.functions():
-            found = image.find_export(iface, function)
+            found = image.find_export(home, function)
             if found is None:
                 problems.append(
                     Mismatch(

@@ -52,6 +52,7 @@ __all__ = [
     "call",
     "construct",
     "guest_resource",
+    "home_interface",
     "host_resource",
     "is_host_resource",
     "leaked_handles",
@@ -611,6 +612,20 @@ def guest_resource(plugin: Any, cls: Any) -> GuestResource:
 # --------------------------------------------------------------------------- converters
 
 
+def home_interface(image: Any, name: str, preferred: str | None) -> str | None | bool:
+    """Where a component exports the members of its resource ``name``: ``preferred`` (the
+    calling hook's interface) when it exports any there, else the one interface that does
+    (a resource `use`d from another interface); False when none does (the component
+    imports the resource, or it has no members)."""
+    prefixes = (f"[constructor]{name}", f"[method]{name}.", f"[static]{name}.")
+    where = {i for (i, f) in image.exports if f.startswith(prefixes)}
+    if preferred in where:
+        return preferred
+    if len(where) == 1:
+        return where.pop()
+    return False
+
+
 def is_host_resource(res: wit.ResourceT) -> bool:
     """Whether ``res`` is a resource the host provides (not one a plugin exports)."""
     return _host_kind(res) is not None
@@ -630,6 +645,21 @@ def _host_kind(res: wit.ResourceT) -> HostResource | None:
         ]
         found = subs[0] if len(subs) == 1 else None
     return found
+
+
+# (image, resource name, calling interface) -> the interface its members are exported in
+_HOMES: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], str | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _home(image: Any, name: str, interface: str | None) -> str | None:
+    per_image = _HOMES.setdefault(image, {})
+    key = (name, interface)
+    if key not in per_image:
+        found = home_interface(image, name, interface)
+        per_image[key] = interface if found is False else found  # type: ignore[assignment]
+    return per_image[key]
 
 
 class _Handles:
@@ -674,7 +704,8 @@ class _Handles:
                     raise TypeError(f"plugin {scope.instance.name!r} passed an unknown handle")
                 return entry[0]
             cls = _proxy_class(res)
-            return cls._make(scope.instance, scope.generation, scope.interface, _any_clone(pointer))
+            home = _home(scope.instance.image, res.name, scope.interface)
+            return cls._make(scope.instance, scope.generation, home, _any_clone(pointer))
 
         return lift_handle
 
@@ -687,7 +718,8 @@ def _lower_proxy(
     stale = value._stale("pass")
     if stale is not None:
         raise stale
-    if value._instance is not scope.instance or value._interface != scope.interface:
+    home = _home(scope.instance.image, res.name, scope.interface)
+    if value._instance is not scope.instance or value._interface != home:
         raise ConvertError(
             f"this `{res.name}` handle belongs to plugin {value.plugin!r}"
             + (f" ({value._interface})" if value._interface else "")

@@ -167,8 +167,17 @@ def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc
     """Every function the component exports, at its root or inside an exported interface."""
     found: dict[ExportedFunc, wit.FuncSig] = {}
     exports = component.type.exports(engine)
+    # Every resource a handle may name, in export order (a resource is defined before an
+    # interface that `use`s it under another name: the first name is the defining one),
+    # then the imported ones (an interface's, or a world's `use`).
     resources = [(n, e.ty) for n, e in exports.items() if isinstance(e.ty, ResourceType)]
-    # resources the component imports (an interface's, or a world's `use`) name handles too
+    inner: dict[str, dict[str, Any]] = {}
+    for name, ext in exports.items():
+        if isinstance(ext.ty, ComponentInstanceType):
+            inner[name] = ext.ty.exports(engine)
+            resources.extend(
+                (n, e.ty) for n, e in inner[name].items() if isinstance(e.ty, ResourceType)
+            )
     for name, ext in component.type.imports(engine).items():
         ty = ext.ty
         if isinstance(ty, ResourceType):
@@ -177,19 +186,13 @@ def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc
             resources.extend(
                 (n, e.ty) for n, e in ty.exports(engine).items() if isinstance(e.ty, ResourceType)
             )
+    names = _KindNames(resources)
     for name, ext in exports.items():
-        ty = ext.ty
-        if isinstance(ty, FuncType):
-            found[(None, name)] = func_sig(ty, _KindNames(resources))
-        elif isinstance(ty, ComponentInstanceType):
-            inner = ty.exports(engine)
-            names = _KindNames(
-                [(n, e.ty) for n, e in inner.items() if isinstance(e.ty, ResourceType)] + resources
-            )
-            for fname, fext in inner.items():
-                fty = fext.ty
-                if isinstance(fty, FuncType):
-                    found[(name, fname)] = func_sig(fty, names)
+        if isinstance(ext.ty, FuncType):
+            found[(None, name)] = func_sig(ext.ty, names)
+        for fname, fext in inner.get(name, {}).items():
+            if isinstance(fext.ty, FuncType):
+                found[(name, fname)] = func_sig(fext.ty, names)
     return found
 
 
