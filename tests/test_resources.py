@@ -109,6 +109,9 @@ WAT = """(module
     (local.get $n))
   (func (export "keep") (param i32) (result i32)
     (call $doclen (local.get 0)))
+  ;; a handle index it was never given
+  (func (export "forge") (result i32)
+    (call $doclen (i32.const 99)))
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
     (local.set $p (global.get $next))
     (global.set $next (i32.add (global.get $next)
@@ -179,6 +182,10 @@ class Hooks:
     @spec
     @wit_binding("keep")
     def keep(self, d: Own[Document]) -> u32: ...
+
+    @spec
+    @wit_binding("forge")
+    def forge(self) -> u32: ...
 
 
 def open_document(name: str) -> Document:
@@ -352,6 +359,35 @@ def test_leaked_host_handles_are_reported(loaded, caplog) -> None:  # type: igno
     assert "plugin 'g' leaked 2 `document` handle(s)" in caplog.text
     assert leaked_handles("g")[("g", "document")] == before + 2
     assert any("leaked 2 `document`" in e.detail for e in host.audit.events())
+
+
+def test_forged_handle_traps_and_the_plugin_recovers(loaded) -> None:  # type: ignore[no-untyped-def]
+    """A guest using a handle it was never given traps (a named error, the instance
+    replaced); the host's objects and the next calls are unaffected."""
+    pm, _, _ = loaded
+    with pytest.raises(PluginTrap) as info:
+        pm.hook.forge()
+    assert info.value.plugin == "g"
+    assert pm.hook.doclen(d=Document("still fine")) == [10]
+
+
+def test_proxies_of_a_pool_stay_with_their_instance(wat_wasm: Path) -> None:
+    """With an instance pool, each proxy calls the instance that made it."""
+    pm = pluggy.PluginManager("res")
+    pm.add_hookspecs(Hooks)
+    with PluginHost(pm, grants={"g": Capabilities(interfaces={"docs"})}) as host:
+        host.provide(Document, interface=DOCS)
+        host.provide(open_document, interface=DOCS, name="open")
+        plugin = host.load(
+            wat_wasm, name="g", requests=Capabilities(interfaces={"docs"}), pool_size=2
+        )
+        counters = [pm.hook.make(start=n)[0] for n in range(6)]
+        assert {id(c._instance) for c in counters} == {id(i) for i in plugin.instances}
+        for n, c in reversed(list(enumerate(counters))):  # not the order the pool serves
+            c.inc(1)
+            assert c.get() == n + 1
+            assert pm.hook.peek(c=c) == [n + 1]
+            assert pm.hook.total(cs=[c]) == [n + 1]
 
 
 def test_mismatch_names_the_resource(wat_wasm: Path) -> None:

@@ -316,11 +316,15 @@ class HookBridge:
 
 
 def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
-    """A hook call whose arguments or result hold resource handles, on an idle instance
-    (a handle it returns stays tied to that instance)."""
+    """A hook call whose arguments or result hold resource handles: on the instance that
+    made the handles it passes, else on an idle one (a handle it returns stays tied to
+    that instance)."""
     idle = plugin._idle
     if idle is None:
         return _resources.call(plugin.instances[0], bound, args, interface=bound.interface)
+    owner = _resources.owning_instance(args)
+    if owner is not None:  # a plugin's handle can only go back to the instance that made it
+        return _resources.call(owner, bound, args, interface=bound.interface)
     instance = idle.get()
     try:
         return _resources.call(instance, bound, args, interface=bound.interface)

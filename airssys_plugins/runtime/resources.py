@@ -57,6 +57,7 @@ __all__ = [
     "is_host_resource",
     "leaked_handles",
     "on_leak",
+    "owning_instance",
     "static",
 ]
 
@@ -612,7 +613,7 @@ def guest_resource(plugin: Any, cls: Any) -> GuestResource:
 # --------------------------------------------------------------------------- converters
 
 
-def home_interface(image: Any, name: str, preferred: str | None) -> str | None | bool:
+def home_interface(image: Any, name: str, preferred: str | None) -> str | bool | None:
     """Where a component exports the members of its resource ``name``: ``preferred`` (the
     calling hook's interface) when it exports any there, else the one interface that does
     (a resource `use`d from another interface); False when none does (the component
@@ -775,6 +776,28 @@ def _member_impl(impl: Callable[..., Any], member: str) -> Callable[..., Any]:
 
 
 _callbacks.install_resource_links(_ResourceLinks())
+
+
+def owning_instance(value: Any, _depth: int = 0) -> Any:
+    """The plugin instance of the first live proxy inside ``value`` (arguments, lists,
+    tuples, records), or None."""
+    if isinstance(value, ResourceProxy):
+        return value._instance if value._why is None else None
+    if _depth > 8 or isinstance(value, str | bytes | int | float | bool) or value is None:
+        return None
+    if isinstance(value, list | tuple):
+        items: Any = value
+    elif attrs.has(type(value)):
+        items = [getattr(value, f.name) for f in attrs.fields(type(value))]
+    elif hasattr(value, "__dict__"):
+        items = list(vars(value).values())
+    else:
+        return None
+    for item in items:
+        found = owning_instance(item, _depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def handles_in(sig: wit.FuncSig) -> Iterator[wit.HandleT]:

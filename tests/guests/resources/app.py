@@ -37,6 +37,9 @@ class WitWorld(wit_world.WitWorld):
         with docs.open(name) as d:
             return d.length()
 
+    def forge(self) -> int:
+        raise RuntimeError("a Python guest cannot forge a handle; it traps instead")
+
     def keep(self, d: docs.Document) -> int:
         KEPT.append(d)
         return d.length()
