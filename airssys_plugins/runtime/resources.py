@@ -619,7 +619,7 @@ def home_interface(image: Any, name: str, preferred: str | None) -> str | bool |
     (a resource `use`d from another interface); False when none does (the component
     imports the resource, or it has no members)."""
     prefixes = (f"[constructor]{name}", f"[method]{name}.", f"[static]{name}.")
-    where = {i for (i, f) in image.exports if f.startswith(prefixes)}
+    where: set[str | None] = {i for (i, f) in image.exports if f.startswith(prefixes)}
     if preferred in where:
         return preferred
     if len(where) == 1:
