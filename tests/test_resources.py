@@ -58,6 +58,7 @@ WAT = """(module
     (i32.load (local.get 0)))
   (func (export "test:res/counters@1.0.0#[method]counter.inc") (param i32 i32)
     (i32.store (local.get 0) (i32.add (i32.load (local.get 0)) (local.get 1))))
+  (func (export "test:res/counters@1.0.0#[method]counter.explode") (param i32) unreachable)
   (func (export "test:res/counters@1.0.0#[static]counter.zero") (result i32)
     (call $new (call $alloc (i32.const 0))))
   (func (export "test:res/counters@1.0.0#make") (param i32) (result i32)
@@ -131,6 +132,7 @@ class Counter:
     def __init__(self, start: u32) -> None: ...
     def get(self) -> u32: ...
     def inc(self, by: u32) -> None: ...
+    def explode(self) -> None: ...
     @staticmethod
     def zero() -> Counter: ...
 
@@ -327,6 +329,24 @@ def test_handle_of_a_replaced_instance_is_stale(loaded) -> None:  # type: ignore
     counter.close()  # forgetting a stale handle is fine
     [fresh] = pm.hook.make(start=4)
     assert fresh.get() == 4
+
+
+def test_method_calls_are_supervised_like_hooks(loaded) -> None:  # type: ignore[no-untyped-def]
+    """A trap in a resource method is a PluginTrap that the plugin's supervisor counts (as
+    for a hook); the proxy is stale after it, new ones work."""
+    pm, host, _ = loaded
+    [counter] = pm.hook.make(start=1)
+    with pytest.raises(PluginTrap, match=r"plugin 'g' trapped in hook '\[method\]counter.explode'"):
+        counter.explode()
+    status = host.status("g")
+    assert status.consecutive_failures == 1
+    assert status.last_error is not None
+    assert "explode" in status.last_error
+    with pytest.raises(StaleResourceError):
+        counter.get()
+    [fresh] = pm.hook.make(start=3)
+    assert fresh.get() == 3
+    assert host.status("g").consecutive_failures == 0  # a success resets the count
 
 
 def test_wrong_value_for_a_handle_is_an_argument_error(loaded) -> None:  # type: ignore[no-untyped-def]

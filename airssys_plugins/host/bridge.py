@@ -312,7 +312,36 @@ class HookBridge:
                 supervisor.success()
             return result
 
+        if with_handles:  # the plugin's resources: their methods are supervised alike
+            guard = _member_guard(plugin, audit)
+            for instance in plugin.instances:
+                _resources.supervise(instance, guard)
         return call
+
+
+def _member_guard(plugin: WasmPlugin, audit: AuditLog) -> _resources.Guard:
+    """Supervision of a plugin's resource member calls (``counter.get()`` on a proxy), as
+    for its hooks: a failure counts, an open circuit refuses the call."""
+    supervisor = plugin.supervisor
+    assert supervisor is not None
+    name = plugin.name
+
+    def guard(what: str, run: Callable[[], Any]) -> Any:
+        if supervisor.open or supervisor.retry_at is not None:
+            supervisor.before_call(what)
+        try:
+            result = run()
+        except HookCallError as exc:
+            if not isinstance(exc, PluginUnavailable):
+                supervisor.failure(exc)
+            if isinstance(exc, PluginTimeout | PluginLimitExceeded):
+                audit.record("limit", name, str(exc), hook=what, reason=exc.reason)
+            raise
+        if supervisor.consecutive:
+            supervisor.success()
+        return result
+
+    return guard
 
 
 def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ...]) -> Any:

@@ -24,6 +24,7 @@ functions. wasmtime-py's private C functions used here are taken through ``capi.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import enum
 import logging
@@ -59,6 +60,7 @@ __all__ = [
     "on_leak",
     "owning_instance",
     "static",
+    "supervise",
 ]
 
 log = logging.getLogger("airssys_plugins.runtime")
@@ -392,7 +394,9 @@ class ResourceProxy:
         ptr = getattr(self, "_ptr", None)
         if ptr is not None:  # not closed: free our side only (no wasm from a finalizer)
             self._ptr = None
-            _any_delete(ptr)
+            # at interpreter exit the C API may be gone already
+            with contextlib.suppress(Exception):
+                _any_delete(ptr)
 
 
 def _drop_guest(instance: Any, ptr: Any, resource: str) -> None:
@@ -497,6 +501,18 @@ def _bound(instance: Any, interface: str | None, function: str, sig: wit.FuncSig
     return found
 
 
+#: plugin instance -> the host's supervision of calls that are not hooks (resource
+#: members): ``guard(what, run)`` runs ``run()`` as the plugin's hooks are run.
+Guard = Callable[[str, Callable[[], Any]], Any]
+_GUARDS: weakref.WeakKeyDictionary[Any, Guard] = weakref.WeakKeyDictionary()
+
+
+def supervise(instance: Any, guard: Guard) -> None:
+    """Run the resource member calls of ``instance`` under ``guard`` (its plugin's
+    supervisor: circuit breaker, failure counts, restarts)."""
+    _GUARDS[instance] = guard
+
+
 def _call_member(
     instance: Any,
     interface: str | None,
@@ -506,7 +522,12 @@ def _call_member(
     owner: ResourceProxy | None = None,
 ) -> Any:
     bound = _bound(instance, interface, function, sig)
-    value = call(instance, bound, args, interface=interface, owner=owner)
+    guard = _GUARDS.get(instance)
+
+    def run() -> Any:
+        return call(instance, bound, args, interface=interface, owner=owner)
+
+    value = run() if guard is None else guard(function, run)
     if isinstance(sig.result, wit.ResultT) and isinstance(value, Err):
         raise PluginResultError(
             f"plugin {instance.name!r} returned an error from {function}: {value.value!r}",

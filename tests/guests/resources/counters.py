@@ -15,6 +15,9 @@ class Counter(counters.Counter):
     def inc(self, by: int) -> None:
         self.value += by
 
+    def explode(self) -> None:
+        raise RuntimeError("explode")
+
     @classmethod
     def zero(cls) -> Self:
         return cls(0)
