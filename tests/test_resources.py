@@ -14,6 +14,7 @@ from airssys_plugins import (
     Capabilities,
     ContractMismatchError,
     HookspecError,
+    Limits,
     PluginHost,
     PluginTrap,
     u32,
@@ -215,7 +216,10 @@ def wasm(request: pytest.FixtureRequest, wat_wasm: Path) -> Path:
 def loaded(wasm: Path):  # type: ignore[no-untyped-def]
     pm = pluggy.PluginManager("res")
     pm.add_hookspecs(Hooks)
-    with PluginHost(pm, grants={"g": Capabilities(interfaces={"docs"})}) as host:
+    # An 18 MB componentize-py component compiles once (then the AOT cache serves it);
+    # on a loaded CI machine that first compile may take longer than the default limit.
+    slow_ok = Limits(compile_timeout=900)
+    with PluginHost(pm, grants={"g": Capabilities(interfaces={"docs"})}, limits=slow_ok) as host:
         host.provide(Document, interface=DOCS)
         host.provide(open_document, interface=DOCS, name="open")
         plugin = host.load(wasm, name="g", requests=Capabilities(interfaces={"docs"}))
