@@ -8,6 +8,12 @@ from pathlib import Path
 import airssys_plugins
 
 PUBLIC = {
+    "Borrow",
+    "Own",
+    "ResourceProxy",
+    "StaleResourceError",
+    "guest_resource",
+    "resource",
     "LinkCycleError",
     "LinkError",
     "LinkInfo",
