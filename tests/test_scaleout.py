@@ -390,11 +390,13 @@ def test_an_artefact_for_another_engine_or_a_damaged_one_is_not_used(
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[object]:
-    """A Dask LocalCluster of 2 worker processes, one thread each."""
+    """A Dask LocalCluster of 2 worker processes, one thread each. Its HTTP server takes
+    a free port (":0"): with None it still binds 8787, and when another cluster on the
+    machine holds that port Dask warns, which this suite turns into an error."""
     distributed = pytest.importorskip("distributed", reason="needs the [dask] extra")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
