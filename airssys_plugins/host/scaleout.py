@@ -312,32 +312,48 @@ class _Dask:
         self.workers = max(1, sum(client.nthreads().values()))
         self.window = self.workers * 2 + 1
         self._inflight: set[Any] = set()
+        self._sent_with: dict[Any, Any] = {}  # chunk -> the scattered host it names
 
     def start(self, shipment: Shipment) -> None:
         # Sent once to every worker (and kept there for later batches of the same host);
         # tasks refer to it by key, and each worker builds its host from it once.
+        self._shipment = shipment
         known = _shipped.pop(self.client.id, None)
         if known is not None and known[0] == shipment.key and known[1].status == "finished":
             self._shipped = known[1]
         else:
             if known is not None:
                 known[1].release()
-            self._shipped = self.client.scatter(shipment, broadcast=True, hash=False)
+            self._scatter()
         _shipped[self.client.id] = (shipment.key, self._shipped)
         while len(_shipped) > _KEEP_SHIPPED:
             _shipped.popitem(last=False)[1][1].release()
 
+    def _scatter(self) -> None:
+        self._shipped = self.client.scatter(self._shipment, broadcast=True, hash=False)
+        _shipped[self.client.id] = (self._shipment.key, self._shipped)
+
     def submit(self, hook: str, chunk: list[tuple[int, Item]], done: Done) -> Any:
         future = self.client.submit(run_chunk, self._shipped, hook, chunk, pure=False)
         self._inflight.add(future)
+        self._sent_with[future] = self._shipped
         future.add_done_callback(done)
         return future
 
     def result(self, future: Any) -> tuple[float, bytes]:
         self._inflight.discard(future)
+        shipped = self._sent_with.pop(future, None)
         try:
             answer: tuple[float, bytes] = future.result()
         except self._distributed.scheduler.KilledWorker as exc:
+            raise _Lost() from exc
+        except concurrent.futures.CancelledError as exc:
+            # Cancelled by the scheduler: the host it depends on was lost with a worker
+            # (Dask's memory manager may drop the broadcast copies no task is waiting
+            # for, leaving one). The first such chunk sends the host again; every
+            # chunk cancelled with it runs again on the new copy.
+            if shipped is self._shipped:
+                self._scatter()
             raise _Lost() from exc
         return answer
 
@@ -355,6 +371,7 @@ class _Dask:
         if cancel:
             self.client.cancel(list(self._inflight))
         self._inflight.clear()
+        self._sent_with.clear()
 
 
 def _suspicious(dask_scheduler: Any, keys: Sequence[Any]) -> dict[Any, int]:
