@@ -145,6 +145,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     count = 200 if args.quick else 2000
     rounds = 1 if args.quick else 3
 
@@ -273,7 +274,10 @@ def main() -> int:
             f"worker build, empty compile cache, {label}: {seconds * 1000:.1f} ms ({used or '-'})"
         )
     load = os.getloadavg()
-    print(f"load average at the end: {load[0]:.2f} / {load[1]:.2f} (1 / 5 min)")
+    print(
+        f"load average (1 / 5 min): {load_at_start[0]:.2f} / {load_at_start[1]:.2f} when "
+        f"the bench started, {load[0]:.2f} / {load[1]:.2f} at its end"
+    )
     summary.update(
         local_call_s=local_call,
         overhead_s=overhead,
