@@ -455,3 +455,55 @@ def _store_atomically(path: Path, blob: bytes | bytearray) -> None:
         atomic_write(path, blob, durable=False)  # a lost entry is compiled again
     except OSError as exc:  # a read-only or full cache must not stop a plugin from loading
         log.warning("cannot write compile cache entry %s: %s", path, exc)
+
+
+# -- compiled artefacts for other processes (host/shipment.py: a batch's workers) ----------
+
+
+@attrs.frozen
+class Artefact:
+    """A compiled component as bytes, for a process elsewhere: ``key`` is its compile-cache
+    key (digest and engine configuration), ``fingerprint`` what must match where it is
+    deserialised (the wasmtime version, the engine configuration and the target)."""
+
+    key: str
+    fingerprint: str
+    fuel: bool
+    data: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+
+
+def _ship_fingerprint(fuel: bool) -> str:
+    import platform
+
+    target = f"{platform.machine()}-{sys.platform}"
+    return f"wasmtime={WASMTIME_VERSION};{_fingerprint(fuel)};target={target}"
+
+
+def export_artefact(component: Component) -> Artefact | None:
+    """``component`` (a live compiled component of this process) as an :class:`Artefact`;
+    None if this process did not compile or load it through :func:`compile_component`."""
+    for key, live in list(_LIVE_COMPONENTS.items()):
+        if live is component:
+            fuel = key.endswith(f"-{_fingerprint(True)}")
+            return Artefact(key, _ship_fingerprint(fuel), fuel, bytes(component.serialize()))
+    return None
+
+
+def import_artefact(artefact: Artefact) -> Component | None:
+    """Deserialise ``artefact`` (made by :func:`export_artefact` in a trusted process: it is
+    native code) so that :func:`compile_component` of the same digest uses it instead of
+    compiling; hold the result while loading. None (compile from bytes instead) where the
+    fingerprint differs or wasmtime refuses it (a CPU without the features it was compiled
+    for, say)."""
+    if artefact.fingerprint != _ship_fingerprint(artefact.fuel):
+        return None
+    live = _LIVE_COMPONENTS.get(artefact.key)
+    if live is not None:
+        return live
+    try:
+        component = Component.deserialize(engine(artefact.fuel), artefact.data)
+    except WasmtimeError as exc:
+        log.info("a shipped artefact is unusable here (%s); compiling instead", error_text(exc))
+        return None
+    _LIVE_COMPONENTS[artefact.key] = component
+    return component
