@@ -236,7 +236,21 @@ def test_workers_get_the_same_grants_limits_and_functions(demo: Callable[..., Pa
         "capabilities": plugin.capabilities,
         "limits": plugin.limits,
         "sha256": plugin.sha256,
+        "isolation": "shared",
+        "pool_size": 1,
     }
+
+
+def test_workers_isolate_calls_as_the_host_does(demo: Callable[..., Path]) -> None:
+    """A plugin loaded with isolation="per-call" (and its pool size) is rebuilt so on the
+    workers: a worker never carries state between calls that the host would not."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(demo(k=1, funcs=FUNCS), name="fresh", isolation="per-call", pool_size=2)
+        shipment = Shipment.of(capture(host))
+    seen = facts(shipment)["plugins"]["fresh"]
+    assert (seen["isolation"], seen["pool_size"]) == ("per-call", 2)
 
 
 def test_local_pools_refuse_fork_and_batches_check_their_arguments(

@@ -101,6 +101,8 @@ class ComponentSpec:
     config: Mapping[str, str]
     pool_size: int
     artefact: Artefact | None = None
+    #: "shared" or "per-call" (see :mod:`.isolation`): the worker isolates calls alike.
+    isolation: str = "shared"
 
 
 @final
@@ -322,7 +324,8 @@ def _component_spec(
         requests=plugin.capabilities,
         limits=plugin.limits,
         config=dict(plugin.config),
-        pool_size=len(plugin.instances),
+        pool_size=plugin.pool_size,
+        isolation=plugin.isolation,
         artefact=_artefact(plugin.image) if artefacts else None,
     )
 

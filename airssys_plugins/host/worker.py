@@ -132,6 +132,7 @@ def build(shipment: Shipment, *, deserialised: list[str] | None = None) -> Any:
                     limits=plugin.limits,
                     config=plugin.config,
                     pool_size=plugin.pool_size,
+                    isolation=plugin.isolation,
                 )
                 if compiled is not None and deserialised is not None:
                     deserialised.append(plugin.name)
@@ -245,7 +246,13 @@ def facts(shipment: Shipment) -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "plugins": {
-            p.name: {"capabilities": p.capabilities, "limits": p.limits, "sha256": p.sha256}
+            p.name: {
+                "capabilities": p.capabilities,
+                "limits": p.limits,
+                "sha256": p.sha256,
+                "isolation": p.isolation,
+                "pool_size": p.pool_size,
+            }
             for p in host.plugins.values()
         },
         "python_plugins": sorted(
