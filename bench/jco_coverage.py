@@ -47,7 +47,15 @@ from typing import Any
 import attrs
 import pluggy
 
-from airssys_plugins import Capabilities, Err, Ok, PluginError, PluginHost, PluginResultError
+from airssys_plugins import (
+    Capabilities,
+    Err,
+    HookCallError,
+    Ok,
+    PluginError,
+    PluginHost,
+    PluginResultError,
+)
 from airssys_plugins.authoring.build import find_tool
 from airssys_plugins.cli.bindgen import read_wit_json
 from airssys_plugins.contract.bindgen import BindgenError, hookspec_module
@@ -164,12 +172,19 @@ def _items(
 
 def _uses(data: Mapping[str, Any]) -> dict[str, set[str]]:
     """What the non-WASI imports and the exports use: {'imports': {...}, 'exports': {...}}."""
-    out: dict[str, set[str]] = {"imports": set(), "exports": set(), "wasi-exports": set()}
+    out: dict[str, set[str]] = {
+        "imports": set(),
+        "exports": set(),
+        "wasi-exports": set(),
+        "wasi-export-kinds": set(),  # p3 WASI worlds export async funcs
+    }
     for side in ("imports", "exports"):
         for _key, iface, func in _items(data, side):
             if iface is not None and iface.startswith("wasi:"):
                 if side == "exports":
                     out["wasi-exports"].add(iface.split("@")[0])
+                    if func is not None and func.get("kind") != "resource":
+                        out["wasi-export-kinds"] |= _func_kinds(data, func)
                 continue
             if func is None:
                 continue
@@ -271,6 +286,14 @@ def _provide(
         host.provide(functools.wraps(spec)(call), interface=provide_as, name=wit_name)
         shorts.add(provide_as.split("@")[0].rsplit("/", 1)[-1])
     return shorts, module
+
+
+def _builtin_short(host: PluginHost, interface: str) -> str | None:
+    """The grant name of a built-in host interface (``kv`` for ``airssys:host/kv@0.1.0``)."""
+    for f in host.host_functions:
+        if unversioned(f.interface) == unversioned(interface):
+            return unversioned(interface).rsplit("/", 1)[-1]
+    return None
 
 
 def _hookspecs(module: types.ModuleType) -> Iterator[Any]:
@@ -831,9 +854,12 @@ GROUPS = {
     "async": "component-model async (p3): wasmtime-py 50 cannot call it",
     "resources": "needs resources (being built: issue 16 part 1)",
     "no-exports": "exports no function (only types, or nothing)",
-    "no-expectation": "bound; jco's tests give no expected results to call with",
+    "no-expectation": "bound; no expected results known to call it with",
+    "startup": "refused at start-up, with the plugin's own error (a hostile test fixture, or "
+    "start-up code that needs its test's host functions)",
     "ok": "called correctly",
-    "unreadable": "wasm-tools cannot read it (a newer component-model encoding)",
+    "unreadable": "wasm-tools 1.262 and wasmtime 50 cannot read it (an encoding from before "
+    "component-model#716)",
 }
 
 
@@ -843,7 +869,8 @@ def _group_of_failure(uses: dict[str, set[str]], reason: str) -> str:
     simple = not {"resource", "handle", "resource method", "async func", "future"} & both
     if gap is not None and simple and not {"stream", "error-context"} & both:
         return gap
-    if {"async func", "future", "stream", "error-context"} & both or "async" in reason:
+    asynchronous = {"async func", "future", "stream", "error-context"}
+    if asynchronous & (both | uses["wasi-export-kinds"]) or "async" in reason:
         return "async"
     if {"resource", "handle", "resource method"} & both:
         return "resources"
@@ -899,13 +926,17 @@ def run_fixture(origin: str, path: Path, label: str) -> Row:
     try:
         with PluginHost(pm, grants={"p": Capabilities.everything()}) as host:
             shorts, _ = _provide(host, imports, expect.imports if expect else {}, failures, label)
-            plugin = host.load(path, name="p", requests=Capabilities(interfaces=shorts))
+            builtin = {
+                short
+                for _key, iface, _ in _items(data, "imports")
+                if iface is not None and (short := _builtin_short(host, iface)) is not None
+            }
+            wanted = Capabilities(interfaces=shorts | builtin)
+            plugin = host.load(path, name="p", requests=wanted)
             row.bound = f"{len(plugin.hooks)}/{len(generated.hooks)}"
             if expect is None:
-                row.reason = "; ".join(skipped) if skipped else ""
+                row.reason = f"bindgen left out: {'; '.join(skipped)}" if skipped else ""
                 row.group = "no-expectation"
-                if skipped or refused:
-                    row.group = _group_of_failure(uses, " ".join(skipped)) if skipped else row.group
                 return row
             ok = 0
             with _captured() as lines:
@@ -935,6 +966,8 @@ def run_fixture(origin: str, path: Path, label: str) -> Row:
         if refused:
             row.reason += f" [cannot provide: {'; '.join(f'{w}: {r}' for w, r in refused)}]"
         row.group = _group_of_failure(uses, row.reason)
+        if row.group == "bug" and isinstance(exc, HookCallError):
+            row.group = "startup"  # its start-up code failed, in its own terms
     return row
 
 
@@ -1008,9 +1041,10 @@ def _jco_fixtures(root: Path, work: Path) -> list[tuple[str, Path, str]]:
     return found
 
 
-def _own() -> list[tuple[str, Path, str]]:
+def _own(dirs: list[Path]) -> list[tuple[str, Path, str]]:
+    """The newest build of each of our guests in the build caches ``dirs``."""
     newest: dict[str, Path] = {}
-    for path in (aot_cache_dir().parent / "builds").glob("*.wasm"):
+    for path in (p for d in dirs for p in d.glob("*.wasm")):
         name = path.stem.rsplit("-", 1)[0]
         if name not in newest or path.stat().st_mtime > newest[name].stat().st_mtime:
             newest[name] = path
@@ -1021,7 +1055,7 @@ def markdown(rows: list[Row]) -> str:
     header = ["fixture", "inspected", "hooks", "bound", "called correctly", "reason"]
     out = []
     order = ["ok", "no-expectation", "bug", "gap-option", "gap-root-import", "gap-inline-export"]
-    order += ["resources"]
+    order += ["resources", "startup"]
     order += ["async", "wasi-only", "no-exports"]
     order += [g for g in GROUPS if g not in order]
     for group in order:
@@ -1055,6 +1089,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jco", type=Path, help="a checkout (or the fixtures) of jco")
     parser.add_argument("--own", action="store_true", help="our own guests' newest builds")
+    parser.add_argument(
+        "--builds",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a build cache to take our own guests from (default: the user cache's)",
+    )
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here too")
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     parser.add_argument("paths", nargs="*", type=Path)
@@ -1063,8 +1105,8 @@ def main() -> int:
         todo = [("given", p, p.name) for p in args.paths]
         if args.jco:
             todo += _jco_fixtures(args.jco, Path(tmp))
-        if args.own:
-            todo += _own()
+        if args.own or args.builds:
+            todo += _own(args.builds or [aot_cache_dir().parent / "builds"])
         if not todo:
             parser.error("give --jco DIR, --own or paths")
         rows = []
