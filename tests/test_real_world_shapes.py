@@ -13,10 +13,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 import wasmtime
 
-from airssys_plugins import PluginLoadError, f32, u32, u64
+from airssys_plugins import (
+    Capabilities,
+    PluginHost,
+    PluginLoadError,
+    PluginTrap,
+    f32,
+    u8,
+    u32,
+    u64,
+    wit_binding,
+)
 from airssys_plugins.contract import wit
 from airssys_plugins.host.registry import HostFunctionRegistry
 from airssys_plugins.runtime import ComponentImage
@@ -233,3 +244,123 @@ def test_async_import_is_refused_in_the_users_terms(tmp_path: Path) -> None:
         "local:local/baz#foo: imported as an `async func` (component-model async), which "
         "wasmtime-py host functions cannot serve"
     ) in str(info.value)
+
+
+# wit-bindgen's runtime test shape: the component imports the interface it exports, and
+# its `test-imports` export calls the import and traps unless the host answers right.
+SAME_INTERFACE_BOTH_WAYS = """(component
+  (import "test:numbers/test" (instance $imp
+    (export "roundtrip-u8" (func (param "a" u8) (result u8)))))
+  (core func $lowered (canon lower (func $imp "roundtrip-u8")))
+  (core instance $host (export "roundtrip-u8" (func $lowered)))
+  (core module $m
+    (import "host" "roundtrip-u8" (func $rt (param i32) (result i32)))
+    (func (export "roundtrip-u8") (param i32) (result i32) local.get 0)
+    (func (export "test-imports")
+      (if (i32.ne (call $rt (i32.const 255)) (i32.const 255)) (then unreachable))))
+  (core instance $i (instantiate $m (with "host" (instance $host))))
+  (func $rt (param "a" u8) (result u8) (canon lift (core func $i "roundtrip-u8")))
+  (func $ti (canon lift (core func $i "test-imports")))
+  (instance $exp (export "roundtrip-u8" (func $rt)))
+  (export "test:numbers/test" (instance $exp))
+  (export "test-imports" (func $ti)))
+"""
+
+# Two versions of one interface imported side by side (wit-bindgen's `versions` shape):
+# run() = v0.1.x() + 10 * v0.2.x().
+TWO_VERSIONS = """(component
+  (import "test:dep/test@0.1.0" (instance $v1 (export "x" (func (result f32)))))
+  (import "test:dep/test@0.2.0" (instance $v2 (export "x" (func (result f32)))))
+  (core func $x1 (canon lower (func $v1 "x")))
+  (core func $x2 (canon lower (func $v2 "x")))
+  (core instance $host (export "x1" (func $x1)) (export "x2" (func $x2)))
+  (core module $m
+    (import "host" "x1" (func $x1 (result f32)))
+    (import "host" "x2" (func $x2 (result f32)))
+    (func (export "run") (result f32)
+      (f32.add (call $x1) (f32.mul (f32.const 10) (call $x2)))))
+  (core instance $i (instantiate $m (with "host" (instance $host))))
+  (func $run (result f32) (canon lift (core func $i "run")))
+  (export "run" (func $run)))
+"""
+
+calc = pluggy.HookspecMarker("calc")
+
+
+class NumbersHooks:
+    @calc
+    @wit_binding("test:numbers/test#roundtrip-u8")
+    def roundtrip_u8(self, a: u8) -> u8: ...
+
+    @calc
+    @wit_binding("test-imports")
+    def test_imports(self) -> None: ...
+
+
+class RunHooks:
+    @calc
+    @wit_binding("run")
+    def run(self) -> f32: ...
+
+
+def _host(specs: type, interfaces: set[str]) -> tuple[pluggy.PluginManager, PluginHost]:
+    pm = pluggy.PluginManager("calc")
+    pm.add_hookspecs(specs)
+    return pm, PluginHost(pm, grants={"c": Capabilities(interfaces=interfaces)})
+
+
+def _wasm(tmp_path: Path, wat: str, name: str) -> Path:
+    path = tmp_path / f"{name}.wasm"
+    path.write_bytes(wasmtime.wat2wasm(wat))
+    return path
+
+
+@pytest.mark.parametrize(("answer", "passes"), [(255, True), (254, False)], ids=["right", "wrong"])
+def test_an_interface_imported_and_exported_under_one_name(
+    tmp_path: Path, answer: int, passes: bool
+) -> None:
+    """The host serves the import and calls the export of the same interface; the guest's
+    own check of the host's answer decides whether `test-imports` traps."""
+    pm, host = _host(NumbersHooks, {"test"})
+    with host:
+
+        @host.provide(interface="test:numbers/test", name="roundtrip-u8")
+        def roundtrip(a: u8) -> u8:
+            return answer
+
+        plugin = host.load(
+            _wasm(tmp_path, SAME_INTERFACE_BOTH_WAYS, "numbers"),
+            name="c",
+            requests=Capabilities(interfaces={"test"}),
+        )
+        assert plugin.hooks == {
+            "roundtrip_u8": "test:numbers/test#roundtrip-u8",
+            "test_imports": "test-imports",
+        }
+        assert pm.hook.roundtrip_u8(a=7) == [7]
+        if passes:
+            assert pm.hook.test_imports() == []
+        else:
+            with pytest.raises(PluginTrap, match="unreachable"):
+                pm.hook.test_imports()
+
+
+def test_two_versions_of_an_import_are_served_apart(tmp_path: Path) -> None:
+    """Each version of an interface imported side by side reaches its own host function."""
+    pm, host = _host(RunHooks, {"test"})
+    with host:
+
+        @host.provide(interface="test:dep/test@0.1.0", name="x")
+        def x1() -> f32:
+            return 1.0
+
+        @host.provide(interface="test:dep/test@0.2.0", name="x")
+        def x2() -> f32:
+            return 2.0
+
+        host.load(
+            _wasm(tmp_path, TWO_VERSIONS, "versions"),
+            name="c",
+            requests=Capabilities(interfaces={"test"}),
+        )
+        assert pm.hook.run() == [21.0]
