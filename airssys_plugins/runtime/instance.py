@@ -56,6 +56,7 @@ from .convert import (
     measurer,
 )
 from .image import ComponentImage
+from .measure import INVALID
 from .sandbox import HostLinker, SandboxSpec, StdioLogger, configure_store, default_linker
 
 __all__ = ["BoundFunc", "ComponentImage", "PluginInstance", "classify_error"]
@@ -212,6 +213,24 @@ _NO_DEADLINE: Final = 2**62
 _NO_DEADLINE_SECONDS: Final = 2**32
 
 
+_NO_ARGS: Final = (VAL * 0)()
+
+
+def _too_large(
+    plugin: str, hook: str, size: int, limit: int, *, before_copy: bool = False
+) -> PluginLimitExceeded:
+    where = " (measured in its memory, before copying)" if before_copy else ""
+    amount = f"at least {size:,}" if before_copy else f"{size:,}"
+    too_large = PluginLimitExceeded(
+        f"plugin {plugin!r} returned {amount} bytes from hook {hook!r}{where}, above its "
+        f"limit of {limit:,} bytes; raise Limits(max_result_bytes=...) if it is trusted",
+        plugin=plugin,
+        hook=hook,
+    )
+    too_large.reason = "result too large"
+    return too_large
+
+
 def _is_scalar(t: wit.WitType | None) -> bool:
     """Whether a value of this type owns no C-side memory (so needs no delete)."""
     return isinstance(t, wit.Prim) and t.name != "string"
@@ -235,6 +254,9 @@ class BoundFunc:
     exact_measure: Measure | None = None
     #: Per-hook deadline in seconds overriding the plugin's (None: the plugin's).
     timeout: float | None = None
+    #: Export indices of the lift measuring the result in guest memory and of the real
+    #: lift of the measured result (see :mod:`.measure`); None: measured after copying.
+    measured: tuple[Any, Any] | None = None
     arity: int = attrs.field(init=False)
     ticks: int | None = attrs.field(init=False)
     params_type: Any = attrs.field(init=False)
@@ -303,6 +325,9 @@ class PluginInstance:
         self._stderr: StdioLogger | None = None  # the current Store's, for failed calls
         self._callback_context: Any = None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
+        # Results are measured in guest memory before they are copied (see .measure).
+        limit = self.sandbox.max_result_bytes
+        self._measure_limit = None if image.measure_limit is None or limit is None else limit
         _check_imports(self.image, self.linker.interfaces, self.sandbox.interfaces)
         _engine.start_ticker()
         _LIVE.add(self)
@@ -370,6 +395,8 @@ class PluginInstance:
                 f"plugin {self.name!r} failed to start: {message}",
                 plugin=self.name,
             ) from exc
+        if self._measure_limit is not None:
+            self._set_measure_limit(store, instance)
         self._store, self._instance = store, instance
         self._context = capi.store_context(store)
         self._funcs = {}
@@ -378,6 +405,24 @@ class PluginInstance:
         if self.generation > 1 and self.on_new_instance is not None:
             self.on_new_instance()
         return instance
+
+    def _set_measure_limit(self, store: Store, instance: Instance) -> None:
+        """Tell a new instance's measuring walks where to stop (once per instance)."""
+        assert self._measure_limit is not None
+        assert self.image.measure_limit is not None
+        index = self.image.component.get_export_index(self.image.measure_limit)
+        setter = None if index is None else instance.get_func(store, index)
+        try:
+            if setter is None:
+                raise WasmtimeError("the runtime's limit setter is missing")
+            setter(store, min(self._measure_limit, 2**62))
+        except WasmtimeError as exc:
+            unregister_context(capi.store_context(store))
+            store.close()
+            raise PluginLoadError(
+                f"plugin {self.name!r} failed to start: {_headline(str(exc))}",
+                plugin=self.name,
+            ) from exc
 
     def discard(self) -> None:
         """Drop the current instance (after a trap); the next call makes a fresh one."""
@@ -469,7 +514,10 @@ class PluginInstance:
                         err = _call(func_ref[0], context, params, n, None, 0)
                     else:
                         result = VAL()
-                        err = _call(func_ref[0], context, params, n, _byref(result), 1)
+                        if len(func_ref) > 2:  # measured in guest memory first
+                            err = self._call_measured(bound, func_ref, context, params, result)
+                        else:
+                            err = _call(func_ref[0], context, params, n, _byref(result), 1)
                 finally:
                     self._active = False
                     self._scope = None
@@ -484,20 +532,13 @@ class PluginInstance:
                     return lift(result)
                 try:
                     limit = self.sandbox.max_result_bytes
-                    if limit is not None and bound.measure is not None:
+                    if limit is not None and bound.measure is not None and len(func_ref) == 2:
                         size = bound.measure(result)
                         if size > limit and bound.exact_measure is not None:
                             size = bound.exact_measure(result)
                         if size > limit:
                             self.discard()  # the guest may keep state that produced it
-                            too_large = PluginLimitExceeded(
-                                f"plugin {self.name!r} returned {size:,} bytes from hook "
-                                f"{bound.hook!r}, above its limit of {limit:,} bytes",
-                                plugin=self.name,
-                                hook=bound.hook,
-                            )
-                            too_large.reason = "result too large"
-                            raise too_large
+                            raise _too_large(self.name, bound.hook, size, limit)
                     return lift(result)
                 finally:
                     _delete(_byref(result))
@@ -506,6 +547,25 @@ class PluginInstance:
             if not bound.scalar_params:  # scalars own no memory: nothing to free
                 for i in range(n):
                     _delete(_byref(params[i]))
+
+    def _call_measured(
+        self, bound: BoundFunc, func_ref: Any, context: Any, params: Any, result: Any
+    ) -> Any:
+        """Call the guest through the export measuring its result in its memory; lift the
+        result (the real lift of the stashed return area) only if it is within the limit.
+        The guest function runs once. Returns the C error pointer, as ``_call`` does."""
+        size = VAL()
+        err = _call(func_ref[0], context, params, bound.arity, _byref(size), 1)
+        if err:
+            return err
+        measured = int(size.of.u64)
+        limit = self._measure_limit
+        assert limit is not None
+        if measured != INVALID and measured > limit:
+            self.discard()  # the guest may keep state that produced it
+            raise _too_large(self.name, bound.hook, measured, limit, before_copy=True)
+        # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
+        return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
 
     def interrupt(self) -> None:
         """Stop the call running on this instance now, if it runs in a cancel scope
@@ -558,7 +618,14 @@ class PluginInstance:
                 hook=bound.hook,
             )
         # byref keeps the Func's C struct alive; the Func object itself is kept too
-        ref = self._funcs[id(bound)] = (_byref(capi.func_handle(func)), func)
+        ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
+        if bound.measured is not None and self._measure_limit is not None:
+            shape = instance.get_func(store, bound.measured[0])
+            real = instance.get_func(store, bound.measured[1])
+            if shape is not None and real is not None:  # else: measured after copying
+                ref = (_byref(capi.func_handle(shape)), shape)
+                ref += (_byref(capi.func_handle(real)), real)
+        self._funcs[id(bound)] = ref
         return ref
 
     def _failure(
@@ -664,6 +731,14 @@ def bind_export(
         )
     elif result is not None:
         lift, measure = lifter(result), measurer(result)
+    measured = image.measured.get((interface, function))
+    if measured is not None and latin1 != ((interface, function) in image.byte_exports):
+        measured = None  # it measures the byte-buffer export's lift, not called here
+    indices = None
+    if measured is not None:
+        indices = (comp.get_export_index(measured.shape), comp.get_export_index(measured.real))
+        if None in indices:  # pragma: no cover - checked when the image was loaded
+            indices = None
     return BoundFunc(
         hook=hook,
         interface=interface,
@@ -677,6 +752,7 @@ def bind_export(
         measure=measure,
         exact_measure=exact_measure,
         timeout=timeout,
+        measured=indices,
     )
 
 

@@ -45,7 +45,7 @@ __all__ = [
 FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
 #: Bumped whenever what byte_export_tail() appends changes: cached plans of another
 #: version are not used.
-PLAN_VERSION: Final = 1
+PLAN_VERSION: Final = 3
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -191,6 +191,17 @@ class _Component:
     export_names: set[str] = attrs.Factory(set)
     #: root export name -> component function index, for exported functions
     func_exports: dict[str, int] = attrs.Factory(dict)
+    #: imported function index -> import name
+    func_imports: dict[int, str] = attrs.Factory(dict)
+    #: root export name -> component instance index, for exported instances
+    instance_exports: dict[str, int] = attrs.Factory(dict)
+    n_components: int = 0
+    n_instances: int = 0
+    #: component index -> (start, end) in the binary, for the nested components defined
+    components: dict[int, tuple[int, int]] = attrs.Factory(dict)
+    #: instance index -> (component index or None for a bag of exports, name -> (sort,
+    #: index)) for the instances defined by an instance section
+    instances: dict[int, tuple[int | None, dict[str, tuple[int, int]]]] = attrs.Factory(dict)
 
 
 def _deftype(r: _Reader) -> object:
@@ -257,6 +268,33 @@ def _count(c: _Component, sort: int) -> None:
         c.n_funcs += 1
     elif sort == 0x03:
         c.n_types += 1
+    elif sort == 0x04:
+        c.n_components += 1
+    elif sort == 0x05:
+        c.n_instances += 1
+
+
+def _sortidx(r: _Reader) -> tuple[int, int]:
+    sort = r.byte()
+    if sort == 0x00:
+        r.byte()
+    return sort, r.u32()
+
+
+def _read_instances(c: _Component, r: _Reader) -> None:
+    """Component instances: instantiations (their arguments) and bags of exports."""
+    for _ in range(r.u32()):
+        form = r.byte()
+        if form == 0x00:
+            component: int | None = r.u32()
+            items = {r.name(): _sortidx(r) for _ in range(r.u32())}
+        elif form == 0x01:
+            component = None
+            items = {r.extern_name(): _sortidx(r) for _ in range(r.u32())}
+        else:
+            raise _Unsupported(f"instance form 0x{form:02x}")
+        c.instances[c.n_instances] = (component, items)
+        c.n_instances += 1
 
 
 def _read_aliases(c: _Component, r: _Reader) -> None:
@@ -346,6 +384,8 @@ def _read_exports(c: _Component, r: _Reader) -> None:
             c.n_core_modules += 1
         elif sort == 0x01:
             c.func_exports[name] = index
+        elif sort == 0x05:
+            c.instance_exports[name] = index
         _count(c, sort)
 
 
@@ -371,8 +411,10 @@ def _read(data: bytes) -> _Component:
             _read_canon(c, r, view)
         elif sid == 10:  # imports
             for _ in range(r.u32()):
-                r.extern_name()
+                name = r.extern_name()
                 sort = _externdesc(r)
+                if sort == 0x01:
+                    c.func_imports[c.n_funcs] = name
                 if sort == 0x00:
                     c.n_core_modules += 1
                 _count(c, sort)
@@ -382,10 +424,14 @@ def _read(data: bytes) -> _Component:
             c.n_core_modules += 1
         elif sid == 2:
             c.n_core_instances += r.u32()
+        elif sid == 4:
+            c.components[c.n_components] = (r.pos, end)
+            c.n_components += 1
+        elif sid == 5:
+            _read_instances(c, r)
         elif sid == 9:
             raise _Unsupported("start section")
-        # 0 custom, 3 core types, 4 component, 5 instances: nothing in the index spaces
-        # this module adds to.
+        # 0 custom, 3 core types: nothing in the index spaces this module adds to.
     return c
 
 
@@ -639,7 +685,7 @@ def add_byte_exports(data: bytes) -> Plan | None:
 
 def encode_plan(plan: Plan | None) -> bytes:
     """``plan`` (or its absence) as bytes, to keep beside the compile cache."""
-    added = [] if plan is None else [[a.interface, a.function, a.name] for a in plan[1]]
+    added = [] if plan is None else [[a.interface, a.function, a.name, a.kind] for a in plan[1]]
     header = json.dumps({"version": PLAN_VERSION, "added": added}).encode()
     return header + b"\n" + (b"" if plan is None else plan[0])
 
@@ -650,7 +696,7 @@ def decode_plan(blob: bytes) -> Plan | None:
     meta = json.loads(header)
     if not sep or not isinstance(meta, dict) or meta.get("version") != PLAN_VERSION:
         raise ValueError("not a byte-export plan of this version")
-    added = tuple(FastExport(i, f, n) for i, f, n in meta["added"])
+    added = tuple(FastExport(*entry) for entry in meta["added"])
     if not added:
         return None
     if not tail:
