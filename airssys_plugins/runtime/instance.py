@@ -108,6 +108,9 @@ _LIMIT_FIXES: Final = {
     "fuel exhausted": "Raise Limits(fuel=...) if the plugin is trusted.",
 }
 
+#: Seconds the interpreter's exit waits for each call still in flight.
+_EXIT_WAIT: Final = 1.0
+
 # Every live instance, so that Stores are closed before the interpreter exits (a Store
 # whose WASI stdio goes to Python callbacks can panic in Rust at exit otherwise).
 _LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
@@ -117,7 +120,7 @@ _LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
 def _close_all() -> None:
     for instance in list(_LIVE):
         with contextlib.suppress(Exception):
-            instance.discard()
+            instance.close(wait=_EXIT_WAIT)  # a call that never returns cannot hang exit
 
 
 def _exit_code(message: str) -> int | None:
@@ -435,9 +438,26 @@ class PluginInstance:
                 unregister_context(capi.store_context(store))
                 store.close()
 
-    def close(self) -> None:
-        """Free the instance for good (the plugin is unloaded)."""
-        self.discard()
+    def close(self, *, wait: float | None = None) -> None:
+        """Free the instance for good (the plugin is unloaded). ``wait``: the seconds to
+        wait for a call in flight (None: until it returns); past them the store is closed
+        by a helper thread as soon as that call returns, and close() returns at once."""
+        if wait is None or self._lock.acquire(timeout=wait):
+            try:
+                self.discard()
+            finally:
+                if wait is not None:
+                    self._lock.release()
+        else:
+            log.warning(
+                "plugin %r: a call still running after %g s; its instance is closed when it "
+                "returns",
+                self.name,
+                wait,
+            )
+            threading.Thread(
+                target=self.discard, name=f"airssys-close-{self.name}", daemon=True
+            ).start()
         _LIVE.discard(self)
         # Break reference cycles (plugin <-> callback) so memory and the mapped artefact
         # are released now, not at the next garbage collection.
@@ -459,6 +479,23 @@ class PluginInstance:
             self.image, hook, interface, function, signature,
             timeout=timeout, byte_buffers=byte_buffers,
         )  # fmt: skip
+
+    def call_within(self, bound: BoundFunc, args: Sequence[Any], seconds: float) -> Any:
+        """:meth:`call` bounded by ``seconds`` overall: waiting for a call in flight on this
+        instance counts too (PluginTimeout, reason ``"busy"``, when it does not end)."""
+        if not self._lock.acquire(timeout=seconds):
+            busy = PluginTimeout(
+                f"plugin {self.name!r}: hook {bound.hook!r} not called: another call was "
+                f"still running after {seconds:g} s",
+                plugin=self.name,
+                hook=bound.hook,
+            )
+            busy.reason = "busy"
+            raise busy
+        try:
+            return self.call(bound, args, timeout=seconds)
+        finally:
+            self._lock.release()
 
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
