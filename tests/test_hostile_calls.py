@@ -978,7 +978,107 @@ def test_abi_and_argument_cases_leave_nothing_behind(tmp_path: Path, nums_wasm: 
     out = json.loads(proc.stdout.splitlines()[-1])
     assert out["escaped"] == []
     assert sum(out["errors"].values()) == 33 * out["cases"]
-    assert set(out["errors"]) == {"PluginABIError", "ArgumentError"}, out["messages"].get("PluginUnavailable")
+    assert set(out["errors"]) == {"PluginABIError", "ArgumentError"}, out["messages"].get(
+        "PluginUnavailable"
+    )
     assert out["sibling"] == [42]
     assert (out["fds_added"], out["threads_added"]) == (0, 0), out
     assert out["rss_added"] < 8 * MiB, out
+
+
+# ------------------------------------------------------------- shutdown is bounded (hole 3)
+
+NEVER_STOPS = """(component
+  (core module $m
+    (func (export "shutdown") (loop $l (br $l)))
+    (func (export "spin") (result i32) (loop $l (br $l)) (i32.const 0))
+    (func (export "pong") (result i32) (i32.const 42)))
+  (core instance $i (instantiate $m))
+  (func $shutdown (canon lift (core func $i "shutdown")))
+  (instance $lc (export "shutdown" (func $shutdown)))
+  (export "airssys:host/lifecycle@0.1.0" (instance $lc))
+  (func $spin (result u32) (canon lift (core func $i "spin")))
+  (instance $s (export "spin" (func $spin)))
+  (export "hostile:stop/spin@1.0.0" (instance $s))
+  (func $pong (result u32) (canon lift (core func $i "pong")))
+  (instance $p (export "pong" (func $pong)))
+  (export "hostile:stop/pong@1.0.0" (instance $p)))"""
+
+stop_spec = pluggy.HookspecMarker("hostile")
+
+
+class StopHooks:
+    @stop_spec
+    def spin(self) -> u32: ...
+
+    @stop_spec
+    def pong(self) -> u32: ...
+
+
+@pytest.mark.timeout(60)
+def test_a_shutdown_that_never_returns_is_bounded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shutdown export that loops forever, in a plugin without a timeout, is stopped
+    after the plugin's start-up bound (Limits.startup_timeout): unloading returns, the
+    failure is logged as a PluginTimeout naming the plugin, and the sibling answers."""
+    pm = pluggy.PluginManager("hostile")
+    pm.add_hookspecs(StopHooks)
+    wasm = parse_component(tmp_path, "stuck", NEVER_STOPS)
+    with PluginHost(pm, package="hostile:stop@1.0.0") as host:
+        host.load(wasm, name="stuck", limits=Limits(timeout=None, startup_timeout=0.3))
+        sibling = parse_component(tmp_path, "sibling", SIBLING.replace("mem", "stop"))
+        host.load(sibling, name="sibling")
+        assert pm.hook.pong() == [42, 42]
+        with caplog.at_level("WARNING", logger="airssys_plugins"):
+            host.unload("stuck")
+        assert "stuck" not in host.plugins
+        assert "plugin 'stuck': shutdown failed" in caplog.text
+        assert "timed out" in caplog.text
+        assert pm.hook.pong() == [42]
+
+
+@pytest.mark.timeout(60)
+def test_unloading_does_not_wait_for_a_call_that_never_returns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hook call still running (here for up to 3 s) does not hold up unloading for more
+    than the plugin's shutdown bound: unload returns while the call runs, the skipped
+    shutdown is logged as 'busy', and the store is closed once the call ends."""
+    import threading
+
+    pm = pluggy.PluginManager("hostile")
+    pm.add_hookspecs(StopHooks)
+    wasm = parse_component(tmp_path, "stuck", NEVER_STOPS)
+    outcome: list[BaseException] = []
+
+    def spin() -> None:
+        try:
+            pm.hook.spin()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with PluginHost(pm, package="hostile:stop@1.0.0") as host:
+        host.load(
+            wasm,
+            name="stuck",
+            limits=Limits(timeout=None, startup_timeout=0.3),
+            hooks={"spin": HookOptions(timeout=3.0)},
+        )
+        instance = host.plugins["stuck"].instances[0]
+        worker = threading.Thread(target=spin)
+        worker.start()
+        while not instance._active:  # the call has entered the guest
+            worker.join(0.01)
+        with caplog.at_level("WARNING", logger="airssys_plugins"):
+            host.unload("stuck")
+        assert worker.is_alive()  # unload did not wait for the call
+        assert "another call was still running" in caplog.text
+        assert "its instance is closed when it returns" in caplog.text
+        worker.join()
+        assert [getattr(e, "reason", None) for e in outcome] == ["timeout"]
+        for _ in range(500):  # the helper thread closes the store right after the call
+            if instance._store is None:
+                break
+            worker.join(0.01)
+        assert instance._store is None
