@@ -240,14 +240,18 @@ print(json.dumps(out))
 """
 
 
-def run_driver(hostile: Path, hook: str, sibling: Path, limit: int | None) -> dict[str, Any]:
-    """Call ``hook`` of ``hostile`` in a child process (see DRIVER)."""
+def run_driver(
+    hostile: Path, hook: str, sibling: Path, limit: int | None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Call ``hook`` of ``hostile`` in a child process (see DRIVER); ``env``: its
+    environment (None: this one)."""
     proc = subprocess.run(
         [sys.executable, "-c", DRIVER, str(hostile), hook, str(sibling), str(limit).lower()],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.splitlines()[-1])  # type: ignore[no-any-return]
