@@ -399,7 +399,7 @@ class PluginInstance:
                 plugin=self.name,
             ) from exc
         if self._measure_limit is not None:
-            self._set_measure_limit(store, instance)
+            _set_measure_limit(self, store, instance)
         self._store, self._instance = store, instance
         self._context = capi.store_context(store)
         self._funcs = {}
@@ -408,24 +408,6 @@ class PluginInstance:
         if self.generation > 1 and self.on_new_instance is not None:
             self.on_new_instance()
         return instance
-
-    def _set_measure_limit(self, store: Store, instance: Instance) -> None:
-        """Tell a new instance's measuring walks where to stop (once per instance)."""
-        assert self._measure_limit is not None
-        assert self.image.measure_limit is not None
-        index = self.image.component.get_export_index(self.image.measure_limit)
-        setter = None if index is None else instance.get_func(store, index)
-        try:
-            if setter is None:
-                raise WasmtimeError("the runtime's limit setter is missing")
-            setter(store, min(self._measure_limit, 2**62))
-        except WasmtimeError as exc:
-            unregister_context(capi.store_context(store))
-            store.close()
-            raise PluginLoadError(
-                f"plugin {self.name!r} failed to start: {_headline(str(exc))}",
-                plugin=self.name,
-            ) from exc
 
     def discard(self) -> None:
         """Drop the current instance (after a trap); the next call makes a fresh one."""
@@ -449,15 +431,7 @@ class PluginInstance:
                 if wait is not None:
                     self._lock.release()
         else:
-            log.warning(
-                "plugin %r: a call still running after %g s; its instance is closed when it "
-                "returns",
-                self.name,
-                wait,
-            )
-            threading.Thread(
-                target=self.discard, name=f"airssys-close-{self.name}", daemon=True
-            ).start()
+            _close_later(self, wait)
         _LIVE.discard(self)
         # Break reference cycles (plugin <-> callback) so memory and the mapped artefact
         # are released now, not at the next garbage collection.
@@ -552,7 +526,7 @@ class PluginInstance:
                     else:
                         result = VAL()
                         if len(func_ref) > 2:  # measured in guest memory first
-                            err = self._call_measured(bound, func_ref, context, params, result)
+                            err = _call_measured(self, bound, func_ref, context, params, result)
                         else:
                             err = _call(func_ref[0], context, params, n, _byref(result), 1)
                 finally:
@@ -584,25 +558,6 @@ class PluginInstance:
             if not bound.scalar_params:  # scalars own no memory: nothing to free
                 for i in range(n):
                     _delete(_byref(params[i]))
-
-    def _call_measured(
-        self, bound: BoundFunc, func_ref: Any, context: Any, params: Any, result: Any
-    ) -> Any:
-        """Call the guest through the export measuring its result in its memory; lift the
-        result (the real lift of the stashed return area) only if it is within the limit.
-        The guest function runs once. Returns the C error pointer, as ``_call`` does."""
-        size = VAL()
-        err = _call(func_ref[0], context, params, bound.arity, _byref(size), 1)
-        if err:
-            return err
-        measured = int(size.of.u64)
-        limit = self._measure_limit
-        assert limit is not None
-        if measured != INVALID and measured > limit:
-            self.discard()  # the guest may keep state that produced it
-            raise _too_large(self.name, bound.hook, measured, limit, before_copy=True)
-        # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
-        return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
 
     def interrupt(self) -> None:
         """Stop the call running on this instance now, if it runs in a cancel scope
@@ -722,6 +677,56 @@ class PluginInstance:
         failure.reason = reason
         failure.guest_output = output
         return failure
+
+
+def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance) -> None:
+    """Tell a new instance's measuring walks where to stop (once per instance)."""
+    assert plugin._measure_limit is not None
+    assert plugin.image.measure_limit is not None
+    index = plugin.image.component.get_export_index(plugin.image.measure_limit)
+    setter = None if index is None else instance.get_func(store, index)
+    try:
+        if setter is None:
+            raise WasmtimeError("the runtime's limit setter is missing")
+        setter(store, min(plugin._measure_limit, 2**62))
+    except WasmtimeError as exc:
+        unregister_context(capi.store_context(store))
+        store.close()
+        raise PluginLoadError(
+            f"plugin {plugin.name!r} failed to start: {_headline(str(exc))}",
+            plugin=plugin.name,
+        ) from exc
+
+
+def _call_measured(
+    plugin: PluginInstance, bound: BoundFunc, func_ref: Any, context: Any, params: Any, result: Any
+) -> Any:
+    """Call the guest through the export measuring its result in its memory; lift the
+    result (the real lift of the stashed return area) only if it is within the limit.
+    The guest function runs once. Returns the C error pointer, as ``_call`` does."""
+    size = VAL()
+    err = _call(func_ref[0], context, params, bound.arity, _byref(size), 1)
+    if err:
+        return err
+    measured = int(size.of.u64)
+    limit = plugin._measure_limit
+    assert limit is not None
+    if measured != INVALID and measured > limit:
+        plugin.discard()  # the guest may keep state that produced it
+        raise _too_large(plugin.name, bound.hook, measured, limit, before_copy=True)
+    # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
+    return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
+
+
+def _close_later(instance: PluginInstance, waited: float) -> None:
+    """Close ``instance``'s store from a helper thread once the call in flight returns."""
+    log.warning(
+        "plugin %r: a call still running after %g s; its instance is closed when it returns",
+        instance.name,
+        waited,
+    )
+    name = f"airssys-close-{instance.name}"
+    threading.Thread(target=instance.discard, name=name, daemon=True).start()
 
 
 def bind_export(
