@@ -382,3 +382,28 @@ def test_real_toolchains_get_measured_results(fixture: str, request: pytest.Fixt
 @pytest.fixture(scope="session")
 def bytes_wasm() -> Path:
     return build_guest(GUESTS / "bytes")
+
+
+@pytest.mark.parametrize(
+    ("memory", "measured_first"), [(4 * MiB, False), (4 * MiB + 1, True), (None, True)]
+)
+def test_one_string_keeps_one_call_when_memory_bounds_it(
+    tmp_path: Path, memory: int | None, measured_first: bool
+) -> None:
+    """A result of one string cannot alias, so its copy is at most the guest's memory:
+    when the memory limit is at most 4 x max_result_bytes it keeps the single call (and
+    is measured after the copy); otherwise it is measured in guest memory first. Either
+    way a string over the limit is PluginLimitExceeded('result too large')."""
+    case = next(c for c in CASES if c.hook == "text")
+    wasm = parse_component(tmp_path, "text", component(case, 1, 2 * MiB))
+    image = ComponentImage.load("text", wasm, cache=False)
+    instance = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=MiB, memory=memory))
+    try:
+        bound = _bind_all(instance, image)["text"]
+        assert bound.single_buffer
+        with pytest.raises(Exception, match="from hook 'text'") as info:
+            instance.call(bound, [])
+        assert getattr(info.value, "reason", None) == "result too large"
+        assert ("before copying" in str(info.value)) is measured_first
+    finally:
+        instance.close()

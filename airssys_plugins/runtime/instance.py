@@ -218,6 +218,34 @@ _NO_DEADLINE_SECONDS: Final = 2**32
 
 _NO_ARGS: Final = (VAL * 0)()
 
+#: A result of one string (or one latin1 byte buffer) cannot alias: wasmtime's copy of it
+#: is at most the guest's memory. When the plugin's memory limit is at most this many
+#: times its max_result_bytes (256 MiB and 64 MiB by default), such a result keeps the
+#: single call and is measured after the copy; any other result with a string or a list
+#: is measured in guest memory first.
+_SINGLE_BUFFER_SHARE: Final = 4
+
+
+def _buffers(t: wit.WitType | None, latin1: bool) -> float:
+    """How many strings (or lists: infinitely many) one value of ``t`` can hold at once."""
+    if t is None:
+        return 0
+    if isinstance(t, wit.Prim):
+        return 1 if t.name == "string" else 0
+    if isinstance(t, wit.ListT):
+        return 1 if latin1 and is_byte_list(t) else math.inf
+    if isinstance(t, wit.TupleT):
+        return sum(_buffers(e, False) for e in t.elements)
+    if isinstance(t, wit.RecordT):
+        return sum(_buffers(f, False) for _, f in t.fields)
+    if isinstance(t, wit.OptionT):
+        return _buffers(t.inner, False)
+    if isinstance(t, wit.ResultT):
+        return max(_buffers(t.ok, False), _buffers(t.err, False))
+    if isinstance(t, wit.VariantT):
+        return max((_buffers(c, False) for _, c in t.cases), default=0)
+    return 0
+
 
 def _too_large(
     plugin: str, hook: str, size: int, limit: int, *, before_copy: bool = False
@@ -260,6 +288,9 @@ class BoundFunc:
     #: Export indices of the lift measuring the result in guest memory and of the real
     #: lift of the measured result (see :mod:`.measure`); None: measured after copying.
     measured: tuple[Any, Any] | None = None
+    #: The result holds one string (or one latin1 byte buffer) and no other list: its
+    #: copy is bounded by the guest's memory (see _SINGLE_BUFFER_SHARE).
+    single_buffer: bool = False
     arity: int = attrs.field(init=False)
     ticks: int | None = attrs.field(init=False)
     params_type: Any = attrs.field(init=False)
@@ -331,6 +362,10 @@ class PluginInstance:
         # Results are measured in guest memory before they are copied (see .measure).
         limit = self.sandbox.max_result_bytes
         self._measure_limit = None if image.measure_limit is None or limit is None else limit
+        memory = self.sandbox.memory
+        self._memory_bounds_results = (
+            limit is not None and memory is not None and memory <= _SINGLE_BUFFER_SHARE * limit
+        )
         _check_imports(self.image, self.linker.interfaces, self.sandbox.interfaces)
         _engine.start_ticker()
         _LIVE.add(self)
@@ -611,7 +646,8 @@ class PluginInstance:
             )
         # byref keeps the Func's C struct alive; the Func object itself is kept too
         ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
-        if bound.measured is not None and self._measure_limit is not None:
+        single = bound.single_buffer and self._memory_bounds_results
+        if bound.measured is not None and self._measure_limit is not None and not single:
             shape = instance.get_func(store, bound.measured[0])
             real = instance.get_func(store, bound.measured[1])
             if shape is not None and real is not None:  # else: measured after copying
@@ -795,6 +831,7 @@ def bind_export(
         exact_measure=exact_measure,
         timeout=timeout,
         measured=indices,
+        single_buffer=_buffers(result, latin1) == 1,
     )
 
 
