@@ -251,9 +251,9 @@ def _too_large(
     plugin: str, hook: str, size: int, limit: int, *, before_copy: bool = False
 ) -> PluginLimitExceeded:
     where = " (measured in its memory, before copying)" if before_copy else ""
-    amount = f"at least {size:,}" if before_copy else f"{size:,}"
+    amount = f"{size:,} bytes or more" if before_copy else f"{size:,} bytes"
     too_large = PluginLimitExceeded(
-        f"plugin {plugin!r} returned {amount} bytes from hook {hook!r}{where}, above its "
+        f"plugin {plugin!r} returned {amount} from hook {hook!r}{where}, above its "
         f"limit of {limit:,} bytes; raise Limits(max_result_bytes=...) if it is trusted",
         plugin=plugin,
         hook=hook,
