@@ -493,14 +493,7 @@ class PluginInstance:
         """:meth:`call` bounded by ``seconds`` overall: waiting for a call in flight on this
         instance counts too (PluginTimeout, reason ``"busy"``, when it does not end)."""
         if not self._lock.acquire(timeout=seconds):
-            busy = PluginTimeout(
-                f"plugin {self.name!r}: hook {bound.hook!r} not called: another call was "
-                f"still running after {seconds:g} s",
-                plugin=self.name,
-                hook=bound.hook,
-            )
-            busy.reason = "busy"
-            raise busy
+            raise _busy(self.name, bound.hook, seconds)
         try:
             return self.call(bound, args, timeout=seconds)
         finally:
@@ -752,6 +745,17 @@ def _call_measured(
         raise _too_large(plugin.name, bound.hook, measured, limit, before_copy=True)
     # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
     return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
+
+
+def _busy(plugin: str, hook: str, seconds: float) -> PluginTimeout:
+    busy = PluginTimeout(
+        f"plugin {plugin!r}: hook {hook!r} not called: another call was still running "
+        f"after {seconds:g} s",
+        plugin=plugin,
+        hook=hook,
+    )
+    busy.reason = "busy"
+    return busy
 
 
 def _close_later(instance: PluginInstance, waited: float) -> None:
