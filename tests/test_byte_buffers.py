@@ -29,18 +29,19 @@ from airssys_plugins.contract import wit
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import BoundFunc, PluginInstance
+from airssys_plugins.runtime.measure import result_plan
 from airssys_plugins.runtime.relift import (
     FAST_EXPORT_PREFIX,
     PLAN_VERSION,
     _s33,
     add_byte_exports,
-    byte_export_tail,
     decode_plan,
     encode_plan,
 )
 from airssys_plugins.runtime.sandbox import SandboxSpec
 
 from .kitchen_hooks import PACKAGE, KitchenHooks
+from .test_hostile_calls import SIBLING, parse_component
 
 GUEST = Path(__file__).parent / "guests" / "bytes"
 IFACE = "test:bytes/ops@1.0.0"
@@ -267,7 +268,6 @@ def test_inspect_shows_the_component_as_built(bytes_wasm: Path) -> None:
 
 def test_plans_are_kept_beside_the_compile_cache(
     bytes_wasm: Path,
-    textpipe_wasm: dict[str, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -277,17 +277,18 @@ def test_plans_are_kept_beside_the_compile_cache(
     monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path))
     image = ComponentImage.load("bytes", bytes_wasm)
     plan_file = tmp_path / "aot" / f"{image.sha256}-r{PLAN_VERSION}.plan"
-    assert decode_plan(plan_file.read_bytes()) == byte_export_tail(bytes_wasm.read_bytes())
+    assert decode_plan(plan_file.read_bytes()) == result_plan(bytes_wasm.read_bytes())
     plan_file.write_bytes(b"not a plan")
     again = ComponentImage.load("bytes", bytes_wasm)
     assert again.byte_exports == image.byte_exports
     assert "unreadable byte-export plan" in caplog.text
     assert decode_plan(plan_file.read_bytes()) is not None
-    # a component with nothing to add gets a plan too (so it is not parsed again)
-    shout = ComponentImage.load("shout", textpipe_wasm["shout"])
+    # a component with nothing to add (scalar results only) gets a plan too (so it is not
+    # parsed again)
+    pong = ComponentImage.load("pong", parse_component(tmp_path, "pong", SIBLING))
     assert (
-        decode_plan((tmp_path / "aot" / f"{shout.sha256}-r{PLAN_VERSION}.plan").read_bytes())
-        is None
+        decode_plan((tmp_path / "aot" / f"{pong.sha256}-r{PLAN_VERSION}.plan").read_bytes()) is None
     )
+    current = f'"version": {PLAN_VERSION}'.encode()
     with pytest.raises(ValueError, match="version"):
-        decode_plan(encode_plan(None).replace(b'"version": 1', b'"version": 0'))
+        decode_plan(encode_plan(None).replace(current, b'"version": 0'))

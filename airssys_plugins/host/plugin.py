@@ -144,13 +144,16 @@ class WasmPlugin:
         if self.fresh is not None:
             self.fresh.stop()  # no instance is refilled once closing starts
         shutdown_func = self.lifecycle.get("shutdown") if shutdown else None
+        # bounded like start-up (Limits.startup_deadline: startup_timeout, else timeout,
+        # else 10 s), waiting for a call in flight included: unloading never hangs
+        bound = self.limits.startup_deadline
         for instance in self.instances:
             if shutdown_func is not None:
                 try:
-                    instance.call(shutdown_func, ())
+                    instance.call_within(shutdown_func, (), bound)
                 except PluginError as exc:
                     log.warning("plugin %r: shutdown failed: %s", self.name, exc)
-            instance.close()
+            instance.close(wait=bound)
         # The hook functions close over the plugin: drop them so that it (and its compiled
         # component, memory-mapped) is freed now rather than at the next GC.
         for attr in self._impl_attrs:

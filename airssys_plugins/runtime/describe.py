@@ -24,6 +24,7 @@ from ..contract import wit
 from ..contract.info import ComponentInfo, Item
 from . import engine as _engine
 from .image import ComponentImage
+from .measure import MEASURE_PREFIX
 from .wit_types import NAMED_TYPES, func_sig, valtype
 
 __all__ = ["describe_component", "imported_functions"]
@@ -99,7 +100,11 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
     ctype = image.component.type
     root = _Scope()
     added = set(image.byte_exports.values())  # the runtime's, not the author's (_relift)
-    exports = {k: v for k, v in ctype.exports(eng).items() if k not in added}
+    exports = {
+        k: v
+        for k, v in ctype.exports(eng).items()
+        if k not in added and not k.startswith(MEASURE_PREFIX)  # .measure's
+    }
     return ComponentInfo(
         path=path,
         size=path.stat().st_size,

@@ -21,7 +21,8 @@ from ..policy.capabilities import COMPILE_TIMEOUT, MAX_COMPONENT_BYTES
 from . import engine as _engine
 from .convert import is_byte_list
 from .layout import CoreLayout, core_layout
-from .relift import PLAN_VERSION, FastExport, Plan, byte_export_tail, decode_plan, encode_plan
+from .measure import MeasuredExports, checked_measured, result_plan
+from .relift import PLAN_VERSION, FastExport, Plan, decode_plan, encode_plan
 from .wit_types import component_exports, component_imports
 
 __all__ = ["BYTE_EXPORTS", "ComponentImage", "as_latin1"]
@@ -65,7 +66,7 @@ def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> Plan
                 return decode_plan(blob)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
-    plan = byte_export_tail(data)
+    plan = result_plan(data)
     if cache:
         _engine.store_plan(key, encode_plan(plan))
     return plan
@@ -79,6 +80,8 @@ def _checked_fast(
     unless the binary reader misread something. They are removed from ``exports``."""
     fast: ByteExports = {}
     for extra in added:
+        if extra.kind != "bytes":  # measuring exports: see checked_measured
+            continue
         sig = exports.pop((None, extra.name), None)
         original = exports.get((extra.interface, extra.function))
         if sig is None or original is None:
@@ -111,6 +114,10 @@ class ComponentImage:
     #: The memories and tables its core modules define (bounds their counts and splits
     #: the memory limit, see :func:`.sandbox.store_limits`); None: unreadable.
     layout: CoreLayout | None = None
+    #: (interface, function) -> the exports measuring its result in guest memory before
+    #: it is copied, and the name of their limit setter; see :mod:`.measure`.
+    measured: MeasuredExports = attrs.field(factory=dict)
+    measure_limit: str | None = None
 
     @classmethod
     def load(
@@ -212,6 +219,7 @@ class ComponentImage:
         eng = _engine.engine(fuel)
         exports = component_exports(eng, component)
         fast = _checked_fast(exports, added) if relifted is not None else {}
+        measured, limit = checked_measured(exports, added, fast) if relifted else ({}, None)
         return cls(
             name,
             path,
@@ -221,7 +229,9 @@ class ComponentImage:
             tuple(component_imports(eng, component)),
             fast,
             fuel,
-            core_layout(data, tail if relifted is not None and fast else b""),
+            core_layout(data, tail if relifted is not None and (fast or measured) else b""),
+            measured,
+            limit,
         )
 
     def find_export(
