@@ -22,6 +22,7 @@ from .composition import Link, Links
 from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, SUBSCRIBER_INTERFACE, PluginContext
 from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
+from .provenance import checked_digest
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, LoadStage, Unset, with_timeout
@@ -106,6 +107,7 @@ class LoadPipeline:
             max_bytes=plugin_limits.max_component_bytes,
             compile_timeout=plugin_limits.compile_timeout,
             progress=progress,
+            sha256=checked_digest(name, origin),  # a signature's: refused if it changed since
         )
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)

@@ -18,7 +18,7 @@ from ..discovery.sources import MANIFEST_NAME, PluginSource
 from ..policy.audit import AuditLog
 from ..policy.signing import SignatureError, Signatures, verify_component
 
-__all__ = ["check_load", "check_signature"]
+__all__ = ["check_load", "check_signature", "checked_digest"]
 
 #: Signature files and Sigstore bundles are small; a larger one is refused unread.
 SIGNATURE_CAP: Final = 1 << 20
@@ -30,6 +30,28 @@ SIGNATURE_CAP: Final = 1 << 20
 _VERIFIED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "airssys_plugins_verified", default=None
 )
+
+
+#: (plugin name, origin, SHA-256) :func:`check_load` verified last in this context: the
+#: pipeline then loads the origin under that digest (:func:`checked_digest`), so a file
+#: changed after its check is refused, and a verified file is not read to be hashed again.
+_CHECKED: contextvars.ContextVar[tuple[str, Path | bytes, str] | None] = contextvars.ContextVar(
+    "airssys_plugins_checked", default=None
+)
+
+
+def checked_digest(name: str, origin: Path | bytes) -> str | None:
+    """The SHA-256 :func:`check_load` verified ``origin`` (the same path, or the very same
+    bytes object) with for plugin ``name``, if it was the last thing it checked; taken
+    once."""
+    checked = _CHECKED.get()
+    if checked is None or checked[0] != name:
+        return None
+    same = checked[1] is origin if isinstance(origin, bytes) else checked[1] == origin
+    if not same:
+        return None
+    _CHECKED.set(None)
+    return checked[2]
 
 
 def check_signature(
@@ -79,19 +101,23 @@ def check_load(
 ) -> tuple[Path | bytes, Path | None]:
     """Verify the signature of what ``host.load()`` or ``host.reload()`` is given, before
     it compiles: ``origin`` is a component's path or bytes, ``path`` the file the bytes were
-    read from (if the caller says so). Returns the origin to compile and its path: a
-    verified file is read once here and its bytes are compiled, so the file cannot change
-    between the check and the compile.
+    read from (if the caller says so). Returns the origin to compile and its path. The
+    digest verified is handed to the pipeline (:func:`checked_digest`), which loads the
+    origin under it: a file whose content changes between the check and the load is
+    refused, and a warm load maps the compiled artefact of exactly the verified digest
+    without reading the file again.
 
     A path is checked as ``load_plugins`` checks it: the signature ``<component>.wasm.sig``
     (or Sigstore bundle) beside it, over the component and the ``plugin.toml`` beside it
     when that manifest names this component. Bytes with a ``path`` are checked against the
     signature beside ``path``; bytes alone carry no signature: refused under ``require``,
     loaded unsigned (and audited so) under ``verify-if-present``."""
+    _CHECKED.set(None)
     if signatures.policy == "ignore":
         return origin, path
     if isinstance(origin, bytes):
         digest = hashlib.sha256(origin).hexdigest()
+        _CHECKED.set((name, origin, digest))
         if _VERIFIED.get() == (name, digest):  # load_plugins verified these very bytes
             _VERIFIED.set(None)
             return origin, path
@@ -103,10 +129,14 @@ def check_load(
         _VERIFIED.set(None)
         return origin, path
     source = _source_at(name, origin)
-    data, digest = source.read_component(max_bytes=max_bytes)
+    # the file is hashed (or its digest taken from this process's memo of its current
+    # version), not kept: the pipeline loads it under this digest, refusing it if its
+    # content changed since, and reads it only if it must be compiled
+    digest = source.component_digest(max_bytes=max_bytes)
     check_signature(source, digest, signatures, audit)
     _VERIFIED.set(None)
-    return data, source.component
+    _CHECKED.set((name, origin, digest))
+    return origin, source.component
 
 
 def _source_at(name: str, component: Path) -> PluginSource:
