@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextvars
 import hashlib
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from ..discovery.manifest import Manifest
-from ..discovery.sources import MANIFEST_NAME, PluginSource
 from ..policy.audit import AuditLog
 from ..policy.signing import SignatureError, Signatures, verify_component
+
+if TYPE_CHECKING:  # discovery is imported on first use: a host that loads unsigned
+    # plugins from paths or bytes never needs it (~10 ms of a new process's start-up)
+    from ..discovery.sources import PluginSource
 
 __all__ = ["check_load", "check_signature", "checked_digest"]
 
@@ -143,6 +145,8 @@ def _source_at(name: str, component: Path) -> PluginSource:
     """The plugin source of the component file ``component``, named ``name``: with the
     ``plugin.toml`` beside it when that manifest names this component (the signature
     covers that manifest then), else a bare component."""
+    from ..discovery.sources import MANIFEST_NAME, PluginSource
+
     manifest_path = component.with_name(MANIFEST_NAME)
     if component.suffix == ".wasm" and manifest_path.is_file():
         beside = PluginSource.from_path(manifest_path)
@@ -184,6 +188,8 @@ def _manifest_digest(source: PluginSource) -> str | None:
     """The SHA-256 of the manifest file's bytes (``None`` for a bare ``.wasm``). The bytes
     are parsed again and must give the manifest discovery parsed, so a manifest swapped
     after discovery cannot pass with another one's signature."""
+    from ..discovery.manifest import Manifest
+
     manifest = source.manifest
     if manifest is None or manifest.path is None:
         return None
