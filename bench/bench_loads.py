@@ -15,9 +15,9 @@ map the same kind of machine code.
   this process loaded (and unloaded) before, against raw ``Component.deserialize_file`` +
   ``Store`` (+ WASI for the Python guest) + ``instantiate``; interleaved rounds, medians.
   The framework's side also re-maps the artefact (the unloaded component is gone).
-* new process: CPU time (and wall time) of ``python -c`` that creates a host, loads the warm Python guest
-  and calls one hook, against one that does the same with wasmtime-py alone (deserialize,
-  WASI, instantiate, call); interleaved, medians.
+* new process: CPU time (and wall time) of ``python -c`` that creates a host, loads the
+  warm Python guest and calls one hook, against one that does the same with wasmtime-py
+  alone (deserialize, WASI, instantiate, call); interleaved, medians.
 * density: RSS per additional loaded-and-called idle plugin ((RSS after N - RSS after 1) /
   (N - 1)), the framework against raw wasmtime-py doing the same N times (one
   ``deserialize_file``, then a Store, instance and call per plugin), each in a fresh
