@@ -145,6 +145,8 @@ def open_regular_file(
 #: a write within the same timestamp tick as our ``fstat`` (a tick is a jiffy on Linux, up
 #: to 2 s on FAT) would leave its key unchanged ("racily clean", as git calls it).
 RACY_NS: Final = 2_000_000_000
+#: Set (to anything) in the environment, no digest is remembered: every load hashes.
+NO_DIGEST_MEMO_ENV: Final = "AIRSSYS_PLUGINS_NO_DIGEST_MEMO"
 _MEMO_ENTRIES: Final = 4096
 _HASH_CHUNK: Final = 1 << 20
 
@@ -164,8 +166,9 @@ class FileKey(NamedTuple):
     def of(cls, st: os.stat_result, *, now_ns: int | None = None) -> FileKey | None:
         """The key of a file with status ``st``; ``None`` when it cannot be trusted to
         change with the content: no inode or ctime (some FUSE and network filesystems),
-        or changed within :data:`RACY_NS` of ``now_ns``."""
-        if not st.st_ino or not st.st_ctime_ns:
+        or changed within :data:`RACY_NS` of ``now_ns``; or always, when the environment
+        sets :data:`NO_DIGEST_MEMO_ENV` (then every load hashes the file again)."""
+        if not st.st_ino or not st.st_ctime_ns or os.environ.get(NO_DIGEST_MEMO_ENV):
             return None
         now = _now_ns() if now_ns is None else now_ns
         if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:

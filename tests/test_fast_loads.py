@@ -253,3 +253,21 @@ def test_limits_still_apply_to_a_remembered_file(
     pm.add_hookspecs(DemoHooks)
     with PluginHost(pm, package=PACKAGE) as host, pytest.raises(PluginLoadError):
         host.load(wasm, name="capped", limits=Limits(max_component_bytes=size - 1))
+
+
+def test_the_digest_memo_can_be_switched_off(
+    demo: Demo,
+    private_cache: Path,
+    settled: None,
+    counted: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """With AIRSSYS_PLUGINS_NO_DIGEST_MEMO set, every load hashes the file again."""
+    monkeypatch.setenv(_files.NO_DIGEST_MEMO_ENV, "1")
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=8, funcs=["add-one"]), wasm)
+    for _ in range(3):
+        ComponentImage.load("adder", wasm)
+    assert counted["sha256"] == 3
+    assert not (private_cache / "digests").exists()
