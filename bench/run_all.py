@@ -10,7 +10,8 @@ Run from the repository root::
     python bench/run_all.py --rev HEAD      # benchmark a commit of airssys_plugins/ instead
                                             # of the work tree (git archive into a temp dir)
 
-Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py) runs in
+Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py,
+bench_loads.py) runs in
 its own Python process, so one cannot warm up or fill memory for the next. They print their
 own tables; this script adds the summary at the end. It exits non-zero only when a script
 fails, never because a target was missed: timings are reported, not asserted.
@@ -35,6 +36,7 @@ SCRIPTS = {
     "fanout": "bench_fanout.py",
     "parallel": "bench_parallel.py",
     "startup": "bench_startup.py",
+    "loads": "bench_loads.py",
 }
 PROFILED = {"calls", "startup"}  # the scripts that take --profile
 
