@@ -11,8 +11,8 @@ Run from the repository root::
                                             # of the work tree (git archive into a temp dir)
 
 Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py,
-bench_loads.py) runs in
-its own Python process, so one cannot warm up or fill memory for the next. They print their
+bench_loads.py) runs in its own Python process, so one cannot warm up or fill memory for
+the next. They print their
 own tables; this script adds the summary at the end. It exits non-zero only when a script
 fails, never because a target was missed: timings are reported, not asserted.
 """
