@@ -18,7 +18,8 @@ import pytest
 
 from airssys_plugins import IntegrityError, Limits, PluginHost, PluginLoadError, _files
 from airssys_plugins.discovery.lockfile import LockEntry, Lockfile
-from airssys_plugins.discovery.sources import discover_plugins
+from airssys_plugins.discovery.sources import PluginSource, discover_plugins
+from airssys_plugins.host.provenance import check_signature
 from airssys_plugins.runtime import ComponentImage, engine
 
 from .demo import PACKAGE, DemoHooks
@@ -271,3 +272,26 @@ def test_the_digest_memo_can_be_switched_off(
         ComponentImage.load("adder", wasm)
     assert counted["sha256"] == 3
     assert not (private_cache / "digests").exists()
+
+
+def test_what_load_plugins_checked_is_what_a_load_by_path_compiles(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path
+) -> None:
+    """The digest check_signature saw (under every policy, also "ignore") is the one a
+    following host.load(path) of that component loads under: the file swapped in between
+    is refused, not loaded unchecked."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=1, funcs=["add-one"]), wasm)
+    source = PluginSource.from_path(wasm)
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        digest = source.component_digest()
+        check_signature(source, digest, host.signatures, host.audit)
+        _rewrite_keeping_size_and_mtime(wasm, demo(k=2, funcs=["add-one"]))
+        with pytest.raises(PluginLoadError, match="changed after the check") as info:
+            host.load(wasm, name=source.name)
+        assert info.value.plugin == "adder"
+        assert host.plugins == {}
+        host.load(wasm, name=source.name)  # a load of its own checks what it loads
+        assert pm.hook.add_one(x=1) == [3]

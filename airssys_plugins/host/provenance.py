@@ -34,7 +34,7 @@ _VERIFIED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextV
 )
 
 
-#: (plugin name, origin, SHA-256) :func:`check_load` verified last in this context: the
+#: (plugin name, origin, SHA-256) checked last in this context: the
 #: pipeline then loads the origin under that digest (:func:`checked_digest`), so a file
 #: changed after its check is refused, and a verified file is not read to be hashed again.
 _CHECKED: contextvars.ContextVar[tuple[str, Path | bytes, str] | None] = contextvars.ContextVar(
@@ -42,17 +42,18 @@ _CHECKED: contextvars.ContextVar[tuple[str, Path | bytes, str] | None] = context
 )
 
 
-def checked_digest(name: str, origin: Path | bytes) -> str | None:
-    """The SHA-256 :func:`check_load` verified ``origin`` (the same path, or the very same
-    bytes object) with for plugin ``name``, if it was the last thing it checked; taken
-    once."""
+def checked_digest(name: str, origin: Path | bytes, *, take: bool = True) -> str | None:
+    """The SHA-256 :func:`check_load` (or :func:`check_signature`) checked ``origin`` (the
+    same path, or the very same bytes object) with for plugin ``name``, if it was the last
+    thing checked; with ``take``, taken once."""
     checked = _CHECKED.get()
     if checked is None or checked[0] != name:
         return None
     same = checked[1] is origin if isinstance(origin, bytes) else checked[1] == origin
     if not same:
         return None
-    _CHECKED.set(None)
+    if take:
+        _CHECKED.set(None)
     return checked[2]
 
 
@@ -61,7 +62,13 @@ def check_signature(
 ) -> str | None:
     """Verify ``source``'s signature (its component has SHA-256 ``digest``, already read)
     under the host's ``signatures``; the signing key's id, or ``None`` when unchecked.
-    Raises :class:`SignatureError` before the component is compiled."""
+    Raises :class:`SignatureError` before the component is compiled.
+
+    Under every policy, ``digest`` is what a following ``host.load(source.component)``
+    loads the file under (:func:`checked_digest`): what load_plugins checked (lockfile,
+    pins, signature) is what compiles, even if the file changes in between."""
+    if source.component is not None:
+        _CHECKED.set((source.name, source.component, digest))
     if signatures.policy == "ignore":
         return None
     signature_path, bundle_path = source.signature_paths()
@@ -114,7 +121,8 @@ def check_load(
     when that manifest names this component. Bytes with a ``path`` are checked against the
     signature beside ``path``; bytes alone carry no signature: refused under ``require``,
     loaded unsigned (and audited so) under ``verify-if-present``."""
-    _CHECKED.set(None)
+    if checked_digest(name, origin, take=False) is None:
+        _CHECKED.set(None)  # only what load_plugins checked of this very origin stays
     if signatures.policy == "ignore":
         return origin, path
     if isinstance(origin, bytes):
@@ -135,7 +143,8 @@ def check_load(
     # version), not kept: the pipeline loads it under this digest, refusing it if its
     # content changed since, and reads it only if it must be compiled
     digest = source.component_digest(max_bytes=max_bytes)
-    check_signature(source, digest, signatures, audit)
+    if _VERIFIED.get() != (name, digest):  # else load_plugins verified this very content
+        check_signature(source, digest, signatures, audit)
     _VERIFIED.set(None)
     _CHECKED.set((name, origin, digest))
     return origin, source.component
