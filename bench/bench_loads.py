@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller counts")
     ap.add_argument("--json", metavar="PATH", help="write the targets and key numbers here")
     ap.add_argument("--wall", action="store_true", help="time with wall clocks, not CPU time")
+    ap.add_argument(
+        "--fresh-cache", action="store_true", help="an empty compile cache (one cold compile)"
+    )
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     global CLOCK
@@ -327,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     kitchen, wat = build_guest(KITCHEN_DIR), bench_wasm()
     with tempfile.TemporaryDirectory(prefix="airssys-bench-loads-") as tmp_name:
         tmp = Path(tmp_name)
-        env = dict(os.environ, AIRSSYS_PLUGINS_CACHE_DIR=str(tmp / "cache"))
-        print("  compiling the raw artefacts and filling a compile cache (once)...")
+        env = dict(os.environ)
+        if args.fresh_cache:  # else the user's compile cache, content-addressed and shared
+            env["AIRSSYS_PLUGINS_CACHE_DIR"] = str(tmp / "cache")
+        print("  compiling the raw artefacts and filling the compile cache (once)...")
         raws = {"python": raw_artefact(kitchen, tmp), "wat": raw_artefact(wat, tmp)}
         wasms = {"python": kitchen, "wat": wat}
         for kind in ("python", "wat"):
