@@ -275,15 +275,24 @@ def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 def raw_artefact(wasm: Path, into: Path) -> Path:
-    """``wasm`` compiled by wasmtime-py alone with the framework's Engine configuration."""
-    out = into / (wasm.stem + ".cwasm")
+    """``wasm`` compiled by wasmtime-py alone with the framework's Engine configuration;
+    kept in ``into`` by content and wasmtime version (compiled once)."""
+    import hashlib
+    from importlib.metadata import version
+
+    key = hashlib.sha256(wasm.read_bytes() + version("wasmtime").encode()).hexdigest()[:16]
+    out = into / f"{wasm.stem}-{key}.cwasm"
+    if out.is_file():
+        return out
+    into.mkdir(parents=True, exist_ok=True)
     code = (
         "import sys, wasmtime\nfrom wasmtime.component import Component\n"
         "cfg = wasmtime.Config(); cfg.epoch_interruption = True\n"
         "open(sys.argv[2], 'wb').write(Component(wasmtime.Engine(cfg), "
         "open(sys.argv[1], 'rb').read()).serialize())\n"
     )
-    subprocess.run([sys.executable, "-c", code, str(wasm), str(out)], check=True)
+    subprocess.run([sys.executable, "-c", code, str(wasm), str(out) + ".tmp"], check=True)
+    os.replace(str(out) + ".tmp", out)
     return out
 
 
@@ -334,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh_cache:  # else the user's compile cache, content-addressed and shared
             env["AIRSSYS_PLUGINS_CACHE_DIR"] = str(tmp / "cache")
         print("  compiling the raw artefacts and filling the compile cache (once)...")
-        raws = {"python": raw_artefact(kitchen, tmp), "wat": raw_artefact(wat, tmp)}
+        from airssys_plugins.runtime import aot_cache_dir
+
+        keep = aot_cache_dir().parent / "bench-raw"
+        raws = {"python": raw_artefact(kitchen, keep), "wat": raw_artefact(wat, keep)}
         wasms = {"python": kitchen, "wat": wat}
         for kind in ("python", "wat"):
             run_child(["density", "ours", kind, str(wasms[kind]), "1"], env)  # cold compile
