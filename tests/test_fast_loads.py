@@ -297,3 +297,26 @@ def test_what_load_plugins_checked_is_what_a_load_by_path_compiles(
         assert host.plugins == {}
         host.load(wasm, name=source.name)  # a load of its own checks what it loads
         assert pm.hook.add_one(x=1) == [3]
+
+
+def test_a_file_grown_past_the_cap_after_its_check_is_a_load_error(
+    demo: Demo, private_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A file that grows past the cap between the size check and the hash (or the read)
+    is refused with a PluginLoadError naming the plugin, not a bare OSError."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=5, funcs=["add-one"]), wasm)
+    size = wasm.stat().st_size
+    real_open = _files.open_regular_file
+
+    def then_grow(path: Path, **kwargs: object) -> _files.RegularFile:
+        opened = real_open(path, **kwargs)  # type: ignore[arg-type]
+        with Path(path).open("ab") as f:
+            f.write(b"\0" * 64)  # a custom section's worth, after the size check
+        return opened
+
+    monkeypatch.setattr("airssys_plugins.runtime.image.open_regular_file", then_grow)
+    with pytest.raises(PluginLoadError, match="more than") as info:
+        ComponentImage.load("adder", wasm, max_bytes=size + 10)
+    assert info.value.plugin == "adder"
+    assert isinstance(info.value.__cause__, _files.FileRefusedError)

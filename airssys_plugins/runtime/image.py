@@ -148,7 +148,14 @@ class _Bytes:
         if self._data is None:
             fetch, self._fetch = self._fetch, None
             assert fetch is not None
-            data = fetch()
+            try:
+                data = fetch()
+            except OSError as exc:  # e.g. it grew past the cap since it was hashed
+                raise PluginLoadError(
+                    f"plugin {self._name!r}: cannot read {self._where}: {exc.strerror or exc}",
+                    plugin=self._name,
+                    path=None if self._where is None else str(self._where),
+                ) from exc
             if not self._checked and hashlib.sha256(data).hexdigest() != self._digest:
                 raise PluginLoadError(
                     f"plugin {self._name!r}: {self._where or 'the component'} changed while it "
@@ -313,8 +320,17 @@ class ComponentImage:
                 path=str(source),
             ) from exc
         with f:
-            _check_header(name, path, os.pread(f.fd, 8, 0))
-            digest = _file_digest(f, cache)
+            try:
+                _check_header(name, path, os.pread(f.fd, 8, 0))
+                digest = _file_digest(f, cache)
+            except PluginLoadError:
+                raise
+            except OSError as exc:  # e.g. it grew past the cap while hashed
+                raise PluginLoadError(
+                    f"plugin {name!r}: cannot read {source}: {exc.strerror or exc}",
+                    plugin=name,
+                    path=str(source),
+                ) from exc
             if sha256 is not None and digest != sha256:
                 raise _refuse(
                     name,
