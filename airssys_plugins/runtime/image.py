@@ -205,10 +205,10 @@ class _Facts:
         self.stamp: tuple[int, int, int] | None = None
 
 
-#: Facts of the components loaded lately, by (digest, fuel, byte exports on, compile cache
-#: directory or None): pure Python (no wasmtime objects), small, and what a load after an
-#: unload would compute again. The cache directory is part of the key so that a process
-#: pointed at another cache fills it as a new process would.
+#: Facts of the components loaded lately (with the compile cache), by (digest, fuel, byte
+#: exports on, compile cache directory): pure Python (no wasmtime objects), small, and
+#: what a load after an unload would compute again. The cache directory is part of the
+#: key so that a process pointed at another cache fills it as a new process would.
 _FactsKey = tuple[str, bool, bool, str | None]
 _FACTS: OrderedDict[_FactsKey, _Facts] = OrderedDict()
 _FACTS_KEPT: Final = 256
@@ -346,11 +346,12 @@ class ComponentImage:
     ) -> ComponentImage:
         fuel = opts["fuel"]
         opts = {**opts, "label": f"plugin {name!r}"}
-        key = (digest, fuel, BYTE_EXPORTS, str(_engine.aot_cache_dir()) if opts["cache"] else None)
-        facts = _FACTS.get(key)
+        # without the compile cache every load starts from scratch, as it always did
+        cache_dir = str(_engine.aot_cache_dir()) if opts["cache"] else None
+        key = (digest, fuel, BYTE_EXPORTS, cache_dir)
+        facts = _FACTS.get(key) if cache_dir is not None else None
         if (
             facts is not None
-            and key[3] is not None
             and BYTE_EXPORTS
             and _engine.plan_stamp(_plan_key(digest)) != facts.stamp
         ):
@@ -363,7 +364,8 @@ class ComponentImage:
                 facts = None
         if component is None or facts is None:
             component, facts = cls._first(name, path, digest, data, opts)
-            _remember(key, facts)
+            if cache_dir is not None:
+                _remember(key, facts)
         return cls(
             name,
             path,
