@@ -12,8 +12,9 @@ Run from the repository root::
     python bench/run_all.py --json bench/results.json   # ... and keep every script's numbers
                                             # (read by bench/chart.py)
 
-Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py) runs in
-its own Python process, so one cannot warm up or fill memory for the next. They print their
+Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py,
+bench_loads.py) runs in its own Python process, so one cannot warm up or fill memory for
+the next. They print their
 own tables; this script adds the summary at the end. It exits non-zero only when a script
 fails, never because a target was missed: timings are reported, not asserted.
 """
@@ -38,6 +39,7 @@ SCRIPTS = {
     "parallel": "bench_parallel.py",
     "startup": "bench_startup.py",
     "isolation": "bench_isolation.py",
+    "loads": "bench_loads.py",
 }
 PROFILED = {"calls", "startup"}  # the scripts that take --profile
 

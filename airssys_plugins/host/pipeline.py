@@ -23,6 +23,7 @@ from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, SUBSCRIBER_INTERFACE, Pl
 from .isolation import SPARES, Isolation, check_isolation
 from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
+from .provenance import checked_digest
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, LoadStage, Unset, with_timeout
@@ -111,6 +112,7 @@ class LoadPipeline:
             max_bytes=plugin_limits.max_component_bytes,
             compile_timeout=plugin_limits.compile_timeout,
             progress=progress,
+            sha256=checked_digest(name, origin),  # a signature's: refused if it changed since
         )
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)
