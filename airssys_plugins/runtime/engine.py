@@ -536,7 +536,7 @@ def _ship_fingerprint(fuel: bool) -> str:
     import platform
 
     target = f"{platform.machine()}-{sys.platform}"
-    return f"wasmtime={WASMTIME_VERSION};{_fingerprint(fuel)};target={target}"
+    return f"wasmtime={wasmtime_version()};{_fingerprint(fuel)};target={target}"
 
 
 def export_artefact(component: Component) -> Artefact | None:
