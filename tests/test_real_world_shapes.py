@@ -364,3 +364,30 @@ def test_two_versions_of_an_import_are_served_apart(tmp_path: Path) -> None:
             requests=Capabilities(interfaces={"test"}),
         )
         assert pm.hook.run() == [21.0]
+
+
+class ManyHooks:
+    @calc
+    @wit_binding("many-arguments")
+    def many_arguments(
+        self, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, a6: u64, a7: u64, a8: u64,
+        a9: u64, a10: u64, a11: u64, a12: u64, a13: u64, a14: u64, a15: u64, a16: u64,
+    ) -> None: ...  # fmt: skip
+
+
+def test_host_load_refuses_a_provided_function_that_does_not_fit_the_import(
+    tmp_path: Path,
+) -> None:
+    """host.load checks the component's imports against the functions the host provides
+    before instantiating: a function of the wrong arity is a PluginLoadError naming it
+    (wasmtime links host functions untyped: the first call used to fail with IndexError)."""
+    wasm = _wasm(tmp_path, MANY_ARGUMENTS, "many")
+    _pm, host = _host(ManyHooks, {"imports"})
+    with host:
+
+        @host.provide(interface="imports", name="many-arguments")
+        def short(a: u32) -> u32:
+            return a
+
+        with pytest.raises(PluginLoadError, match="the component passes 16 argument"):
+            host.load(wasm, name="c", requests=Capabilities(interfaces=frozenset({"imports"})))

@@ -43,7 +43,6 @@ from airssys_plugins.host.scaleout import _Sizer
 from airssys_plugins.host.shipment import Shipment, capture
 from airssys_plugins.host.supervision import HookFailures
 from airssys_plugins.host.worker import facts
-from airssys_plugins.runtime import ComponentImage
 from airssys_plugins.runtime.engine import Artefact, export_artefact, import_artefact
 
 from .conftest import ROOT
@@ -191,15 +190,6 @@ def test_what_cannot_travel_is_refused_up_front_by_name(
     assert f"no longer matches {wasm}" in str(changed)
 
 
-KEEPS_BYTES = "data" in attrs.fields_dict(ComponentImage)
-
-
-@pytest.mark.xfail(
-    not KEEPS_BYTES,
-    reason="needs ComponentImage.data (runtime/image.py, the lead's diff from the scale-out "
-    "report); this test passes once it is applied, and strict xfail then fails to remind",
-    strict=True,
-)
 def test_a_component_loaded_from_bytes_without_a_path_travels(
     demo: Callable[..., Path], pool: LocalPool
 ) -> None:

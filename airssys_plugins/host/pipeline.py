@@ -135,6 +135,7 @@ class LoadPipeline:
         )
         check_subscriber(name, image, effective)
         links = self._links(name, image, effective)
+        self.functions.check_imports(name, image)
         sandbox = self._sandbox(name, effective, plugin_limits, links)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
         progress("instantiating", f"{slots} instance(s)")

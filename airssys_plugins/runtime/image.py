@@ -278,6 +278,10 @@ class ComponentImage:
     measured: MeasuredExports = attrs.field(factory=dict)
     measure_limit: str | None = None
     _facts: _Facts | None = attrs.field(default=None, repr=False)
+    #: The bytes it was loaded from when no file holds them (``load(data)`` without
+    #: ``path=``): what a batch ships to its workers (host/shipment.py). None when it
+    #: came from a file, which is read again (and checked against ``sha256``) instead.
+    data: bytes | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def load(
@@ -322,7 +326,9 @@ class ComponentImage:
             given = source
             digest = sha256 if sha256 is not None else hashlib.sha256(given).hexdigest()
             data = _Bytes(name, path, digest, lambda: given, checked=sha256 is None)
-            return cls._make(name, path, digest, data, opts)
+            image = cls._make(name, path, digest, data, opts)
+            # no file holds these bytes: keep them, for what ships to batch workers
+            return image if path is not None else attrs.evolve(image, data=given)
         path = source
         try:
             f = open_regular_file(source, cap=max_bytes, what="component", raise_with=_RAISE_CAP)
