@@ -34,12 +34,16 @@ if TYPE_CHECKING:
     from ._errors import PluginResultError as PluginResultError
     from ._errors import PluginTimeout as PluginTimeout
     from ._errors import PluginTrap as PluginTrap
+    from ._errors import StaleResourceError as StaleResourceError
+    from .contract.annotations import Borrow as Borrow
     from .contract.annotations import Err as Err
     from .contract.annotations import Ok as Ok
+    from .contract.annotations import Own as Own
     from .contract.annotations import Result as Result
     from .contract.annotations import char as char
     from .contract.annotations import f32 as f32
     from .contract.annotations import f64 as f64
+    from .contract.annotations import resource as resource
     from .contract.annotations import s8 as s8
     from .contract.annotations import s16 as s16
     from .contract.annotations import s32 as s32
@@ -107,6 +111,8 @@ if TYPE_CHECKING:
     from .host.settings import SandboxPolicy as SandboxPolicy
     from .host.shipment import NotShippable as NotShippable
     from .host.shipment import RemoteError as RemoteError
+    from .host.status import StatusFile as StatusFile
+    from .host.status import StatusFileError as StatusFileError
     from .host.supervision import FailurePolicy as FailurePolicy
     from .host.supervision import HookFailures as HookFailures
     from .host.supervision import PluginUnavailable as PluginUnavailable
@@ -127,6 +133,8 @@ if TYPE_CHECKING:
     from .policy.signing import TrustedKeys as TrustedKeys
     from .runtime import configure_engine as configure_engine
     from .runtime.cancel import PluginCancelled as PluginCancelled
+    from .runtime.resources import ResourceProxy as ResourceProxy
+    from .runtime.resources import guest_resource as guest_resource
 
 
 @functools.cache

@@ -19,6 +19,7 @@ callers can catch either::
     |   +-- PluginExit                                the guest called wasi:cli/exit
     |   +-- HostFunctionError                         a host function the guest called failed
     +-- PluginResultError(PluginError)                a hook returned result::err
+    +-- StaleResourceError(PluginError, ReferenceError) a resource handle no longer usable
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "PluginResultError",
     "PluginTimeout",
     "PluginTrap",
+    "StaleResourceError",
 ]
 
 
@@ -218,3 +220,23 @@ class PluginResultError(PluginError):
     def __init__(self, message: str, *, plugin: str | None, hook: str | None, error: Any):
         super().__init__(message, plugin=plugin, hook=hook)
         self.error = error
+
+
+class StaleResourceError(PluginError, ReferenceError):
+    """A resource handle of a plugin used after it stopped being valid: it was closed, it
+    was given away (passed as ``own<...>``), or the plugin instance that made it was
+    replaced (a trap, a restart, a reload). ``resource`` names its WIT resource,
+    ``reason`` says which of these happened."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None = None,
+        hook: str | None = None,
+        resource: str | None = None,
+        reason: str | None = None,
+    ):
+        super().__init__(message, plugin=plugin, hook=hook)
+        self.resource = resource
+        self.reason = reason

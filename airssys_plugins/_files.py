@@ -5,24 +5,36 @@
 before reading, so a FIFO, a device (``/dev/zero``), a socket or a huge file named as a
 plugin, manifest, lockfile, grants or state file fails at once instead of hanging the host
 or exhausting its memory.
+:func:`open_regular_file` and :class:`RegularFile`: the same checks, for a caller that
+wants the file's SHA-256 (:meth:`RegularFile.sha256`, remembered per :class:`FileKey`
+while the file is unchanged, see :func:`known_digest`) before deciding to read it.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple, final
 
 __all__ = [
+    "FileKey",
     "FileRefusedError",
+    "RegularFile",
     "atomic_write",
     "describe_kind",
+    "forget_digests",
+    "known_digest",
     "metadata_cap",
+    "open_regular_file",
     "read_metadata_file",
     "read_regular_file",
+    "remember_digest",
 ]
 
 #: Size cap of the small files the project reads (manifests, lockfiles, grants, state).
@@ -99,6 +111,15 @@ def read_regular_file(
     Raises :class:`FileRefusedError` (an ``OSError``) naming the file, what it is, and the
     size and cap when it is too big; other ``OSError``s (permission denied) pass through.
     """
+    with open_regular_file(path, cap=cap, what=what, raise_with=raise_with) as f:
+        return f.read()
+
+
+def open_regular_file(
+    path: str | os.PathLike[str], *, cap: int, what: str, raise_with: str
+) -> RegularFile:
+    """``path`` opened with the checks of :func:`read_regular_file` (a regular file of at
+    most ``cap`` bytes), nothing read yet. Close it (it is a context manager)."""
     path = Path(path)
     try:
         st = os.stat(path)  # follows symlinks: what would be opened
@@ -114,19 +135,151 @@ def read_regular_file(
         if not stat.S_ISREG(st.st_mode):
             raise _refused_kind(path, what, st.st_mode)
         _check_size(path, what, st.st_size, cap, raise_with)
+    except BaseException:
+        os.close(fd)
+        raise
+    return RegularFile(path, fd, st, cap=cap, what=what, raise_with=raise_with)
+
+
+#: A file whose mtime or ctime is less than this old when it is hashed gets no memo entry:
+#: a write within the same timestamp tick as our ``fstat`` (a tick is a jiffy on Linux, up
+#: to 2 s on FAT) would leave its key unchanged ("racily clean", as git calls it).
+RACY_NS: Final = 2_000_000_000
+#: Set (to anything) in the environment, no digest is remembered: every load hashes.
+NO_DIGEST_MEMO_ENV: Final = "AIRSSYS_PLUGINS_NO_DIGEST_MEMO"
+_MEMO_ENTRIES: Final = 4096
+_HASH_CHUNK: Final = 1 << 20
+
+
+class FileKey(NamedTuple):
+    """What identifies one version of a file without reading it: any write changes the
+    ``ctime``, which only the kernel sets (``utime`` can put ``mtime`` back, not ``ctime``);
+    replacing the file changes the inode or the ``ctime``."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result, *, now_ns: int | None = None) -> FileKey | None:
+        """The key of a file with status ``st``; ``None`` when it cannot be trusted to
+        change with the content: no inode or ctime (some FUSE and network filesystems),
+        or changed within :data:`RACY_NS` of ``now_ns``; or always, when the environment
+        sets :data:`NO_DIGEST_MEMO_ENV` (then every load hashes the file again)."""
+        if not st.st_ino or not st.st_ctime_ns or os.environ.get(NO_DIGEST_MEMO_ENV):
+            return None
+        now = _now_ns() if now_ns is None else now_ns
+        if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+            return None
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def token(self) -> str:
+        """The key as a file-name-safe string (for an index on disk)."""
+        return "-".join(str(v) for v in self)
+
+
+def _now_ns() -> int:  # the clock FileKey.of compares timestamps with (tests move it)
+    return time.time_ns()
+
+
+_memo_lock = threading.Lock()
+_memo: dict[FileKey, str] = {}
+
+
+def known_digest(key: FileKey | None) -> str | None:
+    """The SHA-256 (hex) remembered for the file version ``key`` in this process."""
+    if key is None:
+        return None
+    with _memo_lock:
+        return _memo.get(key)
+
+
+def remember_digest(key: FileKey | None, digest: str) -> None:
+    """Remember that the file version ``key`` has SHA-256 ``digest`` (the oldest of
+    :data:`_MEMO_ENTRIES` entries makes room)."""
+    if key is None:
+        return
+    with _memo_lock:
+        _memo.pop(key, None)
+        _memo[key] = digest
+        while len(_memo) > _MEMO_ENTRIES:
+            del _memo[next(iter(_memo))]
+
+
+def forget_digests() -> None:
+    """Forget every remembered digest (the next hash of each file reads it again)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+@final
+class RegularFile:
+    """A regular file opened by :func:`open_regular_file`: its descriptor, status and key."""
+
+    def __init__(
+        self, path: Path, fd: int, st: os.stat_result, *, cap: int, what: str, raise_with: str
+    ):
+        self.path = path
+        self.fd = fd
+        self.st = st
+        self._cap = cap
+        self._what = what
+        self._raise_with = raise_with
+        #: This version's :class:`FileKey`, or ``None`` (see :meth:`FileKey.of`).
+        self.key = FileKey.of(st)
+
+    def __enter__(self) -> RegularFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def unchanged(self) -> bool:
+        """Whether the file still has the key it was opened with (and has one)."""
+        return self.key is not None and FileKey.of(os.fstat(self.fd)) == self.key
+
+    def read(self) -> bytes:
+        """The whole file (at most ``cap + 1`` bytes are read: one grown past it is refused)."""
         chunks: list[bytes] = []
-        remaining = cap + 1
+        remaining = self._cap + 1
+        offset = 0
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 2**20 * 8))
+            chunk = os.pread(self.fd, min(remaining, 2**20 * 8), offset)
             if not chunk:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    _check_size(path, what, len(data), cap, raise_with, grew=True)
-    return data
+            offset += len(chunk)
+        data = b"".join(chunks)
+        _check_size(self.path, self._what, len(data), self._cap, self._raise_with, grew=True)
+        return data
+
+    def sha256(self) -> str:
+        """The file's SHA-256 (hex), read in 1 MiB chunks (no copy of the file is kept);
+        remembered for its key when the file did not change while it was hashed."""
+        digest = hashlib.sha256()
+        buf = bytearray(_HASH_CHUNK)
+        view = memoryview(buf)
+        offset, remaining = 0, self._cap + 1
+        while remaining > 0:
+            n = os.preadv(self.fd, [view[: min(remaining, _HASH_CHUNK)]], offset)
+            if not n:
+                break
+            digest.update(view[:n])
+            offset += n
+            remaining -= n
+        _check_size(self.path, self._what, offset, self._cap, self._raise_with, grew=True)
+        hexdigest = digest.hexdigest()
+        if self.unchanged():
+            remember_digest(self.key, hexdigest)
+        return hexdigest
 
 
 def _refused_missing(path: Path, what: str, exc: OSError) -> OSError:

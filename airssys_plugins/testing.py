@@ -267,7 +267,8 @@ class ComponentLoader:
     """The ``load_component`` fixture: load a component into a host, return its WasmPlugin.
 
     ``load_component(source, *, name=None, host=None, contract=None, package=None,
-    requests=None, grants="requested", limits=None, config=None, hooks=None, pool_size=1)``
+    requests=None, grants="requested", limits=None, config=None, hooks=None, pool_size=1,
+    isolation="shared")``
 
     ``source`` is a ``.wasm`` path or its bytes (give ``name=``), or a plugin directory or
     ``plugin.toml``: then the manifest supplies the name, requests, limits, config and hook
@@ -299,6 +300,7 @@ class ComponentLoader:
         config: Mapping[str, str] | None = None,
         hooks: Mapping[str, HookOptions] | None = None,
         pool_size: int = 1,
+        isolation: Literal["shared", "per-call"] = "shared",
     ) -> WasmPlugin:
         __tracebackhide__ = True
         if host is None:
@@ -328,6 +330,7 @@ class ComponentLoader:
             config=config,
             hooks=hooks,
             pool_size=pool_size,
+            isolation=isolation,
         )
 
     def host(

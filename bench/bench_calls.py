@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import gc
 import io
+import os
 import pstats
 import sys
 from collections.abc import Callable
@@ -57,6 +58,14 @@ from benchlib import (
 from airssys_plugins import PluginHost
 
 POINT = Point(1, 2)
+
+# 1 MiB payloads (issue 18, section 1). Real payloads (images, compressed data, protobuf)
+# look like random bytes: that is the headline row. The others show how the cost depends
+# on the data: every byte value in order (the kindest non-ASCII pattern), ASCII, zeros.
+RANDOM_BYTES = os.urandom(MB)
+PATTERN_BYTES = BIG_BYTES  # bytes(range(256)) * 4096
+ASCII_BYTES = BIG_TEXT.encode()
+ZERO_BYTES = bytes(MB)
 
 # ----------------------------------------------------------------------------- output
 
@@ -185,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         assert pm.hook.echo(text=SHORT_TEXT) == [SHORT_TEXT]
         assert pm.hook.echo(text=BIG_TEXT) == [BIG_TEXT]
         assert raw.funcs["echo"](raw.store, BIG_TEXT) == BIG_TEXT
-        out = pm.hook.echo_bytes(data=BIG_BYTES)
-        assert out == [BIG_BYTES], "1 MiB bytes echo mismatch"
-        assert type(out[0]) is bytes, f"echo_bytes returned {type(out[0]).__name__}"
+        for payload in (RANDOM_BYTES, PATTERN_BYTES, ASCII_BYTES, ZERO_BYTES):
+            out = pm.hook.echo_bytes(data=payload)
+            assert out == [payload], "1 MiB bytes echo mismatch"
+            assert type(out[0]) is bytes, f"echo_bytes returned {type(out[0]).__name__}"
         assert inst.call(bound["echo_bytes"], (b"",)) == b""
         assert pm.hook.echo_bytes(data=b"\x00\xff") == [b"\x00\xff"]
         assert pm_native.hook.swap(p=POINT) == [Point(2, 1)]
@@ -200,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             assert ext.call("add_one", b"\xff\xff\xff\xff") == b"\0\0\0\0"  # wraps like u32
             assert ext.call("echo", SHORT_TEXT).decode() == SHORT_TEXT
             assert ext.call("echo", BIG_BYTES) == BIG_BYTES
+            assert ext.call("echo", RANDOM_BYTES) == RANDOM_BYTES
             assert ext.call("echo_copy", BIG_BYTES) == BIG_BYTES
             assert ext.call("echo_copy", SHORT_TEXT + "!!") == (SHORT_TEXT + "!!").encode()
         print("  checks     : add_one(1) == 2 and every echo returns its input, on every path")
@@ -226,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             "SHORT": SHORT_TEXT,
             "BIG_TEXT": BIG_TEXT,
             "BIG_BYTES": BIG_BYTES,
-            "BIG_ASCII_BYTES": BIG_TEXT.encode(),
+            "BIG_ASCII_BYTES": ASCII_BYTES,
+            "RANDOM_BYTES": RANDOM_BYTES,
+            "ZERO_BYTES": ZERO_BYTES,
         }
 
         bench = Bench(env, repeat=repeat, target_s=target, clock=args.clock)
@@ -265,21 +278,33 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         big_bytes = m(
-            "framework via pluggy  echo_bytes(1 MiB bytes)", "pm.hook.echo_bytes(data=BIG_BYTES)"
+            "framework via pluggy  echo_bytes(1 MiB os.urandom)",
+            "pm.hook.echo_bytes(data=RANDOM_BYTES)",
+        )
+        big_pattern = m(
+            "framework via pluggy  echo_bytes(1 MiB range(256) pattern)",
+            "pm.hook.echo_bytes(data=BIG_BYTES)",
         )
         big_ascii = m(
             "framework via pluggy  echo_bytes(1 MiB ASCII bytes)",
             "pm.hook.echo_bytes(data=BIG_ASCII_BYTES)",
         )
+        big_zeros = m(
+            "framework via pluggy  echo_bytes(1 MiB zeros)", "pm.hook.echo_bytes(data=ZERO_BYTES)"
+        )
+        copy_floor = m(
+            "floor  bytes(bytearray(x)) of 1 MiB (two copies)", "bytes(bytearray(RANDOM_BYTES))"
+        )
         big_text = m("framework via pluggy  echo(1 MiB str)", "pm.hook.echo(text=BIG_TEXT)")
         raw_big_text = m("raw wasmtime-py  Func(store, 1 MiB str)", "f_echo(store, BIG_TEXT)")
         if ext is not None:
             ext_big = m(
-                'Extism  call("echo", 1 MiB bytes), no-copy guest', 'ext.call("echo", BIG_BYTES)'
+                'Extism  call("echo", 1 MiB os.urandom), no-copy guest',
+                'ext.call("echo", RANDOM_BYTES)',
             )
             ext_big_copy = m(
-                'Extism  call("echo_copy", 1 MiB bytes), copying guest',
-                'ext.call("echo_copy", BIG_BYTES)',
+                'Extism  call("echo_copy", 1 MiB os.urandom), copying guest',
+                'ext.call("echo_copy", RANDOM_BYTES)',
             )
         bench.run()
         raw_big_bytes = None
@@ -399,40 +424,50 @@ def main(argv: list[str] | None = None) -> int:
         "\n1 MiB round trips (ms per call; faults/call = minor page faults per call, ~4 KiB each)"
     )
     head = (
-        f"  {'row':<52} {'median ms':>10} {'min ms':>9} {'spread':>7} {'N/batch':>8} "
+        f"  {'row':<60} {'median ms':>10} {'min ms':>9} {'spread':>7} {'N/batch':>8} "
         f"{'faults/call':>12}"
     )
     print(head)
     print("  " + "-" * (len(head) - 2))
-    big_rows = [big_bytes, big_ascii, big_text, raw_big_text]
+    big_rows = [big_bytes, big_pattern, big_ascii, big_zeros, big_text, raw_big_text, copy_floor]
     big_rows += [r for r in (ext_big, ext_big_copy, raw_big_bytes) if r is not None]
     for r in big_rows:
         print(
-            f"  {r.label:<52} {r.median / 1e6:>10.3f} {r.best / 1e6:>9.3f} {r.spread:>6.1%} "
+            f"  {r.label:<60} {r.median / 1e6:>10.3f} {r.best / 1e6:>9.3f} {r.spread:>6.1%} "
             f"{r.number:>8,} {r.faults_per_call:>12,.0f}"
         )
     print("  ratios (medians):")
-    print(f"    {'framework bytes, cost per payload byte':<52} = {big_bytes.median / MB:7.1f} ns")
+    print(f"    {'framework random bytes, per payload byte':<52} = {big_bytes.median / MB:7.1f} ns")
     print(f"    {'framework str, cost per payload byte':<52} = {big_text.median / MB:7.1f} ns")
     if raw_big_bytes is not None:
         print_pair("raw wasmtime-py bytes / framework bytes", raw_big_bytes, big_bytes)
     print_pair("raw wasmtime-py str / framework str", raw_big_text, big_text)
     print_pair("framework ASCII bytes / framework str", big_ascii, big_text)
+    print_pair("framework random bytes / range(256) pattern", big_bytes, big_pattern)
+    print_pair("framework random bytes / zeros", big_bytes, big_zeros)
+    print_pair("framework random bytes / bytes(bytearray(x)) floor", big_bytes, copy_floor)
     big_targets = [
-        ratio("bytes/str", "1 MiB: framework bytes / framework str", big_bytes, big_text, "<=", 3.0)
+        ratio(
+            "bytes/str",
+            "1 MiB: framework random bytes / framework str",
+            big_bytes,
+            big_text,
+            "<=",
+            3.0,
+        )
     ]
     if ext_big is not None and ext_big_copy is not None:
         big_targets.append(
             ratio(
                 "bytes/extism",
-                "1 MiB: framework bytes / Extism no-copy echo",
+                "1 MiB: framework random bytes / Extism no-copy echo",
                 big_bytes,
                 ext_big,
                 "<=",
                 1.0,
             )
         )
-        print_pair("framework bytes / Extism copying echo (1 MiB)", big_bytes, ext_big_copy)
+        print_pair("framework random bytes / Extism copying echo (1 MiB)", big_bytes, ext_big_copy)
         print_pair("framework str / Extism no-copy echo (1 MiB)", big_text, ext_big)
     print("  targets (issue 7; medians):")
     print_targets(big_targets)
@@ -454,8 +489,12 @@ def main(argv: list[str] | None = None) -> int:
         "swap/raw": r_raw,
         "swap/direct": r_direct,
         "swap/pluggy": r_fw,
-        "1MiB/bytes": big_bytes,
+        "1MiB/bytes": big_bytes,  # os.urandom: the headline row (issue 18)
+        "1MiB/bytes_pattern": big_pattern,
+        "1MiB/bytes_ascii": big_ascii,
+        "1MiB/bytes_zeros": big_zeros,
         "1MiB/str": big_text,
+        "1MiB/copy_floor": copy_floor,
         "1MiB/extism": ext_big,
         "1MiB/extism_copy": ext_big_copy,
     }
@@ -473,7 +512,11 @@ def profile(pm: pluggy.PluginManager) -> str:
     cases: list[tuple[str, Callable[[], object], int]] = [
         ("pm.hook.add_one(x=1)", lambda: pm.hook.add_one(x=1), 50_000),
         ("pm.hook.echo(text=13 bytes)", lambda: pm.hook.echo(text=SHORT_TEXT), 50_000),
-        ("pm.hook.echo_bytes(data=1 MiB)", lambda: pm.hook.echo_bytes(data=BIG_BYTES), 20),
+        (
+            "pm.hook.echo_bytes(data=1 MiB random)",
+            lambda: pm.hook.echo_bytes(data=RANDOM_BYTES),
+            20,
+        ),
     ]
     out = io.StringIO()
     for title, fn, n in cases:

@@ -9,9 +9,12 @@ Run from the repository root::
     python bench/run_all.py --only calls,fanout
     python bench/run_all.py --rev HEAD      # benchmark a commit of airssys_plugins/ instead
                                             # of the work tree (git archive into a temp dir)
+    python bench/run_all.py --json bench/results.json   # ... and keep every script's numbers
+                                            # (read by bench/chart.py)
 
-Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py) runs in
-its own Python process, so one cannot warm up or fill memory for the next. They print their
+Each script (bench_calls.py, bench_fanout.py, bench_parallel.py, bench_startup.py,
+bench_loads.py) runs in its own Python process, so one cannot warm up or fill memory for
+the next. They print their
 own tables; this script adds the summary at the end. It exits non-zero only when a script
 fails, never because a target was missed: timings are reported, not asserted.
 """
@@ -35,6 +38,8 @@ SCRIPTS = {
     "fanout": "bench_fanout.py",
     "parallel": "bench_parallel.py",
     "startup": "bench_startup.py",
+    "isolation": "bench_isolation.py",
+    "loads": "bench_loads.py",
 }
 PROFILED = {"calls", "startup"}  # the scripts that take --profile
 
@@ -66,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SCRIPTS), help=f"comma-separated subset of {','.join(SCRIPTS)}"
     )
     ap.add_argument("--rev", help="benchmark airssys_plugins/ as committed at this git rev")
+    ap.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write every script's targets and values here, with the machine and commit "
+        "(bench/chart.py draws the headline rows from it)",
+    )
     args = ap.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SCRIPTS]
@@ -102,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 return proc.returncode
             reports.append(json.loads(out.read_text()))
 
+    if args.json:
+        write_results(Path(args.json), reports, quick=args.quick, rev=args.rev)
     print(
         f"\nsummary: issue 7 targets ({'quick' if args.quick else 'full'} run, "
         f"{time.perf_counter() - started:.0f} s)"
@@ -116,6 +129,29 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {verdict(t)} | {t['detail']} |"
             )
     return 0
+
+
+def write_results(
+    path: Path, reports: list[dict[str, Any]], *, quick: bool, rev: str | None
+) -> None:
+    """Every report in one JSON file: ``{"run": {...}, "scripts": {name: report}}``."""
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", rev or "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    load1, load5, _ = os.getloadavg()
+    run = {
+        "commit": head,
+        "rev": rev,
+        "quick": quick,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_at_end": [round(load1, 2), round(load5, 2)],
+        "cpus": os.cpu_count(),
+    }
+    data = {"run": run, "scripts": {r["script"]: r for r in reports}}
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"\nresults written to {path}")
 
 
 def verdict(t: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ def _isolated_app_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("XDG_CONFIG_HOME", "config"),
         ("XDG_DATA_DIRS", "site-data"),
         ("XDG_CONFIG_DIRS", "site-config"),
+        ("XDG_STATE_HOME", "state"),
     ):
         monkeypatch.setenv(var, str(tmp_path / "xdg" / sub))
 

@@ -65,3 +65,11 @@ class Sleeper:
 
         time.sleep(self.seconds)
         return x
+
+
+class WorkerPid:
+    """add_one answers the pid of the worker process it runs in."""
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        return os.getpid()

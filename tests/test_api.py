@@ -8,6 +8,12 @@ from pathlib import Path
 import airssys_plugins
 
 PUBLIC = {
+    "Borrow",
+    "Own",
+    "ResourceProxy",
+    "StaleResourceError",
+    "guest_resource",
+    "resource",
     "LinkCycleError",
     "LinkError",
     "LinkInfo",
@@ -22,6 +28,8 @@ PUBLIC = {
     "NoReply",
     "Subscription",
     "TopicDenied",
+    "StatusFile",
+    "StatusFileError",
     "AsyncHookCaller",
     "AsyncHookError",
     "AsyncHooks",

@@ -7,6 +7,8 @@ it and implements the hooks of a small contract by calling it.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -570,3 +572,181 @@ def test_cli_compose_without_a_tool_is_one_message(
     assert "install wac" in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def _plugin_dirs(root: Path, guests: dict[str, Path], provider: str) -> Path:
+    """wordstats (linking to the tokenizer) and ``provider`` as the tokenizer, each a plugin
+    directory with its manifest, in ``root/plugins``."""
+    import shutil
+
+    for name, wasm in (("wordstats", guests["wordstats"]), ("tokenizer", guests[provider])):
+        folder = root / "plugins" / name
+        folder.mkdir(parents=True)
+        shutil.copy(wasm, folder / f"{name}.wasm")
+        caps = f'[capabilities]\nplugins = ["{LINK}"]\n' if name == "wordstats" else ""
+        (folder / "plugin.toml").write_text(f'name = "{name}"\ncomponent = "{name}.wasm"\n{caps}')
+    (root / "grants.toml").write_text(f'[plugins.wordstats]\nplugins = ["{LINK}"]\n')
+    return root / "plugins"
+
+
+LIST = ["list", "--contract", "tests.test_composition:WordHooks", "--package", "wstats:hooks@1.0.0"]
+LIST_ONLY = ["--no-user-dirs", "--no-site-dirs", "--no-packs"]
+
+
+@pytest.fixture
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user state dir (host status and circuit files) in tmp_path."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def test_cli_list_shows_which_provider_serves_which_import(
+    guests: dict[str, Path], tmp_path: Path, state_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`list --contract` loads the plugins together and shows each link: importer, import,
+    provider, range, state and the version the provider serves it at (1.2.0 here)."""
+    from airssys_plugins.cli import main
+
+    plugins = _plugin_dirs(tmp_path, guests, "tokenizer-v1.2")
+    grants = str(tmp_path / "grants.toml")
+    assert main([*LIST, "--dir", str(plugins), *LIST_ONLY, "--grants", grants]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        "\nlinks between these plugins, loaded together:\n"
+        "  wordstats imports textpipe:nlp/tokenize@1.0.0 from plugin 'tokenizer' (range ^1): "
+        "linked, served as textpipe:nlp/tokenize@1.2.0\n"
+    )
+    assert main([*LIST, "--dir", str(plugins), *LIST_ONLY, "--grants", grants, "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["wordstats"]["links"] == [
+        {
+            "provider": "tokenizer",
+            "interface": "textpipe:nlp/tokenize@1.0.0",
+            "versions": "^1",
+            "served": "textpipe:nlp/tokenize@1.2.0",
+            "state": "linked",
+        }
+    ]
+    assert rows["tokenizer"]["links"] == []
+    assert "live_links" not in rows["wordstats"]  # no host of the app has written a status
+
+
+def test_cli_list_shows_the_live_links_of_the_apps_host(
+    make_host: MakeHost,
+    guests: dict[str, Path],
+    state_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`list` (even without a contract) shows the links of the app's running host, read
+    from its status file, and says the host is live; a waiting link says so."""
+    from airssys_plugins.cli import main
+    from airssys_plugins.host.status import StatusFile
+
+    host = make_host()
+    writer = host.messaging.record_status(
+        StatusFile.for_app("wstats"), app="wstats", links=host.links
+    )
+    assert writer is not None
+    _load_wordstats(host, guests)  # before its provider: the link waits
+    writer.flush()
+    assert main(["list", "--app", "wstats", *LIST_ONLY]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\nlinks in the app's host \(live: pid \d+ is running; last written", out)
+    assert out.endswith(
+        "  wordstats imports textpipe:nlp/tokenize@1.0.0 from plugin 'tokenizer' (range ^1): "
+        "waiting, no provider loaded\n"
+    )
+    host.load(guests["tokenizer"], name="tokenizer")
+    writer.flush()
+    assert main(["list", "--app", "wstats", *LIST_ONLY, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # no plugin directories: no rows
+    assert main(["list", "--app", "wstats", *LIST_ONLY]) == 0
+    assert capsys.readouterr().out.endswith(
+        "  wordstats imports textpipe:nlp/tokenize@1.0.0 from plugin 'tokenizer' (range ^1): "
+        "linked, served as textpipe:nlp/tokenize@1.0.0\n"
+    )
+
+
+def test_link_infos_say_which_version_serves_them(
+    make_host: MakeHost, guests: dict[str, Path]
+) -> None:
+    """host.links(): ``served`` is the interface and version the provider serves the link
+    with, None while the link waits; a reload to another version changes it."""
+    host = make_host()
+    _load_wordstats(host, guests)
+    [waiting] = host.links()
+    assert (waiting.state, waiting.served) == ("waiting", None)
+    host.load(guests["tokenizer"], name="tokenizer")
+    [linked] = host.links()
+    assert (linked.state, linked.served) == ("linked", "textpipe:nlp/tokenize@1.0.0")
+    host.reload("tokenizer", guests["tokenizer-v1.2"])
+    [relinked] = host.links()
+    assert relinked.served == "textpipe:nlp/tokenize@1.2.0"
+
+
+def test_inspect_lines_say_how_each_import_is_served(
+    make_host: MakeHost, guests: dict[str, Path], state_home: Path
+) -> None:
+    """import_links (for `inspect`): host interfaces are left out; an import the
+    manifest links is named with its provider and range, one it does not is flagged with
+    the fix; with the app, the running host's link is shown with its state."""
+    from airssys_plugins.cli.plugins import import_links
+    from airssys_plugins.host.status import StatusFile
+
+    imports = [
+        "wasi:cli/environment@0.2.0",
+        "airssys:host/log@0.1.0",
+        "textpipe:nlp/tokenize@1.0.0",
+    ]
+    assert import_links("wordstats", imports[:2]) == []
+    assert import_links("wordstats", imports, [LINK]) == [
+        "links:",
+        "  textpipe:nlp/tokenize@1.0.0: from plugin 'tokenizer' (a link, range ^1), as its "
+        "manifest asks; the operator must grant it",
+    ]
+    [_, flagged] = import_links("wordstats", imports)
+    assert "no link asked for" in flagged
+    assert 'plugins = ["<provider>:textpipe:nlp/tokenize"]' in flagged
+    host = make_host()
+    writer = host.messaging.record_status(
+        StatusFile.for_app("wstats"), app="wstats", links=host.links
+    )
+    assert writer is not None
+    _load_wordstats(host, guests)
+    host.load(guests["tokenizer"], name="tokenizer")
+    writer.flush()
+    lines = import_links("wordstats", imports, [LINK], app="wstats")
+    assert lines[2].startswith("in the app's host (live: pid ")
+    assert lines[3] == (
+        "  wordstats imports textpipe:nlp/tokenize@1.0.0 from plugin 'tokenizer' (range ^1): "
+        "linked, served as textpipe:nlp/tokenize@1.0.0"
+    )
+
+
+def test_inspect_of_a_plugin_dir_shows_its_links(
+    tmp_path: Path, guests: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`airssys-plugins inspect DIR` prints, after the WIT, how each import that no host
+    interface serves is linked (from the manifest's `plugins`), in text and in --json."""
+    import shutil
+
+    from airssys_plugins.cli import main
+
+    folder = tmp_path / "wordstats"
+    folder.mkdir()
+    shutil.copy(guests["wordstats"], folder / "wordstats.wasm")
+    (folder / "plugin.toml").write_text(
+        f'name = "wordstats"\ncomponent = "wordstats.wasm"\n[capabilities]\nplugins = ["{LINK}"]\n'
+    )
+    assert main(["inspect", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "links:\n  textpipe:nlp/tokenize@1.0.0: from plugin 'tokenizer' (a link, range ^1)" in out
+    )
+    assert main(["inspect", "--json", str(folder)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["links"][0] == "links:"
+    assert "from plugin 'tokenizer'" in data["links"][1]
+    # a bare component has no manifest, so nothing is said about links
+    assert main(["inspect", "--json", str(folder / "wordstats.wasm")]) == 0
+    assert json.loads(capsys.readouterr().out)["links"] == []

@@ -1,5 +1,7 @@
 """The eventrouter sample: WAT and componentize-py components plus a Python plugin filter,
-enrich and route events, with kv state and HTTP to one allowlisted local origin."""
+enrich and route events, with kv state and HTTP to one allowlisted local origin; and WAT
+plugins that work together through the host: tagger calls classify's export (a link) and
+publishes the enriched events, which tally and oncall both receive (messaging)."""
 
 from __future__ import annotations
 
@@ -31,30 +33,69 @@ from sample_apps.eventrouter.app import (
 # What the bundled example events become with the stand-in directory:
 # (id, status, destination or reason, fields).
 EXPECTED = [
-    ("gh-101", "routed", "ci", {"team": "platform", "name": "Ada Lovelace", "priority": "normal"}),
+    (
+        "gh-101",
+        "routed",
+        "ci",
+        {"team": "platform", "name": "Ada Lovelace", "class": "code", "priority": "normal"},
+    ),
     (
         "gh-102",
         "routed",
         "code-review",
-        {"team": "kernel", "name": "Linus Torvalds", "priority": "normal"},
+        {"team": "kernel", "name": "Linus Torvalds", "class": "code", "priority": "normal"},
     ),
     ("gh-101", "dropped", "duplicate delivery of github event gh-101", {}),
     (
         "st-9",
         "routed",
         "billing",
-        {"team": "payments", "name": "Grace Hopper", "priority": "high"},
+        {"team": "payments", "name": "Grace Hopper", "class": "incident", "priority": "high"},
     ),
     (
         "mon-7",
         "routed",
         "pager-platform",
-        {"team": "platform", "name": "Ada Lovelace", "priority": "high"},
+        {"team": "platform", "name": "Ada Lovelace", "class": "incident", "priority": "high"},
     ),
     ("gh-103", "dropped", "health-check ping", {}),
-    ("st-10", "routed", "billing", {"team": "unknown", "priority": "normal"}),
-    ("mx-1", "unrouted", None, {"team": "payments", "name": "Grace Hopper", "priority": "normal"}),
+    ("st-10", "routed", "billing", {"team": "unknown", "class": "money", "priority": "normal"}),
+    (
+        "mx-1",
+        "unrouted",
+        None,
+        {"team": "payments", "name": "Grace Hopper", "class": "other", "priority": "normal"},
+    ),
 ]
+# What tagger published (one message per event that reached enrich) and the subscribers'
+# report of what they received.
+PUBLISHED = 6
+SUBSCRIBERS_REPORT = [
+    Field("oncall/incidents", "2"),
+    Field("oncall/ids", "st-9 mon-7"),
+    Field("tally/messages", "6"),
+]
+COOPERATING = [
+    ("classify", "wasm", ["no rights"]),
+    ("oncall", "wasm", ["subscribe events.*"]),
+    (
+        "tagger",
+        "wasm",
+        [
+            "interface messaging",
+            "plugin link classify:eventrouter:classify/classifier@^1",
+            "publish events.*",
+        ],
+    ),
+    ("tally", "wasm", ["subscribe events.*"]),
+]
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's host status file goes to tmp_path, not the user's state directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    return tmp_path / "xdg-state"
 
 
 @pytest.fixture
@@ -90,8 +131,10 @@ def test_example_run(eventrouter_wasm: dict[str, Path], directory: DirectoryServ
         Field("mailer/new", "1"),
         Field("monitor/new", "1"),
         Field("stripe/new", "2"),
+        *SUBSCRIBERS_REPORT,
     ]
-    assert result.plugins == [
+    assert sorted(result.plugins) == sorted([
+        *COOPERATING,
         ("dedup", "wasm", ["interface kv", "interface log"]),
         (
             "lookup",
@@ -106,7 +149,125 @@ def test_example_run(eventrouter_wasm: dict[str, Path], directory: DirectoryServ
         ),
         ("router", "wasm", ["no rights"]),
         ("triage", "python", ["not sandboxed"]),
-    ]
+    ])  # fmt: skip
+
+
+def test_plugins_cooperate_through_a_link_and_messages(
+    eventrouter_wasm: dict[str, Path], directory: DirectoryServer
+) -> None:
+    """tagger's class comes from classify's export, called through the host's link; each
+    enriched event tagger publishes reaches both subscribers' mailboxes and is handled
+    (delivered, nothing dead-lettered), and their reports say what they received."""
+    result = run(example_events(), directory_url=directory.url)
+    [link] = result.links
+    assert (link.importer, link.provider, link.state) == ("tagger", "classify", "linked")
+    assert link.interface == link.served == "eventrouter:classify/classifier@1.0.0"
+    assert link.versions == "^1"
+    classes = [o.to_json()["fields"].get("class") for o in result.outcomes]
+    assert classes == ["code", "code", None, "incident", "incident", None, "money", "other"]
+    assert set(result.messages) == {"tally", "oncall"}
+    for name in ("tally", "oncall"):
+        counts = result.messages[name]
+        assert (counts.delivered, counts.retried, counts.dead_lettered, counts.queue_depth) == (
+            PUBLISHED, 0, 0, 0
+        )  # fmt: skip
+    assert result.report[-3:] == SUBSCRIBERS_REPORT
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("alert.triggered", "incident"),
+        ("payment.failed", "incident"),
+        ("payment.failed.twice", "incident"),
+        ("payment.succeeded", "money"),
+        ("pull_request.opened", "code"),
+        ("push", "code"),
+        ("alert", "other"),
+        ("", "other"),
+        ("p" * 10_000, "other"),
+    ],
+    ids=lambda v: repr(v)[:30],
+)
+def test_tagger_publishes_what_classify_answers(
+    eventrouter_wasm: dict[str, Path], tmp_path: Path, kind: str, expected: str
+) -> None:
+    """For any kind (empty, long), tagger's field is classify's answer and its message
+    goes to events.<class> with "<id> TAB <class> TAB <kind>"."""
+    import queue
+
+    _, host = make_host(tmp_path, None)
+    with host:
+        for name in ("classify", "tagger"):
+            host.load(eventrouter_wasm[name], name=name, requests=requests_for(name, None))
+        got: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        host.subscribe("events.*", lambda topic, payload: got.put((topic, payload)))
+        event = Event("ev-1", "src", kind, None, "{}", [])
+        assert call_hook(host.plugins["tagger"], "enrich", event=event) == [
+            Field("class", expected)
+        ]
+        assert got.get(timeout=10) == (f"events.{expected}", f"ev-1\t{expected}\t{kind}".encode())
+
+
+def test_tagger_without_its_provider_fails_the_enrichment_only(
+    eventrouter_wasm: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With classify unloaded, tagger's call into the link fails as a LinkedCallError
+    naming both plugins; enrich is best effort, so the event is routed without a class
+    and nothing is published."""
+    from sample_apps.eventrouter.app import route_event
+
+    pm, host = make_host(tmp_path, None)
+    with host:
+        load_bundled(host, None)
+        host.unload("classify")
+        assert [(x.importer, x.state) for x in host.links()] == [("tagger", "waiting")]
+        with caplog.at_level(logging.WARNING):
+            outcome = route_event(pm, Event("1", "monitor", "alert.fired", None, "{}", []))
+        assert (outcome.status, outcome.destination) == ("routed", "pager")
+        assert outcome.event.fields == [Field("priority", "high")]
+        assert "plugin 'tagger' called eventrouter:classify/classifier@1.0.0" in caplog.text
+        assert "'classify' is not loaded" in caplog.text
+        assert host.messaging.drain(timeout=10)
+        assert host.messaging.counters()["topics"] == {}
+
+
+def test_the_run_leaves_its_status_for_airssys_plugins_status(
+    eventrouter_wasm: dict[str, Path], state_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a run, `airssys-plugins status --app eventrouter` shows the host's last
+    counters per topic and subscriber and its link, and says the host has closed."""
+    from airssys_plugins.cli import main as cli
+
+    run(example_events())
+    assert cli(["status", "--app", "eventrouter", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["freshness"] == "closed"
+    assert data["path"] == str(state_home / "eventrouter" / "host-status.json")
+    assert {n: c["delivered"] for n, c in data["subscribers"].items()} == {
+        "oncall": PUBLISHED, "tally": PUBLISHED
+    }  # fmt: skip
+    assert {t: c["delivered"] for t, c in data["topics"].items()} == {
+        "events.code": 4, "events.incident": 4, "events.money": 2, "events.other": 2
+    }  # fmt: skip
+    assert data["mailboxes"] == {"oncall": ["events.*"], "tally": ["events.*"]}
+    [link] = data["links"]
+    assert (link["importer"], link["provider"], link["served"]) == (
+        "tagger", "classify", "eventrouter:classify/classifier@1.0.0"
+    )  # fmt: skip
+    assert cli(["status", "--app", "eventrouter"]) == 0
+    out = capsys.readouterr().out
+    assert "tagger    eventrouter:classify/classifier@1.0.0  classify" in out
+
+
+def test_new_guests_import_the_current_host_wit() -> None:
+    """The airssys:host WIT the cooperating guests build against is what the host provides."""
+    from airssys_plugins.host.interfaces import builtin_functions, host_wit
+
+    current = host_wit(builtin_functions())["airssys:host@0.1.0"]
+    for guest in ("tagger", "tally", "oncall"):
+        copy = Path(__file__).parent.parent / "sample_apps/eventrouter/plugins" / guest
+        assert (copy / "wit/deps/airssys-host/host.wit").read_text() == current, guest
 
 
 def test_lookup_caches_answers_in_kv(
@@ -130,7 +291,9 @@ def test_state_dir_keeps_dedup_state(eventrouter_wasm: dict[str, Path], tmp_path
 def test_without_lookup_nothing_talks_http(eventrouter_wasm: dict[str, Path]) -> None:
     """--no-lookup: no HTTP plugin; alerts fall through to the WAT router's pager."""
     result = run(example_events())
-    assert [name for name, _, _ in result.plugins] == ["dedup", "router", "triage"]
+    assert [name for name, _, _ in result.plugins] == [
+        "classify", "dedup", "oncall", "router", "tagger", "tally", "triage"
+    ]  # fmt: skip
     routed = {o.event.id: o.destination for o in result.outcomes if o.status == "routed"}
     assert routed == {
         "gh-101": "ci",
@@ -253,32 +416,46 @@ def test_cli_text(eventrouter_wasm: dict[str, Path], capsys: pytest.CaptureFixtu
     out = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", capsys.readouterr().out)
     assert out == (
         "plugins:\n"
+        "  classify wasm   no rights\n"
         "  dedup    wasm   interface kv, interface log\n"
         "  lookup   wasm   network http://127.0.0.1:PORT, interface config, interface http, "
         "interface kv, interface log\n"
+        "  oncall   wasm   subscribe events.*\n"
         "  router   wasm   no rights\n"
+        "  tagger   wasm   interface messaging, plugin link "
+        "classify:eventrouter:classify/classifier@^1, publish events.*\n"
+        "  tally    wasm   subscribe events.*\n"
         "  triage   python not sandboxed\n"
+        "links:\n"
+        "  tagger   imports eventrouter:classify/classifier@1.0.0 from classify (linked)\n"
         "directory: http://127.0.0.1:PORT (local stand-in)\n"
         "events:\n"
         "  gh-101  github/push                 -> ci              "
-        "team=platform name=Ada Lovelace priority=normal\n"
+        "team=platform name=Ada Lovelace class=code priority=normal\n"
         "  gh-102  github/pull_request.opened  -> code-review     "
-        "team=kernel name=Linus Torvalds priority=normal\n"
+        "team=kernel name=Linus Torvalds class=code priority=normal\n"
         "  gh-101  github/push                 dropped: duplicate delivery of github event gh-101\n"
         "  st-9    stripe/payment.failed       -> billing         "
-        "team=payments name=Grace Hopper priority=high\n"
+        "team=payments name=Grace Hopper class=incident priority=high\n"
         "  mon-7   monitor/alert.triggered     -> pager-platform  "
-        "team=platform name=Ada Lovelace priority=high\n"
+        "team=platform name=Ada Lovelace class=incident priority=high\n"
         "  gh-103  github/ping                 dropped: health-check ping\n"
-        "  st-10   stripe/payment.succeeded    -> billing         team=unknown priority=normal\n"
+        "  st-10   stripe/payment.succeeded    -> billing         "
+        "team=unknown class=money priority=normal\n"
         "  mx-1    mailer/bounce               unrouted           "
-        "team=payments name=Grace Hopper priority=normal\n"
+        "team=payments name=Grace Hopper class=other priority=normal\n"
+        "messages:\n"
+        "  oncall   delivered 6, retried 0, dead-lettered 0\n"
+        "  tally    delivered 6, retried 0, dead-lettered 0\n"
         "report:\n"
         "  github/duplicate = 1\n"
         "  github/new = 2\n"
         "  mailer/new = 1\n"
         "  monitor/new = 1\n"
         "  stripe/new = 2\n"
+        "  oncall/incidents = 2\n"
+        "  oncall/ids = st-9 mon-7\n"
+        "  tally/messages = 6\n"
     )
 
 
@@ -302,9 +479,28 @@ def test_cli_json_from_stdin_with_bad_lines(
             "status": "routed",
             "destination": "pager",
             "reason": None,
-            "fields": {"priority": "high"},
+            "fields": {"class": "incident", "priority": "high"},
         },
-        {"report": {"monitor/new": "1"}},
+        {
+            "report": {
+                "monitor/new": "1",
+                "oncall/incidents": "1",
+                "oncall/ids": "x",
+                "tally/messages": "1",
+            },
+            "messages": {
+                name: {"delivered": 1, "retried": 0, "dead_lettered": 0, "queue_depth": 0}
+                for name in ("oncall", "tally")
+            },
+            "links": [
+                {
+                    "importer": "tagger",
+                    "provider": "classify",
+                    "interface": "eventrouter:classify/classifier@1.0.0",
+                    "state": "linked",
+                }
+            ],
+        },
     ]
     assert captured.err == (
         "eventrouter: -: line 2: missing or not a string: 'source', 'kind' (skipped)\n"
@@ -365,5 +561,5 @@ def test_failing_plugins_do_not_stop_the_stream(
         with caplog.at_level(logging.WARNING):
             alert = route_event(pm, Event("2", "monitor", "alert.fired", None, "{}", []))
         assert (alert.status, alert.destination) == ("routed", "pager")
-        assert alert.event.fields == [Field("priority", "high")]
+        assert alert.event.fields == [Field("class", "incident"), Field("priority", "high")]
         assert "plugin 'crashy' failed and was skipped" in caplog.text

@@ -34,7 +34,7 @@ def test_eventrouter_wit_matches_hookspecs() -> None:
     )
 
 
-@pytest.mark.parametrize("guest", ["dedup", "lookup"])
+@pytest.mark.parametrize("guest", ["dedup", "lookup", "tagger", "tally", "oncall"])
 def test_eventrouter_guests_import_the_current_host_wit(guest: str) -> None:
     """The airssys:host WIT a sample guest builds against is what the host provides."""
     copy = ROOT / "sample_apps/eventrouter/plugins" / guest / "wit/deps/airssys-host/host.wit"

@@ -8,11 +8,14 @@ payload as its reply and publishes it to ``seen``; a payload starting with ``!``
 
 from __future__ import annotations
 
+import json
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pluggy
 import pytest
 
@@ -368,3 +371,175 @@ def test_messages_during_reloads_are_all_handled(make_host: MakeHost, echo_wasm:
         thread.join(30)
     _wait_for(lambda: host.messaging.counters()["subscribers"]["echo"].delivered == sent)
     assert host.messaging.dead_letters() == []
+
+
+# ----------------------------------------------------------------------------- status file
+
+
+@pytest.fixture
+def status_file(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "host-status.json"
+
+
+def _status(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from airssys_plugins.cli import main
+
+    code = main(["status", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_drain_waits_for_every_message_to_be_handled(make_host: MakeHost) -> None:
+    """drain() returns once every queued message was handled (none left in a mailbox)."""
+    host = make_host()
+    handled: list[bytes] = []
+    release = threading.Event()
+
+    def slow(topic: str, payload: bytes) -> None:
+        release.wait(10)
+        handled.append(payload)
+
+    host.subscribe("jobs.*", slow)
+    for i in range(20):
+        host.publish("jobs.a", str(i).encode())
+    assert host.messaging.drain(timeout=0) is False  # the first handler is still waiting
+    release.set()
+    assert host.messaging.drain(timeout=10) is True
+    assert len(handled) == 20
+    assert host.messaging.counters()["subscribers"]
+    assert host.messaging.drain(timeout=0) is True
+
+
+def test_status_shows_a_running_hosts_counters_dead_letters_and_mailboxes(
+    make_host: MakeHost, echo_wasm: Path, status_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`airssys-plugins status` reads what a live host wrote: counters per topic and per
+    subscriber (delivered, retried, dead-lettered, queued), dead letters, and says live."""
+    from airssys_plugins.host.status import StatusFile
+
+    host = make_host(messaging=MessagingPolicy(retries=1))
+    writer = host.messaging.record_status(StatusFile(status_file), app="demo", links=host.links)
+    assert writer is not None
+    host.load(echo_wasm, name="echo", requests=RIGHTS)
+    seen = _collect(host, "seen")
+    host.publish("work", b"!boom")  # traps twice (one retry), then dead-lettered
+    for i in range(3):
+        host.publish("jobs.a", f"m{i}".encode())
+    host.publish("nobody.home", b"x")
+    _drain(seen, 3)
+    assert host.messaging.drain(timeout=10)
+    writer.flush()
+    code, out, _ = _status(capsys, "--file", str(status_file))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"status of demo ({status_file})"
+    assert re.match(r"host: live: pid \d+ is running; last written at ", lines[1])
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line[:1] not in (" ", "-", "")}
+    assert rows["jobs.a"] == ["3", "0", "0", "0"]
+    assert rows["work"] == ["0", "1", "1", "0"]
+    assert rows["nobody.home"] == ["0", "0", "1", "0"]
+    assert rows["echo"] == ["jobs.*,", "work", "3", "1", "1", "0"]
+    assert "dead letters: 2 kept, the last 2 shown (oldest first)" in lines
+    [trap] = [line for line in lines if "#1 work from host to echo" in line]
+    assert "handler failed (PluginTrap: " in trap
+    assert "after 2 attempt(s)" in trap
+    assert any(line.startswith("  #5 nobody.home from host: no subscriber at ") for line in lines)
+    assert out.rstrip().endswith("links: none")
+    code, out, _ = _status(capsys, "--file", str(status_file), "--json")
+    data = json.loads(out)
+    counters = host.messaging.counters()
+    assert data["freshness"] == "running"
+    assert data["subscribers"]["echo"] == attrs.asdict(counters["subscribers"]["echo"])
+    assert data["topics"]["work"] == {
+        "delivered": 0, "retried": 1, "dead_lettered": 1, "queue_depth": 0
+    }  # fmt: skip
+    assert data["mailboxes"]["echo"] == ["jobs.*", "work"]
+    assert sorted(d["reason"] for d in data["dead_letters"]["recent"]) == [
+        "handler failed", "no subscriber"
+    ]  # fmt: skip
+
+
+def test_status_file_writes_are_rate_limited(make_host: MakeHost, status_file: Path) -> None:
+    """Many changes within the interval make one write (the first is written at once);
+    closing the host writes the last counters, marked closed."""
+    from airssys_plugins.host.status import StatusFile
+
+    host = make_host()
+    writer = host.messaging.record_status(StatusFile(status_file), app="demo", interval=3600)
+    assert writer is not None
+    _wait_for(lambda: writer.writes == 1)
+    got = _collect(host, "t.*")
+    for i in range(200):
+        host.publish("t.x", str(i).encode())
+    _drain(got, 200)
+    assert host.messaging.drain(timeout=10)
+    assert writer.writes == 1  # the next write is due an hour after the first
+    assert json.loads(status_file.read_text())["topics"] == {}
+    host.close()
+    assert writer.writes == 2
+    data = json.loads(status_file.read_text())
+    assert data["closed"] is True
+    assert data["topics"]["t.x"]["delivered"] == 200
+
+
+def test_status_says_when_the_host_closed_or_its_process_ended(
+    make_host: MakeHost, status_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A closed host's file is shown as its last counters; a file whose process ended
+    without closing is STALE; both exit 0 and say so."""
+    import subprocess
+    import sys
+
+    from airssys_plugins.host.status import StatusFile
+
+    host = make_host()
+    host.messaging.record_status(StatusFile(status_file), app="demo")
+    host.close()
+    code, out, _ = _status(capsys, "--file", str(status_file))
+    assert code == 0
+    assert "when its host closed at" in out.splitlines()[1]
+    assert "the last counters of a host that has ended, not live ones" in out
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    data = json.loads(status_file.read_text())
+    data.update(closed=False, pid=int(ended.stdout))
+    status_file.write_text(json.dumps(data))
+    code, out, _ = _status(capsys, "--file", str(status_file))
+    assert code == 0
+    assert out.splitlines()[1].startswith(f"host: STALE: written by pid {int(ended.stdout)} at ")
+    assert "which is no longer running (it ended without closing its host)" in out
+    code, out, _ = _status(capsys, "--file", str(status_file), "--json")
+    assert json.loads(out)["freshness"] == "stale"
+
+
+def test_status_without_a_file_or_with_a_bad_one_is_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No status file: exit 1 saying where it looked; a FIFO or a file that is not a
+    host's status: exit 1 with a named error, never a traceback or a hang."""
+    import os
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    code, out, err = _status(capsys, "--app", "nosuchapp")
+    assert code == 1
+    assert out == ""
+    expected = tmp_path / "state" / "nosuchapp" / "host-status.json"
+    assert err.startswith(f"absent: {expected} does not exist: no host of 'nosuchapp' ")
+    code, out, _ = _status(capsys, "--app", "nosuchapp", "--json")
+    assert (code, json.loads(out)["freshness"]) == (1, "absent")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, _, err = _status(capsys, "--file", str(fifo))
+    assert code == 1
+    assert "a FIFO" in err
+    assert "Traceback" not in err
+    junk = tmp_path / "junk.json"
+    junk.write_text("[1, 2]")
+    code, _, err = _status(capsys, "--file", str(junk))
+    assert code == 1
+    assert "is not a host status file (no 'format' number)" in err
+    junk.write_text("{not json")
+    code, _, err = _status(capsys, "--file", str(junk))
+    assert (code, "is not a host status file (not JSON" in err) == (1, True)
+    with pytest.raises(SystemExit, match="give --app NAME"):
+        _status(capsys)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pluggy
 import pytest
 
@@ -35,13 +39,15 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.cli import main
+from airssys_plugins.host.scaleout import _Sizer
 from airssys_plugins.host.shipment import Shipment, capture
 from airssys_plugins.host.supervision import HookFailures
 from airssys_plugins.host.worker import facts
+from airssys_plugins.runtime.engine import Artefact, export_artefact, import_artefact
 
 from .conftest import ROOT
 from .demo import PACKAGE, DemoHooks
-from .scaleout_hooks import Doubler, Killer, Unpicklable, pid_of_worker
+from .scaleout_hooks import Doubler, Killer, Unpicklable, WorkerPid, pid_of_worker
 
 FUNCS = ["add-one", "pick", "fail", "setup", "get-setup"]
 
@@ -154,9 +160,9 @@ def test_an_item_that_always_kills_its_worker_fails_alone_after_the_bound(
 
 
 def test_what_cannot_travel_is_refused_up_front_by_name(
-    batch_host: PluginHost, demo: Callable[..., Path]
+    batch_host: PluginHost, demo: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """Unpicklable Python plugins, lambdas as host functions and components without a file."""
+    """Unpicklable Python plugins, lambdas as host functions, components whose file changed."""
     batch_host.pm.register(Unpicklable(), name="locked")
     with pytest.raises(NotShippable, match="'locked'") as refused:
         batch_host.map("add_one", [{"x": 1}])
@@ -170,13 +176,30 @@ def test_what_cannot_travel_is_refused_up_front_by_name(
         def ident(x: u32) -> u32:  # a local function: pickle cannot name it
             return x
 
-        host.load(demo(k=2, funcs=["add-one"]).read_bytes(), name="inline")
+        wasm = tmp_path / "changed.wasm"
+        wasm.write_bytes(demo(k=2, funcs=["add-one"]).read_bytes())
+        host.load(wasm, name="changed")
+        wasm.write_bytes(demo(k=5, funcs=["add-one"]).read_bytes())  # not what was loaded
         with pytest.raises(ExceptionGroup) as both:
             host.map("add_one", [{"x": 1}])
     assert {(e.plugin, e.function) for e in both.value.exceptions} == {  # type: ignore[attr-defined]
-        ("inline", None),
+        ("changed", None),
         (None, "demo:hooks/ident@1.0.0#ident"),
     }
+    changed = next(e for e in both.value.exceptions if e.plugin == "changed")  # type: ignore[attr-defined]
+    assert f"no longer matches {wasm}" in str(changed)
+
+
+def test_a_component_loaded_from_bytes_without_a_path_travels(
+    demo: Callable[..., Path], pool: LocalPool
+) -> None:
+    """host.load(data) keeps the bytes, so a batch ships them like a file's."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(demo(k=4, funcs=["add-one"]).read_bytes(), name="inline")
+        result = host.map("add_one", [{"x": i} for i in range(10)], pool=pool)
+        assert result == [host.pm.hook.add_one(x=i) for i in range(10)]
 
 
 def test_workers_get_the_same_grants_limits_and_functions(demo: Callable[..., Path]) -> None:
@@ -203,7 +226,21 @@ def test_workers_get_the_same_grants_limits_and_functions(demo: Callable[..., Pa
         "capabilities": plugin.capabilities,
         "limits": plugin.limits,
         "sha256": plugin.sha256,
+        "isolation": "shared",
+        "pool_size": 1,
     }
+
+
+def test_workers_isolate_calls_as_the_host_does(demo: Callable[..., Path]) -> None:
+    """A plugin loaded with isolation="per-call" (and its pool size) is rebuilt so on the
+    workers: a worker never carries state between calls that the host would not."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(demo(k=1, funcs=FUNCS), name="fresh", isolation="per-call", pool_size=2)
+        shipment = Shipment.of(capture(host))
+    seen = facts(shipment)["plugins"]["fresh"]
+    assert (seen["isolation"], seen["pool_size"]) == ("per-call", 2)
 
 
 def test_local_pools_refuse_fork_and_batches_check_their_arguments(
@@ -246,13 +283,124 @@ def test_project_errors_pickle_with_their_fields(error: PluginError) -> None:
         assert [str(e) for e in back.exceptions] == [str(e) for e in error.exceptions]
 
 
+def test_a_pool_whose_worker_died_between_batches_runs_the_next_batch(
+    batch_host: PluginHost,
+) -> None:
+    """A worker killed while the pool is idle (the OOM killer, say) breaks the pool before
+    any chunk is sent to it; the next batch sends its chunks to a new pool and loses none."""
+    batch_host.pm.register(WorkerPid(), name="pid")
+    items = [{"x": i} for i in range(40) if i != 13]
+    with LocalPool(2) as pool:
+        for _ in range(3):
+            pids = {r[0] for r in batch_host.map("add_one", items, pool=pool, chunksize=2)}
+            os.kill(pids.pop(), signal.SIGKILL)
+            time.sleep(0.2)  # the pool's manager may notice first, or the next submit
+        result = batch_host.map("add_one", items, pool=pool, chunksize=2)
+    assert list(result.indices) == list(range(len(items)))
+    assert [r[1:] for r in result] == [[2 * i["x"], i["x"] + 1] for i in items]
+
+
+def test_chunks_start_small_grow_to_the_work_and_shrink_at_the_end() -> None:
+    """Sizes ramp 1, 2, 4 until the workers report a time; then a chunk holds `seconds`
+    of work, and near the end 1/(2 x workers) of what is left, every item sent once."""
+    sizer = _Sizer(workers=2, seconds=0.1, total=10_000)
+    sizes = [sizer.next() for _ in range(3)]
+    assert sizes == [1, 2, 4]
+    sizer.sent = 7
+    sizer.took(1, 0.001)  # 1 ms per item: 100 items make 0.1 s
+    while sizer.sent < sizer.total:  # type: ignore[operator]
+        size = min(sizer.next(), 10_000 - sizer.sent)
+        sizes.append(size)
+        sizer.sent += size
+    assert sum(sizes) == 10_000
+    assert max(sizes) == 100
+    assert sizes[-1] <= 100 // 8 + 1
+    assert sizes[3:] == sorted(sizes[3:], reverse=True)  # never larger again
+    assert len(sizes) < 10_000 // 100 + 40
+    fixed = _Sizer(workers=2, seconds=0.1, total=None, fixed=7)
+    assert {fixed.next() for _ in range(5)} == {7}
+    endless = _Sizer(workers=2, seconds=0.1, total=None)
+    endless.took(10, 0.0001)
+    assert endless.next() == 4096  # capped: a chunk's items sit in memory at once
+
+
+def test_cheap_items_travel_in_few_chunks(batch_host: PluginHost, pool: LocalPool) -> None:
+    """Without chunksize, a batch of cheap items is sent in a few big chunks."""
+    items = [{"x": i} for i in range(3000) if i != 13]
+    result = batch_host.map("add_one", items, pool=pool)
+    assert result[:3] == [[0, 1], [2, 2], [4, 3]]
+    assert len(result) == len(items)
+    assert result.report.chunks < len(items) // 10
+
+
+SHIPPED = """
+import json, logging, sys
+from pathlib import Path
+from airssys_plugins.host.shipment import Shipment
+from airssys_plugins.host.worker import facts, host_for
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+shipment = Shipment(sys.argv[1], Path(sys.argv[2]).read_bytes())
+seen = facts(shipment)
+print(json.dumps({"deserialised": seen["deserialised"],
+                  "answer": host_for(shipment).pm.hook.add_one(x=1)}))
+"""
+
+
+def _build_elsewhere(shipment: Shipment, tmp_path: Path) -> tuple[dict[str, object], str]:
+    """Build the shipment's host in a new process with an empty compile cache."""
+    blob = tmp_path / f"{shipment.key}.host"
+    blob.write_bytes(shipment.blob)
+    cache = tmp_path / f"cache-{shipment.key[:8]}"
+    done = subprocess.run(
+        [sys.executable, "-c", SHIPPED, shipment.key, str(blob)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "AIRSSYS_PLUGINS_CACHE_DIR": str(cache)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+def test_a_worker_elsewhere_takes_the_hosts_compiled_code(
+    batch_host: PluginHost, tmp_path: Path
+) -> None:
+    """With artefacts, a worker whose engine matches deserialises instead of compiling
+    (its compile cache is empty); without them it compiles; both answer alike."""
+    shipped, log = _build_elsewhere(Shipment.of(capture(batch_host, artefacts=True)), tmp_path)
+    assert shipped == {"deserialised": ["wasm"], "answer": batch_host.pm.hook.add_one(x=1)}
+    assert "compiling plugin 'wasm'" not in log
+    compiled, log = _build_elsewhere(Shipment.of(capture(batch_host)), tmp_path)
+    assert compiled == {"deserialised": [], "answer": shipped["answer"]}
+    assert "compiling plugin 'wasm'" in log
+
+
+def test_an_artefact_for_another_engine_or_a_damaged_one_is_not_used(
+    batch_host: PluginHost,
+) -> None:
+    """Another wasmtime, engine configuration or target: compile instead; bytes wasmtime
+    refuses: compile instead (logged), never a crash."""
+    artefact = export_artefact(batch_host.plugins["wasm"].image.component)
+    assert isinstance(artefact, Artefact)
+    assert import_artefact(artefact) is batch_host.plugins["wasm"].image.component
+    other = artefact.fingerprint.replace("wasmtime=", "wasmtime=0.")
+    assert import_artefact(attrs.evolve(artefact, fingerprint=other, key="other")) is None
+    damaged = attrs.evolve(artefact, key="damaged", data=artefact.data[:100] + b"x" * 64)
+    assert import_artefact(damaged) is None
+
+
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[object]:
-    """A Dask LocalCluster of 2 worker processes, one thread each."""
+    """A Dask LocalCluster of 2 worker processes, one thread each. Its HTTP server takes
+    a free port (":0"): with None it still binds 8787, and when another cluster on the
+    machine holds that port Dask warns, which this suite turns into an error."""
     distributed = pytest.importorskip("distributed", reason="needs the [dask] extra")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -273,6 +421,17 @@ def test_dask_map_and_imap_match_the_local_calls(
     with pytest.raises(PluginTrap) as trap:
         batch_host.map("fail", [{"x": 1}], client=dask_client)
     assert (trap.value.plugin, trap.value.hook) == ("wasm", "fail")
+
+
+def test_dask_workers_deserialise_the_hosts_compiled_code(
+    batch_host: PluginHost, dask_client: object
+) -> None:
+    """A batch on Dask ships compiled code: each worker's host took it, not a compile."""
+    assert batch_host.map("add_one", [{"x": 1}] * 4, client=dask_client)[0] == [2, 2]
+    shipment = Shipment.of(capture(batch_host, artefacts=True))
+    seen = dask_client.run(facts, shipment)  # type: ignore[attr-defined]
+    assert len(seen) == 2
+    assert all(f["deserialised"] == ["wasm"] for f in seen.values())
 
 
 def test_dask_worker_killed_mid_batch_loses_no_item(
@@ -342,10 +501,6 @@ if __name__ == "__main__":
 
 def test_ctrl_c_stops_a_batch_and_its_workers(tmp_path: Path) -> None:
     """SIGINT to the process group: KeyboardInterrupt in the caller, workers exit, no traceback."""
-    import signal
-    import subprocess
-    import sys
-
     script = tmp_path / "interrupted.py"
     script.write_text(INTERRUPTED)
     child = subprocess.Popen(

@@ -372,6 +372,7 @@ def test_a_resource_parameter_keeps_its_name_in_the_mismatch(tmp_path: Path) -> 
         host.load(_component(tmp_path, RESOURCE_EXPORT), name="res")
     (mismatch,) = info.value.mismatches
     assert mismatch.actual == "func(t: borrow<thing>) -> u32"
-    assert "has type borrow<thing> (a resource handle, which hooks cannot carry yet)" in (
-        mismatch.detail
-    )
+    assert (
+        "has type borrow<thing>, expected u32 (borrow<thing> is a resource handle: annotate it "
+        "Borrow[T] with T a @resource class named 'thing')"
+    ) in mismatch.detail

@@ -20,6 +20,7 @@ from . import compose as _compose_cmds
 from . import contract as _contract_cmds
 from . import plugins as _plugin_cmds
 from . import signing as _signing_cmds
+from . import status as _status_cmds
 from .reporting import run_reporting
 
 __all__ = ["main"]
@@ -33,6 +34,7 @@ _COMMAND_MODULES = (
     _batch_cmds,
     _signing_cmds,
     _compose_cmds,
+    _status_cmds,
 )
 
 

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._errors import ContractMismatchError, PluginError, PluginLoadError
 from .common import (
@@ -28,6 +29,10 @@ from .common import (
 from .progress import Activity
 
 __all__ = ["register"]
+
+
+if TYPE_CHECKING:
+    from ..discovery.sources import PluginSource
 
 
 def _cmd_wit(args: argparse.Namespace) -> int:
@@ -45,12 +50,13 @@ def _cmd_wit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _component_of(path: Path) -> tuple[Path, str | None]:
-    """The component a PATH means, and a line about its manifest (if there is one)."""
+def _component_of(path: Path) -> tuple[Path, str | None, PluginSource | None]:
+    """The component a PATH means, a line about its manifest (if there is one), and the
+    plugin source (None for a bare ``.wasm``)."""
     from ..discovery.sources import PluginSource
 
     if path.suffix == ".wasm" and path.is_file():
-        return path, None
+        return path, None, None
     source = PluginSource.from_path(path)
     if source.error is not None:
         if source.component is not None and source.component.is_file():
@@ -63,7 +69,7 @@ def _component_of(path: Path) -> tuple[Path, str | None]:
     about = f"plugin {source.name} {source.version}"
     if source.manifest is not None and source.manifest.path is not None:
         about += f" (manifest {source.manifest.path})"
-    return source.component, about
+    return source.component, about, source
 
 
 def _wit_by_wasm_tools(path: Path) -> str | None:
@@ -84,7 +90,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from ..contract.info import render_text, to_json
     from ..runtime.describe import describe_component
 
-    path, about = _component_of(existing_path(args.component))
+    path, about, source = _component_of(existing_path(args.component))
     try:
         with Activity(f"reading {path.name} ({_size(path)})", quiet=args.json):
             info = describe_component(path)
@@ -103,17 +109,32 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             print("its WIT, as wasm-tools reads it:")
             sys.stdout.write(wit)
         return 0
+    links = _links_of(source, [i.name for i in info.imports], getattr(args, "app", None))
     if args.json:
         data = to_json(info)
         data["loadable"] = True
         if about is not None:
             data["plugin"] = about
+        data["links"] = links
         print(json.dumps(data, indent=2))
         return 0
     if about is not None:
         print(about)
     sys.stdout.write(render_text(info))
+    for line in links:
+        print(line)
     return 0
+
+
+def _links_of(source: PluginSource | None, imports: list[str], app: str | None) -> list[str]:
+    """How each non-host import of the plugin would be served (see
+    :func:`.plugins.import_links`): by a link its manifest asks for, or by nothing."""
+    from .plugins import import_links
+
+    if source is None:  # a bare component: no manifest, so no links asked for
+        return []
+    requested = source.manifest.capabilities.plugins if source.manifest is not None else ()
+    return import_links(source.name, imports, requested, app=app)
 
 
 def _size(path: Path) -> str:
@@ -193,6 +214,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("inspect", help="show any component's imports and exports as WIT")
     p.add_argument("component", metavar="PATH", help="a .wasm, a plugin.toml or a plugin dir")
     p.add_argument("--json", action="store_true", help="print JSON instead of WIT-like text")
+    p.add_argument(
+        "--app",
+        metavar="APP",
+        help="also show the links the app's running host made (from its status file)",
+    )
     p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser(

@@ -5,6 +5,11 @@ airssys-plugins lock    [--app APP] [--contract MODULE:OBJECT] [--dir DIR]... [-
 airssys-plugins enable  NAME --app APP [--dir DIR]... [--force]
 airssys-plugins disable NAME --app APP [--dir DIR]... [--force]
 
+``list`` with ``--contract`` loads the plugins together into a throwaway host and shows
+the links it made between them (which provider serves which import, at which version);
+it also shows the links of the app's running host, from its status file
+(:mod:`airssys_plugins.host.status`), saying whether that host is live.
+
 Exit codes: 0 all well; 1 a plugin is broken (``list``, ``lock``) or an error occurred;
 2 usage error.
 """
@@ -16,21 +21,27 @@ import difflib
 import json
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .._errors import PluginError
+from ..contract import wit
 from ..discovery.lockfile import LockEntry, Lockfile
 from ..discovery.sources import Discovery, PluginShadowedWarning, PluginSource, discover_plugins
 from ..discovery.state import PluginState
+from ..host.composition import LinkInfo
 from ..host.loading import LoadReport, PluginStatus
+from ..host.status import StatusFile, StatusFileError, freshness
 from ..host.supervision import CircuitFile
+from ..policy.capabilities import PluginLink
 from .common import contract_of, load_object, project_of, quiet_loader, versions_of
 from .progress import Activity
 
-__all__ = ["register", "table"]
+__all__ = ["import_links", "register", "table"]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -73,8 +84,11 @@ def _discover(args: argparse.Namespace, app: str) -> Discovery:
         )
 
 
-def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -> LoadReport:
-    """Load every plugin found into a throwaway host, to report what would happen."""
+def _load(
+    args: argparse.Namespace, spec: object, found: Discovery, **kw: Any
+) -> tuple[LoadReport, list[LinkInfo]]:
+    """Load every plugin found into a throwaway host, to report what would happen (and
+    which links between them it made)."""
     import pluggy
 
     from ..host.plugin_host import PluginHost
@@ -95,7 +109,8 @@ def _load(args: argparse.Namespace, spec: object, found: Discovery, **kw: Any) -
         ) as host,
         activity,
     ):
-        return host.load_plugins(found, **kw)
+        report = host.load_plugins(found, **kw)
+        return report, host.links()
 
 
 def _found_only(found: Discovery) -> LoadReport:
@@ -174,17 +189,57 @@ def _json_row(entry: PluginStatus, checked: bool) -> dict[str, Any]:
     }
 
 
+def _link_json(link: LinkInfo | dict[str, Any]) -> dict[str, Any]:
+    data = attrs.asdict(link) if isinstance(link, LinkInfo) else dict(link)
+    return {k: data.get(k) for k in ("provider", "interface", "versions", "served", "state")}
+
+
+def _link_line(link: Mapping[str, Any]) -> str:
+    served = f"served as {link['served']}" if link.get("served") else "no provider loaded"
+    return (
+        f"  {link.get('importer')} imports {link.get('interface')} from plugin "
+        f"{link.get('provider')!r} (range {link.get('versions')}): {link.get('state')}, {served}"
+    )
+
+
+def _live_links(app: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """The links of the app's running (or last) host, from its status file, and a note
+    saying how current they are; None without a readable file."""
+    try:
+        data = StatusFile.for_app(app).read()
+    except StatusFileError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        return None
+    if data is None:
+        return None
+    links = [x for x in data.get("links") or [] if isinstance(x, dict)]
+    return freshness(data)[1], links
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     app, spec = _app_and_spec(args)
     found = _discover(args, app)
     checked = spec is not None
-    report = _load(args, spec, found, lockfile=args.lockfile) if checked else _found_only(found)
+    links: list[LinkInfo] = []
+    if checked:
+        report, links = _load(args, spec, found, lockfile=args.lockfile)
+    else:
+        report = _found_only(found)
+    live = _live_links(app)
     if args.json:
-        print(json.dumps([_json_row(e, checked) for e in report], indent=2))
+        rows = []
+        for e in report:
+            row = _json_row(e, checked)
+            row["links"] = [_link_json(x) for x in links if x.importer == e.name]
+            if live is not None:
+                row["live_links"] = [_link_json(x) for x in live[1] if x.get("importer") == e.name]
+            rows.append(row)
+        print(json.dumps(rows, indent=2))
         return 1 if report.broken else 0
     print(f"plugins of {app} (searched: {'; '.join(found.searched)})")
     if not report.entries:
         print("no plugins found")
+        _print_links(links, live)
         return 0
     circuits = CircuitFile.for_app(app).read()
     header = ["NAME", "VERSION", "SOURCE", "HOOKS", "CAPABILITIES", "STATUS"]
@@ -195,7 +250,56 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"\n{e.name} ({e.status}): {e.error if e.error is not None else e.note}")
     for name, circuit in sorted(circuits.items()):
         print(f"\n{name} (circuit open in a running host): {circuit.get('reason')}")
+    _print_links(links, live)
     return 1 if report.broken else 0
+
+
+def _print_links(links: list[LinkInfo], live: tuple[str, list[dict[str, Any]]] | None) -> None:
+    if links:
+        print("\nlinks between these plugins, loaded together:")
+        for link in links:
+            print(_link_line(attrs.asdict(link)))
+    if live is not None and live[1]:
+        print(f"\nlinks in the app's host ({live[0]}):")
+        for data in live[1]:
+            print(_link_line(data))
+
+
+def import_links(
+    plugin: str,
+    imports: Iterable[str],
+    requested: Iterable[str | PluginLink] = (),
+    *,
+    app: str | None = None,
+) -> list[str]:
+    """Lines saying how each interface a component imports would be served, for
+    ``inspect``: a host interface (``wasi:``, ``airssys:host``), a link to another plugin
+    its manifest asks for (``requested``), or nothing; with ``app``, the link as the app's
+    running host made it (from its status file). Empty when it imports only host
+    interfaces and no host has linked it."""
+    links = [x if isinstance(x, PluginLink) else PluginLink.parse(x) for x in requested]
+    live = _live_links(app) if app is not None else None
+    mine = [x for x in live[1] if x.get("importer") == plugin] if live is not None else []
+    lines: list[str] = []
+    for name in sorted(set(imports)):
+        if name.startswith(("wasi:", "airssys:host/")) or ":" not in name:
+            continue
+        bare = wit.unversioned(name)
+        link = next((x for x in sorted(links, key=str) if x.interface == bare), None)
+        if link is None:
+            lines.append(
+                f"  {name}: no link asked for; the host refuses the plugin unless the app "
+                f'provides it (host.provide) or its manifest asks plugins = ["<provider>:{bare}"]'
+            )
+        else:
+            lines.append(
+                f"  {name}: from plugin {link.provider!r} (a link, range {link.versions}), "
+                "as its manifest asks; the operator must grant it"
+            )
+    if live is not None and mine:
+        lines.append(f"in the app's host ({live[0]}):")
+        lines += [_link_line(x) for x in mine]
+    return ["links:", *lines] if lines else []
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
@@ -204,7 +308,7 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     usable: list[PluginSource] = list(found)
     failed: list[tuple[PluginSource, PluginError]] = []
     if spec is not None:
-        report = _load(args, spec, found)
+        report, _ = _load(args, spec, found)
         failed += [(e.source, e.error) for e in report.broken if e.error is not None]
         usable = [e.source for e in report if e.status in ("loaded", "disabled")]
     entries: list[LockEntry] = []

@@ -18,14 +18,19 @@ from typing import Annotated, Any, Generic, TypeVar, final
 import attrs
 
 __all__ = [
+    "Borrow",
     "Err",
+    "HandleKind",
     "Ok",
+    "Own",
     "Result",
     "WitPrimitive",
     "char",
     "f32",
     "f64",
+    "is_resource",
     "is_variant",
+    "resource",
     "s8",
     "s16",
     "s32",
@@ -116,3 +121,52 @@ def variant(cls: C) -> C:
 def is_variant(tp: Any) -> bool:
     """Whether ``tp`` is a class marked with :func:`variant` (not one of its cases)."""
     return isinstance(tp, type) and tp.__dict__.get(_VARIANT_ATTR) is tp
+
+
+_RESOURCE_ATTR = "__airssys_resource__"
+
+
+def resource(cls: C) -> C:
+    """Mark a class as a WIT ``resource``: a handle to an object that lives on one side
+    (the component that exports it, or the host that provides it) and is used from the
+    other through its methods::
+
+        @resource
+        class Counter:
+            def __init__(self, start: u32) -> None: ...   # constructor(start: u32)
+            def get(self) -> u32: ...                      # get: func() -> u32
+            @staticmethod
+            def zero() -> Counter: ...                     # zero: static func() -> counter
+
+    Every public function of the class body is a method (its annotations give the WIT
+    signature, ``self`` being the handle); ``@staticmethod`` functions are static
+    functions; an ``__init__`` defined in the class body is the constructor. Names
+    starting with ``_`` are left out. In annotations, the class itself or ``Own[Counter]``
+    is ``own<counter>``, ``Borrow[Counter]`` is ``borrow<counter>``.
+    """
+    setattr(cls, _RESOURCE_ATTR, cls)
+    return cls
+
+
+def is_resource(tp: Any) -> bool:
+    """Whether ``tp`` is a class marked with :func:`resource`."""
+    return isinstance(tp, type) and tp.__dict__.get(_RESOURCE_ATTR) is tp
+
+
+R = TypeVar("R")
+
+
+@final
+@attrs.frozen
+class HandleKind:
+    """Marker inside ``Annotated[...]``: ``own`` or ``borrow`` handle of a resource."""
+
+    own: bool
+
+
+#: ``own<T>`` of a :func:`resource` class ``T`` (the same as ``T`` alone): the receiver
+#: owns the handle, and passing it gives it away. To a type checker it is just ``T``.
+Own = Annotated[R, HandleKind(own=True)]
+#: ``borrow<T>`` of a :func:`resource` class ``T``: the handle is lent for one call only.
+#: To a type checker it is just ``T``.
+Borrow = Annotated[R, HandleKind(own=False)]

@@ -27,10 +27,13 @@ from .mapping import Contract, HookContract
 from .wit import (
     EnumT,
     FlagsT,
+    FuncSig,
+    HandleT,
     ListT,
     OptionT,
     Prim,
     RecordT,
+    ResourceT,
     ResultT,
     TupleT,
     Unsupported,
@@ -113,9 +116,13 @@ class _Names:
 _RESERVED = {
     "annotations", "attrs", "enum", "pluggy", "typing", "Protocol", "PROJECT", "hookspec",
     "hookimpl", "relay", "plugin_manager", "HookRelay", "Result", "variant", "wit_binding",
-    "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "f32", "f64",
+    "resource", "Borrow", "Own", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
+    "f32", "f64",
     "bool", "str", "bytes", "list", "tuple", "int", "float", "None",
 }  # fmt: skip
+
+
+_Named = RecordT | VariantT | EnumT | FlagsT | ResourceT
 
 
 @final
@@ -126,7 +133,7 @@ class _Writer:
         self.classes: dict[int, str] = {}  # id(named type) -> Python class name
         self.blocks: list[str] = []
         self.aliases: set[str] = set()
-        self.by_shape: list[tuple[RecordT | VariantT | EnumT | FlagsT, str]] = []
+        self.by_shape: list[tuple[_Named, str]] = []
 
     # -- types -------------------------------------------------------------------------------
 
@@ -155,11 +162,14 @@ class _Writer:
         if isinstance(t, ResultT):
             ok = self.annotation(t.ok, where=where)
             return f"Result[{ok}, {self.annotation(t.err, where=where)}]"
+        if isinstance(t, HandleT):
+            cls = self.define(t.resource)
+            return cls if t.own else f"Borrow[{cls}]"
         if isinstance(t, Unsupported):
             raise BindgenError(f"{where}: uses {t.description}")
         return self.define(t)
 
-    def define(self, t: RecordT | VariantT | EnumT | FlagsT) -> str:
+    def define(self, t: _Named) -> str:
         """The class of named type ``t`` (defined on first use, after the types it uses)."""
         known = self.classes.get(id(t))
         if known is not None:
@@ -176,7 +186,9 @@ class _Writer:
         where = f"type {t.name}"
         head = _docstring((info.docs or f"WIT {_kind(t)} `{t.name}`.").splitlines(), "    ")
         wit_name = "" if kebab_ok(cls, t.name) else f'    __wit_name__ = "{t.name}"\n'
-        if isinstance(t, RecordT):
+        if isinstance(t, ResourceT):
+            self.blocks.append(f"@resource\nclass {cls}:\n{head}\n{wit_name}" + self._members(t))
+        elif isinstance(t, RecordT):
             rows = []
             for fname, ft in t.fields:
                 ann = self.annotation(ft, where=f"{where}, field {fname}")
@@ -217,6 +229,35 @@ class _Writer:
                     body += "" if ct is None else payload
                 self.blocks.append(f"@attrs.frozen\nclass {case_cls}({cls}):\n{body}")
         return cls
+
+    def _members(self, t: ResourceT) -> str:
+        """The constructor, methods and static functions of a resource class."""
+        where = f"resource {t.name}"
+        rows: list[str] = []
+
+        def params(sig: FuncSig, member: str) -> list[str]:
+            return [
+                f"{_snake(n)}: {self.annotation(pt, where=f'{where}, {member}, parameter {n}')}"
+                for n, pt in sig.params
+            ]
+
+        if t.constructor is not None:
+            rows.append(
+                _def("__init__", ["self", *params(t.constructor, "constructor")], "None", ": ...")
+            )
+        for name, sig in t.methods:
+            py = _snake(name)
+            if not kebab_ok(py, name):
+                raise BindgenError(f"{where}: method {name!r} has no Python name")
+            result = self.annotation(sig.result, where=f"{where}, {name}, result")
+            rows.append(_def(py, ["self", *params(sig, name)], result, ": ..."))
+        for name, sig in t.statics:
+            py = _snake(name)
+            if not kebab_ok(py, name):
+                raise BindgenError(f"{where}: static function {name!r} has no Python name")
+            result = self.annotation(sig.result, where=f"{where}, {name}, result")
+            rows.append("    @staticmethod\n" + _def(py, params(sig, name), result, ": ..."))
+        return "".join(rows) if rows else "    pass\n"
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -264,8 +305,15 @@ def kebab_ok(py_name: str, wit_name: str) -> bool:
         return False
 
 
-def _kind(t: RecordT | VariantT | EnumT | FlagsT) -> str:
-    return {RecordT: "record", VariantT: "variant", EnumT: "enum", FlagsT: "flags"}[type(t)]
+def _kind(t: _Named) -> str:
+    kinds = {
+        RecordT: "record",
+        VariantT: "variant",
+        EnumT: "enum",
+        FlagsT: "flags",
+        ResourceT: "resource",
+    }
+    return kinds[type(t)]
 
 
 def _hook_names(functions: Iterable[WitFunction]) -> list[str]:
@@ -330,6 +378,7 @@ def hookspec_module(
     uses_enum = any(b.startswith("class ") for b in writer.blocks)
     uses_attrs = any(b.startswith("@attrs") for b in writer.blocks)
     uses_variant = any(b.startswith("@variant") for b in writer.blocks)
+    uses_resource = any(b.startswith("@resource") for b in writer.blocks)
     if uses_enum:
         out.append("import enum\n")
     out.append("from typing import Protocol, cast\n\n")
@@ -342,6 +391,8 @@ def hookspec_module(
             *writer.aliases,
             "wit_binding",
             *(["variant"] if uses_variant else []),
+            *(["resource"] if uses_resource else []),
+            *(["Borrow"] if "Borrow[" in "".join(relay) + body + _all_specs(by_class) else []),
             *(["Result"] if "Result[" in "".join(relay) + body or _uses_result(by_class) else []),
         },
         key=lambda n: (n != "Result", re.sub(r"\d+", lambda m: m.group().zfill(4), n.lower())),
@@ -385,6 +436,10 @@ def hookspec_module(
         "    return pm\n"
     )
     return Generated("".join(out), tuple(hooks), tuple(skipped))
+
+
+def _all_specs(by_class: dict[str | None, list[str]]) -> str:
+    return "".join(spec for specs in by_class.values() for spec in specs)
 
 
 def _uses_result(by_class: dict[str | None, list[str]]) -> bool:

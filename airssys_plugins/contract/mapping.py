@@ -28,9 +28,16 @@ import attrs
 
 from .._errors import HookspecError, Mismatch
 from . import wit as _wit
-from .annotations import Result, WitPrimitive, is_variant
+from .annotations import HandleKind, Result, WitPrimitive, is_resource, is_variant
 
-__all__ = ["Contract", "HookContract", "HookOptions", "WitBinding", "wit_binding"]
+__all__ = [
+    "Contract",
+    "HookContract",
+    "HookOptions",
+    "WitBinding",
+    "resource_type",
+    "wit_binding",
+]
 
 _BINDING_ATTR = "__airssys_wit_binding__"
 
@@ -311,16 +318,30 @@ def _describe_difference(expected: _wit.FuncSig, actual: _wit.FuncSig) -> str:
         if et != at:
             return (
                 f"parameter {name!r} (component calls it {aname!r}) has type "
-                f"{_wit.render_type_expanded(at)}{_resource_note(at)}, expected "
-                f"{_wit.render_type_expanded(et)}"
+                f"{_wit.render_type_expanded(at)}, expected "
+                f"{_wit.render_type_expanded(et)}{_resource_note(at)}"
             )
-    return f"result type differs{_resource_note(actual.result)}"
+    if expected.result != actual.result:
+        return (
+            f"the result has type {_show_result(actual.result)}, expected "
+            f"{_show_result(expected.result)}{_resource_note(actual.result)}"
+        )
+    return "result type differs"
+
+
+def _show_result(t: _wit.WitType | None) -> str:
+    return "(none)" if t is None else _wit.render_type_expanded(t)
 
 
 def _resource_note(t: _wit.WitType | None) -> str:
-    if isinstance(t, _wit.Unsupported) and t.description.startswith(("own<", "borrow<")):
-        return " (a resource handle, which hooks cannot carry yet)"
-    return ""
+    handle = next(_wit.resources_in(t), None)
+    if handle is None:
+        return ""
+    kind = "Own" if handle.own else "Borrow"
+    return (
+        f" ({_wit.render_type_expanded(handle)} is a resource handle: annotate it {kind}[T] "
+        f"with T a @resource class named {handle.resource.name!r})"
+    )
 
 
 def _interface(iface: str, hook: HookContract) -> _wit.Interface:
@@ -332,7 +353,7 @@ def _interface(iface: str, hook: HookContract) -> _wit.Interface:
         notes.append("historic: replayed to plugins registered later")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     docs = [f"Hook `{hook.name}`{suffix}.", *(hook.doc.splitlines() if hook.doc else ())]
-    seen: dict[str, _wit.WitType] = {}
+    seen: dict[str, _wit.NamedType] = {}
     for named in _wit.interface_types([hook.signature]):
         if named.name == hook.binding.function:
             raise HookspecError(
@@ -544,6 +565,9 @@ class _Mapper:
             marks = [m for m in ann.__metadata__ if isinstance(m, WitPrimitive)]
             if marks:
                 return self._primitive(args[0], marks[0].name)
+            handles = [m for m in ann.__metadata__ if isinstance(m, HandleKind)]
+            if handles:
+                return self._handle(args[0], handles[0].own)
             return self.map(args[0])
         if ann is None or ann is type(None):
             raise self.fail("None is only allowed as `T | None` (WIT option) or `-> None`")
@@ -577,6 +601,8 @@ class _Mapper:
             err = None if args[1] is type(None) or args[1] is None else self.map(args[1])
             return _wit.ResultT(ok, err)
         if isinstance(ann, type):
+            if is_resource(ann):
+                return self._handle(ann, True)
             if issubclass(ann, enum.Flag):
                 return _wit.FlagsT(self._name(ann), self._members(ann), ann)
             if issubclass(ann, enum.Enum):
@@ -593,6 +619,18 @@ class _Mapper:
         elif ann is list or ann is tuple:
             hint = "; give the element type, e.g. list[str]"
         raise self.fail(f"unsupported annotation {_show(ann)}{hint}")
+
+    def _handle(self, cls: Any, own: bool) -> _wit.HandleT:
+        kind = "Own" if own else "Borrow"
+        if not is_resource(cls):
+            raise self.fail(
+                f"{kind}[{_show(cls)}]: {_show(cls)} is not a resource; mark the class with "
+                "@resource (its methods become the resource's methods)"
+            )
+        try:
+            return _wit.HandleT(resource_type(cls), own=own)
+        except HookspecError as exc:
+            raise self.fail(str(exc)) from exc
 
     def _primitive(self, base: Any, name: str) -> _wit.WitType:
         if name not in _wit.PRIMITIVES:
@@ -663,6 +701,80 @@ class _Mapper:
             return _wit.VariantT(self._name(cls), tuple(cases), cls, tuple(subclasses))
         finally:
             self._active.discard(id(cls))
+
+
+# resource class -> its WIT model (being built, or built): a member may use the resource
+# itself, and every use of one class is the same ResourceT.
+_RESOURCES: dict[type, _wit.ResourceT] = {}
+
+
+def resource_type(cls: type) -> _wit.ResourceT:
+    """The WIT model of a :func:`~airssys_plugins.resource` class: its constructor
+    (``__init__``), methods and static functions, each mapped like a hookspec.
+    HookspecError lists every member that cannot be mapped."""
+    found = _RESOURCES.get(cls)
+    if found is not None:
+        return found
+    given = cls.__dict__.get("__wit_name__")
+    try:
+        name = given.lstrip("%") if isinstance(given, str) else _wit.kebab(cls.__name__)
+    except ValueError as exc:
+        raise HookspecError(f"resource {cls.__name__}: {exc}") from exc
+    docs = tuple(inspect.cleandoc(cls.__doc__).splitlines()) if cls.__doc__ else ()
+    res = _wit.ResourceT(name, py=cls, docs=docs)
+    _RESOURCES[cls] = res
+    try:
+        _complete_resource(cls, res)
+    except BaseException:
+        del _RESOURCES[cls]
+        raise
+    return res
+
+
+def _complete_resource(cls: type, res: _wit.ResourceT) -> None:
+    problems: list[HookspecError] = []
+    constructor: _wit.FuncSig | None = None
+    methods: list[tuple[str, _wit.FuncSig]] = []
+    statics: list[tuple[str, _wit.FuncSig]] = []
+    py_members: list[tuple[str, str]] = []
+    for attr, value in vars(cls).items():
+        if attr.startswith("_") and attr != "__init__":
+            continue
+        static = isinstance(value, staticmethod)
+        func = value.__func__ if static else value
+        if isinstance(value, classmethod | property) or not inspect.isfunction(func):
+            if isinstance(value, classmethod | property):
+                problems.append(
+                    HookspecError(
+                        f"resource {cls.__name__}: {attr} is a {type(value).__name__}; a "
+                        "resource has methods, @staticmethod functions and __init__ only"
+                    )
+                )
+            continue
+        what = f"{cls.__name__}.{attr}"
+        try:
+            wit_name = res.name if attr == "__init__" else _wit.kebab(attr)
+            _, sig, _ = function_signature(what, func, kind="resource member")
+        except (HookspecError, ValueError) as exc:
+            problems.append(
+                exc if isinstance(exc, HookspecError) else HookspecError(f"{what}: {exc}")
+            )
+            continue
+        if attr == "__init__":
+            if sig.result is not None:
+                problems.append(HookspecError(f"{what} must return None (-> None)"))
+                continue
+            constructor = sig
+            py_members.append((f"[constructor]{res.name}", attr))
+        elif static:
+            statics.append((wit_name, sig))
+            py_members.append((f"[static]{res.name}.{wit_name}", attr))
+        else:
+            methods.append((wit_name, sig))
+            py_members.append((f"[method]{res.name}.{wit_name}", attr))
+    if problems:
+        raise _all_problems(problems, f"resource {cls.__name__}")
+    res.complete(constructor, tuple(methods), tuple(statics), tuple(py_members))
 
 
 def _field_names(cls: Any) -> list[str]:

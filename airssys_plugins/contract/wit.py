@@ -25,12 +25,14 @@ __all__ = [
     "EnumT",
     "FlagsT",
     "FuncSig",
+    "HandleT",
     "Interface",
     "ListT",
     "OptionT",
     "PackageId",
     "Prim",
     "RecordT",
+    "ResourceT",
     "ResultT",
     "TupleT",
     "Unsupported",
@@ -48,6 +50,7 @@ __all__ = [
     "render_type_expanded",
     "render_type_inline",
     "render_world",
+    "resources_in",
 ]
 
 PRIMITIVES = frozenset(
@@ -129,16 +132,84 @@ class FlagsT:
 
 
 @attrs.frozen
+class ResourceT:
+    """A WIT ``resource``. Its identity is its name (resources are nominal in the component
+    model); its members ride along for rendering WIT and calling methods, never compared.
+
+    ``methods`` and ``statics`` are WIT name -> signature (a method's without its
+    ``self``); ``py_members`` is the Python name of each constructor, method and static
+    (WIT name -> Python name). A resource read from a compiled component has no members:
+    its functions are exports of their own (``[method]counter.get``).
+    """
+
+    name: str
+    constructor: FuncSig | None = attrs.field(default=None, eq=False, repr=False)
+    methods: tuple[tuple[str, FuncSig], ...] = attrs.field(default=(), eq=False, repr=False)
+    statics: tuple[tuple[str, FuncSig], ...] = attrs.field(default=(), eq=False, repr=False)
+    py: Any = attrs.field(default=None, eq=False, repr=False)
+    py_members: tuple[tuple[str, str], ...] = attrs.field(default=(), eq=False, repr=False)
+    docs: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def complete(
+        self,
+        constructor: FuncSig | None,
+        methods: tuple[tuple[str, FuncSig], ...],
+        statics: tuple[tuple[str, FuncSig], ...],
+        py_members: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Fill in the members (once, while the resource is built: a static function may
+        return the resource itself, so the object must exist before its members do)."""
+        object.__setattr__(self, "constructor", constructor)
+        object.__setattr__(self, "methods", methods)
+        object.__setattr__(self, "statics", statics)
+        object.__setattr__(self, "py_members", py_members)
+
+    def functions(self) -> Iterator[tuple[str, FuncSig]]:
+        """Each member as the component exports or imports it: ``[constructor]counter``,
+        ``[method]counter.get`` (its first parameter ``self: borrow<counter>``),
+        ``[static]counter.zero``."""
+        me = HandleT(self, own=False)
+        if self.constructor is not None:
+            ctor = FuncSig(self.constructor.params, HandleT(self, own=True))
+            yield f"[constructor]{self.name}", ctor
+        for name, sig in self.methods:
+            yield (
+                f"[method]{self.name}.{name}",
+                FuncSig((("self", me), *sig.params), sig.result, is_async=sig.is_async),
+            )
+        for name, sig in self.statics:
+            yield f"[static]{self.name}.{name}", sig
+
+
+@attrs.frozen
 class Unsupported:
-    """A WIT type airssys-plugins cannot pass to Python (resource, future, stream...)."""
+    """A WIT type airssys-plugins cannot pass to Python (future, stream, error-context),
+    as WIT writes it; its subclass :class:`HandleT` is a resource handle, which it can."""
 
     description: str
+
+
+@attrs.frozen(init=False)
+class HandleT(Unsupported):
+    """``own<R>`` (``own=True``) or ``borrow<R>`` of resource ``R``.
+
+    A subclass of :class:`Unsupported` so that code which only describes types (inspect,
+    scaffolds) keeps spelling it as WIT does (``description`` is ``own<counter>``);
+    everything that converts values or renders WIT checks for it first.
+    """
+
+    resource: ResourceT
+    own: bool
+
+    def __init__(self, resource: ResourceT, own: bool = True):
+        kind = "own" if own else "borrow"
+        self.__attrs_init__(f"{kind}<{resource.name}>", resource, own)
 
 
 WitType: TypeAlias = (
     Prim | ListT | TupleT | OptionT | ResultT | RecordT | VariantT | EnumT | FlagsT | Unsupported
 )
-NamedType: TypeAlias = RecordT | VariantT | EnumT | FlagsT
+NamedType: TypeAlias = RecordT | VariantT | EnumT | FlagsT | ResourceT
 
 
 @attrs.frozen
@@ -295,6 +366,8 @@ def async_parts(sig: FuncSig) -> list[str]:
 
 
 def _unsupported(t: WitType | None) -> Iterator[Unsupported]:
+    if isinstance(t, HandleT):
+        return
     if isinstance(t, Unsupported):
         yield t
     elif isinstance(t, ListT):
@@ -333,6 +406,11 @@ def _render(t: WitType, expand: int) -> str:
             return "result"
         ok = "_" if t.ok is None else _render(t.ok, expand)
         return f"result<{ok}>" if t.err is None else f"result<{ok}, {_render(t.err, expand)}>"
+    if isinstance(t, HandleT):
+        name = render_ident(t.resource.name)
+        if expand == _NEVER:
+            return name if t.own else f"borrow<{name}>"
+        return f"{'own' if t.own else 'borrow'}<{name}>"
     if isinstance(t, Unsupported):
         return t.description
     if expand == _NEVER or (expand == _ANONYMOUS and t.name):
@@ -346,27 +424,41 @@ def _render(t: WitType, expand: int) -> str:
     return f"{kind} {{ {', '.join(t.names)} }}"
 
 
-def named_types(t: WitType | None) -> Iterator[NamedType]:
-    """Named types reachable from ``t``, each after the types it uses (WIT order)."""
+def named_types(t: WitType | None, _seen: set[int] | None = None) -> Iterator[NamedType]:
+    """Named types reachable from ``t``, each after the types it uses (WIT order); a
+    resource after the types its members use (a member using the resource itself does
+    not repeat it)."""
+    if isinstance(t, HandleT):
+        seen = set() if _seen is None else _seen
+        res = t.resource
+        if id(res) in seen:
+            return
+        seen.add(id(res))
+        for _, sig in res.functions():
+            for u in (*sig.param_types, sig.result):
+                if not (isinstance(u, HandleT) and u.resource is res):
+                    yield from named_types(u, seen)
+        yield res
+        return
     if t is None or isinstance(t, Prim | Unsupported):
         return
     if isinstance(t, ListT):
-        yield from named_types(t.element)
+        yield from named_types(t.element, _seen)
     elif isinstance(t, TupleT):
         for e in t.elements:
-            yield from named_types(e)
+            yield from named_types(e, _seen)
     elif isinstance(t, OptionT):
-        yield from named_types(t.inner)
+        yield from named_types(t.inner, _seen)
     elif isinstance(t, ResultT):
-        yield from named_types(t.ok)
-        yield from named_types(t.err)
+        yield from named_types(t.ok, _seen)
+        yield from named_types(t.err, _seen)
     elif isinstance(t, RecordT):
         for _, ft in t.fields:
-            yield from named_types(ft)
+            yield from named_types(ft, _seen)
         yield t
     elif isinstance(t, VariantT):
         for _, ct in t.cases:
-            yield from named_types(ct)
+            yield from named_types(ct, _seen)
         yield t
     else:
         yield t
@@ -375,6 +467,8 @@ def named_types(t: WitType | None) -> Iterator[NamedType]:
 def render_typedef(t: NamedType, indent: str = "  ") -> str:
     """The WIT definition of a named type."""
     pad = indent * 2
+    if isinstance(t, ResourceT):
+        return _render_resource(t, indent)
     if isinstance(t, RecordT):
         body = "".join(f"{pad}{render_ident(n)}: {render_type(ft)},\n" for n, ft in t.fields)
         return f"{indent}record {render_ident(t.name)} {{\n{body}{indent}}}\n"
@@ -391,6 +485,43 @@ def render_typedef(t: NamedType, indent: str = "  ") -> str:
     return f"{indent}{kind} {render_ident(t.name)} {{\n{body}{indent}}}\n"
 
 
+def _render_resource(t: ResourceT, indent: str) -> str:
+    docs = "".join(f"{indent}/// {line}".rstrip() + "\n" for line in t.docs)
+    members = []
+    pad = indent * 2
+    if t.constructor is not None:
+        params = render_func(t.constructor).removeprefix("func")
+        members.append(f"{pad}constructor{params};\n")
+    members.extend(f"{pad}{render_ident(n)}: {sig.render()};\n" for n, sig in t.methods)
+    members.extend(f"{pad}{render_ident(n)}: static {sig.render()};\n" for n, sig in t.statics)
+    name = render_ident(t.name)
+    if not members:
+        return f"{docs}{indent}resource {name};\n"
+    return f"{docs}{indent}resource {name} {{\n{''.join(members)}{indent}}}\n"
+
+
+def resources_in(t: WitType | None) -> Iterator[HandleT]:
+    """Every resource handle inside ``t`` (not looking into resources' members)."""
+    if isinstance(t, HandleT):
+        yield t
+    elif isinstance(t, ListT):
+        yield from resources_in(t.element)
+    elif isinstance(t, OptionT):
+        yield from resources_in(t.inner)
+    elif isinstance(t, ResultT):
+        yield from resources_in(t.ok)
+        yield from resources_in(t.err)
+    elif isinstance(t, TupleT):
+        for e in t.elements:
+            yield from resources_in(e)
+    elif isinstance(t, RecordT):
+        for _, ft in t.fields:
+            yield from resources_in(ft)
+    elif isinstance(t, VariantT):
+        for _, ct in t.cases:
+            yield from resources_in(ct)
+
+
 def interface_types(functions: Iterable[FuncSig]) -> Iterator[NamedType]:
     """Every named type the ``functions`` use, in WIT order (repeats included)."""
     for sig in functions:
@@ -405,6 +536,8 @@ class Interface:
     name: str
     functions: tuple[tuple[str, FuncSig], ...]
     docs: tuple[str, ...] = ()
+    #: Resources defined here whether or not a function uses them (a host's own types).
+    resources: tuple[ResourceT, ...] = ()
 
 
 @attrs.frozen
@@ -425,7 +558,10 @@ def render_interface(interface: Interface) -> str:
     first type of that name), then the functions."""
     out = [_doc_lines(interface.docs), f"interface {render_ident(interface.name)} {{\n"]
     seen: set[str] = set()
-    for named in interface_types(sig for _, sig in interface.functions):
+    used = [*interface.resources, *interface_types(sig for _, sig in interface.functions)]
+    for res in interface.resources:  # what their members use first, then themselves
+        used[:0] = [n for n in named_types(HandleT(res)) if n is not res]
+    for named in used:
         if named.name not in seen:
             seen.add(named.name)
             out.append(render_typedef(named) + "\n")

@@ -105,6 +105,7 @@ class Resolved:
                 f"not the JSON of `wasm-tools component wit --json` (no {exc})"
             ) from exc
         self._cache: dict[int, wit.WitType] = {}
+        self._resources: dict[int, wit.ResourceT] = {}
         self._info: dict[int, NamedTypeInfo] = {}
 
     # -- names -----------------------------------------------------------------------------
@@ -192,7 +193,10 @@ class Resolved:
         where = name if interface is None else f"{interface}#{name}"
         kind = func.get("kind")
         if kind not in ("freestanding", "async-freestanding"):
-            skipped.append((where, "a resource's method, constructor or static function"))
+            owner = name.split("]", 1)[-1].split(".", 1)[0]
+            skipped.append(
+                (where, f"a member of resource `{owner}` (called through its handles, not a hook)")
+            )
             return
         try:
             params = tuple((str(p["name"]), self._must(p["type"])) for p in func["params"])
@@ -225,7 +229,7 @@ class Resolved:
         d = self._types[index]
         kind = d["kind"]
         name = str(d.get("name") or "")
-        if isinstance(kind, str):  # resource, error-context
+        if isinstance(kind, str):  # error-context; a resource is reached through a handle
             raise _Unusable(f"{kind} {name}".strip())
         ((what, body),) = kind.items()
         if what == "type":  # an alias, e.g. a `use` of another interface's type
@@ -240,8 +244,7 @@ class Resolved:
             return wit.ResultT(self._ref(body["ok"]), self._ref(body["err"]))
         if what == "handle":
             ((mode, target),) = body.items()
-            resource = self._types[target].get("name") or "resource"
-            raise _Unusable(f"{mode}<{resource}>")
+            return wit.HandleT(self._resource_at(target), own=mode == "own")
         if what in ("future", "stream"):
             raise _Unusable(what)
         member_docs: dict[str, str] = {}
@@ -266,6 +269,56 @@ class Resolved:
             raise _Unusable(what)
         self._info[id(made)] = NamedTypeInfo(self._owner(d), _docs(d), member_docs)
         return made
+
+    def _resource_at(self, index: int) -> wit.ResourceT:
+        """The resource type ``index`` names (through ``use`` aliases)."""
+        d = self._types[index]
+        kind = d["kind"]
+        if isinstance(kind, Mapping) and "type" in kind and isinstance(kind["type"], int):
+            return self._resource_at(kind["type"])
+        if kind != "resource":
+            raise _Unusable(f"a handle of {d.get('name') or 'a non-resource type'}")
+        found = self._resources.get(index)
+        if found is None:
+            found = self._resource(index, d, str(d.get("name") or "resource"))
+        return found
+
+    def _resource(self, index: int, d: Mapping[str, Any], name: str) -> wit.ResourceT:
+        """A resource with its members, read from the functions of the interface that
+        defines it (``"kind": {"method": <its index>}``)."""
+        docs = _docs(d)
+        res = wit.ResourceT(name, docs=tuple(docs.splitlines()) if docs else ())
+        self._resources[index] = res  # its members may return it
+        owner = d.get("owner")
+        functions: Mapping[str, Any] = {}
+        if isinstance(owner, Mapping) and "interface" in owner:
+            functions = self._interfaces[owner["interface"]].get("functions", {})
+        constructor: wit.FuncSig | None = None
+        methods: list[tuple[str, wit.FuncSig]] = []
+        statics: list[tuple[str, wit.FuncSig]] = []
+        try:
+            for fname, func in functions.items():
+                kind = func.get("kind")
+                if not isinstance(kind, Mapping) or index not in kind.values():
+                    continue
+                ((what, _),) = kind.items()
+                params = tuple((str(p["name"]), self._must(p["type"])) for p in func["params"])
+                result = None if func.get("result") is None else self._must(func["result"])
+                short = str(fname).split(".", 1)[-1]
+                if what == "constructor":
+                    constructor = wit.FuncSig(params, None)
+                elif what == "method":
+                    methods.append((short, wit.FuncSig(params[1:], result)))
+                elif what == "static":
+                    statics.append((short, wit.FuncSig(params, result)))
+                else:  # async members (p3)
+                    raise _Unusable(f"resource {name} (its {what} {fname})")
+        except _Unusable:
+            del self._resources[index]
+            raise
+        res.complete(constructor, tuple(methods), tuple(statics))
+        self._info[id(res)] = NamedTypeInfo(self._owner(d), docs)
+        return res
 
     def _owner(self, d: Mapping[str, Any]) -> str | None:
         owner = d.get("owner")

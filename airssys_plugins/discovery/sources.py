@@ -36,7 +36,14 @@ import importlib_metadata
 import platformdirs
 
 from .._errors import ContractMismatchError, Mismatch, PluginError, PluginLoadError
-from .._files import describe_kind, read_metadata_file, read_regular_file
+from .._files import (
+    RegularFile,
+    describe_kind,
+    known_digest,
+    open_regular_file,
+    read_metadata_file,
+    remember_digest,
+)
 from ..contract.wit import PackageId
 from ..policy.capabilities import MAX_COMPONENT_BYTES, Capabilities
 from .lockfile import IntegrityError
@@ -160,13 +167,35 @@ class PluginSource:
     def read_component(self, *, max_bytes: int = MAX_COMPONENT_BYTES) -> tuple[bytes, str]:
         """The component's bytes and their SHA-256, checked against the manifest's
         ``sha256`` and the wheel's RECORD. Raises before anything is compiled. Only a
-        regular file of at most ``max_bytes`` is read (``Limits.max_component_bytes``)."""
+        regular file of at most ``max_bytes`` is read (``Limits.max_component_bytes``).
+        The bytes are hashed unless this process hashed this very version of the file
+        before (see :class:`.._files.FileKey`) and it did not change while read."""
+        with self._open_component(max_bytes) as f:
+            data = f.read()
+            digest = known_digest(f.key) if f.unchanged() else None
+            if digest is None:
+                digest = hashlib.sha256(data).hexdigest()
+                if f.unchanged():
+                    remember_digest(f.key, digest)
+        self._check_pins(digest)
+        return data, digest
+
+    def component_digest(self, *, max_bytes: int = MAX_COMPONENT_BYTES) -> str:
+        """The SHA-256 of the component, checked as :meth:`read_component` checks it, without
+        keeping its bytes: remembered for the file's current version (see
+        :class:`.._files.FileKey`), else hashed from the file in chunks."""
+        with self._open_component(max_bytes) as f:
+            digest = known_digest(f.key) or f.sha256()
+        self._check_pins(digest)
+        return digest
+
+    def _open_component(self, max_bytes: int) -> RegularFile:
         if self.error is not None:
             raise self.error
         if self.component is None:
             raise PluginLoadError(f"plugin {self.name!r} has no component", plugin=self.name)
         try:
-            data = read_regular_file(
+            return open_regular_file(
                 self.component,
                 cap=max_bytes,
                 what="component",
@@ -178,7 +207,9 @@ class PluginSource:
                 plugin=self.name,
                 path=str(self.component),
             ) from exc
-        digest = hashlib.sha256(data).hexdigest()
+
+    def _check_pins(self, digest: str) -> None:
+        """Refuse a component whose digest differs from its RECORD's or its manifest's."""
         if self.record_sha256 is not None and digest != self.record_sha256:
             raise IntegrityError(
                 f"plugin {self.name!r}: {self.component} has sha256 {digest}, but the RECORD "
@@ -196,7 +227,6 @@ class PluginSource:
                 plugin=self.name,
                 path=str(self.component),
             )
-        return data, digest
 
 
 def _from_manifest(

@@ -28,6 +28,7 @@ from ..contract.mapping import Contract, HookContract, HookOptions, WitBinding
 from ..contract.versions import Adapter, ContractVersion, OlderContract
 from ..policy.audit import AuditLog
 from ..runtime import BoundFunc, ComponentImage
+from ..runtime import resources as _resources
 from .interfaces import calling_plugin
 from .plugin import WasmPlugin
 from .supervision import PluginUnavailable
@@ -169,7 +170,10 @@ class HookBridge:
                     )
                 continue
             iface, sig = found
-            problems.extend(contract.check(target, sig, iface))
+            hook_problems = contract.check(target, sig, iface)
+            if not hook_problems:
+                hook_problems = _resource_members(target, image, iface)
+            problems.extend(hook_problems)
             matches.append((target, (iface, binding.function), opts))
         if problems:
             raise ContractMismatchError(name, problems)
@@ -276,6 +280,8 @@ class HookBridge:
         assert supervisor is not None
         audit = self._audit
         name = plugin.name
+        # Handles need the store they live in: such calls go through resources.call.
+        with_handles = next(_resources.handles_in(hook.signature), None) is not None
 
         def call(*args: Any) -> Any:
             # A host function (possibly on a worker thread) calling back into the plugin
@@ -290,7 +296,9 @@ class HookBridge:
             if supervisor.open or supervisor.retry_at is not None:  # read without a lock
                 supervisor.before_call(hook.name)
             try:
-                if plugin._idle is None and not historic:  # one instance: call it directly
+                if with_handles:
+                    result = _call_with_handles(plugin, bound, args)
+                elif plugin._idle is None and not historic:  # one instance: call it directly
                     result = plugin.instances[0].call(bound, args)
                 else:
                     result = raw_call(bound, args)
@@ -304,7 +312,94 @@ class HookBridge:
                 supervisor.success()
             return result
 
+        if with_handles:  # the plugin's resources: their methods are supervised alike
+            guard = _member_guard(plugin, audit)
+            for instance in plugin.instances:
+                _resources.supervise(instance, guard)
         return call
+
+
+def _member_guard(plugin: WasmPlugin, audit: AuditLog) -> _resources.Guard:
+    """Supervision of a plugin's resource member calls (``counter.get()`` on a proxy), as
+    for its hooks: a failure counts, an open circuit refuses the call."""
+    supervisor = plugin.supervisor
+    assert supervisor is not None
+    name = plugin.name
+
+    def guard(what: str, run: Callable[[], Any]) -> Any:
+        if supervisor.open or supervisor.retry_at is not None:
+            supervisor.before_call(what)
+        try:
+            result = run()
+        except HookCallError as exc:
+            if not isinstance(exc, PluginUnavailable):
+                supervisor.failure(exc)
+            if isinstance(exc, PluginTimeout | PluginLimitExceeded):
+                audit.record("limit", name, str(exc), hook=what, reason=exc.reason)
+            raise
+        if supervisor.consecutive:
+            supervisor.success()
+        return result
+
+    return guard
+
+
+def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
+    """A hook call whose arguments or result hold resource handles: on the instance that
+    made the handles it passes, else on an idle one (a handle it returns stays tied to
+    that instance)."""
+    idle = plugin._idle
+    if idle is None:
+        return _resources.call(plugin.instances[0], bound, args, interface=bound.interface)
+    owner = _resources.owning_instance(args)
+    if owner is not None:  # a plugin's handle can only go back to the instance that made it
+        return _resources.call(owner, bound, args, interface=bound.interface)
+    instance = idle.get()
+    try:
+        return _resources.call(instance, bound, args, interface=bound.interface)
+    finally:
+        idle.put(instance)
+
+
+def _resource_members(
+    hook: HookContract, image: ComponentImage, iface: str | None
+) -> list[Mismatch]:
+    """The members of each resource the component exports for ``hook`` (a ``@resource``
+    class in its signature, not one the host provides), checked against its exports in
+    the interface that exports them: every missing or different one."""
+    problems: list[Mismatch] = []
+    seen: set[str] = set()
+    for handle in _resources.handles_in(hook.signature):
+        res = handle.resource
+        if res.name in seen or _resources.is_host_resource(res):
+            continue
+        seen.add(res.name)
+        home = _resources.home_interface(image, res.name, iface)
+        if home is False:  # imported by the component (linking checks it), or memberless
+            continue
+        assert not isinstance(home, bool)
+        where = home or "the component root"
+        for function, expected in res.functions():
+            found = image.find_export(home, function)
+            if found is None:
+                problems.append(
+                    Mismatch(
+                        hook.name,
+                        expected.render(expanded=True),
+                        "(not exported)",
+                        f"resource `{res.name}`: {where} does not export {function}",
+                    )
+                )
+            elif found[1] != expected:
+                problems.append(
+                    Mismatch(
+                        hook.name,
+                        expected.render(expanded=True),
+                        found[1].render(expanded=True),
+                        f"resource `{res.name}`: {function} has another signature",
+                    )
+                )
+    return problems
 
 
 def _adapted(

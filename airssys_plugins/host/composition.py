@@ -97,8 +97,10 @@ class LinkedCallError(HookCallError):
 @final
 @attrs.frozen
 class LinkInfo:
-    """One link as listings show it: ``importer`` imports ``interface`` from ``provider``;
-    ``state`` is ``linked`` (the provider is loaded) or ``waiting`` (it is not)."""
+    """One link as listings show it: ``importer`` imports ``interface`` from ``provider``
+    (any version in the range ``versions``); ``state`` is ``linked`` (the provider is
+    loaded) or ``waiting`` (it is not); ``served`` is the interface, with its version, that
+    the loaded provider exports and serves the link with (None while waiting)."""
 
     importer: str
     provider: str
@@ -106,6 +108,7 @@ class LinkInfo:
     versions: str
     functions: tuple[str, ...]
     state: str
+    served: str | None = None
 
 
 def _exported_version(image: ComponentImage, interface: str) -> list[str | None]:
@@ -177,13 +180,23 @@ class Link:
         return "linked" if self._plugins.get(self.provider) is not None else "waiting"
 
     def info(self) -> LinkInfo:
+        plugin = self._plugins.get(self.provider)
+        served = None
+        if plugin is not None:
+            versions = [
+                v
+                for v in _exported_version(plugin.image, self.spec.interface)
+                if self.spec.accepts(v)
+            ]
+            served = self._export_interface(plugin.image, versions) if versions else None
         return LinkInfo(
             self.importer,
             self.provider,
             self.interface,
             self.spec.versions,
             tuple(sorted(self.functions)),
-            self.state(),
+            "linked" if plugin is not None else "waiting",
+            served,
         )
 
     def host_funcs(self) -> list[HostFunc]:

@@ -37,10 +37,11 @@ import attrs
 
 from .._errors import PluginTimeout
 from ..contract import wit as _wit
-from ..contract.annotations import Err, Ok, Result, u16, u32
-from ..contract.mapping import function_signature
+from ..contract.annotations import Err, Ok, Result, is_resource, u16, u32
+from ..contract.mapping import function_signature, resource_type
 from ..policy.audit import AuditLog
 from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
+from ..runtime import resources as _resources
 
 __all__ = [
     "LIFECYCLE",
@@ -141,9 +142,30 @@ class HostFunction:
         name: str | None = None,
         blocking: bool = True,
     ) -> HostFunction:
+        if is_resource(func):
+            return cls._resource(interface, func, blocking)
         wit_name = name or _wit.kebab(func.__name__)
         _, signature, _ = function_signature(wit_name, func, kind="host function")
         return cls(interface, wit_name, func, signature, blocking)
+
+    @classmethod
+    def _resource(cls, interface: str, res_cls: Any, blocking: bool) -> HostFunction:
+        """A ``@resource`` class provided to guests: one entry that stands for the type and
+        its members (the runtime links each), called as ``func(member, *args)``."""
+        res = resource_type(res_cls)
+        _resources.host_resource(res, interface)  # one interface per class, checked now
+        signature = _wit.FuncSig((), _wit.HandleT(res, own=True))
+        dispatch = functools.partial(_resource_member, res_cls)
+        functools.update_wrapper(dispatch, res_cls, updated=())
+        return cls(interface, f"[resource]{res.name}", dispatch, signature, blocking)
+
+    @property
+    def resource(self) -> _wit.ResourceT | None:
+        """The resource type this entry provides (``provide`` of a ``@resource`` class)."""
+        result = self.signature.result
+        if self.name.startswith("[resource]") and isinstance(result, _wit.HandleT):
+            return result.resource
+        return None
 
     def invoke(self, context: PluginContext, args: list[Any]) -> Any:
         """Run the function for ``context``'s plugin (with a timeout when blocking)."""
@@ -169,6 +191,34 @@ class HostFunction:
             )
             exc.reason = "host call timeout"
             raise exc from None
+
+
+def _audit_leak(instance: Any, plugin: str, counts: dict[str, int]) -> None:
+    """A discarded instance of ``plugin`` still held host objects: into the audit log."""
+    context = getattr(instance, "context", None)
+    if isinstance(context, PluginContext) and context.audit is not None:
+        shown = ", ".join(f"{n} `{r}`" for r, n in sorted(counts.items()))
+        context.audit.record(
+            "limit",
+            plugin,
+            f"plugin {plugin!r} leaked {shown} handle(s): its instance was discarded while "
+            "holding them",
+            limit="resource handles",
+            leaked=dict(counts),
+        )
+
+
+_resources.on_leak(_audit_leak)
+
+
+def _resource_member(cls: type, member: str, *args: Any) -> Any:
+    """Run member ``member`` (its Python name) of host resource class ``cls``: the
+    constructor makes an object, a method runs on its first argument (the handle)."""
+    if member == "__init__":
+        return cls(*args)
+    if isinstance(cls.__dict__.get(member), staticmethod):
+        return getattr(cls, member)(*args)
+    return getattr(args[0], member)(*args[1:])
 
 
 def _run_as(context: PluginContext, func: Callable[..., Any], args: list[Any]) -> Any:
@@ -506,7 +556,11 @@ def host_wit(functions: list[HostFunction]) -> dict[str, str]:
     documents = {}
     for package, interfaces in by_package.items():
         rendered = [
-            _wit.Interface(iface, tuple((f.name, f.signature) for f in funcs))
+            _wit.Interface(
+                iface,
+                tuple((f.name, f.signature) for f in funcs if f.resource is None),
+                resources=tuple(r for f in funcs if (r := f.resource) is not None),
+            )
             for iface, funcs in interfaces.items()
         ]
         if package == f"{HOST_PACKAGE}@{HOST_VERSION}":

@@ -26,6 +26,7 @@ from ..discovery.sources import (
 )
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
+from .isolation import Isolation, check_isolation
 from .plugin import WasmPlugin
 from .provenance import check_signature
 from .settings import SandboxPolicy, Unset
@@ -54,6 +55,7 @@ class _Loader(Protocol):
         config: dict[str, str],
         timeout: float | Literal[Unset.UNSET] | None = ...,
         pool_size: int = ...,
+        isolation: Isolation = ...,
     ) -> WasmPlugin: ...
     def unload(self, name: str) -> None: ...
 
@@ -135,8 +137,10 @@ def load_sources(
     *,
     strict: bool = False,
     lockfile: Lockfile | str | os.PathLike[str] | None = None,
+    isolation: Isolation = "shared",
 ) -> LoadReport:
     """The body of :meth:`PluginHost.load_plugins`."""
+    given = Overrides(isolation=check_isolation(isolation))  # a bad value: before any load
     if isinstance(sources, Discovery):
         winners, shadowed = list(sources.sources), list(sources.shadowed)
     else:
@@ -150,7 +154,7 @@ def load_sources(
             entries.append(PluginStatus(source, "disabled", note="disabled by the operator"))
             continue
         try:
-            plugin, note = _load_one(host, source, lock, strict=strict)
+            plugin, note = _load_one(host, source, lock, strict=strict, overrides=given)
         except Exception as exc:  # any failure of one plugin: the others still load
             error = exc if isinstance(exc, PluginError) else _unexpected(source, exc)
             if strict:
@@ -193,6 +197,7 @@ class Overrides:
     config: Mapping[str, str] | None = None
     timeout: float | Literal[Unset.UNSET] | None = Unset.UNSET
     pool_size: int = 1
+    isolation: Isolation = "shared"
 
 
 def load_path(
@@ -240,5 +245,6 @@ def _load_one(
         config=dict(manifest.config if given.config is None else given.config),
         timeout=given.timeout,
         pool_size=given.pool_size,
+        isolation=given.isolation,
     )
     return plugin, note

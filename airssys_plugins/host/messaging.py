@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Final, Literal, final
+from typing import Any, Final, Literal, final
 
 import attrs
 
@@ -43,6 +43,7 @@ from ..runtime import BoundFunc, ComponentImage
 from .interfaces import SUBSCRIBER, SUBSCRIBER_INTERFACE, PluginContext
 from .loaded import LoadedPlugins
 from .plugin import WasmPlugin
+from .status import StatusFile, StatusWriter
 from .supervision import PluginUnavailable, Supervisor
 
 __all__ = [
@@ -230,6 +231,7 @@ class _Mailbox:
         """Queue ``message`` (waiting per policy); False when there was no room."""
         bus = self.bus
         bus._queued(self, message, +1)
+        bus._busy(+1)
         try:
             if bus.policy.when_full == "block":
                 self.queue.put((message, pending), timeout=bus.policy.block_timeout)
@@ -238,6 +240,7 @@ class _Mailbox:
         except queue.Full:
             bus._queued(self, message, -1)
             bus._dead_letter(message, self.name, "mailbox full")
+            bus._busy(-1)
             if pending is not None:
                 pending.answer(None, f"{self.name}: mailbox full")
             return False
@@ -250,12 +253,15 @@ class _Mailbox:
                 return
             message, pending = item
             self.bus._queued(self, message, -1)
-            if self.closed:
-                self.bus._dead_letter(message, self.name, "unsubscribed")
-                if pending is not None:
-                    pending.answer(None, f"{self.name}: unsubscribed")
-                continue
-            self._handle(message, pending)
+            try:
+                if self.closed:
+                    self.bus._dead_letter(message, self.name, "unsubscribed")
+                    if pending is not None:
+                        pending.answer(None, f"{self.name}: unsubscribed")
+                    continue
+                self._handle(message, pending)
+            finally:
+                self.bus._busy(-1)
 
     def _handle(self, message: Message, pending: _Pending | None) -> None:
         bus = self.bus
@@ -359,6 +365,11 @@ class Messaging:
         self._dead: deque[DeadLetter] = deque(maxlen=policy.dead_letter_limit)
         #: id(plugin version) -> (that version, its bound on-message): see prepare().
         self._bound: dict[int, tuple[WasmPlugin, BoundFunc]] = {}
+        #: Messages queued or being handled, and a condition to wait for none (drain()).
+        self._in_flight = 0
+        self._idle = threading.Condition(threading.Lock())
+        self._status: StatusWriter | None = None
+        self._remember: Callable[[bool], None] = lambda loaded: None
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -404,9 +415,10 @@ class Messaging:
     def attach(self, plugin: WasmPlugin) -> None:
         """Subscribe a loaded (or reloaded) plugin to its granted ``subscribe`` patterns;
         a reload keeps its mailbox and the messages waiting in it."""
+        self._remember(True)
         patterns = tuple(sorted(plugin.capabilities.subscribe))
         if not patterns or plugin.image.find_export(SUBSCRIBER_INTERFACE, "on-message") is None:
-            self.detach(plugin.name)
+            self._drop(plugin.name)
             return
         with self._lock:
             mailbox = self._mailboxes.get(plugin.name)
@@ -417,12 +429,18 @@ class Messaging:
             self._mailboxes[name] = _Mailbox(self, name, patterns, self._plugin_handler(name), name)
         for pattern in patterns:
             self._audit.record("grant", name, f"subscribed to {pattern}", topic=pattern)
+        self._changed()
 
     def detach(self, name: str) -> None:
         """Plugin ``name`` was unloaded: its mailbox closes (waiting messages are
         dead-lettered)."""
+        self._remember(False)
+        self._drop(name)
+
+    def _drop(self, name: str) -> None:
         self._bound = {k: v for k, v in self._bound.items() if v[0].name != name}
         self.unsubscribe(name)
+        self._changed()
 
     def _plugin_handler(self, name: str) -> Callable[[Message], bytes | None]:
         def handle(message: Message) -> bytes | None:
@@ -547,11 +565,24 @@ class Messaging:
         with self._lock:
             for count in self._counts(mailbox, message):
                 count.queued += delta
+        self._changed()
 
     def _count(self, mailbox: _Mailbox, message: Message, what: str) -> None:
         with self._lock:
             for count in self._counts(mailbox, message):
                 setattr(count, what, getattr(count, what) + 1)
+        self._changed()
+
+    def _busy(self, delta: int) -> None:
+        with self._idle:
+            self._in_flight += delta
+            if self._in_flight <= 0:
+                self._idle.notify_all()
+
+    def _changed(self) -> None:
+        status = self._status
+        if status is not None:
+            status.changed()
 
     def _dead_letter(
         self,
@@ -569,6 +600,7 @@ class Messaging:
             self._topics.setdefault(message.topic, _Count()).dead_lettered += 1
             if subscriber is not None:
                 self._subscribers.setdefault(subscriber, _Count()).dead_lettered += 1
+        self._changed()
         log.warning(
             "message %d to %r dead-lettered (%s%s)",
             message.id,
@@ -602,9 +634,99 @@ class Messaging:
         with self._lock:
             return {name: m.patterns for name, m in sorted(self._mailboxes.items())}
 
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every message published so far is handled or dead-lettered (and
+        so every message those handlers published, when they published before
+        returning); False when ``timeout`` seconds pass first. Never call it from a
+        handler: it would wait for itself."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight <= 0, timeout)
+
+    def snapshot(self, *, dead_letters: int = 20) -> dict[str, Any]:
+        """Counters, subscribers and the last ``dead_letters`` letters as JSON-ready
+        data (what :meth:`record_status` writes)."""
+        counts = self.counters()
+        letters = self.dead_letters()
+        recent = letters[-dead_letters:] if dead_letters > 0 else []
+        return {
+            "topics": {t: attrs.asdict(c) for t, c in counts["topics"].items()},
+            "subscribers": {s: attrs.asdict(c) for s, c in counts["subscribers"].items()},
+            "mailboxes": {name: list(p) for name, p in self.subscribers().items()},
+            "dead_letters": {
+                "kept": len(letters),
+                "recent": [_letter_json(d) for d in recent],
+            },
+        }
+
+    def record_status(
+        self,
+        file: StatusFile | None,
+        *,
+        app: str,
+        links: Callable[[], Iterable[object]] = list,
+        interval: float = 1.0,
+    ) -> StatusWriter | None:
+        """Keep ``file`` (see :mod:`.status`) up to date with :meth:`snapshot` and the
+        ``links()`` (attrs objects, e.g. ``PluginHost.links``), at most every
+        ``interval`` seconds; ``None`` stops. Replaces an earlier writer (its last write
+        is flushed). The last write, when the host closes, keeps the links and mailboxes
+        the host had before it unloaded its plugins."""
+        old, self._status, self._remember = self._status, None, lambda loaded: None
+        if old is not None:
+            old.flush()
+        if file is None:
+            return None
+
+        last: dict[str, Any] = {"links": [], "mailboxes": {}, "loaded": True}
+
+        def remember(loaded: bool) -> None:
+            # Closing unloads every plugin first: the closing write shows what the host had
+            # before its first unload since the last load.
+            if loaded:
+                last["loaded"] = True
+                return
+            if not last["loaded"]:
+                return
+            last["loaded"] = False
+            now = {
+                "links": [attrs.asdict(x) for x in links()],  # type: ignore[arg-type]
+                "mailboxes": {name: list(p) for name, p in self.subscribers().items()},
+            }
+            last.update({k: v for k, v in now.items() if v})
+
+        def body(closed: bool) -> dict[str, Any]:
+            data = {**self.snapshot(), "links": [attrs.asdict(x) for x in links()]}  # type: ignore[arg-type]
+            for key in ("links", "mailboxes"):
+                if closed and not data[key]:
+                    data[key] = last[key]
+            return data
+
+        writer = StatusWriter(file, body, app=app, interval=interval)
+        self._status, self._remember = writer, remember
+        writer.changed()
+        return writer
+
     def close(self) -> None:
         with self._lock:
             mailboxes = list(self._mailboxes.values())
             self._mailboxes.clear()
         for mailbox in mailboxes:
             mailbox.close()
+        status, self._status = self._status, None
+        if status is not None:
+            status.close()
+
+
+def _letter_json(letter: DeadLetter) -> dict[str, Any]:
+    message = letter.message
+    return {
+        "id": message.id,
+        "topic": message.topic,
+        "sender": message.sender,
+        "size": len(message.payload),
+        "subscriber": letter.subscriber,
+        "reason": letter.reason,
+        "error": letter.error,
+        "attempts": letter.attempts,
+        "at": letter.at,
+    }

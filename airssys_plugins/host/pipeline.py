@@ -20,8 +20,10 @@ from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
 from .composition import Link, Links
 from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, SUBSCRIBER_INTERFACE, PluginContext
+from .isolation import SPARES, Isolation, check_isolation
 from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
+from .provenance import checked_digest
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, LoadStage, Unset, with_timeout
@@ -43,6 +45,7 @@ class LoadOptions:
     limits: Limits | None = None
     config: Mapping[str, str] | None = None
     pool_size: int = 1
+    isolation: Isolation = "shared"
 
 
 @final
@@ -93,6 +96,9 @@ class LoadPipeline:
         hooks, config = options.hooks, options.config
         if options.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        isolation = check_isolation(options.isolation, name)
+        # per-call isolation: a spare beyond the pool, prepared while the others serve
+        slots = options.pool_size + (SPARES if isolation == "per-call" else 0)
         plugin_limits = with_timeout(options.limits or self.limits, options.timeout)
         progress = self._progress(name)
         given = f"{len(origin):,} bytes" if isinstance(origin, bytes) else str(origin)
@@ -106,6 +112,7 @@ class LoadPipeline:
             max_bytes=plugin_limits.max_component_bytes,
             compile_timeout=plugin_limits.compile_timeout,
             progress=progress,
+            sha256=checked_digest(name, origin),  # a signature's: refused if it changed since
         )
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)
@@ -128,14 +135,15 @@ class LoadPipeline:
         )
         check_subscriber(name, image, effective)
         links = self._links(name, image, effective)
+        self.functions.check_imports(name, image)
         sandbox = self._sandbox(name, effective, plugin_limits, links)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
-        progress("instantiating", f"{options.pool_size} instance(s)")
+        progress("instantiating", f"{slots} instance(s)")
         instances = [
             PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
-            for _ in range(options.pool_size)
+            for _ in range(slots)
         ]
-        plugin = WasmPlugin(name, image, instances)
+        plugin = WasmPlugin(name, image, instances, isolation=isolation)
         plugin.requested = wanted
         plugin.capabilities = effective
         plugin.limits = plugin_limits

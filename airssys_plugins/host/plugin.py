@@ -14,6 +14,7 @@ from ..contract.annotations import Err
 from ..contract.mapping import HookOptions
 from ..policy.capabilities import Capabilities, Limits
 from ..runtime import BoundFunc, ComponentImage, PluginInstance
+from .isolation import SPARES, FreshInstances, Isolation, check_isolation
 from .supervision import Supervisor
 
 __all__ = ["WasmPlugin"]
@@ -27,13 +28,25 @@ class WasmPlugin:
 
     pluggy registers it like any plugin object; ``name`` is its registration name. With an
     instance pool (``load(pool_size=n)``) each call takes an idle instance, so ``n`` calls
-    can run at once.
+    can run at once. With ``isolation="per-call"`` each call takes a fresh instance instead
+    (``instances`` then holds ``pool_size + 1`` slots; see :mod:`.isolation`).
     """
 
-    def __init__(self, name: str, image: ComponentImage, instances: list[PluginInstance]):
+    def __init__(
+        self,
+        name: str,
+        image: ComponentImage,
+        instances: list[PluginInstance],
+        *,
+        isolation: Isolation = "shared",
+    ):
         self.name = name
         self.image = image
         self.instances = instances
+        #: ``"shared"`` or ``"per-call"`` (every call on a fresh instance).
+        self.isolation: Isolation = check_isolation(isolation, name)
+        #: How many calls may run at once (``load(pool_size=...)``).
+        self.pool_size = len(instances) - (SPARES if isolation == "per-call" else 0)
         #: Hook name -> the WIT function implementing it,
         #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
         self.hooks: dict[str, str] = {}
@@ -53,11 +66,17 @@ class WasmPlugin:
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
         self._history_lock = threading.Lock()
         self._impl_attrs: list[str] = []
-        self._idle: queue.SimpleQueue[PluginInstance] | None = None
-        if len(instances) > 1:
-            self._idle = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[PluginInstance] | FreshInstances | None = None
+        #: The fresh-instance slots of a plugin with per-call isolation (else None).
+        self.fresh: FreshInstances | None = None
+        if self.isolation == "per-call":
+            # Where a pool keeps its idle instances: every borrower gets a fresh one.
+            self.fresh = self._idle = FreshInstances(name, instances, lambda: self._history)
+        elif len(instances) > 1:
+            idle: queue.SimpleQueue[PluginInstance] = queue.SimpleQueue()
             for instance in instances:
-                self._idle.put(instance)
+                idle.put(instance)
+            self._idle = idle
 
     @property
     def instance(self) -> PluginInstance:
@@ -76,9 +95,12 @@ class WasmPlugin:
         return f"<WasmPlugin {self.name!r} hooks={sorted(self.hooks)} from {self.path}>"
 
     def call(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
-        """Call a bound hook function on an idle instance."""
+        """Call a bound hook function on an idle instance (a fresh one with per-call
+        isolation)."""
         if self._idle is None:
             return self.instances[0].call(bound, args)
+        if self.fresh is not None:
+            return self.fresh.call(bound, args)
         instance = self._idle.get()
         try:
             return instance.call(bound, args)
@@ -86,7 +108,12 @@ class WasmPlugin:
             self._idle.put(instance)
 
     def broadcast(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
-        """Call every instance of the pool (historic hooks: each instance keeps state)."""
+        """Call every instance of the pool (historic hooks: each instance keeps state).
+
+        With per-call isolation the call runs on one fresh instance, as any call does;
+        once recorded, it is replayed into every instance prepared after it."""
+        if self.fresh is not None:
+            return self.call(bound, args)
         results = [instance.call(bound, args) for instance in self.instances]
         return results[0]
 
@@ -108,18 +135,25 @@ class WasmPlugin:
                 history = list(self._history)
             for bound, args in history:
                 instance.call(bound, args)
+            if self.fresh is not None:
+                self.fresh.seen(instance, len(history))
 
     def close(self, *, shutdown: bool = True) -> None:
         """Run the ``shutdown`` export (unless ``shutdown=False``), close the instances
         (waiting for calls in flight) and drop the hookimpls."""
+        if self.fresh is not None:
+            self.fresh.stop()  # no instance is refilled once closing starts
         shutdown_func = self.lifecycle.get("shutdown") if shutdown else None
+        # bounded like start-up (Limits.startup_deadline: startup_timeout, else timeout,
+        # else 10 s), waiting for a call in flight included: unloading never hangs
+        bound = self.limits.startup_deadline
         for instance in self.instances:
             if shutdown_func is not None:
                 try:
-                    instance.call(shutdown_func, ())
+                    instance.call_within(shutdown_func, (), bound)
                 except PluginError as exc:
                     log.warning("plugin %r: shutdown failed: %s", self.name, exc)
-            instance.close()
+            instance.close(wait=bound)
         # The hook functions close over the plugin: drop them so that it (and its compiled
         # component, memory-mapped) is freed now rather than at the next GC.
         for attr in self._impl_attrs:

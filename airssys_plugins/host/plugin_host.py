@@ -36,6 +36,7 @@ from .assembly import assemble
 from .composition import LinkInfo, MissingProvider
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
+from .isolation import Isolation
 from .messaging import MessagingPolicy, Subscription
 from .pipeline import LoadOptions, origin_of
 from .plugin import WasmPlugin
@@ -289,28 +290,27 @@ class PluginHost:
         config: Mapping[str, str] | None = None,
         pool_size: int = 1,
         path: str | os.PathLike[str] | None = None,
+        isolation: Isolation = "shared",
     ) -> WasmPlugin:
-        """Load a component (a path to a ``.wasm`` file, or its bytes) or a plugin (its
-        directory or its ``plugin.toml``) and register it.
-
-        Its exports are checked against the contract first: every mismatch is reported at
-        once in a :class:`ContractMismatchError`. ``hooks`` gives per-hook options;
-        ``requests`` the capabilities the plugin asks for (intersected with the host's
+        """Load a component (a ``.wasm`` path, or its bytes) or a plugin (its directory or
+        ``plugin.toml``) and register it. Its exports are checked against the contract
+        first (every mismatch at once, in a :class:`ContractMismatchError`). ``hooks``
+        gives per-hook options; ``requests`` the capabilities asked for (within the host's
         ceiling and the operator's grants); ``limits`` its limits (default: the host's;
         ``timeout`` overrides the timeout); ``config`` the values of its ``config``
-        interface (and of its ``init`` export); ``pool_size`` how many instances serve
-        concurrent calls; ``path`` the file ``source`` bytes were read from (shown in
-        listings, used by :meth:`reload` and :meth:`watch`). A plugin directory or
-        ``plugin.toml`` is read as :meth:`load_plugins` reads it (name, hook options,
-        requests, limits and config from the manifest; the arguments given here win).
-        """
+        interface and ``init`` export; ``pool_size`` how many calls may run at once;
+        ``isolation="per-call"`` a fresh instance for every call, prepared off the call
+        path (default ``"shared"``: instances kept across calls; see :mod:`.isolation`);
+        ``path`` the file ``source`` bytes came from (for listings, :meth:`reload` and
+        :meth:`watch`). A directory or ``plugin.toml`` is read as :meth:`load_plugins`
+        reads it (the manifest's values; the arguments given here win)."""
         if not isinstance(source, bytes) and _is_plugin_path(source):
             from .loading import Overrides, load_path  # imported on first use, as below
 
-            given = Overrides(hooks, requests, limits, config, timeout, pool_size)
+            given = Overrides(hooks, requests, limits, config, timeout, pool_size, isolation)
             return load_path(self, source, name=name, overrides=given)
         name, origin, file = _verified(self, source, name, path, limits or self.limits)
-        options = LoadOptions(hooks, timeout, requests, limits, config, pool_size)
+        options = LoadOptions(hooks, timeout, requests, limits, config, pool_size, isolation)
         plugin = self._plugins.add(
             name, lambda: self._pipeline.stage(name, origin, options, path=file)
         )
@@ -342,21 +342,23 @@ class PluginHost:
         *,
         strict: bool = False,
         lockfile: Lockfile | str | os.PathLike[str] | None = None,
+        isolation: Isolation = "shared",
     ) -> LoadReport:
         """Load many plugins: a :func:`discover_plugins` result, or sources and paths.
 
         Each plugin's manifest supplies its hook options, capability requests, limits and
-        config. Disabled plugins are skipped. With ``lockfile``, a component whose sha256
-        differs from the pinned one is refused with :class:`IntegrityError` before it is
-        compiled. A broken plugin (bad manifest, corrupt file, contract mismatch, refused
-        digest, or any other error while loading it, then a :class:`PluginLoadError`) is
-        reported in the returned :class:`LoadReport` and the others still load; with
-        ``strict=True`` the first failure is raised instead, the plugins this call loaded
-        are unloaded again, and plugins missing from the lockfile are refused.
+        config; ``isolation`` applies to all (see :meth:`load`). Disabled plugins are
+        skipped. With ``lockfile``, a component whose sha256 differs from the pinned one is
+        refused with :class:`IntegrityError` before it is compiled. A broken plugin (bad
+        manifest, corrupt file, contract mismatch, refused digest, or any other error while
+        loading it, then a :class:`PluginLoadError`) is reported in the returned
+        :class:`LoadReport` and the others still load; with ``strict=True`` the first
+        failure is raised instead, the plugins this call loaded are unloaded again, and
+        plugins missing from the lockfile are refused.
         """
         from .loading import load_sources  # imported on first use: most hosts never discover
 
-        return load_sources(self, sources, strict=strict, lockfile=lockfile)
+        return load_sources(self, sources, strict=strict, lockfile=lockfile, isolation=isolation)
 
     # -- supervision -----------------------------------------------------------------------
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import contextvars
 import hashlib
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from ..discovery.manifest import Manifest
-from ..discovery.sources import MANIFEST_NAME, PluginSource
 from ..policy.audit import AuditLog
 from ..policy.signing import SignatureError, Signatures, verify_component
 
-__all__ = ["check_load", "check_signature"]
+if TYPE_CHECKING:  # discovery is imported on first use: a host that loads unsigned
+    # plugins from paths or bytes never needs it (~10 ms of a new process's start-up)
+    from ..discovery.sources import PluginSource
+
+__all__ = ["check_load", "check_signature", "checked_digest"]
 
 #: Signature files and Sigstore bundles are small; a larger one is refused unread.
 SIGNATURE_CAP: Final = 1 << 20
@@ -32,12 +34,41 @@ _VERIFIED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextV
 )
 
 
+#: (plugin name, origin, SHA-256) checked last in this context: the
+#: pipeline then loads the origin under that digest (:func:`checked_digest`), so a file
+#: changed after its check is refused, and a verified file is not read to be hashed again.
+_CHECKED: contextvars.ContextVar[tuple[str, Path | bytes, str] | None] = contextvars.ContextVar(
+    "airssys_plugins_checked", default=None
+)
+
+
+def checked_digest(name: str, origin: Path | bytes, *, take: bool = True) -> str | None:
+    """The SHA-256 :func:`check_load` (or :func:`check_signature`) checked ``origin`` (the
+    same path, or the very same bytes object) with for plugin ``name``, if it was the last
+    thing checked; with ``take``, taken once."""
+    checked = _CHECKED.get()
+    if checked is None or checked[0] != name:
+        return None
+    same = checked[1] is origin if isinstance(origin, bytes) else checked[1] == origin
+    if not same:
+        return None
+    if take:
+        _CHECKED.set(None)
+    return checked[2]
+
+
 def check_signature(
     source: PluginSource, digest: str, signatures: Signatures, audit: AuditLog
 ) -> str | None:
     """Verify ``source``'s signature (its component has SHA-256 ``digest``, already read)
     under the host's ``signatures``; the signing key's id, or ``None`` when unchecked.
-    Raises :class:`SignatureError` before the component is compiled."""
+    Raises :class:`SignatureError` before the component is compiled.
+
+    Under every policy, ``digest`` is what a following ``host.load(source.component)``
+    loads the file under (:func:`checked_digest`): what load_plugins checked (lockfile,
+    pins, signature) is what compiles, even if the file changes in between."""
+    if source.component is not None:
+        _CHECKED.set((source.name, source.component, digest))
     if signatures.policy == "ignore":
         return None
     signature_path, bundle_path = source.signature_paths()
@@ -79,19 +110,24 @@ def check_load(
 ) -> tuple[Path | bytes, Path | None]:
     """Verify the signature of what ``host.load()`` or ``host.reload()`` is given, before
     it compiles: ``origin`` is a component's path or bytes, ``path`` the file the bytes were
-    read from (if the caller says so). Returns the origin to compile and its path: a
-    verified file is read once here and its bytes are compiled, so the file cannot change
-    between the check and the compile.
+    read from (if the caller says so). Returns the origin to compile and its path. The
+    digest verified is handed to the pipeline (:func:`checked_digest`), which loads the
+    origin under it: a file whose content changes between the check and the load is
+    refused, and a warm load maps the compiled artefact of exactly the verified digest
+    without reading the file again.
 
     A path is checked as ``load_plugins`` checks it: the signature ``<component>.wasm.sig``
     (or Sigstore bundle) beside it, over the component and the ``plugin.toml`` beside it
     when that manifest names this component. Bytes with a ``path`` are checked against the
     signature beside ``path``; bytes alone carry no signature: refused under ``require``,
     loaded unsigned (and audited so) under ``verify-if-present``."""
+    if checked_digest(name, origin, take=False) is None:
+        _CHECKED.set(None)  # only what load_plugins checked of this very origin stays
     if signatures.policy == "ignore":
         return origin, path
     if isinstance(origin, bytes):
         digest = hashlib.sha256(origin).hexdigest()
+        _CHECKED.set((name, origin, digest))
         if _VERIFIED.get() == (name, digest):  # load_plugins verified these very bytes
             _VERIFIED.set(None)
             return origin, path
@@ -103,16 +139,23 @@ def check_load(
         _VERIFIED.set(None)
         return origin, path
     source = _source_at(name, origin)
-    data, digest = source.read_component(max_bytes=max_bytes)
-    check_signature(source, digest, signatures, audit)
+    # the file is hashed (or its digest taken from this process's memo of its current
+    # version), not kept: the pipeline loads it under this digest, refusing it if its
+    # content changed since, and reads it only if it must be compiled
+    digest = source.component_digest(max_bytes=max_bytes)
+    if _VERIFIED.get() != (name, digest):  # else load_plugins verified this very content
+        check_signature(source, digest, signatures, audit)
     _VERIFIED.set(None)
-    return data, source.component
+    _CHECKED.set((name, origin, digest))
+    return origin, source.component
 
 
 def _source_at(name: str, component: Path) -> PluginSource:
     """The plugin source of the component file ``component``, named ``name``: with the
     ``plugin.toml`` beside it when that manifest names this component (the signature
     covers that manifest then), else a bare component."""
+    from ..discovery.sources import MANIFEST_NAME, PluginSource
+
     manifest_path = component.with_name(MANIFEST_NAME)
     if component.suffix == ".wasm" and manifest_path.is_file():
         beside = PluginSource.from_path(manifest_path)
@@ -154,6 +197,8 @@ def _manifest_digest(source: PluginSource) -> str | None:
     """The SHA-256 of the manifest file's bytes (``None`` for a bare ``.wasm``). The bytes
     are parsed again and must give the manifest discovery parsed, so a manifest swapped
     after discovery cannot pass with another one's signature."""
+    from ..discovery.manifest import Manifest
+
     manifest = source.manifest
     if manifest is None or manifest.path is None:
         return None

@@ -6,9 +6,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, final
 
+from .._errors import PluginLoadError
 from ..contract import wit
 from ..policy.capabilities import Capabilities
-from ..runtime import HostFunc, HostLinker, PluginInstance
+from ..runtime import ComponentImage, HostFunc, HostLinker, PluginInstance, imported_functions
 from .aio import async_host_function, is_async_function
 from .interfaces import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
 
@@ -30,6 +31,84 @@ def _short(interface: str) -> str:
     """``airssys:host/kv@0.1.0`` -> ``kv``, the name grants use; a world-level import
     (``imports``, no package) is its own short name."""
     return wit.unversioned(interface).rsplit("/", 1)[-1]
+
+
+def _compatible(
+    interface: str, versions: dict[str, dict[str, HostFunction]]
+) -> dict[str, HostFunction] | None:
+    """The host's functions of the version of ``interface`` that serves its imports (the
+    component model's semver rule: the same major, for 0.x the same minor)."""
+    if interface in versions:
+        return versions[interface]
+    wanted = _version(interface)
+    for name, functions in sorted(versions.items(), reverse=True):
+        if wit.version_compatible(_version(name), wanted):
+            return functions
+    return None
+
+
+def _version(interface: str) -> str | None:
+    split = wit.split_interface_name(interface)
+    return None if split is None else split[2]
+
+
+_VALUE_TYPES = (
+    wit.Prim, wit.ListT, wit.OptionT, wit.ResultT, wit.TupleT,
+    wit.RecordT, wit.VariantT, wit.EnumT, wit.FlagsT,
+)  # fmt: skip
+
+
+def _comparable(sig: wit.FuncSig) -> bool:
+    """Whether ``sig`` holds plain values only: resource handles are checked by the
+    resource table, not compared here."""
+
+    def plain(t: wit.WitType | None) -> bool:
+        if t is None:
+            return True
+        if not isinstance(t, _VALUE_TYPES):
+            return False
+        return all(plain(inner) for inner in _inner(t))
+
+    return all(plain(t) for t in (*sig.param_types, sig.result))
+
+
+def _inner(t: wit.WitType) -> tuple[wit.WitType | None, ...]:
+    if isinstance(t, wit.ListT):
+        return (t.element,)
+    if isinstance(t, wit.OptionT):
+        return (t.inner,)
+    if isinstance(t, wit.ResultT):
+        return (t.ok, t.err)
+    if isinstance(t, wit.TupleT):
+        return t.elements
+    if isinstance(t, wit.RecordT):
+        return tuple(ft for _, ft in t.fields)
+    if isinstance(t, wit.VariantT):
+        return tuple(ct for _, ct in t.cases)
+    return ()
+
+
+def _difference(host: wit.FuncSig, component: wit.FuncSig) -> str:
+    if len(host.params) != len(component.params):
+        return (
+            f"the component passes {len(component.params)} argument(s), the host function "
+            f"takes {len(host.params)}"
+        )
+    pairs = zip(host.params, component.params, strict=True)
+    for i, ((hname, ht), (cname, ct)) in enumerate(pairs, 1):
+        if ht != ct:
+            return (
+                f"argument {i} ({cname!r}) is {wit.render_type_expanded(ct)}, the host "
+                f"function's parameter {hname!r} is {wit.render_type_expanded(ht)}"
+            )
+    return (
+        f"the component expects {_render(component.result)} back, the host function "
+        f"returns {_render(host.result)}"
+    )
+
+
+def _render(t: wit.WitType | None) -> str:
+    return "nothing" if t is None else wit.render_type_expanded(t)
 
 
 @final
@@ -114,6 +193,60 @@ class HostFunctionRegistry:
             for f in self.functions
             if _short(f.interface) in rights.interfaces
         )
+
+    def check_imports(self, plugin: str, image: ComponentImage) -> None:
+        """Refuse, before instantiating, a component that imports a function of a host
+        interface the host functions do not serve as the component declares it: missing,
+        with other types, or as an ``async func`` (host functions are sync).
+
+        wasmtime links host functions without comparing their types, so without this a
+        wrong annotation shows only at the first call, as an unrelated error.
+        """
+        by_interface: dict[str, dict[str, dict[str, HostFunction]]] = {}
+        for f in self.functions:
+            versions = by_interface.setdefault(wit.unversioned(f.interface), {})
+            versions.setdefault(f.interface, {})[f.name] = f
+        problems: list[str] = []
+        for (iface, fname), sig in sorted(imported_functions(image).items()):
+            offered = by_interface.get(wit.unversioned(iface))
+            if offered is None or iface.startswith("wasi:"):
+                continue  # WASI, links and unknown interfaces are refused elsewhere
+            where = f"{iface}#{fname}"
+            served = _compatible(iface, offered)
+            if served is None:
+                problems.append(f"{where}: the host provides only {', '.join(sorted(offered))}")
+                continue
+            if sig.is_async:
+                problems.append(
+                    f"{where}: imported as an `async func` (component-model async), which "
+                    "wasmtime-py host functions cannot serve; import a plain (sync) `func`"
+                )
+                continue
+            function = served.get(fname)
+            if function is None:
+                problems.append(
+                    f"{where}: imported by the component, not provided by the host "
+                    f"(provide it: @host.provide(interface={iface!r}, name={fname!r}))"
+                )
+            elif _comparable(sig) and sig != function.signature:
+                problems.append(
+                    f"{where}: {_difference(function.signature, sig)}\n"
+                    f"      component imports: {sig.render(expanded=True)}\n"
+                    f"      host provides:     {function.signature.render(expanded=True)}"
+                )
+        if problems:
+            path = None if image.path is None else str(image.path)
+            lines = "".join(f"\n  - {p}" for p in problems)
+            raise PluginLoadError(
+                f"plugin {plugin!r} imports host functions the host does not serve as the "
+                f"component declares them ({len(problems)} problem(s)):{lines}\n"
+                "Make the provided functions' annotations match the component's WIT "
+                f"(`airssys-plugins inspect {image.path.name if image.path else plugin}` "
+                "shows its imports), or rebuild the component against the host's WIT "
+                "(`host.host_wit()`).",
+                plugin=plugin,
+                path=path,
+            )
 
     def kv(self) -> KVStore:
         if self.kv_store is None:

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import pickle
 import types
+import weakref
 from collections.abc import Mapping
 from typing import Any, final
 
@@ -22,6 +23,7 @@ import attrs
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
 from ..policy.capabilities import Capabilities, Limits
+from ..runtime.engine import Artefact, export_artefact
 from .hookexec import historic_calls
 from .plugin import WasmPlugin
 from .supervision import FailurePolicy, RestartPolicy
@@ -85,7 +87,9 @@ class ObjectRef:
 @attrs.frozen
 class ComponentSpec:
     """One loaded component: its bytes and everything it was loaded with. ``requests`` are
-    the rights the host *granted* it, so the worker's decision can only narrow them."""
+    the rights the host *granted* it, so the worker's decision can only narrow them.
+    ``artefact``: the host's compiled code for it, which a worker whose wasmtime, engine
+    configuration and target match deserialises instead of compiling the bytes."""
 
     name: str
     data: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
@@ -96,6 +100,9 @@ class ComponentSpec:
     limits: Limits
     config: Mapping[str, str]
     pool_size: int
+    artefact: Artefact | None = None
+    #: "shared" or "per-call" (see :mod:`.isolation`): the worker isolates calls alike.
+    isolation: str = "shared"
 
 
 @final
@@ -183,10 +190,11 @@ class Shipment:
         return spec
 
 
-def capture(host: Any) -> HostSpec:
+def capture(host: Any, *, artefacts: bool = False) -> HostSpec:
     """Describe ``host`` (a :class:`PluginHost`) for its workers; every part that cannot
     travel is reported at once in an ``ExceptionGroup`` of :class:`NotShippable` (a single
-    one is raised bare).
+    one is raised bare). ``artefacts``: ship each component's compiled code too (for
+    workers that do not share this machine's compile cache).
 
     The host is typed ``Any``: the facade imports this module (through ``map``), so this
     module may not import the facade, not even for type checking.
@@ -201,7 +209,7 @@ def capture(host: Any) -> HostSpec:
             continue
         spec: ComponentSpec | PythonPluginSpec | None
         if isinstance(obj, WasmPlugin):
-            spec = _component_spec(obj, problems)
+            spec = _component_spec(obj, problems, artefacts=artefacts)
         else:
             spec = _python_spec(name, obj, problems)
         if spec is not None:
@@ -291,21 +299,18 @@ def _function_spec(function: Any, problems: list[NotShippable]) -> FunctionSpec 
     return FunctionSpec(function.interface, function.name, pickled)
 
 
-def _component_spec(plugin: WasmPlugin, problems: list[NotShippable]) -> ComponentSpec | None:
-    path = plugin.path
-    data = None
-    if path is not None:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = None
+def _component_spec(
+    plugin: WasmPlugin, problems: list[NotShippable], *, artefacts: bool
+) -> ComponentSpec | None:
+    data = _component_bytes(plugin)
     if data is None or hashlib.sha256(data).hexdigest() != plugin.sha256:
+        path = plugin.path
         where = "was loaded from bytes" if path is None else f"no longer matches {path}"
         problems.append(
             NotShippable(
-                f"plugin {plugin.name!r} {where}: the host keeps no copy of a component's "
-                "bytes, so there is nothing to ship to workers; load it from a file (or "
-                "pass path= with the bytes) and keep the file unchanged while the batch runs",
+                f"plugin {plugin.name!r} {where}, and its bytes are not kept, so there is "
+                "nothing to ship to workers; load it from a file (or pass path= with the "
+                "bytes) and keep the file unchanged while the batch runs",
                 plugin=plugin.name,
             )
         )
@@ -314,13 +319,43 @@ def _component_spec(plugin: WasmPlugin, problems: list[NotShippable]) -> Compone
         name=plugin.name,
         data=data,
         sha256=plugin.sha256,
-        path=str(path),
+        path=None if plugin.path is None else str(plugin.path),
         hooks=dict(plugin.hook_options),
         requests=plugin.capabilities,
         limits=plugin.limits,
         config=dict(plugin.config),
-        pool_size=len(plugin.instances),
+        pool_size=plugin.pool_size,
+        isolation=plugin.isolation,
+        artefact=_artefact(plugin.image) if artefacts else None,
     )
+
+
+def _component_bytes(plugin: WasmPlugin) -> bytes | None:
+    # A component loaded from bytes without path= keeps them (ComponentImage.data); one
+    # loaded from a file is read again (checked against its digest by the caller).
+    kept = getattr(plugin.image, "data", None)
+    if isinstance(kept, bytes):
+        return kept
+    if plugin.path is None:
+        return None
+    try:
+        return plugin.path.read_bytes()
+    except OSError:
+        return None
+
+
+# Serialising a big component's code takes a while; once per loaded image is enough.
+_artefacts: weakref.WeakKeyDictionary[Any, Artefact | None] = weakref.WeakKeyDictionary()
+
+
+def _artefact(image: Any) -> Artefact | None:
+    try:
+        return _artefacts[image]
+    except KeyError:
+        pass
+    artefact = export_artefact(image.component)
+    _artefacts[image] = artefact
+    return artefact
 
 
 def _python_spec(name: str, obj: object, problems: list[NotShippable]) -> PythonPluginSpec | None:

@@ -16,6 +16,7 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from ..policy.decisions import wider_rights
 from ..policy.signing import Signatures
+from .isolation import Isolation
 from .loaded import LoadedPlugins
 from .pipeline import LoadOptions, LoadPipeline
 from .plugin import WasmPlugin
@@ -56,6 +57,7 @@ class Carried:
     limits: Limits | Literal[Unset.UNSET] | None = _UNSET
     config: Mapping[str, str] | Literal[Unset.UNSET] | None = _UNSET
     pool_size: int | Literal[Unset.UNSET] = _UNSET
+    isolation: Isolation | Literal[Unset.UNSET] = _UNSET
 
     def over(self, old: WasmPlugin, requests: Capabilities) -> LoadOptions:
         """The options of the new version: these, the unset ones taken from ``old``."""
@@ -65,7 +67,8 @@ class Carried:
             requests=requests,
             limits=old.limits if self.limits is Unset.UNSET else self.limits,
             config=old.config if self.config is Unset.UNSET else self.config,
-            pool_size=len(old.instances) if self.pool_size is Unset.UNSET else self.pool_size,
+            pool_size=old.pool_size if self.pool_size is Unset.UNSET else self.pool_size,
+            isolation=old.isolation if self.isolation is Unset.UNSET else self.isolation,
         )
 
 

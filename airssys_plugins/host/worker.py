@@ -5,9 +5,11 @@ chunk of the batch (and of later batches of the same host); it is of the host's 
 class, named in the spec (this module may not import the facade, which imports it
 through ``map``). Its components are compiled or deserialised once, through the
 runtime's compile cache (keyed by the component's digest, the wasmtime version and the
-engine configuration). The host is built from the spec only, with the host's own policy:
-the rights each component was granted are asked for again and decided again, so a worker
-can narrow them, never widen them.
+engine configuration), or deserialised from the artefact the host shipped with it where
+this process's wasmtime, engine configuration and target match the host's. The host is
+built from the spec only, with the host's own policy: the rights each component was
+granted are asked for again and decided again, so a worker can narrow them, never widen
+them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -28,16 +31,27 @@ import attrs
 import pluggy
 
 from .._errors import HookCallError, PluginError
+from ..runtime.engine import import_artefact
 from .settings import Reliability, SandboxPolicy
 from .shipment import ComponentSpec, NotShippable, RemoteError, Shipment
 
-__all__ = ["Outcome", "facts", "host_for", "ignore_sigint", "run_chunk", "run_chunk_from_file"]
+__all__ = [
+    "Outcome",
+    "facts",
+    "host_for",
+    "ignore_sigint",
+    "outcomes",
+    "run_chunk",
+    "run_chunk_from_file",
+]
 
 #: Hosts a worker keeps (least recently used ones are closed beyond this).
 KEEP_HOSTS: Final = 4
 
 _hosts: OrderedDict[str, Any] = OrderedDict()
 _lock = threading.Lock()
+#: Shipment key -> the components its host deserialised from shipped artefacts.
+_deserialised: dict[str, list[str]] = {}
 
 
 @final
@@ -64,16 +78,20 @@ def host_for(shipment: Shipment) -> Any:
         if host is not None:
             _hosts.move_to_end(shipment.key)
             return host
-        host = build(shipment)
+        used: list[str] = []
+        host = build(shipment, deserialised=used)
         _hosts[shipment.key] = host
+        _deserialised[shipment.key] = used
         while len(_hosts) > KEEP_HOSTS:
-            _, old = _hosts.popitem(last=False)
+            key, old = _hosts.popitem(last=False)
+            _deserialised.pop(key, None)
             old.close()
         return host
 
 
-def build(shipment: Shipment) -> Any:
-    """A fresh host made from ``shipment`` alone."""
+def build(shipment: Shipment, *, deserialised: list[str] | None = None) -> Any:
+    """A fresh host made from ``shipment`` alone; the names of the components taken from
+    their shipped artefacts (not compiled here) are appended to ``deserialised``."""
     spec = shipment.spec()
     pm = pluggy.PluginManager(spec.project)
     for ref in spec.hookspecs:
@@ -102,6 +120,9 @@ def build(shipment: Shipment) -> Any:
             )
         for plugin in spec.plugins:
             if isinstance(plugin, ComponentSpec):
+                # Held until the load below has taken it: the runtime keeps live compiled
+                # components weakly, by digest and engine configuration.
+                compiled = None if plugin.artefact is None else import_artefact(plugin.artefact)
                 loaded = host.load(
                     plugin.data,
                     name=plugin.name,
@@ -111,7 +132,11 @@ def build(shipment: Shipment) -> Any:
                     limits=plugin.limits,
                     config=plugin.config,
                     pool_size=plugin.pool_size,
+                    isolation=plugin.isolation,
                 )
+                if compiled is not None and deserialised is not None:
+                    deserialised.append(plugin.name)
+                del compiled
                 if loaded.sha256 != plugin.sha256:  # the bytes the host checked, or none
                     raise NotShippable(
                         f"plugin {plugin.name!r} reached the worker with a digest "
@@ -130,33 +155,55 @@ def build(shipment: Shipment) -> Any:
 
 def run_chunk(
     shipment: Shipment, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
-) -> list[bytes]:
-    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``; each outcome pickled
-    on its own, so one result that cannot be pickled fails its item only."""
+) -> tuple[float, bytes]:
+    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``: the seconds the calls
+    took (the parent sizes later chunks by it) and the chunk's outcomes, pickled together
+    as ``(index, value, error, cause)`` tuples; an outcome that cannot be pickled fails its
+    item only."""
     host = host_for(shipment)
     caller = getattr(host.pm.hook, hook)
-    out = []
+    started = time.perf_counter()
+    out: list[tuple[int, Any, PluginError | None, BaseException | None]] = []
     for index, item in chunk:
         try:
-            outcome = Outcome(index, value=caller(**item))
+            out.append((index, caller(**item), None, None))
         except Exception as exc:
-            outcome = _failed(index, hook, exc)
-        try:
-            out.append(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
-        except Exception as exc:  # the result (or an error's field) does not pickle
-            error = NotShippable(
-                f"hook {hook!r} returned a {type(outcome.value).__name__} for item {index} "
-                f"that cannot be pickled back to the caller ({exc}); return values that "
-                "pickle (what components return always does)",
-            )
-            error.hook = hook
-            out.append(pickle.dumps(Outcome(index, error=error), protocol=pickle.HIGHEST_PROTOCOL))
-    return out
+            failed = _failed(index, hook, exc)
+            out.append((index, None, failed.error, failed.cause))
+    elapsed = time.perf_counter() - started
+    try:
+        return elapsed, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # some result (or an error's field) does not pickle: find which
+        return elapsed, pickle.dumps(
+            [_picklable_outcome(hook, o) for o in out], protocol=pickle.HIGHEST_PROTOCOL
+        )
+
+
+def outcomes(blob: bytes) -> list[Outcome]:
+    """The outcomes of a chunk, from what :func:`run_chunk` returned."""
+    return [Outcome(i, value, error, cause) for i, value, error, cause in pickle.loads(blob)]
+
+
+def _picklable_outcome(
+    hook: str, outcome: tuple[int, Any, PluginError | None, BaseException | None]
+) -> tuple[int, Any, PluginError | None, BaseException | None]:
+    try:
+        pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        index, value = outcome[0], outcome[1]
+        error = NotShippable(
+            f"hook {hook!r} returned a {type(value).__name__} for item {index} that cannot "
+            f"be pickled back to the caller ({exc}); return values that pickle (what "
+            "components return always does)",
+        )
+        error.hook = hook
+        return index, None, error, None
+    return outcome
 
 
 def run_chunk_from_file(
     key: str, path: str, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
-) -> list[bytes]:
+) -> tuple[float, bytes]:
     """:func:`run_chunk` for the local pool: the shipment is read from ``path`` (written
     once by the parent) the first time this process sees ``key``."""
     with _lock:
@@ -193,16 +240,24 @@ def _picklable(cause: BaseException | None) -> BaseException | None:
 
 def facts(shipment: Shipment) -> dict[str, Any]:
     """What this worker's host is (for tests and ``--explain`` style checks): each
-    component's granted rights, limits and digest, and whether discovery was imported."""
+    component's granted rights, limits and digest, whether discovery was imported, and
+    which components came from shipped artefacts."""
     host = host_for(shipment)
     return {
         "pid": os.getpid(),
         "plugins": {
-            p.name: {"capabilities": p.capabilities, "limits": p.limits, "sha256": p.sha256}
+            p.name: {
+                "capabilities": p.capabilities,
+                "limits": p.limits,
+                "sha256": p.sha256,
+                "isolation": p.isolation,
+                "pool_size": p.pool_size,
+            }
             for p in host.plugins.values()
         },
         "python_plugins": sorted(
             n for n, p in host.pm.list_name_plugin() if n not in host.plugins and p is not None
         ),
         "modules": sorted(m for m in sys.modules if m.startswith("airssys_plugins.discovery")),
+        "deserialised": list(_deserialised.get(shipment.key, ())),
     }

@@ -558,7 +558,8 @@ class Limits:
 
     Loading is bounded too, never unbounded: ``startup_timeout`` is seconds the component's
     start-up code (start functions run while instantiating) may take, by default the
-    plugin's ``timeout``, or :data:`STARTUP_TIMEOUT` (10 s) when it has none;
+    plugin's ``timeout``, or :data:`STARTUP_TIMEOUT` (10 s) when it has none (it also bounds
+    unloading: the ``shutdown`` export, and the wait for a call still in flight);
     ``max_component_bytes`` the largest component file or bytes loaded (checked before the
     file is read, and so before it is compiled); ``compile_timeout`` seconds compiling it
     may take (a component over 256 KiB compiles in a child process, stopped at the

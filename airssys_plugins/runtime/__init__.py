@@ -6,7 +6,6 @@ type-checked component), :class:`PluginInstance` (its sandboxed instance) and
 """
 
 from .callbacks import HostFunc as HostFunc
-from .describe import imported_functions as imported_functions
 from .engine import CacheInfo as CacheInfo
 from .engine import aot_cache_dir as aot_cache_dir
 from .engine import cache_clear as cache_clear
@@ -14,6 +13,7 @@ from .engine import cache_info as cache_info
 from .engine import configure_engine as configure_engine
 from .engine import evict as evict
 from .image import ComponentImage as ComponentImage
+from .image import imported_functions as imported_functions
 from .instance import TRAP_TABLE as TRAP_TABLE
 from .instance import BoundFunc as BoundFunc
 from .instance import PluginInstance as PluginInstance

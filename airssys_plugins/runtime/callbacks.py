@@ -30,7 +30,15 @@ from ..contract.annotations import Err
 from . import capi
 from .convert import ConvertError, Lift, Lower, lifter, lowerer
 
-__all__ = ["Caller", "HostFunc", "link_refusal", "register_context", "unregister_context"]
+__all__ = [
+    "Caller",
+    "HostFunc",
+    "ResourceLinks",
+    "install_resource_links",
+    "link_refusal",
+    "register_context",
+    "unregister_context",
+]
 
 
 class Caller(Protocol):
@@ -62,6 +70,32 @@ def register_context(context: Any, instance: Caller) -> None:
 def unregister_context(context: Any) -> None:
     with _CONTEXTS_LOCK:
         _CONTEXTS.pop(_address(context), None)
+    if _links is not None:
+        _links.released(context)
+
+
+class ResourceLinks(Protocol):
+    """Resource handles in host functions (:mod:`.resources`, which imports this module,
+    installs itself): the calling store made known to the converters, host resource types
+    defined in the linker, a store's handle table released when the store is."""
+
+    def enter(self, instance: Caller, context: Any) -> Any: ...
+    def leave(self, previous: Any) -> None: ...
+    def link(self, target: LinkerInstance, func: HostFunc) -> None: ...
+    def released(self, context: Any) -> None: ...
+
+
+_links: ResourceLinks | None = None
+
+
+def install_resource_links(links: ResourceLinks) -> None:
+    global _links
+    _links = links
+
+
+#: The name prefix of a :class:`HostFunc` that stands for a host-defined resource type
+#: (its constructor, methods and static functions): ``[resource]document``.
+RESOURCE_PREFIX: Final = "[resource]"
 
 
 @capi.CALLBACK  # type: ignore[untyped-decorator]
@@ -75,20 +109,29 @@ def _trampoline(
         instance = _CONTEXTS.get(_address(context))
         if instance is None:
             return _error(f"host function {func.name} called from an unknown store")
+        previous = None
         try:
             if not instance.may_call(func.interface):
                 raise PermissionError(
                     f"plugin {instance.name!r} is not granted interface {func.interface}"
                 )
-            pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
-            value = func.impl(instance, *pyargs)
-            if func.lower is not None:
-                try:
-                    func.lower(value, results[0])
-                except ConvertError as exc:
-                    raise TypeError(
-                        f"host function {func.name} returned {value!r:.80}: {exc.located()}"
-                    ) from None
+            if func.uses_resources:
+                assert _links is not None
+                previous = _links.enter(instance, context)
+            try:
+                pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
+                value = func.impl(instance, *pyargs)
+                if func.lower is not None:
+                    try:
+                        func.lower(value, results[0])
+                    except ConvertError as exc:
+                        raise TypeError(
+                            f"host function {func.name} returned {value!r:.80}: {exc.located()}"
+                        ) from None
+            finally:
+                if func.uses_resources:
+                    assert _links is not None
+                    _links.leave(previous)
         except BaseException as exc:
             instance.host_error = exc
             return _error(f"host function {func.name} failed: {type(exc).__name__}")
@@ -125,13 +168,27 @@ class HostFunc:
     impl: Callable[..., Any]
     lifts: tuple[Lift, ...] = attrs.field(init=False)
     lower: Lower | None = attrs.field(init=False)
+    #: Whether its parameters or result hold resource handles (they need the store).
+    uses_resources: bool = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.lifts = tuple(lifter(t) for t in self.signature.param_types)
-        self.lower = None if self.signature.result is None else lowerer(self.signature.result)
+        sig = self.signature
+        self.uses_resources = any(
+            next(wit.resources_in(t), None) is not None for t in (*sig.param_types, sig.result)
+        )
+        if self.name.startswith(RESOURCE_PREFIX):  # a resource type: see link()
+            self.lifts, self.lower = (), None
+            return
+        self.lifts = tuple(lifter(t) for t in sig.param_types)
+        self.lower = None if sig.result is None else lowerer(sig.result)
 
     def link(self, target: LinkerInstance) -> None:
-        """Add this function to a linker instance (an interface being defined)."""
+        """Add this function to a linker instance (an interface being defined); for a
+        resource type, the type and each of its members."""
+        if self.name.startswith(RESOURCE_PREFIX):
+            assert _links is not None
+            _links.link(target, self)
+            return
         key = len(_FUNCS) + 1
         _FUNCS[key] = self
         name = self.name.encode()

@@ -29,7 +29,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -48,6 +48,7 @@ from .capi import valtuple_new_uninit as _tuple_new
 
 __all__ = [
     "ConvertError",
+    "HandleConverters",
     "Lift",
     "Lower",
     "Measure",
@@ -57,6 +58,7 @@ __all__ = [
     "lowerer",
     "measure_latin1",
     "measure_latin1_exact",
+    "install_handle_converters",
     "measurer",
 ]
 
@@ -124,6 +126,31 @@ def _string_from(vec: Any) -> str:
     return ctypes.string_at(vec.data, size).decode("utf-8") if size else ""
 
 
+# ------------------------------------------------------------------- resource handles
+
+
+class HandleConverters(Protocol):
+    """Converters of ``own<R>`` / ``borrow<R>``: they need the calling store and plugin,
+    which :mod:`.resources` knows (it installs itself here: it imports this module)."""
+
+    def lowerer(self, t: wit.HandleT) -> Lower: ...
+    def lifter(self, t: wit.HandleT) -> Lift: ...
+
+
+_handles: HandleConverters | None = None
+
+
+def install_handle_converters(converters: HandleConverters) -> None:
+    global _handles
+    _handles = converters
+
+
+def _handle_converters(t: wit.HandleT) -> HandleConverters:
+    if _handles is None:  # pragma: no cover - runtime/__init__ imports resources
+        raise TypeError(f"cannot pass {wit.render_type_expanded(t)}: resources not loaded")
+    return _handles
+
+
 # ----------------------------------------------------------------------------- lowering
 
 
@@ -157,6 +184,8 @@ def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
         return _lower_enum(t)
     if isinstance(t, wit.FlagsT):
         return _lower_flags(t)
+    if isinstance(t, wit.HandleT):
+        return _handle_converters(t).lowerer(t)
     raise TypeError(f"cannot pass WIT type {wit.render_type(t)} from Python")
 
 
@@ -613,6 +642,8 @@ def lifter(t: wit.WitType) -> Lift:
         return lift_enum
     if isinstance(t, wit.FlagsT):
         return _lift_flags(t)
+    if isinstance(t, wit.HandleT):
+        return _handle_converters(t).lifter(t)
     raise TypeError(f"cannot read WIT type {wit.render_type(t)} into Python")
 
 

@@ -24,6 +24,8 @@ from ..contract import wit
 from ..contract.info import ComponentInfo, Item
 from . import engine as _engine
 from .image import ComponentImage
+from .measure import MEASURE_PREFIX
+from .rawbytes import RAW_PREFIX
 from .wit_types import NAMED_TYPES, func_sig, valtype
 
 __all__ = ["describe_component", "imported_functions"]
@@ -98,8 +100,12 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
     eng = _engine.engine()
     ctype = image.component.type
     root = _Scope()
-    added = image.added_exports  # the runtime's, not the author's (relift, rawbytes)
-    exports = {k: v for k, v in ctype.exports(eng).items() if k not in added}
+    added = image.added_exports  # the runtime's, not the author's (relift, measure, rawbytes)
+    exports = {
+        k: v
+        for k, v in ctype.exports(eng).items()
+        if k not in added and not k.startswith((MEASURE_PREFIX, RAW_PREFIX))
+    }
     return ComponentInfo(
         path=path,
         size=path.stat().st_size,

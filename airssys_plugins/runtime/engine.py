@@ -11,22 +11,20 @@ in the other: the compile-cache key holds the Engine's configuration.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Final
 
 import attrs
-import platformdirs
 from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component
 
@@ -64,7 +62,16 @@ COMPILE_TIMEOUT: Final = 120.0
 _CATCH_UP: Final = 2
 #: Ticks the ticker has made (read by callers to skip resetting an unchanged deadline).
 epochs = 0
-WASMTIME_VERSION: Final = _dist_version("wasmtime")
+
+
+@functools.cache
+def wasmtime_version() -> str:
+    """The installed wasmtime-py's version (part of the compile-cache key). Read on first
+    use: ``importlib.metadata`` costs ~10 ms to import, which a process that loads only
+    from bytes already compiled in it never pays."""
+    from importlib.metadata import version
+
+    return version("wasmtime")
 
 
 def _fingerprint(fuel: bool) -> str:
@@ -196,8 +203,11 @@ def error_text(exc: BaseException, *, limit: int = 600) -> str:
 def aot_cache_dir() -> Path:
     """Where compiled components are kept: ``$AIRSSYS_PLUGINS_CACHE_DIR`` or the user cache."""
     override = os.environ.get("AIRSSYS_PLUGINS_CACHE_DIR")
-    base = Path(override) if override else Path(platformdirs.user_cache_dir("airssys-plugins"))
-    return base / "aot"
+    if override:
+        return Path(override) / "aot"
+    import platformdirs  # imported on first use: ~10 ms
+
+    return Path(platformdirs.user_cache_dir("airssys-plugins")) / "aot"
 
 
 #: ``progress(stage, detail)``: told of slow steps (see :func:`compile_component`).
@@ -269,7 +279,7 @@ def _compile_or_load(
     timeout: float,
     progress: Progress | None = None,
 ) -> Component:
-    path = aot_cache_dir() / f"{digest}-{WASMTIME_VERSION}-{_key(_fingerprint(fuel))}.cwasm"
+    path = aot_cache_dir() / f"{digest}-{wasmtime_version()}-{_key(_fingerprint(fuel))}.cwasm"
     if cache and path.is_file():
         try:
             component = Component.deserialize_file(eng, str(path))
@@ -328,6 +338,8 @@ def _compile_in_child(
 ) -> bytes:
     """The serialized artefact of ``data``, compiled by a child process killed after
     ``timeout`` seconds (its memory is its own, so a compile bomb cannot exhaust ours)."""
+    import subprocess  # imported on first use: most processes never compile in a child
+
     stack = "-" if _max_wasm_stack is None else str(_max_wasm_stack)
     argv = [sys.executable, "-I", "-c", _CHILD, "1" if fuel else "0", stack]
     try:
@@ -402,6 +414,10 @@ def cache_clear() -> int:
     for path in directory.glob("*.plan") if directory.is_dir() else ():
         with contextlib.suppress(OSError):
             path.unlink()
+    digests = directory / _DIGESTS
+    for path in digests.iterdir() if digests.is_dir() else ():
+        with contextlib.suppress(OSError):
+            path.unlink()
     return removed
 
 
@@ -413,8 +429,52 @@ def load_plan(key: str) -> bytes | None:
         return None
 
 
+def plan_stamp(key: str) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of the note :func:`load_plan` reads for ``key``; None if absent.
+    A process that remembers what a note said checks that it is still the same file."""
+    try:
+        st = os.stat(aot_cache_dir() / f"{key}.plan")
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def store_plan(key: str, blob: bytes) -> None:
     _store_atomically(aot_cache_dir() / f"{key}.plan", blob)
+
+
+#: Subdirectory of the compile cache holding the digest index: one small file per file
+#: version (named by its :class:`.._files.FileKey` token) holding its SHA-256.
+_DIGESTS: Final = "digests"
+_HEX64: Final = re.compile(rb"[0-9a-f]{64}")
+#: Most entries the digest index keeps; past that it starts again empty.
+_DIGESTS_KEPT: Final = 10_000
+
+
+def load_digest(token: str) -> str | None:
+    """The SHA-256 the digest index holds for the file version ``token``, if any.
+
+    The index is as trusted as the compiled artefacts beside it (whoever can write the
+    cache can already put native code under any digest), and an entry only names an
+    artefact: bytes that must be compiled are hashed again first (see
+    :mod:`.image`)."""
+    try:
+        blob = (aot_cache_dir() / _DIGESTS / token).read_bytes()
+    except OSError:
+        return None
+    return blob.decode() if _HEX64.fullmatch(blob) else None
+
+
+def store_digest(token: str, digest: str) -> None:
+    directory = aot_cache_dir() / _DIGESTS
+    try:
+        if directory.is_dir() and len(os.listdir(directory)) >= _DIGESTS_KEPT:
+            for name in os.listdir(directory):
+                with contextlib.suppress(OSError):
+                    (directory / name).unlink()
+    except OSError:
+        pass
+    _store_atomically(directory / token, digest.encode())
 
 
 def evict(*, keep: Path | None = None, limit: int | None = None) -> int:
@@ -460,3 +520,55 @@ def _store_atomically(path: Path, blob: bytes | bytearray) -> None:
         atomic_write(path, blob, durable=False)  # a lost entry is compiled again
     except OSError as exc:  # a read-only or full cache must not stop a plugin from loading
         log.warning("cannot write compile cache entry %s: %s", path, exc)
+
+
+# -- compiled artefacts for other processes (host/shipment.py: a batch's workers) ----------
+
+
+@attrs.frozen
+class Artefact:
+    """A compiled component as bytes, for a process elsewhere: ``key`` is its compile-cache
+    key (digest and engine configuration), ``fingerprint`` what must match where it is
+    deserialised (the wasmtime version, the engine configuration and the target)."""
+
+    key: str
+    fingerprint: str
+    fuel: bool
+    data: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+
+
+def _ship_fingerprint(fuel: bool) -> str:
+    import platform
+
+    target = f"{platform.machine()}-{sys.platform}"
+    return f"wasmtime={wasmtime_version()};{_fingerprint(fuel)};target={target}"
+
+
+def export_artefact(component: Component) -> Artefact | None:
+    """``component`` (a live compiled component of this process) as an :class:`Artefact`;
+    None if this process did not compile or load it through :func:`compile_component`."""
+    for key, live in list(_LIVE_COMPONENTS.items()):
+        if live is component:
+            fuel = key.endswith(f"-{_fingerprint(True)}")
+            return Artefact(key, _ship_fingerprint(fuel), fuel, bytes(component.serialize()))
+    return None
+
+
+def import_artefact(artefact: Artefact) -> Component | None:
+    """Deserialise ``artefact`` (made by :func:`export_artefact` in a trusted process: it is
+    native code) so that :func:`compile_component` of the same digest uses it instead of
+    compiling; hold the result while loading. None (compile from bytes instead) where the
+    fingerprint differs or wasmtime refuses it (a CPU without the features it was compiled
+    for, say)."""
+    if artefact.fingerprint != _ship_fingerprint(artefact.fuel):
+        return None
+    live = _LIVE_COMPONENTS.get(artefact.key)
+    if live is not None:
+        return live
+    try:
+        component = Component.deserialize(engine(artefact.fuel), artefact.data)
+    except WasmtimeError as exc:
+        log.info("a shipped artefact is unusable here (%s); compiling instead", error_text(exc))
+        return None
+    _LIVE_COMPONENTS[artefact.key] = component
+    return component

@@ -7,22 +7,25 @@ import functools
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, final
 
 import attrs
-from wasmtime import WasmtimeError
-from wasmtime.component import Component
+from wasmtime import Engine, WasmtimeError
+from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from .._errors import PluginLoadError
-from .._files import read_regular_file
+from .._files import RegularFile, known_digest, open_regular_file, remember_digest
 from ..contract import wit
 from ..policy.capabilities import COMPILE_TIMEOUT, MAX_COMPONENT_BYTES
 from . import engine as _engine
 from .convert import is_byte_list
 from .guestmem import AVAILABLE as _RAW_AVAILABLE
-from .layout import CoreLayout, core_layout
+from .layout import CoreLayout, core_layout, sections_layout
+from .measure import MeasuredExports, checked_measured
 from .rawbytes import (
     EXPORT_PLAN_VERSION,
     ExportPlan,
@@ -34,9 +37,9 @@ from .rawbytes import (
     raw_names,
 )
 from .relift import FastExport
-from .wit_types import component_exports, component_imports
+from .wit_types import component_exports, component_imports, func_sig
 
-__all__ = ["BYTE_EXPORTS", "RAW_BYTES", "ComponentImage", "as_latin1"]
+__all__ = ["BYTE_EXPORTS", "RAW_BYTES", "ComponentImage", "as_latin1", "imported_functions"]
 
 log = logging.getLogger("airssys_plugins.runtime")
 
@@ -70,13 +73,21 @@ def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
 
 
 ByteExports = dict[tuple[str | None, str], str]
+Exports = dict[tuple[str | None, str], wit.FuncSig]
+Imported = dict[tuple[str, str], wit.FuncSig]
 
 
-def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> ExportPlan | None:
-    """What :mod:`.relift` and :mod:`.rawbytes` add to ``data``; kept beside the compile
-    cache, so a warm load neither parses the component again nor hashes the wider binary."""
-    raw = RAW_BYTES
-    key = f"{digest}-r{EXPORT_PLAN_VERSION}{'' if raw else 'n'}"
+def _plan_key(digest: str) -> str:
+    return f"{digest}-r{EXPORT_PLAN_VERSION}{'' if RAW_BYTES else 'n'}"
+
+
+def _byte_export_plan(
+    data: Callable[[], bytes], digest: str, label: str, cache: bool
+) -> ExportPlan | None:
+    """What :mod:`.relift`, :mod:`.measure` and :mod:`.rawbytes` add to the component
+    (:func:`.rawbytes.export_tail`); kept beside the compile cache, so a warm load neither
+    reads nor parses the component again, nor hashes the wider binary."""
+    key = _plan_key(digest)
     if cache:
         blob = _engine.load_plan(key)
         if blob is not None:
@@ -84,10 +95,14 @@ def _byte_export_plan(data: bytes, digest: str, label: str, cache: bool) -> Expo
                 return decode_export_plan(blob)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
-    plan = export_tail(data, raw=raw)
+    plan = export_tail(data(), raw=RAW_BYTES)
     if cache:
         _engine.store_plan(key, encode_export_plan(plan))
     return plan
+
+
+def _wider(plan: ExportPlan, data: Callable[[], bytes]) -> bytes:
+    return plan.wider(data())
 
 
 def _plan_digest(digest: str, plan: ExportPlan) -> str:
@@ -95,14 +110,35 @@ def _plan_digest(digest: str, plan: ExportPlan) -> str:
     return hashlib.sha256(bytes.fromhex(digest) + encode_export_plan(plan)).hexdigest()
 
 
-def _checked_fast(
-    exports: dict[tuple[str | None, str], wit.FuncSig], added: Sequence[FastExport]
-) -> ByteExports:
+def _layout(data: Callable[[], bytes], digest: str, cache: bool) -> CoreLayout | None:
+    """:func:`.layout.core_layout` of the component as given, kept beside the compile cache
+    (a warm load does not read the component for it)."""
+    key = f"{digest}-layout{_LAYOUT_NOTE}"
+    if cache:
+        blob = _engine.load_plan(key)
+        if blob is not None:
+            parts = blob.split()
+            if parts == [b"-"]:
+                return None
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                return CoreLayout(int(parts[0]), int(parts[1]))
+    found = core_layout(data())
+    if cache:
+        _engine.store_plan(key, b"-" if found is None else b"%d %d" % attrs.astuple(found))
+    return found
+
+
+_LAYOUT_NOTE: Final = 1
+
+
+def _checked_fast(exports: Exports, added: Sequence[FastExport]) -> ByteExports:
     """(interface, function) -> export name for the added exports whose types are the
     originals' with list<u8> parameters (and a list<u8> result) as strings: all of them,
     unless the binary reader misread something. They are removed from ``exports``."""
     fast: ByteExports = {}
     for extra in added:
+        if extra.kind != "bytes":  # measuring exports: see checked_measured
+            continue
         sig = exports.pop((None, extra.name), None)
         original = exports.get((extra.interface, extra.function))
         if sig is None or original is None:
@@ -117,6 +153,146 @@ def _checked_fast(
     return fast
 
 
+@final
+class _Bytes:
+    """The component's bytes, read on first use only (a warm load never needs them), and
+    then checked against the digest the load was keyed by: nothing is parsed or compiled
+    under a digest that is not its own."""
+
+    def __init__(
+        self,
+        name: str,
+        where: Path | None,
+        digest: str,
+        fetch: Callable[[], bytes],
+        *,
+        checked: bool = False,
+    ):
+        self._checked = checked  # ``digest`` was computed from exactly these bytes
+        self._name = name
+        self._where = where
+        self._digest = digest
+        self._fetch: Callable[[], bytes] | None = fetch
+        self._data: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._data is None:
+            fetch, self._fetch = self._fetch, None
+            assert fetch is not None
+            try:
+                data = fetch()
+            except OSError as exc:  # e.g. it grew past the cap since it was hashed
+                raise PluginLoadError(
+                    f"plugin {self._name!r}: cannot read {self._where}: {exc.strerror or exc}",
+                    plugin=self._name,
+                    path=None if self._where is None else str(self._where),
+                ) from exc
+            if not self._checked and hashlib.sha256(data).hexdigest() != self._digest:
+                raise PluginLoadError(
+                    f"plugin {self._name!r}: {self._where or 'the component'} changed while it "
+                    "was being loaded (its bytes no longer have the SHA-256 it was checked "
+                    "with); nothing of it was loaded. Load it again",
+                    plugin=self._name,
+                    path=None if self._where is None else str(self._where),
+                )
+            self._data = data
+        return self._data
+
+
+@final
+class _Facts:
+    """What a component's bytes tell, the same for every image of them: kept per (digest,
+    engine) in this process, so loading the same bytes again reads no types."""
+
+    __slots__ = (
+        "added_exports",
+        "byte_exports",
+        "compiled",
+        "exports",
+        "found",
+        "imported",
+        "imports",
+        "layout",
+        "measure_limit",
+        "measured",
+        "raw_exports",
+        "raw_probe",
+        "stamp",
+    )
+
+    def __init__(
+        self,
+        compiled: str,
+        exports: Exports,
+        imports: tuple[str, ...],
+        byte_exports: ByteExports,
+        layout: CoreLayout | None,
+        measured: MeasuredExports | None = None,
+        measure_limit: str | None = None,
+        raw_exports: RawExports | None = None,
+        raw_probe: str | None = None,
+        added_exports: frozenset[str] = frozenset(),
+    ):
+        #: The digest the compiled component is cached under (with the byte exports or not).
+        self.compiled = compiled
+        self.exports = exports
+        self.imports = imports
+        self.byte_exports = byte_exports
+        self.layout = layout
+        self.measured: MeasuredExports = {} if measured is None else measured
+        self.measure_limit = measure_limit
+        self.raw_exports: RawExports = {} if raw_exports is None else raw_exports
+        self.raw_probe = raw_probe
+        self.added_exports = added_exports
+        self.imported: Imported | None = None
+        self.found: dict[tuple[str | None, str], tuple[str | None, wit.FuncSig] | None] = {}
+        #: :func:`.engine.plan_stamp` of the byte-export plan these facts were made with:
+        #: a plan changed or removed on disk since (``cache clear``) makes them stale.
+        self.stamp: tuple[int, int, int] | None = None
+
+
+#: Facts of the components loaded lately (with the compile cache), by (digest, fuel, byte
+#: exports on, raw exports on, compile cache directory): pure Python (no wasmtime
+#: objects), small, and what a load after an unload would compute again. The cache
+#: directory is part of the key so that a process pointed at another cache fills it as a
+#: new process would.
+_FactsKey = tuple[str, bool, bool, bool, str | None]
+_FACTS: OrderedDict[_FactsKey, _Facts] = OrderedDict()
+_FACTS_KEPT: Final = 256
+_facts_lock = threading.Lock()
+
+
+def _remember(key: _FactsKey, facts: _Facts) -> None:
+    with _facts_lock:
+        _FACTS[key] = facts
+        _FACTS.move_to_end(key)
+        while len(_FACTS) > _FACTS_KEPT:
+            _FACTS.popitem(last=False)
+
+
+_RAISE_CAP: Final = "Limits(max_component_bytes=...)"
+
+
+def _refuse(name: str, where: Path | None, what: str) -> PluginLoadError:
+    return PluginLoadError(
+        f"plugin {name!r}: {where or 'data'} {what}",
+        plugin=name,
+        path=None if where is None else str(where),
+    )
+
+
+def _check_header(name: str, where: Path | None, head: bytes) -> None:
+    if head[:4] != b"\0asm":
+        raise _refuse(name, where, "is not a WebAssembly binary")
+    if head[4:8] == b"\x01\0\0\0":
+        raise _refuse(
+            name,
+            where,
+            "is a core WebAssembly module, not a component; wrap it with "
+            "`wasm-tools component new`",
+        )
+
+
 @attrs.frozen(eq=False)
 class ComponentImage:
     """A compiled component and what it exports. Immutable; shared by its instances."""
@@ -125,22 +301,31 @@ class ComponentImage:
     path: Path | None
     sha256: str
     component: Component
-    exports: dict[tuple[str | None, str], wit.FuncSig]
+    exports: Exports
     imports: tuple[str, ...]
     #: (interface, function) -> name of the added export lifting it with bytes as
     #: latin1 strings; see :mod:`._relift`.
     byte_exports: ByteExports = attrs.field(factory=dict)
+    #: Compiled for the Engine that meters fuel (needed by a plugin with a fuel limit).
+    fuel: bool = False
+    #: The memories and tables its core modules define (bounds their counts and splits
+    #: the memory limit, see :func:`.sandbox.store_limits`); None: unreadable.
+    layout: CoreLayout | None = None
+    #: (interface, function) -> the exports measuring its result in guest memory before
+    #: it is copied, and the name of their limit setter; see :mod:`.measure`.
+    measured: MeasuredExports = attrs.field(factory=dict)
+    measure_limit: str | None = None
     #: (interface, function) -> its raw exports (see :mod:`.rawbytes`), and the probe
     #: export that finds the guest's memory.
     raw_exports: RawExports = attrs.field(factory=dict)
     raw_probe: str | None = None
     #: Every export the runtime added (hidden from ``exports`` and from ``inspect``).
     added_exports: frozenset[str] = frozenset()
-    #: Compiled for the Engine that meters fuel (needed by a plugin with a fuel limit).
-    fuel: bool = False
-    #: The memories and tables its core modules define (bounds their counts and splits
-    #: the memory limit, see :func:`.sandbox.store_limits`); None: unreadable.
-    layout: CoreLayout | None = None
+    _facts: _Facts | None = attrs.field(default=None, repr=False)
+    #: The bytes it was loaded from when no file holds them (``load(data)`` without
+    #: ``path=``): what a batch ships to its workers (host/shipment.py). None when it
+    #: came from a file, which is read again (and checked against ``sha256``) instead.
+    data: bytes | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def load(
@@ -154,118 +339,202 @@ class ComponentImage:
         max_bytes: int = MAX_COMPONENT_BYTES,
         compile_timeout: float = COMPILE_TIMEOUT,
         progress: _engine.Progress | None = None,
+        sha256: str | None = None,
     ) -> ComponentImage:
         """Compile ``source`` (a file, or bytes already read from ``path``); ``fuel``:
         for the Engine that meters fuel, which a plugin with a fuel limit needs.
         ``max_bytes``: the largest component loaded (a file only if regular, its size
-        checked before reading; see :func:`.._files.read_regular_file`); ``compile_timeout``
+        checked before reading; see :func:`.._files.open_regular_file`); ``compile_timeout``
         the seconds compiling may take, ``progress`` what is told of a compilation (see
-        :func:`.engine.compile_component`)."""
+        :func:`.engine.compile_component`).
+
+        ``sha256``: the digest the caller checked (a lockfile, a signature). A file whose
+        content has another digest is refused; bytes given with it are hashed only if they
+        must be parsed or compiled. A file is hashed only when this process (or, with
+        ``cache``, the compile cache's digest index) does not know the digest of its
+        current version (see :class:`.._files.FileKey`), and read only when it must be
+        compiled or parsed: a warm load maps the compiled artefact and reads nothing else
+        (see "Loads" in docs/explanation/performance.md)."""
+        opts: dict[str, Any] = {"cache": cache, "fuel": fuel, "plugin": name,
+                                "timeout": compile_timeout, "progress": progress}  # fmt: skip
         if isinstance(source, bytes):
-            data = source
-            if len(data) > max_bytes:
+            if len(source) > max_bytes:
                 raise PluginLoadError(
-                    f"plugin {name!r}: {path or 'the component'} is {len(data):,} bytes, above "
-                    f"the cap of {max_bytes:,} bytes; raise it with "
+                    f"plugin {name!r}: {path or 'the component'} is {len(source):,} bytes, "
+                    f"above the cap of {max_bytes:,} bytes; raise it with "
                     "Limits(max_component_bytes=...) if the component is trusted",
                     plugin=name,
                     path=None if path is None else str(path),
                 )
-        else:
-            path = source
+            _check_header(name, path, source[:8])
+            given = source
+            digest = sha256 if sha256 is not None else hashlib.sha256(given).hexdigest()
+            data = _Bytes(name, path, digest, lambda: given, checked=sha256 is None)
+            image = cls._make(name, path, digest, data, opts)
+            # no file holds these bytes: keep them, for what ships to batch workers
+            return image if path is not None else attrs.evolve(image, data=given)
+        path = source
+        try:
+            f = open_regular_file(source, cap=max_bytes, what="component", raise_with=_RAISE_CAP)
+        except OSError as exc:
+            raise PluginLoadError(
+                f"plugin {name!r}: cannot read {source}: {exc.strerror or exc}",
+                plugin=name,
+                path=str(source),
+            ) from exc
+        with f:
             try:
-                data = read_regular_file(
-                    source,
-                    cap=max_bytes,
-                    what="component",
-                    raise_with="Limits(max_component_bytes=...)",
-                )
-            except OSError as exc:
+                _check_header(name, path, os.pread(f.fd, 8, 0))
+                digest = _file_digest(f, cache)
+            except PluginLoadError:
+                raise
+            except OSError as exc:  # e.g. it grew past the cap while hashed
                 raise PluginLoadError(
                     f"plugin {name!r}: cannot read {source}: {exc.strerror or exc}",
                     plugin=name,
                     path=str(source),
                 ) from exc
-        if data[:4] != b"\0asm":
-            raise PluginLoadError(
-                f"plugin {name!r}: {path or 'data'} is not a WebAssembly binary",
-                plugin=name,
-                path=None if path is None else str(path),
-            )
-        if data[4:8] == b"\x01\0\0\0":
-            raise PluginLoadError(
-                f"plugin {name!r}: {path or 'data'} is a core WebAssembly module, not a "
-                "component; wrap it with `wasm-tools component new`",
-                plugin=name,
-                path=None if path is None else str(path),
-            )
-        digest = hashlib.sha256(data).hexdigest()
-        label = f"plugin {name!r}"
-        relifted = _byte_export_plan(data, digest, label, cache) if BYTE_EXPORTS else None
+            if sha256 is not None and digest != sha256:
+                raise _refuse(
+                    name,
+                    path,
+                    f"has SHA-256 {digest}, not the {sha256} it was checked with (it changed "
+                    "after the check); nothing of it was loaded. Load it again",
+                )
+            return cls._make(name, path, digest, _Bytes(name, path, digest, f.read), opts)
+
+    @classmethod
+    def _make(
+        cls, name: str, path: Path | None, digest: str, data: _Bytes, opts: dict[str, Any]
+    ) -> ComponentImage:
+        fuel = opts["fuel"]
+        opts = {**opts, "label": f"plugin {name!r}"}
+        # without the compile cache every load starts from scratch, as it always did
+        cache_dir = str(_engine.aot_cache_dir()) if opts["cache"] else None
+        key = (digest, fuel, BYTE_EXPORTS, RAW_BYTES, cache_dir)
+        facts = _FACTS.get(key) if cache_dir is not None else None
+        if (
+            facts is not None
+            and BYTE_EXPORTS
+            and _engine.plan_stamp(_plan_key(digest)) != facts.stamp
+        ):
+            facts = None  # the compile cache changed under us: read it again
         component = None
-        while relifted is not None:
-            plan = relifted
+        if facts is not None:
             try:
-                # the wider binary is made only when it must be compiled; its key is cheap
-                component = _engine.compile_component(
-                    functools.partial(plan.wider, data),
-                    _plan_digest(digest, plan),
-                    label=label,
-                    cache=cache,
-                    fuel=fuel,
-                    plugin=name,
-                    timeout=compile_timeout,
-                    progress=progress,
-                )
-                break
-            except WasmtimeError as exc:  # then the component as given says what is wrong
-                # e.g. a memory64 guest: the shim imports a 32-bit memory; try without
-                what = "raw" if plan.raw is not None else "byte-buffer"
-                log.info("%s: no %s exports (%s)", label, what, str(exc).splitlines()[0])
-                relifted = plan.without_raw() if plan.raw is not None else None
-        try:
-            if component is None:
-                component = _engine.compile_component(
-                    data,
-                    digest,
-                    label=label,
-                    cache=cache,
-                    fuel=fuel,
-                    plugin=name,
-                    timeout=compile_timeout,
-                    progress=progress,
-                )
-        except WasmtimeError as exc:
-            raise PluginLoadError(
-                f"plugin {name!r}: {path or 'data'} is not a valid component: "
-                f"{_engine.error_text(exc)}",
-                plugin=name,
-                path=None if path is None else str(path),
-            ) from exc
-        eng = _engine.engine(fuel)
-        exports = component_exports(eng, component)
-        fast = _checked_fast(exports, relifted.fast) if relifted is not None else {}
-        raw_plan = None if relifted is None else relifted.raw
-        raw = checked_raw(exports, raw_plan) if raw_plan is not None else {}
+                component = _engine.compile_component(data, facts.compiled, **opts)
+            except WasmtimeError:  # pragma: no cover - it compiled before
+                facts = None
+        if component is None or facts is None:
+            component, facts = cls._first(name, path, digest, data, opts)
+            if cache_dir is not None:
+                _remember(key, facts)
         return cls(
             name,
             path,
             digest,
             component,
+            facts.exports,
+            facts.imports,
+            facts.byte_exports,
+            fuel,
+            facts.layout,
+            facts.measured,
+            facts.measure_limit,
+            facts.raw_exports,
+            facts.raw_probe,
+            facts.added_exports,
+            facts,
+        )
+
+    @staticmethod
+    def _first(
+        name: str, path: Path | None, digest: str, data: _Bytes, opts: dict[str, Any]
+    ) -> tuple[Component, _Facts]:
+        """Compile (or take from the cache) and read the types of the component ``data``
+        the first time this process loads it."""
+        cache, fuel = opts["cache"], opts["fuel"]
+        relifted = _byte_export_plan(data, digest, opts["label"], cache) if BYTE_EXPORTS else None
+        component = None
+        compiled = digest
+        while relifted is not None:
+            plan = relifted
+            # the wider binary is made only when it must be compiled; its key is cheap
+            wider_digest = _plan_digest(digest, plan)
+            try:
+                wider = functools.partial(_wider, plan, data)
+                component = _engine.compile_component(wider, wider_digest, **opts)
+                compiled = wider_digest
+                break
+            except WasmtimeError as exc:  # then the component as given says what is wrong
+                # e.g. a memory64 guest: the raw shim imports a 32-bit memory; try without
+                what = "raw" if plan.raw is not None else "byte-buffer"
+                log.info("%s: no %s exports (%s)", opts["label"], what, str(exc).splitlines()[0])
+                relifted = plan.without_raw() if plan.raw is not None else None
+        try:
+            if component is None:
+                component = _engine.compile_component(data, digest, **opts)
+        except WasmtimeError as exc:
+            raise _refuse(
+                name, path, f"is not a valid component: {_engine.error_text(exc)}"
+            ) from exc
+        eng = _engine.engine(fuel)
+        exports = component_exports(eng, component)
+        added = () if relifted is None else relifted.fast
+        fast = _checked_fast(exports, added) if relifted is not None else {}
+        measured, limit = checked_measured(exports, added, fast) if relifted else ({}, None)
+        raw_plan = None if relifted is None else relifted.raw
+        raw = checked_raw(exports, raw_plan) if raw_plan is not None else {}
+        layout = _layout(data, digest, cache)
+        if relifted is not None and (fast or measured or raw) and layout is not None:
+            more = sections_layout(relifted.added_sections)
+            layout = None if more is None else layout + more
+        hidden = {a.name for a in added} | set(() if raw_plan is None else raw_names(raw_plan))
+        facts = _Facts(
+            compiled,
             exports,
             tuple(component_imports(eng, component)),
             fast,
+            layout,
+            measured,
+            limit,
             raw,
             None if raw_plan is None else raw_plan.probe,
-            frozenset(fast.values()) | frozenset(() if raw_plan is None else raw_names(raw_plan)),
-            fuel,
-            core_layout(data, relifted.added_sections if relifted is not None else b""),
+            frozenset(hidden),
         )
+        if cache and BYTE_EXPORTS:
+            facts.stamp = _engine.plan_stamp(_plan_key(digest))
+        return component, facts
+
+    def imported_functions(self) -> Imported:
+        """(interface, function) -> signature of every function the component imports from
+        an interface (what a host linking plugins together must provide); read once per
+        component in this process."""
+        facts = self._facts
+        if facts is not None and facts.imported is not None:
+            return facts.imported
+        found = _imported_functions(_engine.engine(self.fuel), self.component)
+        if facts is not None:
+            facts.imported = found
+        return found
 
     def find_export(
         self, interface: str | None, function: str
     ) -> tuple[str | None, wit.FuncSig] | None:
         """The export for ``interface#function``; interfaces match across versions."""
+        facts = self._facts
+        if facts is None:
+            return self._find_export(interface, function)
+        key = (interface, function)
+        try:
+            return facts.found[key]
+        except KeyError:
+            found = facts.found[key] = self._find_export(interface, function)
+            return found
+
+    def _find_export(
+        self, interface: str | None, function: str
+    ) -> tuple[str | None, wit.FuncSig] | None:
         if interface is None:
             sig = self.exports.get((None, function))
             return None if sig is None else (None, sig)
@@ -279,3 +548,46 @@ class ComponentImage:
             ):
                 return iface, sig
         return None
+
+
+def _file_digest(f: RegularFile, cache: bool) -> str:
+    """The SHA-256 of the opened component ``f``: remembered in this process or (with
+    ``cache``) in the compile cache's digest index for its :class:`.._files.FileKey`, else
+    hashed (and remembered when the file did not change meanwhile)."""
+    digest = known_digest(f.key)
+    if digest is None and cache and f.key is not None:
+        digest = _engine.load_digest(f.key.token())
+        if digest is not None:
+            remember_digest(f.key, digest)
+    if digest is None:
+        digest = f.sha256()
+        if cache and known_digest(f.key) == digest:  # remembered: it did not change
+            _engine.store_digest(f.key.token(), digest)  # type: ignore[union-attr]
+    return digest
+
+
+class _Unnamed:
+    """Type names for imported signatures: structure only (as ``inspect`` reads none)."""
+
+    def type_name(self, t: Any) -> str:
+        return ""
+
+    def resource_name(self, r: Any) -> str:
+        return "resource"
+
+
+def _imported_functions(eng: Engine, component: Component) -> Imported:
+    found: Imported = {}
+    for name, ext in component.type.imports(eng).items():
+        ty = ext.ty
+        if isinstance(ty, ComponentInstanceType):
+            names = _Unnamed()
+            for fname, fext in ty.exports(eng).items():
+                if isinstance(fext.ty, FuncType):
+                    found[(name, fname)] = func_sig(fext.ty, names)
+    return found
+
+
+def imported_functions(image: ComponentImage) -> Imported:
+    """:meth:`ComponentImage.imported_functions` of ``image``."""
+    return image.imported_functions()

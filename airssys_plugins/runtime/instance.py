@@ -58,6 +58,7 @@ from .convert import (
 )
 from .guestmem import GuestMemoryError
 from .image import ComponentImage
+from .measure import INVALID
 from .rawabi import (
     RAW_MIN_BYTES,
     GuestCallError,
@@ -118,6 +119,9 @@ _LIMIT_FIXES: Final = {
     "fuel exhausted": "Raise Limits(fuel=...) if the plugin is trusted.",
 }
 
+#: Seconds the interpreter's exit waits for each call still in flight.
+_EXIT_WAIT: Final = 1.0
+
 # Every live instance, so that Stores are closed before the interpreter exits (a Store
 # whose WASI stdio goes to Python callbacks can panic in Rust at exit otherwise).
 _LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
@@ -127,7 +131,7 @@ _LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
 def _close_all() -> None:
     for instance in list(_LIVE):
         with contextlib.suppress(Exception):
-            instance.discard()
+            instance.close(wait=_EXIT_WAIT)  # a call that never returns cannot hang exit
 
 
 def _exit_code(message: str) -> int | None:
@@ -230,6 +234,52 @@ _NO_DEADLINE: Final = 2**62
 _NO_DEADLINE_SECONDS: Final = 2**32
 
 
+_NO_ARGS: Final = (VAL * 0)()
+
+#: A result of one string (or one latin1 byte buffer) cannot alias: wasmtime's copy of it
+#: is at most the guest's memory. When the plugin's memory limit is at most this many
+#: times its max_result_bytes (256 MiB and 64 MiB by default), such a result keeps the
+#: single call and is measured after the copy; any other result with a string or a list
+#: is measured in guest memory first.
+_SINGLE_BUFFER_SHARE: Final = 4
+
+
+def _buffers(t: wit.WitType | None, latin1: bool) -> float:
+    """How many strings (or lists: infinitely many) one value of ``t`` can hold at once."""
+    if t is None:
+        return 0
+    if isinstance(t, wit.Prim):
+        return 1 if t.name == "string" else 0
+    if isinstance(t, wit.ListT):
+        return 1 if latin1 and is_byte_list(t) else math.inf
+    if isinstance(t, wit.TupleT):
+        return sum(_buffers(e, False) for e in t.elements)
+    if isinstance(t, wit.RecordT):
+        return sum(_buffers(f, False) for _, f in t.fields)
+    if isinstance(t, wit.OptionT):
+        return _buffers(t.inner, False)
+    if isinstance(t, wit.ResultT):
+        return max(_buffers(t.ok, False), _buffers(t.err, False))
+    if isinstance(t, wit.VariantT):
+        return max((_buffers(c, False) for _, c in t.cases), default=0)
+    return 0
+
+
+def _too_large(
+    plugin: str, hook: str, size: int, limit: int, *, before_copy: bool = False
+) -> PluginLimitExceeded:
+    where = " (measured in its memory, before copying)" if before_copy else ""
+    amount = f"{size:,} bytes or more" if before_copy else f"{size:,} bytes"
+    too_large = PluginLimitExceeded(
+        f"plugin {plugin!r} returned {amount} from hook {hook!r}{where}, above its "
+        f"limit of {limit:,} bytes; raise Limits(max_result_bytes=...) if it is trusted",
+        plugin=plugin,
+        hook=hook,
+    )
+    too_large.reason = "result too large"
+    return too_large
+
+
 def _is_scalar(t: wit.WitType | None) -> bool:
     """Whether a value of this type owns no C-side memory (so needs no delete)."""
     return isinstance(t, wit.Prim) and t.name != "string"
@@ -255,6 +305,12 @@ class BoundFunc:
     timeout: float | None = None
     #: The raw byte route of this function (see rawabi), taken for large payloads.
     raw: RawBinding | None = None
+    #: Export indices of the lift measuring the result in guest memory and of the real
+    #: lift of the measured result (see :mod:`.measure`); None: measured after copying.
+    measured: tuple[Any, Any] | None = None
+    #: The result holds one string (or one latin1 byte buffer) and no other list: its
+    #: copy is bounded by the guest's memory (see _SINGLE_BUFFER_SHARE).
+    single_buffer: bool = False
     arity: int = attrs.field(init=False)
     ticks: int | None = attrs.field(init=False)
     params_type: Any = attrs.field(init=False)
@@ -327,6 +383,13 @@ class PluginInstance:
         self._raw: RawState | None = None
         self._raw_large: set[int] = set()
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
+        # Results are measured in guest memory before they are copied (see .measure).
+        limit = self.sandbox.max_result_bytes
+        self._measure_limit = None if image.measure_limit is None or limit is None else limit
+        memory = self.sandbox.memory
+        self._memory_bounds_results = (
+            limit is not None and memory is not None and memory <= _SINGLE_BUFFER_SHARE * limit
+        )
         _check_imports(self.image, self.linker.interfaces, self.sandbox.interfaces)
         _engine.start_ticker()
         _LIVE.add(self)
@@ -394,6 +457,8 @@ class PluginInstance:
                 f"plugin {self.name!r} failed to start: {message}",
                 plugin=self.name,
             ) from exc
+        if self._measure_limit is not None:
+            _set_measure_limit(self, store, instance)
         self._store, self._instance = store, instance
         self._context = capi.store_context(store)
         self._funcs = {}
@@ -416,9 +481,18 @@ class PluginInstance:
                 unregister_context(capi.store_context(store))
                 store.close()
 
-    def close(self) -> None:
-        """Free the instance for good (the plugin is unloaded)."""
-        self.discard()
+    def close(self, *, wait: float | None = None) -> None:
+        """Free the instance for good (the plugin is unloaded). ``wait``: the seconds to
+        wait for a call in flight (None: until it returns); past them the store is closed
+        by a helper thread as soon as that call returns, and close() returns at once."""
+        if wait is None or self._lock.acquire(timeout=wait):
+            try:
+                self.discard()
+            finally:
+                if wait is not None:
+                    self._lock.release()
+        else:
+            _close_later(self, wait)
         _LIVE.discard(self)
         # Break reference cycles (plugin <-> callback) so memory and the mapped artefact
         # are released now, not at the next garbage collection.
@@ -440,6 +514,16 @@ class PluginInstance:
             self.image, hook, interface, function, signature,
             timeout=timeout, byte_buffers=byte_buffers,
         )  # fmt: skip
+
+    def call_within(self, bound: BoundFunc, args: Sequence[Any], seconds: float) -> Any:
+        """:meth:`call` bounded by ``seconds`` overall: waiting for a call in flight on this
+        instance counts too (PluginTimeout, reason ``"busy"``, when it does not end)."""
+        if not self._lock.acquire(timeout=seconds):
+            raise _busy(self.name, bound.hook, seconds)
+        try:
+            return self.call(bound, args, timeout=seconds)
+        finally:
+            self._lock.release()
 
     def call(self, bound: BoundFunc, args: Sequence[Any], *, timeout: float | None = None) -> Any:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
@@ -478,7 +562,7 @@ class PluginInstance:
                     self._instantiate()
                 func_ref = self._funcs.get(id(bound))
                 if func_ref is None:
-                    func_ref = self._func_ref(bound)
+                    func_ref = _prepare_func(self, bound)
                 context = self._context
                 scope = _current_scope()
                 if scope is not None:
@@ -500,7 +584,10 @@ class PluginInstance:
                         err = _call(func_ref[0], context, params, n, None, 0)
                     else:
                         result = VAL()
-                        err = _call(func_ref[0], context, params, n, _byref(result), 1)
+                        if len(func_ref) > 2:  # measured in guest memory first
+                            err = _call_measured(self, bound, func_ref, context, params, result)
+                        else:
+                            err = _call(func_ref[0], context, params, n, _byref(result), 1)
                 finally:
                     self._active = False
                     self._scope = None
@@ -515,22 +602,15 @@ class PluginInstance:
                     return lift(result)
                 try:
                     limit = self.sandbox.max_result_bytes
-                    if limit is not None and bound.measure is not None:
+                    if limit is not None and bound.measure is not None and len(func_ref) == 2:
                         size = bound.measure(result)
                         if size > limit and bound.exact_measure is not None:
                             size = bound.exact_measure(result)
                         if size > limit:
                             self.discard()  # the guest may keep state that produced it
-                            too_large = PluginLimitExceeded(
-                                f"plugin {self.name!r} returned {size:,} bytes from hook "
-                                f"{bound.hook!r}, above its limit of {limit:,} bytes",
-                                plugin=self.name,
-                                hook=bound.hook,
-                            )
-                            too_large.reason = "result too large"
-                            raise too_large
+                            raise _too_large(self.name, bound.hook, size, limit)
                     if bound.raw is not None and bound.measure is not None:
-                        self._note_size(bound.raw, bound.measure(result))
+                        _note_size(self, bound.raw, bound.measure(result))
                     return lift(result)
                 finally:
                     _delete(_byref(result))
@@ -540,11 +620,9 @@ class PluginInstance:
                 for i in range(n):
                     _delete(_byref(params[i]))
 
-    def _note_size(self, raw: RawBinding, size: int) -> None:
-        if size >= RAW_MIN_BYTES:
-            self._raw_large.add(id(raw))
-        else:
-            self._raw_large.discard(id(raw))
+    def _func_ref(self, bound: BoundFunc) -> Any:
+        """:func:`_prepare_func` (host/isolation.py prepares fresh instances with it)."""
+        return _prepare_func(self, bound)
 
     def interrupt(self) -> None:
         """Stop the call running on this instance now, if it runs in a cancel scope
@@ -583,22 +661,6 @@ class PluginInstance:
             return min(remaining, _cancel.SLICE_TICKS)
         self._stopped = "timeout"
         return None
-
-    def _func_ref(self, bound: BoundFunc) -> Any:
-        """A pointer to the wasmtime function ``bound`` calls in the current instance."""
-        instance, store = self._instance, self._store
-        assert instance is not None
-        assert store is not None
-        func = instance.get_func(store, bound.index)
-        if func is None:
-            raise PluginTrap(
-                f"plugin {self.name!r} has no function {bound.function!r}",
-                plugin=self.name,
-                hook=bound.hook,
-            )
-        # byref keeps the Func's C struct alive; the Func object itself is kept too
-        ref = self._funcs[id(bound)] = (_byref(capi.func_handle(func)), func)
-        return ref
 
     def _failure(
         self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
@@ -732,8 +794,40 @@ def _call_raw(
         finally:
             self._active = False
             self._scope = None
-        self._note_size(raw, plan.last_size)
+        _note_size(self, raw, plan.last_size)
         return value
+
+
+def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
+    """A pointer to the wasmtime function ``bound`` calls in the current instance."""
+    instance, store = self._instance, self._store
+    assert instance is not None
+    assert store is not None
+    func = instance.get_func(store, bound.index)
+    if func is None:
+        raise PluginTrap(
+            f"plugin {self.name!r} has no function {bound.function!r}",
+            plugin=self.name,
+            hook=bound.hook,
+        )
+    # byref keeps the Func's C struct alive; the Func object itself is kept too
+    ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
+    single = bound.single_buffer and self._memory_bounds_results
+    if bound.measured is not None and self._measure_limit is not None and not single:
+        shape = instance.get_func(store, bound.measured[0])
+        real = instance.get_func(store, bound.measured[1])
+        if shape is not None and real is not None:  # else: measured after copying
+            ref = (_byref(capi.func_handle(shape)), shape)
+            ref += (_byref(capi.func_handle(real)), real)
+    self._funcs[id(bound)] = ref
+    return ref
+
+
+def _note_size(self: PluginInstance, raw: RawBinding, size: int) -> None:
+    if size >= RAW_MIN_BYTES:
+        self._raw_large.add(id(raw))
+    else:
+        self._raw_large.discard(id(raw))
 
 
 def _root_func(self: PluginInstance, name: str) -> Any:
@@ -789,6 +883,67 @@ def _raw_failure(
     return failure, exc
 
 
+def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance) -> None:
+    """Tell a new instance's measuring walks where to stop (once per instance)."""
+    assert plugin._measure_limit is not None
+    assert plugin.image.measure_limit is not None
+    index = plugin.image.component.get_export_index(plugin.image.measure_limit)
+    setter = None if index is None else instance.get_func(store, index)
+    try:
+        if setter is None:
+            raise WasmtimeError("the runtime's limit setter is missing")
+        setter(store, min(plugin._measure_limit, 2**62))
+    except WasmtimeError as exc:
+        unregister_context(capi.store_context(store))
+        store.close()
+        raise PluginLoadError(
+            f"plugin {plugin.name!r} failed to start: {_headline(str(exc))}",
+            plugin=plugin.name,
+        ) from exc
+
+
+def _call_measured(
+    plugin: PluginInstance, bound: BoundFunc, func_ref: Any, context: Any, params: Any, result: Any
+) -> Any:
+    """Call the guest through the export measuring its result in its memory; lift the
+    result (the real lift of the stashed return area) only if it is within the limit.
+    The guest function runs once. Returns the C error pointer, as ``_call`` does."""
+    size = VAL()
+    err = _call(func_ref[0], context, params, bound.arity, _byref(size), 1)
+    if err:
+        return err
+    measured = int(size.of.u64)
+    limit = plugin._measure_limit
+    assert limit is not None
+    if measured != INVALID and measured > limit:
+        plugin.discard()  # the guest may keep state that produced it
+        raise _too_large(plugin.name, bound.hook, measured, limit, before_copy=True)
+    # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
+    return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
+
+
+def _busy(plugin: str, hook: str, seconds: float) -> PluginTimeout:
+    busy = PluginTimeout(
+        f"plugin {plugin!r}: hook {hook!r} not called: another call was still running "
+        f"after {seconds:g} s",
+        plugin=plugin,
+        hook=hook,
+    )
+    busy.reason = "busy"
+    return busy
+
+
+def _close_later(instance: PluginInstance, waited: float) -> None:
+    """Close ``instance``'s store from a helper thread once the call in flight returns."""
+    log.warning(
+        "plugin %r: a call still running after %g s; its instance is closed when it returns",
+        instance.name,
+        waited,
+    )
+    name = f"airssys-close-{instance.name}"
+    threading.Thread(target=instance.discard, name=name, daemon=True).start()
+
+
 def bind_export(
     image: ComponentImage,
     hook: str,
@@ -834,6 +989,14 @@ def bind_export(
         )
     elif result is not None:
         lift, measure = lifter(result), measurer(result)
+    measured = image.measured.get((interface, function))
+    if measured is not None and latin1 != ((interface, function) in image.byte_exports):
+        measured = None  # it measures the byte-buffer export's lift, not called here
+    indices = None
+    if measured is not None:
+        indices = (comp.get_export_index(measured.shape), comp.get_export_index(measured.real))
+        if None in indices:  # pragma: no cover - checked when the image was loaded
+            indices = None
     return BoundFunc(
         hook=hook,
         interface=interface,
@@ -848,6 +1011,8 @@ def bind_export(
         exact_measure=exact_measure,
         timeout=timeout,
         raw=raw,
+        measured=indices,
+        single_buffer=_buffers(result, latin1) == 1,
     )
 
 

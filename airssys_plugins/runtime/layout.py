@@ -21,7 +21,7 @@ from typing import Final
 
 import attrs
 
-__all__ = ["CoreLayout", "core_layout"]
+__all__ = ["CoreLayout", "core_layout", "sections_layout"]
 
 _COMPONENT_PREAMBLE: Final = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE: Final = b"\0asm\x01\x00\x00\x00"
@@ -38,6 +38,9 @@ class CoreLayout:
 
     memories: int
     tables: int
+
+    def __add__(self, other: CoreLayout) -> CoreLayout:
+        return CoreLayout(self.memories + other.memories, self.tables + other.tables)
 
 
 class _Bad(Exception):
@@ -113,3 +116,12 @@ def core_layout(data: bytes, tail: bytes = b"") -> CoreLayout | None:
     except (_Bad, IndexError):
         return None
     return CoreLayout(memories + more_memories, tables + more_tables)
+
+
+def sections_layout(tail: bytes) -> CoreLayout | None:
+    """The memories and tables defined by ``tail``, component sections without a preamble
+    (what :mod:`.relift` appends), or None if they cannot be read."""
+    try:
+        return CoreLayout(*_component_sections(tail, 0, len(tail), 0))
+    except (_Bad, IndexError):
+        return None

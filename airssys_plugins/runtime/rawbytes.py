@@ -40,6 +40,7 @@ import attrs
 
 from ..contract import wit
 from . import relift as _r
+from .measure import result_plan
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -550,11 +551,11 @@ class ExportPlan:
 
 
 def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
-    """The latin1 exports' tail and, after it, the raw exports' (read from ``data`` with
-    the first tail appended, so their indices follow it); for a component with neither at
-    its top level, the raw exports of its inner component (``raw`` only). None when
-    nothing applies. Never raises."""
-    latin1 = _r.byte_export_tail(data)
+    """The latin1 and measuring exports' tail (:func:`.measure.result_plan`) and, after
+    it, the raw exports' (read from ``data`` with the first tail appended, so their
+    indices follow it); for a component with neither at its top level, the raw exports
+    of its inner component (``raw`` only). None when nothing applies. Never raises."""
+    latin1 = result_plan(data)  # the latin1 exports, then the measuring ones (.measure)
     fast_tail, fast = (b"", ()) if latin1 is None else latin1
     raw_plan = raw_export_tail(data + fast_tail) if raw else None
     if raw_plan is not None:
@@ -576,7 +577,7 @@ def encode_export_plan(plan: ExportPlan | None) -> bytes:
     meta: dict[str, object] = {"version": EXPORT_PLAN_VERSION}
     blob = b""
     if plan is not None:
-        meta["added"] = [[a.interface, a.function, a.name] for a in plan.fast]
+        meta["added"] = [[a.interface, a.function, a.name, a.kind] for a in plan.fast]
         meta["raw"] = encode_raw_plan(plan.raw)
         meta["fast_tail"] = len(plan.fast_tail)
         if plan.nested is not None:
@@ -600,7 +601,7 @@ def decode_export_plan(blob: bytes) -> ExportPlan | None:
     if "added" not in meta:
         return None
     try:
-        fast = tuple(_r.FastExport(i, f, n) for i, f, n in meta["added"])
+        fast = tuple(_r.FastExport(i, f, n, k) for i, f, n, k in meta["added"])
         raw = decode_raw_plan(meta["raw"])
         cut = int(meta["fast_tail"])
         nested = meta.get("nested")

@@ -45,7 +45,7 @@ __all__ = [
 FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
 #: Bumped whenever what byte_export_tail() appends changes: cached plans of another
 #: version are not used.
-PLAN_VERSION: Final = 2
+PLAN_VERSION: Final = 4
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -72,6 +72,8 @@ class FastExport:
     interface: str | None
     function: str
     name: str
+    #: "bytes" for these; :mod:`.measure` adds "shape", "real" and "limit" exports.
+    kind: str = "bytes"
 
 
 class _Reader:
@@ -164,6 +166,7 @@ class _Lift:
     core_func: int
     options: list[bytes]  # each canonopt, encoded
     type_index: int
+    func_index: int = -1  # the component function this lift defines
 
     def option(self, code: int) -> int | None:
         """The index given with canon option ``code`` (memory, realloc, post-return)."""
@@ -186,6 +189,19 @@ class _Component:
     core_func_names: dict[int, str] = attrs.Factory(dict)
     lifts: list[_Lift] = attrs.Factory(list)
     export_names: set[str] = attrs.Factory(set)
+    #: root export name -> component function index, for exported functions
+    func_exports: dict[str, int] = attrs.Factory(dict)
+    #: imported function index -> import name
+    func_imports: dict[int, str] = attrs.Factory(dict)
+    #: root export name -> component instance index, for exported instances
+    instance_exports: dict[str, int] = attrs.Factory(dict)
+    n_components: int = 0
+    n_instances: int = 0
+    #: component index -> (start, end) in the binary, for the nested components defined
+    components: dict[int, tuple[int, int]] = attrs.Factory(dict)
+    #: instance index -> (component index or None for a bag of exports, name -> (sort,
+    #: index)) for the instances defined by an instance section
+    instances: dict[int, tuple[int | None, dict[str, tuple[int, int]]]] = attrs.Factory(dict)
 
 
 def _deftype(r: _Reader) -> object:
@@ -201,6 +217,17 @@ def _deftype(r: _Reader) -> object:
         return ("option", r.valtype())
     if b == 0x6A:
         return ("result", r.casetype(), r.casetype())
+    if b == 0x72:
+        return ("record", tuple((r.name(), r.valtype()) for _ in range(r.u32())))
+    if b == 0x71:
+        cases = []
+        for _ in range(r.u32()):
+            cases.append((r.name(), r.casetype()))
+            if r.byte() != 0x00:
+                raise _Unsupported("variant case refines")
+        return ("variant", tuple(cases))
+    if b in (0x6D, 0x6E):
+        return ("enum" if b == 0x6D else "flags", tuple(r.name() for _ in range(r.u32())))
     if b == 0x40:
         params = tuple((r.name(), r.valtype()) for _ in range(r.u32()))
         kind = r.byte()
@@ -241,6 +268,137 @@ def _count(c: _Component, sort: int) -> None:
         c.n_funcs += 1
     elif sort == 0x03:
         c.n_types += 1
+    elif sort == 0x04:
+        c.n_components += 1
+    elif sort == 0x05:
+        c.n_instances += 1
+
+
+def _sortidx(r: _Reader) -> tuple[int, int]:
+    sort = r.byte()
+    if sort == 0x00:
+        r.byte()
+    return sort, r.u32()
+
+
+def _read_instances(c: _Component, r: _Reader) -> None:
+    """Component instances: instantiations (their arguments) and bags of exports."""
+    for _ in range(r.u32()):
+        form = r.byte()
+        if form == 0x00:
+            component: int | None = r.u32()
+            items = {r.name(): _sortidx(r) for _ in range(r.u32())}
+        elif form == 0x01:
+            component = None
+            items = {r.extern_name(): _sortidx(r) for _ in range(r.u32())}
+        else:
+            raise _Unsupported(f"instance form 0x{form:02x}")
+        c.instances[c.n_instances] = (component, items)
+        c.n_instances += 1
+
+
+def _read_aliases(c: _Component, r: _Reader) -> None:
+    for _ in range(r.u32()):
+        sort = r.byte()
+        core_sort = r.byte() if sort == 0x00 else None
+        target = r.byte()
+        if target == 0x02:
+            r.u32()
+            r.u32()
+            name = None
+        else:
+            r.u32()
+            name = r.name()
+        if core_sort == 0x00:
+            if target == 0x01 and name is not None:
+                c.core_func_names[c.n_core_funcs] = name
+            c.n_core_funcs += 1
+        elif core_sort == 0x11:
+            c.n_core_modules += 1
+        elif core_sort == 0x12:
+            c.n_core_instances += 1
+        elif sort != 0x00:
+            _count(c, sort)
+
+
+def _read_types(c: _Component, r: _Reader) -> None:
+    """Decode what can be decoded, count all."""
+    n = r.u32()
+    decodable = True
+    for k in range(n):
+        if decodable:
+            try:
+                c.types[c.n_types + k] = _deftype(r)
+            except _Unsupported:
+                decodable = False  # later entries' offsets are unknown
+    c.n_types += n
+
+
+def _canon_options(r: _Reader, view: memoryview) -> list[bytes]:
+    options = []
+    for _ in range(r.u32()):
+        start = r.pos
+        opt = r.byte()
+        if opt in (0x03, 0x04, 0x05):
+            r.u32()
+        elif opt not in _ENCODINGS:
+            raise _Unsupported(f"canon option 0x{opt:02x}")
+        options.append(bytes(view[start : r.pos]))
+    return options
+
+
+def _read_canon(c: _Component, r: _Reader, view: memoryview) -> None:
+    for _ in range(r.u32()):
+        op = r.byte()
+        if op == 0x00:
+            if r.byte() != 0x00:
+                raise _Unsupported("lift sort")
+            func = r.u32()
+            options = _canon_options(r, view)
+            c.lifts.append(_Lift(func, options, r.u32(), c.n_funcs))
+            c.n_funcs += 1
+        elif op == 0x01:
+            if r.byte() != 0x00:
+                raise _Unsupported("lower sort")
+            r.u32()
+            _canon_options(r, view)
+            c.n_core_funcs += 1
+        elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new/drop/rep, drop async
+            r.u32()
+            c.n_core_funcs += 1
+        elif op in (0x05, 0x0D, 0x1F, 0x22, 0x23):
+            # async built-ins jco emits (task.cancel, subtask.drop, waitable-set.new
+            # and .drop, waitable.join): one core function each, no immediates
+            c.n_core_funcs += 1
+        elif op == 0x06:  # subtask.cancel async?
+            r.byte()
+            c.n_core_funcs += 1
+        elif op in (0x0A, 0x0B):  # context.get / context.set i32 <slot>
+            if r.byte() != 0x7F:
+                raise _Unsupported("context type")
+            r.u32()
+            c.n_core_funcs += 1
+        else:
+            raise _Unsupported(f"canon 0x{op:02x}")
+
+
+def _read_exports(c: _Component, r: _Reader) -> None:
+    for _ in range(r.u32()):
+        name = r.extern_name()
+        c.export_names.add(name)
+        sort = r.byte()
+        if sort == 0x00 and r.byte() != 0x11:
+            raise _Unsupported("core export")
+        index = r.u32()
+        if r.byte() == 0x01:
+            _externdesc(r)
+        if sort == 0x00:
+            c.n_core_modules += 1
+        elif sort == 0x01:
+            c.func_exports[name] = index
+        elif sort == 0x05:
+            c.instance_exports[name] = index
+        _count(c, sort)
 
 
 def _read(data: bytes) -> _Component:
@@ -257,111 +415,35 @@ def _read(data: bytes) -> _Component:
             raise _Unsupported("truncated section")
         r = _Reader(view, top.pos, end)
         top.pos = end
-        if sid == 6:  # aliases
-            for _ in range(r.u32()):
-                sort = r.byte()
-                core_sort = r.byte() if sort == 0x00 else None
-                target = r.byte()
-                if target == 0x02:
-                    r.u32()
-                    r.u32()
-                    name = None
-                else:
-                    r.u32()
-                    name = r.name()
-                if core_sort == 0x00:
-                    if target == 0x01 and name is not None:
-                        c.core_func_names[c.n_core_funcs] = name
-                    c.n_core_funcs += 1
-                elif core_sort == 0x11:
-                    c.n_core_modules += 1
-                elif core_sort == 0x12:
-                    c.n_core_instances += 1
-                elif sort != 0x00:
-                    _count(c, sort)
-        elif sid == 7:  # types: decode what can be decoded, count all
-            n = r.u32()
-            decodable = True
-            for k in range(n):
-                if decodable:
-                    try:
-                        c.types[c.n_types + k] = _deftype(r)
-                    except _Unsupported:
-                        decodable = False  # later entries' offsets are unknown
-            c.n_types += n
-        elif sid == 8:  # canon
-            for _ in range(r.u32()):
-                op = r.byte()
-                if op == 0x00:
-                    if r.byte() != 0x00:
-                        raise _Unsupported("lift sort")
-                    func = r.u32()
-                    options = []
-                    for _ in range(r.u32()):
-                        start = r.pos
-                        opt = r.byte()
-                        if opt in (0x03, 0x04, 0x05):
-                            r.u32()
-                        elif opt not in _ENCODINGS:
-                            raise _Unsupported(f"canon option 0x{opt:02x}")
-                        options.append(bytes(view[start : r.pos]))
-                    c.lifts.append(_Lift(func, options, r.u32()))
-                    c.n_funcs += 1
-                elif op == 0x01:
-                    if r.byte() != 0x00:
-                        raise _Unsupported("lower sort")
-                    r.u32()
-                    for _ in range(r.u32()):
-                        opt = r.byte()
-                        if opt in (0x03, 0x04, 0x05):
-                            r.u32()
-                        elif opt not in _ENCODINGS:
-                            raise _Unsupported(f"canon option 0x{opt:02x}")
-                    c.n_core_funcs += 1
-                elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new/drop/rep, drop async
-                    r.u32()
-                    c.n_core_funcs += 1
-                elif op in (0x05, 0x0D, 0x1F, 0x22, 0x23):
-                    # async built-ins jco emits (task.cancel, subtask.drop, waitable-set.new
-                    # and .drop, waitable.join): one core function each, no immediates
-                    c.n_core_funcs += 1
-                elif op == 0x06:  # subtask.cancel async?
-                    r.byte()
-                    c.n_core_funcs += 1
-                elif op in (0x0A, 0x0B):  # context.get / context.set i32 <slot>
-                    if r.byte() != 0x7F:
-                        raise _Unsupported("context type")
-                    r.u32()
-                    c.n_core_funcs += 1
-                else:
-                    raise _Unsupported(f"canon 0x{op:02x}")
+        if sid == 6:
+            _read_aliases(c, r)
+        elif sid == 7:
+            _read_types(c, r)
+        elif sid == 8:
+            _read_canon(c, r, view)
         elif sid == 10:  # imports
             for _ in range(r.u32()):
-                r.extern_name()
+                name = r.extern_name()
                 sort = _externdesc(r)
+                if sort == 0x01:
+                    c.func_imports[c.n_funcs] = name
                 if sort == 0x00:
                     c.n_core_modules += 1
                 _count(c, sort)
-        elif sid == 11:  # exports
-            for _ in range(r.u32()):
-                c.export_names.add(r.extern_name())
-                sort = r.byte()
-                if sort == 0x00 and r.byte() != 0x11:
-                    raise _Unsupported("core export")
-                r.u32()
-                if r.byte() == 0x01:
-                    _externdesc(r)
-                if sort == 0x00:
-                    c.n_core_modules += 1
-                _count(c, sort)
+        elif sid == 11:
+            _read_exports(c, r)
         elif sid == 1:
             c.n_core_modules += 1
         elif sid == 2:
             c.n_core_instances += r.u32()
+        elif sid == 4:
+            c.components[c.n_components] = (r.pos, end)
+            c.n_components += 1
+        elif sid == 5:
+            _read_instances(c, r)
         elif sid == 9:
             raise _Unsupported("start section")
-        # 0 custom, 3 core types, 4 component, 5 instances: nothing in the index spaces
-        # this module adds to.
+        # 0 custom, 3 core types: nothing in the index spaces this module adds to.
     return c
 
 
@@ -615,7 +697,7 @@ def add_byte_exports(data: bytes) -> Plan | None:
 
 def encode_plan(plan: Plan | None) -> bytes:
     """``plan`` (or its absence) as bytes, to keep beside the compile cache."""
-    added = [] if plan is None else [[a.interface, a.function, a.name] for a in plan[1]]
+    added = [] if plan is None else [[a.interface, a.function, a.name, a.kind] for a in plan[1]]
     header = json.dumps({"version": PLAN_VERSION, "added": added}).encode()
     return header + b"\n" + (b"" if plan is None else plan[0])
 
@@ -626,7 +708,7 @@ def decode_plan(blob: bytes) -> Plan | None:
     meta = json.loads(header)
     if not sep or not isinstance(meta, dict) or meta.get("version") != PLAN_VERSION:
         raise ValueError("not a byte-export plan of this version")
-    added = tuple(FastExport(i, f, n) for i, f, n in meta["added"])
+    added = tuple(FastExport(*entry) for entry in meta["added"])
     if not added:
         return None
     if not tail:
@@ -653,13 +735,15 @@ def byte_export_tail(data: bytes) -> Plan | None:
         return None
 
 
-def _byte_export_tail(data: bytes) -> Plan | None:
-    c = _read(data)
-    rewriter = _Rewriter(c)
+_Picked = list[tuple[_Lift, str | None, str, bool]]
+
+
+def _pick(c: _Component, rewriter: _Rewriter) -> tuple[_Picked, int | None, int | None]:
+    """The lifts to add a byte-buffer export for, their memory and the guest's realloc."""
     names = {v: k for k, v in c.core_func_names.items()}
     guest_realloc = names.get("cabi_realloc")
     memory: int | None = None
-    picked: list[tuple[_Lift, str | None, str, bool]] = []
+    picked: _Picked = []
     seen: set[tuple[str | None, str]] = set()
     for lift in c.lifts:
         core_name = c.core_func_names.get(lift.core_func)
@@ -691,6 +775,58 @@ def _byte_export_tail(data: bytes) -> Plan | None:
         memory = lift_memory
         seen.add(key)
         picked.append((lift, key[0], function, rewrite_result))
+    return picked, memory, guest_realloc
+
+
+def _byte_lifts(
+    c: _Component,
+    rewriter: _Rewriter,
+    picked: _Picked,
+    wrapper_of: dict[int, int],
+    shim_func: dict[str, int],
+    memory: int,
+) -> tuple[list[bytes], list[FastExport]] | None:
+    """The canon lifts of the byte-buffer exports, and what they add."""
+    lifts: list[bytes] = []
+    added: list[FastExport] = []
+    for i, (lift, iface, function, rewrite_result) in enumerate(picked):
+        name = f"{FAST_EXPORT_PREFIX}{len(added)}"
+        if name in c.export_names:
+            return None
+        deftype = c.types[lift.type_index]
+        assert isinstance(deftype, tuple)
+        try:
+            type_index = rewriter.func(deftype[1], deftype[2], rewrite_result=rewrite_result)
+        except _Unsupported:
+            return None
+        core_func = lift.core_func
+        post = lift.option(0x05)
+        if i in wrapper_of:
+            core_func = shim_func[f"f{wrapper_of[i]}"]
+            if post is not None:
+                post = shim_func[f"p{wrapper_of[i]}"]
+        options = [
+            b"\x03" + _leb(memory),
+            b"\x04" + _leb(shim_func["realloc"]),
+            bytes([_LATIN1_UTF16]),
+        ]
+        if post is not None:
+            options.append(b"\x05" + _leb(post))
+        lifts.append(
+            b"\x00\x00"
+            + _leb(core_func)
+            + _leb(len(options))
+            + b"".join(options)
+            + _leb(type_index)
+        )
+        added.append(FastExport(iface, function, name))
+    return lifts, added
+
+
+def _byte_export_tail(data: bytes) -> Plan | None:
+    c = _read(data)
+    rewriter = _Rewriter(c)
+    picked, memory, guest_realloc = _pick(c, rewriter)
     if not picked or memory is None or guest_realloc is None:
         return None
 
@@ -732,39 +868,10 @@ def _byte_export_tail(data: bytes) -> Plan | None:
     aliases = [b"\x00\x00\x01" + _leb(shim_instance) + _name(n) for n in alias_names]
     shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
 
-    lifts: list[bytes] = []
-    added: list[FastExport] = []
-    for i, (lift, iface, function, rewrite_result) in enumerate(picked):
-        name = f"{FAST_EXPORT_PREFIX}{len(added)}"
-        if name in c.export_names:
-            return None
-        deftype = c.types[lift.type_index]
-        assert isinstance(deftype, tuple)
-        try:
-            type_index = rewriter.func(deftype[1], deftype[2], rewrite_result=rewrite_result)
-        except _Unsupported:
-            return None
-        core_func = lift.core_func
-        post = lift.option(0x05)
-        if i in wrapper_of:
-            core_func = shim_func[f"f{wrapper_of[i]}"]
-            if post is not None:
-                post = shim_func[f"p{wrapper_of[i]}"]
-        options = [
-            b"\x03" + _leb(memory),
-            b"\x04" + _leb(shim_func["realloc"]),
-            bytes([_LATIN1_UTF16]),
-        ]
-        if post is not None:
-            options.append(b"\x05" + _leb(post))
-        lifts.append(
-            b"\x00\x00"
-            + _leb(core_func)
-            + _leb(len(options))
-            + b"".join(options)
-            + _leb(type_index)
-        )
-        added.append(FastExport(iface, function, name))
+    made = _byte_lifts(c, rewriter, picked, wrapper_of, shim_func, memory)
+    if made is None:
+        return None
+    lifts, added = made
     exports = [
         b"\x00" + _name(fast.name) + b"\x01" + _leb(c.n_funcs + k) + b"\x00"
         for k, fast in enumerate(added)

@@ -123,10 +123,10 @@ def valtype(t: Any, names: TypeNames | None = None, *, name: str = "") -> wit.Wi
             None if ok is None else valtype(ok, names),
             None if err is None else valtype(err, names),
         )
+    if isinstance(t, OwnType | BorrowType):
+        name = "resource" if names is None else names.resource_name(t.ty)
+        return wit.HandleT(wit.ResourceT(name), own=isinstance(t, OwnType))
     if names is not None:
-        if isinstance(t, OwnType | BorrowType):
-            kind = "own" if isinstance(t, OwnType) else "borrow"
-            return wit.Unsupported(f"{kind}<{names.resource_name(t.ty)}>")
         if isinstance(t, FutureType | StreamType):
             kind = "future" if isinstance(t, FutureType) else "stream"
             try:
@@ -167,22 +167,41 @@ def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc
     """Every function the component exports, at its root or inside an exported interface."""
     found: dict[ExportedFunc, wit.FuncSig] = {}
     exports = component.type.exports(engine)
+    # Every resource a handle may name, in export order (a resource is defined before an
+    # interface that `use`s it under another name: the first name is the defining one),
+    # then the imported ones (an interface's, or a world's `use`).
     resources = [(n, e.ty) for n, e in exports.items() if isinstance(e.ty, ResourceType)]
+    inner: dict[str, dict[str, Any]] = {}
     for name, ext in exports.items():
-        ty = ext.ty
-        if isinstance(ty, FuncType):
-            found[(None, name)] = func_sig(ty, _KindNames(resources))
-        elif isinstance(ty, ComponentInstanceType):
-            inner = ty.exports(engine)
-            names = _KindNames(
-                [(n, e.ty) for n, e in inner.items() if isinstance(e.ty, ResourceType)] + resources
+        if isinstance(ext.ty, ComponentInstanceType):
+            inner[name] = ext.ty.exports(engine)
+            resources.extend(
+                (n, e.ty) for n, e in inner[name].items() if isinstance(e.ty, ResourceType)
             )
-            for fname, fext in inner.items():
-                fty = fext.ty
-                if isinstance(fty, FuncType):
-                    found[(name, fname)] = func_sig(fty, names)
+    for name, ext in component.type.imports(engine).items():
+        ty = ext.ty
+        if isinstance(ty, ResourceType):
+            resources.append((name, ty))
+        elif isinstance(ty, ComponentInstanceType):
+            resources.extend(
+                (n, e.ty) for n, e in ty.exports(engine).items() if isinstance(e.ty, ResourceType)
+            )
+    names = _KindNames(resources)
+    for name, ext in exports.items():
+        if isinstance(ext.ty, FuncType):
+            found[(None, name)] = func_sig(ext.ty, names)
+        for fname, fext in inner.get(name, {}).items():
+            if isinstance(fext.ty, FuncType):
+                found[(name, fname)] = func_sig(fext.ty, names)
     return found
 
 
 def component_imports(engine: Engine, component: Component) -> list[str]:
-    return list(component.type.imports(engine))
+    """The interfaces (and world-level functions) the component imports; a resource type
+    imported at the root (a world's ``use iface.{r}``) is part of its interface, not an
+    import of its own."""
+    return [
+        name
+        for name, ext in component.type.imports(engine).items()
+        if not isinstance(ext.ty, ResourceType)
+    ]

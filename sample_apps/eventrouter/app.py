@@ -7,7 +7,8 @@
 
 Each event passes three hooks: ``filter_event`` (firstresult: the first plugin that gives a
 reason drops it), ``enrich`` (every plugin adds fields) and ``route`` (firstresult: the
-destination). ``report`` collects counters at the end.
+destination). ``report`` collects counters at the end, once the messages the plugins sent
+each other are all handled.
 
 Bundled plugins, each granted only what it needs:
 
@@ -18,6 +19,16 @@ Bundled plugins, each granted only what it needs:
   service over HTTP, cached in kv; http to that one origin, kv, config and log.
 * ``triage`` (plain Python plugin, not sandboxed): drops pings, sets a priority, pages
   the subject's team for alerts.
+
+Plugins that work together, through the host (all hand-written WAT):
+
+* ``classify`` implements no hook: it exports ``eventrouter:classify/classifier``.
+* ``tagger`` (``enrich``) imports that interface through a **link** to ``classify``: its
+  call runs classify's export on classify's own instance. It adds the answer as the field
+  ``class`` and **publishes** the enriched event on topic ``events.<class>``.
+* ``tally`` and ``oncall`` (``report``) **subscribe** to ``events.*``: each has a mailbox
+  and receives every event tagger publishes; tally counts them, oncall keeps the ids of
+  the incidents. Their report shows what they received.
 
 The directory service is a stand-in the app starts on 127.0.0.1 (an ephemeral port)
 from ``directory.json``, so the demo runs offline; ``--directory URL`` uses a real one
@@ -48,6 +59,9 @@ from airssys_plugins import Capabilities, HookCallError, Limits, Origin, PluginH
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.cli.progress import Activity
 from airssys_plugins.cli.reporting import run_reporting
+from airssys_plugins.host.composition import LinkInfo
+from airssys_plugins.host.messaging import Counters
+from airssys_plugins.host.status import StatusFile
 from hookspecs.eventrouter import PACKAGE, Event, EventHooks, Field
 
 from .plugins.triage import Triage
@@ -56,7 +70,12 @@ HERE: Final = Path(__file__).parent
 PLUGIN_SOURCES: Final = HERE / "plugins"
 EXAMPLE_EVENTS: Final = HERE / "events.jsonl"
 EXAMPLE_DIRECTORY: Final = HERE / "directory.json"
-BUNDLED: Final = ("router", "dedup", "lookup")
+# Loaded in this order: pluggy calls the last registered first, so tagger's class comes
+# after lookup's team and name, and dedup's report before the subscribers'.
+BUNDLED: Final = ("classify", "tagger", "tally", "oncall", "router", "dedup", "lookup")
+#: tagger's link to classify's export, and the topics of the enriched events.
+CLASSIFIER: Final = "classify:eventrouter:classify/classifier@^1"
+EVENTS_TOPICS: Final = "events.*"
 
 log = logging.getLogger("eventrouter")
 
@@ -90,6 +109,10 @@ def requests_for(name: str, directory_url: str | None) -> Capabilities:
         return Capabilities(
             interfaces=["http", "kv", "config", "log"], network=[origin_of(directory_url)]
         )
+    if name == "tagger":
+        return Capabilities(interfaces=["messaging"], plugins=[CLASSIFIER], publish=[EVENTS_TOPICS])
+    if name in ("tally", "oncall"):
+        return Capabilities(subscribe=[EVENTS_TOPICS])
     return Capabilities()
 
 
@@ -102,8 +125,8 @@ def make_host(
 
     The app is the operator here: it grants each plugin exactly what it asks for (unless
     an operator's ``grants`` file says otherwise), under a ceiling that allows nothing
-    beyond the four built-in interfaces and the directory's origin, and nothing at all to
-    plugins implementing ``route``.
+    beyond the built-in interfaces, the directory's origin, tagger's link to classify and
+    the ``events.*`` topics, and nothing at all to plugins implementing ``route``.
     """
     pm = pluggy.PluginManager("eventrouter")
     pm.add_hookspecs(EventHooks)
@@ -113,7 +136,13 @@ def make_host(
         pm,
         package=PACKAGE,
         data_dir=state_dir,
-        ceiling=Capabilities(interfaces=["log", "kv", "config", "http"], network=network),
+        ceiling=Capabilities(
+            interfaces=["log", "kv", "config", "http", "messaging"],
+            network=network,
+            plugins=[CLASSIFIER],
+            publish=[EVENTS_TOPICS],
+            subscribe=[EVENTS_TOPICS],
+        ),
         hook_ceilings={"route": Capabilities()},
         grants=grants
         if grants is not None
@@ -269,11 +298,14 @@ def route_event(pm: pluggy.PluginManager, event: Event) -> Outcome:
 
 @attrs.frozen
 class RunResult:
-    """A run: the plugins and their rights, each event's outcome, the plugins' report."""
+    """A run: the plugins and their rights, each event's outcome, the plugins' report; the
+    links between plugins, and the messages each subscriber got (its mailbox counters)."""
 
     plugins: list[tuple[str, str, list[str]]]
     outcomes: list[Outcome]
     report: list[Field]
+    links: list[LinkInfo] = attrs.Factory(list)
+    messages: dict[str, Counters] = attrs.Factory(dict)
 
 
 def run(
@@ -285,12 +317,19 @@ def run(
 ) -> RunResult:
     """Route ``events``. Without ``state_dir`` the kv state lives in a temporary directory
     and is gone after the run; without ``directory_url`` the lookup plugin is not loaded;
-    ``grants`` is an operator's grants file replacing the app's own grants."""
+    ``grants`` is an operator's grants file replacing the app's own grants.
+
+    The host's messaging counters, dead letters and links go to the app's status file
+    while it runs (``airssys-plugins status --app eventrouter`` shows them, during the run
+    or after it)."""
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="eventrouter-"))
         pm, host = make_host(state_dir, directory_url, grants)
         stack.enter_context(host)
+        host.messaging.record_status(
+            StatusFile.for_app(pm.project_name), app=pm.project_name, links=host.links
+        )
         load_bundled(host, directory_url)
         plugins = []
         for plugin in pm.get_plugins():
@@ -302,8 +341,14 @@ def run(
                 rights = wasm.capabilities.describe()
                 plugins.append((name, "wasm", rights or ["no rights"]))
         outcomes = [route_event(pm, event) for event in events]
+        # The subscribers' report counts what they received: let their mailboxes empty.
+        if not host.messaging.drain(timeout=30.0):
+            log.warning("some messages were still being handled after 30 s")
         report = [f for group in pm.hook.report() for f in group]
-        return RunResult(sorted(plugins), outcomes, report)
+        counters = host.messaging.counters()["subscribers"]
+        subscribers = host.messaging.subscribers()
+        messages = {name: c for name, c in counters.items() if name in subscribers}
+        return RunResult(sorted(plugins), outcomes, report, host.links(), messages)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -324,6 +369,11 @@ def _print_text(result: RunResult, directory: str | None, stub: bool) -> None:
     print("plugins:")
     for name, kind, rights in result.plugins:
         print(f"  {name:<8} {kind:<6} {', '.join(rights)}")
+    if result.links:
+        print("links:")
+    for link in result.links:
+        served = link.served or f"{link.interface}, range {link.versions}"
+        print(f"  {link.importer:<8} imports {served} from {link.provider} ({link.state})")
     if directory is not None:
         print(f"directory: {directory}{' (local stand-in)' if stub else ''}")
     print("events:")
@@ -338,9 +388,32 @@ def _print_text(result: RunResult, directory: str | None, stub: bool) -> None:
             verdict = f"{outcome.status}: {outcome.reason}"
         fields = " ".join(f"{f.key}={f.value}" for f in event.fields)
         print(f"  {event.id:<7} {what:<27} {verdict:<18} {fields}".rstrip())
+    if result.messages:
+        print("messages:")
+    for name, c in result.messages.items():
+        print(
+            f"  {name:<8} delivered {c.delivered}, retried {c.retried}, "
+            f"dead-lettered {c.dead_lettered}"
+        )
     print("report:")
     for field in result.report:
         print(f"  {field.key} = {field.value}")
+
+
+def _summary_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "report": {f.key: f.value for f in result.report},
+        "messages": {name: attrs.asdict(c) for name, c in result.messages.items()},
+        "links": [
+            {
+                "importer": link.importer,
+                "provider": link.provider,
+                "interface": link.served or link.interface,
+                "state": link.state,
+            }
+            for link in result.links
+        ],
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -421,7 +494,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.json:
         for outcome in result.outcomes:
             print(json.dumps(outcome.to_json()))
-        print(json.dumps({"report": {f.key: f.value for f in result.report}}))
+        print(json.dumps(_summary_json(result)))
     else:
         stub = directory is not None and not args.directory
         _print_text(result, directory, stub)

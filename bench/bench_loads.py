@@ -1,0 +1,443 @@
+"""Loads (issue 18 §3, §5): warm load, a new process, and plugins per MiB, against raw
+wasmtime-py measured in the same run.
+
+Run from the repository root::
+
+    python bench/bench_loads.py            # about 1-2 min once the guests and caches exist
+    python bench/bench_loads.py --quick    # smoke run: fewer repeats, smaller counts
+
+Two guests: the 18 MB componentize-py guest (tests/guests/kitchen) and the small WAT bench
+guest (bench/guests/bench). Raw wasmtime-py uses an artefact compiled once by this script
+with the framework's Engine configuration (epoch interruption on, fuel off), so both sides
+map the same kind of machine code.
+
+* warm load: in one process whose compile cache is warm, ``host.load(path)`` of a plugin
+  this process loaded (and unloaded) before, against raw ``Component.deserialize_file`` +
+  ``Store`` (+ WASI for the Python guest) + ``instantiate``; interleaved rounds, medians.
+  The framework's side also re-maps the artefact (the unloaded component is gone).
+* new process: CPU time (and wall time) of ``python -c`` that creates a host, loads the
+  warm Python guest and calls one hook, against one that does the same with wasmtime-py
+  alone (deserialize, WASI, instantiate, call); interleaved, medians.
+* density: RSS per additional loaded-and-called idle plugin ((RSS after N - RSS after 1) /
+  (N - 1)), the framework against raw wasmtime-py doing the same N times (one
+  ``deserialize_file``, then a Store, instance and call per plugin), each in a fresh
+  process: the Python guest for N = 3, 10, 20 and the WAT guest for N = 500; the
+  first plugin's RSS (which includes the Engine, the linker and the epoch thread) apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchlib import KITCHEN_DIR, PACKAGE, REPO, Report, Target, bench_wasm, machine_info, rss_kib
+
+#: The clock of the in-process rounds: the calling thread's CPU time (page faults of a
+#: mapped artefact included), which other tenants of a busy machine disturb far less than
+#: wall time; ``--wall`` switches to wall time.
+CLOCK = time.thread_time
+
+# ----------------------------------------------------------------------------- raw side
+
+RAW_SETUP = """
+import wasmtime
+from wasmtime import Config, Engine, Store, WasiConfig
+from wasmtime.component import Component, Linker
+cfg = Config(); cfg.epoch_interruption = True
+engine = Engine(cfg)
+linker = Linker(engine)
+if WASI:
+    linker.add_wasip2()
+
+def raw_load(cwasm, interface, function, component=None):
+    if component is None:
+        component = Component.deserialize_file(engine, cwasm)
+    store = Store(engine)
+    if WASI:
+        store.set_wasi(WasiConfig())
+    store.set_epoch_deadline(2**62)
+    instance = linker.instantiate(store, component)
+    iface = component.get_export_index(interface)
+    func = instance.get_func(store, component.get_export_index(function, iface))
+    return store, instance, func
+"""
+
+KINDS: dict[str, dict[str, Any]] = {
+    "python": {
+        "wasi": True,
+        "interface": "test:kitchen/echo-string@1.0.0",
+        "function": "echo-string",
+        "arg": "hi",
+    },
+    "wat": {
+        "wasi": False,
+        "interface": f"{PACKAGE.split('@')[0]}/add-one@1.0.0",
+        "function": "add-one",
+        "arg": 1,
+    },
+}
+
+
+def _raw_namespace(kind: str) -> dict[str, Any]:
+    ns: dict[str, Any] = {"WASI": KINDS[kind]["wasi"]}
+    exec(RAW_SETUP, ns)
+    return ns
+
+
+# ----------------------------------------------------------------------------- our side
+
+
+def _kitchen_hooks() -> tuple[type, str]:
+    spec = importlib.util.spec_from_file_location(
+        "kitchen_hooks", REPO / "tests" / "kitchen_hooks.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kitchen_hooks"] = module  # attrs/dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.KitchenHooks, module.PACKAGE
+
+
+def _host(kind: str) -> tuple[Any, Any]:
+    import pluggy
+
+    from airssys_plugins import PluginHost
+
+    if kind == "python":
+        hooks, package = _kitchen_hooks()
+        pm = pluggy.PluginManager("kitchen")
+        pm.add_hookspecs(hooks)
+        return pm, PluginHost(pm, package=package)
+    from benchlib import bench_pm
+
+    pm = bench_pm()
+    return pm, PluginHost(pm, package=PACKAGE)
+
+
+def _call(pm: Any, kind: str) -> None:
+    if kind == "python":
+        assert pm.hook.echo_string(x="hi")[-1] == "hi"
+    else:
+        assert pm.hook.add_one(x=1)[-1] == 2
+
+
+# ----------------------------------------------------------------------------- children
+
+
+def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
+    """Interleaved rounds of a warm framework load and a raw load, in this process."""
+    spec = KINDS[kind]
+    pm, host = _host(kind)
+    raw = _raw_namespace(kind)
+    host.load(wasm, name="warmup")  # this process has loaded it once
+    _call(pm, kind)
+    host.unload("warmup")
+    raw["raw_load"](cwasm, spec["interface"], spec["function"])
+    ours, floor, kept = [], [], []
+    for i in range(rounds):
+        gc.collect()
+        t0 = CLOCK()
+        host.load(wasm, name=f"p{i}")
+        ours.append(CLOCK() - t0)
+        _call(pm, kind)
+        host.unload(f"p{i}")
+        gc.collect()
+        t0 = CLOCK()
+        store, _, func = raw["raw_load"](cwasm, spec["interface"], spec["function"])
+        floor.append(CLOCK() - t0)
+        assert func(store, spec["arg"]) is not None
+        del store, func
+    host.load(wasm, name="live")  # while one is loaded, a second load shares its code
+    for i in range(rounds):
+        t0 = CLOCK()
+        host.load(wasm, name=f"k{i}")
+        kept.append(CLOCK() - t0)
+        host.unload(f"k{i}")
+    host.close()
+    return {"ours": ours, "raw": floor, "kept": kept}
+
+
+def child_density(side: str, kind: str, target: str, count: int) -> dict[str, Any]:
+    """RSS after the first and after ``count`` loaded-and-called plugins."""
+    spec = KINDS[kind]
+    keep: list[Any] = []
+    if side == "ours":
+        pm, host = _host(kind)
+        load = lambda i: host.load(target, name=f"p{i}")  # noqa: E731
+    else:
+        raw = _raw_namespace(kind)
+        component = None
+
+        def load(i: int) -> Any:
+            nonlocal component  # deserialized once, instantiated per plugin, as we do
+            if component is None:
+                component = raw["Component"].deserialize_file(raw["engine"], target)
+            store, instance, func = raw["raw_load"](
+                target, spec["interface"], spec["function"], component
+            )
+            assert func(store, spec["arg"]) is not None
+            return store, instance, func
+
+    rss = [rss_kib()]  # before the first: its cost is the Engine, linker and threads too
+    for i in range(count):
+        keep.append(load(i))
+        if side == "ours":
+            _call(pm, kind)
+        gc.collect()
+        rss.append(rss_kib())
+    return {"rss": rss}
+
+
+# ----------------------------------------------------------------------------- new process
+
+OURS_PROCESS = """
+import sys
+sys.path.insert(0, {tests!r})
+import pluggy
+from airssys_plugins import PluginHost
+from kitchen_hooks import KitchenHooks, PACKAGE
+pm = pluggy.PluginManager("kitchen")
+pm.add_hookspecs(KitchenHooks)
+host = PluginHost(pm, package=PACKAGE)
+host.load({wasm!r}, name="kitchen")
+assert pm.hook.echo_string(x="hi") == ["hi"]
+host.close()
+"""
+
+RAW_PROCESS = (
+    "WASI = True\n"
+    + RAW_SETUP
+    + """
+store, instance, func = raw_load({cwasm!r}, "test:kitchen/echo-string@1.0.0", "echo-string")
+assert func(store, "hi") == "hi"
+store.close()
+"""
+)
+
+
+def _cpu(code: str, env: dict[str, str]) -> tuple[float, float]:
+    """CPU time (user + system) and wall time of ``python -c code``. CPU time is far
+    steadier on a shared, busy machine, and is what start-up costs where cores are free."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def new_process(wasm: Path, cwasm: Path, env: dict[str, str], runs: int) -> dict[str, float]:
+    ours_code = OURS_PROCESS.format(tests=str(REPO / "tests"), wasm=str(wasm))
+    raw_code = RAW_PROCESS.format(cwasm=str(cwasm))
+    _cpu(ours_code, env)  # warm caches (page cache, digest index)
+    _cpu(raw_code, env)
+    runs_of: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": [], "raw": []}
+    for _ in range(runs):
+        runs_of["bare"].append(_cpu("pass", env))
+        runs_of["ours"].append(_cpu(ours_code, env))
+        runs_of["raw"].append(_cpu(raw_code, env))
+    out = {}
+    for side, values in runs_of.items():
+        out[f"{side}_ms"] = statistics.median(v[0] for v in values) * 1000
+        out[f"{side}_wall_ms"] = statistics.median(v[1] for v in values) * 1000
+    return out
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    flags = [a for a in args if a == "--wall"]
+    rest = [a for a in args if a != "--wall"]
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *flags, "--child", *rest],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(Path(__file__).resolve().parent),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def raw_artefact(wasm: Path, into: Path) -> Path:
+    """``wasm`` compiled by wasmtime-py alone with the framework's Engine configuration;
+    kept in ``into`` by content and wasmtime version (compiled once)."""
+    import hashlib
+    from importlib.metadata import version
+
+    key = hashlib.sha256(wasm.read_bytes() + version("wasmtime").encode()).hexdigest()[:16]
+    out = into / f"{wasm.stem}-{key}.cwasm"
+    if out.is_file():
+        return out
+    into.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import sys, wasmtime\nfrom wasmtime.component import Component\n"
+        "cfg = wasmtime.Config(); cfg.epoch_interruption = True\n"
+        "open(sys.argv[2], 'wb').write(Component(wasmtime.Engine(cfg), "
+        "open(sys.argv[1], 'rb').read()).serialize())\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(wasm), str(out) + ".tmp"], check=True)
+    os.replace(str(out) + ".tmp", out)
+    return out
+
+
+def per_extra(rss: list[int]) -> float:
+    """KiB per plugin after the first (``rss[0]`` is before any, ``rss[1]`` after one)."""
+    return (rss[-1] - rss[1]) / (len(rss) - 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller counts")
+    ap.add_argument("--json", metavar="PATH", help="write the targets and key numbers here")
+    ap.add_argument("--wall", action="store_true", help="time with wall clocks, not CPU time")
+    ap.add_argument(
+        "--fresh-cache", action="store_true", help="an empty compile cache (one cold compile)"
+    )
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    global CLOCK
+    if args.wall:
+        CLOCK = time.perf_counter
+    if args.child:
+        what, *rest = args.child
+        if what == "warm":
+            out = child_warm(rest[0], rest[1], rest[2], int(rest[3]))
+        else:
+            out = child_density(rest[0], rest[1], rest[2], int(rest[3]))
+        print(json.dumps(out))
+        return 0
+
+    from airssys_plugins.authoring.build import build_guest
+
+    rounds = 5 if args.quick else 21
+    runs = 3 if args.quick else 11
+    counts = (3, 10) if args.quick else (3, 10, 20)
+    wat_count = 100 if args.quick else 500
+    print("\nairssys-plugins loads benchmark (bench/bench_loads.py)")
+    for line in machine_info():
+        print("  " + line)
+    print(f"  load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    report = Report("bench_loads")
+    kitchen, wat = build_guest(KITCHEN_DIR), bench_wasm()
+    with tempfile.TemporaryDirectory(prefix="airssys-bench-loads-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = dict(os.environ)
+        if args.fresh_cache:  # else the user's compile cache, content-addressed and shared
+            env["AIRSSYS_PLUGINS_CACHE_DIR"] = str(tmp / "cache")
+        print("  compiling the raw artefacts and filling the compile cache (once)...")
+        from airssys_plugins.runtime import aot_cache_dir
+
+        keep = aot_cache_dir().parent / "bench-raw"
+        raws = {"python": raw_artefact(kitchen, keep), "wat": raw_artefact(wat, keep)}
+        wasms = {"python": kitchen, "wat": wat}
+        for kind in ("python", "wat"):
+            run_child(["density", "ours", kind, str(wasms[kind]), "1"], env)  # cold compile
+
+        wall = ["--wall"] if args.wall else []
+        clock = "wall time" if args.wall else "CPU time of the loading thread"
+        print(f"\nwarm load (one process, warm compile cache; {clock}; median of {rounds} rounds)")
+        print(f"  {'guest':<28} {'ours ms':>9} {'raw ms':>9} {'ours/raw':>9} {'live ms':>9}")
+        for kind, label, goal in (
+            ("python", f"componentize-py {kitchen.stat().st_size / 1e6:.1f} MB", 5.0),
+            ("wat", f"WAT {wat.stat().st_size:,} bytes", 0.3),
+        ):
+            r = run_child(
+                [*wall, "warm", kind, str(wasms[kind]), str(raws[kind]), str(rounds)], env
+            )
+            ours, raw = statistics.median(r["ours"]) * 1000, statistics.median(r["raw"]) * 1000
+            kept = statistics.median(r["kept"]) * 1000
+            print(f"  {label:<28} {ours:>9.2f} {raw:>9.2f} {ours / raw:>9.1f} {kept:>9.2f}")
+            report.values[f"warm {kind} ms"] = ours
+            report.values[f"warm {kind} raw ms"] = raw
+            report.values[f"warm {kind} live ms"] = kept
+            report.targets.append(
+                Target(
+                    f"loads/warm-{kind}",
+                    f"warm load, {kind} guest / {goal:g} ms goal",
+                    ours / goal,
+                    "<=",
+                    1.0,
+                    detail=f"{ours:.2f} ms (raw {raw:.2f} ms)",
+                )
+            )
+        print("  live = loaded again while a copy is loaded (the compiled code is shared)")
+
+        np = new_process(kitchen, raws["python"], env, runs)
+        ratio = (np["ours_ms"] - np["bare_ms"]) / (np["raw_ms"] - np["bare_ms"])
+        print(
+            f"\nnew process: create a host, load the warm Python guest, call it "
+            f"(median of {runs}; CPU time, user + system)\n"
+            f"  python -c pass {np['bare_ms']:.0f} ms; raw wasmtime-py {np['raw_ms']:.0f} ms; "
+            f"ours {np['ours_ms']:.0f} ms; ours/raw {np['ours_ms'] / np['raw_ms']:.2f} "
+            f"(beyond `python -c pass`: {ratio:.2f})\n"
+            f"  wall time: pass {np['bare_wall_ms']:.0f} ms, raw {np['raw_wall_ms']:.0f} ms, "
+            f"ours {np['ours_wall_ms']:.0f} ms"
+        )
+        report.values.update({f"new process {k}": v for k, v in np.items()})
+        report.targets.append(
+            Target(
+                "loads/new-process",
+                "new process with one warm Python plugin / raw",
+                np["ours_ms"] / np["raw_ms"],
+                "<=",
+                1.5,
+                detail=f"{np['ours_ms']:.0f} ms vs {np['raw_ms']:.0f} ms",
+            )
+        )
+
+        print("\ndensity: RSS per additional loaded-and-called idle plugin (fresh processes)")
+        print(
+            f"  {'guest':<10} {'N':>5} {'ours KiB':>10} {'raw KiB':>10} {'ours/raw':>9}"
+            f" {'1st ours':>10} {'1st raw':>10}"
+        )
+        for kind, ns in (("python", counts), ("wat", (wat_count,))):
+            for n in ns:
+                ours_rss = run_child(["density", "ours", kind, str(wasms[kind]), str(n)], env)
+                raw_rss = run_child(["density", "raw", kind, str(raws[kind]), str(n)], env)
+                o, r = per_extra(ours_rss["rss"]), per_extra(raw_rss["rss"])
+                first_o = ours_rss["rss"][1] - ours_rss["rss"][0]
+                first_r = raw_rss["rss"][1] - raw_rss["rss"][0]
+                print(
+                    f"  {kind:<10} {n:>5} {o:>10.0f} {r:>10.0f} {o / max(r, 1):>9.2f}"
+                    f" {first_o:>10.0f} {first_r:>10.0f}"
+                )
+                report.values[f"density {kind} {n} ours KiB"] = o
+                report.values[f"density {kind} {n} raw KiB"] = r
+                if n == ns[-1]:
+                    report.targets.append(
+                        Target(
+                            f"loads/density-{kind}",
+                            f"RSS per extra {kind} plugin (N={n}) / raw",
+                            o / max(r, 1),
+                            "<=",
+                            1.2,
+                            detail=f"{o:.0f} KiB vs {r:.0f} KiB",
+                        )
+                    )
+    print("\ntargets (issue 18):")
+    for t in report.targets:
+        print(f"  {t.what:<52} = {t.line()}  [{t.detail}]")
+    report.write(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

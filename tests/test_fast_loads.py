@@ -1,0 +1,322 @@
+"""Warm loads at deserialize speed, with integrity unchanged: what a remembered digest may
+and may not stand for (see "Loads" in docs/explanation/performance.md)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from airssys_plugins import IntegrityError, Limits, PluginHost, PluginLoadError, _files
+from airssys_plugins.discovery.lockfile import LockEntry, Lockfile
+from airssys_plugins.discovery.sources import PluginSource, discover_plugins
+from airssys_plugins.host.provenance import check_signature
+from airssys_plugins.runtime import ComponentImage, engine
+
+from .demo import PACKAGE, DemoHooks
+
+Demo = Callable[..., Path]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty compile cache, and no digest remembered from another test."""
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "cache"))
+    _files.forget_digests()
+    return tmp_path / "cache" / "aot"
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test count as written long ago: FileKey.of refuses a file
+    changed within RACY_NS, and a test cannot age a file's ctime otherwise."""
+    monkeypatch.setattr(_files, "_now_ns", lambda: time.time_ns() + 10 * _files.RACY_NS)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times a component file is read whole and hashed."""
+    counts = {"read": 0, "sha256": 0}
+    real_read, real_sha = _files.RegularFile.read, _files.RegularFile.sha256
+
+    def read(self: _files.RegularFile) -> bytes:
+        counts["read"] += 1
+        return real_read(self)
+
+    def sha256(self: _files.RegularFile) -> str:
+        counts["sha256"] += 1
+        return real_sha(self)
+
+    monkeypatch.setattr(_files.RegularFile, "read", read)
+    monkeypatch.setattr(_files.RegularFile, "sha256", sha256)
+    return counts
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, other: Path) -> None:
+    """Put ``other``'s bytes (same size) in ``path`` and set its mtime back: only the ctime
+    (which no unprivileged process can set) tells the change."""
+    before = path.stat()
+    data = other.read_bytes()
+    assert len(data) == before.st_size
+    time.sleep(0.05)  # past the timestamp granularity: the test moved FileKey's clock
+    with path.open("r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def test_a_warm_load_neither_reads_nor_hashes_the_file(
+    demo: Demo, private_cache: Path, settled: None, counted: dict[str, int], tmp_path: Path
+) -> None:
+    """Loaded again (in this process), an unchanged component is neither read nor hashed:
+    its digest is remembered for its file version, its compiled artefact mapped."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=4, funcs=["add-one"]), wasm)
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(wasm, name="first")
+        assert counted == {"read": 1, "sha256": 1}  # compiled: read once, hashed once
+        host.load(wasm, name="second")
+        host.unload("first")
+        host.unload("second")
+        host.load(wasm, name="third")
+        assert counted == {"read": 1, "sha256": 1}
+        assert pm.hook.add_one(x=1) == [5]
+
+
+def test_a_new_process_takes_the_digest_from_the_cache_index(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path
+) -> None:
+    """A new process finds the digest of an unchanged file in the compile cache's digest
+    index: it loads without reading or hashing the component."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=6, funcs=["add-one"]), wasm)
+    image = ComponentImage.load("adder", wasm)
+    assert list((private_cache / "digests").iterdir())
+    code = f"""
+import time
+from pathlib import Path
+from airssys_plugins import _files
+from airssys_plugins.runtime import ComponentImage
+_files._now_ns = lambda: time.time_ns() + 10 * _files.RACY_NS
+def refuse(self, *a):
+    raise AssertionError("the component was read")
+_files.RegularFile.read = _files.RegularFile.sha256 = refuse
+print(ComponentImage.load("adder", Path({str(wasm)!r})).sha256)
+"""
+    env = dict(os.environ, AIRSSYS_PLUGINS_CACHE_DIR=str(private_cache.parent))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == image.sha256
+
+
+def test_a_damaged_digest_index_entry_is_ignored(
+    demo: Demo, private_cache: Path, settled: None, counted: dict[str, int], tmp_path: Path
+) -> None:
+    """An index entry that is not a SHA-256 is not believed: the file is hashed again."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=6, funcs=["add-one"]), wasm)
+    first = ComponentImage.load("adder", wasm)
+    [entry] = (private_cache / "digests").iterdir()
+    entry.write_text("not a digest")
+    _files.forget_digests()
+    assert ComponentImage.load("adder", wasm).sha256 == first.sha256
+    assert counted["sha256"] == 2
+
+
+def test_a_file_changed_in_place_is_hashed_again_and_refused_by_the_lockfile(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path
+) -> None:
+    """Same size, mtime put back, same inode: the remembered digest is not used (the ctime
+    changed), the new content is hashed and the lockfile refuses it."""
+    d = tmp_path / "plugins" / "adder"
+    d.mkdir(parents=True)
+    (d / "plugin.toml").write_text('name = "adder"\nversion = "1.0.0"\n')
+    shutil.copy(demo(k=1, funcs=["add-one"]), d / "adder.wasm")
+    found = discover_plugins(
+        "demo", [tmp_path / "plugins"], user_dirs=False, site_dirs=False, packs=False
+    )
+    [source] = found
+    lock = Lockfile.from_entries("demo", [LockEntry.for_source(source, source.component_digest())])
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        assert host.load_plugins(found, lockfile=lock, strict=True).loaded
+        host.unload("adder")
+        assert _files.known_digest(_files.FileKey.of((d / "adder.wasm").stat())) is not None
+        _rewrite_keeping_size_and_mtime(d / "adder.wasm", demo(k=2, funcs=["add-one"]))
+        with pytest.raises(IntegrityError, match="nothing of it was loaded") as info:
+            host.load_plugins(found, lockfile=lock, strict=True)
+        assert info.value.plugin == "adder"
+        assert host.plugins == {}
+        # and by path, against the digest a signature check handed over
+        with pytest.raises(PluginLoadError, match="changed after the check") as refused:
+            ComponentImage.load("adder", d / "adder.wasm", sha256=lock.entries["adder"].sha256)
+        assert refused.value.plugin == "adder"
+
+
+def test_a_remembered_digest_never_gets_other_bytes_compiled(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path
+) -> None:
+    """A memo entry that lies (as a filesystem faking timestamps would make one) can only
+    name an artefact compiled from bytes of that digest: bytes that must be compiled are
+    hashed first, and refused when they are not the remembered digest's."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=3, funcs=["add-one"]), wasm)
+    other = ComponentImage.load("other", demo(k=9, funcs=["add-one"]), cache=False)
+    key = _files.FileKey.of(wasm.stat())
+    assert key is not None
+    _files.remember_digest(key, other.sha256)  # the lie
+    with pytest.raises(PluginLoadError, match="changed while it was being loaded") as info:
+        ComponentImage.load("adder", wasm)
+    assert info.value.plugin == "adder"
+    assert not list(private_cache.glob(f"{other.sha256}*.cwasm"))  # nothing cached under it
+
+
+def test_a_file_changed_just_now_is_not_remembered(tmp_path: Path) -> None:
+    """A version younger than RACY_NS gets no key (a write in the same timestamp tick would
+    not change it); nor does a file without an inode or a ctime."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    st = path.stat()
+    assert _files.FileKey.of(st) is None
+    assert _files.FileKey.of(st, now_ns=st.st_ctime_ns + _files.RACY_NS) is not None
+    fake = os.stat_result((st.st_mode, 0, *st[2:]))  # no inode number
+    assert _files.FileKey.of(fake, now_ns=st.st_ctime_ns + _files.RACY_NS) is None
+
+
+def test_an_artefact_of_another_engine_configuration_is_not_used(
+    demo: Demo,
+    private_cache: Path,
+    settled: None,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """A fuel-metered plugin gets an artefact of its own; one compiled for the other
+    engine, found under this engine's name, is refused by wasmtime and compiled again, also
+    when this process remembers the component's digest and types."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=5, funcs=["add-one"]), wasm)
+    plain = ComponentImage.load("adder", wasm)
+    metered = ComponentImage.load("adder", wasm, fuel=True)
+    assert (plain.fuel, metered.fuel) == (False, True)
+    assert plain.component is not metered.component
+
+    def entry(fuel: bool) -> Path:
+        [found] = private_cache.glob(f"*-{engine._key(engine._fingerprint(fuel))}.cwasm")
+        return found
+
+    plain_entry, fuel_entry = entry(False), entry(True)
+    assert plain_entry != fuel_entry
+    del plain, metered
+    gc.collect()  # no live component left to share: the next load maps the entry
+    swapped = plain_entry.with_suffix(".swap")
+    shutil.copy(fuel_entry, swapped)
+    os.replace(swapped, plain_entry)  # never rewrite a cache entry in place (SIGBUS if mapped)
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with caplog.at_level(logging.WARNING), PluginHost(pm, package=PACKAGE) as host:
+        host.load(wasm, name="adder")
+        assert pm.hook.add_one(x=1) == [6]
+    assert "is unusable" in caplog.text
+    assert "recompiling" in caplog.text
+
+
+def test_limits_still_apply_to_a_remembered_file(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path
+) -> None:
+    """The size cap and the regular-file check run on every load, remembered or not."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=5, funcs=["add-one"]), wasm)
+    ComponentImage.load("adder", wasm)
+    size = wasm.stat().st_size
+    with pytest.raises(PluginLoadError, match="above the cap") as info:
+        ComponentImage.load("adder", wasm, max_bytes=size - 1)
+    assert info.value.plugin == "adder"
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host, pytest.raises(PluginLoadError):
+        host.load(wasm, name="capped", limits=Limits(max_component_bytes=size - 1))
+
+
+def test_the_digest_memo_can_be_switched_off(
+    demo: Demo,
+    private_cache: Path,
+    settled: None,
+    counted: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """With AIRSSYS_PLUGINS_NO_DIGEST_MEMO set, every load hashes the file again."""
+    monkeypatch.setenv(_files.NO_DIGEST_MEMO_ENV, "1")
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=8, funcs=["add-one"]), wasm)
+    for _ in range(3):
+        ComponentImage.load("adder", wasm)
+    assert counted["sha256"] == 3
+    assert not (private_cache / "digests").exists()
+
+
+def test_what_load_plugins_checked_is_what_a_load_by_path_compiles(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path
+) -> None:
+    """The digest check_signature saw (under every policy, also "ignore") is the one a
+    following host.load(path) of that component loads under: the file swapped in between
+    is refused, not loaded unchecked."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=1, funcs=["add-one"]), wasm)
+    source = PluginSource.from_path(wasm)
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        digest = source.component_digest()
+        check_signature(source, digest, host.signatures, host.audit)
+        _rewrite_keeping_size_and_mtime(wasm, demo(k=2, funcs=["add-one"]))
+        with pytest.raises(PluginLoadError, match="changed after the check") as info:
+            host.load(wasm, name=source.name)
+        assert info.value.plugin == "adder"
+        assert host.plugins == {}
+        host.load(wasm, name=source.name)  # a load of its own checks what it loads
+        assert pm.hook.add_one(x=1) == [3]
+
+
+def test_a_file_grown_past_the_cap_after_its_check_is_a_load_error(
+    demo: Demo, private_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A file that grows past the cap between the size check and the hash (or the read)
+    is refused with a PluginLoadError naming the plugin, not a bare OSError."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=5, funcs=["add-one"]), wasm)
+    size = wasm.stat().st_size
+    real_open = _files.open_regular_file
+
+    def then_grow(path: Path, **kwargs: object) -> _files.RegularFile:
+        opened = real_open(path, **kwargs)  # type: ignore[arg-type]
+        with Path(path).open("ab") as f:
+            f.write(b"\0" * 64)  # a custom section's worth, after the size check
+        return opened
+
+    monkeypatch.setattr("airssys_plugins.runtime.image.open_regular_file", then_grow)
+    with pytest.raises(PluginLoadError, match="more than") as info:
+        ComponentImage.load("adder", wasm, max_bytes=size + 10)
+    assert info.value.plugin == "adder"
+    assert isinstance(info.value.__cause__, _files.FileRefusedError)
