@@ -855,22 +855,17 @@ def _raw_failure(
     hook = bound.hook
     if isinstance(exc, ResultTooLarge):
         limit = self.sandbox.max_result_bytes
-        if limit is not None:
-            text = (
-                f"plugin {self.name!r} returned {exc.size:,} bytes from hook {hook!r}, "
-                f"above its limit of {limit:,} bytes"
-            )
-            reason = "result too large"
-        else:
-            text = (
-                f"plugin {self.name!r} returned a result of more than {exc.size:,} bytes "
-                f"from hook {hook!r}, more than its memory can hold unless its entries "
-                "alias each other; its instance was replaced. Set max_result_bytes to "
-                "bound results explicitly"
-            )
-            reason = "too much data copied"
-        too_large = PluginLimitExceeded(text, plugin=self.name, hook=hook)
-        too_large.reason = reason
+        if limit is not None:  # the same error as the other routes give
+            return _too_large(self.name, hook, exc.size, limit), exc
+        too_large = PluginLimitExceeded(
+            f"plugin {self.name!r} returned a result of more than {exc.size:,} bytes "
+            f"from hook {hook!r}, more than its memory can hold unless its entries "
+            "alias each other; its instance was replaced. Set max_result_bytes to "
+            "bound results explicitly",
+            plugin=self.name,
+            hook=hook,
+        )
+        too_large.reason = "too much data copied"
         return too_large, exc
     cls = PluginABIError if exc.reason in _ABI_REASONS else PluginTrap
     failure = cls(
