@@ -437,3 +437,21 @@ def test_the_how_to_shows_what_bindgen_writes(
     assert main(["wit", str(out), "--bound"]) == 0
     shown = _fenced("howto/bindgen.md", "```console\n$ airssys-plugins wit adder_hooks.py --bound")
     assert capsys.readouterr().out == shown
+
+
+def test_one_function_in_two_versions_of_an_interface_gets_two_hook_names() -> None:
+    """wit-bindgen's `versions` component has `test:dep/test@0.1.0#x` and `@0.2.0#x`: both
+    become hooks, told apart by their version (the second used to be skipped as a
+    duplicate); names that are already unique are left alone."""
+    from airssys_plugins.contract import wit
+    from airssys_plugins.contract.bindgen import _hook_names
+    from airssys_plugins.contract.wit_json import WitFunction
+
+    sig = wit.FuncSig((), wit.Prim("f32"))
+    funcs = [
+        WitFunction("test:dep/test@0.1.0", "x", sig),
+        WitFunction("test:dep/test@0.2.0", "x", sig),
+        WitFunction("test:dep/other@0.2.0", "y", sig),
+        WitFunction(None, "run", sig),
+    ]
+    assert _hook_names(funcs) == ["test_x_v0_1_0", "test_x_v0_2_0", "y", "run"]

@@ -325,6 +325,13 @@ def _hook_names(functions: Iterable[WitFunction]) -> list[str]:
             iface = f.interface.rsplit("/", 1)[-1].split("@", 1)[0]
             name = f"{_snake(iface)}_{name}"
         names.append(name)
+    # the same interface in two versions (`test:dep/test@0.1.0` and `@0.2.0`): the version
+    # tells their functions apart
+    before = list(names)
+    for i, (f, name) in enumerate(zip(funcs, before, strict=True)):
+        if before.count(name) > 1 and f.interface is not None and "@" in f.interface:
+            version = re.sub(r"\W", "_", f.interface.rsplit("@", 1)[1])
+            names[i] = f"{name}_v{version}"
     return names
 
 

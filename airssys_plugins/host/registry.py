@@ -211,6 +211,8 @@ class HostFunctionRegistry:
             offered = by_interface.get(wit.unversioned(iface))
             if offered is None or iface.startswith("wasi:"):
                 continue  # WASI, links and unknown interfaces are refused elsewhere
+            if fname.startswith("["):  # a resource's member: a provided resource class
+                continue  # serves them all (checked when runtime/resources.py links it)
             where = f"{iface}#{fname}"
             served = _compatible(iface, offered)
             if served is None:

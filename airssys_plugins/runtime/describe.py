@@ -20,7 +20,6 @@ from wasmtime.component import (
     ResourceType,
 )
 
-from ..contract import wit
 from ..contract.info import ComponentInfo, Item
 from . import engine as _engine
 from .image import ComponentImage
@@ -28,7 +27,7 @@ from .measure import MEASURE_PREFIX
 from .rawbytes import RAW_PREFIX
 from .wit_types import NAMED_TYPES, func_sig, valtype
 
-__all__ = ["describe_component", "imported_functions"]
+__all__ = ["describe_component"]
 
 
 class _Scope:
@@ -113,18 +112,3 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
         imports=_items(ctype.imports(eng), eng, root),
         exports=_items(exports, eng, root),
     )
-
-
-def imported_functions(image: ComponentImage) -> dict[tuple[str, str], wit.FuncSig]:
-    """(interface, function) -> signature of every function the component imports from an
-    interface (what a host linking plugins together must provide)."""
-    eng = _engine.engine(image.fuel)
-    found: dict[tuple[str, str], wit.FuncSig] = {}
-    for name, ext in image.component.type.imports(eng).items():
-        ty = ext.ty
-        if isinstance(ty, ComponentInstanceType):
-            scope = _Scope()
-            for fname, fext in ty.exports(eng).items():
-                if isinstance(fext.ty, FuncType):
-                    found[(name, fname)] = func_sig(fext.ty, scope)
-    return found
