@@ -20,14 +20,13 @@ from .._errors import (
     PluginLimitExceeded,
     PluginResultError,
     PluginTimeout,
-    PluginTrap,
 )
 from ..contract import wit
 from ..contract.annotations import Err
 from ..contract.mapping import Contract, HookContract, HookOptions, WitBinding
 from ..contract.versions import Adapter, ContractVersion, OlderContract
 from ..policy.audit import AuditLog
-from ..runtime import BoundFunc, ComponentImage
+from ..runtime import BoundFunc, ComponentImage, reentrant_call
 from ..runtime import resources as _resources
 from .interfaces import calling_plugin
 from .plugin import WasmPlugin
@@ -287,12 +286,7 @@ class HookBridge:
             # A host function (possibly on a worker thread) calling back into the plugin
             # that is waiting for it would deadlock; the component model forbids it anyway.
             if calling_plugin() is context:
-                raise PluginTrap(
-                    f"plugin {name!r}: re-entrant call of hook {hook.name!r} from inside one "
-                    "of its own host calls",
-                    plugin=name,
-                    hook=hook.name,
-                )
+                raise reentrant_call(name, hook.name)
             if supervisor.open or supervisor.retry_at is not None:  # read without a lock
                 supervisor.before_call(hook.name)
             try:

@@ -18,6 +18,7 @@ from .instance import TRAP_TABLE as TRAP_TABLE
 from .instance import BoundFunc as BoundFunc
 from .instance import PluginInstance as PluginInstance
 from .instance import classify_error as classify_error
+from .instance import reentrant_call as reentrant_call
 from .sandbox import HostLinker as HostLinker
 from .sandbox import SandboxSpec as SandboxSpec
 
@@ -34,6 +35,7 @@ __all__ = [
     "cache_clear",
     "cache_info",
     "classify_error",
+    "reentrant_call",
     "configure_engine",
     "evict",
     "imported_functions",

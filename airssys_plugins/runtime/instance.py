@@ -552,12 +552,7 @@ class PluginInstance:
                     # A host function called back into this plugin: the component model
                     # forbids re-entering an instance, and wasmtime would poison the outer
                     # call's store.
-                    raise PluginTrap(
-                        f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from "
-                        "inside one of its own host calls",
-                        plugin=self.name,
-                        hook=bound.hook,
-                    )
+                    raise reentrant_call(self.name, bound.hook)
                 if self._instance is None:
                     self._instantiate()
                 func_ref = self._funcs.get(id(bound))
@@ -752,12 +747,7 @@ def _call_raw(
         ticks = self._ticks if bound.ticks is None else bound.ticks
     with self._lock:
         if self._active:
-            raise PluginTrap(
-                f"plugin {self.name!r}: re-entrant call of hook {bound.hook!r} from "
-                "inside one of its own host calls",
-                plugin=self.name,
-                hook=bound.hook,
-            )
+            raise reentrant_call(self.name, bound.hook)
         if self._instance is None:
             self._instantiate()
         state = self._raw
@@ -915,6 +905,18 @@ def _call_measured(
         raise _too_large(plugin.name, bound.hook, measured, limit, before_copy=True)
     # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
     return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
+
+
+def reentrant_call(plugin: str, hook: str) -> PluginTrap:
+    """The error of a call into a plugin from inside one of its own host calls: the
+    component model forbids re-entering an instance (wasmtime would poison the outer
+    call's store), and a host waiting for it would deadlock."""
+    return PluginTrap(
+        f"plugin {plugin!r}: re-entrant call of hook {hook!r} from inside one of its own "
+        "host calls",
+        plugin=plugin,
+        hook=hook,
+    )
 
 
 def _busy(plugin: str, hook: str, seconds: float) -> PluginTimeout:
