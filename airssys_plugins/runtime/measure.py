@@ -52,6 +52,7 @@ from .relift import (
     _call,
     _code,
     _Component,
+    _core_module,
     _core_sort,
     _functype,
     _get,
@@ -441,7 +442,7 @@ def _shim(picks: list[_Pick]) -> bytes:
         (7, exports),
         (10, codes),
     ]
-    return b"\0asm\x01\0\0\0" + b"".join(_section(sid, items) for sid, items in sections)
+    return _core_module(sections)
 
 
 class _Exportable:

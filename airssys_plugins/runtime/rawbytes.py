@@ -167,7 +167,7 @@ class _CoreModule:
             (7, [_r._name(e) + b"\x00" + _r._leb(index[f]) for e, f in self.exports]),
             (10, codes),
         ]
-        return b"\0asm\x01\0\0\0" + b"".join(_r._section(sid, items) for sid, items in sections)
+        return _r._core_module(sections)
 
 
 def _pack_pages(local_ptr: int) -> bytes:

@@ -161,6 +161,11 @@ def _section(sid: int, items: list[bytes]) -> bytes:
     return bytes([sid]) + _leb(len(body)) + body
 
 
+def _core_module(sections: list[tuple[int, list[bytes]]]) -> bytes:
+    """A core module binary of ``(section id, items)`` in order (the generated shims)."""
+    return b"\0asm\x01\0\0\0" + b"".join(_section(sid, items) for sid, items in sections)
+
+
 @attrs.define
 class _Lift:
     core_func: int
@@ -677,7 +682,7 @@ def _shim_module(wrapped: list[_Wrapped]) -> bytes:
         (7, exports),
         (10, codes),
     ]
-    return b"\0asm\x01\0\0\0" + b"".join(_section(sid, items) for sid, items in sections)
+    return _core_module(sections)
 
 
 def _core_sort(sort: int, index: int) -> bytes:
