@@ -32,6 +32,7 @@ from .._errors import EngineConfigError, PluginLoadError
 from .._files import atomic_write
 
 __all__ = [
+    "CATCH_UP",
     "COMPILE_TIMEOUT",
     "EPOCH_TICK",
     "IN_PROCESS_COMPILE_BYTES",
@@ -58,8 +59,8 @@ EPOCH_TICK: Final = 0.005
 IN_PROCESS_COMPILE_BYTES: Final = 256 * 2**10
 #: Default seconds a compilation may take (``Limits.compile_timeout``).
 COMPILE_TIMEOUT: Final = 120.0
-#: Most ticks the ticker makes up after it was held up (see tick()).
-_CATCH_UP: Final = 2
+#: Most ticks the ticker makes up after it was held up (see tick()); deadlines add them.
+CATCH_UP: Final = 2
 #: Ticks the ticker has made (read by callers to skip resetting an unchanged deadline).
 epochs = 0
 
@@ -165,7 +166,7 @@ def start_ticker() -> None:
             # overshoots (by ~30 % on a busy machine, which made a 10 s deadline last 13 s)
             # shortens the next one. One tick at a time, never a jump: a call reuses its
             # deadline while the count has not moved (instance.py), which a jump of many
-            # ticks would cut short. A backlog over _CATCH_UP ticks (a suspend, a stall)
+            # ticks would cut short. A backlog over CATCH_UP ticks (a suspend, a stall)
             # is dropped rather than made up, so a deadline is never early by more.
             global epochs
             next_at = time.monotonic() + EPOCH_TICK
@@ -174,7 +175,7 @@ def start_ticker() -> None:
                 if delay > 0:
                     time.sleep(delay)
                 now = time.monotonic()
-                if now - next_at > _CATCH_UP * EPOCH_TICK:
+                if now - next_at > CATCH_UP * EPOCH_TICK:
                     next_at = now
                 next_at += EPOCH_TICK
                 epochs += 1  # before the engines': a reader seeing the old count is early

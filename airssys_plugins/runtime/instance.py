@@ -221,11 +221,17 @@ def _startup_timeout(plugin: str, seconds: float) -> PluginTimeout:
 
 
 def _ticks(seconds: float | None) -> int:
-    """Epoch ticks for a deadline of ``seconds``: two extra, as the current tick is partial
-    and a ticker held up by a tick makes it up at its next wake-up (see engine.tick)."""
+    """Epoch ticks for a deadline of ``seconds``, so that it never ends early.
+
+    In any ``seconds`` of wall time the ticker makes at most ``ceil(seconds / tick)``
+    ticks of its own schedule plus the ``CATCH_UP`` it makes up at once after being held
+    up (see engine.tick), and a deadline set between its two counters' increments starts
+    one tick late. A deadline of one more tick than all of those cannot be reached before
+    ``seconds`` have passed; it ends at most about (``CATCH_UP`` + 2) ticks after them.
+    """
     if seconds is None or not seconds < _NO_DEADLINE_SECONDS:  # also inf and NaN
         return _NO_DEADLINE
-    return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + 2
+    return max(1, math.ceil(seconds / _engine.EPOCH_TICK)) + _engine.CATCH_UP + 2
 
 
 #: The deadline of "no timeout", in ticks: ~146 years of ticks, well inside the u64 the
