@@ -53,7 +53,7 @@ from .relift import (
     _code,
     _Component,
     _core_module,
-    _core_sort,
+    _func_exports,
     _functype,
     _get,
     _leb,
@@ -62,7 +62,9 @@ from .relift import (
     _read,
     _s33,
     _section,
+    _shim_tail,
     _Unsupported,
+    _wire_shim,
     byte_export_tail,
 )
 
@@ -626,16 +628,10 @@ def _measure_tail(
         return None
     memory = memories.pop()
     assert memory is not None
-    args = [_name("memory") + _core_sort(0x02, memory)]
-    args += [_name(f"g{k}") + _core_sort(0x00, p.lift.core_func) for k, p in enumerate(picks)]
-    arg_instance = c.n_core_instances
-    instances = [
-        b"\x01" + _leb(len(args)) + b"".join(args),
-        b"\x00" + _leb(c.n_core_modules) + _leb(1) + _name("m") + b"\x12" + _leb(arg_instance),
-    ]
+    imports = [("memory", 0x02, memory)]
+    imports += [(f"g{k}", 0x00, p.lift.core_func) for k, p in enumerate(picks)]
     alias_names = ["limit", "stash"] + [f"s{k}" for k in range(len(picks))]
-    aliases = [b"\x00\x00\x01" + _leb(arg_instance + 1) + _name(n) for n in alias_names]
-    core = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+    wiring, core = _wire_shim(c, imports, alias_names)
 
     exportable = _Exportable(c, types)
     lifts: list[bytes] = []
@@ -653,19 +649,9 @@ def _measure_tail(
     added.append(FastExport(None, "", LIMIT_EXPORT, "limit"))
     if any(a.name in c.export_names for a in added):
         return None
-    exports = [
-        b"\x00" + _name(a.name) + b"\x01" + _leb(c.n_funcs + j) + b"\x00"
-        for j, a in enumerate(added)
-    ]
-    shim = _shim(picks)
-    return (
-        b"\x01" + _leb(len(shim)) + shim
-        + _section(2, instances)
-        + _section(6, aliases)
-        + b"".join(exportable.sections)
-        + _section(8, lifts)
-        + _section(11, exports)
-    ), tuple(added)  # fmt: skip
+    exports = _func_exports(c.n_funcs, [a.name for a in added])
+    tail = _shim_tail(_shim(picks), wiring, b"".join(exportable.sections), lifts, exports)
+    return tail, tuple(added)
 
 
 def result_plan(data: bytes) -> Plan | None:

@@ -374,33 +374,14 @@ def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
         module.import_func("m", f"rf{k}", list(picked[i].params), [_I32])
     add_raw_shim_functions(module, len(reallocs), [picked[i].params for i in wrapped])
 
-    args = [
-        _r._name("memory") + _r._core_sort(0x02, memory),
-    ]
-    args += [_r._name(f"realloc{j}") + _r._core_sort(0x00, f) for j, f in enumerate(reallocs)]
-    args += [
-        _r._name(f"rf{k}") + _r._core_sort(0x00, picked[i].lift.core_func)
-        for k, i in enumerate(wrapped)
-    ]
-    arg_instance = c.n_core_instances
-    instances = [
-        b"\x01" + _r._leb(len(args)) + b"".join(args),
-        b"\x00" + _r._leb(c.n_core_modules) + _r._leb(1) + _r._name("m") + b"\x12"
-        + _r._leb(arg_instance),
-    ]  # fmt: skip
+    imports = [("memory", 0x02, memory)]
+    imports += [(f"realloc{j}", 0x00, f) for j, f in enumerate(reallocs)]
+    imports += [(f"rf{k}", 0x00, picked[i].lift.core_func) for k, i in enumerate(wrapped)]
     alias_names = [f"alloc{j}" for j in range(len(reallocs))]
     alias_names += ["probe"] + [f"rw{k}" for k in range(len(wrapped))]
-    aliases = [b"\x00\x00\x01" + _r._leb(arg_instance + 1) + _r._name(n) for n in alias_names]
-    shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+    wiring, shim_func = _r._wire_shim(c, imports, alias_names)
     types, lifts, exports, plan = raw_lifts(c, picked, reallocs, shim_func)
-    tail = (
-        b"\x01" + _r._leb(len(module.encode())) + module.encode()
-        + _r._section(2, instances)
-        + _r._section(6, aliases)
-        + _r._section(7, types)
-        + _r._section(8, lifts)
-        + _r._section(11, exports)
-    )  # fmt: skip
+    tail = _r._shim_tail(module.encode(), wiring, _r._section(7, types), lifts, exports)
     return tail, plan
 
 
@@ -471,10 +452,7 @@ def raw_lifts(
                 result,
             )
         )
-    exports = [
-        b"\x00" + _r._name(n) + b"\x01" + _r._leb(first_func + j) + b"\x00"
-        for j, n in enumerate(names)
-    ]
+    exports = _r._func_exports(first_func, names)
     return types, lifts, exports, RawPlan(tuple(added))
 
 
@@ -730,10 +708,7 @@ def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
     if any(n in outer.export_names for n in names):
         return None
     aliases = [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in names]
-    exports = [
-        b"\x00" + _r._name(n) + b"\x01" + _r._leb(outer.n_funcs + j) + b"\x00"
-        for j, n in enumerate(names)
-    ]
+    exports = _r._func_exports(outer.n_funcs, names)
     outer_tail = _r._section(6, aliases) + _r._section(11, exports)
     return NestedPatch(head, body, end, inner_tail, outer_tail), plan
 
