@@ -26,7 +26,7 @@ import attrs
 import pluggy
 import pytest
 
-from airssys_plugins import Result, u32, variant
+from airssys_plugins import PluginLimitExceeded, Result, u32, variant
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.contract import wit
 from airssys_plugins.contract.mapping import Contract
@@ -202,6 +202,20 @@ def component(case: Case, entries: int, length: int) -> str:
   (export "hostile:res/{case.hook}@1.0.0" (instance $iface)))"""
 
 
+def nested_component(case: Case, entries: int, length: int) -> str:
+    """The same component one level down, as jco lays components out: an outer component
+    that instantiates it and re-exports its interface."""
+    inner = component(case, entries, length)
+    name = f"hostile:res/{case.hook}@1.0.0"
+    return f"""(component
+  (component $inner {inner.removeprefix("(component")[:-1]})
+  (instance $i (instantiate $inner))
+  (export "{name}" (instance $i "{name}")))"""
+
+
+LAYOUTS = {"top": component, "nested": nested_component}
+
+
 # Runs in a child process: loads the sibling and the hostile plugin, reads VmHWM, calls
 # the hook, then reports what happened, the peak RSS added and the RSS left after.
 DRIVER = r"""
@@ -257,18 +271,22 @@ def run_driver(
     return json.loads(proc.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def big_component(tmp: Path, case: Case) -> Path:
+def big_component(tmp: Path, case: Case, layout: str = "top") -> Path:
     entries, length = BIG.get(case.hook, (64, MiB))
-    return parse_component(tmp, case.hook, component(case, entries, length))
+    return parse_component(tmp, case.hook, LAYOUTS[layout](case, entries, length))
 
 
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("case", CASES, ids=[c.hook for c in CASES])
-def test_big_results_are_refused_before_they_are_copied(tmp_path: Path, case: Case) -> None:
+def test_big_results_are_refused_before_they_are_copied(
+    tmp_path: Path, case: Case, layout: str
+) -> None:
     """Under max_result_bytes = 1 MiB every big result is PluginLimitExceeded('result too
-    large') naming plugin and hook, measured before wasmtime copies it: the peak RSS added
+    large') naming plugin and hook, measured before wasmtime copies it, whether the
+    component lifts its functions at the top or one component down: the peak RSS added
     by the call stays within 2 MiB (it was up to 200 MiB when measured after the copy),
     RSS returns to its baseline and the sibling still answers."""
-    hostile = big_component(tmp_path, case)
+    hostile = big_component(tmp_path, case, layout)
     sibling = parse_component(tmp_path, "sibling", RESULT_SIBLING)
     out = run_driver(hostile, case.hook, sibling, MiB)
     assert (out.get("error"), out.get("reason")) == ("PluginLimitExceeded", "result too large")
@@ -288,11 +306,14 @@ def _bind_all(instance: PluginInstance, image: ComponentImage) -> dict[str, Any]
     }
 
 
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("case", CASES, ids=[c.hook for c in CASES])
-def test_small_results_are_the_same_measured_or_not(tmp_path: Path, case: Case) -> None:
+def test_small_results_are_the_same_measured_or_not(
+    tmp_path: Path, case: Case, layout: str
+) -> None:
     """The same layouts, small, within the limit: the measured path (a measuring call and
     the real lift of its stashed result) gives exactly what the plain export gives."""
-    wasm = parse_component(tmp_path, case.hook, component(case, 3, 3))
+    wasm = parse_component(tmp_path, case.hook, LAYOUTS[layout](case, 3, 3))
     image = ComponentImage.load(case.hook, wasm, cache=False)
     assert set(image.measured) == {(f"hostile:res/{case.hook}@1.0.0", case.hook)}
     measured = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=MiB))
@@ -368,10 +389,11 @@ def _has_var(t: wit.WitType | None) -> bool:
     return False
 
 
-@pytest.mark.parametrize("fixture", ["kitchen_wasm", "rust_wasm", "bytes_wasm"])
+@pytest.mark.parametrize("fixture", ["kitchen_wasm", "rust_wasm", "bytes_wasm", "jco_wasm"])
 def test_real_toolchains_get_measured_results(fixture: str, request: pytest.FixtureRequest) -> None:
     """Every export with a string or list in its result is measured, for components made
-    by componentize-py (wit-component's layout), cargo (Rust) and wasm-tools from WAT."""
+    by componentize-py (wit-component's layout), cargo (Rust), wasm-tools from WAT and
+    jco (a nested component: its functions are lifted one component down)."""
     wasm: Path = request.getfixturevalue(fixture)
     image = ComponentImage.load(fixture, wasm)
     variable = {key for key, sig in image.exports.items() if _has_var(sig.result)}
@@ -382,6 +404,32 @@ def test_real_toolchains_get_measured_results(fixture: str, request: pytest.Fixt
 @pytest.fixture(scope="session")
 def bytes_wasm() -> Path:
     return build_guest(GUESTS / "bytes")
+
+
+@pytest.fixture(scope="session")
+def jco_wasm() -> Path:
+    return build_guest(GUESTS / "raw-js")
+
+
+def test_jco_guest_is_measured_and_answers_alike(jco_wasm: Path) -> None:
+    """jco's nested layout: the measured path gives what the plain one gives, and a result
+    over the limit is refused before it is copied."""
+    image = ComponentImage.load("jco", jco_wasm)
+    measured = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=64))
+    plain = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=None))
+    try:
+        key = next(k for k in image.measured if k[1] == "invert")
+        sig = image.exports[key]
+        data = bytes(range(40))
+        assert measured.bind("invert", key[0], "invert", sig).measured is not None
+        want = plain.call(plain.bind("invert", key[0], "invert", sig), [data])
+        assert want == [~b & 0xFF for b in data]  # list<u8> as the WIT default: a list
+        assert measured.call(measured.bind("invert", key[0], "invert", sig), [data]) == want
+        with pytest.raises(PluginLimitExceeded, match="before copying"):
+            measured.call(measured.bind("invert", key[0], "invert", sig), [bytes(100)])
+    finally:
+        measured.close()
+        plain.close()
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ from .relift import (
 )
 
 __all__ = [
+    "reexport_measured",
     "INVALID",
     "LIMIT_EXPORT",
     "MEASURE_PREFIX",
@@ -652,6 +653,35 @@ def _measure_tail(
     exports = _func_exports(c.n_funcs, [a.name for a in added])
     tail = _shim_tail(_shim(picks), wiring, b"".join(exportable.sections), lifts, exports)
     return tail, tuple(added)
+
+
+def reexport_measured(
+    inner: bytes, outer: _Component, instance: int, added: tuple[FastExport, ...]
+) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """What an outer component needs to re-export the measuring exports ``added`` that
+    :func:`measure_tail` gave its inner component (``inner``, the tail not appended):
+    the type sections (each function's type defined again in the outer, with its named
+    types exported, as the component model requires of an exported function), the
+    aliases of the functions from ``instance`` (the outer's instance of the inner one),
+    and their exports, each ascribed its type. Raises _Unsupported when it cannot."""
+    c = _read(inner)
+    types = _Types(c)
+    picks = _picks(c, inner, types, {})
+    exportable = _Exportable(outer, types)
+    signature: dict[str, int] = {}
+    for k, p in enumerate(picks):
+        signature[f"{MEASURE_PREFIX}s{k}"] = exportable.func(p.params, 0x77)
+        signature[f"{MEASURE_PREFIX}r{k}"] = exportable.func((), p.result)
+    signature[LIMIT_EXPORT] = exportable.func((("limit", 0x77),), None)
+    names = [a.name for a in added]
+    if set(names) != set(signature) or len(names) != len(signature):
+        raise _Unsupported("the measuring exports were not read alike")
+    aliases = [b"\x01\x00" + _leb(instance) + _name(n) for n in names]
+    exports = [
+        b"\x00" + _name(n) + b"\x01" + _leb(outer.n_funcs + j) + b"\x01\x01" + _leb(signature[n])
+        for j, n in enumerate(names)
+    ]
+    return exportable.sections, aliases, exports
 
 
 def result_plan(data: bytes) -> Plan | None:
