@@ -29,8 +29,9 @@ import pytest
 from airssys_plugins import PluginLimitExceeded, Result, u32, variant
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.contract import wit
+from airssys_plugins.contract.annotations import Own, resource
 from airssys_plugins.contract.mapping import Contract
-from airssys_plugins.runtime import convert
+from airssys_plugins.runtime import convert, resources
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import PluginInstance
 from airssys_plugins.runtime.measure import VAL_SIZE
@@ -57,6 +58,17 @@ class Named:
 class Tagged:
     a: u32
     s: str
+
+
+@resource
+class Thing:
+    """A handle the hostile guest makes (it has no methods)."""
+
+
+@attrs.frozen
+class Held:
+    items: list[str]
+    t: Own[Thing]
 
 
 @variant
@@ -101,6 +113,8 @@ class ResultHooks:
     @spec
     def optionals(self) -> list[str | None]: ...
     @spec
+    def held(self) -> Held: ...
+    @spec
     def numbers(self) -> list[u32]: ...
     @spec
     def raw(self) -> bytes: ...
@@ -124,11 +138,13 @@ def _pairs(n: int, length: int) -> bytes:
 class Case:
     """A result type (component WAT type definitions, the last one the result) and its
     flat data: the return area and more segments, for ``entries`` aliases of a region of
-    ``length`` bytes."""
+    ``length`` bytes; ``handle_at``: where the guest stores a new handle of its resource
+    `thing` before it returns."""
 
     hook: str
     types: str
     layout: Any  # (entries, length) -> {address: bytes}
+    handle_at: int | None = None
 
 
 def _list_at(addr: int, entries: int) -> bytes:
@@ -161,6 +177,9 @@ CASES = [
          lambda n, ln: {AREA: _list_at(1024, n), 1024: _u32(5, REGION, ln) * n}),
     Case("optionals", "(type $r (list (option string)))",
          lambda n, ln: {AREA: _list_at(1024, n), 1024: _u32(1, REGION, ln) * n}),
+    Case("held", '(type $own (own $thing))'
+         '(type $r (record (field "items" (list string)) (field "t" $own)))',
+         lambda n, ln: {AREA: _list_at(1024, n), 1024: _pairs(n, ln)}, handle_at=AREA + 8),
     # no aliases: flat data the host's values amplify, or that is simply too long
     Case("numbers", "(type $r (list u32))", lambda n, ln: {AREA: _u32(REGION, n * ln // 4)}),
     Case("raw", "(type $r (list u8))", lambda n, ln: {AREA: _u32(REGION, n * ln)}),
@@ -186,15 +205,30 @@ def component(case: Case, entries: int, length: int) -> str:
         for addr, blob in sorted(segments.items())
         if blob
     )
-    named = {"named": ("rec", "$r"), "bag": ("choice", "$r"), "tagged": ("item", "$tagged")}
+    named = {
+        "named": ("rec", "$r"), "bag": ("choice", "$r"), "tagged": ("item", "$tagged"),
+        "held": ("holder", "$r"),
+    }  # fmt: skip
     exported = [nt for hook, nt in named.items() if hook == case.hook]
+    if case.handle_at is not None:
+        exported.insert(0, ("thing", "$thing"))
     type_exports = "".join(f' (export "{n}" (type {t}))' for n, t in exported)
+    resource = new = store = with_new = ""
+    if case.handle_at is not None:
+        resource = """(type $thing (resource (rep i32)))
+  (core func $new (canon resource.new $thing))
+  (core instance $ni (export "new" (func $new)))"""
+        new = '(import "" "new" (func $new (param i32) (result i32)))'
+        store = f"(i32.store (i32.const {case.handle_at}) (call $new (i32.const 7)))"
+        with_new = ' (with "" (instance $ni))'
     return f"""(component
+  {resource}
   (core module $m
+    {new}
     (memory (export "memory") {PAGES})
 {data}
-    (func (export "{case.hook}") (result i32) (i32.const {AREA})))
-  (core instance $i (instantiate $m))
+    (func (export "{case.hook}") (result i32) {store} (i32.const {AREA})))
+  (core instance $i (instantiate $m{with_new}))
   {case.types}
   (func $f (result $r) (canon lift (core func $i "{case.hook}")
     (memory (core memory $i "memory"))))
@@ -276,8 +310,17 @@ def big_component(tmp: Path, case: Case, layout: str = "top") -> Path:
     return parse_component(tmp, case.hook, LAYOUTS[layout](case, entries, length))
 
 
-@pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("case", CASES, ids=[c.hook for c in CASES])
+#: (case, layout) of every measured case: handles of a nested component's resources
+#: cannot be re-exported by its outer one (see test_nested_handles_...).
+MEASURED = [
+    pytest.param(c, layout, id=f"{c.hook}-{layout}")
+    for layout in sorted(LAYOUTS)
+    for c in CASES
+    if not (layout == "nested" and c.handle_at is not None)
+]
+
+
+@pytest.mark.parametrize(("case", "layout"), MEASURED)
 def test_big_results_are_refused_before_they_are_copied(
     tmp_path: Path, case: Case, layout: str
 ) -> None:
@@ -297,6 +340,32 @@ def test_big_results_are_refused_before_they_are_copied(
     assert out["rss_after"] < 2 * MiB, out
 
 
+def _comparable(value: Any) -> Any:
+    """``value``, with a resource handle (a proxy of this one call) as its class."""
+    if isinstance(value, Held):
+        assert isinstance(value.t, Thing)
+        with value.t:  # drops the guest's handle
+            return (value.items, "Thing")
+    return value
+
+
+def test_nested_handles_are_measured_after_the_copy(tmp_path: Path) -> None:
+    """A result holding a handle of a nested component's own resource is not measured
+    first (the outer component cannot name the inner one's resource type to re-export
+    the measuring function): it is measured after wasmtime's copy, still refused as
+    "result too large", and the sibling answers. The other functions of such a component
+    keep their measuring exports."""
+    case = next(c for c in CASES if c.hook == "held")
+    small = parse_component(tmp_path, "small", nested_component(case, 3, 3))
+    assert ComponentImage.load("held", small, cache=False).measured == {}
+    hostile = big_component(tmp_path, case, "nested")
+    sibling = parse_component(tmp_path, "sibling", RESULT_SIBLING)
+    out = run_driver(hostile, case.hook, sibling, MiB)
+    assert (out.get("error"), out.get("reason")) == ("PluginLimitExceeded", "result too large")
+    assert "before copying" not in out["message"]
+    assert out["sibling"] == [42]
+
+
 def _bind_all(instance: PluginInstance, image: ComponentImage) -> dict[str, Any]:
     """Each export bound with the hookspec's signature (Python classes for named types)."""
     hooks = Contract.from_hookspecs(ResultHooks, package="hostile:res@1.0.0").hooks
@@ -306,8 +375,7 @@ def _bind_all(instance: PluginInstance, image: ComponentImage) -> dict[str, Any]
     }
 
 
-@pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("case", CASES, ids=[c.hook for c in CASES])
+@pytest.mark.parametrize(("case", "layout"), MEASURED)
 def test_small_results_are_the_same_measured_or_not(
     tmp_path: Path, case: Case, layout: str
 ) -> None:
@@ -321,8 +389,15 @@ def test_small_results_are_the_same_measured_or_not(
     try:
         bound = _bind_all(measured, image)[case.hook]
         assert bound.measured is not None
-        got = [measured.call(bound, []) for _ in range(3)]
-        want = plain.call(_bind_all(plain, image)[case.hook], [])
+        iface = f"hostile:res/{case.hook}@1.0.0"
+
+        def call(instance: PluginInstance, bound: Any) -> Any:
+            if case.handle_at is None:
+                return instance.call(bound, [])
+            return _comparable(resources.call(instance, bound, [], interface=iface))
+
+        got = [call(measured, bound) for _ in range(3)]
+        want = call(plain, _bind_all(plain, image)[case.hook])
         assert got == [want] * 3
         assert "abc" in str(want) or "97, 98, 99" in str(want) or case.hook in ("numbers", "bools")
     finally:

@@ -96,6 +96,9 @@ _SIZES: Final = {
 }  # fmt: skip
 _PACKED: Final = frozenset(range(0x75, 0x7F))  # s8..u64, f32, f64: not bool, not char
 _NAMED: Final = frozenset({"record", "variant", "enum", "flags"})
+#: Handles of resources: an i32 in the flat data, never walked (a handle can be lifted
+#: only once, so it cannot alias), exported as the component's own resource type.
+_HANDLES: Final = frozenset({"own", "borrow"})
 _UTF8, _UTF16 = 0x00, 0x01
 
 
@@ -173,6 +176,8 @@ class _Types:
         if kind == "enum":
             disc = _disc_size(len(d[1]))
             return disc, disc
+        if kind in _HANDLES:
+            return 4, 4
         if kind == "flags":
             n = len(d[1])
             if n <= 8:
@@ -202,7 +207,7 @@ class _Types:
             return any(self.has_var(f) for f in self.fields(d))
         if kind in ("option", "result", "variant"):
             return any(self.has_var(ct) for ct in self.cases(d))
-        if kind in ("enum", "flags"):
+        if kind in ("enum", "flags") or kind in _HANDLES:
             return False
         raise _Unsupported(str(kind))
 
@@ -219,7 +224,7 @@ class _Types:
             return [_I32, _I32]
         if kind in ("tuple", "record"):
             return [v for f in self.fields(d) for v in self.flat(f)]
-        if kind == "enum":
+        if kind == "enum" or kind in _HANDLES:
             return [_I32]
         if kind == "flags":
             return [_I32] * ((len(d[1]) + 31) // 32)
@@ -449,11 +454,14 @@ def _shim(picks: list[_Pick]) -> bytes:
 
 
 class _Exportable:
-    """Type definitions a root export may use: named types defined again and exported."""
+    """Type definitions a root export may use: named types defined again and exported.
+    Handles refer to the resource types of ``types``' component, so they are only
+    possible when that is the component ``c`` the exports are added to."""
 
     def __init__(self, c: _Component, types: _Types):
         self.c = c
         self.types = types
+        self.own_resources = types.c is c
         self.n_types = c.n_types
         self.sections: list[bytes] = []
         self.memo: dict[int, int] = {}
@@ -500,6 +508,10 @@ class _Exportable:
             assert isinstance(names, tuple)
             body = (b"\x6d" if kind == "enum" else b"\x6e") + _leb(len(names))
             body += b"".join(_name(n) for n in names)
+        elif kind in _HANDLES and self.own_resources:
+            resource = d[1]
+            assert isinstance(resource, int)
+            body = (b"\x69" if kind == "own" else b"\x68") + _leb(resource)
         else:
             raise _Unsupported(str(kind))
         new = self.define(body)
@@ -657,31 +669,42 @@ def _measure_tail(
 
 def reexport_measured(
     inner: bytes, outer: _Component, instance: int, added: tuple[FastExport, ...]
-) -> tuple[list[bytes], list[bytes], list[bytes]]:
+) -> tuple[list[bytes], list[bytes], list[bytes], tuple[FastExport, ...]]:
     """What an outer component needs to re-export the measuring exports ``added`` that
     :func:`measure_tail` gave its inner component (``inner``, the tail not appended):
     the type sections (each function's type defined again in the outer, with its named
     types exported, as the component model requires of an exported function), the
     aliases of the functions from ``instance`` (the outer's instance of the inner one),
-    and their exports, each ascribed its type. Raises _Unsupported when it cannot."""
+    their exports, each ascribed its type, and which of ``added`` they are. A function
+    whose types cannot be defined in the outer (handles of the inner's resources) is
+    left out: its result is measured after the copy. Raises _Unsupported when nothing
+    can be re-exported."""
     c = _read(inner)
     types = _Types(c)
     picks = _picks(c, inner, types, {})
+    by_name = {a.name: a for a in added}
     exportable = _Exportable(outer, types)
     signature: dict[str, int] = {}
     for k, p in enumerate(picks):
-        signature[f"{MEASURE_PREFIX}s{k}"] = exportable.func(p.params, 0x77)
-        signature[f"{MEASURE_PREFIX}r{k}"] = exportable.func((), p.result)
+        shape, real = f"{MEASURE_PREFIX}s{k}", f"{MEASURE_PREFIX}r{k}"
+        if shape not in by_name or real not in by_name:
+            raise _Unsupported("the measuring exports were not read alike")
+        try:
+            pair = exportable.func(p.params, 0x77), exportable.func((), p.result)
+        except _Unsupported:
+            continue  # types it leaves behind in the outer are unused, and valid
+        signature[shape], signature[real] = pair
+    if not signature or LIMIT_EXPORT not in by_name:
+        raise _Unsupported("no measuring export can be re-exported")
     signature[LIMIT_EXPORT] = exportable.func((("limit", 0x77),), None)
-    names = [a.name for a in added]
-    if set(names) != set(signature) or len(names) != len(signature):
-        raise _Unsupported("the measuring exports were not read alike")
+    kept = tuple(a for a in added if a.name in signature)
+    names = [a.name for a in kept]
     aliases = [b"\x01\x00" + _leb(instance) + _name(n) for n in names]
     exports = [
         b"\x00" + _name(n) + b"\x01" + _leb(outer.n_funcs + j) + b"\x01\x01" + _leb(signature[n])
         for j, n in enumerate(names)
     ]
-    return exportable.sections, aliases, exports
+    return exportable.sections, aliases, exports, kept
 
 
 def result_plan(data: bytes) -> Plan | None:

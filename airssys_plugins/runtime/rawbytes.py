@@ -719,15 +719,20 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
     sections: list[bytes] = []
     aliases: list[bytes] = []
     exports: list[bytes] = []
+    fast: tuple[_r.FastExport, ...] = ()
     if plan.fast:  # the measuring exports, each ascribed its type (see reexport_measured)
-        sections, aliases, exports = reexport_measured(
-            data[body:end], outer, instance_of[k], plan.fast
-        )
+        try:
+            sections, aliases, exports, fast = reexport_measured(
+                data[body:end], outer, instance_of[k], plan.fast
+            )
+        except _r._Unsupported:
+            if plan.raw is None:
+                return None
     raw_list = raw_names(plan.raw) if plan.raw is not None else []
     aliases += [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in raw_list]
     exports += _r._func_exports(outer.n_funcs + len(exports), raw_list)
     outer_tail = b"".join(sections) + _r._section(6, aliases) + _r._section(11, exports)
-    return ExportPlan(b"", plan.fast, plan.raw, NestedPatch(head, body, end, plan.tail, outer_tail))
+    return ExportPlan(b"", fast, plan.raw, NestedPatch(head, body, end, plan.tail, outer_tail))
 
 
 def _reexported(plan: ExportPlan, names: Collection[str]) -> bool:

@@ -44,8 +44,8 @@ __all__ = [
 #: Root export names of the added functions: ``airssys-bytes-f0``, ``-f1``, ...
 FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
 #: Bumped whenever what byte_export_tail() appends changes: cached plans of another
-#: version are not used.
-PLAN_VERSION: Final = 4
+#: version are not used. 5: resources and handles are decoded.
+PLAN_VERSION: Final = 5
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -233,6 +233,14 @@ def _deftype(r: _Reader) -> object:
         return ("variant", tuple(cases))
     if b in (0x6D, 0x6E):
         return ("enum" if b == 0x6D else "flags", tuple(r.name() for _ in range(r.u32())))
+    if b in (0x69, 0x68):  # own<T>, borrow<T>: a handle (an i32) of resource type T
+        return ("own" if b == 0x69 else "borrow", r.u32())
+    if b == 0x3F:  # resource (rep i32) with an optional destructor
+        if r.byte() != 0x7F:
+            raise _Unsupported("resource representation")
+        if r.byte() == 0x01:
+            r.u32()
+        return ("resource",)
     if b == 0x40:
         params = tuple((r.name(), r.valtype()) for _ in range(r.u32()))
         kind = r.byte()
