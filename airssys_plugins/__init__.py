@@ -56,8 +56,10 @@ if TYPE_CHECKING:
     from .contract.mapping import Contract as Contract
     from .contract.mapping import HookContract as HookContract
     from .contract.mapping import WitBinding as WitBinding
+    from .contract.mapping import WitBindingError as WitBindingError
     from .contract.mapping import wit_binding as wit_binding
     from .contract.versions import ContractVersion as ContractVersion
+    from .contract.wit import WORLD_ROOT as WORLD_ROOT
     from .discovery.lockfile import IntegrityError as IntegrityError
     from .discovery.lockfile import LockEntry as LockEntry
     from .discovery.lockfile import Lockfile as Lockfile

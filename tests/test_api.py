@@ -127,6 +127,8 @@ PUBLIC = {
     "u64",
     "variant",
     "wit_binding",
+    "WitBindingError",
+    "WORLD_ROOT",
 }
 
 

@@ -296,7 +296,7 @@ def test_what_hooks_cannot_carry_is_skipped_with_the_reason(
     are keywords are renamed, WIT names kept."""
     module, err = _bindgen(capsys, _wit_dir(tmp_path, "k", KITCHEN_WIT), tmp_path / "k.py")
     assert "skipped tick: an `async func` (component-model async)" in err
-    assert "#[method]thing.size: a member of resource `thing`" in err
+    assert "#[method]thing.size: a method of resource `thing`" in err
     assert "#nested: option<option<T>> has no Python annotation" in err
     pm = module.plugin_manager()
     hooks = {n for n, c in vars(pm.hook).items() if getattr(c, "spec", None)}

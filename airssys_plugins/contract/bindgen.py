@@ -44,7 +44,7 @@ from .wit import (
 )
 from .wit_json import WitFunction, WorldExports
 
-__all__ = ["BindgenError", "Generated", "hookspec_module", "relay_module"]
+__all__ = ["BindgenError", "Generated", "hookspec_module", "member_hook_name", "relay_module"]
 
 
 class BindgenError(PluginError, ValueError):
@@ -272,6 +272,14 @@ class _Writer:
             raise BindgenError(f"{where}: two parameters have the same Python name")
         result = self.annotation(func.signature.result, where=f"{where}, result")
         shape = f"WIT: `{func.name}: {render_func(func.signature)}`"
+        kind, _, rest = func.name.lstrip("[").partition("]")
+        if rest:  # a resource's constructor or static function, called without a handle
+            member = rest.partition(".")[2]
+            what = "the constructor" if kind == "constructor" else f"static function `{member}`"
+            shape = (
+                f"WIT: {what} of resource `{rest.split('.', 1)[0]}`: "
+                f"`{render_func(func.signature)}`"
+            )
         located = "at the world's root" if func.interface is None else f"in {func.interface}"
         doc = [*(func.docs or "").splitlines()]
         doc = [*doc, "", shape, f"{located}."] if doc else [shape, f"{located}."]
@@ -316,9 +324,22 @@ def _kind(t: _Named) -> str:
     return kinds[type(t)]
 
 
+def member_hook_name(wit_name: str) -> str:
+    """The hook name of a WIT function: ``add-one`` -> ``add_one``; a resource's
+    constructor ``[constructor]blob`` -> ``new_blob``, its static function
+    ``[static]blob.merge`` -> ``blob_merge``."""
+    kind, _, rest = wit_name.lstrip("[").partition("]")
+    if not rest:
+        return _snake(wit_name)
+    resource, _, member = rest.partition(".")
+    if kind == "constructor":
+        return _snake(f"new-{resource}")
+    return _snake(f"{resource}-{member}")
+
+
 def _hook_names(functions: Iterable[WitFunction]) -> list[str]:
     funcs = list(functions)
-    plain = [_snake(f.name) for f in funcs]
+    plain = [member_hook_name(f.name) for f in funcs]
     names = []
     for f, name in zip(funcs, plain, strict=True):
         if plain.count(name) > 1 and f.interface is not None:

@@ -86,6 +86,12 @@ def _docs(item: Mapping[str, Any]) -> str | None:
     return contents if isinstance(contents, str) and contents else None
 
 
+#: The members of an exported resource that become hooks: a constructor and a static
+#: function need no handle to be called (a method is called through a proxy).
+_HOOK_MEMBERS = ("constructor", "static", "async-static")
+_ASYNC_KINDS = ("async-freestanding", "async-static")
+
+
 class _Unusable(Exception):
     """A type hooks cannot carry; the message says which, as WIT writes it."""
 
@@ -192,10 +198,12 @@ class Resolved:
         name = str(func["name"])
         where = name if interface is None else f"{interface}#{name}"
         kind = func.get("kind")
-        if kind not in ("freestanding", "async-freestanding"):
+        member = next(iter(kind), None) if isinstance(kind, Mapping) else None
+        if kind not in ("freestanding", "async-freestanding") and member not in _HOOK_MEMBERS:
             owner = name.split("]", 1)[-1].split(".", 1)[0]
+            what = "a method" if member == "method" else "a member"
             skipped.append(
-                (where, f"a member of resource `{owner}` (called through its handles, not a hook)")
+                (where, f"{what} of resource `{owner}` (called through its proxies, not a hook)")
             )
             return
         try:
@@ -204,7 +212,7 @@ class Resolved:
         except _Unusable as exc:
             skipped.append((where, f"uses {exc}"))
             return
-        sig = wit.FuncSig(params, result, is_async=kind == "async-freestanding")
+        sig = wit.FuncSig(params, result, is_async=kind in _ASYNC_KINDS)
         if sig.is_async:
             skipped.append((where, "an `async func` (component-model async)"))
             return

@@ -1041,21 +1041,38 @@ def _raw_binding(
 def _check_imports(
     image: ComponentImage, provided: frozenset[str] | set[str], granted: frozenset[str]
 ) -> None:
-    """Refuse a component importing host interfaces that do not exist or are not granted."""
+    """Refuse a component importing host interfaces (or functions and resources at its
+    world's root) that do not exist or are not granted."""
     path = None if image.path is None else str(image.path)
-    denied, unknown = [], []
+    denied: list[str] = []
+    unknown: list[str] = []
+    root: list[str] = []
     for name in image.imports:
         if name.startswith("wasi:"):
             continue
-        bare = wit.unversioned(name)
+        at_root = wit.split_interface_name(name) is None
+        bare = wit.import_key(wit.WORLD_ROOT, name) if at_root else wit.unversioned(name)
         if bare in provided and bare not in granted:
             denied.append(f"interface {name} (imported, not granted)")
         elif bare not in provided:
-            unknown.append(name)
-    if unknown:
+            (root if at_root else unknown).append(name)
+    if unknown or root:
+        parts = []
+        if unknown:
+            parts.append(
+                f"imports interface(s) the host does not provide: {', '.join(unknown)}. "
+                "Build it against the host's WIT only."
+            )
+        if root:
+            parts.append(
+                f"imports at its world's root what the host does not provide: "
+                f"{', '.join(root)}. Provide a function with host.provide(func, "
+                "interface=WORLD_ROOT, name=...) (a resource with its @resource class; a "
+                "function of an inline interface with interface='<its name>'), or build it "
+                "against the host's WIT only."
+            )
         raise PluginLoadError(
-            f"plugin {image.name!r} imports interface(s) the host does not provide: "
-            f"{', '.join(unknown)}. Build it against the host's WIT only.",
+            f"plugin {image.name!r} {' It also '.join(parts)}",
             plugin=image.name,
             path=path,
         )

@@ -1,0 +1,361 @@
+"""Real-world WIT shapes hooks and host functions must reach (issue 16): interfaces that
+hold only resources, functions imported at a world's root, inline exported interfaces,
+``option<option<T>>`` and wasmtime's own "BUG:" traps; each with a WAT component."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    WORLD_ROOT,
+    Capabilities,
+    PluginHost,
+    PluginLoadError,
+    StaleResourceError,
+    resource,
+    u32,
+    wit_binding,
+)
+from airssys_plugins._errors import CapabilityDenied
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.cli import main
+from airssys_plugins.contract.mapping import Contract, WitBinding, WitBindingError
+
+# An interface of resources only, shaped like jco's `resource_with_lists` fixture: a
+# constructor and a static function taking and giving lists, methods on the handle.
+THINGS_WIT = """package test:rl@1.0.0;
+
+/// Only resources.
+interface things {
+  /// Bytes kept in the plugin.
+  resource thing {
+    constructor(l: list<u8>);
+    foo: func() -> list<u8>;
+    bar: func(l: list<u8>);
+    /// The bytes given, with `!` appended.
+    baz: static func(l: list<u8>) -> list<u8>;
+  }
+}
+
+world only-resources {
+  export things;
+}
+"""
+
+# A thing's rep is the address of an 8-byte cell holding its list (pointer, length), which
+# is also the return area of `foo`.
+THINGS_WAT = """(module
+  (import "[export]test:rl/things@1.0.0" "[resource-new]thing"
+    (func $new (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func $alloc (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p)
+      (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (call $alloc (local.get 3)))
+  (func $cell (param $p i32) (param $n i32) (result i32) (local $c i32)
+    (local.set $c (call $alloc (i32.const 8)))
+    (i32.store (local.get $c) (local.get $p))
+    (i32.store offset=4 (local.get $c) (local.get $n))
+    (local.get $c))
+  (func (export "test:rl/things@1.0.0#[constructor]thing") (param i32 i32) (result i32)
+    (call $new (call $cell (local.get 0) (local.get 1))))
+  (func (export "test:rl/things@1.0.0#[method]thing.foo") (param i32) (result i32)
+    (local.get 0))
+  (func (export "test:rl/things@1.0.0#[method]thing.bar") (param i32 i32 i32)
+    (i32.store (local.get 0) (local.get 1))
+    (i32.store offset=4 (local.get 0) (local.get 2)))
+  (func (export "test:rl/things@1.0.0#[static]thing.baz") (param $p i32) (param $n i32)
+    (result i32) (local $q i32)
+    (local.set $q (call $alloc (i32.add (local.get $n) (i32.const 1))))
+    (memory.copy (local.get $q) (local.get $p) (local.get $n))
+    (i32.store8 (i32.add (local.get $q) (local.get $n)) (i32.const 33))
+    (call $cell (local.get $q) (i32.add (local.get $n) (i32.const 1))))
+  (func (export "test:rl/things@1.0.0#[dtor]thing") (param i32))
+)
+"""
+
+
+def _guest(tmp_path: Path, name: str, wit: str, wat: str, world: str) -> Path:
+    src = tmp_path / name
+    (src / "wit").mkdir(parents=True)
+    (src / "wit" / "world.wit").write_text(wit)
+    (src / "guest.wat").write_text(wat)
+    return build_guest(src, world=world)
+
+
+def _import(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def things(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The resource-only component, and the WIT dir it was built from."""
+    tmp = tmp_path_factory.mktemp("things")
+    return _guest(tmp, "things", THINGS_WIT, THINGS_WAT, "only-resources"), tmp / "things" / "wit"
+
+
+# ------------------------------------------------------------ 1. resource-only interfaces
+
+
+def test_bindgen_makes_constructor_and_static_functions_hooks(
+    things: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resource-only interface gives hooks: `new_thing` (the constructor) returns a proxy,
+    `thing_baz` (the static function) its result; methods stay on the proxy."""
+    wasm, wit = things
+    out = tmp_path / "things_hooks.py"
+    assert main(["bindgen", str(wit), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "[method]thing.foo: a method of resource `thing`" in err
+    hooks = _import(out, "things_hooks")
+    pm = hooks.plugin_manager()
+    with PluginHost(pm) as host:
+        host.load(wasm, name="things")
+        [thing] = pm.hook.new_thing(l=b"abc")
+        assert isinstance(thing, hooks.Thing)
+        assert thing.foo() == b"abc"
+        thing.bar(l=b"xyz")
+        assert thing.foo() == b"xyz"
+        assert pm.hook.thing_baz(l=b"hi") == [b"hi!"]
+        thing.close()
+        with pytest.raises(StaleResourceError, match="closed"):
+            thing.foo()
+
+
+def test_generated_resource_hooks_round_trip_to_the_same_wit(
+    things: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`wit --bound` of the generated module writes the resource back in its interface
+    (constructor, methods, static), not its members as free functions."""
+    _, wit = things
+    out = tmp_path / "rt_hooks.py"
+    assert main(["bindgen", str(wit), "-o", str(out)]) == 0
+    text = Contract.from_hookspecs(_import(out, "rt_hooks").plugin_manager()).bound_wit()
+    assert "interface things {\n  /// Bytes kept in the plugin.\n  resource thing {\n" in text
+    assert "    constructor(l: list<u8>);\n" in text
+    assert "    baz: static func(l: list<u8>) -> list<u8>;\n" in text
+    assert "[constructor]" not in text
+    assert "[static]" not in text
+
+
+spec = pluggy.HookspecMarker("gaps")
+
+
+@resource
+class Thing:
+    """The plugin's `thing`, as a host writes it by hand."""
+
+    def __init__(self, data: bytes) -> None: ...
+    def foo(self) -> bytes: ...
+
+
+class ThingHooks:
+    @spec
+    @wit_binding("test:rl/things@1.0.0#[constructor]thing")
+    def make_thing(self, data: bytes) -> Thing: ...
+
+    @spec
+    @wit_binding("test:rl/things@1.0.0#[static]thing.baz")
+    def shout(self, data: bytes) -> bytes: ...
+
+
+def test_hand_written_hookspecs_bind_a_constructor_and_a_static_function(
+    things: tuple[Path, Path],
+) -> None:
+    """`wit_binding("...#[constructor]thing")` and `"...#[static]thing.baz"` are hooks too;
+    the hook's own name is free."""
+    pm = pluggy.PluginManager("gaps")
+    pm.add_hookspecs(ThingHooks)
+    with PluginHost(pm) as host:
+        host.load(things[0], name="things")
+        [thing] = pm.hook.make_thing(data=b"\x00\x01")
+        assert thing.foo() == b"\x00\x01"
+        assert pm.hook.shout(data=b"") == [b"!"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "test:rl/things@1.0.0#[constructor]",
+        "test:rl/things@1.0.0#[static]thing",
+        "test:rl/things@1.0.0#[method]thing.",
+        "test:rl/things@1.0.0#[destructor]thing",
+        "Not Valid#f",
+        "#f",
+        "a#b c",
+        "",
+    ],
+    ids=["no-resource", "static-no-name", "method-no-name", "unknown-kind", "bad-iface",
+         "empty-iface", "bad-function", "empty"],
+)  # fmt: skip
+def test_bad_binding_strings_name_the_accepted_forms(text: str) -> None:
+    """A binding that names no WIT function is a WitBindingError (a ValueError) listing
+    every accepted form."""
+    with pytest.raises(WitBindingError, match=r"namespace:package/interface@1\.2\.3#function") as e:
+        wit_binding(text)
+    assert isinstance(e.value, ValueError)
+    assert "name#function" in str(e.value)
+    assert "[constructor]res" in str(e.value)
+
+
+def test_binding_forms() -> None:
+    """Each accepted form parses to its interface and function."""
+    assert WitBinding.parse("a:b/c@1.0.0#[static]r.f").member == ("static", "r", "f")
+    assert WitBinding.parse("a:b/c#[constructor]r").member == ("constructor", "r", None)
+    inline = WitBinding.parse("result#list-u8")
+    assert (inline.interface, inline.function, inline.inline) == ("result", "list-u8", True)
+    assert WitBinding.parse("add").interface is None
+
+
+# ------------------------------------------------------------------ 2. world-root imports
+
+ROOTY_WIT = """package test:rooty@1.0.0;
+
+world rooty {
+  resource counter {
+    constructor(start: u32);
+    get: func() -> u32;
+  }
+  import log: func(msg: string);
+  import add: func(a: u32, b: u32) -> u32;
+  export run: func(x: u32) -> u32;
+}
+"""
+
+# run(x) logs "run", makes a host counter from x, and returns add(x, counter.get()).
+ROOTY_WAT = """(module
+  (import "$root" "log" (func $log (param i32 i32)))
+  (import "$root" "add" (func $add (param i32 i32) (result i32)))
+  (import "$root" "[constructor]counter" (func $ctor (param i32) (result i32)))
+  (import "$root" "[method]counter.get" (func $get (param i32) (result i32)))
+  (import "$root" "[resource-drop]counter" (func $drop (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "run")
+  (func (export "run") (param $x i32) (result i32) (local $h i32) (local $n i32)
+    (call $log (i32.const 16) (i32.const 3))
+    (local.set $h (call $ctor (local.get $x)))
+    (local.set $n (call $get (local.get $h)))
+    (call $drop (local.get $h))
+    (call $add (local.get $x) (local.get $n)))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 256))
+)
+"""
+
+
+class RootHooks:
+    @spec
+    @wit_binding("run")
+    def run(self, x: u32) -> u32: ...
+
+
+@resource
+class HostCounter:
+    """The world's `counter`, kept by the host: ten times its start."""
+
+    __wit_name__ = "counter"
+
+    def __init__(self, start: u32) -> None:
+        self.n = start * 10
+
+    def get(self) -> u32:
+        return self.n
+
+
+def add(a: u32, b: u32) -> u32:
+    return a + b
+
+
+def add_text(a: str, b: u32) -> u32:
+    return b
+
+
+def ignore(msg: str) -> None:
+    pass
+
+
+ROOT_GRANTS = Capabilities(interfaces={"log", "add", "counter"})
+
+
+@pytest.fixture(scope="module")
+def rooty(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _guest(tmp_path_factory.mktemp("rooty"), "rooty", ROOTY_WIT, ROOTY_WAT, "rooty")
+
+
+def _root_host(provided: dict[str, Any], grants: Capabilities = ROOT_GRANTS) -> PluginHost:
+    pm = pluggy.PluginManager("gaps")
+    pm.add_hookspecs(RootHooks)
+    host = PluginHost(pm, grants={"rooty": grants})
+    for name, func in provided.items():
+        host.provide(func, interface=WORLD_ROOT, name=name)
+    return host
+
+
+def test_functions_and_resources_imported_at_the_world_root_are_provided(rooty: Path) -> None:
+    """`provide(f, interface=WORLD_ROOT)` serves `import log: func(...)` of a world, and a
+    @resource class its `resource counter` (constructor and methods run on the host)."""
+    logged: list[str] = []
+
+    def log(msg: str) -> None:
+        logged.append(msg)
+
+    with _root_host({"log": log, "add": add, "counter": HostCounter}) as host:
+        host.load(rooty, name="rooty", requests=ROOT_GRANTS)
+        assert host.pm.hook.run(x=2) == [2 + 20]
+        assert logged == ["run"]
+
+
+def test_a_missing_root_function_is_named_with_the_fix(rooty: Path) -> None:
+    """A root import the host does not provide is refused at load, by name, saying how
+    to provide it."""
+    asks = Capabilities(interfaces={"log", "counter"})
+    with _root_host({"log": ignore, "counter": HostCounter}) as host:
+        with pytest.raises(PluginLoadError, match=r"add \(at the world's root\)") as e:
+            host.load(rooty, name="rooty", requests=asks)
+        assert "interface=WORLD_ROOT, name='add'" in str(e.value)
+        assert e.value.plugin == "rooty"
+
+
+def test_a_root_function_of_other_types_is_refused_with_both_signatures(rooty: Path) -> None:
+    """A provided root function whose annotations differ from the import is refused
+    before the plugin runs, both signatures shown."""
+    host = _root_host({"log": ignore, "add": add_text, "counter": HostCounter})
+    with host, pytest.raises(PluginLoadError) as e:
+        host.load(rooty, name="rooty", requests=ROOT_GRANTS)
+    text = str(e.value)
+    assert "add (at the world's root): argument 1 ('a') is u32" in text
+    assert "host provides:     func(a: string, b: u32) -> u32" in text
+
+
+def test_root_imports_nobody_provides_are_named(rooty: Path) -> None:
+    """Without any root function provided, the load names every missing root import."""
+    host = _root_host({})
+    with host, pytest.raises(PluginLoadError, match="imports at its world's root") as e:
+        host.load(rooty, name="rooty")
+    assert "log" in str(e.value)
+    assert "[constructor]counter" in str(e.value)
+    assert "WORLD_ROOT" in str(e.value)
+
+
+def test_root_imports_must_be_granted_by_their_names(rooty: Path) -> None:
+    """A root function is granted by its own name (a root resource by the resource's)."""
+    only = Capabilities(interfaces={"log", "counter"})
+    host = _root_host({"log": ignore, "add": add, "counter": HostCounter}, only)
+    with host, pytest.raises(CapabilityDenied, match="add"):
+        host.load(rooty, name="rooty", requests=ROOT_GRANTS)
