@@ -359,3 +359,90 @@ def test_root_imports_must_be_granted_by_their_names(rooty: Path) -> None:
     host = _root_host({"log": ignore, "add": add, "counter": HostCounter}, only)
     with host, pytest.raises(CapabilityDenied, match="add"):
         host.load(rooty, name="rooty", requests=ROOT_GRANTS)
+
+
+# ----------------------------------------------------------- 3. inline exported interfaces
+
+INLINE_WIT = """package test:inline@1.0.0;
+
+world inline {
+  /// Lists back, as wit-bindgen's `list-adapter-fusion` test component exports them.
+  export %result: interface {
+    record pair {
+      a: u32,
+      b: string,
+    }
+    /// The list given.
+    list-u8: func(a: list<u8>) -> list<u8>;
+    swap: func(p: pair) -> pair;
+  }
+  export twice: func(x: u32) -> u32;
+}
+"""
+
+INLINE_WAT = """(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p)
+      (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  (func (export "result#list-u8") (param $p i32) (param $n i32) (result i32)
+    (i32.store (i32.const 16) (local.get $p))
+    (i32.store (i32.const 20) (local.get $n))
+    (i32.const 16))
+  ;; pair { a, b } -> pair { a + 1, b }
+  (func (export "result#swap") (param $a i32) (param $p i32) (param $n i32) (result i32)
+    (i32.store (i32.const 32) (i32.add (local.get $a) (i32.const 1)))
+    (i32.store (i32.const 36) (local.get $p))
+    (i32.store (i32.const 40) (local.get $n))
+    (i32.const 32))
+  (func (export "twice") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def inline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("inline")
+    return _guest(tmp, "inline", INLINE_WIT, INLINE_WAT, "inline"), tmp / "inline" / "wit"
+
+
+def test_bindgen_binds_hooks_to_an_inline_exported_interface(
+    inline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`export result: interface {...}` gives hooks bound to `result#list-u8`; the module
+    loads the component and calls it, records included; `wit --bound` writes it back."""
+    wasm, wit = inline
+    out = tmp_path / "inline_hooks.py"
+    assert main(["bindgen", str(wit), "-o", str(out)]) == 0
+    hooks = _import(out, "inline_hooks")
+    assert '@wit_binding("result#list-u8")' in out.read_text()
+    pm = hooks.plugin_manager()
+    with PluginHost(pm) as host:
+        host.load(wasm, name="inline")
+        assert pm.hook.list_u8(a=b"\x01\x02\xff") == [b"\x01\x02\xff"]
+        assert pm.hook.swap(p=hooks.Pair(a=1, b="x")) == [hooks.Pair(a=2, b="x")]
+        assert pm.hook.twice(x=21) == [42]
+    bound = Contract.from_hookspecs(pm).bound_wit()
+    assert "  export %result: interface {\n    record pair {\n" in bound
+    assert "    list-u8: func(a: list<u8>) -> list<u8>;\n" in bound
+    assert "  export twice: func(x: u32) -> u32;\n" in bound
+
+
+class InlineHooks:
+    @spec
+    @wit_binding("result#list-u8")
+    def echo_bytes(self, data: bytes) -> bytes: ...
+
+
+def test_a_hand_written_hook_binds_an_inline_interface(inline: tuple[Path, Path]) -> None:
+    """`wit_binding("result#list-u8")` (the inline interface's export name, `#`, the
+    function) is a binding like any other."""
+    pm = pluggy.PluginManager("gaps")
+    pm.add_hookspecs(InlineHooks)
+    with PluginHost(pm) as host:
+        plugin = host.load(inline[0], name="inline")
+        assert pm.hook.echo_bytes(data=b"ok") == [b"ok"]
+        assert plugin.hooks["echo_bytes"] == "result#list-u8"

@@ -280,7 +280,9 @@ class _Writer:
                 f"WIT: {what} of resource `{rest.split('.', 1)[0]}`: "
                 f"`{render_func(func.signature)}`"
             )
-        located = "at the world's root" if func.interface is None else f"in {func.interface}"
+        located = (
+            "at the world's root" if func.interface is None else f"in {_where(func.interface)}"
+        )
         doc = [*(func.docs or "").splitlines()]
         doc = [*doc, "", shape, f"{located}."] if doc else [shape, f"{located}."]
         pieces = ["self", *(f"{p}: {a}" for p, a in params)]
@@ -294,6 +296,11 @@ class _Writer:
             one = self.annotation(ret.ok, where=where)
         keyword_only = ["self", "*", *pieces[1:]] if params else ["self"]
         return spec, _def(name, keyword_only, f"list[{one}]", ": ...")
+
+
+def _where(interface: str) -> str:
+    """An interface as a docstring names it: its full name, or an inline one's export."""
+    return interface if "/" in interface else f"the inline interface `{interface}`"
 
 
 def _def(name: str, params: list[str], result: str, end: str) -> str:
@@ -442,7 +449,7 @@ def hookspec_module(
         short = "root" if iface is None else iface.rsplit("/", 1)[-1].split("@", 1)[0]
         cls = writer.names.take(f"{_pascal(short)}Hooks", f"{_pascal(short)}InterfaceHooks")
         class_names.append(cls)
-        what = "exported at the world's root" if iface is None else f"of {iface}"
+        what = "exported at the world's root" if iface is None else f"of {_where(iface)}"
         doc = [*(class_docs.get(iface) or "").splitlines()]
         doc = [*doc, "", f"The functions {what}."] if doc else [f"The functions {what}."]
         out.append(f"class {cls}:\n{_docstring(doc, '    ')}\n" + "\n".join(specs) + "\n\n")

@@ -284,9 +284,9 @@ class Contract:
             split = _wit.split_interface_name(full)
             if split is None:
                 body = _wit.render_interface(inline[full]).split("{\n", 1)[1]
-                indented = "".join(f"  {line}".rstrip() + "\n" for line in body.splitlines())
-                out.append(f"  export {_wit.render_ident(full)}: interface {{\n{indented}")
-                out[-1] = out[-1].rstrip("\n").removesuffix("}") + "  };\n"
+                lines = body.removesuffix("}\n").splitlines()
+                indented = "".join(f"  {line}".rstrip() + "\n" for line in lines)
+                out.append(f"  export {_wit.render_ident(full)}: interface {{\n{indented}  }}\n")
                 continue
             mine = split[1] in own_names and full == _package_interface(top, split[1])
             out.append(f"  export {_wit.render_ident(split[1]) if mine else full};\n")

@@ -172,10 +172,8 @@ class Resolved:
             elif "interface" in item:
                 index = item["interface"]["id"]
                 iface = self._interfaces[index]
-                full = self.interface_name(index)
-                if full is None:  # `export name: interface { ... }`
-                    skipped.append((key, "an inline interface (hooks bind to named ones)"))
-                    continue
+                # `export name: interface { ... }` is bound as `name#function`
+                full = self.interface_name(index) or key
                 for func in iface.get("functions", {}).values():
                     self._add(functions, skipped, full, func, _docs(iface))
         return WorldExports(
