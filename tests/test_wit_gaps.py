@@ -10,14 +10,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pluggy
 import pytest
 
 from airssys_plugins import (
     WORLD_ROOT,
+    Borrow,
     Capabilities,
     PluginHost,
     PluginLoadError,
+    PluginTrap,
     StaleResourceError,
     resource,
     u32,
@@ -27,6 +30,7 @@ from airssys_plugins._errors import CapabilityDenied
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.cli import main
 from airssys_plugins.contract.mapping import Contract, WitBinding, WitBindingError
+from airssys_plugins.runtime import classify_error
 
 # An interface of resources only, shaped like jco's `resource_with_lists` fixture: a
 # constructor and a static function taking and giving lists, methods on the handle.
@@ -446,3 +450,107 @@ def test_a_hand_written_hook_binds_an_inline_interface(inline: tuple[Path, Path]
         plugin = host.load(inline[0], name="inline")
         assert pm.hook.echo_bytes(data=b"ok") == [b"ok"]
         assert plugin.hooks["echo_bytes"] == "result#list-u8"
+
+
+# ------------------------------------------------------------ 5. wasmtime's "BUG:" traps
+
+BUG_WIT = """package test:bug@1.0.0;
+
+interface t {
+  resource thing {
+    constructor(n: u32);
+    get: func() -> u32;
+  }
+  record foo {
+    thing: borrow<thing>,
+  }
+  take: func(a: list<foo>) -> u32;
+}
+
+world bug {
+  import t;
+  export run: func(n: u32) -> u32;
+}
+"""
+
+# run(n) makes n host things, passes them to `take` as borrows inside n records, drops
+# them and returns take's answer.
+BUG_WAT = """(module
+  (import "test:bug/t@1.0.0" "[constructor]thing" (func $ctor (param i32) (result i32)))
+  (import "test:bug/t@1.0.0" "[resource-drop]thing" (func $drop (param i32)))
+  (import "test:bug/t@1.0.0" "take" (func $take (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (param $n i32) (result i32) (local $i i32) (local $r i32)
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (i32.store (i32.add (i32.const 64) (i32.mul (local.get $i) (i32.const 4)))
+        (call $ctor (i32.add (local.get $i) (i32.const 1))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $each)))
+    (local.set $r (call $take (i32.const 64) (local.get $n)))
+    (local.set $i (i32.const 0))
+    (block $done2 (loop $each2
+      (br_if $done2 (i32.ge_u (local.get $i) (local.get $n)))
+      (call $drop (i32.load (i32.add (i32.const 64) (i32.mul (local.get $i) (i32.const 4)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $each2)))
+    (local.get $r))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 512))
+)
+"""
+
+
+@resource
+class BugThing:
+    __wit_name__ = "thing"
+
+    def __init__(self, n: u32) -> None:
+        self.n = n
+
+    def get(self) -> u32:
+        return self.n
+
+
+@attrs.frozen
+class Foo:
+    thing: Borrow[BugThing]
+
+
+def take(a: list[Foo]) -> u32:
+    return sum(foo.thing.get() for foo in a)
+
+
+class BugHooks:
+    @spec
+    @wit_binding("run")
+    def run(self, n: u32) -> u32: ...
+
+
+def test_a_wasmtime_bug_trap_is_named_as_such(tmp_path: Path) -> None:
+    """wasmtime 50 traps with `BUG: deferred host scope has no call context` when a host
+    function gets two borrows inside records (one works): reason "runtime bug", the BUG
+    line as the headline, and the plugin not blamed. When an upgrade fixes it, this test
+    fails: then drop the note from docs/reference/errors.md, keep the row."""
+    wasm = _guest(tmp_path, "bug", BUG_WIT, BUG_WAT, "bug")
+    pm = pluggy.PluginManager("gaps")
+    pm.add_hookspecs(BugHooks)
+    grants = Capabilities(interfaces={"t"})
+    with PluginHost(pm, grants={"bug": grants}) as host:
+        host.provide(BugThing, interface="test:bug/t@1.0.0")
+        host.provide(take, interface="test:bug/t@1.0.0")
+        host.load(wasm, name="bug", requests=grants)
+        assert pm.hook.run(n=1) == [1]
+        with pytest.raises(PluginTrap) as e:
+            pm.hook.run(n=2)
+    assert e.value.reason == "runtime bug"
+    text = str(e.value)
+    assert "wasmtime 50.0.0 hit an internal bug (BUG: deferred host scope has no call " in text
+    assert "not a fault of the plugin" in text
+    assert "actionable" not in text  # the paragraph after the BUG line is not the headline
+
+
+def test_bug_lines_classify_before_any_other_row() -> None:
+    """A `BUG:` message is a runtime bug even when its explanation holds another row's
+    words."""
+    message = "error\nCaused by:\n    BUG: out of bounds of memory\nversion: 50.0.0\nunreachable"
+    assert classify_error(message) == ("runtime bug", PluginTrap)

@@ -80,6 +80,10 @@ _current_scope = _cancel.current_scope
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
 # each against a real trap so a wasmtime upgrade that rewords one fails a test.
 TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
+    # wasmtime's own internal errors ("BUG: deferred host scope has no call context" when a
+    # host function takes two borrows inside records): first, since the explanation that
+    # follows them in the message ("...not thought to be reachable...") says nothing.
+    ("BUG: ", "runtime bug", PluginTrap),
     ("wasm trap: interrupt", "timeout", PluginTimeout),
     ("all fuel consumed", "fuel exhausted", PluginLimitExceeded),
     ("instance count too high", "too many instances", PluginLimitExceeded),
@@ -157,10 +161,19 @@ def classify_error(message: str) -> tuple[str, type[HookCallError]]:
 def _headline(message: str) -> str:
     """The informative line of a wasmtime error (the trap, not the backtrace header)."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    bug = next((line for line in lines if line.startswith("BUG: ")), None)
+    if bug is not None:  # wasmtime's own error, then a paragraph asking for a bug report
+        return bug
     for line in lines:
         if "wasm trap:" in line or any(needle in line for needle, _, _ in TRAP_TABLE):
             return line
     return lines[-1] if lines else ""
+
+
+def _wasmtime_version(message: str) -> str:
+    """The ``version: 50.0.0`` line wasmtime writes after a ``BUG:`` line."""
+    found = re.search(r"^\s*version: (\S+)", message, re.MULTILINE)
+    return found.group(1) if found else "unknown"
 
 
 #: Frames of a wasm backtrace shown in a trap's message, and guest stderr lines.
@@ -708,6 +721,14 @@ class PluginInstance:
             text = (
                 f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
                 f"{seconds} s; its instance was replaced"
+            )
+        elif reason == "runtime bug":
+            text = (
+                f"plugin {self.name!r}, hook {bound.hook!r}: wasmtime "
+                f"{_wasmtime_version(message)} hit an internal bug ({first}), not a fault of "
+                "the plugin; its instance was replaced. Report it to wasmtime "
+                "(github.com/bytecodealliance/wasmtime/issues) with the component, or avoid "
+                "the call shape that triggers it"
             )
         else:
             text = (
