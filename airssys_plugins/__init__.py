@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .contract.annotations import Ok as Ok
     from .contract.annotations import Own as Own
     from .contract.annotations import Result as Result
+    from .contract.annotations import Some as Some
     from .contract.annotations import char as char
     from .contract.annotations import f32 as f32
     from .contract.annotations import f64 as f64

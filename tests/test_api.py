@@ -129,6 +129,7 @@ PUBLIC = {
     "wit_binding",
     "WitBindingError",
     "WORLD_ROOT",
+    "Some",
 }
 
 

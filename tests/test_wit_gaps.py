@@ -16,11 +16,14 @@ import pytest
 
 from airssys_plugins import (
     WORLD_ROOT,
+    ArgumentError,
     Borrow,
     Capabilities,
+    HookspecError,
     PluginHost,
     PluginLoadError,
     PluginTrap,
+    Some,
     StaleResourceError,
     resource,
     u32,
@@ -554,3 +557,105 @@ def test_bug_lines_classify_before_any_other_row() -> None:
     words."""
     message = "error\nCaused by:\n    BUG: out of bounds of memory\nversion: 50.0.0\nunreachable"
     assert classify_error(message) == ("runtime bug", PluginTrap)
+
+
+# -------------------------------------------------------------------- 4. option<option<T>>
+
+OPTIONS_WIT = """package test:opt@1.0.0;
+
+interface host {
+  echo: func(a: option<option<string>>) -> option<option<string>>;
+}
+
+interface o {
+  roundtrip: func(a: option<option<u32>>) -> option<option<u32>>;
+  via-host: func(a: option<option<string>>) -> option<option<string>>;
+}
+
+world options {
+  import host;
+  export o;
+}
+"""
+
+# option<option<u32>> flattens to (case, inner case, value) and comes back in memory:
+# case byte at 0, inner case byte at 4, value at 8. option<option<string>> likewise, the
+# string's pointer and length at 8 and 12.
+OPTIONS_WAT = """(module
+  (import "test:opt/host@1.0.0" "echo" (func $echo (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 16)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p)
+      (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  (func (export "test:opt/o@1.0.0#roundtrip") (param i32 i32 i32) (result i32)
+    (i32.store8 (i32.const 16) (local.get 0))
+    (i32.store8 (i32.const 20) (local.get 1))
+    (i32.store (i32.const 24) (local.get 2))
+    (i32.const 16))
+  (func (export "test:opt/o@1.0.0#via-host") (param i32 i32 i32 i32) (result i32)
+    (call $echo (local.get 0) (local.get 1) (local.get 2) (local.get 3) (i32.const 64))
+    (i32.const 64))
+)
+"""
+
+OPTION_CASES: list[Some[int | None] | None] = [None, Some(None), Some(0), Some(7)]
+
+
+@pytest.fixture(scope="module")
+def options(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("options")
+    return _guest(tmp, "options", OPTIONS_WIT, OPTIONS_WAT, "options"), tmp / "options" / "wit"
+
+
+def test_option_of_option_is_some_both_ways(
+    options: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`option<option<T>>` is `Some[T | None] | None`: bindgen writes it, hooks lower and
+    lift it (`None`, `Some(None)`, `Some(x)` stay apart), and a host function gets and
+    returns it."""
+    wasm, wit = options
+    out = tmp_path / "options_hooks.py"
+    assert main(["bindgen", str(wit), "-o", str(out)]) == 0
+    assert "option<option" not in capsys.readouterr().err  # nothing skipped
+    text = out.read_text()
+    assert "def roundtrip(self, a: Some[u32 | None] | None) -> Some[u32 | None] | None:" in text
+    hooks = _import(out, "options_hooks")
+    seen: list[object] = []
+
+    def echo(a: Some[str | None] | None) -> Some[str | None] | None:
+        seen.append(a)
+        return a
+
+    pm = hooks.plugin_manager()
+    grants = Capabilities(interfaces={"host"})
+    with PluginHost(pm, grants={"opt": grants}) as host:
+        host.provide(echo, interface="test:opt/host@1.0.0")
+        host.load(wasm, name="opt", requests=grants)
+        # pluggy leaves None results out of the list: Some(None) is the one that shows
+        assert pm.hook.roundtrip(a=None) == []
+        for value in OPTION_CASES[1:]:
+            assert pm.hook.roundtrip(a=value) == [value]
+        assert pm.hook.via_host(a=None) == []
+        for text_value in [Some(None), Some(""), Some("héllo")]:
+            assert pm.hook.via_host(a=text_value) == [text_value]
+        assert seen == [None, Some(None), Some(""), Some("héllo")]
+        big = Some("x" * 100_000)  # large enough for the byte routes
+        assert pm.hook.via_host(a=big) == [big]
+        with pytest.raises(ArgumentError, match=r"expected Some\(\.\.\.\) or None"):
+            pm.hook.roundtrip(a=7)
+    bound = Contract.from_hookspecs(pm).bound_wit()
+    assert "roundtrip: func(a: option<option<u32>>) -> option<option<u32>>;" in bound
+
+
+def test_some_alone_is_no_annotation() -> None:
+    """`Some[T]` without `| None` is refused with the form to write."""
+
+    class Bad:
+        @spec
+        def f(self, a: Some[u32]) -> None: ...
+
+    with pytest.raises(HookspecError, match=r"only allowed as `Some\[T\] \| None`"):
+        Contract.from_hookspecs(Bad, project_name="gaps")

@@ -22,7 +22,7 @@ from typing import Annotated, Any, final
 import attrs
 
 from .._errors import PluginError
-from .annotations import Result, WitPrimitive
+from .annotations import Result, Some, WitPrimitive
 from .mapping import Contract, HookContract
 from .wit import (
     EnumT,
@@ -153,11 +153,9 @@ class _Writer:
         if isinstance(t, TupleT):
             return f"tuple[{', '.join(self.annotation(e, where=where) for e in t.elements)}]"
         if isinstance(t, OptionT):
-            if isinstance(t.inner, OptionT):
-                raise BindgenError(
-                    f"{where}: option<option<T>> has no Python annotation (T | None | None "
-                    "is T | None)"
-                )
+            if isinstance(t.inner, OptionT) or t.some:  # T | None | None is T | None
+                self.aliases.add("Some")
+                return f"Some[{self.annotation(t.inner, where=where)}] | None"
             return f"{self.annotation(t.inner, where=where)} | None"
         if isinstance(t, ResultT):
             ok = self.annotation(t.ok, where=where)
@@ -561,9 +559,10 @@ def _py(ann: Any, imports: set[str], module_name: str) -> str:
         return _py(args[0], imports, module_name)
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_py(a, imports, module_name) for a in args)
-    if origin is Result:
+    if origin is Result or origin is Some:
         imports.add("airssys_plugins")
-        return f"airssys_plugins.Result[{', '.join(_py(a, imports, module_name) for a in args)}]"
+        inner = ", ".join(_py(a, imports, module_name) for a in args)
+        return f"airssys_plugins.{origin.__name__}[{inner}]"
     if origin in (list, tuple, dict):
         return f"{origin.__name__}[{', '.join(_py(a, imports, module_name) for a in args)}]"
     if isinstance(ann, type):

@@ -28,7 +28,7 @@ import attrs
 
 from .._errors import HookspecError, Mismatch, PluginError
 from . import wit as _wit
-from .annotations import HandleKind, Result, WitPrimitive, is_resource, is_variant
+from .annotations import HandleKind, Result, Some, WitPrimitive, is_resource, is_variant
 
 __all__ = [
     "Contract",
@@ -691,9 +691,17 @@ class _Mapper:
                     "length or tuple[A, B] for fixed"
                 )
             return _wit.TupleT(tuple(self.map(a) for a in args))
+        if origin is Some:
+            raise self.fail(
+                f"{_show(ann)}: Some[T] is only allowed as `Some[T] | None` (WIT option<T>, "
+                "values Some(x) or None)"
+            )
         if origin in (typing.Union, types.UnionType):
             rest = [a for a in args if a is not type(None)]
             if len(rest) == 1 and len(args) == 2:
+                if typing.get_origin(rest[0]) is Some:
+                    (payload,) = typing.get_args(rest[0])
+                    return _wit.OptionT(self.map(payload), some=True)
                 return _wit.OptionT(self.map(rest[0]))
             raise self.fail(
                 f"{_show(ann)}: WIT has no untagged unions; declare a @variant base class "

@@ -93,6 +93,9 @@ class TupleT:
 @attrs.frozen
 class OptionT:
     inner: WitType
+    # ``Some(x)`` / ``None`` on the Python side instead of ``x`` / ``None`` (an annotation
+    # ``Some[T] | None``, needed for ``option<option<T>>``); not part of the WIT type.
+    some: bool = attrs.field(default=False, eq=False, kw_only=True)
 
 
 @attrs.frozen
