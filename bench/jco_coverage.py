@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import inspect
 import json
 import logging
 import math
@@ -40,6 +41,7 @@ import tempfile
 import time
 import traceback
 import types
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ import attrs
 import pluggy
 
 from airssys_plugins import (
+    WORLD_ROOT,
     Capabilities,
     Err,
     HookCallError,
@@ -58,7 +61,9 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import find_tool
 from airssys_plugins.cli.bindgen import read_wit_json
+from airssys_plugins.contract.annotations import is_resource
 from airssys_plugins.contract.bindgen import BindgenError, hookspec_module
+from airssys_plugins.contract.mapping import resource_type
 from airssys_plugins.contract.wit import unversioned
 from airssys_plugins.contract.wit_json import (
     Resolved,
@@ -207,9 +212,17 @@ def _import_functions(
     resolved = Resolved(data)
     found: list[tuple[str, WitFunction]] = []
     refused: list[tuple[str, str]] = []
+    root = 0
     for key, item in _world(data).get("imports", {}).items():
-        if "function" in item:
-            refused.append((key, "a function imported at the world's root"))
+        if "function" in item:  # provided with interface=WORLD_ROOT
+            func = item["function"]
+            try:
+                (name, sig), *_ = resolved.functions({"functions": {key: func}})
+            except WitJsonError as exc:
+                refused.append((key, str(exc)))
+                continue
+            root += 1
+            found.append((WORLD_ROOT, WitFunction(f"imports:x/root{root}", name, sig)))
             continue
         if "interface" not in item:
             continue
@@ -224,7 +237,7 @@ def _import_functions(
             refused.append((provide_as, str(exc)))
             continue
         # One made-up interface per import: the generated module keeps their types apart.
-        made_up = f"imports:x/i{len({p for p, _ in found}) + 1}"
+        made_up = f"imports:x/i{len({f.interface for _, f in found}) + 1}"
         for name, sig in funcs:
             found.append((provide_as, WitFunction(made_up, name, sig)))
     return found, refused
@@ -251,9 +264,11 @@ def _provide(
     failures: list[str],
     fixture: str,
 ) -> tuple[set[str], types.ModuleType | None]:
-    """Provide every imported function, typed by a bindgen module of the imported WIT."""
+    """Provide every imported function, typed by a bindgen module of the imported WIT; an
+    imported resource by a subclass of its generated ``@resource`` class whose members
+    do what ``behaviour`` says (``[method]thing.get`` and so on)."""
     builtin = {unversioned(f.interface) for f in host.host_functions}
-    functions = [(p, f) for p, f in functions if unversioned(p) not in builtin]
+    functions = [(p, f) for p, f in functions if not p or unversioned(p) not in builtin]
     if not functions:
         return set(), None
     world = WorldExports("imports:x@0.0.0", "imports", None, tuple(f for _, f in functions), (), {})
@@ -264,6 +279,7 @@ def _provide(
     specs = {spec.__qualname__: spec for spec in _hookspecs(module)}
     shorts: set[str] = set()
     by_binding = {f.binding: provide_as for provide_as, f in functions}
+    resources: dict[tuple[str, str], type] = {}  # (provide as, WIT name) -> generated class
     for hook_name, spec in specs.items():
         binding = getattr(spec, "__airssys_wit_binding__", None)
         target = f"{binding.interface}#{binding.function}" if binding is not None else ""
@@ -271,21 +287,104 @@ def _provide(
         if provide_as is None:  # pragma: no cover - the generated module binds each one
             raise RuntimeError(f"no binding for {hook_name}: {binding!r}")
         wit_name = target.split("#", 1)[1]
-        impl = behaviour.get(f"{provide_as}#{wit_name}", behaviour.get(wit_name))
+        if binding.member is not None:  # a resource's member: provided with its class
+            cls = _resource_class(module, spec, binding.member[1])
+            resources[(provide_as, binding.member[1])] = cls
+            continue
+        impl = _behaviour(behaviour, provide_as, wit_name)
 
         def call(*args: Any, _impl: Any = impl, _name: str = wit_name) -> Any:
-            if _impl is None:
-                failures.append(f"import {_name} called, no behaviour known from jco's tests")
-                raise NotImplementedError(_name)
-            try:
-                return _impl(module, *args)
-            except AssertionError as exc:
-                failures.append(f"import {_name}{args!r}: {exc}")
-                raise
+            return _run_behaviour(_impl, _name, module, args, failures)
 
         host.provide(functools.wraps(spec)(call), interface=provide_as, name=wit_name)
-        shorts.add(provide_as.split("@")[0].rsplit("/", 1)[-1])
+        shorts.add(_grant_name(provide_as, wit_name))
+    for (provide_as, res_name), cls in resources.items():
+        host.provide(
+            _host_resource(module, cls, provide_as, behaviour, failures), interface=provide_as
+        )
+        shorts.add(_grant_name(provide_as, res_name))
     return shorts, module
+
+
+def _grant_name(provide_as: str, name: str) -> str:
+    """The grant of an import: its interface's short name, or at the world's root the
+    function's (or resource's) own name."""
+    if provide_as == WORLD_ROOT:
+        return name
+    return provide_as.split("@")[0].rsplit("/", 1)[-1]
+
+
+def _behaviour(behaviour: Mapping[str, Behaviour], provide_as: str, wit_name: str) -> Any:
+    return behaviour.get(f"{provide_as}#{wit_name}", behaviour.get(wit_name))
+
+
+def _run_behaviour(
+    impl: Any, name: str, module: types.ModuleType, args: tuple[Any, ...], failures: list[str]
+) -> Any:
+    if impl is None:
+        failures.append(f"import {name} called, no behaviour known from jco's tests")
+        raise NotImplementedError(name)
+    try:
+        return impl(module, *args)
+    except AssertionError as exc:
+        failures.append(f"import {name}{args!r}: {exc}")
+        raise
+
+
+def _resource_class(module: types.ModuleType, spec: Any, name: str) -> type:
+    """The generated ``@resource`` class a member hookspec belongs to (its result, or a
+    parameter, names it; else the only resource of that WIT name)."""
+    hints = typing.get_type_hints(spec, include_extras=True)
+    for hint in hints.values():
+        for t in (hint, *typing.get_args(hint)):
+            if isinstance(t, type) and is_resource(t) and resource_type(t).name == name:
+                return t
+    found = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and is_resource(v) and resource_type(v).name == name
+    ]
+    if len(found) != 1:  # pragma: no cover - bindgen writes each resource once
+        raise RuntimeError(f"no one resource class for {name!r}: {found}")
+    return found[0]
+
+
+def _host_resource(
+    module: types.ModuleType,
+    base: type,
+    provide_as: str,
+    behaviour: Mapping[str, Behaviour],
+    failures: list[str],
+) -> type:
+    """A subclass of generated resource class ``base`` whose constructor, methods and
+    static functions run ``behaviour`` (``[constructor]thing`` gets the new object and
+    the arguments, a method its object and the arguments)."""
+    res = resource_type(base)
+    lines = ["@resource", f"class Host{base.__name__}({base.__name__}):"]
+    lines.append(f"    __wit_name__ = {res.name!r}")
+    for wit_name, attr in res.py_members:
+        func = vars(base)[attr]
+        static = isinstance(func, staticmethod)
+        sig = inspect.signature(func.__func__ if static else func)
+        params = ", ".join(str(p) for p in sig.parameters.values())
+        names = [p for p in sig.parameters if p != "self"]
+        passed = ", ".join(["self", *names] if not static else names)
+        ret = sig.return_annotation
+        ret_text = ret if isinstance(ret, str) else getattr(ret, "__name__", repr(ret))
+        if static:
+            lines.append("    @staticmethod")
+        lines.append(f"    def {attr}({params}) -> {ret_text}:")
+        lines.append(f"        return _run({wit_name!r}, ({passed}{',' if passed else ''}))")
+    namespace = vars(module)
+
+    def run(wit_name: str, args: tuple[Any, ...]) -> Any:
+        impl = _behaviour(behaviour, provide_as, wit_name)
+        return _run_behaviour(impl, wit_name, module, args, failures)
+
+    namespace["_run"] = run
+    exec(compile("\n".join(lines) + "\n", f"<host {res.name}>", "exec"), namespace)
+    made: type = namespace[f"Host{base.__name__}"]
+    return made
 
 
 def _builtin_short(host: PluginHost, interface: str) -> str | None:

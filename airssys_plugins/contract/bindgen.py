@@ -116,7 +116,8 @@ class _Names:
 _RESERVED = {
     "annotations", "attrs", "enum", "pluggy", "typing", "Protocol", "PROJECT", "hookspec",
     "hookimpl", "relay", "plugin_manager", "HookRelay", "Result", "variant", "wit_binding",
-    "resource", "Borrow", "Own", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
+    "resource", "Borrow", "Own", "Some", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32",
+    "s64",
     "f32", "f64",
     "bool", "str", "bytes", "list", "tuple", "int", "float", "None",
 }  # fmt: skip
@@ -173,7 +174,8 @@ class _Writer:
         if known is not None:
             return known
         for other, cls in self.by_shape:  # the same type, defined again in another interface
-            if other.name == t.name and other == t:
+            # (not a resource: two resources of one name are two types, each its own class)
+            if other.name == t.name and other == t and not isinstance(t, ResourceT):
                 self.classes[id(t)] = cls
                 return cls
         info = self.world.type_info(t)

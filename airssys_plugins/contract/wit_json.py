@@ -299,6 +299,14 @@ class Resolved:
         functions: Mapping[str, Any] = {}
         if isinstance(owner, Mapping) and "interface" in owner:
             functions = self._interfaces[owner["interface"]].get("functions", {})
+        elif isinstance(owner, Mapping) and "world" in owner:  # `resource r` in a world
+            world = self._worlds[owner["world"]]
+            functions = {
+                str(item["function"]["name"]): item["function"]
+                for side in ("imports", "exports")
+                for item in world.get(side, {}).values()
+                if "function" in item
+            }
         constructor: wit.FuncSig | None = None
         methods: list[tuple[str, wit.FuncSig]] = []
         statics: list[tuple[str, wit.FuncSig]] = []
