@@ -263,10 +263,13 @@ def _provide(
     behaviour: Mapping[str, Behaviour],
     failures: list[str],
     fixture: str,
+    hooks: types.ModuleType | None = None,
 ) -> tuple[set[str], types.ModuleType | None]:
     """Provide every imported function, typed by a bindgen module of the imported WIT; an
     imported resource by a subclass of its generated ``@resource`` class whose members
-    do what ``behaviour`` says (``[method]thing.get`` and so on)."""
+    do what ``behaviour`` says (``[method]thing.get`` and so on). A resource the hooks
+    module also has (an export passes it) subclasses that module's class, as a host
+    does: the hooks' annotations accept only it."""
     builtin = {unversioned(f.interface) for f in host.host_functions}
     functions = [(p, f) for p, f in functions if not p or unversioned(p) not in builtin]
     if not functions:
@@ -276,6 +279,10 @@ def _provide(
     if generated.skipped:
         raise BindgenError("; ".join(f"{w}: {why}" for w, why in generated.skipped))
     module = _exec(generated.text, f"jco_imports_{_safe(fixture).replace('-', '_')}")
+    if hooks is not None:  # the imports' annotations name the hooks' class of a resource
+        for name, value in list(vars(module).items()):
+            if isinstance(value, type) and is_resource(value):
+                vars(module)[name] = _same_resource(hooks, value)
     specs = {spec.__qualname__: spec for spec in _hookspecs(module)}
     shorts: set[str] = set()
     by_binding = {f.binding: provide_as for provide_as, f in functions}
@@ -349,6 +356,18 @@ def _resource_class(module: types.ModuleType, spec: Any, name: str) -> type:
     return found[0]
 
 
+def _same_resource(hooks: types.ModuleType, cls: type) -> type:
+    """The class of ``hooks`` for the resource ``cls`` stands for (its WIT name and
+    members), else ``cls``."""
+    mine = resource_type(cls)
+    for value in vars(hooks).values():
+        if isinstance(value, type) and is_resource(value) and value.__module__ == hooks.__name__:
+            other = resource_type(value)
+            if other.name == mine.name and set(other.py_members) == set(mine.py_members):
+                return value
+    return cls
+
+
 def _host_resource(
     module: types.ModuleType,
     base: type,
@@ -360,7 +379,8 @@ def _host_resource(
     static functions run ``behaviour`` (``[constructor]thing`` gets the new object and
     the arguments, a method its object and the arguments)."""
     res = resource_type(base)
-    lines = ["@resource", f"class Host{base.__name__}({base.__name__}):"]
+    base_ref = f"_base_{base.__name__}"  # base may come from another module
+    lines = ["@resource", f"class Host{base.__name__}({base_ref}):"]
     lines.append(f"    __wit_name__ = {res.name!r}")
     for wit_name, attr in res.py_members:
         func = vars(base)[attr]
@@ -382,6 +402,7 @@ def _host_resource(
         return _run_behaviour(impl, wit_name, module, args, failures)
 
     namespace["_run"] = run
+    namespace[base_ref] = base
     exec(compile("\n".join(lines) + "\n", f"<host {res.name}>", "exec"), namespace)
     made: type = namespace[f"Host{base.__name__}"]
     return made
@@ -413,6 +434,15 @@ class Call:
     expect: Callable[[types.ModuleType], Any]
     #: ``raises``: the result is an err: ``expect`` is the error payload.
     raises: bool = False
+    #: A script instead (resources: proxies made by one hook, passed to the next):
+    #: ``script(pm, hooks_module, imports_module)`` asserts what jco's test asserts.
+    script: Callable[[pluggy.PluginManager, types.ModuleType, Any], None] | None = None
+
+
+def _script(
+    name: str, script: Callable[[pluggy.PluginManager, types.ModuleType, Any], None]
+) -> Call:
+    return Call(name, lambda _m: {}, lambda _m: None, script=script)
 
 
 @attrs.frozen
@@ -890,7 +920,68 @@ def _results() -> Expect:
     )
 
 
+def _borrow_simple() -> Expect:
+    made: list[Any] = []
+
+    def construct(_m: types.ModuleType, r: Any) -> None:
+        made.append(r)
+
+    def test(m: types.ModuleType, r: Any) -> None:
+        assert made, "test was called before the r was constructed"
+        assert r is made[-1], f"test got {r!r}, not the r it constructed ({made!r})"
+
+    return Expect(
+        "jco runtime/resource_borrow_simple.ts",
+        {"[constructor]r": construct, "test": test},
+        (_c("test_imports"),),
+    )
+
+
+def _guest_export() -> Expect:
+    def script(pm: pluggy.PluginManager, _m: types.ModuleType, _i: Any) -> None:
+        assert pm.hook.scalars_get_a() == [5], "Scalars.getA() is not 5"
+        [scalar] = pm.hook.new_scalars()
+        assert scalar.get_b() == 2, f"scalar.getB() is {scalar.get_b()}, not 2"
+        assert pm.hook.scalar_arg(x=scalar) == [7], "scalarArg(scalar) is not 7"
+
+    return Expect(
+        "jco runtime/example_guest_export.ts", {}, (_script("new_scalars and so on", script),)
+    )
+
+
+def _guest_import() -> Expect:
+    count = {"n": 0}
+    received: list[Any] = []
+
+    def made(m: types.ModuleType) -> Any:  # `new Scalars()` of the JS test
+        obj = m.HostScalars()
+        obj.instance, count["n"] = count["n"], count["n"] + 1
+        return obj
+
+    def fetch(m: types.ModuleType, scalar: Any) -> Any:
+        received.append(scalar)
+        return made(m)
+
+    def script(pm: pluggy.PluginManager, _m: types.ModuleType, imports: Any) -> None:
+        x, y = made(imports), made(imports)
+        assert pm.hook.handle(x=x) == [2], "front.handle(x) is not 2"
+        assert pm.hook.handle(x=y) == [4], "front.handle(y) is not 4"
+        assert len(received) == 2, f"fetch got {len(received)} scalars, not 2"
+        assert pm.hook.handle(x=received[0]) == [4], "front.handle(received[0]) is not 4"
+        assert pm.hook.handle(x=received[1]) == [6], "front.handle(received[1]) is not 6"
+
+    return Expect(
+        "jco runtime/example_guest_import.ts",
+        {"fetch": fetch, "[method]scalars.get-b": lambda _m, obj: obj.instance},
+        (_script("front.handle", script),),
+    )
+
+
 EXPECTED: dict[str, Callable[[], Expect]] = {
+    "resource_borrow_simple.component": _borrow_simple,
+    "resource-borrow-simple.component": _borrow_simple,
+    "example_guest_export": _guest_export,
+    "example_guest_import": _guest_import,
     "results.component": _results,
     "versions.component": _versions,
     "stdio.composed": _stdio,
@@ -1033,7 +1124,9 @@ def run_fixture(origin: str, path: Path, label: str) -> Row:
     imports, refused = _import_functions(data)
     try:
         with PluginHost(pm, grants={"p": Capabilities.everything()}) as host:
-            shorts, _ = _provide(host, imports, expect.imports if expect else {}, failures, label)
+            shorts, imported = _provide(
+                host, imports, expect.imports if expect else {}, failures, label, module
+            )
             builtin = {
                 short
                 for _key, iface, _ in _items(data, "imports")
@@ -1051,7 +1144,7 @@ def run_fixture(origin: str, path: Path, label: str) -> Row:
             ok = 0
             with _captured() as lines:
                 for call in expect.calls:
-                    verdict = _run_call(pm, module, call, failures)
+                    verdict = _run_call(pm, module, call, failures, imported)
                     row.calls.append(f"{call.hook}: {verdict}")
                     ok += verdict == "ok"
             for line in expect.output:
@@ -1102,9 +1195,20 @@ def _captured() -> Iterator[list[str]]:
 
 
 def _run_call(
-    pm: pluggy.PluginManager, module: types.ModuleType, call: Call, failures: list[str]
+    pm: pluggy.PluginManager,
+    module: types.ModuleType,
+    call: Call,
+    failures: list[str],
+    imports: types.ModuleType | None = None,
 ) -> str:
     before = len(failures)
+    if call.script is not None:
+        try:
+            call.script(pm, module, imports)
+        except Exception as exc:
+            extra = "; ".join(failures[before:])
+            return _first_line(exc) + (f" [{extra}]" if extra else "")
+        return "ok" if len(failures) == before else "; ".join(failures[before:])
     try:
         kwargs = call.args(module)
         expected = call.expect(module)
