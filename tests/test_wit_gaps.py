@@ -659,3 +659,21 @@ def test_some_alone_is_no_annotation() -> None:
 
     with pytest.raises(HookspecError, match=r"only allowed as `Some\[T\] \| None`"):
         Contract.from_hookspecs(Bad, project_name="gaps")
+
+
+# ---------------------------------------------------- 6. historic calls carrying handles
+
+
+class HistoricHandles:
+    @spec(historic=True)
+    @wit_binding("test:rl/things@1.0.0#take")
+    def remember(self, thing: Borrow[Thing]) -> None: ...
+
+
+def test_a_historic_hook_cannot_pass_resource_handles() -> None:
+    """pluggy replays a historic call's arguments to later plugins and new instances; a
+    handle cannot be replayed, so such a hookspec is refused, saying why and what to do."""
+    with pytest.raises(HookspecError, match="historic and passes resource handles") as e:
+        Contract.from_hookspecs(HistoricHandles, project_name="gaps")
+    assert "borrow<thing>" in str(e.value)
+    assert "make the hook not historic" in str(e.value)

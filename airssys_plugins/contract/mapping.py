@@ -622,6 +622,23 @@ def _hook_contract(
         binding = getattr(func, _BINDING_ATTR, None)
     if binding is None:
         binding = WitBinding(pkg.interface(_wit.kebab(name)), _wit.kebab(name))
+    if opts.get("historic", False):
+        handles = [
+            _wit.render_type_expanded(h)
+            for t in (*signature.param_types, signature.result)
+            for h in _wit.resources_in(t)
+        ]
+        if handles:
+            # pluggy keeps a historic call's arguments and replays them to every plugin
+            # registered later (and to each new instance): a handle cannot be replayed.
+            raise HookspecError(
+                f"hook {name!r} is historic and passes resource handles "
+                f"({', '.join(dict.fromkeys(handles))}); a historic call's arguments are kept "
+                "and replayed to plugins registered later and to every new instance, and a "
+                "handle lives in one instance (or is given away once). Pass plain values "
+                "(an id the plugin looks up), or make the hook not historic",
+                hook=name,
+            )
     return HookContract(
         name=name,
         argnames=argnames,
