@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .contract.annotations import Ok as Ok
     from .contract.annotations import Own as Own
     from .contract.annotations import Result as Result
+    from .contract.annotations import Some as Some
     from .contract.annotations import char as char
     from .contract.annotations import f32 as f32
     from .contract.annotations import f64 as f64
@@ -56,8 +57,10 @@ if TYPE_CHECKING:
     from .contract.mapping import Contract as Contract
     from .contract.mapping import HookContract as HookContract
     from .contract.mapping import WitBinding as WitBinding
+    from .contract.mapping import WitBindingError as WitBindingError
     from .contract.mapping import wit_binding as wit_binding
     from .contract.versions import ContractVersion as ContractVersion
+    from .contract.wit import WORLD_ROOT as WORLD_ROOT
     from .discovery.lockfile import IntegrityError as IntegrityError
     from .discovery.lockfile import LockEntry as LockEntry
     from .discovery.lockfile import Lockfile as Lockfile

@@ -127,6 +127,9 @@ PUBLIC = {
     "u64",
     "variant",
     "wit_binding",
+    "WitBindingError",
+    "WORLD_ROOT",
+    "Some",
 }
 
 

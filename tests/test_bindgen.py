@@ -48,7 +48,7 @@ ADDER_WAT = """(module
 """
 
 # Every kind of WIT type, names that are Python keywords or clash, and what hooks cannot
-# carry (async, resources, option<option<T>>).
+# carry (async; resource methods); option<option<T>> (Some[T | None] | None).
 KITCHEN_WIT = """package test:kitchen@2.1.0;
 
 /// Shapes and colours.
@@ -291,17 +291,18 @@ def test_resource_module_loads_the_component_it_came_from(
 def test_what_hooks_cannot_carry_is_skipped_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Async funcs, option<option<T>> are left out, each named with its reason (a
-    resource's members are reached through its class, not as hooks); names that clash or
-    are keywords are renamed, WIT names kept."""
+    """Async funcs are left out, named with the reason (a resource's methods are reached
+    through its class, not as hooks); option<option<T>> is Some[T | None] | None; names
+    that clash or are keywords are renamed, WIT names kept."""
     module, err = _bindgen(capsys, _wit_dir(tmp_path, "k", KITCHEN_WIT), tmp_path / "k.py")
     assert "skipped tick: an `async func` (component-model async)" in err
-    assert "#[method]thing.size: a member of resource `thing`" in err
-    assert "#nested: option<option<T>> has no Python annotation" in err
+    assert "#[method]thing.size: a method of resource `thing`" in err
+    assert "nested" not in err  # option<option<T>> is Some[T | None] | None
     pm = module.plugin_manager()
     hooks = {n for n, c in vars(pm.hook).items() if getattr(c, "spec", None)}
     assert hooks == {
         "top_level", "draw", "decide", "blob", "shapes_get", "other_get", "nothing", "handle",
+        "nested",
     }  # fmt: skip
     assert is_resource(module.Thing)
     assert module.ShapeNone.__wit_name__ == "none"

@@ -24,6 +24,7 @@ __all__ = [
     "Ok",
     "Own",
     "Result",
+    "Some",
     "WitPrimitive",
     "char",
     "f32",
@@ -91,6 +92,16 @@ class Err(Generic[E]):
     """The ``err`` case of a nested ``result``."""
 
     value: E
+
+
+@final
+@attrs.frozen
+class Some(Generic[T]):
+    """The ``some`` case of an option, for ``option<option<T>>`` (``T | None | None`` is
+    just ``T | None`` in Python): annotate it ``Some[T | None] | None``. ``None`` is
+    ``none``, ``Some(None)`` is ``some(none)`` and ``Some(x)`` is ``some(some(x))``."""
+
+    value: T
 
 
 _VARIANT_ATTR = "__airssys_variant__"

@@ -22,7 +22,7 @@ from typing import Annotated, Any, final
 import attrs
 
 from .._errors import PluginError
-from .annotations import Result, WitPrimitive
+from .annotations import Result, Some, WitPrimitive
 from .mapping import Contract, HookContract
 from .wit import (
     EnumT,
@@ -44,7 +44,7 @@ from .wit import (
 )
 from .wit_json import WitFunction, WorldExports
 
-__all__ = ["BindgenError", "Generated", "hookspec_module", "relay_module"]
+__all__ = ["BindgenError", "Generated", "hookspec_module", "member_hook_name", "relay_module"]
 
 
 class BindgenError(PluginError, ValueError):
@@ -116,7 +116,8 @@ class _Names:
 _RESERVED = {
     "annotations", "attrs", "enum", "pluggy", "typing", "Protocol", "PROJECT", "hookspec",
     "hookimpl", "relay", "plugin_manager", "HookRelay", "Result", "variant", "wit_binding",
-    "resource", "Borrow", "Own", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
+    "resource", "Borrow", "Own", "Some", "char", "u8", "u16", "u32", "u64", "s8", "s16", "s32",
+    "s64",
     "f32", "f64",
     "bool", "str", "bytes", "list", "tuple", "int", "float", "None",
 }  # fmt: skip
@@ -153,11 +154,9 @@ class _Writer:
         if isinstance(t, TupleT):
             return f"tuple[{', '.join(self.annotation(e, where=where) for e in t.elements)}]"
         if isinstance(t, OptionT):
-            if isinstance(t.inner, OptionT):
-                raise BindgenError(
-                    f"{where}: option<option<T>> has no Python annotation (T | None | None "
-                    "is T | None)"
-                )
+            if isinstance(t.inner, OptionT) or t.some:  # T | None | None is T | None
+                self.aliases.add("Some")
+                return f"Some[{self.annotation(t.inner, where=where)}] | None"
             return f"{self.annotation(t.inner, where=where)} | None"
         if isinstance(t, ResultT):
             ok = self.annotation(t.ok, where=where)
@@ -175,7 +174,8 @@ class _Writer:
         if known is not None:
             return known
         for other, cls in self.by_shape:  # the same type, defined again in another interface
-            if other.name == t.name and other == t:
+            # (not a resource: two resources of one name are two types, each its own class)
+            if other.name == t.name and other == t and not isinstance(t, ResourceT):
                 self.classes[id(t)] = cls
                 return cls
         info = self.world.type_info(t)
@@ -272,7 +272,17 @@ class _Writer:
             raise BindgenError(f"{where}: two parameters have the same Python name")
         result = self.annotation(func.signature.result, where=f"{where}, result")
         shape = f"WIT: `{func.name}: {render_func(func.signature)}`"
-        located = "at the world's root" if func.interface is None else f"in {func.interface}"
+        kind, _, rest = func.name.lstrip("[").partition("]")
+        if rest:  # a resource's constructor or static function, called without a handle
+            member = rest.partition(".")[2]
+            what = "the constructor" if kind == "constructor" else f"static function `{member}`"
+            shape = (
+                f"WIT: {what} of resource `{rest.split('.', 1)[0]}`: "
+                f"`{render_func(func.signature)}`"
+            )
+        located = (
+            "at the world's root" if func.interface is None else f"in {_where(func.interface)}"
+        )
         doc = [*(func.docs or "").splitlines()]
         doc = [*doc, "", shape, f"{located}."] if doc else [shape, f"{located}."]
         pieces = ["self", *(f"{p}: {a}" for p, a in params)]
@@ -286,6 +296,11 @@ class _Writer:
             one = self.annotation(ret.ok, where=where)
         keyword_only = ["self", "*", *pieces[1:]] if params else ["self"]
         return spec, _def(name, keyword_only, f"list[{one}]", ": ...")
+
+
+def _where(interface: str) -> str:
+    """An interface as a docstring names it: its full name, or an inline one's export."""
+    return interface if "/" in interface else f"the inline interface `{interface}`"
 
 
 def _def(name: str, params: list[str], result: str, end: str) -> str:
@@ -316,9 +331,22 @@ def _kind(t: _Named) -> str:
     return kinds[type(t)]
 
 
+def member_hook_name(wit_name: str) -> str:
+    """The hook name of a WIT function: ``add-one`` -> ``add_one``; a resource's
+    constructor ``[constructor]blob`` -> ``new_blob``, its static function
+    ``[static]blob.merge`` -> ``blob_merge``."""
+    kind, _, rest = wit_name.lstrip("[").partition("]")
+    if not rest:
+        return _snake(wit_name)
+    resource, _, member = rest.partition(".")
+    if kind == "constructor":
+        return _snake(f"new-{resource}")
+    return _snake(f"{resource}-{member}")
+
+
 def _hook_names(functions: Iterable[WitFunction]) -> list[str]:
     funcs = list(functions)
-    plain = [_snake(f.name) for f in funcs]
+    plain = [member_hook_name(f.name) for f in funcs]
     names = []
     for f, name in zip(funcs, plain, strict=True):
         if plain.count(name) > 1 and f.interface is not None:
@@ -421,7 +449,7 @@ def hookspec_module(
         short = "root" if iface is None else iface.rsplit("/", 1)[-1].split("@", 1)[0]
         cls = writer.names.take(f"{_pascal(short)}Hooks", f"{_pascal(short)}InterfaceHooks")
         class_names.append(cls)
-        what = "exported at the world's root" if iface is None else f"of {iface}"
+        what = "exported at the world's root" if iface is None else f"of {_where(iface)}"
         doc = [*(class_docs.get(iface) or "").splitlines()]
         doc = [*doc, "", f"The functions {what}."] if doc else [f"The functions {what}."]
         out.append(f"class {cls}:\n{_docstring(doc, '    ')}\n" + "\n".join(specs) + "\n\n")
@@ -533,9 +561,10 @@ def _py(ann: Any, imports: set[str], module_name: str) -> str:
         return _py(args[0], imports, module_name)
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_py(a, imports, module_name) for a in args)
-    if origin is Result:
+    if origin is Result or origin is Some:
         imports.add("airssys_plugins")
-        return f"airssys_plugins.Result[{', '.join(_py(a, imports, module_name) for a in args)}]"
+        inner = ", ".join(_py(a, imports, module_name) for a in args)
+        return f"airssys_plugins.{origin.__name__}[{inner}]"
     if origin in (list, tuple, dict):
         return f"{origin.__name__}[{', '.join(_py(a, imports, module_name) for a in args)}]"
     if isinstance(ann, type):

@@ -26,15 +26,16 @@ from typing import Annotated, Any, final
 
 import attrs
 
-from .._errors import HookspecError, Mismatch
+from .._errors import HookspecError, Mismatch, PluginError
 from . import wit as _wit
-from .annotations import HandleKind, Result, WitPrimitive, is_resource, is_variant
+from .annotations import HandleKind, Result, Some, WitPrimitive, is_resource, is_variant
 
 __all__ = [
     "Contract",
     "HookContract",
     "HookOptions",
     "WitBinding",
+    "WitBindingError",
     "resource_type",
     "wit_binding",
 ]
@@ -42,28 +43,86 @@ __all__ = [
 _BINDING_ATTR = "__airssys_wit_binding__"
 
 
+_BINDING_FORMS = (
+    "write `namespace:package/interface@1.2.3#function` (a function of an exported "
+    "interface), `name#function` (a function of an inline interface, `export name: "
+    "interface { ... }`) or `function` (a function exported at the component's root); a "
+    "resource's constructor or static function is `...#[constructor]res` or "
+    "`...#[static]res.function`"
+)
+
+
+class WitBindingError(PluginError, ValueError):
+    """A :func:`wit_binding` target (or a ``bindings=`` value) that names no WIT function;
+    the message lists the accepted forms."""
+
+
+def _member_ok(func: str) -> bool:
+    """Whether ``func`` is a WIT function name: ``add-one``, or a resource member
+    ``[constructor]res``, ``[method]res.name``, ``[static]res.name``."""
+    if not func.startswith("["):
+        return _wit.is_identifier(func)
+    kind, sep, rest = func[1:].partition("]")
+    if not sep:
+        return False
+    if kind == "constructor":
+        return _wit.is_identifier(rest)
+    resource, dot, member = rest.partition(".")
+    return (
+        kind in ("method", "static")
+        and bool(dot)
+        and _wit.is_identifier(resource)
+        and _wit.is_identifier(member)
+    )
+
+
 @attrs.frozen
 class WitBinding:
-    """Where a hook lives in WIT: ``interface`` (full name, ``None`` for the component root)
-    and ``function``."""
+    """Where a hook lives in WIT: ``interface`` (full name; the export name of an inline
+    interface; ``None`` for the component root) and ``function``."""
 
     interface: str | None
     function: str
 
     @classmethod
     def parse(cls, text: str) -> WitBinding:
-        """``docs:adder/add@0.1.0#add`` (function of an interface) or ``add`` (root export)."""
+        """``docs:adder/add@0.1.0#add`` (function of an interface), ``result#list-u8`` (of
+        an inline interface) or ``add`` (root export); :class:`WitBindingError` else."""
+        if not isinstance(text, str):
+            raise WitBindingError(f"WIT binding {text!r} is not a string; {_BINDING_FORMS}")
         iface, sep, func = text.rpartition("#")
         if not sep:
             iface, func = "", text
-        if func != func.strip() or not func:
-            raise ValueError(f"WIT binding {text!r} names no function")
-        if iface and _wit.split_interface_name(iface) is None:
-            raise ValueError(
-                f"WIT binding {text!r}: {iface!r} is not a full interface name; "
-                "write namespace:package/interface@1.2.3#function"
+        if not func or func != func.strip():
+            raise WitBindingError(f"WIT binding {text!r} names no function; {_BINDING_FORMS}")
+        if not _member_ok(func):
+            raise WitBindingError(
+                f"WIT binding {text!r}: {func!r} is not a WIT function name; {_BINDING_FORMS}"
             )
-        return cls(iface or None, func.lstrip("%"))
+        if sep and (
+            not iface
+            or (_wit.split_interface_name(iface) is None and not _wit.is_identifier(iface))
+        ):
+            raise WitBindingError(
+                f"WIT binding {text!r}: {iface!r} is neither a full interface name nor the "
+                f"name of an inline interface; {_BINDING_FORMS}"
+            )
+        return cls(iface.lstrip("%") or None, func.lstrip("%"))
+
+    @property
+    def inline(self) -> bool:
+        """Whether the interface is an inline one (``export name: interface { ... }``)."""
+        return self.interface is not None and _wit.split_interface_name(self.interface) is None
+
+    @property
+    def member(self) -> tuple[str, str, str | None] | None:
+        """``(kind, resource, member)`` for a resource's function (``("constructor",
+        "blob", None)``, ``("static", "blob", "merge")``), else None."""
+        if not self.function.startswith("["):
+            return None
+        kind, _, rest = self.function[1:].partition("]")
+        resource, _, member = rest.partition(".")
+        return kind, resource, member or None
 
     def __str__(self) -> str:
         return self.function if self.interface is None else f"{self.interface}#{self.function}"
@@ -202,12 +261,14 @@ class Contract:
             else:
                 by_interface.setdefault(hook.binding.interface, []).append(hook)
         packages: dict[str, list[_wit.Interface]] = {}
+        inline: dict[str, _wit.Interface] = {}
         for full, hooks in by_interface.items():
             split = _wit.split_interface_name(full)
-            assert split is not None  # WitBinding.parse checked it
+            if split is None:  # an inline interface: written inside the world
+                inline[full] = _bound_interface(full, hooks)
+                continue
             package = split[0] if split[2] is None else f"{split[0]}@{split[2]}"
-            functions = tuple((h.binding.function, h.signature) for h in hooks)
-            packages.setdefault(package, []).append(_wit.Interface(split[1], functions))
+            packages.setdefault(package, []).append(_bound_interface(split[1], hooks))
         top = next(iter(packages), str(self.package))
         own = packages.pop(top, [])
         out = [f"package {top};\n"]
@@ -221,7 +282,12 @@ class Contract:
         own_names = {i.name for i in own}
         for full in by_interface:  # the top package's own interfaces by their short name
             split = _wit.split_interface_name(full)
-            assert split is not None
+            if split is None:
+                body = _wit.render_interface(inline[full]).split("{\n", 1)[1]
+                lines = body.removesuffix("}\n").splitlines()
+                indented = "".join(f"  {line}".rstrip() + "\n" for line in lines)
+                out.append(f"  export {_wit.render_ident(full)}: interface {{\n{indented}  }}\n")
+                continue
             mine = split[1] in own_names and full == _package_interface(top, split[1])
             out.append(f"  export {_wit.render_ident(split[1]) if mine else full};\n")
         out.extend(
@@ -293,6 +359,45 @@ class Contract:
                 )
             )
         return problems
+
+
+def _bound_interface(name: str, hooks: Sequence[HookContract]) -> _wit.Interface:
+    """The interface ``name`` the ``hooks`` are bound to: their functions, and the
+    resources whose constructors or static functions some of them are bound to."""
+    functions = tuple((h.binding.function, h.signature) for h in hooks if not h.binding.member)
+    known: dict[str, _wit.ResourceT] = {
+        t.name: t
+        for t in _wit.interface_types(h.signature for h in hooks)
+        if isinstance(t, _wit.ResourceT)
+    }
+    members: dict[str, list[HookContract]] = {}
+    for hook in hooks:
+        member = hook.binding.member
+        if member is not None:
+            members.setdefault(member[1], []).append(hook)
+    resources = []
+    for res_name, bound in members.items():
+        found = known.get(res_name)
+        ctor = found.constructor if found is not None else None
+        methods = list(found.methods) if found is not None else []
+        statics = dict(found.statics) if found is not None else {}
+        for hook in bound:
+            kind, _, member_name = hook.binding.member or ("", "", None)
+            if kind == "constructor" and ctor is None:
+                ctor = _wit.FuncSig(hook.signature.params, None)
+            elif kind == "static" and member_name is not None:
+                statics.setdefault(member_name, hook.signature)
+            elif (
+                kind == "method"
+                and member_name is not None
+                and all(n != member_name for n, _ in methods)
+            ):
+                sig = _wit.FuncSig(hook.signature.params[1:], hook.signature.result)
+                methods.append((member_name, sig))
+        res = _wit.ResourceT(res_name, docs=found.docs if found is not None else ())
+        res.complete(ctor, tuple(methods), tuple(statics.items()))
+        resources.append(res)
+    return _wit.Interface(name, functions, resources=tuple(resources))
 
 
 def _package_interface(package: str, name: str) -> str:
@@ -517,6 +622,23 @@ def _hook_contract(
         binding = getattr(func, _BINDING_ATTR, None)
     if binding is None:
         binding = WitBinding(pkg.interface(_wit.kebab(name)), _wit.kebab(name))
+    if opts.get("historic", False):
+        handles = [
+            _wit.render_type_expanded(h)
+            for t in (*signature.param_types, signature.result)
+            for h in _wit.resources_in(t)
+        ]
+        if handles:
+            # pluggy keeps a historic call's arguments and replays them to every plugin
+            # registered later (and to each new instance): a handle cannot be replayed.
+            raise HookspecError(
+                f"hook {name!r} is historic and passes resource handles "
+                f"({', '.join(dict.fromkeys(handles))}); a historic call's arguments are kept "
+                "and replayed to plugins registered later and to every new instance, and a "
+                "handle lives in one instance (or is given away once). Pass plain values "
+                "(an id the plugin looks up), or make the hook not historic",
+                hook=name,
+            )
     return HookContract(
         name=name,
         argnames=argnames,
@@ -586,9 +708,17 @@ class _Mapper:
                     "length or tuple[A, B] for fixed"
                 )
             return _wit.TupleT(tuple(self.map(a) for a in args))
+        if origin is Some:
+            raise self.fail(
+                f"{_show(ann)}: Some[T] is only allowed as `Some[T] | None` (WIT option<T>, "
+                "values Some(x) or None)"
+            )
         if origin in (typing.Union, types.UnionType):
             rest = [a for a in args if a is not type(None)]
             if len(rest) == 1 and len(args) == 2:
+                if typing.get_origin(rest[0]) is Some:
+                    (payload,) = typing.get_args(rest[0])
+                    return _wit.OptionT(self.map(payload), some=True)
                 return _wit.OptionT(self.map(rest[0]))
             raise self.fail(
                 f"{_show(ann)}: WIT has no untagged unions; declare a @variant base class "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -38,7 +38,9 @@ __all__ = [
     "Unsupported",
     "VariantT",
     "WitType",
+    "WORLD_ROOT",
     "World",
+    "import_key",
     "interface_types",
     "is_identifier",
     "kebab",
@@ -91,6 +93,9 @@ class TupleT:
 @attrs.frozen
 class OptionT:
     inner: WitType
+    # ``Some(x)`` / ``None`` on the Python side instead of ``x`` / ``None`` (an annotation
+    # ``Some[T] | None``, needed for ``option<option<T>>``); not part of the WIT type.
+    some: bool = attrs.field(default=False, eq=False, kw_only=True)
 
 
 @attrs.frozen
@@ -289,6 +294,23 @@ def split_interface_name(full: str) -> tuple[str, str, str | None] | None:
     if m is None:
         return None
     return m.group(1), m.group(2).lstrip("%"), m.group(3)
+
+
+#: The ``interface`` of a host function imported at a world's root (``import log:
+#: func(msg: string);`` directly in a world): ``host.provide(log, interface=WORLD_ROOT)``.
+WORLD_ROOT: Final = ""
+
+
+def import_key(interface: str, name: str) -> str:
+    """The world import that brings function ``name`` of ``interface`` into a component,
+    as grants and import checks name it: the unversioned interface; at the world's root
+    (``interface`` is :data:`WORLD_ROOT`) the function's own name, or for a resource's
+    member (``[constructor]r``, ``[method]r.get``, ``[resource]r``) the resource's."""
+    if interface != WORLD_ROOT:
+        return unversioned(interface)
+    if name.startswith("["):
+        return name.partition("]")[2].partition(".")[0]
+    return name
 
 
 def unversioned(interface: str) -> str:
@@ -565,6 +587,8 @@ def render_interface(interface: Interface) -> str:
         if named.name not in seen:
             seen.add(named.name)
             out.append(render_typedef(named) + "\n")
+    if not interface.functions and len(out) > 2:  # types only: no blank line before `}`
+        out[-1] = out[-1].removesuffix("\n")
     out.extend(f"  {render_ident(n)}: {sig.render()};\n" for n, sig in interface.functions)
     out.append("}\n")
     return "".join(out)

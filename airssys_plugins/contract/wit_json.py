@@ -86,6 +86,12 @@ def _docs(item: Mapping[str, Any]) -> str | None:
     return contents if isinstance(contents, str) and contents else None
 
 
+#: The members of an exported resource that become hooks: a constructor and a static
+#: function need no handle to be called (a method is called through a proxy).
+_HOOK_MEMBERS = ("constructor", "static", "async-static")
+_ASYNC_KINDS = ("async-freestanding", "async-static")
+
+
 class _Unusable(Exception):
     """A type hooks cannot carry; the message says which, as WIT writes it."""
 
@@ -166,10 +172,8 @@ class Resolved:
             elif "interface" in item:
                 index = item["interface"]["id"]
                 iface = self._interfaces[index]
-                full = self.interface_name(index)
-                if full is None:  # `export name: interface { ... }`
-                    skipped.append((key, "an inline interface (hooks bind to named ones)"))
-                    continue
+                # `export name: interface { ... }` is bound as `name#function`
+                full = self.interface_name(index) or key
                 for func in iface.get("functions", {}).values():
                     self._add(functions, skipped, full, func, _docs(iface))
         return WorldExports(
@@ -192,10 +196,12 @@ class Resolved:
         name = str(func["name"])
         where = name if interface is None else f"{interface}#{name}"
         kind = func.get("kind")
-        if kind not in ("freestanding", "async-freestanding"):
+        member = next(iter(kind), None) if isinstance(kind, Mapping) else None
+        if kind not in ("freestanding", "async-freestanding") and member not in _HOOK_MEMBERS:
             owner = name.split("]", 1)[-1].split(".", 1)[0]
+            what = "a method" if member == "method" else "a member"
             skipped.append(
-                (where, f"a member of resource `{owner}` (called through its handles, not a hook)")
+                (where, f"{what} of resource `{owner}` (called through its proxies, not a hook)")
             )
             return
         try:
@@ -204,7 +210,7 @@ class Resolved:
         except _Unusable as exc:
             skipped.append((where, f"uses {exc}"))
             return
-        sig = wit.FuncSig(params, result, is_async=kind == "async-freestanding")
+        sig = wit.FuncSig(params, result, is_async=kind in _ASYNC_KINDS)
         if sig.is_async:
             skipped.append((where, "an `async func` (component-model async)"))
             return
@@ -293,6 +299,14 @@ class Resolved:
         functions: Mapping[str, Any] = {}
         if isinstance(owner, Mapping) and "interface" in owner:
             functions = self._interfaces[owner["interface"]].get("functions", {})
+        elif isinstance(owner, Mapping) and "world" in owner:  # `resource r` in a world
+            world = self._worlds[owner["world"]]
+            functions = {
+                str(item["function"]["name"]): item["function"]
+                for side in ("imports", "exports")
+                for item in world.get(side, {}).values()
+                if "function" in item
+            }
         constructor: wit.FuncSig | None = None
         methods: list[tuple[str, wit.FuncSig]] = []
         statics: list[tuple[str, wit.FuncSig]] = []

@@ -10,6 +10,7 @@ from .._errors import PluginLoadError
 from ..contract import wit
 from ..policy.capabilities import Capabilities
 from ..runtime import ComponentImage, HostFunc, HostLinker, PluginInstance, imported_functions
+from ..runtime.describe import root_imported_functions
 from .aio import async_host_function, is_async_function
 from .interfaces import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
 
@@ -27,10 +28,11 @@ def _trampoline_for(function: HostFunction) -> Callable[..., Any]:
     return impl
 
 
-def _short(interface: str) -> str:
+def _short(f: HostFunction) -> str:
     """``airssys:host/kv@0.1.0`` -> ``kv``, the name grants use; a world-level import
-    (``imports``, no package) is its own short name."""
-    return wit.unversioned(interface).rsplit("/", 1)[-1]
+    (``imports``, no package) is its own short name, and so is a function or resource
+    imported at the world's root (``log``)."""
+    return wit.import_key(f.interface, f.name).rsplit("/", 1)[-1]
 
 
 def _compatible(
@@ -138,12 +140,17 @@ class HostFunctionRegistry:
             if self._linker is not None:
                 raise RuntimeError("provide() host functions before loading the first plugin")
             fname = name or wit.kebab(f.__name__)
-            iface = interface or self._package().interface(fname)
-            if wit.split_interface_name(iface) is None and not wit.is_identifier(iface):
+            iface = self._package().interface(fname) if interface is None else interface
+            if (
+                iface != wit.WORLD_ROOT
+                and wit.split_interface_name(iface) is None
+                and not wit.is_identifier(iface)
+            ):
                 raise ValueError(
                     f"provide({f.__name__}): interface {iface!r} is neither a full interface "
-                    "name (namespace:package/interface@1.2.3) nor the name of a world-level "
-                    "import (a kebab-case word such as 'imports')"
+                    "name (namespace:package/interface@1.2.3), the name of a world-level "
+                    "import (a kebab-case word such as 'imports'), nor WORLD_ROOT (a "
+                    "function imported at the world's root)"
                 )
             function = HostFunction.from_function(iface, f, name=fname)
             if is_async_function(f):  # awaited on the host's loop, blocking only the guest
@@ -179,19 +186,21 @@ class HostFunctionRegistry:
         return self._linker
 
     def interfaces(self) -> frozenset[str]:
-        """Unversioned names of every host interface (granted or not)."""
-        return frozenset(wit.unversioned(f.interface) for f in self.functions)
+        """Unversioned names of every host interface (granted or not), and the names of
+        what is provided at the world's root."""
+        return frozenset(wit.import_key(f.interface, f.name) for f in self.functions)
 
     def provided_interfaces(self) -> set[str]:
         """Short names of every interface a plugin may be granted."""
-        return {_short(f.interface) for f in self.functions}
+        return {_short(f) for f in self.functions}
 
     def linked_interfaces(self, rights: Capabilities) -> frozenset[str]:
-        """Unversioned names of the interfaces ``rights`` let a plugin import."""
+        """Unversioned names of the interfaces ``rights`` let a plugin import (and of the
+        root functions and resources: their own names)."""
         return frozenset(
-            wit.unversioned(f.interface)
+            wit.import_key(f.interface, f.name)
             for f in self.functions
-            if _short(f.interface) in rights.interfaces
+            if _short(f) in rights.interfaces
         )
 
     def check_imports(self, plugin: str, image: ComponentImage) -> None:
@@ -207,13 +216,18 @@ class HostFunctionRegistry:
             versions = by_interface.setdefault(wit.unversioned(f.interface), {})
             versions.setdefault(f.interface, {})[f.name] = f
         problems: list[str] = []
-        for (iface, fname), sig in sorted(imported_functions(image).items()):
+        imported = dict(imported_functions(image))
+        if wit.WORLD_ROOT in by_interface:
+            imported.update(
+                ((wit.WORLD_ROOT, n), sig) for n, sig in root_imported_functions(image).items()
+            )
+        for (iface, fname), sig in sorted(imported.items()):
             offered = by_interface.get(wit.unversioned(iface))
             if offered is None or iface.startswith("wasi:"):
                 continue  # WASI, links and unknown interfaces are refused elsewhere
             if fname.startswith("["):  # a resource's member: a provided resource class
                 continue  # serves them all (checked when runtime/resources.py links it)
-            where = f"{iface}#{fname}"
+            where = f"{iface}#{fname}" if iface else f"{fname} (at the world's root)"
             served = _compatible(iface, offered)
             if served is None:
                 problems.append(f"{where}: the host provides only {', '.join(sorted(offered))}")
@@ -226,9 +240,10 @@ class HostFunctionRegistry:
                 continue
             function = served.get(fname)
             if function is None:
+                target = "WORLD_ROOT" if iface == wit.WORLD_ROOT else repr(iface)
                 problems.append(
                     f"{where}: imported by the component, not provided by the host "
-                    f"(provide it: @host.provide(interface={iface!r}, name={fname!r}))"
+                    f"(provide it: @host.provide(interface={target}, name={fname!r}))"
                 )
             elif _comparable(sig) and sig != function.signature:
                 problems.append(

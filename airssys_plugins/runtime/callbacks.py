@@ -111,10 +111,9 @@ def _trampoline(
             return _error(f"host function {func.name} called from an unknown store")
         previous = None
         try:
-            if not instance.may_call(func.interface):
-                raise PermissionError(
-                    f"plugin {instance.name!r} is not granted interface {func.interface}"
-                )
+            if not instance.may_call(wit.import_key(func.interface, func.name)):
+                where = func.interface or f"{func.name} (imported at its world's root)"
+                raise PermissionError(f"plugin {instance.name!r} is not granted interface {where}")
             if func.uses_resources:
                 assert _links is not None
                 previous = _links.enter(instance, context)

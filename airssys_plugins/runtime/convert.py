@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import attrs
 
 from ..contract import wit
-from ..contract.annotations import Err, Ok
+from ..contract.annotations import Err, Ok, Some
 from . import capi
 
 # wasmtime's C functions, called directly (see capi for why and which).
@@ -435,6 +435,21 @@ def _boxed(lower: Lower, value: Any) -> Any:
 
 def _lower_option(t: wit.OptionT, latin1: bool = False) -> Lower:
     inner = lowerer(t.inner, latin1=latin1)
+    if t.some:  # `Some[T] | None`: the payload comes wrapped
+
+        def lower_some(value: Any, dst: Any) -> None:
+            if value is None:
+                dst.of.option = None
+            elif isinstance(value, Some):
+                dst.of.option = _boxed(inner, value.value)
+            else:
+                raise ConvertError(
+                    f"expected Some(...) or None for {wit.render_type(t)} (annotated "
+                    f"Some[...] | None), got {_type_name(value)}"
+                )
+            dst.kind = OPTION
+
+        return lower_some
 
     def lower_option(value: Any, dst: Any) -> None:
         dst.of.option = None if value is None else _boxed(inner, value)
@@ -620,6 +635,13 @@ def lifter(t: wit.WitType) -> Lift:
         return lift_tuple
     if isinstance(t, wit.OptionT):
         inner = lifter(t.inner)
+        if t.some:
+
+            def lift_some(src: Any) -> Any:
+                ptr = src.of.option
+                return Some(inner(ptr.contents)) if ptr else None
+
+            return lift_some
 
         def lift_option(src: Any) -> Any:
             ptr = src.of.option

@@ -20,6 +20,7 @@ from wasmtime.component import (
     ResourceType,
 )
 
+from ..contract import wit
 from ..contract.info import ComponentInfo, Item
 from . import engine as _engine
 from .image import ComponentImage
@@ -27,7 +28,7 @@ from .measure import MEASURE_PREFIX
 from .rawbytes import RAW_PREFIX
 from .wit_types import NAMED_TYPES, func_sig, valtype
 
-__all__ = ["describe_component"]
+__all__ = ["describe_component", "root_imported_functions"]
 
 
 class _Scope:
@@ -112,3 +113,14 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
         imports=_items(ctype.imports(eng), eng, root),
         exports=_items(exports, eng, root),
     )
+
+
+def root_imported_functions(image: ComponentImage) -> dict[str, wit.FuncSig]:
+    """Function name -> signature of every function ``image`` imports at its world's root
+    (``import log: func(msg: string);``), not from an interface."""
+    eng = _engine.engine(image.fuel)
+    imports = image.component.type.imports(eng)
+    scope = _Scope()
+    scope.resources.extend((n, e.ty) for n, e in imports.items() if isinstance(e.ty, ResourceType))
+    scope.types.extend((n, e.ty) for n, e in imports.items() if isinstance(e.ty, NAMED_TYPES))
+    return {n: func_sig(e.ty, scope) for n, e in imports.items() if isinstance(e.ty, FuncType)}

@@ -80,6 +80,10 @@ _current_scope = _cancel.current_scope
 # message. (substring, reason, exception class) in match order. tests/test_runtime.py pins
 # each against a real trap so a wasmtime upgrade that rewords one fails a test.
 TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
+    # wasmtime's own internal errors ("BUG: deferred host scope has no call context" when a
+    # host function takes two borrows inside records): first, since the explanation that
+    # follows them in the message ("...not thought to be reachable...") says nothing.
+    ("BUG: ", "runtime bug", PluginTrap),
     ("wasm trap: interrupt", "timeout", PluginTimeout),
     ("all fuel consumed", "fuel exhausted", PluginLimitExceeded),
     ("instance count too high", "too many instances", PluginLimitExceeded),
@@ -157,10 +161,19 @@ def classify_error(message: str) -> tuple[str, type[HookCallError]]:
 def _headline(message: str) -> str:
     """The informative line of a wasmtime error (the trap, not the backtrace header)."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    bug = next((line for line in lines if line.startswith("BUG: ")), None)
+    if bug is not None:  # wasmtime's own error, then a paragraph asking for a bug report
+        return bug
     for line in lines:
         if "wasm trap:" in line or any(needle in line for needle, _, _ in TRAP_TABLE):
             return line
     return lines[-1] if lines else ""
+
+
+def _wasmtime_version(message: str) -> str:
+    """The ``version: 50.0.0`` line wasmtime writes after a ``BUG:`` line."""
+    found = re.search(r"^\s*version: (\S+)", message, re.MULTILINE)
+    return found.group(1) if found else "unknown"
 
 
 #: Frames of a wasm backtrace shown in a trap's message, and guest stderr lines.
@@ -709,6 +722,14 @@ class PluginInstance:
                 f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
                 f"{seconds} s; its instance was replaced"
             )
+        elif reason == "runtime bug":
+            text = (
+                f"plugin {self.name!r}, hook {bound.hook!r}: wasmtime "
+                f"{_wasmtime_version(message)} hit an internal bug ({first}), not a fault of "
+                "the plugin; its instance was replaced. Report it to wasmtime "
+                "(github.com/bytecodealliance/wasmtime/issues) with the component, or avoid "
+                "the call shape that triggers it"
+            )
         else:
             text = (
                 f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
@@ -1041,21 +1062,38 @@ def _raw_binding(
 def _check_imports(
     image: ComponentImage, provided: frozenset[str] | set[str], granted: frozenset[str]
 ) -> None:
-    """Refuse a component importing host interfaces that do not exist or are not granted."""
+    """Refuse a component importing host interfaces (or functions and resources at its
+    world's root) that do not exist or are not granted."""
     path = None if image.path is None else str(image.path)
-    denied, unknown = [], []
+    denied: list[str] = []
+    unknown: list[str] = []
+    root: list[str] = []
     for name in image.imports:
         if name.startswith("wasi:"):
             continue
-        bare = wit.unversioned(name)
+        at_root = wit.split_interface_name(name) is None
+        bare = wit.import_key(wit.WORLD_ROOT, name) if at_root else wit.unversioned(name)
         if bare in provided and bare not in granted:
             denied.append(f"interface {name} (imported, not granted)")
         elif bare not in provided:
-            unknown.append(name)
-    if unknown:
+            (root if at_root else unknown).append(name)
+    if unknown or root:
+        parts = []
+        if unknown:
+            parts.append(
+                f"imports interface(s) the host does not provide: {', '.join(unknown)}. "
+                "Build it against the host's WIT only."
+            )
+        if root:
+            parts.append(
+                f"imports at its world's root what the host does not provide: "
+                f"{', '.join(root)}. Provide a function with host.provide(func, "
+                "interface=WORLD_ROOT, name=...) (a resource with its @resource class; a "
+                "function of an inline interface with interface='<its name>'), or build it "
+                "against the host's WIT only."
+            )
         raise PluginLoadError(
-            f"plugin {image.name!r} imports interface(s) the host does not provide: "
-            f"{', '.join(unknown)}. Build it against the host's WIT only.",
+            f"plugin {image.name!r} {' It also '.join(parts)}",
             plugin=image.name,
             path=path,
         )

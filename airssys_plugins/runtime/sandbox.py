@@ -61,7 +61,9 @@ class HostLinker:
         self._by_interface: dict[str, list[HostFunc]] = {}
         for func in functions:
             self._by_interface.setdefault(func.interface, []).append(func)
-        self.interfaces = frozenset(wit.unversioned(i) for i in self._by_interface)
+        #: What plugins may import from it: unversioned interface names, and the names of
+        #: functions and resources imported at a world's root (:func:`wit.import_key`).
+        self.interfaces = frozenset(wit.import_key(f.interface, f.name) for f in functions)
         self._linkers: dict[bool, Linker] = {}
         self._lock = threading.Lock()
 
@@ -92,7 +94,11 @@ class HostLinker:
             link_refusal(types, "[method]descriptor.symlink-at")
         linker.allow_shadowing = False
         with linker.root() as root:
+            for func in self._by_interface.get(wit.WORLD_ROOT, ()):
+                func.link(root)  # imported at the world's root, not from an interface
             for interface, funcs in self._by_interface.items():
+                if interface == wit.WORLD_ROOT:
+                    continue
                 with root.add_instance(interface) as target:
                     for func in funcs:
                         func.link(target)
