@@ -348,8 +348,11 @@ def test_wit_binding_and_bindings_argument() -> None:
     assert "// Hook `add` is bound to docs:adder/add@0.1.0#add: func(x: u32, y: u32) -> u32" in text
     with pytest.raises(HookspecError, match=r"bindings name unknown hook\(s\) \['nope'\]"):
         Contract.from_hookspecs(Specs, bindings={"nope": "x"})
-    with pytest.raises(ValueError, match="is not a full interface name"):
-        wit_binding("adder#add")
+    wit_binding("adder#add")  # an inline exported interface named adder: valid
+    with pytest.raises(
+        ValueError, match="neither a full interface name nor the name of an inline interface"
+    ):
+        wit_binding("Adder Pkg#add")
 
 
 @attrs.frozen

@@ -677,3 +677,44 @@ def test_a_historic_hook_cannot_pass_resource_handles() -> None:
         Contract.from_hookspecs(HistoricHandles, project_name="gaps")
     assert "borrow<thing>" in str(e.value)
     assert "make the hook not historic" in str(e.value)
+
+
+# Two versions of one interface exported side by side (as jco's `versions` fixture does):
+# each answers with its own number.
+TWO_VERSIONS_WAT = """(component
+  (core module $m
+    (func (export "x1") (result i32) (i32.const 1))
+    (func (export "x2") (result i32) (i32.const 2)))
+  (core instance $i (instantiate $m))
+  (func $x1 (result u32) (canon lift (core func $i "x1")))
+  (func $x2 (result u32) (canon lift (core func $i "x2")))
+  (instance $v1 (export "x" (func $x1)))
+  (instance $v2 (export "x" (func $x2)))
+  (export "test:dep/test@0.1.0" (instance $v1))
+  (export "test:dep/test@0.2.0" (instance $v2)))"""
+
+versions_spec = pluggy.HookspecMarker("versions")
+
+
+class VersionHooks:
+    @versions_spec
+    @wit_binding("test:dep/test@0.1.0#x")
+    def old_x(self) -> u32: ...
+
+    @versions_spec
+    @wit_binding("test:dep/test@0.2.0#x")
+    def new_x(self) -> u32: ...
+
+
+def test_a_binding_gets_the_version_it_names_when_several_are_exported(tmp_path: Path) -> None:
+    """With @0.1.0 and @0.2.0 exported side by side, each hook calls the version its
+    binding names (the first compatible one was taken for both before)."""
+    from .test_hostile_calls import parse_component
+
+    wasm = parse_component(tmp_path, "versions", TWO_VERSIONS_WAT)
+    pm = pluggy.PluginManager("versions")
+    pm.add_hookspecs(VersionHooks)
+    with PluginHost(pm) as host:
+        host.load(wasm, name="versions")
+        assert pm.hook.old_x() == [1]
+        assert pm.hook.new_x() == [2]

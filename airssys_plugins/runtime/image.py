@@ -66,7 +66,7 @@ def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
     if isinstance(t, wit.TupleT):
         return wit.TupleT(tuple(as_latin1(e) for e in t.elements))  # type: ignore[misc]
     if isinstance(t, wit.OptionT):
-        return wit.OptionT(as_latin1(t.inner))  # type: ignore[arg-type]
+        return wit.OptionT(as_latin1(t.inner), some=t.some)  # type: ignore[arg-type]
     if isinstance(t, wit.ResultT):
         return wit.ResultT(as_latin1(t.ok), as_latin1(t.err))
     return t
@@ -538,6 +538,9 @@ class ComponentImage:
         if interface is None:
             sig = self.exports.get((None, function))
             return None if sig is None else (None, sig)
+        exact = self.exports.get((interface, function))
+        if exact is not None:  # the version asked for, when it is exported beside others
+            return interface, exact
         want = wit.split_interface_name(interface)
         for (iface, fname), sig in self.exports.items():
             if iface is None or fname != function:
