@@ -881,7 +881,12 @@ def _versions() -> Expect:
             # the guest asserts z(1.0, 1.0) == 4.0 of its import
             "test:dep/test@0.2.0#z": lambda _m, a, b: (a + b) * 2,
         },
-        (_c("test_imports"), _c("test_x", 1.0), _c("y", 2.0, a=1.0)),
+        (
+            _c("test_imports"),
+            _c("test_x_v0_1_0", 1.0),
+            _c("test_x_v0_2_0", 2.0),
+            _c("y", 2.0, a=1.0),
+        ),
     )
 
 

@@ -128,7 +128,8 @@ def _layout(data: Callable[[], bytes], digest: str, cache: bool) -> CoreLayout |
     return found
 
 
-_LAYOUT_NOTE: Final = 1
+#: Bumped when core_layout() counts differently (2: once per instantiation, not definition).
+_LAYOUT_NOTE: Final = 2
 
 
 def _checked_fast(exports: Exports, added: Sequence[FastExport]) -> ByteExports:

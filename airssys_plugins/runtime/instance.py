@@ -89,6 +89,9 @@ TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
     ("instance count too high", "too many instances", PluginLimitExceeded),
     ("memory count too high", "too many memories", PluginLimitExceeded),
     ("table count too high", "too many tables", PluginLimitExceeded),
+    # a memory (or table) whose declared minimum is over its share of the plugin's limit
+    ("exceeds memory limits", "memory limit", PluginLimitExceeded),
+    ("exceeds table limits", "memory limit", PluginLimitExceeded),
     ("resource limit exceeded", "resource limit exceeded", PluginLimitExceeded),
     # wasmtime's own cap on the data one call copies between host and guest (128 MiB of
     # host values, not configurable through the C API): a result whose entries alias one
@@ -116,8 +119,13 @@ TRAP_TABLE: Final[tuple[tuple[str, str, type[HookCallError]], ...]] = (
 _LIMIT_FIXES: Final = {
     "too many instances": "Raise Limits(instances=...) if the plugin is trusted.",
     "too many memories": (
-        "The plugin's memory limit is shared by the linear memories its component defines; "
-        "a component instantiating a module more than once is refused."
+        "The plugin's memory limit is shared by the linear memories its component creates "
+        "(each module and component once per instantiation)."
+    ),
+    "memory limit": (
+        "The plugin's memory limit is shared by the linear memories and tables its component "
+        "creates, and one of them starts larger than its share: raise Limits(memory=...) if "
+        "the plugin is trusted."
     ),
     "too many tables": "Raise Limits(tables=...) if the plugin is trusted.",
     "fuel exhausted": "Raise Limits(fuel=...) if the plugin is trusted.",

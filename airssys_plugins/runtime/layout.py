@@ -4,15 +4,18 @@ wasmtime's store limits bound each linear memory (``memory_size``) and each tabl
 (``table_elements``) separately, and the *number* of memories, tables and instances; the
 C API has no limiter for a store's total. A component's core instances are all created
 when it is instantiated, from its binary (the component model has no dynamic
-instantiation), so the memories and tables a well-formed component creates are the ones
-its core modules define, each module instantiated once. :mod:`.sandbox` splits a
-plugin's memory limit over exactly that many memories and tables, and caps their counts
-at those numbers: a component that instantiates one module many times (each copy with its
-own memory) is refused when the count is reached, instead of multiplying its memory.
+instantiation), so the memories and tables it creates can be counted from the binary:
+those of every core module it instantiates, once per instantiation, and of every
+component it instantiates, recursively (jco's ``list-adapter-fusion`` instantiates one
+nested component twice). :mod:`.sandbox` splits a plugin's memory limit over exactly that
+many memories and tables, and caps their counts at those numbers: a component that
+instantiates one module 16 times gets a 16th of the limit for each copy's memory.
 
-Pure Python, no wasmtime: it walks section headers only, descending into nested
-components and core modules (their code is skipped by size). A binary it cannot read
-gives None; wasmtime then refuses it anyway.
+Pure Python, no wasmtime: it walks section headers, instance and alias sections only,
+descending into nested components and core modules (their code is skipped by size). A
+binary it cannot read, or one that instantiates a module or component whose contents it
+cannot see (imported, or taken from an instance's exports), gives None; wasmtime refuses
+the first anyway, and the sandbox assumes one memory for the second.
 """
 
 from __future__ import annotations
@@ -86,19 +89,227 @@ def _module(data: bytes, start: int, end: int) -> tuple[int, int]:
     return memories, tables
 
 
-def _component(data: bytes, start: int, end: int, depth: int) -> tuple[int, int]:
-    if depth > _MAX_DEPTH or data[start : start + 8] != _COMPONENT_PREAMBLE:
+_CORE_INSTANCE_SECTION: Final = 2
+_ALIAS_SECTION: Final = 6
+_COMPONENT_INSTANCE_SECTION: Final = 5
+_IMPORT_SECTION: Final = 10
+_EXPORT_SECTION: Final = 11
+_CORE_MODULE_SORT: Final = 0x11
+_COMPONENT_SORT: Final = 0x04
+#: An entry of an index space whose memories and tables are not known here (an imported
+#: module or component, one taken from an instance's exports): instantiating it gives
+#: None (the caller then assumes one memory, see sandbox.store_limits).
+_UNKNOWN: Final = (-1, -1)
+
+Counts = tuple[int, int]
+
+
+@attrs.define
+class _Scope:
+    """A component's index spaces of core modules and components, as far as read: what
+    instantiating each creates (memories, tables)."""
+
+    modules: list[Counts] = attrs.Factory(list)
+    components: list[Counts] = attrs.Factory(list)
+
+
+def _name(data: bytes, pos: int, end: int) -> int:
+    size, pos = _leb(data, pos, end)
+    if pos + size > end:
         raise _Bad
-    return _component_sections(data, start + 8, end, depth)
+    return pos + size
 
 
-def _component_sections(data: bytes, start: int, end: int, depth: int) -> tuple[int, int]:
+def _sortidx(data: bytes, pos: int, end: int) -> tuple[int | None, int, int]:
+    """(the sort: _CORE_MODULE_SORT, _COMPONENT_SORT or None for any other, the index,
+    the position after it)."""
+    sort = data[pos]
+    pos += 1
+    core = None
+    if sort == 0x00:
+        core = data[pos]
+        pos += 1
+    index, pos = _leb(data, pos, end)
+    if sort == 0x00:
+        return (_CORE_MODULE_SORT if core == _CORE_MODULE_SORT else None), index, pos
+    return (_COMPONENT_SORT if sort == _COMPONENT_SORT else None), index, pos
+
+
+def _lookup(space: list[Counts], index: int) -> Counts:
+    if index >= len(space):
+        raise _Bad
+    return space[index]
+
+
+def _add(total: Counts, more: Counts) -> Counts:
+    if total == _UNKNOWN or more == _UNKNOWN:
+        return _UNKNOWN
+    return total[0] + more[0], total[1] + more[1]
+
+
+def _component(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Counts:
+    if len(scopes) > _MAX_DEPTH or data[start : start + 8] != _COMPONENT_PREAMBLE:
+        raise _Bad
+    return _instantiated(data, start + 8, end, scopes)
+
+
+def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Counts:
+    """What instantiating the component whose sections lie between ``start`` and ``end``
+    creates: the memories and tables of every core module it instantiates, and of every
+    component it instantiates (recursively), once per instantiation. ``scopes``: the
+    enclosing components' index spaces (for outer aliases)."""
+    scope = _Scope()
+    scopes = [*scopes, scope]
+    total: Counts = (0, 0)
+    for sid, body, body_end in _sections(data, start, end):
+        if sid == _CORE_MODULE_SECTION:
+            scope.modules.append(_module(data, body, body_end))
+        elif sid == _COMPONENT_SECTION:
+            scope.components.append(_component(data, body, body_end, scopes))
+        elif sid in (_CORE_INSTANCE_SECTION, _COMPONENT_INSTANCE_SECTION):
+            count, pos = _leb(data, body, body_end)
+            for _ in range(count):
+                form = data[pos]
+                if form == 0x00:  # instantiate: count what it creates
+                    index, pos = _leb(data, pos + 1, body_end)
+                    space = scope.modules if sid == _CORE_INSTANCE_SECTION else scope.components
+                    total = _add(total, _lookup(space, index))
+                    n, pos = _leb(data, pos, body_end)
+                    for _ in range(n):  # instantiate args: name, sort index
+                        pos = _name(data, pos, body_end)
+                        if sid == _CORE_INSTANCE_SECTION:
+                            pos += 1  # always an instance
+                            pos = _leb(data, pos, body_end)[1]
+                        else:
+                            pos = _sortidx(data, pos, body_end)[2]
+                elif form == 0x01:  # a bag of exports: creates nothing
+                    n, pos = _leb(data, pos + 1, body_end)
+                    for _ in range(n):
+                        if sid == _CORE_INSTANCE_SECTION:
+                            pos = _name(data, pos, body_end)
+                            pos = _leb(data, pos + 1, body_end)[1]
+                        else:
+                            pos = _extern_name(data, pos, body_end)
+                            pos = _sortidx(data, pos, body_end)[2]
+                else:
+                    raise _Bad
+        elif sid == _ALIAS_SECTION:
+            _aliases(data, body, body_end, scopes)
+        elif sid == _IMPORT_SECTION:
+            _imports(data, body, body_end, scope)
+        elif sid == _EXPORT_SECTION:
+            _exports(data, body, body_end, scope)
+    return total
+
+
+def _aliases(data: bytes, body: int, end: int, scopes: list[_Scope]) -> None:
+    scope = scopes[-1]
+    count, pos = _leb(data, body, end)
+    for _ in range(count):
+        sort = data[pos]
+        pos += 1
+        core = None
+        if sort == 0x00:
+            core = data[pos]
+            pos += 1
+        target = data[pos]
+        pos += 1
+        is_module = sort == 0x00 and core == _CORE_MODULE_SORT
+        is_component = sort == _COMPONENT_SORT
+        if target == 0x02:  # outer: a module or component of an enclosing component
+            depth, pos = _leb(data, pos, end)
+            index, pos = _leb(data, pos, end)
+            if depth >= len(scopes):
+                raise _Bad
+            outer = scopes[-1 - depth]
+            if is_module:
+                scope.modules.append(_lookup(outer.modules, index))
+            elif is_component:
+                scope.components.append(_lookup(outer.components, index))
+        elif target in (0x00, 0x01):  # an export of an instance
+            pos = _leb(data, pos, end)[1]
+            pos = _name(data, pos, end)
+            if is_module:
+                scope.modules.append(_UNKNOWN)
+            elif is_component:
+                scope.components.append(_UNKNOWN)
+        else:
+            raise _Bad
+
+
+def _imports(data: bytes, body: int, end: int, scope: _Scope) -> None:
+    count, pos = _leb(data, body, end)
+    for _ in range(count):
+        pos = _extern_name(data, pos, end)
+        sort = data[pos]
+        if sort == 0x00 and data[pos + 1] == _CORE_MODULE_SORT:
+            scope.modules.append(_UNKNOWN)
+        elif sort == _COMPONENT_SORT:
+            scope.components.append(_UNKNOWN)
+        pos = _externdesc_end(data, pos, end)
+
+
+def _exports(data: bytes, body: int, end: int, scope: _Scope) -> None:
+    """An export of a module or component adds its index again in that space."""
+    count, pos = _leb(data, body, end)
+    for _ in range(count):
+        pos = _extern_name(data, pos, end)
+        sort, index, pos = _sortidx(data, pos, end)
+        if sort == _CORE_MODULE_SORT:
+            scope.modules.append(_lookup(scope.modules, index))
+        elif sort == _COMPONENT_SORT:
+            scope.components.append(_lookup(scope.components, index))
+        if data[pos] == 0x01:  # an ascribed type
+            pos = _externdesc_end(data, pos + 1, end)
+        else:
+            pos += 1
+
+
+def _extern_name(data: bytes, pos: int, end: int) -> int:
+    kind = data[pos]
+    if kind not in (0x00, 0x01):
+        raise _Bad
+    return _name(data, pos + 1, end)
+
+
+def _externdesc_end(data: bytes, pos: int, end: int) -> int:
+    sort = data[pos]
+    if sort == 0x00:  # core module: 0x11 typeidx
+        return _leb(data, pos + 2, end)[1]
+    if sort in (0x01, 0x04, 0x05):  # func, component, instance: typeidx
+        return _leb(data, pos + 1, end)[1]
+    if sort == 0x02:  # value: eq valueidx, or a valtype
+        if data[pos + 1] == 0x00:
+            return _leb(data, pos + 2, end)[1]
+        return _valtype_end(data, pos + 2, end)
+    if sort == 0x03:  # type: eq typeidx, or sub resource
+        if data[pos + 1] == 0x00:
+            return _leb(data, pos + 2, end)[1]
+        if data[pos + 1] == 0x01:
+            return pos + 2
+    raise _Bad
+
+
+def _valtype_end(data: bytes, pos: int, end: int) -> int:
+    if pos >= end:
+        raise _Bad
+    if 0x40 <= data[pos] <= 0x7F:  # a value type's opcode (one byte)
+        return pos + 1
+    return _leb(data, pos, end)[1]  # a type index (s33, positive)
+
+
+def _defined(data: bytes, start: int, end: int) -> Counts:
+    """The memories and tables the core modules between ``start`` and ``end`` define,
+    nested components included, each counted once (the runtime's own appended sections:
+    each shim module is instantiated once)."""
     memories = tables = 0
     for sid, body, body_end in _sections(data, start, end):
         if sid == _CORE_MODULE_SECTION:
             m, t = _module(data, body, body_end)
         elif sid == _COMPONENT_SECTION:
-            m, t = _component(data, body, body_end, depth + 1)
+            if data[body : body + 8] != _COMPONENT_PREAMBLE:
+                raise _Bad
+            m, t = _defined(data, body + 8, body_end)
         else:
             continue
         memories += m
@@ -111,9 +322,11 @@ def core_layout(data: bytes, tail: bytes = b"") -> CoreLayout | None:
     (component sections appended to it, see :mod:`.relift`), or None if either cannot
     be read."""
     try:
-        memories, tables = _component(data, 0, len(data), 0)
-        more_memories, more_tables = _component_sections(tail, 0, len(tail), 0)
+        memories, tables = _component(data, 0, len(data), [])
+        more_memories, more_tables = _defined(tail, 0, len(tail))
     except (_Bad, IndexError):
+        return None
+    if (memories, tables) == _UNKNOWN:
         return None
     return CoreLayout(memories + more_memories, tables + more_tables)
 
@@ -122,6 +335,6 @@ def sections_layout(tail: bytes) -> CoreLayout | None:
     """The memories and tables defined by ``tail``, component sections without a preamble
     (what :mod:`.relift` appends), or None if they cannot be read."""
     try:
-        return CoreLayout(*_component_sections(tail, 0, len(tail), 0))
+        return CoreLayout(*_defined(tail, 0, len(tail)))
     except (_Bad, IndexError):
         return None
