@@ -4,6 +4,7 @@ and the hook functions pluggy calls."""
 from __future__ import annotations
 
 import difflib
+import functools
 import keyword
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
@@ -40,8 +41,12 @@ log = logging.getLogger("airssys_plugins")
 Match = tuple[HookContract, tuple[str | None, str], HookOptions]
 
 
+@functools.lru_cache(maxsize=4096)
 def _signature_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
-    """A no-op function whose parameters are ``argnames``, for pluggy's introspection."""
+    """A no-op function whose parameters are ``argnames``, for pluggy's introspection.
+
+    Shared by every plugin implementing the hook (it is never called, only read): one
+    ``exec`` per hook signature and process, not one per hook and load."""
     for arg in (name, *argnames):
         if not arg.isidentifier() or keyword.iskeyword(arg):
             raise ValueError(f"{arg!r} is not a Python identifier")

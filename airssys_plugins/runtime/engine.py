@@ -203,7 +203,16 @@ def error_text(exc: BaseException, *, limit: int = 600) -> str:
 
 def aot_cache_dir() -> Path:
     """Where compiled components are kept: ``$AIRSSYS_PLUGINS_CACHE_DIR`` or the user cache."""
-    override = os.environ.get("AIRSSYS_PLUGINS_CACHE_DIR")
+    env = os.environ
+    return _aot_cache_dir(
+        env.get("AIRSSYS_PLUGINS_CACHE_DIR"), env.get("XDG_CACHE_HOME"), env.get("HOME")
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _aot_cache_dir(override: str | None, _xdg: str | None, _home: str | None) -> Path:
+    # Keyed by the variables platformdirs reads on Linux: a load asks several times, and
+    # platformdirs costs ~0.1 ms a call; a test or a host that changes them is still seen.
     if override:
         return Path(override) / "aot"
     import platformdirs  # imported on first use: ~10 ms
