@@ -326,6 +326,26 @@ class ComponentImage:
     #: ``path=``): what a batch ships to its workers (host/shipment.py). None when it
     #: came from a file, which is read again (and checked against ``sha256``) instead.
     data: bytes | None = attrs.field(default=None, repr=False)
+    _indices: dict[tuple[str | None, str], Any] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
+
+    def export_index(self, name: str, interface: str | None = None) -> Any:
+        """``component.get_export_index(name, <interface's index>)``, looked up once per
+        image: the hooks of one interface share its index (None: no such export)."""
+        key = (interface, name)
+        try:
+            return self._indices[key]
+        except KeyError:
+            pass
+        comp = self.component
+        if interface is None:
+            index = comp.get_export_index(name)
+        else:
+            parent = self.export_index(interface)
+            index = None if parent is None else comp.get_export_index(name, parent)
+        self._indices[key] = index
+        return index
 
     @classmethod
     def load(
