@@ -174,10 +174,7 @@ class HookBridge:
                     )
                 continue
             iface, sig = found
-            hook_problems = contract.check(target, sig, iface)
-            if not hook_problems:
-                hook_problems = _resource_members(target, image, iface)
-            problems.extend(hook_problems)
+            problems.extend(_checked(contract, target, sig, iface, image))
             matches.append((target, (iface, binding.function), opts))
         if problems:
             raise ContractMismatchError(name, problems)
@@ -358,6 +355,35 @@ def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ..
         return _resources.call(instance, bound, args, interface=bound.interface)
     finally:
         idle.put(instance)
+
+
+def _checked(
+    contract: Contract,
+    target: HookContract,
+    sig: wit.FuncSig,
+    iface: str | None,
+    image: ComponentImage,
+) -> list[Mismatch]:
+    """``contract.check`` of the export found for ``target``, then its resources' members.
+    Without resources in the hook's signature the answer depends on nothing but the
+    contract, the hook and the export: kept per component (:attr:`ComponentImage.shared`),
+    so loading the same component again checks nothing again."""
+    if next(_resources.handles_in(target.signature), None) is not None:
+        return contract.check(target, sig, iface) or _resource_members(target, image, iface)
+    memo = image.shared
+    key = ("contract-check", id(contract), id(target), id(sig), iface)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is contract and hit[1] is target and hit[2] is sig:
+        return list(hit[3])
+    problems = contract.check(target, sig, iface)
+    if len(memo) >= _CHECKS_KEPT:  # many hosts (contracts) over one component: start again
+        memo.clear()
+    memo[key] = (contract, target, sig, tuple(problems))
+    return problems
+
+
+#: Most entries a component's memo keeps (hooks times the contracts that loaded it).
+_CHECKS_KEPT = 4096
 
 
 def _resource_members(

@@ -217,6 +217,7 @@ class _Facts:
         "measured",
         "raw_exports",
         "raw_probe",
+        "shared",
         "stamp",
     )
 
@@ -249,6 +250,8 @@ class _Facts:
         #: :func:`.engine.plan_stamp` of the byte-export plan these facts were made with:
         #: a plan changed or removed on disk since (``cache clear``) makes them stale.
         self.stamp: tuple[int, int, int] | None = None
+        #: See :attr:`ComponentImage.shared`.
+        self.shared: dict[Any, Any] = {}
 
 
 #: Facts of the components loaded lately (with the compile cache), by (digest, fuel, byte
@@ -329,6 +332,16 @@ class ComponentImage:
     _indices: dict[tuple[str | None, str], Any] = attrs.field(
         factory=dict, init=False, repr=False
     )
+    _own: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False)
+
+    @property
+    def shared(self) -> dict[Any, Any]:
+        """A memo shared by every image of the same component bytes in this process (what
+        the host derives from the exports alone, e.g. contract checks), or this image's
+        own when nothing is kept per digest (``compile_cache=False``). Entries must hold
+        what their keys name, so a key's ids stay theirs."""
+        facts = self._facts
+        return self._own if facts is None else facts.shared
 
     def export_index(self, name: str, interface: str | None = None) -> Any:
         """``component.get_export_index(name, <interface's index>)``, looked up once per
