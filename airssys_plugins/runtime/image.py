@@ -541,8 +541,8 @@ class ComponentImage:
 
     def imported_functions(self) -> Imported:
         """(interface, function) -> signature of every function the component imports from
-        an interface (what a host linking plugins together must provide); read once per
-        component in this process."""
+        an interface other than WASI's (what host functions or other plugins must provide;
+        the sandbox links WASI); read once per component in this process."""
         facts = self._facts
         if facts is not None and facts.imported is not None:
             return facts.imported
@@ -612,6 +612,8 @@ class _Unnamed:
 def _imported_functions(eng: Engine, component: Component) -> Imported:
     found: Imported = {}
     for name, ext in component.type.imports(eng).items():
+        if name.startswith("wasi:"):
+            continue  # the sandbox links WASI; reading its ~400 signatures cost 15-25 ms
         ty = ext.ty
         if isinstance(ty, ComponentInstanceType):
             names = _Unnamed()
