@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -329,9 +330,6 @@ class ComponentImage:
     #: ``path=``): what a batch ships to its workers (host/shipment.py). None when it
     #: came from a file, which is read again (and checked against ``sha256``) instead.
     data: bytes | None = attrs.field(default=None, repr=False)
-    _indices: dict[tuple[str | None, str], Any] = attrs.field(
-        factory=dict, init=False, repr=False
-    )
     _own: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
@@ -345,19 +343,23 @@ class ComponentImage:
 
     def export_index(self, name: str, interface: str | None = None) -> Any:
         """``component.get_export_index(name, <interface's index>)``, looked up once per
-        image: the hooks of one interface share its index (None: no such export)."""
+        compiled component (shared by the images of copies loaded at once): the hooks of
+        one interface share its index. None: no such export."""
+        comp = self.component
+        indices = _INDICES.get(comp)
+        if indices is None:
+            indices = _INDICES.setdefault(comp, {})
         key = (interface, name)
         try:
-            return self._indices[key]
+            return indices[key]
         except KeyError:
             pass
-        comp = self.component
         if interface is None:
             index = comp.get_export_index(name)
         else:
             parent = self.export_index(interface)
             index = None if parent is None else comp.get_export_index(name, parent)
-        self._indices[key] = index
+        indices[key] = index
         return index
 
     @classmethod
@@ -581,6 +583,12 @@ class ComponentImage:
             ):
                 return iface, sig
         return None
+
+
+#: Export indices by compiled component, while it lives (see export_index).
+_INDICES: weakref.WeakKeyDictionary[Component, dict[tuple[str | None, str], Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _file_digest(f: RegularFile, cache: bool) -> str:

@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar, cast, final
 
 import attrs
 from wasmtime import Store, WasmtimeError
@@ -1002,20 +1002,43 @@ def bind_export(
     )
 
 
-@attrs.frozen
+@final
 class _Converters:
     """What calling a function of one signature needs from the host, whichever component
-    exports it: built once per (signature, latin1) and shared (converters hold no state of
-    a plugin; resource handles find their store and plugin at each call)."""
+    exports it: built once per signature (and latin1) and shared (converters hold no state
+    of a plugin; resource handles find their store and plugin at each call). A plain
+    class: attrs would compile its methods at every start of a process."""
 
-    param_names: tuple[str, ...]
-    lowers: tuple[Lower, ...]
-    lift: Lift | None
-    measure: Measure | None
-    exact_measure: Measure | None
-    scalar_params: bool
-    scalar_result: bool
-    single_buffer: bool
+    __slots__ = (
+        "exact_measure",
+        "lift",
+        "lowers",
+        "measure",
+        "param_names",
+        "scalar_params",
+        "scalar_result",
+        "single_buffer",
+    )
+
+    def __init__(
+        self,
+        param_names: tuple[str, ...],
+        lowers: tuple[Lower, ...],
+        lift: Lift | None,
+        measure: Measure | None,
+        exact_measure: Measure | None,
+        scalar_params: bool,
+        scalar_result: bool,
+        single_buffer: bool,
+    ):
+        self.param_names = param_names
+        self.lowers = lowers
+        self.lift = lift
+        self.measure = measure
+        self.exact_measure = exact_measure
+        self.scalar_params = scalar_params
+        self.scalar_result = scalar_result
+        self.single_buffer = single_buffer
 
 
 def _converters(signature: wit.FuncSig, latin1: bool) -> _Converters:
