@@ -312,9 +312,9 @@ class BoundFunc:
     timeout: float | None = None
     #: The raw byte route of this function (see rawabi), taken for large payloads.
     raw: RawBinding | None = None
-    #: Export indices of the lift measuring the result in guest memory and of the real
+    #: Export names of the lift measuring the result in guest memory and of the real
     #: lift of the measured result (see :mod:`.measure`); None: measured after copying.
-    measured: tuple[Any, Any] | None = None
+    measured: tuple[str, str] | None = None
     #: The result holds one string (or one latin1 byte buffer) and no other list: its
     #: copy is bounded by the guest's memory (see _SINGLE_BUFFER_SHARE).
     single_buffer: bool = False
@@ -811,8 +811,11 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
     single = bound.single_buffer and self._memory_bounds_results
     if bound.measured is not None and self._measure_limit is not None and not single:
-        shape = instance.get_func(store, bound.measured[0])
-        real = instance.get_func(store, bound.measured[1])
+        indices = [self.image.export_index(n) for n in bound.measured]
+        shape = real = None
+        if None not in indices:  # pragma: no branch - checked when the image was loaded
+            shape = instance.get_func(store, indices[0])
+            real = instance.get_func(store, indices[1])
         if shape is not None and real is not None:  # else: measured after copying
             ref = (_byref(capi.func_handle(shape)), shape)
             ref += (_byref(capi.func_handle(real)), real)
@@ -978,11 +981,8 @@ def bind_export(
     measured = image.measured.get((interface, function))
     if measured is not None and latin1 != ((interface, function) in image.byte_exports):
         measured = None  # it measures the byte-buffer export's lift, not called here
-    indices = None
-    if measured is not None:
-        indices = (image.export_index(measured.shape), image.export_index(measured.real))
-        if None in indices:  # pragma: no cover - checked when the image was loaded
-            indices = None
+    # looked up at the first call (most hooks of a big contract are never called)
+    names = None if measured is None else (measured.shape, measured.real)
     return BoundFunc(
         hook=hook,
         interface=interface,
@@ -997,7 +997,7 @@ def bind_export(
         exact_measure=conv.exact_measure,
         timeout=timeout,
         raw=raw,
-        measured=indices,
+        measured=names,
         single_buffer=conv.single_buffer,
     )
 
