@@ -8,7 +8,7 @@ import functools
 import keyword
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
-from typing import Any, final
+from typing import Any, Final, final
 
 import attrs
 import pluggy
@@ -54,6 +54,24 @@ def _signature_template(name: str, argnames: tuple[str, ...]) -> Callable[..., N
     exec(f"def {name}({', '.join(argnames)}): pass", namespace)  # identifiers checked above
     template: Callable[..., None] = namespace[name]
     return template
+
+
+_NO_OPTIONS: Final = HookOptions()
+#: Whether a signature holds resource handles, by signature object (see _has_handles).
+_HANDLES: dict[int, tuple[wit.FuncSig, bool]] = {}
+
+
+def _has_handles(sig: wit.FuncSig) -> bool:
+    """Whether ``sig`` passes resource handles: asked twice per hook and load, and a walk
+    of its types each time; kept per signature object (the contract's, shared by loads)."""
+    hit = _HANDLES.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        return hit[1]
+    found = next(_resources.handles_in(sig), None) is not None
+    if len(_HANDLES) >= 4096:
+        _HANDLES.clear()
+    _HANDLES[id(sig)] = (sig, found)
+    return found
 
 
 def _same_interface(a: str | None, b: str) -> bool:
@@ -152,7 +170,7 @@ class HookBridge:
         wanted = self._wanted(contract, options, problems)
         matches: list[Match] = []
         for key, binding in sorted(wanted.items()):
-            opts = options.get(key, HookOptions())
+            opts = options.get(key, _NO_OPTIONS)
             target = contract.hooks.get(opts.specname or key)
             if target is None:
                 continue
@@ -232,7 +250,7 @@ class HookBridge:
         call = self._supervised_call(plugin, hook, bound)
         name = plugin.name
         impl: Callable[..., Any]
-        served = self._serves.get(hook)
+        served = self._serves.get(hook) if self._serves else None  # (a deep hash)
         if served is not None:
             current, adapter = served
             impl = _adapted(plugin, hook, current, adapter, bound, call)
@@ -282,7 +300,7 @@ class HookBridge:
         audit = self._audit
         name = plugin.name
         # Handles need the store they live in: such calls go through resources.call.
-        with_handles = next(_resources.handles_in(hook.signature), None) is not None
+        with_handles = _has_handles(hook.signature)
 
         def call(*args: Any) -> Any:
             # A host function (possibly on a worker thread) calling back into the plugin
@@ -368,7 +386,7 @@ def _checked(
     Without resources in the hook's signature the answer depends on nothing but the
     contract, the hook and the export: kept per component (:attr:`ComponentImage.shared`),
     so loading the same component again checks nothing again."""
-    if next(_resources.handles_in(target.signature), None) is not None:
+    if _has_handles(target.signature):
         return contract.check(target, sig, iface) or _resource_members(target, image, iface)
     memo = image.shared
     key = ("contract-check", id(contract), id(target), id(sig), iface)
