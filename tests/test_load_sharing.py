@@ -4,11 +4,13 @@ contract, one hook's Python classes or one plugin's options leak into another's.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -281,3 +283,23 @@ def test_the_cache_directory_follows_the_environment(
     monkeypatch.delenv("AIRSSYS_PLUGINS_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert engine.aot_cache_dir() == tmp_path / "xdg" / "airssys-plugins" / "aot"
+
+
+def test_what_loads_share_does_not_keep_an_unloaded_component(
+    demo: Demo, private_cache: Path
+) -> None:
+    """The memos of a load (export indices, converters, contract checks) hold no
+    wasmtime object: an unloaded plugin's compiled component, and the mapping of its
+    artefact, are freed at once."""
+    pm = _demo_pm()
+    wasm = demo(k=4, funcs=["add-one", "pick"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        plugin = host.load(wasm, name="p")
+        assert pm.hook.add_one(x=1) == [5]
+        component = weakref.ref(plugin.image.component)
+        del plugin
+        host.unload("p")
+        gc.collect()
+        assert component() is None
+        host.load(wasm, name="p")  # loads again from the cache, with the memos
+        assert pm.hook.add_one(x=2) == [6]
