@@ -1,6 +1,7 @@
 """Peak RSS a hostile result adds, against ``max_result_bytes`` (issue 12, hole 3).
 
     python bench/bench_hostile_results.py [--json PATH] [--cases strings,raw,...]
+                                          [--layout top|nested]
 
 The cases of tests/test_result_bounds.py: hand-written components whose export returns
 a result in every shape a result takes (lists of strings, of byte lists, of records, of
@@ -15,6 +16,9 @@ what was raised, and whether the sibling still answers, under ``max_result_bytes
 * ``before``: with ``AIRSSYS_PLUGINS_NO_BYTE_EXPORTS=1``, which compiles components as
   given (no byte-buffer and no measuring exports), so the result is measured after
   wasmtime copied it, as every result was before.
+
+``--layout nested`` puts each case one component down, as jco lays components out (an
+outer component re-exporting the inner one's interface).
 
 The ratio columns are peak added / limit: hole 3 is closed when ``after`` is a small
 multiple (it is about 0).
@@ -93,6 +97,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
     parser.add_argument("--cost", action="store_true", help="time the measured path")
+    parser.add_argument(
+        "--layout", choices=["top", "nested"], default="top", help="where the lift sits"
+    )
     args = parser.parse_args()
     wanted = None if args.cases is None else set(args.cases.split(","))
     if args.cost:
@@ -104,16 +111,20 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         sibling = parse_component(Path(tmp), "sibling", RESULT_SIBLING)
-        print(f"limit {LIMIT / MiB:.0f} MiB; load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"limit {LIMIT / MiB:.0f} MiB; layout {args.layout}; "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
         print(f"{'case':10} {'before':>10} {'ratio':>6} {'after':>9} {'ratio':>6}  outcome")
         for case in CASES:
             if wanted is not None and case.hook not in wanted:
                 continue
-            wasm = big_component(Path(tmp), case)
+            wasm = big_component(Path(tmp), case, args.layout)
             before = run_driver(wasm, case.hook, sibling, LIMIT, env=before_env)
             after = run_driver(wasm, case.hook, sibling, LIMIT)
             row = {
                 "case": case.hook,
+                "layout": args.layout,
                 "limit": LIMIT,
                 "before": before,
                 "after": after,

@@ -62,7 +62,7 @@ def test_bars_are_the_rows_found_and_the_rest_is_named(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert "skipped bench_startup: kitchen warm ms" in run.stderr
+    assert "skipped bench_loads: warm python ms" in run.stderr
     root = ElementTree.parse(out).getroot()
     titles = [t.text for t in root.iter(f"{SVG}title")]
     assert titles == [
@@ -77,7 +77,7 @@ def test_bars_are_the_rows_found_and_the_rest_is_named(tmp_path: Path) -> None:
     assert "abc1234" in text
     assert "load average 0.4" in text
     assert "not measured in this run" in text
-    assert "bench_startup: kitchen warm ms" in text
+    assert "bench_loads: warm python ms" in text
     assert "Warm load" not in text  # a panel with no row is left out
 
 

@@ -490,6 +490,9 @@ class Routes:
     payloads, the latin1 one for small ones) and ``slow`` (element by element)."""
 
     def __init__(self, image: ComponentImage, func: str, **sandbox: Any):
+        # The element-by-element path moves 1 MiB in ~0.5 s alone: a deadline far above
+        # it, as the test compares results and routes, not time (CI's cores are shared).
+        sandbox.setdefault("timeout", 60.0)
         self.instance = PluginInstance(image, sandbox=SandboxSpec(**sandbox))
         iface, sig = _sig(image, func)
         self.fast = self.instance.bind(func, iface, func, sig)

@@ -26,11 +26,12 @@ import attrs
 import pluggy
 import pytest
 
-from airssys_plugins import Result, u32, variant
+from airssys_plugins import PluginLimitExceeded, Result, u32, variant
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.contract import wit
+from airssys_plugins.contract.annotations import Own, resource
 from airssys_plugins.contract.mapping import Contract
-from airssys_plugins.runtime import convert
+from airssys_plugins.runtime import convert, resources
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import PluginInstance
 from airssys_plugins.runtime.measure import VAL_SIZE
@@ -57,6 +58,17 @@ class Named:
 class Tagged:
     a: u32
     s: str
+
+
+@resource
+class Thing:
+    """A handle the hostile guest makes (it has no methods)."""
+
+
+@attrs.frozen
+class Held:
+    items: list[str]
+    t: Own[Thing]
 
 
 @variant
@@ -101,6 +113,8 @@ class ResultHooks:
     @spec
     def optionals(self) -> list[str | None]: ...
     @spec
+    def held(self) -> Held: ...
+    @spec
     def numbers(self) -> list[u32]: ...
     @spec
     def raw(self) -> bytes: ...
@@ -124,11 +138,13 @@ def _pairs(n: int, length: int) -> bytes:
 class Case:
     """A result type (component WAT type definitions, the last one the result) and its
     flat data: the return area and more segments, for ``entries`` aliases of a region of
-    ``length`` bytes."""
+    ``length`` bytes; ``handle_at``: where the guest stores a new handle of its resource
+    `thing` before it returns."""
 
     hook: str
     types: str
     layout: Any  # (entries, length) -> {address: bytes}
+    handle_at: int | None = None
 
 
 def _list_at(addr: int, entries: int) -> bytes:
@@ -161,6 +177,9 @@ CASES = [
          lambda n, ln: {AREA: _list_at(1024, n), 1024: _u32(5, REGION, ln) * n}),
     Case("optionals", "(type $r (list (option string)))",
          lambda n, ln: {AREA: _list_at(1024, n), 1024: _u32(1, REGION, ln) * n}),
+    Case("held", '(type $own (own $thing))'
+         '(type $r (record (field "items" (list string)) (field "t" $own)))',
+         lambda n, ln: {AREA: _list_at(1024, n), 1024: _pairs(n, ln)}, handle_at=AREA + 8),
     # no aliases: flat data the host's values amplify, or that is simply too long
     Case("numbers", "(type $r (list u32))", lambda n, ln: {AREA: _u32(REGION, n * ln // 4)}),
     Case("raw", "(type $r (list u8))", lambda n, ln: {AREA: _u32(REGION, n * ln)}),
@@ -186,20 +205,49 @@ def component(case: Case, entries: int, length: int) -> str:
         for addr, blob in sorted(segments.items())
         if blob
     )
-    named = {"named": ("rec", "$r"), "bag": ("choice", "$r"), "tagged": ("item", "$tagged")}
+    named = {
+        "named": ("rec", "$r"), "bag": ("choice", "$r"), "tagged": ("item", "$tagged"),
+        "held": ("holder", "$r"),
+    }  # fmt: skip
     exported = [nt for hook, nt in named.items() if hook == case.hook]
+    if case.handle_at is not None:
+        exported.insert(0, ("thing", "$thing"))
     type_exports = "".join(f' (export "{n}" (type {t}))' for n, t in exported)
+    resource = new = store = with_new = ""
+    if case.handle_at is not None:
+        resource = """(type $thing (resource (rep i32)))
+  (core func $new (canon resource.new $thing))
+  (core instance $ni (export "new" (func $new)))"""
+        new = '(import "" "new" (func $new (param i32) (result i32)))'
+        store = f"(i32.store (i32.const {case.handle_at}) (call $new (i32.const 7)))"
+        with_new = ' (with "" (instance $ni))'
     return f"""(component
+  {resource}
   (core module $m
+    {new}
     (memory (export "memory") {PAGES})
 {data}
-    (func (export "{case.hook}") (result i32) (i32.const {AREA})))
-  (core instance $i (instantiate $m))
+    (func (export "{case.hook}") (result i32) {store} (i32.const {AREA})))
+  (core instance $i (instantiate $m{with_new}))
   {case.types}
   (func $f (result $r) (canon lift (core func $i "{case.hook}")
     (memory (core memory $i "memory"))))
   (instance $iface{type_exports} (export "{case.hook}" (func $f)))
   (export "hostile:res/{case.hook}@1.0.0" (instance $iface)))"""
+
+
+def nested_component(case: Case, entries: int, length: int) -> str:
+    """The same component one level down, as jco lays components out: an outer component
+    that instantiates it and re-exports its interface."""
+    inner = component(case, entries, length)
+    name = f"hostile:res/{case.hook}@1.0.0"
+    return f"""(component
+  (component $inner {inner.removeprefix("(component")[:-1]})
+  (instance $i (instantiate $inner))
+  (export "{name}" (instance $i "{name}")))"""
+
+
+LAYOUTS = {"top": component, "nested": nested_component}
 
 
 # Runs in a child process: loads the sibling and the hostile plugin, reads VmHWM, calls
@@ -257,18 +305,31 @@ def run_driver(
     return json.loads(proc.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def big_component(tmp: Path, case: Case) -> Path:
+def big_component(tmp: Path, case: Case, layout: str = "top") -> Path:
     entries, length = BIG.get(case.hook, (64, MiB))
-    return parse_component(tmp, case.hook, component(case, entries, length))
+    return parse_component(tmp, case.hook, LAYOUTS[layout](case, entries, length))
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.hook for c in CASES])
-def test_big_results_are_refused_before_they_are_copied(tmp_path: Path, case: Case) -> None:
+#: (case, layout) of every measured case: handles of a nested component's resources
+#: cannot be re-exported by its outer one (see test_nested_handles_...).
+MEASURED = [
+    pytest.param(c, layout, id=f"{c.hook}-{layout}")
+    for layout in sorted(LAYOUTS)
+    for c in CASES
+    if not (layout == "nested" and c.handle_at is not None)
+]
+
+
+@pytest.mark.parametrize(("case", "layout"), MEASURED)
+def test_big_results_are_refused_before_they_are_copied(
+    tmp_path: Path, case: Case, layout: str
+) -> None:
     """Under max_result_bytes = 1 MiB every big result is PluginLimitExceeded('result too
-    large') naming plugin and hook, measured before wasmtime copies it: the peak RSS added
+    large') naming plugin and hook, measured before wasmtime copies it, whether the
+    component lifts its functions at the top or one component down: the peak RSS added
     by the call stays within 2 MiB (it was up to 200 MiB when measured after the copy),
     RSS returns to its baseline and the sibling still answers."""
-    hostile = big_component(tmp_path, case)
+    hostile = big_component(tmp_path, case, layout)
     sibling = parse_component(tmp_path, "sibling", RESULT_SIBLING)
     out = run_driver(hostile, case.hook, sibling, MiB)
     assert (out.get("error"), out.get("reason")) == ("PluginLimitExceeded", "result too large")
@@ -277,6 +338,32 @@ def test_big_results_are_refused_before_they_are_copied(tmp_path: Path, case: Ca
     assert out["sibling"] == [42]
     assert out["peak_added"] < 2 * MiB, out
     assert out["rss_after"] < 2 * MiB, out
+
+
+def _comparable(value: Any) -> Any:
+    """``value``, with a resource handle (a proxy of this one call) as its class."""
+    if isinstance(value, Held):
+        assert isinstance(value.t, Thing)
+        with value.t:  # drops the guest's handle
+            return (value.items, "Thing")
+    return value
+
+
+def test_nested_handles_are_measured_after_the_copy(tmp_path: Path) -> None:
+    """A result holding a handle of a nested component's own resource is not measured
+    first (the outer component cannot name the inner one's resource type to re-export
+    the measuring function): it is measured after wasmtime's copy, still refused as
+    "result too large", and the sibling answers. The other functions of such a component
+    keep their measuring exports."""
+    case = next(c for c in CASES if c.hook == "held")
+    small = parse_component(tmp_path, "small", nested_component(case, 3, 3))
+    assert ComponentImage.load("held", small, cache=False).measured == {}
+    hostile = big_component(tmp_path, case, "nested")
+    sibling = parse_component(tmp_path, "sibling", RESULT_SIBLING)
+    out = run_driver(hostile, case.hook, sibling, MiB)
+    assert (out.get("error"), out.get("reason")) == ("PluginLimitExceeded", "result too large")
+    assert "before copying" not in out["message"]
+    assert out["sibling"] == [42]
 
 
 def _bind_all(instance: PluginInstance, image: ComponentImage) -> dict[str, Any]:
@@ -288,11 +375,13 @@ def _bind_all(instance: PluginInstance, image: ComponentImage) -> dict[str, Any]
     }
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.hook for c in CASES])
-def test_small_results_are_the_same_measured_or_not(tmp_path: Path, case: Case) -> None:
+@pytest.mark.parametrize(("case", "layout"), MEASURED)
+def test_small_results_are_the_same_measured_or_not(
+    tmp_path: Path, case: Case, layout: str
+) -> None:
     """The same layouts, small, within the limit: the measured path (a measuring call and
     the real lift of its stashed result) gives exactly what the plain export gives."""
-    wasm = parse_component(tmp_path, case.hook, component(case, 3, 3))
+    wasm = parse_component(tmp_path, case.hook, LAYOUTS[layout](case, 3, 3))
     image = ComponentImage.load(case.hook, wasm, cache=False)
     assert set(image.measured) == {(f"hostile:res/{case.hook}@1.0.0", case.hook)}
     measured = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=MiB))
@@ -300,8 +389,15 @@ def test_small_results_are_the_same_measured_or_not(tmp_path: Path, case: Case) 
     try:
         bound = _bind_all(measured, image)[case.hook]
         assert bound.measured is not None
-        got = [measured.call(bound, []) for _ in range(3)]
-        want = plain.call(_bind_all(plain, image)[case.hook], [])
+        iface = f"hostile:res/{case.hook}@1.0.0"
+
+        def call(instance: PluginInstance, bound: Any) -> Any:
+            if case.handle_at is None:
+                return instance.call(bound, [])
+            return _comparable(resources.call(instance, bound, [], interface=iface))
+
+        got = [call(measured, bound) for _ in range(3)]
+        want = call(plain, _bind_all(plain, image)[case.hook])
         assert got == [want] * 3
         assert "abc" in str(want) or "97, 98, 99" in str(want) or case.hook in ("numbers", "bools")
     finally:
@@ -368,10 +464,11 @@ def _has_var(t: wit.WitType | None) -> bool:
     return False
 
 
-@pytest.mark.parametrize("fixture", ["kitchen_wasm", "rust_wasm", "bytes_wasm"])
+@pytest.mark.parametrize("fixture", ["kitchen_wasm", "rust_wasm", "bytes_wasm", "jco_wasm"])
 def test_real_toolchains_get_measured_results(fixture: str, request: pytest.FixtureRequest) -> None:
     """Every export with a string or list in its result is measured, for components made
-    by componentize-py (wit-component's layout), cargo (Rust) and wasm-tools from WAT."""
+    by componentize-py (wit-component's layout), cargo (Rust), wasm-tools from WAT and
+    jco (a nested component: its functions are lifted one component down)."""
     wasm: Path = request.getfixturevalue(fixture)
     image = ComponentImage.load(fixture, wasm)
     variable = {key for key, sig in image.exports.items() if _has_var(sig.result)}
@@ -382,6 +479,32 @@ def test_real_toolchains_get_measured_results(fixture: str, request: pytest.Fixt
 @pytest.fixture(scope="session")
 def bytes_wasm() -> Path:
     return build_guest(GUESTS / "bytes")
+
+
+@pytest.fixture(scope="session")
+def jco_wasm() -> Path:
+    return build_guest(GUESTS / "raw-js")
+
+
+def test_jco_guest_is_measured_and_answers_alike(jco_wasm: Path) -> None:
+    """jco's nested layout: the measured path gives what the plain one gives, and a result
+    over the limit is refused before it is copied."""
+    image = ComponentImage.load("jco", jco_wasm)
+    measured = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=64))
+    plain = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=None))
+    try:
+        key = next(k for k in image.measured if k[1] == "invert")
+        sig = image.exports[key]
+        data = bytes(range(40))
+        assert measured.bind("invert", key[0], "invert", sig).measured is not None
+        want = plain.call(plain.bind("invert", key[0], "invert", sig), [data])
+        assert want == [~b & 0xFF for b in data]  # list<u8> as the WIT default: a list
+        assert measured.call(measured.bind("invert", key[0], "invert", sig), [data]) == want
+        with pytest.raises(PluginLimitExceeded, match="before copying"):
+            measured.call(measured.bind("invert", key[0], "invert", sig), [bytes(100)])
+    finally:
+        measured.close()
+        plain.close()
 
 
 @pytest.mark.parametrize(

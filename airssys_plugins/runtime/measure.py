@@ -53,7 +53,7 @@ from .relift import (
     _code,
     _Component,
     _core_module,
-    _core_sort,
+    _func_exports,
     _functype,
     _get,
     _leb,
@@ -62,11 +62,14 @@ from .relift import (
     _read,
     _s33,
     _section,
+    _shim_tail,
     _Unsupported,
+    _wire_shim,
     byte_export_tail,
 )
 
 __all__ = [
+    "reexport_measured",
     "INVALID",
     "LIMIT_EXPORT",
     "MEASURE_PREFIX",
@@ -93,6 +96,9 @@ _SIZES: Final = {
 }  # fmt: skip
 _PACKED: Final = frozenset(range(0x75, 0x7F))  # s8..u64, f32, f64: not bool, not char
 _NAMED: Final = frozenset({"record", "variant", "enum", "flags"})
+#: Handles of resources: an i32 in the flat data, never walked (a handle can be lifted
+#: only once, so it cannot alias), exported as the component's own resource type.
+_HANDLES: Final = frozenset({"own", "borrow"})
 _UTF8, _UTF16 = 0x00, 0x01
 
 
@@ -170,6 +176,8 @@ class _Types:
         if kind == "enum":
             disc = _disc_size(len(d[1]))
             return disc, disc
+        if kind in _HANDLES:
+            return 4, 4
         if kind == "flags":
             n = len(d[1])
             if n <= 8:
@@ -199,7 +207,7 @@ class _Types:
             return any(self.has_var(f) for f in self.fields(d))
         if kind in ("option", "result", "variant"):
             return any(self.has_var(ct) for ct in self.cases(d))
-        if kind in ("enum", "flags"):
+        if kind in ("enum", "flags") or kind in _HANDLES:
             return False
         raise _Unsupported(str(kind))
 
@@ -216,7 +224,7 @@ class _Types:
             return [_I32, _I32]
         if kind in ("tuple", "record"):
             return [v for f in self.fields(d) for v in self.flat(f)]
-        if kind == "enum":
+        if kind == "enum" or kind in _HANDLES:
             return [_I32]
         if kind == "flags":
             return [_I32] * ((len(d[1]) + 31) // 32)
@@ -446,11 +454,14 @@ def _shim(picks: list[_Pick]) -> bytes:
 
 
 class _Exportable:
-    """Type definitions a root export may use: named types defined again and exported."""
+    """Type definitions a root export may use: named types defined again and exported.
+    Handles refer to the resource types of ``types``' component, so they are only
+    possible when that is the component ``c`` the exports are added to."""
 
     def __init__(self, c: _Component, types: _Types):
         self.c = c
         self.types = types
+        self.own_resources = types.c is c
         self.n_types = c.n_types
         self.sections: list[bytes] = []
         self.memo: dict[int, int] = {}
@@ -497,6 +508,10 @@ class _Exportable:
             assert isinstance(names, tuple)
             body = (b"\x6d" if kind == "enum" else b"\x6e") + _leb(len(names))
             body += b"".join(_name(n) for n in names)
+        elif kind in _HANDLES and self.own_resources:
+            resource = d[1]
+            assert isinstance(resource, int)
+            body = (b"\x69" if kind == "own" else b"\x68") + _leb(resource)
         else:
             raise _Unsupported(str(kind))
         new = self.define(body)
@@ -626,16 +641,10 @@ def _measure_tail(
         return None
     memory = memories.pop()
     assert memory is not None
-    args = [_name("memory") + _core_sort(0x02, memory)]
-    args += [_name(f"g{k}") + _core_sort(0x00, p.lift.core_func) for k, p in enumerate(picks)]
-    arg_instance = c.n_core_instances
-    instances = [
-        b"\x01" + _leb(len(args)) + b"".join(args),
-        b"\x00" + _leb(c.n_core_modules) + _leb(1) + _name("m") + b"\x12" + _leb(arg_instance),
-    ]
+    imports = [("memory", 0x02, memory)]
+    imports += [(f"g{k}", 0x00, p.lift.core_func) for k, p in enumerate(picks)]
     alias_names = ["limit", "stash"] + [f"s{k}" for k in range(len(picks))]
-    aliases = [b"\x00\x00\x01" + _leb(arg_instance + 1) + _name(n) for n in alias_names]
-    core = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+    wiring, core = _wire_shim(c, imports, alias_names)
 
     exportable = _Exportable(c, types)
     lifts: list[bytes] = []
@@ -653,19 +662,49 @@ def _measure_tail(
     added.append(FastExport(None, "", LIMIT_EXPORT, "limit"))
     if any(a.name in c.export_names for a in added):
         return None
+    exports = _func_exports(c.n_funcs, [a.name for a in added])
+    tail = _shim_tail(_shim(picks), wiring, b"".join(exportable.sections), lifts, exports)
+    return tail, tuple(added)
+
+
+def reexport_measured(
+    inner: bytes, outer: _Component, instance: int, added: tuple[FastExport, ...]
+) -> tuple[list[bytes], list[bytes], list[bytes], tuple[FastExport, ...]]:
+    """What an outer component needs to re-export the measuring exports ``added`` that
+    :func:`measure_tail` gave its inner component (``inner``, the tail not appended):
+    the type sections (each function's type defined again in the outer, with its named
+    types exported, as the component model requires of an exported function), the
+    aliases of the functions from ``instance`` (the outer's instance of the inner one),
+    their exports, each ascribed its type, and which of ``added`` they are. A function
+    whose types cannot be defined in the outer (handles of the inner's resources) is
+    left out: its result is measured after the copy. Raises _Unsupported when nothing
+    can be re-exported."""
+    c = _read(inner)
+    types = _Types(c)
+    picks = _picks(c, inner, types, {})
+    by_name = {a.name: a for a in added}
+    exportable = _Exportable(outer, types)
+    signature: dict[str, int] = {}
+    for k, p in enumerate(picks):
+        shape, real = f"{MEASURE_PREFIX}s{k}", f"{MEASURE_PREFIX}r{k}"
+        if shape not in by_name or real not in by_name:
+            raise _Unsupported("the measuring exports were not read alike")
+        try:
+            pair = exportable.func(p.params, 0x77), exportable.func((), p.result)
+        except _Unsupported:
+            continue  # types it leaves behind in the outer are unused, and valid
+        signature[shape], signature[real] = pair
+    if not signature or LIMIT_EXPORT not in by_name:
+        raise _Unsupported("no measuring export can be re-exported")
+    signature[LIMIT_EXPORT] = exportable.func((("limit", 0x77),), None)
+    kept = tuple(a for a in added if a.name in signature)
+    names = [a.name for a in kept]
+    aliases = [b"\x01\x00" + _leb(instance) + _name(n) for n in names]
     exports = [
-        b"\x00" + _name(a.name) + b"\x01" + _leb(c.n_funcs + j) + b"\x00"
-        for j, a in enumerate(added)
+        b"\x00" + _name(n) + b"\x01" + _leb(outer.n_funcs + j) + b"\x01\x01" + _leb(signature[n])
+        for j, n in enumerate(names)
     ]
-    shim = _shim(picks)
-    return (
-        b"\x01" + _leb(len(shim)) + shim
-        + _section(2, instances)
-        + _section(6, aliases)
-        + b"".join(exportable.sections)
-        + _section(8, lifts)
-        + _section(11, exports)
-    ), tuple(added)  # fmt: skip
+    return exportable.sections, aliases, exports, kept
 
 
 def result_plan(data: bytes) -> Plan | None:

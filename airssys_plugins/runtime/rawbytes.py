@@ -33,14 +33,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 import attrs
 
 from ..contract import wit
 from . import relift as _r
-from .measure import result_plan
+from .measure import measure_tail, reexport_measured, result_plan
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -374,33 +374,14 @@ def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
         module.import_func("m", f"rf{k}", list(picked[i].params), [_I32])
     add_raw_shim_functions(module, len(reallocs), [picked[i].params for i in wrapped])
 
-    args = [
-        _r._name("memory") + _r._core_sort(0x02, memory),
-    ]
-    args += [_r._name(f"realloc{j}") + _r._core_sort(0x00, f) for j, f in enumerate(reallocs)]
-    args += [
-        _r._name(f"rf{k}") + _r._core_sort(0x00, picked[i].lift.core_func)
-        for k, i in enumerate(wrapped)
-    ]
-    arg_instance = c.n_core_instances
-    instances = [
-        b"\x01" + _r._leb(len(args)) + b"".join(args),
-        b"\x00" + _r._leb(c.n_core_modules) + _r._leb(1) + _r._name("m") + b"\x12"
-        + _r._leb(arg_instance),
-    ]  # fmt: skip
+    imports = [("memory", 0x02, memory)]
+    imports += [(f"realloc{j}", 0x00, f) for j, f in enumerate(reallocs)]
+    imports += [(f"rf{k}", 0x00, picked[i].lift.core_func) for k, i in enumerate(wrapped)]
     alias_names = [f"alloc{j}" for j in range(len(reallocs))]
     alias_names += ["probe"] + [f"rw{k}" for k in range(len(wrapped))]
-    aliases = [b"\x00\x00\x01" + _r._leb(arg_instance + 1) + _r._name(n) for n in alias_names]
-    shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+    wiring, shim_func = _r._wire_shim(c, imports, alias_names)
     types, lifts, exports, plan = raw_lifts(c, picked, reallocs, shim_func)
-    tail = (
-        b"\x01" + _r._leb(len(module.encode())) + module.encode()
-        + _r._section(2, instances)
-        + _r._section(6, aliases)
-        + _r._section(7, types)
-        + _r._section(8, lifts)
-        + _r._section(11, exports)
-    )  # fmt: skip
+    tail = _r._shim_tail(module.encode(), wiring, _r._section(7, types), lifts, exports)
     return tail, plan
 
 
@@ -471,10 +452,7 @@ def raw_lifts(
                 result,
             )
         )
-    exports = [
-        b"\x00" + _r._name(n) + b"\x01" + _r._leb(first_func + j) + b"\x00"
-        for j, n in enumerate(names)
-    ]
+    exports = _r._func_exports(first_func, names)
     return types, lifts, exports, RawPlan(tuple(added))
 
 
@@ -540,7 +518,7 @@ class ExportPlan:
         return data + self.tail if self.nested is None else self.nested.apply(data)
 
     def without_raw(self) -> ExportPlan | None:
-        if not self.fast:
+        if not self.fast or self.nested is not None:  # a nested plan is all or nothing
             return None
         return ExportPlan(self.fast_tail, self.fast, None, None, self.fast_tail)
 
@@ -553,8 +531,14 @@ class ExportPlan:
 def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
     """The latin1 and measuring exports' tail (:func:`.measure.result_plan`) and, after
     it, the raw exports' (read from ``data`` with the first tail appended, so their
-    indices follow it); for a component with neither at its top level, the raw exports
-    of its inner component (``raw`` only). None when nothing applies. Never raises."""
+    indices follow it); for a component with none of them at its top level, the same
+    added inside its inner component (:func:`nested_exports`). None when nothing applies.
+    Never raises."""
+    top = _top_plan(data, raw)
+    return top if top is not None else nested_exports(data, raw=raw)
+
+
+def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
     latin1 = result_plan(data)  # the latin1 exports, then the measuring ones (.measure)
     fast_tail, fast = (b"", ()) if latin1 is None else latin1
     raw_plan = raw_export_tail(data + fast_tail) if raw else None
@@ -562,14 +546,12 @@ def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
         return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail)
     if latin1 is not None:
         return ExportPlan(fast_tail, fast, None, None, fast_tail)
-    nested = nested_raw_exports(data) if raw else None
-    if nested is not None:
-        return ExportPlan(b"", (), nested[1], nested[0])
     return None
 
 
 #: Bumped whenever what export_tail() adds changes (with relift's and this module's).
-EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}"
+#: .3: a nested component gets the measuring exports too, not only the raw ones.
+EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.3"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:
@@ -621,7 +603,7 @@ def decode_export_plan(blob: bytes) -> ExportPlan | None:
 
 @attrs.frozen
 class NestedPatch:
-    """Raw exports added inside the one inner component that lifts the functions (jco's
+    """Exports added inside the one inner component that lifts the functions (jco's
     layout: the outer component instantiates inner ones and re-exports their exports):
     the inner component's section ``[head, end)`` (body from ``body``) gets ``inner_tail``
     appended, and ``outer_tail`` re-exports the new functions from the outer one."""
@@ -648,25 +630,28 @@ def _sortidx(r: _r._Reader) -> int:
     return sort
 
 
-def nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
-    """The raw exports of a component that nests its implementation one level down (see
-    :class:`NestedPatch`); None when it is not laid out so, or anything is not understood.
-    Never raises."""
+def nested_exports(data: bytes, *, raw: bool = True) -> ExportPlan | None:
+    """What :func:`export_tail` adds at the top level of a component, added inside the
+    inner component that nests its implementation one level down (see
+    :class:`NestedPatch`) and re-exported from the outer one: so a guest's results are
+    measured before they are copied, and its bytes move by the latin1 or raw route,
+    however deep its functions are lifted. None when it is not laid out so, or anything
+    is not understood. Never raises."""
     try:
-        return _nested_raw_exports(data)
+        return _nested_exports(data, raw)
     except _r._Unsupported:
         return None
     except Exception as exc:
-        log.debug("no nested raw exports: reading the component failed (%r)", exc)
+        log.debug("no nested exports: reading the component failed (%r)", exc)
         return None
 
 
-def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
+def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
     if data[:8] != _r._PREFIX:
         return None
     outer = _r._read(data)  # the outer's counts (and a check that it reads)
     n_components = n_instances = 0
-    plans: dict[int, tuple[int, int, int, bytes, RawPlan]] = {}
+    plans: dict[int, tuple[int, int, int, ExportPlan]] = {}
     instance_of: dict[int, int] = {}  # component index -> the instance instantiating it
     top = _r._Reader(data, 8)
     while top.pos < top.end:
@@ -677,9 +662,9 @@ def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
         top.pos = end
         r = _r._Reader(data, body, end)
         if sid == 4:
-            found = raw_export_tail(data[body:end])
+            found = _inner_plan(data[body:end], raw)
             if found is not None:
-                plans[n_components] = (head, body, end, found[0], found[1])
+                plans[n_components] = (head, body, end, found)
             n_components += 1
         elif sid == 5:
             for _ in range(r.u32()):
@@ -722,20 +707,52 @@ def _nested_raw_exports(data: bytes) -> tuple[NestedPatch, RawPlan] | None:
                 n_instances += sort == 0x05
                 n_components += sort == 0x04
     picked = [k for k in plans if k in instance_of]
+    if len(picked) > 1:  # e.g. jco's: the guest's, and a module loader it uses inside
+        picked = [k for k in picked if _reexported(plans[k][3], outer.export_names)]
     if len(picked) != 1:
-        return None  # none, or more than one inner component lifting: not handled
+        return None  # none, or more than one inner component lifting what is exported
     k = picked[0]
-    head, body, end, inner_tail, plan = plans[k]
-    names = raw_names(plan)
+    head, body, end, plan = plans[k]
+    names = [a.name for a in plan.fast] + (raw_names(plan.raw) if plan.raw is not None else [])
     if any(n in outer.export_names for n in names):
         return None
-    aliases = [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in names]
-    exports = [
-        b"\x00" + _r._name(n) + b"\x01" + _r._leb(outer.n_funcs + j) + b"\x00"
-        for j, n in enumerate(names)
-    ]
-    outer_tail = _r._section(6, aliases) + _r._section(11, exports)
-    return NestedPatch(head, body, end, inner_tail, outer_tail), plan
+    sections: list[bytes] = []
+    aliases: list[bytes] = []
+    exports: list[bytes] = []
+    fast: tuple[_r.FastExport, ...] = ()
+    if plan.fast:  # the measuring exports, each ascribed its type (see reexport_measured)
+        try:
+            sections, aliases, exports, fast = reexport_measured(
+                data[body:end], outer, instance_of[k], plan.fast
+            )
+        except _r._Unsupported:
+            if plan.raw is None:
+                return None
+    raw_list = raw_names(plan.raw) if plan.raw is not None else []
+    aliases += [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in raw_list]
+    exports += _r._func_exports(outer.n_funcs + len(exports), raw_list)
+    outer_tail = b"".join(sections) + _r._section(6, aliases) + _r._section(11, exports)
+    return ExportPlan(b"", fast, plan.raw, NestedPatch(head, body, end, plan.tail, outer_tail))
+
+
+def _reexported(plan: ExportPlan, names: Collection[str]) -> bool:
+    """Whether the outer component exports (by its exports' names) any function ``plan``
+    adds exports for."""
+    keys = [(a.interface, a.function) for a in plan.fast if a.function]
+    keys += [(r.interface, r.function) for r in (plan.raw.functions if plan.raw else ())]
+    return any((i if i is not None else f) in names for i, f in keys)
+
+
+def _inner_plan(data: bytes, raw: bool) -> ExportPlan | None:
+    """What a nested component's inner one gets: the measuring exports and the raw
+    ones. Not the latin1 exports: their types would have to be defined again in the
+    outer component, and big byte payloads take the raw route anyway."""
+    measured = measure_tail(data, {})
+    tail, fast = (b"", ()) if measured is None else measured
+    raw_plan = raw_export_tail(data + tail) if raw else None
+    if raw_plan is not None:
+        return ExportPlan(tail + raw_plan[0], fast, raw_plan[1], None, tail)
+    return ExportPlan(tail, fast, None, None, tail) if fast else None
 
 
 # ------------------------------------------------------------------ checked against wasmtime

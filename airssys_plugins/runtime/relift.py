@@ -44,8 +44,8 @@ __all__ = [
 #: Root export names of the added functions: ``airssys-bytes-f0``, ``-f1``, ...
 FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
 #: Bumped whenever what byte_export_tail() appends changes: cached plans of another
-#: version are not used.
-PLAN_VERSION: Final = 4
+#: version are not used. 5: resources and handles are decoded.
+PLAN_VERSION: Final = 5
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -233,6 +233,14 @@ def _deftype(r: _Reader) -> object:
         return ("variant", tuple(cases))
     if b in (0x6D, 0x6E):
         return ("enum" if b == 0x6D else "flags", tuple(r.name() for _ in range(r.u32())))
+    if b in (0x69, 0x68):  # own<T>, borrow<T>: a handle (an i32) of resource type T
+        return ("own" if b == 0x69 else "borrow", r.u32())
+    if b == 0x3F:  # resource (rep i32) with an optional destructor
+        if r.byte() != 0x7F:
+            raise _Unsupported("resource representation")
+        if r.byte() == 0x01:
+            r.u32()
+        return ("resource",)
     if b == 0x40:
         params = tuple((r.name(), r.valtype()) for _ in range(r.u32()))
         kind = r.byte()
@@ -689,6 +697,47 @@ def _core_sort(sort: int, index: int) -> bytes:
     return bytes([sort]) + _leb(index)
 
 
+def _func_exports(first_func: int, names: list[str]) -> list[bytes]:
+    """Export items naming component functions ``first_func``, ``first_func + 1``, ... in
+    order (each appended shim's new lifts)."""
+    return [
+        b"\x00" + _name(n) + b"\x01" + _leb(first_func + j) + b"\x00" for j, n in enumerate(names)
+    ]
+
+
+def _wire_shim(
+    c: _Component, imports: list[tuple[str, int, int]], exports: list[str]
+) -> tuple[bytes, dict[str, int]]:
+    """Sections 2 and 6 that instantiate the shim module appended next (the component's
+    next core module) with ``imports`` — (name, core sort, index) of the guest's own core
+    items, under module "m" — and alias its ``exports`` as core functions; and the core
+    function index each of those gets. The three shims (this module's, measure's and
+    rawbytes') are wired alike."""
+    args = [_name(n) + _core_sort(sort, index) for n, sort, index in imports]
+    arg_instance = c.n_core_instances
+    instances = [
+        b"\x01" + _leb(len(args)) + b"".join(args),
+        b"\x00" + _leb(c.n_core_modules) + _leb(1) + _name("m") + b"\x12" + _leb(arg_instance),
+    ]
+    aliases = [b"\x00\x00\x01" + _leb(arg_instance + 1) + _name(n) for n in exports]
+    core = {n: c.n_core_funcs + j for j, n in enumerate(exports)}
+    return _section(2, instances) + _section(6, aliases), core
+
+
+def _shim_tail(
+    shim: bytes, wiring: bytes, types: bytes, lifts: list[bytes], exports: list[bytes]
+) -> bytes:
+    """The bytes appended to a component: the shim module, its wiring (:func:`_wire_shim`),
+    the new function types (encoded sections), the new lifts and their exports."""
+    return (
+        b"\x01" + _leb(len(shim)) + shim
+        + wiring
+        + types
+        + _section(8, lifts)
+        + _section(11, exports)
+    )  # fmt: skip
+
+
 Plan = tuple[bytes, tuple[FastExport, ...]]
 
 
@@ -849,44 +898,24 @@ def _byte_export_tail(data: bytes) -> Plan | None:
 
     # The shim: one core module, instantiated with the guest's memory, realloc and the
     # wrapped functions, and its exports aliased as core functions.
-    args = [
-        _name("memory") + _core_sort(0x02, memory),
-        _name("realloc") + _core_sort(0x00, guest_realloc),
-    ]
+    imports = [("memory", 0x02, memory), ("realloc", 0x00, guest_realloc)]
     for i, k in wrapper_of.items():
         lift = picked[i][0]
-        args.append(_name(f"f{k}") + _core_sort(0x00, lift.core_func))
+        imports.append((f"f{k}", 0x00, lift.core_func))
         post = lift.option(0x05)
         if post is not None:
-            args.append(_name(f"p{k}") + _core_sort(0x00, post))
-    arg_instance = c.n_core_instances
-    instances = [
-        b"\x01" + _leb(len(args)) + b"".join(args),
-        b"\x00" + _leb(c.n_core_modules) + _leb(1) + _name("m") + b"\x12" + _leb(arg_instance),
-    ]
-    shim_instance = arg_instance + 1
+            imports.append((f"p{k}", 0x00, post))
     alias_names = ["realloc"]
     for k, w in enumerate(wrapped):
         alias_names.append(f"f{k}")
         if w.has_post:
             alias_names.append(f"p{k}")
-    aliases = [b"\x00\x00\x01" + _leb(shim_instance) + _name(n) for n in alias_names]
-    shim_func = {n: c.n_core_funcs + j for j, n in enumerate(alias_names)}
+    wiring, shim_func = _wire_shim(c, imports, alias_names)
 
     made = _byte_lifts(c, rewriter, picked, wrapper_of, shim_func, memory)
     if made is None:
         return None
     lifts, added = made
-    exports = [
-        b"\x00" + _name(fast.name) + b"\x01" + _leb(c.n_funcs + k) + b"\x00"
-        for k, fast in enumerate(added)
-    ]
-    shim = _shim_module(wrapped)
-    return (
-        b"\x01" + _leb(len(shim)) + shim
-        + _section(2, instances)
-        + _section(6, aliases)
-        + _section(7, rewriter.items)
-        + _section(8, lifts)
-        + _section(11, exports)
-    ), tuple(added)  # fmt: skip
+    exports = _func_exports(c.n_funcs, [fast.name for fast in added])
+    tail = _shim_tail(_shim_module(wrapped), wiring, _section(7, rewriter.items), lifts, exports)
+    return tail, tuple(added)
