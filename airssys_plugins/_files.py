@@ -16,7 +16,6 @@ import errno
 import hashlib
 import os
 import stat
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -339,6 +338,8 @@ def atomic_write(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = data.encode("utf-8") if isinstance(data, str) else data
+    import tempfile  # imported on first write: ~10-20 ms (shutil, random) a warm start skips
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

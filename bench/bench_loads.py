@@ -17,7 +17,9 @@ map the same kind of machine code.
   The framework's side also re-maps the artefact (the unloaded component is gone).
 * new process: CPU time (and wall time) of ``python -c`` that creates a host, loads the
   warm Python guest and calls one hook, against one that does the same with wasmtime-py
-  alone (deserialize, WASI, instantiate, call); interleaved, medians.
+  alone (deserialize, WASI, instantiate, call); interleaved, medians. Both with Python's
+  bytecode cache on (as for an installed package); under PYTHONDONTWRITEBYTECODE=1 also
+  as the environment runs it (every module of ours compiled at every start).
 * density: RSS per additional loaded-and-called idle plugin ((RSS after N - RSS after 1) /
   (N - 1)), the framework against raw wasmtime-py doing the same N times (one
   ``deserialize_file``, then a Store, instance and call per plugin), each in a fresh
@@ -238,10 +240,20 @@ def _cpu(code: str, env: dict[str, str]) -> tuple[float, float]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
+def bytecode_env(env: dict[str, str], into: Path) -> dict[str, str]:
+    """``env`` with Python's bytecode cache on, kept in ``into``: an installed package has
+    its ``.pyc`` files (pip compiles them), a source tree under PYTHONDONTWRITEBYTECODE=1
+    (as on the project's machines) compiles every module of ours at every start, while
+    wasmtime-py's, installed, are compiled already. Both sides get the same cache."""
+    out = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out["PYTHONPYCACHEPREFIX"] = str(into)
+    return out
+
+
 def new_process(wasm: Path, cwasm: Path, env: dict[str, str], runs: int) -> dict[str, float]:
     ours_code = OURS_PROCESS.format(tests=str(REPO / "tests"), wasm=str(wasm))
     raw_code = RAW_PROCESS.format(cwasm=str(cwasm))
-    _cpu(ours_code, env)  # warm caches (page cache, digest index)
+    _cpu(ours_code, env)  # warm caches (page cache, digest index, bytecode)
     _cpu(raw_code, env)
     runs_of: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": [], "raw": []}
     for _ in range(runs):
@@ -380,11 +392,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         print("  live = loaded again while a copy is loaded (the compiled code is shared)")
 
-        np = new_process(kitchen, raws["python"], env, runs)
+        np = new_process(kitchen, raws["python"], bytecode_env(env, tmp / "pycache"), runs)
         ratio = (np["ours_ms"] - np["bare_ms"]) / (np["raw_ms"] - np["bare_ms"])
         print(
             f"\nnew process: create a host, load the warm Python guest, call it "
-            f"(median of {runs}; CPU time, user + system)\n"
+            f"(median of {runs}; CPU time, user + system; bytecode cached)\n"
             f"  python -c pass {np['bare_ms']:.0f} ms; raw wasmtime-py {np['raw_ms']:.0f} ms; "
             f"ours {np['ours_ms']:.0f} ms; ours/raw {np['ours_ms'] / np['raw_ms']:.2f} "
             f"(beyond `python -c pass`: {ratio:.2f})\n"
@@ -392,6 +404,14 @@ def main(argv: list[str] | None = None) -> int:
             f"ours {np['ours_wall_ms']:.0f} ms"
         )
         report.values.update({f"new process {k}": v for k, v in np.items()})
+        if env.get("PYTHONDONTWRITEBYTECODE"):  # and as this environment runs it
+            nb = new_process(kitchen, raws["python"], env, runs)
+            print(
+                f"  without .pyc files (PYTHONDONTWRITEBYTECODE=1, a source tree): raw "
+                f"{nb['raw_ms']:.0f} ms, ours {nb['ours_ms']:.0f} ms, ours/raw "
+                f"{nb['ours_ms'] / nb['raw_ms']:.2f}"
+            )
+            report.values.update({f"new process no-pyc {k}": v for k, v in nb.items()})
         report.targets.append(
             Target(
                 "loads/new-process",

@@ -4,10 +4,11 @@ and the hook functions pluggy calls."""
 from __future__ import annotations
 
 import difflib
+import functools
 import keyword
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
-from typing import Any, final
+from typing import Any, Final, final
 
 import attrs
 import pluggy
@@ -40,8 +41,12 @@ log = logging.getLogger("airssys_plugins")
 Match = tuple[HookContract, tuple[str | None, str], HookOptions]
 
 
+@functools.lru_cache(maxsize=4096)
 def _signature_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
-    """A no-op function whose parameters are ``argnames``, for pluggy's introspection."""
+    """A no-op function whose parameters are ``argnames``, for pluggy's introspection.
+
+    Shared by every plugin implementing the hook (it is never called, only read): one
+    ``exec`` per hook signature and process, not one per hook and load."""
     for arg in (name, *argnames):
         if not arg.isidentifier() or keyword.iskeyword(arg):
             raise ValueError(f"{arg!r} is not a Python identifier")
@@ -49,6 +54,24 @@ def _signature_template(name: str, argnames: tuple[str, ...]) -> Callable[..., N
     exec(f"def {name}({', '.join(argnames)}): pass", namespace)  # identifiers checked above
     template: Callable[..., None] = namespace[name]
     return template
+
+
+_NO_OPTIONS: Final = HookOptions()
+#: Whether a signature holds resource handles, by signature object (see _has_handles).
+_HANDLES: dict[int, tuple[wit.FuncSig, bool]] = {}
+
+
+def _has_handles(sig: wit.FuncSig) -> bool:
+    """Whether ``sig`` passes resource handles: asked twice per hook and load, and a walk
+    of its types each time; kept per signature object (the contract's, shared by loads)."""
+    hit = _HANDLES.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        return hit[1]
+    found = next(_resources.handles_in(sig), None) is not None
+    if len(_HANDLES) >= 4096:
+        _HANDLES.clear()
+    _HANDLES[id(sig)] = (sig, found)
+    return found
 
 
 def _same_interface(a: str | None, b: str) -> bool:
@@ -147,7 +170,7 @@ class HookBridge:
         wanted = self._wanted(contract, options, problems)
         matches: list[Match] = []
         for key, binding in sorted(wanted.items()):
-            opts = options.get(key, HookOptions())
+            opts = options.get(key, _NO_OPTIONS)
             target = contract.hooks.get(opts.specname or key)
             if target is None:
                 continue
@@ -169,10 +192,7 @@ class HookBridge:
                     )
                 continue
             iface, sig = found
-            hook_problems = contract.check(target, sig, iface)
-            if not hook_problems:
-                hook_problems = _resource_members(target, image, iface)
-            problems.extend(hook_problems)
+            problems.extend(_checked(contract, target, sig, iface, image))
             matches.append((target, (iface, binding.function), opts))
         if problems:
             raise ContractMismatchError(name, problems)
@@ -230,7 +250,7 @@ class HookBridge:
         call = self._supervised_call(plugin, hook, bound)
         name = plugin.name
         impl: Callable[..., Any]
-        served = self._serves.get(hook)
+        served = self._serves.get(hook) if self._serves else None  # (a deep hash)
         if served is not None:
             current, adapter = served
             impl = _adapted(plugin, hook, current, adapter, bound, call)
@@ -280,7 +300,7 @@ class HookBridge:
         audit = self._audit
         name = plugin.name
         # Handles need the store they live in: such calls go through resources.call.
-        with_handles = next(_resources.handles_in(hook.signature), None) is not None
+        with_handles = _has_handles(hook.signature)
 
         def call(*args: Any) -> Any:
             # A host function (possibly on a worker thread) calling back into the plugin
@@ -353,6 +373,35 @@ def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ..
         return _resources.call(instance, bound, args, interface=bound.interface)
     finally:
         idle.put(instance)
+
+
+def _checked(
+    contract: Contract,
+    target: HookContract,
+    sig: wit.FuncSig,
+    iface: str | None,
+    image: ComponentImage,
+) -> list[Mismatch]:
+    """``contract.check`` of the export found for ``target``, then its resources' members.
+    Without resources in the hook's signature the answer depends on nothing but the
+    contract, the hook and the export: kept per component (:attr:`ComponentImage.shared`),
+    so loading the same component again checks nothing again."""
+    if _has_handles(target.signature):
+        return contract.check(target, sig, iface) or _resource_members(target, image, iface)
+    memo = image.shared
+    key = ("contract-check", id(contract), id(target), id(sig), iface)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is contract and hit[1] is target and hit[2] is sig:
+        return list(hit[3])
+    problems = contract.check(target, sig, iface)
+    if len(memo) >= _CHECKS_KEPT:  # many hosts (contracts) over one component: start again
+        memo.clear()
+    memo[key] = (contract, target, sig, tuple(problems))
+    return problems
+
+
+#: Most entries a component's memo keeps (hooks times the contracts that loaded it).
+_CHECKS_KEPT = 4096
 
 
 def _resource_members(

@@ -45,9 +45,8 @@ class _Loader(Protocol):
     def audit(self) -> AuditLog: ...
     def load(
         self,
-        source: bytes,
+        source: Path,
         *,
-        path: Path | None,
         name: str,
         hooks: dict[str, HookOptions],
         requests: Capabilities,
@@ -223,8 +222,11 @@ def _load_one(
     overrides: Overrides | None = None,
 ) -> tuple[WasmPlugin, str | None]:
     manifest = checked_manifest(source, host.contract.package)
-    # digests are checked before anything compiles; only a regular file within the cap is read
-    data, digest = source.read_component(max_bytes=host.limits.max_component_bytes)
+    # digests are checked before anything compiles; only a regular file within the cap is
+    # hashed (in chunks, or its digest remembered for its current version), and the host
+    # loads the file under that digest: refused if it changed since, read only if it must
+    # be compiled (no copy of a warm component enters the Python heap)
+    digest = source.component_digest(max_bytes=host.limits.max_component_bytes)
     note = None if lock is None else lock.check(source, digest, strict=strict)
     check_signature(source, digest, host.policy.signatures, host.audit)  # before compiling
     if note is not None:
@@ -233,9 +235,9 @@ def _load_one(
         host.limits, **{k: v for k, v in attrs.asdict(manifest.limits).items() if v is not None}
     )
     given = overrides if overrides is not None else Overrides()
+    assert source.component is not None  # component_digest raised otherwise
     plugin = host.load(
-        data,
-        path=source.component,
+        source.component,
         name=source.name,
         hooks=dict(manifest.hooks if given.hooks is None else given.hooks),
         requests=(

@@ -94,6 +94,15 @@ class WasmPlugin:
     def __repr__(self) -> str:
         return f"<WasmPlugin {self.name!r} hooks={sorted(self.hooks)} from {self.path}>"
 
+    def __dir__(self) -> list[str]:
+        """The instance's own attributes: its hookimpls and its data.
+
+        pluggy's ``register`` looks every name of ``dir(plugin)`` up with
+        ``inspect.getattr_static``; the hookimpls are all instance attributes, and
+        leaving the class's methods and properties out (they are never hooks) makes
+        registering several times cheaper."""
+        return list(vars(self))
+
     def call(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
         """Call a bound hook function on an idle instance (a fresh one with per-call
         isolation)."""

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Literal, final
 
 import attrs
-import platformdirs
 import pluggy
 
 from ..policy.capabilities import Capabilities, Limits
@@ -80,6 +79,8 @@ def data_dir(pm: pluggy.PluginManager, given: str | os.PathLike[str] | None) -> 
     """``given``, or ``<user data dir of the app>/plugin-data``."""
     if given is not None:
         return Path(given)
+    import platformdirs  # imported on first use: a host given its data_dir never pays it
+
     return Path(platformdirs.user_data_dir(pm.project_name)) / "plugin-data"
 
 

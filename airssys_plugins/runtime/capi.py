@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any, Final
 
 from wasmtime import Store, WasmtimeError
@@ -108,9 +107,11 @@ C_FUNCTIONS: Final[dict[str, Any]] = {
 
 def wasmtime_version() -> str:
     """The installed wasmtime-py's version, for messages about its internals."""
+    from .engine import wasmtime_version as version  # cheap: no importlib.metadata
+
     try:
-        return metadata.version("wasmtime")
-    except metadata.PackageNotFoundError:  # pragma: no cover - imported, so installed
+        return version()
+    except ImportError:  # pragma: no cover - imported, so installed
         return "unknown"
 
 

@@ -68,11 +68,40 @@ epochs = 0
 @functools.cache
 def wasmtime_version() -> str:
     """The installed wasmtime-py's version (part of the compile-cache key). Read on first
-    use: ``importlib.metadata`` costs ~10 ms to import, which a process that loads only
-    from bytes already compiled in it never pays."""
+    use, from the ``METADATA`` of the one ``wasmtime-*.dist-info`` beside the imported
+    package when there is exactly one: ``importlib.metadata`` costs ~10-20 ms to import
+    (email, zipfile, csv), which a new process loading from the compile cache would pay
+    on every start. Anything else asks ``importlib.metadata``."""
+    found = _dist_info_version()
+    if found is not None:
+        return found
     from importlib.metadata import version
 
     return version("wasmtime")
+
+
+def _dist_info_version() -> str | None:
+    import wasmtime
+
+    site = os.path.dirname(os.path.dirname(os.path.abspath(wasmtime.__file__)))
+    try:
+        infos = [n for n in os.listdir(site) if _DIST_INFO.fullmatch(n)]
+        if len(infos) != 1:
+            return None
+        with open(os.path.join(site, infos[0], "METADATA"), encoding="utf-8") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    fields = dict(
+        line.split(": ", 1) for line in head.split("\n\n", 1)[0].splitlines() if ": " in line
+    )
+    name, version = fields.get("Name", ""), fields.get("Version", "")
+    if name.lower() != "wasmtime" or not re.fullmatch(r"[0-9][0-9A-Za-z.+!_-]*", version):
+        return None
+    return version
+
+
+_DIST_INFO: Final = re.compile(r"wasmtime-[^-]+\.dist-info", re.IGNORECASE)
 
 
 def _fingerprint(fuel: bool) -> str:
@@ -203,7 +232,16 @@ def error_text(exc: BaseException, *, limit: int = 600) -> str:
 
 def aot_cache_dir() -> Path:
     """Where compiled components are kept: ``$AIRSSYS_PLUGINS_CACHE_DIR`` or the user cache."""
-    override = os.environ.get("AIRSSYS_PLUGINS_CACHE_DIR")
+    env = os.environ
+    return _aot_cache_dir(
+        env.get("AIRSSYS_PLUGINS_CACHE_DIR"), env.get("XDG_CACHE_HOME"), env.get("HOME")
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _aot_cache_dir(override: str | None, _xdg: str | None, _home: str | None) -> Path:
+    # Keyed by the variables platformdirs reads on Linux: a load asks several times, and
+    # platformdirs costs ~0.1 ms a call; a test or a host that changes them is still seen.
     if override:
         return Path(override) / "aot"
     import platformdirs  # imported on first use: ~10 ms

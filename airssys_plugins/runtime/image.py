@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -218,6 +219,7 @@ class _Facts:
         "measured",
         "raw_exports",
         "raw_probe",
+        "shared",
         "stamp",
     )
 
@@ -250,6 +252,8 @@ class _Facts:
         #: :func:`.engine.plan_stamp` of the byte-export plan these facts were made with:
         #: a plan changed or removed on disk since (``cache clear``) makes them stale.
         self.stamp: tuple[int, int, int] | None = None
+        #: See :attr:`ComponentImage.shared`.
+        self.shared: dict[Any, Any] = {}
 
 
 #: Facts of the components loaded lately (with the compile cache), by (digest, fuel, byte
@@ -327,6 +331,37 @@ class ComponentImage:
     #: ``path=``): what a batch ships to its workers (host/shipment.py). None when it
     #: came from a file, which is read again (and checked against ``sha256``) instead.
     data: bytes | None = attrs.field(default=None, repr=False)
+    _own: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False)
+
+    @property
+    def shared(self) -> dict[Any, Any]:
+        """A memo shared by every image of the same component bytes in this process (what
+        the host derives from the exports alone, e.g. contract checks), or this image's
+        own when nothing is kept per digest (``compile_cache=False``). Entries must hold
+        what their keys name, so a key's ids stay theirs."""
+        facts = self._facts
+        return self._own if facts is None else facts.shared
+
+    def export_index(self, name: str, interface: str | None = None) -> Any:
+        """``component.get_export_index(name, <interface's index>)``, looked up once per
+        compiled component (shared by the images of copies loaded at once): the hooks of
+        one interface share its index. None: no such export."""
+        comp = self.component
+        indices = _INDICES.get(comp)
+        if indices is None:
+            indices = _INDICES.setdefault(comp, {})
+        key = (interface, name)
+        try:
+            return indices[key]
+        except KeyError:
+            pass
+        if interface is None:
+            index = comp.get_export_index(name)
+        else:
+            parent = self.export_index(interface)
+            index = None if parent is None else comp.get_export_index(name, parent)
+        indices[key] = index
+        return index
 
     @classmethod
     def load(
@@ -509,8 +544,8 @@ class ComponentImage:
 
     def imported_functions(self) -> Imported:
         """(interface, function) -> signature of every function the component imports from
-        an interface (what a host linking plugins together must provide); read once per
-        component in this process."""
+        an interface other than WASI's (what host functions or other plugins must provide;
+        the sandbox links WASI); read once per component in this process."""
         facts = self._facts
         if facts is not None and facts.imported is not None:
             return facts.imported
@@ -554,6 +589,12 @@ class ComponentImage:
         return None
 
 
+#: Export indices by compiled component, while it lives (see export_index).
+_INDICES: weakref.WeakKeyDictionary[Component, dict[tuple[str | None, str], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _file_digest(f: RegularFile, cache: bool) -> str:
     """The SHA-256 of the opened component ``f``: remembered in this process or (with
     ``cache``) in the compile cache's digest index for its :class:`.._files.FileKey`, else
@@ -583,6 +624,8 @@ class _Unnamed:
 def _imported_functions(eng: Engine, component: Component) -> Imported:
     found: Imported = {}
     for name, ext in component.type.imports(eng).items():
+        if name.startswith("wasi:"):
+            continue  # the sandbox links WASI; reading its ~400 signatures cost 15-25 ms
         ty = ext.ty
         if isinstance(ty, ComponentInstanceType):
             names = _Unnamed()

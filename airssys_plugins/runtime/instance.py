@@ -11,12 +11,13 @@ import math
 import re
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast, final
 
 import attrs
 from wasmtime import Store, WasmtimeError
-from wasmtime.component import Component, Instance
+from wasmtime.component import Instance
 
 from .._errors import (
     ArgumentError,
@@ -332,9 +333,9 @@ class BoundFunc:
     timeout: float | None = None
     #: The raw byte route of this function (see rawabi), taken for large payloads.
     raw: RawBinding | None = None
-    #: Export indices of the lift measuring the result in guest memory and of the real
+    #: Export names of the lift measuring the result in guest memory and of the real
     #: lift of the measured result (see :mod:`.measure`); None: measured after copying.
-    measured: tuple[Any, Any] | None = None
+    measured: tuple[str, str] | None = None
     #: The result holds one string (or one latin1 byte buffer) and no other list: its
     #: copy is bounded by the guest's memory (see _SINGLE_BUFFER_SHARE).
     single_buffer: bool = False
@@ -839,8 +840,11 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
     single = bound.single_buffer and self._memory_bounds_results
     if bound.measured is not None and self._measure_limit is not None and not single:
-        shape = instance.get_func(store, bound.measured[0])
-        real = instance.get_func(store, bound.measured[1])
+        indices = [self.image.export_index(n) for n in bound.measured]
+        shape = real = None
+        if None not in indices:  # pragma: no branch - checked when the image was loaded
+            shape = instance.get_func(store, indices[0])
+            real = instance.get_func(store, indices[1])
         if shape is not None and real is not None:  # else: measured after copying
             ref = (_byref(capi.func_handle(shape)), shape)
             ref += (_byref(capi.func_handle(real)), real)
@@ -991,21 +995,86 @@ def bind_export(
     ``byte_buffers``: call the byte-buffer export of the function when the component
     has one (see :mod:`.relift`); False calls the original export.
     """
-    comp: Component = image.component
     byte_export = image.byte_exports.get((interface, function)) if byte_buffers else None
     if byte_export is not None:
-        index = comp.get_export_index(byte_export)
-    elif interface is None:
-        index = comp.get_export_index(function)
+        index = image.export_index(byte_export)
     else:
-        parent = comp.get_export_index(interface)
-        index = None if parent is None else comp.get_export_index(function, parent)
+        index = image.export_index(function, interface)
     if index is None:
         raise PluginLoadError(
             f"plugin {image.name!r} does not export {interface}#{function}", plugin=image.name
         )
     latin1 = byte_export is not None
     raw = _raw_binding(image, interface, function, signature) if byte_buffers else None
+    conv = _converters(signature, latin1)
+    measured = image.measured.get((interface, function))
+    if measured is not None and latin1 != ((interface, function) in image.byte_exports):
+        measured = None  # it measures the byte-buffer export's lift, not called here
+    # looked up at the first call (most hooks of a big contract are never called)
+    names = None if measured is None else (measured.shape, measured.real)
+    return BoundFunc(
+        hook=hook,
+        interface=interface,
+        function=function,
+        param_names=conv.param_names,
+        lowers=conv.lowers,
+        lift=conv.lift,
+        index=index,
+        scalar_params=conv.scalar_params,
+        scalar_result=conv.scalar_result,
+        measure=conv.measure,
+        exact_measure=conv.exact_measure,
+        timeout=timeout,
+        raw=raw,
+        measured=names,
+        single_buffer=conv.single_buffer,
+    )
+
+
+@final
+class _Converters:
+    """What calling a function of one signature needs from the host, whichever component
+    exports it: built once per signature (and latin1) and shared (converters hold no state
+    of a plugin; resource handles find their store and plugin at each call). A plain
+    class: attrs would compile its methods at every start of a process."""
+
+    __slots__ = (
+        "exact_measure",
+        "lift",
+        "lowers",
+        "measure",
+        "param_names",
+        "scalar_params",
+        "scalar_result",
+        "single_buffer",
+    )
+
+    def __init__(
+        self,
+        param_names: tuple[str, ...],
+        lowers: tuple[Lower, ...],
+        lift: Lift | None,
+        measure: Measure | None,
+        exact_measure: Measure | None,
+        scalar_params: bool,
+        scalar_result: bool,
+        single_buffer: bool,
+    ):
+        self.param_names = param_names
+        self.lowers = lowers
+        self.lift = lift
+        self.measure = measure
+        self.exact_measure = exact_measure
+        self.scalar_params = scalar_params
+        self.scalar_result = scalar_result
+        self.single_buffer = single_buffer
+
+
+def _converters(signature: wit.FuncSig, latin1: bool) -> _Converters:
+    return _by_identity(_CONVERTERS, signature, latin1, _make_converters)
+
+
+def _make_converters(signature: wit.FuncSig, latin1: bool) -> _Converters:
     result = signature.result
     lift: Lift | None = None
     measure: Measure | None = None
@@ -1021,31 +1090,45 @@ def bind_export(
         )
     elif result is not None:
         lift, measure = lifter(result), measurer(result)
-    measured = image.measured.get((interface, function))
-    if measured is not None and latin1 != ((interface, function) in image.byte_exports):
-        measured = None  # it measures the byte-buffer export's lift, not called here
-    indices = None
-    if measured is not None:
-        indices = (comp.get_export_index(measured.shape), comp.get_export_index(measured.real))
-        if None in indices:  # pragma: no cover - checked when the image was loaded
-            indices = None
-    return BoundFunc(
-        hook=hook,
-        interface=interface,
-        function=function,
+    return _Converters(
         param_names=tuple(n for n, _ in signature.params),
         lowers=tuple(lowerer(t, latin1=latin1) for t in signature.param_types),
         lift=lift,
-        index=index,
-        scalar_params=all(_is_scalar(t) for t in signature.param_types),
-        scalar_result=_is_scalar(result),
         measure=measure,
         exact_measure=exact_measure,
-        timeout=timeout,
-        raw=raw,
-        measured=indices,
+        scalar_params=all(_is_scalar(t) for t in signature.param_types),
+        scalar_result=_is_scalar(result),
         single_buffer=_buffers(result, latin1) == 1,
     )
+
+
+_T = TypeVar("_T")
+#: Shared converters by (id(signature), latin1), holding the signature (so its id stays
+#: its own): a load binds each hook, and a contract hands the same signature objects to
+#: every plugin it loads. Keyed by identity, not equality: equal signatures may still
+#: differ in what is not compared (parameter names, the Python classes of records).
+_Shared = OrderedDict[tuple[int, bool], tuple[wit.FuncSig, Any]]
+_CONVERTERS: _Shared = OrderedDict()
+_RAW_SIGNATURES: _Shared = OrderedDict()
+_SHARED_KEPT: Final = 2048
+_shared_lock = threading.Lock()
+
+
+def _by_identity(
+    table: _Shared, signature: wit.FuncSig, flag: bool, make: Callable[[wit.FuncSig, bool], _T]
+) -> _T:
+    key = (id(signature), flag)
+    with _shared_lock:
+        entry = table.get(key)
+        if entry is not None and entry[0] is signature:
+            table.move_to_end(key)
+            return cast(_T, entry[1])
+    made = make(signature, flag)
+    with _shared_lock:
+        table[key] = (signature, made)
+        while len(table) > _SHARED_KEPT:
+            table.popitem(last=False)
+    return made
 
 
 def _raw_binding(
@@ -1056,15 +1139,27 @@ def _raw_binding(
     export = image.raw_exports.get((interface, function))
     if export is None or image.raw_probe is None:
         return None
-    try:
-        sig = RawSignature(signature)
-    except TypeError:
+    sig = _raw_signature(signature)
+    if sig is None:
         return None
     binding = RawBinding(sig, export.call, export.post, export.alloc, image.raw_probe)
     expected = 0x7E if export.retptr else export.result
     if binding.params != export.params or binding.result != expected:
         return None
     return binding
+
+
+def _raw_signature(signature: wit.FuncSig) -> RawSignature | None:
+    """The raw route's converters of ``signature`` (None: not covered); shared like
+    :func:`_converters`."""
+    return _by_identity(_RAW_SIGNATURES, signature, False, _make_raw_signature)
+
+
+def _make_raw_signature(signature: wit.FuncSig, _: bool) -> RawSignature | None:
+    try:
+        return RawSignature(signature)
+    except TypeError:
+        return None
 
 
 def _check_imports(

@@ -1,0 +1,305 @@
+"""What loads share, and what a new process does not import (issue 18 §3, §5): the
+per-component and per-signature memos of a load are exact, and never let one host's
+contract, one hook's Python classes or one plugin's options leak into another's."""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import subprocess
+import sys
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    ContractMismatchError,
+    HookOptions,
+    IntegrityError,
+    PluginHost,
+    _files,
+    u32,
+)
+from airssys_plugins.authoring.build import find_tool
+from airssys_plugins.contract import wit
+from airssys_plugins.discovery.lockfile import LockEntry, Lockfile
+from airssys_plugins.discovery.sources import discover_plugins
+from airssys_plugins.runtime import ComponentImage, engine
+from airssys_plugins.runtime import instance as _instance
+
+from .demo import PACKAGE, DemoHooks
+
+Demo = Callable[..., Path]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty compile cache, and no digest remembered from another test."""
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "cache"))
+    _files.forget_digests()
+    return tmp_path / "cache" / "aot"
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test count as written long ago (see test_fast_loads.py)."""
+    monkeypatch.setattr(_files, "_now_ns", lambda: time.time_ns() + 10 * _files.RACY_NS)
+
+
+def _demo_pm() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    return pm
+
+
+# --------------------------------------------------------------------------- pluggy
+
+
+def test_pluggy_sees_the_hookimpls_and_their_options(demo: Demo, private_cache: Path) -> None:
+    """dir() of a plugin lists its own attributes (what pluggy's register scans): every
+    hookimpl with its options is registered, the class's methods are never taken for
+    hooks, and a plugin blocked and unblocked by its circuit registers the same way."""
+    pm = _demo_pm()
+    wasm = demo(k=3, funcs=["add-one", "pick"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        plugin = host.load(wasm, name="p", hooks={"add_one": HookOptions(tryfirst=True)})
+        names = dir(plugin)
+        assert {"add_one", "pick", "name", "hooks"} <= set(names)
+        assert "close" not in names
+        assert "call" not in names
+        [impl] = pm.hook.add_one.get_hookimpls()
+        assert impl.plugin is plugin
+        assert impl.tryfirst
+        assert not impl.trylast
+        assert [i.plugin_name for i in pm.hook.pick.get_hookimpls()] == ["p"]
+        host.load(wasm, name="q")
+        assert [i.plugin_name for i in pm.hook.add_one.get_hookimpls()] == ["q", "p"]
+        assert pm.hook.add_one(x=1) == [4, 4]
+        assert pm.hook.pick(x=3) == 30  # the demo guest answers 10 * k for its own k
+
+
+# --------------------------------------------------------------------------- contracts
+
+
+class _OtherHooks:
+    """add_one with another result type than the demo component exports."""
+
+    @pluggy.HookspecMarker("demo")
+    def add_one(self, x: u32) -> str:  # type: ignore[empty-body]
+        """The demo component returns a u32 here."""
+
+
+def test_a_contract_check_kept_for_one_host_never_passes_another(
+    demo: Demo, private_cache: Path
+) -> None:
+    """A component's export checks are kept per component and contract: a host whose
+    contract disagrees with the export refuses the component that another host (with a
+    matching contract) loaded from the same bytes, and each again on a second load."""
+    wasm = demo(k=2, funcs=["add-one"])
+    matching = _demo_pm()
+    other = pluggy.PluginManager("demo")
+    other.add_hookspecs(_OtherHooks)
+    with PluginHost(matching, package=PACKAGE) as ok, PluginHost(other, package=PACKAGE) as no:
+        for round_ in range(2):
+            ok.load(wasm, name=f"ok{round_}")
+            with pytest.raises(ContractMismatchError) as info:
+                no.load(wasm, name=f"no{round_}")
+            assert info.value.plugin == f"no{round_}"
+            assert "add_one" in str(info.value)
+        assert matching.hook.add_one(x=1) == [3, 3]
+        assert no.plugins == {}
+
+
+# --------------------------------------------------------------------------- converters
+
+
+@attrs.frozen
+class _PointA:
+    x: int
+    y: int
+
+
+@attrs.frozen
+class _PointB:
+    x: int
+    y: int
+
+
+def _point_sig(py: type) -> wit.FuncSig:
+    record = wit.RecordT(
+        "point", (("x", wit.Prim("u32")), ("y", wit.Prim("u32"))), py=py, py_fields=("x", "y")
+    )
+    return wit.FuncSig((("p", record),), record)
+
+
+def test_converters_are_shared_by_signature_object_not_by_equality() -> None:
+    """Equal signatures whose records are different Python classes get converters of
+    their own (equality leaves the classes out); one signature object gets one set."""
+    a, b = _point_sig(_PointA), _point_sig(_PointB)
+    assert a == b  # WIT equality: the Python classes are not compared
+    conv_a, conv_b = _instance._converters(a, False), _instance._converters(b, False)
+    assert conv_a is not conv_b
+    assert conv_a.lift is not conv_b.lift
+    assert _instance._converters(a, False) is conv_a
+    assert _instance._converters(a, True) is not conv_a  # latin1 lowers differently
+
+
+def test_converters_kept_for_a_freed_signature_are_not_reused() -> None:
+    """A converter entry names its signature object: a new signature that happens to get
+    the id of a freed one is not served the old converters."""
+    for _ in range(50):
+        sig = _point_sig(_PointA)
+        conv = _instance._converters(sig, False)
+        key = (id(sig), False)
+        assert _instance._CONVERTERS[key][0] is sig
+        assert _instance._converters(sig, False) is conv
+        del sig, conv
+
+
+# --------------------------------------------------------------------------- load_plugins
+
+
+def test_load_plugins_loads_a_warm_component_without_reading_it(
+    demo: Demo, private_cache: Path, settled: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_plugins checks the digest (lockfile included) and loads the file by path: a
+    warm component is neither read into memory nor hashed again, and a lockfile that
+    disagrees still refuses it before anything is compiled."""
+    d = tmp_path / "plugins" / "adder"
+    d.mkdir(parents=True)
+    shutil.copy(demo(k=5, funcs=["add-one"]), d / "adder.wasm")
+    (d / "plugin.toml").write_text('name = "adder"\nversion = "1.0.0"\n')
+    found = discover_plugins(
+        "demo", [tmp_path / "plugins"], user_dirs=False, site_dirs=False, packs=False
+    )
+    pm = _demo_pm()
+    with PluginHost(pm, package=PACKAGE) as host:
+        assert list(host.load_plugins(found).loaded) == ["adder"]  # compiles: reads it
+        host.unload("adder")
+        reads: list[str] = []
+        real_read, real_sha = _files.RegularFile.read, _files.RegularFile.sha256
+        monkeypatch.setattr(
+            _files.RegularFile, "read", lambda self: reads.append("read") or real_read(self)
+        )
+        monkeypatch.setattr(
+            _files.RegularFile, "sha256", lambda self: reads.append("sha") or real_sha(self)
+        )
+        [source] = found
+        lock = Lockfile.from_entries(
+            "demo", [LockEntry.for_source(source, source.component_digest())]
+        )
+        report = host.load_plugins(found, lockfile=lock, strict=True)
+        assert list(report.loaded) == ["adder"]
+        assert reads == []
+        assert pm.hook.add_one(x=1) == [6]
+        host.unload("adder")
+        wrong = attrs.evolve(lock.entries["adder"], sha256="0" * 64)
+        report = host.load_plugins(found, lockfile=Lockfile.from_entries("demo", [wrong]))
+        [broken] = report.broken
+        assert isinstance(broken.error, IntegrityError)
+        assert host.plugins == {}
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def test_imported_functions_leave_wasi_out(tmp_path: Path) -> None:
+    """imported_functions lists what host functions or other plugins must provide: not
+    WASI's interfaces, which the sandbox links (their signatures are never read)."""
+    wat = """(component
+  (import "wasi:cli/environment@0.2.0" (instance
+    (export "get-arguments" (func (result (list string))))))
+  (import "test:lib/api@1.0.0" (instance
+    (export "twice" (func (param "x" u32) (result u32)))))
+)"""
+    src, out = tmp_path / "imports.wat", tmp_path / "imports.wasm"
+    src.write_text(wat)
+    subprocess.run([find_tool("wasm-tools"), "parse", str(src), "-o", str(out)], check=True)
+    image = ComponentImage.load("imports", out, cache=False)
+    assert set(image.imports) == {"wasi:cli/environment@0.2.0", "test:lib/api@1.0.0"}
+    found = image.imported_functions()
+    assert list(found) == [("test:lib/api@1.0.0", "twice")]
+    assert found[("test:lib/api@1.0.0", "twice")].result == wit.Prim("u32")
+
+
+def test_the_wasmtime_version_is_read_without_importlib_metadata() -> None:
+    """The compile cache's key names the installed wasmtime-py exactly as
+    importlib.metadata does, read from its dist-info."""
+    from importlib.metadata import version
+
+    assert engine._dist_info_version() == version("wasmtime") == engine.wasmtime_version()
+
+
+def test_a_warm_load_in_a_new_process_imports_no_metadata_machinery(
+    demo: Demo, private_cache: Path, tmp_path: Path
+) -> None:
+    """Importing the package imports neither asyncio, platformdirs nor importlib.metadata;
+    a new process that creates a host (with its data dir given) and loads a component
+    from the warm compile cache imports neither importlib.metadata nor tempfile's writers
+    of ours (platformdirs and asyncio come with modules this work does not own)."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=8, funcs=["add-one"]), wasm)
+    ComponentImage.load("adder", wasm)  # fills the compile cache
+    code = f"""
+import sys
+import airssys_plugins
+bare = [m for m in ("asyncio", "platformdirs", "importlib.metadata") if m in sys.modules]
+assert not bare, bare
+import pluggy
+sys.path.insert(0, {str(ROOT)!r})
+from tests.demo import DemoHooks, PACKAGE
+pm = pluggy.PluginManager("demo")
+pm.add_hookspecs(DemoHooks)
+with airssys_plugins.PluginHost(pm, package=PACKAGE, data_dir={str(tmp_path / "data")!r}) as h:
+    h.load({str(wasm)!r}, name="adder")
+    assert pm.hook.add_one(x=1) == [9]
+assert "importlib.metadata" not in sys.modules
+print("ok")
+"""
+    env = dict(os.environ, AIRSSYS_PLUGINS_CACHE_DIR=str(private_cache.parent))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_the_cache_directory_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aot_cache_dir is remembered per environment, so changing the variables it reads
+    moves the cache as before."""
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "one"))
+    assert engine.aot_cache_dir() == tmp_path / "one" / "aot"
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "two"))
+    assert engine.aot_cache_dir() == tmp_path / "two" / "aot"
+    monkeypatch.delenv("AIRSSYS_PLUGINS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert engine.aot_cache_dir() == tmp_path / "xdg" / "airssys-plugins" / "aot"
+
+
+def test_what_loads_share_does_not_keep_an_unloaded_component(
+    demo: Demo, private_cache: Path
+) -> None:
+    """The memos of a load (export indices, converters, contract checks) hold no
+    wasmtime object: an unloaded plugin's compiled component, and the mapping of its
+    artefact, are freed at once."""
+    pm = _demo_pm()
+    wasm = demo(k=4, funcs=["add-one", "pick"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        plugin = host.load(wasm, name="p")
+        assert pm.hook.add_one(x=1) == [5]
+        component = weakref.ref(plugin.image.component)
+        del plugin
+        host.unload("p")
+        gc.collect()
+        assert component() is None
+        host.load(wasm, name="p")  # loads again from the cache, with the memos
+        assert pm.hook.add_one(x=2) == [6]
