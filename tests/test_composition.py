@@ -750,3 +750,32 @@ def test_inspect_of_a_plugin_dir_shows_its_links(
     # a bare component has no manifest, so nothing is said about links
     assert main(["inspect", "--json", str(folder / "wordstats.wasm")]) == 0
     assert json.loads(capsys.readouterr().out)["links"] == []
+
+
+# An importer whose linked interface passes a resource handle (a borrow<thing>).
+HANDLE_IMPORTER = """(component
+  (import "res:link/things@1.0.0" (instance $t
+    (export "thing" (type $thing (sub resource)))
+    (export "peek" (func (param "t" (borrow $thing)) (result u32)))
+    (export "size" (func (result u32)))))
+  (core module $m (func (export "boom") (result i32) (i32.const 1)))
+  (core instance $i (instantiate $m))
+  (func $boom (result u32) (canon lift (core func $i "boom")))
+  (instance $hooks (export "boom" (func $boom)))
+  (export "wstats:hooks/boom@1.0.0" (instance $hooks)))"""
+
+
+def test_a_link_passing_resource_handles_is_refused(make_host: MakeHost, tmp_path: Path) -> None:
+    """Links carry values only: an import from another plugin whose functions pass
+    resource handles is a LinkError naming the functions and what to do instead."""
+    from .test_hostile_calls import parse_component
+
+    link = "holder:res:link/things@^1"
+    host = make_host(grants={"importer": Capabilities(plugins=[link])})
+    wasm = parse_component(tmp_path, "importer", HANDLE_IMPORTER)
+    with pytest.raises(LinkError, match=r"peek pass resource handles") as info:
+        host.load(wasm, name="importer", requests=Capabilities(plugins=[link]))
+    assert (info.value.importer, info.value.provider) == ("importer", "holder")
+    assert "host.provide" in str(info.value)
+    assert "size" not in str(info.value).split("but")[1]  # only the functions with handles
+    assert "importer" not in host.plugins

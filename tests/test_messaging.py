@@ -543,3 +543,20 @@ def test_status_without_a_file_or_with_a_bad_one_is_one_message(
     assert (code, "is not a host status file (not JSON" in err) == (1, True)
     with pytest.raises(SystemExit, match="give --app NAME"):
         _status(capsys)
+
+
+def test_a_relative_status_path_is_where_the_writer_was_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative status file path is resolved when the StatusFile is made: the writer
+    thread does not follow a later chdir (it wrote into whatever the cwd was)."""
+    from airssys_plugins.host.status import StatusFile
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    status = StatusFile("host-status.json")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert status.write({"format": 1})
+    assert (tmp_path / "here" / "host-status.json").is_file()
+    assert not (tmp_path / "elsewhere" / "host-status.json").exists()

@@ -11,6 +11,7 @@ class a named type maps to rides along (``py``) but never takes part in comparis
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeAlias
@@ -288,6 +289,7 @@ def version_compatible(expected: str | None, actual: str | None) -> bool:
         return expected == actual
 
 
+@functools.lru_cache(maxsize=4096)  # pure; ~40 calls a load, with few distinct names
 def split_interface_name(full: str) -> tuple[str, str, str | None] | None:
     """``ns:pkg/iface@1.0.0`` -> (``ns:pkg``, ``iface``, ``1.0.0``); None if not of that form."""
     m = re.match(rf"^({_ID}:{_ID})/(%?{_ID})(?:@([^\s#]+))?$", full)

@@ -362,6 +362,22 @@ class Links:
                 plugin=name,
                 path=None if image.path is None else str(image.path),
             )
+        for link in links:
+            carrying = sorted(
+                fname
+                for fname, sig in link.functions.items()
+                if any(any(wit.resources_in(t)) for t in (*sig.param_types, sig.result))
+            )
+            if carrying:
+                raise LinkError(
+                    f"plugin {name!r} imports {link.interface} from plugin {link.provider!r}, "
+                    f"but its function(s) {', '.join(carrying)} pass resource handles: links "
+                    "between plugins carry values only. Provide the resource from the host "
+                    "(host.provide), or compose the two components into one before loading",
+                    plugin=name,
+                    importer=name,
+                    provider=link.provider,
+                )
         self._check_cycle(name, links)
         for link in links:
             provider = self._plugins.get(link.provider)

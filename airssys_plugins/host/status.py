@@ -28,8 +28,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal, final
 
-import platformdirs
-
 from .._errors import PluginError
 from .._files import FileRefusedError, atomic_write, read_metadata_file
 
@@ -65,12 +63,15 @@ class StatusFile:
     """One app's host status file."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+        # absolute now: a writer thread must not follow a later chdir of the process
+        self.path = Path(path).absolute()
 
     @classmethod
     def for_app(cls, app: str) -> StatusFile:
         """``<user state dir>/<app>/host-status.json`` (platformdirs), where the circuit
         file of the app is too."""
+        import platformdirs  # on first use: ~10 ms of every start otherwise
+
         return cls(Path(platformdirs.user_state_dir(app)) / STATUS_FILE)
 
     def write(self, data: Mapping[str, Any]) -> bool:

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
-import platformdirs
 
 from .._errors import HookCallError, PluginError
 from .._files import atomic_write
@@ -236,6 +235,8 @@ class CircuitFile:
 
     @classmethod
     def for_app(cls, app: str) -> CircuitFile:
+        import platformdirs  # on first use: ~10 ms of every start otherwise
+
         return cls(Path(platformdirs.user_state_dir(app)) / "circuits.json")
 
     def read(self) -> dict[str, dict[str, Any]]:
