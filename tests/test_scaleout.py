@@ -324,6 +324,30 @@ def test_chunks_start_small_grow_to_the_work_and_shrink_at_the_end() -> None:
     assert endless.next() == 4096  # capped: a chunk's items sit in memory at once
 
 
+def test_chunks_are_sized_by_the_workers_cpu_time_and_capped_by_the_wall_clock() -> None:
+    """A chunk holds `seconds` of the workers' CPU time: waiting for a core on a busy
+    machine (wall 2x CPU) does not shrink it; a hook that mostly waits (little CPU) gets
+    chunks of at most WALL_CAP x `seconds` of wall-clock time, not thousands of items."""
+    contended = _Sizer(workers=2, seconds=0.1, total=None)
+    contended.took(10, 0.02, 0.01)  # 1 ms of CPU per item, 2 ms of wall-clock time
+    assert contended.next() == 100
+    waiting = _Sizer(workers=2, seconds=0.1, total=None)
+    waiting.took(10, 0.1, 0.0001)  # 10 ms per item, nearly all of it waiting
+    assert waiting.next() == int(_Sizer.WALL_CAP * 0.1 / 0.01)
+    unmeasured = _Sizer(workers=2, seconds=0.1, total=None)
+    unmeasured.took(10, 0.01, 0.0)  # no CPU time reported: the wall time stands for it
+    assert unmeasured.next() == 100
+
+
+def test_the_report_counts_the_workers_cpu_time(batch_host: PluginHost, pool: LocalPool) -> None:
+    """`report.worker_cpu` is the CPU time the hook calls took on the workers: more than
+    nothing, and no more than the workers could have spent while the batch ran."""
+    items = [{"x": i} for i in range(200) if i != 13]
+    result = batch_host.map("add_one", items, pool=pool)
+    report = result.report
+    assert 0 < report.worker_cpu <= report.elapsed * report.workers
+
+
 def test_cheap_items_travel_in_few_chunks(batch_host: PluginHost, pool: LocalPool) -> None:
     """Without chunksize, a batch of cheap items is sent in a few big chunks."""
     items = [{"x": i} for i in range(3000) if i != 13]

@@ -155,13 +155,15 @@ def build(shipment: Shipment, *, deserialised: list[str] | None = None) -> Any:
 
 def run_chunk(
     shipment: Shipment, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
-) -> tuple[float, bytes]:
-    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``: the seconds the calls
-    took (the parent sizes later chunks by it) and the chunk's outcomes, pickled together
-    as ``(index, value, error, cause)`` tuples; an outcome that cannot be pickled fails its
-    item only."""
+) -> tuple[float, float, bytes]:
+    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``: the wall-clock seconds
+    and the CPU seconds (of this thread, where the calls and their guests run) the calls
+    took, by which the parent sizes later chunks, and the chunk's outcomes, pickled
+    together as ``(index, value, error, cause)`` tuples; an outcome that cannot be pickled
+    fails its item only."""
     host = host_for(shipment)
     caller = getattr(host.pm.hook, hook)
+    cpu = time.thread_time()
     started = time.perf_counter()
     out: list[tuple[int, Any, PluginError | None, BaseException | None]] = []
     for index, item in chunk:
@@ -171,11 +173,16 @@ def run_chunk(
             failed = _failed(index, hook, exc)
             out.append((index, None, failed.error, failed.cause))
     elapsed = time.perf_counter() - started
+    cpu = time.thread_time() - cpu
     try:
-        return elapsed, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+        return elapsed, cpu, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # some result (or an error's field) does not pickle: find which
-        return elapsed, pickle.dumps(
-            [_picklable_outcome(hook, o) for o in out], protocol=pickle.HIGHEST_PROTOCOL
+        return (
+            elapsed,
+            cpu,
+            pickle.dumps(
+                [_picklable_outcome(hook, o) for o in out], protocol=pickle.HIGHEST_PROTOCOL
+            ),
         )
 
 
@@ -203,7 +210,7 @@ def _picklable_outcome(
 
 def run_chunk_from_file(
     key: str, path: str, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
-) -> tuple[float, bytes]:
+) -> tuple[float, float, bytes]:
     """:func:`run_chunk` for the local pool: the shipment is read from ``path`` (written
     once by the parent) the first time this process sees ``key``."""
     with _lock:
