@@ -1,34 +1,43 @@
 """Scale-out: a CPU-bound hook over 2,000 items in 1 process, a local pool of 2 processes
-and a Dask LocalCluster of 2 workers; dispatch overhead; a fault run.
+and a Dask LocalCluster of 2 workers (with Dask's defaults, and with quiet workers);
+dispatch overhead; a fault run.
 
 Run from the repository root::
 
-    python bench/bench_scaleout.py            # about 1 min
+    python bench/bench_scaleout.py            # about 2 min
     python bench/bench_scaleout.py --quick    # smoke run (200 items)
 
 The hook is the bench guest's ``burn(n)`` (pure wasm, no host calls), with ``n`` chosen
-so that one call takes about 2 ms here. Rows:
+so that one call takes about 2 ms of CPU here. Each engine is measured in a block of its
+own, with only its own processes alive (an idle Dask cluster beside the local pool would
+take CPU from it), in rounds that each run both:
 
-* ``1 process``: ``pm.hook.burn(n=...)`` in a loop in this process: the baseline;
+* ``1 process``: ``pm.hook.burn(n=...)`` in a loop in this process: the block's baseline;
 * ``local pool (2)``: ``host.map`` on a :class:`LocalPool` of 2 processes, started and
   warmed (host built, component deserialised) before timing;
 * ``dask (2 workers)``: ``host.map(client=...)`` on a ``LocalCluster`` of 2 worker
-  processes with one thread each, warmed the same way.
+  processes with one thread each, warmed the same way, with Dask's default settings;
+* ``dask, quiet workers``: the same with the settings of ``QUIET_DASK`` (the how-to's
+  advice for CPU-bound batches: no statistical profiler, slower monitors).
 
-Throughput is items/s; rounds are interleaved (each round runs every row) and the table
-shows medians. ``first result`` is the time from the call to the first item back;
-``chunks`` how many chunks the batch was cut into (sized by the workers' measured time
-per item). ``CPU`` is the CPU time of this process and every worker process (and Dask's
-nannies) during the batch, against the 1-process loop's: on a machine shared with other
-work the wall-clock ratio is noisy, while this one says what the batch itself costs
-beyond the work (the parent's dispatch, Dask's scheduler and event loops). The dispatch
-overhead row runs the trivial ``add_one`` hook, where nearly all the time is dispatch:
-(wall time x workers / items) minus a local call. The fault run kills one worker process
-mid-batch (a Python plugin exits on one item) and checks that every item came back, and
-which were run again. ``worker build`` starts a new process with an empty compile cache
-(a worker on another machine) and builds the host there from a shipment with the host's
-compiled artefacts and from one without (then it compiles). The machine is shared:
-ratios are noisy; the load average is printed before and after.
+Throughput is items/s and its ratio to the block's 1-process rate (medians, and each
+round's ratio). ``first`` is the time from the call to the first item back; ``chunks``
+how many chunks the batch was cut into (sized by the workers' CPU time per item).
+``CPU`` is the CPU time of this process and every process under it (workers, Dask's)
+during the batch, against the 1-process loop's, and is split by part: ``work`` (the CPU
+the workers report for their hook calls), the workers' other CPU (Dask's worker event
+loop and profiler, the epoch ticker, pickling), and this process's by thread: dispatch
+(the main thread, the pool's feeder threads), Dask's event loop (a LocalCluster's client,
+scheduler and nannies), the epoch ticker. ``beyond work`` is everything but the work
+against the work of the same batch: unlike wall-clock ratios, it barely moves when the
+machine is shared, and 2 / (1 + beyond work) is the ratio 2 workers on 2 cores could
+reach at best. The dispatch overhead rows run the trivial ``add_one`` hook, where
+nearly all the time is dispatch: (wall time x workers / items) minus a local call. The
+fault runs kill one worker process mid-batch (a Python plugin exits on one item) and
+check that every item came back, and which were run again. ``worker build`` starts a new
+process with an empty compile cache (a worker on another machine) and builds the host
+there from a shipment with the host's compiled artefacts and from one without (then it
+compiles). The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -235,6 +244,9 @@ class Block:
             "cpu_parts": {
                 k: statistics.median(p[k] for p in self.parts) / base_cpu for k in self.parts[0]
             },
+            "beyond_work": statistics.median(
+                (sum(p.values()) - p["work"]) / p["work"] for p in self.parts
+            ),
             "chunks": statistics.median(self.row["chunks"]),
             "overhead_s": self.overhead,
             "local_call_s": self.base["local_call"][0],
@@ -361,11 +373,19 @@ def main() -> int:
             f"{row['cpu_ratio']:>5.2f}x {row['chunks']:>7.0f}"
         )
         print(f"{'':<20} ratios by round: " + ", ".join(f"{r:.2f}x" for r in row["ratios"]))
-    print("\nCPU by part, against the 1-process loop's CPU (medians):")
+    print(
+        "\nCPU by part, against the 1-process loop's CPU (medians); 'beyond work' is the CPU "
+        "of everything but the workers' hook calls, against those calls' CPU in the same "
+        "batch (load-robust), and 'ceiling' 2 / (1 + beyond work)"
+    )
     parts = list(next(iter(summaries.values()))["cpu_parts"])
-    print(f"{'row':<20} " + " ".join(f"{p:>15}" for p in parts))
+    print(f"{'row':<20} " + " ".join(f"{p:>15}" for p in parts) + "  beyond work  ceiling")
     for label, row in summaries.items():
-        print(f"{label:<20} " + " ".join(f"{row['cpu_parts'][p]:>14.3f}x" for p in parts))
+        print(
+            f"{label:<20} "
+            + " ".join(f"{row['cpu_parts'][p]:>14.3f}x" for p in parts)
+            + f" {row['beyond_work']:>11.3f} {2 / (1 + row['beyond_work']):>7.2f}x"
+        )
     print(
         f"\nlocal pool cold start (2 processes spawned, host built, first 50 items): "
         f"{pool_cold:.2f} s, first result after {cold_first:.2f} s"
