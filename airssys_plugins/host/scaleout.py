@@ -165,8 +165,8 @@ class _Engine(Protocol):
     #: chunks in flight at most: enough to keep every worker busy; a pool that loses a
     #: worker fails all of them, so the local pool keeps it small
     window: int
-    #: seconds of work a chunk should hold, so that the engine's cost per chunk stays
-    #: under 2 % of it (chunks are smaller at the start and at the end of a batch)
+    #: seconds of the workers' CPU time a chunk should hold, so that the engine's cost
+    #: per chunk stays under 2 % of it (chunks are smaller at the start and at the end)
     chunk_seconds: float
     #: workers do not share this machine's compile cache: compiled code travels too
     remote: bool
@@ -301,8 +301,9 @@ class _Dask:
     """A Dask distributed ``Client``'s cluster as the batch's engine."""
 
     name = "dask"
-    #: A task costs the scheduler and the client ~5 ms of CPU (on the machine the
-    #: workers share, with a LocalCluster): 0.4 s of work keeps it under 2 %.
+    #: A task costs the client, the scheduler and the worker's event loop 5-10 ms of CPU
+    #: (measured on a LocalCluster, where all of it is on the workers' cores): 0.4 s of
+    #: work keeps it around 2 %; bigger chunks would make the end of a batch unbalanced.
     chunk_seconds = 0.4
     remote = True
 
