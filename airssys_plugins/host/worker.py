@@ -14,6 +14,7 @@ them.
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import signal
@@ -197,7 +198,9 @@ def _picklable_outcome(
     try:
         pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        index, value = outcome[0], outcome[1]
+        index, value, error, cause = outcome
+        if error is not None:  # the item failed, and its error does not travel as it is
+            return index, None, _picklable_error(error, exc), _picklable(cause)
         error = NotShippable(
             f"hook {hook!r} returned a {type(value).__name__} for item {index} that cannot "
             f"be pickled back to the caller ({exc}); return values that pickle (what "
@@ -206,6 +209,29 @@ def _picklable_outcome(
         error.hook = hook
         return index, None, error, None
     return outcome
+
+
+def _picklable_error(error: PluginError, problem: Exception) -> PluginError:
+    """``error`` made to pickle: a copy of it whose fields that do not pickle are replaced
+    by their ``repr``; failing that, a :class:`RemoteError` with its type, message,
+    plugin, hook and notes."""
+    try:
+        twin = copy.copy(error)  # PluginError.__reduce__: its class, args and fields
+        for name, field in vars(error).items():
+            try:
+                pickle.dumps(field, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                setattr(twin, name, repr(field))
+        twin.__notes__ = list(getattr(error, "__notes__", ()))
+        pickle.loads(pickle.dumps(twin, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        stand_in = RemoteError(f"{type(error).__name__}: {error}", type_name=type(error).__name__)
+        stand_in.plugin, stand_in.hook = error.plugin, error.hook
+        for note in getattr(error, "__notes__", ()):
+            stand_in.add_note(note)
+        twin = stand_in
+    twin.add_note(f"(part of this error could not be pickled back from the worker: {problem})")
+    return twin
 
 
 def run_chunk_from_file(
@@ -232,7 +258,15 @@ def _failed(index: int, hook: str, exc: Exception) -> Outcome:
         error.hook = hook
     trace = "".join(traceback.format_exception(exc)).rstrip()
     error.add_note(f"{where}; traceback on the worker:\n{trace}")
-    return Outcome(index, error=error, cause=_picklable(error.__cause__))
+    cause = _picklable(error.__cause__)
+    # The cause travels beside the error (the caller re-attaches it), the traceback as
+    # the note above. They are detached here because a worker that has imported
+    # distributed pickles exceptions with tblib, which takes their cause, context and
+    # traceback along: a wasmtime error (a ctypes pointer) as the cause of a
+    # PluginTimeout would fail the whole chunk's pickle.
+    error.__cause__ = error.__context__ = None
+    error.__traceback__ = None
+    return Outcome(index, error=error, cause=cause)
 
 
 def _picklable(cause: BaseException | None) -> BaseException | None:
