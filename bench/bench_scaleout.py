@@ -60,7 +60,7 @@ import psutil  # installed with the [dask] extra (distributed needs it)
 from benchlib import PACKAGE, REPO, bench_pm, bench_wasm, burn_reference, machine_info
 from scaleout_plugins import KillOnce
 
-from airssys_plugins import LocalPool, PluginHost
+from airssys_plugins import Limits, LocalPool, PluginHost
 from airssys_plugins.host.shipment import Shipment, capture
 
 
@@ -332,7 +332,9 @@ def main() -> int:
 
     pm = bench_pm()
     host = PluginHost(pm, package=PACKAGE)
-    host.load(bench_wasm(), name="bench")
+    # A 2 ms call on a machine this busy can wait for a core longer than the default 1 s
+    # timeout; a timed-out item would stop the batch (policy "raise"), not measure it.
+    host.load(bench_wasm(), name="bench", limits=Limits(timeout=60.0))
     n = calibrate(host)
     items = [{"n": n + (i % 7)} for i in range(count)]  # a little variety, same cost
     assert host.pm.hook.burn(n=n) == [burn_reference(n)]
