@@ -3,9 +3,14 @@ processes (a test module's own classes would be too, but these are shared by the
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from pathlib import Path
+
+from tblib import pickling_support  # installed with distributed (the [dask] extra)
+
+from airssys_plugins import PluginTimeout
 
 from .demo import hookimpl
 
@@ -73,3 +78,31 @@ class WorkerPid:
     @hookimpl
     def add_one(self, x: int) -> int:
         return os.getpid()
+
+
+class _HoldsPointer(Exception):
+    """An exception that does not pickle: like a wasmtime error, it holds a ctypes
+    pointer."""
+
+    def __init__(self) -> None:
+        super().__init__("native error")
+        self.ptr = ctypes.pointer(ctypes.c_int(7))
+
+
+class TimesOutNatively:
+    """add_one raises a PluginTimeout caused by an exception that cannot be pickled, as
+    the runtime does for a guest stopped at its deadline (the cause: a wasmtime error)."""
+
+    @hookimpl
+    def add_one(self, x: int) -> int:
+        if x == 5:
+            # As on a Dask worker where the project's errors were imported before
+            # distributed (a script importing airssys_plugins first): distributed installs
+            # tblib's exception pickling, which takes an exception's cause along.
+            pickling_support.install(PluginTimeout)
+            raise PluginTimeout(
+                f"plugin 'native' timed out in hook 'add_one' for x={x}",
+                plugin="native",
+                hook="add_one",
+            ) from _HoldsPointer()
+        return x

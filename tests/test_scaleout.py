@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pickle
@@ -40,14 +41,21 @@ from airssys_plugins import (
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.cli import main
 from airssys_plugins.host.scaleout import _Sizer
-from airssys_plugins.host.shipment import Shipment, capture
+from airssys_plugins.host.shipment import RemoteError, Shipment, capture
 from airssys_plugins.host.supervision import HookFailures
-from airssys_plugins.host.worker import facts
+from airssys_plugins.host.worker import _picklable_outcome, facts
 from airssys_plugins.runtime.engine import Artefact, export_artefact, import_artefact
 
 from .conftest import ROOT
 from .demo import PACKAGE, DemoHooks
-from .scaleout_hooks import Doubler, Killer, Unpicklable, WorkerPid, pid_of_worker
+from .scaleout_hooks import (
+    Doubler,
+    Killer,
+    TimesOutNatively,
+    Unpicklable,
+    WorkerPid,
+    pid_of_worker,
+)
 
 FUNCS = ["add-one", "pick", "fail", "setup", "get-setup"]
 
@@ -324,6 +332,30 @@ def test_chunks_start_small_grow_to_the_work_and_shrink_at_the_end() -> None:
     assert endless.next() == 4096  # capped: a chunk's items sit in memory at once
 
 
+def test_chunks_are_sized_by_the_workers_cpu_time_and_capped_by_the_wall_clock() -> None:
+    """A chunk holds `seconds` of the workers' CPU time: waiting for a core on a busy
+    machine (wall 2x CPU) does not shrink it; a hook that mostly waits (little CPU) gets
+    chunks of at most WALL_CAP x `seconds` of wall-clock time, not thousands of items."""
+    contended = _Sizer(workers=2, seconds=0.1, total=None)
+    contended.took(10, 0.02, 0.01)  # 1 ms of CPU per item, 2 ms of wall-clock time
+    assert contended.next() == 100
+    waiting = _Sizer(workers=2, seconds=0.1, total=None)
+    waiting.took(10, 0.1, 0.0001)  # 10 ms per item, nearly all of it waiting
+    assert waiting.next() == int(_Sizer.WALL_CAP * 0.1 / 0.01)
+    unmeasured = _Sizer(workers=2, seconds=0.1, total=None)
+    unmeasured.took(10, 0.01, 0.0)  # no CPU time reported: the wall time stands for it
+    assert unmeasured.next() == 100
+
+
+def test_the_report_counts_the_workers_cpu_time(batch_host: PluginHost, pool: LocalPool) -> None:
+    """`report.worker_cpu` is the CPU time the hook calls took on the workers: more than
+    nothing, and no more than the workers could have spent while the batch ran."""
+    items = [{"x": i} for i in range(200) if i != 13]
+    result = batch_host.map("add_one", items, pool=pool)
+    report = result.report
+    assert 0 < report.worker_cpu <= report.elapsed * report.workers
+
+
 def test_cheap_items_travel_in_few_chunks(batch_host: PluginHost, pool: LocalPool) -> None:
     """Without chunksize, a batch of cheap items is sent in a few big chunks."""
     items = [{"x": i} for i in range(3000) if i != 13]
@@ -421,6 +453,34 @@ def test_dask_map_and_imap_match_the_local_calls(
     with pytest.raises(PluginTrap) as trap:
         batch_host.map("fail", [{"x": 1}], client=dask_client)
     assert (trap.value.plugin, trap.value.hook) == ("wasm", "fail")
+
+
+def _native_timeout_comes_back(host: PluginHost, **where: object) -> None:
+    host.pm.register(TimesOutNatively(), name="native")
+    result = host.map("add_one", [{"x": i} for i in range(8)], policy="skip", **where)
+    assert list(result.indices) == [0, 1, 2, 3, 4, 6, 7]
+    error = result.report.failures[5]
+    assert type(error) is PluginTimeout
+    assert (error.plugin, error.hook) == ("native", "add_one")
+    assert isinstance(error.__cause__, RemoteError)
+    assert error.__cause__.type_name == "_HoldsPointer"
+    assert any("item 5 of hook 'add_one'" in note for note in error.__notes__)
+
+
+def test_an_error_whose_cause_does_not_pickle_comes_back_as_itself_on_dask(
+    batch_host: PluginHost, dask_client: object
+) -> None:
+    """A Dask worker pickles exceptions with their cause (distributed installs tblib's
+    pickling): a PluginTimeout caused by a wasmtime error (a ctypes pointer) still comes
+    back as itself, its cause as a RemoteError, and the batch goes on."""
+    _native_timeout_comes_back(batch_host, client=dask_client)
+
+
+def test_an_error_whose_cause_does_not_pickle_comes_back_as_itself_locally(
+    batch_host: PluginHost, pool: LocalPool
+) -> None:
+    """The same on the local pool."""
+    _native_timeout_comes_back(batch_host, pool=pool)
 
 
 def test_dask_workers_deserialise_the_hosts_compiled_code(
@@ -529,3 +589,17 @@ def test_ctrl_c_stops_a_batch_and_its_workers(tmp_path: Path) -> None:
         time.sleep(0.1)
     else:
         raise AssertionError(f"processes of the batch still run in group {child.pid}")
+
+
+def test_an_error_with_a_field_that_does_not_pickle_keeps_its_type_and_fields() -> None:
+    """An item's error with a field that does not pickle travels as its own type, that
+    field as its repr, with a note saying so, not as a failure of the whole chunk."""
+    error = PluginTimeout("plugin 'p' timed out", plugin="p", hook="h")
+    error.native = ctypes.pointer(ctypes.c_int(1))  # type: ignore[attr-defined]
+    (index, value, back, cause) = _picklable_outcome("h", (3, None, error, None))
+    copy = pickle.loads(pickle.dumps(back))
+    assert (index, value, cause) == (3, None, None)
+    assert type(copy) is PluginTimeout
+    assert (copy.plugin, copy.hook, str(copy)) == ("p", "h", "plugin 'p' timed out")
+    assert copy.native.startswith("<")
+    assert "could not be pickled back" in copy.__notes__[-1]

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Final, Protocol, final, overload
+from typing import Any, ClassVar, Final, Protocol, final, overload
 
 import attrs
 
@@ -117,6 +117,10 @@ class BatchReport:
     interrupted: bool = False
     #: How many chunks were sent to workers (re-runs included).
     chunks: int = 0
+    #: CPU seconds the workers spent in the batch's hook calls (each chunk's calls, on
+    #: the worker thread that ran them; chunks lost with a worker are not counted):
+    #: against ``elapsed x workers``, how much of the workers' time the work itself took.
+    worker_cpu: float = 0.0
 
 
 @final
@@ -161,15 +165,15 @@ class _Engine(Protocol):
     #: chunks in flight at most: enough to keep every worker busy; a pool that loses a
     #: worker fails all of them, so the local pool keeps it small
     window: int
-    #: seconds of work a chunk should hold, so that the engine's cost per chunk stays
-    #: under 2 % of it (chunks are smaller at the start and at the end of a batch)
+    #: seconds of the workers' CPU time a chunk should hold, so that the engine's cost
+    #: per chunk stays under 2 % of it (chunks are smaller at the start and at the end)
     chunk_seconds: float
     #: workers do not share this machine's compile cache: compiled code travels too
     remote: bool
 
     def start(self, shipment: Shipment) -> None: ...
     def submit(self, hook: str, chunk: list[tuple[int, Item]], done: Done) -> Any: ...
-    def result(self, future: Any) -> tuple[float, bytes]: ...
+    def result(self, future: Any) -> tuple[float, float, bytes]: ...
     def retried(self, futures: Sequence[Any]) -> dict[Any, int]: ...
     def stop(self, *, cancel: bool) -> None: ...
 
@@ -207,7 +211,7 @@ class LocalPool:
         self._executor = self._new_executor()
         # The executor each chunk went to: a failure of an executor already replaced
         # must not replace its successor (which runs the chunks sent again).
-        self._generation: dict[concurrent.futures.Future[tuple[float, bytes]], int] = {}
+        self._generation: dict[concurrent.futures.Future[tuple[float, float, bytes]], int] = {}
         self._current = 0
         self._files: dict[str, Path] = {}
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -250,10 +254,10 @@ class LocalPool:
         future.add_done_callback(done)
         return future
 
-    def result(self, future: Any) -> tuple[float, bytes]:
+    def result(self, future: Any) -> tuple[float, float, bytes]:
         generation = self._generation.pop(future, self._current)
         try:
-            answer: tuple[float, bytes] = future.result()
+            answer: tuple[float, float, bytes] = future.result()
         except (BrokenProcessPool, concurrent.futures.CancelledError) as exc:
             # Every chunk in flight fails with the pool (cancelled: queued when it was
             # replaced); the first one seen replaces it.
@@ -297,8 +301,9 @@ class _Dask:
     """A Dask distributed ``Client``'s cluster as the batch's engine."""
 
     name = "dask"
-    #: A task costs the scheduler and the client ~5 ms of CPU (on the machine the
-    #: workers share, with a LocalCluster): 0.4 s of work keeps it under 2 %.
+    #: A task costs the client, the scheduler and the worker's event loop 5-10 ms of CPU
+    #: (measured on a LocalCluster, where all of it is on the workers' cores): 0.4 s of
+    #: work keeps it around 2 %; bigger chunks would make the end of a batch unbalanced.
     chunk_seconds = 0.4
     remote = True
 
@@ -340,11 +345,11 @@ class _Dask:
         future.add_done_callback(done)
         return future
 
-    def result(self, future: Any) -> tuple[float, bytes]:
+    def result(self, future: Any) -> tuple[float, float, bytes]:
         self._inflight.discard(future)
         shipped = self._sent_with.pop(future, None)
         try:
-            answer: tuple[float, bytes] = future.result()
+            answer: tuple[float, float, bytes] = future.result()
         except self._distributed.scheduler.KilledWorker as exc:
             raise _Lost() from exc
         except concurrent.futures.CancelledError as exc:
@@ -461,18 +466,27 @@ class _Sizer:
     """How many items the next chunk takes.
 
     The first chunks are small (1, 2, 4... items) so that results come early and the
-    workers' time per item is measured; then a chunk holds ``seconds`` of work, so the
-    engine's cost per chunk stays small against it. Once the total is known and the end
-    is near, a chunk takes at most 1/(2 x workers) of what is left ("factoring"), so the
+    workers' cost per item is measured; then a chunk holds ``seconds`` of the workers'
+    CPU time, so the engine's CPU cost per chunk stays small against the work it carries.
+    CPU time, not wall-clock time: on a machine shared with other work a chunk's wall time
+    overstates its work (it waited for a core), and chunks sized by it come out too small,
+    so the engine's cost per item grows just when cores are scarce. A hook that mostly
+    waits (a host function doing I/O) uses little CPU, so a chunk also lasts at most
+    ``WALL_CAP x seconds`` of wall-clock time. Once the total is known and the end is
+    near, a chunk takes at most 1/(2 x workers) of what is left ("factoring"), so the
     workers finish together instead of one waiting for another's last big chunk.
     ``fixed`` (``chunksize=``) overrides all of it.
     """
+
+    #: A chunk's wall-clock time is held to this many times ``seconds``.
+    WALL_CAP: ClassVar[float] = 4.0
 
     workers: int
     seconds: float
     total: int | None
     fixed: int | None = None
-    per_item: float | None = None  # seconds, a moving average of the workers' reports
+    per_item: float | None = None  # CPU seconds, a moving average of the workers' reports
+    per_item_wall: float | None = None  # wall-clock seconds, the same way
     sent: int = 0
     ramp: int = 1
 
@@ -483,17 +497,26 @@ class _Sizer:
             size, self.ramp = self.ramp, self.ramp * 2
         else:
             size = max(1, int(self.seconds / max(self.per_item, 1e-7)))
+            if self.per_item_wall is not None:
+                longest = self.WALL_CAP * self.seconds / max(self.per_item_wall, 1e-7)
+                size = max(1, min(size, int(longest)))
             if self.total is not None:
                 left = max(1, self.total - self.sent)
                 floor = max(1, size // 8)  # the tail's chunks: 1/8 of a full one at least
                 size = min(size, max(floor, math.ceil(left / (2 * self.workers))))
         return max(1, min(size, MAX_CHUNK))
 
-    def took(self, items: int, seconds: float) -> None:
+    def took(self, items: int, seconds: float, cpu: float | None = None) -> None:
+        """A chunk of ``items`` took ``seconds`` of wall-clock time and ``cpu`` seconds
+        of its worker's CPU (``None``: not measured, the wall time stands for it)."""
         if items <= 0 or seconds <= 0:
             return
-        each = seconds / items
+        wall = seconds / items
+        each = wall if cpu is None or cpu <= 0 else cpu / items
         self.per_item = each if self.per_item is None else 0.7 * self.per_item + 0.3 * each
+        self.per_item_wall = (
+            wall if self.per_item_wall is None else 0.7 * self.per_item_wall + 0.3 * wall
+        )
 
 
 def _closing(pairs: Iterator[tuple[int, Any]], pool: Any) -> Iterator[tuple[int, Any]]:
@@ -640,7 +663,7 @@ def _outcomes(
         if chunk is None:  # a chunk of a batch stopped before (an engine reused): not ours
             continue
         try:
-            seconds, blob = engine.result(future)
+            wall, cpu, blob = engine.result(future)
         except _Lost:
             yield from _lost(chunk, alone, hook, max_retries, report, again, suspects)
             continue
@@ -653,7 +676,8 @@ def _outcomes(
                 "the host uses; the items must pickle.",
                 hook=hook,
             ) from exc
-        sizer.took(len(chunk.items), seconds)
+        sizer.took(len(chunk.items), wall, cpu)
+        report.worker_cpu += cpu
         settled.append((future, chunk))
         yield from outcomes(blob)
         if len(settled) >= 32:

@@ -14,6 +14,7 @@ them.
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import signal
@@ -155,13 +156,15 @@ def build(shipment: Shipment, *, deserialised: list[str] | None = None) -> Any:
 
 def run_chunk(
     shipment: Shipment, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
-) -> tuple[float, bytes]:
-    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``: the seconds the calls
-    took (the parent sizes later chunks by it) and the chunk's outcomes, pickled together
-    as ``(index, value, error, cause)`` tuples; an outcome that cannot be pickled fails its
-    item only."""
+) -> tuple[float, float, bytes]:
+    """Call ``pm.hook.<hook>(**item)`` for each ``(index, item)``: the wall-clock seconds
+    and the CPU seconds (of this thread, where the calls and their guests run) the calls
+    took, by which the parent sizes later chunks, and the chunk's outcomes, pickled
+    together as ``(index, value, error, cause)`` tuples; an outcome that cannot be pickled
+    fails its item only."""
     host = host_for(shipment)
     caller = getattr(host.pm.hook, hook)
+    cpu = time.thread_time()
     started = time.perf_counter()
     out: list[tuple[int, Any, PluginError | None, BaseException | None]] = []
     for index, item in chunk:
@@ -171,11 +174,16 @@ def run_chunk(
             failed = _failed(index, hook, exc)
             out.append((index, None, failed.error, failed.cause))
     elapsed = time.perf_counter() - started
+    cpu = time.thread_time() - cpu
     try:
-        return elapsed, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+        return elapsed, cpu, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # some result (or an error's field) does not pickle: find which
-        return elapsed, pickle.dumps(
-            [_picklable_outcome(hook, o) for o in out], protocol=pickle.HIGHEST_PROTOCOL
+        return (
+            elapsed,
+            cpu,
+            pickle.dumps(
+                [_picklable_outcome(hook, o) for o in out], protocol=pickle.HIGHEST_PROTOCOL
+            ),
         )
 
 
@@ -190,7 +198,9 @@ def _picklable_outcome(
     try:
         pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        index, value = outcome[0], outcome[1]
+        index, value, error, cause = outcome
+        if error is not None:  # the item failed, and its error does not travel as it is
+            return index, None, _picklable_error(error, exc), _picklable(cause)
         error = NotShippable(
             f"hook {hook!r} returned a {type(value).__name__} for item {index} that cannot "
             f"be pickled back to the caller ({exc}); return values that pickle (what "
@@ -201,9 +211,32 @@ def _picklable_outcome(
     return outcome
 
 
+def _picklable_error(error: PluginError, problem: Exception) -> PluginError:
+    """``error`` made to pickle: a copy of it whose fields that do not pickle are replaced
+    by their ``repr``; failing that, a :class:`RemoteError` with its type, message,
+    plugin, hook and notes."""
+    try:
+        twin = copy.copy(error)  # PluginError.__reduce__: its class, args and fields
+        for name, field in vars(error).items():
+            try:
+                pickle.dumps(field, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                setattr(twin, name, repr(field))
+        twin.__notes__ = list(getattr(error, "__notes__", ()))
+        pickle.loads(pickle.dumps(twin, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        stand_in = RemoteError(f"{type(error).__name__}: {error}", type_name=type(error).__name__)
+        stand_in.plugin, stand_in.hook = error.plugin, error.hook
+        for note in getattr(error, "__notes__", ()):
+            stand_in.add_note(note)
+        twin = stand_in
+    twin.add_note(f"(part of this error could not be pickled back from the worker: {problem})")
+    return twin
+
+
 def run_chunk_from_file(
     key: str, path: str, hook: str, chunk: Sequence[tuple[int, Mapping[str, Any]]]
-) -> tuple[float, bytes]:
+) -> tuple[float, float, bytes]:
     """:func:`run_chunk` for the local pool: the shipment is read from ``path`` (written
     once by the parent) the first time this process sees ``key``."""
     with _lock:
@@ -225,7 +258,15 @@ def _failed(index: int, hook: str, exc: Exception) -> Outcome:
         error.hook = hook
     trace = "".join(traceback.format_exception(exc)).rstrip()
     error.add_note(f"{where}; traceback on the worker:\n{trace}")
-    return Outcome(index, error=error, cause=_picklable(error.__cause__))
+    cause = _picklable(error.__cause__)
+    # The cause travels beside the error (the caller re-attaches it), the traceback as
+    # the note above. They are detached here because a worker that has imported
+    # distributed pickles exceptions with tblib, which takes their cause, context and
+    # traceback along: a wasmtime error (a ctypes pointer) as the cause of a
+    # PluginTimeout would fail the whole chunk's pickle.
+    error.__cause__ = error.__context__ = None
+    error.__traceback__ = None
+    return Outcome(index, error=error, cause=cause)
 
 
 def _picklable(cause: BaseException | None) -> BaseException | None:
