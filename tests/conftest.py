@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pluggy
 import pytest
 
-from airssys_plugins import PluginHost
+from airssys_plugins import PluginHost, _files
 from airssys_plugins.authoring.build import build_guest
 
 from .demo import PACKAGE, DemoHooks, demo_component
@@ -81,3 +82,18 @@ def eventrouter_wasm() -> dict[str, Path]:
     from sample_apps.eventrouter.app import build_bundled
 
     return build_bundled()
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty compile cache, and no digest remembered from another test."""
+    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "cache"))
+    _files.forget_digests()
+    return tmp_path / "cache" / "aot"
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test count as written long ago: FileKey.of refuses a file
+    changed within RACY_NS, and a test cannot age a file's ctime otherwise."""
+    monkeypatch.setattr(_files, "_now_ns", lambda: time.time_ns() + 10 * _files.RACY_NS)

@@ -29,21 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty compile cache, and no digest remembered from another test."""
-    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "cache"))
-    _files.forget_digests()
-    return tmp_path / "cache" / "aot"
-
-
-@pytest.fixture
-def settled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files written by the test count as written long ago: FileKey.of refuses a file
-    changed within RACY_NS, and a test cannot age a file's ctime otherwise."""
-    monkeypatch.setattr(_files, "_now_ns", lambda: time.time_ns() + 10 * _files.RACY_NS)
-
-
-@pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times a component file is read whole and hashed."""
     counts = {"read": 0, "sha256": 0}

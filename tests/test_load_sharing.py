@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -37,20 +36,6 @@ from .demo import PACKAGE, DemoHooks
 
 Demo = Callable[..., Path]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty compile cache, and no digest remembered from another test."""
-    monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "cache"))
-    _files.forget_digests()
-    return tmp_path / "cache" / "aot"
-
-
-@pytest.fixture
-def settled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files written by the test count as written long ago (see test_fast_loads.py)."""
-    monkeypatch.setattr(_files, "_now_ns", lambda: time.time_ns() + 10 * _files.RACY_NS)
 
 
 def _demo_pm() -> pluggy.PluginManager:

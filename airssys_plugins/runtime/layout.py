@@ -120,19 +120,20 @@ def _name(data: bytes, pos: int, end: int) -> int:
     return pos + size
 
 
-def _sortidx(data: bytes, pos: int, end: int) -> tuple[int | None, int, int]:
-    """(the sort: _CORE_MODULE_SORT, _COMPONENT_SORT or None for any other, the index,
-    the position after it)."""
+def _sort(data: bytes, pos: int) -> tuple[int | None, int]:
+    """(the sort at ``pos``: _CORE_MODULE_SORT, _COMPONENT_SORT or None for any other,
+    the position after it: one byte, or two for a core sort)."""
     sort = data[pos]
-    pos += 1
-    core = None
     if sort == 0x00:
-        core = data[pos]
-        pos += 1
+        return (_CORE_MODULE_SORT if data[pos + 1] == _CORE_MODULE_SORT else None), pos + 2
+    return (_COMPONENT_SORT if sort == _COMPONENT_SORT else None), pos + 1
+
+
+def _sortidx(data: bytes, pos: int, end: int) -> tuple[int | None, int, int]:
+    """(the sort, as :func:`_sort` says it, the index, the position after it)."""
+    sort, pos = _sort(data, pos)
     index, pos = _leb(data, pos, end)
-    if sort == 0x00:
-        return (_CORE_MODULE_SORT if core == _CORE_MODULE_SORT else None), index, pos
-    return (_COMPONENT_SORT if sort == _COMPONENT_SORT else None), index, pos
+    return sort, index, pos
 
 
 def _lookup(space: list[Counts], index: int) -> Counts:
@@ -206,15 +207,10 @@ def _aliases(data: bytes, body: int, end: int, scopes: list[_Scope]) -> None:
     scope = scopes[-1]
     count, pos = _leb(data, body, end)
     for _ in range(count):
-        sort = data[pos]
-        pos += 1
-        core = None
-        if sort == 0x00:
-            core = data[pos]
-            pos += 1
+        sort, pos = _sort(data, pos)
         target = data[pos]
         pos += 1
-        is_module = sort == 0x00 and core == _CORE_MODULE_SORT
+        is_module = sort == _CORE_MODULE_SORT
         is_component = sort == _COMPONENT_SORT
         if target == 0x02:  # outer: a module or component of an enclosing component
             depth, pos = _leb(data, pos, end)
