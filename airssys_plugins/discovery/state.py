@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Final, final
 
 import attrs
-import platformdirs
 import tomli_w
 
 from .._errors import PluginError
@@ -44,6 +43,8 @@ class PluginState:
     @classmethod
     def for_app(cls, app: str) -> PluginState:
         """The settings file of ``app`` in its platformdirs user config dir."""
+        import platformdirs  # on first use: ~10 ms of every start otherwise
+
         return cls(Path(platformdirs.user_config_dir(app)) / "plugins.toml")
 
     @property
