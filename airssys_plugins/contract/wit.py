@@ -42,6 +42,7 @@ __all__ = [
     "WORLD_ROOT",
     "World",
     "import_key",
+    "inner_types",
     "interface_types",
     "is_identifier",
     "kebab",
@@ -389,27 +390,31 @@ def async_parts(sig: FuncSig) -> list[str]:
     return found
 
 
+def inner_types(t: WitType | None) -> tuple[WitType | None, ...]:
+    """The types ``t`` holds directly (a list's element, an option's payload, a result's
+    ok and err, a tuple's elements, a record's fields, a variant's cases), in WIT order;
+    none for any other type (a handle's resource members are not looked into)."""
+    if isinstance(t, ListT):
+        return (t.element,)
+    if isinstance(t, OptionT):
+        return (t.inner,)
+    if isinstance(t, ResultT):
+        return (t.ok, t.err)
+    if isinstance(t, TupleT):
+        return t.elements
+    if isinstance(t, RecordT):
+        return tuple(ft for _, ft in t.fields)
+    if isinstance(t, VariantT):
+        return tuple(ct for _, ct in t.cases)
+    return ()
+
+
 def _unsupported(t: WitType | None) -> Iterator[Unsupported]:
-    if isinstance(t, HandleT):
-        return
     if isinstance(t, Unsupported):
         yield t
-    elif isinstance(t, ListT):
-        yield from _unsupported(t.element)
-    elif isinstance(t, OptionT):
-        yield from _unsupported(t.inner)
-    elif isinstance(t, ResultT):
-        yield from _unsupported(t.ok)
-        yield from _unsupported(t.err)
-    elif isinstance(t, TupleT):
-        for e in t.elements:
-            yield from _unsupported(e)
-    elif isinstance(t, RecordT):
-        for _, ft in t.fields:
-            yield from _unsupported(ft)
-    elif isinstance(t, VariantT):
-        for _, ct in t.cases:
-            yield from _unsupported(ct)
+        return
+    for inner in inner_types(t):
+        yield from _unsupported(inner)
 
 
 # When a named type is written out rather than by name.
@@ -466,25 +471,9 @@ def named_types(t: WitType | None, _seen: set[int] | None = None) -> Iterator[Na
         return
     if t is None or isinstance(t, Prim | Unsupported):
         return
-    if isinstance(t, ListT):
-        yield from named_types(t.element, _seen)
-    elif isinstance(t, TupleT):
-        for e in t.elements:
-            yield from named_types(e, _seen)
-    elif isinstance(t, OptionT):
-        yield from named_types(t.inner, _seen)
-    elif isinstance(t, ResultT):
-        yield from named_types(t.ok, _seen)
-        yield from named_types(t.err, _seen)
-    elif isinstance(t, RecordT):
-        for _, ft in t.fields:
-            yield from named_types(ft, _seen)
-        yield t
-    elif isinstance(t, VariantT):
-        for _, ct in t.cases:
-            yield from named_types(ct, _seen)
-        yield t
-    else:
+    for inner in inner_types(t):
+        yield from named_types(inner, _seen)
+    if not isinstance(t, ListT | TupleT | OptionT | ResultT):  # those have no name
         yield t
 
 
@@ -528,22 +517,9 @@ def resources_in(t: WitType | None) -> Iterator[HandleT]:
     """Every resource handle inside ``t`` (not looking into resources' members)."""
     if isinstance(t, HandleT):
         yield t
-    elif isinstance(t, ListT):
-        yield from resources_in(t.element)
-    elif isinstance(t, OptionT):
-        yield from resources_in(t.inner)
-    elif isinstance(t, ResultT):
-        yield from resources_in(t.ok)
-        yield from resources_in(t.err)
-    elif isinstance(t, TupleT):
-        for e in t.elements:
-            yield from resources_in(e)
-    elif isinstance(t, RecordT):
-        for _, ft in t.fields:
-            yield from resources_in(ft)
-    elif isinstance(t, VariantT):
-        for _, ct in t.cases:
-            yield from resources_in(ct)
+        return
+    for inner in inner_types(t):
+        yield from resources_in(inner)
 
 
 def interface_types(functions: Iterable[FuncSig]) -> Iterator[NamedType]:

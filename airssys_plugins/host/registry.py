@@ -69,25 +69,9 @@ def _comparable(sig: wit.FuncSig) -> bool:
             return True
         if not isinstance(t, _VALUE_TYPES):
             return False
-        return all(plain(inner) for inner in _inner(t))
+        return all(plain(inner) for inner in wit.inner_types(t))
 
     return all(plain(t) for t in (*sig.param_types, sig.result))
-
-
-def _inner(t: wit.WitType) -> tuple[wit.WitType | None, ...]:
-    if isinstance(t, wit.ListT):
-        return (t.element,)
-    if isinstance(t, wit.OptionT):
-        return (t.inner,)
-    if isinstance(t, wit.ResultT):
-        return (t.ok, t.err)
-    if isinstance(t, wit.TupleT):
-        return t.elements
-    if isinstance(t, wit.RecordT):
-        return tuple(ft for _, ft in t.fields)
-    if isinstance(t, wit.VariantT):
-        return tuple(ct for _, ct in t.cases)
-    return ()
 
 
 def _difference(host: wit.FuncSig, component: wit.FuncSig) -> str:
