@@ -32,18 +32,8 @@ from wasmtime.component import Component
 
 from airssys_plugins.policy.capabilities import MAX_COMPONENT_BYTES
 from airssys_plugins.runtime import engine as _engine
+from airssys_plugins.runtime.measure import _sleb as sleb  # signed LEB128, as measure writes it
 from airssys_plugins.runtime.relift import _leb as leb  # unsigned LEB128, as relift writes it
-
-
-def sleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if (n == 0 and not b & 0x40) or (n == -1 and b & 0x40):
-            out.append(b)
-            return bytes(out)
-        out.append(b | 0x80)
 
 
 def section(sid: int, body: bytes) -> bytes:
