@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import statistics
@@ -46,11 +45,11 @@ import wasmtime
 from benchlib import (
     KITCHEN_DIR,
     PACKAGE,
-    REPO,
     Report,
     Target,
     bench_pm,
     bench_wasm,
+    kitchen_hooks,
     machine_info,
     rss_kib,
 )
@@ -62,18 +61,6 @@ from airssys_plugins.authoring.build import build_guest
 #: The idle time before each timed call of the latency rows (a stream of calls that
 #: leaves the refill thread time to work, as a server's requests do).
 GAP_S = 0.0005
-
-
-def kitchen_hooks() -> tuple[type, str]:
-    spec = importlib.util.spec_from_file_location(
-        "kitchen_hooks", REPO / "tests" / "kitchen_hooks.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kitchen_hooks"] = module  # attrs/dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.KitchenHooks, module.PACKAGE
 
 
 class Guest:

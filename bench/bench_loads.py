@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import resource
@@ -43,7 +42,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import KITCHEN_DIR, PACKAGE, REPO, Report, Target, bench_wasm, machine_info, rss_kib
+from benchlib import (
+    KITCHEN_DIR,
+    PACKAGE,
+    REPO,
+    Report,
+    Target,
+    bench_wasm,
+    kitchen_hooks,
+    machine_info,
+    rss_kib,
+)
 
 #: The clock of the in-process rounds: the calling thread's CPU time (page faults of a
 #: mapped artefact included), which other tenants of a busy machine disturb far less than
@@ -100,25 +109,13 @@ def _raw_namespace(kind: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- our side
 
 
-def _kitchen_hooks() -> tuple[type, str]:
-    spec = importlib.util.spec_from_file_location(
-        "kitchen_hooks", REPO / "tests" / "kitchen_hooks.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kitchen_hooks"] = module  # attrs/dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.KitchenHooks, module.PACKAGE
-
-
 def _host(kind: str) -> tuple[Any, Any]:
     import pluggy
 
     from airssys_plugins import PluginHost
 
     if kind == "python":
-        hooks, package = _kitchen_hooks()
+        hooks, package = kitchen_hooks()
         pm = pluggy.PluginManager("kitchen")
         pm.add_hookspecs(hooks)
         return pm, PluginHost(pm, package=package)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import io
 import json
 import os
@@ -47,11 +46,11 @@ from benchlib import (
     HERE,
     KITCHEN_DIR,
     PACKAGE,
-    REPO,
     Report,
     Target,
     bench_pm,
     bench_wasm,
+    kitchen_hooks,
     machine_info,
     rss_kib,
 )
@@ -83,25 +82,13 @@ def child_load_dir(directory: Path) -> dict[str, Any]:
     return {"total": total, "times": times, "rss": rss}
 
 
-def _kitchen_hooks() -> tuple[type, str]:
-    spec = importlib.util.spec_from_file_location(
-        "kitchen_hooks", REPO / "tests" / "kitchen_hooks.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kitchen_hooks"] = module  # attrs/dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.KitchenHooks, module.PACKAGE
-
-
 def child_load_one(wasm: Path, profile: bool) -> dict[str, Any]:
     """Load ``wasm`` (the kitchen guest) twice: as the process's first load, then again."""
     import pluggy
 
     from airssys_plugins import PluginHost
 
-    hooks, package = _kitchen_hooks()
+    hooks, package = kitchen_hooks()
     pm = pluggy.PluginManager("kitchen")
     pm.add_hookspecs(hooks)
     host = PluginHost(pm, package=package)

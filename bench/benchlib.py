@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -110,6 +111,20 @@ BIG_BYTES = bytes(range(256)) * (MB // 256)  # 1 MiB, every byte value
 
 
 # ----------------------------------------------------------------------------- guests
+
+
+def kitchen_hooks() -> tuple[type, str]:
+    """The hookspecs of the 18 MB componentize-py guest (tests/kitchen_hooks.py), and
+    their package, imported from the file (tests/ is not a package the benches import)."""
+    spec = importlib.util.spec_from_file_location(
+        "kitchen_hooks", REPO / "tests" / "kitchen_hooks.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kitchen_hooks"] = module  # attrs/dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.KitchenHooks, module.PACKAGE
 
 
 def bench_wasm() -> Path:
