@@ -136,6 +136,8 @@ if TYPE_CHECKING:
     from .policy.signing import TrustedKeys as TrustedKeys
     from .runtime import configure_engine as configure_engine
     from .runtime.cancel import PluginCancelled as PluginCancelled
+    from .runtime.engine import keep_compiled as keep_compiled
+    from .runtime.engine import release_compiled as release_compiled
     from .runtime.resources import ResourceProxy as ResourceProxy
     from .runtime.resources import guest_resource as guest_resource
 

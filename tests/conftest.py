@@ -8,7 +8,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from airssys_plugins import PluginHost, _files
+from airssys_plugins import PluginHost, _files, release_compiled
 from airssys_plugins.authoring.build import build_guest
 
 from .demo import PACKAGE, DemoHooks, demo_component
@@ -89,6 +89,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty compile cache, and no digest remembered from another test."""
     monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path / "cache"))
     _files.forget_digests()
+    release_compiled()  # nor a compiled component kept from another test's load
     return tmp_path / "cache" / "aot"
 
 

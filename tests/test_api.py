@@ -91,6 +91,8 @@ PUBLIC = {
     "PluginExit",
     "PluginLimitExceeded",
     "configure_engine",
+    "keep_compiled",
+    "release_compiled",
     "current_plugin",
     "ArgumentError",
     "Contract",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from airssys_plugins import Limits, PluginHost
+from airssys_plugins import Limits, PluginHost, release_compiled
 from airssys_plugins.cli import main
 from airssys_plugins.runtime import aot_cache_dir, cache_clear, cache_info, evict
 
@@ -71,6 +71,7 @@ def test_a_cache_hit_refreshes_recency(
     digest = _load(pm, wasm, "hit")
     entry = next(private_cache.glob(f"{digest}-*.cwasm"))
     os.utime(entry, (1_000_000, 1_000_000))
+    release_compiled()  # not served from memory: from the cache
     _load(pm, wasm, "hit")
     assert entry.stat().st_mtime > 1_000_000
 

@@ -213,7 +213,8 @@ def test_an_artefact_of_another_engine_configuration_is_not_used(
     plain_entry, fuel_entry = entry(False), entry(True)
     assert plain_entry != fuel_entry
     del plain, metered
-    gc.collect()  # no live component left to share: the next load maps the entry
+    engine.release_compiled()
+    gc.collect()  # no live or kept component left to share: the next load maps the entry
     swapped = plain_entry.with_suffix(".swap")
     shutil.copy(fuel_entry, swapped)
     os.replace(swapped, plain_entry)  # never rewrite a cache entry in place (SIGBUS if mapped)

@@ -23,6 +23,8 @@ from airssys_plugins import (
     IntegrityError,
     PluginHost,
     _files,
+    keep_compiled,
+    release_compiled,
     u32,
 )
 from airssys_plugins.authoring.build import find_tool
@@ -48,15 +50,16 @@ def _demo_pm() -> pluggy.PluginManager:
 
 
 def test_pluggy_sees_the_hookimpls_and_their_options(demo: Demo, private_cache: Path) -> None:
-    """dir() of a plugin lists its own attributes (what pluggy's register scans): every
-    hookimpl with its options is registered, the class's methods are never taken for
-    hooks, and a plugin blocked and unblocked by its circuit registers the same way."""
+    """dir() of a plugin lists its hookimpls (what pluggy's register scans): every
+    hookimpl with its options is registered, its data and the class's methods are never
+    taken for hooks, and a plugin blocked and unblocked by its circuit registers the same
+    way."""
     pm = _demo_pm()
     wasm = demo(k=3, funcs=["add-one", "pick"])
     with PluginHost(pm, package=PACKAGE) as host:
         plugin = host.load(wasm, name="p", hooks={"add_one": HookOptions(tryfirst=True)})
         names = dir(plugin)
-        assert {"add_one", "pick", "name", "hooks"} <= set(names)
+        assert sorted(names) == ["add_one", "pick"]
         assert "close" not in names
         assert "call" not in names
         [impl] = pm.hook.add_one.get_hookimpls()
@@ -271,11 +274,12 @@ def test_the_cache_directory_follows_the_environment(
 
 
 def test_what_loads_share_does_not_keep_an_unloaded_component(
-    demo: Demo, private_cache: Path
+    demo: Demo, private_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The memos of a load (export indices, converters, contract checks) hold no
-    wasmtime object: an unloaded plugin's compiled component, and the mapping of its
-    artefact, are freed at once."""
+    wasmtime object: with no compiled component kept (``keep_compiled(0)``), an unloaded
+    plugin's compiled component, and the mapping of its artefact, are freed at once."""
+    monkeypatch.setattr(engine, "_keep_count", 0)
     pm = _demo_pm()
     wasm = demo(k=4, funcs=["add-one", "pick"])
     with PluginHost(pm, package=PACKAGE) as host:
@@ -288,3 +292,69 @@ def test_what_loads_share_does_not_keep_an_unloaded_component(
         assert component() is None
         host.load(wasm, name="p")  # loads again from the cache, with the memos
         assert pm.hook.add_one(x=2) == [6]
+
+
+def test_unloaded_components_are_kept_most_recent_first(
+    demo: Demo, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unloaded plugin's compiled component stays in memory, among the
+    ``keep_compiled()`` most recently unloaded: loading the same bytes again maps nothing
+    (the very same compiled component serves it). ``release_compiled`` and
+    ``keep_compiled(0)`` let them go."""
+    monkeypatch.setattr(engine, "_keep_count", engine.DEFAULT_KEEP_COMPILED)
+    assert keep_compiled() == 8
+    assert keep_compiled(2) == 2
+    pm = _demo_pm()
+    wasms = [demo(k=k, funcs=["add-one"]) for k in (21, 22, 23)]
+    refs = []
+    with PluginHost(pm, package=PACKAGE) as host:
+        for i, wasm in enumerate(wasms):
+            plugin = host.load(wasm, name=f"p{i}")
+            refs.append(weakref.ref(plugin.image.component))
+            del plugin
+            host.unload(f"p{i}")
+        gc.collect()
+        # the last two unloaded are kept; the first was pushed out
+        assert [r() is not None for r in refs] == [False, True, True]
+        mapped = []
+        monkeypatch.setattr(
+            engine.Component,
+            "deserialize_file",
+            lambda *a: mapped.append(a) or pytest.fail("a kept component was mapped again"),
+        )
+        again = host.load(wasms[2], name="again")
+        assert again.image.component is refs[2]()
+        assert pm.hook.add_one(x=1) == [24]
+        assert mapped == []
+        monkeypatch.undo()
+        del again
+        host.unload("again")
+        assert release_compiled() == 2
+        gc.collect()
+        assert [r() is None for r in refs] == [True, True, True]
+        host.load(wasms[1], name="p1")  # mapped from the compile cache again
+        host.unload("p1")
+        assert keep_compiled(0) == 0  # releases at once
+        gc.collect()
+        assert refs[1]() is None
+    keep_compiled(engine.DEFAULT_KEEP_COMPILED)
+
+
+def test_a_failed_load_keeps_no_compiled_component(
+    demo: Demo, private_cache: Path, tmp_path: Path
+) -> None:
+    """Only plugins that loaded and were unloaded leave their compiled component kept; a
+    load refused after compiling (here: no hook matches the host's hookspecs) does not."""
+    pm = pluggy.PluginManager("other")
+
+    class Other:
+        @pluggy.HookspecMarker("other")
+        def nothing_like_it(self, x: int) -> int:  # type: ignore[empty-body]
+            ...
+
+    pm.add_hookspecs(Other)
+    wasm = demo(k=31, funcs=["add-one"])
+    with PluginHost(pm, package=PACKAGE) as host, pytest.raises(ContractMismatchError):
+        host.load(wasm, name="nope")
+    gc.collect()
+    assert release_compiled() == 0

@@ -11,7 +11,14 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from airssys_plugins import HookCallError, PluginABIError, PluginHost, PluginTimeout, PluginTrap
+from airssys_plugins import (
+    HookCallError,
+    PluginABIError,
+    PluginHost,
+    PluginTimeout,
+    PluginTrap,
+    release_compiled,
+)
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.runtime import TRAP_TABLE, aot_cache_dir, classify_error
 
@@ -177,6 +184,7 @@ def test_compile_cache_is_used_and_survives_corruption(
     monkeypatch.setenv("AIRSSYS_PLUGINS_CACHE_DIR", str(tmp_path))
     with PluginHost(pm, package="demo:hooks@1.0.0") as host:
         digest = host.load(wasm, name="cached").sha256
+    release_compiled()
     gc.collect()  # nothing holds the compiled component now: the next load reads the cache
     entries = list(aot_cache_dir().glob(f"{digest}-*.cwasm"))
     assert len(entries) == 1

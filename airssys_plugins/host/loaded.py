@@ -81,4 +81,5 @@ class LoadedPlugins:
                 self._pm.unregister(plugin, name=name)
             self._pm.unblock(name)
             plugin.close()
+            plugin.image.retain()  # loaded well once: a load of the same bytes is cheap
             self._audit.record("unload", name, "unloaded")

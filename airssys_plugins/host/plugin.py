@@ -95,13 +95,13 @@ class WasmPlugin:
         return f"<WasmPlugin {self.name!r} hooks={sorted(self.hooks)} from {self.path}>"
 
     def __dir__(self) -> list[str]:
-        """The instance's own attributes: its hookimpls and its data.
+        """Its hookimpls, by attribute name (its data and methods are WasmPlugin's
+        documented attributes).
 
         pluggy's ``register`` looks every name of ``dir(plugin)`` up with
-        ``inspect.getattr_static``; the hookimpls are all instance attributes, and
-        leaving the class's methods and properties out (they are never hooks) makes
-        registering several times cheaper."""
-        return list(vars(self))
+        ``inspect.getattr_static``: listing only the hookimpls (instance attributes set at
+        load) keeps registering a small plugin cheap, and nothing else is ever a hook."""
+        return list(self._impl_attrs)
 
     def call(self, bound: BoundFunc, args: tuple[Any, ...]) -> Any:
         """Call a bound hook function on an idle instance (a fresh one with per-call

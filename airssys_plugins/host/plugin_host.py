@@ -68,8 +68,8 @@ _UNSET: Literal[Unset.UNSET] = Unset.UNSET
 
 def _is_plugin_path(source: str | os.PathLike[str]) -> bool:
     """Whether ``load(source)`` names a plugin directory or a manifest, not a component."""
-    p = Path(source)
-    return p.is_dir() or p.suffix == ".toml"
+    text = os.fspath(source)
+    return text.endswith(".toml") or os.path.isdir(text)
 
 
 class PluginHost:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -284,7 +285,7 @@ def compile_component(
     eng = engine(fuel)
     key = f"{digest}-{_fingerprint(fuel)}"
     live = _LIVE_COMPONENTS.get(key)
-    if live is not None:  # the same bytes are loaded already: share the compiled code
+    if live is not None:  # the same bytes are loaded already (or kept): share the code
         return live
     component = _compile_or_load(
         eng,
@@ -301,9 +302,66 @@ def compile_component(
     return component
 
 
+def loaded(digest: str, fuel: bool) -> Component | None:
+    """The compiled component of ``digest`` for :func:`engine` ``(fuel)`` if this process
+    holds it (a plugin uses it, or it is kept), else None."""
+    return _LIVE_COMPONENTS.get(f"{digest}-{_fingerprint(fuel)}")
+
+
 # Compiled components by sha256 while anything uses them: loading one file under several
 # names (or again after an unload) maps its artefact once.
 _LIVE_COMPONENTS: weakref.WeakValueDictionary[str, Component] = weakref.WeakValueDictionary()
+
+#: How many compiled components of unloaded plugins stay in memory (see :func:`keep_compiled`).
+DEFAULT_KEEP_COMPILED: Final = 8
+_kept: OrderedDict[str, Component] = OrderedDict()
+_keep_count = DEFAULT_KEEP_COMPILED
+
+
+def retain(component: Component) -> None:
+    """Keep ``component`` (compiled through :func:`compile_component`) in memory after its
+    last user is gone: the host calls this when a plugin is unloaded. The
+    :func:`keep_compiled` most recently retained are kept; a component this module did not
+    compile is ignored."""
+    for key, live in list(_LIVE_COMPONENTS.items()):
+        if live is component:
+            with _lock:
+                _kept[key] = component
+                _kept.move_to_end(key)
+                while len(_kept) > _keep_count:
+                    _kept.popitem(last=False)
+            return
+
+
+def keep_compiled(count: int | None = None) -> int:
+    """How many compiled components of unloaded plugins this process keeps in memory
+    (default 8, the most recently unloaded); with ``count``, set it first (0: none; the
+    excess is released at once). Returns the number in effect.
+
+    Loading a kept component again (an unload and a load of the same bytes, a plugin
+    loaded per request or per tenant) maps nothing and reads nothing but the file's
+    status and its remembered digest: it costs an instantiation. A kept component holds
+    its machine code (mapped from the compile cache, with one open file descriptor: file
+    pages the kernel can reclaim) and its type information; no instance, store or guest
+    memory, which go with the plugin. A load that fails keeps nothing."""
+    global _keep_count
+    if count is not None:
+        if count < 0:
+            raise ValueError(f"keep_compiled({count}): give 0 or more")
+        with _lock:
+            _keep_count = count
+            while len(_kept) > count:
+                _kept.popitem(last=False)
+    return _keep_count
+
+
+def release_compiled() -> int:
+    """Drop every kept compiled component no plugin uses (see :func:`keep_compiled`);
+    returns how many were kept. Components of loaded plugins stay until they unload."""
+    with _lock:
+        count = len(_kept)
+        _kept.clear()
+    return count
 
 
 def _compile_or_load(
@@ -442,8 +500,10 @@ def cache_info() -> CacheInfo:
 
 
 def cache_clear() -> int:
-    """Delete every compile cache entry; returns how many. Live components keep working
-    (their mapping outlives the unlinked file)."""
+    """Delete every compile cache entry, and release the compiled components kept in
+    memory (:func:`release_compiled`); returns how many entries. Live components keep
+    working (their mapping outlives the unlinked file)."""
+    release_compiled()
     removed = 0
     for path, _ in _entries():
         with contextlib.suppress(OSError):

@@ -342,6 +342,12 @@ class ComponentImage:
         facts = self._facts
         return self._own if facts is None else facts.shared
 
+    def retain(self) -> None:
+        """Keep the compiled component in memory after this image's plugin is unloaded,
+        among the :func:`.engine.keep_compiled` most recent, so a load of the same bytes
+        costs an instantiation (see :func:`.engine.retain`)."""
+        _engine.retain(self.component)
+
     def export_index(self, name: str, interface: str | None = None) -> Any:
         """``component.get_export_index(name, <interface's index>)``, looked up once per
         compiled component (shared by the images of copies loaded at once): the hooks of
@@ -452,6 +458,7 @@ class ComponentImage:
         if (
             facts is not None
             and BYTE_EXPORTS
+            and _engine.loaded(facts.compiled, fuel) is None  # its facts hold while it lives
             and _engine.plan_stamp(_plan_key(digest)) != facts.stamp
         ):
             facts = None  # the compile cache changed under us: read it again

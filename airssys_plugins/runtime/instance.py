@@ -44,6 +44,7 @@ from .capi import set_epoch_deadline as _set_deadline
 from .capi import set_fuel as _set_fuel
 from .capi import val_delete as _delete
 from .convert import (
+    U64,
     VAL,
     ConvertError,
     Lift,
@@ -908,22 +909,25 @@ def _raw_failure(
 
 
 def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance) -> None:
-    """Tell a new instance's measuring walks where to stop (once per instance)."""
+    """Tell a new instance's measuring walks where to stop (once per instance), through
+    the C call path: the setter takes one u64 and returns nothing."""
     assert plugin._measure_limit is not None
     assert plugin.image.measure_limit is not None
-    index = plugin.image.component.get_export_index(plugin.image.measure_limit)
+    index = plugin.image.export_index(plugin.image.measure_limit)
     setter = None if index is None else instance.get_func(store, index)
-    try:
-        if setter is None:
-            raise WasmtimeError("the runtime's limit setter is missing")
-        setter(store, min(plugin._measure_limit, 2**62))
-    except WasmtimeError as exc:
-        unregister_context(capi.store_context(store))
-        store.close()
-        raise PluginLoadError(
-            f"plugin {plugin.name!r} failed to start: {_headline(str(exc))}",
-            plugin=plugin.name,
-        ) from exc
+    if setter is None:
+        problem = "the runtime's limit setter is missing"
+    else:
+        param = (VAL * 1)()
+        param[0].kind = U64
+        param[0].of.u64 = min(plugin._measure_limit, 2**62)
+        err = _call(_byref(capi.func_handle(setter)), capi.store_context(store), param, 1, None, 0)
+        if not err:
+            return
+        problem = _headline(str(_error_from_ptr(err)))
+    unregister_context(capi.store_context(store))
+    store.close()
+    raise PluginLoadError(f"plugin {plugin.name!r} failed to start: {problem}", plugin=plugin.name)
 
 
 def _call_measured(
