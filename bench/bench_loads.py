@@ -155,7 +155,6 @@ def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
     out: dict[str, list[float]] = {"ours": [], "remap": [], "raw": [], "raw_kept": []}
 
     def ours(key: str, name: str) -> None:
-        gc.collect()
         t0 = CLOCK()
         host.load(wasm, name=name)
         out[key].append(CLOCK() - t0)
@@ -163,20 +162,27 @@ def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
         host.unload(name)
 
     def floor(key: str, component: Any) -> None:
-        gc.collect()
         t0 = CLOCK()
         store, _, func = raw["raw_load"](cwasm, spec["interface"], spec["function"], component)
         out[key].append(CLOCK() - t0)
         assert func(store, spec["arg"]) is not None
 
+    # As timeit does: the cyclic GC off while timing (a collection just before a load
+    # evicts the CPU caches, which costs a load of Python code 0.3 ms and raw wasmtime-py
+    # little), garbage collected between the phases.
+    gc.collect()
+    gc.disable()
     for i in range(rounds):  # the plugin's compiled component kept between rounds
         ours("ours", f"p{i}")
         floor("raw_kept", held)
     keep_compiled(0)
+    gc.collect()
     for i in range(rounds):  # nothing kept: each load maps the artefact again
         ours("remap", f"r{i}")
         floor("raw", None)
+        gc.collect()  # nothing of the unloaded plugin may hold its component (cold for us)
     keep_compiled(8)
+    gc.collect()
     host.load(wasm, name="live")  # while one is loaded, a second load shares its code
     out["kept"] = []
     for i in range(rounds):
@@ -184,6 +190,7 @@ def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
         host.load(wasm, name=f"k{i}")
         out["kept"].append(CLOCK() - t0)
         host.unload(f"k{i}")
+    gc.enable()
     host.close()
     return out
 

@@ -137,6 +137,13 @@ class HookBridge:
         older version it targets; every problem at once in a
         :class:`ContractMismatchError`."""
         current = self.contract
+        # what a component implements of a contract, under the same options, is worked out
+        # once per component (its unbound-hook notes are logged at that first load)
+        memo = ("hook matches", id(current), tuple(sorted(options.items())))
+        known = image.shared.get(memo)
+        if known is not None and known[0] is current:  # the entry holds what its key names
+            self.contract_versions[name] = str(current.package)
+            return list(known[1])
         try:
             matches = self._match(current, name, image, options)
         except ContractMismatchError as exc:
@@ -156,6 +163,7 @@ class HookBridge:
                 name, errors, [str(current.package), *(o.version.package for o in older)]
             ) from None
         self.contract_versions[name] = str(current.package)
+        image.shared[memo] = (current, tuple(matches))
         return matches
 
     def _match(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, final
+from typing import Any, TypeVar, cast, final
 
 from .._errors import PluginLoadError
 from ..contract import wit
@@ -114,6 +114,11 @@ class HostFunctionRegistry:
         self._linker: HostLinker | None = None
         self._host_funcs: list[HostFunc] | None = None
         self.kv_store: KVStore | None = None
+        # What the fixed set (once the linker exists) answers, worked out once: the key
+        # "functions", "interfaces", "provided", ("linked", granted interfaces).
+        self._fixed: dict[Any, Any] = {}
+        #: Stands for this registry in the memos images share (see check_imports).
+        self._token = object()
 
     def provide(
         self, func: F | None, *, interface: str | None, name: str | None
@@ -146,7 +151,22 @@ class HostFunctionRegistry:
 
     @property
     def functions(self) -> list[HostFunction]:
-        return [*builtin_functions(), *self._provided]
+        if self._linker is None:
+            return [*builtin_functions(), *self._provided]
+        found: list[HostFunction] = self._memo(
+            "functions", lambda: [*builtin_functions(), *self._provided]
+        )
+        return found
+
+    def _memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, once the set is fixed (then remembered under ``key``)."""
+        if self._linker is None:
+            return make()
+        try:
+            return self._fixed[key]
+        except KeyError:
+            value = self._fixed[key] = make()
+            return value
 
     def wit(self) -> dict[str, str]:
         return host_wit(self.functions)
@@ -172,19 +192,35 @@ class HostFunctionRegistry:
     def interfaces(self) -> frozenset[str]:
         """Unversioned names of every host interface (granted or not), and the names of
         what is provided at the world's root."""
-        return frozenset(wit.import_key(f.interface, f.name) for f in self.functions)
+        return cast(
+            "frozenset[str]",
+            self._memo(
+                "interfaces",
+                lambda: frozenset(wit.import_key(f.interface, f.name) for f in self.functions),
+            ),
+        )
 
-    def provided_interfaces(self) -> set[str]:
+    def provided_interfaces(self) -> frozenset[str]:
         """Short names of every interface a plugin may be granted."""
-        return {_short(f) for f in self.functions}
+        return cast(
+            "frozenset[str]",
+            self._memo("provided", lambda: frozenset(_short(f) for f in self.functions)),
+        )
 
     def linked_interfaces(self, rights: Capabilities) -> frozenset[str]:
         """Unversioned names of the interfaces ``rights`` let a plugin import (and of the
         root functions and resources: their own names)."""
-        return frozenset(
-            wit.import_key(f.interface, f.name)
-            for f in self.functions
-            if _short(f) in rights.interfaces
+        granted = frozenset(rights.interfaces)
+        return cast(
+            "frozenset[str]",
+            self._memo(
+                ("linked", granted),
+                lambda: frozenset(
+                    wit.import_key(f.interface, f.name)
+                    for f in self.functions
+                    if _short(f) in granted
+                ),
+            ),
         )
 
     def check_imports(self, plugin: str, image: ComponentImage) -> None:
@@ -193,8 +229,17 @@ class HostFunctionRegistry:
         with other types, or as an ``async func`` (host functions are sync).
 
         wasmtime links host functions without comparing their types, so without this a
-        wrong annotation shows only at the first call, as an unrelated error.
+        wrong annotation shows only at the first call, as an unrelated error. A component
+        that passed once passes again while the set is fixed (remembered per component).
         """
+        passed = ("host imports served", self._token)
+        if self._linker is not None and image.shared.get(passed):
+            return
+        self._check_imports(plugin, image)
+        if self._linker is not None:
+            image.shared[passed] = True
+
+    def _check_imports(self, plugin: str, image: ComponentImage) -> None:
         by_interface: dict[str, dict[str, dict[str, HostFunction]]] = {}
         for f in self.functions:
             versions = by_interface.setdefault(wit.unversioned(f.interface), {})

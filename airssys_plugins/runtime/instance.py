@@ -350,7 +350,7 @@ class BoundFunc:
 
     @params_type.default
     def _params_type(self) -> Any:
-        return VAL * len(self.lowers)
+        return _val_array(len(self.lowers))
 
     @ticks.default
     def _ticks_default(self) -> int | None:
@@ -999,6 +999,29 @@ def bind_export(
     ``byte_buffers``: call the byte-buffer export of the function when the component
     has one (see :mod:`.relift`); False calls the original export.
     """
+    # A call plan holds nothing of a plugin: the plugins of one compiled component share
+    # theirs (kept while the component lives; the signature object is part of the key).
+    plans = _PLANS.get(image.component)
+    if plans is None:
+        plans = _PLANS.setdefault(image.component, {})
+    key = (hook, interface, function, id(signature), timeout, byte_buffers)
+    known = plans.get(key)
+    if known is not None and known[0] is signature:
+        return known[1]
+    bound = _bind_export(image, hook, interface, function, signature, timeout, byte_buffers)
+    plans[key] = (signature, bound)
+    return bound
+
+
+def _bind_export(
+    image: ComponentImage,
+    hook: str,
+    interface: str | None,
+    function: str,
+    signature: wit.FuncSig,
+    timeout: float | None,
+    byte_buffers: bool,
+) -> BoundFunc:
     byte_export = image.byte_exports.get((interface, function)) if byte_buffers else None
     if byte_export is not None:
         index = image.export_index(byte_export)
@@ -1033,6 +1056,18 @@ def bind_export(
         measured=names,
         single_buffer=conv.single_buffer,
     )
+
+
+_PLANS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[wit.FuncSig, BoundFunc]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _val_array(n: int) -> Any:
+    """The ctypes array type of ``n`` component values (one per arity: a ctypes type costs
+    microseconds and a kilobyte to make)."""
+    return VAL * n
 
 
 @final
