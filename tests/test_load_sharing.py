@@ -358,3 +358,40 @@ def test_a_failed_load_keeps_no_compiled_component(
         host.load(wasm, name="nope")
     gc.collect()
     assert release_compiled() == 0
+
+
+def test_what_loads_remember_follows_the_contract_and_the_options(
+    demo: Demo, private_cache: Path
+) -> None:
+    """A second load of a component reuses what the first worked out (hook matches, call
+    plans) only for the same contract and the same options: hookspecs added meanwhile are
+    matched, other options are applied, and the plugins' calls stay their own."""
+    pm = pluggy.PluginManager("demo")
+
+    class AddOnly:
+        @pluggy.HookspecMarker("demo")
+        def add_one(self, x: u32) -> u32:  # type: ignore[empty-body]
+            ...
+
+    class PickToo:
+        @pluggy.HookspecMarker("demo")(firstresult=True)
+        def pick(self, x: u32) -> u32 | None:
+            """Answer only for the plugin's own number."""
+
+    pm.add_hookspecs(AddOnly)
+    wasm = demo(k=6, funcs=["add-one", "pick"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        first = host.load(wasm, name="first")
+        assert sorted(first.hooks) == ["add_one"]
+        pm.add_hookspecs(PickToo)  # pick is a hook now
+        second = host.load(wasm, name="second", hooks={"add_one": HookOptions(trylast=True)})
+        assert sorted(second.hooks) == ["add_one", "pick"]
+        assert pm.hook.pick(x=6) == 60
+        [impl] = [i for i in pm.hook.add_one.get_hookimpls() if i.plugin is second]
+        assert impl.trylast
+        third = host.load(wasm, name="third")
+        [impl] = [i for i in pm.hook.add_one.get_hookimpls() if i.plugin is third]
+        assert not impl.trylast
+        assert pm.hook.add_one(x=1) == [7, 7, 7]
+        host.unload("first")
+        assert pm.hook.add_one(x=2) == [8, 8]
