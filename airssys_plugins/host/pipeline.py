@@ -116,7 +116,7 @@ class LoadPipeline:
         )
         matches = self._match(name, image, dict(hooks or {}))
         lifecycle = _lifecycle_exports(name, image)
-        wanted = options.requests or Capabilities()
+        wanted = options.requests or Capabilities.nothing()
         effective = self.rights.decide(
             name,
             wanted,

@@ -20,6 +20,7 @@ from .supervision import Supervisor
 __all__ = ["WasmPlugin"]
 
 log = logging.getLogger("airssys_plugins")
+_DEFAULT_LIMITS = Limits()
 
 
 @final
@@ -55,9 +56,9 @@ class WasmPlugin:
         self.contract_version: str | None = None
         #: What the plugin asked for, what it was granted (request ∩ ceiling ∩ grants),
         #: and its limits.
-        self.requested = Capabilities()
-        self.capabilities = Capabilities()
-        self.limits = Limits()
+        self.requested = Capabilities.nothing()
+        self.capabilities = Capabilities.nothing()
+        self.limits = _DEFAULT_LIMITS
         self.supervisor: Supervisor | None = None
         self.lifecycle: dict[str, BoundFunc] = {}
         self.config: dict[str, str] = {}

@@ -43,8 +43,8 @@ class Rights:
             hooks,
             ceiling=self.ceiling,
             hook_ceilings=self.hook_ceilings,
-            grant=self.grants.get(name, Capabilities()),
+            grant=self.grants.get(name, Capabilities.nothing()),
             strict=self.on_denied == "refuse",
-            provided=set(provided),
+            provided=provided,
             audit=self.audit,
         )

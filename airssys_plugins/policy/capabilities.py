@@ -388,6 +388,11 @@ class Capabilities:
         """A ceiling that adds no restriction of its own (the grants still apply)."""
         return _EVERYTHING
 
+    @classmethod
+    def nothing(cls) -> Capabilities:
+        """No right at all (``Capabilities()``, one shared instance: it is immutable)."""
+        return _NOTHING
+
     def describe(self) -> list[str]:
         """One line per right, for listings and messages."""
         lines = [str(f) for f in self.filesystem]
@@ -435,6 +440,7 @@ class _Everything(Capabilities):
 
 
 _EVERYTHING: Final = _Everything()
+_NOTHING: Final = Capabilities()
 
 
 # -- the request, as a manifest writes it ---------------------------------------------------

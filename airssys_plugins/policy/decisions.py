@@ -7,7 +7,7 @@ without a record.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 
 from .._errors import CapabilityDenied
@@ -76,7 +76,7 @@ def decide_for_hooks(
     hook_ceilings: Mapping[str, Capabilities],
     grant: Capabilities,
     strict: bool,
-    provided: set[str],
+    provided: Set[str],
     audit: AuditLog,
 ) -> Capabilities:
     """The rights plugin ``name`` runs with when it serves ``hooks``: its request within
