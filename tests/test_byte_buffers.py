@@ -14,6 +14,8 @@ from __future__ import annotations
 import gc
 import os
 import random
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from hypothesis import strategies as st
 from airssys_plugins import PluginHost, PluginLimitExceeded
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.contract import wit
+from airssys_plugins.runtime import engine
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import BoundFunc, PluginInstance
@@ -288,7 +291,10 @@ def test_plans_are_kept_beside_the_compile_cache(
     )
     plan_file.write_bytes(b"not a plan")
     byte_exports, raw_exports = image.byte_exports, image.raw_exports
-    del image  # (while a copy is loaded, what this process read of it holds)
+    # While a copy is loaded (or kept), what this process read of it holds: let none be.
+    del image
+    monkeypatch.setattr(engine, "_LIVE_COMPONENTS", weakref.WeakValueDictionary())
+    monkeypatch.setattr(engine, "_kept", OrderedDict())
     gc.collect()
     again = ComponentImage.load("bytes", bytes_wasm)
     assert again.byte_exports == byte_exports

@@ -306,3 +306,59 @@ def test_a_file_grown_past_the_cap_after_its_check_is_a_load_error(
         ComponentImage.load("adder", wasm, max_bytes=size + 10)
     assert info.value.plugin == "adder"
     assert isinstance(info.value.__cause__, _files.FileRefusedError)
+
+
+def test_a_new_process_reads_the_exports_types_from_a_note(
+    demo: Demo,
+    private_cache: Path,
+    settled: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """The exported functions' types are kept beside the compile cache: a process that
+    has not read them (here: its memo emptied) takes them from the note instead of
+    wasmtime's type API. A damaged note, or one naming any class but the WIT model's, is
+    not used (nothing in it runs): the types are read again and the note rewritten."""
+    import pickle
+    import weakref
+    from collections import OrderedDict
+
+    from airssys_plugins.runtime import image as _image
+
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=7, funcs=["add-one", "pick"]), wasm)
+    first = ComponentImage.load("adder", wasm)
+    [note] = private_cache.glob("*-types-*.plan")
+    exports, imports = first.exports, first.imports
+    del first
+    gc.collect()
+
+    def new_process() -> None:
+        monkeypatch.setattr(_image, "_FACTS", OrderedDict())
+        monkeypatch.setattr(engine, "_LIVE_COMPONENTS", weakref.WeakValueDictionary())
+        monkeypatch.setattr(engine, "_kept", OrderedDict())
+        gc.collect()
+
+    new_process()
+    read = []
+    real = _image.component_exports
+    monkeypatch.setattr(_image, "component_exports", lambda *a: read.append(a) or real(*a))
+    again = ComponentImage.load("adder", wasm)
+    assert (again.exports, again.imports) == (exports, imports)
+    assert read == []  # from the note
+    del again
+    ran = []
+    evil = pickle.dumps(({}, (os.getcwd,)))  # names posix.getcwd
+    for damaged in (b"not a note", evil):
+        note.write_bytes(damaged)
+        new_process()
+        with caplog.at_level(logging.WARNING):
+            third = ComponentImage.load("adder", wasm)
+        assert (third.exports, third.imports) == (exports, imports)
+        assert "unreadable type note" in caplog.text
+        ran.append(len(read))
+        caplog.clear()
+        del third
+    assert ran == [1, 2]  # read through wasmtime each time, and the note written again
+    assert pickle.loads(note.read_bytes()) == (exports, imports)
