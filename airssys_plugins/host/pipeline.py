@@ -101,8 +101,9 @@ class LoadPipeline:
         slots = options.pool_size + (SPARES if isolation == "per-call" else 0)
         plugin_limits = with_timeout(options.limits or self.limits, options.timeout)
         progress = self._progress(name)
-        given = f"{len(origin):,} bytes" if isinstance(origin, bytes) else str(origin)
-        progress("reading", str(path) if path is not None else given)
+        if self.on_progress is not None:
+            given = f"{len(origin):,} bytes" if isinstance(origin, bytes) else str(origin)
+            progress("reading", str(path) if path is not None else given)
         image = ComponentImage.load(
             name,
             origin,
@@ -223,7 +224,9 @@ class LoadPipeline:
     def _sandbox(
         self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
     ) -> SandboxSpec:
-        effective = Effective(rights, limits, self.data_dir / name)
+        # the plugin's data directory matters only to a filesystem grant ("data")
+        data_dir = self.data_dir / name if rights.filesystem else None
+        effective = Effective(rights, limits, data_dir)
         env = tuple((k, os.environ[k]) for k in sorted(rights.env) if k in os.environ)
         return SandboxSpec(
             preopens=tuple(effective.preopens()),
