@@ -24,7 +24,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -117,7 +116,8 @@ class Supervisor:
         self.name = name
         self.policy = policy
         self.on_open = on_open
-        self.failures: deque[float] = deque()
+        # times of recent failures (a list: an idle plugin's costs 56 bytes, a deque's 624)
+        self.failures: list[float] = []
         self.consecutive = 0
         self.restarts = 0
         self.last_error: str | None = None
@@ -156,7 +156,7 @@ class Supervisor:
         with self._lock:
             self.failures.append(now)
             while self.failures and now - self.failures[0] > self.policy.window:
-                self.failures.popleft()
+                del self.failures[0]
             self.consecutive += 1
             self.restarts += 1
             self.last_error = f"{type(exc).__name__}: {_first_line(exc)}"

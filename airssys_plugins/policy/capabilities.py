@@ -754,15 +754,18 @@ def decide(
                     break
             else:
                 kept_topics.append(pattern)
-    effective = Capabilities(
-        filesystem=tuple(files),
-        env=frozenset(str(v) for v in kept["env"]),
-        network=frozenset(v for v in kept["network"] if isinstance(v, Origin)),
-        interfaces=frozenset(str(v) for v in kept["interfaces"]),
-        plugins=frozenset(links),
-        publish=frozenset(topics["publish"]),
-        subscribe=frozenset(topics["subscribe"]),
-    )
+    if not (files or links or any(kept.values()) or any(topics.values())):
+        effective = _NOTHING  # no right at all: the shared instance
+    else:
+        effective = Capabilities(
+            filesystem=tuple(files),
+            env=frozenset(str(v) for v in kept["env"]),
+            network=frozenset(v for v in kept["network"] if isinstance(v, Origin)),
+            interfaces=frozenset(str(v) for v in kept["interfaces"]),
+            plugins=frozenset(links),
+            publish=frozenset(topics["publish"]),
+            subscribe=frozenset(topics["subscribe"]),
+        )
     if denied and strict:
         raise CapabilityDenied(plugin, denied)
     return effective, denied
