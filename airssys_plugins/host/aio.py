@@ -36,7 +36,6 @@ concurrently; :meth:`AsyncHooks.close` takes it out again.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import copy
@@ -44,16 +43,21 @@ import inspect
 import threading
 import types
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Final, SupportsIndex, cast, final
+from typing import TYPE_CHECKING, Any, Final, SupportsIndex, cast, final
 
 import pluggy
 from pluggy import HookImpl
 
 from .._errors import PluginError, PluginTimeout
-from ..runtime.cancel import CancelScope, PluginCancelled, cancel_scope
+from ..runtime.cancel import CancelScope, cancel_scope
 from .hookexec import HookExec, unwrap_hookexec, watch_hookimpls, wrap_hookexec
 from .interfaces import HostFunction, current_plugin, set_async_plugin
 from .plugin import WasmPlugin
+
+if TYPE_CHECKING:
+    # asyncio (~20 ms with ssl, socket, subprocess) is imported by the first awaited call:
+    # a host that never awaits a hook does not pay for it.
+    import asyncio
 
 __all__ = [
     "CANCEL_GRACE",
@@ -109,6 +113,10 @@ def _await_on_loop(
     plugin: str | None = None,
 ) -> Any:
     """Run ``coro`` on ``loop`` and wait for it on this (worker) thread."""
+    import asyncio
+
+    from ..runtime.cancel import PluginCancelled
+
     future = asyncio.run_coroutine_threadsafe(coro, loop)
     if scope is not None:
         scope.on_cancel(future.cancel)
@@ -417,6 +425,8 @@ class AsyncHooks:
         return caller
 
     async def _run(self, hook: str, job: Callable[[], Any]) -> Any:
+        import asyncio
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -494,6 +504,8 @@ _fallback_lock: Final = threading.Lock()
 
 def _private_loop() -> asyncio.AbstractEventLoop:
     """A loop on a daemon thread, for async host functions called outside ``ahook``."""
+    import asyncio
+
     global _fallback_loop
     with _fallback_lock:
         if _fallback_loop is None:
