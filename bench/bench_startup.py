@@ -22,6 +22,12 @@ Each child points ``AIRSSYS_PLUGINS_CACHE_DIR`` at a temporary directory:
   ``PluginHost.load`` timed in a child with an empty cache directory (cold: compile and
   write the cache entry) and in later children with the same directory (warm: read the
   entry back).
+* new-process stages: the CPU time (``time.process_time``, from the interpreter's start)
+  of each step of a new process that imports pluggy and airssys_plugins, declares the
+  hookspecs, creates a ``PluginHost``, loads the warm 18 MB guest and calls one hook,
+  against the same done with wasmtime-py alone (import, Engine + WASI linker,
+  ``deserialize_file``, instantiate, call) and ``python -c pass``; interleaved runs,
+  bytecode cache on (as for an installed package), medians per stage.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import itertools
 import json
 import os
 import pstats
@@ -253,6 +260,126 @@ def fifty(tmp: Path, wasm: Path, *, distinct: bool, runs: int) -> dict[str, floa
     }
 
 
+# ----------------------------------------------------------------------------- stages
+
+OURS_STAGES = """
+import time
+t = [time.process_time()]
+import pluggy
+t.append(time.process_time())
+from airssys_plugins import PluginHost
+t.append(time.process_time())
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("kitchen_hooks", {hooks!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["kitchen_hooks"] = module
+spec.loader.exec_module(module)
+pm = pluggy.PluginManager("kitchen")
+pm.add_hookspecs(module.KitchenHooks)
+t.append(time.process_time())
+host = PluginHost(pm, package=module.PACKAGE)
+t.append(time.process_time())
+host.load({wasm!r}, name="kitchen")
+t.append(time.process_time())
+assert pm.hook.echo_string(x="hi") == ["hi"]
+t.append(time.process_time())
+host.close()
+t.append(time.process_time())
+print(" ".join(str(x) for x in t))
+"""
+OURS_STAGE_NAMES = ("start", "pluggy", "import ours", "hookspecs", "PluginHost()", "load",
+                    "call", "close")  # fmt: skip
+
+RAW_STAGES = """
+import time
+t = [time.process_time()]
+from wasmtime import Config, Engine, Store, WasiConfig
+from wasmtime.component import Component, Linker
+t.append(time.process_time())
+cfg = Config(); cfg.epoch_interruption = True
+engine = Engine(cfg)
+linker = Linker(engine)
+linker.add_wasip2()
+t.append(time.process_time())
+component = Component.deserialize_file(engine, {cwasm!r})
+t.append(time.process_time())
+store = Store(engine)
+store.set_wasi(WasiConfig())
+store.set_epoch_deadline(2**62)
+instance = linker.instantiate(store, component)
+iface = component.get_export_index("test:kitchen/echo-string@1.0.0")
+func = instance.get_func(store, component.get_export_index("echo-string", iface))
+t.append(time.process_time())
+assert func(store, "hi") == "hi"
+t.append(time.process_time())
+store.close()
+t.append(time.process_time())
+print(" ".join(str(x) for x in t))
+"""
+RAW_STAGE_NAMES = ("start", "import wasmtime", "Engine + linker", "deserialize",
+                   "instantiate", "call", "close")  # fmt: skip
+
+
+def stage_times(code: str, env: dict[str, str]) -> list[float]:
+    """The CPU times (ms) the child prints, as steps: its start, then each stage."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
+    marks = [float(x) * 1000 for x in proc.stdout.split()]
+    return [marks[0]] + [b - a for a, b in itertools.pairwise(marks)]
+
+
+def new_process_stages(tmp: Path, kitchen: Path, runs: int, report: Report) -> None:
+    """Where a new process's time goes, stage by stage, ours against raw wasmtime-py."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    env["AIRSSYS_PLUGINS_CACHE_DIR"] = str(tmp / "stages-cache")
+    cwasm = tmp / "kitchen-raw.cwasm"
+    serialize = (
+        "import sys, wasmtime\nfrom wasmtime.component import Component\n"
+        "cfg = wasmtime.Config(); cfg.epoch_interruption = True\n"
+        "open(sys.argv[2], 'wb').write(Component(wasmtime.Engine(cfg), "
+        "open(sys.argv[1], 'rb').read()).serialize())\n"
+    )
+    subprocess.run([sys.executable, "-c", serialize, str(kitchen), str(cwasm)], check=True)
+    ours_code = OURS_STAGES.format(hooks=str(HERE.parent / "tests" / "kitchen_hooks.py"),
+                                   wasm=str(kitchen))  # fmt: skip
+    raw_code = RAW_STAGES.format(cwasm=str(cwasm))
+    bare_code = "import time\nprint(time.process_time())"
+    stage_times(ours_code, env)  # compiles the guest into the cache, writes bytecode
+    stage_times(raw_code, env)
+    ours, raw, bare = [], [], []
+    for _ in range(runs):
+        bare.append(stage_times(bare_code, env))
+        ours.append(stage_times(ours_code, env))
+        raw.append(stage_times(raw_code, env))
+    print(
+        f"\na new process: host, warm 18 MB guest, one call (CPU ms from the interpreter's "
+        f"start, median of {runs} interleaved runs, bytecode cached)"
+    )
+    medians = {}
+    for side, names, values in (("ours", OURS_STAGE_NAMES, ours),
+                                ("raw", RAW_STAGE_NAMES, raw)):  # fmt: skip
+        steps = [statistics.median(v[i] for v in values) for i in range(len(names))]
+        total = statistics.median(sum(v) for v in values)
+        medians[side] = total
+        line = "  ".join(f"{n} {x:.1f}" for n, x in zip(names, steps, strict=True))
+        print(f"  {side:<5} total {total:6.1f}:  {line}")
+        for name, x in zip(names, steps, strict=True):
+            report.values[f"stages {side} {name} ms"] = x
+    medians["bare"] = statistics.median(v[0] for v in bare)
+    print(f"  python -c pass: {medians['bare']:.1f}")
+    print(f"  ours / raw: {medians['ours'] / medians['raw']:.2f}")
+    report.values["stages ours ms"] = medians["ours"]
+    report.values["stages raw ms"] = medians["raw"]
+    report.values["stages bare ms"] = medians["bare"]
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -359,6 +486,7 @@ def kitchen_cold_warm(tmp: Path, runs: int, profile: bool, report: Report) -> No
             warms.append(warm["first"])
             inproc.append(warm["again"])
         shutil.rmtree(cache)
+    new_process_stages(tmp, kitchen, 5 if runs == 1 else 11, report)
     cold_s, warm_s = statistics.median(colds), statistics.median(warms)
     print(f"  {'load':<58} {'median ms':>10} {'min ms':>9} {'runs':>5}")
     for label, values in (

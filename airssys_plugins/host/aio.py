@@ -36,24 +36,29 @@ concurrently; :meth:`AsyncHooks.close` takes it out again.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextvars
 import copy
 import inspect
 import threading
 import types
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Final, SupportsIndex, cast, final
+from typing import TYPE_CHECKING, Any, Final, SupportsIndex, cast, final
 
 import pluggy
 from pluggy import HookImpl
 
 from .._errors import PluginError, PluginTimeout
-from ..runtime.cancel import CancelScope, PluginCancelled, cancel_scope
+from ..runtime.cancel import CancelScope, cancel_scope
 from .hookexec import HookExec, unwrap_hookexec, watch_hookimpls, wrap_hookexec
 from .interfaces import HostFunction, current_plugin, set_async_plugin
 from .plugin import WasmPlugin
+
+if TYPE_CHECKING:
+    # asyncio (~20 ms with ssl, socket, subprocess) is imported by the first awaited call:
+    # a host that never awaits a hook does not pay for it (nor for concurrent.futures).
+    import asyncio
+    import concurrent.futures
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "CANCEL_GRACE",
@@ -109,6 +114,11 @@ def _await_on_loop(
     plugin: str | None = None,
 ) -> Any:
     """Run ``coro`` on ``loop`` and wait for it on this (worker) thread."""
+    import asyncio
+    import concurrent.futures
+
+    from ..runtime.cancel import PluginCancelled
+
     future = asyncio.run_coroutine_threadsafe(coro, loop)
     if scope is not None:
         scope.on_cancel(future.cancel)
@@ -363,12 +373,10 @@ class AsyncHooks:
 
     def __init__(self, pm: pluggy.PluginManager, *, max_workers: int = 32):
         self._pm = pm
-        self._workers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="airssys-ahook"
-        )
-        self._fanout = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="airssys-ahook-fanout"
-        )
+        # The worker threads' executors are made by the first ``ahook`` call (see
+        # _executors): concurrent.futures is not imported by a host that never awaits.
+        self._max_workers = max_workers
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._order_independent: frozenset[str] = frozenset()
         self._guard: _AsyncAwareHookExec | None = None
         self._lock = threading.Lock()
@@ -417,6 +425,8 @@ class AsyncHooks:
         return caller
 
     async def _run(self, hook: str, job: Callable[[], Any]) -> Any:
+        import asyncio
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -434,8 +444,9 @@ class AsyncHooks:
         _prepare(hook, caller.get_hookimpls())
         if self._guard is None:
             self.install()
+        workers, fanout = self._executors()
         scope = CancelScope()
-        call = _AsyncCall(loop, scope, self._order_independent, self._fanout)
+        call = _AsyncCall(loop, scope, self._order_independent, fanout)
 
         def work() -> Any:
             _CALL.set(call)
@@ -443,7 +454,7 @@ class AsyncHooks:
                 return job()
 
         context = contextvars.copy_context()
-        future = loop.run_in_executor(self._workers, context.run, work)
+        future = loop.run_in_executor(workers, context.run, work)
         try:
             # shielded: a cancelled await must not mark the worker's future done while
             # the worker still runs (it is waited for below)
@@ -455,6 +466,20 @@ class AsyncHooks:
             # made right after sees the plugin free again
             await asyncio.wait([future], timeout=CANCEL_GRACE)
             raise
+
+    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        """The ``ahook`` calls' worker threads and the order-independent hooks' fan-out."""
+        with self._lock:
+            if self._pools is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pools = (
+                    ThreadPoolExecutor(self._max_workers, thread_name_prefix="airssys-ahook"),
+                    ThreadPoolExecutor(
+                        self._max_workers, thread_name_prefix="airssys-ahook-fanout"
+                    ),
+                )
+            return self._pools
 
     def watch(self) -> None:
         """Make every hook of ``pm`` turn ``async def`` implementations into awaiting
@@ -477,8 +502,10 @@ class AsyncHooks:
         guard, self._guard = self._guard, None
         if guard is not None:
             unwrap_hookexec(self._pm, guard)
-        self._workers.shutdown(wait=False, cancel_futures=True)
-        self._fanout.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pools = self._pools
+        for pool in pools or ():
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -494,6 +521,8 @@ _fallback_lock: Final = threading.Lock()
 
 def _private_loop() -> asyncio.AbstractEventLoop:
     """A loop on a daemon thread, for async host functions called outside ``ahook``."""
+    import asyncio
+
     global _fallback_loop
     with _fallback_lock:
         if _fallback_loop is None:
@@ -510,6 +539,8 @@ def async_host_function(function: HostFunction) -> HostFunction:
     coroutine_function = function.func
 
     def run(*args: Any) -> Any:
+        import concurrent.futures
+
         context = current_plugin()
         call = _CALL.get()
         loop = call.loop if call is not None else _private_loop()

@@ -23,7 +23,6 @@ tells which plugin is calling.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextvars
 import enum
 import functools
@@ -31,7 +30,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
@@ -42,6 +41,9 @@ from ..contract.mapping import function_signature, resource_type
 from ..policy.audit import AuditLog
 from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
 from ..runtime import resources as _resources
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "LIFECYCLE",
@@ -73,10 +75,20 @@ _async_current: contextvars.ContextVar[PluginContext | None] = contextvars.Conte
 )
 # Functions that may block (network, the app's own code) run here, so that the calling
 # plugin gets a timeout instead of hanging: epochs cannot interrupt a guest blocked in a
-# host call.
-_POOL: Final = concurrent.futures.ThreadPoolExecutor(
-    max_workers=8, thread_name_prefix="airssys-host-call"
-)
+# host call. Made by the first blocking host call (concurrent.futures costs ~5 ms of
+# import, which a process whose plugins call no blocking host function does not pay).
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK: Final = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="airssys-host-call")
+        return _POOL
 
 
 class Messenger(Protocol):
@@ -171,8 +183,10 @@ class HostFunction:
         """Run the function for ``context``'s plugin (with a timeout when blocking)."""
         if not self.blocking:
             return _run_as(context, self.func, args)
+        import concurrent.futures
+
         timeout = context.limits.host_call_timeout
-        future = _POOL.submit(_run_as, context, self.func, args)
+        future = _pool().submit(_run_as, context, self.func, args)
         try:
             return future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:

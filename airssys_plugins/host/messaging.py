@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import attrs
 
@@ -43,8 +43,11 @@ from ..runtime import BoundFunc, ComponentImage
 from .interfaces import SUBSCRIBER, SUBSCRIBER_INTERFACE, PluginContext
 from .loaded import LoadedPlugins
 from .plugin import WasmPlugin
-from .status import StatusFile, StatusWriter
 from .supervision import PluginUnavailable, Supervisor
+
+if TYPE_CHECKING:
+    # .status (socket, json) is imported by the first record_status, not by every host
+    from .status import StatusFile, StatusWriter
 
 __all__ = [
     "Counters",
@@ -676,6 +679,7 @@ class Messaging:
             old.flush()
         if file is None:
             return None
+        from .status import StatusWriter
 
         last: dict[str, Any] = {"links": [], "mailboxes": {}, "loaded": True}
 

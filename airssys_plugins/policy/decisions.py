@@ -9,11 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Set
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._errors import CapabilityDenied
 from .audit import AuditLog
 from .capabilities import Capabilities, PluginLink, decide, topic_covers
-from .tables import GrantsError, grants_from_mapping, read_grants
+
+if TYPE_CHECKING:
+    # .tables (the grants-file reader) is imported when a grants file is read: a host given
+    # its grants as a mapping, or none, does not import it.
+    from .tables import GrantsError, grants_from_mapping
 
 __all__ = [
     "GrantsError",
@@ -64,7 +69,19 @@ def load_grants(
         return {}
     if isinstance(grants, Mapping):
         return dict(grants)
+    from .tables import read_grants
+
     return read_grants(Path(grants))  # every problem at once, as a GrantsError
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("GrantsError", "grants_from_mapping"):  # re-exported from .tables
+        from . import tables
+
+        value = getattr(tables, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def decide_for_hooks(

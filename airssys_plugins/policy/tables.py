@@ -15,8 +15,6 @@ small collector below.
 
 from __future__ import annotations
 
-import difflib
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
@@ -135,6 +133,8 @@ class TableReader:
         for key in table:
             if key in known:
                 continue
+            import difflib  # error paths only: imported when a key is unknown
+
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             fix = (
                 f"did you mean {close[0]!r}?"
@@ -213,6 +213,8 @@ def read_capabilities(
             if name not in interfaces:
                 interfaces.append(name)
         elif request:
+            import difflib
+
             close = difflib.get_close_matches(name, sorted(HOST_INTERFACES), n=1, cutoff=0.5)
             reader.problem(
                 field,
@@ -333,6 +335,8 @@ def grants_from_mapping(data: Mapping[str, object], *, where: str) -> Capabiliti
 
 def _grants_toml(path: Path, reader: TableReader) -> dict[str, Any]:
     """The TOML of the grants file ``path``; unreadable or invalid, a :class:`GrantsError`."""
+    import tomllib  # only a host given a grants file reads TOML
+
     try:
         return tomllib.loads(read_metadata_file(path, what="grants file").decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

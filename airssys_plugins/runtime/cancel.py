@@ -14,12 +14,11 @@ call and never enter the callback before it.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from .._errors import PluginError
 from . import capi
@@ -30,11 +29,39 @@ __all__ = ["SLICE_TICKS", "CancelScope", "PluginCancelled", "cancel_scope", "cur
 SLICE_TICKS: Final = 1
 
 
-class PluginCancelled(PluginError, asyncio.CancelledError):
-    """A call into a plugin was cancelled (its awaiting task was); the guest was stopped
-    and its instance discarded. It is also an :class:`asyncio.CancelledError`; it is no
+_CANCELLED_DOC: Final = """A call into a plugin was cancelled (its awaiting task was); the guest
+    was stopped and its instance discarded. It is also an :class:`asyncio.CancelledError`; it is no
     :class:`HookCallError`, so supervision does not count it as the plugin's failure.
     ``plugin`` and ``hook`` name the call stopped."""
+
+if TYPE_CHECKING:
+    import asyncio
+
+    class PluginCancelled(PluginError, asyncio.CancelledError):
+        __doc__ = _CANCELLED_DOC
+
+else:
+    # Created on first use (`cancel.PluginCancelled`): its base, asyncio.CancelledError,
+    # costs importing asyncio (~20 ms), which a process that never awaits a hook, nor
+    # cancels a call, does not pay. One class for every thread (the lock): what one
+    # thread raises, another catches.
+    _CLASS_LOCK: Final = threading.Lock()
+
+    def __getattr__(name: str) -> Any:
+        if name != "PluginCancelled":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import asyncio
+
+        with _CLASS_LOCK:
+            cls = globals().get("PluginCancelled")
+            if cls is None:
+                cls = type(
+                    "PluginCancelled",
+                    (PluginError, asyncio.CancelledError),
+                    {"__doc__": _CANCELLED_DOC, "__module__": __name__},
+                )
+                globals()["PluginCancelled"] = cls
+        return cls
 
 
 @final

@@ -1,0 +1,216 @@
+"""What a new process imports: creating a host, loading a plugin and calling a hook must not
+pull in the modules of features it does not use (asyncio, TOML, sockets, signing, the
+authoring and discovery sides...); those features still work, importing them on first use.
+
+Each check runs a fresh interpreter (``-X importtime``), so a failure names the chain of
+modules that imported the unwanted one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The basic path: pluggy, the hookspecs, a host, one warm Python plugin, one call.
+BASIC_PATH = """
+import json, sys
+import pluggy
+from airssys_plugins import PluginHost
+from tests.kitchen_hooks import KitchenHooks, PACKAGE
+pm = pluggy.PluginManager("kitchen")
+pm.add_hookspecs(KitchenHooks)
+host = PluginHost(pm, package=PACKAGE)
+host.load({wasm!r}, name="kitchen")
+assert pm.hook.echo_string(x="hi") == ["hi"]
+host.close()
+"""
+
+#: Not imported by the basic path: the standard library's and third-party modules of
+#: features it does not use, and our own modules of those features.
+NOT_ON_BASIC_PATH = (
+    # awaited hooks and cancellation (host.aio, runtime.cancel), and what asyncio imports
+    "asyncio",
+    "concurrent.futures",
+    "selectors",
+    "ssl",
+    "socket",
+    "subprocess",
+    # grants files, manifests, lockfiles, settings (TOML)
+    "tomllib",
+    "tomlkit",
+    # the kv store, HTTP, signatures, scale-out, CLI output
+    "sqlite3",
+    "http.client",
+    "urllib.request",
+    "email",
+    "cryptography",
+    "sigstore",
+    "dask",
+    "distributed",
+    "cloudpickle",
+    "rich",
+    "argparse",
+    "multiprocessing",
+    "zipfile",
+    # our own modules of other features
+    "airssys_plugins.authoring",
+    "airssys_plugins.cli",
+    "airssys_plugins.discovery",
+    "airssys_plugins.testing",
+    "airssys_plugins.contract.bindgen",
+    "airssys_plugins.contract.wit_json",
+    "airssys_plugins.host.loading",
+    "airssys_plugins.host.scaleout",
+    "airssys_plugins.host.shipment",
+    "airssys_plugins.host.status",
+    "airssys_plugins.host.worker",
+    "airssys_plugins.policy.tables",
+)
+
+_IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")
+
+
+def import_chains(importtime: str) -> dict[str, str]:
+    """Module -> ``module <- its importer <- ...`` from ``python -X importtime`` output
+    (which lists each module after the modules it imported, indented one level deeper)."""
+    rows = [(len(m[1]) // 2, m[2]) for m in map(_IMPORTTIME.match, importtime.splitlines()) if m]
+    chains: dict[str, str] = {}
+    for i, (depth, name) in enumerate(rows):
+        chain = [name]
+        for outer, importer in rows[i + 1 :]:
+            if outer < depth:
+                chain.append(importer)
+                depth = outer
+        chains[name] = " <- ".join(chain)
+    return chains
+
+
+def run_fresh(code: str) -> tuple[set[str], dict[str, str], str]:
+    """Run ``code`` in a new interpreter; the modules it left in ``sys.modules``, the
+    import chain of each, and its last line of output."""
+    code += "\nprint(json.dumps(sorted(sys.modules)))\n"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = proc.stdout.strip().splitlines()
+    return set(json.loads(lines[-1])), import_chains(proc.stderr), "\n".join(lines[:-1])
+
+
+def unwanted(modules: set[str], chains: dict[str, str], names: tuple[str, ...]) -> list[str]:
+    """The ``names`` (or submodules of them) in ``modules``, each with who imported it;
+    a module imported through another one found is left to that one's chain."""
+
+    def listed(module: str) -> bool:
+        return any(module == n or module.startswith(n + ".") for n in names)
+
+    found = sorted(m for m in modules if listed(m))
+    report = []
+    for module in found:
+        chain = chains.get(module, module + " (imported before -X importtime reports)")
+        if not any(listed(importer) for importer in chain.split(" <- ")[1:]):
+            report.append(chain)
+    return report
+
+
+@pytest.fixture(scope="module")
+def basic_path(kitchen_wasm: Path) -> str:
+    code = BASIC_PATH.format(wasm=str(kitchen_wasm))
+    run_fresh(code)  # the first load fills the compile cache: measure a warm load
+    return code
+
+
+def test_the_basic_path_leaves_unused_features_unimported(basic_path: str) -> None:
+    """Creating a host, loading a warm Python plugin and calling a hook imports none of
+    the modules of features it does not use."""
+    modules, chains, _ = run_fresh(basic_path)
+    assert "airssys_plugins.host.plugin_host" in modules  # the path did run
+    found = unwanted(modules, chains, NOT_ON_BASIC_PATH)
+    assert not found, "imported by the basic path, though not used by it:\n" + "\n".join(found)
+
+
+def test_lazy_features_work_when_first_used(basic_path: str) -> None:
+    """After the basic path, an awaited hook call imports asyncio and works; the
+    cancellation error is one class, an asyncio.CancelledError; a grants file is read
+    (TOML); a status file is written."""
+    code = (
+        basic_path.replace("host.close()\n", "")
+        + """
+assert "asyncio" not in sys.modules and "tomllib" not in sys.modules
+import asyncio, tempfile, pathlib
+from airssys_plugins import PluginCancelled, Capabilities, StatusFile
+from airssys_plugins.runtime import cancel
+assert PluginCancelled is cancel.PluginCancelled
+assert issubclass(PluginCancelled, asyncio.CancelledError)
+print("ahook", asyncio.run(host.ahook.echo_string(x="awaited")))
+host.close()
+tmp = pathlib.Path(tempfile.mkdtemp())
+(tmp / "grants.toml").write_text('[plugins.kitchen]\\nenv = ["HOME"]\\n')
+granted = PluginHost(pm, package=PACKAGE, grants=tmp / "grants.toml")
+print("grants", sorted(granted.grants["kitchen"].env))
+granted.messaging.record_status(StatusFile(tmp / "status.json"), app="kitchen")
+granted.close()
+print("status", (tmp / "status.json").is_file())
+"""
+    )
+    modules, _, out = run_fresh(code)
+    assert out.splitlines() == ["ahook ['awaited']", "grants ['HOME']", "status True"]
+    assert {"asyncio", "tomllib", "airssys_plugins.host.status"} <= modules
+
+
+def test_the_cancellation_error_is_one_class_for_every_thread() -> None:
+    """``PluginCancelled`` is made on first access; threads racing for it get one class
+    (what one raises, another catches)."""
+    code = """
+import json, sys, threading
+from airssys_plugins.runtime import cancel
+seen, start = [], threading.Barrier(8)
+def get():
+    start.wait()
+    seen.append(cancel.PluginCancelled)
+threads = [threading.Thread(target=get) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(seen), len(set(map(id, seen))), seen[0].__module__, seen[0].__qualname__)
+"""
+    _, _, out = run_fresh(code)
+    assert out == "8 1 airssys_plugins.runtime.cancel PluginCancelled"
+
+
+def test_the_runtime_package_imports_its_modules_on_first_use() -> None:
+    """``import airssys_plugins.runtime`` loads no wasmtime; each public name imports its
+    own module when first read."""
+    code = """
+import json, sys
+import airssys_plugins.runtime as runtime
+before = "wasmtime" in sys.modules
+names = sorted(runtime.__all__) == dir(runtime) and runtime.TRAP_TABLE is not None
+print(before, names, "airssys_plugins.runtime.instance" in sys.modules)
+try:
+    runtime.nothing_here
+except AttributeError as exc:
+    print(exc)
+"""
+    _, _, out = run_fresh(code)
+    assert out.splitlines() == [
+        "False True True",
+        "module 'airssys_plugins.runtime' has no attribute 'nothing_here'",
+    ]
+
+
+def test_a_failure_names_who_imported_the_module() -> None:
+    """The failure message of the checks above gives the import chain of a module."""
+    modules, chains, _ = run_fresh("import json, sys\nimport airssys_plugins.host.status")
+    found = unwanted(modules, chains, ("socket",))
+    assert found == ["socket <- airssys_plugins.host.status"]
