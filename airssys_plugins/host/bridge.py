@@ -3,7 +3,6 @@ and the hook functions pluggy calls."""
 
 from __future__ import annotations
 
-import difflib
 import functools
 import keyword
 import logging
@@ -544,6 +543,8 @@ def unbound_hooks(
     """The hooks bound to existing WIT that a component with ``exports`` leaves out (not in
     ``implemented``), each with the export it may have meant. Generated hooks are left out:
     a component implements any subset of those by design."""
+    import difflib  # imported on first use: most loads leave no hook unbound
+
     exported = [(i, f) for i, f in exports]
     shown = [f if i is None else f"{i}#{f}" for i, f in exported]
     notes = []

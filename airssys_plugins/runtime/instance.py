@@ -691,7 +691,10 @@ class PluginInstance:
     ) -> HookCallError:
         message = str(error)
         stopped, self._stopped = self._stopped, None
-        if stopped == "cancelled" or isinstance(host_error, _cancel.PluginCancelled):
+        # (PluginCancelled is made, importing asyncio, only where a call could be cancelled)
+        if stopped == "cancelled" or (
+            host_error is not None and isinstance(host_error, _cancel.PluginCancelled)
+        ):
             raise _cancel.PluginCancelled(
                 f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled; the guest was "
                 "stopped and its instance replaced",
