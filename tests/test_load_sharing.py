@@ -395,3 +395,20 @@ def test_what_loads_remember_follows_the_contract_and_the_options(
         assert pm.hook.add_one(x=1) == [7, 7, 7]
         host.unload("first")
         assert pm.hook.add_one(x=2) == [8, 8]
+
+
+def test_a_host_without_the_compile_cache_keeps_no_compiled_component(
+    demo: Demo, private_cache: Path
+) -> None:
+    """``PluginHost(compile_cache=False)`` starts every load from scratch: an unloaded
+    plugin's compiled component is not kept for the next load."""
+    pm = _demo_pm()
+    wasm = demo(k=9, funcs=["add-one"])
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        plugin = host.load(wasm, name="p")
+        component = weakref.ref(plugin.image.component)
+        del plugin
+        host.unload("p")
+        gc.collect()
+        assert component() is None
+        assert release_compiled() == 0

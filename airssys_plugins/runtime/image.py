@@ -390,6 +390,8 @@ class ComponentImage:
     #: ``path=``): what a batch ships to its workers (host/shipment.py). None when it
     #: came from a file, which is read again (and checked against ``sha256``) instead.
     data: bytes | None = attrs.field(default=None, repr=False)
+    #: Loaded through the compile cache (``PluginHost(compile_cache=False)``: not).
+    _cached: bool = attrs.field(default=False, repr=False)
     _own: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
@@ -404,8 +406,10 @@ class ComponentImage:
     def retain(self) -> None:
         """Keep the compiled component in memory after this image's plugin is unloaded,
         among the :func:`.engine.keep_compiled` most recent, so a load of the same bytes
-        costs an instantiation (see :func:`.engine.retain`)."""
-        _engine.retain(self.component)
+        costs an instantiation (see :func:`.engine.retain`). An image loaded without the
+        compile cache keeps nothing (every such load starts from scratch)."""
+        if self._cached:
+            _engine.retain(self.component)
 
     def export_index(self, name: str, interface: str | None = None) -> Any:
         """``component.get_export_index(name, <interface's index>)``, looked up once per
@@ -547,6 +551,7 @@ class ComponentImage:
             facts.raw_probe,
             facts.added_exports,
             facts,
+            cached=cache_dir is not None,
         )
 
     @staticmethod
