@@ -59,6 +59,8 @@ NOT_ON_BASIC_PATH = (
     "argparse",
     "multiprocessing",
     "zipfile",
+    # the default data directory (found when a plugin's data or kv needs it)
+    "platformdirs",
     # our own modules of other features
     "airssys_plugins.authoring",
     "airssys_plugins.cli",
@@ -142,8 +144,9 @@ def test_the_basic_path_leaves_unused_features_unimported(basic_path: str) -> No
 
 def test_lazy_features_work_when_first_used(basic_path: str) -> None:
     """After the basic path, an awaited hook call imports asyncio and works; the
-    cancellation error is one class, an asyncio.CancelledError; a grants file is read
-    (TOML); a status file is written."""
+    cancellation error is one class, an asyncio.CancelledError; the default data
+    directory is found (platformdirs); a grants file is read (TOML); a status file is
+    written."""
     code = (
         basic_path.replace("host.close()\n", "")
         + """
@@ -154,6 +157,8 @@ from airssys_plugins.runtime import cancel
 assert PluginCancelled is cancel.PluginCancelled
 assert issubclass(PluginCancelled, asyncio.CancelledError)
 print("ahook", asyncio.run(host.ahook.echo_string(x="awaited")))
+assert "platformdirs" not in sys.modules
+print("data", host.data_dir.name)
 host.close()
 tmp = pathlib.Path(tempfile.mkdtemp())
 (tmp / "grants.toml").write_text('[plugins.kitchen]\\nenv = ["HOME"]\\n')
@@ -165,8 +170,13 @@ print("status", (tmp / "status.json").is_file())
 """
     )
     modules, _, out = run_fresh(code)
-    assert out.splitlines() == ["ahook ['awaited']", "grants ['HOME']", "status True"]
-    assert {"asyncio", "tomllib", "airssys_plugins.host.status"} <= modules
+    assert out.splitlines() == [
+        "ahook ['awaited']",
+        "data plugin-data",
+        "grants ['HOME']",
+        "status True",
+    ]
+    assert {"asyncio", "tomllib", "airssys_plugins.host.status", "platformdirs"} <= modules
 
 
 def test_the_cancellation_error_is_one_class_for_every_thread() -> None:

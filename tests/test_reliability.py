@@ -483,3 +483,25 @@ def test_open_circuit_refuses_direct_calls(pm: pluggy.PluginManager, demo: Demo)
             pm.hook.fail(x=1)
         with pytest.raises(PluginUnavailable, match="circuit open"):
             plugin.add_one(1)
+
+
+def test_the_circuit_file_is_written_only_for_open_circuits(
+    pm: pluggy.PluginManager, demo: Demo
+) -> None:
+    """A host writes the app's circuit file when a circuit opens, and clears the entry when
+    the plugin is unloaded; plugins whose circuits never opened touch no file (so finding
+    the state directory, which imports platformdirs, waits for the first open circuit)."""
+    from airssys_plugins.host.supervision import CircuitFile
+
+    wasm = demo(k=1, funcs=["add-one", "fail"])
+    with PluginHost(pm, package=PACKAGE, restart=RestartPolicy(max_failures=1)) as host:
+        host.load(wasm, name="calm")
+        host.unload("calm")
+        circuits = host._circuits.file
+        assert not isinstance(circuits._path, Path)  # never needed: not even found
+        host.load(wasm, name="tripped")
+        with pytest.raises(PluginTrap):
+            pm.hook.fail(x=1)
+        assert set(CircuitFile.for_app("demo").read()) == {"tripped"}
+        host.unload("tripped")
+        assert CircuitFile.for_app("demo").read() == {}

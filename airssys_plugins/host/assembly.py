@@ -50,7 +50,7 @@ def assemble(
     reliability: Reliability,
     *,
     limits: Limits,
-    data_dir: Path,
+    data_dir: Callable[[], Path],
     audit: AuditLog,
     package: str | None,
     bindings: Mapping[str, str],
@@ -67,7 +67,7 @@ def assemble(
     bridge = HookBridge(pm, package=package, bindings=bindings, audit=audit, versions=versions)
     functions = HostFunctionRegistry(
         lambda: bridge.contract.package,
-        kv_path=data_dir / "kv.sqlite3",
+        kv_path=lambda: data_dir() / "kv.sqlite3",
         kv_timeout=limits.host_call_timeout,
     )
     circuits = Circuits(pm, plugins, restart=reliability.restart, audit=audit)

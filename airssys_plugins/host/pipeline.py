@@ -62,7 +62,7 @@ class LoadPipeline:
         audit: AuditLog,
         supervisor: Callable[[str], Supervisor],
         limits: Limits,
-        data_dir: Path,
+        data_dir: Callable[[], Path],
         compile_cache: bool,
         links: Links | None = None,
         messaging: Messaging | None = None,
@@ -79,7 +79,7 @@ class LoadPipeline:
         self.new_supervisor = supervisor
         #: The default limits of every plugin.
         self.limits = limits
-        self.data_dir = data_dir
+        self._data_dir = data_dir
         self.compile_cache = compile_cache
         #: Told of each stage of a load (``PluginHost(on_progress=...)``); None: nobody.
         self.on_progress: Callable[[LoadProgress], object] | None = None
@@ -164,6 +164,11 @@ class LoadPipeline:
             self.links.commit(name, links)
         progress("done", "")
         return plugin
+
+    @property
+    def data_dir(self) -> Path:
+        """Where plugin data lives (found on first use, see :class:`.settings.DataDir`)."""
+        return self._data_dir()
 
     def _progress(self, name: str) -> Callable[[str, str], None]:
         """``progress(stage, detail)`` for one load of ``name``: a :class:`LoadProgress`

@@ -148,7 +148,7 @@ class PluginHost:
         self.pm = pm
         self.audit = audit if audit is not None else AuditLog()
         base = settings.with_timeout(limits or Limits(), timeout)
-        data = settings.data_dir(pm, data_dir)
+        data = settings.DataDir(pm, data_dir)
         parts = assemble(
             pm, sandbox, coping, limits=base, data_dir=data, audit=self.audit,
             package=package, bindings=bindings or {}, versions=versions,

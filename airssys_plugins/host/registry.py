@@ -106,7 +106,13 @@ class HostFunctionRegistry:
     :meth:`close` (and opened again if needed after).
     """
 
-    def __init__(self, package: Callable[[], wit.PackageId], *, kv_path: Path, kv_timeout: float):
+    def __init__(
+        self,
+        package: Callable[[], wit.PackageId],
+        *,
+        kv_path: Callable[[], Path],
+        kv_timeout: float,
+    ):
         self._package = package
         self._kv_path = kv_path
         self._kv_timeout = kv_timeout
@@ -296,7 +302,7 @@ class HostFunctionRegistry:
 
     def kv(self) -> KVStore:
         if self.kv_store is None:
-            self.kv_store = KVStore(self._kv_path, timeout=self._kv_timeout)
+            self.kv_store = KVStore(self._kv_path(), timeout=self._kv_timeout)
         return self.kv_store
 
     def close(self) -> None:

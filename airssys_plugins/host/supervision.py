@@ -229,15 +229,29 @@ class CircuitFile:
     """Open circuits of one app, in ``<user state dir>/<app>/circuits.json``, so that
     ``airssys-plugins list`` (another process) can show them."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path | Callable[[], Path]):
+        self._path = path
         self._lock = threading.Lock()
+        # plugins whose circuit this process recorded as open: only their entries are
+        # cleared (an unload of a plugin whose circuit never opened touches no file)
+        self._recorded: set[str] = set()
+
+    @property
+    def path(self) -> Path:
+        """The file (an app's default is found when first needed: a circuit opens, or
+        ``airssys-plugins list`` reads it)."""
+        if not isinstance(self._path, Path):
+            self._path = self._path()
+        return self._path
 
     @classmethod
     def for_app(cls, app: str) -> CircuitFile:
-        import platformdirs  # on first use: ~10 ms of every start otherwise
+        def default() -> Path:
+            import platformdirs  # on first use: ~11 ms of every start otherwise
 
-        return cls(Path(platformdirs.user_state_dir(app)) / "circuits.json")
+            return Path(platformdirs.user_state_dir(app)) / "circuits.json"
+
+        return cls(default)
 
     def read(self) -> dict[str, dict[str, Any]]:
         try:
@@ -247,14 +261,21 @@ class CircuitFile:
         return data if isinstance(data, dict) else {}
 
     def set(self, plugin: str, reason: str | None) -> None:
-        """Record ``plugin``'s circuit as open for ``reason``, or as closed (None)."""
+        """Record ``plugin``'s circuit as open for ``reason``, or as closed (None: only
+        when this process recorded it open)."""
         with self._lock:
+            if reason is None and plugin not in self._recorded:
+                return
             data = self.read()
             if reason is None:
                 if data.pop(plugin, None) is None:
                     return
             else:
                 data[plugin] = {"state": "open", "reason": reason, "since": time.time()}
+            if reason is None:
+                self._recorded.discard(plugin)
+            else:
+                self._recorded.add(plugin)
             try:
                 atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True))
             except OSError as exc:  # state display must never break the host
