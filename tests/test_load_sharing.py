@@ -303,6 +303,8 @@ def test_unloaded_components_are_kept_most_recent_first(
     ``keep_compiled(0)`` let them go."""
     monkeypatch.setattr(engine, "_keep_count", engine.DEFAULT_KEEP_COMPILED)
     assert keep_compiled() == 8
+    with pytest.raises(ValueError, match="give 0 or more"):
+        keep_compiled(-1)
     assert keep_compiled(2) == 2
     pm = _demo_pm()
     wasms = [demo(k=k, funcs=["add-one"]) for k in (21, 22, 23)]
