@@ -79,9 +79,11 @@ PANELS: tuple[Panel, ...] = (
         "ms",
         (
             Row(LOADS, "warm python ms", "18 MB Python guest: host.load", "ours", 1),
+            Row(LOADS, "warm python raw kept ms", "raw: instantiate a held Component", "floor", 1),
             Row(LOADS, "warm python raw ms", "raw: deserialize_file + instantiate", "floor", 1),
             Row(LOADS, "warm wat ms", "small WAT guest: host.load", "ours", 1),
-            Row(LOADS, "warm wat raw ms", "raw: small WAT guest", "floor", 1),
+            Row(LOADS, "warm wat raw kept ms", "raw: small WAT guest, held", "floor", 1),
+            Row(LOADS, "warm wat raw ms", "raw: small WAT guest, mapped", "floor", 1),
         ),
     ),
     Panel(
