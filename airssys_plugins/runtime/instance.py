@@ -35,7 +35,7 @@ from ..contract import wit
 from . import cancel as _cancel
 from . import capi
 from . import engine as _engine
-from .callbacks import register_context, unregister_context
+from .callbacks import raw_import_table, register_context, unregister_context
 
 # The C functions themselves, not wasmtime-py's Python wrappers around them.
 from .capi import call as _call
@@ -58,7 +58,7 @@ from .convert import (
     measure_latin1_exact,
     measurer,
 )
-from .guestmem import GuestMemoryError
+from .guestmem import GuestMemory, GuestMemoryError
 from .image import ComponentImage
 from .measure import INVALID
 from .rawabi import (
@@ -410,7 +410,8 @@ class PluginInstance:
         # The raw route's state for the current instance (memory found on first use), and
         # the raw bindings whose last result was large (kept across instances).
         self._raw: RawState | None = None
-        self._raw_large: set[int] = set()
+        self._raw_large: set[int] = set()  # and imports taking pointers (.rawimports):
+        self.raw_imports = raw_import_table(image.raw_imports) if image.raw_imports else {}
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         # Results are measured in guest memory before they are copied (see .measure).
         limit = self.sandbox.max_result_bytes
@@ -444,6 +445,9 @@ class PluginInstance:
             return None
         ticks = self._deadline_epoch + self._deadline_ticks - _engine.epochs
         return ticks * _engine.EPOCH_TICK
+
+    def raw_memory(self) -> GuestMemory | None:  # for host functions' raw imports
+        return None if self._raw is None else self._raw.mem
 
     def may_call(self, interface: str) -> bool:
         """Whether this plugin is granted host interface ``interface``."""
@@ -492,6 +496,8 @@ class PluginInstance:
         self._context = capi.store_context(store)
         self._funcs = {}
         self._raw = None
+        if self.raw_imports:
+            _find_import_memory(self)
         self._deadline_epoch = -1
         self.generation += 1
         if self.generation > 1 and self.on_new_instance is not None:
@@ -823,6 +829,24 @@ def _call_raw(
             self._scope = None
         _note_size(self, raw, plan.last_size)
         return value
+
+
+def _find_import_memory(self: PluginInstance) -> None:
+    """Find a new instance's memory before the guest runs (its raw imports read it during
+    host calls, when the host cannot call the guest's probe)."""
+    assert self.image.raw_probe is not None
+    state = self._raw = RawState(functools.partial(_root_func, self), self._context)
+    try:
+        state.find_memory(self.image.raw_probe)
+    except GuestCallError as exc:
+        self.discard()
+        raise PluginLoadError(
+            f"plugin {self.name!r} failed to start: its allocator failed while the host "
+            f"looked for its memory: {_headline(str(exc.error))}",
+            plugin=self.name,
+        ) from exc.error
+    if state.mem is None:
+        log.info("plugin %r: memory not found; host calls with bytes will trap", self.name)
 
 
 def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:

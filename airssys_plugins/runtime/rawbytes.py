@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
@@ -41,6 +42,13 @@ import attrs
 from ..contract import wit
 from . import relift as _r
 from .measure import measure_tail, reexport_measured, result_plan
+from .rawimports import (
+    IMPORT_PLAN_VERSION,
+    ImportPatch,
+    decode_import_patch,
+    encode_import_patch,
+    import_patch,
+)
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -60,6 +68,9 @@ log = logging.getLogger("airssys_plugins.runtime")
 RAW_PREFIX: Final = "airssys-raw-"
 ALLOC: Final = RAW_PREFIX + "alloc"
 PROBE: Final = RAW_PREFIX + "probe"
+#: Set AIRSSYS_PLUGINS_NO_RAW_IMPORTS=1 to leave host functions' list and string
+#: parameters element by element (see :mod:`.rawimports`).
+RAW_IMPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_IMPORTS")
 #: Bumped whenever what raw_export_tail() appends changes.
 RAW_PLAN_VERSION: Final = 1
 
@@ -342,11 +353,14 @@ def _functype_bytes(params: list[int], result: int | None) -> bytes:
     return b"\x40" + body
 
 
-def raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
+def raw_export_tail(data: bytes, probe_memory: int | None = None) -> tuple[bytes, RawPlan] | None:
     """The sections to append to ``data`` for its raw exports, and what they add; None
-    when there is nothing to add or the layout is not understood. Never raises."""
+    when there is nothing to add or the layout is not understood. ``probe_memory``: the
+    core memory raw imports read (:mod:`.rawimports`): the probe is added even without
+    raw exports, and None is returned when the raw exports use another memory. Never
+    raises."""
     try:
-        return _raw_export_tail(data)
+        return _raw_export_tail(data, probe_memory)
     except _r._Unsupported:
         return None
     except Exception as exc:
@@ -360,10 +374,14 @@ def add_raw_exports(data: bytes) -> tuple[bytes, RawPlan] | None:
     return None if plan is None else (data + plan[0], plan[1])
 
 
-def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
+def _raw_export_tail(data: bytes, probe_memory: int | None) -> tuple[bytes, RawPlan] | None:
     c = _r._read(data)
     picked, memory, reallocs = raw_picks(c)
-    if not picked or memory is None or not reallocs:
+    if not picked and probe_memory is not None:  # only the probe, for raw imports
+        memory = probe_memory
+    if memory is None or not reallocs or (not picked and probe_memory is None):
+        return None
+    if probe_memory is not None and memory != probe_memory:
         return None
     wrapped = [i for i, p in enumerate(picked) if p.retptr]
     module = _CoreModule()
@@ -513,9 +531,13 @@ class ExportPlan:
     nested: NestedPatch | None = None
     #: The tail without the raw exports (compiled when the wider binary is refused).
     fast_tail: bytes = b""
+    #: Import types rewritten for the raw import route (:mod:`.rawimports`); top level only.
+    imports: ImportPatch | None = None
 
     def wider(self, data: bytes) -> bytes:
-        return data + self.tail if self.nested is None else self.nested.apply(data)
+        if self.nested is not None:
+            return self.nested.apply(data)
+        return (data if self.imports is None else self.imports.apply(data)) + self.tail
 
     def without_raw(self) -> ExportPlan | None:
         if not self.fast or self.nested is not None:  # a nested plan is all or nothing
@@ -542,8 +564,17 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
     latin1 = result_plan(data)  # the latin1 exports, then the measuring ones (.measure)
     fast_tail, fast = (b"", ()) if latin1 is None else latin1
     raw_plan = raw_export_tail(data + fast_tail) if raw else None
+    # Raw imports need the probe on the memory their lowers name (indices do not move:
+    # the patch rewrites types in place, so the tail read from ``data`` still fits).
+    imports = import_patch(data) if raw and RAW_IMPORTS else None
+    if imports is not None:
+        with_probe = raw_export_tail(data + fast_tail, imports.memory)
+        if with_probe is not None:
+            raw_plan = with_probe
+        else:
+            imports = None
     if raw_plan is not None:
-        return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail)
+        return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail, imports)
     if latin1 is not None:
         return ExportPlan(fast_tail, fast, None, None, fast_tail)
     return None
@@ -551,7 +582,8 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
 
 #: Bumped whenever what export_tail() adds changes (with relift's and this module's).
 #: .3: a nested component gets the measuring exports too, not only the raw ones.
-EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.3"
+#: .4: raw imports (:mod:`.rawimports`).
+EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.4.{IMPORT_PLAN_VERSION}"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:
@@ -562,12 +594,14 @@ def encode_export_plan(plan: ExportPlan | None) -> bytes:
         meta["added"] = [[a.interface, a.function, a.name, a.kind] for a in plan.fast]
         meta["raw"] = encode_raw_plan(plan.raw)
         meta["fast_tail"] = len(plan.fast_tail)
+        meta["imports"], import_blob = encode_import_patch(plan.imports)
+        meta["imports_size"] = len(import_blob)
         if plan.nested is not None:
             n = plan.nested
             meta["nested"] = [n.head, n.body, n.end, len(n.inner_tail)]
             blob = n.inner_tail + n.outer_tail
         else:
-            blob = plan.tail
+            blob = import_blob + plan.tail
     return json.dumps(meta).encode() + b"\n" + blob
 
 
@@ -591,11 +625,14 @@ def decode_export_plan(blob: bytes) -> ExportPlan | None:
             head, body, end, inner = (int(x) for x in nested)
             patch = NestedPatch(head, body, end, tail[:inner], tail[inner:])
             return ExportPlan(b"", fast, raw, patch)
+        cut_imports = int(meta.get("imports_size", 0))
+        imports = decode_import_patch(meta.get("imports"), tail[:cut_imports])
+        tail = tail[cut_imports:]
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable export plan: {exc}") from None
     if not tail:
         raise ValueError("plan without its sections")
-    return ExportPlan(tail, fast, raw, None, tail[:cut])
+    return ExportPlan(tail, fast, raw, None, tail[:cut], imports)
 
 
 # ------------------------------------------------------------------ nested components
@@ -792,6 +829,12 @@ def checked_raw(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPla
         else:  # a bug in this module, or a binary it misread
             log.warning("raw export %s does not match %s", f.call, f.function)
     return raw
+
+
+def checked_probe(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPlan) -> bool:
+    """Whether wasmtime reports ``plan``'s probe with the expected type (before
+    :func:`checked_raw` removes it from ``exports``)."""
+    return _sig_is(exports.get((None, plan.probe)), (_I64, _I64), _I64)
 
 
 def raw_names(plan: RawPlan) -> list[str]:
