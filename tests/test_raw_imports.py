@@ -159,7 +159,7 @@ def make(monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
     hosts: list[PluginHost] = []
 
     def make(
-        raw: bool, guest: str | Path = "raw-imports", hooks: type = OpsHooks
+        raw: bool, guest: str | Path = "raw-imports", hooks: type = OpsHooks, **load: Any
     ) -> tuple[pluggy.PluginManager, WasmPlugin, Served]:
         monkeypatch.setattr(rawbytes, "RAW_IMPORTS", raw)
         monkeypatch.setattr(_image, "RAW_IMPORTS", raw)
@@ -171,7 +171,7 @@ def make(monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
         hosts.append(host)
         served = Served()
         served.provide(host)
-        plugin = host.load(wasm, name="g", requests=RIGHTS)
+        plugin = host.load(wasm, name="g", requests=RIGHTS, **load)
         return pm, plugin, served
 
     yield make
@@ -313,6 +313,17 @@ def test_invalid_utf8_and_misaligned_lists_are_refused(make: Make) -> None:
     assert pm.hook.send_words(words=[1, 2]) == [3]
 
 
+def test_fresh_instances_per_call_find_their_memory(make: Make, raw_calls: list[str]) -> None:
+    """isolation="per-call": every call runs on a fresh instance, prepared ahead; each
+    one's memory is found before the guest runs, so each call's bytes arrive raw."""
+    pm, _, served = make(True, isolation="per-call")
+    for k in range(4):
+        data = os.urandom(65536 + k)
+        assert pm.hook.send(data=data) == [len(data)]
+        assert served.got[-1] == data
+    assert raw_calls == ["take"] * 4
+
+
 def test_without_raw_imports_the_same_guest_passes_element_by_element(
     make: Make, raw_calls: list[str]
 ) -> None:
@@ -353,3 +364,39 @@ def test_guests_of_every_toolchain_pass_bytes_to_the_host(
         assert pm.hook.send_text(text=text) == [len(text)]
         assert served.got[-1] == text
     assert raw_calls == (["take", "take-text"] if covered else [])
+
+
+# ------------------------------------------------------------------ built-in host functions
+
+
+def test_messaging_publish_takes_a_large_payload_raw(
+    raw_calls: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The built-in messaging.publish(topic, payload) with 1 MiB of random bytes: the
+    echoing subscriber (tests/test_messaging.py, its allocator made to grow the memory)
+    publishes what it got, through the raw route; the Python subscriber receives exactly
+    those bytes."""
+    from .demo import DemoHooks
+    from .test_messaging import RIGHTS as MESSAGING
+    from .test_messaging import _collect, _drain, subscriber_source
+
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package="demo:hooks@1.0.0", grants={"echo": MESSAGING}) as host:
+        src = subscriber_source(
+            tmp_path_factory.mktemp("pub"), host.host_wit()["airssys:host@0.1.0"]
+        )
+        wat = (src / "guest.wat").read_text()
+        bump = "(local.set $p (global.get $bump))"
+        assert bump in wat
+        grow = (
+            "(drop (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16)) (i32.const 1))))"
+        )
+        (src / "guest.wat").write_text(wat.replace(bump, bump + grow))
+        wasm = build_guest(src)
+        host.load(wasm, name="echo", requests=MESSAGING)
+        seen = _collect(host, "seen")
+        payload = os.urandom(1 << 20)
+        host.publish("work", payload)
+        assert _drain(seen, 1) == [("seen", payload)]
+        assert raw_calls == ["publish"]
