@@ -304,7 +304,7 @@ def test_invalid_utf8_and_misaligned_lists_are_refused(make: Make) -> None:
     pm.hook.send(data=b"\xff\xfe\xfd")  # left at the heap's start (1024) after the call
     with pytest.raises(PluginABIError, match="not valid UTF-8") as exc:
         pm.hook.send_text_raw(ptr=1024, len=3)
-    assert exc.value.reason == "invalid utf-8"
+    assert exc.value.reason == "invalid UTF-8"
     assert served.got == [b"\xff\xfe\xfd"]  # take-text never ran
     pm, _, _ = make(True)  # a new plugin: the first is held back after its failure
     with pytest.raises(PluginABIError, match="not aligned") as exc:

@@ -237,7 +237,7 @@ def _convert(
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise _guest_fault(
-                instance, where, "invalid utf-8", f"argument {name!r} is not valid UTF-8"
+                instance, where, "invalid UTF-8", f"argument {name!r} is not valid UTF-8"
             ) from None
     if isinstance(t, wit.ListT) and t.py_bytes and code == 0x7D:
         return data
