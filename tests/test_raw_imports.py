@@ -400,3 +400,62 @@ def test_messaging_publish_takes_a_large_payload_raw(
         host.publish("work", payload)
         assert _drain(seen, 1) == [("seen", payload)]
         assert raw_calls == ["publish"]
+
+
+# ------------------------------------------------------------------ what the rewrite declines
+
+_DECLINED = """(component
+  (type $host (instance
+    (type $l (list u8))
+    (export "take" (func (param "data" $l) (result u32)))
+    (export "take-text" (func (param "text" string) (result u32)))))
+  (import "test:rawimports/host@1.0.0" (instance $h (type $host)))
+  (import "root-take" (func $root (param "data" (list u8)) (result u32)))
+  (core module $m
+    (import "h" "take" (func (param i32 i32) (result i32)))
+    (import "h" "take-text" (func (param i32 i32) (result i32)))
+    (import "h" "root" (func (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024))
+  (core module $mem (memory (export "memory") 1))
+  (core instance $mi (instantiate $mem))
+  (alias core export $mi "memory" (core memory $memory))
+  (alias export $h "take" (func $take))
+  (alias export $h "take-text" (func $take-text))
+  (core func $take-lowered (canon lower (func $take) (memory $memory)))
+  (core func $text-lowered (canon lower (func $take-text) (memory $memory) string-encoding=__ENC__))
+  (core func $root-lowered (canon lower (func $root) (memory $memory)))
+  (core instance $args (export "take" (func $take-lowered)) (export "take-text" (func $text-lowered))
+    (export "root" (func $root-lowered)))
+  (core instance $i (instantiate $m (with "h" (instance $args)))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("encoding", "rewritten"),
+    [("utf8", {"take", "take-text"}), ("utf16", set()), ("latin1+utf16", set())],
+)
+def test_strings_lowered_otherwise_than_utf8_and_root_imports_are_left_alone(
+    encoding: str, rewritten: set[str]
+) -> None:
+    """A string lowered as UTF-16 or latin1 is not read as UTF-8: its interface keeps
+    its types (all of them, one instance type); a function imported at the root is never
+    rewritten; what is rewritten still validates."""
+    import wasmtime
+    from wasmtime.component import Component
+
+    data = wasmtime.wat2wasm(_DECLINED.replace("__ENC__", encoding))
+    patch = import_patch(data)
+    assert ({f.function for f in patch.functions} if patch else set()) == rewritten
+    if patch is not None:
+        Component(wasmtime.Engine(), patch.apply(data))
+
+
+def test_the_reader_declines_any_damaged_binary() -> None:
+    """Every truncation and many byte flips of a real component: import_patch returns a
+    patch or None, never raises."""
+    data = build_guest(GUESTS / "raw-imports").read_bytes()
+    for cut in range(0, len(data), max(1, len(data) // 400)):
+        import_patch(data[:cut])
+    for k in range(8, len(data), max(1, len(data) // 400)):
+        import_patch(data[:k] + bytes([data[k] ^ 0x5A]) + data[k + 1 :])

@@ -372,7 +372,11 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
                     # (WASI is wasmtime's own, which checks the types it is linked with)
                     t = _r._Reader(view, desc + 1, end).u32()
                     imported[n_instances] = name
-                    imported_types.setdefault(t, name)
+                    # a type two imports share is left alone (one name per rewrite)
+                    imported_types[t] = "" if t in imported_types else name
+                elif sort == 0x05:
+                    t = _r._Reader(view, desc + 1, end).u32()
+                    imported_types[t] = ""
                 n_funcs += sort == 0x01
                 n_instances += sort == 0x05
                 n_types += sort == 0x03
@@ -406,8 +410,16 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
                     r.byte()
                     func = r.u32()
                     lowers.append((func, _r._canon_options(r, view)))
-                else:
-                    break  # other canonical built-ins: no more lowers of interest here
+                elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new/drop/rep, drop async
+                    r.u32()
+                elif op == 0x06:  # subtask.cancel async?
+                    r.byte()
+                elif op in (0x0A, 0x0B):  # context.get / context.set i32 <slot>
+                    r.byte()
+                    r.u32()
+                elif op not in (0x05, 0x0D, 0x1F, 0x22, 0x23):  # (no immediates)
+                    # anything else: its size is unknown, and so are the indices after it
+                    raise _r._Unsupported(f"canon 0x{op:02x}")
         elif sid == 5:
             n_instances += r.u32()
         elif sid == 11:
@@ -439,7 +451,6 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
             continue
         memories.add(mem)
         lowered[key] = lowered.get(key, True) and utf8
-    for_strings = True
     if len(memories) != 1:
         return None
     mem = memories.pop()
@@ -447,7 +458,7 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
     functions: list[RawImport] = []
     for t, (section, start, end) in instance_types.items():
         iface = imported_types.get(t)
-        if iface is None:
+        if not iface:
             continue
         r = _r._Reader(view, start + 1, end)
         new, found = _rewrite_instance_type(data, r, for_strings)
