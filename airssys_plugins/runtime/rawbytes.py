@@ -48,6 +48,7 @@ from .rawimports import (
     decode_import_patch,
     encode_import_patch,
     import_patch,
+    imported_instances,
 )
 
 __all__ = [
@@ -599,7 +600,9 @@ def encode_export_plan(plan: ExportPlan | None) -> bytes:
         if plan.nested is not None:
             n = plan.nested
             meta["nested"] = [n.head, n.body, n.end, len(n.inner_tail)]
-            blob = n.inner_tail + n.outer_tail
+            meta["inner_imports"], inner_blob = encode_import_patch(n.inner_imports)
+            meta["inner_imports_size"] = len(inner_blob)
+            blob = import_blob + inner_blob + n.inner_tail + n.outer_tail
         else:
             blob = import_blob + plan.tail
     return json.dumps(meta).encode() + b"\n" + blob
@@ -620,14 +623,17 @@ def decode_export_plan(blob: bytes) -> ExportPlan | None:
         fast = tuple(_r.FastExport(i, f, n, k) for i, f, n, k in meta["added"])
         raw = decode_raw_plan(meta["raw"])
         cut = int(meta["fast_tail"])
-        nested = meta.get("nested")
-        if nested is not None:
-            head, body, end, inner = (int(x) for x in nested)
-            patch = NestedPatch(head, body, end, tail[:inner], tail[inner:])
-            return ExportPlan(b"", fast, raw, patch)
         cut_imports = int(meta.get("imports_size", 0))
         imports = decode_import_patch(meta.get("imports"), tail[:cut_imports])
         tail = tail[cut_imports:]
+        nested = meta.get("nested")
+        if nested is not None:
+            cut_inner = int(meta.get("inner_imports_size", 0))
+            inner_imports = decode_import_patch(meta.get("inner_imports"), tail[:cut_inner])
+            tail = tail[cut_inner:]
+            head, body, end, inner = (int(x) for x in nested)
+            patch = NestedPatch(head, body, end, tail[:inner], tail[inner:], inner_imports, imports)
+            return ExportPlan(b"", fast, raw, patch, b"", imports)
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable export plan: {exc}") from None
     if not tail:
@@ -650,13 +656,21 @@ class NestedPatch:
     end: int
     inner_tail: bytes
     outer_tail: bytes
+    #: Raw imports: the inner component's import types rewritten where it lowers them,
+    #: and the outer component's imports of the same names alike (:mod:`.rawimports`).
+    inner_imports: ImportPatch | None = None
+    outer_imports: ImportPatch | None = None
 
     def apply(self, data: bytes) -> bytes:
-        inner = data[self.body : self.end] + self.inner_tail
-        return (
-            data[: self.head] + b"\x04" + _r._leb(len(inner)) + inner + data[self.end :]
-            + self.outer_tail
-        )  # fmt: skip
+        inner = data[self.body : self.end]
+        if self.inner_imports is not None:
+            inner = self.inner_imports.apply(inner)
+        inner += self.inner_tail
+        section = b"\x04" + _r._leb(len(inner)) + inner
+        if self.outer_imports is None:
+            return data[: self.head] + section + data[self.end :] + self.outer_tail
+        splices = sorted((*self.outer_imports.splices, (self.head, self.end, section)))
+        return ImportPatch(tuple(splices), (), 0).apply(data) + self.outer_tail
 
 
 def _sortidx(r: _r._Reader) -> int:
@@ -750,6 +764,16 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
         return None  # none, or more than one inner component lifting what is exported
     k = picked[0]
     head, body, end, plan = plans[k]
+    inner_imports = outer_imports = None
+    if raw and RAW_IMPORTS:
+        inner_imports = import_patch(data[body:end], only=imported_instances(data))
+        if inner_imports is not None:
+            outer_imports = import_patch(data, require=inner_imports)
+            with_probe = _inner_plan(data[body:end], raw, inner_imports.memory)
+            if outer_imports is None or with_probe is None or with_probe.raw is None:
+                inner_imports = outer_imports = None
+            else:
+                plan = with_probe
     names = [a.name for a in plan.fast] + (raw_names(plan.raw) if plan.raw is not None else [])
     if any(n in outer.export_names for n in names):
         return None
@@ -769,7 +793,8 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
     aliases += [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in raw_list]
     exports += _r._func_exports(outer.n_funcs + len(exports), raw_list)
     outer_tail = b"".join(sections) + _r._section(6, aliases) + _r._section(11, exports)
-    return ExportPlan(b"", fast, plan.raw, NestedPatch(head, body, end, plan.tail, outer_tail))
+    patch = NestedPatch(head, body, end, plan.tail, outer_tail, inner_imports, outer_imports)
+    return ExportPlan(b"", fast, plan.raw, patch, b"", outer_imports)
 
 
 def _reexported(plan: ExportPlan, names: Collection[str]) -> bool:
@@ -780,13 +805,14 @@ def _reexported(plan: ExportPlan, names: Collection[str]) -> bool:
     return any((i if i is not None else f) in names for i, f in keys)
 
 
-def _inner_plan(data: bytes, raw: bool) -> ExportPlan | None:
+def _inner_plan(data: bytes, raw: bool, probe_memory: int | None = None) -> ExportPlan | None:
     """What a nested component's inner one gets: the measuring exports and the raw
-    ones. Not the latin1 exports: their types would have to be defined again in the
-    outer component, and big byte payloads take the raw route anyway."""
+    ones (with the probe on ``probe_memory`` for raw imports). Not the latin1 exports:
+    their types would have to be defined again in the outer component, and big byte
+    payloads take the raw route anyway."""
     measured = measure_tail(data, {})
     tail, fast = (b"", ()) if measured is None else measured
-    raw_plan = raw_export_tail(data + tail) if raw else None
+    raw_plan = raw_export_tail(data + tail, probe_memory) if raw else None
     if raw_plan is not None:
         return ExportPlan(tail + raw_plan[0], fast, raw_plan[1], None, tail)
     return ExportPlan(tail, fast, None, None, tail) if fast else None

@@ -12,6 +12,10 @@ of the new type no longer needs). The host's callback (:mod:`.callbacks`) then r
 the pointer and the length and reads the bytes from the calling instance's memory with
 one copy, bounds-checked (:func:`.guestmem.read_guest`).
 
+In a nested layout (jco's: the inner component lowers what it imports from the outer
+one), the inner component's import types are rewritten and the outer one's alike
+(:func:`import_patch` with ``require``), see :class:`.rawbytes.NestedPatch`.
+
 Only types defined inside an imported instance type are rewritten (interface imports, not
 WASI's: wasmtime implements those itself and checks their types;
 functions imported at the world's root keep their types: their type may be shared with
@@ -24,6 +28,7 @@ Anything not understood declines (None): the function then crosses element by el
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Final
 
 import attrs
@@ -39,6 +44,7 @@ __all__ = [
     "decode_import_patch",
     "encode_import_patch",
     "import_patch",
+    "imported_instances",
     "original_sig",
 ]
 
@@ -310,13 +316,23 @@ def _valtype(t: _r.ValType) -> bytes:
     return _r._s33(t[1])  # type: ignore[arg-type]
 
 
-def import_patch(data: bytes, memory: int | None = None) -> ImportPatch | None:
+def import_patch(
+    data: bytes,
+    memory: int | None = None,
+    *,
+    require: ImportPatch | None = None,
+    only: Collection[str] | None = None,
+) -> ImportPatch | None:
     """The rewritten import types of ``data`` (see the module doc), or None when there is
     nothing to rewrite or anything is not understood. ``memory``: the core memory the
-    raw exports use, if any (imports lowered with another memory are left alone). Never
-    raises."""
+    raw exports use, if any (imports lowered with another memory are left alone).
+    ``require``: the patch of the inner component that lowers the imports (a nested
+    layout, as jco's): the outer component's imports of the same names are rewritten
+    exactly alike, without lowers of their own (None unless every one is). ``only``:
+    the import names that may be rewritten (an inner component's: those its outer one
+    imports too). Never raises."""
     try:
-        return _import_patch(data, memory)
+        return _import_patch(data, memory, require, only)
     except _r._Unsupported:
         return None
     except Exception as exc:
@@ -324,7 +340,12 @@ def import_patch(data: bytes, memory: int | None = None) -> ImportPatch | None:
         return None
 
 
-def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
+def _import_patch(
+    data: bytes,
+    memory: int | None,
+    require: ImportPatch | None,
+    only: Collection[str] | None = None,
+) -> ImportPatch | None:
     if data[:8] != _r._PREFIX:
         return None
     view = memoryview(data)
@@ -451,6 +472,9 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
             continue
         memories.add(mem)
         lowered[key] = lowered.get(key, True) and utf8
+    if require is not None:  # the inner component's lowers decided
+        lowered = {(f.interface, f.function): True for f in require.functions}
+        memories = {require.memory}
     if len(memories) != 1:
         return None
     mem = memories.pop()
@@ -458,7 +482,7 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
     functions: list[RawImport] = []
     for t, (section, start, end) in instance_types.items():
         iface = imported_types.get(t)
-        if not iface:
+        if not iface or (only is not None and iface not in only):
             continue
         r = _r._Reader(view, start + 1, end)
         new, found = _rewrite_instance_type(data, r, for_strings)
@@ -476,6 +500,8 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
             splices.setdefault(section, []).append((start, end, b"\x42" + new))
     if not functions:
         return None
+    if require is not None and set(functions) != set(require.functions):
+        return None
     out: list[tuple[int, int, bytes]] = []
     for section, parts in sorted(splices.items()):
         sid, head, end = sections[section]
@@ -491,6 +517,27 @@ def _import_patch(data: bytes, memory: int | None) -> ImportPatch | None:
         inner += data[at:end]
         out.append((head, end, bytes([sid]) + _r._leb(len(inner)) + bytes(inner)))
     return ImportPatch(tuple(out), tuple(functions), mem)
+
+
+def imported_instances(data: bytes) -> set[str]:
+    """The names of the instances ``data`` imports at its top level (empty when it
+    cannot be read)."""
+    names: set[str] = set()
+    try:
+        top = _r._Reader(data, 8)
+        while top.pos < top.end:
+            sid = top.byte()
+            size = top.u32()
+            body, top.pos = top.pos, top.pos + size
+            if sid == 10:
+                r = _r._Reader(data, body, top.pos)
+                for _ in range(r.u32()):
+                    name = r.extern_name()
+                    if _r._externdesc(r) == 0x05:
+                        names.add(name)
+    except _r._Unsupported:
+        return set()
+    return names
 
 
 # ------------------------------------------------------------------ the original types
