@@ -127,6 +127,12 @@ def _trampoline(
                 raw = None
                 if nargs != len(func.lifts):  # parameters rewritten (see .rawimports)
                     raw = _raw_import(instance, func, nargs)
+                    if raw is None:  # e.g. two versions imported, rewritten unlike
+                        raise _guest_fault(
+                            instance, f"host function {func.interface}#{func.name}",
+                            "type mismatch",
+                            f"{nargs} values, not the {len(func.lifts)} its type has",
+                        )  # fmt: skip
                 if raw is None:
                     pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
                 else:

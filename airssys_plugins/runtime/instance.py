@@ -889,7 +889,7 @@ def _root_func(self: PluginInstance, name: str) -> Any:
     instance, store = self._instance, self._store
     assert instance is not None
     assert store is not None
-    index = self.image.component.get_export_index(name)
+    index = self.image.export_index(name)  # looked up once per compiled component
     func = None if index is None else instance.get_func(store, index)
     if func is None:  # pragma: no cover - image.py checked the raw exports
         raise PluginTrap(f"plugin {self.name!r} has no export {name!r}", plugin=self.name)
