@@ -16,8 +16,11 @@ calls the host function ``take(data: list<u8>) -> u32`` with its argument, and a
   off in-process for a second host without the compile cache);
 * ``bytes(bytearray(x))``: a bare copy of 1 MiB (the floor of one copy).
 
-``send - nothing`` is what passing the bytes to the host costs. Timings are reported,
-never asserted; ``--json PATH`` writes the numbers.
+``send - nothing`` is what passing the bytes to the host costs. Two more rows time what
+the route costs each new instance (its memory is found right after instantiation): a
+discard + instantiate of the same guest with its imports rewritten, and as given (with
+the raw exports either way). Timings are reported, never asserted; ``--json PATH``
+writes the numbers.
 """
 
 from __future__ import annotations
@@ -97,6 +100,42 @@ def make_host(raw: bool) -> tuple[pluggy.PluginManager, PluginHost]:
     return pm, host
 
 
+def instantiate_us(raw: bool, rounds: int) -> float:
+    """Median discard + instantiate of the guest, in us, through the runtime layer."""
+    from airssys_plugins.contract import wit
+    from airssys_plugins.runtime.callbacks import HostFunc
+    from airssys_plugins.runtime.image import ComponentImage
+    from airssys_plugins.runtime.instance import PluginInstance
+    from airssys_plugins.runtime.sandbox import HostLinker, SandboxSpec
+
+    u8s, u32_, text = wit.ListT(wit.Prim("u8"), py_bytes=True), wit.Prim("u32"), wit.Prim("string")
+    sigs = {
+        "take": wit.FuncSig((("data", u8s),), u32_),
+        "take-two": wit.FuncSig((("tag", u32_), ("data", u8s), ("more", u8s)), wit.Prim("u64")),
+        "take-text": wit.FuncSig((("text", text),), u32_),
+        "take-words": wit.FuncSig((("words", wit.ListT(u32_)),), u32_),
+        "give": wit.FuncSig((("n", u32_),), u8s),
+    }
+    linker = HostLinker([HostFunc(HOST, n, sig, lambda *a: 0) for n, sig in sigs.items()])
+    rawbytes.RAW_IMPORTS = raw  # type: ignore[misc]
+    try:
+        image = ComponentImage.load(f"g{raw}", build_guest(GUEST).read_bytes(), cache=False)
+    finally:
+        rawbytes.RAW_IMPORTS = True  # type: ignore[misc]
+    assert bool(image.raw_imports) == raw
+    spec = SandboxSpec(interfaces=frozenset({"test:rawimports/host"}))
+    instance = PluginInstance(image, sandbox=spec, linker=linker)
+
+    def again() -> None:
+        instance.discard()
+        instance.instantiate()
+
+    try:
+        return median_ms(again, rounds) * 1e3
+    finally:
+        instance.close()
+
+
 def median_ms(f: Callable[[], object], rounds: int) -> float:
     f()
     times = []
@@ -126,6 +165,10 @@ def main() -> None:
             ),
             "bytes(bytearray(x))": median_ms(lambda: bytes(bytearray(data)), rounds),
         }
+        fresh = {
+            "instantiate, imports rewritten (memory found)": instantiate_us(True, rounds * 10),
+            "instantiate, imports as given": instantiate_us(False, rounds * 10),
+        }
     finally:
         raw_host.close()
         slow_host.close()
@@ -138,8 +181,11 @@ def main() -> None:
         extra = ms - base if name.startswith("send") else float("nan")
         ratio = extra / copy if name.startswith("send") else float("nan")
         print(f"{name:<28}{ms:>10.3f}{extra:>12.3f}{ratio:>9.1f}x")
+    for name, us in fresh.items():
+        print(f"{name:<48}{us:>10.1f} us")
     if args.json is not None:
-        args.json.write_text(json.dumps({"load": load[0], "rounds": rounds, "ms": rows}, indent=1))
+        out = {"load": load[0], "rounds": rounds, "ms": rows, "instantiate_us": fresh}
+        args.json.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
