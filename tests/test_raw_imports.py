@@ -252,6 +252,20 @@ def test_the_plan_rewrites_parameters_only() -> None:
     assert sigs[(HOST, "give")].result == wit.ListT(wit.Prim("u8"))
 
 
+def test_the_rewrite_is_kept_beside_the_compile_cache(private_cache: Path) -> None:
+    """The first load stores the plan with its import patch; it decodes to what the
+    reader decides, so a warm load rewrites the same imports without parsing."""
+    data = build_guest(GUESTS / "raw-imports").read_bytes()
+    image = ComponentImage.load("g", data)
+    assert image.raw_imports
+    plan_file = private_cache / f"{image.sha256}-r{rawbytes.EXPORT_PLAN_VERSION}.plan"
+    kept = rawbytes.decode_export_plan(plan_file.read_bytes())
+    assert kept == rawbytes.export_tail(data)
+    assert kept is not None
+    assert kept.imports is not None
+    assert {(f.interface, f.function) for f in kept.imports.functions} == set(image.raw_imports)
+
+
 def test_a_result_from_the_host_stays_element_by_element(make: Make, raw_calls: list[str]) -> None:
     """give(n) -> list<u8> still works (results are not on the raw route)."""
     pm, _, served = make(True)
@@ -358,6 +372,7 @@ def test_guests_of_every_toolchain_pass_bytes_to_the_host(
     assert plan is not None
     assert plan.imports is not None
     assert {f.function for f in plan.imports.functions} == {"take", "take-text"}
+    assert rawbytes.decode_export_plan(rawbytes.encode_export_plan(plan)) == plan
     data = os.urandom(1 << 20)
     text = "naïve ✓ " * 5000
     for raw in (True, False):
