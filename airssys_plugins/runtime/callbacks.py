@@ -37,7 +37,7 @@ from .rawimports import ELEMENTS, RawImport
 __all__ = [
     "Caller",
     "HostFunc",
-    "RawImportCaller",
+    "RawImports",
     "ResourceLinks",
     "install_resource_links",
     "link_refusal",
@@ -160,23 +160,26 @@ def _trampoline(
 # ------------------------------------------------------------------ raw imports
 
 
-class RawImportCaller(Protocol):
-    """A caller whose component's imports were rewritten (:mod:`.rawimports`):
-    ``raw_imports`` maps (interface, function), and (unversioned interface, function)
-    when unambiguous, to the rewrite; ``raw_memory()`` is its memory, found right after
-    instantiation (None: not found)."""
+class RawImports:
+    """A caller's imports whose lists and strings arrive as a pointer and a length
+    (:mod:`.rawimports`): ``table`` maps (interface, function), and (unversioned
+    interface, function) when unambiguous, to the rewrite; ``mem`` is the current
+    instance's memory, found right after instantiation (None: not found). A caller
+    (``PluginInstance``) has one as ``raw_imports``, or None."""
 
-    raw_imports: dict[tuple[str, str], RawImport]
+    __slots__ = ("mem", "table")
 
-    def raw_memory(self) -> GuestMemory | None: ...
+    def __init__(self, found: Mapping[tuple[str, str], tuple[RawImport, wit.FuncSig]]):
+        self.table = raw_import_table(found)
+        self.mem: GuestMemory | None = None
 
 
 def raw_import_table(
     found: Mapping[tuple[str, str], tuple[RawImport, wit.FuncSig]],
 ) -> dict[tuple[str, str], RawImport]:
-    """The ``raw_imports`` of a :class:`RawImportCaller` for an image's raw imports: by
-    the imported name, and by the unversioned one when one version is imported (the host
-    may serve another minor version of the interface)."""
+    """:attr:`RawImports.table` for an image's raw imports: by the imported name, and by
+    the unversioned one when one version is imported (the host may serve another minor
+    version of the interface)."""
     table: dict[tuple[str, str], RawImport] = {}
     loose: dict[tuple[str, str], RawImport | None] = {}
     for (iface, fname), (raw, _) in found.items():
@@ -190,9 +193,10 @@ def raw_import_table(
 
 
 def _raw_import(instance: Caller, func: HostFunc, nargs: int) -> RawImport | None:
-    table: dict[tuple[str, str], RawImport] | None = getattr(instance, "raw_imports", None)
-    if not table:
+    imports: RawImports | None = getattr(instance, "raw_imports", None)
+    if imports is None:
         return None
+    table = imports.table
     raw = table.get((func.interface, func.name))
     if raw is None:
         raw = table.get((wit.unversioned(func.interface), func.name))
@@ -204,7 +208,8 @@ def _raw_import(instance: Caller, func: HostFunc, nargs: int) -> RawImport | Non
 def _raw_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> list[Any]:
     """The Python arguments of a call whose lists and strings arrive as a pointer and a
     length: each read from the caller's memory with one copy, bounds-checked."""
-    mem: GuestMemory | None = instance.raw_memory()  # type: ignore[attr-defined]
+    imports: RawImports = instance.raw_imports  # type: ignore[attr-defined]
+    mem = imports.mem
     pyargs: list[Any] = []
     j = 0
     where = f"host function {func.interface}#{func.name}"

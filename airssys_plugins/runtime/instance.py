@@ -35,7 +35,7 @@ from ..contract import wit
 from . import cancel as _cancel
 from . import capi
 from . import engine as _engine
-from .callbacks import raw_import_table, register_context, unregister_context
+from .callbacks import RawImports, register_context, unregister_context
 
 # The C functions themselves, not wasmtime-py's Python wrappers around them.
 from .capi import call as _call
@@ -58,7 +58,7 @@ from .convert import (
     measure_latin1_exact,
     measurer,
 )
-from .guestmem import GuestMemory, GuestMemoryError
+from .guestmem import GuestMemoryError
 from .image import ComponentImage
 from .measure import INVALID
 from .rawabi import (
@@ -411,7 +411,7 @@ class PluginInstance:
         # the raw bindings whose last result was large (kept across instances).
         self._raw: RawState | None = None
         self._raw_large: set[int] = set()  # and imports taking pointers (.rawimports):
-        self.raw_imports = raw_import_table(image.raw_imports) if image.raw_imports else {}
+        self.raw_imports = RawImports(image.raw_imports) if image.raw_imports else None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         # Results are measured in guest memory before they are copied (see .measure).
         limit = self.sandbox.max_result_bytes
@@ -445,9 +445,6 @@ class PluginInstance:
             return None
         ticks = self._deadline_epoch + self._deadline_ticks - _engine.epochs
         return ticks * _engine.EPOCH_TICK
-
-    def raw_memory(self) -> GuestMemory | None:  # for host functions' raw imports
-        return None if self._raw is None else self._raw.mem
 
     def may_call(self, interface: str) -> bool:
         """Whether this plugin is granted host interface ``interface``."""
@@ -496,8 +493,7 @@ class PluginInstance:
         self._context = capi.store_context(store)
         self._funcs = {}
         self._raw = None
-        if self.raw_imports:
-            _find_import_memory(self)
+        _find_import_memory(self)
         self._deadline_epoch = -1
         self.generation += 1
         if self.generation > 1 and self.on_new_instance is not None:
@@ -834,6 +830,10 @@ def _call_raw(
 def _find_import_memory(self: PluginInstance) -> None:
     """Find a new instance's memory before the guest runs (its raw imports read it during
     host calls, when the host cannot call the guest's probe)."""
+    imports = self.raw_imports
+    if imports is None:
+        return
+    imports.mem = None
     assert self.image.raw_probe is not None
     state = self._raw = RawState(functools.partial(_root_func, self), self._context)
     try:
@@ -845,6 +845,7 @@ def _find_import_memory(self: PluginInstance) -> None:
             f"looked for its memory: {_headline(str(exc.error))}",
             plugin=self.name,
         ) from exc.error
+    imports.mem = state.mem
     if state.mem is None:
         log.info("plugin %r: memory not found; host calls with bytes will trap", self.name)
 
