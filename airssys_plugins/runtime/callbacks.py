@@ -19,23 +19,29 @@ from __future__ import annotations
 import ctypes
 import enum
 import threading
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import attrs
 from wasmtime.component import LinkerInstance
 
+from .._errors import HookCallError, PluginABIError, PluginTrap
 from ..contract import wit
 from ..contract.annotations import Err
 from . import capi
 from .convert import ConvertError, Lift, Lower, lifter, lowerer
+from .guestmem import GuestMemory, GuestMemoryError
+from .rawimports import ELEMENTS, RawImport
 
 __all__ = [
     "Caller",
     "HostFunc",
+    "RawImports",
     "ResourceLinks",
     "install_resource_links",
     "link_refusal",
+    "raw_import_table",
     "register_context",
     "unregister_context",
 ]
@@ -118,7 +124,19 @@ def _trampoline(
                 assert _links is not None
                 previous = _links.enter(instance, context)
             try:
-                pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
+                raw = None
+                if nargs != len(func.lifts):  # parameters rewritten (see .rawimports)
+                    raw = _raw_import(instance, func, nargs)
+                    if raw is None:  # e.g. two versions imported, rewritten unlike
+                        raise _guest_fault(
+                            instance, f"host function {func.interface}#{func.name}",
+                            "type mismatch",
+                            f"{nargs} values, not the {len(func.lifts)} its type has",
+                        )  # fmt: skip
+                if raw is None:
+                    pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
+                else:
+                    pyargs = _raw_args(instance, func, raw, args)
                 value = func.impl(instance, *pyargs)
                 if func.lower is not None:
                     try:
@@ -137,6 +155,116 @@ def _trampoline(
         return 0
     except BaseException:  # pragma: no cover - last line of defence
         return _error("host function failed")
+
+
+# ------------------------------------------------------------------ raw imports
+
+
+class RawImports:
+    """A caller's imports whose lists and strings arrive as a pointer and a length
+    (:mod:`.rawimports`): ``table`` maps (interface, function), and (unversioned
+    interface, function) when unambiguous, to the rewrite; ``mem`` is the current
+    instance's memory, found right after instantiation (None: not found). A caller
+    (``PluginInstance``) has one as ``raw_imports``, or None."""
+
+    __slots__ = ("mem", "table")
+
+    def __init__(self, found: Mapping[tuple[str, str], tuple[RawImport, wit.FuncSig]]):
+        self.table = raw_import_table(found)
+        self.mem: GuestMemory | None = None
+
+
+def raw_import_table(
+    found: Mapping[tuple[str, str], tuple[RawImport, wit.FuncSig]],
+) -> dict[tuple[str, str], RawImport]:
+    """:attr:`RawImports.table` for an image's raw imports: by the imported name, and by
+    the unversioned one when one version is imported (the host may serve another minor
+    version of the interface)."""
+    table: dict[tuple[str, str], RawImport] = {}
+    loose: dict[tuple[str, str], RawImport | None] = {}
+    for (iface, fname), (raw, _) in found.items():
+        table[(iface, fname)] = raw
+        key = (wit.unversioned(iface), fname)
+        loose[key] = raw if key not in loose or loose[key] == raw else None
+    for key, raw_or_none in loose.items():
+        if raw_or_none is not None:
+            table.setdefault(key, raw_or_none)
+    return table
+
+
+def _raw_import(instance: Caller, func: HostFunc, nargs: int) -> RawImport | None:
+    imports: RawImports | None = getattr(instance, "raw_imports", None)
+    if imports is None:
+        return None
+    table = imports.table
+    raw = table.get((func.interface, func.name))
+    if raw is None:
+        raw = table.get((wit.unversioned(func.interface), func.name))
+    if raw is None or raw.arity != nargs:
+        return None
+    return raw
+
+
+def _raw_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> list[Any]:
+    """The Python arguments of a call whose lists and strings arrive as a pointer and a
+    length: each read from the caller's memory with one copy, bounds-checked."""
+    imports: RawImports = instance.raw_imports  # type: ignore[attr-defined]
+    mem = imports.mem
+    pyargs: list[Any] = []
+    j = 0
+    where = f"host function {func.interface}#{func.name}"
+    for i, code in enumerate(raw.params):
+        if code is None:
+            pyargs.append(func.lifts[i](args[j]))
+            j += 1
+            continue
+        ptr, length = args[j].of.u32, args[j + 1].of.u32
+        j += 2
+        name = raw.names[i]
+        if mem is None:
+            raise _guest_fault(
+                instance, where, "memory not found",
+                f"its memory was not found in this process, so {name!r} cannot be read",
+            )  # fmt: skip
+        size = ELEMENTS.get(code, ("B", 1))[1]
+        if size > 1 and ptr % size:
+            raise _guest_fault(
+                instance, where, "misaligned pointer",
+                f"argument {name!r} (pointer {ptr:#x}) is not aligned to {size} bytes",
+            )  # fmt: skip
+        try:
+            data = mem.read_grown(ptr, length * size, f"argument {name!r}")
+        except GuestMemoryError as exc:
+            raise _guest_fault(instance, where, exc.reason, str(exc)) from None
+        pyargs.append(_convert(instance, where, func.signature.param_types[i], code, data, name))
+    return pyargs
+
+
+def _convert(
+    instance: Caller, where: str, t: wit.WitType, code: int, data: bytes, name: str
+) -> Any:
+    if code == 0x73:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _guest_fault(
+                instance, where, "invalid UTF-8", f"argument {name!r} is not valid UTF-8"
+            ) from None
+    if isinstance(t, wit.ListT) and t.py_bytes and code == 0x7D:
+        return data
+    return array(ELEMENTS[code][0], data).tolist()
+
+
+def _guest_fault(instance: Caller, where: str, reason: str, detail: str) -> HookCallError:
+    """The guest broke the ABI calling a host function: the call traps with this error."""
+    cls = PluginTrap if reason == "memory not found" else PluginABIError
+    exc = cls(
+        f"plugin {instance.name!r} called {where} with bad arguments ({reason}: {detail}); "
+        "its instance was replaced",
+        plugin=instance.name,
+    )
+    exc.reason = reason
+    return exc
 
 
 def _error(message: str) -> int:

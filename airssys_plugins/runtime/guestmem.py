@@ -47,6 +47,7 @@ __all__ = [
     "GuestMemoryError",
     "Probe",
     "find_base",
+    "find_memory",
     "probe_values",
     "safe_read",
     "unpack",
@@ -65,6 +66,8 @@ Probe = Callable[[int, int], int]
 
 _MASK64: Final = (1 << 64) - 1
 _PAGE: Final = 65536
+#: A 32-bit memory's reservation: no pointer and length reach past it.
+_MAX_MEMORY: Final = 1 << 32
 _pack_qq = struct.Struct("<QQ").pack
 _memmove = ctypes.memmove
 _string_at = ctypes.string_at
@@ -192,6 +195,19 @@ def _probe(probe: Probe) -> tuple[int, int, bytes]:
     return p, size, probe_values(a, b)
 
 
+def find_memory(probe: Probe) -> GuestMemory:
+    """:func:`find_base`, with the size the probe reported (the memory may grow later)."""
+    sizes: list[int] = []
+
+    def sized(a: int, b: int) -> int:
+        packed = probe(a, b)
+        sizes.append(unpack(packed)[1])
+        return packed
+
+    base = find_base(sized)
+    return GuestMemory(base, max(sizes, default=0))
+
+
 def find_base(probe: Probe) -> int:
     """The address of the guest memory's byte 0 in this process (see the module doc).
 
@@ -283,4 +299,27 @@ class GuestMemory:
 
     def read(self, ptr: int, n: int, what: str = "a result") -> bytes:
         self.check(ptr, n, what)
+        return _string_at(self.base + ptr, n) if n else b""
+
+    def read_grown(self, ptr: int, n: int, what: str) -> bytes:
+        """``n`` bytes at ``ptr``, where the memory may have grown since its size was last
+        reported (a host function reading its arguments: the guest cannot tell the host
+        its size during the call). The known size is a lower bound; past it, the last
+        byte is read through the kernel (:func:`safe_read`) first. A 32-bit memory has its
+        4 GiB reserved and grows only at its end, so if that byte is readable, the memory
+        holds the whole range; nothing past 4 GiB is ever read."""
+        end = ptr + n
+        if ptr < 0 or n < 0 or end > _MAX_MEMORY:
+            raise GuestMemoryError(
+                f"{what} (pointer {ptr:#x}, {n:,} bytes) is outside the guest's memory "
+                "(past 4 GiB)",
+                reason="out-of-bounds pointer",
+            )
+        if end > self.size:
+            if safe_read(self.base + end - 1, 1) is None:
+                raise GuestMemoryError(
+                    f"{what} (pointer {ptr:#x}, {n:,} bytes) is outside the guest's memory",
+                    reason="out-of-bounds pointer",
+                )
+            self.size = -(-end // _PAGE) * _PAGE  # a lower bound again
         return _string_at(self.base + ptr, n) if n else b""

@@ -31,14 +31,17 @@ from .layout import CoreLayout, core_layout, sections_layout
 from .measure import MeasuredExports, checked_measured
 from .rawbytes import (
     EXPORT_PLAN_VERSION,
+    RAW_IMPORTS,
     ExportPlan,
     RawExports,
+    checked_probe,
     checked_raw,
     decode_export_plan,
     encode_export_plan,
     export_tail,
     raw_names,
 )
+from .rawimports import ImportPatch, RawImport, original_sig
 from .relift import FastExport
 from .wit_types import component_exports, component_imports, func_sig
 
@@ -78,10 +81,12 @@ def as_latin1(t: wit.WitType | None) -> wit.WitType | None:
 ByteExports = dict[tuple[str | None, str], str]
 Exports = dict[tuple[str | None, str], wit.FuncSig]
 Imported = dict[tuple[str, str], wit.FuncSig]
+RawImports = dict[tuple[str, str], tuple[RawImport, wit.FuncSig]]
 
 
 def _plan_key(digest: str) -> str:
-    return f"{digest}-r{EXPORT_PLAN_VERSION}{'' if RAW_BYTES else 'n'}"
+    raw = ("" if RAW_IMPORTS else "i") if RAW_BYTES else "n"
+    return f"{digest}-r{EXPORT_PLAN_VERSION}{raw}"
 
 
 def _byte_export_plan(
@@ -277,6 +282,7 @@ class _Facts:
         "measure_limit",
         "measured",
         "raw_exports",
+        "raw_imports",
         "raw_probe",
         "shared",
         "stamp",
@@ -313,6 +319,8 @@ class _Facts:
         self.stamp: tuple[int, int, int] | None = None
         #: See :attr:`ComponentImage.shared`.
         self.shared: dict[Any, Any] = {}
+        #: See :attr:`ComponentImage.raw_imports`.
+        self.raw_imports: RawImports = {}
 
 
 #: Facts of the components loaded lately (with the compile cache), by (digest, fuel, byte
@@ -402,6 +410,14 @@ class ComponentImage:
         what their keys name, so a key's ids stay theirs."""
         facts = self._facts
         return self._own if facts is None else facts.shared
+
+    @property
+    def raw_imports(self) -> RawImports:
+        """(interface, function) -> how its list and string parameters reach the host as
+        a pointer and a length, with its signature as the guest's WIT gives it (see
+        :mod:`.rawimports`); empty when none were rewritten."""
+        facts = self._facts
+        return {} if facts is None else facts.raw_imports
 
     def retain(self) -> None:
         """Keep the compiled component in memory after this image's plugin is unloaded,
@@ -591,9 +607,12 @@ class ComponentImage:
         fast = _checked_fast(exports, added) if relifted is not None else {}
         measured, limit = checked_measured(exports, added, fast) if relifted else ({}, None)
         raw_plan = None if relifted is None else relifted.raw
+        probe_ok = raw_plan is not None and checked_probe(exports, raw_plan)
         raw = checked_raw(exports, raw_plan) if raw_plan is not None else {}
+        patch = None if relifted is None or not probe_ok else relifted.imports
+        raw_imports = {} if patch is None else checked_imports(eng, component, patch)
         layout = _layout(data, digest, cache)
-        if relifted is not None and (fast or measured or raw) and layout is not None:
+        if relifted is not None and (fast or measured or raw or probe_ok) and layout is not None:
             more = sections_layout(relifted.added_sections)
             layout = None if more is None else layout + more
         hidden = {a.name for a in added} | set(() if raw_plan is None else raw_names(raw_plan))
@@ -609,6 +628,7 @@ class ComponentImage:
             None if raw_plan is None else raw_plan.probe,
             frozenset(hidden),
         )
+        facts.raw_imports = raw_imports
         if cache and BYTE_EXPORTS:
             facts.stamp = _engine.plan_stamp(_plan_key(digest))
         return component, facts
@@ -621,6 +641,8 @@ class ComponentImage:
         if facts is not None and facts.imported is not None:
             return facts.imported
         found = _imported_functions(_engine.engine(self.fuel), self.component)
+        if facts is not None:  # as the guest's WIT gives them, not as rewritten
+            found.update({k: sig for k, (_, sig) in facts.raw_imports.items()})
         if facts is not None:
             facts.imported = found
         return found
@@ -704,6 +726,21 @@ def _imported_functions(eng: Engine, component: Component) -> Imported:
                 if isinstance(fext.ty, FuncType):
                     found[(name, fname)] = func_sig(fext.ty, names)
     return found
+
+
+def checked_imports(eng: Engine, component: Component, patch: ImportPatch) -> RawImports:
+    """The raw imports of ``patch`` whose rewritten types wasmtime reports as expected,
+    each with its original signature."""
+    found = _imported_functions(eng, component)
+    checked: RawImports = {}
+    for f in patch.functions:
+        sig = found.get((f.interface, f.function))
+        original = None if sig is None else original_sig(sig, f)
+        if original is None:  # a bug in rawimports, or a binary it misread
+            log.warning("raw import %s#%s does not have the expected type", *attrs.astuple(f)[:2])
+            continue
+        checked[(f.interface, f.function)] = (f, original)
+    return checked
 
 
 def imported_functions(image: ComponentImage) -> Imported:

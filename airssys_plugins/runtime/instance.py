@@ -35,7 +35,7 @@ from ..contract import wit
 from . import cancel as _cancel
 from . import capi
 from . import engine as _engine
-from .callbacks import register_context, unregister_context
+from .callbacks import RawImports, register_context, unregister_context
 
 # The C functions themselves, not wasmtime-py's Python wrappers around them.
 from .capi import call as _call
@@ -410,7 +410,8 @@ class PluginInstance:
         # The raw route's state for the current instance (memory found on first use), and
         # the raw bindings whose last result was large (kept across instances).
         self._raw: RawState | None = None
-        self._raw_large: set[int] = set()
+        self._raw_large: set[int] = set()  # and imports taking pointers (.rawimports):
+        self.raw_imports = RawImports(image.raw_imports) if image.raw_imports else None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         # Results are measured in guest memory before they are copied (see .measure).
         limit = self.sandbox.max_result_bytes
@@ -492,6 +493,7 @@ class PluginInstance:
         self._context = capi.store_context(store)
         self._funcs = {}
         self._raw = None
+        _find_import_memory(self)
         self._deadline_epoch = -1
         self.generation += 1
         if self.generation > 1 and self.on_new_instance is not None:
@@ -828,6 +830,29 @@ def _call_raw(
         return value
 
 
+def _find_import_memory(self: PluginInstance) -> None:
+    """Find a new instance's memory before the guest runs (its raw imports read it during
+    host calls, when the host cannot call the guest's probe)."""
+    imports = self.raw_imports
+    if imports is None:
+        return
+    imports.mem = None
+    assert self.image.raw_probe is not None
+    state = self._raw = RawState(functools.partial(_root_func, self), self._context)
+    try:
+        state.find_memory(self.image.raw_probe)
+    except GuestCallError as exc:
+        self.discard()
+        raise PluginLoadError(
+            f"plugin {self.name!r} failed to start: its allocator failed while the host "
+            f"looked for its memory: {_headline(str(exc.error))}",
+            plugin=self.name,
+        ) from exc.error
+    imports.mem = state.mem
+    if state.mem is None:
+        log.info("plugin %r: memory not found; host calls with bytes will trap", self.name)
+
+
 def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     """A pointer to the wasmtime function ``bound`` calls in the current instance."""
     instance, store = self._instance, self._store
@@ -868,7 +893,7 @@ def _root_func(self: PluginInstance, name: str) -> Any:
     instance, store = self._instance, self._store
     assert instance is not None
     assert store is not None
-    index = self.image.component.get_export_index(name)
+    index = self.image.export_index(name)  # looked up once per compiled component
     func = None if index is None else instance.get_func(store, index)
     if func is None:  # pragma: no cover - image.py checked the raw exports
         raise PluginTrap(f"plugin {self.name!r} has no export {name!r}", plugin=self.name)

@@ -51,7 +51,7 @@ from .convert import (
     _short,
     _type_name,
 )
-from .guestmem import GuestMemory, GuestMemoryError, find_base
+from .guestmem import GuestMemory, GuestMemoryError, find_base, find_memory
 
 __all__ = [
     "RAW_MIN_BYTES",
@@ -731,6 +731,17 @@ class RawState:
 
     def core(self, name: str, params: Sequence[int], result: int | None) -> CoreCall:
         return CoreCall(self.get_func(name), self.context, params, result)
+
+    def find_memory(self, probe: str) -> GuestMemory | None:
+        """Find the memory now (an instance whose imports take bytes raw: a host function
+        cannot call the guest's probe, see :mod:`.rawimports`); None when it is not found
+        (the route is then off). A trap in the probe raises GuestCallError."""
+        if self.mem is None and not self.off:
+            try:
+                self.mem = find_memory(self.core(probe, (_I64, _I64), _I64))
+            except GuestMemoryError:
+                self.off = True
+        return self.mem
 
     def plan(self, binding: RawBinding) -> RawCallPlan | None:
         """The call plan of ``binding`` here, or None when the route is off. The guest's

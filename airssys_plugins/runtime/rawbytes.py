@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
@@ -41,6 +42,14 @@ import attrs
 from ..contract import wit
 from . import relift as _r
 from .measure import measure_tail, reexport_measured, result_plan
+from .rawimports import (
+    IMPORT_PLAN_VERSION,
+    ImportPatch,
+    decode_import_patch,
+    encode_import_patch,
+    import_patch,
+    imported_instances,
+)
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -60,6 +69,9 @@ log = logging.getLogger("airssys_plugins.runtime")
 RAW_PREFIX: Final = "airssys-raw-"
 ALLOC: Final = RAW_PREFIX + "alloc"
 PROBE: Final = RAW_PREFIX + "probe"
+#: Set AIRSSYS_PLUGINS_NO_RAW_IMPORTS=1 to leave host functions' list and string
+#: parameters element by element (see :mod:`.rawimports`).
+RAW_IMPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_IMPORTS")
 #: Bumped whenever what raw_export_tail() appends changes.
 RAW_PLAN_VERSION: Final = 1
 
@@ -342,11 +354,14 @@ def _functype_bytes(params: list[int], result: int | None) -> bytes:
     return b"\x40" + body
 
 
-def raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
+def raw_export_tail(data: bytes, probe_memory: int | None = None) -> tuple[bytes, RawPlan] | None:
     """The sections to append to ``data`` for its raw exports, and what they add; None
-    when there is nothing to add or the layout is not understood. Never raises."""
+    when there is nothing to add or the layout is not understood. ``probe_memory``: the
+    core memory raw imports read (:mod:`.rawimports`): the probe is added even without
+    raw exports, and None is returned when the raw exports use another memory. Never
+    raises."""
     try:
-        return _raw_export_tail(data)
+        return _raw_export_tail(data, probe_memory)
     except _r._Unsupported:
         return None
     except Exception as exc:
@@ -360,10 +375,14 @@ def add_raw_exports(data: bytes) -> tuple[bytes, RawPlan] | None:
     return None if plan is None else (data + plan[0], plan[1])
 
 
-def _raw_export_tail(data: bytes) -> tuple[bytes, RawPlan] | None:
+def _raw_export_tail(data: bytes, probe_memory: int | None) -> tuple[bytes, RawPlan] | None:
     c = _r._read(data)
     picked, memory, reallocs = raw_picks(c)
-    if not picked or memory is None or not reallocs:
+    if not picked and probe_memory is not None:  # only the probe, for raw imports
+        memory = probe_memory
+    if memory is None or not reallocs or (not picked and probe_memory is None):
+        return None
+    if probe_memory is not None and memory != probe_memory:
         return None
     wrapped = [i for i, p in enumerate(picked) if p.retptr]
     module = _CoreModule()
@@ -513,9 +532,13 @@ class ExportPlan:
     nested: NestedPatch | None = None
     #: The tail without the raw exports (compiled when the wider binary is refused).
     fast_tail: bytes = b""
+    #: Import types rewritten for the raw import route (:mod:`.rawimports`); top level only.
+    imports: ImportPatch | None = None
 
     def wider(self, data: bytes) -> bytes:
-        return data + self.tail if self.nested is None else self.nested.apply(data)
+        if self.nested is not None:
+            return self.nested.apply(data)
+        return (data if self.imports is None else self.imports.apply(data)) + self.tail
 
     def without_raw(self) -> ExportPlan | None:
         if not self.fast or self.nested is not None:  # a nested plan is all or nothing
@@ -542,8 +565,17 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
     latin1 = result_plan(data)  # the latin1 exports, then the measuring ones (.measure)
     fast_tail, fast = (b"", ()) if latin1 is None else latin1
     raw_plan = raw_export_tail(data + fast_tail) if raw else None
+    # Raw imports need the probe on the memory their lowers name (indices do not move:
+    # the patch rewrites types in place, so the tail read from ``data`` still fits).
+    imports = import_patch(data) if raw and RAW_IMPORTS else None
+    if imports is not None:
+        with_probe = raw_export_tail(data + fast_tail, imports.memory)
+        if with_probe is not None:
+            raw_plan = with_probe
+        else:
+            imports = None
     if raw_plan is not None:
-        return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail)
+        return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail, imports)
     if latin1 is not None:
         return ExportPlan(fast_tail, fast, None, None, fast_tail)
     return None
@@ -551,7 +583,8 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
 
 #: Bumped whenever what export_tail() adds changes (with relift's and this module's).
 #: .3: a nested component gets the measuring exports too, not only the raw ones.
-EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.3"
+#: .4: raw imports (:mod:`.rawimports`).
+EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.4.{IMPORT_PLAN_VERSION}"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:
@@ -562,12 +595,16 @@ def encode_export_plan(plan: ExportPlan | None) -> bytes:
         meta["added"] = [[a.interface, a.function, a.name, a.kind] for a in plan.fast]
         meta["raw"] = encode_raw_plan(plan.raw)
         meta["fast_tail"] = len(plan.fast_tail)
+        meta["imports"], import_blob = encode_import_patch(plan.imports)
+        meta["imports_size"] = len(import_blob)
         if plan.nested is not None:
             n = plan.nested
             meta["nested"] = [n.head, n.body, n.end, len(n.inner_tail)]
-            blob = n.inner_tail + n.outer_tail
+            meta["inner_imports"], inner_blob = encode_import_patch(n.inner_imports)
+            meta["inner_imports_size"] = len(inner_blob)
+            blob = import_blob + inner_blob + n.inner_tail + n.outer_tail
         else:
-            blob = plan.tail
+            blob = import_blob + plan.tail
     return json.dumps(meta).encode() + b"\n" + blob
 
 
@@ -586,16 +623,22 @@ def decode_export_plan(blob: bytes) -> ExportPlan | None:
         fast = tuple(_r.FastExport(i, f, n, k) for i, f, n, k in meta["added"])
         raw = decode_raw_plan(meta["raw"])
         cut = int(meta["fast_tail"])
+        cut_imports = int(meta.get("imports_size", 0))
+        imports = decode_import_patch(meta.get("imports"), tail[:cut_imports])
+        tail = tail[cut_imports:]
         nested = meta.get("nested")
         if nested is not None:
+            cut_inner = int(meta.get("inner_imports_size", 0))
+            inner_imports = decode_import_patch(meta.get("inner_imports"), tail[:cut_inner])
+            tail = tail[cut_inner:]
             head, body, end, inner = (int(x) for x in nested)
-            patch = NestedPatch(head, body, end, tail[:inner], tail[inner:])
-            return ExportPlan(b"", fast, raw, patch)
+            patch = NestedPatch(head, body, end, tail[:inner], tail[inner:], inner_imports, imports)
+            return ExportPlan(b"", fast, raw, patch, b"", imports)
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable export plan: {exc}") from None
     if not tail:
         raise ValueError("plan without its sections")
-    return ExportPlan(tail, fast, raw, None, tail[:cut])
+    return ExportPlan(tail, fast, raw, None, tail[:cut], imports)
 
 
 # ------------------------------------------------------------------ nested components
@@ -613,13 +656,21 @@ class NestedPatch:
     end: int
     inner_tail: bytes
     outer_tail: bytes
+    #: Raw imports: the inner component's import types rewritten where it lowers them,
+    #: and the outer component's imports of the same names alike (:mod:`.rawimports`).
+    inner_imports: ImportPatch | None = None
+    outer_imports: ImportPatch | None = None
 
     def apply(self, data: bytes) -> bytes:
-        inner = data[self.body : self.end] + self.inner_tail
-        return (
-            data[: self.head] + b"\x04" + _r._leb(len(inner)) + inner + data[self.end :]
-            + self.outer_tail
-        )  # fmt: skip
+        inner = data[self.body : self.end]
+        if self.inner_imports is not None:
+            inner = self.inner_imports.apply(inner)
+        inner += self.inner_tail
+        section = b"\x04" + _r._leb(len(inner)) + inner
+        if self.outer_imports is None:
+            return data[: self.head] + section + data[self.end :] + self.outer_tail
+        splices = sorted((*self.outer_imports.splices, (self.head, self.end, section)))
+        return ImportPatch(tuple(splices), (), 0).apply(data) + self.outer_tail
 
 
 def _sortidx(r: _r._Reader) -> int:
@@ -713,6 +764,16 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
         return None  # none, or more than one inner component lifting what is exported
     k = picked[0]
     head, body, end, plan = plans[k]
+    inner_imports = outer_imports = None
+    if raw and RAW_IMPORTS:
+        inner_imports = import_patch(data[body:end], only=imported_instances(data))
+        if inner_imports is not None:
+            outer_imports = import_patch(data, require=inner_imports)
+            with_probe = _inner_plan(data[body:end], raw, inner_imports.memory)
+            if outer_imports is None or with_probe is None or with_probe.raw is None:
+                inner_imports = outer_imports = None
+            else:
+                plan = with_probe
     names = [a.name for a in plan.fast] + (raw_names(plan.raw) if plan.raw is not None else [])
     if any(n in outer.export_names for n in names):
         return None
@@ -732,7 +793,8 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
     aliases += [b"\x01\x00" + _r._leb(instance_of[k]) + _r._name(n) for n in raw_list]
     exports += _r._func_exports(outer.n_funcs + len(exports), raw_list)
     outer_tail = b"".join(sections) + _r._section(6, aliases) + _r._section(11, exports)
-    return ExportPlan(b"", fast, plan.raw, NestedPatch(head, body, end, plan.tail, outer_tail))
+    patch = NestedPatch(head, body, end, plan.tail, outer_tail, inner_imports, outer_imports)
+    return ExportPlan(b"", fast, plan.raw, patch, b"", outer_imports)
 
 
 def _reexported(plan: ExportPlan, names: Collection[str]) -> bool:
@@ -743,13 +805,14 @@ def _reexported(plan: ExportPlan, names: Collection[str]) -> bool:
     return any((i if i is not None else f) in names for i, f in keys)
 
 
-def _inner_plan(data: bytes, raw: bool) -> ExportPlan | None:
+def _inner_plan(data: bytes, raw: bool, probe_memory: int | None = None) -> ExportPlan | None:
     """What a nested component's inner one gets: the measuring exports and the raw
-    ones. Not the latin1 exports: their types would have to be defined again in the
-    outer component, and big byte payloads take the raw route anyway."""
+    ones (with the probe on ``probe_memory`` for raw imports). Not the latin1 exports:
+    their types would have to be defined again in the outer component, and big byte
+    payloads take the raw route anyway."""
     measured = measure_tail(data, {})
     tail, fast = (b"", ()) if measured is None else measured
-    raw_plan = raw_export_tail(data + tail) if raw else None
+    raw_plan = raw_export_tail(data + tail, probe_memory) if raw else None
     if raw_plan is not None:
         return ExportPlan(tail + raw_plan[0], fast, raw_plan[1], None, tail)
     return ExportPlan(tail, fast, None, None, tail) if fast else None
@@ -792,6 +855,12 @@ def checked_raw(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPla
         else:  # a bug in this module, or a binary it misread
             log.warning("raw export %s does not match %s", f.call, f.function)
     return raw
+
+
+def checked_probe(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawPlan) -> bool:
+    """Whether wasmtime reports ``plan``'s probe with the expected type (before
+    :func:`checked_raw` removes it from ``exports``)."""
+    return _sig_is(exports.get((None, plan.probe)), (_I64, _I64), _I64)
 
 
 def raw_names(plan: RawPlan) -> list[str]:

@@ -1,0 +1,11 @@
+// jco guest for tests/test_raw_imports.py: hands its argument to the host.
+import { take, takeText } from "test:rawimports/host@1.0.0";
+
+export const relay = {
+  send(data) {
+    return take(data);
+  },
+  sendText(text) {
+    return takeText(text);
+  },
+};

@@ -1,0 +1,86 @@
+//! A Rust guest for tests/test_raw_imports.py: each export hands its argument to a host
+//! function. Built with a plain rustc, no crates (see tests/guests/rust/lib.rs for the
+//! steps); the first half is the glue wit-bindgen would generate from `wit/guest.wit`,
+//! written by hand in its shape (`#[link(wasm_import_module = ...)]` imports taking a
+//! pointer and a length, exports lifting theirs into a `Vec`/`String`).
+
+#[allow(dead_code)]
+mod _rt {
+    pub use std::alloc;
+
+    #[no_mangle]
+    pub unsafe extern "C" fn cabi_realloc(
+        old_ptr: *mut u8,
+        old_len: usize,
+        align: usize,
+        new_len: usize,
+    ) -> *mut u8 {
+        let layout;
+        let ptr = if old_len == 0 {
+            if new_len == 0 {
+                return align as *mut u8;
+            }
+            layout = alloc::Layout::from_size_align_unchecked(new_len, align);
+            alloc::alloc(layout)
+        } else {
+            layout = alloc::Layout::from_size_align_unchecked(old_len, align);
+            alloc::realloc(old_ptr, layout, new_len)
+        };
+        if ptr.is_null() {
+            core::arch::wasm32::unreachable();
+        }
+        ptr
+    }
+}
+
+pub mod host {
+    //! `import test:rawimports/host@1.0.0`
+    #[link(wasm_import_module = "test:rawimports/host@1.0.0")]
+    extern "C" {
+        #[link_name = "take"]
+        fn wit_import_take(ptr: *const u8, len: usize) -> i32;
+        #[link_name = "take-text"]
+        fn wit_import_take_text(ptr: *const u8, len: usize) -> i32;
+    }
+
+    pub fn take(data: &[u8]) -> u32 {
+        unsafe { wit_import_take(data.as_ptr(), data.len()) as u32 }
+    }
+
+    pub fn take_text(text: &str) -> u32 {
+        unsafe { wit_import_take_text(text.as_ptr(), text.len()) as u32 }
+    }
+}
+
+pub mod exports {
+    //! `export test:rawimports/relay@1.0.0`
+    pub trait Guest {
+        fn send(data: Vec<u8>) -> u32;
+        fn send_text(text: String) -> u32;
+    }
+
+    #[export_name = "test:rawimports/relay@1.0.0#send"]
+    unsafe extern "C" fn export_send(arg0: *mut u8, arg1: usize) -> i32 {
+        <super::Plugin as Guest>::send(Vec::from_raw_parts(arg0, arg1, arg1)) as i32
+    }
+
+    #[export_name = "test:rawimports/relay@1.0.0#send-text"]
+    unsafe extern "C" fn export_send_text(arg0: *mut u8, arg1: usize) -> i32 {
+        let bytes = Vec::from_raw_parts(arg0, arg1, arg1);
+        <super::Plugin as Guest>::send_text(String::from_utf8_unchecked(bytes)) as i32
+    }
+}
+
+// ----------------------------------------------------------------------------- the plugin
+
+struct Plugin;
+
+impl exports::Guest for Plugin {
+    fn send(data: Vec<u8>) -> u32 {
+        host::take(&data)
+    }
+
+    fn send_text(text: String) -> u32 {
+        host::take_text(&text)
+    }
+}

@@ -1,0 +1,479 @@
+"""The raw import route: bytes a guest passes to a host function, read from its memory.
+
+runtime/rawimports.py rewrites the component-level type of imported functions whose
+parameters hold ``list<u8>``, strings or lists of numbers (each becomes a pointer and a
+length, the same core signature); runtime/callbacks.py reads them from the calling
+instance's memory, found right after instantiation (runtime/guestmem.py). These tests
+call the same host functions through that route and through the element-by-element path
+(``rawbytes.RAW_IMPORTS`` off, the compile cache off so nothing is shared), with equal
+results; hostile pointers and lengths are refused with a named error and the host lives
+on; guests from every toolchain here call a host function with bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+
+from airssys_plugins import (
+    Capabilities,
+    PluginABIError,
+    PluginHost,
+    WasmPlugin,
+    wit_binding,
+)
+from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.contract import wit
+from airssys_plugins.contract.annotations import u32, u64
+from airssys_plugins.runtime import callbacks, rawbytes
+from airssys_plugins.runtime import image as _image
+from airssys_plugins.runtime.image import ComponentImage
+from airssys_plugins.runtime.rawimports import (
+    decode_import_patch,
+    encode_import_patch,
+    import_patch,
+)
+
+GUESTS = Path(__file__).parent / "guests"
+HOST = "test:rawimports/host@1.0.0"
+OPS = "test:rawimports/ops@1.0.0"
+RELAY = "test:rawimports/relay@1.0.0"
+RIGHTS = Capabilities(interfaces={"host"})
+
+spec = pluggy.HookspecMarker("rawimp")
+
+
+class OpsHooks:
+    @spec
+    @wit_binding(f"{OPS}#send")
+    def send(self, data: bytes) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#send-raw")
+    def send_raw(self, ptr: u32, len: u32) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#send-two")
+    def send_two(self, tag: u32, data: bytes, more: bytes) -> u64: ...
+
+    @spec
+    @wit_binding(f"{OPS}#send-text")
+    def send_text(self, text: str) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#send-text-raw")
+    def send_text_raw(self, ptr: u32, len: u32) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#send-words")
+    def send_words(self, words: list[u32]) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#send-words-raw")
+    def send_words_raw(self, ptr: u32, len: u32) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#fetch")
+    def fetch(self, n: u32) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#nothing")
+    def nothing(self, data: bytes) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#grow")
+    def grow(self, pages: u32) -> u32: ...
+
+
+class RelayHooks:
+    @spec
+    @wit_binding(f"{RELAY}#send")
+    def send(self, data: bytes) -> u32: ...
+
+    @spec
+    @wit_binding(f"{RELAY}#send-text")
+    def send_text(self, text: str) -> u32: ...
+
+
+class Served:
+    """What the host functions received, newest last."""
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def provide(self, host: PluginHost) -> None:
+        got = self.got
+
+        @host.provide(interface=HOST, name="take")
+        def take(data: bytes) -> u32:
+            got.append(data)
+            return len(data)
+
+        @host.provide(interface=HOST, name="take-two")
+        def take_two(tag: u32, data: bytes, more: bytes) -> u64:
+            got.append((tag, data, more))
+            return (tag << 40) | (len(data) << 20) | len(more)
+
+        @host.provide(interface=HOST, name="take-text")
+        def take_text(text: str) -> u32:
+            got.append(text)
+            return len(text)
+
+        @host.provide(interface=HOST, name="take-words")
+        def take_words(words: list[u32]) -> u32:
+            got.append(words)
+            return sum(words) & 0xFFFFFFFF
+
+        @host.provide(interface=HOST, name="give")
+        def give(n: u32) -> bytes:
+            got.append(n)
+            return bytes(range(256)) * (n // 256) + bytes(n % 256)
+
+
+Make = Callable[..., tuple[pluggy.PluginManager, WasmPlugin, Served]]
+
+
+@pytest.fixture
+def raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the host functions served by the raw route, in call order."""
+    calls: list[str] = []
+    original = callbacks._raw_args
+
+    def counting(instance: Any, func: Any, raw: Any, args: Any) -> list[Any]:
+        calls.append(func.name)
+        return original(instance, func, raw, args)
+
+    monkeypatch.setattr(callbacks, "_raw_args", counting)
+    return calls
+
+
+@pytest.fixture
+def make(monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
+    """``make(raw, guest=..., hooks=...)``: a host with the host functions, the guest
+    loaded; ``raw=False`` for the element-by-element path."""
+    hosts: list[PluginHost] = []
+
+    def make(
+        raw: bool, guest: str | Path = "raw-imports", hooks: type = OpsHooks, **load: Any
+    ) -> tuple[pluggy.PluginManager, WasmPlugin, Served]:
+        monkeypatch.setattr(rawbytes, "RAW_IMPORTS", raw)
+        monkeypatch.setattr(_image, "RAW_IMPORTS", raw)
+        wasm = build_guest(GUESTS / guest) if isinstance(guest, str) else guest
+        pm = pluggy.PluginManager("rawimp")
+        pm.add_hookspecs(hooks)
+        # without the compile cache, neither plan nor facts are shared between the routes
+        host = PluginHost(pm, grants={"g": RIGHTS}, compile_cache=False)
+        hosts.append(host)
+        served = Served()
+        served.provide(host)
+        plugin = host.load(wasm, name="g", requests=RIGHTS, **load)
+        return pm, plugin, served
+
+    yield make
+    for host in hosts:
+        host.close()
+
+
+SIZES = [0, 1, 2048, 1 << 20]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["0B", "1B", "2KiB", "1MiB"])
+def test_bytes_reach_the_host_function_alike_both_ways(
+    make: Make, raw_calls: list[str], size: int
+) -> None:
+    """take(data) and take-two(tag, data, more) receive the same random bytes through the
+    raw route as element by element, and answer the same."""
+    data, more = os.urandom(size), os.urandom(size // 3 + 1)
+    answers = []
+    for raw in (True, False):
+        pm, _, served = make(raw)
+        calls_before = len(raw_calls)
+        assert pm.hook.send(data=data) == [size]
+        assert served.got[-1] == data
+        answers.append(pm.hook.send_two(tag=7, data=data, more=more))
+        assert served.got[-1] == (7, data, more)
+        assert type(served.got[-1][1]) is bytes
+        assert len(raw_calls) - calls_before == (2 if raw else 0)
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "a", "naïve ✓ 𝄞 " * 300, "x" * (1 << 20)], ids=["empty", "one", "mixed", "1MiB"]
+)
+def test_strings_reach_the_host_function_alike_both_ways(
+    make: Make, raw_calls: list[str], text: str
+) -> None:
+    """take-text(text): UTF-8 read from guest memory, the same str as wasmtime lifts."""
+    for raw in (True, False):
+        pm, _, served = make(raw)
+        assert pm.hook.send_text(text=text) == [len(text)]
+        assert served.got[-1] == text
+    assert raw_calls == ["take-text"]
+
+
+def test_lists_of_numbers_reach_the_host_function_alike_both_ways(
+    make: Make, raw_calls: list[str]
+) -> None:
+    """take-words(list<u32>): the same ints as element by element, at every length."""
+    for words in ([], [0], [1, 2**32 - 1, 12345] * 1000, list(range(70_000))):
+        results = []
+        for raw in (True, False):
+            pm, _, served = make(raw)
+            results.append(pm.hook.send_words(words=words))
+            assert served.got[-1] == words
+        assert results[0] == results[1]
+    assert raw_calls.count("take-words") == 4
+
+
+def test_the_plan_rewrites_parameters_only() -> None:
+    """Lists and strings among parameters are rewritten; a list result (give) is not,
+    and the host still sees every import as the guest's WIT declares it."""
+    wasm = build_guest(GUESTS / "raw-imports").read_bytes()
+    patch = import_patch(wasm)
+    assert patch is not None
+    assert {f.function for f in patch.functions} == {"take", "take-two", "take-text", "take-words"}
+    assert decode_import_patch(*encode_import_patch(patch)) == patch
+    image = ComponentImage.load("g", wasm, cache=False)
+    assert set(image.raw_imports) == {(HOST, f.function) for f in patch.functions}
+    sigs = image.imported_functions()
+    two = sigs[(HOST, "take-two")]
+    assert [n for n, _ in two.params] == ["tag", "data", "more"]
+    assert two.param_types == (
+        wit.Prim("u32"),
+        wit.ListT(wit.Prim("u8")),
+        wit.ListT(wit.Prim("u8")),
+    )
+    assert sigs[(HOST, "take-text")].param_types == (wit.Prim("string"),)
+    assert sigs[(HOST, "give")].result == wit.ListT(wit.Prim("u8"))
+
+
+def test_the_rewrite_is_kept_beside_the_compile_cache(private_cache: Path) -> None:
+    """The first load stores the plan with its import patch; it decodes to what the
+    reader decides, so a warm load rewrites the same imports without parsing."""
+    data = build_guest(GUESTS / "raw-imports").read_bytes()
+    image = ComponentImage.load("g", data)
+    assert image.raw_imports
+    plan_file = private_cache / f"{image.sha256}-r{rawbytes.EXPORT_PLAN_VERSION}.plan"
+    kept = rawbytes.decode_export_plan(plan_file.read_bytes())
+    assert kept == rawbytes.export_tail(data)
+    assert kept is not None
+    assert kept.imports is not None
+    assert {(f.interface, f.function) for f in kept.imports.functions} == set(image.raw_imports)
+
+
+def test_a_result_from_the_host_stays_element_by_element(make: Make, raw_calls: list[str]) -> None:
+    """give(n) -> list<u8> still works (results are not on the raw route)."""
+    pm, _, served = make(True)
+    assert pm.hook.fetch(n=5000) == [5000]
+    assert served.got[-1] == 5000
+    assert raw_calls == []
+
+
+HOSTILE = [
+    pytest.param(1 << 20, 16, id="past-the-memory"),
+    pytest.param(0, 0xFFFF_FFF0, id="length-near-4GiB"),
+    pytest.param(0xFFFF_FF00, 0x200, id="ptr-plus-len-overflows"),
+    pytest.param(0xFFFF_FFFF, 1, id="last-byte-of-4GiB"),
+]
+
+
+@pytest.mark.parametrize(("ptr", "length"), HOSTILE)
+def test_an_out_of_bounds_argument_is_refused(
+    make: Make, raw_calls: list[str], ptr: int, length: int
+) -> None:
+    """A guest passing a pointer and length outside its memory traps with PluginABIError
+    naming the plugin and the host function; the host function never runs; the next
+    call gets a fresh instance."""
+    pm, _, served = make(True)
+    with pytest.raises(PluginABIError, match=r"plugin 'g' called host function .*#take ") as exc:
+        pm.hook.send_raw(ptr=ptr, len=length)
+    assert exc.value.reason == "out-of-bounds pointer"
+    assert exc.value.hook == "send_raw"
+    assert served.got == []
+    assert pm.hook.send(data=b"still alive") == [11]
+
+
+def test_memory_grown_before_the_call_is_read(make: Make) -> None:
+    """The known memory size is a lower bound: bytes in pages the guest grew since are
+    read; one byte past the grown memory is refused."""
+    pm, _, served = make(True)
+    before = pm.hook.grow(pages=4)[0]
+    assert before > 0
+    top = (before + 4) << 16
+    assert pm.hook.send_raw(ptr=top - 65536, len=65536) == [65536]
+    assert served.got[-1] == bytes(65536)
+    with pytest.raises(PluginABIError, match="outside the guest's memory"):
+        pm.hook.send_raw(ptr=top - 10, len=11)
+
+
+def test_invalid_utf8_and_misaligned_lists_are_refused(make: Make) -> None:
+    """A string that is not UTF-8, a list<u32> at an odd address: PluginABIError with
+    wasmtime's reasons."""
+    pm, _, served = make(True)
+    pm.hook.send(data=b"\xff\xfe\xfd")  # left at the heap's start (1024) after the call
+    with pytest.raises(PluginABIError, match="not valid UTF-8") as exc:
+        pm.hook.send_text_raw(ptr=1024, len=3)
+    assert exc.value.reason == "invalid UTF-8"
+    assert served.got == [b"\xff\xfe\xfd"]  # take-text never ran
+    pm, _, _ = make(True)  # a new plugin: the first is held back after its failure
+    with pytest.raises(PluginABIError, match="not aligned") as exc:
+        pm.hook.send_words_raw(ptr=1025, len=2)
+    assert exc.value.reason == "misaligned pointer"
+    assert pm.hook.send_words(words=[1, 2]) == [3]
+
+
+def test_fresh_instances_per_call_find_their_memory(make: Make, raw_calls: list[str]) -> None:
+    """isolation="per-call": every call runs on a fresh instance, prepared ahead; each
+    one's memory is found before the guest runs, so each call's bytes arrive raw."""
+    pm, _, served = make(True, isolation="per-call")
+    for k in range(4):
+        data = os.urandom(65536 + k)
+        assert pm.hook.send(data=data) == [len(data)]
+        assert served.got[-1] == data
+    assert raw_calls == ["take"] * 4
+
+
+def test_without_raw_imports_the_same_guest_passes_element_by_element(
+    make: Make, raw_calls: list[str]
+) -> None:
+    """The switch leaves every import as given (the fallback)."""
+    pm, _, served = make(False)
+    assert pm.hook.send(data=b"abc") == [3]
+    assert served.got == [b"abc"]
+    assert raw_calls == []
+
+
+# ------------------------------------------------------------------ every toolchain
+
+
+TOOLCHAINS = [
+    pytest.param("raw-imports-py", id="componentize-py"),
+    pytest.param("raw-imports-c", id="c"),
+    pytest.param("raw-imports-rust", id="rust"),
+    # jco lowers the imports inside an inner component: rewritten there and outside alike
+    pytest.param("raw-imports-js", id="jco"),
+]
+
+
+@pytest.mark.parametrize("guest", TOOLCHAINS)
+def test_guests_of_every_toolchain_pass_bytes_to_the_host(
+    make: Make, raw_calls: list[str], guest: str
+) -> None:
+    """A guest built by each toolchain calls take(list<u8>) and take-text(string): the
+    same values reach the host through the raw route as element by element (jco's
+    nested layout: the inner component's imports and the outer one's are rewritten)."""
+    wasm = build_guest(GUESTS / guest)
+    plan = rawbytes.export_tail(wasm.read_bytes())
+    assert plan is not None
+    assert plan.imports is not None
+    assert {f.function for f in plan.imports.functions} == {"take", "take-text"}
+    assert rawbytes.decode_export_plan(rawbytes.encode_export_plan(plan)) == plan
+    data = os.urandom(1 << 20)
+    text = "naïve ✓ " * 5000
+    for raw in (True, False):
+        pm, _, served = make(raw, wasm, RelayHooks)
+        assert pm.hook.send(data=data) == [len(data)]
+        assert served.got[-1] == data
+        assert pm.hook.send_text(text=text) == [len(text)]
+        assert served.got[-1] == text
+    assert raw_calls == ["take", "take-text"]
+
+
+# ------------------------------------------------------------------ built-in host functions
+
+
+def test_messaging_publish_takes_a_large_payload_raw(
+    raw_calls: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The built-in messaging.publish(topic, payload) with 1 MiB of random bytes: the
+    echoing subscriber (tests/test_messaging.py, its allocator made to grow the memory)
+    publishes what it got, through the raw route; the Python subscriber receives exactly
+    those bytes."""
+    from .demo import DemoHooks
+    from .test_messaging import RIGHTS as MESSAGING
+    from .test_messaging import _collect, _drain, subscriber_source
+
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package="demo:hooks@1.0.0", grants={"echo": MESSAGING}) as host:
+        src = subscriber_source(
+            tmp_path_factory.mktemp("pub"), host.host_wit()["airssys:host@0.1.0"]
+        )
+        wat = (src / "guest.wat").read_text()
+        bump = "(local.set $p (global.get $bump))"
+        assert bump in wat
+        grow = (
+            "(drop (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16)) (i32.const 1))))"
+        )
+        (src / "guest.wat").write_text(wat.replace(bump, bump + grow))
+        wasm = build_guest(src)
+        host.load(wasm, name="echo", requests=MESSAGING)
+        seen = _collect(host, "seen")
+        payload = os.urandom(1 << 20)
+        host.publish("work", payload)
+        assert _drain(seen, 1) == [("seen", payload)]
+        assert raw_calls == ["publish"]
+
+
+# ------------------------------------------------------------------ what the rewrite declines
+
+_DECLINED = """(component
+  (type $host (instance
+    (type $l (list u8))
+    (export "take" (func (param "data" $l) (result u32)))
+    (export "take-text" (func (param "text" string) (result u32)))))
+  (import "test:rawimports/host@1.0.0" (instance $h (type $host)))
+  (import "root-take" (func $root (param "data" (list u8)) (result u32)))
+  (core module $m
+    (import "h" "take" (func (param i32 i32) (result i32)))
+    (import "h" "take-text" (func (param i32 i32) (result i32)))
+    (import "h" "root" (func (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024))
+  (core module $mem (memory (export "memory") 1))
+  (core instance $mi (instantiate $mem))
+  (alias core export $mi "memory" (core memory $memory))
+  (alias export $h "take" (func $take))
+  (alias export $h "take-text" (func $take-text))
+  (core func $take-lowered (canon lower (func $take) (memory $memory)))
+  (core func $text-lowered (canon lower (func $take-text) (memory $memory) string-encoding=__ENC__))
+  (core func $root-lowered (canon lower (func $root) (memory $memory)))
+  (core instance $args (export "take" (func $take-lowered)) (export "take-text" (func $text-lowered))
+    (export "root" (func $root-lowered)))
+  (core instance $i (instantiate $m (with "h" (instance $args)))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("encoding", "rewritten"),
+    [("utf8", {"take", "take-text"}), ("utf16", set()), ("latin1+utf16", set())],
+)
+def test_strings_lowered_otherwise_than_utf8_and_root_imports_are_left_alone(
+    encoding: str, rewritten: set[str]
+) -> None:
+    """A string lowered as UTF-16 or latin1 is not read as UTF-8: its interface keeps
+    its types (all of them, one instance type); a function imported at the root is never
+    rewritten; what is rewritten still validates."""
+    import wasmtime
+    from wasmtime.component import Component
+
+    data = wasmtime.wat2wasm(_DECLINED.replace("__ENC__", encoding))
+    patch = import_patch(data)
+    assert ({f.function for f in patch.functions} if patch else set()) == rewritten
+    if patch is not None:
+        Component(wasmtime.Engine(), patch.apply(data))
+
+
+def test_the_reader_declines_any_damaged_binary() -> None:
+    """Every truncation and many byte flips of a real component: import_patch returns a
+    patch or None, never raises."""
+    data = build_guest(GUESTS / "raw-imports").read_bytes()
+    for cut in range(0, len(data), max(1, len(data) // 400)):
+        import_patch(data[:cut])
+    for k in range(8, len(data), max(1, len(data) // 400)):
+        import_patch(data[:k] + bytes([data[k] ^ 0x5A]) + data[k + 1 :])
