@@ -477,3 +477,21 @@ def test_the_reader_declines_any_damaged_binary() -> None:
         import_patch(data[:cut])
     for k in range(8, len(data), max(1, len(data) // 400)):
         import_patch(data[:k] + bytes([data[k] ^ 0x5A]) + data[k + 1 :])
+
+
+def test_inspect_shows_rewritten_imports_as_declared(tmp_path: Path) -> None:
+    """``airssys-plugins inspect`` (describe_component) shows the component's imports as
+    its WIT declares them, not as the raw import route rewrote them."""
+    from airssys_plugins.runtime.describe import describe_component
+
+    wasm = tmp_path / "g.wasm"
+    wasm.write_bytes(build_guest(GUESTS / "raw-imports").read_bytes())
+    info = describe_component(wasm, cache=False)
+    [host] = [i for i in info.imports if i.name == HOST]
+    funcs = {f.name: f.func for f in host.items}
+    two = funcs["take-two"]
+    assert two is not None
+    assert [n for n, _ in two.params] == ["tag", "data", "more"]
+    assert two.param_types[1] == wit.ListT(wit.Prim("u8"))
+    assert funcs["take-text"] is not None
+    assert funcs["take-text"].param_types == (wit.Prim("string"),)

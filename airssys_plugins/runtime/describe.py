@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 from wasmtime import Engine
 from wasmtime.component import (
     ComponentInstanceType,
@@ -26,6 +27,7 @@ from . import engine as _engine
 from .image import ComponentImage
 from .measure import MEASURE_PREFIX
 from .rawbytes import RAW_PREFIX
+from .rawimports import original_sig
 from .wit_types import NAMED_TYPES, func_sig, valtype
 
 __all__ = ["describe_component", "root_imported_functions"]
@@ -110,7 +112,7 @@ def describe_component(path: str | Path, *, cache: bool = True) -> ComponentInfo
         path=path,
         size=path.stat().st_size,
         sha256=image.sha256,
-        imports=_items(ctype.imports(eng), eng, root),
+        imports=_as_declared(_items(ctype.imports(eng), eng, root), image),
         exports=_items(exports, eng, root),
     )
 
@@ -124,3 +126,24 @@ def root_imported_functions(image: ComponentImage) -> dict[str, wit.FuncSig]:
     scope.resources.extend((n, e.ty) for n, e in imports.items() if isinstance(e.ty, ResourceType))
     scope.types.extend((n, e.ty) for n, e in imports.items() if isinstance(e.ty, NAMED_TYPES))
     return {n: func_sig(e.ty, scope) for n, e in imports.items() if isinstance(e.ty, FuncType)}
+
+
+def _as_declared(imports: tuple[Item, ...], image: ComponentImage) -> tuple[Item, ...]:
+    """``imports`` with the functions whose types the raw import route rewrote shown as
+    the component declares them (see :mod:`.rawimports`)."""
+    raw = image.raw_imports
+    if not raw:
+        return imports
+    out = []
+    for item in imports:
+        if item.kind == "interface":
+            funcs = []
+            for f in item.items:
+                entry = raw.get((item.name, f.name))
+                declared = None
+                if entry is not None and f.func is not None:
+                    declared = original_sig(f.func, entry[0])
+                funcs.append(f if declared is None else attrs.evolve(f, func=declared))
+            item = attrs.evolve(item, items=tuple(funcs))
+        out.append(item)
+    return tuple(out)
