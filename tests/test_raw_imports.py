@@ -495,3 +495,17 @@ def test_inspect_shows_rewritten_imports_as_declared(tmp_path: Path) -> None:
     assert two.param_types[1] == wit.ListT(wit.Prim("u8"))
     assert funcs["take-text"] is not None
     assert funcs["take-text"].param_types == (wit.Prim("string"),)
+
+
+def test_the_short_string_interfaces_are_left_as_given() -> None:
+    """The built-in ``log`` and ``config`` take short strings only: a component importing
+    them keeps their types (no memory to find at every instantiation for them), while its
+    ``kv`` functions are rewritten (a componentize-py guest importing all three)."""
+    from airssys_plugins.runtime.rawimports import LEFT_AS_GIVEN, import_patch
+
+    patch = import_patch(build_guest(GUESTS / "probe").read_bytes())
+    assert patch is not None
+    rewritten = {(f.interface, f.function) for f in patch.functions}
+    assert not {i for i, _ in rewritten if i.startswith(LEFT_AS_GIVEN)}
+    # (http's fetch takes a record: nothing at the top level to rewrite)
+    assert rewritten == {("airssys:host/kv@0.1.0", f) for f in ("delete", "get", "keys", "set")}

@@ -17,7 +17,8 @@ one), the inner component's import types are rewritten and the outer one's alike
 (:func:`import_patch` with ``require``), see :class:`.rawbytes.NestedPatch`.
 
 Only types defined inside an imported instance type are rewritten (interface imports, not
-WASI's: wasmtime implements those itself and checks their types;
+WASI's: wasmtime implements those itself and checks their types; nor the built-in ``log``
+and ``config``, which take short strings only, see :data:`LEFT_AS_GIVEN`;
 functions imported at the world's root keep their types: their type may be shared with
 an export). Every lower of a rewritten function must name the memory the probe finds
 (:mod:`.rawbytes`), and strings must be lowered as UTF-8. Results stay as they are: a
@@ -34,6 +35,7 @@ from typing import Final
 import attrs
 
 from ..contract import wit
+from ..policy.capabilities import HOST_PACKAGE
 from . import relift as _r
 
 __all__ = [
@@ -51,7 +53,13 @@ __all__ = [
 log = logging.getLogger("airssys_plugins.runtime")
 
 #: Bumped whenever what import_patch() rewrites changes.
-IMPORT_PLAN_VERSION: Final = 2
+IMPORT_PLAN_VERSION: Final = 3
+
+#: Imported interfaces left as given besides WASI's: the built-in ones whose functions take
+#: only short strings (a log line, a config key). A rewritten component's every new
+#: instance has its memory found (two probe calls and two kernel reads, about 90 µs), more
+#: than such strings ever cost element by element.
+LEFT_AS_GIVEN: Final = (f"{HOST_PACKAGE}/log@", f"{HOST_PACKAGE}/config@")
 
 _STRING: Final = 0x73
 _U8: Final = 0x7D
@@ -389,7 +397,7 @@ def _import_patch(
                 name = r.extern_name()
                 desc = r.pos
                 sort = _r._externdesc(r)
-                if sort == 0x05 and not name.startswith("wasi:"):
+                if sort == 0x05 and not name.startswith(("wasi:", *LEFT_AS_GIVEN)):
                     # (WASI is wasmtime's own, which checks the types it is linked with)
                     t = _r._Reader(view, desc + 1, end).u32()
                     imported[n_instances] = name
