@@ -358,7 +358,7 @@ def _import_patch(
         return None
     view = memoryview(data)
     top = _r._Reader(view, 8)
-    n_types = n_funcs = n_instances = 0
+    c = _r._Component()  # what the top level defines so far, counted as relift counts
     #: type index -> (section index, the type's (start, end) in the binary)
     instance_types: dict[int, tuple[int, int, int]] = {}
     sections: list[tuple[int, int, int]] = []  # (sid, start, end) of every section
@@ -386,12 +386,12 @@ def _import_patch(
                         r.pos += 1
                         for _ in range(r.u32()):
                             _skip_decl(r, 1)
-                        instance_types[n_types + k] = (len(sections) - 1, start, r.pos)
+                        instance_types[c.n_types + k] = (len(sections) - 1, start, r.pos)
                     else:
                         _skip_deftype(r)
                 except (_r._Unsupported, IndexError):
                     break  # later entries' offsets unknown: counted, not rewritten
-            n_types += count
+            c.n_types += count
         elif sid == 10:
             for _ in range(r.u32()):
                 name = r.extern_name()
@@ -400,15 +400,13 @@ def _import_patch(
                 if sort == 0x05 and not name.startswith(("wasi:", *LEFT_AS_GIVEN)):
                     # (WASI is wasmtime's own, which checks the types it is linked with)
                     t = _r._Reader(view, desc + 1, end).u32()
-                    imported[n_instances] = name
+                    imported[c.n_instances] = name
                     # a type two imports share is left alone (one name per rewrite)
                     imported_types[t] = "" if t in imported_types else name
                 elif sort == 0x05:
                     t = _r._Reader(view, desc + 1, end).u32()
                     imported_types[t] = ""
-                n_funcs += sort == 0x01
-                n_instances += sort == 0x05
-                n_types += sort == 0x03
+                _r._count(c, sort)
         elif sid == 6:
             for _ in range(r.u32()):
                 sort = r.byte()
@@ -422,10 +420,8 @@ def _import_patch(
                     inst = r.u32()
                     name = r.name()
                     if sort == 0x01 and target == 0x00 and inst in imported:
-                        func_of[n_funcs] = (imported[inst], name)
-                n_funcs += sort == 0x01
-                n_instances += sort == 0x05
-                n_types += sort == 0x03
+                        func_of[c.n_funcs] = (imported[inst], name)
+                _r._count(c, sort)
         elif sid == 8:
             for _ in range(r.u32()):
                 op = r.byte()
@@ -434,7 +430,7 @@ def _import_patch(
                     r.u32()
                     _r._canon_options(r, view)
                     r.u32()
-                    n_funcs += 1
+                    c.n_funcs += 1
                 elif op == 0x01:
                     r.byte()
                     func = r.u32()
@@ -450,7 +446,7 @@ def _import_patch(
                     # anything else: its size is unknown, and so are the indices after it
                     raise _r._Unsupported(f"canon 0x{op:02x}")
         elif sid == 5:
-            n_instances += r.u32()
+            c.n_instances += r.u32()
         elif sid == 11:
             for _ in range(r.u32()):
                 r.extern_name()
@@ -460,9 +456,7 @@ def _import_patch(
                 r.u32()
                 if r.byte() == 0x01:
                     _r._externdesc(r)
-                n_funcs += sort == 0x01
-                n_instances += sort == 0x05
-                n_types += sort == 0x03
+                _r._count(c, sort)
         elif sid == 9:
             raise _r._Unsupported("start section")
     # Which imported functions every lower names the one memory for, with UTF-8 strings.
