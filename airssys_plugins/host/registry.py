@@ -157,8 +157,6 @@ class HostFunctionRegistry:
 
     @property
     def functions(self) -> list[HostFunction]:
-        if self._linker is None:
-            return [*builtin_functions(), *self._provided]
         found: list[HostFunction] = self._memo(
             "functions", lambda: [*builtin_functions(), *self._provided]
         )

@@ -283,7 +283,7 @@ def compile_component(
     before a compilation (not when the cache or a loaded copy serves).
     """
     eng = engine(fuel)
-    key = f"{digest}-{_fingerprint(fuel)}"
+    key = _live_key(digest, fuel)
     live = _LIVE_COMPONENTS.get(key)
     if live is not None:  # the same bytes are loaded already (or kept): share the code
         return live
@@ -305,7 +305,11 @@ def compile_component(
 def loaded(digest: str, fuel: bool) -> Component | None:
     """The compiled component of ``digest`` for :func:`engine` ``(fuel)`` if this process
     holds it (a plugin uses it, or it is kept), else None."""
-    return _LIVE_COMPONENTS.get(f"{digest}-{_fingerprint(fuel)}")
+    return _LIVE_COMPONENTS.get(_live_key(digest, fuel))
+
+
+def _live_key(digest: str, fuel: bool) -> str:
+    return f"{digest}-{_fingerprint(fuel)}"
 
 
 # Compiled components by sha256 while anything uses them: loading one file under several
@@ -318,19 +322,20 @@ _kept: OrderedDict[str, Component] = OrderedDict()
 _keep_count = DEFAULT_KEEP_COMPILED
 
 
-def retain(component: Component) -> None:
-    """Keep ``component`` (compiled through :func:`compile_component`) in memory after its
-    last user is gone: the host calls this when a plugin is unloaded. The
-    :func:`keep_compiled` most recently retained are kept; a component this module did not
-    compile is ignored."""
-    for key, live in list(_LIVE_COMPONENTS.items()):
-        if live is component:
-            with _lock:
-                _kept[key] = component
-                _kept.move_to_end(key)
-                while len(_kept) > _keep_count:
-                    _kept.popitem(last=False)
-            return
+def retain(digest: str, fuel: bool) -> None:
+    """Keep the compiled component of ``digest`` for :func:`engine` ``(fuel)`` (see
+    :func:`loaded`) in memory after its last user is gone: the host calls this when a
+    plugin is unloaded. The :func:`keep_compiled` most recently retained are kept; a
+    digest this process holds no component of is ignored."""
+    key = _live_key(digest, fuel)
+    component = _LIVE_COMPONENTS.get(key)
+    if component is None:
+        return
+    with _lock:
+        _kept[key] = component
+        _kept.move_to_end(key)
+        while len(_kept) > _keep_count:
+            _kept.popitem(last=False)
 
 
 def keep_compiled(count: int | None = None) -> int:

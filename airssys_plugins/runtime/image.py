@@ -424,8 +424,8 @@ class ComponentImage:
         among the :func:`.engine.keep_compiled` most recent, so a load of the same bytes
         costs an instantiation (see :func:`.engine.retain`). An image loaded without the
         compile cache keeps nothing (every such load starts from scratch)."""
-        if self._cached:
-            _engine.retain(self.component)
+        if self._cached and self._facts is not None:
+            _engine.retain(self._facts.compiled, self.fuel)
 
     def export_index(self, name: str, interface: str | None = None) -> Any:
         """``component.get_export_index(name, <interface's index>)``, looked up once per

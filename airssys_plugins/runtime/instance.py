@@ -946,7 +946,7 @@ def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance)
     if setter is None:
         problem = "the runtime's limit setter is missing"
     else:
-        param = (VAL * 1)()
+        param = _val_array(1)()
         param[0].kind = U64
         param[0].of.u64 = min(plugin._measure_limit, 2**62)
         err = _call(_byref(capi.func_handle(setter)), capi.store_context(store), param, 1, None, 0)
