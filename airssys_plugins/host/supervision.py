@@ -264,18 +264,17 @@ class CircuitFile:
         """Record ``plugin``'s circuit as open for ``reason``, or as closed (None: only
         when this process recorded it open)."""
         with self._lock:
-            if reason is None and plugin not in self._recorded:
-                return
-            data = self.read()
             if reason is None:
+                if plugin not in self._recorded:
+                    return
+                self._recorded.discard(plugin)
+                data = self.read()
                 if data.pop(plugin, None) is None:
                     return
             else:
-                data[plugin] = {"state": "open", "reason": reason, "since": time.time()}
-            if reason is None:
-                self._recorded.discard(plugin)
-            else:
                 self._recorded.add(plugin)
+                data = self.read()
+                data[plugin] = {"state": "open", "reason": reason, "since": time.time()}
             try:
                 atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True))
             except OSError as exc:  # state display must never break the host
