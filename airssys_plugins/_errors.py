@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
+from . import _attrs as attrs
 
 __all__ = [
     "ArgumentError",

@@ -56,10 +56,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, final
 
-import attrs
 import pluggy
 import pytest
 
+from . import _attrs as attrs
 from ._errors import (
     CapabilityDenied,
     ContractMismatchError,

@@ -41,8 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, Literal
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .._files import atomic_write
 

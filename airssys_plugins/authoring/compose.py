@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import final
 
-import attrs
-
+from .. import _attrs as attrs
 from ..runtime import ComponentImage
 from .build import BuildError, ToolchainMissing
 

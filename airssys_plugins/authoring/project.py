@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._files import atomic_write
 from ..discovery.manifest import Manifest
 from .build import BuildError, Progress, build_guest, guest_kind

@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final, Literal
 
-import attrs
-
+from .. import _attrs as attrs
 from ..contract import wit as _wit
 from ..contract.mapping import Contract
 from ..discovery.manifest import _NAME_RE, Manifest

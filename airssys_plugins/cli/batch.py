@@ -10,8 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .common import SPEC_HELP, contract_of, load_object, project_of, quiet_loader
 

@@ -26,8 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from ..contract import wit
 from ..discovery.lockfile import LockEntry, Lockfile

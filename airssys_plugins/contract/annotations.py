@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar, final
 
-import attrs
+from .. import _attrs as attrs
 
 __all__ = [
     "Borrow",

@@ -19,8 +19,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .annotations import Result, Some, WitPrimitive
 from .mapping import Contract, HookContract

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, final
 
-import attrs
-
+from .. import _attrs as attrs
 from . import wit
 
 __all__ = ["ComponentInfo", "Item", "render_text", "to_json", "type_json"]

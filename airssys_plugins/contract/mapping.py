@@ -24,8 +24,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import HookspecError, Mismatch, PluginError
 from . import wit as _wit
 from .annotations import HandleKind, Result, Some, WitPrimitive, is_resource, is_variant

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final, final
 
-import attrs
+from .. import _attrs as attrs
 
 __all__ = ["Version", "VersionRange", "caret_compatible"]
 

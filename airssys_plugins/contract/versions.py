@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import HookspecError
 from .mapping import Contract, HookContract
 

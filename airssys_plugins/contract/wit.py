@@ -16,8 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeAlias
 
-import attrs
-
+from .. import _attrs as attrs
 from .semver import Version, caret_compatible
 
 __all__ = [

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from . import wit
 

@@ -32,9 +32,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol, final
 
-import attrs
 import tomli_w
 
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .._files import atomic_write, read_metadata_file
 from .manifest import Manifest, ManifestError, RequestedCapabilities, RequestedLimits, TableParser

@@ -47,8 +47,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .._files import read_metadata_file
 from ..contract.mapping import HookOptions

@@ -31,9 +31,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal, final
 
-import attrs
 import importlib_metadata
 
+from .. import _attrs as attrs
 from .._errors import ContractMismatchError, Mismatch, PluginError, PluginLoadError
 from .._files import (
     RegularFile,

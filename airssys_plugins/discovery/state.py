@@ -15,9 +15,9 @@ import tomllib
 from pathlib import Path
 from typing import Final, final
 
-import attrs
 import tomli_w
 
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .._files import atomic_write, read_metadata_file
 

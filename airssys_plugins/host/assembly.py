@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import attrs
 import pluggy
 
+from .. import _attrs as attrs
 from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Limits

@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any, Final, final
 
-import attrs
 import pluggy
 
+from .. import _attrs as attrs
 from .._errors import (
     ContractMismatchError,
     HookCallError,

@@ -24,8 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import (
     HookCallError,
     PluginError,

@@ -32,8 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginTimeout
 from ..contract import wit as _wit
 from ..contract.annotations import Err, Ok, Result, is_resource, u16, u32

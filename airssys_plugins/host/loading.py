@@ -12,8 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal, Protocol, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError, PluginLoadError
 from ..contract.mapping import Contract, HookOptions
 from ..discovery.lockfile import Lockfile

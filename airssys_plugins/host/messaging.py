@@ -33,8 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import ContractMismatchError, HookCallError, Mismatch, PluginError, PluginLoadError
 from ..contract.annotations import Err, Ok, Result
 from ..policy.audit import AuditLog

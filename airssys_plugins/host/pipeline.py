@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, cast, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import ContractMismatchError, Mismatch
 from ..contract import wit
 from ..contract.mapping import HookOptions

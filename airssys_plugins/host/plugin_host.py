@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
 import pluggy
 
+from .. import _attrs as attrs
 from ..contract.mapping import Contract, HookOptions
 from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog

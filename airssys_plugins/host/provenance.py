@@ -11,8 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import attrs
-
+from .. import _attrs as attrs
 from ..policy.audit import AuditLog
 from ..policy.signing import SignatureError, Signatures, verify_component
 

@@ -28,8 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, ClassVar, Final, Protocol, final, overload
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .shipment import Shipment, capture
 from .supervision import POLICIES, FailurePolicy

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, final
 
-import attrs
 import pluggy
 
+from .. import _attrs as attrs
 from ..policy.capabilities import Capabilities, Limits
 from ..policy.decisions import load_grants
 from ..policy.signing import Signatures

@@ -18,8 +18,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
 from ..policy.capabilities import Capabilities, Limits

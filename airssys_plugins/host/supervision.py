@@ -28,8 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import HookCallError, PluginError
 from .._files import atomic_write
 

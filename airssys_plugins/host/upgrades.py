@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, final
 
-import attrs
 import pluggy
 
+from .. import _attrs as attrs
 from .._errors import PluginError
 from ..contract.mapping import HookOptions
 from ..policy.audit import AuditLog

@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
-import attrs
 import pluggy
 
+from .. import _attrs as attrs
 from .._errors import HookCallError, PluginError
 from ..runtime.engine import import_artefact
 from .settings import Reliability, SandboxPolicy

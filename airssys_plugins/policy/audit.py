@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Final
 
-import attrs
+from .. import _attrs as attrs
 
 __all__ = ["AuditEvent", "AuditLog"]
 

@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, Literal, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import CapabilityDenied
 from ..contract.semver import VersionRange
 

@@ -33,8 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, final
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError, PluginLoadError
 from .audit import AuditLog
 

@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import PluginError
 from .._files import read_metadata_file
 from .capabilities import (

@@ -23,9 +23,9 @@ from array import array
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
-import attrs
 from wasmtime.component import LinkerInstance
 
+from .. import _attrs as attrs
 from .._errors import HookCallError, PluginABIError, PluginTrap
 from ..contract import wit
 from ..contract.annotations import Err

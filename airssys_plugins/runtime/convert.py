@@ -31,8 +31,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import attrs
-
+from .. import _attrs as attrs
 from ..contract import wit
 from ..contract.annotations import Err, Ok, Some
 from . import capi

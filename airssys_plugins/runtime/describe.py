@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import attrs
 from wasmtime import Engine
 from wasmtime.component import (
     ComponentInstanceType,
@@ -21,6 +20,7 @@ from wasmtime.component import (
     ResourceType,
 )
 
+from .. import _attrs as attrs
 from ..contract import wit
 from ..contract.info import ComponentInfo, Item
 from . import engine as _engine

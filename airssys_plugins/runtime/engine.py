@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-import attrs
 from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component
 
+from .. import _attrs as attrs
 from .._errors import EngineConfigError, PluginLoadError
 from .._files import atomic_write
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
-import attrs
 from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component, ComponentInstanceType, FuncType
 
+from .. import _attrs as attrs
 from .._errors import PluginLoadError
 from .._files import RegularFile, known_digest, open_regular_file, remember_digest
 from ..contract import wit

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar, cast, final
 
-import attrs
 from wasmtime import Store, WasmtimeError
 from wasmtime.component import Instance
 
+from .. import _attrs as attrs
 from .._errors import (
     ArgumentError,
     CapabilityDenied,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Final
 
-import attrs
+from .. import _attrs as attrs
 
 __all__ = ["CoreLayout", "core_layout", "sections_layout"]
 

@@ -37,8 +37,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-import attrs
-
+from .. import _attrs as attrs
 from ..contract import wit
 from .relift import (
     _F32,

@@ -37,8 +37,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
-import attrs
-
+from .. import _attrs as attrs
 from ..contract import wit
 from . import relift as _r
 from .measure import measure_tail, reexport_measured, result_plan

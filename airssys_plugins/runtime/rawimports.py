@@ -32,8 +32,7 @@ import logging
 from collections.abc import Collection
 from typing import Final
 
-import attrs
-
+from .. import _attrs as attrs
 from ..contract import wit
 from ..policy.capabilities import HOST_PACKAGE
 from . import relift as _r

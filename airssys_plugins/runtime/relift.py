@@ -29,7 +29,7 @@ import json
 import logging
 from typing import Final
 
-import attrs
+from .. import _attrs as attrs
 
 __all__ = [
     "FAST_EXPORT_PREFIX",

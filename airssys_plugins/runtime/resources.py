@@ -33,8 +33,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
-import attrs
-
+from .. import _attrs as attrs
 from .._errors import ArgumentError, PluginResultError, PluginTrap, StaleResourceError
 from ..contract import wit
 from ..contract.annotations import Err

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-import attrs
 from wasmtime import Store, WasiConfig
 from wasmtime.component import Linker
 
+from .. import _attrs as attrs
 from ..contract import wit
 from . import engine as _engine
 from .callbacks import HostFunc, link_refusal
