@@ -477,6 +477,8 @@ def _compile_init(cls: type, name: str) -> Any:
     filename = f"<record generated __init__ {cls.__module__}.{cls.__qualname__}>"
     exec(compile("\n".join(lines), filename, "exec"), env)
     function = env["__init__"]
+    annotations = {f.alias: f.type for f in fields_ if f.init and f.converter is None and f.type}
+    function.__annotations__ = {**annotations, "return": None}
     function.__name__ = name
     function._generated = True
     function.__qualname__ = f"{cls.__qualname__}.{name}"
@@ -583,11 +585,17 @@ def _asdict(inst: Any, *, recurse: bool = True, filter: Any = None) -> dict[str,
 
 
 def _plain(value: Any) -> Any:
-    if _has(type(value)):
+    # As ``attrs.asdict`` (retain_collection_types=True): collections keep their type.
+    kind = type(value)
+    if _has(kind):
         return _asdict(value)
-    if isinstance(value, (tuple, list, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
+    if issubclass(kind, (tuple, list, set, frozenset)):
+        items = [_plain(v) for v in value]
+        try:
+            return kind(items)
+        except TypeError:  # a namedtuple
+            return kind(*items)
+    if issubclass(kind, dict):
         return {_plain(k): _plain(v) for k, v in value.items()}
     return value
 

@@ -142,6 +142,28 @@ def test_the_basic_path_leaves_unused_features_unimported(basic_path: str) -> No
     assert not found, "imported by the basic path, though not used by it:\n" + "\n".join(found)
 
 
+def test_the_package_declares_its_records_without_importing_attrs() -> None:
+    """The package's records go through airssys_plugins._attrs (attrs' API, cheap at
+    import): creating a host, with every module a load and a call use, imports no attrs;
+    hookspecs that use attrs classes still import it themselves."""
+    code = """
+import json, sys
+import pluggy
+from airssys_plugins import PluginHost
+import airssys_plugins.host.bridge, airssys_plugins.runtime.instance, airssys_plugins.runtime.image
+spec = pluggy.HookspecMarker("demo")
+class Spec:
+    @spec
+    def shout(self, text: str) -> str: ...
+pm = pluggy.PluginManager("demo")
+pm.add_hookspecs(Spec)
+host = PluginHost(pm, package="demo:hooks")
+print(sorted(host.contract.hooks), sorted(m for m in sys.modules if m.split(".")[0] in ("attr", "attrs")))
+"""
+    _, _, out = run_fresh(code)
+    assert out == "['shout'] []"
+
+
 def test_lazy_features_work_when_first_used(basic_path: str) -> None:
     """After the basic path, an awaited hook call imports asyncio and works; the
     cancellation error is one class, an asyncio.CancelledError; the default data

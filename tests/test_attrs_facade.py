@@ -1,0 +1,260 @@
+"""airssys_plugins/_attrs behaves as attrs for everything the package declares with it.
+
+Each test declares the same class twice, once with attrs and once with the facade, and
+checks that both do the same thing, so a difference from attrs fails here rather than in
+whatever record happens to rely on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import pickle
+import weakref
+from typing import Any, ClassVar
+
+import attrs as real
+import pytest
+
+from airssys_plugins import _attrs as facade
+
+BOTH = pytest.mark.parametrize("lib", [real, facade], ids=["attrs", "facade"])
+
+
+def _point(lib: Any) -> type:
+    @lib.frozen
+    class Point:
+        x: int
+        y: int = 0
+        tags: tuple[str, ...] = lib.field(factory=tuple, converter=tuple)
+        _secret: str = lib.field(default="s", repr=False)
+        label: str = lib.field(default="", eq=False, kw_only=True)
+        total: int = lib.field(init=False)
+        limit: ClassVar[int] = 3
+
+        @total.default
+        def _total(self) -> int:
+            return self.x + self.y
+
+    return Point
+
+
+def _pair(lib: Any) -> tuple[Any, Any]:
+    return _point(real)(1, 2, ["a"], "t", label="l"), _point(lib)(1, 2, ["a"], "t", label="l")
+
+
+@BOTH
+def test_init_defaults_factories_converters_and_takes_self_defaults(lib: Any) -> None:
+    Point = _point(lib)
+    p = Point(1, 2, ["a", "b"], "hidden", label="here")
+    assert (p.x, p.y, p.tags, p._secret, p.label, p.total) == (
+        1,
+        2,
+        ("a", "b"),
+        "hidden",
+        "here",
+        3,
+    )
+    q = Point(5)
+    assert (q.y, q.tags, q._secret, q.label, q.total) == (0, (), "s", "", 5)
+    assert Point.limit == 3
+    assert "limit" not in [f.name for f in lib.fields(Point)]
+    with pytest.raises(TypeError):
+        Point()  # x is required
+    with pytest.raises(TypeError):
+        Point(1, 2, (), "s", "positional label")  # label is keyword-only
+    with pytest.raises(TypeError):
+        Point(1, total=4)  # not an init argument
+
+
+def test_the_same_repr_eq_hash_and_signature_as_attrs() -> None:
+    a, b = _pair(facade)
+    assert repr(a) == repr(b)
+    assert repr(b) == "Point(x=1, y=2, tags=('a',), label='l', total=3)"
+    Point = type(b)
+    assert b == Point(1, 2, ("a",), "t", label="other label")  # label has eq=False
+    assert b != Point(1, 3, ("a",), "t")
+    assert hash(b) == hash(Point(1, 2, ("a",), "t", label="x"))
+    assert b != a
+    assert a != b
+    assert (b == 1) is False
+    assert str(inspect.signature(type(a))) == str(inspect.signature(Point))
+    assert Point.__match_args__ == type(a).__match_args__
+
+
+@BOTH
+def test_frozen_records_refuse_changes_with_attrs_exception(lib: Any) -> None:
+    p = _point(lib)(1)
+    with pytest.raises(real.exceptions.FrozenInstanceError):
+        p.x = 2
+    with pytest.raises(real.exceptions.FrozenInstanceError):
+        del p.x
+    with pytest.raises(AttributeError):
+        p.not_a_field = 1  # slotted: no __dict__
+    assert not hasattr(p, "__dict__")
+    assert weakref.ref(p)() is p
+
+
+@BOTH
+def test_validators_run_after_every_field_is_set_with_attrs_messages(lib: Any) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def log(inst: Any, attribute: Any, value: Any) -> None:
+        seen.append((attribute.name, inst.b))  # b is set already when a is validated
+
+    @lib.frozen
+    class Checked:
+        a: int = lib.field(validator=[log, lib.validators.gt(0)])
+        b: str = lib.field(default="x", validator=lib.validators.in_(("x", "y")))
+        c: float = lib.field(default=0.0, validator=lib.validators.ge(0))
+        d: tuple[str, ...] = lib.field(
+            default=(), validator=lib.validators.deep_iterable(lib.validators.in_({"p", "q"}))
+        )
+
+    Checked(1, "y", 0.0, ("p", "q"))
+    assert seen == [("a", "y")]
+
+    def message(**kwargs: Any) -> str:
+        with pytest.raises(ValueError, match="must be") as raised:
+            Checked(**kwargs)
+        return str(raised.value.args[0])
+
+    assert message(a=0) == "'a' must be > 0: 0"
+    assert message(a=1, b="z") == "'b' must be in ('x', 'y') (got 'z')"
+    assert message(a=1, c=-1) == "'c' must be >= 0: -1"
+    assert message(a=1, d=("p", "r")).startswith("'d' must be in ")
+    assert message(a=1, b=["x"]).startswith("'b' must be in")  # unhashable: not TypeError
+
+
+@BOTH
+def test_post_init_runs_last_and_own_init_gets_attrs_init(lib: Any) -> None:
+    @lib.frozen
+    class Post:
+        a: int
+
+        def __attrs_post_init__(self) -> None:
+            object.__setattr__(self, "a", self.a * 10)
+
+    assert Post(2).a == 20
+
+    @lib.frozen(init=False)
+    class Own:
+        a: int
+        b: str
+
+        def __init__(self, text: str) -> None:
+            self.__attrs_init__(len(text), text)
+
+    assert (Own("abc").a, Own("abc").b) == (3, "abc")
+    assert repr(Own("ab")) == "Own(a=2, b='ab')"
+
+
+@BOTH
+def test_inherited_fields_come_first_and_super_still_works(lib: Any) -> None:
+    @lib.frozen
+    class Base:
+        a: int
+        b: str = "b"
+
+        def describe(self) -> str:
+            return f"base {self.a}"
+
+    @lib.frozen
+    class Child(Base):
+        c: int = 0
+
+        def describe(self) -> str:
+            return "child, " + super().describe()
+
+    child = Child(1, "x", 2)
+    assert [f.name for f in lib.fields(Child)] == ["a", "b", "c"]
+    assert (child.a, child.b, child.c) == (1, "x", 2)
+    assert child.describe() == "child, base 1"
+    assert isinstance(child, Base)
+    assert child != Base(1, "x")
+
+
+@BOTH
+def test_mutable_records_convert_and_validate_on_assignment(lib: Any) -> None:
+    @lib.define
+    class Counter:
+        n: int = lib.field(default=0, converter=int, validator=lib.validators.ge(0))
+        seen: list[int] = lib.field(factory=list)
+
+    c = Counter("3")  # type: ignore[arg-type]
+    assert c.n == 3
+    c.n = "4"  # type: ignore[assignment]
+    assert c.n == 4
+    with pytest.raises(ValueError, match="must be >= 0"):
+        c.n = -1
+    assert Counter().seen is not Counter().seen
+    with pytest.raises(TypeError):
+        hash(c)  # mutable and compared by value: unhashable, as in attrs
+    assert Counter(1) == Counter(1)
+
+    @lib.define(eq=False)
+    class Identity:
+        n: int = 0
+
+    i = Identity()
+    assert i != Identity()
+    assert hash(i) == object.__hash__(i)
+
+
+@BOTH
+def test_pickle_and_copy_round_trip(lib: Any) -> None:
+    p = _point(lib)(1, 2, ("a",), "t", label="l")
+    globals()["Point"] = type(p)  # pickle finds the class by name
+    type(p).__qualname__ = "Point"
+    try:
+        for q in (pickle.loads(pickle.dumps(p)), copy.copy(p), copy.deepcopy(p)):
+            assert q == p
+            assert q.label == "l"
+            assert q._secret == "t"
+            assert q.total == 3
+    finally:
+        del globals()["Point"]
+
+
+def test_attrs_own_helpers_work_on_facade_records_and_back() -> None:
+    a, b = _pair(facade)
+    assert real.has(type(b))
+    assert facade.has(type(a))
+    assert [f.name for f in real.fields(type(b))] == [f.name for f in real.fields(type(a))]
+    assert real.asdict(b) == real.asdict(a) == facade.asdict(a) == facade.asdict(b)
+    assert real.astuple(b, recurse=False) == facade.astuple(a) == facade.astuple(b)
+    for lib in (real, facade):
+        changed = lib.evolve(b, y=9, secret="new")
+        assert (changed.y, changed._secret, changed.total) == (9, "new", 10)
+    assert not facade.has(int)
+    with pytest.raises(TypeError):
+        facade.fields(int)
+
+
+def test_asdict_recurses_like_attrs() -> None:
+    for lib in (real, facade):
+
+        @lib.frozen
+        class Inner:
+            v: int
+
+        @lib.frozen
+        class Outer:
+            one: Inner
+            many: tuple[Inner, ...]
+            by_name: dict[str, Inner]
+
+        o = Outer(Inner(1), (Inner(2),), {"k": Inner(3)})
+        assert lib.asdict(o) == {"one": {"v": 1}, "many": ({"v": 2},), "by_name": {"k": {"v": 3}}}
+
+
+def test_a_record_pays_for_its_init_only_when_made() -> None:
+    @facade.frozen
+    class Lazy:
+        a: int
+
+    assert getattr(Lazy.__init__, "_lazy", False)
+    assert str(inspect.signature(Lazy)) == "(a: 'int') -> None"
+    Lazy(1)
+    assert getattr(Lazy.__init__, "_generated", False)
+    assert Lazy(2).a == 2
