@@ -277,21 +277,26 @@ def _is_classvar(annotation: Any) -> bool:
 
 
 def _own_fields(cls: type) -> list[_Field]:
+    namespace = cls.__dict__
     annotations = inspect.get_annotations(cls)
     own: list[_Field] = []
     for name, annotation in annotations.items():
         if _is_classvar(annotation):
             continue
-        value = cls.__dict__.get(name, NOTHING)
+        value = namespace.get(name, NOTHING)
         if isinstance(value, _Field):
-            f = value._named(name, False)
+            value.__class__ = _Field  # the body's @x.default / @x.validator forms are done
+            f = value
         else:
-            f = _Field(default=value)._named(name, False)
+            f = _Field(default=value)
+        f.name = name
+        f.alias = f.alias or name.lstrip("_")
         f.type = annotation
         own.append(f)
-    for name, value in cls.__dict__.items():
-        if isinstance(value, _Field) and name not in annotations:
-            raise TypeError(f"{cls.__qualname__}.{name} is a field without a type annotation")
+    # What is still a body field had no annotation (the annotated ones became _Field).
+    stray = [k for k, v in namespace.items() if type(v) is _FieldInBody]
+    if stray:
+        raise TypeError(f"{cls.__qualname__}: fields without a type annotation: {stray}")
     return own
 
 
@@ -328,21 +333,23 @@ def _make_class(
     # Methods using zero-argument super() or __class__ close over the old class.
     for value in namespace.values():
         for function in _functions_of(value):
-            for cell in function.__closure__ or ():
-                try:
-                    if cell.cell_contents is cls:
-                        cell.cell_contents = new
-                except ValueError:  # an empty cell
-                    pass
+            code = function.__code__
+            if "__class__" in code.co_freevars:
+                function.__closure__[code.co_freevars.index("__class__")].cell_contents = new
     return new
 
 
 def _functions_of(value: Any) -> tuple[Any, ...]:
+    if type(value) is _PLAIN_FUNCTION:
+        return (value,)
     if isinstance(value, (classmethod, staticmethod)):
         value = value.__func__
     elif isinstance(value, property):
         return tuple(f for f in (value.fget, value.fset, value.fdel) if f is not None)
-    return (value,) if hasattr(value, "__closure__") else ()
+    return (value,) if hasattr(value, "__code__") and hasattr(value, "__closure__") else ()
+
+
+_PLAIN_FUNCTION: Final = type(_functions_of)
 
 
 def _build(cls: type, *, frozen: bool, eq: bool | None, init: bool, weakref_slot: bool) -> type:
@@ -399,8 +406,21 @@ def _decorator(frozen: bool) -> Any:
 # ----------------------------------------------------------------------------- methods
 
 
+#: Instances a class makes through the generic ``__init__`` before its own is compiled:
+#: compiling costs about as much as 30-60 generic calls, and most records are made a few
+#: times in a process, so only the ones made often are worth it.
+TIER_UP: Final = 50
+
+
 def _lazy_init(cls: type, name: str) -> Any:
+    made = 0
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal made
+        made += 1
+        if made <= TIER_UP:
+            _generic_init(cls, self, args, kwargs)
+            return
         real = _compile_init(cls, name)
         setattr(cls, name, real)
         real(self, *args, **kwargs)
@@ -408,6 +428,48 @@ def _lazy_init(cls: type, name: str) -> Any:
     __init__.__qualname__ = f"{cls.__qualname__}.{name}"
     __init__._lazy = True  # type: ignore[attr-defined]
     return __init__
+
+
+def _generic_init(cls: type, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """What the compiled ``__init__`` does, read from the fields at each call."""
+    fields_: tuple[_Field, ...] = cls.__attrs_attrs__  # type: ignore[attr-defined]
+    where = f"{cls.__qualname__}.__init__()"
+    positional = [f.alias for f in fields_ if f.init and not f.kw_only]
+    if len(args) > len(positional):
+        raise TypeError(
+            f"{where} takes {len(positional) + 1} positional arguments "
+            f"but {len(args) + 1} were given"
+        )
+    given = dict(zip(positional, args, strict=False))
+    for key in kwargs:
+        if key in given:
+            raise TypeError(f"{where} got multiple values for argument {key!r}")
+    given.update(kwargs)
+    names = {f.alias for f in fields_ if f.init}
+    unexpected = [key for key in given if key not in names]
+    if unexpected:
+        raise TypeError(f"{where} got an unexpected keyword argument {unexpected[0]!r}")
+    missing = [f.alias for f in fields_ if f.init and f.default is NOTHING and f.alias not in given]
+    if missing:
+        listed = " and ".join(", ".join(repr(m) for m in missing).rsplit(", ", 1))
+        raise TypeError(f"{where} missing {len(missing)} required argument(s): {listed}")
+    for f in fields_:
+        default = f.default
+        if f.init and f.alias in given:
+            value = given[f.alias]
+        elif isinstance(default, _Factory):
+            value = default.factory(self) if default.takes_self else default.factory()
+        elif default is NOTHING:  # init=False without a default: left unset
+            continue
+        else:
+            value = default
+        _setattr(self, f.name, value if f.converter is None else f.converter(value))
+    for f in fields_:
+        if f.validator is not None:
+            f.validator(self, f, getattr(self, f.name))
+    post_init = getattr(self, "__attrs_post_init__", None)
+    if post_init is not None:
+        post_init()
 
 
 class _Signature:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import pickle
+import re
 import weakref
 from typing import Any, ClassVar
 
@@ -18,7 +19,17 @@ import pytest
 
 from airssys_plugins import _attrs as facade
 
-BOTH = pytest.mark.parametrize("lib", [real, facade], ids=["attrs", "facade"])
+
+@pytest.fixture(params=["attrs", "facade", "facade-compiled"])
+def lib(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """attrs, and the facade with records made by its generic __init__ (the first TIER_UP
+    of each class) and by the compiled one (what a class gets after that)."""
+    if request.param == "facade-compiled":
+        monkeypatch.setattr(facade, "TIER_UP", 0)
+    return real if request.param == "attrs" else facade
+
+
+BOTH = pytest.mark.usefixtures("lib")
 
 
 def _point(lib: Any) -> type:
@@ -254,7 +265,36 @@ def test_a_record_pays_for_its_init_only_when_made() -> None:
         a: int
 
     assert getattr(Lazy.__init__, "_lazy", False)
-    assert str(inspect.signature(Lazy)) == "(a: 'int') -> None"
-    Lazy(1)
-    assert getattr(Lazy.__init__, "_generated", False)
+    for i in range(facade.TIER_UP):
+        assert Lazy(i).a == i
+    assert getattr(Lazy.__init__, "_lazy", False)  # made by the generic __init__ so far
+    assert Lazy(-1).a == -1
+    assert getattr(Lazy.__init__, "_generated", False)  # compiled now
     assert Lazy(2).a == 2
+    assert str(inspect.signature(Lazy)) == "(a: 'int') -> None"
+
+
+def test_the_generic_init_refuses_bad_arguments_as_python_does() -> None:
+    @facade.frozen
+    class Two:
+        a: int
+        b: str = "b"
+        c: int = facade.field(default=0, kw_only=True)
+
+    for bad, message in (
+        (lambda: Two(), "missing 1 required argument(s): 'a'"),
+        (lambda: Two(1, "x", 3), "takes 3 positional arguments but 4 were given"),
+        (lambda: Two(1, a=2), "got multiple values for argument 'a'"),
+        (lambda: Two(1, d=2), "got an unexpected keyword argument 'd'"),
+    ):
+        with pytest.raises(TypeError, match=re.escape(message)):
+            bad()
+
+
+def test_a_field_without_an_annotation_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"fields without a type annotation: \['b'\]"):
+
+        @facade.frozen
+        class Bad:
+            a: int
+            b = facade.field(default=1)
