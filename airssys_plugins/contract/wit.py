@@ -321,10 +321,14 @@ def unversioned(interface: str) -> str:
     return interface if split is None else f"{split[0]}/{split[1]}"
 
 
+@functools.lru_cache(maxsize=4096)
 def kebab(name: str) -> str:
     """Python identifier -> WIT identifier: ``detect_language`` -> ``detect-language``,
     ``HTTPServer`` -> ``http-server``, ``level_2`` -> ``level2`` (WIT words cannot start
-    with a digit, so a digit word joins the word before it)."""
+    with a digit, so a digit word joins the word before it). Remembered: a contract names
+    the same parameters, fields and cases many times."""
+    if name.isalpha() and name.islower():  # most names: one lower-case word
+        return name
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
     words: list[str] = []
