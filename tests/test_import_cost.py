@@ -246,3 +246,57 @@ def test_a_failure_names_who_imported_the_module() -> None:
     modules, chains, _ = run_fresh("import json, sys\nimport airssys_plugins.host.status")
     found = unwanted(modules, chains, ("socket",))
     assert found == ["socket <- airssys_plugins.host.status"]
+
+
+def test_the_basic_path_imports_logging_only_to_show_a_record(basic_path: str) -> None:
+    """The package logs through airssys_plugins._log: until a record could be shown
+    (WARNING and above, logging unconfigured), ``logging`` is not imported; a warning then
+    reaches stderr as logging's last-resort handler prints it, and later records go
+    through logging."""
+    code = basic_path + (
+        "imported = 'logging' in sys.modules\n"
+        "from airssys_plugins import _log\n"
+        "log = _log.getLogger('airssys_plugins.test')\n"
+        "log.info('not shown'); log.debug('not shown either')\n"
+        "before = 'logging' in sys.modules\n"
+        "log.warning('shown %s', 1)\n"
+        "print(imported, before, 'logging' in sys.modules, log.isEnabledFor(_log.INFO))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "\nprint(json.dumps(sorted(sys.modules)))\n"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stdout.splitlines()[0] == "False False True False"
+    assert proc.stderr.strip().splitlines()[-1] == "shown 1"
+
+
+def test_a_record_names_the_caller_not_the_logger_stand_in(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With logging imported, each call goes to the real logger with the caller's file,
+    function and line, as if the module had called logging itself."""
+    from airssys_plugins import _log
+
+    log = _log.getLogger("airssys_plugins.test")
+    assert log is _log.getLogger("airssys_plugins.test")
+    with caplog.at_level("DEBUG", logger="airssys_plugins.test"):
+        line = sys._getframe().f_lineno + 1
+        for emit in (log.debug, log.info, log.warning, log.error):
+            emit("via %s", emit.__name__)
+        log.log(_log.INFO, "at a level")
+    assert [r.getMessage() for r in caplog.records] == [
+        "via debug",
+        "via info",
+        "via warning",
+        "via error",
+        "at a level",
+    ]
+    for record in caplog.records:
+        assert record.pathname == __file__
+        assert record.funcName == "test_a_record_names_the_caller_not_the_logger_stand_in"
+    assert caplog.records[0].lineno == line + 1
+    assert caplog.records[-1].lineno == line + 2

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import functools
 import keyword
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any, Final, final
 
 import pluggy
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import (
     ContractMismatchError,
     HookCallError,

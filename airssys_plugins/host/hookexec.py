@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, final
@@ -24,6 +23,7 @@ from typing import Any, Protocol, TypeVar, final
 import pluggy
 from pluggy import HookImpl
 
+from .. import _log as logging
 from .._errors import PluginError
 from .supervision import POLICIES, FailurePolicy, HookFailures
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 import contextvars
 import enum
 import functools
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import PluginTimeout
 from ..contract import wit as _wit
 from ..contract.annotations import Err, Ok, Result, is_resource, u16, u32

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import queue
 import threading
 import time
@@ -26,6 +25,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal, final
 
+from .. import _log as logging
 from ..runtime import BoundFunc, PluginInstance
 from .supervision import PluginUnavailable
 

@@ -6,13 +6,13 @@ host with them, so the dependency points from host to discovery only.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Literal, Protocol, final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import PluginError, PluginLoadError
 from ..contract.mapping import Contract, HookOptions
 from ..discovery.lockfile import Lockfile

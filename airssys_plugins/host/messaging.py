@@ -25,7 +25,6 @@ grants cover.
 from __future__ import annotations
 
 import itertools
-import logging
 import queue
 import threading
 import time
@@ -34,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import ContractMismatchError, HookCallError, Mismatch, PluginError, PluginLoadError
 from ..contract.annotations import Err, Ok, Result
 from ..policy.audit import AuditLog

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import queue
 import threading
 from pathlib import Path
 from typing import Any, final
 
+from .. import _log as logging
 from .._errors import PluginError, PluginLoadError
 from ..contract.annotations import Err
 from ..contract.mapping import HookOptions

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import logging
 import math
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Protocol, final, overload
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import PluginError
 from .shipment import Shipment, capture
 from .supervision import POLICIES, FailurePolicy

@@ -19,7 +19,6 @@ rewrites nothing, so an old ``updated`` time is not by itself stale).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import threading
@@ -28,6 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal, final
 
+from .. import _log as logging
 from .._errors import PluginError
 from .._files import FileRefusedError, atomic_write, read_metadata_file
 

@@ -21,7 +21,6 @@ are treated alike. The policies are applied in pluggy's hook execution by
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import HookCallError, PluginError
 from .._files import atomic_write
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from .. import _log as logging
 from .._errors import PluginError
 
 __all__ = ["Watcher"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import json
-import logging
 import os
 import threading
 import time
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 
 __all__ = ["AuditEvent", "AuditLog"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import logging
 import os
 import re
 import sys
@@ -29,6 +28,7 @@ from wasmtime import Config, Engine, WasmtimeError
 from wasmtime.component import Component
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import EngineConfigError, PluginLoadError
 from .._files import atomic_write
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import logging
 import os
 import pickle
 import threading
@@ -20,6 +19,7 @@ from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import PluginLoadError
 from .._files import RegularFile, known_digest, open_regular_file, remember_digest
 from ..contract import wit

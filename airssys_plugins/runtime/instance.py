@@ -6,7 +6,6 @@ import atexit
 import contextlib
 import ctypes
 import functools
-import logging
 import math
 import re
 import threading
@@ -19,6 +18,7 @@ from wasmtime import Store, WasmtimeError
 from wasmtime.component import Instance
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import (
     ArgumentError,
     CapabilityDenied,

@@ -34,10 +34,10 @@ wasmtime, and never raises: anything not understood leaves the function to the o
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from ..contract import wit
 from .relift import (
     _F32,

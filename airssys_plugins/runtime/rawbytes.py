@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from ..contract import wit
 from . import relift as _r
 from .measure import measure_tail, reexport_measured, result_plan

@@ -28,11 +28,11 @@ Anything not understood declines (None): the function then crosses element by el
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from typing import Final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from ..contract import wit
 from ..policy.capabilities import HOST_PACKAGE
 from . import relift as _r

@@ -26,10 +26,10 @@ it give up and return None, never guess: the worst case is the slow path.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Final
 
 from .. import _attrs as attrs
+from .. import _log as logging
 
 __all__ = [
     "FAST_EXPORT_PREFIX",

@@ -27,13 +27,13 @@ import collections
 import contextlib
 import ctypes
 import enum
-import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from .._errors import ArgumentError, PluginResultError, PluginTrap, StaleResourceError
 from ..contract import wit
 from ..contract.annotations import Err

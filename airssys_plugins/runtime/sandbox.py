@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -14,6 +13,7 @@ from wasmtime import Store, WasiConfig
 from wasmtime.component import Linker
 
 from .. import _attrs as attrs
+from .. import _log as logging
 from ..contract import wit
 from . import engine as _engine
 from .callbacks import HostFunc, link_refusal
