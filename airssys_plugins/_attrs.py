@@ -378,6 +378,8 @@ def _build(cls: type, *, frozen: bool, eq: bool | None, init: bool, weakref_slot
         new.__delattr__ = _frozen_delattr  # type: ignore[assignment]
     elif any(f.converter is not None or f.validator is not None for f in fields_):
         new.__setattr__ = _checked_setattr  # type: ignore[assignment]
+    if init:  # copy.replace(record, **changes) (Python 3.13), as attrs classes have it
+        new.__replace__ = _evolve  # type: ignore[attr-defined]
     new.__getstate__ = _getstate  # type: ignore[assignment]
     new.__setstate__ = _setstate  # type: ignore[attr-defined]
     return new
