@@ -163,31 +163,10 @@ class _Factory:
         return f"Factory({self.factory!r}, takes_self={self.takes_self})"
 
 
-def _field(
-    *,
-    default: Any = NOTHING,
-    validator: Any = None,
-    repr: Any = True,
-    eq: bool = True,
-    init: bool = True,
-    converter: Any = None,
-    kw_only: bool = False,
-    factory: Any = None,
-    alias: str | None = None,
-) -> Any:
+def _field(**options: Any) -> Any:
+    """``attrs.field``: what a class body assigns (the options are :class:`_Field`'s)."""
     f = _FieldInBody.__new__(_FieldInBody)
-    _Field.__init__(
-        f,
-        default=default,
-        validator=validator,
-        repr=repr,
-        eq=eq,
-        init=init,
-        converter=converter,
-        kw_only=kw_only,
-        factory=factory,
-        alias=alias,
-    )
+    _Field.__init__(f, **options)
     return f
 
 

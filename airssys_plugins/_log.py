@@ -56,34 +56,33 @@ class _Logger:
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller's line
+            # stacklevel: the record names the caller's line, not this module's
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
             self._logger().log(level, msg, *args, **kwargs)
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(DEBUG):
-            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-            self._logger().debug(msg, *args, **kwargs)
+        self._at(DEBUG, msg, args, kwargs)
 
     def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(INFO):
-            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-            self._logger().info(msg, *args, **kwargs)
+        self._at(INFO, msg, args, kwargs)
 
     def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
-        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-        self._logger().warning(msg, *args, **kwargs)
+        self._at(WARNING, msg, args, kwargs)
 
     def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-        self._logger().error(msg, *args, **kwargs)
+        self._at(ERROR, msg, args, kwargs)
 
     def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
-        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-        self._logger().exception(msg, *args, **kwargs)
+        kwargs.setdefault("exc_info", True)
+        self._at(ERROR, msg, args, kwargs)
 
     def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
-        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-        self._logger().critical(msg, *args, **kwargs)
+        self._at(CRITICAL, msg, args, kwargs)
+
+    def _at(self, level: int, msg: object, args: tuple[object, ...], kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 2  # the caller's line
+            self._logger().log(level, msg, *args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Logger {self.name} (logging imported when a record could be shown)>"

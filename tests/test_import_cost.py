@@ -288,13 +288,20 @@ def test_a_record_names_the_caller_not_the_logger_stand_in(
         for emit in (log.debug, log.info, log.warning, log.error):
             emit("via %s", emit.__name__)
         log.log(_log.INFO, "at a level")
+        try:
+            raise KeyError("k")
+        except KeyError:
+            log.exception("with its traceback")
     assert [r.getMessage() for r in caplog.records] == [
         "via debug",
         "via info",
         "via warning",
         "via error",
         "at a level",
+        "with its traceback",
     ]
+    assert caplog.records[-1].exc_info is not None
+    assert caplog.records[-1].exc_info[0] is KeyError
     for record in caplog.records:
         assert record.pathname == __file__
         assert record.funcName == "test_a_record_names_the_caller_not_the_logger_stand_in"
