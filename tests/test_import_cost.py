@@ -306,4 +306,4 @@ def test_a_record_names_the_caller_not_the_logger_stand_in(
         assert record.pathname == __file__
         assert record.funcName == "test_a_record_names_the_caller_not_the_logger_stand_in"
     assert caplog.records[0].lineno == line + 1
-    assert caplog.records[-1].lineno == line + 2
+    assert caplog.records[-2].lineno == line + 2
