@@ -22,15 +22,15 @@ and validators after every field is set, ``__attrs_post_init__``, frozen instanc
 attrs' ``FrozenInstanceError``), mutable ones converting and validating on assignment,
 ``eq`` (same class only) and ``hash`` over the ``eq`` fields, ``repr`` (per field too),
 pickling and copying, ``__match_args__`` and a ``__weakref__`` slot. Each class has an
-``__attrs_attrs__`` tuple of fields with the names attrs' ``Attribute`` has (``name``,
-``alias``, ``init``, ``eq``...), so attrs' own ``fields``, ``has``, ``asdict`` and ``evolve``
-work on the package's records for a user who has attrs imported.
+``__attrs_attrs__`` of attrs' own ``Attribute`` objects, made (importing attrs) the first
+time attrs or a library built on it asks, so ``attrs.fields``, ``has``, ``asdict``,
+``evolve`` and cattrs' structuring work on the package's records as on attrs classes.
 """
 
 from __future__ import annotations
 
 import inspect
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 __all__ = [
@@ -283,7 +283,7 @@ def _all_fields(cls: type, own: list[_Field]) -> tuple[_Field, ...]:
     inherited: list[_Field] = []
     seen = {f.name for f in own}
     for base in reversed(cls.__mro__[1:-1]):
-        for f in base.__dict__.get("__attrs_attrs__", ()):
+        for f in base.__dict__.get("__record_fields__", ()):
             if f.name in seen or any(f.name == g.name for g in inherited):
                 continue
             inherited.append(f._named(f.name, True))
@@ -335,7 +335,8 @@ def _build(cls: type, *, frozen: bool, eq: bool | None, init: bool, weakref_slot
     own = _own_fields(cls)
     fields_ = _all_fields(cls, own)
     new = _make_class(cls, fields_, own, weakref_slot)
-    new.__attrs_attrs__ = fields_  # type: ignore[attr-defined]
+    new.__record_fields__ = fields_  # type: ignore[attr-defined]
+    new.__attrs_attrs__ = _ATTRS_ATTRIBUTES  # type: ignore[attr-defined]
     match_args = tuple(f.name for f in fields_ if f.init and not f.kw_only)
     new.__match_args__ = match_args  # type: ignore[attr-defined,misc]
     if init and "__init__" not in cls.__dict__:
@@ -413,7 +414,7 @@ def _lazy_init(cls: type, name: str) -> Any:
 
 def _generic_init(cls: type, self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """What the compiled ``__init__`` does, read from the fields at each call."""
-    fields_: tuple[_Field, ...] = cls.__attrs_attrs__  # type: ignore[attr-defined]
+    fields_: tuple[_Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
     where = f"{cls.__qualname__}.__init__()"
     positional = [f.alias for f in fields_ if f.init and not f.kw_only]
     if len(args) > len(positional):
@@ -453,6 +454,61 @@ def _generic_init(cls: type, self: Any, args: tuple[Any, ...], kwargs: dict[str,
         post_init()
 
 
+class _AttrsAttributes:
+    """``cls.__attrs_attrs__``, what attrs and the libraries built on it (cattrs) read: attrs'
+    own ``Attribute`` objects in attrs' tuple (``attrs.fields(cls).name`` works), made the
+    first time one of them asks, importing attrs then (whoever asks has it imported)."""
+
+    def __get__(self, instance: object, owner: type) -> Any:
+        made = owner.__dict__.get("__attrs_attrs_made__")
+        if made is None:
+            made = _attrs_attributes(owner)
+            owner.__attrs_attrs_made__ = made  # type: ignore[attr-defined]
+        return made
+
+
+def _attrs_attributes(cls: type) -> tuple[Any, ...]:
+    import attrs as real
+
+    attrs: Any = real
+
+    fields_: tuple[_Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
+    made = []
+    for f in fields_:
+        default: Any = f.default
+        if default is NOTHING:
+            default = attrs.NOTHING
+        elif isinstance(default, _Factory):
+            default = attrs.Factory(default.factory, takes_self=default.takes_self)
+        made.append(
+            attrs.Attribute(
+                name=f.name,
+                default=default,
+                validator=f.validator,
+                repr=f.repr,
+                cmp=None,
+                hash=None,
+                init=f.init,
+                inherited=f.inherited,
+                type=f.type,
+                converter=f.converter,
+                kw_only=f.kw_only,
+                eq=f.eq,
+                order=False,
+                alias=f.alias,
+            )
+        )
+    names = [f.name for f in fields_]
+    namespace: dict[str, Any] = {"__slots__": ()}
+    for i, name in enumerate(names):
+        namespace[name] = property(itemgetter(i))
+    made_tuple: tuple[Any, ...] = type(f"{cls.__name__}Attributes", (tuple,), namespace)(made)
+    return made_tuple
+
+
+_ATTRS_ATTRIBUTES: Final = _AttrsAttributes()
+
+
 class _Signature:
     """``cls.__signature__``, what ``inspect.signature(cls)`` reads first: the parameters of
     the generated ``__init__`` (compiled then, if the class was not instantiated yet)."""
@@ -475,7 +531,7 @@ _SIGNATURE: Final = _Signature()
 
 def _compile_init(cls: type, name: str) -> Any:
     """``cls.__init__``, generated for its fields as attrs generates it."""
-    fields_: tuple[_Field, ...] = cls.__attrs_attrs__  # type: ignore[attr-defined]
+    fields_: tuple[_Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
     env: dict[str, Any] = {"NOTHING": NOTHING, "_setattr": _setattr}
     positional: list[str] = []
     keyword: list[str] = []
@@ -531,7 +587,7 @@ def _compile_init(cls: type, name: str) -> Any:
 
 def _repr(self: Any) -> str:
     parts = []
-    for f in type(self).__attrs_attrs__:
+    for f in type(self).__record_fields__:
         if not f.repr:
             continue
         value = getattr(self, f.name, NOTHING)
@@ -568,7 +624,7 @@ def _frozen_error() -> Exception:
 
 
 def _checked_setattr(self: Any, name: str, value: Any) -> None:
-    for f in type(self).__attrs_attrs__:
+    for f in type(self).__record_fields__:
         if f.name == name:
             if f.converter is not None:
                 value = f.converter(value)
@@ -580,13 +636,13 @@ def _checked_setattr(self: Any, name: str, value: Any) -> None:
 
 def _getstate(self: Any) -> dict[str, Any]:
     return {
-        f.name: getattr(self, f.name) for f in type(self).__attrs_attrs__ if hasattr(self, f.name)
+        f.name: getattr(self, f.name) for f in type(self).__record_fields__ if hasattr(self, f.name)
     }
 
 
 def _setstate(self: Any, state: Any) -> None:
     if isinstance(state, tuple):  # attrs' older pickles: values in field order
-        state = dict(zip((f.name for f in type(self).__attrs_attrs__), state, strict=False))
+        state = dict(zip((f.name for f in type(self).__record_fields__), state, strict=False))
     for name, value in state.items():
         _setattr(self, name, value)
 
@@ -596,12 +652,17 @@ def _setstate(self: Any, state: Any) -> None:
 
 def _has(cls: type) -> bool:
     """Is ``cls`` a record or an attrs class? (attrs.has, without importing attrs)."""
-    return getattr(cls, "__attrs_attrs__", None) is not None
+    return (
+        getattr(cls, "__record_fields__", None) is not None
+        or getattr(cls, "__attrs_attrs__", None) is not None
+    )
 
 
 def _fields(cls: type) -> tuple[_Field, ...]:
     """The fields of a record or an attrs class (attrs.fields)."""
-    found = getattr(cls, "__attrs_attrs__", None)
+    found = getattr(cls, "__record_fields__", None)
+    if found is None:
+        found = getattr(cls, "__attrs_attrs__", None)
     if found is None:
         raise TypeError(f"{cls!r} is not a record or an attrs class")
     return found  # type: ignore[no-any-return]

@@ -298,3 +298,34 @@ def test_a_field_without_an_annotation_is_refused() -> None:
         class Bad:
             a: int
             b = facade.field(default=1)
+
+
+def test_attrs_and_cattrs_see_attrs_attributes_on_facade_records() -> None:
+    """``__attrs_attrs__`` of a facade record is attrs' own: ``attrs.fields(cls).name``,
+    ``NOTHING`` for a required field, ``Factory`` defaults, and cattrs structures and
+    unstructures it as it does the same attrs class."""
+    import cattrs
+
+    made = {}
+    for lib in (real, facade):
+
+        @lib.frozen
+        class Config:
+            name: str
+            retries: int = 3
+            tags: tuple[str, ...] = lib.field(factory=tuple, converter=tuple)
+
+        made[lib] = Config
+    for Config in made.values():
+        fields = real.fields(Config)
+        assert isinstance(fields[0], real.Attribute)
+        assert fields.name.default is real.NOTHING
+        assert fields.retries.default == 3
+        assert isinstance(fields.tags.default, real.Factory)
+        real.resolve_types(Config)
+        value = cattrs.structure({"name": "n", "tags": ["a"]}, Config)
+        assert (value.name, value.retries, value.tags) == ("n", 3, ("a",))
+        assert cattrs.unstructure(value) == {"name": "n", "retries": 3, "tags": ["a"]}
+        with pytest.raises(cattrs.ClassValidationError) as failed:
+            cattrs.structure({"retries": 1}, Config)
+        assert [type(e) for e in failed.value.exceptions] == [KeyError]  # "name" is missing
