@@ -29,6 +29,7 @@ time attrs or a library built on it asks, so ``attrs.fields``, ``has``, ``asdict
 
 from __future__ import annotations
 
+import functools
 import inspect
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, Final
@@ -332,6 +333,13 @@ _PLAIN_FUNCTION: Final = type(_functions_of)
 
 
 def _build(cls: type, *, frozen: bool, eq: bool | None, init: bool, weakref_slot: bool) -> type:
+    for name, value in cls.__dict__.items():
+        # what attrs supports and the facade does not: refused, not silently different
+        if name == "__attrs_pre_init__" or isinstance(value, functools.cached_property):
+            raise TypeError(
+                f"{cls.__qualname__}.{name}: not supported by airssys_plugins._attrs (records "
+                "are slotted; use a field with a takes_self default, or a property)"
+            )
     own = _own_fields(cls)
     fields_ = _all_fields(cls, own)
     new = _make_class(cls, fields_, own, weakref_slot)

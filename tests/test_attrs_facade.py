@@ -329,3 +329,23 @@ def test_attrs_and_cattrs_see_attrs_attributes_on_facade_records() -> None:
         with pytest.raises(cattrs.ClassValidationError) as failed:
             cattrs.structure({"retries": 1}, Config)
         assert [type(e) for e in failed.value.exceptions] == [KeyError]  # "name" is missing
+
+
+def test_what_the_facade_does_not_support_is_refused_when_the_class_is_made() -> None:
+    import functools
+
+    with pytest.raises(TypeError, match="not supported"):
+
+        @facade.frozen
+        class Cached:
+            a: int
+
+            @functools.cached_property
+            def double(self) -> int:
+                return self.a * 2
+
+    with pytest.raises(TypeError, match="hash"):
+
+        @facade.frozen
+        class Hashed:
+            a: int = facade.field(default=0, hash=False)
