@@ -312,10 +312,15 @@ class Contract:
     ) -> list[Mismatch]:
         """Compare one hook with the function a component exports for it
         (``actual_interface`` is the interface it was found in, any version)."""
-        expected_text = hook.signature.render(expanded=True)
+        # the expected signature is rendered only for a mismatch: most checks pass
         if actual is None:
             return [
-                Mismatch(hook.name, expected_text, "(not exported)", f"{hook.binding} is missing")
+                Mismatch(
+                    hook.name,
+                    hook.signature.render(expanded=True),
+                    "(not exported)",
+                    f"{hook.binding} is missing",
+                )
             ]
         where = (
             hook.binding.function
@@ -330,7 +335,7 @@ class Contract:
             return [
                 Mismatch(
                     hook.name,
-                    expected_text,
+                    hook.signature.render(expanded=True),
                     actual.render(expanded=True),
                     f"{where} uses component-model async ({', '.join(asynchronous)}), which "
                     "the wasmtime-py runtime cannot call; export a plain (sync) `func` "
@@ -352,7 +357,7 @@ class Contract:
             problems.append(
                 Mismatch(
                     hook.name,
-                    expected_text,
+                    hook.signature.render(expanded=True),
                     actual.render(expanded=True),
                     f"{where}: {_describe_difference(hook.signature, actual)}",
                 )
