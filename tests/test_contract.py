@@ -371,3 +371,27 @@ def test_type_named_like_its_hook_is_rejected() -> None:
         HookspecError, match="type 'single' has the same WIT name as the hook's function"
     ):
         Contract.from_hookspecs(Specs, package="map:test@1.0.0").wit()
+
+
+Alias = "u32"  # a name bound to a string: typing evaluates it again
+
+
+def test_type_hints_shortcut_agrees_with_typing() -> None:
+    """function_signature reads plain-name annotations without typing's compile; every
+    kind of annotation resolves exactly as typing.get_type_hints(include_extras=True)."""
+    import typing
+
+    from airssys_plugins.contract import mapping
+    from airssys_plugins.contract.annotations import Result, u32
+
+    def plain(a: u32, b: int, c: str, d: bytes) -> None: ...
+    def nested(a: list[u32], b: str | None) -> Result[u32, str]: ...
+    def aliased(a: Alias) -> bool: ...  # type: ignore[valid-type]
+    def unannotated(a, b: int):  # type: ignore[no-untyped-def]
+        ...
+
+    namespace = {"u32": u32, "Result": Result, "Alias": Alias}
+    for func in (plain, nested, aliased, unannotated):
+        func.__globals__.update(namespace)
+        assert mapping._type_hints(func) == typing.get_type_hints(func, include_extras=True)
+    assert mapping._type_hints(plain)["return"] is type(None)

@@ -16,13 +16,14 @@ No wasmtime here: a component's exports arrive as :mod:`airssys_plugins.contract
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import enum
 import inspect
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Annotated, Any, final
+from typing import Annotated, Any, Final, final
 
 from .. import _attrs as attrs
 from .._errors import HookspecError, Mismatch, PluginError
@@ -528,7 +529,7 @@ def function_signature(
     ``Result`` to unwrap). ``kind`` names the thing in error messages (hook, host function).
     """
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = _type_hints(func)
     except Exception as exc:
         raise HookspecError(
             f"{kind} {name!r}: cannot resolve its annotations ({exc}); define the types it "
@@ -589,6 +590,32 @@ def function_signature(
         raise _all_problems(problems, f"{kind} {name!r}")
     unwrap = isinstance(result, _wit.ResultT) and typing.get_origin(ret_ann) is Result
     return tuple(p.name for p in params), _wit.FuncSig(tuple(wit_params), result), unwrap
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """``typing.get_type_hints(func, include_extras=True)``. Annotations that are plain names
+    (``x: u32``, ``-> Point`` under ``from __future__ import annotations``: most of a
+    hookspec's) are looked up in the function's globals and the builtins at once;
+    anything else goes through typing, which compiles each string to evaluate it."""
+    annotations = getattr(func, "__annotations__", None) or {}
+    namespace = getattr(func, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, annotation in annotations.items():
+        if not (isinstance(annotation, str) and annotation.isidentifier()):
+            return typing.get_type_hints(func, include_extras=True)
+        if annotation == "None":
+            hints[name] = type(None)
+            continue
+        value = namespace.get(annotation, _MISSING)
+        if value is _MISSING:
+            value = getattr(builtins, annotation, _MISSING)
+        if value is _MISSING or value is None or isinstance(value, str | typing.ForwardRef):
+            return typing.get_type_hints(func, include_extras=True)
+        hints[name] = value
+    return hints
+
+
+_MISSING: Final = object()
 
 
 def _what(specs: object, project: str) -> str:
