@@ -152,6 +152,7 @@ class LoadPipeline:
         plugin.hook_options = dict(hooks or {})
         plugin.contract_version = self.bridge.contract_versions.get(name)
         plugin.supervisor = self.new_supervisor(name)
+        plugin._audit = self.audit
         try:
             self._start(plugin, lifecycle, matches)
         except BaseException:
@@ -214,8 +215,16 @@ class LoadPipeline:
             plugin.lifecycle[func] = instances[0].bind(
                 f"lifecycle.{func}", iface, func, sig, timeout=timeout
             )
+        # a restarted instance runs init, gets the historic calls replayed and tells the
+        # fresh slots; a plugin with none of these has nothing to do on a restart
+        restarts = (
+            plugin.lifecycle.get("init") is not None
+            or plugin.fresh is not None
+            or any(hook.historic for hook, _, _ in matches)
+        )
         for instance in instances:
-            instance.on_new_instance = functools.partial(plugin._started, instance)
+            if restarts:
+                instance.on_new_instance = functools.partial(plugin._started, instance)
             instance.instantiate()
             if plugin.lifecycle.get("init") is not None:
                 plugin._started(instance)  # the first start runs init too
@@ -224,7 +233,7 @@ class LoadPipeline:
             attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
             setattr(plugin, attr, self.bridge.impl(plugin, hook, bound, opts))
             plugin._impl_attrs.append(attr)
-            plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
+            plugin.hooks[hook.name] = _export_name(iface, func)
 
     def _sandbox(
         self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
@@ -247,6 +256,12 @@ class LoadPipeline:
             max_result_bytes=limits.max_result_bytes,
             stdio_logger=f"airssys_plugins.plugin.{name}",
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _export_name(interface: str | None, function: str) -> str:
+    """``interface#function``: one string per export, shared by the plugins naming it."""
+    return f"{interface}#{function}" if interface else function
 
 
 def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:

@@ -12,6 +12,7 @@ from typing import Any, final
 from .._errors import PluginError, PluginLoadError
 from ..contract.annotations import Err
 from ..contract.mapping import HookOptions
+from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from ..runtime import BoundFunc, ComponentImage, PluginInstance
 from .isolation import SPARES, FreshInstances, Isolation, check_isolation
@@ -60,6 +61,11 @@ class WasmPlugin:
         self.capabilities = Capabilities.nothing()
         self.limits = _DEFAULT_LIMITS
         self.supervisor: Supervisor | None = None
+        #: Where limit failures of its calls are audited (the host's log; set at load).
+        self._audit: AuditLog | None = None
+        # the host layer's state of the plugin, handed to host functions: a hook call
+        # from a host function serving this plugin is refused (re-entrance)
+        self._context: object = instances[0].context if instances else None
         self.lifecycle: dict[str, BoundFunc] = {}
         self.config: dict[str, str] = {}
         #: The per-hook options it was loaded with (kept across reloads).
