@@ -245,8 +245,10 @@ class LoadPipeline:
         return SandboxSpec(
             preopens=tuple(effective.preopens()),
             env=env,
-            interfaces=self.functions.linked_interfaces(rights)
-            | {wit.unversioned(link.interface) for link in links},
+            interfaces=_shared(
+                self.functions.linked_interfaces(rights)
+                | {wit.unversioned(link.interface) for link in links}
+            ),
             timeout=limits.timeout,
             startup_timeout=limits.startup_deadline,
             fuel=limits.fuel,
@@ -256,6 +258,22 @@ class LoadPipeline:
             max_result_bytes=limits.max_result_bytes,
             stdio_logger=f"airssys_plugins.plugin.{name}",
         )
+
+
+#: One frozenset of granted interface names per distinct set (most plugins share few).
+_INTERFACE_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(interfaces: frozenset[str]) -> frozenset[str]:
+    """``interfaces``, or an equal set made before (the sandboxes of many plugins then
+    hold one set, not one each)."""
+    known = _INTERFACE_SETS.get(interfaces)
+    if known is not None:
+        return known
+    if len(_INTERFACE_SETS) >= 4096:
+        _INTERFACE_SETS.clear()
+    _INTERFACE_SETS[interfaces] = interfaces
+    return interfaces
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Final, final
 
 from .._errors import PluginError, PluginLoadError
 from ..contract.annotations import Err
@@ -33,6 +33,10 @@ class WasmPlugin:
     can run at once. With ``isolation="per-call"`` each call takes a fresh instance instead
     (``instances`` then holds ``pool_size + 1`` slots; see :mod:`.isolation`).
     """
+
+    #: Guards every plugin's ``_history`` (held for a list operation; historic calls are
+    #: rare): one lock for all plugins instead of one each.
+    _history_lock: Final = threading.Lock()
 
     def __init__(
         self,
@@ -71,7 +75,6 @@ class WasmPlugin:
         #: The per-hook options it was loaded with (kept across reloads).
         self.hook_options: dict[str, HookOptions] = {}
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
-        self._history_lock = threading.Lock()
         self._impl_attrs: list[str] = []
         self._idle: queue.SimpleQueue[PluginInstance] | FreshInstances | None = None
         #: The fresh-instance slots of a plugin with per-call isolation (else None).

@@ -12,7 +12,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from typing import Any, Final, TypeVar, cast, final
 
 import attrs
@@ -410,7 +410,7 @@ class PluginInstance:
         # The raw route's state for the current instance (memory found on first use), and
         # the raw bindings whose last result was large (kept across instances).
         self._raw: RawState | None = None
-        self._raw_large: set[int] = set()  # and imports taking pointers (.rawimports):
+        self._raw_large: Set[int] = _NO_IDS  # (a set once one is large) and raw imports:
         self.raw_imports = RawImports(image.raw_imports) if image.raw_imports else None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         # Results are measured in guest memory before they are copied (see .measure).
@@ -881,11 +881,18 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     return ref
 
 
+#: No raw binding of an instance has had a large result yet: one empty set for all.
+_NO_IDS: frozenset[int] = frozenset()
+
+
 def _note_size(self: PluginInstance, raw: RawBinding, size: int) -> None:
+    large = self._raw_large
     if size >= RAW_MIN_BYTES:
-        self._raw_large.add(id(raw))
-    else:
-        self._raw_large.discard(id(raw))
+        if not isinstance(large, set):
+            large = self._raw_large = set()
+        large.add(id(raw))
+    elif isinstance(large, set):
+        large.discard(id(raw))
 
 
 def _root_func(self: PluginInstance, name: str) -> Any:
