@@ -49,10 +49,12 @@ def test_plugins_of_one_component_share_what_does_not_depend_on_the_plugin(
         assert a.add_one is not b.add_one
         assert a.add_one.__dict__ is b.add_one.__dict__
         assert a.add_one.__qualname__ is b.add_one.__qualname__
-        assert a.add_one.__doc__ is not None and "add-one" in a.add_one.__doc__
+        assert a.add_one.__doc__ is not None
+        assert "add-one" in a.add_one.__doc__
         impls = {i.plugin_name: i for i in pm.hook.add_one.get_hookimpls()}
         assert impls["a"].argnames == impls["b"].argnames == ("x",)
-        assert impls["a"].function is a.add_one and impls["a"].plugin is a
+        assert impls["a"].function is a.add_one
+        assert impls["a"].plugin is a
         assert pm.hook.add_one(x=1) == [4, 4]
         assert a.hooks["add_one"] is b.hooks["add_one"]  # one export-name string
 
@@ -70,8 +72,10 @@ def test_each_plugin_keeps_its_own_failures_and_circuit(demo: Demo, private_cach
             with pytest.raises(PluginTrap) as info:
                 a.fail(1)
             assert info.value.plugin == "a"
-        assert a.supervisor is not None and a.supervisor.open
-        assert b.supervisor is not None and not b.supervisor.open
+        assert a.supervisor is not None
+        assert a.supervisor.open
+        assert b.supervisor is not None
+        assert not b.supervisor.open
         assert b.supervisor.restarts == 0
         with pytest.raises(PluginUnavailable, match="circuit open"):
             a.add_one(1)
@@ -104,7 +108,8 @@ def test_the_shared_maker_follows_the_options_and_the_contract(
         first = host.load(wasm, name="first", hooks={"add_one": HookOptions(tryfirst=True)})
         assert first.add_one.__dict__ is not plain.add_one.__dict__
         impls = {i.plugin_name: i for i in pm.hook.add_one.get_hookimpls()}
-        assert impls["first"].tryfirst and not impls["plain"].tryfirst
+        assert impls["first"].tryfirst
+        assert not impls["plain"].tryfirst
         pm.add_hookspecs(PickToo)  # the contract is made again: new hook objects
         later = host.load(wasm, name="later")
         assert later.add_one.__dict__ is not plain.add_one.__dict__
@@ -113,9 +118,7 @@ def test_the_shared_maker_follows_the_options_and_the_contract(
         assert pm.hook.add_one(x=1) == [6, 6, 6]
 
 
-def test_the_makers_do_not_keep_a_compiled_component_alive(
-    demo: Demo, private_cache: Path
-) -> None:
+def test_the_makers_do_not_keep_a_compiled_component_alive(demo: Demo, private_cache: Path) -> None:
     """The makers are kept per compiled component, weakly: once its plugins are unloaded
     and kept components released, the component (and its makers) are freed."""
     wasm = demo(k=7, funcs=["add-one"])
