@@ -465,11 +465,11 @@ class PluginInstance:
         # Start-up code (start functions) is always bounded; each call then sets its own.
         startup = self.sandbox.startup_timeout
         store.set_epoch_deadline(_ticks(startup))
-        register_context(capi.store_context(store), self)
+        register_context(context := capi.store_context(store), self)
         try:
             instance = self.linker.for_engine(fuel).instantiate(store, self.image.component)
         except WasmtimeError as exc:
-            unregister_context(capi.store_context(store))
+            unregister_context(context)
             store.close()
             message = _headline(str(exc))
             if classify_error(str(exc))[1] is PluginTimeout:
@@ -488,9 +488,9 @@ class PluginInstance:
                 plugin=self.name,
             ) from exc
         if self._measure_limit is not None:
-            _set_measure_limit(self, store, instance)
+            _set_measure_limit(self, store, context, instance)
         self._store, self._instance = store, instance
-        self._context = capi.store_context(store)
+        self._context = context
         self._funcs = {}
         self._raw = None
         _find_import_memory(self)
@@ -943,7 +943,9 @@ def _raw_failure(
     return failure, exc
 
 
-def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance) -> None:
+def _set_measure_limit(
+    plugin: PluginInstance, store: Store, context: Any, instance: Instance
+) -> None:
     """Tell a new instance's measuring walks where to stop (once per instance), through
     the C call path: the setter takes one u64 and returns nothing."""
     assert plugin._measure_limit is not None
@@ -956,11 +958,11 @@ def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance)
         param = _val_array(1)()
         param[0].kind = U64
         param[0].of.u64 = min(plugin._measure_limit, 2**62)
-        err = _call(_byref(capi.func_handle(setter)), capi.store_context(store), param, 1, None, 0)
+        err = _call(_byref(capi.func_handle(setter)), context, param, 1, None, 0)
         if not err:
             return
         problem = _headline(str(_error_from_ptr(err)))
-    unregister_context(capi.store_context(store))
+    unregister_context(context)
     store.close()
     raise PluginLoadError(f"plugin {plugin.name!r} failed to start: {problem}", plugin=plugin.name)
 
