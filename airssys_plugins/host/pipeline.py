@@ -174,8 +174,10 @@ class LoadPipeline:
     def _progress(self, name: str) -> Callable[[str, str], None]:
         """``progress(stage, detail)`` for one load of ``name``: a :class:`LoadProgress`
         to ``on_progress``, its ``elapsed`` counted from now."""
-        started = time.perf_counter()
         callback = self.on_progress
+        if callback is None:
+            return _unheard  # nobody listens: nothing to time or tell
+        started = time.perf_counter()
 
         def progress(stage: str, detail: str) -> None:
             if callback is not None:
@@ -290,6 +292,10 @@ def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple
         return name, source
     origin = Path(source)
     return name or origin.stem, origin
+
+
+def _unheard(stage: str, detail: str) -> None:
+    """The progress of a load nobody listens to."""
 
 
 def _lifecycle_exports(name: str, image: ComponentImage) -> Lifecycle:
