@@ -290,7 +290,7 @@ def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple
         if name is None:
             raise ValueError("give a name= when loading a component from bytes")
         return name, source
-    origin = Path(source)
+    origin = source if isinstance(source, Path) else Path(source)  # a Path is not parsed again
     return name or origin.stem, origin
 
 

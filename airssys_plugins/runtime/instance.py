@@ -955,9 +955,7 @@ def _set_measure_limit(
     if setter is None:
         problem = "the runtime's limit setter is missing"
     else:
-        param = _val_array(1)()
-        param[0].kind = U64
-        param[0].of.u64 = min(plugin._measure_limit, 2**62)
+        param = _limit_param(min(plugin._measure_limit, 2**62))
         err = _call(_byref(capi.func_handle(setter)), context, param, 1, None, 0)
         if not err:
             return
@@ -965,6 +963,16 @@ def _set_measure_limit(
     unregister_context(context)
     store.close()
     raise PluginLoadError(f"plugin {plugin.name!r} failed to start: {problem}", plugin=plugin.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _limit_param(limit: int) -> Any:
+    """The limit setter's argument (one u64), made once per limit: the call only reads it
+    (a scalar owns no memory), so every instantiation with that limit can pass it."""
+    param = _val_array(1)()
+    param[0].kind = U64
+    param[0].of.u64 = limit
+    return param
 
 
 def _call_measured(
