@@ -369,6 +369,8 @@ def _shared_maker(
     if known is not None and known[0] is hook and known[1] is bound:
         return known[2]
     maker = _maker(mark, hook, bound, opts)
+    if len(makers) >= _CHECKS_KEPT:  # many contracts over one live component: start again
+        makers.clear()
     makers[key] = (hook, bound, maker)
     return maker
 
