@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import keyword
 import logging
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any, Final, final
+from weakref import WeakKeyDictionary
 
 import attrs
 import pluggy
@@ -348,7 +348,7 @@ Maker = Callable[[WasmPlugin], Callable[..., Any]]
 #: hook, call plan, options) -> (hook, call plan, maker); the entry holds what its key
 #: names, so the ids stay theirs (see :func:`_shared_maker`).
 _Makers = dict[tuple[Any, ...], tuple[HookContract, BoundFunc, Maker]]
-_MAKERS: weakref.WeakKeyDictionary[Any, _Makers] = weakref.WeakKeyDictionary()
+_MAKERS: WeakKeyDictionary[Any, _Makers] = WeakKeyDictionary()
 
 
 def _shared_maker(
