@@ -362,3 +362,69 @@ def test_a_new_process_reads_the_exports_types_from_a_note(
         del third
     assert ran == [1, 2]  # read through wasmtime each time, and the note written again
     assert pickle.loads(note.read_bytes()) == (exports, imports)
+
+
+def test_a_known_file_version_is_loaded_without_opening_it(
+    demo: Demo,
+    private_cache: Path,
+    settled: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A file version this process loaded before is found by its status alone (no open,
+    no read); a changed file, a digest a check asks for that it does not have, or what is
+    no regular file any more, go the long way, with its checks and errors."""
+    from airssys_plugins.runtime import image as image_module
+
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=4, funcs=["add-one"]), wasm)
+    opened: list[Path] = []
+    real_open = image_module.open_regular_file
+
+    def counting(path: Path, **kwargs: object) -> _files.RegularFile:
+        opened.append(Path(path))
+        return real_open(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(image_module, "open_regular_file", counting)
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        first = host.load(wasm, name="first")
+        assert opened == [wasm]
+        host.load(wasm, name="second")
+        host.unload("first")
+        host.load(wasm, name="third")
+        assert opened == [wasm]  # by status alone
+        assert pm.hook.add_one(x=1) == [5, 5]
+        # a digest the caller checked that this version does not have: refused as before
+        with pytest.raises(PluginLoadError, match="changed after the check"):
+            ComponentImage.load("adder", wasm, sha256="0" * 64)
+        assert len(opened) == 2
+        # the file changed in place (only its ctime tells): opened, hashed, the new code
+        _rewrite_keeping_size_and_mtime(wasm, demo(k=8, funcs=["add-one"]))
+        changed = host.load(wasm, name="changed")
+        assert len(opened) == 3
+        assert changed.sha256 != first.sha256
+        assert sorted(pm.hook.add_one(x=1)) == [5, 5, 9]
+        # a FIFO where the file was: refused before anything blocks
+        wasm.unlink()
+        os.mkfifo(wasm)
+        with pytest.raises(PluginLoadError, match="not a regular file") as info:
+            host.load(wasm, name="fifo")
+        assert info.value.plugin == "fifo"
+
+
+def test_a_host_without_the_compile_cache_opens_the_file_at_every_load(
+    demo: Demo, private_cache: Path, settled: None, counted: dict[str, int], tmp_path: Path
+) -> None:
+    """``compile_cache=False`` starts every load from scratch: the file is read and
+    hashed each time, never found by its status."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=4, funcs=["add-one"]), wasm)
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        host.load(wasm, name="first")
+        host.unload("first")
+        host.load(wasm, name="again")
+        assert counted["read"] == 2

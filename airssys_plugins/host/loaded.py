@@ -10,9 +10,16 @@ import pluggy
 
 from .._errors import PluginConflictError
 from ..policy.audit import AuditLog
+from ..policy.capabilities import Capabilities
 from .plugin import WasmPlugin
 
 __all__ = ["LoadedPlugins"]
+
+
+def _described(rights: Capabilities) -> list[str]:
+    """``rights.describe()``; no walk of its seven kinds of rights for a plugin granted
+    nothing (most plugins)."""
+    return [] if rights is Capabilities.nothing() else rights.describe()
 
 
 @final
@@ -63,7 +70,7 @@ class LoadedPlugins:
                 name,
                 f"loaded with hooks {', '.join(sorted(plugin.hooks))}",
                 sha256=plugin.sha256,
-                rights=plugin.capabilities.describe(),
+                rights=_described(plugin.capabilities),
             )
             return plugin
 

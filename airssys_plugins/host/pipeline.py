@@ -151,6 +151,7 @@ class LoadPipeline:
         plugin.hook_options = dict(hooks or {})
         plugin.contract_version = self.bridge.contract_versions.get(name)
         plugin.supervisor = self.new_supervisor(name)
+        plugin._audit = self.audit
         try:
             self._start(plugin, lifecycle, matches)
         except BaseException:
@@ -172,8 +173,10 @@ class LoadPipeline:
     def _progress(self, name: str) -> Callable[[str, str], None]:
         """``progress(stage, detail)`` for one load of ``name``: a :class:`LoadProgress`
         to ``on_progress``, its ``elapsed`` counted from now."""
-        started = time.perf_counter()
         callback = self.on_progress
+        if callback is None:
+            return _unheard  # nobody listens: nothing to time or tell
+        started = time.perf_counter()
 
         def progress(stage: str, detail: str) -> None:
             if callback is not None:
@@ -213,8 +216,16 @@ class LoadPipeline:
             plugin.lifecycle[func] = instances[0].bind(
                 f"lifecycle.{func}", iface, func, sig, timeout=timeout
             )
+        # a restarted instance runs init, gets the historic calls replayed and tells the
+        # fresh slots; a plugin with none of these has nothing to do on a restart
+        restarts = (
+            plugin.lifecycle.get("init") is not None
+            or plugin.fresh is not None
+            or any(hook.historic for hook, _, _ in matches)
+        )
         for instance in instances:
-            instance.on_new_instance = functools.partial(plugin._started, instance)
+            if restarts:
+                instance.on_new_instance = functools.partial(plugin._started, instance)
             instance.instantiate()
             if plugin.lifecycle.get("init") is not None:
                 plugin._started(instance)  # the first start runs init too
@@ -223,7 +234,7 @@ class LoadPipeline:
             attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
             setattr(plugin, attr, self.bridge.impl(plugin, hook, bound, opts))
             plugin._impl_attrs.append(attr)
-            plugin.hooks[hook.name] = f"{iface}#{func}" if iface else func
+            plugin.hooks[hook.name] = _export_name(iface, func)
 
     def _sandbox(
         self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
@@ -235,8 +246,10 @@ class LoadPipeline:
         return SandboxSpec(
             preopens=tuple(effective.preopens()),
             env=env,
-            interfaces=self.functions.linked_interfaces(rights)
-            | {wit.unversioned(link.interface) for link in links},
+            interfaces=_shared(
+                self.functions.linked_interfaces(rights)
+                | {wit.unversioned(link.interface) for link in links}
+            ),
             timeout=limits.timeout,
             startup_timeout=limits.startup_deadline,
             fuel=limits.fuel,
@@ -248,14 +261,40 @@ class LoadPipeline:
         )
 
 
+#: One frozenset of granted interface names per distinct set (most plugins share few).
+_INTERFACE_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(interfaces: frozenset[str]) -> frozenset[str]:
+    """``interfaces``, or an equal set made before (the sandboxes of many plugins then
+    hold one set, not one each)."""
+    known = _INTERFACE_SETS.get(interfaces)
+    if known is not None:
+        return known
+    if len(_INTERFACE_SETS) >= 4096:
+        _INTERFACE_SETS.clear()
+    _INTERFACE_SETS[interfaces] = interfaces
+    return interfaces
+
+
+@functools.lru_cache(maxsize=4096)
+def _export_name(interface: str | None, function: str) -> str:
+    """``interface#function``: one string per export, shared by the plugins naming it."""
+    return f"{interface}#{function}" if interface else function
+
+
 def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:
     """The plugin name and component origin ``load(source, name=...)`` means."""
     if isinstance(source, bytes):
         if name is None:
             raise ValueError("give a name= when loading a component from bytes")
         return name, source
-    origin = Path(source)
+    origin = source if isinstance(source, Path) else Path(source)  # a Path is not parsed again
     return name or origin.stem, origin
+
+
+def _unheard(stage: str, detail: str) -> None:
+    """The progress of a load nobody listens to."""
 
 
 def _lifecycle_exports(name: str, image: ComponentImage) -> Lifecycle:

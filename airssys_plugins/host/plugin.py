@@ -6,12 +6,13 @@ import contextlib
 import queue
 import threading
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Final, final
 
 from .. import _log as logging
 from .._errors import PluginError, PluginLoadError
 from ..contract.annotations import Err
 from ..contract.mapping import HookOptions
+from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from ..runtime import BoundFunc, ComponentImage, PluginInstance
 from .isolation import SPARES, FreshInstances, Isolation, check_isolation
@@ -32,6 +33,10 @@ class WasmPlugin:
     can run at once. With ``isolation="per-call"`` each call takes a fresh instance instead
     (``instances`` then holds ``pool_size + 1`` slots; see :mod:`.isolation`).
     """
+
+    #: Guards every plugin's ``_history`` (held for a list operation; historic calls are
+    #: rare): one lock for all plugins instead of one each.
+    _history_lock: Final = threading.Lock()
 
     def __init__(
         self,
@@ -60,12 +65,16 @@ class WasmPlugin:
         self.capabilities = Capabilities.nothing()
         self.limits = _DEFAULT_LIMITS
         self.supervisor: Supervisor | None = None
+        #: Where limit failures of its calls are audited (the host's log; set at load).
+        self._audit: AuditLog | None = None
+        # the host layer's state of the plugin, handed to host functions: a hook call
+        # from a host function serving this plugin is refused (re-entrance)
+        self._context: object = instances[0].context if instances else None
         self.lifecycle: dict[str, BoundFunc] = {}
         self.config: dict[str, str] = {}
         #: The per-hook options it was loaded with (kept across reloads).
         self.hook_options: dict[str, HookOptions] = {}
         self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
-        self._history_lock = threading.Lock()
         self._impl_attrs: list[str] = []
         self._idle: queue.SimpleQueue[PluginInstance] | FreshInstances | None = None
         #: The fresh-instance slots of a plugin with per-call isolation (else None).

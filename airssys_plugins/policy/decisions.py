@@ -103,6 +103,10 @@ def decide_for_hooks(
     other is refused. With ``strict`` a denied right refuses the plugin instead of being
     dropped.
     """
+    if requests is Capabilities.nothing():
+        # nothing asked: nothing granted and nothing denied, whatever the ceilings and
+        # grants say (they only take rights away); no walk of them, no audit record
+        return requests
     for hook in hooks:  # a plugin serving several hooks gets the narrowest ceiling
         narrower = hook_ceilings.get(hook)
         if narrower is not None:

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import threading
 import weakref
 from collections import OrderedDict
@@ -21,7 +22,14 @@ from wasmtime.component import Component, ComponentInstanceType, FuncType
 from .. import _attrs as attrs
 from .. import _log as logging
 from .._errors import PluginLoadError
-from .._files import RegularFile, known_digest, open_regular_file, remember_digest
+from .._files import (
+    FileKey,
+    RegularFile,
+    known_digest,
+    open_regular_file,
+    read_regular_file,
+    remember_digest,
+)
 from ..contract import wit
 from ..policy.capabilities import COMPILE_TIMEOUT, MAX_COMPONENT_BYTES
 from . import engine as _engine
@@ -495,6 +503,10 @@ class ComponentImage:
             # no file holds these bytes: keep them, for what ships to batch workers
             return image if path is not None else attrs.evolve(image, data=given)
         path = source
+        if cache:
+            known = cls._known(name, source, max_bytes, sha256, opts)
+            if known is not None:
+                return known
         try:
             f = open_regular_file(source, cap=max_bytes, what="component", raise_with=_RAISE_CAP)
         except OSError as exc:
@@ -525,13 +537,52 @@ class ComponentImage:
             return cls._make(name, path, digest, _Bytes(name, path, digest, f.read), opts)
 
     @classmethod
+    def _known(
+        cls, name: str, path: Path, max_bytes: int, sha256: str | None, opts: dict[str, Any]
+    ) -> ComponentImage | None:
+        """The image of a file version this process has loaded before, found by its status
+        alone: a regular file within the cap, whose :class:`.._files.FileKey` has a digest
+        in this process's memo (the one a lockfile or signature asked for, if any), and
+        whose facts are known (so its bytes compiled under that digest before: they are a
+        component). Nothing is opened: a warm load maps or shares the compiled code of
+        exactly that digest, and if it must read the bytes after all they are read then
+        and refused unless they have it. None: load it the long way (which also says what
+        is wrong with a file that is none of these)."""
+        try:
+            st = os.stat(path)  # follows symlinks, as opening would
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        digest = known_digest(FileKey.of(st))
+        if digest is None or (sha256 is not None and digest != sha256):
+            return None
+        cache_dir = str(_engine.aot_cache_dir())
+        if (digest, opts["fuel"], BYTE_EXPORTS, RAW_BYTES, cache_dir) not in _FACTS:
+            return None
+
+        def read() -> bytes:
+            return read_regular_file(path, cap=max_bytes, what="component", raise_with=_RAISE_CAP)
+
+        data = _Bytes(name, path, digest, read)
+        return cls._make(name, path, digest, data, opts, cache_dir=cache_dir)
+
+    @classmethod
     def _make(
-        cls, name: str, path: Path | None, digest: str, data: _Bytes, opts: dict[str, Any]
+        cls,
+        name: str,
+        path: Path | None,
+        digest: str,
+        data: _Bytes,
+        opts: dict[str, Any],
+        *,
+        cache_dir: str | None = None,
     ) -> ComponentImage:
         fuel = opts["fuel"]
         opts = {**opts, "label": f"plugin {name!r}"}
         # without the compile cache every load starts from scratch, as it always did
-        cache_dir = str(_engine.aot_cache_dir()) if opts["cache"] else None
+        if cache_dir is None and opts["cache"]:
+            cache_dir = str(_engine.aot_cache_dir())
         key = (digest, fuel, BYTE_EXPORTS, RAW_BYTES, cache_dir)
         facts = _FACTS.get(key) if cache_dir is not None else None
         if (

@@ -11,7 +11,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from typing import Any, Final, TypeVar, cast, final
 
 from wasmtime import Store, WasmtimeError
@@ -410,7 +410,7 @@ class PluginInstance:
         # The raw route's state for the current instance (memory found on first use), and
         # the raw bindings whose last result was large (kept across instances).
         self._raw: RawState | None = None
-        self._raw_large: set[int] = set()  # and imports taking pointers (.rawimports):
+        self._raw_large: Set[int] = _NO_IDS  # (a set once one is large) and raw imports:
         self.raw_imports = RawImports(image.raw_imports) if image.raw_imports else None
         self._needs_wasi = any(i.startswith("wasi:") for i in image.imports)
         # Results are measured in guest memory before they are copied (see .measure).
@@ -465,11 +465,11 @@ class PluginInstance:
         # Start-up code (start functions) is always bounded; each call then sets its own.
         startup = self.sandbox.startup_timeout
         store.set_epoch_deadline(_ticks(startup))
-        register_context(capi.store_context(store), self)
+        register_context(context := capi.store_context(store), self)
         try:
             instance = self.linker.for_engine(fuel).instantiate(store, self.image.component)
         except WasmtimeError as exc:
-            unregister_context(capi.store_context(store))
+            unregister_context(context)
             store.close()
             message = _headline(str(exc))
             if classify_error(str(exc))[1] is PluginTimeout:
@@ -488,9 +488,9 @@ class PluginInstance:
                 plugin=self.name,
             ) from exc
         if self._measure_limit is not None:
-            _set_measure_limit(self, store, instance)
+            _set_measure_limit(self, store, context, instance)
         self._store, self._instance = store, instance
-        self._context = capi.store_context(store)
+        self._context = context
         self._funcs = {}
         self._raw = None
         _find_import_memory(self)
@@ -881,11 +881,18 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     return ref
 
 
+#: No raw binding of an instance has had a large result yet: one empty set for all.
+_NO_IDS: frozenset[int] = frozenset()
+
+
 def _note_size(self: PluginInstance, raw: RawBinding, size: int) -> None:
+    large = self._raw_large
     if size >= RAW_MIN_BYTES:
-        self._raw_large.add(id(raw))
-    else:
-        self._raw_large.discard(id(raw))
+        if not isinstance(large, set):
+            large = self._raw_large = set()
+        large.add(id(raw))
+    elif isinstance(large, set):
+        large.discard(id(raw))
 
 
 def _root_func(self: PluginInstance, name: str) -> Any:
@@ -936,7 +943,9 @@ def _raw_failure(
     return failure, exc
 
 
-def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance) -> None:
+def _set_measure_limit(
+    plugin: PluginInstance, store: Store, context: Any, instance: Instance
+) -> None:
     """Tell a new instance's measuring walks where to stop (once per instance), through
     the C call path: the setter takes one u64 and returns nothing."""
     assert plugin._measure_limit is not None
@@ -946,16 +955,24 @@ def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance)
     if setter is None:
         problem = "the runtime's limit setter is missing"
     else:
-        param = _val_array(1)()
-        param[0].kind = U64
-        param[0].of.u64 = min(plugin._measure_limit, 2**62)
-        err = _call(_byref(capi.func_handle(setter)), capi.store_context(store), param, 1, None, 0)
+        param = _limit_param(min(plugin._measure_limit, 2**62))
+        err = _call(_byref(capi.func_handle(setter)), context, param, 1, None, 0)
         if not err:
             return
         problem = _headline(str(_error_from_ptr(err)))
-    unregister_context(capi.store_context(store))
+    unregister_context(context)
     store.close()
     raise PluginLoadError(f"plugin {plugin.name!r} failed to start: {problem}", plugin=plugin.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _limit_param(limit: int) -> Any:
+    """The limit setter's argument (one u64), made once per limit: the call only reads it
+    (a scalar owns no memory), so every instantiation with that limit can pass it."""
+    param = _val_array(1)()
+    param[0].kind = U64
+    param[0].of.u64 = limit
+    return param
 
 
 def _call_measured(
