@@ -17,6 +17,8 @@ from airssys_plugins import (
     PluginHost,
     PluginLoadError,
     PluginTrap,
+    Result,
+    u32,
 )
 
 from .demo import hookimpl
@@ -69,6 +71,51 @@ def test_historic_call_is_replayed_to_a_component_loaded_later(
     pm.hook.setup.call_historic(kwargs={"x": 42})
     host.load(demo(k=1, funcs=["setup", "get-setup"]), name="late")
     assert pm.hook.get_setup() == [42]
+
+
+class ResultSetupHooks:
+    """DemoHooks' setup and get_setup, setup returning a WIT result (unwrapped by the host)."""
+
+    @pluggy.HookspecMarker("demo")(historic=True)
+    def setup(self, x: u32) -> Result[None, str]:
+        """Remember x."""
+
+    @pluggy.HookspecMarker("demo")
+    def get_setup(self) -> u32:
+        """Return what setup remembered."""
+
+    @pluggy.HookspecMarker("demo")
+    def fail(self, x: u32) -> u32:
+        """Trap."""
+
+
+def test_a_historic_hook_with_a_result_is_replayed_into_a_restarted_instance(
+    demo: Demo,
+) -> None:
+    """A historic call is replayed into each new instance, whether its hook's result is
+    unwrapped (``Result[...]``) or not: after a trap the plugin still knows setup(7)."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(ResultSetupHooks)
+    host = PluginHost(pm, package="demo:hooks@1.0.0")
+    wasm = demo(
+        k=1,
+        funcs=["setup", "get-setup", "fail"],
+        wit_overrides={"setup": "setup: func(x: u32) -> result<_, string>;"},
+        core_overrides={
+            "setup": '(func (export "demo:hooks/setup@1.0.0#setup") (param i32) (result i32)'
+            " (global.set $g (local.get 0)) (i32.store8 (i32.const 256) (i32.const 0))"
+            " (i32.const 256))"
+        },
+    )
+    host.load(wasm, name="resulting")
+    outcomes: list[Any] = []
+    pm.hook.setup.call_historic(kwargs={"x": 7}, result_callback=outcomes.append)
+    assert outcomes == []  # ok(()) unwraps to None, which pluggy does not pass on
+    assert pm.hook.get_setup() == [7]
+    with pytest.raises(PluginTrap):
+        pm.hook.fail(x=0)
+    assert pm.hook.get_setup() == [7]  # the new instance got setup(7) again
+    host.close()
 
 
 def test_tryfirst_trylast_order(pm: pluggy.PluginManager, host: PluginHost, demo: Demo) -> None:

@@ -274,6 +274,8 @@ class HookBridge:
 
             def impl(*args: Any) -> Any:
                 value = call(*args)
+                if hook.historic:  # replayed into every new instance, as any historic call
+                    plugin._record(bound, args)
                 if isinstance(value, Err):
                     raise _result_error(name, hook.name, value)
                 return value.value
@@ -389,7 +391,7 @@ def _maker(
     hook_name = hook.name
     historic = hook.historic
     unwrap = hook.unwrap_result
-    record = historic and not unwrap  # a hook with a result is not replayed (as before)
+    record = historic  # replayed into every new instance, its result unwrapped or not
 
     def holder() -> None:
         pass
