@@ -463,7 +463,10 @@ class Links:
             provider = self._plugins.get(link.provider)
             if provider is not None:
                 link.prepare(provider)
-        self._by_importer[name] = links
+        if links:
+            self._by_importer[name] = links
+        else:  # only importers with links are kept: a load's dependants() scan stays short
+            self._by_importer.pop(name, None)
         for link in links:
             self._audit.record(
                 "link",
