@@ -125,6 +125,7 @@ def _trampoline(
                 previous = _links.enter(instance, context)
             try:
                 raw = None
+                lower = func.lower
                 if nargs != len(func.lifts):  # parameters rewritten (see .rawimports)
                     raw = _raw_import(instance, func, nargs)
                     if raw is None:  # e.g. two versions imported, rewritten unlike
@@ -133,14 +134,18 @@ def _trampoline(
                             "type mismatch",
                             f"{nargs} values, not the {len(func.lifts)} its type has",
                         )  # fmt: skip
-                if raw is None:
+                elif func.lower_latin1 is not None:  # its result may be rewritten
+                    raw = _raw_import(instance, func, nargs)
+                if raw is None or not raw.raw_params:
                     pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
                 else:
                     pyargs = _raw_args(instance, func, raw, args)
+                if raw is not None and raw.result is not None:
+                    lower = func.lower_latin1  # its bytes and strings cross as latin1
                 value = func.impl(instance, *pyargs)
-                if func.lower is not None:
+                if lower is not None:
                     try:
-                        func.lower(value, results[0])
+                        lower(value, results[0])
                     except ConvertError as exc:
                         raise TypeError(
                             f"host function {func.name} returned {value!r:.80}: {exc.located()}"
@@ -255,6 +260,25 @@ def _convert(
     return array(ELEMENTS[code][0], data).tolist()
 
 
+def _holds_bytes(t: wit.WitType | None, depth: int = 0) -> bool:
+    """Whether ``t`` holds a ``list<u8>`` (where :mod:`.rawimports` may rewrite it)."""
+    if t is None or depth > 64:
+        return False
+    if isinstance(t, wit.ListT):
+        return t.element == wit.Prim("u8") or _holds_bytes(t.element, depth + 1)
+    if isinstance(t, wit.OptionT):
+        return _holds_bytes(t.inner, depth + 1)
+    if isinstance(t, wit.ResultT):
+        return _holds_bytes(t.ok, depth + 1) or _holds_bytes(t.err, depth + 1)
+    if isinstance(t, wit.TupleT):
+        return any(_holds_bytes(e, depth + 1) for e in t.elements)
+    if isinstance(t, wit.RecordT):
+        return any(_holds_bytes(ft, depth + 1) for _, ft in t.fields)
+    if isinstance(t, wit.VariantT):
+        return any(_holds_bytes(ct, depth + 1) for _, ct in t.cases)
+    return False
+
+
 def _guest_fault(instance: Caller, where: str, reason: str, detail: str) -> HookCallError:
     """The guest broke the ABI calling a host function: the call traps with this error."""
     cls = PluginTrap if reason == "memory not found" else PluginABIError
@@ -295,6 +319,9 @@ class HostFunc:
     impl: Callable[..., Any]
     lifts: tuple[Lift, ...] = attrs.field(init=False)
     lower: Lower | None = attrs.field(init=False)
+    #: The result written for a caller whose import's ``list<u8>`` became ``string``
+    #: (:mod:`.rawimports`); None when the result holds no ``list<u8>``.
+    lower_latin1: Lower | None = attrs.field(init=False)
     #: Whether its parameters or result hold resource handles (they need the store).
     uses_resources: bool = attrs.field(init=False)
 
@@ -303,11 +330,14 @@ class HostFunc:
         self.uses_resources = any(
             next(wit.resources_in(t), None) is not None for t in (*sig.param_types, sig.result)
         )
+        self.lower_latin1 = None
         if self.name.startswith(RESOURCE_PREFIX):  # a resource type: see link()
             self.lifts, self.lower = (), None
             return
         self.lifts = tuple(lifter(t) for t in sig.param_types)
         self.lower = None if sig.result is None else lowerer(sig.result)
+        if sig.result is not None and _holds_bytes(sig.result):
+            self.lower_latin1 = lowerer(sig.result, latin1=True)
 
     def link(self, target: LinkerInstance) -> None:
         """Add this function to a linker instance (an interface being defined); for a

@@ -160,10 +160,15 @@ def is_byte_list(t: wit.WitType | None) -> bool:
 def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
     """A function ``lower(value, dst)`` writing ``value`` of WIT type ``t`` into ``dst``.
 
-    ``latin1``: write every ``list<u8>`` as a string of latin1 code points (see
-    :mod:`._relift`); only lists, tuples, options and results are looked into.
+    ``latin1``: write every ``list<u8>`` as a string of latin1 code points, and every
+    ``string`` as its UTF-8 bytes read as latin1 code points, for a function whose strings
+    cross as latin1 (``string-encoding=latin1+utf16``: :mod:`._relift`'s second lifts,
+    :mod:`.rawimports`' rewritten results); the guest's memory then holds exactly the
+    bytes, and the UTF-8, it expects. Records and variants are looked into too.
     """
     if isinstance(t, wit.Prim):
+        if latin1 and t.name == "string":
+            return _lower_string_latin1
         return _lower_prim(t.name)
     if isinstance(t, wit.ListT):
         if latin1 and is_byte_list(t):
@@ -176,9 +181,9 @@ def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
     if isinstance(t, wit.ResultT):
         return _lower_result(t, latin1)
     if isinstance(t, wit.RecordT):
-        return _lower_record(t)
+        return _lower_record(t, latin1)
     if isinstance(t, wit.VariantT):
-        return _lower_variant(t)
+        return _lower_variant(t, latin1)
     if isinstance(t, wit.EnumT):
         return _lower_enum(t)
     if isinstance(t, wit.FlagsT):
@@ -283,6 +288,18 @@ def _lower_prim(name: str) -> Lower:
         dst.kind = STRING
 
     return lower_string
+
+
+def _lower_string_latin1(value: Any, dst: Any) -> None:
+    if not isinstance(value, str):
+        raise ConvertError(f"expected str, got {_type_name(value)}")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConvertError(f"string is not valid Unicode ({exc.reason} at {exc.start})") from None
+    # One latin1 code point per UTF-8 byte: wasmtime writes them back as those bytes.
+    _string_to(dst.of.string, data.decode("latin-1"))
+    dst.kind = STRING
 
 
 def _fill_bool(data: Any, count: int, item_size: int) -> None:
@@ -495,8 +512,8 @@ def _init_names(cls: Any, names: tuple[str, ...]) -> list[str]:
     return list(names)
 
 
-def _lower_record(t: wit.RecordT) -> Lower:
-    fields = [(wit_name.encode(), lowerer(ft)) for wit_name, ft in t.fields]
+def _lower_record(t: wit.RecordT, latin1: bool = False) -> Lower:
+    fields = [(wit_name.encode(), lowerer(ft, latin1=latin1)) for wit_name, ft in t.fields]
     attrs_ = list(t.py_fields) if t.py_fields else [n.replace("-", "_") for n, _ in t.fields]
     n = len(fields)
     entry_size = ctypes.sizeof(capi.VALRECORD_ENTRY)
@@ -545,13 +562,13 @@ def _single_field(case: Any) -> str | None:
     return names[0] if names else None
 
 
-def _lower_variant(t: wit.VariantT) -> Lower:
+def _lower_variant(t: wit.VariantT, latin1: bool = False) -> Lower:
     cases: list[tuple[bytes, Lower | None, str | None]] = []
     by_class: dict[Any, int] = {}
     for i, (name, ct) in enumerate(t.cases):
         cls = t.py_cases[i] if t.py_cases else None
         field = _single_field(cls) if cls is not None else None
-        cases.append((name.encode(), None if ct is None else lowerer(ct), field))
+        cases.append((name.encode(), None if ct is None else lowerer(ct, latin1=latin1), field))
         if cls is not None:
             by_class[cls] = i
     base = t.py
