@@ -56,6 +56,7 @@ from . import relift as _r
 __all__ = [
     "ELEMENTS",
     "IMPORT_PLAN_VERSION",
+    "NO_SHRINK",
     "ImportPatch",
     "RawImport",
     "decode_import_patch",
@@ -75,6 +76,12 @@ IMPORT_PLAN_VERSION: Final = 4
 #: instance has its memory found (two probe calls and two kernel reads, about 90 µs), more
 #: than such strings ever cost element by element.
 LEFT_AS_GIVEN: Final = (f"{HOST_PACKAGE}/log@", f"{HOST_PACKAGE}/config@")
+
+#: Guests whose ``cabi_realloc`` refuses to move or shrink a block (componentize-py's
+#: asserts ``old_ptr == NULL``; its trap message then needs stderr, mid-lowering, and the
+#: call traps): wasmtime shrinks the block it wrote a non-ASCII latin1 string into, so
+#: their results are left as given. Found by their runtime module's name.
+NO_SHRINK: Final = (b"componentize_py_runtime",)
 
 _STRING: Final = 0x73
 _U8: Final = 0x7D
@@ -765,6 +772,8 @@ def _import_patch(
             ok = 0x04 in codes_ and not codes_ & {0x01, 0x02}
             ok = ok and any(o[0] == 0x03 and _r._Reader(o, 1).u32() == mem for o in options)
             latin1[key] = latin1.get(key, True) and ok
+    if any(marker in data for marker in NO_SHRINK):
+        latin1 = {}
     if require is not None:
         if latin1:  # lowered here too: not the layout this knows
             latin1 = {k: False for k in latin1}
