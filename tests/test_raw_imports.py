@@ -632,6 +632,45 @@ def test_messaging_publish_takes_a_large_payload_raw(
         assert raw_calls == ["publish"]
 
 
+def test_a_messaging_request_reply_reaches_the_guest_as_latin1(
+    latin1_results: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The built-in messaging.request(topic, payload, timeout) -> result<list<u8>,
+    string>: a Python subscriber's 1 MiB random reply reaches the requesting guest (the
+    echoing subscriber of tests/test_messaging.py, its allocator made to align, grow the
+    memory and move blocks as cabi_realloc must) as latin1, byte for byte; the guest
+    answers with it."""
+    from .demo import DemoHooks
+    from .test_messaging import RIGHTS as MESSAGING
+    from .test_messaging import subscriber_source
+
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    with PluginHost(pm, package="demo:hooks@1.0.0", grants={"echo": MESSAGING}) as host:
+        src = subscriber_source(
+            tmp_path_factory.mktemp("req"), host.host_wit()["airssys:host@0.1.0"]
+        )
+        wat = (src / "guest.wat").read_text()
+        bump = "(local.set $p (global.get $bump))"
+        end = "(global.set $bump (i32.add (local.get $p) (local.get 3)))"
+        assert bump in wat
+        assert end in wat
+        aligned = (
+            "(local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7)) (i32.const -8)))"
+        )
+        grow = (
+            "(drop (memory.grow (i32.add (i32.shr_u (local.get 3) (i32.const 16)) (i32.const 1))))"
+        )
+        copy = "(if (local.get 0) (then (memory.copy (local.get $p) (local.get 0) (local.get 3))))"
+        wat = wat.replace(bump, aligned + grow).replace(end, end + copy)
+        (src / "guest.wat").write_text(wat)
+        host.load(build_guest(src), name="echo", requests=MESSAGING)
+        reply = os.urandom(1 << 20)
+        host.subscribe("svc", lambda topic, payload: reply)
+        assert host.request("work", b"R" + b"x" * 10) == reply
+        assert latin1_results == ["request"]
+
+
 # ------------------------------------------------------------------ what the rewrite declines
 
 _DECLINED = """(component
