@@ -300,6 +300,9 @@ def test_the_plan_rewrites_parameters_and_byte_results() -> None:
     assert decode_import_patch(*encode_import_patch(patch)) == patch
     image = ComponentImage.load("g", wasm, cache=False)
     assert set(image.raw_imports) == {(HOST, f.function) for f in patch.functions}
+    assert callbacks.RawImports(image.raw_imports).needs_memory
+    only_results = {k: v for k, v in image.raw_imports.items() if k[1].startswith("give")}
+    assert not callbacks.RawImports(only_results).needs_memory
     sigs = image.imported_functions()
     two = sigs[(HOST, "take-two")]
     assert [n for n, _ in two.params] == ["tag", "data", "more"]

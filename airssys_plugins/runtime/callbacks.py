@@ -178,6 +178,12 @@ class RawImports:
         self.table = raw_import_table(found)
         self.mem: GuestMemory | None = None
 
+    @property
+    def needs_memory(self) -> bool:
+        """Whether any import reads its parameters from guest memory (imports whose only
+        change is a latin1 result need no memory found)."""
+        return any(raw.raw_params for raw in self.table.values())
+
 
 def raw_import_table(
     found: Mapping[tuple[str, str], tuple[RawImport, wit.FuncSig]],
