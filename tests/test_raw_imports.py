@@ -32,7 +32,7 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.contract import wit
-from airssys_plugins.contract.annotations import Err, Ok, Result, u32, u64
+from airssys_plugins.contract.annotations import Err, Ok, Result, u16, u32, u64
 from airssys_plugins.runtime import callbacks, rawbytes
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
@@ -97,6 +97,14 @@ class OpsHooks:
     def give_maybe_back(self, n: u32) -> u32: ...
 
     @spec
+    @wit_binding(f"{OPS}#exchange-back")
+    def exchange_back(self, n: u32) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#exchange-raw")
+    def exchange_raw(self, ptr: u32, len: u32) -> u32: ...
+
+    @spec
     @wit_binding(f"{OPS}#nothing")
     def nothing(self, data: bytes) -> u32: ...
 
@@ -127,6 +135,27 @@ class RelayHooks:
 class Blob:
     name: str
     data: bytes
+
+
+@dataclasses.dataclass
+class Header:
+    name: str
+    value: str
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    url: str
+    headers: list[Header]
+    body: bytes
+
+
+@dataclasses.dataclass
+class Response:
+    status: u16
+    headers: list[Header]
+    body: bytes
 
 
 #: The name give-blob returns next to its bytes: a real string, not only latin1.
@@ -180,6 +209,13 @@ class Served:
         def give_blob(n: u32) -> Blob:
             return Blob(BLOB_NAME, self.give(n))
 
+        @host.provide(interface=HOST, name="exchange")
+        def exchange(req: Request) -> Result[Response, str]:
+            got.append(req)
+            if not req.body:
+                return Err(NOTHING)
+            return Ok(Response(200, [Header("x-naïve", BLOB_NAME)], self.give(len(req.body))))
+
         @host.provide(interface=HOST, name="give-maybe")
         def give_maybe(n: u32) -> Result[bytes | None, str]:
             return Err(NOTHING) if n == 0 else Ok(None if n == 1 else self.give(n))
@@ -194,9 +230,9 @@ def raw_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     original = callbacks._raw_args
 
-    def counting(instance: Any, func: Any, raw: Any, args: Any) -> list[Any]:
+    def counting(instance: Any, func: Any, raw: Any, args: Any, *rest: Any) -> list[Any]:
         calls.append(func.name)
-        return original(instance, func, raw, args)
+        return original(instance, func, raw, args, *rest)
 
     monkeypatch.setattr(callbacks, "_raw_args", counting)
     return calls
@@ -290,11 +326,13 @@ def test_the_plan_rewrites_parameters_and_byte_results() -> None:
     by_name = {f.function: f for f in patch.functions}
     assert set(by_name) == {
         "take", "take-two", "take-text", "take-words", "give", "give-blob", "give-maybe",
+        "exchange",
     }  # fmt: skip
     assert {n: f.result for n, f in by_name.items() if f.result is not None} == {
         "give": True,
         "give-blob": ("record", None, True),
         "give-maybe": ("result", ("option", True), None),
+        "exchange": ("result", ("record", None, None, True), None),
     }
     assert not by_name["give"].raw_params
     assert decode_import_patch(*encode_import_patch(patch)) == patch
@@ -404,6 +442,44 @@ def test_bytes_none_or_an_error_come_back_as_declared(
         assert pm.hook.give_maybe_back(n=0) == [len(NOTHING)]
         assert served.got[-1] == NOTHING
     assert latin1_results == ["give-maybe"] * 3
+
+
+@pytest.mark.parametrize("size", [0, 5, 1 << 20], ids=["error", "5B", "1MiB"])
+def test_strings_inside_the_parameters_are_read_back_as_utf8(
+    make: Make, latin1_results: list[str], size: int
+) -> None:
+    """exchange(req: request) -> result<response, string>, the shape of http.fetch: the
+    request's non-ASCII url and header (lifted as latin1, the encoding covers the whole
+    import) reach the host as the guest's strings; the response's body and header value
+    reach the guest exactly (an error string when the body is empty)."""
+    data = os.urandom(size)
+    for raw in (True, False):
+        pm, _, served = make(raw)
+        served.payload = data
+        want = len(NOTHING) if size == 0 else size + len(BLOB_NAME)
+        assert pm.hook.exchange_back(n=size) == [want]
+        req = served.got[-2 if size == 0 else -3]
+        assert req == Request("GET", "https://ex.ample/naïve/✓", [Header("accept-ünï", "✓")],
+                              bytes(size))  # fmt: skip
+        assert served.got[-1:] == [NOTHING] if size == 0 else served.got[-2:] == [data, BLOB_NAME]
+    assert latin1_results == ["exchange"]
+
+
+def test_a_string_inside_the_parameters_that_is_not_utf8_is_refused(make: Make) -> None:
+    """Lifted as latin1, a parameter's string is checked as the guest's UTF-8: bytes that
+    are not UTF-8 trap the call with PluginABIError naming the plugin and the host
+    function, which never runs (element by element, wasmtime refuses them itself)."""
+    pm, _, served = make(True)
+    # (the second call's argument is left at the guest heap's start, 1024)
+    pm.hook.send(data=b"\xff\xfe\xfd")
+    pm.hook.send(data=b"\xff\xfe\xfd")
+    with pytest.raises(PluginABIError, match=r"called host function .*#exchange .*not valid UTF-8"):
+        pm.hook.exchange_raw(ptr=1024, len=3)
+    assert served.got == [b"\xff\xfe\xfd"] * 2  # exchange never ran
+    pm.hook.send(data="naïve".encode())
+    pm.hook.send(data="naïve".encode())
+    assert pm.hook.exchange_raw(ptr=1024, len=6) == [1]  # err: the request had no body
+    assert served.got[-1].url == "naïve"
 
 
 def test_byte_like_results_and_bad_results_fail_alike_both_ways(make: Make) -> None:
@@ -820,19 +896,19 @@ _ALIAS = '(alias export $h "blob" (type $outer-blob))'
 @pytest.mark.parametrize(
     ("variant", "rewritten"),
     [
-        pytest.param("plain", {"give", "give-blob"}, id="plain"),
-        pytest.param("put", {"give"}, id="record-also-a-parameter"),
-        pytest.param("alias", {"give"}, id="record-named-outside"),
+        pytest.param("plain", {"give", "give-blob", "give-tagged"}, id="plain"),
+        pytest.param("put", {"give", "give-tagged"}, id="record-also-a-parameter"),
+        pytest.param("alias", {"give", "give-tagged"}, id="record-named-outside"),
     ],
 )
 def test_results_are_rewritten_only_where_nothing_else_sees_the_change(
     variant: str, rewritten: set[str]
 ) -> None:
     """A list<u8> result becomes a string only when its lower allows latin1 (not with
-    string-encoding=utf16), no string sits inside a parameter (list<string> would be
-    lifted as latin1), and the types on its path are named by rewritten results alone
-    (not by a parameter, not outside the instance type); what is rewritten validates
-    and its lowers say latin1+utf16."""
+    string-encoding=utf16) and the types on its path are named by rewritten results
+    alone (not by a parameter, not outside the instance type); strings inside parameters
+    (give-tagged's list<string>) do not stop it (the host lifts them back as UTF-8);
+    what is rewritten validates and its lowers say latin1+utf16."""
     import wasmtime
     from wasmtime.component import Component
 

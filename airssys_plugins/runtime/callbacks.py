@@ -136,12 +136,15 @@ def _trampoline(
                         )  # fmt: skip
                 elif func.lower_latin1 is not None:  # its result may be rewritten
                     raw = _raw_import(instance, func, nargs)
-                if raw is None or not raw.raw_params:
+                if raw is not None and raw.result is not None:
+                    # its result's bytes and strings, and its parameters' strings, cross
+                    # as latin1
+                    lower = func.lower_latin1
+                    pyargs = _latin1_args(instance, func, raw, args, nargs)
+                elif raw is None or not raw.raw_params:
                     pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
                 else:
                     pyargs = _raw_args(instance, func, raw, args)
-                if raw is not None and raw.result is not None:
-                    lower = func.lower_latin1  # its bytes and strings cross as latin1
                 value = func.impl(instance, *pyargs)
                 if lower is not None:
                     try:
@@ -216,9 +219,30 @@ def _raw_import(instance: Caller, func: HostFunc, nargs: int) -> RawImport | Non
     return raw
 
 
-def _raw_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> list[Any]:
+def _latin1_args(
+    instance: Caller, func: HostFunc, raw: RawImport, args: Any, nargs: int
+) -> list[Any]:
+    """The Python arguments of a call lowered with ``string-encoding=latin1+utf16``: its
+    strings lifted back to the guest's UTF-8 (not UTF-8: PluginABIError)."""
+    assert func.lifts_latin1 is not None
+    try:
+        if raw.raw_params:
+            return _raw_args(instance, func, raw, args, func.lifts_latin1)
+        return [func.lifts_latin1[i](args[i]) for i in range(nargs)]
+    except UnicodeError:
+        raise _guest_fault(
+            instance, f"host function {func.interface}#{func.name}", "invalid UTF-8",
+            "a string argument is not valid UTF-8",
+        ) from None  # fmt: skip
+
+
+def _raw_args(
+    instance: Caller, func: HostFunc, raw: RawImport, args: Any, lifts: tuple[Lift, ...] = ()
+) -> list[Any]:
     """The Python arguments of a call whose lists and strings arrive as a pointer and a
-    length: each read from the caller's memory with one copy, bounds-checked."""
+    length: each read from the caller's memory with one copy, bounds-checked (other
+    parameters lifted with ``lifts``, by default the function's own)."""
+    lifts = lifts or func.lifts
     imports: RawImports = instance.raw_imports  # type: ignore[attr-defined]
     mem = imports.mem
     pyargs: list[Any] = []
@@ -226,7 +250,7 @@ def _raw_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> li
     where = f"host function {func.interface}#{func.name}"
     for i, code in enumerate(raw.params):
         if code is None:
-            pyargs.append(func.lifts[i](args[j]))
+            pyargs.append(lifts[i](args[j]))
             j += 1
             continue
         ptr, length = args[j].of.u32, args[j + 1].of.u32
@@ -328,6 +352,8 @@ class HostFunc:
     #: The result written for a caller whose import's ``list<u8>`` became ``string``
     #: (:mod:`.rawimports`); None when the result holds no ``list<u8>``.
     lower_latin1: Lower | None = attrs.field(init=False)
+    #: The parameters' lifters for such a caller (its strings arrive as latin1).
+    lifts_latin1: tuple[Lift, ...] | None = attrs.field(init=False)
     #: Whether its parameters or result hold resource handles (they need the store).
     uses_resources: bool = attrs.field(init=False)
 
@@ -336,7 +362,7 @@ class HostFunc:
         self.uses_resources = any(
             next(wit.resources_in(t), None) is not None for t in (*sig.param_types, sig.result)
         )
-        self.lower_latin1 = None
+        self.lower_latin1 = self.lifts_latin1 = None
         if self.name.startswith(RESOURCE_PREFIX):  # a resource type: see link()
             self.lifts, self.lower = (), None
             return
@@ -344,6 +370,7 @@ class HostFunc:
         self.lower = None if sig.result is None else lowerer(sig.result)
         if sig.result is not None and _holds_bytes(sig.result):
             self.lower_latin1 = lowerer(sig.result, latin1=True)
+            self.lifts_latin1 = tuple(lifter(t, latin1=True) for t in sig.param_types)
 
     def link(self, target: LinkerInstance) -> None:
         """Add this function to a linker instance (an interface being defined); for a

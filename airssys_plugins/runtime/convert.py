@@ -635,14 +635,22 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
 # ----------------------------------------------------------------------------- lifting
 
 
-def lifter(t: wit.WitType) -> Lift:
-    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python."""
+def lifter(t: wit.WitType, *, latin1: bool = False) -> Lift:
+    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python.
+
+    ``latin1``: every string was lifted from a ``string-encoding=latin1+utf16`` function
+    (:mod:`.rawimports`' rewritten results: their parameters' strings too), so its code
+    points are the guest's UTF-8 bytes: they are decoded as UTF-8 (UnicodeError when they
+    are not UTF-8: the guest's fault).
+    """
     if isinstance(t, wit.Prim):
+        if latin1 and t.name == "string":
+            return _lift_string_latin1
         return _lift_prim(t.name)
     if isinstance(t, wit.ListT):
-        return _lift_list(t)
+        return _lift_list(t, latin1)
     if isinstance(t, wit.TupleT):
-        elems = [lifter(e) for e in t.elements]
+        elems = [lifter(e, latin1=latin1) for e in t.elements]
 
         def lift_tuple(src: Any) -> Any:
             data = src.of.tuple.data
@@ -650,7 +658,7 @@ def lifter(t: wit.WitType) -> Lift:
 
         return lift_tuple
     if isinstance(t, wit.OptionT):
-        inner = lifter(t.inner)
+        inner = lifter(t.inner, latin1=latin1)
         if t.some:
 
             def lift_some(src: Any) -> Any:
@@ -665,11 +673,11 @@ def lifter(t: wit.WitType) -> Lift:
 
         return lift_option
     if isinstance(t, wit.ResultT):
-        return _lift_result(t)
+        return _lift_result(t, latin1)
     if isinstance(t, wit.RecordT):
-        return _lift_record(t)
+        return _lift_record(t, latin1)
     if isinstance(t, wit.VariantT):
-        return _lift_variant(t)
+        return _lift_variant(t, latin1)
     if isinstance(t, wit.EnumT):
         members: list[Any] = list(t.names) if t.py is None else list(t.py)
         by_name = dict(zip(t.names, members, strict=True))
@@ -699,6 +707,14 @@ def _lift_prim(name: str) -> Lift:
     return lambda src: _string_from(src.of.string)
 
 
+def _lift_string_latin1(src: Any) -> str:
+    vec = src.of.string
+    if not vec.size:
+        return ""
+    raw = ctypes.string_at(vec.data, vec.size).decode("utf-8").encode("latin-1")
+    return raw.decode("utf-8")
+
+
 def _latin1_bytes(vec: Any) -> bytes:
     size = vec.size
     return ctypes.string_at(vec.data, size).decode("utf-8").encode("latin-1") if size else b""
@@ -725,7 +741,7 @@ def measure_latin1_exact(src: Any) -> int:
     return len(_latin1_bytes(src.of.string))
 
 
-def _lift_list(t: wit.ListT) -> Lift:
+def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
     packed = _packed_elements(t.element)
     if packed is not None:
         code = packed[1]
@@ -750,7 +766,7 @@ def _lift_list(t: wit.ListT) -> Lift:
             return array(code, data).tolist()
 
         return lift_packed
-    elem = lifter(t.element)
+    elem = lifter(t.element, latin1=latin1)
 
     def lift_list(src: Any) -> Any:
         lst = src.of.list
@@ -760,9 +776,9 @@ def _lift_list(t: wit.ListT) -> Lift:
     return lift_list
 
 
-def _lift_result(t: wit.ResultT) -> Lift:
-    ok = None if t.ok is None else lifter(t.ok)
-    err = None if t.err is None else lifter(t.err)
+def _lift_result(t: wit.ResultT, latin1: bool = False) -> Lift:
+    ok = None if t.ok is None else lifter(t.ok, latin1=latin1)
+    err = None if t.err is None else lifter(t.err, latin1=latin1)
 
     def lift_result(src: Any) -> Any:
         res = src.of.result
@@ -774,8 +790,8 @@ def _lift_result(t: wit.ResultT) -> Lift:
     return lift_result
 
 
-def _lift_record(t: wit.RecordT) -> Lift:
-    fields = [lifter(ft) for _, ft in t.fields]
+def _lift_record(t: wit.RecordT, latin1: bool = False) -> Lift:
+    fields = [lifter(ft, latin1=latin1) for _, ft in t.fields]
     cls = t.py
     if cls is None:
         names = [n.replace("-", "_") for n, _ in t.fields]
@@ -794,13 +810,13 @@ def _lift_record(t: wit.RecordT) -> Lift:
     return lift_record
 
 
-def _lift_variant(t: wit.VariantT) -> Lift:
+def _lift_variant(t: wit.VariantT, latin1: bool = False) -> Lift:
     by_name: dict[str, tuple[Any, Lift | None, str | None]] = {}
     for i, (name, ct) in enumerate(t.cases):
         cls = t.py_cases[i] if t.py_cases else None
         field = _single_field(cls) if cls is not None else None
         keyword = _init_names(cls, (field,))[0] if cls is not None and field else field
-        by_name[name] = (cls, None if ct is None else lifter(ct), keyword)
+        by_name[name] = (cls, None if ct is None else lifter(ct, latin1=latin1), keyword)
 
     def lift_variant(src: Any) -> Any:
         var = src.of.variant

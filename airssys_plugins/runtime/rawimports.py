@@ -34,10 +34,12 @@ and that function's every ``canon lower`` gets ``string-encoding=latin1+utf16``:
 guest's core code is unchanged. :class:`RawImport.result <RawImport>` says where; the host
 writes the result with ``convert.lowerer(latin1=True)`` (bytes as code points 0-255, real
 strings as their UTF-8 bytes read as latin1, so the guest gets the UTF-8 it expects). The
-encoding covers the whole import, so such a function may have strings among its parameters
-only at the top level, where they arrive raw anyway. A type on a rewritten result's path
-is rewritten in place, so only when nothing else (a parameter, a result left as it is, the
-component outside the instance type) names it; a type not defined in the instance type
+encoding covers the whole import, so the strings the guest passes to such a function are
+lifted as latin1 too: top-level ones arrive raw anyway (a pointer and a length), the others
+the host decodes back to the guest's UTF-8 (``convert.lifter(latin1=True)``). A type on
+a rewritten result's path is rewritten in place, so only when nothing else (a parameter, a
+result left as it is, the component outside the instance type) names it; a type not
+defined in the instance type
 (``use``d from another interface) declines.
 Anything not understood declines (None): the function then crosses element by element.
 """
@@ -372,20 +374,6 @@ class _Types:
             ref = d.parts[0]
         raise _r._Unsupported("unknown type")
 
-    def has_string(self, vt: _r.ValType | None, depth: int = 0) -> bool:
-        """Whether ``vt`` may hold a string (anything unknown may)."""
-        if depth > 32:
-            raise _r._Unsupported("type too deep")
-        if vt is None or isinstance(vt, int):
-            return vt == _STRING
-        d = self.base(vt)
-        assert d is not None
-        if d.kind == "plain":
-            return False
-        if d.kind not in _KINDS.values():
-            return True
-        return any(self.has_string(c, depth + 1) for c in d.parts)
-
     def mask(self, vt: _r.ValType | None, path: set[int], depth: int = 0) -> Mask:
         """Where ``vt`` holds a ``list<u8>`` (:data:`Mask`); each definition holding one
         (to be rewritten) is added to ``path``. _Unsupported for an unknown type."""
@@ -464,11 +452,9 @@ def _rewrite_instance_type(
         params[i] = _rewrite_params(d.params, local_types, strings)
         if d.result is None or not all(n in results for n in names_of[i]):
             continue
-        if params[i] is None and any(vt == _STRING for _, vt in d.params):
-            continue  # a top-level string left as given would be lifted as latin1
+        # (strings among its parameters are lifted as latin1 too: the host reads them
+        # back as UTF-8, see callbacks)
         try:
-            if any(t.has_string(vt) for _, vt in d.params if vt != _STRING):
-                continue  # a string inside a parameter would be lifted as latin1
             path: set[int] = set()
             mask = t.mask(d.result, path)
         except _r._Unsupported:
