@@ -224,16 +224,17 @@ def _latin1_args(
 ) -> list[Any]:
     """The Python arguments of a call lowered with ``string-encoding=latin1+utf16``: its
     strings lifted back to the guest's UTF-8 (not UTF-8: PluginABIError)."""
-    assert func.lifts_latin1 is not None
+    where = f"host function {func.interface}#{func.name}"
+    if func.lifts_latin1 is None:  # the guest's result holds bytes, the host's does not
+        raise _guest_fault(instance, where, "type mismatch", "its result was rewritten unlike")
     try:
         if raw.raw_params:
             return _raw_args(instance, func, raw, args, func.lifts_latin1)
         return [func.lifts_latin1[i](args[i]) for i in range(nargs)]
     except UnicodeError:
         raise _guest_fault(
-            instance, f"host function {func.interface}#{func.name}", "invalid UTF-8",
-            "a string argument is not valid UTF-8",
-        ) from None  # fmt: skip
+            instance, where, "invalid UTF-8", "a string argument is not valid UTF-8"
+        ) from None
 
 
 def _raw_args(
