@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from airssys_plugins import Capabilities, PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
-from airssys_plugins.contract.annotations import Ok, Result, u32, u64  # noqa: E402
+from airssys_plugins.contract.annotations import Ok, Result, u16, u32, u64  # noqa: E402
 from airssys_plugins.runtime import image as _image  # noqa: E402
 from airssys_plugins.runtime import rawbytes  # noqa: E402
 
@@ -86,6 +86,27 @@ class Hooks:
 class Blob:
     name: str
     data: bytes
+
+
+@dataclasses.dataclass
+class Header:
+    name: str
+    value: str
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    url: str
+    headers: list[Header]
+    body: bytes
+
+
+@dataclasses.dataclass
+class Response:
+    status: u16
+    headers: list[Header]
+    body: bytes
 
 
 #: What give(n) returns a prefix of (set by main()).
@@ -130,6 +151,10 @@ def make_host(raw: bool) -> tuple[pluggy.PluginManager, PluginHost]:
     def give_maybe(n: u32) -> Result[bytes | None, str]:
         return Ok(None)
 
+    @host.provide(interface=HOST, name="exchange")
+    def exchange(req: Request) -> Result[Response, str]:
+        return Ok(Response(200, [], b""))
+
     host.load(build_guest(GUEST), name="g", requests=RIGHTS)
     rawbytes.RAW_IMPORTS = True  # type: ignore[misc]
     _image.RAW_IMPORTS = True  # type: ignore[misc]
@@ -156,6 +181,13 @@ def instantiate_us(raw: bool, rounds: int) -> float:
         ),
         "give-maybe": wit.FuncSig((("n", u32_),), wit.ResultT(wit.OptionT(u8s), text)),
     }
+    header = wit.RecordT("header", (("name", text), ("value", text)), py=Header)
+    fields = (("method", text), ("url", text), ("headers", wit.ListT(header)), ("body", u8s))
+    answer = (("status", wit.Prim("u16")), ("headers", wit.ListT(header)), ("body", u8s))
+    sigs["exchange"] = wit.FuncSig(
+        (("req", wit.RecordT("request", fields, py=Request)),),
+        wit.ResultT(wit.RecordT("response", answer, py=Response), text),
+    )
     linker = HostLinker([HostFunc(HOST, n, sig, lambda *a: 0) for n, sig in sigs.items()])
     rawbytes.RAW_IMPORTS = raw  # type: ignore[misc]
     try:
