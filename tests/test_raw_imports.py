@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -526,18 +527,85 @@ def test_a_per_call_instance_gets_its_bytes_as_latin1(
 
 
 def test_a_component_not_rewritten_keeps_the_element_path_beside_one_rewritten(
-    make: Make, latin1_results: list[str]
+    latin1_results: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One host, two components importing the same host function: the one loaded without
-    raw imports is answered element by element, the other as latin1 (per caller)."""
-    pm_slow, _, slow = make(False)
-    pm_fast, _, fast = make(True)
-    data = os.urandom(4096)
-    slow.payload = fast.payload = data
-    assert pm_slow.hook.give_back(n=4096) == [4096]
-    assert pm_fast.hook.give_back(n=4096) == [4096]
-    assert slow.got[-1] == fast.got[-1] == data
+    """One host, one host function, two plugins importing it: the one loaded without raw
+    imports is answered element by element, the other as latin1 (chosen per caller)."""
+    pm = pluggy.PluginManager("rawimp")
+    pm.add_hookspecs(OpsHooks)
+    with PluginHost(pm, grants={"slow": RIGHTS, "fast": RIGHTS}, compile_cache=False) as host:
+        served = Served()
+        served.provide(host)
+        wasm = build_guest(GUESTS / "raw-imports")
+        for name, raw in (("slow", False), ("fast", True)):
+            monkeypatch.setattr(rawbytes, "RAW_IMPORTS", raw)
+            monkeypatch.setattr(_image, "RAW_IMPORTS", raw)
+            host.load(wasm, name=name, requests=RIGHTS)
+        served.payload = os.urandom(1 << 16)
+        assert pm.hook.give_back(n=1 << 16) == [1 << 16] * 2
+        assert served.got == [1 << 16, served.payload] * 2
     assert latin1_results == ["give"]
+
+
+def test_the_switch_off_in_a_new_process_keeps_results_element_by_element(
+    tmp_path: Path,
+) -> None:
+    """AIRSSYS_PLUGINS_NO_RAW_IMPORTS=1 in the environment: nothing is rewritten, and
+    give's 1 MiB of random bytes and give-blob's string still arrive exactly."""
+    script = tmp_path / "off.py"
+    script.write_text(
+        "import os, pluggy\n"
+        "from airssys_plugins import PluginHost\n"
+        "from airssys_plugins.authoring.build import build_guest\n"
+        "from tests.test_raw_imports import BLOB_NAME, GUESTS, RIGHTS, OpsHooks, Served\n"
+        "pm = pluggy.PluginManager('rawimp'); pm.add_hookspecs(OpsHooks)\n"
+        "host = PluginHost(pm, grants={'g': RIGHTS}, compile_cache=False)\n"
+        "served = Served(); served.provide(host)\n"
+        "plugin = host.load(build_guest(GUESTS / 'raw-imports'), name='g', requests=RIGHTS)\n"
+        "assert not plugin.image.raw_imports\n"
+        "served.payload = os.urandom(1 << 20)\n"
+        "assert pm.hook.give_back(n=1 << 20) == [1 << 20]\n"
+        "assert served.got[-1] == served.payload\n"
+        "assert pm.hook.give_blob_back(n=9) == [len(BLOB_NAME) + 9]\n"
+        "assert served.got[-2:] == [BLOB_NAME, served.payload[:9]]\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "AIRSSYS_PLUGINS_NO_RAW_IMPORTS": "1", "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_componentize_py_would_trap_on_the_shrink(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why componentize-py components keep per-byte results: with the rewrite forced,
+    wasmtime's shrink of the block a non-ASCII latin1 string was written into calls its
+    cabi_realloc with an old pointer, which it refuses, and the call traps (ASCII bytes,
+    not shrunk, pass). If this starts passing, NO_SHRINK may be revisited."""
+    from airssys_plugins import PluginTrap
+    from airssys_plugins.runtime import rawimports
+
+    monkeypatch.setattr(rawimports, "NO_SHRINK", ())
+    wasm = build_guest(GUESTS / "raw-imports-py")
+    plan = rawimports.import_patch(wasm.read_bytes())
+    assert plan is not None
+    assert {f.function for f in plan.functions if f.result is not None} == {"give", "give-blob"}
+    pm, _, served = make(True, wasm, RelayHooks)
+    served.payload = b"ascii only"
+    assert pm.hook.give_back(n=10) == [10]
+    assert served.got[-1] == b"ascii only"
+    served.payload = b"\xff\x00\x80"
+    with pytest.raises(PluginTrap, match="cabi_realloc"):
+        pm.hook.give_back(n=3)
 
 
 HOSTILE = [
