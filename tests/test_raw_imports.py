@@ -893,6 +893,10 @@ def test_inspect_shows_rewritten_imports_as_declared(tmp_path: Path) -> None:
     assert two.param_types[1] == wit.ListT(wit.Prim("u8"))
     assert funcs["take-text"] is not None
     assert funcs["take-text"].param_types == (wit.Prim("string"),)
+    blob = funcs["give-blob"]  # its list<u8> result field crosses as a latin1 string
+    assert blob is not None
+    assert isinstance(blob.result, wit.RecordT)
+    assert blob.result.fields[1] == ("data", wit.ListT(wit.Prim("u8")))
 
 
 def test_the_short_string_interfaces_are_left_as_given() -> None:
