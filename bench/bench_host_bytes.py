@@ -1,4 +1,4 @@
-"""Bytes from a guest into a host function: the raw import route against element by element.
+"""Bytes between a guest and a host function: the raw import routes against element by element.
 
 Run from the repository root::
 
@@ -16,6 +16,15 @@ calls the host function ``take(data: list<u8>) -> u32`` with its argument, and a
   off in-process for a second host without the compile cache);
 * ``bytes(bytearray(x))``: a bare copy of 1 MiB (the floor of one copy).
 
+The other direction, a host function returning bytes: the hook ``fetch(n: u32) -> u32``
+calls ``give(n) -> list<u8>``, which returns 1 MiB of ``os.urandom`` bytes (the hook
+``grow(0)``, calling nothing, is its base):
+
+* ``fetch``, latin1 route: the result crosses as a latin1 string (:mod:`rawimports`);
+* ``fetch``, element by element: one value per byte, as before;
+* ``latin1 -> UTF-8``: ``data.decode("latin-1").encode("utf-8")``, the part of the
+  route's cost on our side (the C API takes strings as UTF-8).
+
 ``send - nothing`` is what passing the bytes to the host costs. Two more rows time what
 the route costs each new instance (its memory is found right after instantiation): a
 discard + instantiate of the same guest with its imports rewritten, and as given (with
@@ -26,6 +35,7 @@ writes the numbers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -41,7 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from airssys_plugins import Capabilities, PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
-from airssys_plugins.contract.annotations import u32, u64  # noqa: E402
+from airssys_plugins.contract.annotations import Ok, Result, u16, u32, u64  # noqa: E402
 from airssys_plugins.runtime import image as _image  # noqa: E402
 from airssys_plugins.runtime import rawbytes  # noqa: E402
 
@@ -62,6 +72,45 @@ class Hooks:
     @spec
     @wit_binding(f"{OPS}#nothing")
     def nothing(self, data: bytes) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#fetch")
+    def fetch(self, n: u32) -> u32: ...
+
+    @spec
+    @wit_binding(f"{OPS}#grow")
+    def grow(self, pages: u32) -> u32: ...
+
+
+@dataclasses.dataclass
+class Blob:
+    name: str
+    data: bytes
+
+
+@dataclasses.dataclass
+class Header:
+    name: str
+    value: str
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    url: str
+    headers: list[Header]
+    body: bytes
+
+
+@dataclasses.dataclass
+class Response:
+    status: u16
+    headers: list[Header]
+    body: bytes
+
+
+#: What give(n) returns a prefix of (set by main()).
+GIVEN = b""
 
 
 def make_host(raw: bool) -> tuple[pluggy.PluginManager, PluginHost]:
@@ -92,7 +141,19 @@ def make_host(raw: bool) -> tuple[pluggy.PluginManager, PluginHost]:
 
     @host.provide(interface=HOST, name="give")
     def give(n: u32) -> bytes:
-        return b""
+        return GIVEN[:n]
+
+    @host.provide(interface=HOST, name="give-blob")
+    def give_blob(n: u32) -> Blob:
+        return Blob("", b"")
+
+    @host.provide(interface=HOST, name="give-maybe")
+    def give_maybe(n: u32) -> Result[bytes | None, str]:
+        return Ok(None)
+
+    @host.provide(interface=HOST, name="exchange")
+    def exchange(req: Request) -> Result[Response, str]:
+        return Ok(Response(200, [], b""))
 
     host.load(build_guest(GUEST), name="g", requests=RIGHTS)
     rawbytes.RAW_IMPORTS = True  # type: ignore[misc]
@@ -115,7 +176,18 @@ def instantiate_us(raw: bool, rounds: int) -> float:
         "take-text": wit.FuncSig((("text", text),), u32_),
         "take-words": wit.FuncSig((("words", wit.ListT(u32_)),), u32_),
         "give": wit.FuncSig((("n", u32_),), u8s),
+        "give-blob": wit.FuncSig(
+            (("n", u32_),), wit.RecordT("blob", (("name", text), ("data", u8s)), py=Blob)
+        ),
+        "give-maybe": wit.FuncSig((("n", u32_),), wit.ResultT(wit.OptionT(u8s), text)),
     }
+    header = wit.RecordT("header", (("name", text), ("value", text)), py=Header)
+    fields = (("method", text), ("url", text), ("headers", wit.ListT(header)), ("body", u8s))
+    answer = (("status", wit.Prim("u16")), ("headers", wit.ListT(header)), ("body", u8s))
+    sigs["exchange"] = wit.FuncSig(
+        (("req", wit.RecordT("request", fields, py=Request)),),
+        wit.ResultT(wit.RecordT("response", answer, py=Response), text),
+    )
     linker = HostLinker([HostFunc(HOST, n, sig, lambda *a: 0) for n, sig in sigs.items()])
     rawbytes.RAW_IMPORTS = raw  # type: ignore[misc]
     try:
@@ -153,6 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     rounds = 5 if args.quick else 31
     data = os.urandom(MB)
+    global GIVEN
+    GIVEN = os.urandom(MB)
     raw_pm, raw_host = make_host(True)
     slow_pm, slow_host = make_host(False)
     try:
@@ -164,6 +238,15 @@ def main() -> None:
                 lambda: slow_pm.hook.send(data=data), max(3, rounds // 4)
             ),
             "bytes(bytearray(x))": median_ms(lambda: bytes(bytearray(data)), rounds),
+        }
+        assert raw_pm.hook.fetch(n=MB) == [MB] == slow_pm.hook.fetch(n=MB)
+        back = {
+            "grow(0)": median_ms(lambda: raw_pm.hook.grow(pages=0), rounds),
+            "fetch, latin1 route": median_ms(lambda: raw_pm.hook.fetch(n=MB), rounds),
+            "fetch, element by element": median_ms(
+                lambda: slow_pm.hook.fetch(n=MB), max(3, rounds // 4)
+            ),
+            "latin1 -> UTF-8": median_ms(lambda: GIVEN.decode("latin-1").encode("utf-8"), rounds),
         }
         fresh = {
             "instantiate, imports rewritten (memory found)": instantiate_us(True, rounds * 10),
@@ -181,10 +264,21 @@ def main() -> None:
         extra = ms - base if name.startswith("send") else float("nan")
         ratio = extra / copy if name.startswith("send") else float("nan")
         print(f"{name:<28}{ms:>10.3f}{extra:>12.3f}{ratio:>9.1f}x")
+    print(f"host function -> guest, 1 MiB random bytes; load average {load[0]:.2f}")
+    print(f"{'row':<28}{'ms':>10}{'- grow(0)':>12}{'vs copy':>10}")
+    for name, ms in back.items():
+        extra = ms - back["grow(0)"] if name.startswith("fetch") else float("nan")
+        ratio = extra / copy if name.startswith("fetch") else float("nan")
+        print(f"{name:<28}{ms:>10.3f}{extra:>12.3f}{ratio:>9.1f}x")
+    slow_ratio = (back["fetch, element by element"] - back["grow(0)"]) / max(
+        back["fetch, latin1 route"] - back["grow(0)"], 1e-9
+    )
+    print(f"latin1 route vs element by element: {slow_ratio:.1f}x faster")
     for name, us in fresh.items():
         print(f"{name:<48}{us:>10.1f} us")
     if args.json is not None:
-        out = {"load": load[0], "rounds": rounds, "ms": rows, "instantiate_us": fresh}
+        out = {"load": load[0], "rounds": rounds, "ms": rows, "result_ms": back,
+               "instantiate_us": fresh}  # fmt: skip
         args.json.write_text(json.dumps(out, indent=1))
 
 

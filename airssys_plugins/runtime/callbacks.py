@@ -125,6 +125,7 @@ def _trampoline(
                 previous = _links.enter(instance, context)
             try:
                 raw = None
+                lower = func.lower
                 if nargs != len(func.lifts):  # parameters rewritten (see .rawimports)
                     raw = _raw_import(instance, func, nargs)
                     if raw is None:  # e.g. two versions imported, rewritten unlike
@@ -133,14 +134,21 @@ def _trampoline(
                             "type mismatch",
                             f"{nargs} values, not the {len(func.lifts)} its type has",
                         )  # fmt: skip
-                if raw is None:
+                elif func.lower_latin1 is not None:  # its result may be rewritten
+                    raw = _raw_import(instance, func, nargs)
+                if raw is not None and raw.result is not None:
+                    # its result's bytes and strings, and its parameters' strings, cross
+                    # as latin1
+                    lower = func.lower_latin1
+                    pyargs = _latin1_args(instance, func, raw, args, nargs)
+                elif raw is None or not raw.raw_params:
                     pyargs = [func.lifts[i](args[i]) for i in range(nargs)]
                 else:
                     pyargs = _raw_args(instance, func, raw, args)
                 value = func.impl(instance, *pyargs)
-                if func.lower is not None:
+                if lower is not None:
                     try:
-                        func.lower(value, results[0])
+                        lower(value, results[0])
                     except ConvertError as exc:
                         raise TypeError(
                             f"host function {func.name} returned {value!r:.80}: {exc.located()}"
@@ -172,6 +180,12 @@ class RawImports:
     def __init__(self, found: Mapping[tuple[str, str], tuple[RawImport, wit.FuncSig]]):
         self.table = raw_import_table(found)
         self.mem: GuestMemory | None = None
+
+    @property
+    def needs_memory(self) -> bool:
+        """Whether any import reads its parameters from guest memory (imports whose only
+        change is a latin1 result need no memory found)."""
+        return any(raw.raw_params for raw in self.table.values())
 
 
 def raw_import_table(
@@ -205,9 +219,31 @@ def _raw_import(instance: Caller, func: HostFunc, nargs: int) -> RawImport | Non
     return raw
 
 
-def _raw_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> list[Any]:
+def _latin1_args(
+    instance: Caller, func: HostFunc, raw: RawImport, args: Any, nargs: int
+) -> list[Any]:
+    """The Python arguments of a call lowered with ``string-encoding=latin1+utf16``: its
+    strings lifted back to the guest's UTF-8 (not UTF-8: PluginABIError)."""
+    where = f"host function {func.interface}#{func.name}"
+    if func.lifts_latin1 is None:  # the guest's result holds bytes, the host's does not
+        raise _guest_fault(instance, where, "type mismatch", "its result was rewritten unlike")
+    try:
+        if raw.raw_params:
+            return _raw_args(instance, func, raw, args, func.lifts_latin1)
+        return [func.lifts_latin1[i](args[i]) for i in range(nargs)]
+    except UnicodeError:
+        raise _guest_fault(
+            instance, where, "invalid UTF-8", "a string argument is not valid UTF-8"
+        ) from None
+
+
+def _raw_args(
+    instance: Caller, func: HostFunc, raw: RawImport, args: Any, lifts: tuple[Lift, ...] = ()
+) -> list[Any]:
     """The Python arguments of a call whose lists and strings arrive as a pointer and a
-    length: each read from the caller's memory with one copy, bounds-checked."""
+    length: each read from the caller's memory with one copy, bounds-checked (other
+    parameters lifted with ``lifts``, by default the function's own)."""
+    lifts = lifts or func.lifts
     imports: RawImports = instance.raw_imports  # type: ignore[attr-defined]
     mem = imports.mem
     pyargs: list[Any] = []
@@ -215,7 +251,7 @@ def _raw_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> li
     where = f"host function {func.interface}#{func.name}"
     for i, code in enumerate(raw.params):
         if code is None:
-            pyargs.append(func.lifts[i](args[j]))
+            pyargs.append(lifts[i](args[j]))
             j += 1
             continue
         ptr, length = args[j].of.u32, args[j + 1].of.u32
@@ -253,6 +289,25 @@ def _convert(
     if isinstance(t, wit.ListT) and t.py_bytes and code == 0x7D:
         return data
     return array(ELEMENTS[code][0], data).tolist()
+
+
+def _holds_bytes(t: wit.WitType | None, depth: int = 0) -> bool:
+    """Whether ``t`` holds a ``list<u8>`` (where :mod:`.rawimports` may rewrite it)."""
+    if t is None or depth > 64:
+        return False
+    if isinstance(t, wit.ListT):
+        return t.element == wit.Prim("u8") or _holds_bytes(t.element, depth + 1)
+    if isinstance(t, wit.OptionT):
+        return _holds_bytes(t.inner, depth + 1)
+    if isinstance(t, wit.ResultT):
+        return _holds_bytes(t.ok, depth + 1) or _holds_bytes(t.err, depth + 1)
+    if isinstance(t, wit.TupleT):
+        return any(_holds_bytes(e, depth + 1) for e in t.elements)
+    if isinstance(t, wit.RecordT):
+        return any(_holds_bytes(ft, depth + 1) for _, ft in t.fields)
+    if isinstance(t, wit.VariantT):
+        return any(_holds_bytes(ct, depth + 1) for _, ct in t.cases)
+    return False
 
 
 def _guest_fault(instance: Caller, where: str, reason: str, detail: str) -> HookCallError:
@@ -295,6 +350,11 @@ class HostFunc:
     impl: Callable[..., Any]
     lifts: tuple[Lift, ...] = attrs.field(init=False)
     lower: Lower | None = attrs.field(init=False)
+    #: The result written for a caller whose import's ``list<u8>`` became ``string``
+    #: (:mod:`.rawimports`); None when the result holds no ``list<u8>``.
+    lower_latin1: Lower | None = attrs.field(init=False)
+    #: The parameters' lifters for such a caller (its strings arrive as latin1).
+    lifts_latin1: tuple[Lift, ...] | None = attrs.field(init=False)
     #: Whether its parameters or result hold resource handles (they need the store).
     uses_resources: bool = attrs.field(init=False)
 
@@ -303,11 +363,15 @@ class HostFunc:
         self.uses_resources = any(
             next(wit.resources_in(t), None) is not None for t in (*sig.param_types, sig.result)
         )
+        self.lower_latin1 = self.lifts_latin1 = None
         if self.name.startswith(RESOURCE_PREFIX):  # a resource type: see link()
             self.lifts, self.lower = (), None
             return
         self.lifts = tuple(lifter(t) for t in sig.param_types)
         self.lower = None if sig.result is None else lowerer(sig.result)
+        if sig.result is not None and _holds_bytes(sig.result):
+            self.lower_latin1 = lowerer(sig.result, latin1=True)
+            self.lifts_latin1 = tuple(lifter(t, latin1=True) for t in sig.param_types)
 
     def link(self, target: LinkerInstance) -> None:
         """Add this function to a linker instance (an interface being defined); for a

@@ -160,10 +160,15 @@ def is_byte_list(t: wit.WitType | None) -> bool:
 def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
     """A function ``lower(value, dst)`` writing ``value`` of WIT type ``t`` into ``dst``.
 
-    ``latin1``: write every ``list<u8>`` as a string of latin1 code points (see
-    :mod:`._relift`); only lists, tuples, options and results are looked into.
+    ``latin1``: write every ``list<u8>`` as a string of latin1 code points, and every
+    ``string`` as its UTF-8 bytes read as latin1 code points, for a function whose strings
+    cross as latin1 (``string-encoding=latin1+utf16``: :mod:`._relift`'s second lifts,
+    :mod:`.rawimports`' rewritten results); the guest's memory then holds exactly the
+    bytes, and the UTF-8, it expects. Records and variants are looked into too.
     """
     if isinstance(t, wit.Prim):
+        if latin1 and t.name == "string":
+            return _lower_string_latin1
         return _lower_prim(t.name)
     if isinstance(t, wit.ListT):
         if latin1 and is_byte_list(t):
@@ -176,9 +181,9 @@ def lowerer(t: wit.WitType, *, latin1: bool = False) -> Lower:
     if isinstance(t, wit.ResultT):
         return _lower_result(t, latin1)
     if isinstance(t, wit.RecordT):
-        return _lower_record(t)
+        return _lower_record(t, latin1)
     if isinstance(t, wit.VariantT):
-        return _lower_variant(t)
+        return _lower_variant(t, latin1)
     if isinstance(t, wit.EnumT):
         return _lower_enum(t)
     if isinstance(t, wit.FlagsT):
@@ -283,6 +288,18 @@ def _lower_prim(name: str) -> Lower:
         dst.kind = STRING
 
     return lower_string
+
+
+def _lower_string_latin1(value: Any, dst: Any) -> None:
+    if not isinstance(value, str):
+        raise ConvertError(f"expected str, got {_type_name(value)}")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConvertError(f"string is not valid Unicode ({exc.reason} at {exc.start})") from None
+    # One latin1 code point per UTF-8 byte: wasmtime writes them back as those bytes.
+    _string_to(dst.of.string, data.decode("latin-1"))
+    dst.kind = STRING
 
 
 def _fill_bool(data: Any, count: int, item_size: int) -> None:
@@ -495,8 +512,8 @@ def _init_names(cls: Any, names: tuple[str, ...]) -> list[str]:
     return list(names)
 
 
-def _lower_record(t: wit.RecordT) -> Lower:
-    fields = [(wit_name.encode(), lowerer(ft)) for wit_name, ft in t.fields]
+def _lower_record(t: wit.RecordT, latin1: bool = False) -> Lower:
+    fields = [(wit_name.encode(), lowerer(ft, latin1=latin1)) for wit_name, ft in t.fields]
     attrs_ = list(t.py_fields) if t.py_fields else [n.replace("-", "_") for n, _ in t.fields]
     n = len(fields)
     entry_size = ctypes.sizeof(capi.VALRECORD_ENTRY)
@@ -545,13 +562,13 @@ def _single_field(case: Any) -> str | None:
     return names[0] if names else None
 
 
-def _lower_variant(t: wit.VariantT) -> Lower:
+def _lower_variant(t: wit.VariantT, latin1: bool = False) -> Lower:
     cases: list[tuple[bytes, Lower | None, str | None]] = []
     by_class: dict[Any, int] = {}
     for i, (name, ct) in enumerate(t.cases):
         cls = t.py_cases[i] if t.py_cases else None
         field = _single_field(cls) if cls is not None else None
-        cases.append((name.encode(), None if ct is None else lowerer(ct), field))
+        cases.append((name.encode(), None if ct is None else lowerer(ct, latin1=latin1), field))
         if cls is not None:
             by_class[cls] = i
     base = t.py
@@ -618,14 +635,22 @@ def _lower_flags(t: wit.FlagsT) -> Lower:
 # ----------------------------------------------------------------------------- lifting
 
 
-def lifter(t: wit.WitType) -> Lift:
-    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python."""
+def lifter(t: wit.WitType, *, latin1: bool = False) -> Lift:
+    """A function ``lift(src)`` reading a value of WIT type ``t`` into Python.
+
+    ``latin1``: every string was lifted from a ``string-encoding=latin1+utf16`` function
+    (:mod:`.rawimports`' rewritten results: their parameters' strings too), so its code
+    points are the guest's UTF-8 bytes: they are decoded as UTF-8 (UnicodeError when they
+    are not UTF-8: the guest's fault).
+    """
     if isinstance(t, wit.Prim):
+        if latin1 and t.name == "string":
+            return _lift_string_latin1
         return _lift_prim(t.name)
     if isinstance(t, wit.ListT):
-        return _lift_list(t)
+        return _lift_list(t, latin1)
     if isinstance(t, wit.TupleT):
-        elems = [lifter(e) for e in t.elements]
+        elems = [lifter(e, latin1=latin1) for e in t.elements]
 
         def lift_tuple(src: Any) -> Any:
             data = src.of.tuple.data
@@ -633,7 +658,7 @@ def lifter(t: wit.WitType) -> Lift:
 
         return lift_tuple
     if isinstance(t, wit.OptionT):
-        inner = lifter(t.inner)
+        inner = lifter(t.inner, latin1=latin1)
         if t.some:
 
             def lift_some(src: Any) -> Any:
@@ -648,11 +673,11 @@ def lifter(t: wit.WitType) -> Lift:
 
         return lift_option
     if isinstance(t, wit.ResultT):
-        return _lift_result(t)
+        return _lift_result(t, latin1)
     if isinstance(t, wit.RecordT):
-        return _lift_record(t)
+        return _lift_record(t, latin1)
     if isinstance(t, wit.VariantT):
-        return _lift_variant(t)
+        return _lift_variant(t, latin1)
     if isinstance(t, wit.EnumT):
         members: list[Any] = list(t.names) if t.py is None else list(t.py)
         by_name = dict(zip(t.names, members, strict=True))
@@ -682,6 +707,14 @@ def _lift_prim(name: str) -> Lift:
     return lambda src: _string_from(src.of.string)
 
 
+def _lift_string_latin1(src: Any) -> str:
+    vec = src.of.string
+    if not vec.size:
+        return ""
+    raw = ctypes.string_at(vec.data, vec.size).decode("utf-8").encode("latin-1")
+    return raw.decode("utf-8")
+
+
 def _latin1_bytes(vec: Any) -> bytes:
     size = vec.size
     return ctypes.string_at(vec.data, size).decode("utf-8").encode("latin-1") if size else b""
@@ -708,7 +741,7 @@ def measure_latin1_exact(src: Any) -> int:
     return len(_latin1_bytes(src.of.string))
 
 
-def _lift_list(t: wit.ListT) -> Lift:
+def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
     packed = _packed_elements(t.element)
     if packed is not None:
         code = packed[1]
@@ -733,7 +766,7 @@ def _lift_list(t: wit.ListT) -> Lift:
             return array(code, data).tolist()
 
         return lift_packed
-    elem = lifter(t.element)
+    elem = lifter(t.element, latin1=latin1)
 
     def lift_list(src: Any) -> Any:
         lst = src.of.list
@@ -743,9 +776,9 @@ def _lift_list(t: wit.ListT) -> Lift:
     return lift_list
 
 
-def _lift_result(t: wit.ResultT) -> Lift:
-    ok = None if t.ok is None else lifter(t.ok)
-    err = None if t.err is None else lifter(t.err)
+def _lift_result(t: wit.ResultT, latin1: bool = False) -> Lift:
+    ok = None if t.ok is None else lifter(t.ok, latin1=latin1)
+    err = None if t.err is None else lifter(t.err, latin1=latin1)
 
     def lift_result(src: Any) -> Any:
         res = src.of.result
@@ -757,8 +790,8 @@ def _lift_result(t: wit.ResultT) -> Lift:
     return lift_result
 
 
-def _lift_record(t: wit.RecordT) -> Lift:
-    fields = [lifter(ft) for _, ft in t.fields]
+def _lift_record(t: wit.RecordT, latin1: bool = False) -> Lift:
+    fields = [lifter(ft, latin1=latin1) for _, ft in t.fields]
     cls = t.py
     if cls is None:
         names = [n.replace("-", "_") for n, _ in t.fields]
@@ -777,13 +810,13 @@ def _lift_record(t: wit.RecordT) -> Lift:
     return lift_record
 
 
-def _lift_variant(t: wit.VariantT) -> Lift:
+def _lift_variant(t: wit.VariantT, latin1: bool = False) -> Lift:
     by_name: dict[str, tuple[Any, Lift | None, str | None]] = {}
     for i, (name, ct) in enumerate(t.cases):
         cls = t.py_cases[i] if t.py_cases else None
         field = _single_field(cls) if cls is not None else None
         keyword = _init_names(cls, (field,))[0] if cls is not None and field else field
-        by_name[name] = (cls, None if ct is None else lifter(ct), keyword)
+        by_name[name] = (cls, None if ct is None else lifter(ct, latin1=latin1), keyword)
 
     def lift_variant(src: Any) -> Any:
         var = src.of.variant

@@ -21,15 +21,33 @@ WASI's: wasmtime implements those itself and checks their types; nor the built-i
 and ``config``, which take short strings only, see :data:`LEFT_AS_GIVEN`;
 functions imported at the world's root keep their types: their type may be shared with
 an export). Every lower of a rewritten function must name the memory the probe finds
-(:mod:`.rawbytes`), and strings must be lowered as UTF-8. Results stay as they are: a
-``list<u8>`` result would need the guest's allocator during the host call (re-entrance).
+(:mod:`.rawbytes`), and strings must be lowered as UTF-8.
+
+Results: the host cannot call the guest's allocator during a host call (re-entrance), so
+wasmtime must still write a result into guest memory, and it writes a ``list<u8>`` one
+value per byte. A ``string`` it writes as one buffer, and with ``string-encoding=
+latin1+utf16`` a string of code points 0-255 lands as latin1, one byte each: the layout of
+a ``list<u8>`` (a pointer and a length, memory from the guest's ``cabi_realloc``). So every
+``list<u8>`` of an imported function's result (at the top level, or inside a list, option,
+result, tuple, record or variant defined in the imported instance type) becomes ``string``,
+and that function's every ``canon lower`` gets ``string-encoding=latin1+utf16``: the
+guest's core code is unchanged. :class:`RawImport.result <RawImport>` says where; the host
+writes the result with ``convert.lowerer(latin1=True)`` (bytes as code points 0-255, real
+strings as their UTF-8 bytes read as latin1, so the guest gets the UTF-8 it expects). The
+encoding covers the whole import, so the strings the guest passes to such a function are
+lifted as latin1 too: top-level ones arrive raw anyway (a pointer and a length), the others
+the host decodes back to the guest's UTF-8 (``convert.lifter(latin1=True)``). A type on
+a rewritten result's path is rewritten in place, so only when nothing else (a parameter, a
+result left as it is, the component outside the instance type) names it; a type not
+defined in the instance type
+(``use``d from another interface) declines.
 Anything not understood declines (None): the function then crosses element by element.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Final
+from typing import Any, Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
@@ -40,6 +58,7 @@ from . import relift as _r
 __all__ = [
     "ELEMENTS",
     "IMPORT_PLAN_VERSION",
+    "NO_SHRINK",
     "ImportPatch",
     "RawImport",
     "decode_import_patch",
@@ -52,7 +71,7 @@ __all__ = [
 log = logging.getLogger("airssys_plugins.runtime")
 
 #: Bumped whenever what import_patch() rewrites changes.
-IMPORT_PLAN_VERSION: Final = 3
+IMPORT_PLAN_VERSION: Final = 4
 
 #: Imported interfaces left as given besides WASI's: the built-in ones whose functions take
 #: only short strings (a log line, a config key). A rewritten component's every new
@@ -60,8 +79,15 @@ IMPORT_PLAN_VERSION: Final = 3
 #: than such strings ever cost element by element.
 LEFT_AS_GIVEN: Final = (f"{HOST_PACKAGE}/log@", f"{HOST_PACKAGE}/config@")
 
+#: Guests whose ``cabi_realloc`` refuses to move or shrink a block (componentize-py's
+#: asserts ``old_ptr == NULL``; its trap message then needs stderr, mid-lowering, and the
+#: call traps): wasmtime shrinks the block it wrote a non-ASCII latin1 string into, so
+#: their results are left as given. Found by their runtime module's name.
+NO_SHRINK: Final = (b"componentize_py_runtime",)
+
 _STRING: Final = 0x73
 _U8: Final = 0x7D
+_LATIN1_UTF16: Final = b"\x02"  # the canon option string-encoding=latin1+utf16
 _U32: Final = 0x79
 #: List elements moved raw (their array code and size): s8 .. f64, not char and bool
 #: (their values need checks).
@@ -83,21 +109,36 @@ _WIT_NAMES: Final = {
 }  # fmt: skip
 
 
+#: Where a rewritten result's ``list<u8>`` became ``string``: True at such a list, None
+#: where nothing changed, else ``(kind, child masks...)`` for a list, option, result,
+#: tuple, record or variant holding one (kinds as in :data:`_KINDS`).
+Mask = bool | None | tuple[object, ...]
+
+
 @attrs.frozen
 class RawImport:
     """Imported ``interface#function`` whose list and string parameters arrive as a
     pointer and a length. ``params[i]`` is None for a parameter left as it was, else
-    the element's primitive code (0x73: a UTF-8 string, 0x7d: bytes)."""
+    the element's primitive code (0x73: a UTF-8 string, 0x7d: bytes). ``result``: None
+    when the result is as declared, else where its ``list<u8>`` became ``string``
+    (:data:`Mask`): the import is then lowered with ``string-encoding=latin1+utf16`` and
+    the host writes its result with ``lowerer(latin1=True)``."""
 
     interface: str
     function: str
     names: tuple[str, ...]
     params: tuple[int | None, ...]
+    result: Mask = None
 
     @property
     def arity(self) -> int:
         """Core-level parameter count wasmtime hands the host (two per raw one)."""
         return len(self.params) + sum(p is not None for p in self.params)
+
+    @property
+    def raw_params(self) -> bool:
+        """Whether any parameter arrives as a pointer and a length."""
+        return any(p is not None for p in self.params)
 
 
 @attrs.frozen
@@ -215,64 +256,286 @@ def _skip_decl(r: _r._Reader, depth: int) -> None:
         raise _r._Unsupported("declaration kind")
 
 
-def _rewrite_instance_type(
-    data: bytes, r: _r._Reader, strings: bool
-) -> tuple[bytes, dict[str, tuple[tuple[str, ...], tuple[int | None, ...]]]]:
-    """Read the instance type at ``r`` (after its 0x42): its bytes rewritten, and per
-    rewritten function export its original parameter names and raw element codes."""
-    out = bytearray()
-    n = r.u32()
-    out += _r._leb(n)
-    local_types: dict[int, tuple[object, ...]] = {}
+#: One imported function's rewrite: its original parameter names, raw element codes and
+#: result mask.
+_Found = tuple[tuple[str, ...], tuple[int | None, ...], Mask]
+
+#: Decoded deftypes of an instance type that results are rewritten through, by opcode.
+_KINDS: Final = {0x70: "list", 0x6B: "option", 0x6A: "result", 0x6F: "tuple", 0x72: "record",
+                 0x71: "variant"}  # fmt: skip
+#: Deftypes holding neither a string nor a list (enum, flags, own, borrow, resource).
+_PLAIN: Final = frozenset({0x6D, 0x6E, 0x69, 0x68, 0x3F})
+
+
+@attrs.define
+class _Decl:
+    """One declaration of an instance type: its bytes ``[start, end)``, and for a type
+    the deftype decoded (``kind``: a :data:`_KINDS` value, "func", "eq" (an exported type:
+    ``parts[0]`` is the type it equals), "plain", or "opaque": unknown here)."""
+
+    start: int
+    end: int
+    index: int | None = None  # the type index it defines
+    kind: str = ""
+    parts: list[_r.ValType | None] = attrs.Factory(list)  # what it is made of
+    names: list[str] = attrs.Factory(list)  # record fields, variant cases, exported name
+    params: list[tuple[str, _r.ValType]] = attrs.Factory(list)
+    result: _r.ValType | None = None
+    export: tuple[str, int] | None = None  # a function export: (name, its type index)
+
+
+def _read_decls(data: bytes, r: _r._Reader) -> tuple[list[_Decl], dict[int, _Decl]]:
+    decls: list[_Decl] = []
+    types: dict[int, _Decl] = {}
     n_types = 0
-    rewritten: dict[int, tuple[tuple[str, ...], tuple[int | None, ...]]] = {}
-    found: dict[str, tuple[tuple[str, ...], tuple[int | None, ...]]] = {}
-    for _ in range(n):
-        start = r.pos
+    for _ in range(r.u32()):
+        d = _Decl(r.pos, r.pos)
         kind = r.byte()
         if kind == 0x01:
-            head = r.pos
-            b = data[head]
-            if b == 0x70:
+            d.index = n_types
+            b = data[r.pos]
+            if b in _KINDS:
                 r.pos += 1
-                element = r.valtype()
-                local_types[n_types] = ("list", element)
-                out += data[start : r.pos]
+                d.kind = _KINDS[b]
+                if b in (0x70, 0x6B):
+                    d.parts = [r.valtype()]
+                elif b == 0x6A:
+                    d.parts = [r.casetype(), r.casetype()]
+                elif b == 0x6F:
+                    d.parts = [r.valtype() for _ in range(r.u32())]
+                elif b == 0x72:
+                    for _ in range(r.u32()):
+                        d.names.append(r.name())
+                        d.parts.append(r.valtype())
+                else:
+                    for _ in range(r.u32()):
+                        d.names.append(r.name())
+                        d.parts.append(r.casetype())
+                        if r.byte() != 0x00:
+                            raise _r._Unsupported("variant refines")
             elif b == 0x40:
                 r.pos += 1
-                params = [(r.name(), r.valtype()) for _ in range(r.u32())]
-                result_at = r.pos
-                _skip_result(r)
-                new = _rewrite_params(params, local_types, strings)
-                if new is None:
-                    out += data[start : r.pos]
-                else:
-                    encoded, names, codes = new
-                    rewritten[n_types] = (names, codes)
-                    out += b"\x01\x40" + encoded + data[result_at : r.pos]
+                d.kind = "func"
+                d.params = [(r.name(), r.valtype()) for _ in range(r.u32())]
+                if r.byte() == 0x00:
+                    d.result = r.valtype()
+                elif r.byte() != 0x00:
+                    raise _r._Unsupported("named results")
             else:
+                d.kind = "plain" if b in _PLAIN else "opaque"
                 _skip_deftype(r)
-                out += data[start : r.pos]
+            types[n_types] = d
             n_types += 1
         elif kind == 0x02:
-            n_types += _skip_alias(r) == 0x03
-            out += data[start : r.pos]
+            if _skip_alias(r) == 0x03:
+                d.index, d.kind = n_types, "opaque"
+                types[n_types] = d
+                n_types += 1
         elif kind == 0x04:
             name = r.extern_name()
             desc = r.pos
             sort = r.byte()
             if sort == 0x01:
-                t = r.u32()
-                if t in rewritten:
-                    found[name] = rewritten[t]
+                d.export = (name, r.u32())
             else:
                 r.pos = desc
-                sort = _r._externdesc(r)
-                n_types += sort == 0x03
-            out += data[start : r.pos]
+                if _r._externdesc(r) == 0x03:
+                    d.index, d.kind = n_types, "opaque"
+                    r2 = _r._Reader(data, desc + 1, r.pos)
+                    if r2.byte() == 0x00:  # (eq N): the same type, named
+                        d.kind, d.parts = "eq", [("ref", r2.u32())]
+                    d.names = [name]
+                    types[n_types] = d
+                    n_types += 1
         else:
             raise _r._Unsupported("instance declaration")
+        d.end = r.pos
+        decls.append(d)
+    return decls, types
+
+
+class _Types:
+    """Questions about the value types of one instance type."""
+
+    def __init__(self, types: dict[int, _Decl]):
+        self.types = types
+
+    def base(self, vt: _r.ValType | None) -> _Decl | None:
+        """The definition ``vt`` names, past exported names; None for a primitive."""
+        ref: object = vt
+        for _ in range(32):
+            if not isinstance(ref, tuple):
+                return None
+            d = self.types.get(ref[1]) if isinstance(ref[1], int) else None
+            if d is None:
+                break
+            if d.kind != "eq":
+                return d
+            ref = d.parts[0]
+        raise _r._Unsupported("unknown type")
+
+    def mask(self, vt: _r.ValType | None, path: set[int], depth: int = 0) -> Mask:
+        """Where ``vt`` holds a ``list<u8>`` (:data:`Mask`); each definition holding one
+        (to be rewritten) is added to ``path``. _Unsupported for an unknown type."""
+        if depth > 32:
+            raise _r._Unsupported("type too deep")
+        if vt is None or isinstance(vt, int):
+            return None
+        d = self.base(vt)
+        assert d is not None
+        if d.kind == "plain":
+            return None
+        if d.kind not in _KINDS.values():
+            raise _r._Unsupported("a result of a type not known here")
+        if d.kind == "list" and d.parts[0] == _U8:
+            return True
+        masks = [self.mask(c, path, depth + 1) for c in d.parts]
+        if all(m is None for m in masks):
+            return None
+        assert d.index is not None
+        path.add(d.index)
+        return (d.kind, *masks)
+
+
+def _refs(decls: list[_Decl], t: _Types) -> dict[int, set[tuple[str, int]]]:
+    """Per type definition: who names it (("type", index) or ("param"/"result", func
+    type index)), exported names followed to what they name."""
+    refs: dict[int, set[tuple[str, int]]] = {}
+
+    def note(vt: _r.ValType | None, who: tuple[str, int]) -> None:
+        try:
+            d = t.base(vt)
+        except _r._Unsupported:
+            return
+        if d is not None and d.index is not None:
+            refs.setdefault(d.index, set()).add(who)
+
+    for d in decls:
+        if d.index is None:
+            continue
+        if d.kind == "func":
+            for _, vt in d.params:
+                note(vt, ("param", d.index))
+            note(d.result, ("result", d.index))
+        elif d.kind in _KINDS.values():
+            for c in d.parts:
+                note(c, ("type", d.index))
+    return refs
+
+
+def _rewrite_instance_type(
+    data: bytes,
+    r: _r._Reader,
+    strings: bool,
+    results: Collection[str] = (),
+    aliased: Collection[str] = (),
+) -> tuple[bytes, dict[str, _Found]]:
+    """Read the instance type at ``r`` (after its 0x42): its bytes rewritten, and per
+    rewritten function export its original parameter names, raw element codes and
+    result mask. ``results``: the functions whose ``list<u8>`` results may become
+    strings (their lowers allow latin1); ``aliased``: its type names the component
+    uses outside it (types it defines there are never rewritten)."""
+    decls, types = _read_decls(data, r)
+    t = _Types(types)
+    local_types: dict[int, tuple[object, ...]] = {
+        i: ("list", d.parts[0]) for i, d in types.items() if d.kind == "list"
+    }
+    names_of: dict[int, list[str]] = {}
+    for d in decls:
+        if d.export is not None:
+            names_of.setdefault(d.export[1], []).append(d.export[0])
+    params: dict[int, tuple[bytes, tuple[str, ...], tuple[int | None, ...]] | None] = {}
+    masks: dict[int, tuple[Mask, set[int]]] = {}
+    for i, d in types.items():
+        if d.kind != "func" or i not in names_of:
+            continue
+        params[i] = _rewrite_params(d.params, local_types, strings)
+        if d.result is None or not all(n in results for n in names_of[i]):
+            continue
+        # (strings among its parameters are lifted as latin1 too: the host reads them
+        # back as UTF-8, see callbacks)
+        try:
+            path: set[int] = set()
+            mask = t.mask(d.result, path)
+        except _r._Unsupported:
+            continue
+        if mask is not None:
+            masks[i] = (mask, path)
+    # A definition on a rewritten result's path is rewritten in place: only when nothing
+    # but rewritten results (and definitions so rewritten) names it.
+    refs = _refs(decls, t)
+    named = {i for i, d in types.items() if d.kind == "eq" and d.names[0] in aliased}
+    outside = set()
+    for i in named:
+        base = t.base(("ref", i))
+        if base is not None and base.index is not None:
+            outside.add(base.index)
+    while True:
+        path_types = set().union(*(p for _, p in masks.values()))
+        allowed = {("result", f) for f in masks} | {("type", k) for k in path_types}
+        bad = {k for k in path_types if k in outside or not refs.get(k, set()) <= allowed}
+        if not bad:
+            break
+        masks = {f: mp for f, mp in masks.items() if not mp[1] & bad}
+    # the bytes, rewritten
+    out = bytearray(_r._leb(len(decls)))
+    found: dict[str, _Found] = {}
+    for d in decls:
+        if d.index in path_types:
+            out += _encode_rewritten(d, t)
+        elif d.kind == "func" and (params.get(d.index) or d.index in masks):  # type: ignore[arg-type]
+            assert d.index is not None
+            new = params[d.index]
+            mask = masks[d.index][0] if d.index in masks else None
+            encoded = new[0] if new is not None else _encode_params(d.params)
+            if new is not None:
+                codes: tuple[int | None, ...] = new[2]
+            else:
+                codes = (None,) * len(d.params)
+            result = _STRING if mask is True else d.result
+            out += b"\x01\x40" + encoded + _encode_result(result)
+            for name in names_of[d.index]:
+                found[name] = (tuple(n for n, _ in d.params), codes, mask)
+        else:
+            out += data[d.start : d.end]
     return bytes(out), found
+
+
+def _encode_params(params: list[tuple[str, _r.ValType]]) -> bytes:
+    return _r._leb(len(params)) + b"".join(_r._name(n) + _valtype(vt) for n, vt in params)
+
+
+def _encode_result(vt: _r.ValType | None) -> bytes:
+    return b"\x01\x00" if vt is None else b"\x00" + _valtype(vt)
+
+
+def _encode_rewritten(d: _Decl, t: _Types) -> bytes:
+    """Definition ``d`` with every ``list<u8>`` it names directly replaced by ``string``."""
+
+    def swap(vt: _r.ValType | None) -> _r.ValType | None:
+        b = t.base(vt) if isinstance(vt, tuple) else None
+        return _STRING if b is not None and b.kind == "list" and b.parts[0] == _U8 else vt
+
+    def case(vt: _r.ValType | None) -> bytes:
+        return b"\x00" if vt is None else b"\x01" + _valtype(vt)
+
+    op = {v: k for k, v in _KINDS.items()}[d.kind]
+    out = bytearray(b"\x01" + bytes([op]))
+    if d.kind in ("list", "option"):
+        out += _valtype(swap(d.parts[0]))  # type: ignore[arg-type]
+    elif d.kind == "result":
+        out += case(swap(d.parts[0])) + case(swap(d.parts[1]))
+    elif d.kind == "tuple":
+        out += _r._leb(len(d.parts)) + b"".join(_valtype(swap(p)) for p in d.parts)  # type: ignore[arg-type]  # fmt: skip
+    elif d.kind == "record":
+        out += _r._leb(len(d.parts))
+        for name, vt in zip(d.names, d.parts, strict=True):
+            out += _r._name(name) + _valtype(swap(vt))  # type: ignore[arg-type]
+    else:
+        out += _r._leb(len(d.parts))
+        for name, vt in zip(d.names, d.parts, strict=True):
+            out += _r._name(name) + case(swap(vt)) + b"\x00"
+    return bytes(out)
 
 
 def _skip_result(r: _r._Reader) -> None:
@@ -364,7 +627,9 @@ def _import_patch(
     imported: dict[int, str] = {}  # instance index -> import name
     imported_types: dict[int, str] = {}  # type index -> import name
     func_of: dict[int, tuple[str, str]] = {}  # component func -> (import name, function)
-    lowers: list[tuple[int, list[bytes]]] = []
+    #: (component func, its options, section index, the options' (start, end))
+    lowers: list[tuple[int, list[bytes], int, int, int]] = []
+    aliased: dict[str, set[str]] = {}  # import name -> its type names aliased here
     for_strings = True
     while top.pos < top.end:
         head = top.pos
@@ -420,6 +685,8 @@ def _import_patch(
                     name = r.name()
                     if sort == 0x01 and target == 0x00 and inst in imported:
                         func_of[c.n_funcs] = (imported[inst], name)
+                    elif sort == 0x03 and target == 0x00 and inst in imported:
+                        aliased.setdefault(imported[inst], set()).add(name)
                 _r._count(c, sort)
         elif sid == 8:
             for _ in range(r.u32()):
@@ -433,7 +700,9 @@ def _import_patch(
                 elif op == 0x01:
                     r.byte()
                     func = r.u32()
-                    lowers.append((func, _r._canon_options(r, view)))
+                    at = r.pos
+                    options = _r._canon_options(r, view)
+                    lowers.append((func, options, len(sections) - 1, at, r.pos))
                 elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new/drop/rep, drop async
                     r.u32()
                 elif op == 0x06:  # subtask.cancel async?
@@ -461,7 +730,7 @@ def _import_patch(
     # Which imported functions every lower names the one memory for, with UTF-8 strings.
     lowered: dict[tuple[str, str], bool] = {}  # -> strings lowered as UTF-8
     memories: set[int] = set()
-    for func, options in lowers:
+    for func, options, *_ in lowers:
         key = func_of.get(func)
         if key is None:
             continue
@@ -479,6 +748,23 @@ def _import_patch(
     if len(memories) != 1:
         return None
     mem = memories.pop()
+    # Whose results may become latin1 strings: every lower names the memory and an
+    # allocator, with UTF-8 strings (or, nested, the inner component's rewrite says so).
+    latin1: dict[tuple[str, str], bool] = {}
+    for func, options, *_ in lowers:
+        key = func_of.get(func)
+        if key is not None:
+            codes_ = {o[0] for o in options}
+            ok = 0x04 in codes_ and not codes_ & {0x01, 0x02}
+            ok = ok and any(o[0] == 0x03 and _r._Reader(o, 1).u32() == mem for o in options)
+            latin1[key] = latin1.get(key, True) and ok
+    if any(marker in data for marker in NO_SHRINK):
+        latin1 = {}
+    if require is not None:
+        if latin1:  # lowered here too: not the layout this knows
+            latin1 = {k: False for k in latin1}
+        else:
+            latin1 = {(f.interface, f.function): f.result is not None for f in require.functions}
     splices: dict[int, list[tuple[int, int, bytes]]] = {}
     functions: list[RawImport] = []
     for t, (section, start, end) in instance_types.items():
@@ -486,14 +772,15 @@ def _import_patch(
         if not iface or (only is not None and iface not in only):
             continue
         r = _r._Reader(view, start + 1, end)
-        new, found = _rewrite_instance_type(data, r, for_strings)
+        results = {f for (i, f), ok in latin1.items() if i == iface and ok}
+        new, found = _rewrite_instance_type(data, r, for_strings, results, aliased.get(iface, ()))
         keep = {}
-        for fname, (names, codes) in found.items():
+        for fname, (names, codes, mask) in found.items():
             ok = (iface, fname) in lowered and lowered[(iface, fname)] is not False
             if not ok or (_STRING in codes and not lowered[(iface, fname)]):
                 keep[fname] = True  # lowered with another memory or encoding
                 continue
-            functions.append(RawImport(iface, fname, names, codes))
+            functions.append(RawImport(iface, fname, names, codes, mask))
         if keep:  # all functions of a type or none: redo with those left out
             functions = [f for f in functions if f.interface != iface]
             continue
@@ -503,8 +790,15 @@ def _import_patch(
         return None
     if require is not None and set(functions) != set(require.functions):
         return None
+    # The lowers of functions whose results became strings: string-encoding=latin1+utf16.
+    by_result = {(f.interface, f.function) for f in functions if f.result is not None}
+    for func, options, section, at, stop in lowers:
+        if func_of.get(func) in by_result:
+            kept = [o for o in options if o[0] not in _r._ENCODINGS] + [_LATIN1_UTF16]
+            splices.setdefault(section, []).append((at, stop, _r._leb(len(kept)) + b"".join(kept)))
     out: list[tuple[int, int, bytes]] = []
     for section, parts in sorted(splices.items()):
+        parts.sort()
         sid, head, end = sections[section]
         r = _r._Reader(view, head + 1, end)
         size = r.u32()
@@ -575,7 +869,69 @@ def original_sig(sig: wit.FuncSig, raw: RawImport) -> wit.FuncSig | None:
         i += 2
     if i != len(params):
         return None
-    return attrs.evolve(sig, params=tuple(out))
+    result = sig.result
+    if raw.result is not None:
+        result = _original_result(sig.result, raw.result)
+        if result is None:
+            return None
+    return attrs.evolve(sig, params=tuple(out), result=result)
+
+
+def _original_result(t: wit.WitType | None, mask: object) -> wit.WitType | None:
+    """``t`` (a rewritten result, as wasmtime reports it) with the strings ``mask`` marks
+    as ``list<u8>`` again; None when ``t`` is not shaped as ``mask`` says."""
+    if mask is None:
+        return t
+    if mask is True:
+        return wit.ListT(wit.Prim("u8")) if t == wit.Prim("string") else None
+    if not isinstance(mask, tuple) or t is None:
+        return None
+    kind, *masks = mask
+
+    def each(types: tuple[wit.WitType | None, ...]) -> list[Any] | None:
+        if len(types) != len(masks):
+            return None
+        out = [_original_result(c, m) for c, m in zip(types, masks, strict=True)]
+        ok = all(o is not None or c is None for o, c in zip(out, types, strict=True))
+        return out if ok else None
+
+    if kind == "list" and isinstance(t, wit.ListT):
+        parts = each((t.element,))
+        return None if parts is None else attrs.evolve(t, element=parts[0])
+    if kind == "option" and isinstance(t, wit.OptionT):
+        parts = each((t.inner,))
+        return None if parts is None else attrs.evolve(t, inner=parts[0])
+    if kind == "result" and isinstance(t, wit.ResultT):
+        parts = each((t.ok, t.err))
+        return None if parts is None else attrs.evolve(t, ok=parts[0], err=parts[1])
+    if kind == "tuple" and isinstance(t, wit.TupleT):
+        parts = each(t.elements)
+        return None if parts is None else attrs.evolve(t, elements=tuple(parts))
+    if kind == "record" and isinstance(t, wit.RecordT):
+        parts = each(tuple(ft for _, ft in t.fields))
+        if parts is None:
+            return None
+        fields = tuple((n, ft) for (n, _), ft in zip(t.fields, parts, strict=True))
+        return attrs.evolve(t, fields=fields)
+    if kind == "variant" and isinstance(t, wit.VariantT):
+        parts = each(tuple(ct for _, ct in t.cases))
+        if parts is None:
+            return None
+        cases = tuple((n, ct) for (n, _), ct in zip(t.cases, parts, strict=True))
+        return attrs.evolve(t, cases=cases)
+    return None
+
+
+def _mask_data(mask: object) -> object:
+    return [_mask_data(m) for m in mask] if isinstance(mask, tuple) else mask
+
+
+def _mask_of(data: object, depth: int = 0) -> Mask:
+    if data is None or data is True:
+        return data
+    if depth > 32 or not isinstance(data, list) or not data or data[0] not in _KINDS.values():
+        raise ValueError(f"not a result mask: {data!r:.60}")
+    return (data[0], *(_mask_of(d, depth + 1) for d in data[1:]))
 
 
 # ------------------------------------------------------------------ plans on disk
@@ -589,8 +945,8 @@ def encode_import_patch(patch: ImportPatch | None) -> tuple[object, bytes]:
         "version": IMPORT_PLAN_VERSION,
         "memory": patch.memory,
         "splices": [[s, e, len(b)] for s, e, b in patch.splices],
-        "functions": [[f.interface, f.function, list(f.names), list(f.params)]
-                      for f in patch.functions],
+        "functions": [[f.interface, f.function, list(f.names), list(f.params),
+                       _mask_data(f.result)] for f in patch.functions],
     }  # fmt: skip
     return meta, b"".join(b for _, _, b in patch.splices)
 
@@ -611,8 +967,8 @@ def decode_import_patch(meta: object, blob: bytes) -> ImportPatch | None:
             raise ValueError("import plan sections do not add up")
         functions = tuple(
             RawImport(str(i), str(f), tuple(str(x) for x in names),
-                      tuple(None if c is None else int(c) for c in codes))
-            for i, f, names, codes in meta["functions"]
+                      tuple(None if c is None else int(c) for c in codes), _mask_of(mask))
+            for i, f, names, codes, mask in meta["functions"]
         )  # fmt: skip
         return ImportPatch(tuple(splices), functions, int(meta["memory"]))
     except (TypeError, ValueError, KeyError) as exc:

@@ -1,6 +1,6 @@
 // C guest for tests/test_raw_imports.py, written against the canonical ABI by hand (no
-// wit-bindgen here): each export hands its argument buffer to the host; post-returns
-// reset the bump allocator.
+// wit-bindgen here): each export hands its argument buffer to the host (give-back and
+// give-blob-back: what a host function returned); post-returns reset the bump allocator.
 typedef unsigned int u32;
 typedef unsigned char u8;
 extern u8 __heap_base;
@@ -39,3 +39,29 @@ u32 send_text(u8 *text, u32 len) { return host_take_text(text, len); }
 
 __attribute__((export_name("cabi_post_test:rawimports/relay@1.0.0#send-text")))
 void send_text_post(u32 r) { (void)r; heap = 0; }
+
+// results are written at a return pointer: (ptr, len); a blob is name (ptr, len), data (ptr, len)
+__attribute__((import_module("test:rawimports/host@1.0.0"), import_name("give")))
+extern void host_give(u32 n, u32 *ret);
+__attribute__((import_module("test:rawimports/host@1.0.0"), import_name("give-blob")))
+extern void host_give_blob(u32 n, u32 *ret);
+
+__attribute__((export_name("test:rawimports/relay@1.0.0#give-back")))
+u32 give_back(u32 n) {
+    u32 ret[2];
+    host_give(n, ret);
+    return host_take((u8 *)ret[0], ret[1]);
+}
+
+__attribute__((export_name("cabi_post_test:rawimports/relay@1.0.0#give-back")))
+void give_back_post(u32 r) { (void)r; heap = 0; }
+
+__attribute__((export_name("test:rawimports/relay@1.0.0#give-blob-back")))
+u32 give_blob_back(u32 n) {
+    u32 ret[4];
+    host_give_blob(n, ret);
+    return host_take_text((u8 *)ret[0], ret[1]) + host_take((u8 *)ret[2], ret[3]);
+}
+
+__attribute__((export_name("cabi_post_test:rawimports/relay@1.0.0#give-blob-back")))
+void give_blob_back_post(u32 r) { (void)r; heap = 0; }

@@ -1,4 +1,5 @@
-"""componentize-py guest for tests/test_raw_imports.py: hands its argument to the host."""
+"""componentize-py guest for tests/test_raw_imports.py: hands its argument to the host
+(give-back, give-blob-back: what a host function returned)."""
 
 from wit_world import exports
 from wit_world.imports import host
@@ -10,3 +11,10 @@ class Relay(exports.Relay):
 
     def send_text(self, text: str) -> int:
         return host.take_text(text)
+
+    def give_back(self, n: int) -> int:
+        return host.take(host.give(n))
+
+    def give_blob_back(self, n: int) -> int:
+        blob = host.give_blob(n)
+        return host.take_text(blob.name) + host.take(blob.data)

@@ -41,6 +41,15 @@ pub mod host {
         fn wit_import_take(ptr: *const u8, len: usize) -> i32;
         #[link_name = "take-text"]
         fn wit_import_take_text(ptr: *const u8, len: usize) -> i32;
+        #[link_name = "give"]
+        fn wit_import_give(n: i32, ret: *mut usize);
+        #[link_name = "give-blob"]
+        fn wit_import_give_blob(n: i32, ret: *mut usize);
+    }
+
+    pub struct Blob {
+        pub name: String,
+        pub data: Vec<u8>,
     }
 
     pub fn take(data: &[u8]) -> u32 {
@@ -50,6 +59,26 @@ pub mod host {
     pub fn take_text(text: &str) -> u32 {
         unsafe { wit_import_take_text(text.as_ptr(), text.len()) as u32 }
     }
+
+    pub fn give(n: u32) -> Vec<u8> {
+        let mut ret = [0usize; 2];
+        unsafe {
+            wit_import_give(n as i32, ret.as_mut_ptr());
+            Vec::from_raw_parts(ret[0] as *mut u8, ret[1], ret[1])
+        }
+    }
+
+    pub fn give_blob(n: u32) -> Blob {
+        let mut ret = [0usize; 4];
+        unsafe {
+            wit_import_give_blob(n as i32, ret.as_mut_ptr());
+            let name = Vec::from_raw_parts(ret[0] as *mut u8, ret[1], ret[1]);
+            Blob {
+                name: String::from_utf8_unchecked(name),
+                data: Vec::from_raw_parts(ret[2] as *mut u8, ret[3], ret[3]),
+            }
+        }
+    }
 }
 
 pub mod exports {
@@ -57,6 +86,18 @@ pub mod exports {
     pub trait Guest {
         fn send(data: Vec<u8>) -> u32;
         fn send_text(text: String) -> u32;
+        fn give_back(n: u32) -> u32;
+        fn give_blob_back(n: u32) -> u32;
+    }
+
+    #[export_name = "test:rawimports/relay@1.0.0#give-back"]
+    unsafe extern "C" fn export_give_back(n: i32) -> i32 {
+        <super::Plugin as Guest>::give_back(n as u32) as i32
+    }
+
+    #[export_name = "test:rawimports/relay@1.0.0#give-blob-back"]
+    unsafe extern "C" fn export_give_blob_back(n: i32) -> i32 {
+        <super::Plugin as Guest>::give_blob_back(n as u32) as i32
     }
 
     #[export_name = "test:rawimports/relay@1.0.0#send"]
@@ -82,5 +123,14 @@ impl exports::Guest for Plugin {
 
     fn send_text(text: String) -> u32 {
         host::take_text(&text)
+    }
+
+    fn give_back(n: u32) -> u32 {
+        host::take(&host::give(n))
+    }
+
+    fn give_blob_back(n: u32) -> u32 {
+        let blob = host::give_blob(n);
+        host::take_text(&blob.name).wrapping_add(host::take(&blob.data))
     }
 }
