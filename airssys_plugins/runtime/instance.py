@@ -834,7 +834,7 @@ def _find_import_memory(self: PluginInstance) -> None:
     """Find a new instance's memory before the guest runs (its raw imports read it during
     host calls, when the host cannot call the guest's probe)."""
     imports = self.raw_imports
-    if imports is None:
+    if imports is None or not imports.needs_memory:  # latin1 results only: no memory read
         return
     imports.mem = None
     assert self.image.raw_probe is not None
