@@ -227,20 +227,24 @@ def _skip_deftype(r: _r._Reader, depth: int = 0) -> None:
         raise _r._Unsupported(f"type opcode 0x{b:02x}")
 
 
-def _skip_alias(r: _r._Reader) -> int:
+def _read_alias(r: _r._Reader) -> tuple[int, int, int, str | None]:
+    """One alias: its sort, its target (0x00 an instance export, 0x01 a core instance
+    export, 0x02 outer), the instance and the export name (outer: the count and None)."""
     sort = r.byte()
     if sort == 0x00:
         r.byte()
     target = r.byte()
     if target == 0x02:
+        count = r.u32()
         r.u32()
-        r.u32()
-    elif target in (0x00, 0x01):
-        r.u32()
-        r.name()
-    else:
-        raise _r._Unsupported("alias target")
-    return sort
+        return sort, target, count, None
+    if target in (0x00, 0x01):
+        return sort, target, r.u32(), r.name()
+    raise _r._Unsupported("alias target")
+
+
+def _skip_alias(r: _r._Reader) -> int:
+    return _read_alias(r)[0]
 
 
 def _skip_decl(r: _r._Reader, depth: int) -> None:
@@ -673,20 +677,12 @@ def _import_patch(
                 _r._count(c, sort)
         elif sid == 6:
             for _ in range(r.u32()):
-                sort = r.byte()
-                if sort == 0x00:
-                    r.byte()
-                target = r.byte()
-                if target == 0x02:
-                    r.u32()
-                    r.u32()
-                else:
-                    inst = r.u32()
-                    name = r.name()
-                    if sort == 0x01 and target == 0x00 and inst in imported:
-                        func_of[c.n_funcs] = (imported[inst], name)
-                    elif sort == 0x03 and target == 0x00 and inst in imported:
-                        aliased.setdefault(imported[inst], set()).add(name)
+                sort, target, inst, export = _read_alias(r)
+                if target == 0x00 and export is not None and inst in imported:
+                    if sort == 0x01:
+                        func_of[c.n_funcs] = (imported[inst], export)
+                    elif sort == 0x03:
+                        aliased.setdefault(imported[inst], set()).add(export)
                 _r._count(c, sort)
         elif sid == 8:
             for _ in range(r.u32()):
