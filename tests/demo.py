@@ -49,6 +49,23 @@ class DemoHooks:
         """Recurse without end."""
 
 
+class AddOnlyHooks:
+    """DemoHooks' add_one alone: with :class:`PickTooHooks` added after a load, the
+    contract changes under a loaded component."""
+
+    @hookspec
+    def add_one(self, x: u32) -> u32:  # type: ignore[empty-body]
+        ...
+
+
+class PickTooHooks:
+    """DemoHooks' pick, added to an :class:`AddOnlyHooks` manager later."""
+
+    @hookspec(firstresult=True)
+    def pick(self, x: u32) -> u32 | None:
+        """Answer only for the plugin's own number."""
+
+
 WIT_FUNCS = {
     "add-one": "add-one: func(x: u32) -> u32;",
     "pick": "pick: func(x: u32) -> option<u32>;",

@@ -34,7 +34,7 @@ from airssys_plugins.discovery.sources import discover_plugins
 from airssys_plugins.runtime import ComponentImage, engine
 from airssys_plugins.runtime import instance as _instance
 
-from .demo import PACKAGE, DemoHooks
+from .demo import PACKAGE, AddOnlyHooks, DemoHooks, PickTooHooks
 
 Demo = Callable[..., Path]
 ROOT = Path(__file__).resolve().parent.parent
@@ -370,22 +370,12 @@ def test_what_loads_remember_follows_the_contract_and_the_options(
     matched, other options are applied, and the plugins' calls stay their own."""
     pm = pluggy.PluginManager("demo")
 
-    class AddOnly:
-        @pluggy.HookspecMarker("demo")
-        def add_one(self, x: u32) -> u32:  # type: ignore[empty-body]
-            ...
-
-    class PickToo:
-        @pluggy.HookspecMarker("demo")(firstresult=True)
-        def pick(self, x: u32) -> u32 | None:
-            """Answer only for the plugin's own number."""
-
-    pm.add_hookspecs(AddOnly)
+    pm.add_hookspecs(AddOnlyHooks)
     wasm = demo(k=6, funcs=["add-one", "pick"])
     with PluginHost(pm, package=PACKAGE) as host:
         first = host.load(wasm, name="first")
         assert sorted(first.hooks) == ["add_one"]
-        pm.add_hookspecs(PickToo)  # pick is a hook now
+        pm.add_hookspecs(PickTooHooks)  # pick is a hook now
         second = host.load(wasm, name="second", hooks={"add_one": HookOptions(trylast=True)})
         assert sorted(second.hooks) == ["add_one", "pick"]
         assert pm.hook.pick(x=6) == 60

@@ -20,11 +20,10 @@ from airssys_plugins import (
     Reliability,
     RestartPolicy,
     release_compiled,
-    u32,
 )
 from airssys_plugins.host import bridge
 
-from .demo import PACKAGE, DemoHooks
+from .demo import PACKAGE, AddOnlyHooks, DemoHooks, PickTooHooks
 
 Demo = Callable[..., Path]
 
@@ -92,17 +91,7 @@ def test_the_shared_maker_follows_the_options_and_the_contract(
     wasm = demo(k=5, funcs=["add-one", "pick"])
     pm = pluggy.PluginManager("demo")
 
-    class AddOnly:
-        @pluggy.HookspecMarker("demo")
-        def add_one(self, x: u32) -> u32:  # type: ignore[empty-body]
-            ...
-
-    class PickToo:
-        @pluggy.HookspecMarker("demo")(firstresult=True)
-        def pick(self, x: u32) -> u32 | None:
-            """Answer only for the plugin's own number."""
-
-    pm.add_hookspecs(AddOnly)
+    pm.add_hookspecs(AddOnlyHooks)
     with PluginHost(pm, package=PACKAGE) as host:
         plain = host.load(wasm, name="plain")
         first = host.load(wasm, name="first", hooks={"add_one": HookOptions(tryfirst=True)})
@@ -110,7 +99,7 @@ def test_the_shared_maker_follows_the_options_and_the_contract(
         impls = {i.plugin_name: i for i in pm.hook.add_one.get_hookimpls()}
         assert impls["first"].tryfirst
         assert not impls["plain"].tryfirst
-        pm.add_hookspecs(PickToo)  # the contract is made again: new hook objects
+        pm.add_hookspecs(PickTooHooks)  # the contract is made again: new hook objects
         later = host.load(wasm, name="later")
         assert later.add_one.__dict__ is not plain.add_one.__dict__
         assert sorted(later.hooks) == ["add_one", "pick"]
