@@ -35,7 +35,6 @@ writes the numbers.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics
@@ -51,9 +50,10 @@ sys.path.insert(0, str(REPO))
 
 from airssys_plugins import Capabilities, PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
-from airssys_plugins.contract.annotations import Ok, Result, u16, u32, u64  # noqa: E402
+from airssys_plugins.contract.annotations import Ok, Result, u32, u64  # noqa: E402
 from airssys_plugins.runtime import image as _image  # noqa: E402
 from airssys_plugins.runtime import rawbytes  # noqa: E402
+from tests.raw_imports_records import Blob, Header, Request, Response  # noqa: E402
 
 GUEST = REPO / "tests" / "guests" / "raw-imports"
 HOST = "test:rawimports/host@1.0.0"
@@ -80,33 +80,6 @@ class Hooks:
     @spec
     @wit_binding(f"{OPS}#grow")
     def grow(self, pages: u32) -> u32: ...
-
-
-@dataclasses.dataclass
-class Blob:
-    name: str
-    data: bytes
-
-
-@dataclasses.dataclass
-class Header:
-    name: str
-    value: str
-
-
-@dataclasses.dataclass
-class Request:
-    method: str
-    url: str
-    headers: list[Header]
-    body: bytes
-
-
-@dataclasses.dataclass
-class Response:
-    status: u16
-    headers: list[Header]
-    body: bytes
 
 
 #: What give(n) returns a prefix of (set by main()).

@@ -12,7 +12,6 @@ on; guests from every toolchain here call a host function with bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.contract import wit
-from airssys_plugins.contract.annotations import Err, Ok, Result, u16, u32, u64
+from airssys_plugins.contract.annotations import Err, Ok, Result, u32, u64
 from airssys_plugins.runtime import callbacks, rawbytes
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
@@ -42,6 +41,8 @@ from airssys_plugins.runtime.rawimports import (
     encode_import_patch,
     import_patch,
 )
+
+from .raw_imports_records import Blob, Header, Request, Response
 
 GUESTS = Path(__file__).parent / "guests"
 HOST = "test:rawimports/host@1.0.0"
@@ -130,33 +131,6 @@ class RelayHooks:
     @spec
     @wit_binding(f"{RELAY}#give-blob-back")
     def give_blob_back(self, n: u32) -> u32: ...
-
-
-@dataclasses.dataclass
-class Blob:
-    name: str
-    data: bytes
-
-
-@dataclasses.dataclass
-class Header:
-    name: str
-    value: str
-
-
-@dataclasses.dataclass
-class Request:
-    method: str
-    url: str
-    headers: list[Header]
-    body: bytes
-
-
-@dataclasses.dataclass
-class Response:
-    status: u16
-    headers: list[Header]
-    body: bytes
 
 
 #: The name give-blob returns next to its bytes: a real string, not only latin1.
