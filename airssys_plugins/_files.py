@@ -13,7 +13,6 @@ while the file is unchanged, see :func:`known_digest`) before deciding to read i
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import threading
@@ -263,6 +262,8 @@ class RegularFile:
     def sha256(self) -> str:
         """The file's SHA-256 (hex), read in 1 MiB chunks (no copy of the file is kept);
         remembered for its key when the file did not change while it was hashed."""
+        import hashlib
+
         digest = hashlib.sha256()
         buf = bytearray(_HASH_CHUNK)
         view = memoryview(buf)

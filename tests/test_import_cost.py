@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The basic path: pluggy, the hookspecs, a host, one warm Python plugin, one call.
 BASIC_PATH = """
-import json, sys
+import sys
 import pluggy
 from airssys_plugins import PluginHost
 from tests.kitchen_hooks import KitchenHooks, PACKAGE
@@ -61,6 +61,15 @@ NOT_ON_BASIC_PATH = (
     "zipfile",
     # the default data directory (found when a plugin's data or kv needs it)
     "platformdirs",
+    # serializers and digests: the cache's notes are marshal's, a file's digest is the
+    # digest index's, signatures and the audit log's JSON are made only when asked for
+    "hashlib",
+    "_hashlib",
+    "pickle",
+    "json",
+    "base64",
+    "difflib",
+    "queue",
     # our own modules of other features
     "airssys_plugins.authoring",
     "airssys_plugins.cli",
@@ -97,7 +106,7 @@ def import_chains(importtime: str) -> dict[str, str]:
 def run_fresh(code: str) -> tuple[set[str], dict[str, str], str]:
     """Run ``code`` in a new interpreter; the modules it left in ``sys.modules``, the
     import chain of each, and its last line of output."""
-    code += "\nprint(json.dumps(sorted(sys.modules)))\n"
+    code += "\n_modules = sorted(sys.modules)\nimport json\nprint(json.dumps(_modules))\n"
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
@@ -263,7 +272,7 @@ def test_the_basic_path_imports_logging_only_to_show_a_record(basic_path: str) -
         "print(imported, before, 'logging' in sys.modules, log.isEnabledFor(_log.INFO))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code + "\nprint(json.dumps(sorted(sys.modules)))\n"],
+        [sys.executable, "-c", code + "\nimport json\nprint(json.dumps(sorted(sys.modules)))\n"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -341,9 +341,10 @@ def test_the_rewrite_is_kept_beside_the_compile_cache(private_cache: Path) -> No
     image = ComponentImage.load("g", data)
     assert image.raw_imports
     plan_file = private_cache / f"{image.sha256}-r{rawbytes.EXPORT_PLAN_VERSION}.plan"
-    kept = rawbytes.decode_export_plan(plan_file.read_bytes())
+    noted = _image._read_export_note(plan_file.read_bytes())
+    assert noted is not None
+    kept = noted[0]
     assert kept == rawbytes.export_tail(data)
-    assert kept is not None
     assert kept.imports is not None
     assert {(f.interface, f.function) for f in kept.imports.functions} == set(image.raw_imports)
 

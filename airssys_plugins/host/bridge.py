@@ -691,8 +691,6 @@ def unbound_hooks(
     """The hooks bound to existing WIT that a component with ``exports`` leaves out (not in
     ``implemented``), each with the export it may have meant. Generated hooks are left out:
     a component implements any subset of those by design."""
-    import difflib  # imported on first use: most loads leave no hook unbound
-
     exported = [(i, f) for i, f in exports]
     shown = [f if i is None else f"{i}#{f}" for i, f in exported]
     notes = []
@@ -703,8 +701,13 @@ def unbound_hooks(
         same_function = [
             text for (_, f), text in zip(exported, shown, strict=True) if f == hook.binding.function
         ]
-        close = difflib.get_close_matches(want, shown, n=1, cutoff=0.8)
-        guess = same_function[0] if same_function else (close[0] if close else None)
+        if same_function:
+            guess: str | None = same_function[0]
+        else:
+            import difflib  # imported on first use: most unbound hooks name a function
+
+            close = difflib.get_close_matches(want, shown, n=1, cutoff=0.8)
+            guess = close[0] if close else None
         notes.append(UnboundHook(name, hook.binding, guess))
     return notes
 

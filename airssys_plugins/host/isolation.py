@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import queue
 import threading
 import time
 import weakref
@@ -79,6 +78,8 @@ class FreshInstances:
     """
 
     def __init__(self, name: str, slots: Sequence[PluginInstance], history: History):
+        import queue
+
         self.name = name
         self.slots = tuple(slots)
         self._history = history
@@ -125,6 +126,8 @@ class FreshInstances:
 
     def get(self) -> PluginInstance:
         """A slot whose instance is fresh; the caller must ``put`` it back."""
+        import queue
+
         try:
             slot = self._ready.get_nowait()
         except queue.Empty:
@@ -149,6 +152,8 @@ class FreshInstances:
 
     def _wait(self) -> PluginInstance:
         """No fresh instance is ready: refresh a used slot here, or wait for one."""
+        import queue
+
         with self._state:
             self.waits += 1
         while True:

@@ -25,7 +25,6 @@ grants cover.
 from __future__ import annotations
 
 import itertools
-import queue
 import threading
 import time
 from collections import deque
@@ -213,6 +212,8 @@ class _Mailbox:
         handler: Callable[[Message], bytes | None],
         plugin: str | None,
     ):
+        import queue
+
         self.bus = bus
         self.name = name
         self.patterns = patterns
@@ -231,6 +232,8 @@ class _Mailbox:
 
     def offer(self, message: Message, pending: _Pending | None) -> bool:
         """Queue ``message`` (waiting per policy); False when there was no room."""
+        import queue
+
         bus = self.bus
         bus._queued(self, message, +1)
         bus._busy(+1)
@@ -301,6 +304,8 @@ class _Mailbox:
 
     def close(self) -> None:
         """Stop serving: messages still queued are dead-lettered (``unsubscribed``)."""
+        import queue
+
         self.closed = True
         try:
             self.queue.put(None, timeout=self.bus.policy.block_timeout + 1.0)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from pathlib import Path
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from .. import _log as logging
 from .._errors import PluginError, PluginLoadError
@@ -17,6 +16,9 @@ from ..policy.capabilities import Capabilities, Limits
 from ..runtime import BoundFunc, ComponentImage, PluginInstance
 from .isolation import SPARES, FreshInstances, Isolation, check_isolation
 from .supervision import Supervisor
+
+if TYPE_CHECKING:
+    import queue
 
 __all__ = ["WasmPlugin"]
 
@@ -83,6 +85,8 @@ class WasmPlugin:
             # Where a pool keeps its idle instances: every borrower gets a fresh one.
             self.fresh = self._idle = FreshInstances(name, instances, lambda: self._history)
         elif len(instances) > 1:
+            import queue  # imported here: a plugin of one instance keeps no idle queue
+
             idle: queue.SimpleQueue[PluginInstance] = queue.SimpleQueue()
             for instance in instances:
                 idle.put(instance)

@@ -7,7 +7,6 @@ and :mod:`..policy.signing` (what a valid signature is, and the host's policy).
 from __future__ import annotations
 
 import contextvars
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -125,6 +124,8 @@ def check_load(
     if signatures.policy == "ignore":
         return origin, path
     if isinstance(origin, bytes):
+        import hashlib  # imported here: a path's digest is the file index's
+
         digest = hashlib.sha256(origin).hexdigest()
         _CHECKED.set((name, origin, digest))
         if _VERIFIED.get() == (name, digest):  # load_plugins verified these very bytes
@@ -196,6 +197,8 @@ def _manifest_digest(source: PluginSource) -> str | None:
     """The SHA-256 of the manifest file's bytes (``None`` for a bare ``.wasm``). The bytes
     are parsed again and must give the manifest discovery parsed, so a manifest swapped
     after discovery cannot pass with another one's signature."""
+    import hashlib
+
     from ..discovery.manifest import Manifest
 
     manifest = source.manifest

@@ -20,7 +20,6 @@ are treated alike. The policies are applied in pluggy's hook execution by
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -269,6 +268,8 @@ class CircuitFile:
         return cls(default)
 
     def read(self) -> dict[str, dict[str, Any]]:
+        import json
+
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -290,6 +291,8 @@ class CircuitFile:
                 self._recorded.add(plugin)
                 data = self.read()
                 data[plugin] = {"state": "open", "reason": reason, "since": time.time()}
+            import json  # imported here: most hosts never record a circuit
+
             try:
                 atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True))
             except OSError as exc:  # state display must never break the host

@@ -7,7 +7,6 @@ to an in-memory ring the operator can query or export as JSON lines.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import threading
 import time
@@ -39,6 +38,8 @@ class AuditEvent:
     fields: dict[str, Any] = attrs.field(factory=dict)
 
     def to_json(self) -> str:
+        import json
+
         return json.dumps(
             {
                 "time": self.time,

@@ -24,10 +24,6 @@ library against the configured trusted root; the artifact it signs is the same p
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -130,6 +126,8 @@ def _sha256_hex(value: str | None, field: str) -> str | None:
 def payload(plugin: str, component_sha256: str, manifest_sha256: str | None) -> bytes:
     """The bytes a signature signs: :data:`DOMAIN` then canonical JSON of the plugin's
     name, its component's SHA-256 and its manifest's SHA-256 (``None``: no manifest)."""
+    import json
+
     body = {
         "component_sha256": _sha256_hex(component_sha256, "component_sha256"),
         "manifest_sha256": _sha256_hex(manifest_sha256, "manifest_sha256"),
@@ -153,14 +151,21 @@ class PublicKey:
 
     @property
     def key_id(self) -> str:
+        import hashlib
+
         return hashlib.sha256(self.raw).hexdigest()[:16]
 
     def __str__(self) -> str:
+        import base64
+
         return "ed25519:" + base64.b64encode(self.raw).decode()
 
     @classmethod
     def parse(cls, text: str) -> PublicKey:
         """``ed25519:<base64>`` (anything after whitespace is a comment)."""
+        import base64
+        import binascii
+
         word = text.strip().split(maxsplit=1)[0] if text.strip() else ""
         kind, sep, b64 = word.partition(":")
         if not sep or kind != "ed25519":
@@ -340,6 +345,9 @@ class Signature:
         return payload(self.plugin, self.component_sha256, self.manifest_sha256)
 
     def to_json(self) -> str:
+        import base64
+        import json
+
         return (
             json.dumps(
                 {
@@ -358,6 +366,10 @@ class Signature:
     @classmethod
     def parse(cls, data: bytes) -> Signature:
         """A signature file's bytes; ``ValueError`` saying what is wrong."""
+        import base64
+        import binascii
+        import json
+
         try:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 import re
 import sys
@@ -381,7 +380,7 @@ def _compile_or_load(
     timeout: float,
     progress: Progress | None = None,
 ) -> Component:
-    path = aot_cache_dir() / f"{digest}-{wasmtime_version()}-{_key(_fingerprint(fuel))}.cwasm"
+    path = aot_cache_dir() / f"{digest}-{wasmtime_version()}-{_file_tag(fuel)}.cwasm"
     if cache and path.is_file():
         try:
             component = Component.deserialize_file(eng, str(path))
@@ -615,8 +614,10 @@ def _touch(path: Path) -> None:
         os.utime(path)
 
 
-def _key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def _file_tag(fuel: bool) -> str:
+    """The Config's part of a compile-cache file name: its fingerprint, spelt for a file
+    name (``epoch1-fuel0-nomove1``); read as it is, not hashed."""
+    return _fingerprint(fuel).replace("=", "").replace(";", "-")
 
 
 def _store_atomically(path: Path, blob: bytes | bytearray) -> None:

@@ -4,10 +4,7 @@ instances of one plugin (see :mod:`.instance`)."""
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
 import os
-import pickle
 import stat
 import threading
 import weakref
@@ -33,6 +30,7 @@ from .._files import (
 from ..contract import wit
 from ..policy.capabilities import COMPILE_TIMEOUT, MAX_COMPONENT_BYTES
 from . import engine as _engine
+from . import notes
 from .convert import is_byte_list
 from .guestmem import AVAILABLE as _RAW_AVAILABLE
 from .layout import CoreLayout, core_layout, sections_layout
@@ -99,22 +97,44 @@ def _plan_key(digest: str) -> str:
 
 def _byte_export_plan(
     data: Callable[[], bytes], digest: str, label: str, cache: bool
-) -> ExportPlan | None:
+) -> tuple[ExportPlan, str] | None:
     """What :mod:`.relift`, :mod:`.measure` and :mod:`.rawbytes` add to the component
-    (:func:`.rawbytes.export_tail`); kept beside the compile cache, so a warm load neither
-    reads nor parses the component again, nor hashes the wider binary."""
+    (:func:`.rawbytes.export_tail`), and the compile-cache key of the wider binary it
+    makes (:func:`_plan_digest`); kept beside the compile cache, so a warm load neither
+    reads nor parses the component again, nor hashes anything."""
     key = _plan_key(digest)
     if cache:
         blob = _engine.load_plan(key)
         if blob is not None:
             try:
-                return decode_export_plan(blob)
+                return _read_export_note(blob)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
     plan = export_tail(data(), raw=RAW_BYTES)
+    noted = None if plan is None else (plan, _plan_digest(digest, plan))
     if cache:
-        _engine.store_plan(key, encode_export_plan(plan))
-    return plan
+        _engine.store_plan(key, _export_note(noted))
+    return noted
+
+
+def _export_note(noted: tuple[ExportPlan, str] | None) -> bytes:
+    """The note of an export plan and its wider binary's digest (or of no plan)."""
+    if noted is None:
+        return notes.dump((encode_export_plan(None), None), {})
+    return notes.dump((encode_export_plan(noted[0]), noted[1]), {})
+
+
+def _read_export_note(blob: bytes) -> tuple[ExportPlan, str] | None:
+    """The inverse of :func:`_export_note`; ValueError for anything else."""
+    encoded, wider = notes.load(blob, {})
+    if not isinstance(encoded, bytes):
+        raise ValueError("not an export plan note")
+    plan = decode_export_plan(encoded)
+    if plan is None:
+        return None
+    if not (isinstance(wider, str) and len(wider) == 64 and wider.isalnum()):
+        raise ValueError("no digest of the wider binary")
+    return plan, wider
 
 
 def _wider(plan: ExportPlan, data: Callable[[], bytes]) -> bytes:
@@ -123,6 +143,8 @@ def _wider(plan: ExportPlan, data: Callable[[], bytes]) -> bytes:
 
 def _plan_digest(digest: str, plan: ExportPlan) -> str:
     """The compile-cache key of ``plan`` applied to the binary of ``digest``."""
+    import hashlib
+
     return hashlib.sha256(bytes.fromhex(digest) + encode_export_plan(plan)).hexdigest()
 
 
@@ -132,15 +154,15 @@ def _types(
     """The exported functions' types and the import names of ``component`` (compiled from
     the bytes of digest ``compiled``), kept beside the compile cache: reading them through
     wasmtime's type API costs a new process 10-12 ms for the 18 MB Python guest, reading
-    the note 0.3 ms. The note is read back by :class:`_TypesReader`, which makes only the
-    :mod:`..contract.wit` model's classes (no other code runs, as the cache holds native
-    code anyway); one it cannot read is written again."""
-    key = f"{compiled}-types-{_types_stamp()}"
+    the note 0.3 ms. The note (:mod:`.notes`) may name only the :mod:`..contract.wit`
+    model's classes (no other code runs, as the cache holds native code anyway); one it
+    cannot read is written again."""
+    key = f"{compiled}-types-{_types_stamp()}" if cache else ""
     if cache:
         blob = _engine.load_plan(key)
         if blob is not None:
             try:
-                exports, imports = _TypesReader(io.BytesIO(blob)).load()
+                exports, imports = notes.load(blob, _NOTE_CLASSES)
                 if isinstance(exports, dict) and isinstance(imports, tuple):
                     return exports, imports
             except Exception as exc:  # any damage: read the types again
@@ -148,39 +170,37 @@ def _types(
     exports = component_exports(eng, component)
     imports = tuple(component_imports(eng, component))
     if cache:
-        _engine.store_plan(key, pickle.dumps((exports, imports), protocol=5))
+        try:
+            _engine.store_plan(key, notes.dump((exports, imports), _NOTE_CLASSES))
+        except ValueError as exc:  # a type the model cannot note: read it each time
+            log.info("no type note for %s (%s)", key, exc)
     return exports, imports
 
 
 @functools.cache
 def _types_stamp() -> str:
     """What the type notes depend on: wasmtime's version and the code that reads the types
-    and defines the model (a change to either makes new notes)."""
+    and defines the model (a change to either makes new notes). The code's digests come
+    from the compile cache's digest index, keyed by each file's status as a component's
+    are (:func:`_file_digest`): a new process hashes neither file."""
     from . import wit_types
 
-    h = hashlib.sha256(_engine.wasmtime_version().encode())
+    stamp = _engine.wasmtime_version()
     for module in (wit, wit_types):
-        h.update(Path(module.__file__ or "").read_bytes())
-    return h.hexdigest()[:12]
+        source = Path(module.__file__ or "")
+        with open_regular_file(source, cap=MAX_COMPONENT_BYTES, what="module", raise_with="") as f:
+            stamp += "-" + _file_digest(f, True)[:10]
+    return stamp
 
 
 #: The classes a type note may hold: the WIT model's types and signatures.
-_NOTE_CLASSES: Final = frozenset(
-    name
+_NOTE_CLASSES: Final[dict[str, type]] = {
+    name: value
     for name, value in vars(wit).items()
     if isinstance(value, type)
     and value.__module__ == wit.__name__
     and (name.endswith("T") or name in ("Prim", "FuncSig"))
-)
-
-
-class _TypesReader(pickle.Unpickler):
-    """Reads a type note: only the WIT model's classes may be named in it."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == wit.__name__ and name in _NOTE_CLASSES:
-            return getattr(wit, name)
-        raise pickle.UnpicklingError(f"a type note may not name {module}.{name}")
+}
 
 
 def _layout(data: Callable[[], bytes], digest: str, cache: bool) -> CoreLayout | None:
@@ -250,6 +270,8 @@ class _Bytes:
         self._data: bytes | None = None
 
     def __call__(self) -> bytes:
+        import hashlib
+
         if self._data is None:
             fetch, self._fetch = self._fetch, None
             assert fetch is not None
@@ -497,7 +519,12 @@ class ComponentImage:
                 )
             _check_header(name, path, source[:8])
             given = source
-            digest = sha256 if sha256 is not None else hashlib.sha256(given).hexdigest()
+            if sha256 is not None:
+                digest = sha256
+            else:
+                import hashlib  # imported here: a file's digest is the file index's
+
+                digest = hashlib.sha256(given).hexdigest()
             data = _Bytes(name, path, digest, lambda: given, checked=sha256 is None)
             image = cls._make(name, path, digest, data, opts)
             # no file holds these bytes: keep them, for what ships to batch workers
@@ -628,13 +655,15 @@ class ComponentImage:
         """Compile (or take from the cache) and read the types of the component ``data``
         the first time this process loads it."""
         cache, fuel = opts["cache"], opts["fuel"]
-        relifted = _byte_export_plan(data, digest, opts["label"], cache) if BYTE_EXPORTS else None
+        noted = _byte_export_plan(data, digest, opts["label"], cache) if BYTE_EXPORTS else None
+        relifted, wider_digest = (None, None) if noted is None else noted
         component = None
         compiled = digest
         while relifted is not None:
             plan = relifted
-            # the wider binary is made only when it must be compiled; its key is cheap
-            wider_digest = _plan_digest(digest, plan)
+            # the wider binary is made only when it must be compiled; its key is noted
+            if wider_digest is None:
+                wider_digest = _plan_digest(digest, plan)
             try:
                 wider = functools.partial(_wider, plan, data)
                 component = _engine.compile_component(wider, wider_digest, **opts)
@@ -645,6 +674,7 @@ class ComponentImage:
                 what = "raw" if plan.raw is not None else "byte-buffer"
                 log.info("%s: no %s exports (%s)", opts["label"], what, str(exc).splitlines()[0])
                 relifted = plan.without_raw() if plan.raw is not None else None
+                wider_digest = None
         try:
             if component is None:
                 component = _engine.compile_component(data, digest, **opts)

@@ -31,7 +31,7 @@ worst case is the latin1 route, or the element-by-element one.
 from __future__ import annotations
 
 import functools
-import json
+import marshal
 import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Final
@@ -583,11 +583,13 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
 #: Bumped whenever what export_tail() adds changes (with relift's and this module's).
 #: .3: a nested component gets the measuring exports too, not only the raw ones.
 #: .4: raw imports (:mod:`.rawimports`).
-EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.4.{IMPORT_PLAN_VERSION}"
+#: .5: written with marshal, not JSON.
+EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.5.{IMPORT_PLAN_VERSION}"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:
-    """``plan`` (or its absence) as bytes, to keep beside the compile cache."""
+    """``plan`` (or its absence) as bytes (:mod:`marshal`'s, cheap to read in a new
+    process), to keep beside the compile cache."""
     meta: dict[str, object] = {"version": EXPORT_PLAN_VERSION}
     blob = b""
     if plan is not None:
@@ -604,17 +606,18 @@ def encode_export_plan(plan: ExportPlan | None) -> bytes:
             blob = import_blob + inner_blob + n.inner_tail + n.outer_tail
         else:
             blob = import_blob + plan.tail
-    return json.dumps(meta).encode() + b"\n" + blob
+    return marshal.dumps((meta, blob), 4)
 
 
 def decode_export_plan(blob: bytes) -> ExportPlan | None:
     """The inverse of :func:`encode_export_plan`; ValueError for anything else."""
-    header, sep, tail = blob.partition(b"\n")
     try:
-        meta = json.loads(header)
-    except ValueError as exc:
+        meta, tail = marshal.loads(blob)
+    except (ValueError, TypeError, EOFError) as exc:
         raise ValueError(f"not an export plan: {exc}") from None
-    if not sep or not isinstance(meta, dict) or meta.get("version") != EXPORT_PLAN_VERSION:
+    if not isinstance(tail, bytes) or not isinstance(meta, dict):
+        raise ValueError("not an export plan")
+    if meta.get("version") != EXPORT_PLAN_VERSION:
         raise ValueError("not an export plan of this version")
     if "added" not in meta:
         return None

@@ -25,7 +25,6 @@ it give up and return None, never guess: the worst case is the slow path.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from .. import _attrs as attrs
@@ -751,6 +750,8 @@ def add_byte_exports(data: bytes) -> Plan | None:
 
 def encode_plan(plan: Plan | None) -> bytes:
     """``plan`` (or its absence) as bytes, to keep beside the compile cache."""
+    import json
+
     added = [] if plan is None else [[a.interface, a.function, a.name, a.kind] for a in plan[1]]
     header = json.dumps({"version": PLAN_VERSION, "added": added}).encode()
     return header + b"\n" + (b"" if plan is None else plan[0])
@@ -758,6 +759,8 @@ def encode_plan(plan: Plan | None) -> bytes:
 
 def decode_plan(blob: bytes) -> Plan | None:
     """The inverse of :func:`encode_plan`; ValueError for anything else."""
+    import json
+
     header, sep, tail = blob.partition(b"\n")
     meta = json.loads(header)
     if not sep or not isinstance(meta, dict) or meta.get("version") != PLAN_VERSION:
