@@ -161,3 +161,19 @@ def test_constructor_validates(args: tuple[object, ...]) -> None:
     """Version(...) refuses what Version.parse refuses."""
     with pytest.raises(ValueError, match="is not a semantic version"):
         Version(*args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.2.3", "0.0.0", "10.20.30", "01.2.3", "1.02.3", "1.2.03", "1.2", "1.2.3.4", "1..3",
+     "a.b.c", "1.2.3-rc.1", "1.2.3+b", " 1.2.3", "\u0661.2.3", "1.2.\u00b2", "+1.2.3",
+     "1.-2.3", "1_0.2.3", "99999999999999999999.0.0"],
+)  # fmt: skip
+def test_plain_versions_read_without_the_pattern_as_the_pattern_reads_them(text: str) -> None:
+    """The shortcut for MAJOR.MINOR.PATCH accepts exactly what the semver pattern accepts
+    without pre-release and build, with the same numbers; the rest goes to the pattern."""
+    from airssys_plugins.contract import semver
+
+    m = semver._SEMVER_RE.match(text)
+    expected = None if m is None or m.group(4) or m.group(5) else tuple(map(int, m.groups()[:3]))
+    assert semver._plain(text) == expected

@@ -11,22 +11,34 @@ metadata takes no part (``1.0.0+a == 1.0.0+b``).
 
 from __future__ import annotations
 
-import re
 from typing import Final, final
 
 from .. import _attrs as attrs
+from .. import _re
 
 __all__ = ["Version", "VersionRange", "caret_compatible"]
 
 _NUM: Final = r"0|[1-9]\d*"
 _PRE_ID: Final = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-_SEMVER_RE: Final = re.compile(
+_SEMVER_RE: Final = _re.compile(
     rf"^({_NUM})\.({_NUM})\.({_NUM})"
     rf"(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
-_PARTIAL_RE: Final = re.compile(rf"^({_NUM})(?:\.({_NUM}))?(?:\.({_NUM}))?$")
-_CLAUSE_RE: Final = re.compile(r"^(\^|~|>=|<=|>|<|=)?\s*(.+)$")
+_PARTIAL_RE: Final = _re.compile(rf"^({_NUM})(?:\.({_NUM}))?(?:\.({_NUM}))?$")
+_CLAUSE_RE: Final = _re.compile(r"^(\^|~|>=|<=|>|<|=)?\s*(.+)$")
+
+
+def _plain(text: str) -> tuple[int, int, int] | None:
+    """``MAJOR.MINOR.PATCH`` of a version with neither pre-release nor build, read without
+    the pattern (what it matches there: ASCII digits, no leading zero); None otherwise."""
+    parts = text.split(".")
+    if len(parts) != 3:
+        return None
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or (part[0] == "0" and len(part) > 1):
+            return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def _pre_key(ids: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
@@ -47,7 +59,9 @@ class Version:
 
     def __attrs_post_init__(self) -> None:
         parts = (self.major, self.minor, self.patch)
-        if not all(isinstance(n, int) and n >= 0 for n in parts) or not _SEMVER_RE.match(str(self)):
+        if not all(isinstance(n, int) and n >= 0 for n in parts) or (
+            (self.pre or self.build) and not _SEMVER_RE.match(str(self))
+        ):
             raise ValueError(
                 f"{str(self)!r} is not a semantic version; MAJOR.MINOR.PATCH are non-negative "
                 "integers, pre-release and build identifiers are [0-9A-Za-z-] (no leading zeros)"
@@ -56,6 +70,9 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """``1.2.3``, ``1.2.3-rc.1`` or ``1.2.3-rc.1+build.5``."""
+        plain = _plain(text.strip())
+        if plain is not None:  # most versions: no pattern to match
+            return cls(*plain)
         m = _SEMVER_RE.match(text.strip())
         if m is None:
             raise ValueError(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeAlias
 
 from .. import _attrs as attrs
+from .. import _re
 from .semver import Version, caret_compatible
 
 __all__ = [
@@ -238,7 +239,7 @@ class FuncSig:
 
 _WORD = r"[a-z][a-z0-9]*"
 _ID = rf"{_WORD}(?:-{_WORD})*"
-_PACKAGE_RE = re.compile(rf"^(?P<ns>{_ID}):(?P<name>{_ID})(?:@(?P<version>[^\s/#]+))?$")
+_PACKAGE_RE = _re.compile(rf"^(?P<ns>{_ID}):(?P<name>{_ID})(?:@(?P<version>[^\s/#]+))?$")
 
 
 @attrs.frozen

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, final
 
 from .. import _attrs as attrs
+from .. import _re
 from .._errors import CapabilityDenied
 from ..contract.semver import VersionRange
 
@@ -55,8 +56,8 @@ DATA_DIR: Final = "data"
 # them when capabilities are built in Python, and the table reader (policy/tables.py) when
 # they come from plugin.toml, a grants file or a lockfile, splitting the message at "; ".
 
-_ENV_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_INTERFACE_RE: Final = re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
+_ENV_RE: Final = _re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INTERFACE_RE: Final = _re.compile(r"^[a-z][a-z0-9]*(-[a-z][a-z0-9]*)*$")
 
 
 def guest_path(value: str) -> str:
@@ -106,7 +107,7 @@ def interface_name(value: str) -> str:
     return value
 
 
-_TOPIC_SEGMENT_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOPIC_SEGMENT_RE: Final = _re.compile(r"^[A-Za-z0-9_-]+$")
 TOPIC_FIX: Final = (
     'write dot-separated words, "*" for any one word, ">" last for the rest, '
     'e.g. "orders.*" or "events.>"'
@@ -148,7 +149,7 @@ def topic_covers(pattern: str, other: str) -> bool:
     return len(theirs) == len(mine)
 
 
-_LINK_RE: Final = re.compile(
+_LINK_RE: Final = _re.compile(
     r"^(?P<provider>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<interface>[a-z][a-z0-9-]*:[a-z][a-z0-9-]*"
     r"/[a-z][a-z0-9-]*)(?:@(?P<range>.+))?$"
 )
@@ -238,7 +239,7 @@ def _same_path(a: str, b: str) -> bool:
 
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_LABEL_RE: Final = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL_RE: Final = _re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 ORIGIN_FIX: Final = 'write scheme://host[:port] only, e.g. "https://api.example.com"'
 
 

@@ -28,6 +28,7 @@ from wasmtime.component import Component
 
 from .. import _attrs as attrs
 from .. import _log as logging
+from .. import _re
 from .._errors import EngineConfigError, PluginLoadError
 from .._files import atomic_write
 
@@ -101,7 +102,7 @@ def _dist_info_version() -> str | None:
     return version
 
 
-_DIST_INFO: Final = re.compile(r"wasmtime-[^-]+\.dist-info", re.IGNORECASE)
+_DIST_INFO: Final = _re.compile(r"wasmtime-[^-]+\.dist-info", re.IGNORECASE)
 
 
 def _fingerprint(fuel: bool) -> str:
@@ -549,7 +550,7 @@ def store_plan(key: str, blob: bytes) -> None:
 #: Subdirectory of the compile cache holding the digest index: one small file per file
 #: version (named by its :class:`.._files.FileKey` token) holding its SHA-256.
 _DIGESTS: Final = "digests"
-_HEX64: Final = re.compile(rb"[0-9a-f]{64}")
+_HEX64: Final = _re.compile(rb"[0-9a-f]{64}")
 #: Most entries the digest index keeps; past that it starts again empty.
 _DIGESTS_KEPT: Final = 10_000
 

@@ -19,6 +19,7 @@ from wasmtime.component import Instance
 
 from .. import _attrs as attrs
 from .. import _log as logging
+from .. import _re
 from .._errors import (
     ArgumentError,
     CapabilityDenied,
@@ -190,9 +191,9 @@ def _wasmtime_version(message: str) -> str:
 _FRAMES: Final = 4
 _OUTPUT_LINES: Final = 3
 # Lines of guest runtimes that say nothing about the failure.
-_NOISE: Final = re.compile(r"^note: run with `RUST_BACKTRACE=1`")
+_NOISE: Final = _re.compile(r"^note: run with `RUST_BACKTRACE=1`")
 # Frames of the guest's abort and panic machinery: where it died, not what failed.
-_MACHINERY: Final = re.compile(
+_MACHINERY: Final = _re.compile(
     r"abort|panic|__rust|rust_begin_unwind|std::sys::|std::process::|core::panicking|"
     r"__wasi_proc_exit|_Exit|wit_dylib_export_call"
 )
