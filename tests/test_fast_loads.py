@@ -356,7 +356,7 @@ def test_a_new_process_reads_the_exports_types_from_a_note(
     del again
     ran = []
     # a note naming a class of the model that may not be in one (nor may any other code)
-    evil = marshal.dumps(((("Interface", ()),), ({}, (("\0record", 0),))), 4)
+    evil = marshal.dumps((notes.FORMAT, (("Interface", ("name",)),), ((0, ("x",)),), ({}, (0,))), 4)
     for damaged in (b"not a note", evil):
         note.write_bytes(damaged)
         new_process()

@@ -52,6 +52,8 @@ def test_a_note_names_only_the_classes_given() -> None:
         notes.dump((print,), CLASSES)
     with pytest.raises(ValueError, match="may not hold"):
         notes.dump(wit.PackageId("a", "b"), CLASSES)  # of the model, but not a type
+    with pytest.raises(ValueError, match=r"may not hold a builtins\.int"):
+        notes.dump((1, "a"), CLASSES)  # numbers name records
     blob = notes.dump(wit.Prim("u8"), CLASSES)
     with pytest.raises(ValueError, match="may not name 'Prim'"):
         notes.load(blob, {})
@@ -62,13 +64,17 @@ def test_a_note_names_only_the_classes_given() -> None:
     [
         b"",
         b"not a note",
-        marshal.dumps(((("Prim", (("__class__", "x"),)),), ("\0record", 0)), 4),
-        marshal.dumps(((("Prim", (("name", "u8"),)),), ("\0record", 3)), 4),
+        marshal.dumps((notes.FORMAT, (("Prim", ("__class__",)),), ((0, ("x",)),), 0), 4),
+        marshal.dumps((notes.FORMAT, (("Prim", ("name",)),), ((0, ("u8",)),), 3), 4),
+        marshal.dumps((notes.FORMAT, (("Prim", ("name",)),), ((0, ("u8", "u16")),), 0), 4),
+        marshal.dumps((notes.FORMAT, (("Prim", ("name",)),), ((0, (1.5,)),), 0), 4),
         marshal.dumps(("just", "a", "tuple"), 4),
-        marshal.dumps(((("Prim",),), None), 4),
+        marshal.dumps(("airssys-note-0", (), (), None), 4),
+        marshal.dumps((notes.FORMAT, (("Prim",),), (), None), 4),
     ],
-    ids=["empty", "text", "foreign-field", "dangling-reference", "not-a-table", "short-row"],
-)
+    ids=["empty", "text", "foreign-field", "dangling-reference", "extra-value", "a-float",
+         "not-a-table", "another-format", "short-header"],
+)  # fmt: skip
 def test_a_damaged_note_is_a_value_error(blob: bytes) -> None:
     with pytest.raises(ValueError, match="not a note of these classes"):
         notes.load(blob, CLASSES)

@@ -180,13 +180,13 @@ def _types(
 @functools.cache
 def _types_stamp() -> str:
     """What the type notes depend on: wasmtime's version and the code that reads the types
-    and defines the model (a change to either makes new notes). The code's digests come
+    and defines and writes the model (a change to any makes new notes). The code's digests come
     from the compile cache's digest index, keyed by each file's status as a component's
     are (:func:`_file_digest`): a new process hashes neither file."""
     from . import wit_types
 
     stamp = _engine.wasmtime_version()
-    for module in (wit, wit_types):
+    for module in (wit, wit_types, notes):
         source = Path(module.__file__ or "")
         with open_regular_file(source, cap=MAX_COMPONENT_BYTES, what="module", raise_with="") as f:
             stamp += "-" + _file_digest(f, True)[:10]

@@ -6,13 +6,13 @@ bytecode. :mod:`pickle` and :mod:`json` would cost a new process about 3 and 1.5
 import, on the path of its first load. marshal stores only builtin values, so records go
 through :func:`dump` and :func:`load`:
 
-* a record of one of the ``classes`` given is written once, as its class name and its
-  fields' values, into a table; wherever it appears it is written as its number in that
-  table. So a record named twice comes back as one object, and a cycle comes back as it
-  was (a resource's methods may take or return the resource itself);
+* a record of one of the ``classes`` given is written once, as its class and its fields'
+  values, into a table; wherever it appears it is written as its number in that table
+  (so a note holds no other numbers). A record named twice comes back as one object, and
+  a cycle comes back as it was (a resource's methods may take or return the resource);
 * reading makes every record of the table first, then fills in their fields;
-* only the classes given may be named, with only their own fields. Anything else, and any
-  damage, raises ``ValueError``, and the caller reads the types again.
+* only the classes given may be named, with exactly their own fields. Anything else, and
+  any damage, raises ``ValueError``, and the caller reads the types again.
 
 The compile cache holds native code the process runs, so its notes are as trusted as the
 cache itself: marshal's data are not meant to resist a forger, and need not here.
@@ -24,76 +24,95 @@ import marshal
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["dump", "load"]
+__all__ = ["FORMAT", "dump", "load"]
 
-#: The first item of a tuple that stands for a record (then its number in the table).
-_REF: Final = "\0record"
 #: marshal's format version written (readable by every Python since 3.4).
 _VERSION: Final = 4
+#: The first value of every note: a note of another layout is not read.
+FORMAT: Final = "airssys-note-1"
+#: What a note's records may hold besides other records (a number names a record).
+_LEAVES: Final = (str, bytes, bool, type(None))
 
 
 def dump(value: Any, classes: Mapping[str, type]) -> bytes:
-    """``value`` (builtin values, tuples, lists, dicts and records of ``classes``) as bytes."""
-    table: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
+    """``value`` (strings, bytes, booleans, None, tuples, lists, dicts and records of
+    ``classes``; no numbers) as bytes."""
+    kinds: dict[type, int] = {}  # class -> its number in the header
+    header: list[tuple[str, tuple[str, ...]]] = []  # each class: its name and fields
+    table: list[tuple[int, tuple[Any, ...]]] = []  # each record: its class, its values
     numbers: dict[int, int] = {}  # id(record) -> its number in the table
     kept: list[Any] = []  # the records numbered, alive while ids are compared
 
     def enc(v: Any) -> Any:
-        if v is None or isinstance(v, (str, bytes, int, float)):
+        t = type(v)
+        if t in _LEAVES:
             return v
-        if isinstance(v, tuple):
-            if v and v[0] == _REF:
-                raise ValueError("a noted tuple may not start like a record")
-            return tuple(enc(x) for x in v)
-        if isinstance(v, list):
+        if t is tuple:
+            return tuple([enc(x) for x in v])
+        if t is list:
             return [enc(x) for x in v]
-        if isinstance(v, dict):
+        if t is dict:
             return {enc(k): enc(x) for k, x in v.items()}
-        cls = type(v)
-        if classes.get(cls.__name__) is not cls:
-            raise ValueError(f"a note may not hold a {cls.__module__}.{cls.__qualname__}")
+        if classes.get(t.__name__) is not t:
+            raise ValueError(f"a note may not hold a {t.__module__}.{t.__qualname__}")
         number = numbers.get(id(v))
-        if number is None:
-            number = numbers[id(v)] = len(table)
-            kept.append(v)
-            table.append((cls.__name__, ()))  # its place, before its fields name it
-            names = [f.name for f in getattr(cls, "__record_fields__", ())]
-            fields = tuple((n, enc(getattr(v, n))) for n in names if hasattr(v, n))
-            table[number] = (cls.__name__, fields)
-        return (_REF, number)
+        if number is not None:
+            return number
+        kind = kinds.get(t)
+        if kind is None:
+            kind = kinds[t] = len(header)
+            names = tuple(f.name for f in getattr(t, "__record_fields__", ()))
+            header.append((t.__name__, names))
+        number = numbers[id(v)] = len(table)
+        kept.append(v)
+        table.append((kind, ()))  # its place, before its fields name it
+        names = header[kind][1]
+        try:
+            table[number] = (kind, tuple([enc(getattr(v, n)) for n in names]))
+        except AttributeError as exc:
+            raise ValueError(f"a {t.__name__} with a field unset: {exc}") from None
+        return number
 
     root = enc(value)
-    return marshal.dumps((tuple(table), root), _VERSION)
+    return marshal.dumps((FORMAT, tuple(header), tuple(table), root), _VERSION)
 
 
 def load(blob: bytes, classes: Mapping[str, type]) -> Any:
     """The value :func:`dump` wrote; ``ValueError`` for anything else."""
     try:
-        table, root = marshal.loads(blob)
-        made: list[Any] = []
-        for name, _ in table:
+        form, header, table, root = marshal.loads(blob)
+        if form != FORMAT:
+            raise ValueError(f"a note of another format ({form!r})")
+        kinds = []
+        for name, names in header:
             cls = classes.get(name)
             if cls is None:
                 raise ValueError(f"a note may not name {name!r}")
-            made.append(object.__new__(cls))
+            own = tuple(f.name for f in getattr(cls, "__record_fields__", ()))
+            if tuple(names) != own:
+                raise ValueError(f"{name} has the fields {own}, not {tuple(names)}")
+            kinds.append((cls, own))
+        new = object.__new__
+        made = [new(kinds[kind][0]) for kind, _ in table]
 
         def dec(v: Any) -> Any:
-            if isinstance(v, tuple):
-                if v and v[0] == _REF:
-                    return made[v[1]]
-                return tuple(dec(x) for x in v)
-            if isinstance(v, list):
+            t = type(v)
+            if t is int:
+                return made[v]
+            if t is tuple:
+                return tuple([dec(x) for x in v])
+            if t in _LEAVES:
+                return v
+            if t is list:
                 return [dec(x) for x in v]
-            if isinstance(v, dict):
+            if t is dict:
                 return {dec(k): dec(x) for k, x in v.items()}
-            return v
+            raise ValueError(f"a note may not hold a {t.__name__}")
 
-        for obj, (_, fields) in zip(made, table, strict=True):
-            own = {f.name for f in getattr(type(obj), "__record_fields__", ())}
-            for field, value in fields:
-                if field not in own:
-                    raise ValueError(f"{type(obj).__name__} has no field {field!r}")
-                object.__setattr__(obj, field, dec(value))
+        setattr_ = object.__setattr__
+        for obj, (kind, values) in zip(made, table, strict=True):
+            for field, value in zip(kinds[kind][1], values, strict=True):
+                setattr_(obj, field, dec(value))
         return dec(root)
     except (ValueError, EOFError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a note of these classes: {exc}") from None
