@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airssys_plugins.authoring.build import find_tool
 from airssys_plugins.contract import wit
@@ -148,3 +150,22 @@ def test_type_renderings() -> None:
     assert wit.render_func(wit.FuncSig((("own", named),), None), wit.render_type_inline) == (
         "func(%own: pt)"
     )
+
+
+@given(st.text(alphabet="aZz0_9AbQx-é", max_size=12))
+def test_kebab_splits_words_as_the_patterns_it_replaced(name: str) -> None:
+    """``kebab`` splits camel case and checks the result by hand; it gives what the two
+    ``re.sub`` passes and the ``_ID`` pattern gave, and refuses the same names."""
+    import re
+
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
+    assert wit._split_camel(name) == spaced
+    words: list[str] = []
+    for word in spaced.lower().split("_"):
+        if word and word[0].isdigit() and words:
+            words[-1] += word
+        elif word:
+            words.append(word)
+    joined = "-".join(words)
+    assert wit._is_lower_id(joined) == (re.fullmatch(wit._ID, joined) is not None)

@@ -330,10 +330,8 @@ def kebab(name: str) -> str:
     the same parameters, fields and cases many times."""
     if name.isalpha() and name.islower():  # most names: one lower-case word
         return name
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
     words: list[str] = []
-    for word in spaced.lower().split("_"):
+    for word in _split_camel(name).lower().split("_"):
         if not word:
             continue
         if word[0].isdigit() and words:
@@ -341,9 +339,38 @@ def kebab(name: str) -> str:
         else:
             words.append(word)
     result = "-".join(words)
-    if not re.fullmatch(_ID, result):
+    if not _is_lower_id(result):
         raise ValueError(f"{name!r} cannot be written as a WIT identifier")
     return result
+
+
+def _split_camel(name: str) -> str:
+    """``name`` with ``_`` before each capital that starts a word: after a lower-case
+    letter or digit (``levelUp``), or ending a run of capitals before a lower-case letter
+    (``HTTPServer`` -> ``HTTP_Server``). What ``re.sub(r"([a-z0-9])([A-Z])", ...)`` then
+    ``re.sub(r"([A-Z]+)([A-Z][a-z])", ...)`` make, without compiling either."""
+    out = []
+    last = len(name) - 1
+    for i, c in enumerate(name):
+        if i and "A" <= c <= "Z":
+            before = name[i - 1]
+            if (
+                "a" <= before <= "z"
+                or "0" <= before <= "9"
+                or ("A" <= before <= "Z" and i < last and "a" <= name[i + 1] <= "z")
+            ):
+                out.append("_")
+        out.append(c)
+    return "".join(out)
+
+
+def _is_lower_id(text: str) -> bool:
+    """Whether ``text`` matches ``_ID``: words of ASCII lower-case letters and digits, each
+    starting with a letter, joined by single hyphens."""
+    return all(
+        w.isascii() and w.isalnum() and "a" <= w[0] <= "z" and w.lower() == w
+        for w in text.split("-")
+    )
 
 
 def is_identifier(name: str) -> bool:
