@@ -583,8 +583,8 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
 #: Bumped whenever what export_tail() adds changes (with relift's and this module's).
 #: .3: a nested component gets the measuring exports too, not only the raw ones.
 #: .4: raw imports (:mod:`.rawimports`).
-#: .5: written with marshal, not JSON.
-EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.5.{IMPORT_PLAN_VERSION}"
+#: .6: written with marshal, not JSON.
+EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.6.{IMPORT_PLAN_VERSION}"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:
