@@ -78,3 +78,14 @@ def test_a_note_names_only_the_classes_given() -> None:
 def test_a_damaged_note_is_a_value_error(blob: bytes) -> None:
     with pytest.raises(ValueError, match="not a note of these classes"):
         notes.load(blob, CLASSES)
+
+
+def test_a_note_nested_past_the_recursion_limit_is_a_value_error() -> None:
+    """marshal reads containers nested up to 2,000 deep, past Python's recursion limit:
+    such a note is refused like any other damage, not with a RecursionError."""
+    deep: object = "leaf"
+    for _ in range(1900):
+        deep = (deep,)
+    blob = marshal.dumps((notes.FORMAT, (), (), deep), 4)
+    with pytest.raises(ValueError, match="not a note of these classes"):
+        notes.load(blob, CLASSES)

@@ -30,6 +30,10 @@ __all__ = ["FORMAT", "dump", "load"]
 _VERSION: Final = 4
 #: The first value of every note: a note of another layout is not read.
 FORMAT: Final = "airssys-note-1"
+#: What reading a damaged note may raise (marshal nests 2,000 deep, past Python's
+#: recursion limit).
+_DAMAGE: Final = (ValueError, EOFError, TypeError, IndexError, KeyError, AttributeError,
+                  RecursionError)  # fmt: skip
 #: What a note's records may hold besides other records (a number names a record).
 _LEAVES: Final = (str, bytes, bool, type(None))
 
@@ -114,5 +118,5 @@ def load(blob: bytes, classes: Mapping[str, type]) -> Any:
             for field, value in zip(kinds[kind][1], values, strict=True):
                 setattr_(obj, field, dec(value))
         return dec(root)
-    except (ValueError, EOFError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except _DAMAGE as exc:
         raise ValueError(f"not a note of these classes: {exc}") from None
