@@ -124,6 +124,9 @@ def _export_note(noted: tuple[ExportPlan, str] | None) -> bytes:
     return notes.dump((encode_export_plan(noted[0]), noted[1]), {})
 
 
+_HEX: Final = frozenset("0123456789abcdef")
+
+
 def _read_export_note(blob: bytes) -> tuple[ExportPlan, str] | None:
     """The inverse of :func:`_export_note`; ValueError for anything else."""
     encoded, wider = notes.load(blob, {})
@@ -132,7 +135,7 @@ def _read_export_note(blob: bytes) -> tuple[ExportPlan, str] | None:
     plan = decode_export_plan(encoded)
     if plan is None:
         return None
-    if not (isinstance(wider, str) and len(wider) == 64 and wider.isalnum()):
+    if not (isinstance(wider, str) and len(wider) == 64 and set(wider) <= _HEX):
         raise ValueError("no digest of the wider binary")
     return plan, wider
 
@@ -180,9 +183,9 @@ def _types(
 @functools.cache
 def _types_stamp() -> str:
     """What the type notes depend on: wasmtime's version and the code that reads the types
-    and defines and writes the model (a change to any makes new notes). The code's digests come
-    from the compile cache's digest index, keyed by each file's status as a component's
-    are (:func:`_file_digest`): a new process hashes neither file."""
+    and defines and writes the model (a change to any makes new notes). The code's digests
+    come from the compile cache's digest index, keyed by each file's status as a
+    component's are (:func:`_file_digest`): a new process hashes none of the files."""
     from . import wit_types
 
     stamp = _engine.wasmtime_version()

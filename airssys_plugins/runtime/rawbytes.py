@@ -583,7 +583,7 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
 #: Bumped whenever what export_tail() adds changes (with relift's and this module's).
 #: .3: a nested component gets the measuring exports too, not only the raw ones.
 #: .4: raw imports (:mod:`.rawimports`).
-#: .6: written with marshal, not JSON.
+#: .6: written with marshal, not JSON (.5 was an unreleased first layout of that).
 EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.6.{IMPORT_PLAN_VERSION}"
 
 
