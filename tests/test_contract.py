@@ -376,10 +376,18 @@ def test_type_named_like_its_hook_is_rejected() -> None:
 Alias = "u32"  # a name bound to a string: typing evaluates it again
 
 
+@attrs.frozen
+class Forward:
+    """A record named by hookspecs before and after it is defined."""
+
+    x: int
+
+
 def test_type_hints_shortcut_agrees_with_typing() -> None:
     """function_signature reads plain-name annotations without typing's compile; every
     kind of annotation resolves exactly as typing.get_type_hints(include_extras=True)."""
     import typing
+    from typing import Annotated, Literal
 
     from airssys_plugins.contract import mapping
     from airssys_plugins.contract.annotations import Result, u32
@@ -390,8 +398,31 @@ def test_type_hints_shortcut_agrees_with_typing() -> None:
     def unannotated(a, b: int):  # type: ignore[no-untyped-def]
         ...
 
-    namespace = {"u32": u32, "Result": Result, "Alias": Alias}
-    for func in (plain, nested, aliased, unannotated):
+    def forward(a: list[Forward], b: dict[str, tuple[u32, ...]]) -> Optional[Forward]: ...  # noqa: UP045
+    def literal(a: Literal["x", "y"], b: Annotated[int, "doc"]) -> tuple[()]: ...
+    def quoted(a: list["Forward"]) -> "Forward": ...  # noqa: UP037
+    def broken(a: NoSuchName) -> None: ...  # type: ignore[name-defined]  # noqa: F821
+
+    namespace = {"u32": u32, "Result": Result, "Alias": Alias, "Forward": Forward,
+                 "Optional": typing.Optional, "Literal": typing.Literal,
+                 "Annotated": typing.Annotated}  # fmt: skip
+    functions = (plain, nested, aliased, unannotated, forward, literal, quoted)
+    for func in functions:
         func.__globals__.update(namespace)
         assert mapping._type_hints(func) == typing.get_type_hints(func, include_extras=True)
     assert mapping._type_hints(plain)["return"] is type(None)
+    with pytest.raises(NameError, match="NoSuchName"):  # typing's own error
+        mapping._type_hints(broken)
+    # the shortcut is taken where typing would hand the values back as they are
+    asked: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(func: object, **kwargs: object) -> object:
+        asked.append(func)
+        return real(func, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(typing, "get_type_hints", counting)
+        for func in functions:
+            mapping._type_hints(func)
+    assert asked == [aliased, literal, quoted]
