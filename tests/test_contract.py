@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -409,6 +411,16 @@ def test_type_hints_shortcut_agrees_with_typing() -> None:
     functions = (plain, nested, aliased, unannotated, forward, literal, quoted)
     for func in functions:
         func.__globals__.update(namespace)
+
+    # wrapped by a decorator of another module: the names are the wrapped function's
+    def decorated(func: Callable[..., object]) -> Callable[..., object]:
+        other: dict[str, Any] = {"Forward": int, "u32": str}
+        exec("def wrapper(*args, **kwargs): pass", other)
+        return functools.update_wrapper(other["wrapper"], func)
+
+    wrapped, wrapped_forward = decorated(nested), decorated(forward)
+    functions = (*functions, wrapped, wrapped_forward)
+    for func in functions:
         assert mapping._type_hints(func) == typing.get_type_hints(func, include_extras=True)
     assert mapping._type_hints(plain)["return"] is type(None)
     with pytest.raises(NameError, match="NoSuchName"):  # typing's own error
@@ -426,3 +438,4 @@ def test_type_hints_shortcut_agrees_with_typing() -> None:
         for func in functions:
             mapping._type_hints(func)
     assert asked == [aliased, literal, quoted]
+    assert mapping._type_hints(wrapped_forward)["a"] == list[Forward]

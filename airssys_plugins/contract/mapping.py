@@ -607,7 +607,10 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
       (``list["Point"]``), and anything that fails to evaluate, goes through typing
       itself: its result, and its errors, are what this returns then."""
     annotations = getattr(func, "__annotations__", None) or {}
-    namespace = getattr(func, "__globals__", {})
+    inner = func  # a decorated function's names are those of the function it wraps
+    while hasattr(inner, "__wrapped__"):
+        inner = inner.__wrapped__
+    namespace = getattr(inner, "__globals__", {})
     hints: dict[str, Any] = {}
     for name, annotation in annotations.items():
         if not isinstance(annotation, str):
