@@ -46,6 +46,34 @@ class LoadOptions:
     pool_size: int = 1
     isolation: Isolation = "shared"
 
+    @classmethod
+    def of(
+        cls,
+        hooks: Mapping[str, HookOptions] | None,
+        timeout: float | Literal[Unset.UNSET] | None,
+        requests: Capabilities | None,
+        limits: Limits | None,
+        config: Mapping[str, str] | None,
+        pool_size: int,
+        isolation: Isolation,
+    ) -> LoadOptions:
+        """``LoadOptions(...)``; the options of a plain ``load(path)`` are one shared
+        record (frozen: no load can change what another sees)."""
+        if (
+            hooks is None
+            and timeout is Unset.UNSET
+            and requests is None
+            and limits is None
+            and config is None
+            and pool_size == 1
+            and isolation == "shared"
+        ):
+            return _PLAIN_OPTIONS
+        return cls(hooks, timeout, requests, limits, config, pool_size, isolation)
+
+
+_PLAIN_OPTIONS = LoadOptions()  # shared by every plain load(path)
+
 
 @final
 class LoadPipeline:
@@ -239,17 +267,19 @@ class LoadPipeline:
     def _sandbox(
         self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
     ) -> SandboxSpec:
-        # the plugin's data directory matters only to a filesystem grant ("data")
-        data_dir = self.data_dir / name if rights.filesystem else None
-        effective = Effective(rights, limits, data_dir)
+        # the plugin's data directory matters only to a filesystem grant ("data"); without
+        # one there is nothing to preopen (most plugins: no Effective made, no env read)
+        preopens: tuple[tuple[Path, str, bool], ...] = ()
+        if rights.filesystem:
+            preopens = tuple(Effective(rights, limits, self.data_dir / name).preopens())
         env = tuple((k, os.environ[k]) for k in sorted(rights.env) if k in os.environ)
+        interfaces = self.functions.linked_interfaces(rights)
+        if links:
+            interfaces = interfaces | {wit.unversioned(link.interface) for link in links}
         return SandboxSpec(
-            preopens=tuple(effective.preopens()),
+            preopens=preopens,
             env=env,
-            interfaces=_shared(
-                self.functions.linked_interfaces(rights)
-                | {wit.unversioned(link.interface) for link in links}
-            ),
+            interfaces=_shared(interfaces),
             timeout=limits.timeout,
             startup_timeout=limits.startup_deadline,
             fuel=limits.fuel,
