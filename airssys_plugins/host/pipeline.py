@@ -238,6 +238,8 @@ class LoadPipeline:
     def _start(self, plugin: WasmPlugin, lifecycle: Lifecycle, matches: list[Match]) -> None:
         """Bind lifecycle exports, instantiate (running ``init``) and attach hookimpls."""
         instances = plugin.instances
+        if lifecycle:  # (a plugin without lifecycle exports keeps the shared empty dict)
+            plugin.lifecycle = {}
         for iface, func, sig in lifecycle:
             # init is start-up too: bounded like the start functions, also without a timeout
             timeout = plugin.limits.startup_deadline if func == "init" else None
