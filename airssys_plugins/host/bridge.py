@@ -301,6 +301,50 @@ class HookBridge:
         )(impl)
         return marked
 
+    def hook_functions(self, plugin: WasmPlugin, matches: Sequence[Match]) -> list[HookPlan]:
+        """What loading ``plugin`` attaches for ``matches``: per hook, its name, the
+        attribute pluggy finds it under, what makes the plugin's hook function and the
+        export's name; its call plans bound on the plugin's first instance.
+
+        The same matches (the bridge's match memo gives the same objects while the
+        contract and the options are the same) of the same compiled component give the
+        same list: kept with the component's makers, so a load of a component loaded
+        before binds and looks up nothing per hook. A hook with resource handles, or
+        served for an older contract version, gets its function made per plugin."""
+        component = plugin.image.component
+        plans = _HOOK_PLANS.get(component)
+        key = (self._mark.project_name, *map(id, matches))
+        if plans is not None:
+            known = plans.get(key)
+            if known is not None and all(a is b for a, b in zip(known[0], matches, strict=True)):
+                return known[1]
+        instance = plugin.instances[0]
+        plan: list[HookPlan] = []
+        every_common = True
+        for hook, (iface, func), opts in matches:
+            bound = instance.bind(hook.name, iface, func, hook.signature, timeout=opts.timeout)
+            attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
+            served = self._serves.get(hook) if self._serves else None  # (a deep hash)
+            make: Maker
+            if served is None and not _has_handles(hook.signature):
+                make = _shared_maker(self._mark, hook, bound, opts, plugin)
+            else:
+                every_common = False
+                make = functools.partial(self._made, hook, bound, opts)
+            plan.append((hook.name, attr, make, _export_name(iface, func)))
+        if every_common:  # (the others hold the bridge, which must not outlive its host)
+            if plans is None:
+                plans = _HOOK_PLANS.setdefault(component, {})
+            if len(plans) >= _CHECKS_KEPT:  # many contracts over one live component
+                plans.clear()
+            plans[key] = (tuple(matches), plan)
+        return plan
+
+    def _made(
+        self, hook: HookContract, bound: BoundFunc, opts: HookOptions, plugin: WasmPlugin
+    ) -> Callable[..., Any]:
+        return self.impl(plugin, hook, bound, opts)
+
     def _supervised_call(
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc
     ) -> Callable[..., Any]:
@@ -346,12 +390,19 @@ class HookBridge:
 
 
 Maker = Callable[[WasmPlugin], Callable[..., Any]]
+#: A hook a load attaches: (hook name, attribute, maker of its function, export name).
+HookPlan = tuple[str, str, Maker, str]
 
 #: The hook-function makers of each compiled component, kept while it lives: (project,
 #: hook, call plan, options) -> (hook, call plan, maker); the entry holds what its key
 #: names, so the ids stay theirs (see :func:`_shared_maker`).
 _Makers = dict[tuple[Any, ...], tuple[HookContract, BoundFunc, Maker]]
 _MAKERS: WeakKeyDictionary[Any, _Makers] = WeakKeyDictionary()
+#: What loads of each compiled component attach (see :meth:`HookBridge.hook_functions`),
+#: kept while it lives: (project, the matches' ids) -> (the matches, what to attach).
+_HOOK_PLANS: WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any]]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _shared_maker(
@@ -494,6 +545,12 @@ def _function_factory(name: str, argnames: tuple[str, ...], common: bool) -> Cal
     exec(source, namespace)  # identifiers checked above; internals prefixed apart
     factory: Callable[..., Any] = namespace["factory"]
     return factory
+
+
+@functools.lru_cache(maxsize=4096)
+def _export_name(interface: str | None, function: str) -> str:
+    """``interface#function``: one string per export, shared by the plugins naming it."""
+    return f"{interface}#{function}" if interface else function
 
 
 def _supervised(

@@ -259,12 +259,10 @@ class LoadPipeline:
             instance.instantiate()
             if plugin.lifecycle.get("init") is not None:
                 plugin._started(instance)  # the first start runs init too
-        for hook, (iface, func), opts in matches:
-            bound = instances[0].bind(hook.name, iface, func, hook.signature, timeout=opts.timeout)
-            attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
-            setattr(plugin, attr, self.bridge.impl(plugin, hook, bound, opts))
+        for hook_name, attr, make, export in self.bridge.hook_functions(plugin, matches):
+            setattr(plugin, attr, make(plugin))
             plugin._impl_attrs.append(attr)
-            plugin.hooks[hook.name] = _export_name(iface, func)
+            plugin.hooks[hook_name] = export
 
     def _sandbox(
         self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
@@ -307,12 +305,6 @@ def _shared(interfaces: frozenset[str]) -> frozenset[str]:
         _INTERFACE_SETS.clear()
     _INTERFACE_SETS[interfaces] = interfaces
     return interfaces
-
-
-@functools.lru_cache(maxsize=4096)
-def _export_name(interface: str | None, function: str) -> str:
-    """``interface#function``: one string per export, shared by the plugins naming it."""
-    return f"{interface}#{function}" if interface else function
 
 
 def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:
