@@ -444,7 +444,8 @@ class Messaging:
         # that subscribes to nothing costs no walk of every subscriber's binding
         if any(v[0].name == name for v in self._bound.values()):
             self._bound = {k: v for k, v in self._bound.items() if v[0].name != name}
-        self.unsubscribe(name)
+        if name in self._mailboxes:  # (no lock taken for a plugin without a mailbox)
+            self.unsubscribe(name)
         self._changed()
 
     def _plugin_handler(self, name: str) -> Callable[[Message], bytes | None]:
