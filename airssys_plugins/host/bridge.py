@@ -143,7 +143,7 @@ class HookBridge:
         memo = ("hook matches", id(current), tuple(sorted(options.items())))
         known = image.shared.get(memo)
         if known is not None and known[0] is current:  # the entry holds what its key names
-            self.contract_versions[name] = str(current.package)
+            self.contract_versions[name] = known[2]
             return list(known[1])
         try:
             matches = self._match(current, name, image, options)
@@ -163,8 +163,8 @@ class HookBridge:
             raise _closest(
                 name, errors, [str(current.package), *(o.version.package for o in older)]
             ) from None
-        self.contract_versions[name] = str(current.package)
-        image.shared[memo] = (current, tuple(matches))
+        package = self.contract_versions[name] = str(current.package)
+        image.shared[memo] = (current, tuple(matches), package)
         return matches
 
     def _match(

@@ -322,7 +322,16 @@ def _unheard(stage: str, detail: str) -> None:
 
 
 def _lifecycle_exports(name: str, image: ComponentImage) -> Lifecycle:
-    """The ``lifecycle`` exports (init, health, shutdown) the component has, type-checked."""
+    """The ``lifecycle`` exports (init, health, shutdown) the component has, type-checked;
+    worked out once per component (:attr:`ComponentImage.shared`: they depend on its
+    exports alone), a component with a mismatch refused at every load."""
+    known = image.shared.get("lifecycle exports")
+    if known is None:
+        known = image.shared["lifecycle exports"] = tuple(_read_lifecycle(name, image))
+    return list(known)
+
+
+def _read_lifecycle(name: str, image: ComponentImage) -> Lifecycle:
     found: Lifecycle = []
     problems = []
     for func, expected in LIFECYCLE.items():
