@@ -270,3 +270,53 @@ def test_a_failing_plugin_of_a_shared_plan_still_counts_for_itself(
         assert b.supervisor is not None
         assert not b.supervisor.open
         assert pm.hook.add_one(x=1) == [4]
+
+
+_COUNTING = """(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $n (mut i32) (i32.const 0))
+    (func (export "f") (param $len i32) (result i32)
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (i32.store (i32.const 16) (global.get $n))
+      (i32.store (i32.const 20) (i32.const 1024))
+      (i32.store (i32.const 24) (local.get $len))
+      (i32.const 16)))
+  (core instance $i (instantiate $m))
+  (type $r (tuple u32 string))
+  (func $f (param "len" u32) (result $r) (canon lift (core func $i "f")
+    (memory (core memory $i "memory"))))
+  (export "f" (func $f)))"""
+
+
+def test_the_result_limit_is_set_before_each_instance_s_first_measured_call(
+    tmp_path: Path,
+) -> None:
+    """An instance's measuring walks are told their limit at its first measured call, not
+    at instantiation: an instance never called through them pays nothing, and every new
+    instance (after a refusal, a trap or a restart) is told again before its first such
+    call, so the limit holds exactly on each."""
+    from airssys_plugins.runtime import instance as runtime_instance
+    from airssys_plugins.runtime.image import ComponentImage
+    from airssys_plugins.runtime.instance import PluginInstance
+
+    from .test_hostile_calls import parse_component
+    from .test_result_bounds import _bind_all
+
+    image = ComponentImage.load("count", parse_component(tmp_path, "count", _COUNTING), cache=False)
+    instance = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=1000))
+    try:
+        instance.instantiate()
+        assert runtime_instance._LIMIT_SET not in instance._funcs  # nothing called yet
+        bound = _bind_all(instance, image)["f"]
+        assert bound.measured is not None
+        assert instance.call(bound, [1000]) == (1, "\0" * 1000)
+        assert runtime_instance._LIMIT_SET in instance._funcs
+        for generation in range(3):  # each refusal replaces the instance
+            with pytest.raises(Exception, match="returned 1,001 bytes or more") as info:
+                instance.call(bound, [1001])
+            assert getattr(info.value, "reason", None) == "result too large"
+            assert instance.call(bound, [1000]) == (1, "\0" * 1000)  # a new instance
+            assert instance.generation == generation + 2
+    finally:
+        instance.close()
