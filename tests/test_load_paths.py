@@ -32,6 +32,7 @@ from airssys_plugins.host.supervision import Supervisor
 from airssys_plugins.policy.audit import AuditEvent, AuditLog, _event
 from airssys_plugins.runtime.layout import CoreLayout
 from airssys_plugins.runtime.sandbox import SandboxSpec, _store_limits, store_limits
+from airssys_plugins.testing import call_hook
 
 from .demo import PACKAGE, DemoHooks, PickTooHooks
 
@@ -142,6 +143,10 @@ def test_each_plugin_gets_the_shared_hook_function_bound_to_it(
         assert b.add_one.__self__ is b
         assert a.lifecycle == {}
         assert list(inspect.signature(a.add_one.__func__).parameters)[1:] == ["x"]
+        assert list(inspect.signature(a.add_one).parameters) == ["x"]
+        assert call_hook(a, "add_one", x=2) == 5  # airssys_plugins.testing reads it alike
+        with pytest.raises(TypeError, match="missing"):
+            call_hook(a, "add_one")
         impls = {i.plugin_name: i for i in pm.hook.add_one.get_hookimpls()}
         assert impls["a"].argnames == ("x",)
         assert impls["a"].function is a.add_one

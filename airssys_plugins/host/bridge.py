@@ -439,9 +439,9 @@ def _maker(
     pluggy's marker options, its name and documentation are its own, made once. A plugin's
     hook function is that function bound to the plugin (a method object, 64 bytes: no
     function object, cell or strings of its own), which reads its plugin's state
-    (supervisor, instances, context) when called. pluggy's ``register`` reads the
-    argument names from the function's own code (a bound method: the plugin's parameter is
-    not a hook argument), with no ``__wrapped__`` to follow."""
+    (supervisor, instances, context) when called. pluggy's ``register`` takes it as any
+    bound method: the plugin's parameter is no hook argument (see :func:`_bound_template`
+    for what its ``__wrapped__`` gives pluggy and :func:`..testing.call_hook`)."""
     hook_name = hook.name
     where = f"{bound.interface}#{bound.function}" if bound.interface else bound.function
     common = not (hook.unwrap_result or hook.historic)
@@ -450,6 +450,7 @@ def _maker(
         bound, hook_name, hook.historic, hook.unwrap_result, _PARTS if common else _OTHER_PARTS
     )
     shared.__qualname__ = f"WasmPlugin.{hook_name}"
+    shared.__wrapped__ = _bound_template(hook_name, hook.argnames)
     shared.__doc__ = f"{where} of a WebAssembly component (the plugin's hook {hook_name!r})"
     mark(tryfirst=opts.tryfirst, trylast=opts.trylast, specname=opts.specname)(shared)
 
@@ -522,6 +523,27 @@ def factory(__P__bound, __P__hook, __P__historic, __P__unwrap, __P__parts):
         )
     return __NAME__
 """
+
+
+@functools.lru_cache(maxsize=4096)
+def _bound_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
+    """The ``__wrapped__`` of a shared hook function: a no-op ``name(*argnames)`` (what
+    :func:`airssys_plugins.testing.call_hook` reads the hook's arguments from, as for every
+    hookimpl), itself wrapping a no-op with the plugin's parameter first, where pluggy's
+    ``varnames`` ends its walk (it leaves the first parameter of a bound method out)."""
+    _signature_template(name, argnames)  # checks the names
+    prefix = "_ap_"
+    while any(a.startswith(prefix) for a in argnames):
+        prefix = f"_{prefix}"
+    namespace: dict[str, Any] = {}
+    params = ", ".join(argnames)
+    exec(f"def outer({params}): pass", namespace)  # identifiers checked above
+    exec(f"def inner({prefix}plugin, {params}): pass", namespace)
+    outer: Callable[..., None] = namespace["outer"]
+    outer.__name__ = outer.__qualname__ = namespace["inner"].__name__ = name
+    namespace["inner"].__qualname__ = name
+    outer.__wrapped__ = namespace["inner"]  # type: ignore[attr-defined]
+    return outer
 
 
 @functools.lru_cache(maxsize=1024)
