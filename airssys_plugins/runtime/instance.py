@@ -868,7 +868,7 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     single = bound.single_buffer and self._memory_bounds_results
     if bound.measured is not None and self._measure_limit is not None and not single:
         if _LIMIT_SET not in self._funcs:  # the first measured function of this instance
-            _set_measure_limit(self, store, instance)
+            _set_measure_limit(self, store, self._context, instance)
             self._funcs[_LIMIT_SET] = None
         indices = [self.image.export_index(n) for n in bound.measured]
         shape = real = None
@@ -949,7 +949,9 @@ def _raw_failure(
 _LIMIT_SET: Final = -1
 
 
-def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance) -> None:
+def _set_measure_limit(
+    plugin: PluginInstance, store: Store, context: Any, instance: Instance
+) -> None:
     """Tell an instance's measuring walks where to stop, before its first call through
     them (once per instance: a plugin whose measured functions are never called, or whose
     results are all bounded by its memory, never pays for it), through the C call path:
@@ -963,7 +965,7 @@ def _set_measure_limit(plugin: PluginInstance, store: Store, instance: Instance)
         problem = "the runtime's limit setter is missing"
     else:
         param = _limit_param(min(plugin._measure_limit, 2**62))
-        err = _call(_byref(capi.func_handle(setter)), plugin._context, param, 1, None, 0)
+        err = _call(_byref(capi.func_handle(setter)), context, param, 1, None, 0)
         if not err:
             return
         problem = _headline(str(_error_from_ptr(err)))
