@@ -325,3 +325,34 @@ def test_the_result_limit_is_set_before_each_instance_s_first_measured_call(
             assert instance.generation == generation + 2
     finally:
         instance.close()
+
+
+def test_plugins_without_wasi_or_grants_share_a_sandbox_that_follows_their_limits(
+    demo: Demo, private_cache: Path
+) -> None:
+    """A component without WASI imports, loaded with no link, directory or environment
+    granted, gets the sandbox made for its granted interfaces and limits: shared by the
+    plugins loaded alike, another for other limits, and never a stale one."""
+    wasm = demo(k=3, funcs=["add-one", "spin"])
+    with PluginHost(_pm(), package=PACKAGE) as host:
+        a = host.load(wasm, name="a")
+        b = host.load(wasm, name="b")
+        spec = a.instances[0].sandbox
+        assert b.instances[0].sandbox is spec
+        assert spec.stdio_logger is None  # no WASI: no stdio to log
+        assert spec.timeout == host.limits.timeout
+        short = host.load(wasm, name="short", timeout=0.05)
+        assert short.instances[0].sandbox is not spec
+        assert short.instances[0].sandbox.timeout == 0.05
+        assert a.instances[0].sandbox.timeout == host.limits.timeout
+        from airssys_plugins import PluginTimeout
+
+        with pytest.raises(PluginTimeout):
+            short.spin()
+        fueled = host.load(wasm, name="fueled", limits=Limits(fuel=10_000))
+        assert fueled.instances[0].sandbox.fuel == 10_000
+        assert fueled.instances[0].sandbox is not spec
+        host.unload("a")
+        again = host.load(wasm, name="a")
+        assert again.instances[0].sandbox is spec
+        assert again.add_one(1) == 4

@@ -110,6 +110,8 @@ class LoadPipeline:
         self.compile_cache = compile_cache
         #: Told of each stage of a load (``PluginHost(on_progress=...)``); None: nobody.
         self.on_progress: Callable[[LoadProgress], object] | None = None
+        # shared sandboxes (see _sandbox): (interfaces, limits) ids -> (them, the spec)
+        self._sandboxes: dict[tuple[int, int], tuple[frozenset[str], Limits, SandboxSpec]] = {}
 
     def stage(
         self,
@@ -164,7 +166,8 @@ class LoadPipeline:
         check_subscriber(name, image, effective)
         links = self._links(name, image, effective)
         self.functions.check_imports(name, image)
-        sandbox = self._sandbox(name, effective, plugin_limits, links)
+        wasi = any(i.startswith("wasi:") for i in image.imports)
+        sandbox = self._sandbox(name, effective, plugin_limits, links, wasi=wasi)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
         progress("instantiating", f"{slots} instance(s)")
         instances = [
@@ -265,7 +268,34 @@ class LoadPipeline:
             plugin.hooks[hook_name] = export
 
     def _sandbox(
-        self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
+        self,
+        name: str,
+        rights: Capabilities,
+        limits: Limits,
+        links: Sequence[Link] = (),
+        *,
+        wasi: bool = True,
+    ) -> SandboxSpec:
+        """The plugin's sandbox. Without WASI (no stdio to log, nothing to preopen, no
+        environment), links, directories or environment variables granted, nothing of it
+        depends on the plugin's name or this moment: one (frozen) spec per granted
+        interface set and limits object, shared by the plugins loaded with them."""
+        if wasi or links or rights.filesystem or rights.env:
+            return self._new_sandbox(name, rights, limits, links, wasi)
+        # the one set equal to what the registry links now (so the key names its value)
+        interfaces = _shared(self.functions.linked_interfaces(rights))
+        key = (id(interfaces), id(limits))
+        known = self._sandboxes.get(key)
+        if known is not None and known[0] is interfaces and known[1] is limits:
+            return known[2]
+        spec = self._new_sandbox(name, rights, limits, links, wasi)
+        if len(self._sandboxes) >= 256:  # e.g. a timeout= per load: a Limits object each
+            self._sandboxes.clear()
+        self._sandboxes[key] = (interfaces, limits, spec)
+        return spec
+
+    def _new_sandbox(
+        self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link], wasi: bool
     ) -> SandboxSpec:
         # the plugin's data directory matters only to a filesystem grant ("data"); without
         # one there is nothing to preopen (most plugins: no Effective made, no env read)
@@ -287,7 +317,7 @@ class LoadPipeline:
             instances=limits.instances,
             tables=limits.tables,
             max_result_bytes=limits.max_result_bytes,
-            stdio_logger=f"airssys_plugins.plugin.{name}",
+            stdio_logger=f"airssys_plugins.plugin.{name}" if wasi else None,
         )
 
 
