@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from pathlib import Path
@@ -178,7 +179,7 @@ class WasmPlugin:
             instance.close(wait=bound)
         # The hook functions close over the plugin: drop them so that it (and its compiled
         # component, memory-mapped) is freed now rather than at the next GC.
-        attributes = self.__dict__
         for attr in self._impl_attrs:
-            attributes.pop(attr, None)
+            with contextlib.suppress(AttributeError):
+                delattr(self, attr)
         self._impl_attrs.clear()
