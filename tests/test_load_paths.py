@@ -356,3 +356,30 @@ def test_plugins_without_wasi_or_grants_share_a_sandbox_that_follows_their_limit
         again = host.load(wasm, name="a")
         assert again.instances[0].sandbox is spec
         assert again.add_one(1) == 4
+
+
+def test_the_result_limit_is_set_long_after_start_up(tmp_path: Path) -> None:
+    """The limit is set under a deadline of its own: an instance first called through a
+    measuring walk after its start-up deadline passed still gets it (and the limit then
+    holds). Without it the setter met the deadline the instantiation left."""
+    import time
+
+    from airssys_plugins.runtime.image import ComponentImage
+    from airssys_plugins.runtime.instance import PluginInstance
+
+    from .test_hostile_calls import parse_component
+    from .test_result_bounds import _bind_all
+
+    path = parse_component(tmp_path, "count", _COUNTING)
+    image = ComponentImage.load("count", path, cache=False)
+    spec = SandboxSpec(max_result_bytes=1000, startup_timeout=0.05, timeout=10.0)
+    instance = PluginInstance(image, sandbox=spec)
+    try:
+        instance.instantiate()
+        time.sleep(0.3)  # its start-up deadline has passed
+        bound = _bind_all(instance, image)["f"]
+        assert instance.call(bound, [1000]) == (1, "\0" * 1000)
+        with pytest.raises(Exception, match="returned 1,001 bytes or more"):
+            instance.call(bound, [1001])
+    finally:
+        instance.close()

@@ -964,6 +964,14 @@ def _set_measure_limit(
     if setter is None:
         problem = "the runtime's limit setter is missing"
     else:
+        # It runs before the call sets its own deadline and fuel: bounded like start-up
+        # (an instance first called long after it started would meet a deadline passed
+        # long ago), with a full fuel budget (not what the last call left); the call then
+        # sets both again, as after every instantiation.
+        _set_deadline(context, _ticks(plugin.sandbox.startup_timeout))
+        plugin._deadline_epoch = -1
+        if plugin._fuel is not None:
+            _set_fuel(context, plugin._fuel)
         param = _limit_param(min(plugin._measure_limit, 2**62))
         err = _call(_byref(capi.func_handle(setter)), context, param, 1, None, 0)
         if not err:
