@@ -16,7 +16,10 @@ map the same kind of machine code.
   default, see ``keep_compiled``), against raw ``Store`` (+ WASI for the Python guest) +
   ``instantiate`` of a ``Component`` held in a variable; and both re-mapping the artefact
   (ours under ``keep_compiled(0)``, raw ``Component.deserialize_file`` first); interleaved
-  rounds, medians.
+  rounds, medians. For the WAT guest also 400 (quick: 200) such rounds in one more
+  process: the median of the first 21 (what the warm row times) and of the rounds after
+  50 (the steady state), each against the raw load interleaved with them; and the Python
+  objects (tracemalloc) each of 200 more loaded plugins holds, one hook called.
 * new process: CPU time (and wall time) of ``python -c`` that creates a host, loads the
   warm Python guest and calls one hook, against one that does the same with wasmtime-py
   alone (deserialize, WASI, instantiate, call); interleaved, medians. Both with Python's
@@ -200,6 +203,58 @@ def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
     return out
 
 
+def child_steady(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
+    """The warm rounds of :func:`child_warm` (a new name each, a call, an unload, then a
+    raw load from a held Component), ``rounds`` of them: the first 21 (what the warm row
+    times: a process's first loads, while the records' ``__init__`` is still the generic
+    one) and the steady state after 50."""
+    spec = KINDS[kind]
+    pm, host = _host(kind)
+    raw = _raw_namespace(kind)
+    host.load(wasm, name="warmup")
+    _call(pm, kind)
+    host.unload("warmup")
+    held = raw["Component"].deserialize_file(raw["engine"], cwasm)
+    ours: list[float] = []
+    floor: list[float] = []
+    gc.collect()
+    gc.disable()
+    for i in range(rounds):
+        t0 = CLOCK()
+        host.load(wasm, name=f"s{i}")
+        ours.append(CLOCK() - t0)
+        _call(pm, kind)
+        host.unload(f"s{i}")
+        t0 = CLOCK()
+        store, _, func = raw["raw_load"](cwasm, spec["interface"], spec["function"], held)
+        floor.append(CLOCK() - t0)
+        assert func(store, spec["arg"]) is not None
+    gc.enable()
+    host.close()
+    return {"first": ours[:21], "steady": ours[50:], "raw": floor}
+
+
+def child_objects(kind: str, wasm: str, count: int) -> dict[str, Any]:
+    """Python objects (tracemalloc) per loaded plugin beyond the first, one hook called."""
+    import tracemalloc
+
+    pm, host = _host(kind)
+    host.load(wasm, name="first")
+    _call(pm, kind)
+    gc.collect()
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    for i in range(count):
+        host.load(wasm, name=f"o{i}")
+    _call(pm, kind)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    host.close()
+    return {"bytes_per_plugin": grown / count}
+
+
 def child_density(side: str, kind: str, target: str, count: int) -> dict[str, Any]:
     """RSS after the first and after ``count`` loaded-and-called plugins."""
     spec = KINDS[kind]
@@ -361,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         what, *rest = args.child
         if what == "warm":
             out = child_warm(rest[0], rest[1], rest[2], int(rest[3]))
+        elif what == "steady":
+            out = child_steady(rest[0], rest[1], rest[2], int(rest[3]))
+        elif what == "objects":
+            out = child_objects(rest[0], rest[1], int(rest[2]))
         else:
             out = child_density(rest[0], rest[1], rest[2], int(rest[3]))
         print(json.dumps(out))
@@ -433,6 +492,23 @@ def main(argv: list[str] | None = None) -> int:
             " keep_compiled(0), the artefact mapped again (raw: deserialize_file + instantiate)"
         )
         print("  live = loaded again while a copy is loaded (the compiled code is shared)")
+        steady_rounds = 200 if args.quick else 400
+        st = run_child(
+            [*wall, "steady", "wat", str(wasms["wat"]), str(raws["wat"]), str(steady_rounds)], env
+        )
+        med = {k: statistics.median(v) * 1000 for k, v in st.items()}
+        objects = run_child(["objects", "wat", str(wasms["wat"]), "200"], env)
+        per = objects["bytes_per_plugin"] / 1024
+        print(
+            f"  WAT, {steady_rounds} rounds as above: first 21 {med['first']:.3f} ms, after 50"
+            f" {med['steady']:.3f} ms; raw kept {med['raw']:.3f} ms ="
+            f" {med['first'] / med['raw']:.2f}x / {med['steady'] / med['raw']:.2f}x;"
+            f" Python objects per idle WAT plugin (tracemalloc, 200) {per:.2f} KiB"
+        )
+        report.values["warm wat first21 ms"] = med["first"]
+        report.values["warm wat steady ms"] = med["steady"]
+        report.values["warm wat steady raw ms"] = med["raw"]
+        report.values["wat objects KiB"] = per
 
         np = new_process(kitchen, raws["python"], bytecode_env(env, tmp / "pycache"), runs)
         ratio = (np["ours_ms"] - np["bare_ms"]) / (np["raw_ms"] - np["bare_ms"])

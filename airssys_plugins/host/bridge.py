@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import keyword
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from types import MethodType
 from typing import Any, Final, final
 from weakref import WeakKeyDictionary
 
@@ -142,7 +143,7 @@ class HookBridge:
         memo = ("hook matches", id(current), tuple(sorted(options.items())))
         known = image.shared.get(memo)
         if known is not None and known[0] is current:  # the entry holds what its key names
-            self.contract_versions[name] = str(current.package)
+            self.contract_versions[name] = known[2]
             return list(known[1])
         try:
             matches = self._match(current, name, image, options)
@@ -162,8 +163,8 @@ class HookBridge:
             raise _closest(
                 name, errors, [str(current.package), *(o.version.package for o in older)]
             ) from None
-        self.contract_versions[name] = str(current.package)
-        image.shared[memo] = (current, tuple(matches))
+        package = self.contract_versions[name] = str(current.package)
+        image.shared[memo] = (current, tuple(matches), package)
         return matches
 
     def _match(
@@ -300,6 +301,50 @@ class HookBridge:
         )(impl)
         return marked
 
+    def hook_functions(self, plugin: WasmPlugin, matches: Sequence[Match]) -> list[HookPlan]:
+        """What loading ``plugin`` attaches for ``matches``: per hook, its name, the
+        attribute pluggy finds it under, what makes the plugin's hook function and the
+        export's name; its call plans bound on the plugin's first instance.
+
+        The same matches (the bridge's match memo gives the same objects while the
+        contract and the options are the same) of the same compiled component give the
+        same list: kept with the component's makers, so a load of a component loaded
+        before binds and looks up nothing per hook. A hook with resource handles, or
+        served for an older contract version, gets its function made per plugin."""
+        component = plugin.image.component
+        plans = _HOOK_PLANS.get(component)
+        key = (self._mark.project_name, *map(id, matches))
+        if plans is not None:
+            known = plans.get(key)
+            if known is not None and all(a is b for a, b in zip(known[0], matches, strict=True)):
+                return known[1]
+        instance = plugin.instances[0]
+        plan: list[HookPlan] = []
+        every_common = True
+        for hook, (iface, func), opts in matches:
+            bound = instance.bind(hook.name, iface, func, hook.signature, timeout=opts.timeout)
+            attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
+            served = self._serves.get(hook) if self._serves else None  # (a deep hash)
+            make: Maker
+            if served is None and not _has_handles(hook.signature):
+                make = _shared_maker(self._mark, hook, bound, opts, plugin)
+            else:
+                every_common = False
+                make = functools.partial(self._made, hook, bound, opts)
+            plan.append((hook.name, attr, make, _export_name(iface, func)))
+        if every_common:  # (the others hold the bridge, which must not outlive its host)
+            if plans is None:
+                plans = _HOOK_PLANS.setdefault(component, {})
+            if len(plans) >= _CHECKS_KEPT:  # many contracts over one live component
+                plans.clear()
+            plans[key] = (tuple(matches), plan)
+        return plan
+
+    def _made(
+        self, hook: HookContract, bound: BoundFunc, opts: HookOptions, plugin: WasmPlugin
+    ) -> Callable[..., Any]:
+        return self.impl(plugin, hook, bound, opts)
+
     def _supervised_call(
         self, plugin: WasmPlugin, hook: HookContract, bound: BoundFunc
     ) -> Callable[..., Any]:
@@ -345,12 +390,19 @@ class HookBridge:
 
 
 Maker = Callable[[WasmPlugin], Callable[..., Any]]
+#: A hook a load attaches: (hook name, attribute, maker of its function, export name).
+HookPlan = tuple[str, str, Maker, str]
 
 #: The hook-function makers of each compiled component, kept while it lives: (project,
 #: hook, call plan, options) -> (hook, call plan, maker); the entry holds what its key
 #: names, so the ids stay theirs (see :func:`_shared_maker`).
 _Makers = dict[tuple[Any, ...], tuple[HookContract, BoundFunc, Maker]]
 _MAKERS: WeakKeyDictionary[Any, _Makers] = WeakKeyDictionary()
+#: What loads of each compiled component attach (see :meth:`HookBridge.hook_functions`),
+#: kept while it lives: (project, the matches' ids) -> (the matches, what to attach).
+_HOOK_PLANS: WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any]]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _shared_maker(
@@ -382,72 +434,145 @@ def _maker(
 ) -> Maker:
     """The maker of the supervised hook functions of ``hook`` bound to ``bound``.
 
-    What every plugin's function shares is made here once: pluggy's marker options and
-    the signature template pluggy reads the argument names from (``__wrapped__``), in one
-    ``__dict__``; the names and the documentation. A plugin's function reads its plugin's
-    state (supervisor, instances, context) when called: a function object and one cell
-    per plugin and hook, instead of a closure over ten values, its own marker options and
-    its own strings (about 1.3 KiB less per hook)."""
+    One function is made here, for every plugin of the compiled component with this hook,
+    call plan and options: its parameters are the plugin and the hook's arguments, and
+    pluggy's marker options, its name and documentation are its own, made once. A plugin's
+    hook function is that function bound to the plugin (a method object, 64 bytes: no
+    function object, cell or strings of its own), which reads its plugin's state
+    (supervisor, instances, context) when called. pluggy's ``register`` takes it as any
+    bound method: the plugin's parameter is no hook argument (see :func:`_bound_template`
+    for what its ``__wrapped__`` gives pluggy and :func:`..testing.call_hook`)."""
     hook_name = hook.name
-    historic = hook.historic
-    unwrap = hook.unwrap_result
-    record = historic  # replayed into every new instance, its result unwrapped or not
-
-    def holder() -> None:
-        pass
-
-    mark(tryfirst=opts.tryfirst, trylast=opts.trylast, specname=opts.specname)(holder)
-    namespace = dict(holder.__dict__)
-    # pluggy reads argument names from the code object behind __wrapped__.
-    namespace["__wrapped__"] = _signature_template(hook.name, hook.argnames)
-    qualname = f"WasmPlugin.{hook_name}"
     where = f"{bound.interface}#{bound.function}" if bound.interface else bound.function
-    doc = f"{where} of a WebAssembly component (the plugin's hook {hook_name!r})"
+    common = not (hook.unwrap_result or hook.historic)
+    factory = _function_factory(hook_name, hook.argnames, common)
+    shared = factory(
+        bound, hook_name, hook.historic, hook.unwrap_result, _PARTS if common else _OTHER_PARTS
+    )
+    shared.__qualname__ = f"WasmPlugin.{hook_name}"
+    shared.__wrapped__ = _bound_template(hook_name, hook.argnames)
+    shared.__doc__ = f"{where} of a WebAssembly component (the plugin's hook {hook_name!r})"
+    mark(tryfirst=opts.tryfirst, trylast=opts.trylast, specname=opts.specname)(shared)
 
     def make(plugin: WasmPlugin) -> Callable[..., Any]:
-        impl: Callable[..., Any]
-        if unwrap or historic:
-
-            def impl(*args: Any) -> Any:
-                value = _supervised(plugin, hook_name, bound, args, historic)
-                if record:
-                    plugin._record(bound, args)
-                if unwrap:
-                    if isinstance(value, Err):
-                        raise _result_error(plugin.name, hook_name, value)
-                    return value.value
-                return value
-
-        else:
-
-            def impl(*args: Any) -> Any:  # the common case: one frame from pluggy
-                # A host function (possibly on a worker thread) calling back into the
-                # plugin that is waiting for it would deadlock; the component model
-                # forbids it anyway.
-                if calling_plugin() is plugin._context:
-                    raise reentrant_call(plugin.name, hook_name)
-                supervisor: Supervisor = plugin.supervisor  # type: ignore[assignment]
-                if supervisor.open or supervisor.retry_at is not None:  # read without a lock
-                    supervisor.before_call(hook_name)
-                try:
-                    if plugin._idle is None:  # one instance: call it directly
-                        result = plugin.instances[0].call(bound, args)
-                    else:
-                        result = plugin.call(bound, args)
-                except HookCallError as exc:
-                    _failed(plugin, hook_name, exc)
-                    raise
-                if supervisor.consecutive:
-                    supervisor.success()
-                return result
-
-        impl.__name__ = hook_name
-        impl.__qualname__ = qualname
-        impl.__doc__ = doc
-        impl.__dict__ = namespace
-        return impl
+        return MethodType(shared, plugin)
 
     return make
+
+
+def _finish(
+    plugin: WasmPlugin,
+    hook: str,
+    bound: BoundFunc,
+    args: tuple[Any, ...],
+    historic: bool,
+    unwrap: bool,
+) -> Any:
+    """A supervised call of a historic hook or one whose result is unwrapped: recorded
+    (replayed into every new instance) and unwrapped as the hook says."""
+    value = _supervised(plugin, hook, bound, args, historic)
+    if historic:
+        plugin._record(bound, args)
+    if unwrap:
+        if isinstance(value, Err):
+            raise _result_error(plugin.name, hook, value)
+        return value.value
+    return value
+
+
+#: What the generated hook functions call, by position (their own names cannot collide
+#: with a hook's argument names, which are the only other names they use).
+_PARTS: Final = (calling_plugin, reentrant_call, HookCallError)
+_OTHER_PARTS: Final = (_finish,)
+
+#: The source of the common hook function: one frame from pluggy (no historic record, no
+#: unwrapped result). ``__P__`` becomes a prefix no argument name starts with.
+_COMMON_BODY = """
+def factory(__P__bound, __P__hook, __P__historic, __P__unwrap, __P__parts):
+    __P__calling, __P__reentrant, __P__error = __P__parts
+    def __NAME__(__P__plugin, __ARGS__):
+        __P__args = (__TUPLE__)
+        # A host function (possibly on a worker thread) calling back into the plugin that
+        # is waiting for it would deadlock; the component model forbids it anyway.
+        if __P__calling() is __P__plugin._context:
+            raise __P__reentrant(__P__plugin.name, __P__hook)
+        __P__supervisor = __P__plugin.supervisor
+        if __P__supervisor.open or __P__supervisor.retry_at is not None:  # read without a lock
+            __P__supervisor.before_call(__P__hook)
+        try:
+            if __P__plugin._idle is None:  # one instance: call it directly
+                __P__result = __P__plugin.instances[0].call(__P__bound, __P__args)
+            else:
+                __P__result = __P__plugin.call(__P__bound, __P__args)
+        except __P__error as __P__exc:
+            __P__failed(__P__plugin, __P__hook, __P__exc)
+            raise
+        if __P__supervisor.consecutive:
+            __P__supervisor.success()
+        return __P__result
+    return __NAME__
+"""
+
+_OTHER_BODY = """
+def factory(__P__bound, __P__hook, __P__historic, __P__unwrap, __P__parts):
+    (__P__finish,) = __P__parts
+    def __NAME__(__P__plugin, __ARGS__):
+        __P__args = (__TUPLE__)
+        return __P__finish(
+            __P__plugin, __P__hook, __P__bound, __P__args, __P__historic, __P__unwrap
+        )
+    return __NAME__
+"""
+
+
+@functools.lru_cache(maxsize=4096)
+def _bound_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
+    """The ``__wrapped__`` of a shared hook function: a no-op ``name(*argnames)`` (what
+    :func:`airssys_plugins.testing.call_hook` reads the hook's arguments from, as for every
+    hookimpl), itself wrapping a no-op with the plugin's parameter first, where pluggy's
+    ``varnames`` ends its walk (it leaves the first parameter of a bound method out)."""
+    _signature_template(name, argnames)  # checks the names
+    prefix = "_ap_"
+    while any(a.startswith(prefix) for a in argnames):
+        prefix = f"_{prefix}"
+    namespace: dict[str, Any] = {}
+    params = ", ".join(argnames)
+    exec(f"def outer({params}): pass", namespace)  # identifiers checked above
+    exec(f"def inner({prefix}plugin, {params}): pass", namespace)
+    outer: Callable[..., None] = namespace["outer"]
+    outer.__name__ = outer.__qualname__ = namespace["inner"].__name__ = name
+    namespace["inner"].__qualname__ = name
+    outer.__wrapped__ = namespace["inner"]  # type: ignore[attr-defined]
+    return outer
+
+
+@functools.lru_cache(maxsize=1024)
+def _function_factory(name: str, argnames: tuple[str, ...], common: bool) -> Callable[..., Any]:
+    """What makes a hook function ``name(plugin, *argnames)`` (see :func:`_maker`): one
+    ``exec`` per hook signature and kind, not one per maker or load."""
+    for arg in (name, *argnames):
+        if not arg.isidentifier() or keyword.iskeyword(arg):
+            raise ValueError(f"{arg!r} is not a Python identifier")
+    prefix = "_ap_"
+    while any(a.startswith(prefix) for a in (name, *argnames)):
+        prefix = f"_{prefix}"
+    body = _COMMON_BODY if common else _OTHER_BODY
+    source = (
+        body.replace("__P__", prefix)
+        .replace("__NAME__", name)
+        .replace("__ARGS__", ", ".join(argnames))
+        .replace("__TUPLE__", "".join(f"{a}, " for a in argnames))
+    )
+    namespace: dict[str, Any] = {f"{prefix}failed": _failed}
+    exec(source, namespace)  # identifiers checked above; internals prefixed apart
+    factory: Callable[..., Any] = namespace["factory"]
+    return factory
+
+
+@functools.lru_cache(maxsize=4096)
+def _export_name(interface: str | None, function: str) -> str:
+    """``interface#function``: one string per export, shared by the plugins naming it."""
+    return f"{interface}#{function}" if interface else function
 
 
 def _supervised(

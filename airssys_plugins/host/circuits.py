@@ -40,10 +40,11 @@ class Circuits:
         self.restart = restart
         self._audit = audit
         self.file = CircuitFile.for_app(pm.project_name) if file is None else file
+        self._on_open = self.open  # one bound method for every plugin's supervisor
 
     def supervisor(self, name: str) -> Supervisor:
         """A fresh supervisor for plugin ``name`` that opens its circuit here."""
-        return Supervisor(name, self.restart, self.open)
+        return Supervisor(name, self.restart, self._on_open)
 
     def open(self, name: str, reason: str) -> None:
         plugin = self._plugins.get(name)

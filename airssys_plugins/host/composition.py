@@ -336,12 +336,17 @@ class Links:
         """The links plugin ``name`` needs for its imports that no host function serves;
         refuses (a :class:`LinkError`) imports without a granted link, a missing provider
         under ``missing_provider="fail"``, a provider whose exports do not fit, a cycle."""
+        imported = imported_functions(image)
+        if not imported:  # imports nothing but WASI: no link, no cycle through it
+            return []
         provided = set(host_interfaces)
         wanted: dict[str, dict[str, wit.FuncSig]] = {}
-        for (iface, fname), sig in imported_functions(image).items():
+        for (iface, fname), sig in imported.items():
             if iface.startswith("wasi:") or wit.unversioned(iface) in provided:
                 continue
             wanted.setdefault(iface, {})[fname] = sig
+        if not wanted:  # every import is the host's: no link, no cycle through it
+            return []
         links: list[Link] = []
         unknown: list[str] = []
         for iface, functions in sorted(wanted.items()):

@@ -445,8 +445,12 @@ class Messaging:
         self._drop(name)
 
     def _drop(self, name: str) -> None:
-        self._bound = {k: v for k, v in self._bound.items() if v[0].name != name}
-        self.unsubscribe(name)
+        # rebuilt only when it holds a version of the plugin: a load or unload of a plugin
+        # that subscribes to nothing costs no walk of every subscriber's binding
+        if any(v[0].name == name for v in self._bound.values()):
+            self._bound = {k: v for k, v in self._bound.items() if v[0].name != name}
+        if name in self._mailboxes:  # (no lock taken for a plugin without a mailbox)
+            self.unsubscribe(name)
         self._changed()
 
     def _plugin_handler(self, name: str) -> Callable[[Message], bytes | None]:

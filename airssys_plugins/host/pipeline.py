@@ -46,6 +46,34 @@ class LoadOptions:
     pool_size: int = 1
     isolation: Isolation = "shared"
 
+    @classmethod
+    def of(
+        cls,
+        hooks: Mapping[str, HookOptions] | None,
+        timeout: float | Literal[Unset.UNSET] | None,
+        requests: Capabilities | None,
+        limits: Limits | None,
+        config: Mapping[str, str] | None,
+        pool_size: int,
+        isolation: Isolation,
+    ) -> LoadOptions:
+        """``LoadOptions(...)``; the options of a plain ``load(path)`` are one shared
+        record (frozen: no load can change what another sees)."""
+        if (
+            hooks is None
+            and timeout is Unset.UNSET
+            and requests is None
+            and limits is None
+            and config is None
+            and pool_size == 1
+            and isolation == "shared"
+        ):
+            return _PLAIN_OPTIONS
+        return cls(hooks, timeout, requests, limits, config, pool_size, isolation)
+
+
+_PLAIN_OPTIONS = LoadOptions()  # shared by every plain load(path)
+
 
 @final
 class LoadPipeline:
@@ -82,6 +110,8 @@ class LoadPipeline:
         self.compile_cache = compile_cache
         #: Told of each stage of a load (``PluginHost(on_progress=...)``); None: nobody.
         self.on_progress: Callable[[LoadProgress], object] | None = None
+        # shared sandboxes (see _sandbox): (interfaces, limits) ids -> (them, the spec)
+        self._sandboxes: dict[tuple[int, int], tuple[frozenset[str], Limits, SandboxSpec]] = {}
 
     def stage(
         self,
@@ -136,7 +166,8 @@ class LoadPipeline:
         check_subscriber(name, image, effective)
         links = self._links(name, image, effective)
         self.functions.check_imports(name, image)
-        sandbox = self._sandbox(name, effective, plugin_limits, links)
+        wasi = any(i.startswith("wasi:") for i in image.imports)
+        sandbox = self._sandbox(name, effective, plugin_limits, links, wasi=wasi)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
         progress("instantiating", f"{slots} instance(s)")
         instances = [
@@ -210,6 +241,8 @@ class LoadPipeline:
     def _start(self, plugin: WasmPlugin, lifecycle: Lifecycle, matches: list[Match]) -> None:
         """Bind lifecycle exports, instantiate (running ``init``) and attach hookimpls."""
         instances = plugin.instances
+        if lifecycle:  # (a plugin without lifecycle exports keeps the shared empty dict)
+            plugin.lifecycle = {}
         for iface, func, sig in lifecycle:
             # init is start-up too: bounded like the start functions, also without a timeout
             timeout = plugin.limits.startup_deadline if func == "init" else None
@@ -229,27 +262,54 @@ class LoadPipeline:
             instance.instantiate()
             if plugin.lifecycle.get("init") is not None:
                 plugin._started(instance)  # the first start runs init too
-        for hook, (iface, func), opts in matches:
-            bound = instances[0].bind(hook.name, iface, func, hook.signature, timeout=opts.timeout)
-            attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
-            setattr(plugin, attr, self.bridge.impl(plugin, hook, bound, opts))
+        for hook_name, attr, make, export in self.bridge.hook_functions(plugin, matches):
+            setattr(plugin, attr, make(plugin))
             plugin._impl_attrs.append(attr)
-            plugin.hooks[hook.name] = _export_name(iface, func)
+            plugin.hooks[hook_name] = export
 
     def _sandbox(
-        self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link] = ()
+        self,
+        name: str,
+        rights: Capabilities,
+        limits: Limits,
+        links: Sequence[Link] = (),
+        *,
+        wasi: bool = True,
     ) -> SandboxSpec:
-        # the plugin's data directory matters only to a filesystem grant ("data")
-        data_dir = self.data_dir / name if rights.filesystem else None
-        effective = Effective(rights, limits, data_dir)
+        """The plugin's sandbox. Without WASI (no stdio to log, nothing to preopen, no
+        environment), links, directories or environment variables granted, nothing of it
+        depends on the plugin's name or this moment: one (frozen) spec per granted
+        interface set and limits object, shared by the plugins loaded with them."""
+        if wasi or links or rights.filesystem or rights.env:
+            return self._new_sandbox(name, rights, limits, links, wasi)
+        # the one set equal to what the registry links now (so the key names its value)
+        interfaces = _shared(self.functions.linked_interfaces(rights))
+        key = (id(interfaces), id(limits))
+        known = self._sandboxes.get(key)
+        if known is not None and known[0] is interfaces and known[1] is limits:
+            return known[2]
+        spec = self._new_sandbox(name, rights, limits, links, wasi)
+        if len(self._sandboxes) >= 256:  # e.g. a timeout= per load: a Limits object each
+            self._sandboxes.clear()
+        self._sandboxes[key] = (interfaces, limits, spec)
+        return spec
+
+    def _new_sandbox(
+        self, name: str, rights: Capabilities, limits: Limits, links: Sequence[Link], wasi: bool
+    ) -> SandboxSpec:
+        # the plugin's data directory matters only to a filesystem grant ("data"); without
+        # one there is nothing to preopen (most plugins: no Effective made, no env read)
+        preopens: tuple[tuple[Path, str, bool], ...] = ()
+        if rights.filesystem:
+            preopens = tuple(Effective(rights, limits, self.data_dir / name).preopens())
         env = tuple((k, os.environ[k]) for k in sorted(rights.env) if k in os.environ)
+        interfaces = self.functions.linked_interfaces(rights)
+        if links:
+            interfaces = interfaces | {wit.unversioned(link.interface) for link in links}
         return SandboxSpec(
-            preopens=tuple(effective.preopens()),
+            preopens=preopens,
             env=env,
-            interfaces=_shared(
-                self.functions.linked_interfaces(rights)
-                | {wit.unversioned(link.interface) for link in links}
-            ),
+            interfaces=_shared(interfaces),
             timeout=limits.timeout,
             startup_timeout=limits.startup_deadline,
             fuel=limits.fuel,
@@ -257,7 +317,7 @@ class LoadPipeline:
             instances=limits.instances,
             tables=limits.tables,
             max_result_bytes=limits.max_result_bytes,
-            stdio_logger=f"airssys_plugins.plugin.{name}",
+            stdio_logger=f"airssys_plugins.plugin.{name}" if wasi else None,
         )
 
 
@@ -277,12 +337,6 @@ def _shared(interfaces: frozenset[str]) -> frozenset[str]:
     return interfaces
 
 
-@functools.lru_cache(maxsize=4096)
-def _export_name(interface: str | None, function: str) -> str:
-    """``interface#function``: one string per export, shared by the plugins naming it."""
-    return f"{interface}#{function}" if interface else function
-
-
 def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:
     """The plugin name and component origin ``load(source, name=...)`` means."""
     if isinstance(source, bytes):
@@ -298,7 +352,16 @@ def _unheard(stage: str, detail: str) -> None:
 
 
 def _lifecycle_exports(name: str, image: ComponentImage) -> Lifecycle:
-    """The ``lifecycle`` exports (init, health, shutdown) the component has, type-checked."""
+    """The ``lifecycle`` exports (init, health, shutdown) the component has, type-checked;
+    worked out once per component (:attr:`ComponentImage.shared`: they depend on its
+    exports alone), a component with a mismatch refused at every load."""
+    known = image.shared.get("lifecycle exports")
+    if known is None:
+        known = image.shared["lifecycle exports"] = tuple(_read_lifecycle(name, image))
+    return list(known)
+
+
+def _read_lifecycle(name: str, image: ComponentImage) -> Lifecycle:
     found: Lifecycle = []
     problems = []
     for func, expected in LIFECYCLE.items():

@@ -24,6 +24,7 @@ __all__ = ["WasmPlugin"]
 
 log = logging.getLogger("airssys_plugins")
 _DEFAULT_LIMITS = Limits()
+_NO_LIFECYCLE: dict[str, BoundFunc] = {}
 
 
 @final
@@ -72,7 +73,10 @@ class WasmPlugin:
         # the host layer's state of the plugin, handed to host functions: a hook call
         # from a host function serving this plugin is refused (re-entrance)
         self._context: object = instances[0].context if instances else None
-        self.lifecycle: dict[str, BoundFunc] = {}
+        #: Its lifecycle exports (init, health, shutdown), bound. Most plugins have none:
+        #: they share one empty dict, which the load pipeline never fills (it gives a
+        #: plugin with lifecycle exports a dict of its own).
+        self.lifecycle: dict[str, BoundFunc] = _NO_LIFECYCLE
         self.config: dict[str, str] = {}
         #: The per-hook options it was loaded with (kept across reloads).
         self.hook_options: dict[str, HookOptions] = {}

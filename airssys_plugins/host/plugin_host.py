@@ -310,7 +310,7 @@ class PluginHost:
             given = Overrides(hooks, requests, limits, config, timeout, pool_size, isolation)
             return load_path(self, source, name=name, overrides=given)
         name, origin, file = _verified(self, source, name, path, limits or self.limits)
-        options = LoadOptions(hooks, timeout, requests, limits, config, pool_size, isolation)
+        options = LoadOptions.of(hooks, timeout, requests, limits, config, pool_size, isolation)
         plugin = self._plugins.add(
             name, lambda: self._pipeline.stage(name, origin, options, path=file)
         )

@@ -131,8 +131,9 @@ class Supervisor:
         self.name = name
         self.policy = policy
         self.on_open = on_open
-        # times of recent failures (a list: an idle plugin's costs 56 bytes, a deque's 624)
-        self.failures: list[float] = []
+        # times of recent failures: a list made at the first failure (an idle plugin's
+        # supervisor holds the shared empty tuple; a list costs 56 bytes, a deque 624)
+        self.failures: list[float] | tuple[()] = ()
         self.consecutive = 0
         self.restarts = 0
         self.last_error: str | None = None
@@ -168,9 +169,12 @@ class Supervisor:
         now = time.monotonic()
         delay = 0.0
         with _COUNTS_LOCK:
-            self.failures.append(now)
-            while self.failures and now - self.failures[0] > self.policy.window:
-                del self.failures[0]
+            failures = self.failures
+            if not isinstance(failures, list):
+                failures = self.failures = []
+            failures.append(now)
+            while failures and now - failures[0] > self.policy.window:
+                del failures[0]
             self.consecutive += 1
             self.restarts += 1
             self.last_error = f"{type(exc).__name__}: {_first_line(exc)}"
@@ -211,7 +215,7 @@ class Supervisor:
 
     def reset(self) -> None:
         with _COUNTS_LOCK:
-            self.failures.clear()
+            self.failures = ()
             self.consecutive = 0
             self.retry_at = None
             self.open = False

@@ -609,26 +609,26 @@ class ComponentImage:
         cache_dir: str | None = None,
     ) -> ComponentImage:
         fuel = opts["fuel"]
-        opts = {**opts, "label": f"plugin {name!r}"}
         # without the compile cache every load starts from scratch, as it always did
         if cache_dir is None and opts["cache"]:
             cache_dir = str(_engine.aot_cache_dir())
         key = (digest, fuel, BYTE_EXPORTS, RAW_BYTES, cache_dir)
         facts = _FACTS.get(key) if cache_dir is not None else None
-        if (
-            facts is not None
-            and BYTE_EXPORTS
-            and _engine.loaded(facts.compiled, fuel) is None  # its facts hold while it lives
-            and _engine.plan_stamp(_plan_key(digest)) != facts.stamp
-        ):
-            facts = None  # the compile cache changed under us: read it again
         component = None
-        if facts is not None:
+        if facts is not None and BYTE_EXPORTS:
+            # its facts hold while it lives (loaded, or kept): share its compiled code
+            component = _engine.loaded(facts.compiled, fuel)
+            if component is None and _engine.plan_stamp(_plan_key(digest)) != facts.stamp:
+                facts = None  # the compile cache changed under us: read it again
+        if facts is not None and component is None:
             try:
-                component = _engine.compile_component(data, facts.compiled, **opts)
+                component = _engine.compile_component(
+                    data, facts.compiled, **opts, label=f"plugin {name!r}"
+                )
             except WasmtimeError:  # pragma: no cover - it compiled before
                 facts = None
         if component is None or facts is None:
+            opts = {**opts, "label": f"plugin {name!r}"}
             component, facts = cls._first(name, path, digest, data, opts)
             if cache_dir is not None:
                 _remember(key, facts)

@@ -488,9 +488,7 @@ class PluginInstance:
                 f"plugin {self.name!r} failed to start: {message}",
                 plugin=self.name,
             ) from exc
-        if self._measure_limit is not None:
-            _set_measure_limit(self, store, context, instance)
-        self._store, self._instance = store, instance
+        self._store, self._instance = store, instance  # (its result limit: _prepare_func)
         self._context = context
         self._funcs = {}
         self._raw = None
@@ -870,6 +868,9 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
     ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
     single = bound.single_buffer and self._memory_bounds_results
     if bound.measured is not None and self._measure_limit is not None and not single:
+        if _LIMIT_SET not in self._funcs:  # the first measured function of this instance
+            _set_measure_limit(self, store, self._context, instance)
+            self._funcs[_LIMIT_SET] = None
         indices = [self.image.export_index(n) for n in bound.measured]
         shape = real = None
         if None not in indices:  # pragma: no branch - checked when the image was loaded
@@ -944,11 +945,19 @@ def _raw_failure(
     return failure, exc
 
 
+#: The key in an instance's ``_funcs`` (ids of call plans are never negative) saying that
+#: its measuring walks were told their limit.
+_LIMIT_SET: Final = -1
+
+
 def _set_measure_limit(
     plugin: PluginInstance, store: Store, context: Any, instance: Instance
 ) -> None:
-    """Tell a new instance's measuring walks where to stop (once per instance), through
-    the C call path: the setter takes one u64 and returns nothing."""
+    """Tell an instance's measuring walks where to stop, before its first call through
+    them (once per instance: a plugin whose measured functions are never called, or whose
+    results are all bounded by its memory, never pays for it), through the C call path:
+    the setter takes one u64 and returns nothing. A failure discards the instance (the
+    next call makes a fresh one) and fails this call."""
     assert plugin._measure_limit is not None
     assert plugin.image.measure_limit is not None
     index = plugin.image.export_index(plugin.image.measure_limit)
@@ -956,14 +965,24 @@ def _set_measure_limit(
     if setter is None:
         problem = "the runtime's limit setter is missing"
     else:
+        # It runs before the call sets its own deadline and fuel: bounded like start-up
+        # (an instance first called long after it started would meet a deadline passed
+        # long ago), with a full fuel budget (not what the last call left); the call then
+        # sets both again, as after every instantiation.
+        _set_deadline(context, _ticks(plugin.sandbox.startup_timeout))
+        plugin._deadline_epoch = -1
+        if plugin._fuel is not None:
+            _set_fuel(context, plugin._fuel)
         param = _limit_param(min(plugin._measure_limit, 2**62))
         err = _call(_byref(capi.func_handle(setter)), context, param, 1, None, 0)
         if not err:
             return
         problem = _headline(str(_error_from_ptr(err)))
-    unregister_context(context)
-    store.close()
-    raise PluginLoadError(f"plugin {plugin.name!r} failed to start: {problem}", plugin=plugin.name)
+    plugin.discard()
+    raise PluginTrap(
+        f"plugin {plugin.name!r}: the result limit of its instance could not be set: {problem}",
+        plugin=plugin.name,
+    )
 
 
 @functools.lru_cache(maxsize=64)

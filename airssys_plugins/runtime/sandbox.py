@@ -175,6 +175,22 @@ def store_limits(spec: SandboxSpec, layout: CoreLayout | None) -> StoreLimits:
     return StoreLimits(memory_size, table_elements, _cap(spec.instances), tables, memories)
 
 
+#: :func:`store_limits` by what it reads (the spec's memory, instances and tables, the
+#: layout's memories and tables): one record per distinct set, not one per instantiation.
+_LIMITS: dict[tuple[int | None, int | None, int | None, tuple[int, int] | None], StoreLimits] = {}
+
+
+def _store_limits(spec: SandboxSpec, layout: CoreLayout | None) -> StoreLimits:
+    counts = None if layout is None else (layout.memories, layout.tables)
+    key = (spec.memory, spec.instances, spec.tables, counts)
+    found = _LIMITS.get(key)
+    if found is None:
+        if len(_LIMITS) >= 1024:
+            _LIMITS.clear()
+        found = _LIMITS[key] = store_limits(spec, layout)
+    return found
+
+
 def configure_store(
     store: Store,
     spec: SandboxSpec,
@@ -199,7 +215,7 @@ def configure_store(
             wasi.stdout_custom = StdioLogger(spec.stdio_logger, name, "stdout")
             wasi.stderr_custom = stderr = StdioLogger(spec.stdio_logger, name, "stderr")
         store.set_wasi(wasi)
-    limits = store_limits(spec, layout)
+    limits = _store_limits(spec, layout)
     store.set_limits(
         memory_size=limits.memory_size,
         table_elements=limits.table_elements,
