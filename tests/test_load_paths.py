@@ -204,6 +204,20 @@ def test_generated_hook_functions_keep_their_names_apart_from_the_arguments() ->
     assert empty.__get__(plugin)() == ("called", "plan", ())
     with pytest.raises(ValueError, match="not a Python identifier"):
         bridge._function_factory("hook", ("not valid",), True)
+    # hooks of one arity share one compiled source, each with its own names
+    bridge._generic_factory.cache_clear()
+    first = bridge._function_factory("first_hook", ("a", "b"), True)
+    second = bridge._function_factory("second_hook", ("x", "y"), True)
+    one = first("plan-1", "first_hook", False, False, bridge._PARTS)
+    two = second("plan-2", "second_hook", False, False, bridge._PARTS)
+    assert bridge._generic_factory.cache_info().misses == 1
+    assert (one.__name__, list(inspect.signature(one).parameters)[1:]) == ("first_hook", ["a", "b"])
+    assert (two.__name__, list(inspect.signature(two).parameters)[1:]) == (
+        "second_hook",
+        ["x", "y"],
+    )
+    assert one.__get__(plugin)(1, 2) == ("called", "plan-1", (1, 2))
+    assert two.__get__(plugin)(3, 4) == ("called", "plan-2", (3, 4))
 
 
 def test_what_a_load_attaches_is_kept_per_component_and_follows_options_and_contract(
