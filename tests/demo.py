@@ -66,6 +66,32 @@ class PickTooHooks:
         """Answer only for the plugin's own number."""
 
 
+def demo_pm() -> pluggy.PluginManager:
+    """A plugin manager of the demo project with :class:`DemoHooks`."""
+    pm = pluggy.PluginManager("demo")
+    pm.add_hookspecs(DemoHooks)
+    return pm
+
+
+#: A component whose ``f(len)`` returns ``(calls so far, a string of len bytes)``: it
+#: counts how often the guest function ran (a measured call must run it once).
+COUNTING_WAT = """(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $n (mut i32) (i32.const 0))
+    (func (export "f") (param $len i32) (result i32)
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (i32.store (i32.const 16) (global.get $n))
+      (i32.store (i32.const 20) (i32.const 1024))
+      (i32.store (i32.const 24) (local.get $len))
+      (i32.const 16)))
+  (core instance $i (instantiate $m))
+  (type $r (tuple u32 string))
+  (func $f (param "len" u32) (result $r) (canon lift (core func $i "f")
+    (memory (core memory $i "memory"))))
+  (export "f" (func $f)))"""
+
+
 WIT_FUNCS = {
     "add-one": "add-one: func(x: u32) -> u32;",
     "pick": "pick: func(x: u32) -> option<u32>;",

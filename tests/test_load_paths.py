@@ -34,15 +34,9 @@ from airssys_plugins.runtime.layout import CoreLayout
 from airssys_plugins.runtime.sandbox import SandboxSpec, _store_limits, store_limits
 from airssys_plugins.testing import call_hook
 
-from .demo import PACKAGE, DemoHooks, PickTooHooks
+from .demo import COUNTING_WAT, PACKAGE, PickTooHooks, demo_pm
 
 Demo = Callable[..., Path]
-
-
-def _pm() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("demo")
-    pm.add_hookspecs(DemoHooks)
-    return pm
 
 
 def test_an_audit_event_made_directly_is_the_record_its_class_makes() -> None:
@@ -134,7 +128,7 @@ def test_each_plugin_gets_the_shared_hook_function_bound_to_it(
     hook's arguments), bound to each plugin. pluggy reads the hook's argument names, calls
     reach the right plugin, and a zero-argument and a historic hook work alike."""
     a_wasm = demo(k=3, funcs=["add-one", "setup", "get-setup", "fail"])
-    pm = _pm()
+    pm = demo_pm()
     with PluginHost(pm, package=PACKAGE) as host:
         a = host.load(a_wasm, name="a")
         b = host.load(a_wasm, name="b")
@@ -258,7 +252,7 @@ def test_what_a_load_attaches_does_not_keep_the_component_alive(
     demo: Demo, private_cache: Path
 ) -> None:
     wasm = demo(k=8, funcs=["add-one"])
-    with PluginHost(_pm(), package=PACKAGE) as host:
+    with PluginHost(demo_pm(), package=PACKAGE) as host:
         plugin = host.load(wasm, name="p")
         component = weakref.ref(plugin.image.component)
         assert component() in bridge._HOOK_PLANS
@@ -274,7 +268,7 @@ def test_a_failing_plugin_of_a_shared_plan_still_counts_for_itself(
 ) -> None:
     """Loads that share a plan share no state: each plugin's circuit opens for itself."""
     wasm = demo(k=3, funcs=["add-one", "fail"])
-    pm = _pm()
+    pm = demo_pm()
     policy = RestartPolicy(max_failures=2, window=60, cooldown=None, backoff_base=0)
     with PluginHost(pm, package=PACKAGE, reliability=Reliability(restart=policy)) as host:
         host.load(wasm, name="a")
@@ -291,23 +285,6 @@ def test_a_failing_plugin_of_a_shared_plan_still_counts_for_itself(
         assert pm.hook.add_one(x=1) == [4]
 
 
-_COUNTING = """(component
-  (core module $m
-    (memory (export "memory") 1)
-    (global $n (mut i32) (i32.const 0))
-    (func (export "f") (param $len i32) (result i32)
-      (global.set $n (i32.add (global.get $n) (i32.const 1)))
-      (i32.store (i32.const 16) (global.get $n))
-      (i32.store (i32.const 20) (i32.const 1024))
-      (i32.store (i32.const 24) (local.get $len))
-      (i32.const 16)))
-  (core instance $i (instantiate $m))
-  (type $r (tuple u32 string))
-  (func $f (param "len" u32) (result $r) (canon lift (core func $i "f")
-    (memory (core memory $i "memory"))))
-  (export "f" (func $f)))"""
-
-
 def test_the_result_limit_is_set_before_each_instance_s_first_measured_call(
     tmp_path: Path,
 ) -> None:
@@ -322,7 +299,9 @@ def test_the_result_limit_is_set_before_each_instance_s_first_measured_call(
     from .test_hostile_calls import parse_component
     from .test_result_bounds import _bind_all
 
-    image = ComponentImage.load("count", parse_component(tmp_path, "count", _COUNTING), cache=False)
+    image = ComponentImage.load(
+        "count", parse_component(tmp_path, "count", COUNTING_WAT), cache=False
+    )
     instance = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=1000))
     try:
         instance.instantiate()
@@ -348,7 +327,7 @@ def test_plugins_without_wasi_or_grants_share_a_sandbox_that_follows_their_limit
     granted, gets the sandbox made for its granted interfaces and limits: shared by the
     plugins loaded alike, another for other limits, and never a stale one."""
     wasm = demo(k=3, funcs=["add-one", "spin"])
-    with PluginHost(_pm(), package=PACKAGE) as host:
+    with PluginHost(demo_pm(), package=PACKAGE) as host:
         a = host.load(wasm, name="a")
         b = host.load(wasm, name="b")
         spec = a.instances[0].sandbox
@@ -384,7 +363,7 @@ def test_the_result_limit_is_set_long_after_start_up(tmp_path: Path) -> None:
     from .test_hostile_calls import parse_component
     from .test_result_bounds import _bind_all
 
-    path = parse_component(tmp_path, "count", _COUNTING)
+    path = parse_component(tmp_path, "count", COUNTING_WAT)
     image = ComponentImage.load("count", path, cache=False)
     spec = SandboxSpec(max_result_bytes=1000, startup_timeout=0.05, timeout=10.0)
     instance = PluginInstance(image, sandbox=spec)

@@ -37,6 +37,7 @@ from airssys_plugins.runtime.instance import PluginInstance
 from airssys_plugins.runtime.measure import VAL_SIZE
 from airssys_plugins.runtime.sandbox import SandboxSpec
 
+from .demo import COUNTING_WAT
 from .test_hostile_calls import RESULT_SIBLING, parse_component
 from .test_rust_guest import rust_wasm  # noqa: F401  (a fixture)
 
@@ -408,22 +409,9 @@ def test_small_results_are_the_same_measured_or_not(
 def test_the_limit_is_exact_and_the_guest_runs_once(tmp_path: Path) -> None:
     """A string of exactly max_result_bytes passes, one byte more does not; a counting
     guest shows that each measured call runs the guest function once."""
-    wat = """(component
-  (core module $m
-    (memory (export "memory") 1)
-    (global $n (mut i32) (i32.const 0))
-    (func (export "f") (param $len i32) (result i32)
-      (global.set $n (i32.add (global.get $n) (i32.const 1)))
-      (i32.store (i32.const 16) (global.get $n))
-      (i32.store (i32.const 20) (i32.const 1024))
-      (i32.store (i32.const 24) (local.get $len))
-      (i32.const 16)))
-  (core instance $i (instantiate $m))
-  (type $r (tuple u32 string))
-  (func $f (param "len" u32) (result $r) (canon lift (core func $i "f")
-    (memory (core memory $i "memory"))))
-  (export "f" (func $f)))"""
-    image = ComponentImage.load("count", parse_component(tmp_path, "count", wat), cache=False)
+    image = ComponentImage.load(
+        "count", parse_component(tmp_path, "count", COUNTING_WAT), cache=False
+    )
     instance = PluginInstance(image, sandbox=SandboxSpec(max_result_bytes=1000))
     try:
         bound = _bind_all(instance, image)["f"]

@@ -23,15 +23,9 @@ from airssys_plugins import (
 )
 from airssys_plugins.host import bridge
 
-from .demo import PACKAGE, AddOnlyHooks, DemoHooks, PickTooHooks
+from .demo import PACKAGE, AddOnlyHooks, PickTooHooks, demo_pm
 
 Demo = Callable[..., Path]
-
-
-def _pm() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("demo")
-    pm.add_hookspecs(DemoHooks)
-    return pm
 
 
 def test_plugins_of_one_component_share_what_does_not_depend_on_the_plugin(
@@ -41,7 +35,7 @@ def test_plugins_of_one_component_share_what_does_not_depend_on_the_plugin(
     (pluggy's marker options, the signature template) and their strings, and pluggy reads
     the hook's argument names through it as for any hookimpl."""
     wasm = demo(k=3, funcs=["add-one", "fail"])
-    pm = _pm()
+    pm = demo_pm()
     with PluginHost(pm, package=PACKAGE) as host:
         a = host.load(wasm, name="a")
         b = host.load(wasm, name="b")
@@ -62,7 +56,7 @@ def test_each_plugin_keeps_its_own_failures_and_circuit(demo: Demo, private_cach
     """The shared maker's functions read their own plugin's supervisor: failures of one
     plugin open its circuit only, and its sibling from the same component still serves."""
     wasm = demo(k=3, funcs=["add-one", "fail"])
-    pm = _pm()
+    pm = demo_pm()
     policy = RestartPolicy(max_failures=2, window=60, cooldown=None, backoff_base=0)
     with PluginHost(pm, package=PACKAGE, reliability=Reliability(restart=policy)) as host:
         a = host.load(wasm, name="a")
@@ -111,7 +105,7 @@ def test_the_makers_do_not_keep_a_compiled_component_alive(demo: Demo, private_c
     """The makers are kept per compiled component, weakly: once its plugins are unloaded
     and kept components released, the component (and its makers) are freed."""
     wasm = demo(k=7, funcs=["add-one"])
-    with PluginHost(_pm(), package=PACKAGE) as host:
+    with PluginHost(demo_pm(), package=PACKAGE) as host:
         plugin = host.load(wasm, name="p")
         component = weakref.ref(plugin.image.component)
         assert component() in bridge._MAKERS

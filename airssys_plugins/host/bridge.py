@@ -593,7 +593,7 @@ def _generic_factory(arity: int, common: bool, prefix: str) -> Callable[..., Any
     body = _COMMON_BODY if common else _OTHER_BODY
     source = (
         body.replace("__P__", prefix)
-        .replace("__NAME__", f"{prefix}hook")
+        .replace("__NAME__", f"{prefix}hook_function")  # not {prefix}hook: a parameter
         .replace("__ARGS__", ", ".join(args))
         .replace("__TUPLE__", "".join(f"{a}, " for a in args))
     )

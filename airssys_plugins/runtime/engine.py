@@ -234,9 +234,10 @@ def error_text(exc: BaseException, *, limit: int = 600) -> str:
 def aot_cache_dir() -> Path:
     """Where compiled components are kept: ``$AIRSSYS_PLUGINS_CACHE_DIR`` or the user cache."""
     env = os.environ
-    return _aot_cache_dir(
-        env.get("AIRSSYS_PLUGINS_CACHE_DIR"), env.get("XDG_CACHE_HOME"), env.get("HOME")
-    )
+    override = env.get("AIRSSYS_PLUGINS_CACHE_DIR")
+    if override:  # the other two matter only without it (a load asks several times)
+        return _aot_cache_dir(override, None, None)
+    return _aot_cache_dir(None, env.get("XDG_CACHE_HOME"), env.get("HOME"))
 
 
 @functools.lru_cache(maxsize=16)
