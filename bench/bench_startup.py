@@ -12,6 +12,8 @@ Each child points ``AIRSSYS_PLUGINS_CACHE_DIR`` at a temporary directory:
 
 * import: ``python -c 'import airssys_plugins'`` minus ``python -c pass`` (interleaved runs,
   medians), and the heaviest modules from ``python -X importtime``.
+* contract: ``PluginHost()`` over 300 generated hookspecs of one everyday signature, in
+  fresh processes (what a contract costs a hook; typing's per-string compile was most of it).
 * 50 plugins: the bench component copied 50 times into a directory, then
   ``for path in sorted(dir.glob('*.wasm')): host.load(path)`` in a child whose compile cache
   was filled by an earlier child (warm). Two variants: identical copies (one cache entry,
@@ -122,6 +124,57 @@ def child_load_one(wasm: Path, profile: bool) -> dict[str, Any]:
         stats.sort_stats("cumulative").print_stats(18)
         out["profile"] = text.getvalue()
     return out
+
+
+#: The generated hookspecs of the contract row: N hooks of one everyday signature.
+CONTRACT_HOOKS = 300
+_CONTRACT_SOURCE = """from __future__ import annotations
+import pluggy
+from airssys_plugins import u32
+spec = pluggy.HookspecMarker("many")
+class Hooks:
+"""
+_CONTRACT_HOOK = """    @spec
+    def hook_{i}(self, x: u32, name: str, items: list[str]) -> str | None: ...
+"""
+
+
+def child_contract(directory: Path, hooks: int) -> dict[str, Any]:
+    """``PluginHost()`` over ``hooks`` generated hookspecs, in this fresh process."""
+    import importlib.util
+
+    import pluggy
+
+    from airssys_plugins import PluginHost
+
+    path = directory / f"many_hooks_{hooks}.py"
+    path.write_text(_CONTRACT_SOURCE + "".join(_CONTRACT_HOOK.format(i=i) for i in range(hooks)))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    pm = pluggy.PluginManager("many")
+    pm.add_hookspecs(module.Hooks)
+    started = time.perf_counter()
+    PluginHost(pm, package="bench:many@1.0.0").close()
+    return {"s": time.perf_counter() - started}
+
+
+def contract_cost(tmp: Path, runs: int, report: Report) -> None:
+    """The ``PluginHost()`` row: the contract of CONTRACT_HOOKS generated hookspecs."""
+    times = [
+        run_child(["contract", str(tmp), str(CONTRACT_HOOKS)], tmp / "cache")["s"]
+        for _ in range(runs)
+    ]
+    per_hook_us = statistics.median(times) / CONTRACT_HOOKS * 1e6
+    print(
+        f"\nPluginHost() over {CONTRACT_HOOKS} generated hookspecs (x: u32, name: str, "
+        f"items: list[str]) -> str | None; median of {runs} fresh processes)\n"
+        f"  {statistics.median(times) * 1000:.1f} ms, {per_hook_us:.0f} µs a hook"
+    )
+    report.values["contract us per hook"] = per_hook_us
 
 
 def run_child(args: list[str], cache: Path) -> dict[str, Any]:
@@ -397,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         what, target = args.child[0], Path(args.child[1])
         if what == "load-dir":
             out = child_load_dir(target)
+        elif what == "contract":
+            out = child_contract(target, int(args.child[2]))
         else:
             out = child_load_one(target, profile=args.profile)
         print(json.dumps(out))
@@ -428,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     # -- 50 plugins from a directory -------------------------------------------------------
     with tempfile.TemporaryDirectory(prefix="airssys-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        contract_cost(tmp, 3 if args.quick else 7, report)
         print(
             f"\n{FAN} plugins loaded from a directory, warm compile cache "
             f"({wasm.stat().st_size:,}-byte bench component; median of {runs} fresh processes)"
