@@ -5,9 +5,7 @@ is needed (see "Loads" and "Density" in docs/explanation/performance.md)."""
 
 from __future__ import annotations
 
-import gc
 import inspect
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,6 @@ from airssys_plugins import (
     PluginTrap,
     Reliability,
     RestartPolicy,
-    release_compiled,
 )
 from airssys_plugins.host import bridge
 from airssys_plugins.host.pipeline import LoadOptions
@@ -246,21 +243,6 @@ def test_what_a_load_attaches_is_kept_per_component_and_follows_options_and_cont
         assert pm.hook.pick(x=5) == 50
         assert sorted(first.hooks) == ["add_one"]  # loaded before the hookspecs changed
         assert pm.hook.add_one(x=1) == [6, 6, 6, 6]
-
-
-def test_what_a_load_attaches_does_not_keep_the_component_alive(
-    demo: Demo, private_cache: Path
-) -> None:
-    wasm = demo(k=8, funcs=["add-one"])
-    with PluginHost(demo_pm(), package=PACKAGE) as host:
-        plugin = host.load(wasm, name="p")
-        component = weakref.ref(plugin.image.component)
-        assert component() in bridge._HOOK_PLANS
-        del plugin
-        host.unload("p")
-        release_compiled()
-        gc.collect()
-        assert component() is None
 
 
 def test_a_failing_plugin_of_a_shared_plan_still_counts_for_itself(

@@ -102,13 +102,15 @@ def test_the_shared_maker_follows_the_options_and_the_contract(
 
 
 def test_the_makers_do_not_keep_a_compiled_component_alive(demo: Demo, private_cache: Path) -> None:
-    """The makers are kept per compiled component, weakly: once its plugins are unloaded
-    and kept components released, the component (and its makers) are freed."""
+    """The makers and what a load attaches are kept per compiled component, weakly: once
+    its plugins are unloaded and kept components released, the component (and its makers
+    and hook plans) are freed."""
     wasm = demo(k=7, funcs=["add-one"])
     with PluginHost(demo_pm(), package=PACKAGE) as host:
         plugin = host.load(wasm, name="p")
         component = weakref.ref(plugin.image.component)
         assert component() in bridge._MAKERS
+        assert component() in bridge._HOOK_PLANS
         del plugin
         host.unload("p")
         release_compiled()
