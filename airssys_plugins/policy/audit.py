@@ -60,7 +60,7 @@ def _event(when: float, kind: str, plugin: str, detail: str, fields: dict[str, A
     """``AuditEvent(when, kind, plugin, detail, fields)`` with every field given and none
     converted or validated (the record declares neither): its slots set directly, about
     a microsecond instead of the record's generic ``__init__`` (4-5 us until compiled)
-    on every load and unload. tests/test_fast_loads.py checks both make equal events."""
+    on every load and unload. tests/test_load_paths.py checks both make equal events."""
     event = object.__new__(AuditEvent)
     _set(event, "time", when)
     _set(event, "kind", kind)

@@ -891,6 +891,16 @@ def _original_result(t: wit.WitType | None, mask: object) -> wit.WitType | None:
         ok = all(o is not None or c is None for o, c in zip(out, types, strict=True))
         return out if ok else None
 
+    def named(
+        pairs: tuple[tuple[str, Any], ...],
+    ) -> tuple[tuple[str, Any], ...] | None:  # a record's fields, a variant's cases
+        parts = each(tuple(pt for _, pt in pairs))
+        return (
+            None
+            if parts is None
+            else tuple((n, pt) for (n, _), pt in zip(pairs, parts, strict=True))
+        )
+
     if kind == "list" and isinstance(t, wit.ListT):
         parts = each((t.element,))
         return None if parts is None else attrs.evolve(t, element=parts[0])
@@ -904,17 +914,11 @@ def _original_result(t: wit.WitType | None, mask: object) -> wit.WitType | None:
         parts = each(t.elements)
         return None if parts is None else attrs.evolve(t, elements=tuple(parts))
     if kind == "record" and isinstance(t, wit.RecordT):
-        parts = each(tuple(ft for _, ft in t.fields))
-        if parts is None:
-            return None
-        fields = tuple((n, ft) for (n, _), ft in zip(t.fields, parts, strict=True))
-        return attrs.evolve(t, fields=fields)
+        fields = named(t.fields)
+        return None if fields is None else attrs.evolve(t, fields=fields)
     if kind == "variant" and isinstance(t, wit.VariantT):
-        parts = each(tuple(ct for _, ct in t.cases))
-        if parts is None:
-            return None
-        cases = tuple((n, ct) for (n, _), ct in zip(t.cases, parts, strict=True))
-        return attrs.evolve(t, cases=cases)
+        cases = named(t.cases)
+        return None if cases is None else attrs.evolve(t, cases=cases)
     return None
 
 
