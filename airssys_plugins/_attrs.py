@@ -258,7 +258,9 @@ def _is_classvar(annotation: Any) -> bool:
 
 def _own_fields(cls: type) -> list[_Field]:
     namespace = cls.__dict__
-    annotations = inspect.get_annotations(cls)
+    annotations = namespace.get("__annotations__")
+    if type(annotations) is not dict:  # what inspect reads where annotations are not a dict
+        annotations = inspect.get_annotations(cls)
     own: list[_Field] = []
     for name, annotation in annotations.items():
         if _is_classvar(annotation):
@@ -292,8 +294,14 @@ def _all_fields(cls: type, own: list[_Field]) -> tuple[_Field, ...]:
 
 
 def _make_class(
-    cls: type, all_fields: tuple[_Field, ...], own: list[_Field], weakref: bool
+    cls: type,
+    all_fields: tuple[_Field, ...],
+    own: list[_Field],
+    weakref: bool,
+    methods: dict[str, Any],
 ) -> type:
+    """The slotted class, made once with ``methods`` in its namespace: a special method set
+    on a class after it is made costs a walk of the type's slots, each time."""
     base_slots = {
         s for base in cls.__mro__[1:] for s in getattr(base, "__slots__", ()) if isinstance(s, str)
     }
@@ -307,15 +315,20 @@ def _make_class(
     has_weakref = any("__weakref__" in getattr(b, "__dict__", {}) for b in cls.__mro__[1:])
     if weakref and not has_weakref and "__weakref__" not in base_slots:
         slots.append("__weakref__")
+    # Methods using zero-argument super() or __class__ close over the old class.
+    with_class = [
+        function
+        for value in namespace.values()
+        for function in _functions_of(value)
+        if "__class__" in function.__code__.co_freevars
+    ]
+    namespace.update(methods)
     namespace["__slots__"] = tuple(slots)
     namespace["__qualname__"] = cls.__qualname__
     new = type(cls)(cls.__name__, cls.__bases__, namespace)
-    # Methods using zero-argument super() or __class__ close over the old class.
-    for value in namespace.values():
-        for function in _functions_of(value):
-            code = function.__code__
-            if "__class__" in code.co_freevars:
-                function.__closure__[code.co_freevars.index("__class__")].cell_contents = new
+    for function in with_class:
+        code = function.__code__
+        function.__closure__[code.co_freevars.index("__class__")].cell_contents = new
     return new
 
 
@@ -333,7 +346,8 @@ _PLAIN_FUNCTION: Final = type(_functions_of)
 
 
 def _build(cls: type, *, frozen: bool, eq: bool | None, init: bool, weakref_slot: bool) -> type:
-    for name, value in cls.__dict__.items():
+    body = cls.__dict__
+    for name, value in body.items():
         # what attrs supports and the facade does not: refused, not silently different
         if name == "__attrs_pre_init__" or isinstance(value, functools.cached_property):
             raise TypeError(
@@ -342,34 +356,37 @@ def _build(cls: type, *, frozen: bool, eq: bool | None, init: bool, weakref_slot
             )
     own = _own_fields(cls)
     fields_ = _all_fields(cls, own)
-    new = _make_class(cls, fields_, own, weakref_slot)
-    new.__record_fields__ = fields_  # type: ignore[attr-defined]
-    new.__attrs_attrs__ = _ATTRS_ATTRIBUTES  # type: ignore[attr-defined]
-    match_args = tuple(f.name for f in fields_ if f.init and not f.kw_only)
-    new.__match_args__ = match_args  # type: ignore[attr-defined,misc]
-    if init and "__init__" not in cls.__dict__:
-        new.__init__ = _lazy_init(new, "__init__")  # type: ignore[misc]
-        new.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
+    made: list[type] = []  # the new class, for the lazy __init__ made before it
+    methods: dict[str, Any] = {
+        "__record_fields__": fields_,
+        "__attrs_attrs__": _ATTRS_ATTRIBUTES,
+        "__match_args__": tuple(f.name for f in fields_ if f.init and not f.kw_only),
+    }
+    if init and "__init__" not in body:
+        methods["__init__"] = _lazy_init(made, cls.__qualname__, "__init__")
+        methods["__signature__"] = _SIGNATURE
     else:  # attrs' own __init__ under another name, for the class's __init__ to call
-        new.__attrs_init__ = _lazy_init(new, "__attrs_init__")  # type: ignore[attr-defined]
-    if "__repr__" not in cls.__dict__:
-        new.__repr__ = _repr  # type: ignore[assignment]
+        methods["__attrs_init__"] = _lazy_init(made, cls.__qualname__, "__attrs_init__")
+    if "__repr__" not in body:
+        methods["__repr__"] = _repr
     if eq is None or eq:
-        key = attrgetter(*[f.name for f in fields_ if f.eq]) if any(f.eq for f in fields_) else None
-        new.__attrs_eq_key__ = key  # type: ignore[attr-defined]
-        if "__eq__" not in cls.__dict__:
-            new.__eq__ = _eq  # type: ignore[assignment]
-        if "__hash__" not in cls.__dict__:
-            new.__hash__ = _hash if frozen else None  # type: ignore[assignment]
+        compared = [f.name for f in fields_ if f.eq]
+        methods["__attrs_eq_key__"] = attrgetter(*compared) if compared else None
+        if "__eq__" not in body:
+            methods["__eq__"] = _eq
+        if "__hash__" not in body:
+            methods["__hash__"] = _hash if frozen else None
     if frozen:
-        new.__setattr__ = _frozen_setattr  # type: ignore[assignment]
-        new.__delattr__ = _frozen_delattr  # type: ignore[assignment]
+        methods["__setattr__"] = _frozen_setattr
+        methods["__delattr__"] = _frozen_delattr
     elif any(f.converter is not None or f.validator is not None for f in fields_):
-        new.__setattr__ = _checked_setattr  # type: ignore[assignment]
+        methods["__setattr__"] = _checked_setattr
     if init:  # copy.replace(record, **changes) (Python 3.13), as attrs classes have it
-        new.__replace__ = _evolve  # type: ignore[attr-defined]
-    new.__getstate__ = _getstate  # type: ignore[assignment]
-    new.__setstate__ = _setstate  # type: ignore[attr-defined]
+        methods["__replace__"] = _evolve
+    methods["__getstate__"] = _getstate
+    methods["__setstate__"] = _setstate
+    new = _make_class(cls, fields_, own, weakref_slot, methods)
+    made.append(new)
     return new
 
 
@@ -404,12 +421,14 @@ def _decorator(frozen: bool) -> Any:
 TIER_UP: Final = 50
 
 
-def _lazy_init(cls: type, name: str) -> Any:
+def _lazy_init(owner: list[type], qualname: str, name: str) -> Any:
+    """The ``__init__`` a record starts with; ``owner`` holds the class once it is made."""
     made = 0
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         nonlocal made
         made += 1
+        cls = owner[0]
         if made <= TIER_UP:
             _generic_init(cls, self, args, kwargs)
             return
@@ -417,7 +436,7 @@ def _lazy_init(cls: type, name: str) -> Any:
         setattr(cls, name, real)
         real(self, *args, **kwargs)
 
-    __init__.__qualname__ = f"{cls.__qualname__}.{name}"
+    __init__.__qualname__ = f"{qualname}.{name}"
     __init__._lazy = True  # type: ignore[attr-defined]
     return __init__
 
