@@ -8,7 +8,7 @@ import functools
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 import attrs
 import pluggy
@@ -389,7 +389,6 @@ def test_type_hints_shortcut_agrees_with_typing() -> None:
     """function_signature reads plain-name annotations without typing's compile; every
     kind of annotation resolves exactly as typing.get_type_hints(include_extras=True)."""
     import typing
-    from typing import Annotated, Literal
 
     from airssys_plugins.contract import mapping
     from airssys_plugins.contract.annotations import Result, u32
@@ -439,3 +438,60 @@ def test_type_hints_shortcut_agrees_with_typing() -> None:
             mapping._type_hints(func)
     assert asked == [aliased, literal, quoted]
     assert mapping._type_hints(wrapped_forward)["a"] == list[Forward]
+
+
+class _Base:
+    inherited: u32
+
+
+def test_class_type_hints_shortcut_agrees_with_typing() -> None:
+    """A record's field types (read for every record and variant case of a contract) resolve
+    exactly as typing.get_type_hints(cls, include_extras=True), inherited fields included,
+    with typing itself taking what is not settled, and its errors."""
+    import typing
+
+    from airssys_plugins.contract import mapping
+
+    @dataclasses.dataclass
+    class Plain(_Base):
+        a: u32
+        b: list[Forward]
+        c: str | None
+        d: None
+        e: Annotated[int, "doc"]
+        f: ClassVar[int] = 1
+
+    class Local:
+        pass
+
+    class OwnName:  # a name found among the class's own attributes (typing looks there too)
+        Inner = Local
+        x: Inner  # type: ignore[valid-type]
+
+    @attrs.frozen
+    class Odd:
+        a: Literal["x", "y"]
+        b: list["Forward"]  # noqa: UP037
+        c: Alias  # type: ignore[valid-type]
+
+    class Broken:
+        a: NoSuchName  # type: ignore[name-defined]  # noqa: F821
+
+    for cls in (Plain, OwnName, Odd, Forward, _Base):
+        assert mapping._class_type_hints(cls) == typing.get_type_hints(cls, include_extras=True)
+    assert mapping._class_type_hints(Plain)["inherited"] is u32
+    assert mapping._class_type_hints(Plain)["d"] is type(None)
+    with pytest.raises(NameError, match="NoSuchName"):
+        mapping._class_type_hints(Broken)
+    asked: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(obj: object, **kwargs: object) -> object:
+        asked.append(obj)
+        return real(obj, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(typing, "get_type_hints", counting)
+        for cls in (Plain, OwnName, Odd, Forward):
+            mapping._class_type_hints(cls)
+    assert asked == [Odd]

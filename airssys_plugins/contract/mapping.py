@@ -21,6 +21,7 @@ import dataclasses
 import enum
 import functools
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -636,6 +637,44 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
 _MISSING: Final = object()
 
 
+def _class_type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls, include_extras=True)`` for a record class, as
+    :func:`_type_hints` is for a function: each class of the MRO's annotations, evaluated
+    in the namespaces typing uses (the class's module first, then the class's own names,
+    then the builtins), from code compiled once per annotation text; anything unsettled
+    goes through typing, with typing's result and errors."""
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        annotations = inspect.get_annotations(base)
+        if not annotations:
+            continue
+        module = getattr(sys.modules.get(base.__module__), "__dict__", {})
+        own: dict[str, Any] | None = None
+        for name, annotation in annotations.items():
+            if annotation is None or annotation == "None":
+                hints[name] = type(None)
+                continue
+            if not isinstance(annotation, str):
+                value = annotation
+            elif annotation.isidentifier():
+                value = module.get(annotation, _MISSING)
+                if value is _MISSING:
+                    value = base.__dict__.get(annotation, _MISSING)
+                if value is _MISSING:
+                    value = getattr(builtins, annotation, _MISSING)
+            else:
+                if own is None:
+                    own = dict(vars(base))
+                try:  # typing's order: the class's names as globals, the module's as locals
+                    value = eval(_annotation_code(annotation), own, module)
+                except Exception:
+                    value = _MISSING
+            if value is _MISSING or not _settled(value):
+                return typing.get_type_hints(cls, include_extras=True)
+            hints[name] = value
+    return hints
+
+
 @functools.lru_cache(maxsize=1024)
 def _annotation_code(annotation: str) -> types.CodeType:
     """The code of an annotation's text (the same text in any module compiles alike)."""
@@ -865,7 +904,7 @@ class _Mapper:
     def _record(self, cls: type) -> _wit.RecordT:
         self._enter(cls)
         try:
-            hints = typing.get_type_hints(cls, include_extras=True)
+            hints = _class_type_hints(cls)
             names = _field_names(cls)
             if not names:
                 raise self.fail(f"record {cls.__name__} has no fields; WIT records need one")
@@ -890,7 +929,7 @@ class _Mapper:
                     raise self.fail(
                         f"variant case {case.__name__} must be an attrs class or dataclass"
                     )
-                hints = typing.get_type_hints(case, include_extras=True)
+                hints = _class_type_hints(case)
                 names = _field_names(case)
                 if len(names) > 1:
                     raise self.fail(
