@@ -96,10 +96,7 @@ if TYPE_CHECKING:
     from .host.messaging import TopicDenied as TopicDenied
     from .host.plugin_host import HookOptions as HookOptions
     from .host.plugin_host import PluginHost as PluginHost
-    from .host.plugin_host import ReloadError as ReloadError
-    from .host.plugin_host import UpgradeHeld as UpgradeHeld
     from .host.plugin_host import WasmPlugin as WasmPlugin
-    from .host.plugin_host import Watcher as Watcher
     from .host.scaleout import BatchError as BatchError
     from .host.scaleout import BatchReport as BatchReport
     from .host.scaleout import BatchResult as BatchResult
@@ -119,6 +116,9 @@ if TYPE_CHECKING:
     from .host.supervision import PluginUnavailable as PluginUnavailable
     from .host.supervision import RestartPolicy as RestartPolicy
     from .host.supervision import SupervisorStatus as SupervisorStatus
+    from .host.upgrades import ReloadError as ReloadError
+    from .host.upgrades import UpgradeHeld as UpgradeHeld
+    from .host.watch import Watcher as Watcher
     from .policy.audit import AuditEvent as AuditEvent
     from .policy.audit import AuditLog as AuditLog
     from .policy.capabilities import Capabilities as Capabilities

@@ -81,6 +81,8 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.host.scaleout",
     "airssys_plugins.host.shipment",
     "airssys_plugins.host.status",
+    "airssys_plugins.host.upgrades",
+    "airssys_plugins.host.watch",
     "airssys_plugins.host.worker",
     "airssys_plugins.policy.tables",
 )

@@ -6,15 +6,17 @@ to, so the constructor reads as settings in, collaborators out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from .. import _attrs as attrs
 from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog
-from ..policy.capabilities import Limits
+from ..policy.capabilities import Capabilities, Limits
 from .bridge import HookBridge
 from .circuits import Circuits
 from .composition import Links, MissingProvider
@@ -24,7 +26,9 @@ from .pipeline import LoadPipeline
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, Reliability, SandboxPolicy, Signatures
-from .upgrades import Upgrades
+
+if TYPE_CHECKING:
+    from .upgrades import Upgrades
 
 __all__ = ["Parts", "assemble"]
 
@@ -41,7 +45,11 @@ class Parts:
     links: Links
     messaging: Messaging
     pipeline: LoadPipeline
-    upgrades: Upgrades
+    #: The host's :class:`~.upgrades.Upgrades`, made (its module imported) when a plugin is
+    #: first reloaded: a host that never reloads pays for neither.
+    upgrades: Callable[[], Upgrades]
+    #: Upgrades held for approval: name -> (source, requests).
+    pending_upgrades: dict[str, tuple[Path | bytes, Capabilities]]
 
 
 def assemble(
@@ -86,5 +94,16 @@ def assemble(
         messaging=mail,
     )
     pipeline.on_progress = on_progress
-    upgrades = Upgrades(pm, plugins, pipeline=pipeline, audit=audit, signatures=signatures)
-    return Parts(plugins, rights, bridge, functions, circuits, links, mail, pipeline, upgrades)
+    pending: dict[str, tuple[Path | bytes, Capabilities]] = {}
+
+    @functools.cache
+    def upgrades() -> Upgrades:
+        from .upgrades import Upgrades
+
+        return Upgrades(
+            pm, plugins, pipeline=pipeline, audit=audit, signatures=signatures, pending=pending
+        )
+
+    return Parts(
+        plugins, rights, bridge, functions, circuits, links, mail, pipeline, upgrades, pending
+    )

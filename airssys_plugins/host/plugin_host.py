@@ -43,24 +43,20 @@ from .plugin import WasmPlugin
 from .provenance import check_load
 from .settings import OnDenied, Reliability, SandboxPolicy, Signatures, Unset
 from .supervision import FailurePolicy, RestartPolicy, SupervisorStatus
-from .upgrades import Carried, ReloadError, UpgradeHeld
-from .watch import Watcher
 
 if TYPE_CHECKING:
     from ..discovery.lockfile import Lockfile
     from ..discovery.sources import Discovery, PluginSource
     from .loading import LoadReport
     from .scaleout import BatchResult, BatchRun
+    from .watch import Watcher
 
 __all__ = [
     "HookOptions",
     "PluginHost",
     "Reliability",
-    "ReloadError",
     "SandboxPolicy",
-    "UpgradeHeld",
     "WasmPlugin",
-    "Watcher",
 ]
 
 _UNSET: Literal[Unset.UNSET] = Unset.UNSET
@@ -165,7 +161,7 @@ class PluginHost:
         # for approval (name -> (source, requests)), open circuits (`airssys-plugins list`).
         self.hook_ceilings = self._rights.hook_ceilings
         self.grants = self._rights.grants
-        self.pending_upgrades = self._upgrades.pending
+        self.pending_upgrades = parts.pending_upgrades
         self.circuits = self._circuits.file
         # Last: nothing above may fail once pluggy's hook execution is wrapped.
         self._failures = FailurePolicies(pm, coping.failure_policies)
@@ -453,22 +449,22 @@ class PluginHost:
         asking for more rights than the old one had is held until ``approve=True``
         (:class:`UpgradeHeld`). Options are as for :meth:`load`; those not given carry
         over from the old version (``timeout`` not given: the one in the limits)."""
-        options = Carried(
-            hooks=hooks, timeout=timeout, limits=limits, config=config, pool_size=pool_size
-        )
-        new = self._upgrades.reload(
-            name, source, requests=requests, approve=approve, options=options
-        )
+        new = self._upgrades().reload(
+            name, source, requests=requests, approve=approve,
+            hooks=hooks, timeout=timeout, limits=limits, config=config, pool_size=pool_size,
+        )  # fmt: skip
         self.messaging.attach(new)  # its mailbox, and the messages in it, carry over
         return new
 
     def approve_upgrade(self, name: str) -> WasmPlugin:
         """Apply an upgrade held for asking more rights (the operator approves)."""
-        return self._upgrades.approve(name)
+        return self._upgrades().approve(name)
 
     def watch(self, *, interval: float = 1.0) -> Watcher:
         """Reload plugins whose files change (polling every ``interval`` s); returns the
         watcher (``.stop()`` it). Failed reloads are logged and the old version stays."""
+        from .watch import Watcher  # imported on first use, as reloads are
+
         watcher = Watcher(self, interval)
         watcher.start()
         return watcher

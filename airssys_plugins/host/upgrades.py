@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal, final
+from typing import Any, Literal, final
 
 import pluggy
 
@@ -94,13 +94,16 @@ class Upgrades:
         pipeline: LoadPipeline,
         audit: AuditLog,
         signatures: Callable[[], Signatures] = Signatures,
+        pending: dict[str, tuple[Path | bytes, Capabilities]] | None = None,
     ):
         self._signatures = signatures
         self._pm = pm
         self._plugins = plugins
         self._pipeline = pipeline
         self._audit = audit
-        self.pending: dict[str, tuple[Path | bytes, Capabilities]] = {}
+        self.pending: dict[str, tuple[Path | bytes, Capabilities]] = (
+            {} if pending is None else pending
+        )
 
     def reload(
         self,
@@ -109,8 +112,12 @@ class Upgrades:
         *,
         requests: Capabilities | None,
         approve: bool,
-        options: Carried,
+        options: Carried | None = None,
+        **carried: Any,
     ) -> WasmPlugin:
+        """``name`` replaced by the version at ``source``, with ``options`` (or
+        :class:`Carried` made of the ``carried`` keywords)."""
+        options = Carried(**carried) if options is None else options
         with self._plugins.lock:
             old = self._plugins[name]
             origin = _origin(old, source)
