@@ -76,6 +76,7 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.discovery",
     "airssys_plugins.testing",
     "airssys_plugins.contract.bindgen",
+    "airssys_plugins.contract.info",
     "airssys_plugins.contract.wit_json",
     "airssys_plugins.host.loading",
     "airssys_plugins.host.scaleout",
@@ -85,6 +86,7 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.host.watch",
     "airssys_plugins.host.worker",
     "airssys_plugins.policy.tables",
+    "airssys_plugins.runtime.describe",
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")

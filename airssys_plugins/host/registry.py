@@ -10,7 +10,6 @@ from .._errors import PluginLoadError
 from ..contract import wit
 from ..policy.capabilities import Capabilities
 from ..runtime import ComponentImage, HostFunc, HostLinker, PluginInstance, imported_functions
-from ..runtime.describe import root_imported_functions
 from .aio import async_host_function, is_async_function
 from .interfaces import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
 
@@ -250,7 +249,9 @@ class HostFunctionRegistry:
             versions.setdefault(f.interface, {})[f.name] = f
         problems: list[str] = []
         imported = dict(imported_functions(image))
-        if wit.WORLD_ROOT in by_interface:
+        if wit.WORLD_ROOT in by_interface:  # functions provided at the root: rare, read then
+            from ..runtime.describe import root_imported_functions
+
             imported.update(
                 ((wit.WORLD_ROOT, n), sig) for n, sig in root_imported_functions(image).items()
             )
