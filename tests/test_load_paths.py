@@ -182,26 +182,21 @@ def test_generated_hook_functions_keep_their_names_apart_from_the_arguments() ->
             self.instances = [Instance()]
 
     names = ("_ap_plugin", "_ap_args", "plugin", "args", "bound", "supervisor", "result")
-    factory = bridge._function_factory("hook", names, True)
-    shared = factory("the-plan", "hook", False, False, bridge._PARTS)
+    shared = bridge._hook_function("hook", names, False, False, "the-plan")
     plugin = Plugin()
     method = shared.__get__(plugin)
     assert list(inspect.signature(shared).parameters)[1:] == list(names)
     result = method(1, 2, 3, 4, 5, 6, 7)
     assert result == ("called", "the-plan", (1, 2, 3, 4, 5, 6, 7))
-    empty = bridge._function_factory("nothing", (), True)(
-        "plan", "nothing", False, False, bridge._PARTS
-    )
+    empty = bridge._hook_function("nothing", (), False, False, "plan")
     assert empty.__get__(plugin)() == ("called", "plan", ())
     with pytest.raises(ValueError, match="not a Python identifier"):
-        bridge._function_factory("hook", ("not valid",), True)
+        bridge._hook_function("hook", ("not valid",), False, False, "plan")
     # hooks of one arity share one compiled source, each with its own names
-    bridge._generic_factory.cache_clear()
-    first = bridge._function_factory("first_hook", ("a", "b"), True)
-    second = bridge._function_factory("second_hook", ("x", "y"), True)
-    one = first("plan-1", "first_hook", False, False, bridge._PARTS)
-    two = second("plan-2", "second_hook", False, False, bridge._PARTS)
-    assert bridge._generic_factory.cache_info().misses == 1
+    bridge._generic_code.cache_clear()
+    one = bridge._hook_function("first_hook", ("a", "b"), False, False, "plan-1")
+    two = bridge._hook_function("second_hook", ("x", "y"), False, False, "plan-2")
+    assert bridge._generic_code.cache_info().misses == 1
     assert (one.__name__, list(inspect.signature(one).parameters)[1:]) == ("first_hook", ["a", "b"])
     assert (two.__name__, list(inspect.signature(two).parameters)[1:]) == (
         "second_hook",
