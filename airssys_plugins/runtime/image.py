@@ -724,7 +724,10 @@ class ComponentImage:
         facts = self._facts
         if facts is not None and facts.imported is not None:
             return facts.imported
-        found = _imported_functions(_engine.engine(self.fuel), self.component)
+        if all(name.startswith("wasi:") for name in self.imports):
+            found: Imported = {}  # (the import names are known: no type API walk, ~0.3 ms)
+        else:
+            found = _imported_functions(_engine.engine(self.fuel), self.component)
         if facts is not None:  # as the guest's WIT gives them, not as rewritten
             found.update({k: sig for k, (_, sig) in facts.raw_imports.items()})
         if facts is not None:
