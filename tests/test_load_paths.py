@@ -353,3 +353,46 @@ def test_the_result_limit_is_set_long_after_start_up(tmp_path: Path) -> None:
             instance.call(bound, [1001])
     finally:
         instance.close()
+
+
+def test_an_image_made_directly_is_the_record_its_class_makes(
+    demo: Demo, private_cache: Path
+) -> None:
+    """The loads make their ComponentImage with its slots set directly: it must be the
+    image the record's own ``__init__`` makes from the same facts, field for field, and
+    the record must have no field the direct way leaves unset."""
+    from airssys_plugins.runtime import image as image_module
+
+    with PluginHost(demo_pm(), package=PACKAGE) as host:
+        loaded = host.load(demo(k=2, funcs=["add-one"]), name="p").image
+        facts = loaded._facts
+        assert facts is not None
+        made = image_module.ComponentImage(
+            "p",
+            loaded.path,
+            loaded.sha256,
+            loaded.component,
+            facts.exports,
+            facts.imports,
+            facts.byte_exports,
+            loaded.fuel,
+            facts.layout,
+            facts.measured,
+            facts.measure_limit,
+            facts.raw_exports,
+            facts.raw_probe,
+            facts.added_exports,
+            facts,
+            cached=True,
+        )
+        direct = image_module._image(
+            "p", loaded.path, loaded.sha256, loaded.component, loaded.fuel, facts, True
+        )
+        names = [f.name for f in attrs.fields(image_module.ComponentImage)]
+        assert names[-4:] == ["_facts", "data", "_cached", "_own"]
+        for name in names:
+            assert getattr(direct, name) == getattr(made, name), name
+        assert [getattr(loaded, n) for n in names[:-1]] == [getattr(made, n) for n in names[:-1]]
+        assert direct.shared is made.shared is facts.shared
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            direct.name = "q"  # type: ignore[misc]
