@@ -20,11 +20,13 @@ from airssys_plugins import (
     ContractMismatchError,
     HookOptions,
     PluginHost,
+    PluginLoadError,
     PluginTimeout,
     PluginTrap,
     release_compiled,
     u32,
 )
+from airssys_plugins.runtime import ComponentImage
 from airssys_plugins.runtime import instance as runtime_instance
 
 from .demo import PACKAGE, demo_pm
@@ -217,3 +219,23 @@ def test_lazy_functions_let_their_compiled_component_go(demo: Demo, private_cach
         gc.collect()
         assert component() is None
         assert lazy() is None
+
+
+def test_an_export_index_missing_at_the_first_call_is_refused_and_tried_again(
+    demo: Demo, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export's index is looked up at the first call. If the compiled component lacks
+    it (a damaged compile cache: its types listed the export), that call raises a
+    PluginLoadError naming the plugin and the export, nothing runs, and the function
+    stays unbound, so a later call binds it once the index is there."""
+    wasm = demo(k=2, funcs=["add-one"])
+    with PluginHost(demo_pm(), package=PACKAGE) as host:
+        plugin = host.load(wasm, name="p")
+        monkeypatch.setattr(ComponentImage, "export_index", lambda self, name, iface=None: None)
+        with pytest.raises(PluginLoadError, match=r"plugin 'p' does not export .*add-one"):
+            plugin.add_one(1)
+        assert _is_lazy(plugin.add_one)
+        assert _bound_hooks(plugin.image.component) == []
+        monkeypatch.undo()
+        assert plugin.add_one(1) == 3
+        assert not _is_lazy(plugin.add_one)
