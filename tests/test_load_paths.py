@@ -420,3 +420,36 @@ def test_the_precompiled_hook_codes_are_the_generated_ones(arity: int) -> None:
     assert bridge._generic_code(arity, False, False, "_ap_") is written
     assert bridge._generic_code(arity, False, False, "__ap_") is not written
     assert bridge._generic_code(arity, True, False, "_ap_") is not written
+
+
+def test_a_component_importing_only_wasi_has_its_imports_known_without_a_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component whose imports are all WASI's imports no functions the host or another
+    plugin must serve: its import names say so, and wasmtime's import types are not
+    walked. One more import, and they are (test_load_sharing checks what is found)."""
+    import subprocess
+
+    from airssys_plugins.authoring.build import find_tool
+    from airssys_plugins.runtime import image as image_module
+
+    wasi = """(import "wasi:cli/environment@0.2.0" (instance
+    (export "get-arguments" (func (result (list string))))))"""
+    other = """(import "test:lib/api@1.0.0" (instance
+    (export "twice" (func (param "x" u32) (result u32)))))"""
+    walked: list[object] = []
+    walk = image_module._imported_functions
+
+    def counted(eng: Any, component: Any) -> Any:
+        walked.append(component)
+        return walk(eng, component)
+
+    monkeypatch.setattr(image_module, "_imported_functions", counted)
+    found = []
+    for name, imports in (("only-wasi", wasi), ("mixed", wasi + other)):
+        src, out = tmp_path / f"{name}.wat", tmp_path / f"{name}.wasm"
+        src.write_text(f"(component {imports})")
+        subprocess.run([find_tool("wasm-tools"), "parse", str(src), "-o", str(out)], check=True)
+        image = image_module.ComponentImage.load(name, out, cache=False)
+        found.append((list(image.imported_functions()), len(walked)))
+    assert found == [([], 0), ([("test:lib/api@1.0.0", "twice")], 1)]
