@@ -453,3 +453,106 @@ def test_a_component_importing_only_wasi_has_its_imports_known_without_a_walk(
         image = image_module.ComponentImage.load(name, out, cache=False)
         found.append((list(image.imported_functions()), len(walked)))
     assert found == [([], 0), ([("test:lib/api@1.0.0", "twice")], 1)]
+
+
+def _fresh_process_facts(path: Path) -> Any:
+    """The facts a new process finds for ``path``: nothing kept in this one (no facts, no
+    compiled component), the compile cache and its notes as they are."""
+    from airssys_plugins import release_compiled
+    from airssys_plugins.runtime import image as image_module
+
+    with image_module._facts_lock:
+        image_module._FACTS.clear()
+    release_compiled()
+    return image_module.ComponentImage.load("count", path)._facts
+
+
+def _same_facts(a: Any, b: Any) -> None:
+    for name in (
+        "compiled",
+        "exports",
+        "imports",
+        "byte_exports",
+        "measured",
+        "measure_limit",
+        "raw_exports",
+        "raw_probe",
+        "added_exports",
+        "layout",
+    ):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+@pytest.mark.parametrize("guest", ["counting", "bytes"])
+def test_a_checked_types_note_gives_what_the_checks_give(
+    guest: str, tmp_path: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """A component with added exports (measuring ones; raw and byte-buffer ones for the
+    bytes guest) has its types checked once: a new process reads the checks' results from
+    the note beside the compile cache, and gets the same facts. A damaged or forged note
+    is checked again and rewritten; a note of other checking code (another stamp) is not
+    read."""
+    from airssys_plugins.authoring.build import build_guest
+    from airssys_plugins.runtime import image as image_module
+
+    from .test_hostile_calls import parse_component
+
+    if guest == "counting":
+        path = parse_component(tmp_path, "count", COUNTING_WAT)
+    else:
+        path = build_guest(Path(__file__).parent / "guests" / "bytes")
+    checks: list[object] = []
+    measured = image_module.checked_measured
+
+    def counted(*args: Any) -> Any:
+        checks.append(args)
+        return measured(*args)
+
+    monkeypatch.setattr(image_module, "checked_measured", counted)
+    first = image_module.ComponentImage.load("count", path)._facts
+    assert first is not None
+    assert first.measured  # the component has added exports: the note is used
+    if guest == "bytes":
+        assert first.raw_exports
+        assert first.byte_exports
+    assert len(checks) == 1
+    (note,) = private_cache.glob("*-checked-*.plan")
+    again = _fresh_process_facts(path)
+    assert len(checks) == 1  # read from the note, not checked again
+    _same_facts(first, again)
+    assert again.exports
+    assert not set(again.added_exports) & {f for _, f in again.exports}
+
+    # damage: checked again, the same facts, the note rewritten
+    for damaged in (b"not a note", note.read_bytes()[:-7]):
+        note.write_bytes(damaged)
+        with caplog.at_level("WARNING", logger="airssys_plugins"):
+            redone = _fresh_process_facts(path)
+        assert "unreadable checked-types note" in caplog.text
+        caplog.clear()
+        _same_facts(first, redone)
+        _same_facts(first, _fresh_process_facts(path))  # the rewritten note reads back
+    assert len(checks) == 3
+
+    # a forged value of the right shape but the wrong type is refused too
+    import marshal
+
+    fields = marshal.loads(note.read_bytes())
+    form, types, fast, measured_items, limit, probe, raw = fields
+    forgeries = [
+        (form, types, fast, tuple((k, 1, b) for k, _, b in measured_items), limit, probe, raw)
+    ]
+    if raw:  # a raw export whose parameters are no core types
+        forged_raw = tuple((k, (*f[:5], ("i32",), *f[6:])) for k, f in raw)
+        forgeries.append((form, types, fast, measured_items, limit, probe, forged_raw))
+    for forged in forgeries:
+        note.write_bytes(marshal.dumps(forged))
+        _same_facts(first, _fresh_process_facts(path))
+    assert len(checks) == 3 + len(forgeries)
+    assert marshal.loads(note.read_bytes()) == fields  # rewritten as the checks give it
+
+    # other checking code: another key, so the note is not read
+    monkeypatch.setattr(image_module, "_checked_stamp", lambda: "other-code")
+    _same_facts(first, _fresh_process_facts(path))
+    assert len(checks) == 4 + len(forgeries)
+    assert len(list(private_cache.glob("*-checked-*.plan"))) == 2
