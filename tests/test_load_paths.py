@@ -182,26 +182,21 @@ def test_generated_hook_functions_keep_their_names_apart_from_the_arguments() ->
             self.instances = [Instance()]
 
     names = ("_ap_plugin", "_ap_args", "plugin", "args", "bound", "supervisor", "result")
-    factory = bridge._function_factory("hook", names, True)
-    shared = factory("the-plan", "hook", False, False, bridge._PARTS)
+    shared = bridge._hook_function("hook", names, False, False, "the-plan")
     plugin = Plugin()
     method = shared.__get__(plugin)
     assert list(inspect.signature(shared).parameters)[1:] == list(names)
     result = method(1, 2, 3, 4, 5, 6, 7)
     assert result == ("called", "the-plan", (1, 2, 3, 4, 5, 6, 7))
-    empty = bridge._function_factory("nothing", (), True)(
-        "plan", "nothing", False, False, bridge._PARTS
-    )
+    empty = bridge._hook_function("nothing", (), False, False, "plan")
     assert empty.__get__(plugin)() == ("called", "plan", ())
     with pytest.raises(ValueError, match="not a Python identifier"):
-        bridge._function_factory("hook", ("not valid",), True)
+        bridge._hook_function("hook", ("not valid",), False, False, "plan")
     # hooks of one arity share one compiled source, each with its own names
-    bridge._generic_factory.cache_clear()
-    first = bridge._function_factory("first_hook", ("a", "b"), True)
-    second = bridge._function_factory("second_hook", ("x", "y"), True)
-    one = first("plan-1", "first_hook", False, False, bridge._PARTS)
-    two = second("plan-2", "second_hook", False, False, bridge._PARTS)
-    assert bridge._generic_factory.cache_info().misses == 1
+    bridge._generic_code.cache_clear()
+    one = bridge._hook_function("first_hook", ("a", "b"), False, False, "plan-1")
+    two = bridge._hook_function("second_hook", ("x", "y"), False, False, "plan-2")
+    assert bridge._generic_code.cache_info().misses == 1
     assert (one.__name__, list(inspect.signature(one).parameters)[1:]) == ("first_hook", ["a", "b"])
     assert (two.__name__, list(inspect.signature(two).parameters)[1:]) == (
         "second_hook",
@@ -358,3 +353,206 @@ def test_the_result_limit_is_set_long_after_start_up(tmp_path: Path) -> None:
             instance.call(bound, [1001])
     finally:
         instance.close()
+
+
+def test_an_image_made_directly_is_the_record_its_class_makes(
+    demo: Demo, private_cache: Path
+) -> None:
+    """The loads make their ComponentImage with its slots set directly: it must be the
+    image the record's own ``__init__`` makes from the same facts, field for field, and
+    the record must have no field the direct way leaves unset."""
+    from airssys_plugins.runtime import image as image_module
+
+    with PluginHost(demo_pm(), package=PACKAGE) as host:
+        loaded = host.load(demo(k=2, funcs=["add-one"]), name="p").image
+        facts = loaded._facts
+        assert facts is not None
+        made = image_module.ComponentImage(
+            "p",
+            loaded.path,
+            loaded.sha256,
+            loaded.component,
+            facts.exports,
+            facts.imports,
+            facts.byte_exports,
+            loaded.fuel,
+            facts.layout,
+            facts.measured,
+            facts.measure_limit,
+            facts.raw_exports,
+            facts.raw_probe,
+            facts.added_exports,
+            facts,
+            cached=True,
+        )
+        direct = image_module._image(
+            "p", loaded.path, loaded.sha256, loaded.component, loaded.fuel, facts, True
+        )
+        names = [f.name for f in attrs.fields(image_module.ComponentImage)]
+        assert names[-4:] == ["_facts", "data", "_cached", "_own"]
+        for name in names:
+            assert getattr(direct, name) == getattr(made, name), name
+        assert [getattr(loaded, n) for n in names[:-1]] == [getattr(made, n) for n in names[:-1]]
+        assert direct.shared is made.shared is facts.shared
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            direct.name = "q"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("arity", sorted(bridge._PRECOMPILED))
+def test_the_precompiled_hook_codes_are_the_generated_ones(arity: int) -> None:
+    """The hook codes written out in bridge.py for the commonest arities (so a first call
+    compiles nothing) are exactly what the generated source compiles to: the same
+    bytecode, names, constants, parameters, free variable and exception table."""
+    written = bridge._PRECOMPILED[arity]
+    compiled = bridge._compiled_code(arity, False, False, "_ap_")
+    for attr in (
+        "co_code",
+        "co_names",
+        "co_consts",
+        "co_varnames",
+        "co_freevars",
+        "co_argcount",
+        "co_flags",
+        "co_stacksize",
+        "co_exceptiontable",
+    ):
+        assert getattr(written, attr) == getattr(compiled, attr), attr
+    assert bridge._generic_code(arity, False, False, "_ap_") is written
+    assert bridge._generic_code(arity, False, False, "__ap_") is not written
+    assert bridge._generic_code(arity, True, False, "_ap_") is not written
+
+
+def test_a_component_importing_only_wasi_has_its_imports_known_without_a_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component whose imports are all WASI's imports no functions the host or another
+    plugin must serve: its import names say so, and wasmtime's import types are not
+    walked. One more import, and they are (test_load_sharing checks what is found)."""
+    import subprocess
+
+    from airssys_plugins.authoring.build import find_tool
+    from airssys_plugins.runtime import image as image_module
+
+    wasi = """(import "wasi:cli/environment@0.2.0" (instance
+    (export "get-arguments" (func (result (list string))))))"""
+    other = """(import "test:lib/api@1.0.0" (instance
+    (export "twice" (func (param "x" u32) (result u32)))))"""
+    walked: list[object] = []
+    walk = image_module._imported_functions
+
+    def counted(eng: Any, component: Any) -> Any:
+        walked.append(component)
+        return walk(eng, component)
+
+    monkeypatch.setattr(image_module, "_imported_functions", counted)
+    found = []
+    for name, imports in (("only-wasi", wasi), ("mixed", wasi + other)):
+        src, out = tmp_path / f"{name}.wat", tmp_path / f"{name}.wasm"
+        src.write_text(f"(component {imports})")
+        subprocess.run([find_tool("wasm-tools"), "parse", str(src), "-o", str(out)], check=True)
+        image = image_module.ComponentImage.load(name, out, cache=False)
+        found.append((list(image.imported_functions()), len(walked)))
+    assert found == [([], 0), ([("test:lib/api@1.0.0", "twice")], 1)]
+
+
+def _fresh_process_facts(path: Path) -> Any:
+    """The facts a new process finds for ``path``: nothing kept in this one (no facts, no
+    compiled component), the compile cache and its notes as they are."""
+    from airssys_plugins import release_compiled
+    from airssys_plugins.runtime import image as image_module
+
+    with image_module._facts_lock:
+        image_module._FACTS.clear()
+    release_compiled()
+    return image_module.ComponentImage.load("count", path)._facts
+
+
+def _same_facts(a: Any, b: Any) -> None:
+    for name in (
+        "compiled",
+        "exports",
+        "imports",
+        "byte_exports",
+        "measured",
+        "measure_limit",
+        "raw_exports",
+        "raw_probe",
+        "added_exports",
+        "layout",
+    ):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+@pytest.mark.parametrize("guest", ["counting", "bytes"])
+def test_a_checked_types_note_gives_what_the_checks_give(
+    guest: str, tmp_path: Path, private_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """A component with added exports (measuring ones; raw and byte-buffer ones for the
+    bytes guest) has its types checked once: a new process reads the checks' results from
+    the note beside the compile cache, and gets the same facts. A damaged or forged note
+    is checked again and rewritten; a note of other checking code (another stamp) is not
+    read."""
+    from airssys_plugins.authoring.build import build_guest
+    from airssys_plugins.runtime import image as image_module
+
+    from .test_hostile_calls import parse_component
+
+    if guest == "counting":
+        path = parse_component(tmp_path, "count", COUNTING_WAT)
+    else:
+        path = build_guest(Path(__file__).parent / "guests" / "bytes")
+    checks: list[object] = []
+    measured = image_module.checked_measured
+
+    def counted(*args: Any) -> Any:
+        checks.append(args)
+        return measured(*args)
+
+    monkeypatch.setattr(image_module, "checked_measured", counted)
+    first = image_module.ComponentImage.load("count", path)._facts
+    assert first is not None
+    assert first.measured  # the component has added exports: the note is used
+    if guest == "bytes":
+        assert first.raw_exports
+        assert first.byte_exports
+    assert len(checks) == 1
+    (note,) = private_cache.glob("*-checked-*.plan")
+    again = _fresh_process_facts(path)
+    assert len(checks) == 1  # read from the note, not checked again
+    _same_facts(first, again)
+    assert again.exports
+    assert not set(again.added_exports) & {f for _, f in again.exports}
+
+    # damage: checked again, the same facts, the note rewritten
+    for damaged in (b"not a note", note.read_bytes()[:-7]):
+        note.write_bytes(damaged)
+        with caplog.at_level("WARNING", logger="airssys_plugins"):
+            redone = _fresh_process_facts(path)
+        assert "unreadable checked-types note" in caplog.text
+        caplog.clear()
+        _same_facts(first, redone)
+        _same_facts(first, _fresh_process_facts(path))  # the rewritten note reads back
+    assert len(checks) == 3
+
+    # a forged value of the right shape but the wrong type is refused too
+    import marshal
+
+    fields = marshal.loads(note.read_bytes())
+    form, types, fast, measured_items, limit, probe, raw = fields
+    forgeries = [
+        (form, types, fast, tuple((k, 1, b) for k, _, b in measured_items), limit, probe, raw)
+    ]
+    if raw:  # a raw export whose parameters are no core types
+        forged_raw = tuple((k, (*f[:5], ("i32",), *f[6:])) for k, f in raw)
+        forgeries.append((form, types, fast, measured_items, limit, probe, forged_raw))
+    for forged in forgeries:
+        note.write_bytes(marshal.dumps(forged))
+        _same_facts(first, _fresh_process_facts(path))
+    assert len(checks) == 3 + len(forgeries)
+    assert marshal.loads(note.read_bytes()) == fields  # rewritten as the checks give it
+
+    # other checking code: another key, so the note is not read
+    monkeypatch.setattr(image_module, "_checked_stamp", lambda: "other-code")
+    _same_facts(first, _fresh_process_facts(path))
+    assert len(checks) == 4 + len(forgeries)
+    assert len(list(private_cache.glob("*-checked-*.plan"))) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from types import CodeType, FunctionType, MethodType
 from typing import Any, Final, final
@@ -67,10 +68,17 @@ def _named_noop(name: str, params: tuple[str, ...]) -> Callable[..., None]:
 
 @functools.lru_cache(maxsize=64)
 def _noop_code(arity: int) -> CodeType:
-    namespace: dict[str, Any] = {}
-    exec(f"def noop({', '.join(f'p{i}' for i in range(arity))}): pass", namespace)
-    code: CodeType = namespace["noop"].__code__
-    return code
+    """The code of ``def noop(p0, ..., p{arity-1}): pass``: the module's own no-op with
+    ``arity`` parameters (a no-op's bytecode reads none of them, so it is the same for
+    every arity; compiling its source cost a new process 25-70 µs per arity)."""
+    params = tuple(f"p{i}" for i in range(arity))
+    return _noop.__code__.replace(co_argcount=arity, co_nlocals=arity, co_varnames=params)
+
+
+# What every signature template's code is made from (see _noop_code). No docstring: a
+# function made from its code would take that as its own __doc__.
+def _noop() -> None:
+    pass
 
 
 _NO_OPTIONS: Final = HookOptions()
@@ -275,11 +283,12 @@ class HookBridge:
 
         The common hooks (no resource handles, not served for an older contract version)
         get a function made by a maker shared by every plugin of the compiled component
-        with the same hook, call plan and options (see :func:`_shared_maker`): per plugin,
-        only the function object and its one cell holding the plugin."""
+        with the same hook, export and options (see :func:`_shared_maker`): per plugin,
+        a method object binding it to the plugin."""
         served = self._serves.get(hook) if self._serves else None  # (a deep hash)
         if served is None and not _has_handles(hook.signature):
-            return _shared_maker(self._mark, hook, bound, opts, plugin)(plugin)
+            export = (bound.interface, bound.function)
+            return _shared_maker(self._mark, hook, export, opts, plugin)(plugin)
         call = self._supervised_call(plugin, hook, bound)
         name = plugin.name
         impl: Callable[..., Any]
@@ -320,7 +329,8 @@ class HookBridge:
     def hook_functions(self, plugin: WasmPlugin, matches: Sequence[Match]) -> list[HookPlan]:
         """What loading ``plugin`` attaches for ``matches``: per hook, its name, the
         attribute pluggy finds it under, what makes the plugin's hook function and the
-        export's name; its call plans bound on the plugin's first instance.
+        export's name. The common hooks' call plans are bound at their first call (see
+        :class:`_LazyHook`); the others' now, on the plugin's first instance.
 
         The same matches (the bridge's match memo gives the same objects while the
         contract and the options are the same) of the same compiled component give the
@@ -334,18 +344,19 @@ class HookBridge:
             known = plans.get(key)
             if known is not None and all(a is b for a, b in zip(known[0], matches, strict=True)):
                 return known[1]
-        instance = plugin.instances[0]
         plan: list[HookPlan] = []
         every_common = True
         for hook, (iface, func), opts in matches:
-            bound = instance.bind(hook.name, iface, func, hook.signature, timeout=opts.timeout)
             attr = (opts.specname and f"{opts.specname}__via__{hook.name}") or hook.name
             served = self._serves.get(hook) if self._serves else None  # (a deep hash)
             make: Maker
             if served is None and not _has_handles(hook.signature):
-                make = _shared_maker(self._mark, hook, bound, opts, plugin)
-            else:
+                make = _shared_maker(self._mark, hook, (iface, func), opts, plugin)
+            else:  # bound now: its hookimpl is made per plugin, around the plan
                 every_common = False
+                bound = plugin.instances[0].bind(
+                    hook.name, iface, func, hook.signature, timeout=opts.timeout
+                )
                 make = functools.partial(self._made, hook, bound, opts)
             plan.append((hook.name, attr, make, _export_name(iface, func)))
         if every_common:  # (the others hold the bridge, which must not outlive its host)
@@ -410,9 +421,9 @@ Maker = Callable[[WasmPlugin], Callable[..., Any]]
 HookPlan = tuple[str, str, Maker, str]
 
 #: The hook-function makers of each compiled component, kept while it lives: (project,
-#: hook, call plan, options) -> (hook, call plan, maker); the entry holds what its key
-#: names, so the ids stay theirs (see :func:`_shared_maker`).
-_Makers = dict[tuple[Any, ...], tuple[HookContract, BoundFunc, Maker]]
+#: hook, export, options) -> (hook, maker); the entry holds the hook its key names, so
+#: the id stays its own (see :func:`_shared_maker`).
+_Makers = dict[tuple[Any, ...], tuple[HookContract, Maker]]
 _MAKERS: WeakKeyDictionary[Any, _Makers] = WeakKeyDictionary()
 #: What loads of each compiled component attach (see :meth:`HookBridge.hook_functions`),
 #: kept while it lives: (project, the matches' ids) -> (the matches, what to attach).
@@ -424,49 +435,62 @@ _HOOK_PLANS: WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[tuple[Any, ...],
 def _shared_maker(
     mark: pluggy.HookimplMarker,
     hook: HookContract,
-    bound: BoundFunc,
+    export: tuple[str | None, str],
     opts: HookOptions,
     plugin: WasmPlugin,
 ) -> Maker:
     """What makes ``plugin``'s function for ``hook``: one per compiled component, hook,
-    call plan and options, shared by the plugins loaded from that component."""
+    export and options, shared by the plugins loaded from that component."""
     component = plugin.image.component
     makers = _MAKERS.get(component)
     if makers is None:
         makers = _MAKERS.setdefault(component, {})
-    key = (mark.project_name, id(hook), id(bound), opts)
+    key = (mark.project_name, id(hook), export, opts)
     known = makers.get(key)
-    if known is not None and known[0] is hook and known[1] is bound:
-        return known[2]
-    maker = _maker(mark, hook, bound, opts)
+    if known is not None and known[0] is hook:
+        return known[1]
+    maker = _maker(mark, hook, export, opts, plugin)
     if len(makers) >= _CHECKS_KEPT:  # many contracts over one live component: start again
         makers.clear()
-    makers[key] = (hook, bound, maker)
+    makers[key] = (hook, maker)
     return maker
 
 
 def _maker(
-    mark: pluggy.HookimplMarker, hook: HookContract, bound: BoundFunc, opts: HookOptions
+    mark: pluggy.HookimplMarker,
+    hook: HookContract,
+    export: tuple[str | None, str],
+    opts: HookOptions,
+    plugin: WasmPlugin,
 ) -> Maker:
-    """The maker of the supervised hook functions of ``hook`` bound to ``bound``.
+    """The maker of the supervised hook functions of ``hook`` served by ``export``.
 
     One function is made here, for every plugin of the compiled component with this hook,
-    call plan and options: its parameters are the plugin and the hook's arguments, and
+    export and options: its parameters are the plugin and the hook's arguments, and
     pluggy's marker options, its name and documentation are its own, made once. A plugin's
     hook function is that function bound to the plugin (a method object, 64 bytes: no
     function object, cell or strings of its own), which reads its plugin's state
     (supervisor, instances, context) when called. pluggy's ``register`` takes it as any
     bound method: the plugin's parameter is no hook argument (see :func:`_bound_template`
-    for what its ``__wrapped__`` gives pluggy and :func:`..testing.call_hook`)."""
+    for what its ``__wrapped__`` gives pluggy and :func:`..testing.call_hook`).
+
+    The function's call plan is made at its first call (see :class:`_LazyHook`): a load
+    binds nothing, and a process pays for the hooks it calls, not the hooks a component
+    exports. Hooks with arguments named like the lazy function's own (``_ap_...``) are
+    bound now."""
     hook_name = hook.name
-    where = f"{bound.interface}#{bound.function}" if bound.interface else bound.function
-    common = not (hook.unwrap_result or hook.historic)
-    factory = _function_factory(hook_name, hook.argnames, common)
-    shared = factory(
-        bound, hook_name, hook.historic, hook.unwrap_result, _PARTS if common else _OTHER_PARTS
-    )
+    iface, func = export
+    shared: Callable[..., Any]
+    if _lazy_names_free(hook_name, hook.argnames):
+        shared = _LazyHook(hook, iface, func, opts.timeout).function
+    else:
+        bound = plugin.instances[0].bind(
+            hook_name, iface, func, hook.signature, timeout=opts.timeout
+        )
+        shared = _hook_function(hook_name, hook.argnames, hook.historic, hook.unwrap_result, bound)
     shared.__qualname__ = f"WasmPlugin.{hook_name}"
-    shared.__wrapped__ = _bound_template(hook_name, hook.argnames)
+    shared.__wrapped__ = _bound_template(hook_name, hook.argnames)  # type: ignore[attr-defined]
+    where = _export_name(iface, func)
     shared.__doc__ = f"{where} of a WebAssembly component (the plugin's hook {hook_name!r})"
     mark(tryfirst=opts.tryfirst, trylast=opts.trylast, specname=opts.specname)(shared)
 
@@ -474,6 +498,91 @@ def _maker(
         return MethodType(shared, plugin)
 
     return make
+
+
+def _lazy_factory(_ap_bound: Any) -> Callable[..., Any]:
+    """A shared hook function before its first call: one free variable, the cell that
+    its call plan goes into, as the hook's real code has (so the code can be swapped)."""
+
+    def hook_function(
+        _ap_plugin: Any, *_ap_args: Any, _ap_lazy: Any = None, **_ap_kwargs: Any
+    ) -> Any:
+        if _ap_lazy is None:  # never: every lazy function has its _LazyHook as a default
+            raise TypeError(f"{_ap_bound!r} is no hook function")  # (keeps the cell free)
+        return _ap_lazy.first_call(_ap_plugin, _ap_args, _ap_kwargs)
+
+    return hook_function
+
+
+#: The names of the lazy function's parameters (a hook whose arguments start so is bound
+#: at load: a keyword argument must never reach its ``_ap_lazy``).
+_LAZY_PREFIX: Final = "_ap_"
+#: Held while a shared hook function is bound (first calls of a process: rare).
+_BIND_LOCK: Final = threading.Lock()
+
+
+def _lazy_names_free(name: str, argnames: tuple[str, ...]) -> bool:
+    return not any(a.startswith(_LAZY_PREFIX) for a in (name, *argnames))
+
+
+@final
+class _LazyHook:
+    """What a shared hook function needs to bind itself at its first call.
+
+    Everything that decides whether a load succeeds is done at load: the export is
+    found, its type checked against the contract, the rights decided. What is left is
+    the call plan (the export's index, the converters, the raw route, the
+    :class:`BoundFunc` record) and the hook function's own code: about 100 µs a hook in a
+    new process, the same for every plugin of the component. The function made here
+    takes any arguments and, at its first call, under a lock, binds the plan, puts it in
+    its one cell and swaps its code for the hook's real code, then calls that: from the
+    second call on it is the function an eager bind would have made (one frame from
+    pluggy, nothing checked per call). The cell is set before the code is swapped, and a
+    call that started on the lazy code finds the plan bound: no call sees half of it."""
+
+    __slots__ = (
+        "argnames",
+        "export",
+        "function",
+        "historic",
+        "hook",
+        "interface",
+        "signature",
+        "timeout",
+        "unwrap",
+    )
+
+    def __init__(
+        self, hook: HookContract, interface: str | None, function: str, timeout: float | None
+    ):
+        self.hook = hook.name
+        self.argnames = hook.argnames
+        self.signature = hook.signature
+        self.historic = hook.historic
+        self.unwrap = hook.unwrap_result
+        self.interface = interface
+        self.export = function
+        self.timeout = timeout
+        shared = _lazy_factory(None)
+        shared.__name__ = hook.name
+        # (a cycle until the first call drops it: the function and this, nothing else)
+        shared.__kwdefaults__ = {"_ap_lazy": self}
+        self.function = shared
+
+    def first_call(self, plugin: WasmPlugin, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        shared = self.function
+        with _BIND_LOCK:
+            if shared.__kwdefaults__ is not None:  # not bound yet
+                bound = plugin.instances[0].bind(
+                    self.hook, self.interface, self.export, self.signature, timeout=self.timeout
+                )
+                code = _hook_code(self.hook, self.argnames, self.historic, self.unwrap)
+                closure = shared.__closure__
+                assert closure is not None
+                closure[0].cell_contents = bound  # first: the real code reads it
+                shared.__code__ = code
+                shared.__kwdefaults__ = None
+        return shared(plugin, *args, **kwargs)
 
 
 def _finish(
@@ -496,32 +605,30 @@ def _finish(
     return value
 
 
-#: What the generated hook functions call, by position (their own names cannot collide
-#: with a hook's argument names, which are the only other names they use).
-_PARTS: Final = (calling_plugin, reentrant_call, HookCallError)
-_OTHER_PARTS: Final = (_finish,)
-
 #: The source of the common hook function: one frame from pluggy (no historic record, no
-#: unwrapped result). ``__P__`` becomes a prefix no argument name starts with.
+#: unwrapped result). ``__P__`` becomes a prefix no argument name starts with. Its one
+#: free variable is its call plan (the hook's name is the plan's); the names it calls
+#: (``calling_plugin``, ``reentrant_call``, ``HookCallError``, ``_failed``) are this
+#: module's globals, which the hook's own argument names cannot shadow (they are
+#: parameters, renamed in ``co_varnames``; globals are ``co_names``).
 _COMMON_BODY = """
-def factory(__P__bound, __P__hook, __P__historic, __P__unwrap, __P__parts):
-    __P__calling, __P__reentrant, __P__error = __P__parts
+def factory(__P__bound):
     def __NAME__(__P__plugin, __ARGS__):
         __P__args = (__TUPLE__)
         # A host function (possibly on a worker thread) calling back into the plugin that
         # is waiting for it would deadlock; the component model forbids it anyway.
-        if __P__calling() is __P__plugin._context:
-            raise __P__reentrant(__P__plugin.name, __P__hook)
+        if calling_plugin() is __P__plugin._context:
+            raise reentrant_call(__P__plugin.name, __P__bound.hook)
         __P__supervisor = __P__plugin.supervisor
         if __P__supervisor.open or __P__supervisor.retry_at is not None:  # read without a lock
-            __P__supervisor.before_call(__P__hook)
+            __P__supervisor.before_call(__P__bound.hook)
         try:
             if __P__plugin._idle is None:  # one instance: call it directly
                 __P__result = __P__plugin.instances[0].call(__P__bound, __P__args)
             else:
                 __P__result = __P__plugin.call(__P__bound, __P__args)
-        except __P__error as __P__exc:
-            __P__failed(__P__plugin, __P__hook, __P__exc)
+        except HookCallError as __P__exc:
+            _failed(__P__plugin, __P__bound.hook, __P__exc)
             raise
         if __P__supervisor.consecutive:
             __P__supervisor.success()
@@ -530,15 +637,103 @@ def factory(__P__bound, __P__hook, __P__historic, __P__unwrap, __P__parts):
 """
 
 _OTHER_BODY = """
-def factory(__P__bound, __P__hook, __P__historic, __P__unwrap, __P__parts):
-    (__P__finish,) = __P__parts
+def factory(__P__bound):
     def __NAME__(__P__plugin, __ARGS__):
-        __P__args = (__TUPLE__)
-        return __P__finish(
-            __P__plugin, __P__hook, __P__bound, __P__args, __P__historic, __P__unwrap
+        return _finish(
+            __P__plugin, __P__bound.hook, __P__bound, (__TUPLE__), __HISTORIC__, __UNWRAP__
         )
     return __NAME__
 """
+
+
+# _COMMON_BODY written out for the default prefix and the commonest arities: compiled
+# into this module's bytecode, so the first call of such a hook compiles nothing (an
+# exec cost a new process 250-350 µs). tests/test_load_paths.py checks each against the
+# code compiled from _COMMON_BODY, bytecode, names and constants.
+
+
+def _common_0(_ap_bound: Any) -> Any:
+    def _ap_hook_function(_ap_plugin: Any) -> Any:
+        _ap_args = ()
+        # A host function (possibly on a worker thread) calling back into the plugin that
+        # is waiting for it would deadlock; the component model forbids it anyway.
+        if calling_plugin() is _ap_plugin._context:
+            raise reentrant_call(_ap_plugin.name, _ap_bound.hook)
+        _ap_supervisor = _ap_plugin.supervisor
+        if _ap_supervisor.open or _ap_supervisor.retry_at is not None:  # read without a lock
+            _ap_supervisor.before_call(_ap_bound.hook)
+        try:
+            if _ap_plugin._idle is None:  # one instance: call it directly
+                _ap_result = _ap_plugin.instances[0].call(_ap_bound, _ap_args)
+            else:
+                _ap_result = _ap_plugin.call(_ap_bound, _ap_args)
+        except HookCallError as _ap_exc:
+            _failed(_ap_plugin, _ap_bound.hook, _ap_exc)
+            raise
+        if _ap_supervisor.consecutive:
+            _ap_supervisor.success()
+        return _ap_result
+
+    return _ap_hook_function
+
+
+def _common_1(_ap_bound: Any) -> Any:
+    def _ap_hook_function(_ap_plugin: Any, _ap_a0: Any) -> Any:
+        _ap_args = (_ap_a0,)
+        # A host function (possibly on a worker thread) calling back into the plugin that
+        # is waiting for it would deadlock; the component model forbids it anyway.
+        if calling_plugin() is _ap_plugin._context:
+            raise reentrant_call(_ap_plugin.name, _ap_bound.hook)
+        _ap_supervisor = _ap_plugin.supervisor
+        if _ap_supervisor.open or _ap_supervisor.retry_at is not None:  # read without a lock
+            _ap_supervisor.before_call(_ap_bound.hook)
+        try:
+            if _ap_plugin._idle is None:  # one instance: call it directly
+                _ap_result = _ap_plugin.instances[0].call(_ap_bound, _ap_args)
+            else:
+                _ap_result = _ap_plugin.call(_ap_bound, _ap_args)
+        except HookCallError as _ap_exc:
+            _failed(_ap_plugin, _ap_bound.hook, _ap_exc)
+            raise
+        if _ap_supervisor.consecutive:
+            _ap_supervisor.success()
+        return _ap_result
+
+    return _ap_hook_function
+
+
+def _common_2(_ap_bound: Any) -> Any:
+    def _ap_hook_function(_ap_plugin: Any, _ap_a0: Any, _ap_a1: Any) -> Any:
+        _ap_args = (
+            _ap_a0,
+            _ap_a1,
+        )
+        # A host function (possibly on a worker thread) calling back into the plugin that
+        # is waiting for it would deadlock; the component model forbids it anyway.
+        if calling_plugin() is _ap_plugin._context:
+            raise reentrant_call(_ap_plugin.name, _ap_bound.hook)
+        _ap_supervisor = _ap_plugin.supervisor
+        if _ap_supervisor.open or _ap_supervisor.retry_at is not None:  # read without a lock
+            _ap_supervisor.before_call(_ap_bound.hook)
+        try:
+            if _ap_plugin._idle is None:  # one instance: call it directly
+                _ap_result = _ap_plugin.instances[0].call(_ap_bound, _ap_args)
+            else:
+                _ap_result = _ap_plugin.call(_ap_bound, _ap_args)
+        except HookCallError as _ap_exc:
+            _failed(_ap_plugin, _ap_bound.hook, _ap_exc)
+            raise
+        if _ap_supervisor.consecutive:
+            _ap_supervisor.success()
+        return _ap_result
+
+    return _ap_hook_function
+
+
+#: The precompiled hook codes by arity (see _common_0).
+_PRECOMPILED: Final[dict[int, CodeType]] = {
+    arity: factory(None).__code__ for arity, factory in enumerate((_common_0, _common_1, _common_2))
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -556,51 +751,67 @@ def _bound_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]
     return outer
 
 
-@functools.lru_cache(maxsize=1024)
-def _function_factory(name: str, argnames: tuple[str, ...], common: bool) -> Callable[..., Any]:
-    """What makes a hook function ``name(plugin, *argnames)`` (see :func:`_maker`).
+def _hook_function(
+    name: str, argnames: tuple[str, ...], historic: bool, unwrap: bool, bound: Any
+) -> Callable[..., Any]:
+    """The hook function ``name(plugin, *argnames)`` calling ``bound`` (see :func:`_maker`):
+    the hook's code (:func:`_hook_code`) over one cell holding ``bound``."""
+    code = _hook_code(name, argnames, historic, unwrap)
+    function: Callable[..., Any] = FunctionType(code, globals(), name, None, (_cell(bound),))
+    return function
 
-    The source is compiled once per arity and kind (:func:`_generic_factory`, parameters
-    ``_ap_a0``, ``_ap_a1``...); a hook's function is that code with its own name and
-    parameter names (the code renamed once per hook signature, about 2 µs: compiling it
-    for each of a contract's hooks cost a new process's first load about 300 µs a hook)."""
+
+def _cell(value: Any) -> Any:
+    """A closure cell holding ``value``."""
+    closure = (lambda: value).__closure__
+    assert closure is not None
+    return closure[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _hook_code(name: str, argnames: tuple[str, ...], historic: bool, unwrap: bool) -> CodeType:
+    """The code of hook function ``name(plugin, *argnames)``: compiled once per arity and
+    kind (:func:`_generic_code`, parameters ``_ap_a0``, ``_ap_a1``...), renamed per hook
+    signature with its own name and parameter names (about 2 µs: compiling it for each
+    of a contract's hooks cost a new process's first load about 300 µs a hook)."""
     _check_identifiers(name, argnames)
     prefix = "_ap_"
     while any(a.startswith(prefix) for a in (name, *argnames)):
         prefix = f"_{prefix}"
-    generic = _generic_factory(len(argnames), common, prefix)
-    renamed: list[CodeType] = []
-
-    def factory(*parts: Any) -> Callable[..., Any]:
-        made = generic(*parts)
-        if not renamed:
-            code = made.__code__
-            names = (f"{prefix}plugin", *argnames, *code.co_varnames[len(argnames) + 1 :])
-            renamed.append(code.replace(co_name=name, co_qualname=name, co_varnames=names))
-        function: Callable[..., Any] = FunctionType(
-            renamed[0], made.__globals__, name, made.__defaults__, made.__closure__
-        )
-        return function
-
-    return factory
+    code = _generic_code(len(argnames), historic, unwrap, prefix)
+    names = (f"{prefix}plugin", *argnames, *code.co_varnames[len(argnames) + 1 :])
+    return code.replace(co_name=name, co_qualname=name, co_varnames=names)
 
 
 @functools.lru_cache(maxsize=256)
-def _generic_factory(arity: int, common: bool, prefix: str) -> Callable[..., Any]:
-    """The factory of hook functions of ``arity`` arguments named ``{prefix}a0``...: one
-    ``exec`` per arity, kind and prefix in a process."""
+def _generic_code(arity: int, historic: bool, unwrap: bool, prefix: str) -> CodeType:
+    """The code of hook functions of ``arity`` arguments named ``{prefix}a0``...: one
+    ``exec`` per arity, kind and prefix in a process, made at the first call of such a
+    hook (a load compiles nothing); the commonest are this module's own."""
+    if prefix == _LAZY_PREFIX and not (historic or unwrap) and arity in _PRECOMPILED:
+        return _PRECOMPILED[arity]
+    return _compiled_code(arity, historic, unwrap, prefix)
+
+
+def _compiled_code(arity: int, historic: bool, unwrap: bool, prefix: str) -> CodeType:
+    """:func:`_generic_code` compiled from the source (``_COMMON_BODY``, ``_OTHER_BODY``)."""
     args = [f"{prefix}a{i}" for i in range(arity)]
+    common = not (historic or unwrap)
     body = _COMMON_BODY if common else _OTHER_BODY
     source = (
         body.replace("__P__", prefix)
         .replace("__NAME__", f"{prefix}hook_function")  # not {prefix}hook: a parameter
         .replace("__ARGS__", ", ".join(args))
         .replace("__TUPLE__", "".join(f"{a}, " for a in args))
+        .replace("__HISTORIC__", str(historic))
+        .replace("__UNWRAP__", str(unwrap))
     )
-    namespace: dict[str, Any] = {f"{prefix}failed": _failed}
+    namespace: dict[str, Any] = {}
     exec(source, namespace)  # generated names only; internals prefixed apart
-    factory: Callable[..., Any] = namespace["factory"]
-    return factory
+    code: CodeType = namespace["factory"](None).__code__
+    if code.co_freevars != (f"{prefix}bound",):  # pragma: no cover - the source says so
+        raise RuntimeError(f"a hook function's code has free variables {code.co_freevars}")
+    return code
 
 
 @functools.lru_cache(maxsize=4096)
