@@ -225,6 +225,40 @@ def test_the_wasmtime_version_is_read_without_importlib_metadata() -> None:
     assert engine._dist_info_version() == version("wasmtime") == engine.wasmtime_version()
 
 
+_TEXTS = ["wasmtime-50.0.1.dist-info", "WASMTIME-50.0.1.DIST-INFO", "wasmtime-.dist-info",
+          "wasmtime-50-1.dist-info", "wasmtime-50.0.1.dist-infox", "xwasmtime-1.dist-info",
+          "wasmtime-50.0.1.egg-info", "wasmtime-a b.dist-info", "", "1", "50.0.1", "a1",
+          "1.0+local!x_y-z", "1 0", "1é", "0", "9.dist-info"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", _TEXTS)
+def test_the_cache_keys_hand_checks_agree_with_the_patterns_they_replaced(text: str) -> None:
+    """The dist-info name, the version text and the digest index's entries are checked by
+    hand (compiling the patterns cost every new process about 0.2 ms); each accepts what
+    its pattern accepted."""
+    import re
+
+    dist_info = re.fullmatch(r"wasmtime-[^-]+\.dist-info", text, re.IGNORECASE) is not None
+    assert engine._is_dist_info(text) == dist_info
+    assert engine._is_version_text(text) == (
+        re.fullmatch(r"[0-9][0-9A-Za-z.+!_-]*", text) is not None
+    )
+
+
+@pytest.mark.parametrize(
+    "blob", [b"0" * 64, b"a" * 63 + b"f", b"0" * 63, b"0" * 65, b"A" * 64, b"0" * 63 + b"\n",
+             b"g" + b"0" * 63, b"0" * 31 + b"#" + b"0" * 32, b""],
+)  # fmt: skip
+def test_the_digest_index_reads_only_hex_digests(blob: bytes, private_cache: Path) -> None:
+    import re
+
+    token = "t" + str(len(blob))
+    (private_cache / "digests").mkdir(parents=True, exist_ok=True)
+    (private_cache / "digests" / token).write_bytes(blob)
+    expected = blob.decode() if re.fullmatch(rb"[0-9a-f]{64}", blob) else None
+    assert engine.load_digest(token) == expected
+
+
 def test_a_warm_load_in_a_new_process_imports_no_metadata_machinery(
     demo: Demo, private_cache: Path, tmp_path: Path
 ) -> None:

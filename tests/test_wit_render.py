@@ -169,3 +169,29 @@ def test_kebab_splits_words_as_the_patterns_it_replaced(name: str) -> None:
             words.append(word)
     joined = "-".join(words)
     assert wit._is_lower_id(joined) == (re.fullmatch(wit._ID, joined) is not None)
+
+
+_NAME_PARTS = st.sampled_from(
+    ["a", "b2", "x-y", "A", "-", "é", "%", "@", "/", ":", "#", " ", "\n", "1.0.0", "0.2.1-rc.1", ""]
+)
+
+
+@given(st.lists(_NAME_PARTS, max_size=9).map("".join))
+def test_split_interface_name_reads_as_the_pattern_it_replaced(full: str) -> None:
+    """``split_interface_name`` reads ``ns:pkg/iface@version`` by hand; it gives what the
+    pattern gave for every text, malformed ones included (``None``)."""
+    import re
+
+    m = re.match(rf"^({wit._ID}:{wit._ID})/(%?{wit._ID})(?:@([^\s#]+))?$", full)
+    expected = None if m is None else (m.group(1), m.group(2).lstrip("%"), m.group(3))
+    assert wit.split_interface_name(full) == expected
+
+
+def test_split_interface_name_examples() -> None:
+    assert wit.split_interface_name("test:kitchen/echo-string@1.0.0") == (
+        "test:kitchen", "echo-string", "1.0.0"
+    )  # fmt: skip
+    assert wit.split_interface_name("wasi:io/%streams") == ("wasi:io", "streams", None)
+    assert wit.split_interface_name("a:b/c@1.0.0\n") == ("a:b", "c", "1.0.0")
+    for bad in ("a:b", "a/b", "a:b/", "a:b/c@", "a:b/c@1 0", "a:b/c@1#2", "A:b/c", "a:b/c\n\n"):
+        assert wit.split_interface_name(bad) is None, bad

@@ -28,7 +28,6 @@ from wasmtime.component import Component
 
 from .. import _attrs as attrs
 from .. import _log as logging
-from .. import _re
 from .._errors import EngineConfigError, PluginLoadError
 from .._files import atomic_write
 
@@ -86,7 +85,7 @@ def _dist_info_version() -> str | None:
 
     site = os.path.dirname(os.path.dirname(os.path.abspath(wasmtime.__file__)))
     try:
-        infos = [n for n in os.listdir(site) if _DIST_INFO.fullmatch(n)]
+        infos = [n for n in os.listdir(site) if _is_dist_info(n)]
         if len(infos) != 1:
             return None
         with open(os.path.join(site, infos[0], "METADATA"), encoding="utf-8") as f:
@@ -97,12 +96,37 @@ def _dist_info_version() -> str | None:
         line.split(": ", 1) for line in head.split("\n\n", 1)[0].splitlines() if ": " in line
     )
     name, version = fields.get("Name", ""), fields.get("Version", "")
-    if name.lower() != "wasmtime" or not re.fullmatch(r"[0-9][0-9A-Za-z.+!_-]*", version):
+    if name.lower() != "wasmtime" or not _is_version_text(version):
         return None
     return version
 
 
-_DIST_INFO: Final = _re.compile(r"wasmtime-[^-]+\.dist-info", re.IGNORECASE)
+# The two checks below are read by hand: compiling their patterns cost every new process
+# about 0.2 ms (tests/test_load_sharing.py checks each against its pattern).
+
+
+def _is_dist_info(name: str) -> bool:
+    r"""Whether ``name`` is ``wasmtime-<version>.dist-info`` (any case): what
+    ``re.fullmatch(r"wasmtime-[^-]+\.dist-info", name, re.IGNORECASE)`` accepts, for
+    ASCII names."""
+    folded = name.lower()
+    middle = folded[len("wasmtime-") : -len(".dist-info")]
+    return (
+        folded.startswith("wasmtime-")
+        and folded.endswith(".dist-info")
+        and len(folded) > len("wasmtime-.dist-info")
+        and "-" not in middle
+    )
+
+
+_VERSION_CHARS: Final = frozenset(
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.+!_-"
+)
+
+
+def _is_version_text(text: str) -> bool:
+    """What ``re.fullmatch(r"[0-9][0-9A-Za-z.+!_-]*", text)`` accepts."""
+    return bool(text) and "0" <= text[0] <= "9" and _VERSION_CHARS.issuperset(text)
 
 
 def _fingerprint(fuel: bool) -> str:
@@ -551,7 +575,7 @@ def store_plan(key: str, blob: bytes) -> None:
 #: Subdirectory of the compile cache holding the digest index: one small file per file
 #: version (named by its :class:`.._files.FileKey` token) holding its SHA-256.
 _DIGESTS: Final = "digests"
-_HEX64: Final = _re.compile(rb"[0-9a-f]{64}")
+_HEX: Final = b"0123456789abcdef"
 #: Most entries the digest index keeps; past that it starts again empty.
 _DIGESTS_KEPT: Final = 10_000
 
@@ -567,7 +591,8 @@ def load_digest(token: str) -> str | None:
         blob = (aot_cache_dir() / _DIGESTS / token).read_bytes()
     except OSError:
         return None
-    return blob.decode() if _HEX64.fullmatch(blob) else None
+    # 64 lower-case hex digits (``rb"[0-9a-f]{64}"``): nothing is left once they are stripped
+    return blob.decode() if len(blob) == 64 and not blob.strip(_HEX) else None
 
 
 def store_digest(token: str, digest: str) -> None:
