@@ -281,8 +281,14 @@ def test_the_generic_init_refuses_bad_arguments_as_python_does() -> None:
         b: str = "b"
         c: int = facade.field(default=0, kw_only=True)
 
+    @facade.frozen
+    class KeywordNeeded:
+        a: int
+        k: int = facade.field(kw_only=True)
+
     for bad, message in (
         (lambda: Two(), "missing 1 required argument(s): 'a'"),
+        (lambda: KeywordNeeded(1), "missing 1 required argument(s): 'k'"),
         (lambda: Two(1, "x", 3), "takes 3 positional arguments but 4 were given"),
         (lambda: Two(1, a=2), "got multiple values for argument 'a'"),
         (lambda: Two(1, d=2), "got an unexpected keyword argument 'd'"),
