@@ -55,8 +55,10 @@ __all__ = [
     "PluginContext",
     "builtin_functions",
     "current_plugin",
+    "lifecycle_signatures",
     "host_wit",
     "set_async_plugin",
+    "subscriber_signature",
 ]
 
 
@@ -496,19 +498,28 @@ def _shutdown() -> None: ...
 
 
 LIFECYCLE_INTERFACE: Final = f"{HOST_PACKAGE}/lifecycle@{HOST_VERSION}"
-LIFECYCLE: Final = {
-    name: function_signature(name, stub, kind="lifecycle export")[1]
-    for name, stub in (("init", _init), ("health", _health), ("shutdown", _shutdown))
-}
-_LIFECYCLE_WIT_INTERFACE: Final = _wit.Interface(
-    "lifecycle",
-    tuple(LIFECYCLE.items()),
-    (
-        "Optional exports: init(config) after each start (an err refuses the plugin),",
-        "health() on demand, shutdown() before unloading.",
-    ),
-)
-LIFECYCLE_WIT: Final = "\n" + _wit.render_interface(_LIFECYCLE_WIT_INTERFACE)
+
+
+@functools.cache
+def lifecycle_signatures() -> dict[str, _wit.FuncSig]:
+    """``LIFECYCLE``: the lifecycle exports' names and signatures (mapped at first use: a
+    new process whose components export none never maps them)."""
+    return {
+        name: function_signature(name, stub, kind="lifecycle export")[1]
+        for name, stub in (("init", _init), ("health", _health), ("shutdown", _shutdown))
+    }
+
+
+@functools.cache
+def _lifecycle_wit_interface() -> _wit.Interface:
+    return _wit.Interface(
+        "lifecycle",
+        tuple(lifecycle_signatures().items()),
+        (
+            "Optional exports: init(config) after each start (an err refuses the plugin),",
+            "health() on demand, shutdown() before unloading.",
+        ),
+    )
 
 
 def _on_message(topic: str, payload: bytes) -> bytes | None: ...
@@ -516,15 +527,40 @@ def _on_message(topic: str, payload: bytes) -> bytes | None: ...
 
 # The export a subscribing component implements, in interface airssys:host/subscriber.
 SUBSCRIBER_INTERFACE: Final = f"{HOST_PACKAGE}/subscriber@{HOST_VERSION}"
-SUBSCRIBER: Final = function_signature("on-message", _on_message, kind="subscriber export")[1]
-_SUBSCRIBER_WIT_INTERFACE: Final = _wit.Interface(
-    "subscriber",
-    (("on-message", SUBSCRIBER),),
-    (
-        "Export to receive messages of the topics the plugin subscribes to, one at a",
-        "time; a some(reply) answers a request.",
-    ),
-)
+
+
+@functools.cache
+def subscriber_signature() -> _wit.FuncSig:
+    """``SUBSCRIBER``: the signature of ``on-message`` (mapped at first use)."""
+    return function_signature("on-message", _on_message, kind="subscriber export")[1]
+
+
+@functools.cache
+def _subscriber_wit_interface() -> _wit.Interface:
+    return _wit.Interface(
+        "subscriber",
+        (("on-message", subscriber_signature()),),
+        (
+            "Export to receive messages of the topics the plugin subscribes to, one at a",
+            "time; a some(reply) answers a request.",
+        ),
+    )
+
+
+if TYPE_CHECKING:  # made on first use, by __getattr__ below
+    LIFECYCLE: dict[str, _wit.FuncSig]
+    LIFECYCLE_WIT: str
+    SUBSCRIBER: _wit.FuncSig
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LIFECYCLE":
+        return lifecycle_signatures()
+    if name == "LIFECYCLE_WIT":
+        return "\n" + _wit.render_interface(_lifecycle_wit_interface())
+    if name == "SUBSCRIBER":
+        return subscriber_signature()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------- registry
@@ -577,7 +613,7 @@ def host_wit(functions: list[HostFunction]) -> dict[str, str]:
             for iface, funcs in interfaces.items()
         ]
         if package == f"{HOST_PACKAGE}@{HOST_VERSION}":
-            rendered.append(_LIFECYCLE_WIT_INTERFACE)
-            rendered.append(_SUBSCRIBER_WIT_INTERFACE)
+            rendered.append(_lifecycle_wit_interface())
+            rendered.append(_subscriber_wit_interface())
         documents[package] = _wit.render_package(package, rendered)
     return documents

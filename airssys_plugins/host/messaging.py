@@ -38,7 +38,7 @@ from ..contract.annotations import Err, Ok, Result
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, topic_covers, topic_name, topic_pattern
 from ..runtime import BoundFunc, ComponentImage
-from .interfaces import SUBSCRIBER, SUBSCRIBER_INTERFACE, PluginContext
+from .interfaces import SUBSCRIBER_INTERFACE, PluginContext, subscriber_signature
 from .loaded import LoadedPlugins
 from .plugin import WasmPlugin
 from .supervision import PluginUnavailable, Supervisor
@@ -341,13 +341,14 @@ def check_subscriber(name: str, image: ComponentImage, rights: Capabilities) -> 
             )
         return
     iface, sig = found
-    if sig.param_types != SUBSCRIBER.param_types or sig.result != SUBSCRIBER.result:
+    expected = subscriber_signature()
+    if sig.param_types != expected.param_types or sig.result != expected.result:
         raise ContractMismatchError(
             name,
             [
                 Mismatch(
                     "on-message",
-                    SUBSCRIBER.render(expanded=True),
+                    expected.render(expanded=True),
                     sig.render(expanded=True),
                     f"{iface}#on-message has the wrong type",
                 )
@@ -413,7 +414,9 @@ class Messaging:
         found = plugin.image.find_export(SUBSCRIBER_INTERFACE, "on-message")
         if found is None:
             return
-        bound = plugin.instances[0].bind("on-message", found[0], "on-message", SUBSCRIBER)
+        bound = plugin.instances[0].bind(
+            "on-message", found[0], "on-message", subscriber_signature()
+        )
         current = self._plugins.get(plugin.name)
         kept = {k: v for k, v in self._bound.items() if v[0] is current or v[0].name != plugin.name}
         kept[id(plugin)] = (plugin, bound)

@@ -18,7 +18,12 @@ from ..policy.capabilities import Capabilities, Effective, Limits
 from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
 from .composition import Link, Links
-from .interfaces import LIFECYCLE, LIFECYCLE_INTERFACE, SUBSCRIBER_INTERFACE, PluginContext
+from .interfaces import (
+    LIFECYCLE_INTERFACE,
+    SUBSCRIBER_INTERFACE,
+    PluginContext,
+    lifecycle_signatures,
+)
 from .isolation import SPARES, Isolation, check_isolation
 from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
@@ -364,10 +369,11 @@ def _lifecycle_exports(name: str, image: ComponentImage) -> Lifecycle:
 def _read_lifecycle(name: str, image: ComponentImage) -> Lifecycle:
     found: Lifecycle = []
     problems = []
-    for func, expected in LIFECYCLE.items():
+    for func in ("init", "health", "shutdown"):
         export = image.find_export(LIFECYCLE_INTERFACE, func)
         if export is None:
             continue
+        expected = lifecycle_signatures()[func]  # (mapped only for a component with one)
         iface, sig = export
         if sig != expected:
             problems.append(
