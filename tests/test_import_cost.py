@@ -323,17 +323,18 @@ def test_a_record_names_the_caller_not_the_logger_stand_in(
 
 
 def test_the_basic_path_maps_no_lifecycle_or_subscriber_signature(basic_path: str) -> None:
-    """The lifecycle exports' and the subscriber export's signatures are mapped at first
-    use: a component exporting neither, in a new process, maps neither; asking for them
-    then gives what they are."""
+    """The lifecycle exports', the subscriber export's and the built-in host functions'
+    signatures are mapped at first use: a component exporting and importing none of them,
+    in a new process, maps none; asking for them then gives what they are."""
     code = basic_path + (
         "from airssys_plugins.host import interfaces\n"
         "print(interfaces.lifecycle_signatures.cache_info().currsize,"
-        " interfaces.subscriber_signature.cache_info().currsize)\n"
+        " interfaces.subscriber_signature.cache_info().currsize,"
+        " interfaces.builtin_functions.cache_info().currsize)\n"
         "print(interfaces.SUBSCRIBER.render(), sorted(interfaces.LIFECYCLE))\n"
     )
     _, _, out = run_fresh(code)
     assert out.splitlines()[-2:] == [
-        "0 0",
+        "0 0 0",
         "func(topic: string, payload: list<u8>) -> option<list<u8>> ['health', 'init', 'shutdown']",
     ]

@@ -53,6 +53,8 @@ __all__ = [
     "Messenger",
     "KVStore",
     "PluginContext",
+    "BUILTINS",
+    "builtin_function",
     "builtin_functions",
     "current_plugin",
     "lifecycle_signatures",
@@ -570,26 +572,36 @@ def _iface(name: str) -> str:
     return f"{HOST_PACKAGE}/{name}@{HOST_VERSION}"
 
 
+#: The ``airssys:host`` functions: (interface, WIT name, implementation, blocking). Their
+#: names are known without their signatures, which :func:`builtin_functions` maps on
+#: first use (about 1.5 ms of a new process: most plugins call none of them).
+BUILTINS: Final[tuple[tuple[str, str, Callable[..., Any], bool], ...]] = (
+    (_iface("log"), "log", log, False),
+    (_iface("config"), "get", config_get, False),
+    (_iface("config"), "keys", config_keys, False),
+    (_iface("kv"), "get", kv_get, True),
+    (_iface("kv"), "set", kv_set, True),
+    (_iface("kv"), "delete", kv_delete, True),
+    (_iface("kv"), "keys", kv_keys, True),
+    (_iface("http"), "fetch", fetch, True),
+    # not blocking: publish and request bound their own waits (mailbox, reply)
+    (_iface("messaging"), "publish", messaging_publish, False),
+    (_iface("messaging"), "request", messaging_request, False),
+)
+
+
 @functools.cache
 def builtin_functions() -> tuple[HostFunction, ...]:
     """The ``airssys:host`` interfaces (their signatures are built once per process)."""
-    return (
-        HostFunction.from_function(_iface("log"), log, blocking=False),
-        HostFunction.from_function(_iface("config"), config_get, name="get", blocking=False),
-        HostFunction.from_function(_iface("config"), config_keys, name="keys", blocking=False),
-        HostFunction.from_function(_iface("kv"), kv_get, name="get"),
-        HostFunction.from_function(_iface("kv"), kv_set, name="set"),
-        HostFunction.from_function(_iface("kv"), kv_delete, name="delete"),
-        HostFunction.from_function(_iface("kv"), kv_keys, name="keys"),
-        HostFunction.from_function(_iface("http"), fetch),
-        # not blocking: publish and request bound their own waits (mailbox, reply)
-        HostFunction.from_function(
-            _iface("messaging"), messaging_publish, name="publish", blocking=False
-        ),
-        HostFunction.from_function(
-            _iface("messaging"), messaging_request, name="request", blocking=False
-        ),
+    return tuple(
+        HostFunction.from_function(interface, func, name=name, blocking=blocking)
+        for interface, name, func, blocking in BUILTINS
     )
+
+
+def builtin_function(interface: str, name: str) -> HostFunction:
+    """The built-in host function ``name`` of ``interface``, its signature mapped."""
+    return next(f for f in builtin_functions() if (f.interface, f.name) == (interface, name))
 
 
 def host_wit(functions: list[HostFunction]) -> dict[str, str]:

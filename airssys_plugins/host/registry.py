@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast, final
@@ -9,9 +10,24 @@ from typing import Any, TypeVar, cast, final
 from .._errors import PluginLoadError
 from ..contract import wit
 from ..policy.capabilities import Capabilities
-from ..runtime import ComponentImage, HostFunc, HostLinker, PluginInstance, imported_functions
+from ..runtime import (
+    ComponentImage,
+    DeferredHostFunc,
+    HostFunc,
+    HostLinker,
+    PluginInstance,
+    imported_functions,
+)
 from .aio import async_host_function, is_async_function
-from .interfaces import HostFunction, KVStore, PluginContext, builtin_functions, host_wit
+from .interfaces import (
+    BUILTINS,
+    HostFunction,
+    KVStore,
+    PluginContext,
+    builtin_function,
+    builtin_functions,
+    host_wit,
+)
 
 __all__ = ["HostFunctionRegistry"]
 
@@ -27,11 +43,21 @@ def _trampoline_for(function: HostFunction) -> Callable[..., Any]:
     return impl
 
 
-def _short(f: HostFunction) -> str:
+def _short(interface: str, name: str) -> str:
     """``airssys:host/kv@0.1.0`` -> ``kv``, the name grants use; a world-level import
     (``imports``, no package) is its own short name, and so is a function or resource
     imported at the world's root (``log``)."""
-    return wit.import_key(f.interface, f.name).rsplit("/", 1)[-1]
+    return wit.import_key(interface, name).rsplit("/", 1)[-1]
+
+
+def _host_func(function: HostFunction) -> HostFunc:
+    return HostFunc(
+        function.interface, function.name, function.signature, _trampoline_for(function)
+    )
+
+
+def _built_in(interface: str, name: str) -> HostFunc:
+    return _host_func(builtin_function(interface, name))
 
 
 def _compatible(
@@ -117,7 +143,7 @@ class HostFunctionRegistry:
         self._kv_timeout = kv_timeout
         self._provided: list[HostFunction] = []
         self._linker: HostLinker | None = None
-        self._host_funcs: list[HostFunc] | None = None
+        self._host_funcs: list[HostFunc | DeferredHostFunc] | None = None
         self.kv_store: KVStore | None = None
         # What the fixed set (once the linker exists) answers, worked out once: the key
         # "functions", "interfaces", "provided", ("linked", granted interfaces).
@@ -174,13 +200,26 @@ class HostFunctionRegistry:
     def wit(self) -> dict[str, str]:
         return host_wit(self.functions)
 
-    def _funcs(self) -> list[HostFunc]:
+    def _funcs(self) -> list[HostFunc | DeferredHostFunc]:
+        """What the linker defines: the built-in functions made at their first call (their
+        signatures are mapped then), the provided ones now."""
         if self._host_funcs is None:
             self._host_funcs = [
-                HostFunc(f.interface, f.name, f.signature, _trampoline_for(f))
-                for f in self.functions
+                *(
+                    DeferredHostFunc(i, n, functools.partial(_built_in, i, n))
+                    for i, n, *_ in BUILTINS
+                ),
+                *(_host_func(f) for f in self._provided),
             ]
         return self._host_funcs
+
+    def _names(self) -> list[tuple[str, str]]:
+        """(interface, name) of every host function, the built-in ones' without mapping
+        their signatures."""
+        return [
+            *((i, n) for i, n, *_ in BUILTINS),
+            *((f.interface, f.name) for f in self._provided),
+        ]
 
     def linker(self, extra: Sequence[HostFunc] = ()) -> HostLinker:
         """The linker every plugin shares; with ``extra`` (the per-link host functions of a
@@ -199,7 +238,7 @@ class HostFunctionRegistry:
             "frozenset[str]",
             self._memo(
                 "interfaces",
-                lambda: frozenset(wit.import_key(f.interface, f.name) for f in self.functions),
+                lambda: frozenset(wit.import_key(i, n) for i, n in self._names()),
             ),
         )
 
@@ -207,7 +246,7 @@ class HostFunctionRegistry:
         """Short names of every interface a plugin may be granted."""
         return cast(
             "frozenset[str]",
-            self._memo("provided", lambda: frozenset(_short(f) for f in self.functions)),
+            self._memo("provided", lambda: frozenset(_short(i, n) for i, n in self._names())),
         )
 
     def linked_interfaces(self, rights: Capabilities) -> frozenset[str]:
@@ -219,9 +258,7 @@ class HostFunctionRegistry:
             self._memo(
                 ("linked", granted),
                 lambda: frozenset(
-                    wit.import_key(f.interface, f.name)
-                    for f in self.functions
-                    if _short(f) in granted
+                    wit.import_key(i, n) for i, n in self._names() if _short(i, n) in granted
                 ),
             ),
         )
@@ -243,18 +280,20 @@ class HostFunctionRegistry:
             image.shared[passed] = True
 
     def _check_imports(self, plugin: str, image: ComponentImage) -> None:
-        by_interface: dict[str, dict[str, dict[str, HostFunction]]] = {}
-        for f in self.functions:
-            versions = by_interface.setdefault(wit.unversioned(f.interface), {})
-            versions.setdefault(f.interface, {})[f.name] = f
         problems: list[str] = []
         imported = dict(imported_functions(image))
-        if wit.WORLD_ROOT in by_interface:  # functions provided at the root: rare, read then
+        if any(i == wit.WORLD_ROOT for i, _ in self._names()):  # provided at the root: rare
             from ..runtime.describe import root_imported_functions
 
             imported.update(
                 ((wit.WORLD_ROOT, n), sig) for n, sig in root_imported_functions(image).items()
             )
+        if not any(not iface.startswith("wasi:") for iface, _ in imported):
+            return  # nothing to check (and no signature of ours mapped for it)
+        by_interface: dict[str, dict[str, dict[str, HostFunction]]] = {}
+        for f in self.functions:
+            versions = by_interface.setdefault(wit.unversioned(f.interface), {})
+            versions.setdefault(f.interface, {})[f.name] = f
         for (iface, fname), sig in sorted(imported.items()):
             offered = by_interface.get(wit.unversioned(iface))
             if offered is None or iface.startswith("wasi:"):

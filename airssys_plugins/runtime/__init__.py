@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .callbacks import DeferredHostFunc as DeferredHostFunc
     from .callbacks import HostFunc as HostFunc
     from .engine import CacheInfo as CacheInfo
     from .engine import aot_cache_dir as aot_cache_dir
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .sandbox import SandboxSpec as SandboxSpec
 
 _WHERE: dict[str, str] = {
+    "DeferredHostFunc": ".callbacks",
     "HostFunc": ".callbacks",
     "CacheInfo": ".engine",
     "aot_cache_dir": ".engine",
@@ -70,6 +72,7 @@ __all__ = [
     "TRAP_TABLE",
     "BoundFunc",
     "CacheInfo",
+    "DeferredHostFunc",
     "HostFunc",
     "HostLinker",
     "SandboxSpec",

@@ -16,7 +16,7 @@ from .. import _attrs as attrs
 from .. import _log as logging
 from ..contract import wit
 from . import engine as _engine
-from .callbacks import HostFunc, link_refusal
+from .callbacks import DeferredHostFunc, HostFunc, link_refusal
 from .layout import CoreLayout
 
 __all__ = ["HostLinker", "SandboxSpec", "StdioLogger", "StoreLimits", "store_limits"]
@@ -57,8 +57,8 @@ class HostLinker:
     plugin (its imports are checked at load, each call is checked again).
     """
 
-    def __init__(self, functions: Sequence[HostFunc] = ()):
-        self._by_interface: dict[str, list[HostFunc]] = {}
+    def __init__(self, functions: Sequence[HostFunc | DeferredHostFunc] = ()):
+        self._by_interface: dict[str, list[HostFunc | DeferredHostFunc]] = {}
         for func in functions:
             self._by_interface.setdefault(func.interface, []).append(func)
         #: What plugins may import from it: unversioned interface names, and the names of
