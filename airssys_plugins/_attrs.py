@@ -447,27 +447,32 @@ def _generic_init(cls: type, self: Any, args: tuple[Any, ...], kwargs: dict[str,
     if plan is None:
         plan = _InitPlan(cls)
         cls.__record_init_plan__ = plan  # type: ignore[attr-defined]
-    if not kwargs and plan.fewest <= len(args) <= len(plan.positional):
-        # positional arguments only, every required one given (the WIT model's records
-        # are made so): each field's value is its argument or its default, no dict made
-        given_count = len(args)
-        for name, position, kind, default, converter in plan.by_position:
-            if position < given_count:
-                value = args[position]
-            elif kind == _PLAIN:
-                value = default
-            elif kind == _MADE:
-                value = default()
-            elif kind == _FROM_SELF:
-                value = default(self)
-            else:  # init=False without a default: left unset
-                continue
-            _setattr(self, name, value if converter is None else converter(value))
-        for f in plan.validated:
-            f.validator(self, f, getattr(self, f.name))
-        if plan.post_init:
-            self.__attrs_post_init__()
-        return
+    count = len(args)
+    given: dict[str, Any] | None = None
+    if kwargs or not plan.fewest <= count <= len(plan.positional):
+        given = _given(plan, args, kwargs)
+    # else positional arguments only, every required one given (the WIT model's records
+    # are made so): each field's value is its argument or its default, no dict made
+    for name, alias, position, kind, default, converter in plan.steps:
+        if position < count if given is None else alias is not None and alias in given:
+            value = args[position] if given is None else given[alias]  # type: ignore[index]
+        elif kind == _PLAIN:
+            value = default
+        elif kind == _MADE:
+            value = default()
+        elif kind == _FROM_SELF:
+            value = default(self)
+        else:  # init=False without a default: left unset
+            continue
+        _setattr(self, name, value if converter is None else converter(value))
+    for f in plan.validated:
+        f.validator(self, f, getattr(self, f.name))
+    if plan.post_init:
+        self.__attrs_post_init__()
+
+
+def _given(plan: _InitPlan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments by name, refused as Python refuses a call of the compiled __init__."""
     if args:
         if len(args) > len(plan.positional):
             raise TypeError(
@@ -488,22 +493,7 @@ def _generic_init(cls: type, self: Any, args: tuple[Any, ...], kwargs: dict[str,
         missing = [a for a in plan.positional_required if a not in given]
         listed = " and ".join(", ".join(repr(m) for m in missing).rsplit(", ", 1))
         raise TypeError(f"{plan.where} missing {len(missing)} required argument(s): {listed}")
-    for name, alias, kind, default, converter in plan.steps:
-        if alias is not None and alias in given:
-            value = given[alias]
-        elif kind == _PLAIN:
-            value = default
-        elif kind == _MADE:
-            value = default()
-        elif kind == _FROM_SELF:
-            value = default(self)
-        else:  # init=False without a default: left unset
-            continue
-        _setattr(self, name, value if converter is None else converter(value))
-    for f in plan.validated:
-        f.validator(self, f, getattr(self, f.name))
-    if plan.post_init:
-        self.__attrs_post_init__()
+    return given
 
 
 _PLAIN, _MADE, _FROM_SELF, _UNSET = range(4)
@@ -512,8 +502,8 @@ _PLAIN, _MADE, _FROM_SELF, _UNSET = range(4)
 class _InitPlan:
     """A record class's fields as the generic ``__init__`` reads them, worked out once."""
 
-    __slots__ = ("by_position", "fewest", "names", "positional", "positional_required",
-                 "post_init", "required", "steps", "validated", "where")  # fmt: skip
+    __slots__ = ("fewest", "names", "positional", "positional_required", "post_init",
+                 "required", "steps", "validated", "where")  # fmt: skip
 
     def __init__(self, cls: type) -> None:
         fields_: tuple[_Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
@@ -532,15 +522,14 @@ class _InitPlan:
             else:
                 kind = _UNSET if default is NOTHING else _PLAIN
             steps.append((f.name, f.alias if f.init else None, kind, default, f.converter))
-        self.steps = tuple(steps)
-        # For a call with positional arguments only: each step with its argument's position
-        # (past any call's arguments when it has none), and the fewest arguments that give
-        # every required field (more than any call's when a required field is keyword-only,
-        # so such a call takes the general way, and its error).
+        # Each step with its argument's position, for a call with positional arguments
+        # only (past any call's arguments when it has none); and the fewest arguments that
+        # give every required field (more than any call's when a required field is
+        # keyword-only, so such a call takes the general way, and its error).
         place = {alias: i for i, alias in enumerate(self.positional)}
         beyond = len(self.positional) + 1
-        self.by_position = tuple(
-            (name, place.get(alias, beyond) if alias is not None else beyond, kind, d, c)
+        self.steps = tuple(
+            (name, alias, place.get(alias, beyond) if alias is not None else beyond, kind, d, c)
             for name, alias, kind, d, c in steps
         )
         needed = [place.get(alias, beyond) for alias in required]
