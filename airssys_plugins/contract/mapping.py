@@ -619,19 +619,31 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
         if annotation == "None":
             hints[name] = type(None)
             continue
-        if annotation.isidentifier():
-            value = namespace.get(annotation, _MISSING)
-            if value is _MISSING:
-                value = getattr(builtins, annotation, _MISSING)
-        else:
-            try:
-                value = eval(_annotation_code(annotation), namespace)  # what typing evaluates
-            except Exception:
-                value = _MISSING
+        value = _evaluated(annotation, namespace)
         if value is _MISSING or not _settled(value):
             return typing.get_type_hints(func, include_extras=True)
         hints[name] = value
     return hints
+
+
+def _evaluated(annotation: str, first: Mapping[str, Any], second: Any = None) -> Any:
+    """What typing evaluates ``annotation`` to, names looked up in ``first``, then in
+    ``second`` (a class, for its own names), then the builtins; ``_MISSING`` if it fails.
+    A plain name is looked up; any other text is evaluated from code compiled once."""
+    if annotation.isidentifier():
+        value = first.get(annotation, _MISSING)
+        if value is _MISSING and second is not None:
+            value = second.__dict__.get(annotation, _MISSING)
+        if value is _MISSING:
+            value = getattr(builtins, annotation, _MISSING)
+        return value
+    try:
+        if second is None:
+            return eval(_annotation_code(annotation), first)  # type: ignore[arg-type]
+        # typing's order for a class: its own names as globals, its module's as locals
+        return eval(_annotation_code(annotation), dict(vars(second)), first)
+    except Exception:
+        return _MISSING
 
 
 _MISSING: Final = object()
@@ -649,26 +661,14 @@ def _class_type_hints(cls: type) -> dict[str, Any]:
         if not annotations:
             continue
         module = getattr(sys.modules.get(base.__module__), "__dict__", {})
-        own: dict[str, Any] | None = None
         for name, annotation in annotations.items():
             if annotation is None or annotation == "None":
                 hints[name] = type(None)
                 continue
-            if not isinstance(annotation, str):
-                value = annotation
-            elif annotation.isidentifier():
-                value = module.get(annotation, _MISSING)
-                if value is _MISSING:
-                    value = base.__dict__.get(annotation, _MISSING)
-                if value is _MISSING:
-                    value = getattr(builtins, annotation, _MISSING)
+            if isinstance(annotation, str):
+                value = _evaluated(annotation, module, base)
             else:
-                if own is None:
-                    own = dict(vars(base))
-                try:  # typing's order: the class's names as globals, the module's as locals
-                    value = eval(_annotation_code(annotation), own, module)
-                except Exception:
-                    value = _MISSING
+                value = annotation
             if value is _MISSING or not _settled(value):
                 return typing.get_type_hints(cls, include_extras=True)
             hints[name] = value
