@@ -389,12 +389,16 @@ def _link_entry(target: LinkerInstance, name: str, entry: HostFunc | DeferredHos
     """Add function ``name`` to ``target``, calling ``entry`` through the trampoline."""
     key = len(_FUNCS) + 1
     _FUNCS[key] = entry
+    _add_func(target, name, _trampoline, key)
+
+
+def _add_func(target: LinkerInstance, name: str, callback: Any, key: int) -> None:
     encoded = name.encode()
     err = capi.linker_instance_add_func(
         capi.linker_instance_handle(target),
         ctypes.create_string_buffer(encoded),
         len(encoded),
-        _trampoline,
+        callback,
         key,
         _finalize,
     )
@@ -467,14 +471,4 @@ def _refuse(
 def link_refusal(target: LinkerInstance, name: str) -> None:
     """Define ``name`` in ``target`` (a WASI interface whose functions return
     ``result<_, error-code>``) as always failing with ``not-permitted``."""
-    raw = name.encode()
-    err = capi.linker_instance_add_func(
-        capi.linker_instance_handle(target),
-        ctypes.create_string_buffer(raw),
-        len(raw),
-        _refuse,
-        0,
-        _finalize,
-    )
-    if err:
-        raise capi.error_from_ptr(err)
+    _add_func(target, name, _refuse, 0)
