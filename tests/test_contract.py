@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import functools
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Optional
 
@@ -385,6 +385,24 @@ class Forward:
     x: int
 
 
+def _asked_typing(resolve: Callable[[Any], object], objects: Iterable[Any]) -> list[object]:
+    """The objects whose hints ``resolve`` left to typing.get_type_hints."""
+    import typing
+
+    asked: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(obj: object, **kwargs: object) -> object:
+        asked.append(obj)
+        return real(obj, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(typing, "get_type_hints", counting)
+        for obj in objects:
+            resolve(obj)
+    return asked
+
+
 def test_type_hints_shortcut_agrees_with_typing() -> None:
     """function_signature reads plain-name annotations without typing's compile; every
     kind of annotation resolves exactly as typing.get_type_hints(include_extras=True)."""
@@ -425,18 +443,7 @@ def test_type_hints_shortcut_agrees_with_typing() -> None:
     with pytest.raises(NameError, match="NoSuchName"):  # typing's own error
         mapping._type_hints(broken)
     # the shortcut is taken where typing would hand the values back as they are
-    asked: list[object] = []
-    real = typing.get_type_hints
-
-    def counting(func: object, **kwargs: object) -> object:
-        asked.append(func)
-        return real(func, **kwargs)  # type: ignore[arg-type]
-
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(typing, "get_type_hints", counting)
-        for func in functions:
-            mapping._type_hints(func)
-    assert asked == [aliased, literal, quoted]
+    assert _asked_typing(mapping._type_hints, functions) == [aliased, literal, quoted]
     assert mapping._type_hints(wrapped_forward)["a"] == list[Forward]
 
 
@@ -483,15 +490,4 @@ def test_class_type_hints_shortcut_agrees_with_typing() -> None:
     assert mapping._class_type_hints(Plain)["d"] is type(None)
     with pytest.raises(NameError, match="NoSuchName"):
         mapping._class_type_hints(Broken)
-    asked: list[object] = []
-    real = typing.get_type_hints
-
-    def counting(obj: object, **kwargs: object) -> object:
-        asked.append(obj)
-        return real(obj, **kwargs)  # type: ignore[arg-type]
-
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(typing, "get_type_hints", counting)
-        for cls in (Plain, OwnName, Odd, Forward):
-            mapping._class_type_hints(cls)
-    assert asked == [Odd]
+    assert _asked_typing(mapping._class_type_hints, (Plain, OwnName, Odd, Forward)) == [Odd]
