@@ -398,30 +398,6 @@ def test_an_image_made_directly_is_the_record_its_class_makes(
             direct.name = "q"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("arity", sorted(bridge._PRECOMPILED))
-def test_the_precompiled_hook_codes_are_the_generated_ones(arity: int) -> None:
-    """The hook codes written out in bridge.py for the commonest arities (so a first call
-    compiles nothing) are exactly what the generated source compiles to: the same
-    bytecode, names, constants, parameters, free variable and exception table."""
-    written = bridge._PRECOMPILED[arity]
-    compiled = bridge._compiled_code(arity, False, False, "_ap_")
-    for attr in (
-        "co_code",
-        "co_names",
-        "co_consts",
-        "co_varnames",
-        "co_freevars",
-        "co_argcount",
-        "co_flags",
-        "co_stacksize",
-        "co_exceptiontable",
-    ):
-        assert getattr(written, attr) == getattr(compiled, attr), attr
-    assert bridge._generic_code(arity, False, False, "_ap_") is written
-    assert bridge._generic_code(arity, False, False, "__ap_") is not written
-    assert bridge._generic_code(arity, True, False, "_ap_") is not written
-
-
 def test_a_component_importing_only_wasi_has_its_imports_known_without_a_walk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -646,96 +646,6 @@ def factory(__P__bound):
 """
 
 
-# _COMMON_BODY written out for the default prefix and the commonest arities: compiled
-# into this module's bytecode, so the first call of such a hook compiles nothing (an
-# exec cost a new process 250-350 µs). tests/test_load_paths.py checks each against the
-# code compiled from _COMMON_BODY, bytecode, names and constants.
-
-
-def _common_0(_ap_bound: Any) -> Any:
-    def _ap_hook_function(_ap_plugin: Any) -> Any:
-        _ap_args = ()
-        # A host function (possibly on a worker thread) calling back into the plugin that
-        # is waiting for it would deadlock; the component model forbids it anyway.
-        if calling_plugin() is _ap_plugin._context:
-            raise reentrant_call(_ap_plugin.name, _ap_bound.hook)
-        _ap_supervisor = _ap_plugin.supervisor
-        if _ap_supervisor.open or _ap_supervisor.retry_at is not None:  # read without a lock
-            _ap_supervisor.before_call(_ap_bound.hook)
-        try:
-            if _ap_plugin._idle is None:  # one instance: call it directly
-                _ap_result = _ap_plugin.instances[0].call(_ap_bound, _ap_args)
-            else:
-                _ap_result = _ap_plugin.call(_ap_bound, _ap_args)
-        except HookCallError as _ap_exc:
-            _failed(_ap_plugin, _ap_bound.hook, _ap_exc)
-            raise
-        if _ap_supervisor.consecutive:
-            _ap_supervisor.success()
-        return _ap_result
-
-    return _ap_hook_function
-
-
-def _common_1(_ap_bound: Any) -> Any:
-    def _ap_hook_function(_ap_plugin: Any, _ap_a0: Any) -> Any:
-        _ap_args = (_ap_a0,)
-        # A host function (possibly on a worker thread) calling back into the plugin that
-        # is waiting for it would deadlock; the component model forbids it anyway.
-        if calling_plugin() is _ap_plugin._context:
-            raise reentrant_call(_ap_plugin.name, _ap_bound.hook)
-        _ap_supervisor = _ap_plugin.supervisor
-        if _ap_supervisor.open or _ap_supervisor.retry_at is not None:  # read without a lock
-            _ap_supervisor.before_call(_ap_bound.hook)
-        try:
-            if _ap_plugin._idle is None:  # one instance: call it directly
-                _ap_result = _ap_plugin.instances[0].call(_ap_bound, _ap_args)
-            else:
-                _ap_result = _ap_plugin.call(_ap_bound, _ap_args)
-        except HookCallError as _ap_exc:
-            _failed(_ap_plugin, _ap_bound.hook, _ap_exc)
-            raise
-        if _ap_supervisor.consecutive:
-            _ap_supervisor.success()
-        return _ap_result
-
-    return _ap_hook_function
-
-
-def _common_2(_ap_bound: Any) -> Any:
-    def _ap_hook_function(_ap_plugin: Any, _ap_a0: Any, _ap_a1: Any) -> Any:
-        _ap_args = (
-            _ap_a0,
-            _ap_a1,
-        )
-        # A host function (possibly on a worker thread) calling back into the plugin that
-        # is waiting for it would deadlock; the component model forbids it anyway.
-        if calling_plugin() is _ap_plugin._context:
-            raise reentrant_call(_ap_plugin.name, _ap_bound.hook)
-        _ap_supervisor = _ap_plugin.supervisor
-        if _ap_supervisor.open or _ap_supervisor.retry_at is not None:  # read without a lock
-            _ap_supervisor.before_call(_ap_bound.hook)
-        try:
-            if _ap_plugin._idle is None:  # one instance: call it directly
-                _ap_result = _ap_plugin.instances[0].call(_ap_bound, _ap_args)
-            else:
-                _ap_result = _ap_plugin.call(_ap_bound, _ap_args)
-        except HookCallError as _ap_exc:
-            _failed(_ap_plugin, _ap_bound.hook, _ap_exc)
-            raise
-        if _ap_supervisor.consecutive:
-            _ap_supervisor.success()
-        return _ap_result
-
-    return _ap_hook_function
-
-
-#: The precompiled hook codes by arity (see _common_0).
-_PRECOMPILED: Final[dict[int, CodeType]] = {
-    arity: factory(None).__code__ for arity, factory in enumerate((_common_0, _common_1, _common_2))
-}
-
-
 @functools.lru_cache(maxsize=4096)
 def _bound_template(name: str, argnames: tuple[str, ...]) -> Callable[..., None]:
     """The ``__wrapped__`` of a shared hook function: a no-op ``name(*argnames)`` (what
@@ -785,16 +695,10 @@ def _hook_code(name: str, argnames: tuple[str, ...], historic: bool, unwrap: boo
 
 @functools.lru_cache(maxsize=256)
 def _generic_code(arity: int, historic: bool, unwrap: bool, prefix: str) -> CodeType:
-    """The code of hook functions of ``arity`` arguments named ``{prefix}a0``...: one
-    ``exec`` per arity, kind and prefix in a process, made at the first call of such a
-    hook (a load compiles nothing); the commonest are this module's own."""
-    if prefix == _LAZY_PREFIX and not (historic or unwrap) and arity in _PRECOMPILED:
-        return _PRECOMPILED[arity]
-    return _compiled_code(arity, historic, unwrap, prefix)
-
-
-def _compiled_code(arity: int, historic: bool, unwrap: bool, prefix: str) -> CodeType:
-    """:func:`_generic_code` compiled from the source (``_COMMON_BODY``, ``_OTHER_BODY``)."""
+    """The code of hook functions of ``arity`` arguments named ``{prefix}a0``...,
+    compiled from the source (``_COMMON_BODY``, ``_OTHER_BODY``): one ``exec`` per arity,
+    kind and prefix in a process, made at the first call of such a hook (a load compiles
+    nothing; 250-350 µs a first call)."""
     args = [f"{prefix}a{i}" for i in range(arity)]
     common = not (historic or unwrap)
     body = _COMMON_BODY if common else _OTHER_BODY
