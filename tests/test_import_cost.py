@@ -87,6 +87,7 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.host.worker",
     "airssys_plugins.policy.tables",
     "airssys_plugins.runtime.describe",
+    "airssys_plugins.runtime.measure",
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")

@@ -477,14 +477,16 @@ def test_a_checked_types_note_gives_what_the_checks_give(
         path = parse_component(tmp_path, "count", COUNTING_WAT)
     else:
         path = build_guest(Path(__file__).parent / "guests" / "bytes")
+    from airssys_plugins.runtime import measure as measure_module
+
     checks: list[object] = []
-    measured = image_module.checked_measured
+    measured = measure_module.checked_measured
 
     def counted(*args: Any) -> Any:
         checks.append(args)
         return measured(*args)
 
-    monkeypatch.setattr(image_module, "checked_measured", counted)
+    monkeypatch.setattr(measure_module, "checked_measured", counted)
     first = image_module.ComponentImage.load("count", path)._facts
     assert first is not None
     assert first.measured  # the component has added exports: the note is used

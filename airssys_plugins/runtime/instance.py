@@ -61,7 +61,7 @@ from .convert import (
 )
 from .guestmem import GuestMemoryError
 from .image import ComponentImage
-from .measure import INVALID
+from .measured import INVALID
 from .rawabi import (
     RAW_MIN_BYTES,
     GuestCallError,

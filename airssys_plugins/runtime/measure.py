@@ -39,6 +39,7 @@ from typing import Any, Final
 from .. import _attrs as attrs
 from .. import _log as logging
 from ..contract import wit
+from .measured import INVALID, Measured, MeasuredExports
 from .relift import (
     _F32,
     _F64,
@@ -83,8 +84,6 @@ log = logging.getLogger("airssys_plugins.runtime")
 
 MEASURE_PREFIX: Final = "airssys-measure-"
 LIMIT_EXPORT: Final = "airssys-measure-limit"
-#: What a walk returns for data the lift itself will refuse (then the lift says why).
-INVALID: Final = 2**64 - 1
 #: Bytes counted per list element that is not a packed number: the size of one
 #: ``wasmtime_component_val_t`` (pinned against convert.VAL_SIZE by a test).
 VAL_SIZE: Final = 32
@@ -99,14 +98,6 @@ _NAMED: Final = frozenset({"record", "variant", "enum", "flags"})
 #: only once, so it cannot alias), exported as the component's own resource type.
 _HANDLES: Final = frozenset({"own", "borrow"})
 _UTF8, _UTF16 = 0x00, 0x01
-
-
-@attrs.frozen
-class Measured:
-    """The measuring export and the real lift of one function (see the module docstring)."""
-
-    shape: str
-    real: str
 
 
 def _align(offset: int, align: int) -> int:
@@ -720,9 +711,6 @@ def result_plan(data: bytes) -> Plan | None:
 
 def _lift(core_func: int, options: list[bytes], type_index: int) -> bytes:
     return b"\x00\x00" + _leb(core_func) + _leb(len(options)) + b"".join(options) + _leb(type_index)
-
-
-MeasuredExports = dict[tuple[str | None, str], Measured]
 
 
 def checked_measured(

@@ -40,7 +40,6 @@ from .. import _attrs as attrs
 from .. import _log as logging
 from ..contract import wit
 from . import relift as _r
-from .measure import measure_tail, reexport_measured, result_plan
 from .rawimports import (
     IMPORT_PLAN_VERSION,
     ImportPatch,
@@ -561,6 +560,8 @@ def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
 
 
 def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
+    from .measure import result_plan  # (making a plan: a cache miss)
+
     latin1 = result_plan(data)  # the latin1 exports, then the measuring ones (.measure)
     fast_tail, fast = (b"", ()) if latin1 is None else latin1
     raw_plan = raw_export_tail(data + fast_tail) if raw else None
@@ -784,6 +785,8 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
     exports: list[bytes] = []
     fast: tuple[_r.FastExport, ...] = ()
     if plan.fast:  # the measuring exports, each ascribed its type (see reexport_measured)
+        from .measure import reexport_measured
+
         try:
             sections, aliases, exports, fast = reexport_measured(
                 data[body:end], outer, instance_of[k], plan.fast
@@ -812,6 +815,8 @@ def _inner_plan(data: bytes, raw: bool, probe_memory: int | None = None) -> Expo
     ones (with the probe on ``probe_memory`` for raw imports). Not the latin1 exports:
     their types would have to be defined again in the outer component, and big byte
     payloads take the raw route anyway."""
+    from .measure import measure_tail
+
     measured = measure_tail(data, {})
     tail, fast = (b"", ()) if measured is None else measured
     raw_plan = raw_export_tail(data + tail, probe_memory) if raw else None
