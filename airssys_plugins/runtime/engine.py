@@ -575,7 +575,15 @@ def store_plan(key: str, blob: bytes) -> None:
 #: Subdirectory of the compile cache holding the digest index: one small file per file
 #: version (named by its :class:`.._files.FileKey` token) holding its SHA-256.
 _DIGESTS: Final = "digests"
-_HEX: Final = b"0123456789abcdef"
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def is_sha256_hex(text: str) -> bool:
+    """Whether ``text`` is a SHA-256 as the cache writes one: 64 lower-case hex digits
+    (what ``re.fullmatch("[0-9a-f]{64}", text)`` accepts)."""
+    return len(text) == 64 and _HEX.issuperset(text)
+
+
 #: Most entries the digest index keeps; past that it starts again empty.
 _DIGESTS_KEPT: Final = 10_000
 
@@ -591,8 +599,8 @@ def load_digest(token: str) -> str | None:
         blob = (aot_cache_dir() / _DIGESTS / token).read_bytes()
     except OSError:
         return None
-    # 64 lower-case hex digits (``rb"[0-9a-f]{64}"``): nothing is left once they are stripped
-    return blob.decode() if len(blob) == 64 and not blob.strip(_HEX) else None
+    text = blob.decode("latin-1")  # (any byte decodes; a non-hex one then fails the check)
+    return text if is_sha256_hex(text) else None
 
 
 def store_digest(token: str, digest: str) -> None:

@@ -11,7 +11,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component, ComponentInstanceType, FuncType
@@ -102,19 +102,13 @@ def _byte_export_plan(
     (:func:`.rawbytes.export_tail`), and the compile-cache key of the wider binary it
     makes (:func:`_plan_digest`); kept beside the compile cache, so a warm load neither
     reads nor parses the component again, nor hashes anything."""
-    key = _plan_key(digest)
-    if cache:
-        blob = _engine.load_plan(key)
-        if blob is not None:
-            try:
-                return _read_export_note(blob)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("%s: ignoring an unreadable byte-export plan (%s)", label, exc)
-    plan = export_tail(data(), raw=RAW_BYTES)
-    noted = None if plan is None else (plan, _plan_digest(digest, plan))
-    if cache:
-        _engine.store_plan(key, _export_note(noted))
-    return noted
+
+    def make() -> tuple[ExportPlan, str] | None:
+        plan = export_tail(data(), raw=RAW_BYTES)
+        return None if plan is None else (plan, _plan_digest(digest, plan))
+
+    key = _plan_key(digest) if cache else ""
+    return _kept(key, f"byte-export plan of {label}", _read_export_note, make, _export_note)
 
 
 def _export_note(noted: tuple[ExportPlan, str] | None) -> bytes:
@@ -122,9 +116,6 @@ def _export_note(noted: tuple[ExportPlan, str] | None) -> bytes:
     if noted is None:
         return notes.dump((encode_export_plan(None), None), {})
     return notes.dump((encode_export_plan(noted[0]), noted[1]), {})
-
-
-_HEX: Final = frozenset("0123456789abcdef")
 
 
 def _read_export_note(blob: bytes) -> tuple[ExportPlan, str] | None:
@@ -135,7 +126,7 @@ def _read_export_note(blob: bytes) -> tuple[ExportPlan, str] | None:
     plan = decode_export_plan(encoded)
     if plan is None:
         return None
-    if not (isinstance(wider, str) and len(wider) == 64 and set(wider) <= _HEX):
+    if not (isinstance(wider, str) and _engine.is_sha256_hex(wider)):
         raise ValueError("no digest of the wider binary")
     return plan, wider
 
@@ -161,23 +152,49 @@ def _types(
     model's classes (no other code runs, as the cache holds native code anyway); one it
     cannot read is written again."""
     key = f"{compiled}-types-{_types_stamp()}" if cache else ""
-    if cache:
+    return _kept(
+        key,
+        "type note",
+        _read_types,
+        lambda: (component_exports(eng, component), tuple(component_imports(eng, component))),
+        lambda types: notes.dump(types, _NOTE_CLASSES),
+    )
+
+
+def _read_types(blob: bytes) -> tuple[Exports, tuple[str, ...]]:
+    exports, imports = notes.load(blob, _NOTE_CLASSES)
+    if not (isinstance(exports, dict) and isinstance(imports, tuple)):
+        raise ValueError("not a component's types")
+    return exports, imports
+
+
+_T = TypeVar("_T")
+
+
+def _kept(
+    key: str,
+    what: str,
+    read: Callable[[bytes], _T],
+    make: Callable[[], _T],
+    write: Callable[[_T], bytes],
+) -> _T:
+    """``make()``, kept beside the compile cache under ``key`` (none: not kept): a note
+    that is there is ``read`` back; one it cannot read (any damage) is made and written
+    again; a value the note cannot hold (``write`` raises ValueError) is made each time."""
+    if key:
         blob = _engine.load_plan(key)
         if blob is not None:
             try:
-                exports, imports = notes.load(blob, _NOTE_CLASSES)
-                if isinstance(exports, dict) and isinstance(imports, tuple):
-                    return exports, imports
-            except Exception as exc:  # any damage: read the types again
-                log.warning("unreadable type note %s (%s); reading the types again", key, exc)
-    exports = component_exports(eng, component)
-    imports = tuple(component_imports(eng, component))
-    if cache:
+                return read(blob)
+            except Exception as exc:  # any damage: make it again
+                log.warning("unreadable %s %s (%s); making it again", what, key, exc)
+    value = make()
+    if key:
         try:
-            _engine.store_plan(key, notes.dump((exports, imports), _NOTE_CLASSES))
-        except ValueError as exc:  # a type the model cannot note: read it each time
-            log.info("no type note for %s (%s)", key, exc)
-    return exports, imports
+            _engine.store_plan(key, write(value))
+        except ValueError as exc:  # a type the model cannot note: made each time
+            log.info("no %s for %s (%s)", what, key, exc)
+    return value
 
 
 @functools.cache
@@ -222,13 +239,19 @@ def _checked_types(
     digest names the plan applied) and the checking code (:func:`_checked_stamp`); a note
     it cannot read is checked again and written again."""
     key = f"{compiled}-checked-{_checked_stamp()}" if cache else ""
-    if cache:
-        blob = _engine.load_plan(key)
-        if blob is not None:
-            try:
-                return _read_checked(blob)
-            except Exception as exc:  # any damage: check the types again
-                log.warning("unreadable checked-types note %s (%s); checking again", key, exc)
+    return _kept(
+        key,
+        "checked-types note",
+        _read_checked,
+        lambda: _check_types(eng, component, compiled, cache, relifted),
+        _write_checked,
+    )
+
+
+def _check_types(
+    eng: Engine, component: Component, compiled: str, cache: bool, relifted: ExportPlan
+) -> Checked:
+    """What :func:`_checked_types` keeps: the types, checked against what was added."""
     exports, imports = _types(eng, component, compiled, cache)
     added = relifted.fast
     fast = _checked_fast(exports, added)
@@ -238,13 +261,7 @@ def _checked_types(
     raw_plan = relifted.raw
     probe_ok = raw_plan is not None and checked_probe(exports, raw_plan)
     raw = checked_raw(exports, raw_plan) if raw_plan is not None else {}
-    checked: Checked = (exports, imports, fast, measured, limit, probe_ok, raw)
-    if cache:
-        try:
-            _engine.store_plan(key, _write_checked(checked))
-        except ValueError as exc:  # a type the model cannot note: check it each time
-            log.info("no checked-types note for %s (%s)", key, exc)
-    return checked
+    return exports, imports, fast, measured, limit, probe_ok, raw
 
 
 @functools.cache
