@@ -22,6 +22,7 @@ def _described(rights: Capabilities) -> tuple[str, ...]:
     events share the empty tuple."""
     return () if rights is Capabilities.nothing() else tuple(rights.describe())
 
+
 #: The detail of a load's audit event for each set of hooks lately seen: many plugins
 #: implementing the same hooks share one string.
 _DETAILS: dict[tuple[str, ...], str] = {}

@@ -137,6 +137,7 @@ _LIMIT_FIXES: Final = {
 #: Seconds the interpreter's exit waits for each call still in flight.
 _EXIT_WAIT: Final = 1.0
 
+
 @atexit.register
 def _close_all() -> None:
     """Close every live Store before the interpreter exits (a Store whose WASI stdio goes
