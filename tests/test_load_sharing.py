@@ -438,3 +438,74 @@ def test_a_host_without_the_compile_cache_keeps_no_compiled_component(
         gc.collect()
         assert component() is None
         assert release_compiled() == 0
+
+
+# --------------------------------------------------------------------------- density
+
+
+def test_plugins_loaded_from_one_file_share_what_does_not_differ(
+    demo: Demo, private_cache: Path
+) -> None:
+    """Issue 18 §5: loads of one file under other names share its Path, the tuple of
+    hookimpl names, the empty hook options and the empty history; a plugin's config is
+    its context's; each plugin's own state stays its own (a historic call gives the
+    plugin that records it a list of its own, and a restart replays it)."""
+    pm = _demo_pm()
+    wasm = demo(k=2, funcs=["add-one", "setup", "get-setup"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        a = host.load(str(wasm), name="a", config={"who": "a"})
+        b = host.load(str(wasm), name="b")
+        assert a.path is b.path
+        assert a.image is not b.image
+        assert a._impl_attrs is b._impl_attrs
+        assert sorted(a._impl_attrs) == ["add_one", "get_setup", "setup"]
+        assert a.hook_options is b.hook_options == {}
+        assert a._history is b._history == []
+        assert a.config == {"who": "a"}
+        assert a.instance.context.config is a.config  # type: ignore[attr-defined]
+        pm.hook.setup.call_historic(kwargs={"x": 7})
+        assert a._history is not b._history
+        assert len(a._history) == len(b._history) == 1
+        assert len(host.load(str(wasm), name="c")._history) == 1  # pluggy replays it
+        a.instance.discard()  # the next call restarts it: its history is replayed
+        assert pm.hook.get_setup() == [7, 7, 7]
+        c = host.plugins["c"]
+        options = {"add_one": HookOptions(tryfirst=True)}
+        d = host.load(str(wasm), name="d", hooks=options)
+        assert d.hook_options == options
+        assert d.hook_options is not c.hook_options
+
+
+def test_a_load_is_audited_with_one_detail_per_set_of_hooks(
+    demo: Demo, private_cache: Path
+) -> None:
+    """The audit event of a load says which hooks it has; loads with the same hooks
+    share the text, and a plugin granted nothing records its rights as the empty tuple."""
+    pm = _demo_pm()
+    wasm = demo(k=2, funcs=["add-one", "pick"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(wasm, name="a")
+        host.load(wasm, name="b")
+        first, second = host.audit.events(kind="load")
+        assert first.detail == "loaded with hooks add_one, pick"
+        assert first.detail is second.detail
+        assert first.fields["rights"] == ()
+        assert '"rights": []' in first.to_json()
+
+
+def test_a_stores_context_address_leaves_its_pointer_untouched() -> None:
+    """capi.address reads the address a context pointer holds without ctypes.cast, which
+    would give the pointer (kept as long as its plugin) a dict holding itself."""
+    import ctypes
+
+    from wasmtime import Engine, Store
+
+    from airssys_plugins.runtime import capi
+
+    store = Store(Engine())
+    pointer = capi.store_context(store)
+    address = capi.address(pointer)
+    assert pointer._objects is None
+    assert address == ctypes.cast(capi.store_context(store), ctypes.c_void_p).value
+    assert address != 0
+    assert capi.address(type(pointer)()) == 0  # NULL
