@@ -570,7 +570,12 @@ def test_the_first_status_write_is_at_once_on_a_machine_just_booted(
     from airssys_plugins.host import status as status_module
     from airssys_plugins.host.status import StatusFile, StatusWriter
 
-    monkeypatch.setattr(status_module.time, "monotonic", lambda: 5.0)
+    import time
+    import types
+
+    # status.py's own view of the clock only (the epoch ticker reads the real one)
+    clock = types.SimpleNamespace(monotonic=lambda: 5.0, time=time.time)
+    monkeypatch.setattr(status_module, "time", clock)
     writer = StatusWriter(StatusFile(status_file), lambda closed: {}, app="demo", interval=3600)
     writer.changed()
     _wait_for(lambda: writer.writes == 1)
