@@ -71,6 +71,7 @@ NOT_ON_BASIC_PATH = (
     "difflib",
     "queue",
     # our own modules of other features
+    "airssys_plugins.host.aio",
     "airssys_plugins.authoring",
     "airssys_plugins.cli",
     "airssys_plugins.discovery",

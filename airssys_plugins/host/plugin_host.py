@@ -31,8 +31,7 @@ from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from . import settings
-from .aio import AsyncHooks
-from .assembly import assemble
+from .assembly import AsyncFront, assemble
 from .composition import LinkInfo, MissingProvider
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
@@ -47,6 +46,7 @@ from .supervision import FailurePolicy, RestartPolicy, SupervisorStatus
 if TYPE_CHECKING:
     from ..discovery.lockfile import Lockfile
     from ..discovery.sources import Discovery, PluginSource
+    from .aio import AsyncHooks
     from .loading import LoadReport
     from .scaleout import BatchResult, BatchRun
     from .watch import Watcher
@@ -165,7 +165,7 @@ class PluginHost:
         self.circuits = self._circuits.file
         # Last: nothing above may fail once pluggy's hook execution is wrapped.
         self._failures = FailurePolicies(pm, coping.failure_policies)
-        self._async = AsyncHooks(pm)  # refuses async def hookimpls in pm.hook calls
+        self._async = AsyncFront(pm)  # refuses async def hookimpls in pm.hook calls
 
     # -- settings, as given to the constructor ---------------------------------------------
 
@@ -241,7 +241,7 @@ class PluginHost:
     def ahook(self) -> AsyncHooks:
         """``await host.ahook.<name>(**kwargs)``: what ``pm.hook.<name>`` returns, without
         blocking the event loop; cancelling the task stops the guest (see :mod:`.aio`)."""
-        return self._async
+        return self._async()
 
     # -- host functions --------------------------------------------------------------------
 
