@@ -21,7 +21,7 @@ from ..policy.capabilities import Capabilities, Limits
 from .asyncimpls import watch
 from .bridge import HookBridge
 from .circuits import Circuits
-from .composition import Links, MissingProvider
+from .links import Links, MissingProvider
 from .loaded import LoadedPlugins
 from .messaging import Messaging, MessagingPolicy
 from .pipeline import LoadPipeline

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, cast, final
+from typing import TYPE_CHECKING, Literal, cast, final
 
 from .. import _attrs as attrs
 from .._errors import ContractMismatchError, Mismatch
@@ -17,7 +17,6 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Effective, Limits
 from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
-from .composition import Link, Links
 from .interfaces import (
     LIFECYCLE_INTERFACE,
     SUBSCRIBER_INTERFACE,
@@ -32,6 +31,10 @@ from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, LoadStage, Unset, with_timeout
 from .supervision import Supervisor
+
+if TYPE_CHECKING:
+    from .composition import Link
+    from .links import Links
 
 __all__ = ["LoadOptions", "LoadPipeline", "origin_of"]
 

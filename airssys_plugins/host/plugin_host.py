@@ -32,10 +32,10 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from . import settings
 from .assembly import AsyncFront, assemble
-from .composition import LinkInfo, MissingProvider
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
 from .isolation import Isolation
+from .links import MissingProvider
 from .messaging import MessagingPolicy, Subscription
 from .pipeline import LoadOptions, origin_of
 from .plugin import WasmPlugin
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ..discovery.lockfile import Lockfile
     from ..discovery.sources import Discovery, PluginSource
     from .aio import AsyncHooks
+    from .composition import LinkInfo
     from .loading import LoadReport
     from .scaleout import BatchResult, BatchRun
     from .watch import Watcher
