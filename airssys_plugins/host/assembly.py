@@ -20,10 +20,10 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from .asyncimpls import watch
 from .bridge import HookBridge
+from .bus import MessagingFront
 from .circuits import Circuits
 from .links import Links, MissingProvider
 from .loaded import LoadedPlugins
-from .messaging import Messaging, MessagingPolicy
 from .pipeline import LoadPipeline
 from .registry import HostFunctionRegistry
 from .rights import Rights
@@ -31,6 +31,7 @@ from .settings import LoadProgress, Reliability, SandboxPolicy, Signatures
 
 if TYPE_CHECKING:
     from .aio import AsyncHooks
+    from .messaging import Messaging, MessagingPolicy
     from .upgrades import Upgrades
 
 __all__ = ["AsyncFront", "Parts", "assemble"]
@@ -82,7 +83,9 @@ class Parts:
     functions: HostFunctionRegistry
     circuits: Circuits
     links: Links
-    messaging: Messaging
+    #: The host's :class:`~.messaging.Messaging`, made (its module imported) when first
+    #: needed: a host whose plugins neither subscribe nor publish pays for neither.
+    messaging: MessagingFront
     pipeline: LoadPipeline
     #: The host's :class:`~.upgrades.Upgrades`, made (its module imported) when a plugin is
     #: first reloaded: a host that never reloads pays for neither.
@@ -103,7 +106,7 @@ def assemble(
     bindings: Mapping[str, str],
     versions: Sequence[ContractVersion],
     missing_provider: MissingProvider,
-    messaging: MessagingPolicy,
+    messaging: MessagingPolicy | None,
     compile_cache: bool,
     on_progress: Callable[[LoadProgress], object] | None,
     signatures: Callable[[], Signatures],
@@ -119,7 +122,13 @@ def assemble(
     )
     circuits = Circuits(pm, plugins, restart=reliability.restart, audit=audit)
     links = Links(plugins, audit=audit, missing_provider=missing_provider)
-    mail = Messaging(plugins, policy=messaging, audit=audit)
+
+    def made() -> Messaging:
+        from .messaging import Messaging, MessagingPolicy
+
+        return Messaging(plugins, policy=messaging or MessagingPolicy(), audit=audit)
+
+    mail = MessagingFront(made)
     pipeline = LoadPipeline(
         bridge=bridge,
         functions=functions,

@@ -17,6 +17,7 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Effective, Limits
 from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
+from .bus import MessagingFront, check_subscriber
 from .interfaces import (
     LIFECYCLE_INTERFACE,
     SUBSCRIBER_INTERFACE,
@@ -24,7 +25,6 @@ from .interfaces import (
     lifecycle_signatures,
 )
 from .isolation import SPARES, Isolation, check_isolation
-from .messaging import Messaging, check_subscriber
 from .plugin import WasmPlugin
 from .provenance import checked_digest
 from .registry import HostFunctionRegistry
@@ -100,7 +100,7 @@ class LoadPipeline:
         data_dir: Callable[[], Path],
         compile_cache: bool,
         links: Links | None = None,
-        messaging: Messaging | None = None,
+        messaging: MessagingFront | None = None,
     ):
         self.bridge = bridge
         #: Links between plugins (see :mod:`.composition`); None: imports of other
