@@ -73,6 +73,7 @@ NOT_ON_BASIC_PATH = (
     # our own modules of other features
     "airssys_plugins.host.aio",
     "airssys_plugins.host.composition",
+    "airssys_plugins.host.isolation",
     "airssys_plugins.host.messaging",
     "airssys_plugins.authoring",
     "airssys_plugins.cli",

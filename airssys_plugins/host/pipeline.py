@@ -24,7 +24,7 @@ from .interfaces import (
     PluginContext,
     lifecycle_signatures,
 )
-from .isolation import SPARES, Isolation, check_isolation
+from .isolation_modes import SPARES, Isolation, check_isolation
 from .plugin import WasmPlugin
 from .provenance import checked_digest
 from .registry import HostFunctionRegistry

@@ -34,7 +34,7 @@ from . import settings
 from .assembly import AsyncFront, assemble
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
-from .isolation import Isolation
+from .isolation_modes import Isolation
 from .links import MissingProvider
 from .pipeline import LoadOptions, origin_of
 from .plugin import WasmPlugin
