@@ -183,14 +183,16 @@ print(sorted(host.contract.hooks), sorted(m for m in sys.modules if m.split(".")
 
 
 def test_lazy_features_work_when_first_used(basic_path: str) -> None:
-    """After the basic path, an awaited hook call imports asyncio and works; the
-    cancellation error is one class, an asyncio.CancelledError; the default data
+    """After the basic path, an awaited hook call imports asyncio and host.aio and works;
+    the cancellation error is one class, an asyncio.CancelledError; the default data
     directory is found (platformdirs); a grants file is read (TOML); a status file is
-    written."""
+    written (host.messaging imported then)."""
     code = (
         basic_path.replace("host.close()\n", "")
         + """
 assert "asyncio" not in sys.modules and "tomllib" not in sys.modules
+assert "airssys_plugins.host.aio" not in sys.modules
+assert "airssys_plugins.host.messaging" not in sys.modules
 import asyncio, tempfile, pathlib
 from airssys_plugins import PluginCancelled, Capabilities, StatusFile
 from airssys_plugins.runtime import cancel
@@ -217,6 +219,7 @@ print("status", (tmp / "status.json").is_file())
         "status True",
     ]
     assert {"asyncio", "tomllib", "airssys_plugins.host.status", "platformdirs"} <= modules
+    assert {"airssys_plugins.host.aio", "airssys_plugins.host.messaging"} <= modules
 
 
 def test_the_cancellation_error_is_one_class_for_every_thread() -> None:
