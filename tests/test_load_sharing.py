@@ -307,6 +307,98 @@ def test_the_cache_directory_follows_the_environment(
     assert engine.aot_cache_dir() == tmp_path / "xdg" / "airssys-plugins" / "aot"
 
 
+@pytest.mark.parametrize(
+    ("xdg", "home", "plain"),
+    [
+        ("/srv/cache", "/home/ann", True),
+        ("/srv/cache/", None, True),
+        ("//srv/cache", "/home/ann", True),
+        (None, "/home/ann", True),
+        (None, "/home/ann/", True),
+        ("", "/root", True),
+        (None, "/", True),
+        (None, "//", True),
+        ("relative/cache", "/home/ann", True),  # a relative XDG_CACHE_HOME is ignored
+        (None, "relative/home", False),
+        ("relative/cache", None, False),
+        (None, None, False),
+    ],
+)
+def test_the_user_cache_directory_is_platformdirs_own(
+    xdg: str | None, home: str | None, plain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Linux the user cache directory is read from the environment without importing
+    platformdirs where the answer is plain, and it is platformdirs' answer; the rest
+    (a relative or missing HOME) is left to platformdirs."""
+    import platformdirs
+
+    for name, value in (("XDG_CACHE_HOME", xdg), ("HOME", home)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ANDROID_DATA", raising=False)
+    fast = engine._linux_cache_dir(xdg, home)
+    if not plain:
+        assert fast is None
+        return
+    assert fast is not None
+    assert Path(fast) == Path(platformdirs.user_cache_dir("airssys-plugins"))
+
+
+def test_the_user_cache_directory_is_left_to_platformdirs_off_linux(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Other systems, and Android, get platformdirs' answer (their directories differ)."""
+    monkeypatch.setattr(engine.sys, "platform", "darwin")
+    assert engine._linux_cache_dir("/srv/cache", "/home/ann") is None
+    monkeypatch.setattr(engine.sys, "platform", "linux")
+    monkeypatch.setenv("ANDROID_DATA", "/data")
+    assert engine._linux_cache_dir("/srv/cache", "/home/ann") is None
+
+
+def test_a_warm_load_in_a_new_process_with_the_user_cache_imports_no_platformdirs(
+    demo: Demo, tmp_path: Path
+) -> None:
+    """The first load of a new process using the user cache directory (no
+    AIRSSYS_PLUGINS_CACHE_DIR) finds it without importing platformdirs or tempfile."""
+    wasm = tmp_path / "adder.wasm"
+    shutil.copy(demo(k=8, funcs=["add-one"]), wasm)
+    code = f"""
+import sys
+import pluggy
+import airssys_plugins
+from airssys_plugins import u32
+
+class Hooks:  # (tests.demo's would import the guest builder, and tempfile with it)
+    @pluggy.HookspecMarker("demo")
+    def add_one(self, x: u32) -> u32: ...
+
+pm = pluggy.PluginManager("demo")
+pm.add_hookspecs(Hooks)
+with airssys_plugins.PluginHost(pm, package={PACKAGE!r}, data_dir={str(tmp_path / "d")!r}) as h:
+    h.load({str(wasm)!r}, name="adder")
+    assert pm.hook.add_one(x=1) == [9]
+from airssys_plugins.runtime import engine
+print(engine.aot_cache_dir())
+print(sorted(m for m in ("platformdirs", "tempfile") if m in sys.modules))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "AIRSSYS_PLUGINS_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    run()  # compiles the component into the cache
+    where, imported = run()
+    assert where == str(tmp_path / "xdg" / "airssys-plugins" / "aot")
+    assert imported == "[]"
+
+
 def test_what_loads_share_does_not_keep_an_unloaded_component(
     demo: Demo, private_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -438,3 +530,74 @@ def test_a_host_without_the_compile_cache_keeps_no_compiled_component(
         gc.collect()
         assert component() is None
         assert release_compiled() == 0
+
+
+# --------------------------------------------------------------------------- density
+
+
+def test_plugins_loaded_from_one_file_share_what_does_not_differ(
+    demo: Demo, private_cache: Path
+) -> None:
+    """Issue 18 §5: loads of one file under other names share its Path, the tuple of
+    hookimpl names, the empty hook options and the empty history; a plugin's config is
+    its context's; each plugin's own state stays its own (a historic call gives the
+    plugin that records it a list of its own, and a restart replays it)."""
+    pm = _demo_pm()
+    wasm = demo(k=2, funcs=["add-one", "setup", "get-setup"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        a = host.load(str(wasm), name="a", config={"who": "a"})
+        b = host.load(str(wasm), name="b")
+        assert a.path is b.path
+        assert a.image is not b.image
+        assert a._impl_attrs is b._impl_attrs
+        assert sorted(a._impl_attrs) == ["add_one", "get_setup", "setup"]
+        assert a.hook_options is b.hook_options == {}
+        assert a._history is b._history == []
+        assert a.config == {"who": "a"}
+        assert a.instance.context.config is a.config  # type: ignore[attr-defined]
+        pm.hook.setup.call_historic(kwargs={"x": 7})
+        assert a._history is not b._history
+        assert len(a._history) == len(b._history) == 1
+        assert len(host.load(str(wasm), name="c")._history) == 1  # pluggy replays it
+        a.instance.discard()  # the next call restarts it: its history is replayed
+        assert pm.hook.get_setup() == [7, 7, 7]
+        c = host.plugins["c"]
+        options = {"add_one": HookOptions(tryfirst=True)}
+        d = host.load(str(wasm), name="d", hooks=options)
+        assert d.hook_options == options
+        assert d.hook_options is not c.hook_options
+
+
+def test_a_load_is_audited_with_one_detail_per_set_of_hooks(
+    demo: Demo, private_cache: Path
+) -> None:
+    """The audit event of a load says which hooks it has; loads with the same hooks
+    share the text, and a plugin granted nothing records its rights as the empty tuple."""
+    pm = _demo_pm()
+    wasm = demo(k=2, funcs=["add-one", "pick"])
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(wasm, name="a")
+        host.load(wasm, name="b")
+        first, second = host.audit.events(kind="load")
+        assert first.detail == "loaded with hooks add_one, pick"
+        assert first.detail is second.detail
+        assert first.fields["rights"] == ()
+        assert '"rights": []' in first.to_json()
+
+
+def test_a_stores_context_address_leaves_its_pointer_untouched() -> None:
+    """capi.address reads the address a context pointer holds without ctypes.cast, which
+    would give the pointer (kept as long as its plugin) a dict holding itself."""
+    import ctypes
+
+    from wasmtime import Engine, Store
+
+    from airssys_plugins.runtime import capi
+
+    store = Store(Engine())
+    pointer = capi.store_context(store)
+    address = capi.address(pointer)
+    assert pointer._objects is None
+    assert address == ctypes.cast(capi.store_context(store), ctypes.c_void_p).value
+    assert address != 0
+    assert capi.address(type(pointer)()) == 0  # NULL

@@ -560,3 +560,21 @@ def test_a_relative_status_path_is_where_the_writer_was_made(
     assert status.write({"format": 1})
     assert (tmp_path / "here" / "host-status.json").is_file()
     assert not (tmp_path / "elsewhere" / "host-status.json").exists()
+
+
+def test_the_first_status_write_is_at_once_on_a_machine_just_booted(
+    status_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monotonic clock counts from the machine's boot: on one up for less than the
+    interval, the first write must still be at once (it was due ``interval`` after boot)."""
+    from airssys_plugins.host import status as status_module
+    from airssys_plugins.host.status import StatusFile, StatusWriter
+
+    monkeypatch.setattr(status_module.time, "monotonic", lambda: 5.0)
+    writer = StatusWriter(StatusFile(status_file), lambda closed: {}, app="demo", interval=3600)
+    writer.changed()
+    _wait_for(lambda: writer.writes == 1)
+    writer.changed()  # within the interval of the first: held for an hour
+    assert writer.writes == 1
+    writer.close()
+    assert writer.writes == 2

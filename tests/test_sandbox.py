@@ -7,6 +7,7 @@ their baseline (see ../shared/notes/security.md for the corpus).
 
 from __future__ import annotations
 
+import gc
 import http.server
 import json
 import logging
@@ -57,7 +58,10 @@ def probe_wasm() -> Path:
 
 
 def _baseline() -> tuple[int, int, int]:
-    return (len(_instance._LIVE), len(_hostfuncs._CONTEXTS), threading.active_count())
+    """Live plugin instances (found by the collector), registered stores, threads."""
+    gc.collect()
+    live = sum(1 for o in gc.get_objects() if type(o) is _instance.PluginInstance)
+    return (live, len(_hostfuncs._CONTEXTS), threading.active_count())
 
 
 @pytest.fixture
@@ -486,6 +490,7 @@ def test_case1_infinite_loop_and_sibling(limits_host: Any, limits_wasm: Path) ->
     assert pm.hook.add_one(x=10) == [11]  # the trapped hog got a fresh instance
     host.unload("hog")
     host.unload("ok")
+    del info  # (its traceback's frames hold the trapped call's instance)
     assert _baseline()[:2] == before[:2]
 
 

@@ -16,10 +16,25 @@ from .plugin import WasmPlugin
 __all__ = ["LoadedPlugins"]
 
 
-def _described(rights: Capabilities) -> list[str]:
-    """``rights.describe()``; no walk of its seven kinds of rights for a plugin granted
-    nothing (most plugins)."""
-    return [] if rights is Capabilities.nothing() else rights.describe()
+def _described(rights: Capabilities) -> tuple[str, ...]:
+    """``rights.describe()``, as a tuple (an event's fields are read, not changed); no
+    walk of its seven kinds of rights for a plugin granted nothing (most plugins), whose
+    events share the empty tuple."""
+    return () if rights is Capabilities.nothing() else tuple(rights.describe())
+
+
+#: The detail of a load's audit event for each set of hooks lately seen: many plugins
+#: implementing the same hooks share one string.
+_DETAILS: dict[tuple[str, ...], str] = {}
+
+
+def _loaded_detail(hooks: tuple[str, ...]) -> str:
+    detail = _DETAILS.get(hooks)
+    if detail is None:
+        if len(_DETAILS) >= 256:
+            _DETAILS.clear()
+        detail = _DETAILS[hooks] = f"loaded with hooks {', '.join(sorted(hooks))}"
+    return detail
 
 
 @final
@@ -68,7 +83,7 @@ class LoadedPlugins:
             self._audit.record(
                 "load",
                 name,
-                f"loaded with hooks {', '.join(sorted(plugin.hooks))}",
+                _loaded_detail(tuple(plugin.hooks)),
                 sha256=plugin.sha256,
                 rights=_described(plugin.capabilities),
             )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast, final
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, final
 
 from .. import _attrs as attrs
 from .._errors import ContractMismatchError, Mismatch
@@ -161,9 +161,10 @@ class LoadPipeline:
             [m[0].name for m in matches],
             provided=self.functions.provided_interfaces(),
         )
+        own_config = dict(config or {})  # the plugin's and its context's (both read it)
         context = PluginContext(
             name=name,
-            config=dict(config or {}),
+            config=own_config,
             network=effective.network,
             limits=plugin_limits,
             kv=self.functions.kv() if "kv" in effective.interfaces else None,
@@ -186,8 +187,8 @@ class LoadPipeline:
         plugin.requested = wanted
         plugin.capabilities = effective
         plugin.limits = plugin_limits
-        plugin.config = dict(config or {})
-        plugin.hook_options = dict(hooks or {})
+        plugin.config = own_config
+        plugin.hook_options = dict(hooks) if hooks else _NO_HOOK_OPTIONS
         plugin.contract_version = self.bridge.contract_versions.get(name)
         plugin.supervisor = self.new_supervisor(name)
         plugin._audit = self.audit
@@ -270,10 +271,12 @@ class LoadPipeline:
             instance.instantiate()
             if plugin.lifecycle.get("init") is not None:
                 plugin._started(instance)  # the first start runs init too
+        attached = []
         for hook_name, attr, make, export in self.bridge.hook_functions(plugin, matches):
             setattr(plugin, attr, make(plugin))
-            plugin._impl_attrs.append(attr)
+            attached.append(attr)
             plugin.hooks[hook_name] = export
+        plugin._impl_attrs = _shared(tuple(attached))
 
     def _sandbox(
         self,
@@ -329,20 +332,26 @@ class LoadPipeline:
         )
 
 
-#: One frozenset of granted interface names per distinct set (most plugins share few).
-_INTERFACE_SETS: dict[frozenset[str], frozenset[str]] = {}
+#: The hook options of every plugin loaded with none (most): one empty dict, read only.
+_NO_HOOK_OPTIONS: dict[str, HookOptions] = {}
+
+#: One of each distinct frozenset of granted interface names and tuple of hookimpl
+#: attribute names lately made (most plugins share few).
+_SHARED: dict[Hashable, Any] = {}
+
+_Shared = TypeVar("_Shared", frozenset[str], tuple[str, ...])
 
 
-def _shared(interfaces: frozenset[str]) -> frozenset[str]:
-    """``interfaces``, or an equal set made before (the sandboxes of many plugins then
-    hold one set, not one each)."""
-    known = _INTERFACE_SETS.get(interfaces)
+def _shared(value: _Shared) -> _Shared:
+    """``value``, or an equal one made before (the sandboxes and plugins of many loads
+    then hold one, not one each)."""
+    known: _Shared | None = _SHARED.get(value)
     if known is not None:
         return known
-    if len(_INTERFACE_SETS) >= 4096:
-        _INTERFACE_SETS.clear()
-    _INTERFACE_SETS[interfaces] = interfaces
-    return interfaces
+    if len(_SHARED) >= 4096:
+        _SHARED.clear()
+    _SHARED[value] = value
+    return value
 
 
 def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:
@@ -351,8 +360,24 @@ def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple
         if name is None:
             raise ValueError("give a name= when loading a component from bytes")
         return name, source
-    origin = source if isinstance(source, Path) else Path(source)  # a Path is not parsed again
+    origin = source if isinstance(source, Path) else _path(source)  # a Path is not parsed again
     return name or origin.stem, origin
+
+
+#: The Path of each file name loaded lately: loads of one file (a plugin loaded many
+#: times, under other names) share one Path, as its images then do, not one each.
+_PATHS: dict[str, Path] = {}
+
+
+def _path(source: str | os.PathLike[str]) -> Path:
+    if not isinstance(source, str):
+        return Path(source)
+    known = _PATHS.get(source)
+    if known is None:
+        if len(_PATHS) >= 1024:
+            _PATHS.clear()
+        known = _PATHS[source] = Path(source)
+    return known
 
 
 def _unheard(stage: str, detail: str) -> None:

@@ -27,6 +27,9 @@ __all__ = ["WasmPlugin"]
 log = logging.getLogger("airssys_plugins")
 _DEFAULT_LIMITS = Limits()
 _NO_LIFECYCLE: dict[str, BoundFunc] = {}
+#: The historic calls of every plugin that has had none (most): one empty list, never
+#: appended to (:meth:`WasmPlugin._record` gives a plugin its own list first).
+_NO_HISTORY: list[tuple[BoundFunc, tuple[Any, ...]]] = []
 
 
 @final
@@ -82,8 +85,10 @@ class WasmPlugin:
         self.config: dict[str, str] = {}
         #: The per-hook options it was loaded with (kept across reloads).
         self.hook_options: dict[str, HookOptions] = {}
-        self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = []
-        self._impl_attrs: list[str] = []
+        self._history: list[tuple[BoundFunc, tuple[Any, ...]]] = _NO_HISTORY
+        #: The attribute names of its hookimpls (a tuple shared by the plugins loaded
+        #: with the same hooks; set once, when they are attached).
+        self._impl_attrs: tuple[str, ...] = ()
         self._idle: queue.SimpleQueue[PluginInstance] | FreshInstances | None = None
         #: The fresh-instance slots of a plugin with per-call isolation (else None).
         self.fresh: FreshInstances | None = None
@@ -150,6 +155,8 @@ class WasmPlugin:
 
     def _record(self, bound: BoundFunc, args: tuple[Any, ...]) -> None:
         with self._history_lock:
+            if self._history is _NO_HISTORY:
+                self._history = []
             self._history.append((bound, args))
 
     def _started(self, instance: PluginInstance) -> None:
@@ -190,4 +197,4 @@ class WasmPlugin:
         for attr in self._impl_attrs:
             with contextlib.suppress(AttributeError):
                 delattr(self, attr)
-        self._impl_attrs.clear()
+        self._impl_attrs = ()

@@ -19,6 +19,7 @@ rewrites nothing, so an old ``updated`` time is not by itself stale).
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -205,7 +206,9 @@ class StatusWriter:
         self._snapshot = snapshot
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
-        self._last = 0.0
+        # when the file was last written (monotonic); never yet: the first write is due
+        # at once (not ``interval`` after the clock's zero, which is the machine's boot)
+        self._last = -math.inf
         self._closed = False
         #: How many times the file was written (the tests count the rate limit with it).
         self.writes = 0

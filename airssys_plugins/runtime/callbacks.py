@@ -40,6 +40,7 @@ __all__ = [
     "HostFunc",
     "RawImports",
     "ResourceLinks",
+    "callers",
     "install_resource_links",
     "link_refusal",
     "raw_import_table",
@@ -65,18 +66,20 @@ _CONTEXTS_LOCK: Final = threading.Lock()
 _KEEP_ALIVE: list[Any] = []
 
 
-def _address(pointer: Any) -> int:
-    return ctypes.cast(pointer, ctypes.c_void_p).value or 0
-
-
 def register_context(context: Any, instance: Caller) -> None:
     with _CONTEXTS_LOCK:
-        _CONTEXTS[_address(context)] = instance
+        _CONTEXTS[capi.address(context)] = instance
+
+
+def callers() -> list[Caller]:
+    """The instances whose stores are registered now (every live store's)."""
+    with _CONTEXTS_LOCK:
+        return list(_CONTEXTS.values())
 
 
 def unregister_context(context: Any) -> None:
     with _CONTEXTS_LOCK:
-        _CONTEXTS.pop(_address(context), None)
+        _CONTEXTS.pop(capi.address(context), None)
     if _links is not None:
         _links.released(context)
 
@@ -114,7 +117,7 @@ def _trampoline(
     try:
         entry = _FUNCS[data or 0]
         func = entry if type(entry) is HostFunc else entry.made()  # type: ignore[union-attr]
-        instance = _CONTEXTS.get(_address(context))
+        instance = _CONTEXTS.get(capi.address(context))
         if instance is None:
             return _error(f"host function {func.name} called from an unknown store")
         previous = None

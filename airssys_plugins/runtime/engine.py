@@ -265,14 +265,35 @@ def aot_cache_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=16)
-def _aot_cache_dir(override: str | None, _xdg: str | None, _home: str | None) -> Path:
+def _aot_cache_dir(override: str | None, xdg: str | None, home: str | None) -> Path:
     # Keyed by the variables platformdirs reads on Linux: a load asks several times, and
     # platformdirs costs ~0.1 ms a call; a test or a host that changes them is still seen.
     if override:
         return Path(override) / "aot"
-    import platformdirs  # imported on first use: ~10 ms
+    user = _linux_cache_dir(xdg, home)
+    if user is None:
+        import platformdirs  # imported where the answer is not plain (see below): ~8 ms
 
-    return Path(platformdirs.user_cache_dir("airssys-plugins")) / "aot"
+        user = platformdirs.user_cache_dir("airssys-plugins")
+    return Path(user) / "aot"
+
+
+def _linux_cache_dir(xdg: str | None, home: str | None) -> str | None:
+    """platformdirs' ``user_cache_dir("airssys-plugins")`` on Linux, where the answer is
+    plain: under ``$XDG_CACHE_HOME`` if it is absolute, else under ``$HOME/.cache`` if
+    ``HOME`` is (``~`` expanded as :func:`os.path.expanduser` does). None elsewhere
+    (other systems, Android, a relative or missing ``HOME``): platformdirs answers then.
+    Importing platformdirs costs a new process's first load about 8 ms (it imports
+    tempfile, shutil and random); tests/test_load_sharing.py checks that the two agree
+    on the plain cases and that the others are left to it."""
+    android = hasattr(sys, "getandroidapilevel") or "ANDROID_DATA" in os.environ
+    if sys.platform != "linux" or android:
+        return None
+    if xdg and xdg.startswith("/"):
+        return os.path.join(xdg, "airssys-plugins")
+    if home and home.startswith("/"):
+        return os.path.join(home.rstrip("/") + "/.cache", "airssys-plugins")
+    return None
 
 
 #: ``progress(stage, detail)``: told of slow steps (see :func:`compile_component`).

@@ -594,7 +594,8 @@ class ComponentImage:
     data: bytes | None = attrs.field(default=None, repr=False)
     #: Loaded through the compile cache (``PluginHost(compile_cache=False)``: not).
     _cached: bool = attrs.field(default=False, repr=False)
-    _own: dict[Any, Any] = attrs.field(factory=dict, init=False, repr=False)
+    #: The memo of an image with no facts (made at its first use: loads never need one).
+    _own: dict[Any, Any] | None = attrs.field(default=None, init=False, repr=False)
 
     @property
     def shared(self) -> dict[Any, Any]:
@@ -603,7 +604,13 @@ class ComponentImage:
         own when nothing is kept per digest (``compile_cache=False``). Entries must hold
         what their keys name, so a key's ids stay theirs."""
         facts = self._facts
-        return self._own if facts is None else facts.shared
+        if facts is not None:
+            return facts.shared
+        own = self._own
+        if own is None:
+            own = {}
+            _set(self, "_own", own)
+        return own
 
     @property
     def raw_imports(self) -> RawImports:
@@ -1011,7 +1018,7 @@ def _image(
     _set(image, "_facts", facts)
     _set(image, "data", None)
     _set(image, "_cached", cached)
-    _set(image, "_own", {})
+    _set(image, "_own", None)
     return image
 
 

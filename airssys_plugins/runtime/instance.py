@@ -36,7 +36,7 @@ from ..contract import wit
 from . import cancel as _cancel
 from . import capi
 from . import engine as _engine
-from .callbacks import RawImports, register_context, unregister_context
+from .callbacks import RawImports, callers, register_context, unregister_context
 
 # The C functions themselves, not wasmtime-py's Python wrappers around them.
 from .capi import call as _call
@@ -137,16 +137,17 @@ _LIMIT_FIXES: Final = {
 #: Seconds the interpreter's exit waits for each call still in flight.
 _EXIT_WAIT: Final = 1.0
 
-# Every live instance, so that Stores are closed before the interpreter exits (a Store
-# whose WASI stdio goes to Python callbacks can panic in Rust at exit otherwise).
-_LIVE: weakref.WeakSet[PluginInstance] = weakref.WeakSet()
-
 
 @atexit.register
 def _close_all() -> None:
-    for instance in list(_LIVE):
-        with contextlib.suppress(Exception):
-            instance.close(wait=_EXIT_WAIT)  # a call that never returns cannot hang exit
+    """Close every live Store before the interpreter exits (a Store whose WASI stdio goes
+    to Python callbacks can panic in Rust at exit otherwise). The live ones are those
+    the callbacks' context table holds: an instance is in it from its instantiation
+    until its store is closed (a weak set of its own cost ~120 bytes an instance)."""
+    for instance in callers():
+        if isinstance(instance, PluginInstance):
+            with contextlib.suppress(Exception):
+                instance.close(wait=_EXIT_WAIT)  # a call that never returns cannot hang exit
 
 
 def _exit_code(message: str) -> int | None:
@@ -423,7 +424,6 @@ class PluginInstance:
         )
         _check_imports(self.image, self.linker.interfaces, self.sandbox.interfaces)
         _engine.start_ticker()
-        _LIVE.add(self)
 
     @property
     def name(self) -> str:
@@ -523,7 +523,6 @@ class PluginInstance:
                     self._lock.release()
         else:
             _close_later(self, wait)
-        _LIVE.discard(self)
         # Break reference cycles (plugin <-> callback) so memory and the mapped artefact
         # are released now, not at the next garbage collection.
         self.on_new_instance = None
