@@ -88,8 +88,9 @@ class MessagingFront:
             self().prepare(plugin)
 
     def attach(self, plugin: WasmPlugin) -> None:
-        """:meth:`.Messaging.attach`: a plugin's mailbox, if it subscribes."""
-        if self._made is not None or _subscriber(plugin):
+        """:meth:`.Messaging.attach`: a plugin's mailbox, if it subscribes (is granted
+        patterns and exports on-message)."""
+        if self._made is not None or (plugin.capabilities.subscribe and _subscriber(plugin)):
             self().attach(plugin)
 
     def detach(self, name: str) -> None:
