@@ -71,6 +71,10 @@ NOT_ON_BASIC_PATH = (
     "difflib",
     "queue",
     # our own modules of other features
+    "airssys_plugins.host.aio",
+    "airssys_plugins.host.composition",
+    "airssys_plugins.host.isolation",
+    "airssys_plugins.host.messaging",
     "airssys_plugins.authoring",
     "airssys_plugins.cli",
     "airssys_plugins.discovery",
@@ -179,14 +183,16 @@ print(sorted(host.contract.hooks), sorted(m for m in sys.modules if m.split(".")
 
 
 def test_lazy_features_work_when_first_used(basic_path: str) -> None:
-    """After the basic path, an awaited hook call imports asyncio and works; the
-    cancellation error is one class, an asyncio.CancelledError; the default data
+    """After the basic path, an awaited hook call imports asyncio and host.aio and works;
+    the cancellation error is one class, an asyncio.CancelledError; the default data
     directory is found (platformdirs); a grants file is read (TOML); a status file is
-    written."""
+    written (host.messaging imported then)."""
     code = (
         basic_path.replace("host.close()\n", "")
         + """
 assert "asyncio" not in sys.modules and "tomllib" not in sys.modules
+assert "airssys_plugins.host.aio" not in sys.modules
+assert "airssys_plugins.host.messaging" not in sys.modules
 import asyncio, tempfile, pathlib
 from airssys_plugins import PluginCancelled, Capabilities, StatusFile
 from airssys_plugins.runtime import cancel
@@ -213,6 +219,7 @@ print("status", (tmp / "status.json").is_file())
         "status True",
     ]
     assert {"asyncio", "tomllib", "airssys_plugins.host.status", "platformdirs"} <= modules
+    assert {"airssys_plugins.host.aio", "airssys_plugins.host.messaging"} <= modules
 
 
 def test_the_cancellation_error_is_one_class_for_every_thread() -> None:

@@ -38,18 +38,29 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import inspect
 import threading
 import types
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, SupportsIndex, cast, final
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
 from pluggy import HookImpl
 
-from .._errors import PluginError, PluginTimeout
+from .._errors import PluginTimeout
 from ..runtime.cancel import CancelScope, cancel_scope
-from .hookexec import HookExec, unwrap_hookexec, watch_hookimpls, wrap_hookexec
+from .asyncimpls import (
+    AWAITED,
+    CALL,
+    AsyncCall,
+    AsyncHookError,
+    await_on_loop,
+    is_async_function,
+    prepare,
+    sync_error,
+    watch,
+    watch_caller,
+)
+from .hookexec import HookExec, unwrap_hookexec, wrap_hookexec
 from .interfaces import HostFunction, current_plugin, set_async_plugin
 from .plugin import WasmPlugin
 
@@ -66,186 +77,11 @@ __all__ = [
     "AsyncHookError",
     "AsyncHooks",
     "async_host_function",
+    "is_async_function",
 ]
 
 #: Seconds a cancelled ``ahook`` call waits for its worker to stop before re-raising.
 CANCEL_GRACE: Final = 0.25
-
-_CO_ASYNC: Final = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
-
-
-class AsyncHookError(PluginError, TypeError):
-    """An ``async def`` hook implementation met a synchronous hook call (use
-    ``await host.ahook.<hook>(...)``), or an ``async`` wrapper (write it as a plain
-    generator)."""
-
-
-@final
-class _AsyncCall:
-    """One ``ahook`` call, as its worker thread sees it (a context variable)."""
-
-    __slots__ = ("fanout", "loop", "order_independent", "scope")
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        scope: CancelScope,
-        order_independent: frozenset[str],
-        fanout: concurrent.futures.Executor,
-    ):
-        self.loop = loop
-        self.scope = scope
-        self.order_independent = order_independent
-        self.fanout = fanout
-
-
-_CALL: Final[contextvars.ContextVar[_AsyncCall | None]] = contextvars.ContextVar(
-    "airssys_plugins_async_call", default=None
-)
-
-
-def _await_on_loop(
-    loop: asyncio.AbstractEventLoop,
-    scope: CancelScope | None,
-    coro: Coroutine[Any, Any, Any],
-    *,
-    timeout: float | None = None,
-    what: str,
-    plugin: str | None = None,
-) -> Any:
-    """Run ``coro`` on ``loop`` and wait for it on this (worker) thread."""
-    import asyncio
-    import concurrent.futures
-
-    from ..runtime.cancel import PluginCancelled
-
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
-    if scope is not None:
-        scope.on_cancel(future.cancel)
-    try:
-        return future.result(timeout=timeout)
-    except concurrent.futures.CancelledError:
-        raise PluginCancelled(f"{what} was cancelled", plugin=plugin) from None
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise
-    finally:
-        if scope is not None:
-            scope.discard_callback(future.cancel)
-
-
-# -- async def hookimpls -------------------------------------------------------------------
-
-
-def _describe(impl: HookImpl, hook: str) -> str:
-    return f"hook implementation {impl.plugin_name}.{hook} ({impl.function.__qualname__})"
-
-
-def _is_async(function: object) -> bool:
-    code = getattr(function, "__code__", None)
-    if code is not None:
-        return bool(code.co_flags & _CO_ASYNC)
-    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
-
-
-def _awaiting(impl: HookImpl) -> Callable[..., Any]:
-    """What an ``async def`` implementation becomes: awaited on the loop of the
-    ``ahook`` call running it; an error under a synchronous call."""
-    function = impl.function
-    plugin_name = impl.plugin_name
-
-    def awaited(*args: Any, **kwargs: Any) -> Any:
-        call = _CALL.get()
-        if call is None:
-            raise _sync_error(plugin_name, getattr(function, "__name__", "?"))
-        return _await_on_loop(
-            call.loop,
-            call.scope,
-            cast("Coroutine[Any, Any, Any]", function(*args, **kwargs)),
-            what=f"async hook implementation of plugin {plugin_name!r}",
-            plugin=plugin_name,
-        )
-
-    awaited.__wrapped__ = function  # type: ignore[attr-defined]
-    awaited.__qualname__ = getattr(function, "__qualname__", "awaited")
-    return awaited
-
-
-def _sync_error(plugin: str, hook: str) -> AsyncHookError:
-    return AsyncHookError(
-        f"hook {hook!r}: plugin {plugin!r} implements it with 'async def', which a "
-        f"synchronous pm.hook.{hook}(...) call cannot await; call it with "
-        f"'await host.ahook.{hook}(...)', or make the implementation a plain 'def'",
-        plugin=plugin,
-        hook=hook,
-    )
-
-
-def _prepare(hook_name: str, hook_impls: Sequence[HookImpl]) -> bool:
-    """Turn ``async def`` implementations into awaiting ones (in place: pluggy keeps the
-    same ``HookImpl`` objects); whether any implementation awaits."""
-    found = False
-    for impl in hook_impls:
-        function = impl.function
-        code = getattr(function, "__code__", None)
-        if code is _AWAITED:
-            found = True
-        elif (code is not None and code.co_flags & _CO_ASYNC) or (
-            code is None and _is_async(function)
-        ):
-            if impl.hookwrapper or impl.wrapper:
-                raise AsyncHookError(
-                    f"hook {hook_name!r}: {_describe(impl, hook_name)} is an async wrapper; "
-                    "wrappers run on the worker thread of the call: write it as a plain "
-                    "generator",
-                    plugin=impl.plugin_name,
-                    hook=hook_name,
-                )
-            impl.function = _awaiting(impl)  # type: ignore[misc]
-            found = True
-    return found
-
-
-def _awaited_code() -> types.CodeType:
-    class _Probe:
-        plugin_name = "probe"
-
-        @staticmethod
-        async def function() -> None:
-            pass
-
-    code: types.CodeType = _awaiting(_Probe()).__code__  # type: ignore[arg-type]
-    return code
-
-
-_AWAITED: Final = _awaited_code()
-
-
-@final
-class _ConvertingImpls(list[HookImpl]):
-    """A hook's list of implementations that turns an ``async def`` one into an awaiting
-    one as pluggy inserts it: synchronous calls then raise :class:`AsyncHookError` on
-    reaching it, at no cost to any call."""
-
-    __slots__ = ("hook",)
-
-    def __init__(self, hook: str, impls: Iterable[HookImpl]):
-        super().__init__(impls)
-        self.hook = hook
-        _prepare(hook, self)
-
-    def insert(self, index: SupportsIndex, impl: HookImpl) -> None:
-        _prepare(self.hook, [impl])
-        super().insert(index, impl)
-
-    def append(self, impl: HookImpl) -> None:
-        _prepare(self.hook, [impl])
-        super().append(impl)
-
-
-def _watch(caller: pluggy.HookCaller) -> None:
-    """Give ``caller`` a converting list of implementations (see :func:`watch_hookimpls`)."""
-    watch_hookimpls(caller, _ConvertingImpls)
 
 
 # -- the hook execution wrapper ------------------------------------------------------------
@@ -272,17 +108,17 @@ class _AsyncAwareHookExec:
     ) -> object:
         if not self.active:
             return self.inner(hook_name, hook_impls, caller_kwargs, firstresult)
-        call = _CALL.get()
-        if _prepare(hook_name, hook_impls) and call is None:
-            impl = next(i for i in hook_impls if getattr(i.function, "__code__", 0) is _AWAITED)
-            raise _sync_error(impl.plugin_name, hook_name)
+        call = CALL.get()
+        if prepare(hook_name, hook_impls) and call is None:
+            impl = next(i for i in hook_impls if getattr(i.function, "__code__", 0) is AWAITED)
+            raise sync_error(impl.plugin_name, hook_name)
         if call is not None and hook_name in call.order_independent and not firstresult:
             hook_impls = _run_concurrently(call, hook_name, hook_impls, caller_kwargs)
         result = self.inner(hook_name, hook_impls, caller_kwargs, firstresult)
         if type(result) is types.CoroutineType or (
             type(result) is list and any(type(r) is types.CoroutineType for r in result)
         ):
-            # an async implementation another wrapper hid from _prepare (failure policies
+            # an async implementation another wrapper hid from prepare (failure policies
             # installed after this host): never hand back an un-awaited coroutine
             for r in result if type(result) is list else [result]:
                 if type(r) is types.CoroutineType:
@@ -296,7 +132,7 @@ class _AsyncAwareHookExec:
 
 
 def _run_concurrently(
-    call: _AsyncCall,
+    call: AsyncCall,
     hook_name: str,
     hook_impls: Sequence[HookImpl],
     caller_kwargs: Mapping[str, object],
@@ -440,16 +276,16 @@ class AsyncHooks:
                 "hooks again"
             )
         caller = self._caller(hook)
-        _watch(caller)
-        _prepare(hook, caller.get_hookimpls())
+        watch_caller(caller)
+        prepare(hook, caller.get_hookimpls())
         if self._guard is None:
             self.install()
         workers, fanout = self._executors()
         scope = CancelScope()
-        call = _AsyncCall(loop, scope, self._order_independent, fanout)
+        call = AsyncCall(loop, scope, self._order_independent, fanout)
 
         def work() -> Any:
-            _CALL.set(call)
+            CALL.set(call)
             with cancel_scope(scope):
                 return job()
 
@@ -483,10 +319,8 @@ class AsyncHooks:
 
     def watch(self) -> None:
         """Make every hook of ``pm`` turn ``async def`` implementations into awaiting
-        ones as they are registered (see :func:`_watch`); done by the host."""
-        for caller in list(vars(self._pm.hook).values()):
-            if isinstance(caller, pluggy.HookCaller):
-                _watch(caller)
+        ones as they are registered (see :func:`.asyncimpls.watch`); done by the host."""
+        watch(self._pm)
 
     def install(self) -> None:
         """Wrap ``pm``'s hook execution (see the module docs): done at the first
@@ -542,7 +376,7 @@ def async_host_function(function: HostFunction) -> HostFunction:
         import concurrent.futures
 
         context = current_plugin()
-        call = _CALL.get()
+        call = CALL.get()
         loop = call.loop if call is not None else _private_loop()
         timeout = context.limits.host_call_timeout
         what = f"host call {function.interface}#{function.name}"
@@ -552,7 +386,7 @@ def async_host_function(function: HostFunction) -> HostFunction:
             return await coroutine_function(*args)
 
         try:
-            return _await_on_loop(
+            return await_on_loop(
                 loop,
                 None if call is None else call.scope,
                 as_plugin(),
@@ -570,8 +404,3 @@ def async_host_function(function: HostFunction) -> HostFunction:
 
     run.__name__ = getattr(coroutine_function, "__name__", function.name)
     return HostFunction(function.interface, function.name, run, function.signature, False)
-
-
-def is_async_function(function: object) -> bool:
-    """Whether ``function`` is an ``async def`` (a coroutine function)."""
-    return _is_async(function)

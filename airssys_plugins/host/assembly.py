@@ -7,9 +7,10 @@ to, so the constructor reads as settings in, collaborators out.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import pluggy
 
@@ -17,20 +18,59 @@ from .. import _attrs as attrs
 from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
+from .asyncimpls import watch
 from .bridge import HookBridge
+from .bus import MessagingFront
 from .circuits import Circuits
-from .composition import Links, MissingProvider
+from .links import Links, MissingProvider
 from .loaded import LoadedPlugins
-from .messaging import Messaging, MessagingPolicy
 from .pipeline import LoadPipeline
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, Reliability, SandboxPolicy, Signatures
 
 if TYPE_CHECKING:
+    from .aio import AsyncHooks
+    from .messaging import Messaging, MessagingPolicy
     from .upgrades import Upgrades
 
-__all__ = ["Parts", "assemble"]
+__all__ = ["AsyncFront", "Parts", "assemble"]
+
+
+@final
+class AsyncFront:
+    """A host's ``ahook``. Its hooks turn ``async def`` implementations into awaiting ones
+    from the host's start (:func:`.asyncimpls.watch`); the awaitable callers, and
+    :mod:`.aio` with them, are made when first asked for (``front()``)."""
+
+    __slots__ = ("_closed", "_hooks", "_lock", "_pm")
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self._pm = pm
+        self._hooks: AsyncHooks | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        watch(pm)
+
+    def __call__(self) -> AsyncHooks:
+        hooks = self._hooks
+        if hooks is not None:
+            return hooks
+        with self._lock:
+            if self._hooks is None:
+                from .aio import AsyncHooks
+
+                self._hooks = AsyncHooks(self._pm)
+                if self._closed:  # asked for after the host closed: refuses calls
+                    self._hooks.close()
+            return self._hooks
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            hooks = self._hooks
+        if hooks is not None:
+            hooks.close()
 
 
 @attrs.frozen
@@ -43,7 +83,9 @@ class Parts:
     functions: HostFunctionRegistry
     circuits: Circuits
     links: Links
-    messaging: Messaging
+    #: The host's :class:`~.messaging.Messaging`, made (its module imported) when first
+    #: needed: a host whose plugins neither subscribe nor publish pays for neither.
+    messaging: MessagingFront
     pipeline: LoadPipeline
     #: The host's :class:`~.upgrades.Upgrades`, made (its module imported) when a plugin is
     #: first reloaded: a host that never reloads pays for neither.
@@ -64,7 +106,7 @@ def assemble(
     bindings: Mapping[str, str],
     versions: Sequence[ContractVersion],
     missing_provider: MissingProvider,
-    messaging: MessagingPolicy,
+    messaging: MessagingPolicy | None,
     compile_cache: bool,
     on_progress: Callable[[LoadProgress], object] | None,
     signatures: Callable[[], Signatures],
@@ -80,7 +122,13 @@ def assemble(
     )
     circuits = Circuits(pm, plugins, restart=reliability.restart, audit=audit)
     links = Links(plugins, audit=audit, missing_provider=missing_provider)
-    mail = Messaging(plugins, policy=messaging, audit=audit)
+
+    def made() -> Messaging:
+        from .messaging import Messaging, MessagingPolicy
+
+        return Messaging(plugins, policy=messaging or MessagingPolicy(), audit=audit)
+
+    mail = MessagingFront(made)
     pipeline = LoadPipeline(
         bridge=bridge,
         functions=functions,

@@ -22,23 +22,16 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, final
+from typing import Any, final
 
 from .. import _log as logging
 from ..runtime import BoundFunc, PluginInstance
+from .isolation_modes import ISOLATIONS, SPARES, Isolation, check_isolation
 from .supervision import PluginUnavailable
 
-__all__ = ["ISOLATIONS", "FreshInstances", "Isolation", "check_isolation"]
+__all__ = ["ISOLATIONS", "SPARES", "FreshInstances", "Isolation", "check_isolation"]
 
 log = logging.getLogger("airssys_plugins")
-
-#: ``"shared"``: calls share the plugin's instances (state carries from one call to the
-#: next); ``"per-call"``: every call runs on a fresh instance.
-Isolation = Literal["shared", "per-call"]
-ISOLATIONS: Final = ("shared", "per-call")
-
-#: Instances prepared beyond the ``pool_size`` calls that may run at once.
-SPARES: Final = 1
 
 History = Callable[[], Sequence[tuple[BoundFunc, tuple[Any, ...]]]]
 
@@ -51,17 +44,6 @@ def _stop_all() -> None:
     # refill may create a Store once the runtime closes the live ones at exit.
     for fresh in list(_ALL):
         fresh.stop()
-
-
-def check_isolation(value: object, plugin: str | None = None) -> Isolation:
-    """``value`` if it is an isolation mode, else a ``ValueError`` saying which exist."""
-    if value == "shared" or value == "per-call":
-        return value
-    who = f"plugin {plugin!r}: " if plugin else ""
-    raise ValueError(
-        f"{who}isolation must be 'shared' (calls share the plugin's instances) or "
-        f"'per-call' (every call on a fresh instance), not {value!r}"
-    )
 
 
 @final

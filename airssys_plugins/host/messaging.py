@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 from .. import _attrs as attrs
 from .. import _log as logging
-from .._errors import ContractMismatchError, HookCallError, Mismatch, PluginError, PluginLoadError
+from .._errors import HookCallError, PluginError
 from ..contract.annotations import Err, Ok, Result
 from ..policy.audit import AuditLog
-from ..policy.capabilities import Capabilities, topic_covers, topic_name, topic_pattern
-from ..runtime import BoundFunc, ComponentImage
+from ..policy.capabilities import topic_covers, topic_name, topic_pattern
+from ..runtime import BoundFunc
 from .interfaces import SUBSCRIBER_INTERFACE, PluginContext, subscriber_signature
 from .loaded import LoadedPlugins
 from .plugin import WasmPlugin
@@ -326,34 +326,6 @@ class Subscription:
 
     def __repr__(self) -> str:
         return f"<Subscription {self.name!r}>"
-
-
-def check_subscriber(name: str, image: ComponentImage, rights: Capabilities) -> None:
-    """Refuse a plugin granted ``subscribe`` patterns that exports no fitting handler."""
-    found = image.find_export(SUBSCRIBER_INTERFACE, "on-message")
-    if found is None:
-        if rights.subscribe:
-            raise PluginLoadError(
-                f"plugin {name!r} subscribes to {', '.join(sorted(rights.subscribe))} but does "
-                f"not export {SUBSCRIBER_INTERFACE}#on-message; export it (its WIT is in "
-                "`airssys-plugins wit --host`) or remove subscribe from its manifest",
-                plugin=name,
-            )
-        return
-    iface, sig = found
-    expected = subscriber_signature()
-    if sig.param_types != expected.param_types or sig.result != expected.result:
-        raise ContractMismatchError(
-            name,
-            [
-                Mismatch(
-                    "on-message",
-                    expected.render(expanded=True),
-                    sig.render(expanded=True),
-                    f"{iface}#on-message has the wrong type",
-                )
-            ],
-        )
 
 
 @final

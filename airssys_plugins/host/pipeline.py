@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, final
 
 from .. import _attrs as attrs
 from .._errors import ContractMismatchError, Mismatch
@@ -17,21 +17,24 @@ from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Effective, Limits
 from ..runtime import ComponentImage, PluginInstance, SandboxSpec
 from .bridge import HookBridge, Match
-from .composition import Link, Links
+from .bus import MessagingFront, check_subscriber
 from .interfaces import (
     LIFECYCLE_INTERFACE,
     SUBSCRIBER_INTERFACE,
     PluginContext,
     lifecycle_signatures,
 )
-from .isolation import SPARES, Isolation, check_isolation
-from .messaging import Messaging, check_subscriber
+from .isolation_modes import SPARES, Isolation, check_isolation
 from .plugin import WasmPlugin
 from .provenance import checked_digest
 from .registry import HostFunctionRegistry
 from .rights import Rights
 from .settings import LoadProgress, LoadStage, Unset, with_timeout
 from .supervision import Supervisor
+
+if TYPE_CHECKING:
+    from .composition import Link
+    from .links import Links
 
 __all__ = ["LoadOptions", "LoadPipeline", "origin_of"]
 
@@ -97,7 +100,7 @@ class LoadPipeline:
         data_dir: Callable[[], Path],
         compile_cache: bool,
         links: Links | None = None,
-        messaging: Messaging | None = None,
+        messaging: MessagingFront | None = None,
     ):
         self.bridge = bridge
         #: Links between plugins (see :mod:`.composition`); None: imports of other

@@ -14,11 +14,13 @@ from ..contract.mapping import HookOptions
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from ..runtime import BoundFunc, ComponentImage, PluginInstance
-from .isolation import SPARES, FreshInstances, Isolation, check_isolation
+from .isolation_modes import SPARES, Isolation, check_isolation
 from .supervision import Supervisor
 
 if TYPE_CHECKING:
     import queue
+
+    from .isolation import FreshInstances
 
 __all__ = ["WasmPlugin"]
 
@@ -92,6 +94,8 @@ class WasmPlugin:
         self.fresh: FreshInstances | None = None
         if self.isolation == "per-call":
             # Where a pool keeps its idle instances: every borrower gets a fresh one.
+            from .isolation import FreshInstances
+
             self.fresh = self._idle = FreshInstances(name, instances, lambda: self._history)
         elif len(instances) > 1:
             import queue  # imported here: a plugin of one instance keeps no idle queue

@@ -31,13 +31,11 @@ from ..contract.versions import ContractVersion
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities, Limits
 from . import settings
-from .aio import AsyncHooks
-from .assembly import assemble
-from .composition import LinkInfo, MissingProvider
+from .assembly import AsyncFront, assemble
 from .hookexec import FailurePolicies
 from .interfaces import HostFunction, KVStore
-from .isolation import Isolation
-from .messaging import MessagingPolicy, Subscription
+from .isolation_modes import Isolation
+from .links import MissingProvider
 from .pipeline import LoadOptions, origin_of
 from .plugin import WasmPlugin
 from .provenance import check_load
@@ -47,7 +45,10 @@ from .supervision import FailurePolicy, RestartPolicy, SupervisorStatus
 if TYPE_CHECKING:
     from ..discovery.lockfile import Lockfile
     from ..discovery.sources import Discovery, PluginSource
+    from .aio import AsyncHooks
+    from .composition import LinkInfo
     from .loading import LoadReport
+    from .messaging import Messaging, MessagingPolicy, Subscription
     from .scaleout import BatchResult, BatchRun
     from .watch import Watcher
 
@@ -105,8 +106,7 @@ class PluginHost:
 
     Progress: ``on_progress`` is called with a :class:`LoadProgress` at each stage of a
     load (reading, compiling, the first time only, instantiating, done), so an app can
-    show what a slow first load is doing without configuring logging.
-    """
+    show what a slow first load is doing without configuring logging."""
 
     def __init__(
         self,
@@ -148,15 +148,13 @@ class PluginHost:
         parts = assemble(
             pm, sandbox, coping, limits=base, data_dir=data, audit=self.audit,
             package=package, bindings=bindings or {}, versions=versions,
-            missing_provider=missing_provider, messaging=messaging or MessagingPolicy(),
+            missing_provider=missing_provider, messaging=messaging,
             compile_cache=compile_cache, on_progress=on_progress,
             signatures=lambda: self.signatures,
         )  # fmt: skip
         self._plugins, self._rights, self._bridge = parts.plugins, parts.rights, parts.bridge
         self._functions, self._circuits, self._links = parts.functions, parts.circuits, parts.links
-        self._pipeline, self._upgrades = parts.pipeline, parts.upgrades
-        #: Topics, mailboxes, dead letters and counters (see :mod:`.messaging`).
-        self.messaging = parts.messaging
+        self._pipeline, self._upgrades, self._mail = parts.pipeline, parts.upgrades, parts.messaging
         # Shared, changed in place: per-hook ceilings, the operator's grants, upgrades held
         # for approval (name -> (source, requests)), open circuits (`airssys-plugins list`).
         self.hook_ceilings = self._rights.hook_ceilings
@@ -165,7 +163,7 @@ class PluginHost:
         self.circuits = self._circuits.file
         # Last: nothing above may fail once pluggy's hook execution is wrapped.
         self._failures = FailurePolicies(pm, coping.failure_policies)
-        self._async = AsyncHooks(pm)  # refuses async def hookimpls in pm.hook calls
+        self._async = AsyncFront(pm)  # refuses async def hookimpls in pm.hook calls
 
     # -- settings, as given to the constructor ---------------------------------------------
 
@@ -220,6 +218,11 @@ class PluginHost:
         return self._bridge.contract
 
     @property
+    def messaging(self) -> Messaging:
+        """Topics, mailboxes, dead letters and counters (see :mod:`.messaging`)."""
+        return self._mail()
+
+    @property
     def plugins(self) -> Mapping[str, WasmPlugin]:
         """The loaded components by name."""
         return self._plugins.snapshot()
@@ -241,7 +244,7 @@ class PluginHost:
     def ahook(self) -> AsyncHooks:
         """``await host.ahook.<name>(**kwargs)``: what ``pm.hook.<name>`` returns, without
         blocking the event loop; cancelling the task stops the guest (see :mod:`.aio`)."""
-        return self._async
+        return self._async()
 
     # -- host functions --------------------------------------------------------------------
 
@@ -258,8 +261,7 @@ class PluginHost:
         ``<package ns>:<package name>/<function>@<version>#<function>`` of the host's own
         package; plugins must be granted the interface (by its short name) to import it.
         The function runs under each plugin's ``host_call_timeout``; inside it,
-        :func:`current_plugin` says which plugin called. Call before loading plugins.
-        """
+        :func:`current_plugin` says which plugin called. Call before loading plugins."""
         return self._functions.provide(func, interface=interface, name=name)
 
     @property
@@ -310,14 +312,14 @@ class PluginHost:
         plugin = self._plugins.add(
             name, lambda: self._pipeline.stage(name, origin, options, path=file)
         )
-        self.messaging.attach(plugin)
+        self._mail.attach(plugin)
         self._failures.resume()
         return plugin
 
     def unload(self, name: str) -> None:
         """Unregister the plugin from pluggy and free its instance (plugins linking to
         it wait for it; its mailbox closes, dead-lettering what waits in it)."""
-        self.messaging.detach(name)
+        self._mail.detach(name)
         self._plugins.remove(name)
         self._links.forget(name)
         self._circuits.forget(name)
@@ -327,7 +329,7 @@ class PluginHost:
         ``kv`` store and give the PluginManager pluggy's own hook execution back."""
         for plugin in self._plugins:
             self.unload(plugin.name)
-        self.messaging.close()
+        self._mail.close()
         self._functions.close()
         self._async.close()
         self._failures.uninstall()
@@ -350,8 +352,7 @@ class PluginHost:
         loading it, then a :class:`PluginLoadError`) is reported in the returned
         :class:`LoadReport` and the others still load; with ``strict=True`` the first
         failure is raised instead, the plugins this call loaded are unloaded again, and
-        plugins missing from the lockfile are refused.
-        """
+        plugins missing from the lockfile are refused."""
         from .loading import load_sources  # imported on first use: most hosts never discover
 
         return load_sources(self, sources, strict=strict, lockfile=lockfile, isolation=isolation)
@@ -389,8 +390,7 @@ class PluginHost:
         or a Dask cluster given as ``client``); a :class:`BatchResult` in input order. Each
         item is one full hook call on a worker rebuilt from this host. Options (``client``,
         ``processes``, ``pool``, ``policy``, ``max_retries``, ``chunksize``, ``progress``)
-        are described in the batch how-to; what cannot travel raises :class:`NotShippable`.
-        """
+        are described in the batch how-to; what cannot travel raises :class:`NotShippable`."""
         from .scaleout import map_items  # imported on first use: most hosts never batch
 
         return map_items(self, hook, items, **options)
@@ -453,7 +453,7 @@ class PluginHost:
             name, source, requests=requests, approve=approve,
             hooks=hooks, timeout=timeout, limits=limits, config=config, pool_size=pool_size,
         )  # fmt: skip
-        self.messaging.attach(new)  # its mailbox, and the messages in it, carry over
+        self._mail.attach(new)  # its mailbox, and the messages in it, carry over
         return new
 
     def approve_upgrade(self, name: str) -> WasmPlugin:

@@ -18,7 +18,7 @@ from ..runtime import (
     PluginInstance,
     imported_functions,
 )
-from .aio import async_host_function, is_async_function
+from .asyncimpls import is_async_function
 from .interfaces import (
     BUILTINS,
     HostFunction,
@@ -174,6 +174,8 @@ class HostFunctionRegistry:
                 )
             function = HostFunction.from_function(iface, f, name=fname)
             if is_async_function(f):  # awaited on the host's loop, blocking only the guest
+                from .aio import async_host_function
+
                 function = async_host_function(function)
             self._provided.append(function)
             return f
