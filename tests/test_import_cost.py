@@ -92,6 +92,7 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.policy.tables",
     "airssys_plugins.runtime.describe",
     "airssys_plugins.runtime.measure",
+    "airssys_plugins.runtime.wit_types",
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")

@@ -567,11 +567,11 @@ def test_the_first_status_write_is_at_once_on_a_machine_just_booted(
 ) -> None:
     """The monotonic clock counts from the machine's boot: on one up for less than the
     interval, the first write must still be at once (it was due ``interval`` after boot)."""
-    from airssys_plugins.host import status as status_module
-    from airssys_plugins.host.status import StatusFile, StatusWriter
-
     import time
     import types
+
+    from airssys_plugins.host import status as status_module
+    from airssys_plugins.host.status import StatusFile, StatusWriter
 
     # status.py's own view of the clock only (the epoch ticker reads the real one)
     clock = types.SimpleNamespace(monotonic=lambda: 5.0, time=time.time)

@@ -49,7 +49,6 @@ from .rawbytes import (
 )
 from .rawimports import ImportPatch, RawImport, original_sig
 from .relift import FastExport
-from .wit_types import component_exports, component_imports, func_sig
 
 __all__ = ["BYTE_EXPORTS", "RAW_BYTES", "ComponentImage", "as_latin1", "imported_functions"]
 
@@ -156,7 +155,7 @@ def _types(
         key,
         "type note",
         _read_types,
-        lambda: (component_exports(eng, component), tuple(component_imports(eng, component))),
+        lambda: _read_through_wasmtime(eng, component),
         lambda types: notes.dump(types, _NOTE_CLASSES),
     )
 
@@ -203,11 +202,14 @@ def _types_stamp() -> str:
     and defines and writes the model (a change to any makes new notes). The code's digests
     come from the compile cache's digest index, keyed by each file's status as a
     component's are (:func:`_file_digest`): a new process hashes none of the files."""
-    from . import wit_types
-
+    here = Path(__file__)  # (wit_types named by file: a note's reader never imports it)
     stamp = _engine.wasmtime_version()
-    for module in (wit, wit_types, notes):
-        stamp += "-" + _code_digest(Path(module.__file__ or ""))
+    for source in (
+        Path(wit.__file__ or ""),
+        here.with_name("wit_types.py"),
+        Path(notes.__file__ or ""),
+    ):
+        stamp += "-" + _code_digest(source)
     return stamp
 
 
@@ -953,7 +955,17 @@ class _Unnamed:
         return "resource"
 
 
+def _read_through_wasmtime(eng: Engine, component: Component) -> tuple[Exports, tuple[str, ...]]:
+    """The exports' types and the import names, read through wasmtime's type API (what a
+    type note keeps; :mod:`.wit_types` is imported only then)."""
+    from .wit_types import component_exports, component_imports
+
+    return component_exports(eng, component), tuple(component_imports(eng, component))
+
+
 def _imported_functions(eng: Engine, component: Component) -> Imported:
+    from .wit_types import func_sig  # (only for a component importing a host interface)
+
     found: Imported = {}
     for name, ext in component.type.imports(eng).items():
         if name.startswith("wasi:"):
