@@ -108,3 +108,23 @@ def test_links_and_per_call_isolation_without_and_with_their_modules(
         assert sorted(pm.hook.add_one(x=1)) == [4, 5]
         with pytest.raises(ValueError, match="isolation must be 'shared'"):
             _load(host, ademo(5), "bad", isolation="sometimes")
+
+
+def test_messaging_first_asked_for_after_the_host_closed_is_closed_too() -> None:
+    """The messaging front closes a Messaging it makes after the host closed (as the
+    host's close would have), and closes the one it made once."""
+    from airssys_plugins.host.bus import MessagingFront
+
+    closed: list[int] = []
+
+    class Bus:
+        def close(self) -> None:
+            closed.append(1)
+
+    front = MessagingFront(Bus)  # type: ignore[arg-type]
+    front.close()
+    assert closed == []  # nothing made, nothing to close
+    bus = front()
+    assert closed == [1]
+    assert front() is bus
+    assert closed == [1]

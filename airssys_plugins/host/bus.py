@@ -66,11 +66,12 @@ class MessagingFront:
     (``front()``); until then, loads and unloads of plugins that export no ``on-message``
     have nothing to tell it."""
 
-    __slots__ = ("_lock", "_made", "_make")
+    __slots__ = ("_closed", "_lock", "_made", "_make")
 
     def __init__(self, make: Callable[[], Messaging]):
         self._make = make
         self._made: Messaging | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def __call__(self) -> Messaging:
@@ -79,6 +80,8 @@ class MessagingFront:
             with self._lock:
                 if self._made is None:
                     self._made = self._make()
+                    if self._closed:  # first asked for after the host closed: closed too
+                        self._made.close()
                 made = self._made
         return made
 
@@ -99,8 +102,11 @@ class MessagingFront:
             self._made.detach(name)
 
     def close(self) -> None:
-        if self._made is not None:
-            self._made.close()
+        with self._lock:
+            self._closed = True
+            made = self._made
+        if made is not None:
+            made.close()
 
     def publish_from(self, context: PluginContext, topic: str, payload: bytes) -> None:
         """``messaging.publish`` of a plugin granted the interface."""
