@@ -11,6 +11,7 @@ import pytest
 from airssys_plugins import PluginHost, _files, release_compiled
 from airssys_plugins.authoring.build import build_guest
 
+from .async_guest import AsyncDemoHooks, async_component
 from .demo import PACKAGE, DemoHooks, demo_component
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,21 @@ def demo(guest_dir: Path) -> Callable[..., Path]:
 def pm() -> pluggy.PluginManager:
     manager = pluggy.PluginManager("demo")
     manager.add_hookspecs(DemoHooks)
+    return manager
+
+
+@pytest.fixture(scope="session")
+def ademo(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
+    """Build the async demo component for ``k`` (tests/async_guest.py)."""
+    workdir = tmp_path_factory.mktemp("ademo")
+    return lambda k: async_component(workdir, k)
+
+
+@pytest.fixture
+def apm() -> pluggy.PluginManager:
+    """A plugin manager with the async demo's hookspecs."""
+    manager = pluggy.PluginManager("ademo")
+    manager.add_hookspecs(AsyncDemoHooks)
     return manager
 
 

@@ -27,7 +27,7 @@ from airssys_plugins import (
 from airssys_plugins.runtime.cancel import CancelScope, cancel_scope
 from airssys_plugins.testing import acall_hook, run_async
 
-from .async_guest import PACKAGE, AsyncDemoHooks, async_component, hookimpl, work_reference
+from .async_guest import PACKAGE, hookimpl, work_reference
 
 RIGHTS = Capabilities(interfaces=["fetch", "rendezvous"])
 
@@ -43,19 +43,6 @@ class Behaviour:
     async def _double(self, x: int) -> int:
         await asyncio.sleep(0)
         return 2 * x
-
-
-@pytest.fixture(scope="session")
-def ademo(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
-    workdir = tmp_path_factory.mktemp("ademo")
-    return lambda k: async_component(workdir, k)
-
-
-@pytest.fixture
-def apm() -> pluggy.PluginManager:
-    manager = pluggy.PluginManager("ademo")
-    manager.add_hookspecs(AsyncDemoHooks)
-    return manager
 
 
 @pytest.fixture

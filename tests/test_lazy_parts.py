@@ -12,28 +12,14 @@ import pytest
 
 from airssys_plugins import AsyncHookError, Capabilities, Messaging, PluginHost, u32
 
-from .async_guest import PACKAGE, AsyncDemoHooks, async_component, hookimpl
-
-
-@pytest.fixture(scope="module")
-def ademo(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
-    workdir = tmp_path_factory.mktemp("lazy-ademo")
-    return lambda k: async_component(workdir, k)
-
-
-@pytest.fixture
-def pm() -> pluggy.PluginManager:
-    manager = pluggy.PluginManager("ademo")
-    manager.add_hookspecs(AsyncDemoHooks)
-    return manager
-
+from .async_guest import PACKAGE, hookimpl
 
 RIGHTS = Capabilities(interfaces=["fetch", "rendezvous"])
 
 
-def _host(pm: pluggy.PluginManager) -> PluginHost:
+def _host(apm: pluggy.PluginManager) -> PluginHost:
     """A host providing what the demo component imports."""
-    host = PluginHost(pm, package=PACKAGE)
+    host = PluginHost(apm, package=PACKAGE)
 
     @host.provide
     def fetch(x: u32) -> u32:
@@ -57,30 +43,30 @@ class _AsyncPlugin:
         return x + 100
 
 
-def test_async_impls_are_refused_before_ahook_is_first_asked_for(pm: pluggy.PluginManager) -> None:
+def test_async_impls_are_refused_before_ahook_is_first_asked_for(apm: pluggy.PluginManager) -> None:
     """An ``async def`` hookimpl registered on a host that never touched ``ahook`` still
     raises AsyncHookError under a synchronous call, and is awaited by ``ahook``."""
-    with PluginHost(pm, package=PACKAGE) as host:
-        pm.register(_AsyncPlugin(), name="py")
+    with PluginHost(apm, package=PACKAGE) as host:
+        apm.register(_AsyncPlugin(), name="py")
         with pytest.raises(AsyncHookError, match="async def"):
-            pm.hook.add_one(x=1)
+            apm.hook.add_one(x=1)
         assert host.ahook is host.ahook
         assert asyncio.run(host.ahook.add_one(x=1)) == [101]
 
 
-def test_ahook_first_asked_for_after_close_refuses_calls(pm: pluggy.PluginManager) -> None:
-    host = PluginHost(pm, package=PACKAGE)
+def test_ahook_first_asked_for_after_close_refuses_calls(apm: pluggy.PluginManager) -> None:
+    host = PluginHost(apm, package=PACKAGE)
     host.close()
     with pytest.raises(RuntimeError, match="the host is closed"):
         asyncio.run(host.ahook.add_one(x=1))
 
 
 def test_messaging_is_one_object_made_when_first_used(
-    pm: pluggy.PluginManager, ademo: Callable[[int], Path]
+    apm: pluggy.PluginManager, ademo: Callable[[int], Path]
 ) -> None:
     """Loads and unloads before ``host.messaging`` is used leave nothing behind; then the
     host has one Messaging, and a Python subscriber gets what is published."""
-    with _host(pm) as host:
+    with _host(apm) as host:
         _load(host, ademo(1), "one")
         host.unload("one")
         _load(host, ademo(2), "two")
@@ -95,17 +81,17 @@ def test_messaging_is_one_object_made_when_first_used(
 
 
 def test_links_and_per_call_isolation_without_and_with_their_modules(
-    pm: pluggy.PluginManager, ademo: Callable[[int], Path]
+    apm: pluggy.PluginManager, ademo: Callable[[int], Path]
 ) -> None:
     """A host with no links lists none; a per-call plugin loads and answers each call on a
     fresh instance; a bad isolation mode is refused as before."""
-    with _host(pm) as host:
+    with _host(apm) as host:
         _load(host, ademo(3), "shared")
         assert host.links() == []
         _load(host, ademo(4), "fresh", isolation="per-call")
         assert host.plugins["fresh"].fresh is not None
         assert host.plugins["shared"].fresh is None
-        assert sorted(pm.hook.add_one(x=1)) == [4, 5]
+        assert sorted(apm.hook.add_one(x=1)) == [4, 5]
         with pytest.raises(ValueError, match="isolation must be 'shared'"):
             _load(host, ademo(5), "bad", isolation="sometimes")
 

@@ -196,36 +196,28 @@ class Links:
         else:  # only importers with links are kept: a load's dependants() scan stays short
             self._by_importer.pop(name, None)
         for link in links:
-            self._audit.record(
-                "link",
-                name,
-                f"{link.interface} linked to plugin {link.provider!r} ({link.state()})",
-                provider=link.provider,
-                interface=link.interface,
-                state=link.state(),
-            )
+            state = link.state()
+            detail = f"{link.interface} linked to plugin {link.provider!r} ({state})"
+            self._audit_link(name, link, detail, link.provider, state)
         for link in self.dependants(name):
-            self._audit.record(
-                "link",
-                link.importer,
-                f"{link.interface} now served by plugin {name!r}",
-                provider=name,
-                interface=link.interface,
-                state="linked",
-            )
+            detail = f"{link.interface} now served by plugin {name!r}"
+            self._audit_link(link.importer, link, detail, name, "linked")
 
     def forget(self, name: str) -> None:
         """Plugin ``name`` was unloaded: its own links go; its dependants wait for it."""
         self._by_importer.pop(name, None)
         for link in self.dependants(name):
-            self._audit.record(
-                "link",
-                link.importer,
-                f"{link.interface}: provider {name!r} unloaded; calls fail until it loads again",
-                provider=name,
-                interface=link.interface,
-                state="waiting",
+            detail = (
+                f"{link.interface}: provider {name!r} unloaded; calls fail until it loads again"
             )
+            self._audit_link(link.importer, link, detail, name, "waiting")
+
+    def _audit_link(
+        self, importer: str, link: Link, detail: str, provider: str, state: str
+    ) -> None:
+        self._audit.record(
+            "link", importer, detail, provider=provider, interface=link.interface, state=state
+        )
 
     def infos(self) -> list[LinkInfo]:
         return [link.info() for found in self._by_importer.values() for link in found]
