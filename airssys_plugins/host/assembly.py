@@ -7,7 +7,6 @@ to, so the constructor reads as settings in, collaborators out.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, final
@@ -22,6 +21,7 @@ from .asyncimpls import watch
 from .bridge import HookBridge
 from .bus import MessagingFront
 from .circuits import Circuits
+from .firstuse import FirstUse
 from .links import Links, MissingProvider
 from .loaded import LoadedPlugins
 from .pipeline import LoadPipeline
@@ -38,39 +38,23 @@ __all__ = ["AsyncFront", "Parts", "assemble"]
 
 
 @final
-class AsyncFront:
+class AsyncFront(FirstUse["AsyncHooks"]):
     """A host's ``ahook``. Its hooks turn ``async def`` implementations into awaiting ones
     from the host's start (:func:`.asyncimpls.watch`); the awaitable callers, and
-    :mod:`.aio` with them, are made when first asked for (``front()``)."""
+    :mod:`.aio` with them, are made when first asked for (``front()``, see
+    :class:`.firstuse.FirstUse`)."""
 
-    __slots__ = ("_closed", "_hooks", "_lock", "_pm")
+    __slots__ = ()
 
     def __init__(self, pm: pluggy.PluginManager):
-        self._pm = pm
-        self._hooks: AsyncHooks | None = None
-        self._closed = False
-        self._lock = threading.Lock()
+        super().__init__(functools.partial(_async_hooks, pm))
         watch(pm)
 
-    def __call__(self) -> AsyncHooks:
-        hooks = self._hooks
-        if hooks is not None:
-            return hooks
-        with self._lock:
-            if self._hooks is None:
-                from .aio import AsyncHooks
 
-                self._hooks = AsyncHooks(self._pm)
-                if self._closed:  # asked for after the host closed: refuses calls
-                    self._hooks.close()
-            return self._hooks
+def _async_hooks(pm: pluggy.PluginManager) -> AsyncHooks:
+    from .aio import AsyncHooks
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            hooks = self._hooks
-        if hooks is not None:
-            hooks.close()
+    return AsyncHooks(pm)
 
 
 @attrs.frozen

@@ -11,19 +11,18 @@ plugins do none of that never imports them.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 from .._errors import ContractMismatchError, Mismatch, PluginLoadError
 from ..policy.capabilities import Capabilities
 from ..runtime import ComponentImage
+from .firstuse import FirstUse
 from .interfaces import SUBSCRIBER_INTERFACE, PluginContext, subscriber_signature
 from .plugin import WasmPlugin
 
 if TYPE_CHECKING:
     from ..contract.annotations import Result
-    from .messaging import Messaging
+    from .messaging import Messaging  # noqa: F401 (the base class names it, as a string)
 
 __all__ = ["MessagingFront", "check_subscriber"]
 
@@ -61,52 +60,29 @@ def _subscriber(plugin: WasmPlugin) -> bool:
 
 
 @final
-class MessagingFront:
+class MessagingFront(FirstUse["Messaging"]):
     """The host's :class:`.messaging.Messaging`, made by ``make`` when first needed
-    (``front()``); until then, loads and unloads of plugins that export no ``on-message``
-    have nothing to tell it."""
+    (``front()``, see :class:`.firstuse.FirstUse`); until then, loads and unloads of
+    plugins that export no ``on-message`` have nothing to tell it."""
 
-    __slots__ = ("_closed", "_lock", "_made", "_make")
-
-    def __init__(self, make: Callable[[], Messaging]):
-        self._make = make
-        self._made: Messaging | None = None
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Messaging:
-        made = self._made
-        if made is None:
-            with self._lock:
-                if self._made is None:
-                    self._made = self._make()
-                    if self._closed:  # first asked for after the host closed: closed too
-                        self._made.close()
-                made = self._made
-        return made
+    __slots__ = ()
 
     def prepare(self, plugin: WasmPlugin) -> None:
         """:meth:`.Messaging.prepare`: binds ``plugin``'s on-message, if it exports one."""
-        if self._made is not None or _subscriber(plugin):
+        if self.made is not None or _subscriber(plugin):
             self().prepare(plugin)
 
     def attach(self, plugin: WasmPlugin) -> None:
         """:meth:`.Messaging.attach`: a plugin's mailbox, if it subscribes (is granted
         patterns and exports on-message)."""
-        if self._made is not None or (plugin.capabilities.subscribe and _subscriber(plugin)):
+        if self.made is not None or (plugin.capabilities.subscribe and _subscriber(plugin)):
             self().attach(plugin)
 
     def detach(self, name: str) -> None:
         """:meth:`.Messaging.detach`: nothing to close before the messaging is made."""
-        if self._made is not None:
-            self._made.detach(name)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            made = self._made
+        made = self.made
         if made is not None:
-            made.close()
+            made.detach(name)
 
     def publish_from(self, context: PluginContext, topic: str, payload: bytes) -> None:
         """``messaging.publish`` of a plugin granted the interface."""
