@@ -29,16 +29,16 @@ from hypothesis import strategies as st
 from airssys_plugins import PluginHost, PluginLimitExceeded
 from airssys_plugins.authoring.build import build_guest
 from airssys_plugins.contract import wit
-from airssys_plugins.runtime import engine, rawbytes
+from airssys_plugins.runtime import engine, plans
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import BoundFunc, PluginInstance
-from airssys_plugins.runtime.rawbytes import (
+from airssys_plugins.runtime.plans import (
     EXPORT_PLAN_VERSION,
     decode_export_plan,
     encode_export_plan,
-    export_tail,
 )
+from airssys_plugins.runtime.rawbytes import export_tail
 from airssys_plugins.runtime.relift import (
     FAST_EXPORT_PREFIX,
     PLAN_VERSION,
@@ -312,7 +312,7 @@ def test_plans_are_kept_beside_the_compile_cache(
     blob = (tmp_path / "aot" / f"{empty.sha256}-r{EXPORT_PLAN_VERSION}{suffix}.plan").read_bytes()
     assert _image._read_export_note(blob) is None
     older = encode_export_plan(None)
-    monkeypatch.setattr(rawbytes, "EXPORT_PLAN_VERSION", "0." + EXPORT_PLAN_VERSION)
+    monkeypatch.setattr(plans, "EXPORT_PLAN_VERSION", "0." + EXPORT_PLAN_VERSION)
     with pytest.raises(ValueError, match="version"):
         decode_export_plan(older)
 

@@ -93,6 +93,10 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.runtime.describe",
     "airssys_plugins.runtime.measure",
     "airssys_plugins.runtime.wit_types",
+    # the binary rewriter: a warm load decodes what it added (runtime.plans)
+    "airssys_plugins.runtime.relift",
+    "airssys_plugins.runtime.rawbytes",
+    "airssys_plugins.runtime.rawimports",
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")

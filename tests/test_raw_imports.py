@@ -33,7 +33,7 @@ from airssys_plugins import (
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.contract import wit
 from airssys_plugins.contract.annotations import Err, Ok, Result, u32, u64
-from airssys_plugins.runtime import callbacks, rawbytes
+from airssys_plugins.runtime import callbacks, plans, rawbytes
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.rawimports import (
@@ -340,7 +340,7 @@ def test_the_rewrite_is_kept_beside_the_compile_cache(private_cache: Path) -> No
     data = build_guest(GUESTS / "raw-imports").read_bytes()
     image = ComponentImage.load("g", data)
     assert image.raw_imports
-    plan_file = private_cache / f"{image.sha256}-r{rawbytes.EXPORT_PLAN_VERSION}.plan"
+    plan_file = private_cache / f"{image.sha256}-r{plans.EXPORT_PLAN_VERSION}.plan"
     noted = _image._read_export_note(plan_file.read_bytes())
     assert noted is not None
     kept = noted[0]
@@ -698,7 +698,7 @@ def test_guests_of_every_toolchain_pass_bytes_to_the_host(
     if latin1:
         assert functions["give"].result is True
         assert functions["give-blob"].result == ("record", None, True)
-    assert rawbytes.decode_export_plan(rawbytes.encode_export_plan(plan)) == plan
+    assert plans.decode_export_plan(plans.encode_export_plan(plan)) == plan
     data = os.urandom(1 << 20)
     text = "naïve ✓ " * 5000
     for raw in (True, False):

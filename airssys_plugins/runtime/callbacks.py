@@ -32,7 +32,7 @@ from ..contract.annotations import Err
 from . import capi
 from .convert import ConvertError, Lift, Lower, lifter, lowerer
 from .guestmem import GuestMemory, GuestMemoryError
-from .rawimports import ELEMENTS, RawImport
+from .plans import ELEMENTS, RawImport
 
 __all__ = [
     "Caller",

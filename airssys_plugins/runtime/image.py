@@ -35,20 +35,18 @@ from .convert import is_byte_list
 from .guestmem import AVAILABLE as _RAW_AVAILABLE
 from .layout import CoreLayout, core_layout, sections_layout
 from .measured import MeasuredExports
-from .rawbytes import (
+from .plans import (
     EXPORT_PLAN_VERSION,
     RAW_IMPORTS,
     ExportPlan,
+    FastExport,
+    ImportPatch,
     RawExports,
-    checked_probe,
-    checked_raw,
+    RawImport,
     decode_export_plan,
     encode_export_plan,
-    export_tail,
     raw_names,
 )
-from .rawimports import ImportPatch, RawImport, original_sig
-from .relift import FastExport
 
 __all__ = ["BYTE_EXPORTS", "RAW_BYTES", "ComponentImage", "as_latin1", "imported_functions"]
 
@@ -103,6 +101,8 @@ def _byte_export_plan(
     reads nor parses the component again, nor hashes anything."""
 
     def make() -> tuple[ExportPlan, str] | None:
+        from .rawbytes import export_tail  # (a cache miss: the binary is read)
+
         plan = export_tail(data(), raw=RAW_BYTES)
         return None if plan is None else (plan, _plan_digest(digest, plan))
 
@@ -258,6 +258,7 @@ def _check_types(
     added = relifted.fast
     fast = _checked_fast(exports, added)
     from .measure import checked_measured  # (a cache miss: the checks run)
+    from .rawbytes import checked_probe, checked_raw
 
     measured, limit = checked_measured(exports, added, fast)
     raw_plan = relifted.raw
@@ -270,11 +271,12 @@ def _check_types(
 def _checked_stamp() -> str:
     """What a checked-types note depends on beyond a type note's stamp: the code that
     checks the added exports and defines what the checks give (this module,
-    :mod:`.measure`, :mod:`.measured`, :mod:`.rawbytes`), named by file: a process
-    reading the note never imports :mod:`.measure`."""
+    :mod:`.measure`, :mod:`.measured`, :mod:`.rawbytes`, and :mod:`.plans`, whose records
+    the note holds), named by file: a process reading the note never imports
+    :mod:`.measure` nor :mod:`.rawbytes`."""
     here = Path(__file__)
     stamp = _types_stamp()
-    for name in (here.name, "measure.py", "measured.py", "rawbytes.py"):
+    for name in (here.name, "measure.py", "measured.py", "rawbytes.py", "plans.py"):
         stamp += "-" + _code_digest(here.with_name(name))
     return stamp
 
@@ -318,7 +320,7 @@ def _read_checked(blob: bytes) -> Checked:
     import marshal
 
     from .measured import Measured
-    from .rawbytes import RawExport
+    from .plans import RawExport
 
     form, types, fast_items, measured_items, limit, probe_ok, raw_items = marshal.loads(blob)
     if form != _CHECKED_FORMAT:
@@ -982,6 +984,8 @@ def _imported_functions(eng: Engine, component: Component) -> Imported:
 def checked_imports(eng: Engine, component: Component, patch: ImportPatch) -> RawImports:
     """The raw imports of ``patch`` whose rewritten types wasmtime reports as expected,
     each with its original signature."""
+    from .rawimports import original_sig  # (a cache miss: the checks run)
+
     found = _imported_functions(eng, component)
     checked: RawImports = {}
     for f in patch.functions:

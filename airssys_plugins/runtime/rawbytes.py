@@ -31,8 +31,6 @@ worst case is the latin1 route, or the element-by-element one.
 from __future__ import annotations
 
 import functools
-import marshal
-import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
@@ -40,14 +38,22 @@ from .. import _attrs as attrs
 from .. import _log as logging
 from ..contract import wit
 from . import relift as _r
-from .rawimports import (
-    IMPORT_PLAN_VERSION,
-    ImportPatch,
-    decode_import_patch,
-    encode_import_patch,
-    import_patch,
-    imported_instances,
+from .plans import (
+    ALLOC,
+    PROBE,
+    RAW_IMPORTS,
+    RAW_PLAN_VERSION,
+    RAW_PREFIX,
+    ExportPlan,
+    NestedPatch,
+    RawExport,
+    RawExports,
+    RawPlan,
+    decode_raw_plan,
+    encode_raw_plan,
+    raw_names,
 )
+from .rawimports import import_patch, imported_instances
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -63,15 +69,6 @@ __all__ = [
 
 log = logging.getLogger("airssys_plugins.runtime")
 
-#: Root export names of the added functions start with this.
-RAW_PREFIX: Final = "airssys-raw-"
-ALLOC: Final = RAW_PREFIX + "alloc"
-PROBE: Final = RAW_PREFIX + "probe"
-#: Set AIRSSYS_PLUGINS_NO_RAW_IMPORTS=1 to leave host functions' list and string
-#: parameters element by element (see :mod:`.rawimports`).
-RAW_IMPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_IMPORTS")
-#: Bumped whenever what raw_export_tail() appends changes.
-RAW_PLAN_VERSION: Final = 1
 
 _I32, _I64, _F32, _F64 = _r._I32, _r._I64, _r._F32, _r._F64
 #: The component primitive a core value type is lifted as (u32, u64, f32, f64).
@@ -83,39 +80,6 @@ _UTF8: Final = 0x00
 _COVERED_PRIMS: Final = frozenset(range(0x73, 0x80))
 #: Flattened parameters beyond this go through memory (canonical ABI MAX_FLAT_PARAMS).
 _MAX_FLAT_PARAMS: Final = 16
-
-
-@attrs.frozen
-class RawExport:
-    """The raw exports of ``interface#function``: ``call`` (core signature) and ``post``."""
-
-    interface: str | None
-    function: str
-    call: str
-    post: str | None
-    #: The allocator export for this function's arguments.
-    alloc: str
-    #: Core value types (0x7f i32, 0x7e i64, 0x7d f32, 0x7c f64) of the flat parameters.
-    params: tuple[int, ...]
-    #: True: the result is read from a return area whose pointer ``call`` returns (packed
-    #: with the memory size). False: ``result`` is the one flat result's core type, or
-    #: None for a function without result.
-    retptr: bool
-    result: int | None
-
-
-@attrs.frozen
-class RawPlan:
-    """What :func:`raw_export_tail` added."""
-
-    functions: tuple[RawExport, ...]
-    probe: str = PROBE
-
-    def find(self, interface: str | None, function: str) -> RawExport | None:
-        for f in self.functions:
-            if f.interface == interface and f.function == function:
-                return f
-        return None
 
 
 # ------------------------------------------------------------------ a small core module
@@ -476,77 +440,7 @@ def raw_lifts(
 # ------------------------------------------------------------------ plans on disk
 
 
-def encode_raw_plan(plan: RawPlan | None) -> dict[str, object] | None:
-    """``plan`` as JSON-ready data (kept beside the compile cache)."""
-    if plan is None:
-        return None
-    return {
-        "version": RAW_PLAN_VERSION,
-        "functions": [
-            [f.interface, f.function, f.call, f.post, f.alloc, list(f.params), f.retptr, f.result]
-            for f in plan.functions
-        ],
-    }
-
-
-def decode_raw_plan(data: object) -> RawPlan | None:
-    """The inverse of :func:`encode_raw_plan`; ValueError for anything else."""
-    if data is None:
-        return None
-    if not isinstance(data, dict) or data.get("version") != RAW_PLAN_VERSION:
-        raise ValueError("not a raw-export plan of this version")
-    functions = []
-    try:
-        for iface, func, call, post, alloc, params, retptr, result in data["functions"]:
-            functions.append(
-                RawExport(
-                    iface,
-                    func,
-                    call,
-                    post,
-                    alloc,
-                    tuple(int(p) for p in params),
-                    bool(retptr),
-                    result,
-                )
-            )
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"unreadable raw-export plan: {exc}") from None
-    return RawPlan(tuple(functions))
-
-
 # ------------------------------------------------------------------ with the latin1 exports
-
-
-@attrs.frozen
-class ExportPlan:
-    """Everything added to a component at load: the latin1 byte-buffer exports of
-    :mod:`.relift` and the raw exports, appended as ``tail``; or, for a component that
-    nests its implementation (jco), the raw exports added inside it (``nested``)."""
-
-    tail: bytes
-    fast: tuple[_r.FastExport, ...]
-    raw: RawPlan | None
-    nested: NestedPatch | None = None
-    #: The tail without the raw exports (compiled when the wider binary is refused).
-    fast_tail: bytes = b""
-    #: Import types rewritten for the raw import route (:mod:`.rawimports`); top level only.
-    imports: ImportPatch | None = None
-
-    def wider(self, data: bytes) -> bytes:
-        if self.nested is not None:
-            return self.nested.apply(data)
-        return (data if self.imports is None else self.imports.apply(data)) + self.tail
-
-    def without_raw(self) -> ExportPlan | None:
-        if not self.fast or self.nested is not None:  # a nested plan is all or nothing
-            return None
-        return ExportPlan(self.fast_tail, self.fast, None, None, self.fast_tail)
-
-    @property
-    def added_sections(self) -> bytes:
-        """The component sections it adds (for :func:`.layout.core_layout`)."""
-        return self.tail if self.nested is None else self.nested.inner_tail
 
 
 def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
@@ -581,99 +475,7 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
     return None
 
 
-#: Bumped whenever what export_tail() adds changes (with relift's and this module's).
-#: .3: a nested component gets the measuring exports too, not only the raw ones.
-#: .4: raw imports (:mod:`.rawimports`).
-#: .6: written with marshal, not JSON (.5 was an unreleased first layout of that).
-EXPORT_PLAN_VERSION: Final = f"{_r.PLAN_VERSION}.{RAW_PLAN_VERSION}.6.{IMPORT_PLAN_VERSION}"
-
-
-def encode_export_plan(plan: ExportPlan | None) -> bytes:
-    """``plan`` (or its absence) as bytes (:mod:`marshal`'s, cheap to read in a new
-    process), to keep beside the compile cache."""
-    meta: dict[str, object] = {"version": EXPORT_PLAN_VERSION}
-    blob = b""
-    if plan is not None:
-        meta["added"] = [[a.interface, a.function, a.name, a.kind] for a in plan.fast]
-        meta["raw"] = encode_raw_plan(plan.raw)
-        meta["fast_tail"] = len(plan.fast_tail)
-        meta["imports"], import_blob = encode_import_patch(plan.imports)
-        meta["imports_size"] = len(import_blob)
-        if plan.nested is not None:
-            n = plan.nested
-            meta["nested"] = [n.head, n.body, n.end, len(n.inner_tail)]
-            meta["inner_imports"], inner_blob = encode_import_patch(n.inner_imports)
-            meta["inner_imports_size"] = len(inner_blob)
-            blob = import_blob + inner_blob + n.inner_tail + n.outer_tail
-        else:
-            blob = import_blob + plan.tail
-    return marshal.dumps((meta, blob), 4)
-
-
-def decode_export_plan(blob: bytes) -> ExportPlan | None:
-    """The inverse of :func:`encode_export_plan`; ValueError for anything else."""
-    try:
-        meta, tail = marshal.loads(blob)
-    except (ValueError, TypeError, EOFError) as exc:
-        raise ValueError(f"not an export plan: {exc}") from None
-    if not isinstance(tail, bytes) or not isinstance(meta, dict):
-        raise ValueError("not an export plan")
-    if meta.get("version") != EXPORT_PLAN_VERSION:
-        raise ValueError("not an export plan of this version")
-    if "added" not in meta:
-        return None
-    try:
-        fast = tuple(_r.FastExport(i, f, n, k) for i, f, n, k in meta["added"])
-        raw = decode_raw_plan(meta["raw"])
-        cut = int(meta["fast_tail"])
-        cut_imports = int(meta.get("imports_size", 0))
-        imports = decode_import_patch(meta.get("imports"), tail[:cut_imports])
-        tail = tail[cut_imports:]
-        nested = meta.get("nested")
-        if nested is not None:
-            cut_inner = int(meta.get("inner_imports_size", 0))
-            inner_imports = decode_import_patch(meta.get("inner_imports"), tail[:cut_inner])
-            tail = tail[cut_inner:]
-            head, body, end, inner = (int(x) for x in nested)
-            patch = NestedPatch(head, body, end, tail[:inner], tail[inner:], inner_imports, imports)
-            return ExportPlan(b"", fast, raw, patch, b"", imports)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"unreadable export plan: {exc}") from None
-    if not tail:
-        raise ValueError("plan without its sections")
-    return ExportPlan(tail, fast, raw, None, tail[:cut], imports)
-
-
 # ------------------------------------------------------------------ nested components
-
-
-@attrs.frozen
-class NestedPatch:
-    """Exports added inside the one inner component that lifts the functions (jco's
-    layout: the outer component instantiates inner ones and re-exports their exports):
-    the inner component's section ``[head, end)`` (body from ``body``) gets ``inner_tail``
-    appended, and ``outer_tail`` re-exports the new functions from the outer one."""
-
-    head: int
-    body: int
-    end: int
-    inner_tail: bytes
-    outer_tail: bytes
-    #: Raw imports: the inner component's import types rewritten where it lowers them,
-    #: and the outer component's imports of the same names alike (:mod:`.rawimports`).
-    inner_imports: ImportPatch | None = None
-    outer_imports: ImportPatch | None = None
-
-    def apply(self, data: bytes) -> bytes:
-        inner = data[self.body : self.end]
-        if self.inner_imports is not None:
-            inner = self.inner_imports.apply(inner)
-        inner += self.inner_tail
-        section = b"\x04" + _r._leb(len(inner)) + inner
-        if self.outer_imports is None:
-            return data[: self.head] + section + data[self.end :] + self.outer_tail
-        splices = sorted((*self.outer_imports.splices, (self.head, self.end, section)))
-        return ImportPatch(tuple(splices), (), 0).apply(data) + self.outer_tail
 
 
 def _sortidx(r: _r._Reader) -> int:
@@ -828,7 +630,6 @@ def _inner_plan(data: bytes, raw: bool, probe_memory: int | None = None) -> Expo
 # ------------------------------------------------------------------ checked against wasmtime
 
 _WIT_PRIM: Final = {_I32: "u32", _I64: "u64", _F32: "f32", _F64: "f64"}
-RawExports = dict[tuple[str | None, str], RawExport]
 
 
 def _sig_is(sig: wit.FuncSig | None, params: Sequence[int], result: int | None) -> bool:
@@ -868,11 +669,3 @@ def checked_probe(exports: dict[tuple[str | None, str], wit.FuncSig], plan: RawP
     """Whether wasmtime reports ``plan``'s probe with the expected type (before
     :func:`checked_raw` removes it from ``exports``)."""
     return _sig_is(exports.get((None, plan.probe)), (_I64, _I64), _I64)
-
-
-def raw_names(plan: RawPlan) -> list[str]:
-    """The names of every export ``plan`` adds."""
-    names = {plan.probe}
-    for f in plan.functions:
-        names.update(n for n in (f.alloc, f.call, f.post) if n is not None)
-    return sorted(names)

@@ -54,6 +54,16 @@ from .. import _log as logging
 from ..contract import wit
 from ..policy.capabilities import HOST_PACKAGE
 from . import relift as _r
+from .plans import (
+    ELEMENTS,
+    IMPORT_PLAN_VERSION,
+    ImportPatch,
+    Mask,
+    RawImport,
+    decode_import_patch,
+    encode_import_patch,
+)
+from .plans import KINDS as _KINDS
 
 __all__ = [
     "ELEMENTS",
@@ -70,8 +80,6 @@ __all__ = [
 
 log = logging.getLogger("airssys_plugins.runtime")
 
-#: Bumped whenever what import_patch() rewrites changes.
-IMPORT_PLAN_VERSION: Final = 4
 
 #: Imported interfaces left as given besides WASI's: the built-in ones whose functions take
 #: only short strings (a log line, a config key). A rewritten component's every new
@@ -89,82 +97,11 @@ _STRING: Final = 0x73
 _U8: Final = 0x7D
 _LATIN1_UTF16: Final = b"\x02"  # the canon option string-encoding=latin1+utf16
 _U32: Final = 0x79
-#: List elements moved raw (their array code and size): s8 .. f64, not char and bool
-#: (their values need checks).
-ELEMENTS: Final = {
-    0x7E: ("b", 1),  # s8
-    0x7D: ("B", 1),  # u8
-    0x7C: ("h", 2),  # s16
-    0x7B: ("H", 2),  # u16
-    0x7A: ("i", 4),  # s32
-    0x79: ("I", 4),  # u32
-    0x78: ("q", 8),  # s64
-    0x77: ("Q", 8),  # u64
-    0x76: ("f", 4),  # f32
-    0x75: ("d", 8),  # f64
-}
+
 _WIT_NAMES: Final = {
     0x7E: "s8", 0x7D: "u8", 0x7C: "s16", 0x7B: "u16", 0x7A: "s32", 0x79: "u32",
     0x78: "s64", 0x77: "u64", 0x76: "f32", 0x75: "f64",
 }  # fmt: skip
-
-
-#: Where a rewritten result's ``list<u8>`` became ``string``: True at such a list, None
-#: where nothing changed, else ``(kind, child masks...)`` for a list, option, result,
-#: tuple, record or variant holding one (kinds as in :data:`_KINDS`).
-Mask = bool | None | tuple[object, ...]
-
-
-@attrs.frozen
-class RawImport:
-    """Imported ``interface#function`` whose list and string parameters arrive as a
-    pointer and a length. ``params[i]`` is None for a parameter left as it was, else
-    the element's primitive code (0x73: a UTF-8 string, 0x7d: bytes). ``result``: None
-    when the result is as declared, else where its ``list<u8>`` became ``string``
-    (:data:`Mask`): the import is then lowered with ``string-encoding=latin1+utf16`` and
-    the host writes its result with ``lowerer(latin1=True)``."""
-
-    interface: str
-    function: str
-    names: tuple[str, ...]
-    params: tuple[int | None, ...]
-    result: Mask = None
-
-    @property
-    def arity(self) -> int:
-        """Core-level parameter count wasmtime hands the host (two per raw one)."""
-        return len(self.params) + sum(p is not None for p in self.params)
-
-    @property
-    def raw_params(self) -> bool:
-        """Whether any parameter arrives as a pointer and a length."""
-        return any(p is not None for p in self.params)
-
-
-@attrs.frozen
-class ImportPatch:
-    """Type sections of a component replaced (``(start, end, new bytes)``, in order)."""
-
-    splices: tuple[tuple[int, int, bytes], ...]
-    functions: tuple[RawImport, ...]
-    #: The core memory every rewritten lower names (the probe must find this one).
-    memory: int
-
-    def apply(self, data: bytes) -> bytes:
-        out = []
-        at = 0
-        for start, end, new in self.splices:
-            out.append(data[at:start])
-            out.append(new)
-            at = end
-        out.append(data[at:])
-        return b"".join(out)
-
-    def find(self, interface: str, function: str) -> RawImport | None:
-        for f in self.functions:
-            if f.interface == interface and f.function == function:
-                return f
-        return None
 
 
 # ------------------------------------------------------------------ reading
@@ -264,9 +201,7 @@ def _skip_decl(r: _r._Reader, depth: int) -> None:
 #: result mask.
 _Found = tuple[tuple[str, ...], tuple[int | None, ...], Mask]
 
-#: Decoded deftypes of an instance type that results are rewritten through, by opcode.
-_KINDS: Final = {0x70: "list", 0x6B: "option", 0x6A: "result", 0x6F: "tuple", 0x72: "record",
-                 0x71: "variant"}  # fmt: skip
+
 #: Deftypes holding neither a string nor a list (enum, flags, own, borrow, resource).
 _PLAIN: Final = frozenset({0x6D, 0x6E, 0x69, 0x68, 0x3F})
 
@@ -922,54 +857,4 @@ def _original_result(t: wit.WitType | None, mask: object) -> wit.WitType | None:
     return None
 
 
-def _mask_data(mask: object) -> object:
-    return [_mask_data(m) for m in mask] if isinstance(mask, tuple) else mask
-
-
-def _mask_of(data: object, depth: int = 0) -> Mask:
-    if data is None or data is True:
-        return data
-    if depth > 32 or not isinstance(data, list) or not data or data[0] not in _KINDS.values():
-        raise ValueError(f"not a result mask: {data!r:.60}")
-    return (data[0], *(_mask_of(d, depth + 1) for d in data[1:]))
-
-
 # ------------------------------------------------------------------ plans on disk
-
-
-def encode_import_patch(patch: ImportPatch | None) -> tuple[object, bytes]:
-    """``patch`` as JSON-ready data and the bytes of its new sections."""
-    if patch is None:
-        return None, b""
-    meta = {
-        "version": IMPORT_PLAN_VERSION,
-        "memory": patch.memory,
-        "splices": [[s, e, len(b)] for s, e, b in patch.splices],
-        "functions": [[f.interface, f.function, list(f.names), list(f.params),
-                       _mask_data(f.result)] for f in patch.functions],
-    }  # fmt: skip
-    return meta, b"".join(b for _, _, b in patch.splices)
-
-
-def decode_import_patch(meta: object, blob: bytes) -> ImportPatch | None:
-    """The inverse of :func:`encode_import_patch`; ValueError for anything else."""
-    if meta is None:
-        return None
-    if not isinstance(meta, dict) or meta.get("version") != IMPORT_PLAN_VERSION:
-        raise ValueError("not an import plan of this version")
-    try:
-        splices = []
-        at = 0
-        for s, e, n in meta["splices"]:
-            splices.append((int(s), int(e), blob[at : at + int(n)]))
-            at += int(n)
-        if at != len(blob):
-            raise ValueError("import plan sections do not add up")
-        functions = tuple(
-            RawImport(str(i), str(f), tuple(str(x) for x in names),
-                      tuple(None if c is None else int(c) for c in codes), _mask_of(mask))
-            for i, f, names, codes, mask in meta["functions"]
-        )  # fmt: skip
-        return ImportPatch(tuple(splices), functions, int(meta["memory"]))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"unreadable import plan: {exc}") from None

@@ -29,6 +29,7 @@ from typing import Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
+from .plans import FAST_EXPORT_PREFIX, PLAN_VERSION, FastExport, leb128
 
 __all__ = [
     "FAST_EXPORT_PREFIX",
@@ -40,11 +41,6 @@ __all__ = [
     "encode_plan",
 ]
 
-#: Root export names of the added functions: ``airssys-bytes-f0``, ``-f1``, ...
-FAST_EXPORT_PREFIX: Final = "airssys-bytes-f"
-#: Bumped whenever what byte_export_tail() appends changes: cached plans of another
-#: version are not used. 5: resources and handles are decoded.
-PLAN_VERSION: Final = 5
 
 _PREFIX: Final = b"\0asm\x0d\x00\x01\x00"
 _STRING: Final = 0x73
@@ -61,18 +57,6 @@ log = logging.getLogger("airssys_plugins.runtime")
 
 class _Unsupported(Exception):
     """Something this reader does not handle: keep the slow path."""
-
-
-@attrs.frozen
-class FastExport:
-    """An added export: ``name`` lifts the same core function as ``interface#function``
-    with every ``list<u8>`` parameter, and a ``list<u8>`` result, as a latin1 string."""
-
-    interface: str | None
-    function: str
-    name: str
-    #: "bytes" for these; :mod:`.measure` adds "shape", "real" and "limit" exports.
-    kind: str = "bytes"
 
 
 class _Reader:
@@ -126,16 +110,8 @@ class _Reader:
         return self.valtype() if self.byte() == 0x01 else None
 
 
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+#: The rewriter's name for :func:`.plans.leb128` (one encoder for the plans and the binaries).
+_leb = leb128
 
 
 def _s33(n: int) -> bytes:
