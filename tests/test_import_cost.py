@@ -97,6 +97,8 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.runtime.relift",
     "airssys_plugins.runtime.rawbytes",
     "airssys_plugins.runtime.rawimports",
+    # resource handles: hooks and host functions that pass none
+    "airssys_plugins.runtime.resources",
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")

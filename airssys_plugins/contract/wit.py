@@ -568,6 +568,12 @@ def resources_in(t: WitType | None) -> Iterator[HandleT]:
         yield from resources_in(inner)
 
 
+def handles_in(sig: FuncSig) -> Iterator[HandleT]:
+    """Every resource handle in a signature's parameters and result."""
+    for t in (*sig.param_types, sig.result):
+        yield from resources_in(t)
+
+
 def interface_types(functions: Iterable[FuncSig]) -> Iterator[NamedType]:
     """Every named type the ``functions`` use, in WIT order (repeats included)."""
     for sig in functions:

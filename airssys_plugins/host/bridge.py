@@ -8,7 +8,7 @@ import keyword
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from types import CodeType, FunctionType, MethodType
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 from weakref import WeakKeyDictionary
 
 import pluggy
@@ -30,10 +30,12 @@ from ..contract.mapping import Contract, HookContract, HookOptions, WitBinding
 from ..contract.versions import Adapter, ContractVersion, OlderContract
 from ..policy.audit import AuditLog
 from ..runtime import BoundFunc, ComponentImage, reentrant_call
-from ..runtime import resources as _resources
 from .interfaces import calling_plugin
 from .plugin import WasmPlugin
 from .supervision import PluginUnavailable, Supervisor
+
+if TYPE_CHECKING:
+    from ..runtime import resources as _resources
 
 __all__ = ["HookBridge", "Match", "UnboundHook", "unbound_hooks"]
 
@@ -92,7 +94,7 @@ def _has_handles(sig: wit.FuncSig) -> bool:
     hit = _HANDLES.get(id(sig))
     if hit is not None and hit[0] is sig:
         return hit[1]
-    found = next(_resources.handles_in(sig), None) is not None
+    found = next(wit.handles_in(sig), None) is not None
     if len(_HANDLES) >= 4096:
         _HANDLES.clear()
     _HANDLES[id(sig)] = (sig, found)
@@ -410,6 +412,8 @@ class HookBridge:
             return result
 
         if with_handles:  # the plugin's resources: their methods are supervised alike
+            from ..runtime import resources as _resources  # (a hook passing handles)
+
             guard = _member_guard(plugin, audit)
             for instance in plugin.instances:
                 _resources.supervise(instance, guard)
@@ -796,6 +800,8 @@ def _call_with_handles(plugin: WasmPlugin, bound: BoundFunc, args: tuple[Any, ..
     """A hook call whose arguments or result hold resource handles: on the instance that
     made the handles it passes, else on an idle one (a handle it returns stays tied to
     that instance)."""
+    from ..runtime import resources as _resources
+
     idle = plugin._idle
     if idle is None:
         return _resources.call(plugin.instances[0], bound, args, interface=bound.interface)
@@ -844,9 +850,11 @@ def _resource_members(
     """The members of each resource the component exports for ``hook`` (a ``@resource``
     class in its signature, not one the host provides), checked against its exports in
     the interface that exports them: every missing or different one."""
+    from ..runtime import resources as _resources
+
     problems: list[Mismatch] = []
     seen: set[str] = set()
-    for handle in _resources.handles_in(hook.signature):
+    for handle in wit.handles_in(hook.signature):
         res = handle.resource
         if res.name in seen or _resources.is_host_resource(res):
             continue

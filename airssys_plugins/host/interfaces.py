@@ -39,7 +39,6 @@ from ..contract.annotations import Err, Ok, Result, is_resource, u16, u32
 from ..contract.mapping import function_signature, resource_type
 from ..policy.audit import AuditLog
 from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
-from ..runtime import resources as _resources
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -167,6 +166,12 @@ class HostFunction:
     def _resource(cls, interface: str, res_cls: Any, blocking: bool) -> HostFunction:
         """A ``@resource`` class provided to guests: one entry that stands for the type and
         its members (the runtime links each), called as ``func(member, *args)``."""
+        # Imported by the first host resource (most hosts provide none: some 50 KiB of
+        # code). Host objects live in handle tables only once such a class is provided,
+        # so from here on a plugin that leaks them is told of in its audit log.
+        from ..runtime import resources as _resources
+
+        _resources.on_leak(_audit_leak)
         res = resource_type(res_cls)
         _resources.host_resource(res, interface)  # one interface per class, checked now
         signature = _wit.FuncSig((), _wit.HandleT(res, own=True))
@@ -223,9 +228,6 @@ def _audit_leak(instance: Any, plugin: str, counts: dict[str, int]) -> None:
             limit="resource handles",
             leaked=dict(counts),
         )
-
-
-_resources.on_leak(_audit_leak)
 
 
 def _resource_member(cls: type, member: str, *args: Any) -> Any:

@@ -29,7 +29,7 @@ import ctypes
 import enum
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from .. import _attrs as attrs
@@ -205,9 +205,10 @@ def leaked_handles(plugin: str | None = None) -> dict[tuple[str, str], int]:
 
 def on_leak(listener: Callable[[Any, str, dict[str, int]], None]) -> None:
     """Call ``listener(instance, plugin, {resource: count})`` for each leak report (the host
-    layer records them in its audit log)."""
-    if listener not in _LEAK_LISTENERS:
-        _LEAK_LISTENERS.append(listener)
+    layer records them in its audit log); a listener given again is kept once."""
+    with _TABLES_LOCK:
+        if listener not in _LEAK_LISTENERS:
+            _LEAK_LISTENERS.append(listener)
 
 
 def _store_released(context: Any) -> None:
@@ -818,9 +819,3 @@ def owning_instance(value: Any, _depth: int = 0) -> Any:
         if found is not None:
             return found
     return None
-
-
-def handles_in(sig: wit.FuncSig) -> Iterator[wit.HandleT]:
-    """Every resource handle in a signature's parameters and result."""
-    for t in (*sig.param_types, sig.result):
-        yield from wit.resources_in(t)
