@@ -99,6 +99,9 @@ NOT_ON_BASIC_PATH = (
     "airssys_plugins.runtime.rawimports",
     # resource handles: hooks and host functions that pass none
     "airssys_plugins.runtime.resources",
+    # signature files and their checks (a host under the "ignore" policy needs the
+    # policy records only, in policy.signing)
+    "airssys_plugins.policy.sigfiles",
 )
 
 _IMPORTTIME = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")

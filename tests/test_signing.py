@@ -29,7 +29,8 @@ from airssys_plugins import (
 )
 from airssys_plugins.cli import main as cli
 from airssys_plugins.policy.decisions import GrantsError
-from airssys_plugins.policy.signing import DOMAIN, Signature, payload
+from airssys_plugins.policy.sigfiles import Signature, payload
+from airssys_plugins.policy.signing import DOMAIN
 
 from .demo import PACKAGE
 from .sigstore_instance import SigstoreInstance

@@ -22,14 +22,8 @@ from pathlib import Path
 from .._errors import PluginLoadError
 from .._files import atomic_write
 from ..discovery.sources import PluginSource
-from ..policy.signing import (
-    SIGNATURE_SUFFIX,
-    SigningKeyError,
-    generate_key_pair,
-    load_private_key,
-    payload,
-    sign,
-)
+from ..policy.sigfiles import generate_key_pair, load_private_key, payload, sign
+from ..policy.signing import SIGNATURE_SUFFIX, SigningKeyError
 
 __all__ = ["register"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from .. import _attrs as attrs
 from ..policy.audit import AuditLog
-from ..policy.signing import SignatureError, Signatures, verify_component
+from ..policy.signing import SignatureError, Signatures
 
 if TYPE_CHECKING:  # discovery is imported on first use: a host that loads unsigned
     # plugins from paths or bytes never needs it (~10 ms of a new process's start-up)
@@ -81,6 +81,8 @@ def check_signature(
         )  # fmt: skip
         audit.record("refuse", source.name, f"not loaded: signature {exc.outcome}")
         raise
+    from ..policy.sigfiles import verify_component  # (a policy that checks)
+
     key = verify_component(
         source.name,
         component_sha256=digest,
