@@ -73,7 +73,8 @@ import pytest
 import airssys_plugins
 from airssys_plugins import Contract, PluginHost
 from airssys_plugins.authoring.build import build_guest, find_tool
-from airssys_plugins.host.interfaces import builtin_functions, host_wit
+from airssys_plugins.host.builtins import builtin_functions
+from airssys_plugins.host.interfaces import host_wit
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "tests" / "guests"

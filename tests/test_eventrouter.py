@@ -262,7 +262,8 @@ def test_the_run_leaves_its_status_for_airssys_plugins_status(
 
 def test_new_guests_import_the_current_host_wit() -> None:
     """The airssys:host WIT the cooperating guests build against is what the host provides."""
-    from airssys_plugins.host.interfaces import builtin_functions, host_wit
+    from airssys_plugins.host.builtins import builtin_functions
+    from airssys_plugins.host.interfaces import host_wit
 
     current = host_wit(builtin_functions())["airssys:host@0.1.0"]
     for guest in ("tagger", "tally", "oncall"):

@@ -8,7 +8,8 @@ import pytest
 
 from airssys_plugins import Contract
 from airssys_plugins.cli import main
-from airssys_plugins.host.interfaces import builtin_functions, host_wit
+from airssys_plugins.host.builtins import builtin_functions
+from airssys_plugins.host.interfaces import host_wit
 from hookspecs import eventrouter, textpipe
 
 HOOKSPECS = Path(textpipe.__file__).parent

@@ -13,7 +13,7 @@ import pytest
 
 from airssys_plugins.contract.annotations import Err, Ok
 from airssys_plugins.discovery.manifest import Manifest, ManifestError
-from airssys_plugins.host import interfaces
+from airssys_plugins.host import builtins, interfaces
 from airssys_plugins.policy.capabilities import Capabilities, Origin
 from airssys_plugins.policy.decisions import load_grants
 
@@ -136,7 +136,7 @@ def test_manifest_reports_bad_origin_with_fix() -> None:
 def test_request_urls_map_to_granted_origins(url: str, origin: str) -> None:
     """The http interface's check finds a request URL's origin in the grants' normal form."""
     network = Capabilities(network=[origin]).network
-    assert interfaces._origin_of(url) in network
+    assert builtins._origin_of(url) in network
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_request_urls_map_to_granted_origins(url: str, origin: str) -> None:
 )
 def test_request_urls_without_an_allowable_origin(url: str) -> None:
     """A URL with no origin an allowlist could hold gives None (refused), never a crash."""
-    assert interfaces._origin_of(url) is None
+    assert builtins._origin_of(url) is None
 
 
 @pytest.fixture
@@ -172,15 +172,15 @@ def test_fetch_reaches_a_granted_ipv6_origin(ipv6_server: int) -> None:
     context = interfaces.PluginContext("p", network=granted)
     ok = interfaces._run_as(
         context,
-        interfaces.fetch,
-        [interfaces.Request("GET", f"http://[::1]:{ipv6_server}/x", [], b"")],
+        builtins.fetch,
+        [builtins.Request("GET", f"http://[::1]:{ipv6_server}/x", [], b"")],
     )
     assert isinstance(ok, Ok)
     assert (ok.value.status, ok.value.body) == (200, b"hello over ipv6")
     refused = interfaces._run_as(
         context,
-        interfaces.fetch,
-        [interfaces.Request("GET", f"http://[::1]:{ipv6_server + 1}/x", [], b"")],
+        builtins.fetch,
+        [builtins.Request("GET", f"http://[::1]:{ipv6_server + 1}/x", [], b"")],
     )
     assert isinstance(refused, Err)
     assert "not allowed for this plugin" in refused.value

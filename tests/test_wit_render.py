@@ -22,7 +22,8 @@ from airssys_plugins.authoring.build import find_tool
 from airssys_plugins.contract import wit
 from airssys_plugins.contract.mapping import Contract
 from airssys_plugins.contract.wit_json import Resolved
-from airssys_plugins.host.interfaces import builtin_functions, host_wit
+from airssys_plugins.host.builtins import builtin_functions
+from airssys_plugins.host.interfaces import host_wit
 
 SPECS = [
     ("tests.kitchen_hooks", "KitchenHooks"),

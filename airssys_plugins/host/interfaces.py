@@ -24,7 +24,6 @@ tells which plugin is calling.
 from __future__ import annotations
 
 import contextvars
-import enum
 import functools
 import threading
 from collections.abc import Callable, Mapping
@@ -32,10 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .. import _attrs as attrs
-from .. import _log as logging
 from .._errors import PluginTimeout
 from ..contract import wit as _wit
-from ..contract.annotations import Err, Ok, Result, is_resource, u16, u32
+from ..contract.annotations import Result, is_resource
 from ..contract.mapping import function_signature, resource_type
 from ..policy.audit import AuditLog
 from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
@@ -52,9 +50,7 @@ __all__ = [
     "Messenger",
     "KVStore",
     "PluginContext",
-    "BUILTINS",
-    "builtin_function",
-    "builtin_functions",
+    "BUILTIN_NAMES",
     "current_plugin",
     "lifecycle_signatures",
     "host_wit",
@@ -249,54 +245,6 @@ def _run_as(context: PluginContext, func: Callable[..., Any], args: list[Any]) -
         _current.context = previous
 
 
-# ----------------------------------------------------------------------------- log
-
-
-class Level(enum.Enum):
-    TRACE = 5
-    DEBUG = logging.DEBUG
-    INFO = logging.INFO
-    WARNING = logging.WARNING
-    ERROR = logging.ERROR
-
-
-@attrs.frozen
-class Field:
-    key: str
-    value: str
-
-
-def log(level: Level, message: str, fields: list[Field]) -> None:
-    """Write a log record under ``airssys_plugins.plugin.<plugin>``."""
-    context = current_plugin()
-    extra = {"plugin": context.name, "plugin_fields": {f.key: f.value for f in fields}}
-    shown = " ".join(f"{f.key}={f.value!r}" for f in fields)
-    logging.getLogger(f"airssys_plugins.plugin.{context.name}").log(
-        level.value,
-        "%s%s",
-        _escape(message[:4000]),
-        f" {_escape(shown)}" if shown else "",
-        extra=extra,
-    )
-
-
-def _escape(text: str) -> str:
-    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def config_get(key: str) -> str | None:
-    """A config value the host or operator set for this plugin."""
-    return current_plugin().config.get(key)
-
-
-def config_keys() -> list[str]:
-    """The config keys set for this plugin."""
-    return sorted(current_plugin().config)
-
-
 # ----------------------------------------------------------------------------- kv
 
 
@@ -357,139 +305,6 @@ class KVStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _kv() -> tuple[KVStore, str]:
-    context = current_plugin()
-    if context.kv is None:
-        raise RuntimeError(f"plugin {context.name!r} has no kv store")
-    return context.kv, context.name
-
-
-def kv_get(key: str) -> bytes | None:
-    store, plugin = _kv()
-    return store.get(plugin, key)
-
-
-def kv_set(key: str, value: bytes) -> Result[None, str]:
-    store, plugin = _kv()
-    problem = store.set(plugin, key, value)
-    return Ok(None) if problem is None else Err(problem)  # type: ignore[return-value]
-
-
-def kv_delete(key: str) -> bool:
-    store, plugin = _kv()
-    return store.delete(plugin, key)
-
-
-def kv_keys(prefix: str) -> list[str]:
-    store, plugin = _kv()
-    return store.keys(plugin, prefix)
-
-
-# ----------------------------------------------------------------------------- http
-
-MAX_HTTP_BODY: Final = 10 * 2**20
-
-
-@attrs.frozen
-class Header:
-    name: str
-    value: str
-
-
-@attrs.frozen
-class Request:
-    method: str
-    url: str
-    headers: list[Header]
-    body: bytes
-
-
-@attrs.frozen
-class Response:
-    status: u16
-    headers: list[Header]
-    body: bytes
-
-
-def _origin_of(url: str) -> Origin | None:
-    # the grants' own parser, so a request compares in the grants' normal form
-    return Origin.of_url(url)
-
-
-def fetch(request: Request) -> Result[Response, str]:
-    """HTTP to an allowlisted origin; errors come back as ``err`` strings."""
-    context = current_plugin()
-    origin = _origin_of(request.url)
-    if origin is None or origin not in context.network:
-        if context.audit is not None:
-            context.audit.record(
-                "deny", context.name, f"http to {request.url!r} refused", url=request.url
-            )
-        return Err(f"origin of {request.url!r} is not allowed for this plugin")  # type: ignore[return-value]
-    if len(request.body) > MAX_HTTP_BODY:
-        return Err("request body too large")  # type: ignore[return-value]
-    import urllib.error  # the HTTP stack (and ssl) loads only when a plugin fetches
-    import urllib.request
-
-    class _AllowlistRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(
-            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-        ) -> Any:
-            if _origin_of(newurl) not in context.network:
-                raise urllib.error.HTTPError(
-                    newurl, code, "redirect to an origin not allowed", headers, fp
-                )
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    opener = urllib.request.build_opener(_AllowlistRedirects())
-    req = urllib.request.Request(
-        request.url,
-        data=request.body or None,
-        method=request.method.upper(),
-        headers={h.name: h.value for h in request.headers},
-    )
-    try:
-        with opener.open(req, timeout=context.limits.host_call_timeout) as resp:
-            body = resp.read(MAX_HTTP_BODY + 1)
-            status = resp.status
-            headers = [Header(k, v) for k, v in resp.getheaders()]
-    except urllib.error.HTTPError as exc:
-        if exc.code in range(300, 400) or exc.fp is None:
-            return Err(f"HTTP {exc.code}: {exc.reason}")  # type: ignore[return-value]
-        body, status = exc.read(MAX_HTTP_BODY + 1), exc.code
-        headers = [Header(k, v) for k, v in exc.headers.items()]
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return Err(f"request failed: {exc}")  # type: ignore[return-value]
-    if len(body) > MAX_HTTP_BODY:
-        return Err(f"response body larger than {MAX_HTTP_BODY} bytes")  # type: ignore[return-value]
-    return Ok(Response(status, headers, body))  # type: ignore[return-value]
-
-
-# ----------------------------------------------------------------------------- messaging
-
-
-def _messenger() -> tuple[Messenger, PluginContext]:
-    context = current_plugin()
-    if context.messaging is None:
-        raise RuntimeError(f"plugin {context.name!r} has no messaging")
-    return context.messaging, context
-
-
-def messaging_publish(topic: str, payload: bytes) -> None:
-    """Publish ``payload`` to ``topic`` (every subscriber's mailbox gets it)."""
-    bus, context = _messenger()
-    bus.publish_from(context, topic, payload)
-
-
-def messaging_request(topic: str, payload: bytes, timeout_ms: u32) -> Result[bytes, str]:
-    """Send ``payload`` to ``topic``'s subscribers; the first reply, or why there is none."""
-    bus, context = _messenger()
-    # the guest waits in a host call, where epochs cannot interrupt it: the host-call
-    # timeout bounds the wait too
-    seconds = min(timeout_ms / 1000, context.limits.host_call_timeout)
-    return bus.request_from(context, topic, payload, seconds)
 
 
 # ----------------------------------------------------------------------------- lifecycle
@@ -574,36 +389,22 @@ def _iface(name: str) -> str:
     return f"{HOST_PACKAGE}/{name}@{HOST_VERSION}"
 
 
-#: The ``airssys:host`` functions: (interface, WIT name, implementation, blocking). Their
-#: names are known without their signatures, which :func:`builtin_functions` maps on
-#: first use (about 1.5 ms of a new process: most plugins call none of them).
-BUILTINS: Final[tuple[tuple[str, str, Callable[..., Any], bool], ...]] = (
-    (_iface("log"), "log", log, False),
-    (_iface("config"), "get", config_get, False),
-    (_iface("config"), "keys", config_keys, False),
-    (_iface("kv"), "get", kv_get, True),
-    (_iface("kv"), "set", kv_set, True),
-    (_iface("kv"), "delete", kv_delete, True),
-    (_iface("kv"), "keys", kv_keys, True),
-    (_iface("http"), "fetch", fetch, True),
+#: The ``airssys:host`` functions: (interface, WIT name, the implementing function's name
+#: in :mod:`.builtins`, blocking). The registry answers their names from this table; their
+#: code, and their signatures, are made by a plugin's first call of one (most call none).
+BUILTIN_NAMES: Final[tuple[tuple[str, str, str, bool], ...]] = (
+    (_iface("log"), "log", "log", False),
+    (_iface("config"), "get", "config_get", False),
+    (_iface("config"), "keys", "config_keys", False),
+    (_iface("kv"), "get", "kv_get", True),
+    (_iface("kv"), "set", "kv_set", True),
+    (_iface("kv"), "delete", "kv_delete", True),
+    (_iface("kv"), "keys", "kv_keys", True),
+    (_iface("http"), "fetch", "fetch", True),
     # not blocking: publish and request bound their own waits (mailbox, reply)
-    (_iface("messaging"), "publish", messaging_publish, False),
-    (_iface("messaging"), "request", messaging_request, False),
+    (_iface("messaging"), "publish", "messaging_publish", False),
+    (_iface("messaging"), "request", "messaging_request", False),
 )
-
-
-@functools.cache
-def builtin_functions() -> tuple[HostFunction, ...]:
-    """The ``airssys:host`` interfaces (their signatures are built once per process)."""
-    return tuple(
-        HostFunction.from_function(interface, func, name=name, blocking=blocking)
-        for interface, name, func, blocking in BUILTINS
-    )
-
-
-def builtin_function(interface: str, name: str) -> HostFunction:
-    """The built-in host function ``name`` of ``interface``, its signature mapped."""
-    return next(f for f in builtin_functions() if (f.interface, f.name) == (interface, name))
 
 
 def host_wit(functions: list[HostFunction]) -> dict[str, str]:

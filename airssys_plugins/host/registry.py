@@ -19,15 +19,7 @@ from ..runtime import (
     imported_functions,
 )
 from .asyncimpls import is_async_function
-from .interfaces import (
-    BUILTINS,
-    HostFunction,
-    KVStore,
-    PluginContext,
-    builtin_function,
-    builtin_functions,
-    host_wit,
-)
+from .interfaces import BUILTIN_NAMES, HostFunction, KVStore, PluginContext, host_wit
 
 __all__ = ["HostFunctionRegistry"]
 
@@ -57,7 +49,15 @@ def _host_func(function: HostFunction) -> HostFunc:
 
 
 def _built_in(interface: str, name: str) -> HostFunc:
+    from .builtins import builtin_function  # (a plugin's first call of one)
+
     return _host_func(builtin_function(interface, name))
+
+
+def _builtin_functions() -> tuple[HostFunction, ...]:
+    from .builtins import builtin_functions
+
+    return builtin_functions()
 
 
 def _compatible(
@@ -185,7 +185,7 @@ class HostFunctionRegistry:
     @property
     def functions(self) -> list[HostFunction]:
         found: list[HostFunction] = self._memo(
-            "functions", lambda: [*builtin_functions(), *self._provided]
+            "functions", lambda: [*_builtin_functions(), *self._provided]
         )
         return found
 
@@ -209,7 +209,7 @@ class HostFunctionRegistry:
             self._host_funcs = [
                 *(
                     DeferredHostFunc(i, n, functools.partial(_built_in, i, n))
-                    for i, n, *_ in BUILTINS
+                    for i, n, *_ in BUILTIN_NAMES
                 ),
                 *(_host_func(f) for f in self._provided),
             ]
@@ -219,7 +219,7 @@ class HostFunctionRegistry:
         """(interface, name) of every host function, the built-in ones' without mapping
         their signatures."""
         return [
-            *((i, n) for i, n, *_ in BUILTINS),
+            *((i, n) for i, n, *_ in BUILTIN_NAMES),
             *((f.interface, f.name) for f in self._provided),
         ]
 
