@@ -385,6 +385,139 @@ def test_leaked_host_handles_are_reported(loaded, caplog) -> None:  # type: igno
     assert any("leaked 2 `document`" in e.detail for e in host.audit.events())
 
 
+#: A new process that meets resources only at its load: runtime/resources.py is imported
+#: by the host where a signature with handles, or a host resource class, is first met.
+FRESH_PROCESS = """
+import sys
+import pluggy
+from airssys_plugins import Borrow, Capabilities, Own, PluginHost, resource, u32, wit_binding
+
+spec = pluggy.HookspecMarker("res")
+
+@resource
+class Counter:
+    def __init__(self, start: u32) -> None: ...
+    def get(self) -> u32: ...
+    def inc(self, by: u32) -> None: ...
+    def explode(self) -> None: ...
+    @staticmethod
+    def zero() -> "Counter": ...
+
+@resource
+class Document:
+    def __init__(self, text: str) -> None:
+        self.text = text
+    def length(self) -> u32:
+        return len(self.text)
+
+class Hooks:
+    @spec
+    @wit_binding("test:res/counters@1.0.0#make")
+    def make(self, start: u32) -> Counter: ...
+    @spec
+    @wit_binding("test:res/counters@1.0.0#peek")
+    def peek(self, c: Borrow[Counter]) -> u32: ...
+    @spec
+    @wit_binding("test:res/counters@1.0.0#consume")
+    def consume(self, c: Own[Counter]) -> u32: ...
+    @spec
+    @wit_binding("keep")
+    def keep(self, d: Own[Document]) -> u32: ...
+
+def open_document(name: str) -> Document:
+    return Document(name * 2)
+
+pm = pluggy.PluginManager("res")
+pm.add_hookspecs(Hooks)
+host = PluginHost(pm, grants={{"g": Capabilities(interfaces={{"docs"}})}})
+print("before", "airssys_plugins.runtime.resources" in sys.modules)
+if {provide}:
+    host.provide(Document, interface="test:res/docs@1.0.0")
+    host.provide(open_document, interface="test:res/docs@1.0.0", name="open")
+wanted = Capabilities(interfaces={{"docs"}} if {provide} else set())
+plugin = host.load({wasm!r}, name="g", requests=wanted)
+(counter,) = pm.hook.make(start=5)
+counter.inc(2)
+print("calls", pm.hook.peek(c=counter), counter.get(), pm.hook.consume(c=counter))
+if {provide}:
+    print("keep", pm.hook.keep(d=Document("abc")))
+    plugin.instance.discard()
+    print("audited", any("leaked 1 `document`" in e.detail for e in host.audit.events()))
+host.close()
+"""
+
+
+def _counters_only(wat: str) -> str:
+    """The WAT guest without its ``docs`` import and the exports that use it."""
+    head, _, rest = wat.partition('  (func (export "doclen")')
+    tail = rest[rest.index('  (func (export "cabi_realloc")') :]
+    lines = [
+        line
+        for line in head.splitlines(keepends=True)
+        if '"test:res/docs@1.0.0"' not in line and "(func $doclen " not in line
+    ]
+    return "".join(lines) + tail
+
+
+@pytest.fixture(scope="module")
+def counters_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A guest exporting only ``counters`` (its resources), importing nothing."""
+    src = tmp_path_factory.mktemp("counters") / "guest"
+    (src / "wit").mkdir(parents=True)
+    world = WIT[: WIT.index("world guest")] + "world counters-only {\n  export counters;\n}\n"
+    (src / "wit" / "world.wit").write_text(world)
+    (src / "guest.wat").write_text(_counters_only(WAT))
+    return build_guest(src, world="counters-only")
+
+
+@pytest.mark.parametrize("provide", [False, True], ids=["guest resources", "and host ones"])
+def test_resources_work_in_a_process_that_had_not_imported_them(
+    wat_wasm: Path, counters_wasm: Path, provide: bool
+) -> None:
+    """The handle converters, proxies, tables and leak reports come with the module, which
+    a new process imports only when its host first meets a handle: a load whose hooks
+    pass a guest's resources, or a host resource class provided before it."""
+    import subprocess
+    import sys
+
+    code = FRESH_PROCESS.format(wasm=str(wat_wasm if provide else counters_wasm), provide=provide)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=GUESTS, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = ["before False", "calls [7] 7 [7]"]
+    if provide:
+        expected += ["keep [3]", "audited True"]
+    assert done.stdout.splitlines() == expected
+
+
+def test_a_host_function_passing_handles_brings_the_resources_module() -> None:
+    """A host function whose signature passes a guest's handles is the first thing such a
+    host may meet that needs handle converters: defining it imports the module; one
+    passing none does not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from airssys_plugins import Borrow, resource, u32\n"
+        "from airssys_plugins.host.interfaces import HostFunction\n"
+        "@resource\n"
+        "class Counter:\n"
+        "    def get(self) -> u32: ...\n"
+        "def plain(x: u32) -> u32: ...\n"
+        "def total(c: Borrow[Counter]) -> u32: ...\n"
+        "loaded = lambda: 'airssys_plugins.runtime.resources' in sys.modules\n"
+        "HostFunction.from_function('test:x/y@1.0.0', plain)\n"
+        "print(loaded())\n"
+        "HostFunction.from_function('test:x/y@1.0.0', total)\n"
+        "print(loaded())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True"]
+
+
 def test_forged_handle_traps_and_the_plugin_recovers(loaded) -> None:  # type: ignore[no-untyped-def]
     """A guest using a handle it was never given traps (a named error, the instance
     replaced); the host's objects and the next calls are unaffected."""

@@ -30,7 +30,7 @@ from ..contract.mapping import Contract, HookContract, HookOptions, WitBinding
 from ..contract.versions import Adapter, ContractVersion, OlderContract
 from ..policy.audit import AuditLog
 from ..runtime import BoundFunc, ComponentImage, reentrant_call
-from .interfaces import calling_plugin
+from .interfaces import calling_plugin, load_resources
 from .plugin import WasmPlugin
 from .supervision import PluginUnavailable, Supervisor
 
@@ -95,6 +95,8 @@ def _has_handles(sig: wit.FuncSig) -> bool:
     if hit is not None and hit[0] is sig:
         return hit[1]
     found = next(wit.handles_in(sig), None) is not None
+    if found:  # before anything converts a handle of this hook
+        load_resources()
     if len(_HANDLES) >= 4096:
         _HANDLES.clear()
     _HANDLES[id(sig)] = (sig, found)

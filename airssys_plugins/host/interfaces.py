@@ -156,18 +156,16 @@ class HostFunction:
             return cls._resource(interface, func, blocking)
         wit_name = name or _wit.kebab(func.__name__)
         _, signature, _ = function_signature(wit_name, func, kind="host function")
+        load_resources(signature)  # a guest's handles passed to or from the host
         return cls(interface, wit_name, func, signature, blocking)
 
     @classmethod
     def _resource(cls, interface: str, res_cls: Any, blocking: bool) -> HostFunction:
         """A ``@resource`` class provided to guests: one entry that stands for the type and
         its members (the runtime links each), called as ``func(member, *args)``."""
-        # Imported by the first host resource (most hosts provide none: some 50 KiB of
-        # code). Host objects live in handle tables only once such a class is provided,
-        # so from here on a plugin that leaks them is told of in its audit log.
         from ..runtime import resources as _resources
 
-        _resources.on_leak(_audit_leak)
+        load_resources()
         res = resource_type(res_cls)
         _resources.host_resource(res, interface)  # one interface per class, checked now
         signature = _wit.FuncSig((), _wit.HandleT(res, own=True))
@@ -224,6 +222,21 @@ def _audit_leak(instance: Any, plugin: str, counts: dict[str, int]) -> None:
             limit="resource handles",
             leaked=dict(counts),
         )
+
+
+def load_resources(signature: _wit.FuncSig | None = None) -> None:
+    """Import :mod:`..runtime.resources` (given ``signature``: only if it passes resource
+    handles). Importing it installs the handle converters and the calling store's links
+    into the runtime, so it must come before anything converts a handle: the host layer
+    calls this where a hook's or host function's signature with handles, or a host
+    resource class, is first met. Most hosts meet none and never import its 50 KiB of
+    code. From then on a plugin leaking host objects is told of in its audit log (host
+    objects are in handle tables only once a host resource class is provided)."""
+    if signature is not None and next(_wit.handles_in(signature), None) is None:
+        return
+    from ..runtime import resources as _resources
+
+    _resources.on_leak(_audit_leak)
 
 
 def _resource_member(cls: type, member: str, *args: Any) -> Any:
