@@ -42,6 +42,32 @@ class WasmPlugin:
     (``instances`` then holds ``pool_size + 1`` slots; see :mod:`.isolation`).
     """
 
+    # Its fixed members in slots; its hookimpls (a bound method per hook, named after the
+    # hook) in its ``__dict__``, where pluggy's ``register`` finds them.
+    __slots__ = (
+        "__dict__",
+        "_audit",
+        "_context",
+        "_history",
+        "_idle",
+        "_impl_attrs",
+        "capabilities",
+        "config",
+        "contract_version",
+        "fresh",
+        "hook_options",
+        "hooks",
+        "image",
+        "instances",
+        "isolation",
+        "lifecycle",
+        "limits",
+        "name",
+        "pool_size",
+        "requested",
+        "supervisor",
+    )
+
     #: Guards every plugin's ``_history`` (held for a list operation; historic calls are
     #: rare): one lock for all plugins instead of one each.
     _history_lock: Final = threading.Lock()
