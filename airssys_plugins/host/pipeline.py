@@ -180,10 +180,10 @@ class LoadPipeline:
         sandbox = self._sandbox(name, effective, plugin_limits, links, wasi=wasi)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
         progress("instantiating", f"{slots} instance(s)")
-        instances = [
+        instances = tuple(
             PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
             for _ in range(slots)
-        ]
+        )
         plugin = WasmPlugin(name, image, instances, isolation=isolation)
         plugin.requested = wanted
         plugin.capabilities = effective

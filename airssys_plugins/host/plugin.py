@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -76,13 +77,14 @@ class WasmPlugin:
         self,
         name: str,
         image: ComponentImage,
-        instances: list[PluginInstance],
+        instances: Sequence[PluginInstance],
         *,
         isolation: Isolation = "shared",
     ):
         self.name = name
         self.image = image
-        self.instances = instances
+        #: Its instances (one, or the pool's), fixed at load: a tuple (a list costs more).
+        self.instances = tuple(instances)
         #: ``"shared"`` or ``"per-call"`` (every call on a fresh instance).
         self.isolation: Isolation = check_isolation(isolation, name)
         #: How many calls may run at once (``load(pool_size=...)``).
