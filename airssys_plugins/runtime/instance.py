@@ -667,14 +667,18 @@ class PluginInstance:
                     error = _error_from_ptr(err)
                     host_error, self.host_error = self.host_error, None
                     self.discard()
-                    raise self._failure(bound, error, host_error) from (host_error or error)
+                    raise _failure(self, bound, error, host_error) from (host_error or error)
                 if lift is None:
                     return None
                 if bound.scalar_result:
                     return lift(result)
                 try:
                     limit = self.sandbox.max_result_bytes
-                    if limit is not None and bound.measure is not None and type(func_ref) is not tuple:
+                    if (
+                        limit is not None
+                        and bound.measure is not None
+                        and type(func_ref) is not tuple
+                    ):
                         size = bound.measure(result)
                         if size > limit and bound.exact_measure is not None:
                             size = bound.exact_measure(result)
@@ -734,74 +738,77 @@ class PluginInstance:
         self._stopped = "timeout"
         return None
 
-    def _failure(
-        self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
-    ) -> HookCallError:
-        message = str(error)
-        stopped, self._stopped = self._stopped, None
-        # (PluginCancelled is made, importing asyncio, only where a call could be cancelled)
-        if stopped == "cancelled" or (
-            host_error is not None and isinstance(host_error, _cancel.PluginCancelled)
-        ):
-            raise _cancel.PluginCancelled(
-                f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled; the guest was "
-                "stopped and its instance replaced",
-                plugin=self.name,
-                hook=bound.hook,
-            ) from error
-        if stopped == "timeout":
-            message = "wasm trap: interrupt"  # as wasmtime says when no callback is set
-        if host_error is not None:
-            if isinstance(host_error, HookCallError):
-                if host_error.hook is None:
-                    host_error.hook = bound.hook
-                return host_error  # e.g. a host-call timeout, already named
-            exc: HookCallError = HostFunctionError(
-                f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
-                f"{type(host_error).__name__}: {host_error}",
-                plugin=self.name,
-                hook=bound.hook,
-            )
-            exc.reason = "host function failed"
-            return exc
-        reason, cls = classify_error(message)
-        first = _headline(message) or reason
-        if cls is PluginExit:
-            code = _exit_code(message)
-            exit_exc = PluginExit(
-                f"plugin {self.name!r} exited (status {code}) in hook {bound.hook!r}; its "
-                "instance was replaced",
-                plugin=self.name,
-                hook=bound.hook,
-            )
-            exit_exc.code = code
-            exit_exc.reason = reason
-            return exit_exc
-        if cls is PluginTimeout:
-            seconds = self.timeout if bound.timeout is None else bound.timeout
-            text = (
-                f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
-                f"{seconds} s; its instance was replaced"
-            )
-        elif reason == "runtime bug":
-            text = (
-                f"plugin {self.name!r}, hook {bound.hook!r}: wasmtime "
-                f"{_wasmtime_version(message)} hit an internal bug ({first}), not a fault of "
-                "the plugin; its instance was replaced. Report it to wasmtime "
-                "(github.com/bytecodealliance/wasmtime/issues) with the component, or avoid "
-                "the call shape that triggers it"
-            )
-        else:
-            text = (
-                f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
-                "its instance was replaced"
-            )
-        output = () if self._stderr is None else self._stderr.tail()
-        text += _guest_detail(output, message if cls is not PluginTimeout else "")
-        failure = cls(text, plugin=self.name, hook=bound.hook)
-        failure.reason = reason
-        failure.guest_output = output
-        return failure
+
+def _failure(
+    self: PluginInstance, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
+) -> HookCallError:
+    """The error a failed call raises: a cancellation, a host function's failure, or
+    the trap classified (a module function of the instance, as the raw route's are)."""
+    message = str(error)
+    stopped, self._stopped = self._stopped, None
+    # (PluginCancelled is made, importing asyncio, only where a call could be cancelled)
+    if stopped == "cancelled" or (
+        host_error is not None and isinstance(host_error, _cancel.PluginCancelled)
+    ):
+        raise _cancel.PluginCancelled(
+            f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled; the guest was "
+            "stopped and its instance replaced",
+            plugin=self.name,
+            hook=bound.hook,
+        ) from error
+    if stopped == "timeout":
+        message = "wasm trap: interrupt"  # as wasmtime says when no callback is set
+    if host_error is not None:
+        if isinstance(host_error, HookCallError):
+            if host_error.hook is None:
+                host_error.hook = bound.hook
+            return host_error  # e.g. a host-call timeout, already named
+        exc: HookCallError = HostFunctionError(
+            f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
+            f"{type(host_error).__name__}: {host_error}",
+            plugin=self.name,
+            hook=bound.hook,
+        )
+        exc.reason = "host function failed"
+        return exc
+    reason, cls = classify_error(message)
+    first = _headline(message) or reason
+    if cls is PluginExit:
+        code = _exit_code(message)
+        exit_exc = PluginExit(
+            f"plugin {self.name!r} exited (status {code}) in hook {bound.hook!r}; its "
+            "instance was replaced",
+            plugin=self.name,
+            hook=bound.hook,
+        )
+        exit_exc.code = code
+        exit_exc.reason = reason
+        return exit_exc
+    if cls is PluginTimeout:
+        seconds = self.timeout if bound.timeout is None else bound.timeout
+        text = (
+            f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
+            f"{seconds} s; its instance was replaced"
+        )
+    elif reason == "runtime bug":
+        text = (
+            f"plugin {self.name!r}, hook {bound.hook!r}: wasmtime "
+            f"{_wasmtime_version(message)} hit an internal bug ({first}), not a fault of "
+            "the plugin; its instance was replaced. Report it to wasmtime "
+            "(github.com/bytecodealliance/wasmtime/issues) with the component, or avoid "
+            "the call shape that triggers it"
+        )
+    else:
+        text = (
+            f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
+            "its instance was replaced"
+        )
+    output = () if self._stderr is None else self._stderr.tail()
+    text += _guest_detail(output, message if cls is not PluginTimeout else "")
+    failure = cls(text, plugin=self.name, hook=bound.hook)
+    failure.reason = reason
+    failure.guest_output = output
+    return failure
 
 
 # ------------------------------------------------------------------ the raw route
@@ -979,7 +986,7 @@ def _raw_failure(
     if isinstance(exc, GuestCallError):
         host_error, self.host_error = self.host_error, None
         self.discard()
-        return self._failure(bound, exc.error, host_error), host_error or exc.error
+        return _failure(self, bound, exc.error, host_error), host_error or exc.error
     self.discard()
     hook = bound.hook
     if isinstance(exc, ResultTooLarge):
