@@ -119,6 +119,31 @@ def test_an_instance_keeps_its_first_function_in_slots_and_others_in_its_own_dic
     assert _instance._NO_FUNCS == {}
 
 
+def _first_calls_at_once(plugin: WasmPlugin, threads: int = 8) -> list[object]:
+    """Each of ``threads`` threads, released together, calls add_one (odd ones) or pick
+    (even ones) 20 times on ``plugin``; their results, or the first error."""
+    start = threading.Barrier(threads)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            for _ in range(20):
+                hook = plugin.add_one if i % 2 else plugin.pick  # type: ignore[attr-defined]
+                results.append(hook(i))
+        except BaseException as exc:  # pragma: no cover - shown by the caller's assert
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert errors == []
+    return results
+
+
 def test_first_calls_from_many_threads_prepare_each_function_once(
     demo: Demo, private_cache: Path
 ) -> None:
@@ -126,33 +151,13 @@ def test_first_calls_from_many_threads_prepare_each_function_once(
     answers; the instance ends with one function beside it and the other in its dict."""
     pm = _demo_pm()
     wasm = demo(k=2, funcs=["add-one", "pick"])
+    # add_one adds k = 2; pick answers 10 * x for x = k only
+    expected = [(i + 2) if i % 2 else (20 if i == 2 else None) for i in range(8)] * 20
     with PluginHost(pm, package=PACKAGE) as host:
         for round_ in range(5):
             plugin = host.load(wasm, name=f"p{round_}")
-            start = threading.Barrier(8)
-            results: list[object] = []
-            errors: list[BaseException] = []
-
-            def run(i: int, plugin: WasmPlugin = plugin, start: threading.Barrier = start) -> None:
-                start.wait()
-                try:
-                    for _ in range(20):
-                        if i % 2:
-                            results.append(plugin.add_one(i))  # type: ignore[attr-defined]
-                        else:
-                            results.append(plugin.pick(i))  # type: ignore[attr-defined]
-                except BaseException as exc:  # pragma: no cover - shown by the assert
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            assert errors == []
-            # add_one adds k = 2; pick answers 10 * x for x = k only
-            expected = [(i + 2) if i % 2 else (20 if i == 2 else None) for i in range(8)]
-            assert sorted(results, key=repr) == sorted(expected * 20, key=repr)
+            results = _first_calls_at_once(plugin)
+            assert sorted(results, key=repr) == sorted(expected, key=repr)
             instance = plugin.instance
             assert instance._bound is not None
             assert instance._bound.hook in ("add_one", "pick")

@@ -354,6 +354,7 @@ def _hook_table(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
         table = _HOOK_TABLES[items] = dict(items)
     return table
 
+
 #: One of each distinct frozenset of granted interface names and tuple of hookimpl
 #: attribute names lately made (most plugins share few).
 _SHARED: dict[Hashable, Any] = {}
