@@ -37,6 +37,21 @@ def _loaded_detail(hooks: tuple[str, ...]) -> str:
     return detail
 
 
+#: The fields of a load's audit event by (digest, rights): the loads of one file with the
+#: same rights share one dict (an event's fields are read, never changed).
+_FIELDS: dict[tuple[str, tuple[str, ...]], dict[str, object]] = {}
+
+
+def _loaded_fields(sha256: str, rights: tuple[str, ...]) -> dict[str, object]:
+    key = (sha256, rights)
+    fields = _FIELDS.get(key)
+    if fields is None:
+        if len(_FIELDS) >= 256:
+            _FIELDS.clear()
+        fields = _FIELDS[key] = {"sha256": sha256, "rights": rights}
+    return fields
+
+
 @final
 class LoadedPlugins:
     """A host's table of loaded components. ``lock`` (re-entrant) serialises loads,
@@ -80,12 +95,11 @@ class LoadedPlugins:
                 plugin.close()
                 raise
             self._by_name[name] = plugin
-            self._audit.record(
+            self._audit.record_fields(
                 "load",
                 name,
                 _loaded_detail(tuple(plugin.hooks)),
-                sha256=plugin.sha256,
-                rights=_described(plugin.capabilities),
+                _loaded_fields(plugin.sha256, _described(plugin.capabilities)),
             )
             return plugin
 

@@ -161,7 +161,8 @@ class LoadPipeline:
             [m[0].name for m in matches],
             provided=self.functions.provided_interfaces(),
         )
-        own_config = dict(config or {})  # the plugin's and its context's (both read it)
+        # the plugin's and its context's (both read it); most plugins share the empty one
+        own_config = dict(config) if config else _NO_CONFIG
         context = PluginContext(
             name=name,
             config=own_config,
@@ -179,10 +180,10 @@ class LoadPipeline:
         sandbox = self._sandbox(name, effective, plugin_limits, links, wasi=wasi)
         linker = self.functions.linker([f for link in links for f in link.host_funcs()])
         progress("instantiating", f"{slots} instance(s)")
-        instances = [
+        instances = tuple(
             PluginInstance(image, sandbox=sandbox, linker=linker, context=context)
             for _ in range(slots)
-        ]
+        )
         plugin = WasmPlugin(name, image, instances, isolation=isolation)
         plugin.requested = wanted
         plugin.capabilities = effective
@@ -272,11 +273,13 @@ class LoadPipeline:
             if plugin.lifecycle.get("init") is not None:
                 plugin._started(instance)  # the first start runs init too
         attached = []
+        exports = []
         for hook_name, attr, make, export in self.bridge.hook_functions(plugin, matches):
             setattr(plugin, attr, make(plugin))
             attached.append(attr)
-            plugin.hooks[hook_name] = export
+            exports.append((hook_name, export))
         plugin._impl_attrs = _shared(tuple(attached))
+        plugin.hooks = _hook_table(tuple(exports))
 
     def _sandbox(
         self,
@@ -334,6 +337,23 @@ class LoadPipeline:
 
 #: The hook options of every plugin loaded with none (most): one empty dict, read only.
 _NO_HOOK_OPTIONS: dict[str, HookOptions] = {}
+#: The config of every plugin loaded without one (the plugin's and its context's): one
+#: empty dict, read and never written, as the hook options above.
+_NO_CONFIG: dict[str, str] = {}
+#: Hook name -> export name tables by their items: plugins implementing the same hooks
+#: with the same exports (every copy of a component) share one, read and never written.
+_HOOK_TABLES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
+def _hook_table(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """``dict(items)``, or the equal one made before for the same items."""
+    table = _HOOK_TABLES.get(items)
+    if table is None:
+        if len(_HOOK_TABLES) >= 4096:
+            _HOOK_TABLES.clear()
+        table = _HOOK_TABLES[items] = dict(items)
+    return table
+
 
 #: One of each distinct frozenset of granted interface names and tuple of hookimpl
 #: attribute names lately made (most plugins share few).

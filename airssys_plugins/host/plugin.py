@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -42,6 +43,32 @@ class WasmPlugin:
     (``instances`` then holds ``pool_size + 1`` slots; see :mod:`.isolation`).
     """
 
+    # Its fixed members in slots; its hookimpls (a bound method per hook, named after the
+    # hook) in its ``__dict__``, where pluggy's ``register`` finds them.
+    __slots__ = (
+        "__dict__",
+        "_audit",
+        "_context",
+        "_history",
+        "_idle",
+        "_impl_attrs",
+        "capabilities",
+        "config",
+        "contract_version",
+        "fresh",
+        "hook_options",
+        "hooks",
+        "image",
+        "instances",
+        "isolation",
+        "lifecycle",
+        "limits",
+        "name",
+        "pool_size",
+        "requested",
+        "supervisor",
+    )
+
     #: Guards every plugin's ``_history`` (held for a list operation; historic calls are
     #: rare): one lock for all plugins instead of one each.
     _history_lock: Final = threading.Lock()
@@ -50,13 +77,14 @@ class WasmPlugin:
         self,
         name: str,
         image: ComponentImage,
-        instances: list[PluginInstance],
+        instances: Sequence[PluginInstance],
         *,
         isolation: Isolation = "shared",
     ):
         self.name = name
         self.image = image
-        self.instances = instances
+        #: Its instances (one, or the pool's), fixed at load: a tuple (a list costs more).
+        self.instances = tuple(instances)
         #: ``"shared"`` or ``"per-call"`` (every call on a fresh instance).
         self.isolation: Isolation = check_isolation(isolation, name)
         #: How many calls may run at once (``load(pool_size=...)``).

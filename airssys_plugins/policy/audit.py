@@ -78,6 +78,13 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def record(self, kind: str, plugin: str, detail: str, **fields: Any) -> AuditEvent:
+        return self.record_fields(kind, plugin, detail, fields)
+
+    def record_fields(
+        self, kind: str, plugin: str, detail: str, fields: dict[str, Any]
+    ) -> AuditEvent:
+        """:meth:`record` with the fields as one dict, which the event keeps as given: the
+        loads of one file share theirs (an event's fields are read, never changed)."""
         if kind not in KINDS:
             raise ValueError(f"unknown audit event kind {kind!r}")
         event = _event(time.time(), kind, plugin, detail, fields)

@@ -367,6 +367,44 @@ class PluginInstance:
     ``context`` is the host layer's per-plugin state, handed to host functions.
     """
 
+    # One per loaded plugin (and per pool slot): slots instead of a dict of its ~30
+    # members; past 30 attributes CPython stops sharing instance dict keys, and each
+    # instance then carried a full dict of 1.5 KiB.
+    __slots__ = (
+        "__weakref__",  # runtime/resources.py keeps guards per instance, weakly
+        "_active",
+        "_bound",
+        "_callback_context",
+        "_context",
+        "_deadline_epoch",
+        "_deadline_ticks",
+        "_fuel",
+        "_funcs",
+        "_hard_deadline",
+        "_instance",
+        "_lock",
+        "_measure_limit",
+        "_memory_bounds_results",
+        "_needs_wasi",
+        "_raw",
+        "_raw_large",
+        "_ref",
+        "_scope",
+        "_stderr",
+        "_stopped",
+        "_store",
+        "_ticks",
+        "_timeout",
+        "context",
+        "generation",
+        "host_error",
+        "image",
+        "linker",
+        "on_new_instance",
+        "raw_imports",
+        "sandbox",
+    )
+
     def __init__(
         self,
         image: ComponentImage,
@@ -393,8 +431,13 @@ class PluginInstance:
         self._active = False
         self._store: Store | None = None
         self._instance: Instance | None = None
-        # id(BoundFunc) -> (byref of its wasmtime Func, the Func), for the current instance
-        self._funcs: dict[int, Any] = {}
+        # The current instance's functions, as pointers to their wasmtime structs (the byref
+        # keeps the struct alive; the Func wrapper is not needed): the first one prepared in
+        # two members (most plugins call one hook), any other in a dict made for the second,
+        # id(BoundFunc) -> its pointer (a tuple of two for a result measured in guest memory)
+        self._bound: BoundFunc | None = None
+        self._ref: Any = None
+        self._funcs: dict[int, Any] = _NO_FUNCS
         self._context: Any = None  # the current Store's context pointer
         self._fuel = self.sandbox.fuel
         # The epoch count and ticks of the store's last deadline: while neither changed,
@@ -490,7 +533,8 @@ class PluginInstance:
             ) from exc
         self._store, self._instance = store, instance  # (its result limit: _prepare_func)
         self._context = context
-        self._funcs = {}
+        self._bound = self._ref = None
+        self._funcs = _NO_FUNCS
         self._raw = None
         _find_import_memory(self)
         self._deadline_epoch = -1
@@ -503,7 +547,8 @@ class PluginInstance:
         """Drop the current instance (after a trap); the next call makes a fresh one."""
         with self._lock:
             self._instance = None
-            self._funcs = {}
+            self._bound = self._ref = None
+            self._funcs = _NO_FUNCS
             self._raw = None  # its memory goes with the store
             self._context = None
             store, self._store = self._store, None
@@ -584,9 +629,12 @@ class PluginInstance:
                     raise reentrant_call(self.name, bound.hook)
                 if self._instance is None:
                     self._instantiate()
-                func_ref = self._funcs.get(id(bound))
-                if func_ref is None:
-                    func_ref = _prepare_func(self, bound)
+                if bound is self._bound:
+                    func_ref = self._ref
+                else:
+                    func_ref = self._funcs.get(id(bound))
+                    if func_ref is None:
+                        func_ref = _prepare_func(self, bound)
                 context = self._context
                 scope = _current_scope()
                 if scope is not None:
@@ -605,13 +653,13 @@ class PluginInstance:
                 self._active = True
                 try:
                     if lift is None:
-                        err = _call(func_ref[0], context, params, n, None, 0)
+                        err = _call(func_ref, context, params, n, None, 0)
                     else:
                         result = VAL()
-                        if len(func_ref) > 2:  # measured in guest memory first
+                        if type(func_ref) is tuple:  # measured in guest memory first
                             err = _call_measured(self, bound, func_ref, context, params, result)
                         else:
-                            err = _call(func_ref[0], context, params, n, _byref(result), 1)
+                            err = _call(func_ref, context, params, n, _byref(result), 1)
                 finally:
                     self._active = False
                     self._scope = None
@@ -619,14 +667,18 @@ class PluginInstance:
                     error = _error_from_ptr(err)
                     host_error, self.host_error = self.host_error, None
                     self.discard()
-                    raise self._failure(bound, error, host_error) from (host_error or error)
+                    raise _failure(self, bound, error, host_error) from (host_error or error)
                 if lift is None:
                     return None
                 if bound.scalar_result:
                     return lift(result)
                 try:
                     limit = self.sandbox.max_result_bytes
-                    if limit is not None and bound.measure is not None and len(func_ref) == 2:
+                    if (
+                        limit is not None
+                        and bound.measure is not None
+                        and type(func_ref) is not tuple
+                    ):
                         size = bound.measure(result)
                         if size > limit and bound.exact_measure is not None:
                             size = bound.exact_measure(result)
@@ -686,74 +738,77 @@ class PluginInstance:
         self._stopped = "timeout"
         return None
 
-    def _failure(
-        self, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
-    ) -> HookCallError:
-        message = str(error)
-        stopped, self._stopped = self._stopped, None
-        # (PluginCancelled is made, importing asyncio, only where a call could be cancelled)
-        if stopped == "cancelled" or (
-            host_error is not None and isinstance(host_error, _cancel.PluginCancelled)
-        ):
-            raise _cancel.PluginCancelled(
-                f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled; the guest was "
-                "stopped and its instance replaced",
-                plugin=self.name,
-                hook=bound.hook,
-            ) from error
-        if stopped == "timeout":
-            message = "wasm trap: interrupt"  # as wasmtime says when no callback is set
-        if host_error is not None:
-            if isinstance(host_error, HookCallError):
-                if host_error.hook is None:
-                    host_error.hook = bound.hook
-                return host_error  # e.g. a host-call timeout, already named
-            exc: HookCallError = HostFunctionError(
-                f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
-                f"{type(host_error).__name__}: {host_error}",
-                plugin=self.name,
-                hook=bound.hook,
-            )
-            exc.reason = "host function failed"
-            return exc
-        reason, cls = classify_error(message)
-        first = _headline(message) or reason
-        if cls is PluginExit:
-            code = _exit_code(message)
-            exit_exc = PluginExit(
-                f"plugin {self.name!r} exited (status {code}) in hook {bound.hook!r}; its "
-                "instance was replaced",
-                plugin=self.name,
-                hook=bound.hook,
-            )
-            exit_exc.code = code
-            exit_exc.reason = reason
-            return exit_exc
-        if cls is PluginTimeout:
-            seconds = self.timeout if bound.timeout is None else bound.timeout
-            text = (
-                f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
-                f"{seconds} s; its instance was replaced"
-            )
-        elif reason == "runtime bug":
-            text = (
-                f"plugin {self.name!r}, hook {bound.hook!r}: wasmtime "
-                f"{_wasmtime_version(message)} hit an internal bug ({first}), not a fault of "
-                "the plugin; its instance was replaced. Report it to wasmtime "
-                "(github.com/bytecodealliance/wasmtime/issues) with the component, or avoid "
-                "the call shape that triggers it"
-            )
-        else:
-            text = (
-                f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
-                "its instance was replaced"
-            )
-        output = () if self._stderr is None else self._stderr.tail()
-        text += _guest_detail(output, message if cls is not PluginTimeout else "")
-        failure = cls(text, plugin=self.name, hook=bound.hook)
-        failure.reason = reason
-        failure.guest_output = output
-        return failure
+
+def _failure(
+    self: PluginInstance, bound: BoundFunc, error: WasmtimeError, host_error: BaseException | None
+) -> HookCallError:
+    """The error a failed call raises: a cancellation, a host function's failure, or
+    the trap classified (a module function of the instance, as the raw route's are)."""
+    message = str(error)
+    stopped, self._stopped = self._stopped, None
+    # (PluginCancelled is made, importing asyncio, only where a call could be cancelled)
+    if stopped == "cancelled" or (
+        host_error is not None and isinstance(host_error, _cancel.PluginCancelled)
+    ):
+        raise _cancel.PluginCancelled(
+            f"plugin {self.name!r}: call of hook {bound.hook!r} cancelled; the guest was "
+            "stopped and its instance replaced",
+            plugin=self.name,
+            hook=bound.hook,
+        ) from error
+    if stopped == "timeout":
+        message = "wasm trap: interrupt"  # as wasmtime says when no callback is set
+    if host_error is not None:
+        if isinstance(host_error, HookCallError):
+            if host_error.hook is None:
+                host_error.hook = bound.hook
+            return host_error  # e.g. a host-call timeout, already named
+        exc: HookCallError = HostFunctionError(
+            f"plugin {self.name!r}, hook {bound.hook!r}: a host function it called failed: "
+            f"{type(host_error).__name__}: {host_error}",
+            plugin=self.name,
+            hook=bound.hook,
+        )
+        exc.reason = "host function failed"
+        return exc
+    reason, cls = classify_error(message)
+    first = _headline(message) or reason
+    if cls is PluginExit:
+        code = _exit_code(message)
+        exit_exc = PluginExit(
+            f"plugin {self.name!r} exited (status {code}) in hook {bound.hook!r}; its "
+            "instance was replaced",
+            plugin=self.name,
+            hook=bound.hook,
+        )
+        exit_exc.code = code
+        exit_exc.reason = reason
+        return exit_exc
+    if cls is PluginTimeout:
+        seconds = self.timeout if bound.timeout is None else bound.timeout
+        text = (
+            f"plugin {self.name!r} timed out in hook {bound.hook!r} after "
+            f"{seconds} s; its instance was replaced"
+        )
+    elif reason == "runtime bug":
+        text = (
+            f"plugin {self.name!r}, hook {bound.hook!r}: wasmtime "
+            f"{_wasmtime_version(message)} hit an internal bug ({first}), not a fault of "
+            "the plugin; its instance was replaced. Report it to wasmtime "
+            "(github.com/bytecodealliance/wasmtime/issues) with the component, or avoid "
+            "the call shape that triggers it"
+        )
+    else:
+        text = (
+            f"plugin {self.name!r} trapped in hook {bound.hook!r} ({reason}: {first}); "
+            "its instance was replaced"
+        )
+    output = () if self._stderr is None else self._stderr.tail()
+    text += _guest_detail(output, message if cls is not PluginTimeout else "")
+    failure = cls(text, plugin=self.name, hook=bound.hook)
+    failure.reason = reason
+    failure.guest_output = output
+    return failure
 
 
 # ------------------------------------------------------------------ the raw route
@@ -863,23 +918,38 @@ def _prepare_func(self: PluginInstance, bound: BoundFunc) -> Any:
             plugin=self.name,
             hook=bound.hook,
         )
-    # byref keeps the Func's C struct alive; the Func object itself is kept too
-    ref: tuple[Any, ...] = (_byref(capi.func_handle(func)), func)
+    # byref keeps the Func's C struct alive (a plain value: a store id and an index), so
+    # the Func wrapper itself need not be kept
+    ref: Any = _byref(capi.func_handle(func))
     single = bound.single_buffer and self._memory_bounds_results
     if bound.measured is not None and self._measure_limit is not None and not single:
         if _LIMIT_SET not in self._funcs:  # the first measured function of this instance
             _set_measure_limit(self, store, self._context, instance)
-            self._funcs[_LIMIT_SET] = None
+            _own_funcs(self)[_LIMIT_SET] = None
         indices = [self.image.export_index(n) for n in bound.measured]
         shape = real = None
         if None not in indices:  # pragma: no branch - checked when the image was loaded
             shape = instance.get_func(store, indices[0])
             real = instance.get_func(store, indices[1])
         if shape is not None and real is not None:  # else: measured after copying
-            ref = (_byref(capi.func_handle(shape)), shape)
-            ref += (_byref(capi.func_handle(real)), real)
-    self._funcs[id(bound)] = ref
+            ref = (_byref(capi.func_handle(shape)), _byref(capi.func_handle(real)))
+    if self._bound is None:
+        self._bound, self._ref = bound, ref
+    else:
+        _own_funcs(self)[id(bound)] = ref
     return ref
+
+
+def _own_funcs(self: PluginInstance) -> dict[int, Any]:
+    """The instance's own dict of prepared functions, made at its second one."""
+    if self._funcs is _NO_FUNCS:
+        self._funcs = {}
+    return self._funcs
+
+
+#: The prepared functions beyond the first of every instance that has none: one empty
+#: dict, never written to (:func:`_own_funcs` gives an instance its own first).
+_NO_FUNCS: Final[dict[int, Any]] = {}
 
 
 #: No raw binding of an instance has had a large result yet: one empty set for all.
@@ -916,7 +986,7 @@ def _raw_failure(
     if isinstance(exc, GuestCallError):
         host_error, self.host_error = self.host_error, None
         self.discard()
-        return self._failure(bound, exc.error, host_error), host_error or exc.error
+        return _failure(self, bound, exc.error, host_error), host_error or exc.error
     self.discard()
     hook = bound.hook
     if isinstance(exc, ResultTooLarge):
@@ -1011,7 +1081,7 @@ def _call_measured(
         plugin.discard()  # the guest may keep state that produced it
         raise _too_large(plugin.name, bound.hook, measured, limit, before_copy=True)
     # INVALID: data the lift refuses; it then fails with wasmtime's own ABI error
-    return _call(func_ref[2], context, _NO_ARGS, 0, _byref(result), 1)
+    return _call(func_ref[1], context, _NO_ARGS, 0, _byref(result), 1)
 
 
 def reentrant_call(plugin: str, hook: str) -> PluginTrap:
