@@ -90,7 +90,8 @@ class WasmPlugin:
         #: How many calls may run at once (``load(pool_size=...)``).
         self.pool_size = len(instances) - (SPARES if isolation == "per-call" else 0)
         #: Hook name -> the WIT function implementing it,
-        #: e.g. ``textpipe:hooks/transform@1.0.0#transform``.
+        #: e.g. ``textpipe:hooks/transform@1.0.0#transform``. Read-only: the plugins of
+        #: one component with the same hooks share one.
         self.hooks: dict[str, str] = {}
         #: The package id of the contract version the component was checked against:
         #: the host's current one, or an older one it accepts (``PluginHost(versions=)``).
@@ -110,6 +111,8 @@ class WasmPlugin:
         #: they share one empty dict, which the load pipeline never fills (it gives a
         #: plugin with lifecycle exports a dict of its own).
         self.lifecycle: dict[str, BoundFunc] = _NO_LIFECYCLE
+        #: The config it was loaded with (what ``config.get`` answers it). Read-only:
+        #: the plugins loaded without one share one empty dict.
         self.config: dict[str, str] = {}
         #: The per-hook options it was loaded with (kept across reloads).
         self.hook_options: dict[str, HookOptions] = {}

@@ -29,7 +29,8 @@ KINDS: Final = frozenset(
 @attrs.frozen
 class AuditEvent:
     """One audited fact: ``kind`` (grant, deny, limit, load, unload, refuse), the plugin,
-    a human ``detail`` and structured ``fields``."""
+    a human ``detail`` and structured ``fields``. An event is read-only, its ``fields``
+    too: the load events of one file with the same rights share one dict."""
 
     time: float
     kind: str
