@@ -188,6 +188,39 @@ def test_split_interface_name_reads_as_the_pattern_it_replaced(full: str) -> Non
     assert wit.split_interface_name(full) == expected
 
 
+@given(st.lists(_NAME_PARTS, max_size=9).map("".join))
+def test_package_id_parse_reads_as_the_pattern_it_replaced(text: str) -> None:
+    """``PackageId.parse`` reads ``ns:name@version`` by hand; it accepts what the pattern
+    matched (the version then checked as semver), refusing the rest alike."""
+    import re
+
+    from airssys_plugins.contract.semver import Version
+
+    m = re.match(rf"^(?P<ns>{wit._ID}):(?P<name>{wit._ID})(?:@(?P<v>[^\s/#]+))?$", text.strip())
+    try:
+        parsed: wit.PackageId | None = wit.PackageId.parse(text)
+    except ValueError:
+        parsed = None
+    if m is None:
+        assert parsed is None
+        return
+    try:
+        expected: wit.PackageId | None = wit.PackageId(m["ns"], m["name"], m["v"])
+        if m["v"] is not None:
+            Version.parse(m["v"])
+    except ValueError:
+        expected = None
+    assert parsed == expected
+
+
+def test_package_id_examples() -> None:
+    assert wit.PackageId.parse(" test:kitchen@1.0.0\n") == wit.PackageId("test", "kitchen", "1.0.0")
+    assert wit.PackageId.parse("a-b:c2") == wit.PackageId("a-b", "c2", None)
+    for bad in ("a", "a:", ":b", "A:b", "a:b@", "a:b@1.0.0/x", "a:b@1#2", "a:b@1 0", "a:b@x.y.z"):
+        with pytest.raises(ValueError, match=r"not a WIT package id|not semver"):
+            wit.PackageId.parse(bad)
+
+
 def test_split_interface_name_examples() -> None:
     assert wit.split_interface_name("test:kitchen/echo-string@1.0.0") == (
         "test:kitchen", "echo-string", "1.0.0"
