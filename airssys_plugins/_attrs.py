@@ -417,8 +417,10 @@ def _decorator(frozen: bool) -> Any:
 #: The generic one follows a plan made once per class and costs about what the compiled
 #: one does with keywords (2.6 against 2.5 us for 11 fields), more with positional
 #: arguments; compiling costs 80-270 us. A new process's way to its first hook call makes
-#: most classes 1-3 times (with 8 here it compiled 20 of them, 4.9 ms; with 50, 0.5 ms).
-TIER_UP: Final = 50
+#: most classes 1-3 times (with 8 here it compiled 20 of them, 4.9 ms; with 50, 0.5 ms:
+#: the WIT model's ``Prim`` and the contract's mapper, made 55 times each by the kitchen
+#: hookspecs' ``PluginHost()``; with 100, none: 0.9 M instructions less, bench_instructions).
+TIER_UP: Final = 100
 
 
 def _lazy_init(owner: list[type], qualname: str, name: str) -> Any:
