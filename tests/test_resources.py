@@ -22,13 +22,14 @@ from airssys_plugins import (
 )
 from airssys_plugins._errors import StaleResourceError
 from airssys_plugins.authoring.build import build_guest
-from airssys_plugins.contract.annotations import Borrow, Own, resource
+from airssys_plugins.contract.annotations import Borrow, resource
 from airssys_plugins.contract.mapping import Contract
 from airssys_plugins.runtime.resources import guest_resource, leaked_handles
 
-spec = pluggy.HookspecMarker("res")
+from .resource_hooks import COUNTERS, DOCS, Counter, Document, Hooks, open_document, spec
 
 GUESTS = Path(__file__).resolve().parent / "guests"
+ROOT = GUESTS.parent.parent
 # The world both guests implement: a WAT one (below) and a componentize-py one
 # (tests/guests/resources: app.py, and counters.py for the resource class).
 WIT = (GUESTS / "resources" / "wit" / "world.wit").read_text()
@@ -121,78 +122,6 @@ WAT = """(module
     (local.get $p))
 )
 """
-
-COUNTERS = "test:res/counters@1.0.0"
-DOCS = "test:res/docs@1.0.0"
-
-
-@resource
-class Counter:
-    """A counter that lives in the plugin."""
-
-    def __init__(self, start: u32) -> None: ...
-    def get(self) -> u32: ...
-    def inc(self, by: u32) -> None: ...
-    def explode(self) -> None: ...
-    @staticmethod
-    def zero() -> Counter: ...
-
-
-@resource
-class Document:
-    """A document the host owns; plugins read it through its methods."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def length(self) -> u32:
-        return len(self.text)
-
-
-class Hooks:
-    @spec
-    @wit_binding(f"{COUNTERS}#make")
-    def make(self, start: u32) -> Counter: ...
-
-    @spec
-    @wit_binding(f"{COUNTERS}#peek")
-    def peek(self, c: Borrow[Counter]) -> u32: ...
-
-    @spec
-    @wit_binding(f"{COUNTERS}#consume")
-    def consume(self, c: Own[Counter]) -> u32: ...
-
-    @spec
-    @wit_binding(f"{COUNTERS}#boom")
-    def boom(self) -> u32: ...
-
-    @spec
-    @wit_binding(f"{COUNTERS}#make-many")
-    def make_many(self, n: u32) -> list[Counter]: ...
-
-    @spec
-    @wit_binding(f"{COUNTERS}#total")
-    def total(self, cs: list[Borrow[Counter]]) -> u32: ...
-
-    @spec
-    @wit_binding("doclen")
-    def doclen(self, d: Borrow[Document]) -> u32: ...
-
-    @spec
-    @wit_binding("open-and-measure")
-    def open_and_measure(self, name: str) -> u32: ...
-
-    @spec
-    @wit_binding("keep")
-    def keep(self, d: Own[Document]) -> u32: ...
-
-    @spec
-    @wit_binding("forge")
-    def forge(self) -> u32: ...
-
-
-def open_document(name: str) -> Document:
-    return Document(name * 2)
 
 
 @pytest.fixture(scope="module")
@@ -390,42 +319,8 @@ def test_leaked_host_handles_are_reported(loaded, caplog) -> None:  # type: igno
 FRESH_PROCESS = """
 import sys
 import pluggy
-from airssys_plugins import Borrow, Capabilities, Own, PluginHost, resource, u32, wit_binding
-
-spec = pluggy.HookspecMarker("res")
-
-@resource
-class Counter:
-    def __init__(self, start: u32) -> None: ...
-    def get(self) -> u32: ...
-    def inc(self, by: u32) -> None: ...
-    def explode(self) -> None: ...
-    @staticmethod
-    def zero() -> "Counter": ...
-
-@resource
-class Document:
-    def __init__(self, text: str) -> None:
-        self.text = text
-    def length(self) -> u32:
-        return len(self.text)
-
-class Hooks:
-    @spec
-    @wit_binding("test:res/counters@1.0.0#make")
-    def make(self, start: u32) -> Counter: ...
-    @spec
-    @wit_binding("test:res/counters@1.0.0#peek")
-    def peek(self, c: Borrow[Counter]) -> u32: ...
-    @spec
-    @wit_binding("test:res/counters@1.0.0#consume")
-    def consume(self, c: Own[Counter]) -> u32: ...
-    @spec
-    @wit_binding("keep")
-    def keep(self, d: Own[Document]) -> u32: ...
-
-def open_document(name: str) -> Document:
-    return Document(name * 2)
+from airssys_plugins import Capabilities, PluginHost
+from tests.resource_hooks import Document, Hooks, open_document
 
 pm = pluggy.PluginManager("res")
 pm.add_hookspecs(Hooks)
@@ -482,7 +377,7 @@ def test_resources_work_in_a_process_that_had_not_imported_them(
 
     code = FRESH_PROCESS.format(wasm=str(wat_wasm if provide else counters_wasm), provide=provide)
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=GUESTS, timeout=300
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     expected = ["before False", "calls [7] 7 [7]"]

@@ -345,14 +345,24 @@ _NO_CONFIG: dict[str, str] = {}
 _HOOK_TABLES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+def _kept(table: dict[_K, _V], key: _K, make: Callable[[], _V], most: int) -> _V:
+    """``table[key]``, made by ``make`` the first time (the memos below: what many loads
+    would each make alike is made once); past ``most`` entries the table starts again."""
+    value = table.get(key)
+    if value is None:
+        if len(table) >= most:
+            table.clear()
+        value = table[key] = make()
+    return value
+
+
 def _hook_table(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     """``dict(items)``, or the equal one made before for the same items."""
-    table = _HOOK_TABLES.get(items)
-    if table is None:
-        if len(_HOOK_TABLES) >= 4096:
-            _HOOK_TABLES.clear()
-        table = _HOOK_TABLES[items] = dict(items)
-    return table
+    return _kept(_HOOK_TABLES, items, lambda: dict(items), 4096)
 
 
 #: One of each distinct frozenset of granted interface names and tuple of hookimpl
@@ -365,13 +375,8 @@ _Shared = TypeVar("_Shared", frozenset[str], tuple[str, ...])
 def _shared(value: _Shared) -> _Shared:
     """``value``, or an equal one made before (the sandboxes and plugins of many loads
     then hold one, not one each)."""
-    known: _Shared | None = _SHARED.get(value)
-    if known is not None:
-        return known
-    if len(_SHARED) >= 4096:
-        _SHARED.clear()
-    _SHARED[value] = value
-    return value
+    known: _Shared = _kept(_SHARED, value, lambda: value, 4096)
+    return known
 
 
 def origin_of(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[str, Path | bytes]:
@@ -392,12 +397,7 @@ _PATHS: dict[str, Path] = {}
 def _path(source: str | os.PathLike[str]) -> Path:
     if not isinstance(source, str):
         return Path(source)
-    known = _PATHS.get(source)
-    if known is None:
-        if len(_PATHS) >= 1024:
-            _PATHS.clear()
-        known = _PATHS[source] = Path(source)
-    return known
+    return _kept(_PATHS, source, lambda: Path(source), 1024)
 
 
 def _unheard(stage: str, detail: str) -> None:
