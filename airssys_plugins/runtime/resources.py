@@ -90,8 +90,9 @@ class Instance(Protocol):
     generation: int
 
 
-def _address(pointer: Any) -> int:
-    return ctypes.cast(pointer, ctypes.c_void_p).value or 0
+#: A store context pointer's address (``capi.address``: not ``ctypes.cast``, which would
+#: give the store's long-lived context pointer a keep-alive dict holding itself).
+_address: Final = capi.address
 
 
 # ----------------------------------------------------------------------------- scopes
