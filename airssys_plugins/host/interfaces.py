@@ -53,6 +53,7 @@ __all__ = [
     "BUILTIN_NAMES",
     "current_plugin",
     "lifecycle_signatures",
+    "load_resources",
     "host_wit",
     "set_async_plugin",
     "subscriber_signature",

@@ -145,8 +145,12 @@ def install_handle_converters(converters: HandleConverters) -> None:
 
 
 def _handle_converters(t: wit.HandleT) -> HandleConverters:
-    if _handles is None:  # pragma: no cover - runtime/__init__ imports resources
-        raise TypeError(f"cannot pass {wit.render_type_expanded(t)}: resources not loaded")
+    if _handles is None:  # pragma: no cover - the host imports resources where it meets one
+        raise TypeError(
+            f"cannot pass {wit.render_type_expanded(t)}: import airssys_plugins.runtime."
+            "resources first (the host layer does where a signature passes handles; code "
+            "using the runtime directly must)"
+        )
     return _handles
 
 
