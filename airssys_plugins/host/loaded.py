@@ -11,6 +11,7 @@ import pluggy
 from .._errors import PluginConflictError
 from ..policy.audit import AuditLog
 from ..policy.capabilities import Capabilities
+from .memos import kept
 from .plugin import WasmPlugin
 
 __all__ = ["LoadedPlugins"]
@@ -29,12 +30,7 @@ _DETAILS: dict[tuple[str, ...], str] = {}
 
 
 def _loaded_detail(hooks: tuple[str, ...]) -> str:
-    detail = _DETAILS.get(hooks)
-    if detail is None:
-        if len(_DETAILS) >= 256:
-            _DETAILS.clear()
-        detail = _DETAILS[hooks] = f"loaded with hooks {', '.join(sorted(hooks))}"
-    return detail
+    return kept(_DETAILS, hooks, lambda: f"loaded with hooks {', '.join(sorted(hooks))}", 256)
 
 
 #: The fields of a load's audit event by (digest, rights): the loads of one file with the
@@ -43,13 +39,7 @@ _FIELDS: dict[tuple[str, tuple[str, ...]], dict[str, object]] = {}
 
 
 def _loaded_fields(sha256: str, rights: tuple[str, ...]) -> dict[str, object]:
-    key = (sha256, rights)
-    fields = _FIELDS.get(key)
-    if fields is None:
-        if len(_FIELDS) >= 256:
-            _FIELDS.clear()
-        fields = _FIELDS[key] = {"sha256": sha256, "rights": rights}
-    return fields
+    return kept(_FIELDS, (sha256, rights), lambda: {"sha256": sha256, "rights": rights}, 256)
 
 
 @final

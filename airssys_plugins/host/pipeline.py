@@ -25,6 +25,7 @@ from .interfaces import (
     lifecycle_signatures,
 )
 from .isolation_modes import SPARES, Isolation, check_isolation
+from .memos import kept
 from .plugin import WasmPlugin
 from .provenance import checked_digest
 from .registry import HostFunctionRegistry
@@ -345,24 +346,9 @@ _NO_CONFIG: dict[str, str] = {}
 _HOOK_TABLES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
 
-_K = TypeVar("_K", bound=Hashable)
-_V = TypeVar("_V")
-
-
-def _kept(table: dict[_K, _V], key: _K, make: Callable[[], _V], most: int) -> _V:
-    """``table[key]``, made by ``make`` the first time (the memos below: what many loads
-    would each make alike is made once); past ``most`` entries the table starts again."""
-    value = table.get(key)
-    if value is None:
-        if len(table) >= most:
-            table.clear()
-        value = table[key] = make()
-    return value
-
-
 def _hook_table(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     """``dict(items)``, or the equal one made before for the same items."""
-    return _kept(_HOOK_TABLES, items, lambda: dict(items), 4096)
+    return kept(_HOOK_TABLES, items, lambda: dict(items), 4096)
 
 
 #: One of each distinct frozenset of granted interface names and tuple of hookimpl
@@ -375,7 +361,7 @@ _Shared = TypeVar("_Shared", frozenset[str], tuple[str, ...])
 def _shared(value: _Shared) -> _Shared:
     """``value``, or an equal one made before (the sandboxes and plugins of many loads
     then hold one, not one each)."""
-    known: _Shared = _kept(_SHARED, value, lambda: value, 4096)
+    known: _Shared = kept(_SHARED, value, lambda: value, 4096)
     return known
 
 
@@ -397,7 +383,7 @@ _PATHS: dict[str, Path] = {}
 def _path(source: str | os.PathLike[str]) -> Path:
     if not isinstance(source, str):
         return Path(source)
-    return _kept(_PATHS, source, lambda: Path(source), 1024)
+    return kept(_PATHS, source, lambda: Path(source), 1024)
 
 
 def _unheard(stage: str, detail: str) -> None:
