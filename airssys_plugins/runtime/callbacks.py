@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import functools
 import threading
 from array import array
 from collections.abc import Callable, Mapping
@@ -440,16 +441,18 @@ class DeferredHostFunc:
         _link_entry(target, self.name, self)
 
 
-class _ErrorCode(enum.Enum):
-    """The one case of ``wasi:filesystem/types.error-code`` a refusal returns."""
+@functools.cache
+def _refusal() -> tuple[Lower, object]:
+    """The lowering of a refusal and its value, made at the first refusal (a process
+    whose guests touch no refused WASI function never makes the enum nor the lowerer)."""
 
-    NOT_PERMITTED = "not-permitted"
+    class _ErrorCode(enum.Enum):
+        """The one case of ``wasi:filesystem/types.error-code`` a refusal returns."""
 
+        NOT_PERMITTED = "not-permitted"
 
-_lower_refusal: Final = lowerer(
-    wit.ResultT(None, wit.EnumT("error-code", ("not-permitted",), py=_ErrorCode))
-)
-_REFUSED: Final = Err(_ErrorCode.NOT_PERMITTED)
+    lower = lowerer(wit.ResultT(None, wit.EnumT("error-code", ("not-permitted",), py=_ErrorCode)))
+    return lower, Err(_ErrorCode.NOT_PERMITTED)
 
 
 @capi.CALLBACK  # type: ignore[untyped-decorator]
@@ -465,7 +468,8 @@ def _refuse(
                 err = capi.resource_any_drop(context, args[i].of.resource)
                 if err:
                     return err  # type: ignore[no-any-return]
-        _lower_refusal(_REFUSED, results[0])
+        lower, refused = _refusal()
+        lower(refused, results[0])
         return 0
     except BaseException:  # pragma: no cover - last line of defence
         return _error("refused")
