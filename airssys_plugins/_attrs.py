@@ -62,6 +62,7 @@ class _Nothing:
 NOTHING: Final[Any] = _Nothing()
 
 _setattr = object.__setattr__
+_new = object.__new__
 
 
 class _Field:
@@ -251,7 +252,7 @@ _CLASSVAR = ("ClassVar", "typing.ClassVar", "t.ClassVar", "typing_extensions.Cla
 
 
 def _is_classvar(annotation: Any) -> bool:
-    if isinstance(annotation, str):
+    if type(annotation) is str:
         return annotation.startswith(_CLASSVAR)
     return str(annotation).startswith("typing.ClassVar")
 
@@ -269,10 +270,15 @@ def _own_fields(cls: type) -> list[_Field]:
         if isinstance(value, _Field):
             value.__class__ = _Field  # the body's @x.default / @x.validator forms are done
             f = value
-        else:
-            f = _Field(default=value)
+            f.alias = f.alias or name.lstrip("_")
+        else:  # a plain default or none: _Field(default=value), without its keywords
+            f = _new(_Field)
+            f.default, f.validator, f.converter = value, None, None
+            f.repr = f.eq = f.init = True
+            f.kw_only = f.inherited = False
+            f.alias = name.lstrip("_")
+            f.metadata = {}
         f.name = name
-        f.alias = f.alias or name.lstrip("_")
         f.type = annotation
         own.append(f)
     # What is still a body field had no annotation (the annotated ones became _Field).
@@ -302,9 +308,12 @@ def _make_class(
 ) -> type:
     """The slotted class, made once with ``methods`` in its namespace: a special method set
     on a class after it is made costs a walk of the type's slots, each time."""
-    base_slots = {
-        s for base in cls.__mro__[1:] for s in getattr(base, "__slots__", ()) if isinstance(s, str)
-    }
+    mro = cls.__mro__
+    base_slots = (
+        {s for base in mro[1:] for s in getattr(base, "__slots__", ()) if isinstance(s, str)}
+        if len(mro) > 2  # (a record whose only base is object: none)
+        else set()
+    )
     names = {f.name for f in own}
     namespace = {
         k: v
@@ -312,14 +321,15 @@ def _make_class(
         if k not in names and k not in ("__dict__", "__weakref__")
     }
     slots = [f.name for f in all_fields if f.name not in base_slots]
-    has_weakref = any("__weakref__" in getattr(b, "__dict__", {}) for b in cls.__mro__[1:])
+    has_weakref = len(mro) > 2 and any("__weakref__" in getattr(b, "__dict__", {}) for b in mro[1:])
     if weakref and not has_weakref and "__weakref__" not in base_slots:
         slots.append("__weakref__")
     # Methods using zero-argument super() or __class__ close over the old class.
     with_class = [
         function
         for value in namespace.values()
-        for function in _functions_of(value)
+        if type(value) is not str  # (the module name, the docstring: most of the values)
+        for function in ((value,) if type(value) is _PLAIN_FUNCTION else _functions_of(value))
         if "__class__" in function.__code__.co_freevars
     ]
     namespace.update(methods)
