@@ -60,7 +60,7 @@ from .asyncimpls import (
     watch,
     watch_caller,
 )
-from .hookexec import HookExec, unwrap_hookexec, wrap_hookexec
+from .hookexec import unwrap_hookexec, wrap_hookexec
 from .interfaces import HostFunction, current_plugin, set_async_plugin
 from .plugin import WasmPlugin
 
@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     import asyncio
     import concurrent.futures
     from concurrent.futures import ThreadPoolExecutor
+
+    from .hookexec import HookExec
 
 __all__ = [
     "CANCEL_GRACE",

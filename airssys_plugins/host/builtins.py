@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
@@ -20,10 +20,12 @@ from .interfaces import (
     BUILTIN_NAMES,
     HostFunction,
     KVStore,
-    Messenger,
     PluginContext,
     current_plugin,
 )
+
+if TYPE_CHECKING:
+    from .interfaces import Messenger
 
 __all__ = [
     "BUILTINS",

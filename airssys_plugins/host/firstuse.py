@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 __all__ = ["FirstUse"]
 
 
-class _Closable(Protocol):
-    def close(self) -> None: ...
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
+
+    class _Closable(Protocol):
+        def close(self) -> None: ...
 
 
-_Part = TypeVar("_Part", bound=_Closable)
+_Part = TypeVar("_Part", bound="_Closable")
 
 
 class FirstUse(Generic[_Part]):

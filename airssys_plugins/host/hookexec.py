@@ -18,7 +18,7 @@ import contextvars
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar, final
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, final
 
 import pluggy
 from pluggy import HookImpl
@@ -29,7 +29,6 @@ from .supervision import POLICIES, FailurePolicy, HookFailures
 
 __all__ = [
     "FailurePolicies",
-    "HookExec",
     "call_policy",
     "historic_calls",
     "unwrap_hookexec",
@@ -40,16 +39,18 @@ __all__ = [
 log = logging.getLogger("airssys_plugins.supervision")
 
 
-class HookExec(Protocol):
-    """pluggy's ``PluginManager._inner_hookexec``."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    def __call__(
-        self,
-        hook_name: str,
-        hook_impls: Sequence[HookImpl],
-        caller_kwargs: Mapping[str, object],
-        firstresult: bool,
-    ) -> object: ...
+    class HookExec(Protocol):
+        """pluggy's ``PluginManager._inner_hookexec``."""
+
+        def __call__(
+            self,
+            hook_name: str,
+            hook_impls: Sequence[HookImpl],
+            caller_kwargs: Mapping[str, object],
+            firstresult: bool,
+        ) -> object: ...
 
 
 _CALL_POLICY: contextvars.ContextVar[FailurePolicy | None] = contextvars.ContextVar(
@@ -124,15 +125,17 @@ class FailurePolicies:
             unwrap_hookexec(self._pm, wrapper)
 
 
-class Wrapper(HookExec, Protocol):
-    """A wrapper of pluggy's hook execution: ``inner`` is what it wraps, and it passes
-    every call straight to ``inner`` once ``active`` is False."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    inner: HookExec
-    active: bool
+    class Wrapper(HookExec, Protocol):
+        """A wrapper of pluggy's hook execution: ``inner`` is what it wraps, and it passes
+        every call straight to ``inner`` once ``active`` is False."""
+
+        inner: HookExec
+        active: bool
 
 
-W = TypeVar("W", bound=Wrapper)
+W = TypeVar("W", bound="Wrapper")
 
 
 def wrap_hookexec(pm: pluggy.PluginManager, make: Callable[[HookExec], W]) -> W:

@@ -47,7 +47,6 @@ __all__ = [
     "SUBSCRIBER",
     "SUBSCRIBER_INTERFACE",
     "HostFunction",
-    "Messenger",
     "KVStore",
     "PluginContext",
     "BUILTIN_NAMES",
@@ -90,13 +89,15 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-class Messenger(Protocol):
-    """What the ``messaging`` host interface calls (the host's :class:`Messaging`)."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    def publish_from(self, context: PluginContext, topic: str, payload: bytes) -> None: ...
-    def request_from(
-        self, context: PluginContext, topic: str, payload: bytes, timeout: float
-    ) -> Result[bytes, str]: ...
+    class Messenger(Protocol):
+        """What the ``messaging`` host interface calls (the host's :class:`Messaging`)."""
+
+        def publish_from(self, context: PluginContext, topic: str, payload: bytes) -> None: ...
+        def request_from(
+            self, context: PluginContext, topic: str, payload: bytes, timeout: float
+        ) -> Result[bytes, str]: ...
 
 
 @attrs.define(eq=False)

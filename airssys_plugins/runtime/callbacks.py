@@ -22,7 +22,7 @@ import functools
 import threading
 from array import array
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from wasmtime.component import LinkerInstance
 
@@ -36,11 +36,9 @@ from .guestmem import GuestMemory, GuestMemoryError
 from .plans import ELEMENTS, RawImport
 
 __all__ = [
-    "Caller",
     "DeferredHostFunc",
     "HostFunc",
     "RawImports",
-    "ResourceLinks",
     "callers",
     "install_resource_links",
     "link_refusal",
@@ -50,14 +48,16 @@ __all__ = [
 ]
 
 
-class Caller(Protocol):
-    """The plugin instance a host function is called from (``PluginInstance`` is one)."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    host_error: BaseException | None
+    class Caller(Protocol):
+        """The plugin instance a host function is called from (``PluginInstance`` is one)."""
 
-    @property
-    def name(self) -> str: ...
-    def may_call(self, interface: str) -> bool: ...
+        host_error: BaseException | None
+
+        @property
+        def name(self) -> str: ...
+        def may_call(self, interface: str) -> bool: ...
 
 
 # store context address -> the plugin instance that owns the store
@@ -85,15 +85,17 @@ def unregister_context(context: Any) -> None:
         _links.released(context)
 
 
-class ResourceLinks(Protocol):
-    """Resource handles in host functions (:mod:`.resources`, which imports this module,
-    installs itself): the calling store made known to the converters, host resource types
-    defined in the linker, a store's handle table released when the store is."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    def enter(self, instance: Caller, context: Any) -> Any: ...
-    def leave(self, previous: Any) -> None: ...
-    def link(self, target: LinkerInstance, func: HostFunc) -> None: ...
-    def released(self, context: Any) -> None: ...
+    class ResourceLinks(Protocol):
+        """Resource handles in host functions (:mod:`.resources`, which imports this module,
+        installs itself): the calling store made known to the converters, host resource types
+        defined in the linker, a store's handle table released when the store is."""
+
+        def enter(self, instance: Caller, context: Any) -> Any: ...
+        def leave(self, previous: Any) -> None: ...
+        def link(self, target: LinkerInstance, func: HostFunc) -> None: ...
+        def released(self, context: Any) -> None: ...
 
 
 _links: ResourceLinks | None = None

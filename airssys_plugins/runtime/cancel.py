@@ -120,10 +120,12 @@ def cancel_scope(scope: CancelScope | None = None) -> Iterator[CancelScope]:
         _SCOPE.reset(token)
 
 
-class DeadlineOwner(Protocol):
-    """What the callback asks: ticks to go on for, or ``None`` to stop the guest."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    def on_deadline(self) -> int | None: ...
+    class DeadlineOwner(Protocol):
+        """What the callback asks: ticks to go on for, or ``None`` to stop the guest."""
+
+        def on_deadline(self) -> int | None: ...
 
 
 # key -> the instance whose Store the callback was installed on (removed by the finalizer

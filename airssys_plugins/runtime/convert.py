@@ -29,7 +29,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _attrs as attrs
 from ..contract import wit
@@ -47,7 +47,6 @@ from .capi import valtuple_new_uninit as _tuple_new
 
 __all__ = [
     "ConvertError",
-    "HandleConverters",
     "Lift",
     "Lower",
     "Measure",
@@ -128,12 +127,14 @@ def _string_from(vec: Any) -> str:
 # ------------------------------------------------------------------- resource handles
 
 
-class HandleConverters(Protocol):
-    """Converters of ``own<R>`` / ``borrow<R>``: they need the calling store and plugin,
-    which :mod:`.resources` knows (it installs itself here: it imports this module)."""
+if TYPE_CHECKING:  # (a protocol only the type checker reads: not made at import)
 
-    def lowerer(self, t: wit.HandleT) -> Lower: ...
-    def lifter(self, t: wit.HandleT) -> Lift: ...
+    class HandleConverters(Protocol):
+        """Converters of ``own<R>`` / ``borrow<R>``: they need the calling store and plugin,
+        which :mod:`.resources` knows (it installs itself here: it imports this module)."""
+
+        def lowerer(self, t: wit.HandleT) -> Lower: ...
+        def lifter(self, t: wit.HandleT) -> Lift: ...
 
 
 _handles: HandleConverters | None = None
