@@ -115,6 +115,18 @@ class _Field:
         self.inherited = False
         self.metadata: dict[str, Any] = {}
 
+    @staticmethod
+    def plain(default: Any) -> _Field:
+        """``_Field(default=default)`` without the keyword call (most fields of a record,
+        made at every new process's import): the same values as ``__init__`` gives."""
+        f = _new(_Field)
+        f.default, f.validator, f.converter = default, None, None
+        f.repr = f.eq = f.init = True
+        f.kw_only = f.inherited = False
+        f.alias, f.name, f.type = "", "", None
+        f.metadata = {}
+        return f
+
     # ``@x.default`` and ``@x.validator`` in a class body, as in attrs.
     def default_(self, method: Any) -> Any:
         self.default = _Factory(method, takes_self=True)
@@ -271,13 +283,9 @@ def _own_fields(cls: type) -> list[_Field]:
             value.__class__ = _Field  # the body's @x.default / @x.validator forms are done
             f = value
             f.alias = f.alias or name.lstrip("_")
-        else:  # a plain default or none: _Field(default=value), without its keywords
-            f = _new(_Field)
-            f.default, f.validator, f.converter = value, None, None
-            f.repr = f.eq = f.init = True
-            f.kw_only = f.inherited = False
+        else:  # a plain default or none
+            f = _Field.plain(value)
             f.alias = name.lstrip("_")
-            f.metadata = {}
         f.name = name
         f.type = annotation
         own.append(f)
@@ -308,12 +316,8 @@ def _make_class(
 ) -> type:
     """The slotted class, made once with ``methods`` in its namespace: a special method set
     on a class after it is made costs a walk of the type's slots, each time."""
-    mro = cls.__mro__
-    base_slots = (
-        {s for base in mro[1:] for s in getattr(base, "__slots__", ()) if isinstance(s, str)}
-        if len(mro) > 2  # (a record whose only base is object: none)
-        else set()
-    )
+    bases = cls.__mro__[1:-1]  # (object, last, has neither slots nor __weakref__)
+    base_slots = {s for base in bases for s in getattr(base, "__slots__", ()) if isinstance(s, str)}
     names = {f.name for f in own}
     namespace = {
         k: v
@@ -321,7 +325,7 @@ def _make_class(
         if k not in names and k not in ("__dict__", "__weakref__")
     }
     slots = [f.name for f in all_fields if f.name not in base_slots]
-    has_weakref = len(mro) > 2 and any("__weakref__" in getattr(b, "__dict__", {}) for b in mro[1:])
+    has_weakref = any("__weakref__" in getattr(b, "__dict__", {}) for b in bases)
     if weakref and not has_weakref and "__weakref__" not in base_slots:
         slots.append("__weakref__")
     # Methods using zero-argument super() or __class__ close over the old class.

@@ -355,3 +355,12 @@ def test_what_the_facade_does_not_support_is_refused_when_the_class_is_made() ->
         @facade.frozen
         class Hashed:
             a: int = facade.field(default=0, hash=False)
+
+
+def test_a_plain_field_is_the_field_its_keywords_make() -> None:
+    """``_Field.plain`` (the import's quick path for a field with a plain default) gives
+    every slot the value ``_Field(default=...)`` gives."""
+    for default in (facade.NOTHING, 0, "x", None):
+        quick, made = facade._Field.plain(default), facade._Field(default=default)
+        for slot in facade._Field.__slots__:
+            assert getattr(quick, slot) == getattr(made, slot), slot

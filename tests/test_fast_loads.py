@@ -188,6 +188,22 @@ def test_a_remembered_digest_never_gets_other_bytes_compiled(
     assert not list(private_cache.glob(f"{other.sha256}*.cwasm"))  # nothing cached under it
 
 
+def test_a_file_key_is_the_status_tuple_it_names(tmp_path: Path) -> None:
+    """A key is the tuple (dev, ino, size, mtime_ns, ctime_ns) of the status it was made
+    from, with those names: equal and hashed as that tuple, a token joining them."""
+    path = tmp_path / "f"
+    path.write_bytes(b"xyz")
+    st = path.stat()
+    key = _files.FileKey.of(st, now_ns=st.st_ctime_ns + _files.RACY_NS)
+    assert key is not None
+    fields = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    assert (key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns) == fields
+    assert key == fields
+    assert hash(key) == hash(fields)
+    assert key.token() == "-".join(map(str, fields))
+    assert repr(key) == "FileKey(dev={}, ino={}, size={}, mtime_ns={}, ctime_ns={})".format(*fields)
+
+
 def test_a_file_changed_just_now_is_not_remembered(tmp_path: Path) -> None:
     """A version younger than RACY_NS gets no key (a write in the same timestamp tick would
     not change it); nor does a file without an inode or a ctime."""
