@@ -204,6 +204,53 @@ def test_a_file_key_is_the_status_tuple_it_names(tmp_path: Path) -> None:
     assert repr(key) == "FileKey(dev={}, ino={}, size={}, mtime_ns={}, ctime_ns={})".format(*fields)
 
 
+def test_the_code_stamp_names_the_files_versions_without_opening_them(
+    tmp_path: Path, settled: None, counted: dict[str, int]
+) -> None:
+    """The cache notes' stamp of the package's own source files is their statuses hashed:
+    the same in a process with another hash seed, another when any file is rewritten,
+    and no file is opened or hashed for it. A file changed just now (its status not yet
+    trusted) is named by the digests of the files' contents instead."""
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_text("x = 1\n")
+    second.write_text("y = 2\n")
+    stamp = _image._code_stamp([first, second])
+    assert stamp.startswith("k")
+    assert len(stamp) == 17
+    assert counted == {"read": 0, "sha256": 0}
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from airssys_plugins import _files\n"
+        "from airssys_plugins.runtime import image\n"
+        "_files._now_ns = lambda: time.time_ns() + 10 * _files.RACY_NS\n"
+        "print(image._code_stamp([Path(p) for p in sys.argv[1:]]))\n"
+    )
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(first), str(second)],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        assert out.stdout.strip() == stamp
+    second.write_text("y = 3\n")  # same size, new content: a new ctime and mtime
+    other = _image._code_stamp([first, second])
+    assert other.startswith("k")
+    assert other != stamp
+    _files.forget_digests()
+    racy = tmp_path / "c.py"
+    racy.write_text("z = 4\n")
+    os.utime(racy, ns=(time.time_ns(), time.time_ns()))
+    import hashlib
+
+    def digest(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()[:10]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_files, "_now_ns", time.time_ns)  # c.py was changed within RACY_NS
+        assert _image._code_stamp([first, racy]) == f"{digest(first)}-{digest(racy)}"
+
+
 def test_a_file_changed_just_now_is_not_remembered(tmp_path: Path) -> None:
     """A version younger than RACY_NS gets no key (a write in the same timestamp tick would
     not change it); nor does a file without an inode or a ctime."""
