@@ -87,8 +87,9 @@ class FastExport:
 
 # ------------------------------------------------------------------ raw imports (rawimports)
 
-#: Bumped whenever what import_patch() rewrites changes.
-IMPORT_PLAN_VERSION: Final = 4
+#: Bumped whenever what import_patch() rewrites changes. 5: no latin1 results for a
+#: function with a string inside its parameters (they would be lifted as latin1+utf16).
+IMPORT_PLAN_VERSION: Final = 5
 
 #: List elements moved raw (their array code and size): s8 .. f64, not char and bool
 #: (their values need checks).
