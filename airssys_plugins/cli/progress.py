@@ -157,7 +157,9 @@ class Activity:
             self._finish_step()
             self._current = message
             self._since = time.perf_counter()
-        self._live.update(TaskID(self._task), description=self._current or self.what)
+        # drawn now, not at the next refresh: a step that ends before it (a fast build on
+        # a busy machine) is still seen
+        self._live.update(TaskID(self._task), description=self._current or self.what, refresh=True)
 
     def _finish_step(self) -> None:
         if self.mode != "live" or self._current is None:
