@@ -34,6 +34,7 @@ import tempfile
 import time
 import types
 import typing
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ from airssys_plugins.contract.annotations import is_variant
 from airssys_plugins.contract.bindgen import BindgenError, hookspec_module
 from airssys_plugins.contract.mapping import _BINDING_ATTR
 from airssys_plugins.contract.wit_json import Resolved, WitJsonError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jco_coverage import _import_functions, _provide
 
 SUITE = "tests/misc_testsuite/component-model"
 #: What wasmtime's runner allows: the tests grow memories to gigabytes on purpose.
@@ -140,6 +144,43 @@ def python_shape(value: Any) -> Any:
     return value
 
 
+# ----------------------------------------------------------------------------- the host
+
+#: The runner's host functions (wasmtime's ``link_component_spectest``): the ``host``
+#: instance's functions and its ``resource1``, whose objects keep the ``rep`` they were
+#: made with; the host counts the drops of those objects (a guest dropping its handle
+#: frees the object: nothing else holds it).
+_DROPS = {"count": 0, "last": 0}
+
+
+def _made(_m: types.ModuleType, obj: Any, rep: int) -> None:
+    obj.rep = rep
+    weakref.finalize(obj, _dropped, rep)
+
+
+def _dropped(rep: int) -> None:
+    _DROPS["count"] += 1
+    _DROPS["last"] = rep
+
+
+def _same_rep(_m: types.ModuleType, obj: Any, rep: int) -> None:
+    assert obj.rep == rep, f"the handle names the object of rep {obj.rep}, not {rep}"
+
+
+SPECTEST: dict[str, Any] = {
+    "host-return-two": lambda _m: 2,
+    "return-three": lambda _m: 3,
+    "return-hi": lambda _m: "hi",
+    "[constructor]resource1": _made,
+    "[static]resource1.assert": _same_rep,
+    "[method]resource1.simple": _same_rep,
+    "[method]resource1.take-borrow": lambda _m, _a, _b: None,
+    "[method]resource1.take-own": lambda _m, _a, _b: None,
+    "[static]resource1.last-drop": lambda _m: _DROPS["last"],
+    "[static]resource1.drops": lambda _m: _DROPS["count"],
+}
+
+
 # ----------------------------------------------------------------------------- a wast
 
 
@@ -153,7 +194,8 @@ class Loaded:
         self.hooks: dict[str, tuple[str, dict[str, Any]]] = {}  # field -> hook, annotations
         self.why = ""
         try:
-            world = Resolved(read_wit_json(path)).world(None)
+            data = read_wit_json(path)
+            world = Resolved(data).world(None)
             generated = hookspec_module(world, project="wast")
         except (PluginError, BindgenError, WitJsonError) as exc:
             self.why = f"no hookspecs: {_first_line(exc)}"
@@ -169,9 +211,15 @@ class Loaded:
             hints.pop("return", None)
             self.hooks[field] = (spec.__name__, hints)
         self.host = PluginHost(self.pm, grants={"p": Capabilities.everything()}, limits=LIMITS)
+        #: what the runner's host functions found wrong (a handle that named another object)
+        self.failures: list[str] = []
         try:
-            self.host.load(path, name="p")
-        except PluginError as exc:
+            imports, refused = _import_functions(data)
+            if refused:
+                raise BindgenError("; ".join(f"{w}: {r}" for w, r in refused))
+            shorts, _ = _provide(self.host, imports, SPECTEST, self.failures, label, module)
+            self.host.load(path, name="p", requests=Capabilities(interfaces=shorts))
+        except (PluginError, BindgenError) as exc:
             self.why = f"not loaded: {_first_line(exc)}"
             self.close()
 
