@@ -384,9 +384,7 @@ class ExportPlan:
     def without_fold(self) -> ExportPlan:
         """The same exports, each shim a core module of its own (when wasmtime refuses
         the folded binary)."""
-        return ExportPlan(
-            self.tail, self.fast, self.raw, self.nested, self.fast_tail, self.imports
-        )
+        return ExportPlan(self.tail, self.fast, self.raw, self.nested, self.fast_tail, self.imports)
 
     def without_raw(self) -> ExportPlan | None:
         if not self.fast or self.nested is not None:  # a nested plan is all or nothing

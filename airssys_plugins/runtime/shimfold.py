@@ -568,8 +568,8 @@ def _target_of(
 ) -> tuple[int, int] | None:
     """(M's instance, M's module index) when every item of ``bag`` is an export of one
     instance of a module defined at the top level before the tails (or of a shim folded
-    into it already); else None."""
-    origins = [_origin(top, sort, index) for sort, index in bag.values()]
+    into it already); else None. Its memory is checked apart (:func:`_memory_zero`)."""
+    origins = [_origin(top, sort, index) for sort, index in bag.values() if sort == _FUNC]
     if target is not None:
         origins = [target.resolve(o) for o in origins]
     instances = {o[0] if o is not None else -1 for o in origins}
@@ -583,6 +583,29 @@ def _target_of(
     if module is None or module.in_tail:
         return None
     return instance, inst.module
+
+
+def _memory_zero(top: _Top, target: _Target, index: int) -> bool:
+    """Whether the component's core memory ``index`` is M's memory 0: an export of M's
+    instance that is M's memory 0, or the memory M's instance was given for the memory
+    it imports first (a module that imports its memory, as componentize-py's do)."""
+    origin = _origin(top, _MEMORY, index)
+    m = target.core
+    if origin is not None and origin[0] == target.instance:
+        return m.exports.get(origin[1]) == (_MEMORY, 0)
+    imported = [(mod, name) for mod, name, kind, _ in m.imports if kind == _MEMORY]
+    if not imported:
+        return False
+    module, name = imported[0]
+    inst = top.instances[target.instance]
+    assert isinstance(inst, _Instantiation)
+    given = inst.args.get(module)
+    if given is None or given >= len(top.instances):
+        return False
+    arg = top.instances[given]
+    if isinstance(arg, dict):
+        return arg.get(name) == (_MEMORY, index)
+    return isinstance(arg, _Instantiation) and origin == (given, name)
 
 
 def _fold_one(
@@ -603,21 +626,19 @@ def _fold_one(
         given = bag.get(name)
         if module != "m" or given is None or given[0] != kind:
             return None
+        if kind == _MEMORY:
+            if not _memory_zero(top, target, given[1]):
+                return None  # the shims' code names M's memory 0
+            continue
         origin = target.resolve(_origin(top, kind, given[1]))
-        if origin is None or origin[0] != target.instance:
+        if kind != _FUNC or origin is None or origin[0] != target.instance:
             return None
         export = target.export(origin[1])
         if export is None or export[0] != kind:
             return None
-        if kind == _MEMORY:
-            if export[1] != 0:
-                return None  # the shims' code names memory 0
-        elif kind == _FUNC:
-            if target.func_type(export[1]) != core.types[type_index]:
-                return None
-            funcs.append(export[1])
-        else:
+        if target.func_type(export[1]) != core.types[type_index]:
             return None
+        funcs.append(export[1])
     if core.n_globals != len(core.globals_):
         return None  # an imported global: not given by the shims
     funcs += [n_funcs + j for j in range(len(core.codes))]
@@ -661,7 +682,9 @@ def _module_splices(data: bytes, target: _Target) -> list[Splice]:
         if sid in m.sections:
             head, _, items_start, end, count = m.sections[sid]
             size = len(_leb(count + len(items))) + (end - items_start) + len(extra)
-            splices.append((head, items_start, bytes([sid]) + _leb(size) + _leb(count + len(items))))
+            splices.append(
+                (head, items_start, bytes([sid]) + _leb(size) + _leb(count + len(items)))
+            )
             splices.append((end, end, extra))
         else:
             at = module.body + 8
@@ -748,9 +771,7 @@ def _tail_splices(
                 continue
             if a.core_sort != _FUNC or a.name not in renamed:
                 raise _Unsupported("an alias of a shim's export the fold does not know")
-            items.append(
-                b"\x00\x00\x01" + _leb(target.instance) + _r._name(renamed[a.name])
-            )
+            items.append(b"\x00\x00\x01" + _leb(target.instance) + _r._name(renamed[a.name]))
             changed = True
         if changed:
             splices.append((head, end, _r._section(6, items)))
