@@ -702,9 +702,11 @@ def _fold(wide: bytes, tail_start: int) -> tuple[Splice, ...] | None:
     top = _read_top(wide, tail_start)
     target: _Target | None = None
     folded: list[tuple[int, int, dict[str, str]]] = []  # (module, instance, renamed)
+    ordinal = -1  # the shim's place among the tails' modules: its exports' names
     for k, module in enumerate(top.modules):
         if module is None or not module.in_tail:
             continue
+        ordinal += 1
         found = [
             (j, inst)
             for j, inst in enumerate(top.instances)
@@ -729,7 +731,7 @@ def _fold(wide: bytes, tail_start: int) -> tuple[Splice, ...] | None:
         elif (target.instance, target.module) != where:
             continue  # another module's: left separate
         try:
-            renamed = _fold_one(top, wide, target, module, bag, len(folded))
+            renamed = _fold_one(top, wide, target, module, bag, ordinal)
         except _Unsupported:
             renamed = None  # this one stays separate
         if renamed is not None:
