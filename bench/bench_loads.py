@@ -152,6 +152,31 @@ def _call(pm: Any, kind: str) -> None:
 # ----------------------------------------------------------------------------- children
 
 
+def child_instantiate(artefacts: list[str], batches: int = 21, per: int = 200) -> dict[str, Any]:
+    """Raw wasmtime-py's ``Store`` + instantiate of each artefact (a serialized component
+    needing no imports), in batches of ``per``, the artefacts interleaved by batch: the
+    median microseconds per instance of each (issue 18, tenth round: what the binary's
+    core instances cost to make)."""
+    import wasmtime
+    from wasmtime.component import Component, Linker
+
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    engine = wasmtime.Engine(cfg)
+    linker = Linker(engine)
+    components = {a: Component.deserialize_file(engine, a) for a in artefacts}
+    times: dict[str, list[float]] = {a: [] for a in artefacts}
+    for _ in range(batches):
+        for a, component in components.items():
+            start = time.perf_counter()
+            for _ in range(per):
+                store = wasmtime.Store(engine)
+                store.set_epoch_deadline(1 << 30)
+                linker.instantiate(store, component)
+            times[a].append((time.perf_counter() - start) / per * 1e6)
+    return {a: statistics.median(t) for a, t in times.items()}
+
+
 def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
     """Interleaved rounds in this process: a warm framework load of a plugin unloaded
     before (its compiled component kept, the default), the same with nothing kept (the
@@ -513,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             out = child_steady(rest[0], rest[1], rest[2], int(rest[3]))
         elif what == "objects":
             out = child_objects(rest[0], rest[1], int(rest[2]))
+        elif what == "instantiate":
+            out = child_instantiate(rest)
         else:
             out = child_density(rest[0], rest[1], rest[2], int(rest[3]))
         print(json.dumps(out))
