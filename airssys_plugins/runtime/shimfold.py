@@ -666,7 +666,7 @@ def _fold_one(
     return renamed
 
 
-def _module_splices(data: bytes, target: _Target) -> list[Splice]:
+def _module_splices(target: _Target) -> list[Splice]:
     """The splices that append ``target``'s additions to M's sections (making those M
     lacks), and M's section header with its new size."""
     module = target.module_span
@@ -739,7 +739,7 @@ def _fold(wide: bytes, tail_start: int) -> tuple[Splice, ...] | None:
             target.gone[j] = renamed
     if target is None or not folded:
         return None
-    splices = _module_splices(wide, target) + _tail_splices(top, target, folded)
+    splices = _module_splices(target) + _tail_splices(top, target, folded)
     return tuple(sorted(splices, key=lambda s: (s[0], s[1])))
 
 
