@@ -152,6 +152,31 @@ def _call(pm: Any, kind: str) -> None:
 # ----------------------------------------------------------------------------- children
 
 
+def child_instantiate(artefacts: list[str], batches: int = 21, per: int = 200) -> dict[str, Any]:
+    """Raw wasmtime-py's ``Store`` + instantiate of each artefact (a serialized component
+    needing no imports), in batches of ``per``, the artefacts interleaved by batch: the
+    median microseconds per instance of each (issue 18, tenth round: what the binary's
+    core instances cost to make)."""
+    import wasmtime
+    from wasmtime.component import Component, Linker
+
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    engine = wasmtime.Engine(cfg)
+    linker = Linker(engine)
+    components = {a: Component.deserialize_file(engine, a) for a in artefacts}
+    times: dict[str, list[float]] = {a: [] for a in artefacts}
+    for _ in range(batches):
+        for a, component in components.items():
+            start = time.perf_counter()
+            for _ in range(per):
+                store = wasmtime.Store(engine)
+                store.set_epoch_deadline(1 << 30)
+                linker.instantiate(store, component)
+            times[a].append((time.perf_counter() - start) / per * 1e6)
+    return {a: statistics.median(t) for a, t in times.items()}
+
+
 def child_warm(kind: str, wasm: str, cwasm: str, rounds: int) -> dict[str, Any]:
     """Interleaved rounds in this process: a warm framework load of a plugin unloaded
     before (its compiled component kept, the default), the same with nothing kept (the
@@ -464,18 +489,22 @@ def raw_artefact(wasm: Path, into: Path) -> Path:
     return out
 
 
-def wider_artefact(wasm: Path, into: Path) -> Path | None:
+def wider_artefact(wasm: Path, into: Path, *, folded: bool = True) -> Path | None:
     """``wasm`` with the tails a load appends (:func:`.rawbytes.export_tail`: the latin1,
-    measuring and raw exports' shim core modules), compiled by wasmtime-py alone as
-    :func:`raw_artefact` compiles the original: raw's cost of the binary our loads run
-    (issue 18, ninth round). None when nothing is appended."""
+    measuring and raw exports' shim core modules, folded into the guest's own core
+    module as a load folds them, or with ``folded=False`` each a module of its own, as
+    before the tenth round), compiled by wasmtime-py alone as :func:`raw_artefact`
+    compiles the original: raw's cost of the binary our loads run (issue 18, ninth and
+    tenth rounds). None when nothing is appended."""
     from airssys_plugins.runtime.rawbytes import export_tail
 
     data = wasm.read_bytes()
     plan = export_tail(data, raw=True)
     if plan is None:
         return None
-    wide = into / f"{wasm.stem}-wider.wasm"
+    if not folded:
+        plan = plan.without_fold()
+    wide = into / f"{wasm.stem}-wider{'' if folded else '-apart'}.wasm"
     into.mkdir(parents=True, exist_ok=True)
     wide.write_bytes(plan.wider(data))
     return raw_artefact(wide, into)
@@ -509,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             out = child_steady(rest[0], rest[1], rest[2], int(rest[3]))
         elif what == "objects":
             out = child_objects(rest[0], rest[1], int(rest[2]))
+        elif what == "instantiate":
+            out = child_instantiate(rest)
         else:
             out = child_density(rest[0], rest[1], rest[2], int(rest[3]))
         print(json.dumps(out))
@@ -540,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("python", "wat"):
             run_child(["density", "ours", kind, str(wasms[kind]), "1"], env)  # cold compile
         wider_wat = wider_artefact(wat, keep)  # raw running the binary our loads run
+        apart_wat = wider_artefact(wat, keep, folded=False)  # the same, shims apart
 
         wall = ["--wall"] if args.wall else []
         clock = "wall time" if args.wall else "CPU time of the loading thread"
@@ -647,11 +679,14 @@ def main(argv: list[str] | None = None) -> int:
                 floor_rss = run_child(["density", "floor", kind, str(raws[kind]), str(n)], env)
                 o, r = per_extra(ours_rss["rss"]), per_extra(raw_rss["rss"])
                 f = per_extra(floor_rss["rss"])
-                wider = None
-                if kind == "wat" and wider_wat is not None:
+                wider = apart = None
+                if kind == "wat" and wider_wat is not None and apart_wat is not None:
                     wide_rss = run_child(["density", "raw", kind, str(wider_wat), str(n)], env)
                     wider = per_extra(wide_rss["rss"])
                     report.values[f"density {kind} {n} raw wider KiB"] = wider
+                    apart_rss = run_child(["density", "raw", kind, str(apart_wat), str(n)], env)
+                    apart = per_extra(apart_rss["rss"])
+                    report.values[f"density {kind} {n} raw wider apart KiB"] = apart
                 first_o = ours_rss["rss"][1] - ours_rss["rss"][0]
                 first_r = raw_rss["rss"][1] - raw_rss["rss"][0]
                 r_ = max(r, 1)
@@ -659,10 +694,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {kind:<10} {n:>5} {o:>10.1f} {r:>10.1f} {f:>10.1f} {o / r_:>9.2f}"
                     f" {f / r_:>10.2f} {o / max(f, 1):>11.2f} {first_o:>10.0f} {first_r:>10.0f}"
                 )
-                if wider is not None:
+                if wider is not None and apart is not None:
                     print(
-                        f"  {'':<10} {'':>5} raw on the wider binary (the shims) {wider:.1f} KiB"
-                        f" = {wider / r_:.2f}x raw"
+                        f"  {'':<10} {'':>5} raw on the wider binary (the shims folded)"
+                        f" {wider:.1f} KiB = {wider / r_:.2f}x raw; the shims apart"
+                        f" {apart:.1f} KiB = {apart / r_:.2f}x"
                     )
                 report.values[f"density {kind} {n} ours KiB"] = o
                 report.values[f"density {kind} {n} raw KiB"] = r
@@ -686,7 +722,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "  floor = raw's plugins each registered with pluggy too (one bound method per"
             " hookspec),\n  the least a pluggy host adds; the wider binary = the original with"
-            " the shims a load appends"
+            " the shims a load appends,\n  folded into the guest's core module as a load folds"
+            " them (apart: each a core module of its own)"
         )
     print("\ntargets (issue 18):")
     for t in report.targets:

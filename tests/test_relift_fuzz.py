@@ -10,18 +10,25 @@ or UnicodeDecodeError from the reader.
 from __future__ import annotations
 
 import contextlib
+import marshal
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wasmtime.component import Component
 
 from airssys_plugins import PluginError, PluginLoadError
 from airssys_plugins.authoring.build import build_guest
+from airssys_plugins.runtime import engine as _engine
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
-from airssys_plugins.runtime.relift import _leb, _s33, _section, byte_export_tail
+from airssys_plugins.runtime.plans import ShimFold, decode_export_plan, encode_export_plan
+from airssys_plugins.runtime.rawbytes import export_tail
+from airssys_plugins.runtime.relift import _leb, _s33, _section, _Unsupported, byte_export_tail
+from airssys_plugins.runtime.shimfold import _moved_body, fold_shims
 
 GUESTS = Path(__file__).parent / "guests"
 PREFIX = b"\0asm\x0d\x00\x01\x00"
@@ -154,3 +161,64 @@ def test_reader_failure_logs_and_declines(
     assert image.byte_exports == {}
     assert image.exports
     assert "reader bug" in caplog.text
+
+
+# ------------------------------------------------------------------ the shims folded
+
+
+@pytest.fixture(scope="module")
+def unfolded() -> tuple[bytes, int]:
+    """The bytes guest with its tails appended, shims apart, and where the tails start."""
+    data = build_guest(GUESTS / "bytes").read_bytes()
+    plan = export_tail(data)
+    assert plan is not None
+    assert plan.fold is not None  # the fold really reads this one
+    return plan.without_fold().wider(data), len(data)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(mutations=MUTATIONS, in_tail=st.booleans())
+def test_mutated_binaries_fold_or_decline(
+    unfolded: tuple[bytes, int], mutations: list[Mutation], in_tail: bool
+) -> None:
+    """A mutated wider binary (mutated anywhere, or in the tails only, where the shims
+    are): the fold never raises, and what it makes wasmtime takes or refuses with its
+    own error (the load then compiles the shims apart)."""
+    wide, start = unfolded
+    if in_tail:
+        wide = wide[:start] + _mutate(PREFIX + wide[start:], mutations)[len(PREFIX) :]
+    else:
+        wide = _mutate(wide, mutations)
+    splices = fold_shims(wide, start)
+    if splices is None:
+        return
+    folded = ShimFold(splices).apply(wide)
+    with contextlib.suppress(wasmtime.WasmtimeError):
+        Component(_engine.engine(False), folded)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=64))
+def test_shim_code_decoder_declines_what_it_does_not_know(body: bytes) -> None:
+    """Random function bodies: moved, or declined with the reader's own exception."""
+    with contextlib.suppress(_Unsupported):
+        _moved_body(body, list(range(8)), list(range(4)), list(range(4)))
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [[[5, 3, 0]], [[0, 1, 99]], "splices", [[0, 1]], [[4, 4, 1], [2, 2, 0]]],
+    ids=["backwards", "short", "not-a-list", "two-fields", "out-of-order"],
+)
+def test_a_damaged_fold_in_a_plan_is_refused(meta: object) -> None:
+    """A plan whose fold splices do not add up is unreadable (ValueError): the plan is
+    made again."""
+    data = build_guest(GUESTS / "bytes").read_bytes()
+    plan = export_tail(data)
+    assert plan is not None
+    encoded = marshal.loads(encode_export_plan(plan))
+    encoded[0]["fold"] = meta
+    with pytest.raises(ValueError, match="unreadable export plan"):
+        decode_export_plan(marshal.dumps(encoded, 4))

@@ -840,11 +840,16 @@ class ComponentImage:
                 compiled = wider_digest
                 break
             except WasmtimeError as exc:  # then the component as given says what is wrong
+                first = str(exc).splitlines()[0]
+                wider_digest = None
+                if plan.fold is not None:  # the shims as modules of their own, as before
+                    log.info("%s: shims not folded (%s)", opts["label"], first)
+                    relifted = plan.without_fold()
+                    continue
                 # e.g. a memory64 guest: the raw shim imports a 32-bit memory; try without
                 what = "raw" if plan.raw is not None else "byte-buffer"
-                log.info("%s: no %s exports (%s)", opts["label"], what, str(exc).splitlines()[0])
+                log.info("%s: no %s exports (%s)", opts["label"], what, first)
                 relifted = plan.without_raw() if plan.raw is not None else None
-                wider_digest = None
         try:
             if component is None:
                 component = _engine.compile_component(data, digest, **opts)

@@ -40,6 +40,7 @@ __all__ = [
     "RawExports",
     "RawImport",
     "RawPlan",
+    "ShimFold",
     "decode_export_plan",
     "decode_import_patch",
     "decode_raw_plan",
@@ -315,6 +316,45 @@ def decode_raw_plan(data: object) -> RawPlan | None:
     return RawPlan(tuple(functions))
 
 
+# ------------------------------------------------------------------ shims folded (shimfold)
+
+
+@attrs.frozen
+class ShimFold:
+    """The tails' shim modules folded into the guest's own core module (:mod:`.shimfold`):
+    splices (``(start, end, new bytes)``, in order) over the unfolded wider binary."""
+
+    splices: tuple[tuple[int, int, bytes], ...]
+
+    def apply(self, data: bytes) -> bytes:
+        return ImportPatch(self.splices, (), 0).apply(data)
+
+
+def _encode_fold(fold: ShimFold | None) -> tuple[object, bytes]:
+    if fold is None:
+        return None, b""
+    return [[s, e, len(b)] for s, e, b in fold.splices], b"".join(b for _, _, b in fold.splices)
+
+
+def _decode_fold(meta: object, blob: bytes) -> ShimFold | None:
+    if meta is None:
+        return None
+    if not isinstance(meta, list):
+        raise ValueError("not a shim fold")
+    splices = []
+    at = 0
+    last = 0
+    for s, e, n in meta:
+        s, e, n = int(s), int(e), int(n)
+        if not last <= s <= e or n < 0:
+            raise ValueError("shim fold splices out of order")
+        splices.append((s, e, blob[at : at + n]))
+        at, last = at + n, e
+    if at != len(blob):
+        raise ValueError("shim fold sections do not add up")
+    return ShimFold(tuple(splices))
+
+
 # ------------------------------------------------------------------ the whole plan
 
 
@@ -332,11 +372,19 @@ class ExportPlan:
     fast_tail: bytes = b""
     #: Import types rewritten for the raw import route (:mod:`.rawimports`); top level only.
     imports: ImportPatch | None = None
+    #: The shims folded into the guest's core module (:mod:`.shimfold`); top level only.
+    fold: ShimFold | None = None
 
     def wider(self, data: bytes) -> bytes:
         if self.nested is not None:
             return self.nested.apply(data)
-        return (data if self.imports is None else self.imports.apply(data)) + self.tail
+        wide = (data if self.imports is None else self.imports.apply(data)) + self.tail
+        return wide if self.fold is None else self.fold.apply(wide)
+
+    def without_fold(self) -> ExportPlan:
+        """The same exports, each shim a core module of its own (when wasmtime refuses
+        the folded binary)."""
+        return ExportPlan(self.tail, self.fast, self.raw, self.nested, self.fast_tail, self.imports)
 
     def without_raw(self) -> ExportPlan | None:
         if not self.fast or self.nested is not None:  # a nested plan is all or nothing
@@ -382,7 +430,8 @@ class NestedPatch:
 #: .3: a nested component gets the measuring exports too, not only the raw ones.
 #: .4: raw imports (:mod:`.rawimports`).
 #: .6: written with marshal, not JSON (.5 was an unreleased first layout of that).
-EXPORT_PLAN_VERSION: Final = f"{PLAN_VERSION}.{RAW_PLAN_VERSION}.6.{IMPORT_PLAN_VERSION}"
+#: .7: the shims folded into the guest's core module (``fold``, :mod:`.shimfold`).
+EXPORT_PLAN_VERSION: Final = f"{PLAN_VERSION}.{RAW_PLAN_VERSION}.7.{IMPORT_PLAN_VERSION}"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:
@@ -403,7 +452,9 @@ def encode_export_plan(plan: ExportPlan | None) -> bytes:
             meta["inner_imports_size"] = len(inner_blob)
             blob = import_blob + inner_blob + n.inner_tail + n.outer_tail
         else:
-            blob = import_blob + plan.tail
+            meta["fold"], fold_blob = _encode_fold(plan.fold)
+            meta["fold_size"] = len(fold_blob)
+            blob = import_blob + fold_blob + plan.tail
     return marshal.dumps((meta, blob), 4)
 
 
@@ -434,8 +485,11 @@ def decode_export_plan(blob: bytes) -> ExportPlan | None:
             head, body, end, inner = (int(x) for x in nested)
             patch = NestedPatch(head, body, end, tail[:inner], tail[inner:], inner_imports, imports)
             return ExportPlan(b"", fast, raw, patch, b"", imports)
+        cut_fold = int(meta.get("fold_size", 0))
+        fold = _decode_fold(meta.get("fold"), tail[:cut_fold])
+        tail = tail[cut_fold:]
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable export plan: {exc}") from None
     if not tail:
         raise ValueError("plan without its sections")
-    return ExportPlan(tail, fast, raw, None, tail[:cut], imports)
+    return ExportPlan(tail, fast, raw, None, tail[:cut], imports, fold)

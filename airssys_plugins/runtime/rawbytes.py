@@ -49,6 +49,7 @@ from .plans import (
     RawExport,
     RawExports,
     RawPlan,
+    ShimFold,
     decode_raw_plan,
     encode_raw_plan,
     raw_names,
@@ -469,10 +470,26 @@ def _top_plan(data: bytes, raw: bool) -> ExportPlan | None:
         else:
             imports = None
     if raw_plan is not None:
-        return ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail, imports)
-    if latin1 is not None:
-        return ExportPlan(fast_tail, fast, None, None, fast_tail)
-    return None
+        plan = ExportPlan(fast_tail + raw_plan[0], fast, raw_plan[1], None, fast_tail, imports)
+    elif latin1 is not None:
+        plan = ExportPlan(fast_tail, fast, None, None, fast_tail)
+    else:
+        return None
+    return _folded(plan, data)
+
+
+def _folded(plan: ExportPlan, data: bytes) -> ExportPlan:
+    """``plan`` with its shims folded into the guest's core module where that can be
+    done (:mod:`.shimfold`); else as it is."""
+    from .shimfold import fold_shims
+
+    wide = plan.wider(data)
+    splices = fold_shims(wide, len(wide) - len(plan.tail))
+    if splices is None:
+        return plan
+    return ExportPlan(
+        plan.tail, plan.fast, plan.raw, None, plan.fast_tail, plan.imports, ShimFold(splices)
+    )
 
 
 # ------------------------------------------------------------------ nested components
