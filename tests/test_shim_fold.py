@@ -25,7 +25,7 @@ import pytest
 import wasmtime
 from wasmtime.component import Component
 
-from airssys_plugins import Limits, PluginHost, PluginLimitExceeded, u32
+from airssys_plugins import Limits, PluginHost, PluginLimitExceeded, u32, wit_binding
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.runtime import engine, shimfold
 from airssys_plugins.runtime.image import ComponentImage
@@ -275,3 +275,50 @@ def test_nested_components_keep_their_shims() -> None:
     plan = plan_of(data)
     assert plan.nested is not None
     assert plan.fold is None
+
+
+NESTED_UNDER_ANOTHER_NAME = """
+(component
+  (component $C
+    (core module $m
+      (memory (export "memory") 1)
+      (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 64)
+      (func (export "echo") (param i32 i32) (result i32)
+        (i32.store (i32.const 8) (local.get 0))
+        (i32.store (i32.const 12) (local.get 1))
+        i32.const 8))
+    (core instance $i (instantiate $m))
+    (func (export "echo") (param "x" string) (result string)
+      (canon lift (core func $i "echo") (memory (core memory $i "memory"))
+        (realloc (core func $i "realloc")))))
+  (instance $a (instantiate $C))
+  (export "result" (instance $a)))
+"""
+
+
+def test_an_inner_component_the_outer_exports_under_another_name_gets_nothing_added(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The outer component exports an instance of the inner one as `result` (the shape of
+    jco's list-adapter-fusion fixture; wasmtime's exceptions.wast has one that exports
+    nothing of it): exports added inside would name functions no hook binds, so none are
+    added, and a load logs no refused added export; its hook still echoes 6 KB."""
+    data = bytes(wasmtime.wat2wasm(NESTED_UNDER_ANOTHER_NAME))
+    assert export_tail(data) is None
+    spec = pluggy.HookspecMarker("nested")
+
+    class Hooks:
+        @spec
+        @wit_binding("result#echo")
+        def echo(self, x: str) -> str: ...
+
+    pm = pluggy.PluginManager("nested")
+    pm.add_hookspecs(Hooks)
+    text = "naïve ✓ " * 600
+    with (
+        caplog.at_level(logging.DEBUG, logger="airssys_plugins"),
+        PluginHost(pm, compile_cache=False) as host,
+    ):
+        host.load(data, name="nested")
+        assert pm.hook.echo(x=text) == [text]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

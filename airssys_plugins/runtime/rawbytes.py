@@ -579,9 +579,14 @@ def _nested_exports(data: bytes, raw: bool) -> ExportPlan | None:
                         _r._externdesc(r)
                 n_instances += sort == 0x05
                 n_components += sort == 0x04
+    # Only an inner component whose functions the outer one exports under their own
+    # names (jco's: the guest's, beside a module loader it uses inside). One that is not
+    # re-exported so gets nothing: its added exports would name functions no hook binds
+    # (wasmtime's exceptions.wast: two inner components, the one lifting a string not
+    # exported; jco's list-adapter-fusion: the outer exports an instance of it as
+    # `result`), and the checks at load refused them one by one.
     picked = [k for k in plans if k in instance_of]
-    if len(picked) > 1:  # e.g. jco's: the guest's, and a module loader it uses inside
-        picked = [k for k in picked if _reexported(plans[k][3], outer.export_names)]
+    picked = [k for k in picked if _reexported(plans[k][3], outer.export_names)]
     if len(picked) != 1:
         return None  # none, or more than one inner component lifting what is exported
     k = picked[0]
