@@ -534,3 +534,25 @@ def test_a_checked_types_note_gives_what_the_checks_give(
     _same_facts(first, _fresh_process_facts(path))
     assert len(checks) == 4 + len(forgeries)
     assert len(list(private_cache.glob("*-checked-*.plan"))) == 2
+
+
+def test_a_component_loads_from_any_bytes_like_object_and_other_sources_are_named(
+    demo: Callable[..., Path],
+) -> None:
+    """``load`` takes the component's bytes as bytes, a bytearray (what
+    ``wasmtime.wat2wasm`` gives) or a memoryview, each copied; anything that is neither
+    bytes nor a path is a TypeError that says what load takes."""
+    data = demo(k=3, funcs=["add-one"]).read_bytes()
+    for i, source in enumerate([bytearray(data), memoryview(data)]):
+        pm = demo_pm()
+        with PluginHost(pm, package=PACKAGE) as host:
+            plugin = host.load(source, name=f"b{i}")
+            if isinstance(source, bytearray):
+                source[:] = b"\0" * len(source)  # the host kept its own copy
+            assert pm.hook.add_one(x=1) == [4]
+            assert plugin.image.data == data
+    with (
+        PluginHost(demo_pm(), package=PACKAGE) as host,
+        pytest.raises(TypeError, match=r"load\(\) takes a component's path or bytes, .*; got int"),
+    ):
+        host.load(42, name="n")  # type: ignore[arg-type]

@@ -278,7 +278,7 @@ class PluginHost:
 
     def load(
         self,
-        source: str | os.PathLike[str] | bytes,
+        source: str | os.PathLike[str] | bytes | bytearray | memoryview,
         *,
         name: str | None = None,
         hooks: Mapping[str, HookOptions] | None = None,
@@ -301,7 +301,15 @@ class PluginHost:
         path (default ``"shared"``: instances kept across calls; see :mod:`.isolation`);
         ``path`` the file ``source`` bytes came from (for listings, :meth:`reload` and
         :meth:`watch`). A directory or ``plugin.toml`` is read as :meth:`load_plugins`
-        reads it (the manifest's values; the arguments given here win)."""
+        reads it (the manifest's values; the arguments given here win). Bytes may come as
+        any bytes-like object (``wasmtime.wat2wasm`` gives a ``bytearray``)."""
+        if isinstance(source, bytearray | memoryview):
+            source = bytes(source)  # a copy: the caller may change theirs meanwhile
+        elif not isinstance(source, bytes | str | os.PathLike):
+            raise TypeError(
+                "load() takes a component's path or bytes, or a plugin's directory or "
+                f"plugin.toml; got {type(source).__name__}"
+            )
         if not isinstance(source, bytes) and _is_plugin_path(source):
             from .loading import Overrides, load_path  # imported on first use, as below
 
