@@ -464,3 +464,18 @@ def test_missing_resource_method_is_a_mismatch(wat_wasm: Path) -> None:
             ContractMismatchError, match=r"resource `counter`.*\[method\]counter.reset"
         ):
             host.load(wat_wasm, name="g", requests=Capabilities(interfaces={"docs"}))
+
+
+def test_a_python_guest_with_resources_keeps_its_added_exports() -> None:
+    """componentize-py exports its resources from an instance of an inner component, and
+    a root export cannot name them: a function whose result holds such a handle
+    (``make-many``) is measured after the copy, the others keep their measuring and raw
+    exports. (The whole widened binary was refused, "func not valid to be used as
+    export", and the guest ran with none of them.)"""
+    from airssys_plugins.runtime.image import ComponentImage
+
+    data = build_guest(GUESTS / "resources", world="guest").read_bytes()
+    image = ComponentImage.load("res", data)
+    assert ("exports", "init") in image.measured
+    assert ("test:res/counters@1.0.0", "make-many") not in image.measured
+    assert (None, "open-and-measure") in image.raw_exports

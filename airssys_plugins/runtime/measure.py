@@ -498,7 +498,11 @@ class _Exportable:
             assert isinstance(names, tuple)
             body = (b"\x6d" if kind == "enum" else b"\x6e") + _leb(len(names))
             body += b"".join(_name(n) for n in names)
-        elif kind in _HANDLES and self.own_resources:
+        elif kind in _HANDLES and self.own_resources and d[1] in self.c.exported_types:
+            # (a root export may name a resource only when the component exports it, at
+            # its root or in an exported bag of exports: componentize-py's come out of an
+            # instance of an inner component, and wasmtime refused the whole binary, "func
+            # not valid to be used as export")
             resource = d[1]
             assert isinstance(resource, int)
             body = (b"\x69" if kind == "own" else b"\x68") + _leb(resource)
@@ -625,7 +629,9 @@ def _measure_tail(
 ) -> tuple[bytes, tuple[FastExport, ...]] | None:
     c = _read(data)
     types = _Types(c)
-    picks = _picks(c, data, types, fast)
+    # a function whose types cannot be exported at the root is measured after the copy;
+    # the others keep their measuring exports
+    picks = [p for p in _picks(c, data, types, fast) if _exportable_alone(c, types, p)]
     memories = {p.lift.option(0x03) for p in picks}
     if not picks or len(memories) != 1:
         return None
@@ -655,6 +661,18 @@ def _measure_tail(
     exports = _func_exports(c.n_funcs, [a.name for a in added])
     tail = _shim_tail(_shim(picks), wiring, b"".join(exportable.sections), lifts, exports)
     return tail, tuple(added)
+
+
+def _exportable_alone(c: _Component, types: _Types, p: _Pick) -> bool:
+    """Whether the measuring exports of ``p`` can be typed at ``c``'s root (a trial
+    whose type definitions are thrown away)."""
+    trial = _Exportable(c, types)
+    try:
+        trial.func(p.params, 0x77)
+        trial.func((), p.result)
+    except _Unsupported:
+        return False
+    return True
 
 
 def reexport_measured(

@@ -431,7 +431,10 @@ class NestedPatch:
 #: .4: raw imports (:mod:`.rawimports`).
 #: .6: written with marshal, not JSON (.5 was an unreleased first layout of that).
 #: .7: the shims folded into the guest's core module (``fold``, :mod:`.shimfold`).
-EXPORT_PLAN_VERSION: Final = f"{PLAN_VERSION}.{RAW_PLAN_VERSION}.7.{IMPORT_PLAN_VERSION}"
+#: .8: no measuring exports for a function whose result names a resource the component
+#: does not export at its root (the rest keep theirs), nor for a nested inner component
+#: the outer one does not re-export.
+EXPORT_PLAN_VERSION: Final = f"{PLAN_VERSION}.{RAW_PLAN_VERSION}.8.{IMPORT_PLAN_VERSION}"
 
 
 def encode_export_plan(plan: ExportPlan | None) -> bytes:

@@ -175,6 +175,10 @@ class _Component:
     func_imports: dict[int, str] = attrs.Factory(dict)
     #: root export name -> component instance index, for exported instances
     instance_exports: dict[str, int] = attrs.Factory(dict)
+    #: type indices a root export names: an exported type and the index its export makes,
+    #: the types of an exported bag of exports (a root function's type may name a
+    #: resource only through one of these)
+    exported_types: set[int] = attrs.Factory(set)
     n_components: int = 0
     n_instances: int = 0
     #: component index -> (start, end) in the binary, for the nested components defined
@@ -386,6 +390,11 @@ def _read_exports(c: _Component, r: _Reader) -> None:
             c.func_exports[name] = index
         elif sort == 0x05:
             c.instance_exports[name] = index
+            bag = c.instances.get(index)
+            if bag is not None and bag[0] is None:  # a bag of exports: its types are named
+                c.exported_types.update(i for s, i in bag[1].values() if s == 0x03)
+        elif sort == 0x03:
+            c.exported_types.update((index, c.n_types))
         _count(c, sort)
 
 
