@@ -73,6 +73,10 @@ class _Reader:
         return b
 
     def u32(self) -> int:
+        return self.uleb(35)
+
+    def uleb(self, most: int) -> int:
+        """An unsigned LEB128 of at most ``most`` bits' worth of 7-bit groups."""
         result = shift = 0
         while True:
             b = self.byte()
@@ -80,7 +84,7 @@ class _Reader:
             if b < 0x80:
                 return result
             shift += 7
-            if shift > 35:
+            if shift > most:
                 raise _Unsupported("bad LEB128")
 
     def name(self) -> str:

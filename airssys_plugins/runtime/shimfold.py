@@ -266,15 +266,7 @@ def _read_canon(top: _Top, r: _r._Reader) -> None:
 
 
 def _u64(r: _r._Reader) -> int:
-    result = shift = 0
-    while True:
-        b = r.byte()
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result
-        shift += 7
-        if shift > 63:
-            raise _Unsupported("bad LEB128")
+    return r.uleb(63)
 
 
 def _skip_sleb(r: _r._Reader, most: int) -> None:
