@@ -63,6 +63,21 @@ __all__ = [
 _UNSET: Literal[Unset.UNSET] = Unset.UNSET
 
 
+def _load_source(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+) -> str | os.PathLike[str] | bytes:
+    """What ``load`` was given, its bytes as ``bytes`` (a copy: the caller may change a
+    bytearray meanwhile); a TypeError saying what ``load`` takes for anything else."""
+    if isinstance(source, bytearray | memoryview):
+        return bytes(source)
+    if not isinstance(source, bytes | str | os.PathLike):
+        raise TypeError(
+            "load() takes a component's path or bytes, or a plugin's directory or "
+            f"plugin.toml; got {type(source).__name__}"
+        )
+    return source
+
+
 def _is_plugin_path(source: str | os.PathLike[str]) -> bool:
     """Whether ``load(source)`` names a plugin directory or a manifest, not a component."""
     text = os.fspath(source)
@@ -303,13 +318,7 @@ class PluginHost:
         :meth:`watch`). A directory or ``plugin.toml`` is read as :meth:`load_plugins`
         reads it (the manifest's values; the arguments given here win). Bytes may come as
         any bytes-like object (``wasmtime.wat2wasm`` gives a ``bytearray``)."""
-        if isinstance(source, bytearray | memoryview):
-            source = bytes(source)  # a copy: the caller may change theirs meanwhile
-        elif not isinstance(source, bytes | str | os.PathLike):
-            raise TypeError(
-                "load() takes a component's path or bytes, or a plugin's directory or "
-                f"plugin.toml; got {type(source).__name__}"
-            )
+        source = _load_source(source)
         if not isinstance(source, bytes) and _is_plugin_path(source):
             from .loading import Overrides, load_path  # imported on first use, as below
 
