@@ -305,9 +305,9 @@ class PluginHost:
         path: str | os.PathLike[str] | None = None,
         isolation: Isolation = "shared",
     ) -> WasmPlugin:
-        """Load a component (a ``.wasm`` path, or its bytes) or a plugin (its directory or
-        ``plugin.toml``) and register it. Its exports are checked against the contract
-        first (every mismatch at once, in a :class:`ContractMismatchError`). ``hooks``
+        """Load a component (a ``.wasm`` path, or its bytes in any bytes-like object) or a plugin
+        (its directory or ``plugin.toml``) and register it. Its exports are checked against the
+        contract first (every mismatch at once, in a :class:`ContractMismatchError`). ``hooks``
         gives per-hook options; ``requests`` the capabilities asked for (within the host's
         ceiling and the operator's grants); ``limits`` its limits (default: the host's;
         ``timeout`` overrides the timeout); ``config`` the values of its ``config``
@@ -316,8 +316,7 @@ class PluginHost:
         path (default ``"shared"``: instances kept across calls; see :mod:`.isolation`);
         ``path`` the file ``source`` bytes came from (for listings, :meth:`reload` and
         :meth:`watch`). A directory or ``plugin.toml`` is read as :meth:`load_plugins`
-        reads it (the manifest's values; the arguments given here win). Bytes may come as
-        any bytes-like object (``wasmtime.wat2wasm`` gives a ``bytearray``)."""
+        reads it (the manifest's values; the arguments given here win)."""
         source = _load_source(source)
         if not isinstance(source, bytes) and _is_plugin_path(source):
             from .loading import Overrides, load_path  # imported on first use, as below
