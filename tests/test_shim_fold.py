@@ -322,3 +322,25 @@ def test_an_inner_component_the_outer_exports_under_another_name_gets_nothing_ad
         host.load(data, name="nested")
         assert pm.hook.echo(x=text) == [text]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def test_a_guest_module_of_too_many_types_keeps_its_shims(tmp_path: Path) -> None:
+    """The fold reads the guest module's sections in Python at a cache miss, before the
+    compile deadline: past 20,000 types (real guests have a few hundred; a hostile one may
+    declare a million, about 1.3 s to read) it declines at the section's count, the shims
+    stay apart, and the hooks behave."""
+    guest = tmp_path / "bench"
+    shutil.copytree(BENCH_GUEST, guest)
+    wat = (guest / "guest.wat").read_text()
+    types = "\n".join("  (type (func))" for _ in range(20_001))
+    (guest / "guest.wat").write_text(wat.replace("(module", "(module\n" + types, 1))
+    data = build_guest(guest).read_bytes()
+    plan = plan_of(data)
+    assert plan.raw is not None
+    assert plan.fold is None
+    assert len(instantiated_modules(plan.wider(data))) == 4  # M and the three shims
+    pm = pluggy.PluginManager("bench")
+    pm.add_hookspecs(Hooks)
+    with PluginHost(pm, package=PACKAGE) as host:
+        host.load(data, name="types")
+        assert pm.hook.echo(text="hello") == ["hello"]

@@ -334,6 +334,14 @@ class _Core:
     export_items: list[tuple[str, int, int]] = attrs.Factory(list)
 
 
+#: The most entries of a section of the guest's module the fold reads (types, imports,
+#: functions, exports), far above any real guest's (componentize-py's largest module
+#: defines 10,625 functions and 396 types): reading one runs in Python, at a load's cache
+#: miss and before the compile deadline, so a hostile module of a million types (about
+#: 1.3 s to read) is left with its shims apart instead.
+_MOST: Final = {1: 20_000, 2: 100_000, 3: 200_000, 7: 100_000}
+
+
 def _read_core(data: bytes, body: int, end: int, *, shim: bool) -> _Core:
     """Module ``data[body:end]``; a ``shim`` (ours) has its globals and code read too, and
     may hold only the sections the shims are made of."""
@@ -350,6 +358,8 @@ def _read_core(data: bytes, body: int, end: int, *, shim: bool) -> _Core:
             raise _Unsupported(f"shim section {sid}")
         r = _r._Reader(data, sbody, send)
         count = r.u32() if sid != 8 else 0
+        if not shim and count > _MOST.get(sid, count):
+            raise _Unsupported(f"core section {sid} of {count:,} entries")
         m.sections[sid] = (head, sbody, r.pos, send, count)
         if sid == 1:
             m.types = [_functype(r) for _ in range(count)]
