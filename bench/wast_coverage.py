@@ -45,13 +45,14 @@ import pluggy
 from airssys_plugins import Capabilities, Limits, PluginError, PluginHost
 from airssys_plugins.authoring.build import find_tool
 from airssys_plugins.cli.bindgen import read_wit_json
+from airssys_plugins.contract import wit
 from airssys_plugins.contract.annotations import is_variant
 from airssys_plugins.contract.bindgen import BindgenError, hookspec_module
 from airssys_plugins.contract.mapping import _BINDING_ATTR
 from airssys_plugins.contract.wit_json import Resolved, WitJsonError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jco_coverage import _import_functions, _provide
+from jco_coverage import _exec, _import_functions, _provide, _safe
 
 SUITE = "tests/misc_testsuite/component-model"
 #: What wasmtime's runner allows: the tests grow memories to gigabytes on purpose.
@@ -103,11 +104,9 @@ def to_python(value: dict[str, Any], ann: Any) -> Any:
 
 
 def _case_name(case: type) -> str:
+    """The WIT name of a variant case class, as the contract names it."""
     name = case.__dict__.get("__wit_name__")
-    if name:
-        return str(name)
-    out = "".join("-" + c.lower() if c.isupper() else c for c in case.__name__).lstrip("-")
-    return out
+    return str(name) if name else wit.kebab(case.__name__)
 
 
 def wast_shape(value: dict[str, Any]) -> Any:
@@ -200,9 +199,7 @@ class Loaded:
         except (PluginError, BindgenError, WitJsonError) as exc:
             self.why = f"no hookspecs: {_first_line(exc)}"
             return
-        module = types.ModuleType(f"wast_{abs(hash(label))}")
-        sys.modules[module.__name__] = module
-        exec(compile(generated.text, module.__name__, "exec"), module.__dict__)
+        module = _exec(generated.text, f"wast_hooks_{_safe(label).replace('-', '_')}")
         self.pm = module.plugin_manager()
         for spec in _specs(module):
             binding = getattr(spec, _BINDING_ATTR, None)
