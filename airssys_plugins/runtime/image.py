@@ -103,7 +103,7 @@ def _byte_export_plan(
     def make() -> tuple[ExportPlan, str] | None:
         from .rawbytes import export_tail  # (a cache miss: the binary is read)
 
-        plan = export_tail(data(), raw=RAW_BYTES)
+        plan = export_tail(data(), raw=RAW_BYTES, label=label)
         return None if plan is None else (plan, _plan_digest(digest, plan))
 
     key = _plan_key(digest) if cache else ""

@@ -444,12 +444,23 @@ def raw_lifts(
 # ------------------------------------------------------------------ with the latin1 exports
 
 
-def export_tail(data: bytes, *, raw: bool = True) -> ExportPlan | None:
+def export_tail(data: bytes, *, raw: bool = True, label: str = "component") -> ExportPlan | None:
     """The latin1 and measuring exports' tail (:func:`.measure.result_plan`) and, after
     it, the raw exports' (read from ``data`` with the first tail appended, so their
     indices follow it); for a component with none of them at its top level, the same
-    added inside its inner component (:func:`nested_exports`). None when nothing applies.
+    added inside its inner component (:func:`nested_exports`). None when nothing applies,
+    and for a component past :data:`.relift.MOST_COMPONENT_BYTES` of component-level
+    sections (what the readers would read in Python before the compile deadline applies).
     Never raises."""
+    level = _r.component_level_bytes(data)
+    if level > _r.MOST_COMPONENT_BYTES:
+        log.info(
+            "%s: component-level sections past %s bytes: loaded as given, without the "
+            "byte-buffer, raw or measuring exports",
+            label,
+            f"{_r.MOST_COMPONENT_BYTES:,}",
+        )
+        return None
     top = _top_plan(data, raw)
     return top if top is not None else nested_exports(data, raw=raw)
 
