@@ -49,7 +49,7 @@ from airssys_plugins.runtime import callbacks, rawbytes
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.rawimports import import_patch
 
-from .raw_imports_records import Header, Request
+from .raw_imports_records import Header, Request, Response
 
 HOST = "test:rawparams/host@1.0.0"
 OPS = "test:rawparams/ops@1.0.0"
@@ -665,3 +665,95 @@ def test_per_call_instances_read_their_own_memory(guest: Path, flat_calls: list[
 
 
 
+
+
+# ------------------------------------------------------------------ every toolchain
+
+RECORDS_HOST = "test:rawrecords/host@1.0.0"
+RECORDS_RELAY = "test:rawrecords/relay@1.0.0"
+
+
+class RecordsHooks:
+    @spec
+    @wit_binding(f"{RECORDS_RELAY}#relay")
+    def relay(self, req: Request) -> Result[Response, str]: ...
+
+    @spec
+    @wit_binding(f"{RECORDS_RELAY}#tags-back")
+    def tags_back(self) -> u32: ...
+
+
+def _records_host(wasm: Path, raw: bool, hosts: list[PluginHost]) -> tuple[Any, list[Any]]:
+    got: list[Any] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rawbytes, "RAW_IMPORTS", raw)
+        mp.setattr(_image, "RAW_IMPORTS", raw)
+        pm = pluggy.PluginManager("rawparams")
+        pm.add_hookspecs(RecordsHooks)
+        host = PluginHost(pm, grants={"g": RIGHTS}, compile_cache=False)
+        hosts.append(host)
+
+        @host.provide(interface=RECORDS_HOST, name="fetch")
+        def fetch(req: Request) -> Result[Response, str]:
+            got.append(req)
+            if req.method == "FAIL":
+                return Err("refused: naïve ✓")
+            return Ok(Response(201, [Header("x-naïve", "✓"), *req.headers], req.body[::-1]))
+
+        @host.provide(interface=RECORDS_HOST, name="tags")
+        def tags(tags: list[str]) -> u32:
+            got.append(tags)
+            return len(tags)
+
+        host.load(wasm, name="g", requests=RIGHTS)
+    return pm, got
+
+
+RECORD_TOOLCHAINS = [
+    pytest.param("raw-records-py", id="componentize-py"),
+    pytest.param("raw-records-c", id="c"),
+    pytest.param("raw-records-rust", id="rust"),
+    pytest.param("raw-records-js", id="jco"),
+]
+
+
+@pytest.mark.parametrize("guest_dir", RECORD_TOOLCHAINS)
+def test_guests_of_every_toolchain_pass_records_to_the_host(
+    flat_calls: list[str], guest_dir: str
+) -> None:
+    """A guest built by each toolchain hands a request (http.fetch's shape: strings, a
+    list of header records, a 1 MiB body) to the host, and a list of its own strings
+    (at odd addresses in C and Rust): the host reads them raw, equal to what wasmtime
+    lifts; the response's body comes back as latin1 (componentize-py: element by
+    element, its allocator cannot shrink), equal both ways, as does an error."""
+    wasm = build_guest(Path(__file__).parent / "guests" / guest_dir)
+    patch = import_patch(wasm.read_bytes())
+    if guest_dir == "raw-records-js":  # nested: the inner component's imports
+        patch = rawbytes.export_tail(wasm.read_bytes()).imports  # type: ignore[union-attr]
+    assert patch is not None
+    by_name = {f.function: f for f in patch.functions}
+    assert set(by_name) == {"fetch", "tags"}
+    assert all(f.types is not None for f in by_name.values())
+    latin1 = guest_dir != "raw-records-py"
+    assert (by_name["fetch"].result is not None) is latin1
+    body = os.urandom(1 << 20)
+    req = Request("PÖST", "https://ex.ample/naïve/✓", [Header("accept-ünï", "✓")], body)
+    answers = []
+    hosts: list[PluginHost] = []
+    try:
+        for raw in (True, False):
+            pm, got = _records_host(wasm, raw, hosts)
+            answers.append(pm.hook.relay(req=req))
+            assert got == [req]
+            assert pm.hook.tags_back() == [3]
+            assert got[-1] == ["naïve", "ïve", "✓"]
+            with pytest.raises(Exception, match="refused: naïve ✓"):
+                pm.hook.relay(req=Request("FAIL", "", [], b""))
+    finally:
+        for host in hosts:
+            host.close()
+    assert answers[0] == answers[1]
+    (answer,) = answers[0]
+    # (a hook's ok value comes back bare, an err raises)
+    assert answer == Response(201, [Header("x-naïve", "✓"), *req.headers], body[::-1])
+    assert flat_calls == ["fetch", "tags", "fetch"]
