@@ -45,6 +45,7 @@ writes the numbers.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -168,7 +169,7 @@ world guest {
 }
 """
 
-_FETCH_WAT = r""";; fetch-back(n): an http.fetch-shaped call with an n-byte body (bench_host_bytes.py).
+_FETCH_WAT = r""";; fetch-back(n): an http.fetch-shaped call with an n-byte body.
 (module
   (import "bench:hostfetch/host@1.0.0" "fetch"
     (func $fetch (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
@@ -270,10 +271,10 @@ def fetch_rows(rounds: int) -> dict[str, float]:
             assert fast_seen[-1] == slow_seen[-1] == req
             label = f"fetch, request {req >> 20} MiB, response {resp >> 20} MiB"
             slow_rounds = rounds if req == resp == 0 else max(3, rounds // 4)
-            out[f"{label}, fast"] = median_ms(lambda: fast_pm.hook.fetch_back(n=req), rounds)
-            out[f"{label}, element by element"] = median_ms(
-                lambda: slow_pm.hook.fetch_back(n=req), slow_rounds
-            )
+            fast = functools.partial(fast_pm.hook.fetch_back, n=req)
+            slow = functools.partial(slow_pm.hook.fetch_back, n=req)
+            out[f"{label}, fast"] = median_ms(fast, rounds)
+            out[f"{label}, element by element"] = median_ms(slow, slow_rounds)
     finally:
         fast_host.close()
         slow_host.close()

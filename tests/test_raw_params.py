@@ -17,7 +17,7 @@ import enum
 import math
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +140,7 @@ FUNCS: dict[str, tuple[str, str]] = {
         "i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 f64 i32 i32 f32",
     ),
     "lists": (
-        "a: list<list<u8>>, b: list<bool>, c: list<char>, d: list<string>, "
-        "e: list<option<u16>>",
+        "a: list<list<u8>>, b: list<bool>, c: list<char>, d: list<string>, e: list<option<u16>>",
         "i32 " * 9 + "i32",
     ),
     "lines": ("x: list<line>", "i32 i32"),
@@ -261,12 +260,10 @@ def _hooks() -> type:
     return type("RawParamsHooks", (), ns)
 
 
-def _function(
-    name: str, params: list[str], annotations: dict[str, Any], body: str = "..."
-) -> Any:
+def _function(name: str, params: list[str], annotations: dict[str, Any], body: str = "...") -> Any:
     """A function of these parameter names (pluggy reads them from its code)."""
     scope: dict[str, Any] = {}
-    exec(f"def {name}({', '.join(params)}): {body}", scope)  # noqa: S102
+    exec(f"def {name}({', '.join(params)}): {body}", scope)
     func = scope[name]
     func.__annotations__ = annotations
     if params[:1] == ["self"]:
@@ -391,9 +388,7 @@ _s64 = st.integers(-(2**63), 2**63 - 1)
 _f64 = st.floats(allow_nan=False)
 _f32 = st.floats(width=32, allow_nan=False)
 _points = st.builds(Point, _s64, _s64, _text)
-_shapes = st.one_of(
-    st.builds(Circle, _f64), st.builds(Rect, _points), st.just(Empty())
-)
+_shapes = st.one_of(st.builds(Circle, _f64), st.builds(Rect, _points), st.just(Empty()))
 _headers = st.lists(st.builds(Header, _text, _text), max_size=4)
 _SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -476,9 +471,7 @@ def test_more_than_16_flat_values_arrive_alike_both_ways(
 
 
 @_SETTINGS
-@given(
-    method=_text, url=_text, headers=_headers, body=st.binary(max_size=2048)
-)
+@given(method=_text, url=_text, headers=_headers, body=st.binary(max_size=2048))
 def test_an_http_request_arrives_alike_both_ways(
     both: tuple[Pair, Pair], method: str, url: str, headers: list[Header], body: bytes
 ) -> None:
@@ -507,9 +500,7 @@ def test_nan_payloads_and_signed_zeros_arrive_alike(both: tuple[Pair, Pair]) -> 
         _check(both, "point", {"p": Point(0, 0, "")})
 
 
-def test_strings_at_odd_addresses_arrive(
-    both: tuple[Pair, Pair], flat_calls: list[str]
-) -> None:
+def test_strings_at_odd_addresses_arrive(both: tuple[Pair, Pair], flat_calls: list[str]) -> None:
     """jco's flavorful case: a list<string> whose strings start at odd addresses (poked
     there), lifted raw (a latin1+utf16 lift by wasmtime would refuse them)."""
     text = "naïve ✓".encode()
@@ -624,7 +615,8 @@ def test_bool_and_flags_are_read_as_wasmtime_reads_them(both: tuple[Pair, Pair])
         for pair in both
     ]
     assert got[0] == got[1]
-    assert got[0][1] == Perms.READ | Perms.WRITE | Perms.EXEC and got[0][6] is True
+    assert got[0][1] == Perms.READ | Perms.WRITE | Perms.EXEC
+    assert got[0][6] is True
     got = [_poke(pair, "lists", 0, 0, _HEADER_AT, 4, 0, 0, 0, 0, 0, 0) for pair in both]
     assert got[0] == got[1] == ([], [False, True, True, True], [], [], [])
 
@@ -662,9 +654,6 @@ def test_per_call_instances_read_their_own_memory(guest: Path, flat_calls: list[
     finally:
         for host in hosts:
             host.close()
-
-
-
 
 
 # ------------------------------------------------------------------ every toolchain

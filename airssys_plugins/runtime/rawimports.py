@@ -630,7 +630,8 @@ def _flat_params(
     then wasmtime lifts what the top-level rewrite leaves."""
     codes = rewritten[2] if rewritten is not None else (None,) * len(params)
     if not any(
-        c is None and t.holds_string(vt, lists=True) for (_, vt), c in zip(params, codes, strict=True)
+        c is None and t.holds_string(vt, lists=True)
+        for (_, vt), c in zip(params, codes, strict=True)
     ):
         return None
     from . import rawabi  # (the flattening is the host's lifting's own)
