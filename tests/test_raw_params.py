@@ -746,3 +746,150 @@ def test_guests_of_every_toolchain_pass_records_to_the_host(
     # (a hook's ok value comes back bare, an err raises)
     assert answer == Response(201, [Header("x-naïve", "✓"), *req.headers], body[::-1])
     assert flat_calls == ["fetch", "tags", "fetch"]
+
+
+# ------------------------------------------------------------------ the built-in http.fetch
+
+_HTTP_WIT = """package test:rawhttp@1.0.0;
+
+interface relay {
+  /// fetch(GET url), then fetch(POST url, the body it got): the POST's status
+  relay: func(url: string) -> u32;
+}
+
+world guest {
+  import airssys:host/http@0.1.0;
+  export relay;
+}
+"""
+
+_HTTP_WAT = r""";; Gets a body with http.fetch and posts it back (tests/test_raw_params.py).
+(module
+  (import "airssys:host/http@0.1.0" "fetch"
+    (func $fetch (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 512) "GETPOST")
+  (func $realloc (export "cabi_realloc")
+        (param $old i32) (param $old_size i32) (param $align i32) (param $new_size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr
+      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+               (i32.xor (i32.sub (local.get $align) (i32.const 1)) (i32.const -1))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get $new_size)))
+    (block $ok
+      (br_if $ok (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
+      (if (i32.eq (i32.const -1)
+            (memory.grow (i32.add (i32.shr_u (i32.sub (global.get $heap)
+                                                       (i32.mul (memory.size) (i32.const 65536)))
+                                             (i32.const 16))
+                                  (i32.const 1))))
+        (then unreachable)))
+    (if (local.get $old)
+      (then (memory.copy (local.get $ptr) (local.get $old)
+                         (select (local.get $new_size) (local.get $old_size)
+                                 (i32.lt_u (local.get $new_size) (local.get $old_size))))))
+    (local.get $ptr))
+  ;; result<response, string>: the discriminant at 0; ok: status at 4, body at 16
+  (func (export "test:rawhttp/relay@1.0.0#relay") (param $url i32) (param $n i32) (result i32)
+    (local $r i32) (local $s i32)
+    (local.set $r (call $realloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 24)))
+    (local.set $s (call $realloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 24)))
+    (call $fetch (i32.const 512) (i32.const 3) (local.get $url) (local.get $n)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (local.get $r))
+    (if (i32.load8_u (local.get $r)) (then unreachable))
+    (call $fetch (i32.const 515) (i32.const 4) (local.get $url) (local.get $n) (i32.const 0)
+      (i32.const 0) (i32.load offset=16 (local.get $r)) (i32.load offset=20 (local.get $r))
+      (local.get $s))
+    (if (i32.load8_u (local.get $s)) (then unreachable))
+    (i32.load16_u offset=4 (local.get $s)))
+  (func (export "cabi_post_test:rawhttp/relay@1.0.0#relay") (param i32)
+    (global.set $heap (i32.const 1024)))
+)
+"""
+
+
+class HttpHooks:
+    @spec
+    @wit_binding("test:rawhttp/relay@1.0.0#relay")
+    def relay(self, url: str) -> u32: ...
+
+
+def test_the_built_in_http_fetch_takes_its_request_raw_and_answers_as_latin1(
+    tmp_path: Path, flat_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guest fetches 1 MiB of random bytes from a local server with the built-in
+    http.fetch and posts them back: the server receives exactly what it sent, both ways;
+    on the fast route the request is read raw and the response written as latin1."""
+    import http.server
+    import shutil
+    import threading
+
+    served = os.urandom(1 << 20)
+    posted: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(served)))
+            self.end_headers()
+            self.wfile.write(served)
+
+        def do_POST(self) -> None:  # noqa: N802
+            posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    latin1: list[str] = []
+    original = callbacks._raw_import
+
+    def counting(instance: Any, func: Any, nargs: int) -> Any:
+        raw = original(instance, func, nargs)
+        if raw is not None and raw.result is not None:
+            latin1.append(func.name)
+        return raw
+
+    monkeypatch.setattr(callbacks, "_raw_import", counting)
+    src = tmp_path / "raw-http"
+    (src / "wit" / "deps").mkdir(parents=True)
+    (src / "guest.wat").write_text(_HTTP_WAT)
+    (src / "wit" / "guest.wit").write_text(_HTTP_WIT)
+    deps = Path(__file__).parent / "guests" / "probe" / "wit" / "deps" / "airssys-host"
+    shutil.copytree(deps, src / "wit" / "deps" / "airssys-host")
+    wasm = build_guest(src)
+    patch = import_patch(wasm.read_bytes())
+    assert patch is not None
+    (fetch,) = patch.functions
+    assert fetch.function == "fetch"
+    assert fetch.types is not None
+    assert fetch.result == ("result", ("record", None, None, True), None)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    rights = Capabilities(interfaces=["http"], network=[origin])
+    hosts: list[PluginHost] = []
+    try:
+        for raw in (True, False):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(rawbytes, "RAW_IMPORTS", raw)
+                mp.setattr(_image, "RAW_IMPORTS", raw)
+                pm = pluggy.PluginManager("rawparams")
+                pm.add_hookspecs(HttpHooks)
+                host = PluginHost(pm, grants={"g": rights}, compile_cache=False)
+                hosts.append(host)
+                host.load(wasm, name="g", requests=rights)
+            assert pm.hook.relay(url=f"{origin}/body") == [201]
+            assert posted[-1] == served
+    finally:
+        for host in hosts:
+            host.close()
+        server.shutdown()
+        server.server_close()
+    assert flat_calls == ["fetch", "fetch"]
+    assert latin1 == ["fetch", "fetch"]
+    assert len(posted) == 2

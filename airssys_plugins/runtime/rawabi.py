@@ -21,6 +21,11 @@ without calling the post-return with a bad pointer.
 
 Covered types: every primitive, ``string``, ``list<T>``, ``tuple``, ``option``,
 ``result`` of covered types (what :mod:`.relift`'s reader decodes).
+
+The same nodes lift a host function's parameters from the flat core values and the
+guest's memory (:class:`ParamLift`, for the functions :mod:`.rawimports` rewrote to take
+them so); lifting also covers records, variants, enums, flags and ``Some[...]`` options
+(``node(t, lifted=True)``), into the Python values :func:`.convert.lifter` makes.
 """
 
 from __future__ import annotations

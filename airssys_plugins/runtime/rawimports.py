@@ -12,6 +12,18 @@ of the new type no longer needs). The host's callback (:mod:`.callbacks`) then r
 the pointer and the length and reads the bytes from the calling instance's memory with
 one copy, bounds-checked (:func:`.guestmem.read_guest`).
 
+A function with a string or a list *inside* a parameter (a record's field, a
+``list<string>``, a list of records, an option or variant holding one; also a top-level
+list of ``bool`` or ``char``) has every parameter rewritten to its flat core values: one
+``u32``/``u64``/``f32``/``f64`` component parameter per flat slot (``p0``, ``p1``...),
+or, past the canonical ABI's 16, one ``u32`` (``params``), the pointer to them stored in
+memory: the lowered core signature is the same. :attr:`RawImport.types` keeps the
+original parameter types; the host lifts the values itself (:class:`.rawabi.ParamLift`,
+with wasmtime's checks). Such a function has no string left for wasmtime to lift, so it
+may have latin1 results (below). A parameter holding what cannot be described here (a
+resource handle, a type defined outside the instance type) leaves the function to the
+top-level rule.
+
 In a nested layout (jco's: the inner component lowers what it imports from the outer
 one), the inner component's import types are rewritten and the outer one's alike
 (:func:`import_patch` with ``require``), see :class:`.rawbytes.NestedPatch`.
@@ -37,9 +49,9 @@ strings as their UTF-8 bytes read as latin1, so the guest gets the UTF-8 it expe
 encoding covers the whole import, so the strings the guest passes to such a function would
 be lifted as latin1 too, and wasmtime lifts those only from an address aligned to 2 (the
 canonical ABI's rule for latin1+utf16), which a guest's UTF-8 strings need not be: so only
-a function whose every string parameter arrives raw (a pointer and a length, at the top
-level) gets latin1 results; one with a string inside a parameter (a list of strings, a
-record holding one, as ``http.fetch``'s request) keeps its results as given. A type on
+a function whose every string parameter arrives raw (a pointer and a length at the top
+level, or every parameter flat, as ``http.fetch``'s request) gets latin1 results; one
+with a string inside a parameter left to wasmtime keeps its results as given. A type on
 a rewritten result's path is rewritten in place, so only when nothing else (a parameter, a
 result left as it is, the component outside the instance type) names it; a type not
 defined in the instance type
