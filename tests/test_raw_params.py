@@ -711,7 +711,7 @@ def test_guests_of_every_toolchain_pass_records_to_the_host(
     flat_calls: list[str], guest_dir: str
 ) -> None:
     """A guest built by each toolchain hands a request (http.fetch's shape: strings, a
-    list of header records, a 1 MiB body) to the host, and a list of its own strings
+    list of header records, a 200 KB body) to the host, and a list of its own strings
     (at odd addresses in C and Rust): the host reads them raw, equal to what wasmtime
     lifts; the response's body comes back as latin1 (componentize-py: element by
     element, its allocator cannot shrink), equal both ways, as does an error."""
@@ -725,7 +725,9 @@ def test_guests_of_every_toolchain_pass_records_to_the_host(
     assert all(f.types is not None for f in by_name.values())
     latin1 = guest_dir != "raw-records-py"
     assert (by_name["fetch"].result is not None) is latin1
-    body = os.urandom(1 << 20)
+    # (not 1 MiB: element by element, jco's guest then nears the default 1 s timeout on a
+    # busy machine; the WAT tests above pass 1 MiB bodies)
+    body = os.urandom(200_000)
     req = Request("PÖST", "https://ex.ample/naïve/✓", [Header("accept-ünï", "✓")], body)
     answers = []
     hosts: list[PluginHost] = []
@@ -829,13 +831,13 @@ def test_the_built_in_http_fetch_takes_its_request_raw_and_answers_as_latin1(
     posted: list[bytes] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", str(len(served)))
             self.end_headers()
             self.wfile.write(served)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             posted.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(201)
             self.send_header("Content-Length", "0")
