@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/bench_host_bytes.py            # about 20 s
+    python bench/bench_host_bytes.py            # about 25 s
     python bench/bench_host_bytes.py --quick    # smoke run
 
 The guest (tests/guests/raw-imports) has a hook ``send(data: list<u8>) -> u32`` that
