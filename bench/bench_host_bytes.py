@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/bench_host_bytes.py            # about 20 s
+    python bench/bench_host_bytes.py            # about 25 s
     python bench/bench_host_bytes.py --quick    # smoke run
 
 The guest (tests/guests/raw-imports) has a hook ``send(data: list<u8>) -> u32`` that
@@ -25,6 +25,16 @@ calls ``give(n) -> list<u8>``, which returns 1 MiB of ``os.urandom`` bytes (the 
 * ``latin1 -> UTF-8``: ``data.decode("latin-1").encode("utf-8")``, the part of the
   route's cost on our side (the C API takes strings as UTF-8).
 
+An ``http.fetch``-shaped host function, ``fetch(req: request) -> result<response,
+string>`` (the request a record of method, url, a list of header records and a
+``list<u8>`` body; the response a record of status, headers and a body): a second guest,
+written below as WAT, has a hook ``fetch-back(n: u32) -> u32`` that builds a request
+with a non-ASCII url and header and an ``n``-byte body in its memory, calls ``fetch``
+and returns the response body's length. Rows, the fast route (the request's parameters
+read raw by the host, the response's body written as latin1) against element by element,
+in the same run: a request body of 1 MiB and an empty response, an empty request and a
+1 MiB random response, both, and both empty (the base).
+
 ``send - nothing`` is what passing the bytes to the host costs. Two more rows time what
 the route costs each new instance (its memory is found right after instantiation): a
 discard + instantiate of the same guest with its imports rewritten, and as given (with
@@ -35,6 +45,7 @@ writes the numbers.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -134,6 +145,142 @@ def make_host(raw: bool) -> tuple[pluggy.PluginManager, PluginHost]:
     return pm, host
 
 
+FETCH_HOST = "bench:hostfetch/host@1.0.0"
+FETCH_OPS = "bench:hostfetch/ops@1.0.0"
+
+_FETCH_WIT = """package bench:hostfetch@1.0.0;
+
+interface host {
+  record header { name: string, value: string }
+  record request { method: string, url: string, headers: list<header>, body: list<u8> }
+  record response { status: u16, headers: list<header>, body: list<u8> }
+  fetch: func(req: request) -> result<response, string>;
+}
+
+interface ops {
+  /// fetch(GET https://ex.ample/naïve/✓, one header, n body bytes): the response body's
+  /// length (or 0xffffffff for an error)
+  fetch-back: func(n: u32) -> u32;
+}
+
+world guest {
+  import host;
+  export ops;
+}
+"""
+
+_FETCH_WAT = r""";; fetch-back(n): an http.fetch-shaped call with an n-byte body.
+(module
+  (import "bench:hostfetch/host@1.0.0" "fetch"
+    (func $fetch (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 512) "GET")
+  (data (i32.const 520) "https://ex.ample/na\c3\afve/\e2\9c\93")
+  (data (i32.const 600) "accept-\c3\bcn\c3\af")
+  (data (i32.const 640) "\e2\9c\93")
+  ;; the header record (name, value)
+  (data (i32.const 700) "\58\02\00\00\0c\00\00\00\80\02\00\00\03\00\00\00")
+  (func $realloc (export "cabi_realloc")
+        (param $old i32) (param $old_size i32) (param $align i32) (param $new_size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr
+      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+               (i32.xor (i32.sub (local.get $align) (i32.const 1)) (i32.const -1))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get $new_size)))
+    (block $ok
+      (br_if $ok (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
+      (if (i32.eq (i32.const -1)
+            (memory.grow (i32.add (i32.shr_u (i32.sub (global.get $heap)
+                                                       (i32.mul (memory.size) (i32.const 65536)))
+                                             (i32.const 16))
+                                  (i32.const 1))))
+        (then unreachable)))
+    (if (local.get $old)
+      (then (memory.copy (local.get $ptr) (local.get $old)
+                         (select (local.get $new_size) (local.get $old_size)
+                                 (i32.lt_u (local.get $new_size) (local.get $old_size))))))
+    (local.get $ptr))
+  (func (export "bench:hostfetch/ops@1.0.0#fetch-back") (param $n i32) (result i32)
+    (local $r i32) (local $body i32)
+    (local.set $body (call $realloc (i32.const 0) (i32.const 0) (i32.const 1) (local.get $n)))
+    (local.set $r (call $realloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 24)))
+    (call $fetch (i32.const 512) (i32.const 3) (i32.const 520) (i32.const 27)
+      (i32.const 700) (i32.const 1) (local.get $body) (local.get $n) (local.get $r))
+    ;; result<response, string>: ok: the body's length at 20
+    (select (i32.const -1) (i32.load offset=20 (local.get $r)) (i32.load8_u (local.get $r))))
+  (func (export "cabi_post_bench:hostfetch/ops@1.0.0#fetch-back") (param i32)
+    (global.set $heap (i32.const 1024)))
+)
+"""
+
+
+class FetchHooks:
+    @spec
+    @wit_binding(f"{FETCH_OPS}#fetch-back")
+    def fetch_back(self, n: u32) -> u32: ...
+
+
+#: The response body's length fetch() answers with (set by main()).
+RESPONSE = [0]
+
+
+def fetch_guest() -> Path:
+    import tempfile
+
+    src = Path(tempfile.mkdtemp(prefix="hostfetch-")) / "hostfetch"
+    (src / "wit").mkdir(parents=True)
+    (src / "guest.wat").write_text(_FETCH_WAT)
+    (src / "wit" / "guest.wit").write_text(_FETCH_WIT)
+    return build_guest(src)
+
+
+def make_fetch_host(raw: bool, wasm: Path) -> tuple[pluggy.PluginManager, PluginHost, list[int]]:
+    """A host serving the http.fetch-shaped ``fetch``, the second guest loaded; ``raw``
+    as for :func:`make_host`. The list it returns gets each request body's length."""
+    rawbytes.RAW_IMPORTS = raw  # type: ignore[misc]
+    _image.RAW_IMPORTS = raw  # type: ignore[misc]
+    pm = pluggy.PluginManager("hostbytes")
+    pm.add_hookspecs(FetchHooks)
+    host = PluginHost(pm, grants={"g": RIGHTS}, compile_cache=raw)
+    seen: list[int] = []
+
+    @host.provide(interface=FETCH_HOST, name="fetch")
+    def fetch(req: Request) -> Result[Response, str]:
+        seen.append(len(req.body))
+        return Ok(Response(200, [Header("content-type", "application/octet-stream")],
+                           GIVEN[: RESPONSE[0]]))  # fmt: skip
+
+    host.load(wasm, name="g", requests=RIGHTS)
+    rawbytes.RAW_IMPORTS = True  # type: ignore[misc]
+    _image.RAW_IMPORTS = True  # type: ignore[misc]
+    return pm, host, seen
+
+
+def fetch_rows(rounds: int) -> dict[str, float]:
+    """The http.fetch-shaped rows: (request body, response body) of 0 or 1 MiB, each by
+    the fast route and element by element, in ms."""
+    wasm = fetch_guest()
+    fast_pm, fast_host, fast_seen = make_fetch_host(True, wasm)
+    slow_pm, slow_host, slow_seen = make_fetch_host(False, wasm)
+    out: dict[str, float] = {}
+    try:
+        for req, resp in ((0, 0), (MB, 0), (0, MB), (MB, MB)):
+            RESPONSE[0] = resp
+            assert fast_pm.hook.fetch_back(n=req) == [resp] == slow_pm.hook.fetch_back(n=req)
+            assert fast_seen[-1] == slow_seen[-1] == req
+            label = f"fetch, request {req >> 20} MiB, response {resp >> 20} MiB"
+            slow_rounds = rounds if req == resp == 0 else max(3, rounds // 4)
+            fast = functools.partial(fast_pm.hook.fetch_back, n=req)
+            slow = functools.partial(slow_pm.hook.fetch_back, n=req)
+            out[f"{label}, fast"] = median_ms(fast, rounds)
+            out[f"{label}, element by element"] = median_ms(slow, slow_rounds)
+    finally:
+        fast_host.close()
+        slow_host.close()
+    return out
+
+
 def instantiate_us(raw: bool, rounds: int) -> float:
     """Median discard + instantiate of the guest, in us, through the runtime layer."""
     from airssys_plugins.contract import wit
@@ -221,6 +368,7 @@ def main() -> None:
             ),
             "latin1 -> UTF-8": median_ms(lambda: GIVEN.decode("latin-1").encode("utf-8"), rounds),
         }
+        fetched = fetch_rows(rounds)
         fresh = {
             "instantiate, imports rewritten (memory found)": instantiate_us(True, rounds * 10),
             "instantiate, imports as given": instantiate_us(False, rounds * 10),
@@ -247,11 +395,20 @@ def main() -> None:
         back["fetch, latin1 route"] - back["grow(0)"], 1e-9
     )
     print(f"latin1 route vs element by element: {slow_ratio:.1f}x faster")
+    print(f"http.fetch-shaped host function, 1 MiB random bytes; load average {load[0]:.2f}")
+    print(f"{'row':<58}{'ms':>10}{'- base':>10}")
+    fetch_base = fetched["fetch, request 0 MiB, response 0 MiB, fast"]
+    for name, ms in fetched.items():
+        print(f"{name:<58}{ms:>10.3f}{ms - fetch_base:>10.3f}")
+    for what in ("request 1 MiB, response 0 MiB", "request 0 MiB, response 1 MiB",
+                 "request 1 MiB, response 1 MiB"):  # fmt: skip
+        fast, slow = fetched[f"fetch, {what}, fast"], fetched[f"fetch, {what}, element by element"]
+        print(f"fetch, {what}: fast route {slow / max(fast, 1e-9):.1f}x faster")
     for name, us in fresh.items():
         print(f"{name:<48}{us:>10.1f} us")
     if args.json is not None:
         out = {"load": load[0], "rounds": rounds, "ms": rows, "result_ms": back,
-               "instantiate_us": fresh}  # fmt: skip
+               "fetch_ms": fetched, "instantiate_us": fresh}  # fmt: skip
         args.json.write_text(json.dumps(out, indent=1))
 
 

@@ -292,22 +292,29 @@ def test_lists_of_numbers_reach_the_host_function_alike_both_ways(
 
 
 def test_the_plan_rewrites_parameters_and_byte_results() -> None:
-    """Lists and strings among parameters become a pointer and a length; every list<u8>
-    of a result (top level, in a record, in a result's option) becomes a string, except
-    where a string inside a parameter would then be lifted as latin1 (exchange's request:
-    it is left as given); the host still sees every import as the guest's WIT declares it."""
+    """Lists and strings among parameters become a pointer and a length; a parameter
+    holding a string inside (exchange's request) makes every parameter pass as its flat
+    core values; every list<u8> of a result (top level, in a record, in a result's
+    option) becomes a string; the host still sees every import as the guest's WIT
+    declares it."""
     wasm = build_guest(GUESTS / "raw-imports").read_bytes()
     patch = import_patch(wasm)
     assert patch is not None
     by_name = {f.function: f for f in patch.functions}
     assert set(by_name) == {
         "take", "take-two", "take-text", "take-words", "give", "give-blob", "give-maybe",
+        "exchange",
     }  # fmt: skip
     assert {n: f.result for n, f in by_name.items() if f.result is not None} == {
         "give": True,
         "give-blob": ("record", None, True),
         "give-maybe": ("result", ("option", True), None),
+        "exchange": ("result", ("record", None, None, True), None),
     }
+    exchange = by_name["exchange"]
+    assert exchange.core == (0x7F,) * 8  # method, url, headers, body: a pointer, a length
+    assert exchange.arity == 8
+    assert [f.function for f in patch.functions if f.types is not None] == ["exchange"]
     assert not by_name["give"].raw_params
     assert decode_import_patch(*encode_import_patch(patch)) == patch
     image = ComponentImage.load("g", wasm, cache=False)
@@ -331,6 +338,15 @@ def test_the_plan_rewrites_parameters_and_byte_results() -> None:
     assert sigs[(HOST, "give-maybe")].result == wit.ResultT(
         wit.OptionT(wit.ListT(wit.Prim("u8"))), wit.Prim("string")
     )
+    header = wit.RecordT("header", (("name", wit.Prim("string")), ("value", wit.Prim("string"))))
+    request = sigs[(HOST, "exchange")].param_types
+    assert request == (
+        wit.RecordT("request", (
+            ("method", wit.Prim("string")), ("url", wit.Prim("string")),
+            ("headers", wit.ListT(header)), ("body", wit.ListT(wit.Prim("u8"))),
+        )),
+    )  # fmt: skip
+    assert isinstance(request[0], wit.RecordT) and request[0].name == "request"  # noqa: PT018
 
 
 def test_the_rewrite_is_kept_beside_the_compile_cache(private_cache: Path) -> None:
@@ -426,8 +442,8 @@ def test_strings_inside_the_parameters_are_read_back_as_utf8(
     """exchange(req: request) -> result<response, string>, the shape of http.fetch: the
     request's non-ASCII url and header reach the host as the guest's strings; the
     response's body and header value reach the guest exactly (an error string when the
-    body is empty). Its result is not written as latin1: the encoding would cover the
-    request's strings too (see the next tests)."""
+    body is empty). The request passes as its flat core values, read by the host, so no
+    string is left for wasmtime to lift as latin1 and the result is written as latin1."""
     data = os.urandom(size)
     for raw in (True, False):
         pm, _, served = make(raw)
@@ -438,21 +454,27 @@ def test_strings_inside_the_parameters_are_read_back_as_utf8(
         assert req == Request("GET", "https://ex.ample/naïve/✓", [Header("accept-ünï", "✓")],
                               bytes(size))  # fmt: skip
         assert served.got[-1:] == [NOTHING] if size == 0 else served.got[-2:] == [data, BLOB_NAME]
-    assert latin1_results == []
+    assert latin1_results == ["exchange"]
 
 
 def test_a_string_inside_the_parameters_that_is_not_utf8_is_refused(make: Make) -> None:
-    """A parameter's string that is not UTF-8 traps the call (wasmtime lifts it and
-    refuses it) with a PluginABIError naming the plugin and the hook; the host function
-    never runs, and the next call, on a fresh instance, gets the guest's strings."""
+    """A parameter's string that is not UTF-8 traps the call with a PluginABIError
+    naming the plugin (raw: the host function and the argument, as the host reads it;
+    else the hook, as wasmtime refuses it); the host function never runs, and the next
+    call, on a fresh instance, gets the guest's strings."""
     for raw in (True, False):
         pm, _, served = make(raw)
         # (the second call's argument is left at the guest heap's start, 1024)
         pm.hook.send(data=b"\xff\xfe\xfd")
         pm.hook.send(data=b"\xff\xfe\xfd")
-        with pytest.raises(
-            PluginABIError, match=r"plugin 'g' trapped in hook 'exchange_raw' .*UTF-8"
-        ):
+        # (raw: read by the host; element by element: lifted by wasmtime, which refuses it)
+        message = (
+            r"plugin 'g' called host function .*#exchange with bad arguments \(invalid UTF-8: "
+            r"argument 'req'"
+            if raw
+            else r"plugin 'g' trapped in hook 'exchange_raw' .*UTF-8"
+        )
+        with pytest.raises(PluginABIError, match=message):
             pm.hook.exchange_raw(ptr=1024, len=3)
         assert served.got == [b"\xff\xfe\xfd"] * 2  # exchange never ran
         pm.hook.send(data="naïve".encode())
@@ -467,8 +489,8 @@ def test_a_string_inside_the_parameters_may_sit_at_any_address(
 ) -> None:
     """A guest's UTF-8 strings need not be aligned (jco's flavorful fixture passes a list
     of strings from odd addresses). wasmtime lifts a latin1+utf16 string only from an
-    address aligned to 2, so a host function taking a string inside a parameter keeps its
-    result as given, and a request whose url starts at an odd address reaches the host."""
+    address aligned to 2; the host reads the request's strings itself, so a url at an odd
+    address reaches the host, and the result is written as latin1."""
     for raw in (True, False):
         pm, _, served = make(raw)
         # (the second call's argument is left at the guest heap's start, 1024)
@@ -476,7 +498,7 @@ def test_a_string_inside_the_parameters_may_sit_at_any_address(
         pm.hook.send(data=b"xyzna\xc3\xafve")
         assert pm.hook.exchange_raw(ptr=1024 + offset, len=9 - offset) == [1]
         assert served.got[-1].url == "xyznaïve"[offset:]
-    assert latin1_results == []
+    assert latin1_results == ["exchange"]
 
 
 def test_byte_like_results_and_bad_results_fail_alike_both_ways(make: Make) -> None:
@@ -905,8 +927,14 @@ def test_the_short_string_interfaces_are_left_as_given() -> None:
     assert patch is not None
     rewritten = {(f.interface, f.function) for f in patch.functions}
     assert not {i for i, _ in rewritten if i.startswith(LEFT_AS_GIVEN)}
-    # (http's fetch takes a record: nothing at the top level to rewrite)
-    assert rewritten == {("airssys:host/kv@0.1.0", f) for f in ("delete", "get", "keys", "set")}
+    # (http's fetch takes a record: every parameter as its flat values; componentize-py's
+    # results stay as given, see NO_SHRINK)
+    assert rewritten == {("airssys:host/kv@0.1.0", f) for f in ("delete", "get", "keys", "set")} | {
+        ("airssys:host/http@0.1.0", "fetch")
+    }
+    assert all(f.result is None for f in patch.functions)
+    (fetch,) = (f for f in patch.functions if f.function == "fetch")
+    assert fetch.types is not None
 
 
 # ------------------------------------------------------------------ results the rewrite declines
@@ -962,21 +990,22 @@ _ALIAS = '(alias export $h "blob" (type $outer-blob))'
 
 
 @pytest.mark.parametrize(
-    ("variant", "rewritten"),
+    ("variant", "rewritten", "raw"),
     [
-        pytest.param("plain", {"give", "give-blob"}, id="plain"),
-        pytest.param("put", {"give"}, id="record-also-a-parameter"),
-        pytest.param("alias", {"give"}, id="record-named-outside"),
+        pytest.param("plain", {"give", "give-blob", "give-tagged"}, set(), id="plain"),
+        pytest.param("put", {"give", "give-tagged"}, {"put-blob"}, id="record-also-a-parameter"),
+        pytest.param("alias", {"give", "give-tagged"}, set(), id="record-named-outside"),
     ],
 )
 def test_results_are_rewritten_only_where_nothing_else_sees_the_change(
-    variant: str, rewritten: set[str]
+    variant: str, rewritten: set[str], raw: set[str]
 ) -> None:
     """A list<u8> result becomes a string only when its lower allows latin1 (not with
     string-encoding=utf16) and the types on its path are named by rewritten results
-    alone (not by a parameter, not outside the instance type), and no string inside a
-    parameter would be lifted as latin1 (give-tagged's list<string>: wasmtime would
-    refuse one at an odd address); what is rewritten validates and its lowers say
+    alone (not by a parameter, not outside the instance type: put-blob's record is not
+    rewritten in place, its parameters pass as their flat values), and no string
+    inside a parameter is lifted by wasmtime (give-tagged's list<string> passes as its
+    flat values, read by the host); what is rewritten validates and its lowers say
     latin1+utf16."""
     import wasmtime
     from wasmtime.component import Component
@@ -989,7 +1018,8 @@ def test_results_are_rewritten_only_where_nothing_else_sees_the_change(
     patch = import_patch(data)
     assert patch is not None
     assert {f.function for f in patch.functions if f.result is not None} == rewritten
-    assert {f.function for f in patch.functions} == rewritten
+    assert {f.function for f in patch.functions} == rewritten | raw
+    assert {f.function for f in patch.functions if f.types is not None} == {"give-tagged"} | raw
     new = patch.apply(data)
     Component(wasmtime.Engine(), new)
     printed = subprocess.run(

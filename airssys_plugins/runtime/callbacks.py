@@ -134,16 +134,17 @@ def _trampoline(
             try:
                 raw = None
                 lower = func.lower
-                if nargs != len(func.lifts):  # parameters rewritten (see .rawimports)
+                # parameters or result rewritten (see .rawimports); a function taking its
+                # parameters in memory past 16 flat values may get as many as it has
+                if getattr(instance, "raw_imports", None) is not None:
                     raw = _raw_import(instance, func, nargs)
-                    if raw is None:  # e.g. two versions imported, rewritten unlike
-                        raise _guest_fault(
-                            instance, f"host function {func.interface}#{func.name}",
-                            "type mismatch",
-                            f"{nargs} values, not the {len(func.lifts)} its type has",
-                        )  # fmt: skip
-                elif func.lower_latin1 is not None:  # its result may be rewritten
-                    raw = _raw_import(instance, func, nargs)
+                if raw is None and nargs != len(func.lifts):
+                    # e.g. two versions imported, rewritten unlike
+                    raise _guest_fault(
+                        instance, f"host function {func.interface}#{func.name}",
+                        "type mismatch",
+                        f"{nargs} values, not the {len(func.lifts)} its type has",
+                    )  # fmt: skip
                 if raw is not None and raw.result is not None:
                     # its result's bytes and strings, and its parameters' strings, cross
                     # as latin1
@@ -251,6 +252,8 @@ def _raw_args(
     """The Python arguments of a call whose lists and strings arrive as a pointer and a
     length: each read from the caller's memory with one copy, bounds-checked (other
     parameters lifted with ``lifts``, by default the function's own)."""
+    if raw.types is not None:
+        return _flat_args(instance, func, raw, args)
     lifts = lifts or func.lifts
     imports: RawImports = instance.raw_imports  # type: ignore[attr-defined]
     mem = imports.mem
@@ -282,6 +285,59 @@ def _raw_args(
             raise _guest_fault(instance, where, exc.reason, str(exc)) from None
         pyargs.append(_convert(instance, where, func.signature.param_types[i], code, data, name))
     return pyargs
+
+
+#: The union field of a flat core value wasmtime hands over, by its core type (a
+#: rewritten parameter is a u32, u64, f32 or f64: .rawimports).
+_FLAT_FIELDS: Final = {0x7F: "u32", 0x7E: "u64", 0x7D: "f32", 0x7C: "f64"}
+
+#: (host function, raw import) -> its parameters' lifting (rawabi.ParamLift), or None
+#: when the guest's parameter types are not the host function's.
+_PARAM_LIFTS: dict[tuple[HostFunc, RawImport], Any] = {}
+
+
+def _param_lift(func: HostFunc, raw: RawImport) -> Any:
+    key = (func, raw)
+    if key in _PARAM_LIFTS:
+        return _PARAM_LIFTS[key]
+    from . import rawabi  # (a caller of a function rewritten so: made once per pair)
+
+    lift = None
+    try:
+        assert raw.types is not None
+        guest = tuple(rawabi.wit_type(d) for d in raw.types)
+        if guest == func.signature.param_types:
+            lift = rawabi.ParamLift(func.signature.param_types, raw.names)
+            if lift.core != raw.core:
+                lift = None
+    except (TypeError, ValueError):
+        lift = None
+    _PARAM_LIFTS[key] = lift
+    return lift
+
+
+def _flat_args(instance: Caller, func: HostFunc, raw: RawImport, args: Any) -> list[Any]:
+    """The Python arguments of a call whose every parameter arrives as its flat core
+    values (or a pointer to them): lifted from those and the caller's memory by the
+    canonical ABI's rules, with wasmtime's checks (:class:`.rawabi.ParamLift`)."""
+    where = f"host function {func.interface}#{func.name}"
+    mem = instance.raw_imports.mem  # type: ignore[attr-defined]
+    if mem is None:
+        raise _guest_fault(
+            instance, where, "memory not found",
+            "its memory was not found in this process, so its arguments cannot be read",
+        )  # fmt: skip
+    lift = _param_lift(func, raw)
+    if lift is None:
+        raise _guest_fault(
+            instance, where, "type mismatch",
+            "the guest's parameter types are not the host function's",
+        )  # fmt: skip
+    values = [getattr(args[j].of, _FLAT_FIELDS[c]) for j, c in enumerate(raw.core)]
+    try:
+        return lift.lift(mem, values)  # type: ignore[no-any-return]
+    except GuestMemoryError as exc:
+        raise _guest_fault(instance, where, exc.reason, str(exc)) from None
 
 
 def _convert(

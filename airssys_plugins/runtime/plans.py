@@ -90,7 +90,9 @@ class FastExport:
 
 #: Bumped whenever what import_patch() rewrites changes. 5: no latin1 results for a
 #: function with a string inside its parameters (they would be lifted as latin1+utf16).
-IMPORT_PLAN_VERSION: Final = 5
+#: 6: a function with a string or list inside a parameter takes every parameter as its
+#: flat core values (RawImport.types), and may have latin1 results again.
+IMPORT_PLAN_VERSION: Final = 6
 
 #: List elements moved raw (their array code and size): s8 .. f64, not char and bool
 #: (their values need checks).
@@ -125,23 +127,33 @@ class RawImport:
     the element's primitive code (0x73: a UTF-8 string, 0x7d: bytes). ``result``: None
     when the result is as declared, else where its ``list<u8>`` became ``string``
     (:data:`Mask`): the import is then lowered with ``string-encoding=latin1+utf16`` and
-    the host writes its result with ``lowerer(latin1=True)``."""
+    the host writes its result with ``lowerer(latin1=True)``.
+
+    ``types``: for a function whose every parameter arrives as its flat core values (one
+    holds a string or a list inside it: a record, a list of strings...), the original
+    parameters' types (``params`` then all None; :func:`.rawabi.wit_type` reads them),
+    and ``core`` the core values' types (0x7f i32, 0x7e i64, 0x7d f32, 0x7c f64): one i32,
+    a pointer to the parameters stored in memory, past 16 flat values."""
 
     interface: str
     function: str
     names: tuple[str, ...]
     params: tuple[int | None, ...]
     result: Mask = None
+    types: tuple[object, ...] | None = None
+    core: tuple[int, ...] = ()
 
     @property
     def arity(self) -> int:
         """Core-level parameter count wasmtime hands the host (two per raw one)."""
+        if self.types is not None:
+            return len(self.core)
         return len(self.params) + sum(p is not None for p in self.params)
 
     @property
     def raw_params(self) -> bool:
-        """Whether any parameter arrives as a pointer and a length."""
-        return any(p is not None for p in self.params)
+        """Whether any parameter arrives as a pointer and a length (or flat)."""
+        return self.types is not None or any(p is not None for p in self.params)
 
 
 @attrs.frozen
@@ -174,6 +186,17 @@ def _mask_data(mask: object) -> object:
     return [_mask_data(m) for m in mask] if isinstance(mask, tuple) else mask
 
 
+def _tupled(data: object, depth: int = 0) -> object:
+    """A parameter type description read back (lists as the tuples they were)."""
+    if depth > 64:
+        raise ValueError("type too deep")
+    if isinstance(data, list | tuple):
+        return tuple(_tupled(d, depth + 1) for d in data)
+    if data is None or isinstance(data, str):
+        return data
+    raise ValueError(f"not a type description: {data!r:.60}")
+
+
 def _mask_of(data: object, depth: int = 0) -> Mask:
     if data is None or data is True:
         return data
@@ -191,7 +214,8 @@ def encode_import_patch(patch: ImportPatch | None) -> tuple[object, bytes]:
         "memory": patch.memory,
         "splices": [[s, e, len(b)] for s, e, b in patch.splices],
         "functions": [[f.interface, f.function, list(f.names), list(f.params),
-                       _mask_data(f.result)] for f in patch.functions],
+                       _mask_data(f.result), _mask_data(f.types), list(f.core)]
+                      for f in patch.functions],
     }  # fmt: skip
     return meta, b"".join(b for _, _, b in patch.splices)
 
@@ -212,8 +236,10 @@ def decode_import_patch(meta: object, blob: bytes) -> ImportPatch | None:
             raise ValueError("import plan sections do not add up")
         functions = tuple(
             RawImport(str(i), str(f), tuple(str(x) for x in names),
-                      tuple(None if c is None else int(c) for c in codes), _mask_of(mask))
-            for i, f, names, codes, mask in meta["functions"]
+                      tuple(None if c is None else int(c) for c in codes), _mask_of(mask),
+                      None if types is None else tuple(_tupled(t) for t in types),
+                      tuple(int(c) for c in core))
+            for i, f, names, codes, mask, types, core in meta["functions"]
         )  # fmt: skip
         return ImportPatch(tuple(splices), functions, int(meta["memory"]))
     except (TypeError, ValueError, KeyError) as exc:

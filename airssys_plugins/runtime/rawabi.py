@@ -21,6 +21,11 @@ without calling the post-return with a bad pointer.
 
 Covered types: every primitive, ``string``, ``list<T>``, ``tuple``, ``option``,
 ``result`` of covered types (what :mod:`.relift`'s reader decodes).
+
+The same nodes lift a host function's parameters from the flat core values and the
+guest's memory (:class:`ParamLift`, for the functions :mod:`.rawimports` rewrote to take
+them so); lifting also covers records, variants, enums, flags and ``Some[...]`` options
+(``node(t, lifted=True)``), into the Python values :func:`.convert.lifter` makes.
 """
 
 from __future__ import annotations
@@ -28,13 +33,13 @@ from __future__ import annotations
 import ctypes
 import struct
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 from wasmtime import WasmtimeError
 
 from ..contract import wit
-from ..contract.annotations import Err, Ok
+from ..contract.annotations import Err, Ok, Some
 from . import capi
 from .capi import call as _call
 from .convert import (
@@ -45,24 +50,31 @@ from .convert import (
     VAL,
     VAL_SIZE,
     ConvertError,
+    _init_names,
     _lower_prim,
     _pack,
     _packed_elements,
     _short,
+    _single_field,
     _type_name,
 )
 from .guestmem import GuestMemory, GuestMemoryError, find_base, find_memory
 
 __all__ = [
+    "MAX_FLAT_PARAMS",
     "RAW_MIN_BYTES",
+    "ArgumentError",
     "CoreCall",
+    "GrownMemory",
     "GuestCallError",
+    "ParamLift",
     "RawBinding",
     "RawCallPlan",
     "RawSignature",
     "RawState",
     "ResultTooLarge",
     "result_budget",
+    "wit_type",
 ]
 
 #: Arguments of about this many bytes (or a previous result this large) take the raw
@@ -114,14 +126,37 @@ def _abi_error(message: str, reason: str) -> GuestMemoryError:
 
 
 class _Cx:
-    """One call's guest memory and allocator."""
+    """One call's guest memory and allocator. ``where`` names what is read in messages;
+    ``left``: what lifting may still build (:meth:`spend`), None for no bound (a result,
+    measured before it is copied)."""
 
-    __slots__ = ("alloc_call", "budget", "mem")
+    __slots__ = ("alloc_call", "budget", "left", "mem", "where")
 
-    def __init__(self, mem: GuestMemory, alloc_call: Callable[[int, int], int], budget: int):
+    def __init__(
+        self,
+        mem: GuestMemory,
+        alloc_call: Callable[[int, int], int],
+        budget: int,
+        where: str = "a result",
+    ):
         self.mem = mem
         self.alloc_call = alloc_call
         self.budget = budget
+        self.where = where
+        self.left: int | None = None
+
+    def spend(self, n: int) -> None:
+        """Count ``n`` bytes about to be built; past the bound, refuse (entries of a list
+        may alias one region: without a bound, a small memory could make a huge value)."""
+        left = self.left
+        if left is not None:
+            self.left = left = left - n
+            if left < 0:
+                raise _abi_error(
+                    f"{self.where} would build more than {self.budget:,} bytes of values "
+                    "(list entries aliasing one region?)",
+                    "arguments too large",
+                )
 
     def alloc(self, align: int, size: int) -> int:
         ptr = self.mem.update(self.alloc_call(align, size))
@@ -199,6 +234,11 @@ class _Node:
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
         raise NotImplementedError
 
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        """The value held in the next ``len(self.flat)`` core values (the canonical ABI's
+        ``lift_flat``: a host function's parameters)."""
+        raise NotImplementedError
+
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         return 0
 
@@ -269,6 +309,12 @@ class _Prim(_Node):
             return raw
         return self.from_int(raw)
 
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        raw = next(values)
+        if self.name in ("f32", "f64"):
+            return raw
+        return self.from_int(raw)
+
 
 class _String(_Node):
     size, align, flat, measured = 8, 4, (_I32, _I32), True
@@ -294,13 +340,21 @@ class _String(_Node):
         _u32_pair.pack_into(buf, off, *flat)
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
-        ptr, n = _u32_pair.unpack_from(blk, off)
+        return self.text(cx, *_u32_pair.unpack_from(blk, off))
+
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        return self.text(cx, next(values), next(values))
+
+    @staticmethod
+    def text(cx: _Cx, ptr: int, n: int) -> str:
+        """The UTF-8 string of ``n`` bytes at ``ptr``."""
+        cx.spend(n)
         data = cx.mem.read(ptr, n, "a string")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _abi_error(
-                f"invalid utf-8 in a string result ({exc.reason} at byte {exc.start})",
+                f"invalid utf-8 in a string of {cx.where} ({exc.reason} at byte {exc.start})",
                 "invalid UTF-8",
             ) from None
 
@@ -358,6 +412,9 @@ class _List(_Node):
 
     def _block(self, cx: _Cx, blk: bytes, off: int) -> tuple[int, int]:
         ptr, n = _u32_pair.unpack_from(blk, off)
+        return self._checked(cx, ptr, n)
+
+    def _checked(self, cx: _Cx, ptr: int, n: int) -> tuple[int, int]:
         if ptr % self.elem.align:
             raise _abi_error(
                 f"list pointer {ptr:#x} is not aligned to {self.elem.align}",
@@ -367,12 +424,20 @@ class _List(_Node):
         return ptr, n
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
-        ptr, n = self._block(cx, blk, off)
+        return self.items(cx, *self._block(cx, blk, off))
+
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        return self.items(cx, *self._checked(cx, next(values), next(values)))
+
+    def items(self, cx: _Cx, ptr: int, n: int) -> Any:
+        """The ``n`` elements at ``ptr`` (checked by :meth:`_checked`)."""
+        code = self.code
+        cx.spend(n * self.width if code is not None else n * (VAL_SIZE + self.width))
         data = cx.mem.read(ptr, n * self.width, "a list")
-        if self.code is not None:
+        if code is not None:
             if self.py_bytes:
                 return data
-            return array(self.code, data).tolist()
+            return array(code, data).tolist()
         elem, size = self.elem, self.width
         return [elem.load(cx, data, i * size) for i in range(n)]
 
@@ -434,6 +499,9 @@ class _Tuple(_Node):
             e.load(cx, blk, off + o) for e, o in zip(self.elems, self.offsets, strict=True)
         )
 
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        return tuple(e.lift_flat(cx, values) for e in self.elems)
+
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         return sum(
             e.measure(cx, blk, off + o)
@@ -442,19 +510,75 @@ class _Tuple(_Node):
         )
 
 
-class _Cases(_Node):
-    """option<T> (cases none, some) and result<T, E> (ok, err): a u8 discriminant."""
+class _Variant(_Node):
+    """A variant's layout and lifting (option, result and enum are variants too): a
+    discriminant of 1, 2 or 4 bytes, then the case's payload; flat, the discriminant and
+    the cases' values joined slot by slot. ``wrap`` makes the Python value of a case."""
 
-    def __init__(self, cases: list[_Node | None], is_option: bool):
+    kind = "variant"
+
+    def __init__(self, cases: list[_Node | None]):
         self.cases = cases
-        self.is_option = is_option
+        n = len(cases)
+        self.disc = disc = 1 if n <= 1 << 8 else 2 if n <= 1 << 16 else 4
         payload_align = max([c.align for c in cases if c is not None], default=1)
-        self.payload = _up(1, payload_align)
-        self.align = max(1, payload_align)
+        self.payload = _up(disc, payload_align)
+        self.align = max(disc, payload_align)
         self.size = _up(self.payload + max([c.size for c in cases if c], default=0), self.align)
         self.joined = _join([() if c is None else c.flat for c in cases])
         self.flat = (_I32, *self.joined)
         self.measured = any(c.measured for c in cases if c is not None)
+
+    def wrap(self, index: int, value: Any) -> Any:
+        return (index, value)
+
+    def _index(self, cx: _Cx, index: int) -> _Node | None:
+        if index >= len(self.cases):
+            raise _abi_error(
+                f"invalid {self.kind} discriminant {index} in {cx.where} "
+                f"(out of range [0..{len(self.cases)}))",
+                "invalid discriminant",
+            )
+        return self.cases[index]
+
+    def _case(self, cx: _Cx, blk: bytes, off: int) -> tuple[int, _Node | None]:
+        index = blk[off] if self.disc == 1 else int.from_bytes(blk[off : off + self.disc], "little")
+        return index, self._index(cx, index)
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        index, case = self._case(cx, blk, off)
+        value = None if case is None else case.load(cx, blk, off + self.payload)
+        return self.wrap(index, value)
+
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        index = next(values)
+        slots = [next(values) for _ in self.joined]
+        case = self._index(cx, index)
+        if case is None:
+            return self.wrap(index, None)
+        joined = self.joined
+        own = iter([_uncoerce(slots[j], joined[j], want) for j, want in enumerate(case.flat)])
+        return self.wrap(index, case.lift_flat(cx, own))
+
+    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
+        _, case = self._case(cx, blk, off)
+        return 0 if case is None or not case.measured else case.measure(cx, blk, off + self.payload)
+
+
+class _Cases(_Variant):
+    """option<T> (cases none, some) and result<T, E> (ok, err): a u8 discriminant.
+    ``some``: an option written ``Some[T] | None`` (lifted only)."""
+
+    def __init__(self, cases: list[_Node | None], is_option: bool, some: bool = False):
+        super().__init__(cases)
+        self.is_option = is_option
+        self.some = some
+        self.kind = "option" if is_option else "result"
+
+    def wrap(self, index: int, value: Any) -> Any:
+        if self.is_option:
+            return None if index == 0 else Some(value) if self.some else value
+        return Ok(value) if index == 0 else Err(value)
 
     def prepare(self, value: Any) -> Any:
         if self.is_option:
@@ -503,45 +627,259 @@ class _Cases(_Node):
         if case is not None:
             case.store(cx, payload, buf, off + self.payload)
 
-    def _case(self, blk: bytes, off: int) -> tuple[int, _Node | None]:
-        index = blk[off]
-        if index > 1:
-            kind = "option" if self.is_option else "result"
-            raise _abi_error(
-                f"invalid {kind} discriminant {index} in a result", "invalid discriminant"
-            )
-        return index, self.cases[index]
+
+# ------------------------------------------------------------------ lifted only: named types
+
+
+class _Record(_Tuple):
+    """A record: laid out as a tuple of its fields, lifted into the hookspec's class (a
+    dict without one), as :func:`.convert.lifter` builds it."""
+
+    def __init__(self, t: wit.RecordT, elems: list[_Node]):
+        super().__init__(elems)
+        self.cls = t.py
+        if t.py is None:
+            self.keywords = [n.replace("-", "_") for n, _ in t.fields]
+        else:
+            self.keywords = _init_names(t.py, t.py_fields)
+
+    def make(self, values: tuple[Any, ...]) -> Any:
+        fields = dict(zip(self.keywords, values, strict=True))
+        return fields if self.cls is None else self.cls(**fields)
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
-        index, case = self._case(blk, off)
-        value = None if case is None else case.load(cx, blk, off + self.payload)
-        if self.is_option:
-            return None if index == 0 else value
-        return Ok(value) if index == 0 else Err(value)
+        return self.make(super().load(cx, blk, off))
 
-    def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
-        _, case = self._case(blk, off)
-        return 0 if case is None or not case.measured else case.measure(cx, blk, off + self.payload)
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        return self.make(super().lift_flat(cx, values))
 
 
-def node(t: wit.WitType) -> _Node:
-    """The converter of WIT type ``t``; TypeError for a type the raw route does not cover."""
+class _VariantOf(_Variant):
+    """A WIT variant, lifted into its case's class (as :func:`.convert.lifter` does)."""
+
+    def __init__(self, t: wit.VariantT, cases: list[_Node | None]):
+        super().__init__(cases)
+        self.name = t.name
+        self.made: list[tuple[Any, str | None]] = []
+        for i, (_, ct) in enumerate(t.cases):
+            cls = t.py_cases[i] if t.py_cases else None
+            field = _single_field(cls) if cls is not None else None
+            keyword = _init_names(cls, (field,))[0] if cls is not None and field else field
+            self.made.append((cls, None if ct is None else keyword))
+
+    def wrap(self, index: int, value: Any) -> Any:
+        cls, keyword = self.made[index]
+        if cls is None:
+            raise TypeError(f"variant {self.name} has no Python class to build")
+        if self.cases[index] is None or keyword is None:
+            return cls()
+        return cls(**{keyword: value})
+
+
+class _Enum(_Variant):
+    kind = "enum"
+
+    def __init__(self, t: wit.EnumT):
+        super().__init__([None] * len(t.names))
+        self.members: list[Any] = list(t.names) if t.py is None else list(t.py)
+
+    def wrap(self, index: int, value: Any) -> Any:
+        return self.members[index]
+
+
+class _Flags(_Node):
+    """Flags: one bit each, in 1, 2 or 4-byte words (flat: one i32 per 32). Bits past the
+    last flag are ignored, as wasmtime ignores them."""
+
+    def __init__(self, t: wit.FlagsT):
+        n = len(t.names)
+        self.size = self.align = 1 if n <= 8 else 2 if n <= 16 else 4
+        words = -(-n // 32)
+        if n > 16:
+            self.size = 4 * words
+        self.flat = (_I32,) * words
+        self.cls = t.py
+        self.members = [] if t.py is None else list(t.py)
+
+    def make(self, bits: int) -> Any:
+        if self.cls is None:
+            raise TypeError("flags without a Python class")
+        value = self.cls(0)
+        for i, member in enumerate(self.members):
+            if bits >> i & 1:
+                value |= member
+        return value
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        return self.make(int.from_bytes(blk[off : off + self.size], "little"))
+
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        bits = 0
+        for k in range(len(self.flat)):
+            bits |= (next(values) & 0xFFFFFFFF) << (32 * k)
+        return self.make(bits)
+
+
+def node(t: wit.WitType, *, lifted: bool = False) -> _Node:
+    """The converter of WIT type ``t``; TypeError for a type the raw route does not cover.
+    ``lifted``: only lifted from guest memory (a host function's parameters), which
+    covers records, variants, enums, flags and ``Some[...]`` options too."""
     if isinstance(t, wit.Prim):
         return _String() if t.name == "string" else _Prim(t.name)
     if isinstance(t, wit.ListT):
-        return _List(t, node(t.element))
+        return _List(t, node(t.element, lifted=lifted))
     if isinstance(t, wit.TupleT):
-        return _Tuple([node(e) for e in t.elements])
+        return _Tuple([node(e, lifted=lifted) for e in t.elements])
     if isinstance(t, wit.OptionT):
-        if t.some:  # option<option<T>> written Some[...]: the per-value converters' job
+        if t.some and not lifted:  # option<option<T>> written Some[...]: per value
             raise TypeError("the raw route does not cover Some[...] options")
-        return _Cases([None, node(t.inner)], is_option=True)
+        return _Cases([None, node(t.inner, lifted=lifted)], is_option=True, some=t.some)
     if isinstance(t, wit.ResultT):
         return _Cases(
-            [None if t.ok is None else node(t.ok), None if t.err is None else node(t.err)],
+            [None if c is None else node(c, lifted=lifted) for c in (t.ok, t.err)],
             is_option=False,
         )
+    if lifted and isinstance(t, wit.RecordT):
+        return _Record(t, [node(ft, lifted=True) for _, ft in t.fields])
+    if lifted and isinstance(t, wit.VariantT):
+        return _VariantOf(t, [None if ct is None else node(ct, lifted=True) for _, ct in t.cases])
+    if lifted and isinstance(t, wit.EnumT):
+        return _Enum(t)
+    if lifted and isinstance(t, wit.FlagsT):
+        return _Flags(t)
     raise TypeError(f"the raw route does not cover WIT type {wit.render_type(t)}")
+
+
+# ------------------------------------------------------------------ a host function's parameters
+
+#: The canonical ABI's MAX_FLAT_PARAMS: past it, a function's parameters are stored in
+#: memory and the core function takes a pointer to them.
+MAX_FLAT_PARAMS: Final = 16
+
+_PRIM_NAMES: Final = frozenset(wit.PRIMITIVES)
+
+
+def wit_type(desc: object, depth: int = 0) -> wit.WitType:
+    """The WIT type a parameter description of :class:`.plans.RawImport` ``types``
+    stands for (a primitive's name, or ``(kind, ...)``); ValueError for anything else."""
+    if depth > 64:
+        raise ValueError("type too deep")
+    if isinstance(desc, str) and desc in _PRIM_NAMES:
+        return wit.Prim(desc)
+    if not isinstance(desc, tuple) or not desc:
+        raise ValueError(f"not a type: {desc!r:.60}")
+    kind, *rest = desc
+
+    def of(d: object) -> wit.WitType:
+        return wit_type(d, depth + 1)
+
+    def maybe(d: object) -> wit.WitType | None:
+        return None if d is None else of(d)
+
+    if kind == "list" and len(rest) == 1:
+        return wit.ListT(of(rest[0]))
+    if kind == "option" and len(rest) == 1:
+        return wit.OptionT(of(rest[0]))
+    if kind == "result" and len(rest) == 2:
+        return wit.ResultT(maybe(rest[0]), maybe(rest[1]))
+    if kind == "tuple" and len(rest) == 1 and isinstance(rest[0], tuple):
+        return wit.TupleT(tuple(of(e) for e in rest[0]))
+    if kind in ("record", "variant", "enum", "flags") and len(rest) == 2:
+        name, parts = rest
+        if not isinstance(name, str) or not isinstance(parts, tuple):
+            raise ValueError(f"not a type: {desc!r:.60}")
+        if kind == "record":
+            return wit.RecordT(name, tuple((str(n), of(ft)) for n, ft in parts))
+        if kind == "variant":
+            return wit.VariantT(name, tuple((str(n), maybe(ct)) for n, ct in parts))
+        names = tuple(str(n) for n in parts)
+        return wit.EnumT(name, names) if kind == "enum" else wit.FlagsT(name, names)
+    raise ValueError(f"not a type: {desc!r:.60}")
+
+
+class GrownMemory(GuestMemory):
+    """A caller's memory read during a host call: it may have grown since its size was
+    last reported, so every range past that size is checked as
+    :meth:`.GuestMemory.read_grown` checks it (nothing past 4 GiB)."""
+
+    __slots__ = ()
+
+    def check(self, ptr: int, n: int, what: str) -> None:
+        if ptr + n > self.size or ptr < 0 or n < 0:
+            try:
+                self.read_grown(ptr + n, 0, what)  # (its last byte readable, or refused)
+            except GuestMemoryError:
+                raise GuestMemoryError(
+                    f"{what} (pointer {ptr:#x}, {n:,} bytes) is outside the guest's memory",
+                    reason="out-of-bounds pointer",
+                ) from None
+
+    def read(self, ptr: int, n: int, what: str = "a block") -> bytes:
+        self.check(ptr, n, what)
+        return self.read_grown(ptr, n, what)
+
+
+class ArgumentError(GuestMemoryError):
+    """An argument the guest passed does not hold a value of its type: ``name`` says
+    which (None: the block of all of them)."""
+
+    def __init__(self, name: str | None, exc: GuestMemoryError):
+        where = "the arguments' block" if name is None else f"argument {name!r}"
+        super().__init__(f"{where}: {exc}", reason=exc.reason)
+        self.name = name
+
+
+def _no_alloc(align: int, size: int) -> int:  # pragma: no cover - lifting never allocates
+    raise AssertionError("lifting a host function's parameters allocates nothing")
+
+
+class ParamLift:
+    """A host function's parameters lifted from the flat core values wasmtime hands it
+    (a function :mod:`.rawimports` rewrote to take them so) and the caller's memory, by
+    the canonical ABI's rules and with its checks (bounds, alignment, discriminants,
+    UTF-8, chars). ``core``: the core values' types; one i32 when the flat values are
+    more than :data:`MAX_FLAT_PARAMS` (a pointer to the parameters, stored as a tuple)."""
+
+    def __init__(self, types: Sequence[wit.WitType], names: Sequence[str]):
+        self.params = [node(t, lifted=True) for t in types]
+        self.names = tuple(names)
+        flat = tuple(v for p in self.params for v in p.flat)
+        self.block = _Tuple(self.params) if len(flat) > MAX_FLAT_PARAMS else None
+        self.core: tuple[int, ...] = (_I32,) if self.block is not None else flat
+
+    def lift(self, mem: GuestMemory, values: Sequence[Any]) -> list[Any]:
+        """The Python arguments; :class:`ArgumentError` for what the guest got wrong."""
+        grown = GrownMemory(mem.base, mem.size)
+        cx = _Cx(grown, _no_alloc, result_budget(None, mem.size), "an argument")
+        cx.left = cx.budget
+        out: list[Any] = []
+        try:
+            block = self.block
+            if block is None:
+                it = iter(values)
+                for i, p in enumerate(self.params):
+                    try:
+                        out.append(p.lift_flat(cx, it))
+                    except GuestMemoryError as exc:
+                        raise ArgumentError(self.names[i], exc) from None
+                return out
+            ptr = values[0]
+            try:
+                if ptr % block.align:
+                    raise _abi_error(
+                        f"pointer {ptr:#x} is not aligned to {block.align}", "misaligned pointer"
+                    )
+                blk = grown.read(ptr, block.size, "the block")
+            except GuestMemoryError as exc:
+                raise ArgumentError(None, exc) from None
+            for i, (p, o) in enumerate(zip(self.params, block.offsets, strict=True)):
+                try:
+                    out.append(p.load(cx, blk, o))
+                except GuestMemoryError as exc:
+                    raise ArgumentError(self.names[i], exc) from None
+            return out
+        finally:
+            mem.size = max(mem.size, grown.size)
 
 
 # ------------------------------------------------------------------ a function's plan

@@ -12,6 +12,18 @@ of the new type no longer needs). The host's callback (:mod:`.callbacks`) then r
 the pointer and the length and reads the bytes from the calling instance's memory with
 one copy, bounds-checked (:func:`.guestmem.read_guest`).
 
+A function with a string or a list *inside* a parameter (a record's field, a
+``list<string>``, a list of records, an option or variant holding one; also a top-level
+list of ``bool`` or ``char``) has every parameter rewritten to its flat core values: one
+``u32``/``u64``/``f32``/``f64`` component parameter per flat slot (``p0``, ``p1``...),
+or, past the canonical ABI's 16, one ``u32`` (``params``), the pointer to them stored in
+memory: the lowered core signature is the same. :attr:`RawImport.types` keeps the
+original parameter types; the host lifts the values itself (:class:`.rawabi.ParamLift`,
+with wasmtime's checks). Such a function has no string left for wasmtime to lift, so it
+may have latin1 results (below). A parameter holding what cannot be described here (a
+resource handle, a type defined outside the instance type) leaves the function to the
+top-level rule.
+
 In a nested layout (jco's: the inner component lowers what it imports from the outer
 one), the inner component's import types are rewritten and the outer one's alike
 (:func:`import_patch` with ``require``), see :class:`.rawbytes.NestedPatch`.
@@ -37,9 +49,9 @@ strings as their UTF-8 bytes read as latin1, so the guest gets the UTF-8 it expe
 encoding covers the whole import, so the strings the guest passes to such a function would
 be lifted as latin1 too, and wasmtime lifts those only from an address aligned to 2 (the
 canonical ABI's rule for latin1+utf16), which a guest's UTF-8 strings need not be: so only
-a function whose every string parameter arrives raw (a pointer and a length, at the top
-level) gets latin1 results; one with a string inside a parameter (a list of strings, a
-record holding one, as ``http.fetch``'s request) keeps its results as given. A type on
+a function whose every string parameter arrives raw (a pointer and a length at the top
+level, or every parameter flat, as ``http.fetch``'s request) gets latin1 results; one
+with a string inside a parameter left to wasmtime keeps its results as given. A type on
 a rewritten result's path is rewritten in place, so only when nothing else (a parameter, a
 result left as it is, the component outside the instance type) names it; a type not
 defined in the instance type
@@ -200,13 +212,29 @@ def _skip_decl(r: _r._Reader, depth: int) -> None:
         raise _r._Unsupported("declaration kind")
 
 
-#: One imported function's rewrite: its original parameter names, raw element codes and
-#: result mask.
-_Found = tuple[tuple[str, ...], tuple[int | None, ...], Mask]
+#: Every parameter of a function passed as its flat core values: the parameters' type
+#: descriptions, the core values' types, whether a string is among them.
+_Flat = tuple[tuple[object, ...], tuple[int, ...], bool]
+
+#: One imported function's rewrite: its original parameter names, raw element codes,
+#: result mask and flat parameters (or None).
+_Found = tuple[tuple[str, ...], tuple[int | None, ...], Mask, _Flat | None]
 
 
 #: Deftypes holding neither a string nor a list (enum, flags, own, borrow, resource).
 _PLAIN: Final = frozenset({0x6D, 0x6E, 0x69, 0x68, 0x3F})
+#: The kinds of those as :class:`_Decl` reads them.
+_PLAIN_KINDS: Final = frozenset({"plain", "enum", "flags"})
+
+#: Primitive value types by opcode, as WIT names them.
+_PRIM_NAMES: Final = {
+    0x7F: "bool", 0x7E: "s8", 0x7D: "u8", 0x7C: "s16", 0x7B: "u16", 0x7A: "s32",
+    0x79: "u32", 0x78: "s64", 0x77: "u64", 0x76: "f32", 0x75: "f64", 0x74: "char",
+    0x73: "string",
+}  # fmt: skip
+#: A flat core value's type (rawabi's codes) -> the component type of a parameter
+#: holding it: u32, u64, f32, f64.
+_FLAT_PARAM: Final = {0x7F: 0x79, 0x7E: 0x77, 0x7D: 0x76, 0x7C: 0x75}
 
 
 @attrs.define
@@ -263,6 +291,10 @@ def _read_decls(data: bytes, r: _r._Reader) -> tuple[list[_Decl], dict[int, _Dec
                     d.result = r.valtype()
                 elif r.byte() != 0x00:
                     raise _r._Unsupported("named results")
+            elif b in (0x6E, 0x6D):  # flags, enum: their names (a parameter's type)
+                r.pos += 1
+                d.kind = "flags" if b == 0x6E else "enum"
+                d.names = [r.name() for _ in range(r.u32())]
             else:
                 d.kind = "plain" if b in _PLAIN else "opaque"
                 _skip_deftype(r)
@@ -325,7 +357,7 @@ class _Types:
             return None
         d = self.base(vt)
         assert d is not None
-        if d.kind == "plain":
+        if d.kind in _PLAIN_KINDS:
             return None
         if d.kind not in _KINDS.values():
             raise _r._Unsupported("a result of a type not known here")
@@ -338,9 +370,10 @@ class _Types:
         path.add(d.index)
         return (d.kind, *masks)
 
-    def holds_string(self, vt: _r.ValType | None, depth: int = 0) -> bool:
-        """Whether a value of ``vt`` can hold a ``string``; True where it cannot tell (a
-        type defined outside the instance type, or one not known here)."""
+    def holds_string(self, vt: _r.ValType | None, depth: int = 0, lists: bool = False) -> bool:
+        """Whether a value of ``vt`` can hold a ``string`` (``lists``: or a list); True
+        where it cannot tell (a type defined outside the instance type, or one not known
+        here)."""
         if depth > 32:
             return True
         if vt is None or isinstance(vt, int):
@@ -349,11 +382,44 @@ class _Types:
             d = self.base(vt)
         except _r._Unsupported:
             return True
-        if d is None or d.kind == "plain":
+        if d is None or d.kind in _PLAIN_KINDS:
             return False
-        if d.kind not in _KINDS.values():
+        if d.kind not in _KINDS.values() or (lists and d.kind == "list"):
             return True
-        return any(self.holds_string(c, depth + 1) for c in d.parts)
+        return any(self.holds_string(c, depth + 1, lists) for c in d.parts)
+
+    def describe(self, vt: _r.ValType | None, depth: int = 0) -> object:
+        """``vt`` as :attr:`RawImport.types` describes a parameter's type (named types by
+        the name the instance type exports them under); _Unsupported for a handle, a
+        type defined elsewhere or anything not known here."""
+        if depth > 32:
+            raise _r._Unsupported("type too deep")
+        if isinstance(vt, int):
+            if vt not in _PRIM_NAMES:
+                raise _r._Unsupported(f"value type 0x{vt:02x}")
+            return _PRIM_NAMES[vt]
+        if vt is None:
+            raise _r._Unsupported("no type")
+        named = self.types.get(vt[1]) if isinstance(vt[1], int) else None
+        name = named.names[0] if named is not None and named.kind == "eq" else ""
+        d = self.base(vt)
+        if d is None:
+            raise _r._Unsupported("unknown type")
+
+        def of(c: _r.ValType | None) -> object:
+            return None if c is None else self.describe(c, depth + 1)
+
+        if d.kind in ("list", "option"):
+            return (d.kind, of(d.parts[0]))
+        if d.kind == "result":
+            return ("result", of(d.parts[0]), of(d.parts[1]))
+        if d.kind == "tuple":
+            return ("tuple", tuple(of(c) for c in d.parts))
+        if d.kind in ("record", "variant"):
+            return (d.kind, name, tuple((n, of(c)) for n, c in zip(d.names, d.parts, strict=True)))
+        if d.kind in ("enum", "flags"):
+            return (d.kind, name, tuple(d.names))
+        raise _r._Unsupported(f"a parameter of a {d.kind} type")
 
 
 def _refs(decls: list[_Decl], t: _Types) -> dict[int, set[tuple[str, int]]]:
@@ -404,11 +470,16 @@ def _rewrite_instance_type(
         if d.export is not None:
             names_of.setdefault(d.export[1], []).append(d.export[0])
     params: dict[int, tuple[bytes, tuple[str, ...], tuple[int | None, ...]] | None] = {}
+    flats: dict[int, _Flat] = {}
     masks: dict[int, tuple[Mask, set[int]]] = {}
     for i, d in types.items():
         if d.kind != "func" or i not in names_of:
             continue
         params[i] = _rewrite_params(d.params, local_types, strings)
+        flat = _flat_params(d.params, params[i], t)
+        if flat is not None:
+            params[i] = (flat[0], (), (None,) * len(d.params))
+            flats[i] = flat[1]
         if d.result is None or not all(n in results for n in names_of[i]):
             continue
         # The encoding covers the lower's parameters too, and wasmtime lifts a string
@@ -418,7 +489,7 @@ def _rewrite_instance_type(
         # a pointer and a length at the top level, may get latin1 results.
         rewritten = params[i]
         codes_ = rewritten[2] if rewritten is not None else (None,) * len(d.params)
-        if any(
+        if i not in flats and any(
             c is None and t.holds_string(vt) for (_, vt), c in zip(d.params, codes_, strict=True)
         ):
             continue
@@ -463,7 +534,7 @@ def _rewrite_instance_type(
             result = _STRING if mask is True else d.result
             out += b"\x01\x40" + encoded + _encode_result(result)
             for name in names_of[d.index]:
-                found[name] = (tuple(n for n, _ in d.params), codes, mask)
+                found[name] = (tuple(n for n, _ in d.params), codes, mask, flats.get(d.index))
         else:
             out += data[d.start : d.end]
     return bytes(out), found
@@ -546,6 +617,48 @@ def _rewrite_params(
         flat.append(_r._name(ptr) + bytes([_U32]))
         flat.append(_r._name(length) + bytes([_U32]))
     return _r._leb(len(flat)) + b"".join(flat), tuple(names), tuple(codes)
+
+
+def flat_names(core: tuple[int, ...]) -> tuple[str, ...]:
+    """The names of a rewritten function's parameters holding ``core`` (its flat values:
+    ``p0``, ``p1``...; one pointer to them past 16: ``params``)."""
+    from .rawabi import MAX_FLAT_PARAMS
+
+    if len(core) == 1:  # (a string or list takes two: one value is the pointer)
+        return ("params",)
+    assert len(core) <= MAX_FLAT_PARAMS
+    return tuple(f"p{k}" for k in range(len(core)))
+
+
+def _flat_params(
+    params: list[tuple[str, _r.ValType]],
+    rewritten: tuple[bytes, tuple[str, ...], tuple[int | None, ...]] | None,
+    t: _Types,
+) -> tuple[bytes, _Flat] | None:
+    """For a function with a string or list inside a parameter (where a pointer and a
+    length at the top level do not reach it): every parameter as its flat core values,
+    the encoded parameter list and what :attr:`RawImport.types` records; None when no
+    parameter needs it, or one cannot be described (a handle, a type defined elsewhere):
+    then wasmtime lifts what the top-level rewrite leaves."""
+    codes = rewritten[2] if rewritten is not None else (None,) * len(params)
+    if not any(
+        c is None and t.holds_string(vt, lists=True)
+        for (_, vt), c in zip(params, codes, strict=True)
+    ):
+        return None
+    from . import rawabi  # (the flattening is the host's lifting's own)
+
+    try:
+        types = tuple(t.describe(vt) for _, vt in params)
+        lift = rawabi.ParamLift([rawabi.wit_type(d) for d in types], [n for n, _ in params])
+    except (_r._Unsupported, TypeError, ValueError):
+        return None
+    core = lift.core
+    strings = any(t.holds_string(vt) for _, vt in params)
+    encoded = _r._leb(len(core)) + b"".join(
+        _r._name(n) + bytes([_FLAT_PARAM[c]]) for n, c in zip(flat_names(core), core, strict=True)
+    )
+    return encoded, (types, core, strings)
 
 
 def _valtype(t: _r.ValType) -> bytes:
@@ -735,12 +848,14 @@ def _import_patch(
         results = {f for (i, f), ok in latin1.items() if i == iface and ok}
         new, found = _rewrite_instance_type(data, r, for_strings, results, aliased.get(iface, ()))
         keep = {}
-        for fname, (names, codes, mask) in found.items():
+        for fname, (names, codes, mask, flat) in found.items():
             ok = (iface, fname) in lowered and lowered[(iface, fname)] is not False
-            if not ok or (_STRING in codes and not lowered[(iface, fname)]):
+            strings = _STRING in codes or (flat is not None and flat[2])
+            if not ok or (strings and not lowered[(iface, fname)]):
                 keep[fname] = True  # lowered with another memory or encoding
                 continue
-            functions.append(RawImport(iface, fname, names, codes, mask))
+            types, core = (None, ()) if flat is None else flat[:2]
+            functions.append(RawImport(iface, fname, names, codes, mask, types, core))
         if keep:  # all functions of a type or none: redo with those left out
             functions = [f for f in functions if f.interface != iface]
             continue
@@ -811,7 +926,18 @@ def original_sig(sig: wit.FuncSig, raw: RawImport) -> wit.FuncSig | None:
     params = list(sig.params)
     out: list[tuple[str, wit.WitType]] = []
     i = 0
-    for name, code in zip(raw.names, raw.params, strict=True):
+    if raw.types is not None:  # every parameter as its flat core values
+        from .rawabi import wit_type
+
+        want = [
+            (n, wit.Prim(_WIT_NAMES[_FLAT_PARAM[c]]))
+            for n, c in zip(flat_names(raw.core), raw.core, strict=True)
+        ]
+        if [(n, t) for n, t in params] != want:
+            return None
+        out = [(n, wit_type(d)) for n, d in zip(raw.names, raw.types, strict=True)]
+        i = len(params)
+    for name, code in zip(raw.names, raw.params if raw.types is None else (), strict=False):
         if i >= len(params):
             return None
         if code is None:
