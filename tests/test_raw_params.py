@@ -152,24 +152,9 @@ FUNCS: dict[str, tuple[str, str]] = {
 _WASM_TYPES = {"i32": "u32", "i64": "u64", "f32": "f32", "f64": "f64"}
 
 
-def _guest_wat() -> str:
-    imports, relays = [], []
-    for name, (_, core) in FUNCS.items():
-        params = core.split()
-        sig = f"(param {' '.join(params)}) (result i32)"
-        imports.append(f'  (import "{HOST}" "take-{name}" (func $take_{name} {sig}))')
-        args = " ".join(f"(local.get {i})" for i in range(len(params)))
-        relays.append(
-            f'  (func (export "{OPS}#relay-{name}") {sig} (call $take_{name} {args}))\n'
-            f'  (func (export "cabi_post_{OPS}#relay-{name}") (param i32) (call $reset (local.get 0)))\n'
-            f'  (func (export "{OPS}#poke-{name}") {sig} (call $take_{name} {args}))'
-        )
-    return f""";; Relays each hook's core values to the host function of the same type.
-(module
-{chr(10).join(imports)}
-  (memory (export "memory") 1)
-  (global $heap (mut i32) (i32.const 1024))
-  (func $realloc (export "cabi_realloc")
+#: The guests' allocator: a bump pointer, growing the memory as needed, copying what it
+#: moves (so shrinking in place works too).
+_REALLOC = r"""  (func $realloc (export "cabi_realloc")
         (param $old i32) (param $old_size i32) (param $align i32) (param $new_size i32) (result i32)
     (local $ptr i32)
     (local.set $ptr
@@ -189,7 +174,27 @@ def _guest_wat() -> str:
                          (select (local.get $new_size) (local.get $old_size)
                                  (i32.lt_u (local.get $new_size) (local.get $old_size))))))
     (local.get $ptr))
-  (func $reset (param i32) (global.set $heap (i32.const 1024)))
+"""
+
+
+def _guest_wat() -> str:
+    imports, relays = [], []
+    for name, (_, core) in FUNCS.items():
+        params = core.split()
+        sig = f"(param {' '.join(params)}) (result i32)"
+        imports.append(f'  (import "{HOST}" "take-{name}" (func $take_{name} {sig}))')
+        args = " ".join(f"(local.get {i})" for i in range(len(params)))
+        relays.append(
+            f'  (func (export "{OPS}#relay-{name}") {sig} (call $take_{name} {args}))\n'
+            f'  (func (export "cabi_post_{OPS}#relay-{name}") (param i32) (call $reset (local.get 0)))\n'
+            f'  (func (export "{OPS}#poke-{name}") {sig} (call $take_{name} {args}))'
+        )
+    return f""";; Relays each hook's core values to the host function of the same type.
+(module
+{chr(10).join(imports)}
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+{_REALLOC}  (func $reset (param i32) (global.set $heap (i32.const 1024)))
   ;; poke(addr, data): copy data to addr (growing the memory to reach it); the heap is
   ;; not reset, so a hostile call's structures stay where they were put
   (func (export "{OPS}#poke") (param $addr i32) (param $p i32) (param $n i32)
@@ -765,34 +770,17 @@ world guest {
 }
 """
 
-_HTTP_WAT = r""";; Gets a body with http.fetch and posts it back (tests/test_raw_params.py).
+_HTTP_WAT = (
+    r""";; Gets a body with http.fetch and posts it back (tests/test_raw_params.py).
 (module
   (import "airssys:host/http@0.1.0" "fetch"
     (func $fetch (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
   (data (i32.const 512) "GETPOST")
-  (func $realloc (export "cabi_realloc")
-        (param $old i32) (param $old_size i32) (param $align i32) (param $new_size i32) (result i32)
-    (local $ptr i32)
-    (local.set $ptr
-      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
-               (i32.xor (i32.sub (local.get $align) (i32.const 1)) (i32.const -1))))
-    (global.set $heap (i32.add (local.get $ptr) (local.get $new_size)))
-    (block $ok
-      (br_if $ok (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
-      (if (i32.eq (i32.const -1)
-            (memory.grow (i32.add (i32.shr_u (i32.sub (global.get $heap)
-                                                       (i32.mul (memory.size) (i32.const 65536)))
-                                             (i32.const 16))
-                                  (i32.const 1))))
-        (then unreachable)))
-    (if (local.get $old)
-      (then (memory.copy (local.get $ptr) (local.get $old)
-                         (select (local.get $new_size) (local.get $old_size)
-                                 (i32.lt_u (local.get $new_size) (local.get $old_size))))))
-    (local.get $ptr))
-  ;; result<response, string>: the discriminant at 0; ok: status at 4, body at 16
+"""
+    + _REALLOC
+    + r"""  ;; result<response, string>: the discriminant at 0; ok: status at 4, body at 16
   (func (export "test:rawhttp/relay@1.0.0#relay") (param $url i32) (param $n i32) (result i32)
     (local $r i32) (local $s i32)
     (local.set $r (call $realloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 24)))
@@ -809,6 +797,7 @@ _HTTP_WAT = r""";; Gets a body with http.fetch and posts it back (tests/test_raw
     (global.set $heap (i32.const 1024)))
 )
 """
+)
 
 
 class HttpHooks:
