@@ -312,6 +312,8 @@ def _param_lift(func: HostFunc, raw: RawImport) -> Any:
                 lift = None
     except (TypeError, ValueError):
         lift = None
+    if len(_PARAM_LIFTS) >= 1024:  # host functions of closed hosts: not kept for good
+        _PARAM_LIFTS.clear()
     _PARAM_LIFTS[key] = lift
     return lift
 
