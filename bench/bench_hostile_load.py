@@ -26,20 +26,30 @@ the byte-buffer, raw and measuring exports read the component's own sections in 
 definitions, below and past ``relift.MOST_COMPONENT_BYTES``: the seconds the rewriters
 took, the seconds they would have taken without the cap (their readers called directly),
 and wasmtime's compile seconds of the same binary.
+
+A third table times nesting: a component of a kilobyte whose nested components each
+instantiate the previous one twice, which wasmtime's compiler inlines 2**levels times
+(``layout.Expansion``): its size, the items it expands to, the seconds and the peak memory
+(``ru_maxrss`` of a child process) wasmtime takes to compile it, the seconds the
+framework's check takes (``layout.read_layout``), and what the framework does with it
+(compile in process, in the child, or refuse before compiling).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
+import wasmtime
 from wasmtime.component import Component
 
 from airssys_plugins.policy.capabilities import MAX_COMPONENT_BYTES
 from airssys_plugins.runtime import engine as _engine
-from airssys_plugins.runtime import rawbytes, relift
+from airssys_plugins.runtime import layout, rawbytes, relift
 from airssys_plugins.runtime.measure import _sleb as sleb  # signed LEB128, as measure writes it
 from airssys_plugins.runtime.relift import _leb as leb  # unsigned LEB128, as relift writes it
 
@@ -169,6 +179,79 @@ def rewriter_rows() -> list[dict[str, object]]:
     return rows
 
 
+def doubling(levels: int, *, module: bool) -> bytes:
+    """Nested components, each instantiating the previous one twice (2**levels
+    instantiations of the innermost, with a core module instance each if ``module``)."""
+    inner = "(core module $m) (core instance (instantiate $m))" if module else ""
+    parts = [f"(component $c0 {inner})"]
+    for i in range(1, levels + 1):
+        parts.append(
+            f"(component $c{i} (alias outer 1 $c{i - 1} (component $p))"
+            " (instance (instantiate $p)) (instance (instantiate $p)))"
+        )
+    return bytes(
+        wasmtime.wat2wasm(f"(component {' '.join(parts)} (instance (instantiate $c{levels})))")
+    )
+
+
+_CHILD_COMPILE = """
+import resource, sys, time, wasmtime
+from wasmtime.component import Component
+data = sys.stdin.buffer.read()
+cfg = wasmtime.Config(); cfg.epoch_interruption = True
+engine = wasmtime.Engine(cfg)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+Component(engine, data)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def nesting_rows(quick: bool) -> list[dict[str, object]]:
+    levels = (12, 16, 18) if quick else (12, 16, 18, 20, 22)
+    print("\nnested components instantiated twice per level (compiled in a child process)")
+    print(
+        f"{'case':24} {'bytes':>6} {'inlined':>10} {'compile s':>10} {'peak MB':>8} "
+        f"{'check ms':>9}  framework"
+    )
+    rows: list[dict[str, object]] = []
+    for module in (True, False):
+        for n in levels:
+            data = doubling(n, module=module)
+            started = time.perf_counter()
+            expansion = layout.read_layout(data)[1]
+            check = time.perf_counter() - started
+            assert expansion is not None
+            if expansion.instances > 10_000 or expansion.inlined > layout.MAX_INLINED:
+                verdict = "refused"
+            elif expansion.inlined > layout.IN_PROCESS_INLINED:
+                verdict = "child"
+            else:
+                verdict = "in process"
+            done = subprocess.run(
+                [sys.executable, "-c", _CHILD_COMPILE], input=data, capture_output=True, check=True
+            )
+            seconds, peak_kb = done.stdout.split()
+            label = f"2**{n} {'instances' if module else 'components'}"
+            rows.append(
+                {
+                    "case": label,
+                    "bytes": len(data),
+                    "inlined": expansion.inlined,
+                    "instances": expansion.instances,
+                    "compile_seconds": float(seconds),
+                    "peak_mb": int(peak_kb) / 1024,
+                    "check_seconds": check,
+                    "framework": verdict,
+                }
+            )
+            print(
+                f"{label:24} {len(data):6} {expansion.inlined:10,} {float(seconds):10.3f} "
+                f"{int(peak_kb) / 1024:8.0f} {check * 1000:9.2f}  {verdict}"
+            )
+    return rows
+
+
 def compile_seconds(data: bytes) -> float:
     eng = _engine.engine()
     started = time.perf_counter()
@@ -220,9 +303,10 @@ def main() -> None:
             f"{per_mb / base_rate:11.2f} {at_cap:11.0f}"
         )
     readers = rewriter_rows()
+    nesting = nesting_rows(args.quick)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"compile": rows, "rewriters": readers}, f, indent=2)
+            json.dump({"compile": rows, "rewriters": readers, "nesting": nesting}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from airssys_plugins.runtime import TRAP_TABLE
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import PluginInstance
-from airssys_plugins.runtime.layout import CoreLayout, core_layout
+from airssys_plugins.runtime.layout import CoreLayout, core_layout, read_layout
 from airssys_plugins.runtime.sandbox import (
     TABLE_ELEMENT_BYTES,
     TABLE_SHARE,
@@ -273,6 +273,57 @@ def test_core_layout_counts_instantiations(tmp_path: Path) -> None:
     assert core_layout(parse_component(tmp_path, "fused", FUSED).read_bytes()) == CoreLayout(2, 0)
     assert core_layout(b"\0asm\x0d\x00\x01\x00\x01\xff") is None  # truncated section
     assert core_layout(b"not wasm") is None
+
+
+def _doubling(levels: int, fan: int, inner: str) -> str:
+    """Nested components, each instantiating the previous one ``fan`` times: ``inner`` (the
+    innermost's body) is instantiated fan**levels times."""
+    parts = [f"(component $c0 {inner})"]
+    for i in range(1, levels + 1):
+        instantiations = " ".join(["(instance (instantiate $p))"] * fan)
+        parts.append(f"(component $c{i} (alias outer 1 $c{i - 1} (component $p)) {instantiations})")
+    return " ".join(parts) + f" (instance (instantiate $c{levels}))"
+
+
+@pytest.mark.parametrize(("levels", "fan", "copies"), [(0, 1, 1), (3, 2, 2), (2, 3, 1), (1, 5, 3)])
+def test_expansion_counts_what_wasmtimes_instance_limit_counts(
+    tmp_path: Path, levels: int, fan: int, copies: int
+) -> None:
+    """read_layout's instance count is the number wasmtime's store limit counts: the
+    component instantiates under a limit of exactly that many, and not one fewer."""
+    import wasmtime
+    from wasmtime.component import Component, Linker
+
+    inner = "(core module $m (memory 1))" + " (core instance (instantiate $m))" * copies
+    wat = f"(component {_doubling(levels, fan, inner)})"
+    data = parse_component(tmp_path, f"d{levels}-{fan}-{copies}", wat).read_bytes()
+    layout, expansion = read_layout(data)
+    assert expansion is not None
+    n = expansion.instances
+    assert n == copies * fan**levels
+    assert layout == CoreLayout(n, 0)
+    engine = wasmtime.Engine()
+    component = Component(engine, data)
+    store = wasmtime.Store(engine)
+    store.set_limits(instances=n)
+    Linker(engine).instantiate(store, component)
+    store = wasmtime.Store(engine)
+    store.set_limits(instances=n - 1)
+    with pytest.raises(wasmtime.WasmtimeError, match="instance count too high"):
+        Linker(engine).instantiate(store, component)
+
+
+def test_expansion_is_counted_past_what_is_not_known(tmp_path: Path) -> None:
+    """An imported module (its memories unknown: no layout) does not hide what the rest
+    expands to: 2**40 instantiations are counted, in no time, and grow with the nesting."""
+    bomb = _doubling(40, 2, "(core module $m) (core instance (instantiate $m))")
+    wat = f'(component (import "m" (core module $im)) (core instance (instantiate $im)) {bomb})'
+    layout, expansion = read_layout(parse_component(tmp_path, "unknown", wat).read_bytes())
+    assert layout is None
+    assert expansion is not None
+    assert expansion.instances == 2**40 + 1
+    assert expansion.inlined > 2**40
+    assert read_layout(b"not wasm") == (None, None)
 
 
 # A module defined twice, one instantiated.

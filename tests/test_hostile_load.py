@@ -28,6 +28,7 @@ from airssys_plugins import (
     ManifestError,
     PluginError,
     PluginHost,
+    PluginLimitExceeded,
     PluginLoadError,
     PluginTimeout,
     discover_plugins,
@@ -506,6 +507,179 @@ def test_large_component_compiles_in_a_child_and_works(
         host.unload("big")
         host.load(big, name="big")
         assert pm.hook.add_one(x=1) == [6]
+
+
+def _nested_bomb(levels: int, *, module: bool) -> str:
+    """Component WAT whose nested component i instantiates component i-1 twice, so the
+    innermost is instantiated 2**levels times once every nested component is inlined (as
+    wasmtime's compiler does); with ``module`` the innermost instantiates a core module
+    (each instantiation a core instance). A few hundred bytes, whatever ``levels``."""
+    inner = "(core module $m) (core instance (instantiate $m))" if module else ""
+    parts = [f"(component $c0 {inner})"]
+    for i in range(1, levels + 1):
+        parts.append(
+            f"(component $c{i} (alias outer 1 $c{i - 1} (component $p))"
+            " (instance (instantiate $p)) (instance (instantiate $p)))"
+        )
+    parts.append(f"(instance (instantiate $c{levels}))")
+    return " ".join(parts)
+
+
+def _component_bytes(tmp_path: Path, wat: str) -> bytes:
+    """The binary of component WAT ``wat`` (wasm-tools parse)."""
+    import subprocess
+    import tempfile
+
+    from airssys_plugins.authoring.build import find_tool
+
+    with tempfile.TemporaryDirectory(dir=tmp_path) as work:
+        out = Path(work) / "component.wasm"
+        subprocess.run(
+            [find_tool("wasm-tools"), "parse", "-o", str(out), "-"], input=wat.encode(), check=True
+        )
+        return out.read_bytes()
+
+
+def _no_compiling(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every compilation (none should happen): wasmtime is never handed a bomb."""
+    compiled: list[str] = []
+    real = _engine._compile_or_load
+
+    def spy(*args: object, **kwargs: object) -> object:
+        compiled.append(str(kwargs.get("label")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engine, "_compile_or_load", spy)
+    return compiled
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("levels", "limits", "limit"),
+    [(70, Limits(), 100), (16, Limits(instances=None), 10_000), (8, Limits(instances=255), 255)],
+    ids=["2**70-default-limit", "2**16-no-limit", "2**8-one-over"],
+)
+def test_instantiation_bomb_is_refused_before_compiling(
+    sibling: PluginHost,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    levels: int,
+    limits: Limits,
+    limit: int,
+) -> None:
+    """A component of a few hundred bytes whose nested components instantiate each other
+    twice over expands to 2**levels core instances when compiled: wasmtime's compiler
+    would spend time and memory without bound on it (2**22: 5 s and 1.2 GB; 2**70 never
+    ends), in this process. It is refused before compiling, for more core instances than
+    its instance limit (or wasmtime's default) lets it create: the error the same
+    component would get when instantiated, counted exactly as wasmtime counts."""
+    bomb = _component_bytes(tmp_path, f"(component {_nested_bomb(levels, module=True)})")
+    assert len(bomb) < 5000
+    compiled = _no_compiling(monkeypatch)
+    with _baseline():
+        started = time.monotonic()
+        info = _refused(PluginLimitExceeded, lambda: sibling.load(bomb, name="bomb", limits=limits))
+        elapsed = time.monotonic() - started
+    assert compiled == []
+    assert elapsed < 5
+    assert info.plugin == "bomb"
+    assert info.reason == "too many instances"
+    assert f"creates {2**levels:,} core instances" in info.message
+    assert f"instance limit of {limit:,}" in info.message
+    assert "Limits(instances=...)" in info.message
+    _still_answers(sibling)
+
+
+def test_instance_count_is_wasmtimes(pm: pluggy.PluginManager, demo: Demo, tmp_path: Path) -> None:
+    """The count the refusal uses is the one wasmtime's instance limit counts: a
+    component that creates n core instances loads under Limits(instances=n) and is refused
+    under n - 1 (before compiling, with the same reason wasmtime's own refusal gets)."""
+    from airssys_plugins.runtime.layout import read_layout
+
+    # 2**3 instantiations of a component that instantiates its module twice: 16 more
+    inner = "(core module $m) (core instance (instantiate $m)) (core instance (instantiate $m))"
+    wat = _nested_bomb(3, module=False).replace("(component $c0 )", f"(component $c0 {inner})")
+    plain = demo(k=2, funcs=["add-one"])
+    path = tmp_path / "sixteen.wasm"
+    path.write_bytes(_padded(plain, wat))
+    own = read_layout(plain.read_bytes())[1]
+    expansion = read_layout(path.read_bytes())[1]
+    assert own is not None
+    assert expansion is not None
+    n = expansion.instances
+    assert n == own.instances + 16
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        host.load(path, name="sixteen", limits=Limits(instances=n))
+        assert pm.hook.add_one(x=1) == [3]
+        host.unload("sixteen")
+        info = _refused(
+            PluginLimitExceeded,
+            lambda: host.load(path, name="fewer", limits=Limits(instances=n - 1)),
+        )
+    assert info.reason == "too many instances"
+    assert f"creates {n} core instances" in info.message
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("levels", [22, 70])
+def test_component_instantiation_bomb_is_refused_before_compiling(
+    sibling: PluginHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, levels: int
+) -> None:
+    """The same nesting with no core module at all creates no instance, but the compiler
+    still inlines every component instantiation (2**22: 2.3 s and 430 MB): refused before
+    compiling, for expanding beyond the cap of inlined items, whatever the limits."""
+    bomb = _component_bytes(tmp_path, f"(component {_nested_bomb(levels, module=False)})")
+    compiled = _no_compiling(monkeypatch)
+    with _baseline():
+        info = _refused(
+            PluginLoadError,
+            lambda: sibling.load(bomb, name="bomb", limits=Limits(instances=None)),
+        )
+    assert compiled == []
+    assert info.plugin == "bomb"
+    assert "above the cap of 1,000,000" in info.message
+    assert "compile bomb" in info.message
+    _still_answers(sibling)
+
+
+def _padded(path: Path, nested: str) -> bytes:
+    """The component at ``path`` with the nested components ``nested`` (WAT) added."""
+    import subprocess
+
+    from airssys_plugins.authoring.build import find_tool
+
+    text = subprocess.run(
+        [find_tool("wasm-tools"), "print", str(path)], capture_output=True, text=True, check=True
+    ).stdout.rstrip()
+    assert text.endswith(")")
+    return _component_bytes(path.parent, f"{text[:-1]} {nested})")
+
+
+def test_expanding_component_compiles_in_a_child_and_works(
+    pm: pluggy.PluginManager, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small component that expands to more than IN_PROCESS_INLINED items (but within
+    the cap) compiles in the child process, bounded by compile_timeout, and works."""
+    from airssys_plugins.runtime import layout
+
+    children: list[int] = []
+    in_child = _engine._compile_in_child
+
+    def spy(data: bytes, *args: object, **kwargs: object) -> bytes:
+        children.append(len(data))
+        return in_child(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engine, "_compile_in_child", spy)
+    padded = _padded(demo(k=4, funcs=["add-one"]), _nested_bomb(15, module=False))
+    expansion = layout.read_layout(padded)[1]
+    assert expansion is not None
+    assert layout.IN_PROCESS_INLINED < expansion.inlined < layout.MAX_INLINED
+    assert len(padded) < _engine.IN_PROCESS_COMPILE_BYTES
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        host.load(padded, name="nested")
+        assert pm.hook.add_one(x=1) == [5]
+    assert children
+    assert all(n < _engine.IN_PROCESS_COMPILE_BYTES for n in children)
 
 
 def _leb(n: int) -> bytes:

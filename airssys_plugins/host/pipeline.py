@@ -150,6 +150,7 @@ class LoadPipeline:
             fuel=plugin_limits.fuel is not None,  # fuel metering only where it is asked for
             max_bytes=plugin_limits.max_component_bytes,
             compile_timeout=plugin_limits.compile_timeout,
+            instances=plugin_limits.instances,
             progress=progress,
             sha256=checked_digest(name, origin),  # a signature's: refused if it changed since
         )

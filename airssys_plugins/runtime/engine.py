@@ -312,12 +312,14 @@ def compile_component(
     plugin: str | None = None,
     timeout: float = COMPILE_TIMEOUT,
     progress: Progress | None = None,
+    in_child: bool = False,
 ) -> Component:
     """Compile ``data`` (a component binary, or a function making it only if it must be
     compiled) for :func:`engine` ``(fuel)``, through the persistent AOT cache.
 
     A compilation is bounded by ``timeout`` seconds: one of a binary larger than
-    :data:`IN_PROCESS_COMPILE_BYTES` runs in a child process, killed at the deadline
+    :data:`IN_PROCESS_COMPILE_BYTES`, or with ``in_child`` (a small binary that expands
+    when compiled, see :mod:`.layout`), runs in a child process, killed at the deadline
     (then :class:`PluginLoadError` naming ``plugin``); a smaller one in this process.
 
     The cache key is the component's sha256, the wasmtime version and the engine
@@ -345,6 +347,7 @@ def compile_component(
         plugin=plugin,
         timeout=timeout,
         progress=progress,
+        in_child=in_child,
     )
     _LIVE_COMPONENTS[key] = component
     return component
@@ -428,6 +431,7 @@ def _compile_or_load(
     plugin: str | None,
     timeout: float,
     progress: Progress | None = None,
+    in_child: bool = False,
 ) -> Component:
     path = aot_cache_dir() / f"{digest}-{wasmtime_version()}-{_file_tag(fuel)}.cwasm"
     if cache and path.is_file():
@@ -448,7 +452,7 @@ def _compile_or_load(
         size = f"{len(data) / 1e6:.1f} MB" if len(data) >= 100_000 else f"{len(data):,} bytes"
         progress("compiling", f"first time only, {size}")
     artefact: bytes | bytearray | None
-    if len(data) <= IN_PROCESS_COMPILE_BYTES:
+    if len(data) <= IN_PROCESS_COMPILE_BYTES and not in_child:
         component = Component(eng, data)
         artefact = component.serialize() if cache else None
     else:

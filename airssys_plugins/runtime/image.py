@@ -18,7 +18,7 @@ from wasmtime.component import Component, ComponentInstanceType, FuncType
 
 from .. import _attrs as attrs
 from .. import _log as logging
-from .._errors import PluginLoadError
+from .._errors import PluginLimitExceeded, PluginLoadError
 from .._files import (
     FileKey,
     RegularFile,
@@ -33,7 +33,14 @@ from . import engine as _engine
 from . import notes
 from .convert import is_byte_list
 from .guestmem import AVAILABLE as _RAW_AVAILABLE
-from .layout import CoreLayout, core_layout, sections_layout
+from .layout import (
+    IN_PROCESS_INLINED,
+    MAX_INLINED,
+    CoreLayout,
+    Expansion,
+    read_layout,
+    sections_layout,
+)
 from .measured import MeasuredExports
 from .plans import (
     EXPORT_PLAN_VERSION,
@@ -383,26 +390,79 @@ _NOTE_CLASSES: Final[dict[str, type]] = {
 }
 
 
-def _layout(data: Callable[[], bytes], digest: str, cache: bool) -> CoreLayout | None:
-    """:func:`.layout.core_layout` of the component as given, kept beside the compile cache
-    (a warm load does not read the component for it)."""
+def _layout(
+    data: Callable[[], bytes], digest: str, cache: bool
+) -> tuple[CoreLayout | None, Expansion | None]:
+    """:func:`.layout.read_layout` of the component as given, kept beside the compile
+    cache (a warm load does not read the component for it)."""
     key = f"{digest}-layout{_LAYOUT_NOTE}"
     if cache:
         blob = _engine.load_plan(key)
         if blob is not None:
             parts = blob.split()
             if parts == [b"-"]:
-                return None
-            if len(parts) == 2 and all(p.isdigit() for p in parts):
-                return CoreLayout(int(parts[0]), int(parts[1]))
-    found = core_layout(data())
+                return None, None
+            if len(parts) == 4 and all(p.isdigit() for p in parts[2:]):
+                expansion = Expansion(int(parts[2]), int(parts[3]))
+                if parts[:2] == [b"-", b"-"]:
+                    return None, expansion
+                if all(p.isdigit() for p in parts[:2]):
+                    return CoreLayout(int(parts[0]), int(parts[1])), expansion
+    found, expanded = read_layout(data())
     if cache:
-        _engine.store_plan(key, b"-" if found is None else b"%d %d" % attrs.astuple(found))
-    return found
+        if expanded is None:
+            blob = b"-"
+        else:
+            counts = b"- -" if found is None else b"%d %d" % (found.memories, found.tables)
+            blob = b"%s %d %d" % (counts, expanded.instances, expanded.inlined)
+        _engine.store_plan(key, blob)
+    return found, expanded
 
 
-#: Bumped when core_layout() counts differently (2: once per instantiation, not definition).
-_LAYOUT_NOTE: Final = 2
+#: Bumped when read_layout() counts differently (2: once per instantiation, not
+#: definition; 3: with the expansion).
+_LAYOUT_NOTE: Final = 3
+
+#: A store's instance limit when a plugin has none (``Limits(instances=None)``):
+#: wasmtime's own default.
+WASMTIME_INSTANCES: Final = 10_000
+
+
+def _check_expansion(
+    name: str, where: Path | None, expansion: Expansion | None, instances: int | None
+) -> bool:
+    """Refuse, before it is compiled, a component that expands (its nested components
+    inlined once per instantiation, see :class:`.layout.Expansion`) to more core
+    instances than ``instances`` (the plugin's limit, or wasmtime's default) lets it
+    create, or to more than :data:`.layout.MAX_INLINED` items: compiling it would take
+    this process's time and memory without bound, and it could never run. Returns whether
+    it must compile in the child process (bounded by ``compile_timeout``): it expands to
+    more than :data:`.layout.IN_PROCESS_INLINED` items, or it could not be read."""
+    if expansion is None:
+        return True
+    limit = WASMTIME_INSTANCES if instances is None else instances
+    own = " (wasmtime's default: the plugin has none of its own)" if instances is None else ""
+    if expansion.instances > limit:
+        over = PluginLimitExceeded(
+            f"plugin {name!r}: {where or 'its component'} creates {expansion.instances:,} "
+            f"core instances when instantiated (its nested components counted once per "
+            f"instantiation), above its instance limit of {limit:,}{own}; it was refused "
+            "before compiling. Raise Limits(instances=...) if the plugin is trusted.",
+            plugin=name,
+        )
+        over.reason = "too many instances"
+        raise over
+    if expansion.inlined > MAX_INLINED:
+        raise _refuse(
+            name,
+            where,
+            f"expands to {expansion.inlined:,} items when compiled (its nested components "
+            f"inlined once per instantiation), above the cap of {MAX_INLINED:,}: compiling "
+            "it would take time and memory without bound (a compile bomb), so it was "
+            "refused before compiling. Real components stay far below the cap; if this one "
+            "is genuine, flatten its nesting (instantiate each nested component fewer times)",
+        )
+    return expansion.inlined > IN_PROCESS_INLINED
 
 
 def _checked_fast(exports: Exports, added: Sequence[FastExport]) -> ByteExports:
@@ -488,6 +548,7 @@ class _Facts:
         "found",
         "imported",
         "imports",
+        "in_child",
         "layout",
         "measure_limit",
         "measured",
@@ -531,6 +592,9 @@ class _Facts:
         self.shared: dict[Any, Any] = {}
         #: See :attr:`ComponentImage.raw_imports`.
         self.raw_imports: RawImports = {}
+        #: Whether compiling it again must happen in the child process (see
+        #: :func:`_check_expansion`).
+        self.in_child = False
 
 
 #: Facts of the components loaded lately (with the compile cache), by (digest, fuel, byte
@@ -678,6 +742,7 @@ class ComponentImage:
         compile_timeout: float = COMPILE_TIMEOUT,
         progress: _engine.Progress | None = None,
         sha256: str | None = None,
+        instances: int | None = None,
     ) -> ComponentImage:
         """Compile ``source`` (a file, or bytes already read from ``path``); ``fuel``:
         for the Engine that meters fuel, which a plugin with a fuel limit needs.
@@ -692,9 +757,15 @@ class ComponentImage:
         ``cache``, the compile cache's digest index) does not know the digest of its
         current version (see :class:`.._files.FileKey`), and read only when it must be
         compiled or parsed: a warm load maps the compiled artefact and reads nothing else
-        (see "Loads" in docs/explanation/performance.md)."""
+        (see "Loads" in docs/explanation/performance.md).
+
+        ``instances``: the plugin's instance limit (None: none of its own, wasmtime's
+        default then bounds it). A component that expands to more core instances, or to
+        more than :data:`.layout.MAX_INLINED` items when compiled, is refused before it is
+        compiled (see :func:`_check_expansion`)."""
         opts: dict[str, Any] = {"cache": cache, "fuel": fuel, "plugin": name,
-                                "timeout": compile_timeout, "progress": progress}  # fmt: skip
+                                "timeout": compile_timeout, "progress": progress,
+                                "instances": instances}  # fmt: skip
         if isinstance(source, bytes):
             if len(source) > max_bytes:
                 raise PluginLoadError(
@@ -792,6 +863,8 @@ class ComponentImage:
         *,
         cache_dir: str | None = None,
     ) -> ComponentImage:
+        opts = dict(opts)
+        instances = opts.pop("instances", None)  # only for the first load's check
         fuel = opts["fuel"]
         # without the compile cache every load starts from scratch, as it always did
         if cache_dir is None and opts["cache"]:
@@ -807,24 +880,38 @@ class ComponentImage:
         if facts is not None and component is None:
             try:
                 component = _engine.compile_component(
-                    data, facts.compiled, **opts, label=f"plugin {name!r}"
+                    data,
+                    facts.compiled,
+                    **opts,
+                    label=f"plugin {name!r}",
+                    in_child=facts.in_child,
                 )
             except WasmtimeError:  # pragma: no cover - it compiled before
                 facts = None
         if component is None or facts is None:
             opts = {**opts, "label": f"plugin {name!r}"}
-            component, facts = cls._first(name, path, digest, data, opts)
+            component, facts = cls._first(name, path, digest, data, opts, instances)
             if cache_dir is not None:
                 _remember(key, facts)
         return _image(name, path, digest, component, fuel, facts, cache_dir is not None)
 
     @staticmethod
     def _first(
-        name: str, path: Path | None, digest: str, data: _Bytes, opts: dict[str, Any]
+        name: str,
+        path: Path | None,
+        digest: str,
+        data: _Bytes,
+        opts: dict[str, Any],
+        instances: int | None,
     ) -> tuple[Component, _Facts]:
         """Compile (or take from the cache) and read the types of the component ``data``
-        the first time this process loads it."""
+        the first time this process loads it (refused first if it expands beyond
+        ``instances``, the plugin's instance limit, see :func:`_check_expansion`)."""
         cache, fuel = opts["cache"], opts["fuel"]
+        # what it expands to, checked before anything else reads or compiles it
+        layout, expansion = _layout(data, digest, cache)
+        in_child = _check_expansion(name, path, expansion, instances)
+        opts = {**opts, "in_child": in_child}
         noted = _byte_export_plan(data, digest, opts["label"], cache) if BYTE_EXPORTS else None
         relifted, wider_digest = (None, None) if noted is None else noted
         component = None
@@ -868,7 +955,6 @@ class ComponentImage:
         exports, imports, fast, measured, limit, probe_ok, raw = checked
         patch = None if relifted is None or not probe_ok else relifted.imports
         raw_imports = {} if patch is None else checked_imports(eng, component, patch)
-        layout = _layout(data, digest, cache)
         if relifted is not None and (fast or measured or raw or probe_ok) and layout is not None:
             more = sections_layout(relifted.added_sections)
             layout = None if more is None else layout + more
@@ -886,6 +972,7 @@ class ComponentImage:
             frozenset(hidden),
         )
         facts.raw_imports = raw_imports
+        facts.in_child = in_child
         if cache and BYTE_EXPORTS:
             facts.stamp = _engine.plan_stamp(_plan_key(digest))
         return component, facts

@@ -16,6 +16,15 @@ descending into nested components and core modules (their code is skipped by siz
 binary it cannot read, or one that instantiates a module or component whose contents it
 cannot see (imported, or taken from an instance's exports), gives None; wasmtime refuses
 the first anyway, and the sandbox assumes one memory for the second.
+
+The same walk counts what compiling the component costs beyond its size
+(:class:`Expansion`): wasmtime's compiler inlines every nested component once per
+instantiation, so a component of a kilobyte whose nested components each instantiate the
+previous one twice expands to 2**k instances (k = 22: 4 million, 5 s and 1.2 GB of the
+compiling process's memory; k = 70 never finishes). :mod:`.image` refuses a component
+that expands beyond what its instance limit lets run, or beyond :data:`MAX_INLINED`, before
+it is compiled, and compiles one that expands beyond :data:`IN_PROCESS_INLINED` in the
+bounded child process (see :func:`.engine.compile_component`).
 """
 
 from __future__ import annotations
@@ -24,7 +33,15 @@ from typing import Final
 
 from .. import _attrs as attrs
 
-__all__ = ["CoreLayout", "core_layout", "sections_layout"]
+__all__ = [
+    "IN_PROCESS_INLINED",
+    "MAX_INLINED",
+    "CoreLayout",
+    "Expansion",
+    "core_layout",
+    "read_layout",
+    "sections_layout",
+]
 
 _COMPONENT_PREAMBLE: Final = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE: Final = b"\0asm\x01\x00\x00\x00"
@@ -44,6 +61,31 @@ class CoreLayout:
 
     def __add__(self, other: CoreLayout) -> CoreLayout:
         return CoreLayout(self.memories + other.memories, self.tables + other.tables)
+
+
+@attrs.frozen
+class Expansion:
+    """What a component expands to when wasmtime compiles it, every nested component
+    inlined once per instantiation: ``instances``, the core module instances instantiating
+    it creates (what a store's instance limit counts); ``inlined``, the items the compiler
+    processes (instantiations, their arguments, aliases, imports, exports, canonical
+    functions and types, once per instantiation of the component holding them)."""
+
+    instances: int
+    inlined: int
+
+    def __add__(self, other: Expansion) -> Expansion:
+        return Expansion(self.instances + other.instances, self.inlined + other.inlined)
+
+
+#: The most items (:attr:`Expansion.inlined`) a component may expand to: about a second
+#: and a few hundred MB of compiling (wasmtime 50: ~0.2 us and ~50 bytes an item). Real
+#: components are far below: jco's 152 fixture components at most 3,084 (a composed
+#: WASI virtualization), a componentize-py interpreter 2,237.
+MAX_INLINED: Final = 1_000_000
+#: A component that expands to more items than this compiles in the child process (its
+#: time bounded by ``compile_timeout``, its memory its own), whatever its size.
+IN_PROCESS_INLINED: Final = 50_000
 
 
 class _Bad(Exception):
@@ -89,6 +131,12 @@ def _module(data: bytes, start: int, end: int) -> tuple[int, int]:
     return memories, tables
 
 
+def _instantiating(data: bytes, start: int, end: int) -> Counts:
+    """What instantiating the core module between ``start`` and ``end`` creates."""
+    memories, tables = _module(data, start, end)
+    return memories, tables, 1, 1, True
+
+
 _CORE_INSTANCE_SECTION: Final = 2
 _ALIAS_SECTION: Final = 6
 _COMPONENT_INSTANCE_SECTION: Final = 5
@@ -96,12 +144,19 @@ _IMPORT_SECTION: Final = 10
 _EXPORT_SECTION: Final = 11
 _CORE_MODULE_SORT: Final = 0x11
 _COMPONENT_SORT: Final = 0x04
-#: An entry of an index space whose memories and tables are not known here (an imported
-#: module or component, one taken from an instance's exports): instantiating it gives
-#: None (the caller then assumes one memory, see sandbox.store_limits).
-_UNKNOWN: Final = (-1, -1)
-
-Counts = tuple[int, int]
+#: What instantiating a module or component creates: (memories, tables, core instances,
+#: inlined items, whether the memories and tables are known).
+Counts = tuple[int, int, int, int, bool]
+_NOTHING: Final[Counts] = (0, 0, 0, 0, True)
+#: An entry of an index space whose contents are not known here (an imported module or
+#: component, one taken from an instance's exports): instantiating it counts one instance
+#: and one item, and its memories and tables are unknown (the layout is then None: the
+#: caller assumes one memory, see sandbox.store_limits).
+_UNKNOWN: Final[Counts] = (0, 0, 1, 1, False)
+#: Section ids whose body starts with a count of entries, each an item the compiler
+#: processes per instantiation: core types, instances, aliases, types, canonical
+#: functions, imports, exports (core instance and instance sections are counted as read).
+_COUNTED_SECTIONS: Final = frozenset({3, 6, 7, 8, 10, 11})
 
 
 @attrs.define
@@ -143,9 +198,13 @@ def _lookup(space: list[Counts], index: int) -> Counts:
 
 
 def _add(total: Counts, more: Counts) -> Counts:
-    if total == _UNKNOWN or more == _UNKNOWN:
-        return _UNKNOWN
-    return total[0] + more[0], total[1] + more[1]
+    return (
+        total[0] + more[0],
+        total[1] + more[1],
+        total[2] + more[2],
+        total[3] + more[3],
+        total[4] and more[4],
+    )
 
 
 def _component(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Counts:
@@ -161,14 +220,20 @@ def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Co
     enclosing components' index spaces (for outer aliases)."""
     scope = _Scope()
     scopes = [*scopes, scope]
-    total: Counts = (0, 0)
+    total: Counts = _NOTHING
+    items = 0
     for sid, body, body_end in _sections(data, start, end):
+        if sid in _COUNTED_SECTIONS:
+            items += _leb(data, body, body_end)[0]
         if sid == _CORE_MODULE_SECTION:
-            scope.modules.append(_module(data, body, body_end))
+            scope.modules.append(_instantiating(data, body, body_end))
+            items += 1
         elif sid == _COMPONENT_SECTION:
             scope.components.append(_component(data, body, body_end, scopes))
+            items += 1
         elif sid in (_CORE_INSTANCE_SECTION, _COMPONENT_INSTANCE_SECTION):
             count, pos = _leb(data, body, body_end)
+            items += count
             for _ in range(count):
                 form = data[pos]
                 if form == 0x00:  # instantiate: count what it creates
@@ -176,6 +241,7 @@ def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Co
                     space = scope.modules if sid == _CORE_INSTANCE_SECTION else scope.components
                     total = _add(total, _lookup(space, index))
                     n, pos = _leb(data, pos, body_end)
+                    items += n
                     for _ in range(n):  # instantiate args: name, sort index
                         pos = _name(data, pos, body_end)
                         if sid == _CORE_INSTANCE_SECTION:
@@ -200,7 +266,7 @@ def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Co
             _imports(data, body, body_end, scope)
         elif sid == _EXPORT_SECTION:
             _exports(data, body, body_end, scope)
-    return total
+    return _add(total, (0, 0, 0, items, True))
 
 
 def _aliases(data: bytes, body: int, end: int, scopes: list[_Scope]) -> None:
@@ -298,39 +364,40 @@ def _defined(data: bytes, start: int, end: int) -> Counts:
     """The memories and tables the core modules between ``start`` and ``end`` define,
     nested components included, each counted once (the runtime's own appended sections:
     each shim module is instantiated once)."""
-    memories = tables = 0
+    total = _NOTHING
     for sid, body, body_end in _sections(data, start, end):
+        if sid in _COUNTED_SECTIONS:
+            total = _add(total, (0, 0, 0, _leb(data, body, body_end)[0], True))
         if sid == _CORE_MODULE_SECTION:
-            m, t = _module(data, body, body_end)
+            total = _add(total, _instantiating(data, body, body_end))
         elif sid == _COMPONENT_SECTION:
             if data[body : body + 8] != _COMPONENT_PREAMBLE:
                 raise _Bad
-            m, t = _defined(data, body + 8, body_end)
-        else:
-            continue
-        memories += m
-        tables += t
-    return memories, tables
+            total = _add(total, _defined(data, body + 8, body_end))
+    return total
+
+
+def read_layout(data: bytes, tail: bytes = b"") -> tuple[CoreLayout | None, Expansion | None]:
+    """The memories and tables ``data`` (a component binary) creates when instantiated,
+    with ``tail`` (component sections appended to it, see :mod:`.relift`), or None if they
+    cannot be known; and what it expands to when compiled, or None if it cannot be read."""
+    try:
+        counts = _add(_component(data, 0, len(data), []), _defined(tail, 0, len(tail)))
+    except (_Bad, IndexError, RecursionError):
+        return None, None
+    memories, tables, instances, inlined, known = counts
+    return (CoreLayout(memories, tables) if known else None), Expansion(instances, inlined)
 
 
 def core_layout(data: bytes, tail: bytes = b"") -> CoreLayout | None:
-    """The memories and tables ``data`` (a component binary) defines, with ``tail``
-    (component sections appended to it, see :mod:`.relift`), or None if either cannot
-    be read."""
-    try:
-        memories, tables = _component(data, 0, len(data), [])
-        more_memories, more_tables = _defined(tail, 0, len(tail))
-    except (_Bad, IndexError):
-        return None
-    if (memories, tables) == _UNKNOWN:
-        return None
-    return CoreLayout(memories + more_memories, tables + more_tables)
+    """The memories and tables of :func:`read_layout`."""
+    return read_layout(data, tail)[0]
 
 
 def sections_layout(tail: bytes) -> CoreLayout | None:
     """The memories and tables defined by ``tail``, component sections without a preamble
     (what :mod:`.relift` appends), or None if they cannot be read."""
     try:
-        return CoreLayout(*_defined(tail, 0, len(tail)))
+        return CoreLayout(*_defined(tail, 0, len(tail))[:2])
     except (_Bad, IndexError):
         return None
