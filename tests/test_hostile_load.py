@@ -478,11 +478,8 @@ def test_compile_bomb_is_stopped_at_the_compile_deadline(
         _still_answers(host)
 
 
-def test_large_component_compiles_in_a_child_and_works(
-    pm: pluggy.PluginManager, demo: Demo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A component above the in-process size compiles in the child process; the artefact
-    it sends back runs, also from the compile cache."""
+def _child_compiles(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the binaries compiled in the child process from now on."""
     children: list[int] = []
     in_child = _engine._compile_in_child
 
@@ -491,6 +488,15 @@ def test_large_component_compiles_in_a_child_and_works(
         return in_child(data, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_engine, "_compile_in_child", spy)
+    return children
+
+
+def test_large_component_compiles_in_a_child_and_works(
+    pm: pluggy.PluginManager, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component above the in-process size compiles in the child process; the artefact
+    it sends back runs, also from the compile cache."""
+    children = _child_compiles(monkeypatch)
     path = demo(k=5, funcs=["add-one"])
     padding = b"\0" * (_engine.IN_PROCESS_COMPILE_BYTES + 1024)
     name = b"\x07padding"
@@ -662,14 +668,7 @@ def test_expanding_component_compiles_in_a_child_and_works(
     the cap) compiles in the child process, bounded by compile_timeout, and works."""
     from airssys_plugins.runtime import layout
 
-    children: list[int] = []
-    in_child = _engine._compile_in_child
-
-    def spy(data: bytes, *args: object, **kwargs: object) -> bytes:
-        children.append(len(data))
-        return in_child(data, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_engine, "_compile_in_child", spy)
+    children = _child_compiles(monkeypatch)
     padded = _padded(demo(k=4, funcs=["add-one"]), _nested_bomb(15, module=False))
     expansion = layout.read_layout(padded)[1]
     assert expansion is not None
