@@ -14,6 +14,9 @@ as binary (no WAT parse in the timing), compiled with the framework's Engine
   body limit (the most code one function may hold);
 * ``many-locals``: functions with wasmparser's maximum 50,000 locals, each touched
   (register allocation and stack frames);
+* ``declared-locals``: functions declaring 50,000 locals each in five bytes, none touched
+  (the compiler zeroes them all: the most compiling per byte; the framework counts the
+  declarations, ``layout.Expansion.locals``, and compiles such a component in the child);
 * ``nested``: one function of deeply nested blocks with a ``br_table`` over all of them.
 
 Each row: size, compile seconds, MB/s, and the ratio of seconds per MB against the
@@ -99,6 +102,14 @@ def huge_func(size: int) -> bytes:
 def many_locals(n_funcs: int, locals_: int = 50_000) -> bytes:
     touch = b"".join(b"\x41" + sleb(i & 63) + b"\x21" + leb(i) for i in range(locals_))
     body = leb(1) + leb(locals_) + b"\x7f" + touch
+    return component(core_module([body] * n_funcs))
+
+
+def declared_locals(n_funcs: int, locals_: int = 50_000) -> bytes:
+    """Functions that declare ``locals_`` locals each in one declaration (five bytes) and
+    touch none: the compiler still zeroes every one (about 70 ns a local), so 16 KB of
+    them take seconds, far below the in-process size (``layout.IN_PROCESS_LOCALS``)."""
+    body = leb(1) + leb(locals_) + b"\x7e"  # one declaration: locals_ x i64
     return component(core_module([body] * n_funcs))
 
 
@@ -271,6 +282,7 @@ def main() -> None:
         ("huge-func 7.6 MB", lambda: huge_func(7_654_000)),
         ("many-locals 50k x1", lambda: many_locals(1)),
         (f"many-locals 50k x{scale * 2}", lambda: many_locals(scale * 2)),
+        (f"declared-locals 50k x{250 * scale}", lambda: declared_locals(250 * scale)),
         ("nested 10k", lambda: nested(10_000)),
         ("nested 50k", lambda: nested(50_000)),
     ]

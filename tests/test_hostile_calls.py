@@ -326,6 +326,26 @@ def test_expansion_is_counted_past_what_is_not_known(tmp_path: Path) -> None:
     assert read_layout(b"not wasm") == (None, None)
 
 
+def test_expansion_counts_functions_and_locals_once_per_module(tmp_path: Path) -> None:
+    """The functions a component's core modules define and the locals they declare
+    (what compiling them costs beyond their size) are counted once per module, however
+    often it is instantiated, in nested components too, reference-typed locals included."""
+    module = (
+        "(core module $m (func (local i32 i64) (local f32)) (func)"
+        " (func (local (ref null func)) (local i32)))"
+    )
+    wat = (
+        f"(component {module} (core instance (instantiate $m)) (core instance (instantiate $m))"
+        f" (component $n (core module (func (local i32 i32 i32))) {module}"
+        " (core instance (instantiate 1))) (instance (instantiate $n)) (instance (instantiate $n)))"
+    )
+    data = parse_component(tmp_path, "locals", wat).read_bytes()
+    expansion = read_layout(data)[1]
+    assert expansion is not None
+    assert (expansion.functions, expansion.locals) == (3 + 1 + 3, 5 + 3 + 5)
+    assert expansion.instances == 2 + 2
+
+
 # A module defined twice, one instantiated.
 UNINSTANTIATED = """(component
   (core module $a (memory 1))

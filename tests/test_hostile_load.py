@@ -681,6 +681,74 @@ def test_expanding_component_compiles_in_a_child_and_works(
     assert all(n < _engine.IN_PROCESS_COMPILE_BYTES for n in children)
 
 
+def _declared_locals(n_funcs: int) -> bytes:
+    """A component of ``n_funcs`` functions declaring 50,000 locals each in five bytes
+    (bench/bench_hostile_load.py's ``declared-locals`` rows)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        from bench_hostile_load import declared_locals
+    finally:
+        sys.path.pop(0)
+    return declared_locals(n_funcs)
+
+
+@pytest.mark.timeout(60)
+def test_declared_locals_bomb_compiles_in_the_child_and_stops_at_the_deadline(
+    pm: pluggy.PluginManager, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small component whose functions declare wasmparser's 50,000 locals each, five
+    bytes a function: 24 KB that take wasmtime's compiler 5 to 20 s (it zeroes every
+    local). Its size alone would have compiled it in this process, past any deadline; its
+    locals are counted from the binary, so it compiles in the child and is stopped at
+    compile_timeout like any slow compile."""
+    from airssys_plugins.runtime import layout
+
+    bomb = _declared_locals(3_000)
+    expansion = layout.read_layout(bomb)[1]
+    assert expansion is not None
+    assert expansion.locals == 3_000 * 50_000 > layout.IN_PROCESS_LOCALS
+    assert len(bomb) < 30_000 < _engine.IN_PROCESS_COMPILE_BYTES
+    children = _child_compiles(monkeypatch)
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        host.load(demo(k=2, funcs=["add-one"]), name="ok")
+        with _baseline():
+            started = time.monotonic()
+            info = _refused(
+                PluginLoadError,
+                lambda: host.load(bomb, name="bomb", limits=Limits(compile_timeout=1.0)),
+            )
+            elapsed = time.monotonic() - started
+        assert len(bomb) in children
+        assert info.plugin == "bomb"
+        assert "took longer than 1 s" in info.message
+        assert elapsed < 20
+        _still_answers(host)
+
+
+def test_component_of_many_functions_compiles_in_a_child_and_works(
+    pm: pluggy.PluginManager, demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small component whose core modules define more than IN_PROCESS_FUNCTIONS
+    functions (four bytes each) compiles in the child process, bounded by
+    compile_timeout, and works."""
+    from airssys_plugins.runtime import layout
+
+    children = _child_compiles(monkeypatch)
+    many = layout.IN_PROCESS_FUNCTIONS + 500
+    padded = _padded(demo(k=3, funcs=["add-one"]), "(core module" + " (func)" * many + ")")
+    expansion = layout.read_layout(padded)[1]
+    assert expansion is not None
+    assert expansion.functions > layout.IN_PROCESS_FUNCTIONS
+    assert len(padded) < _engine.IN_PROCESS_COMPILE_BYTES
+    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
+        host.load(padded, name="many")
+        assert pm.hook.add_one(x=1) == [4]
+    assert children
+    assert all(n < _engine.IN_PROCESS_COMPILE_BYTES for n in children)
+
+
 def _leb(n: int) -> bytes:
     out = bytearray()
     while True:

@@ -34,7 +34,9 @@ from . import notes
 from .convert import is_byte_list
 from .guestmem import AVAILABLE as _RAW_AVAILABLE
 from .layout import (
+    IN_PROCESS_FUNCTIONS,
     IN_PROCESS_INLINED,
+    IN_PROCESS_LOCALS,
     MAX_INLINED,
     CoreLayout,
     Expansion,
@@ -402,8 +404,8 @@ def _layout(
             parts = blob.split()
             if parts == [b"-"]:
                 return None, None
-            if len(parts) == 4 and all(p.isdigit() for p in parts[2:]):
-                expansion = Expansion(int(parts[2]), int(parts[3]))
+            if len(parts) == 6 and all(p.isdigit() for p in parts[2:]):
+                expansion = Expansion(*(int(p) for p in parts[2:]))
                 if parts[:2] == [b"-", b"-"]:
                     return None, expansion
                 if all(p.isdigit() for p in parts[:2]):
@@ -414,14 +416,20 @@ def _layout(
             blob = b"-"
         else:
             counts = b"- -" if found is None else b"%d %d" % (found.memories, found.tables)
-            blob = b"%s %d %d" % (counts, expanded.instances, expanded.inlined)
+            blob = b"%s %d %d %d %d" % (
+                counts,
+                expanded.instances,
+                expanded.inlined,
+                expanded.functions,
+                expanded.locals,
+            )
         _engine.store_plan(key, blob)
     return found, expanded
 
 
 #: Bumped when read_layout() counts differently (2: once per instantiation, not
-#: definition; 3: with the expansion).
-_LAYOUT_NOTE: Final = 3
+#: definition; 3: with the expansion; 4: with its functions and locals).
+_LAYOUT_NOTE: Final = 4
 
 #: A store's instance limit when a plugin has none (``Limits(instances=None)``):
 #: wasmtime's own default.
@@ -437,7 +445,10 @@ def _check_expansion(
     create, or to more than :data:`.layout.MAX_INLINED` items: compiling it would take
     this process's time and memory without bound, and it could never run. Returns whether
     it must compile in the child process (bounded by ``compile_timeout``): it expands to
-    more than :data:`.layout.IN_PROCESS_INLINED` items, or it could not be read."""
+    more than :data:`.layout.IN_PROCESS_INLINED` items, its core modules define more than
+    :data:`.layout.IN_PROCESS_FUNCTIONS` functions or declare more than
+    :data:`.layout.IN_PROCESS_LOCALS` locals (a few bytes declare 50,000), or it could not
+    be read."""
     if expansion is None:
         return True
     limit = WASMTIME_INSTANCES if instances is None else instances
@@ -462,7 +473,11 @@ def _check_expansion(
             "refused before compiling. Real components stay far below the cap; if this one "
             "is genuine, flatten its nesting (instantiate each nested component fewer times)",
         )
-    return expansion.inlined > IN_PROCESS_INLINED
+    return (
+        expansion.inlined > IN_PROCESS_INLINED
+        or expansion.functions > IN_PROCESS_FUNCTIONS
+        or expansion.locals > IN_PROCESS_LOCALS
+    )
 
 
 def _checked_fast(exports: Exports, added: Sequence[FastExport]) -> ByteExports:

@@ -34,7 +34,9 @@ from typing import Final
 from .. import _attrs as attrs
 
 __all__ = [
+    "IN_PROCESS_FUNCTIONS",
     "IN_PROCESS_INLINED",
+    "IN_PROCESS_LOCALS",
     "MAX_INLINED",
     "CoreLayout",
     "Expansion",
@@ -49,6 +51,9 @@ _CORE_MODULE_SECTION: Final = 1
 _COMPONENT_SECTION: Final = 4
 _TABLE_SECTION: Final = 4
 _MEMORY_SECTION: Final = 5
+_CODE_SECTION: Final = 10
+#: Value types followed by a heap type (``(ref ht)``, ``(ref null ht)``).
+_REF_TYPES: Final = frozenset({0x63, 0x64})
 _MAX_DEPTH: Final = 64
 
 
@@ -69,13 +74,24 @@ class Expansion:
     inlined once per instantiation: ``instances``, the core module instances instantiating
     it creates (what a store's instance limit counts); ``inlined``, the items the compiler
     processes (instantiations, their arguments, aliases, imports, exports, canonical
-    functions and types, once per instantiation of the component holding them)."""
+    functions and types, once per instantiation of the component holding them);
+    ``functions`` and ``locals``, the functions its core modules define and the locals
+    they declare, each module counted once (it is compiled once): a local costs the
+    compiler about 70 ns (its zeroing is compiled in) and takes five bytes to declare
+    50,000 of, so a kilobyte of declarations is a second of compiling."""
 
     instances: int
     inlined: int
+    functions: int
+    locals: int
 
     def __add__(self, other: Expansion) -> Expansion:
-        return Expansion(self.instances + other.instances, self.inlined + other.inlined)
+        return Expansion(
+            self.instances + other.instances,
+            self.inlined + other.inlined,
+            self.functions + other.functions,
+            self.locals + other.locals,
+        )
 
 
 #: The most items (:attr:`Expansion.inlined`) a component may expand to: about a second
@@ -86,6 +102,15 @@ MAX_INLINED: Final = 1_000_000
 #: A component that expands to more items than this compiles in the child process (its
 #: time bounded by ``compile_timeout``, its memory its own), whatever its size.
 IN_PROCESS_INLINED: Final = 50_000
+#: A component whose core modules declare more locals than this (about 50 ms of
+#: compiling), or define more functions than :data:`IN_PROCESS_FUNCTIONS` (about 0.3 s),
+#: compiles in the child process too, whatever its size: 400 functions of 50,000 locals
+#: each (wasmparser's most) are 3 KB that take 0.7 s to compile, 5,000 are 40 KB and 9 s.
+#: Real components below the in-process size stay far under both: jco's fixtures at most
+#: 470 functions and 3,523 locals, our guests 148 and 280; an 18 MB componentize-py
+#: interpreter (compiled in the child for its size) 13,407 and 47,900.
+IN_PROCESS_LOCALS: Final = 1_000_000
+IN_PROCESS_FUNCTIONS: Final = 10_000
 
 
 class _Bad(Exception):
@@ -119,7 +144,16 @@ def _sections(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _module(data: bytes, start: int, end: int) -> tuple[int, int]:
+@attrs.define
+class _Code:
+    """The functions the core modules read so far define, and the locals they declare:
+    each module counted once, as it is compiled once however often it is instantiated."""
+
+    functions: int = 0
+    locals: int = 0
+
+
+def _module(data: bytes, start: int, end: int, code: _Code) -> tuple[int, int]:
     if data[start : start + 8] != _MODULE_PREAMBLE:
         raise _Bad
     memories = tables = 0
@@ -128,12 +162,34 @@ def _module(data: bytes, start: int, end: int) -> tuple[int, int]:
             memories += _leb(data, body, body_end)[0]
         elif sid == _TABLE_SECTION:
             tables += _leb(data, body, body_end)[0]
+        elif sid == _CODE_SECTION:
+            _count_code(data, body, body_end, code)
     return memories, tables
 
 
-def _instantiating(data: bytes, start: int, end: int) -> Counts:
+def _count_code(data: bytes, body: int, end: int, code: _Code) -> None:
+    """Add the functions of a code section and the locals they declare: each body's
+    declarations are ``count type`` pairs (a type of one byte, or a reference type
+    ``0x63``/``0x64`` and a heap type), read up to the body's code, which is skipped."""
+    count, pos = _leb(data, body, end)
+    code.functions += count
+    for _ in range(count):
+        size, pos = _leb(data, pos, end)
+        after = pos + size
+        if after > end:
+            raise _Bad
+        decls, pos = _leb(data, pos, after)
+        for _ in range(decls):
+            n, pos = _leb(data, pos, after)
+            code.locals += n
+            kind = data[pos]
+            pos = _leb(data, pos + 1, after)[1] if kind in _REF_TYPES else pos + 1
+        pos = after
+
+
+def _instantiating(data: bytes, start: int, end: int, code: _Code) -> Counts:
     """What instantiating the core module between ``start`` and ``end`` creates."""
-    memories, tables = _module(data, start, end)
+    memories, tables = _module(data, start, end, code)
     return memories, tables, 1, 1, True
 
 
@@ -207,13 +263,13 @@ def _add(total: Counts, more: Counts) -> Counts:
     )
 
 
-def _component(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Counts:
+def _component(data: bytes, start: int, end: int, scopes: list[_Scope], code: _Code) -> Counts:
     if len(scopes) > _MAX_DEPTH or data[start : start + 8] != _COMPONENT_PREAMBLE:
         raise _Bad
-    return _instantiated(data, start + 8, end, scopes)
+    return _instantiated(data, start + 8, end, scopes, code)
 
 
-def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Counts:
+def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope], code: _Code) -> Counts:
     """What instantiating the component whose sections lie between ``start`` and ``end``
     creates: the memories and tables of every core module it instantiates, and of every
     component it instantiates (recursively), once per instantiation. ``scopes``: the
@@ -226,10 +282,10 @@ def _instantiated(data: bytes, start: int, end: int, scopes: list[_Scope]) -> Co
         if sid in _COUNTED_SECTIONS:
             items += _leb(data, body, body_end)[0]
         if sid == _CORE_MODULE_SECTION:
-            scope.modules.append(_instantiating(data, body, body_end))
+            scope.modules.append(_instantiating(data, body, body_end, code))
             items += 1
         elif sid == _COMPONENT_SECTION:
-            scope.components.append(_component(data, body, body_end, scopes))
+            scope.components.append(_component(data, body, body_end, scopes, code))
             items += 1
         elif sid in (_CORE_INSTANCE_SECTION, _COMPONENT_INSTANCE_SECTION):
             count, pos = _leb(data, body, body_end)
@@ -360,7 +416,7 @@ def _valtype_end(data: bytes, pos: int, end: int) -> int:
     return _leb(data, pos, end)[1]  # a type index (s33, positive)
 
 
-def _defined(data: bytes, start: int, end: int) -> Counts:
+def _defined(data: bytes, start: int, end: int, code: _Code) -> Counts:
     """The memories and tables the core modules between ``start`` and ``end`` define,
     nested components included, each counted once (the runtime's own appended sections:
     each shim module is instantiated once)."""
@@ -369,11 +425,11 @@ def _defined(data: bytes, start: int, end: int) -> Counts:
         if sid in _COUNTED_SECTIONS:
             total = _add(total, (0, 0, 0, _leb(data, body, body_end)[0], True))
         if sid == _CORE_MODULE_SECTION:
-            total = _add(total, _instantiating(data, body, body_end))
+            total = _add(total, _instantiating(data, body, body_end, code))
         elif sid == _COMPONENT_SECTION:
             if data[body : body + 8] != _COMPONENT_PREAMBLE:
                 raise _Bad
-            total = _add(total, _defined(data, body + 8, body_end))
+            total = _add(total, _defined(data, body + 8, body_end, code))
     return total
 
 
@@ -381,12 +437,14 @@ def read_layout(data: bytes, tail: bytes = b"") -> tuple[CoreLayout | None, Expa
     """The memories and tables ``data`` (a component binary) creates when instantiated,
     with ``tail`` (component sections appended to it, see :mod:`.relift`), or None if they
     cannot be known; and what it expands to when compiled, or None if it cannot be read."""
+    code = _Code()
     try:
-        counts = _add(_component(data, 0, len(data), []), _defined(tail, 0, len(tail)))
+        counts = _add(_component(data, 0, len(data), [], code), _defined(tail, 0, len(tail), code))
     except (_Bad, IndexError, RecursionError):
         return None, None
     memories, tables, instances, inlined, known = counts
-    return (CoreLayout(memories, tables) if known else None), Expansion(instances, inlined)
+    expansion = Expansion(instances, inlined, code.functions, code.locals)
+    return (CoreLayout(memories, tables) if known else None), expansion
 
 
 def core_layout(data: bytes, tail: bytes = b"") -> CoreLayout | None:
@@ -398,6 +456,6 @@ def sections_layout(tail: bytes) -> CoreLayout | None:
     """The memories and tables defined by ``tail``, component sections without a preamble
     (what :mod:`.relift` appends), or None if they cannot be read."""
     try:
-        return CoreLayout(*_defined(tail, 0, len(tail))[:2])
+        return CoreLayout(*_defined(tail, 0, len(tail), _Code())[:2])
     except (_Bad, IndexError):
         return None
