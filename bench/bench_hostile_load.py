@@ -20,8 +20,10 @@ as binary (no WAT parse in the timing), compiled with the framework's Engine
 * ``nested``: one function of deeply nested blocks with a ``br_table`` over all of them.
 
 Each row: size, compile seconds, MB/s, and the ratio of seconds per MB against the
-``many-funcs`` baseline of the same run; the last column extrapolates the seconds a
-component of the default cap would take at that rate.
+``many-funcs`` baseline of the same run; the next column extrapolates the seconds a
+component of the default cap would take at that rate, and the last says what a load does
+with it before compiling (``framework_verdict``: in process, in the child process, or
+refused).
 
 A second table times what comes before compiling at a cache miss: the rewriters that add
 the byte-buffer, raw and measuring exports read the component's own sections in Python
@@ -190,9 +192,12 @@ def rewriter_rows() -> list[dict[str, object]]:
     return rows
 
 
-def doubling(levels: int, *, module: bool) -> bytes:
-    """Nested components, each instantiating the previous one twice (2**levels
-    instantiations of the innermost, with a core module instance each if ``module``)."""
+def doubling_wat(levels: int, *, module: bool) -> str:
+    """The body of a component's WAT (without ``(component`` and its closing paren) whose
+    nested component i instantiates component i-1 twice, so the innermost is
+    instantiated 2**levels times once every nested component is inlined, as wasmtime's
+    compiler does; with ``module`` the innermost instantiates a core module (each
+    instantiation a core instance). A few hundred bytes, whatever ``levels``."""
     inner = "(core module $m) (core instance (instantiate $m))" if module else ""
     parts = [f"(component $c0 {inner})"]
     for i in range(1, levels + 1):
@@ -200,22 +205,53 @@ def doubling(levels: int, *, module: bool) -> bytes:
             f"(component $c{i} (alias outer 1 $c{i - 1} (component $p))"
             " (instance (instantiate $p)) (instance (instantiate $p)))"
         )
-    return bytes(
-        wasmtime.wat2wasm(f"(component {' '.join(parts)} (instance (instantiate $c{levels})))")
-    )
+    parts.append(f"(instance (instantiate $c{levels}))")
+    return " ".join(parts)
 
 
+def doubling(levels: int, *, module: bool) -> bytes:
+    """The binary of :func:`doubling_wat`'s component."""
+    return bytes(wasmtime.wat2wasm(f"(component {doubling_wat(levels, module=module)})"))
+
+
+#: Compiles stdin's component; prints the seconds and the peak growth of its RSS (KiB).
+#: The peak is VmHWM, reset to the current RSS first (``clear_refs`` 5): ``ru_maxrss``
+#: starts at the parent's RSS when it forked (Linux carries the high-water mark across
+#: fork and exec), so after the first table's compiles it hid every child's own peak.
 _CHILD_COMPILE = """
-import resource, sys, time, wasmtime
+import sys, time, wasmtime
 from wasmtime.component import Component
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
 data = sys.stdin.buffer.read()
 cfg = wasmtime.Config(); cfg.epoch_interruption = True
 engine = wasmtime.Engine(cfg)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS")
 started = time.perf_counter()
 Component(engine, data)
-print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print(time.perf_counter() - started, status("VmHWM") - before)
 """
+
+
+def framework_verdict(data: bytes) -> str:
+    """What a load does with ``data`` before compiling it, by the framework's own check
+    (``image._check_expansion``, with wasmtime's default instance limit): "refused",
+    "child" (compiled in the child process) or "in process"."""
+    from airssys_plugins import PluginError
+    from airssys_plugins.runtime.image import _check_expansion
+
+    if len(data) > _engine.IN_PROCESS_COMPILE_BYTES:
+        return "child"
+    try:
+        in_child = _check_expansion("bench", None, layout.read_layout(data)[1], None)
+    except PluginError:
+        return "refused"
+    return "child" if in_child else "in process"
 
 
 def nesting_rows(quick: bool) -> list[dict[str, object]]:
@@ -233,12 +269,7 @@ def nesting_rows(quick: bool) -> list[dict[str, object]]:
             expansion = layout.read_layout(data)[1]
             check = time.perf_counter() - started
             assert expansion is not None
-            if expansion.instances > 10_000 or expansion.inlined > layout.MAX_INLINED:
-                verdict = "refused"
-            elif expansion.inlined > layout.IN_PROCESS_INLINED:
-                verdict = "child"
-            else:
-                verdict = "in process"
+            verdict = framework_verdict(data)
             done = subprocess.run(
                 [sys.executable, "-c", _CHILD_COMPILE], input=data, capture_output=True, check=True
             )
@@ -290,7 +321,7 @@ def main() -> None:
     base_rate = None
     print(
         f"{'case':24} {'size MB':>9} {'compile s':>10} {'MB/s':>7} {'s/MB ratio':>11} "
-        f"{'cap-size s':>11}"
+        f"{'cap-size s':>11}  framework"
     )
     for label, make in cases:
         data = make()
@@ -308,11 +339,12 @@ def main() -> None:
                 "s_per_mb": per_mb,
                 "ratio": per_mb / base_rate,
                 "seconds_at_cap": at_cap,
+                "framework": framework_verdict(data),
             }
         )
         print(
             f"{label:24} {mb:9.2f} {seconds:10.2f} {mb / seconds:7.2f} "
-            f"{per_mb / base_rate:11.2f} {at_cap:11.0f}"
+            f"{per_mb / base_rate:11.2f} {at_cap:11.0f}  {rows[-1]['framework']}"
         )
     readers = rewriter_rows()
     nesting = nesting_rows(args.quick)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import attrs
 import pluggy
@@ -439,17 +440,23 @@ def test_startup_limits_are_validated() -> None:
 # ------------------------------------------------------------------------ compiling
 
 
-def _many_funcs(n: int) -> bytes:
-    """A component whose one core module has n tiny functions: the shape that compiles
-    slowest per byte (see bench/bench_hostile_load.py)."""
+def _bench(name: str) -> Any:
+    """A generator of hostile components from bench/bench_hostile_load.py (the tests
+    load the shapes the benchmark measures)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     try:
-        from bench_hostile_load import many_funcs
+        import bench_hostile_load
     finally:
         sys.path.pop(0)
-    return many_funcs(n)
+    return getattr(bench_hostile_load, name)
+
+
+def _many_funcs(n: int) -> bytes:
+    """A component whose one core module has n tiny functions: the shape that compiles
+    slowest per byte, locals aside (see bench/bench_hostile_load.py)."""
+    return cast(bytes, _bench("many_funcs")(n))
 
 
 @pytest.mark.timeout(60)
@@ -517,18 +524,9 @@ def test_large_component_compiles_in_a_child_and_works(
 
 def _nested_bomb(levels: int, *, module: bool) -> str:
     """Component WAT whose nested component i instantiates component i-1 twice, so the
-    innermost is instantiated 2**levels times once every nested component is inlined (as
-    wasmtime's compiler does); with ``module`` the innermost instantiates a core module
-    (each instantiation a core instance). A few hundred bytes, whatever ``levels``."""
-    inner = "(core module $m) (core instance (instantiate $m))" if module else ""
-    parts = [f"(component $c0 {inner})"]
-    for i in range(1, levels + 1):
-        parts.append(
-            f"(component $c{i} (alias outer 1 $c{i - 1} (component $p))"
-            " (instance (instantiate $p)) (instance (instantiate $p)))"
-        )
-    parts.append(f"(instance (instantiate $c{levels}))")
-    return " ".join(parts)
+    innermost is instantiated 2**levels times once every nested component is inlined;
+    with ``module`` each of those instantiates a core module (bench's ``doubling_wat``)."""
+    return cast(str, _bench("doubling_wat")(levels, module=module))
 
 
 def _component_bytes(tmp_path: Path, wat: str) -> bytes:
@@ -684,14 +682,7 @@ def test_expanding_component_compiles_in_a_child_and_works(
 def _declared_locals(n_funcs: int) -> bytes:
     """A component of ``n_funcs`` functions declaring 50,000 locals each in five bytes
     (bench/bench_hostile_load.py's ``declared-locals`` rows)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    try:
-        from bench_hostile_load import declared_locals
-    finally:
-        sys.path.pop(0)
-    return declared_locals(n_funcs)
+    return cast(bytes, _bench("declared_locals")(n_funcs))
 
 
 @pytest.mark.timeout(60)
