@@ -12,6 +12,7 @@ import http.server
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -380,6 +381,75 @@ def test_case17_stdout_flood_escaped_and_rate_limited(
     assert all("\x1b" not in line for line in lines)
     assert len(lines) < 1000  # 5000 written: the burst allowance, then drops
     assert any("stdout rate limit reached" in r.getMessage() for r in caplog.records)
+
+
+def test_case17_log_flood_rate_limited(
+    probe_host: Any, probe_wasm: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 17 through the ``log`` host interface: a plugin that logs in a loop gets the
+    rate limit its stdout has (a burst, then 50 records a second), with one warning when
+    dropping starts and a count of the dropped records once one is let through again, at
+    most one of each a second."""
+    from airssys_plugins import _ratelimit
+
+    pm, host = probe_host
+    load_probe(host, probe_wasm, timeout=30)
+    calls = _ratelimit.BURST + 1000  # more than a slow machine's seconds refill
+    with caplog.at_level(logging.INFO, logger="airssys_plugins.plugin.probe"):
+        started = time.monotonic()
+        for i in range(calls):
+            pm.hook.log_it(message=f"line {i} \x1b[2J")
+        elapsed = time.monotonic() - started
+        time.sleep(1.1)  # tokens for the next record
+        pm.hook.log_it(message="after")
+    logged = [r.getMessage() for r in caplog.records if "source='probe'" in r.getMessage()]
+    assert logged[0] == "line 0 \\x1b[2J source='probe'"
+    allowed = _ratelimit.BURST + _ratelimit.PER_SECOND * elapsed + 1
+    assert _ratelimit.BURST <= len(logged) - 1 <= allowed
+    assert logged[-1] == "after source='probe'"
+    messages = [r.getMessage() for r in caplog.records]
+    started_dropping = [m for m in messages if "log rate limit reached" in m]
+    counts = re.findall(
+        r"plugin probe: (\d+) log line\(s\) dropped \(rate limit\)", "\n".join(messages)
+    )
+    # every dropped record is counted, in at most one warning of each kind a second
+    assert sum(int(n) for n in counts) == calls - (len(logged) - 1) > 0
+    assert 1 <= len(started_dropping) <= elapsed + 2
+    assert 1 <= len(counts) <= elapsed + 2
+
+
+def test_log_keeps_a_bounded_record(caplog: pytest.LogCaptureFixture) -> None:
+    """What a ``log`` call may hand the host is bounded in the record it makes: the
+    message and the fields shown are cut to MAX_LOG_TEXT characters, the fields to
+    MAX_LOG_FIELDS (saying how many more there were), each key and value to their caps,
+    and every control character is escaped."""
+    from airssys_plugins.host import builtins
+    from airssys_plugins.host.interfaces import PluginContext, _run_as
+
+    fields = [builtins.Field(f"k{i}\x1b" + "k" * 500, "v" * 5000) for i in range(1000)]
+    context = PluginContext(name="chatty")
+    with caplog.at_level(logging.INFO, logger="airssys_plugins.plugin.chatty"):
+        _run_as(context, builtins.log, [builtins.Level.INFO, "m\x07" * 10_000, fields])
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "\x07" not in message
+    assert "\x1b" not in message
+    head, _, shown = message.partition(" ")
+    assert head == "m\\x07" * (builtins.MAX_LOG_TEXT // 2)
+    assert shown.startswith("k0\\x1b" + "k" * (builtins.MAX_FIELD_KEY - 3) + "='vvv")
+    assert len(message) <= 2 * builtins.MAX_LOG_TEXT * len("\\x07") + 100
+    assert message.endswith(" (968 more fields not shown)")
+    kept = record.plugin_fields  # type: ignore[attr-defined]
+    assert len(kept) == builtins.MAX_LOG_FIELDS
+    assert all(len(k) <= builtins.MAX_FIELD_KEY for k in kept)
+    assert all(len(v) == builtins.MAX_FIELD_VALUE for v in kept.values())
+    assert record.plugin == "chatty"  # type: ignore[attr-defined]
+    few = [builtins.Field("a", "1"), builtins.Field("b", "2")]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="airssys_plugins.plugin.chatty"):
+        _run_as(context, builtins.log, [builtins.Level.INFO, "hello", few])
+    assert caplog.records[0].getMessage() == "hello a='1' b='2'"
+    assert "more fields not shown" not in caplog.records[0].getMessage()
 
 
 # --------------------------------------------------------------------------- WAT cases

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import enum
 import functools
+import threading
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
+from .._ratelimit import RateLimit
 from ..contract.annotations import Err, Ok, Result, u16, u32
 from ..policy.capabilities import Origin
 from .interfaces import (
@@ -29,7 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTINS",
+    "MAX_FIELD_KEY",
+    "MAX_FIELD_VALUE",
     "MAX_HTTP_BODY",
+    "MAX_LOG_FIELDS",
+    "MAX_LOG_TEXT",
     "Field",
     "Header",
     "Level",
@@ -67,17 +73,43 @@ class Field:
     value: str
 
 
+#: What one ``log`` record keeps of a plugin's call: the message's first
+#: :data:`MAX_LOG_TEXT` characters, its first :data:`MAX_LOG_FIELDS` fields, each key's
+#: first :data:`MAX_FIELD_KEY` and each value's first :data:`MAX_FIELD_VALUE` characters.
+MAX_LOG_TEXT: Final = 4000
+MAX_LOG_FIELDS: Final = 32
+MAX_FIELD_KEY: Final = 100
+MAX_FIELD_VALUE: Final = 1000
+_LIMIT_LOCK: Final = threading.Lock()
+
+
 def log(level: Level, message: str, fields: list[Field]) -> None:
-    """Write a log record under ``airssys_plugins.plugin.<plugin>``."""
+    """Write a log record under ``airssys_plugins.plugin.<plugin>``: escaped, cut to
+    :data:`MAX_LOG_TEXT` characters and :data:`MAX_LOG_FIELDS` fields, and rate-limited
+    as the plugin's stdout is (a burst of 200 records, then 50 a second; see
+    :mod:`.._ratelimit`)."""
     context = current_plugin()
-    extra = {"plugin": context.name, "plugin_fields": {f.key: f.value for f in fields}}
-    shown = " ".join(f"{f.key}={f.value!r}" for f in fields)
-    logging.getLogger(f"airssys_plugins.plugin.{context.name}").log(
+    logger = logging.getLogger(f"airssys_plugins.plugin.{context.name}")
+    if not logger.isEnabledFor(level.value):
+        return
+    limit = context.log_limit
+    if limit is None:
+        with _LIMIT_LOCK:
+            limit = context.log_limit
+            if limit is None:
+                limit = context.log_limit = RateLimit(logger, context.name, "log")
+    if not limit.allow():
+        return
+    kept = {f.key[:MAX_FIELD_KEY]: f.value[:MAX_FIELD_VALUE] for f in fields[:MAX_LOG_FIELDS]}
+    shown = _escape(" ".join(f"{key}={value!r}" for key, value in kept.items())[:MAX_LOG_TEXT])
+    if len(fields) > MAX_LOG_FIELDS:
+        shown += f" ({len(fields) - MAX_LOG_FIELDS} more fields not shown)"
+    logger.log(
         level.value,
         "%s%s",
-        _escape(message[:4000]),
-        f" {_escape(shown)}" if shown else "",
-        extra=extra,
+        _escape(message[:MAX_LOG_TEXT]),
+        f" {shown}" if shown else "",
+        extra={"plugin": context.name, "plugin_fields": kept},
     )
 
 

@@ -41,6 +41,8 @@ from ..policy.capabilities import HOST_PACKAGE, HOST_VERSION, Limits, Origin
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from .._ratelimit import RateLimit
+
 __all__ = [
     "LIFECYCLE",
     "LIFECYCLE_INTERFACE",
@@ -114,6 +116,8 @@ class PluginContext:
     messaging: Messenger | None = None
     #: Topic patterns it may publish to.
     publish: frozenset[str] = frozenset()
+    #: The rate limit of its ``log`` calls, made by the first (:func:`.builtins.log`).
+    log_limit: RateLimit | None = attrs.field(default=None, init=False, repr=False)
 
 
 def calling_plugin() -> PluginContext | None:

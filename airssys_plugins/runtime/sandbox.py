@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
@@ -14,6 +13,7 @@ from wasmtime.component import Linker
 
 from .. import _attrs as attrs
 from .. import _log as logging
+from .._ratelimit import BURST, PER_SECOND, RateLimit
 from ..contract import wit
 from . import engine as _engine
 from .callbacks import DeferredHostFunc, HostFunc, link_refusal
@@ -25,9 +25,10 @@ __all__ = ["HostLinker", "SandboxSpec", "StdioLogger", "StoreLimits", "store_lim
 #: to it; tests/test_hostile_calls.py checks the refusal below replaces its symlink-at).
 WASI_FILESYSTEM_TYPES: Final = "wasi:filesystem/types@0.2.12"
 
-#: Lines per second a plugin may write to stdout/stderr before output is dropped.
-STDIO_LINES_PER_SECOND: Final = 50
-STDIO_BURST: Final = 200
+#: Lines per second a plugin may write to stdout/stderr before output is dropped (the
+#: rate limit of every plugin stream, :mod:`.._ratelimit`).
+STDIO_LINES_PER_SECOND: Final = PER_SECOND
+STDIO_BURST: Final = BURST
 _MAX_LINE: Final = 2000
 
 
@@ -259,9 +260,8 @@ class StdioLogger:
         self.plugin = plugin
         self.stream = stream
         self.partial = b""
-        self.tokens = float(STDIO_BURST)
-        self.stamp = time.monotonic()
-        self.dropped = 0
+        #: Its rate limit (a record per line; see :mod:`.._ratelimit`).
+        self.limit = RateLimit(self.log, plugin, stream)
         self.lock = threading.Lock()
         self.recent: collections.deque[str] = collections.deque(maxlen=RECENT_LINES)
 
@@ -279,37 +279,14 @@ class StdioLogger:
         return len(data)
 
     def _emit(self, lines: Iterable[bytes]) -> None:
-        now = time.monotonic()
-        self.tokens = min(STDIO_BURST, self.tokens + (now - self.stamp) * STDIO_LINES_PER_SECOND)
-        self.stamp = now
         for raw in lines:
             text = escape(raw[:_MAX_LINE].decode("utf-8", "replace"))
             self.recent.append(text)
-            if self.tokens < 1:
-                if not self.dropped:
-                    self.log.warning(
-                        "plugin %s: %s rate limit reached (%d lines/s); dropping lines",
-                        self.plugin,
-                        self.stream,
-                        STDIO_LINES_PER_SECOND,
-                        extra={"plugin": self.plugin, "stream": self.stream},
-                    )
-                self.dropped += 1
-                continue
-            if self.dropped:
-                self.log.warning(
-                    "plugin %s: %d %s line(s) dropped (rate limit)",
+            if self.limit.allow():
+                self.log.info(
+                    "[%s %s] %s",
                     self.plugin,
-                    self.dropped,
                     self.stream,
+                    text,
                     extra={"plugin": self.plugin, "stream": self.stream},
                 )
-                self.dropped = 0
-            self.tokens -= 1
-            self.log.info(
-                "[%s %s] %s",
-                self.plugin,
-                self.stream,
-                text,
-                extra={"plugin": self.plugin, "stream": self.stream},
-            )
