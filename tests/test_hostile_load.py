@@ -469,6 +469,13 @@ def test_compile_bomb_is_stopped_at_the_compile_deadline(
     # busy 2-core machine (bench/bench_hostile_load.py), several seconds on a fast one
     bomb = _many_funcs(900_000)
     assert len(bomb) > _engine.IN_PROCESS_COMPILE_BYTES
+    _stopped_at_the_compile_deadline(pm, demo, bomb)
+
+
+def _stopped_at_the_compile_deadline(pm: pluggy.PluginManager, demo: Demo, bomb: bytes) -> None:
+    """Loading ``bomb`` under compile_timeout=1 (beside a working plugin, no compile
+    cache) is refused with the deadline's error within 20 s; nothing is left behind and
+    the other plugin answers."""
     with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
         host.load(demo(k=2, funcs=["add-one"]), name="ok")
         with _baseline():
@@ -702,20 +709,8 @@ def test_declared_locals_bomb_compiles_in_the_child_and_stops_at_the_deadline(
     assert expansion.locals == 3_000 * 50_000 > layout.IN_PROCESS_LOCALS
     assert len(bomb) < 30_000 < _engine.IN_PROCESS_COMPILE_BYTES
     children = _child_compiles(monkeypatch)
-    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
-        host.load(demo(k=2, funcs=["add-one"]), name="ok")
-        with _baseline():
-            started = time.monotonic()
-            info = _refused(
-                PluginLoadError,
-                lambda: host.load(bomb, name="bomb", limits=Limits(compile_timeout=1.0)),
-            )
-            elapsed = time.monotonic() - started
-        assert len(bomb) in children
-        assert info.plugin == "bomb"
-        assert "took longer than 1 s" in info.message
-        assert elapsed < 20
-        _still_answers(host)
+    _stopped_at_the_compile_deadline(pm, demo, bomb)
+    assert children == [len(bomb)]
 
 
 def test_component_of_many_functions_compiles_in_a_child_and_works(
