@@ -346,6 +346,32 @@ def test_expansion_counts_functions_and_locals_once_per_module(tmp_path: Path) -
     assert expansion.instances == 2 + 2
 
 
+def test_counting_locals_stops_past_the_thresholds() -> None:
+    """The count of functions and locals reads no more than it needs to decide: past
+    IN_PROCESS_FUNCTIONS functions no body is read, and past IN_PROCESS_LOCALS locals
+    (a declaration of none counting as one) the reading stops, so a binary of millions of
+    empty declarations costs the reader a bounded time and compiles in the child."""
+    import sys
+
+    from airssys_plugins.runtime import layout
+    from airssys_plugins.runtime.image import _check_expansion
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        from bench_hostile_load import component, core_module, leb
+    finally:
+        sys.path.pop(0)
+    empty = leb(2_000_000) + b"\x00\x7f" * 2_000_000  # 2 million declarations of no local
+    expansion = read_layout(component(core_module([empty])))[1]
+    assert expansion is not None
+    assert expansion.locals == layout.IN_PROCESS_LOCALS + 1
+    assert _check_expansion("empty", None, expansion, None)
+    many = read_layout(component(core_module([leb(1) + leb(7) + b"\x7f"] * 10_001)))[1]
+    assert many is not None
+    assert (many.functions, many.locals) == (10_001, 0)  # no body read
+    assert _check_expansion("many", None, many, None)
+
+
 # A module defined twice, one instantiated.
 UNINSTANTIATED = """(component
   (core module $a (memory 1))

@@ -706,7 +706,7 @@ def test_declared_locals_bomb_compiles_in_the_child_and_stops_at_the_deadline(
     bomb = _declared_locals(3_000)
     expansion = layout.read_layout(bomb)[1]
     assert expansion is not None
-    assert expansion.locals == 3_000 * 50_000 > layout.IN_PROCESS_LOCALS
+    assert expansion.locals > layout.IN_PROCESS_LOCALS  # counted until past it
     assert len(bomb) < 30_000 < _engine.IN_PROCESS_COMPILE_BYTES
     children = _child_compiles(monkeypatch)
     _stopped_at_the_compile_deadline(pm, demo, bomb)

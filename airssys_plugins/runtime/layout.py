@@ -77,8 +77,10 @@ class Expansion:
     functions and types, once per instantiation of the component holding them);
     ``functions`` and ``locals``, the functions its core modules define and the locals
     they declare, each module counted once (it is compiled once): a local costs the
-    compiler about 70 ns (its zeroing is compiled in) and takes five bytes to declare
-    50,000 of, so a kilobyte of declarations is a second of compiling."""
+    compiler about 70 ns of CPU (its zeroing is compiled in) and takes five bytes to
+    declare 50,000 of, so a kilobyte of declarations is about a second of CPU. ``locals``
+    is counted only up to the point where either count passes its in-process threshold
+    (past it, a lower bound: see :func:`_count_code`)."""
 
     instances: int
     inlined: int
@@ -170,9 +172,16 @@ def _module(data: bytes, start: int, end: int, code: _Code) -> tuple[int, int]:
 def _count_code(data: bytes, body: int, end: int, code: _Code) -> None:
     """Add the functions of a code section and the locals they declare: each body's
     declarations are ``count type`` pairs (a type of one byte, or a reference type
-    ``0x63``/``0x64`` and a heap type), read up to the body's code, which is skipped."""
+    ``0x63``/``0x64`` and a heap type), read up to the body's code, which is skipped.
+
+    A declaration of no local counts as one (it costs the reading, not the compiler).
+    The reading stops once the totals pass :data:`IN_PROCESS_FUNCTIONS` or
+    :data:`IN_PROCESS_LOCALS` (the component then compiles in the child, whatever the
+    rest holds), so it reads at most about a million declarations of any binary."""
     count, pos = _leb(data, body, end)
     code.functions += count
+    if code.functions > IN_PROCESS_FUNCTIONS:
+        return
     for _ in range(count):
         size, pos = _leb(data, pos, end)
         after = pos + size
@@ -181,7 +190,9 @@ def _count_code(data: bytes, body: int, end: int, code: _Code) -> None:
         decls, pos = _leb(data, pos, after)
         for _ in range(decls):
             n, pos = _leb(data, pos, after)
-            code.locals += n
+            code.locals += n or 1
+            if code.locals > IN_PROCESS_LOCALS:
+                return
             kind = data[pos]
             pos = _leb(data, pos + 1, after)[1] if kind in _REF_TYPES else pos + 1
         pos = after
