@@ -673,16 +673,24 @@ def test_expanding_component_compiles_in_a_child_and_works(
     the cap) compiles in the child process, bounded by compile_timeout, and works."""
     from airssys_plugins.runtime import layout
 
-    children = _child_compiles(monkeypatch)
     padded = _padded(demo(k=4, funcs=["add-one"]), _nested_bomb(15, module=False))
     expansion = layout.read_layout(padded)[1]
     assert expansion is not None
     assert layout.IN_PROCESS_INLINED < expansion.inlined < layout.MAX_INLINED
+    _works_compiled_in_a_child(pm, monkeypatch, padded, k=4)
+
+
+def _works_compiled_in_a_child(
+    pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch, padded: bytes, *, k: int
+) -> None:
+    """``padded`` (a demo plugin adding ``k``, padded below the in-process size) compiles
+    in the child process, not in this one, and answers."""
     assert len(padded) < _engine.IN_PROCESS_COMPILE_BYTES
+    children = _child_compiles(monkeypatch)
     with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
-        host.load(padded, name="nested")
-        assert pm.hook.add_one(x=1) == [5]
-    assert children
+        host.load(padded, name="padded")
+        assert pm.hook.add_one(x=1) == [1 + k]
+    assert children  # (the binary it sends may carry the runtime's added exports)
     assert all(n < _engine.IN_PROCESS_COMPILE_BYTES for n in children)
 
 
@@ -721,18 +729,12 @@ def test_component_of_many_functions_compiles_in_a_child_and_works(
     compile_timeout, and works."""
     from airssys_plugins.runtime import layout
 
-    children = _child_compiles(monkeypatch)
     many = layout.IN_PROCESS_FUNCTIONS + 500
     padded = _padded(demo(k=3, funcs=["add-one"]), "(core module" + " (func)" * many + ")")
     expansion = layout.read_layout(padded)[1]
     assert expansion is not None
     assert expansion.functions > layout.IN_PROCESS_FUNCTIONS
-    assert len(padded) < _engine.IN_PROCESS_COMPILE_BYTES
-    with PluginHost(pm, package=PACKAGE, compile_cache=False) as host:
-        host.load(padded, name="many")
-        assert pm.hook.add_one(x=1) == [4]
-    assert children
-    assert all(n < _engine.IN_PROCESS_COMPILE_BYTES for n in children)
+    _works_compiled_in_a_child(pm, monkeypatch, padded, k=3)
 
 
 def _leb(n: int) -> bytes:
