@@ -238,20 +238,21 @@ print(time.perf_counter() - started, status("VmHWM") - before)
 """
 
 
-def framework_verdict(data: bytes) -> str:
+def framework_verdict(data: bytes, expansion: layout.Expansion | None = None) -> str:
     """What a load does with ``data`` before compiling it, by the framework's own check
-    (``image._check_expansion``, with wasmtime's default instance limit): "refused",
-    "child" (compiled in the child process) or "in process"."""
+    (``image._check_expansion``, with wasmtime's default instance limit, then the size
+    ``engine._compile_or_load`` compiles in process): "refused", "child" (compiled in the
+    child process) or "in process". ``expansion``: ``data``'s, if already read."""
     from airssys_plugins import PluginError
     from airssys_plugins.runtime.image import _check_expansion
 
-    if len(data) > _engine.IN_PROCESS_COMPILE_BYTES:
-        return "child"
+    if expansion is None:
+        expansion = layout.read_layout(data)[1]
     try:
-        in_child = _check_expansion("bench", None, layout.read_layout(data)[1], None)
+        in_child = _check_expansion("bench", None, expansion, None)
     except PluginError:
         return "refused"
-    return "child" if in_child else "in process"
+    return "child" if in_child or len(data) > _engine.IN_PROCESS_COMPILE_BYTES else "in process"
 
 
 def nesting_rows(quick: bool) -> list[dict[str, object]]:
@@ -269,7 +270,7 @@ def nesting_rows(quick: bool) -> list[dict[str, object]]:
             expansion = layout.read_layout(data)[1]
             check = time.perf_counter() - started
             assert expansion is not None
-            verdict = framework_verdict(data)
+            verdict = framework_verdict(data, expansion)
             done = subprocess.run(
                 [sys.executable, "-c", _CHILD_COMPILE], input=data, capture_output=True, check=True
             )
