@@ -6,8 +6,10 @@ content hash), so every fixture is readable source.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
 import pluggy
 
@@ -158,3 +160,15 @@ def demo_component(
     (guest / "wit" / "demo.wit").write_text(wit)
     (guest / "guest.wat").write_text(wat)
     return build_guest(guest)
+
+
+def hostile_shapes() -> ModuleType:
+    """bench/bench_hostile_load.py, whose generators of hostile components (``many_funcs``,
+    ``declared_locals``, ``doubling_wat``, ``component``, ``core_module``, ``leb``) the
+    tests load: the shapes the benchmark measures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    try:
+        import bench_hostile_load
+    finally:
+        sys.path.pop(0)
+    return bench_hostile_load

@@ -351,16 +351,13 @@ def test_counting_locals_stops_past_the_thresholds() -> None:
     IN_PROCESS_FUNCTIONS functions no body is read, and past IN_PROCESS_LOCALS locals
     (a declaration of none counting as one) the reading stops, so a binary of millions of
     empty declarations costs the reader a bounded time and compiles in the child."""
-    import sys
-
     from airssys_plugins.runtime import layout
     from airssys_plugins.runtime.image import _check_expansion
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    try:
-        from bench_hostile_load import component, core_module, leb
-    finally:
-        sys.path.pop(0)
+    from .demo import hostile_shapes
+
+    shapes = hostile_shapes()
+    component, core_module, leb = shapes.component, shapes.core_module, shapes.leb
     empty = leb(2_000_000) + b"\x00\x7f" * 2_000_000  # 2 million declarations of no local
     expansion = read_layout(component(core_module([empty])))[1]
     assert expansion is not None

@@ -42,7 +42,7 @@ from airssys_plugins.policy import capabilities
 from airssys_plugins.policy.tables import GrantsError
 from airssys_plugins.runtime import engine as _engine
 
-from .demo import PACKAGE, _core_funcs
+from .demo import PACKAGE, _core_funcs, hostile_shapes
 
 Demo = Callable[..., Path]
 
@@ -441,16 +441,8 @@ def test_startup_limits_are_validated() -> None:
 
 
 def _bench(name: str) -> Any:
-    """A generator of hostile components from bench/bench_hostile_load.py (the tests
-    load the shapes the benchmark measures)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    try:
-        import bench_hostile_load
-    finally:
-        sys.path.pop(0)
-    return getattr(bench_hostile_load, name)
+    """A generator of hostile components from bench/bench_hostile_load.py."""
+    return getattr(hostile_shapes(), name)
 
 
 def _many_funcs(n: int) -> bytes:
