@@ -13,7 +13,7 @@ from wasmtime.component import Linker
 
 from .. import _attrs as attrs
 from .. import _log as logging
-from .._ratelimit import BURST, PER_SECOND, RateLimit
+from .._ratelimit import RateLimit
 from ..contract import wit
 from . import engine as _engine
 from .callbacks import DeferredHostFunc, HostFunc, link_refusal
@@ -25,10 +25,6 @@ __all__ = ["HostLinker", "SandboxSpec", "StdioLogger", "StoreLimits", "store_lim
 #: to it; tests/test_hostile_calls.py checks the refusal below replaces its symlink-at).
 WASI_FILESYSTEM_TYPES: Final = "wasi:filesystem/types@0.2.12"
 
-#: Lines per second a plugin may write to stdout/stderr before output is dropped (the
-#: rate limit of every plugin stream, :mod:`.._ratelimit`).
-STDIO_LINES_PER_SECOND: Final = PER_SECOND
-STDIO_BURST: Final = BURST
 _MAX_LINE: Final = 2000
 
 
