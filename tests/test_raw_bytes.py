@@ -36,6 +36,7 @@ from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.convert import ConvertError
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import PluginInstance
+from airssys_plugins.runtime.plans import PROBE, RAW_PLAN_VERSION
 from airssys_plugins.runtime.rawabi import (
     RAW_MIN_BYTES,
     CoreCall,
@@ -206,7 +207,13 @@ def test_plans_round_trip(bytes_wasm: bytes) -> None:
     with pytest.raises(ValueError, match="version"):
         decode_raw_plan({"version": 0, "functions": []})
     with pytest.raises(ValueError, match="unreadable"):
-        decode_raw_plan({"version": 1, "functions": [[1, 2]]})
+        decode_raw_plan({"version": RAW_PLAN_VERSION, "functions": [[1, 2]]})
+    with pytest.raises(ValueError, match="unreadable raw-export plan: probe 'x'"):
+        decode_raw_plan({"version": RAW_PLAN_VERSION, "functions": [], "probe": "x"})
+    assert plan[1].probe == PROBE  # the guest's allocator: the probe allocates
+    # a plan written by version 1 (no probe kept) is read as none: planned again
+    with pytest.raises(ValueError, match="version"):
+        decode_raw_plan({"version": 1, "functions": []})
 
 
 def test_unreadable_or_irrelevant_input_is_declined(textpipe_wasm: dict[str, Path]) -> None:

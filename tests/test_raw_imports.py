@@ -917,24 +917,27 @@ def test_inspect_shows_rewritten_imports_as_declared(tmp_path: Path) -> None:
     assert blob.result.fields[1] == ("data", wit.ListT(wit.Prim("u8")))
 
 
-def test_the_short_string_interfaces_are_left_as_given() -> None:
-    """The built-in ``log`` and ``config`` take short strings only: a component importing
-    them keeps their types (no memory to find at every instantiation for them), while its
-    ``kv`` functions are rewritten (a componentize-py guest importing all three)."""
+def test_config_is_left_as_given_and_log_is_rewritten() -> None:
+    """The built-in ``config`` takes one short string: a component importing it keeps its
+    types (no memory to find at every instantiation for it). ``log`` is rewritten to its
+    flat values, since its ``list<field>`` is the guest's to size (a componentize-py guest
+    importing log, config, kv and http)."""
     from airssys_plugins.runtime.rawimports import LEFT_AS_GIVEN, import_patch
 
+    assert LEFT_AS_GIVEN == ("airssys:host/config@",)
     patch = import_patch(build_guest(GUESTS / "probe").read_bytes())
     assert patch is not None
     rewritten = {(f.interface, f.function) for f in patch.functions}
     assert not {i for i, _ in rewritten if i.startswith(LEFT_AS_GIVEN)}
-    # (http's fetch takes a record: every parameter as its flat values; componentize-py's
-    # results stay as given, see NO_SHRINK)
+    # (http's fetch takes a record, log a list of records: every parameter as its flat
+    # values; componentize-py's results stay as given, see NO_SHRINK)
     assert rewritten == {("airssys:host/kv@0.1.0", f) for f in ("delete", "get", "keys", "set")} | {
-        ("airssys:host/http@0.1.0", "fetch")
+        ("airssys:host/http@0.1.0", "fetch"),
+        ("airssys:host/log@0.1.0", "log"),
     }
     assert all(f.result is None for f in patch.functions)
-    (fetch,) = (f for f in patch.functions if f.function == "fetch")
-    assert fetch.types is not None
+    flat = {f.function for f in patch.functions if f.types is not None}
+    assert flat == {"fetch", "log"}
 
 
 # ------------------------------------------------------------------ results the rewrite declines

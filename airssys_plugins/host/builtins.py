@@ -102,8 +102,9 @@ def log(level: Level, message: str, fields: list[Field]) -> None:
         return
     kept = {f.key[:MAX_FIELD_KEY]: f.value[:MAX_FIELD_VALUE] for f in fields[:MAX_LOG_FIELDS]}
     shown = _escape(" ".join(f"{key}={value!r}" for key, value in kept.items())[:MAX_LOG_TEXT])
-    if len(fields) > MAX_LOG_FIELDS:
-        shown += f" ({len(fields) - MAX_LOG_FIELDS} more fields not shown)"
+    given = getattr(fields, "total", len(fields))  # (only the first ones were lifted)
+    if given > MAX_LOG_FIELDS:
+        shown += f" ({given - MAX_LOG_FIELDS} more fields not shown)"
     logger.log(
         level.value,
         "%s%s",
@@ -278,9 +279,17 @@ BUILTINS: Final[tuple[tuple[str, str, Any, bool], ...]] = tuple(
 def builtin_functions() -> tuple[HostFunction, ...]:
     """The ``airssys:host`` interfaces (their signatures are built once per process)."""
     return tuple(
-        HostFunction.from_function(interface, func, name=name, blocking=blocking)
-        for interface, name, func, blocking in BUILTINS
+        attrs.evolve(f, keep=_KEEP[f.name]) if f.name in _KEEP else f
+        for f in (
+            HostFunction.from_function(interface, func, name=name, blocking=blocking)
+            for interface, name, func, blocking in BUILTINS
+        )
     )
+
+
+#: Of a list argument, the elements a built-in function keeps: only these are lifted into
+#: Python (a plugin may pass a million fields: security.md, "Host functions' arguments").
+_KEEP: Final = {"log": (("fields", MAX_LOG_FIELDS),)}
 
 
 def builtin_function(interface: str, name: str) -> HostFunction:

@@ -148,6 +148,9 @@ class HostFunction:
     func: Callable[..., Any]
     signature: _wit.FuncSig
     blocking: bool = True  # run under the host-call timeout in a worker thread
+    #: (list parameter, n): only its first ``n`` elements are lifted (the runtime's
+    #: ``HostFunc.keep``; the built-in ``log`` keeps 32 fields).
+    keep: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_function(

@@ -44,7 +44,11 @@ def _short(interface: str, name: str) -> str:
 
 def _host_func(function: HostFunction) -> HostFunc:
     return HostFunc(
-        function.interface, function.name, function.signature, _trampoline_for(function)
+        function.interface,
+        function.name,
+        function.signature,
+        _trampoline_for(function),
+        function.keep,
     )
 
 

@@ -31,7 +31,7 @@ from .._errors import HookCallError, PluginABIError, PluginTrap
 from ..contract import wit
 from ..contract.annotations import Err
 from . import capi
-from .convert import ConvertError, Lift, Lower, lifter, lowerer
+from .convert import ConvertError, Lift, Lower, lifter_keeping, lowerer
 from .guestmem import GuestMemory, GuestMemoryError
 from .plans import ELEMENTS, RawImport
 
@@ -307,7 +307,7 @@ def _param_lift(func: HostFunc, raw: RawImport) -> Any:
         assert raw.types is not None
         guest = tuple(rawabi.wit_type(d) for d in raw.types)
         if guest == func.signature.param_types:
-            lift = rawabi.ParamLift(func.signature.param_types, raw.names)
+            lift = rawabi.ParamLift(func.signature.param_types, raw.names, func.kept())
             if lift.core != raw.core:
                 lift = None
     except (TypeError, ValueError):
@@ -414,6 +414,10 @@ class HostFunc:
     name: str
     signature: wit.FuncSig
     impl: Callable[..., Any]
+    #: (parameter name, n): of that list parameter, only the first ``n`` elements are
+    #: lifted into Python, as a :class:`.convert.Kept` list that knows the length the
+    #: guest passed (the built-in ``log`` keeps 32 fields of however many it is given).
+    keep: tuple[tuple[str, int], ...] = ()
     lifts: tuple[Lift, ...] = attrs.field(init=False)
     lower: Lower | None = attrs.field(init=False)
     #: The result written for a caller whose import's ``list<u8>`` became ``string``
@@ -433,11 +437,19 @@ class HostFunc:
         if self.name.startswith(RESOURCE_PREFIX):  # a resource type: see link()
             self.lifts, self.lower = (), None
             return
-        self.lifts = tuple(lifter(t) for t in sig.param_types)
+        types, keep = sig.param_types, self.kept()
+        self.lifts = tuple(lifter_keeping(t, k) for t, k in zip(types, keep, strict=True))
         self.lower = None if sig.result is None else lowerer(sig.result)
         if sig.result is not None and _holds_bytes(sig.result):
             self.lower_latin1 = lowerer(sig.result, latin1=True)
-            self.lifts_latin1 = tuple(lifter(t, latin1=True) for t in sig.param_types)
+            self.lifts_latin1 = tuple(
+                lifter_keeping(t, k, latin1=True) for t, k in zip(types, keep, strict=True)
+            )
+
+    def kept(self) -> tuple[int | None, ...]:
+        """Per parameter, how many elements are lifted (:attr:`keep`), None for all."""
+        keep = dict(self.keep)
+        return tuple(keep.get(name) for name, _ in self.signature.params)
 
     def link(self, target: LinkerInstance) -> None:
         """Add this function to a linker instance (an interface being defined); for a

@@ -47,12 +47,14 @@ from .capi import valtuple_new_uninit as _tuple_new
 
 __all__ = [
     "ConvertError",
+    "Kept",
     "Lift",
     "Lower",
     "Measure",
     "is_byte_list",
     "latin1_lifter",
     "lifter",
+    "lifter_keeping",
     "lowerer",
     "measure_latin1",
     "measure_latin1_exact",
@@ -779,6 +781,37 @@ def _lift_list(t: wit.ListT, latin1: bool = False) -> Lift:
         return [elem(data[i]) for i in range(lst.size)]
 
     return lift_list
+
+
+class Kept(list[Any]):
+    """The first elements of a list argument longer than its host function keeps (see
+    ``HostFunc.keep``): ``total`` is how many the guest passed; the others were never
+    lifted into Python."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, items: list[Any], total: int):
+        super().__init__(items)
+        self.total = total
+
+
+def lifter_keeping(t: wit.WitType, keep: int | None, *, latin1: bool = False) -> Lift:
+    """:func:`lifter` of ``t``; when ``t`` is a list and ``keep`` is not None, one that
+    lifts its first ``keep`` elements only, as a :class:`Kept`, when there are more."""
+    full = lifter(t, latin1=latin1)
+    if keep is None or not isinstance(t, wit.ListT):
+        return full
+    elem = lifter(t.element, latin1=latin1)
+
+    def lift_kept(src: Any) -> Any:
+        lst = src.of.list
+        n = lst.size
+        if n <= keep:
+            return full(src)
+        data = lst.data
+        return Kept([elem(data[i]) for i in range(keep)], n)
+
+    return lift_kept
 
 
 def _lift_result(t: wit.ResultT, latin1: bool = False) -> Lift:

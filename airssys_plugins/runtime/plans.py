@@ -28,6 +28,7 @@ __all__ = [
     "KINDS",
     "PLAN_VERSION",
     "PROBE",
+    "PROBE_AT_ZERO",
     "RAW_IMPORTS",
     "RAW_PLAN_VERSION",
     "RAW_PREFIX",
@@ -252,11 +253,14 @@ def decode_import_patch(meta: object, blob: bytes) -> ImportPatch | None:
 RAW_PREFIX: Final = "airssys-raw-"
 ALLOC: Final = RAW_PREFIX + "alloc"
 PROBE: Final = RAW_PREFIX + "probe"
+#: The probe of a component without an allocator (:mod:`.rawbytes`): it writes its 16
+#: bytes at address 0, keeping what was there, and ``probe(0, 0)`` puts that back.
+PROBE_AT_ZERO: Final = RAW_PREFIX + "probe-at-zero"
 #: Set AIRSSYS_PLUGINS_NO_RAW_IMPORTS=1 to leave host functions' list and string
 #: parameters element by element (see :mod:`.rawimports`).
 RAW_IMPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_IMPORTS")
 #: Bumped whenever what raw_export_tail() appends changes.
-RAW_PLAN_VERSION: Final = 1
+RAW_PLAN_VERSION: Final = 2
 
 
 @attrs.frozen
@@ -309,6 +313,7 @@ def encode_raw_plan(plan: RawPlan | None) -> dict[str, object] | None:
         return None
     return {
         "version": RAW_PLAN_VERSION,
+        "probe": plan.probe,
         "functions": [
             [f.interface, f.function, f.call, f.post, f.alloc, list(f.params), f.retptr, f.result]
             for f in plan.functions
@@ -339,7 +344,10 @@ def decode_raw_plan(data: object) -> RawPlan | None:
             )
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable raw-export plan: {exc}") from None
-    return RawPlan(tuple(functions))
+    probe = data.get("probe")
+    if probe not in (PROBE, PROBE_AT_ZERO):
+        raise ValueError(f"unreadable raw-export plan: probe {probe!r}")
+    return RawPlan(tuple(functions), probe)
 
 
 # ------------------------------------------------------------------ shims folded (shimfold)

@@ -50,6 +50,7 @@ from .convert import (
     VAL,
     VAL_SIZE,
     ConvertError,
+    Kept,
     _init_names,
     _lower_prim,
     _pack,
@@ -59,6 +60,7 @@ from .convert import (
     _type_name,
 )
 from .guestmem import GuestMemory, GuestMemoryError, find_base, find_memory
+from .plans import PROBE_AT_ZERO
 
 __all__ = [
     "MAX_FLAT_PARAMS",
@@ -364,6 +366,9 @@ class _String(_Node):
 
 class _List(_Node):
     size, align, flat, measured = 8, 4, (_I32, _I32), True
+    #: At most this many elements are lifted (a host function's parameter it keeps only
+    #: the first elements of: :class:`ParamLift`), the others only bounds-checked.
+    keep: int | None = None
 
     def __init__(self, t: wit.ListT, elem: _Node):
         self.elem = elem
@@ -432,8 +437,18 @@ class _List(_Node):
     def items(self, cx: _Cx, ptr: int, n: int) -> Any:
         """The ``n`` elements at ``ptr`` (checked by :meth:`_checked`)."""
         code = self.code
+        total, keep = n, self.keep
+        if keep is not None and n > keep:
+            n = keep
         cx.spend(n * self.width if code is not None else n * (VAL_SIZE + self.width))
         data = cx.mem.read(ptr, n * self.width, "a list")
+        if total > n:
+            items = (
+                array(code, data).tolist()
+                if code is not None
+                else [self.elem.load(cx, data, i * self.width) for i in range(n)]
+            )
+            return Kept(items, total)
         if code is not None:
             if self.py_bytes:
                 return data
@@ -840,8 +855,16 @@ class ParamLift:
     UTF-8, chars). ``core``: the core values' types; one i32 when the flat values are
     more than :data:`MAX_FLAT_PARAMS` (a pointer to the parameters, stored as a tuple)."""
 
-    def __init__(self, types: Sequence[wit.WitType], names: Sequence[str]):
+    def __init__(
+        self,
+        types: Sequence[wit.WitType],
+        names: Sequence[str],
+        keep: Sequence[int | None] = (),
+    ):
         self.params = [node(t, lifted=True) for t in types]
+        for p, k in zip(self.params, keep, strict=False):  # (see HostFunc.keep)
+            if k is not None and isinstance(p, _List):
+                p.keep = k
         self.names = tuple(names)
         flat = tuple(v for p in self.params for v in p.flat)
         self.block = _Tuple(self.params) if len(flat) > MAX_FLAT_PARAMS else None
@@ -1075,10 +1098,14 @@ class RawState:
         cannot call the guest's probe, see :mod:`.rawimports`); None when it is not found
         (the route is then off). A trap in the probe raises GuestCallError."""
         if self.mem is None and not self.off:
+            call = self.core(probe, (_I64, _I64), _I64)
             try:
-                self.mem = find_memory(self.core(probe, (_I64, _I64), _I64))
+                self.mem = find_memory(call)
             except GuestMemoryError:
                 self.off = True
+            finally:
+                if probe == PROBE_AT_ZERO:  # the guest's own bytes at address 0, back
+                    call(0, 0)
         return self.mem
 
     def plan(self, binding: RawBinding) -> RawCallPlan | None:

@@ -13,7 +13,12 @@ function moving a list or a string, a component gets, appended to its binary:
   with several gets ``airssys-raw-alloc1``, ...); the result is ``memory pages << 32 |
   pointer``, so the host checks every pointer against the memory size as of that call;
 * ``airssys-raw-probe: func(a: u64, b: u64) -> u64``: a fresh 16-byte block holding
-  ``a ^ b`` and ``a + b`` (packed likewise), used once per instance to find the memory;
+  ``a ^ b`` and ``a + b`` (packed likewise), used once per instance to find the memory.
+  A component with no allocator (a hand-written one, say) whose imports take lists or
+  strings raw gets ``airssys-raw-probe-at-zero`` instead: it writes the 16 bytes at
+  address 0, keeping the bytes that were there in its own globals, and ``probe(0, 0)``
+  writes those back (the host calls it once the memory is found); a memory of no page
+  grows one first;
 * ``airssys-raw-f<k>: func(p0: u32, ...) -> u64``: the *same* core function as the export
   ``interface#function``, lifted with its core signature (the flat parameters as
   ``u32``/``u64``/``f32``/``f64``; a result read from a return area gives that area's
@@ -41,6 +46,7 @@ from . import relift as _r
 from .plans import (
     ALLOC,
     PROBE,
+    PROBE_AT_ZERO,
     RAW_IMPORTS,
     RAW_PLAN_VERSION,
     RAW_PREFIX,
@@ -97,6 +103,12 @@ class _CoreModule:
     n_imported: int = 0
     defined: list[tuple[int, int, Callable[[Callable[[str], int]], bytes]]] = attrs.Factory(list)
     exports: list[tuple[str, str]] = attrs.Factory(list)
+    globals_: list[bytes] = attrs.Factory(list)  # each encoded: type, mutability, init
+
+    def global_i64(self) -> int:
+        """A new mutable ``i64`` global set to 0; its index."""
+        self.globals_.append(b"\x7e\x01\x42\x00\x0b")
+        return len(self.globals_) - 1
 
     def type(self, params: list[int], results: list[int]) -> int:
         encoded = _r._functype(params, results)
@@ -139,6 +151,7 @@ class _CoreModule:
             (1, self.types),
             (2, self.imports),
             (3, [_r._leb(t) for t, _, _ in self.defined]),
+            *([(6, self.globals_)] if self.globals_ else []),
             (7, [_r._name(e) + b"\x00" + _r._leb(index[f]) for e, f in self.exports]),
             (10, codes),
         ]
@@ -184,7 +197,10 @@ def add_raw_shim_functions(
     for j in range(n_reallocs):
         body = functools.partial(alloc, j=j)
         module.func(f"alloc{j}", [_I32, _I32], [_I64], 1, body, export=f"alloc{j}")
-    module.func("probe", [_I64, _I64], [_I64], 1, probe, export="probe")
+    if n_reallocs:
+        module.func("probe", [_I64, _I64], [_I64], 1, probe, export="probe")
+    else:
+        add_probe_at_zero(module)
     for k, flat in enumerate(wrapped):
         n = len(flat)
 
@@ -195,6 +211,47 @@ def add_raw_shim_functions(
             )  # fmt: skip
 
         module.func(f"rw{k}", list(flat), [_I64], 1, wrapper, export=f"rw{k}")
+
+
+def add_probe_at_zero(module: _CoreModule) -> None:
+    """Add ``probe`` for a component without an allocator: ``probe(a, b)`` keeps the 16
+    bytes at address 0 (the first call only), writes ``a ^ b`` and ``a + b`` there and
+    returns ``pages << 32``; ``probe(0, 0)`` writes the kept bytes back. A memory of no
+    page grows one first (as an allocator would); if it cannot, the result is 0 and the
+    host finds no memory."""
+    low, high, held = module.global_i64(), module.global_i64(), module.global_i64()
+
+    def body(idx: Callable[[str], int]) -> bytes:
+        at0 = b"\x41\x00"  # i32.const 0
+        return (
+            b"\x3f\x00\x45\x04\x40"  # no page: grow one, or return 0 if it cannot
+            + b"\x41\x01\x40\x00\x41\x7f\x46\x04\x40\x42\x00\x0f\x0b\x0b"
+            + _r._get(0) + b"\x50" + _r._get(1) + b"\x50\x71"  # a == 0 and b == 0:
+            + b"\x04\x40"  # put the kept bytes back
+            + _global_get(held) + b"\x50\x45\x04\x40"
+            + at0 + _global_get(low) + b"\x37\x03\x00"
+            + at0 + _global_get(high) + b"\x37\x03\x08"
+            + b"\x42\x00" + _global_set(held)
+            + b"\x0b\x42\x00\x0f\x0b"
+            + _global_get(held) + b"\x50\x04\x40"  # first probe: keep the 16 bytes
+            + at0 + b"\x29\x03\x00" + _global_set(low)
+            + at0 + b"\x29\x03\x08" + _global_set(high)
+            + b"\x42\x01" + _global_set(held)
+            + b"\x0b"
+            + at0 + _r._get(0) + _r._get(1) + b"\x85\x37\x03\x00"  # a ^ b at 0
+            + at0 + _r._get(0) + _r._get(1) + b"\x7c\x37\x03\x08"  # a + b at 8
+            + _pack_pages(2)  # (local 2, the pointer, is 0)
+        )  # fmt: skip
+
+    module.func("probe", [_I64, _I64], [_I64], 1, body, export="probe")
+
+
+def _global_get(index: int) -> bytes:
+    return b"\x23" + _r._leb(index)
+
+
+def _global_set(index: int) -> bytes:
+    return b"\x24" + _r._leb(index)
 
 
 # ------------------------------------------------------------------ choosing functions
@@ -343,7 +400,9 @@ def _raw_export_tail(data: bytes, probe_memory: int | None) -> tuple[bytes, RawP
     picked, memory, reallocs = raw_picks(c)
     if not picked and probe_memory is not None:  # only the probe, for raw imports
         memory = probe_memory
-    if memory is None or not reallocs or (not picked and probe_memory is None):
+    if memory is None or (not picked and probe_memory is None):
+        return None
+    if not reallocs and picked:  # (a lift moving a list names an allocator)
         return None
     if probe_memory is not None and memory != probe_memory:
         return None
@@ -397,7 +456,8 @@ def raw_lifts(
     alloc_names = [ALLOC if j == 0 else f"{ALLOC}{j}" for j in range(len(reallocs))]
     for j, name in enumerate(alloc_names):
         add(shim_func[f"alloc{j}"], _functype_bytes([_U32, _U32], _U64), name)
-    add(shim_func["probe"], _functype_bytes([_U64, _U64], _U64), PROBE)
+    probe = PROBE if reallocs else PROBE_AT_ZERO
+    add(shim_func["probe"], _functype_bytes([_U64, _U64], _U64), probe)
     added: list[RawExport] = []
     k = 0
     for i, pick in enumerate(picked):
@@ -435,7 +495,7 @@ def raw_lifts(
             )
         )
     exports = _r._func_exports(first_func, names)
-    return types, lifts, exports, RawPlan(tuple(added))
+    return types, lifts, exports, RawPlan(tuple(added), probe)
 
 
 # ------------------------------------------------------------------ plans on disk

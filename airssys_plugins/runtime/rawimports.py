@@ -29,8 +29,8 @@ one), the inner component's import types are rewritten and the outer one's alike
 (:func:`import_patch` with ``require``), see :class:`.rawbytes.NestedPatch`.
 
 Only types defined inside an imported instance type are rewritten (interface imports, not
-WASI's: wasmtime implements those itself and checks their types; nor the built-in ``log``
-and ``config``, which take short strings only, see :data:`LEFT_AS_GIVEN`;
+WASI's: wasmtime implements those itself and checks their types; nor the built-in
+``config``, which takes a short string only, see :data:`LEFT_AS_GIVEN`;
 functions imported at the world's root keep their types: their type may be shared with
 an export). Every lower of a rewritten function must name the memory the probe finds
 (:mod:`.rawbytes`), and strings must be lowered as UTF-8.
@@ -96,11 +96,13 @@ __all__ = [
 log = logging.getLogger("airssys_plugins.runtime")
 
 
-#: Imported interfaces left as given besides WASI's: the built-in ones whose functions take
-#: only short strings (a log line, a config key). A rewritten component's every new
-#: instance has its memory found (two probe calls and two kernel reads, about 90 µs), more
-#: than such strings ever cost element by element.
-LEFT_AS_GIVEN: Final = (f"{HOST_PACKAGE}/log@", f"{HOST_PACKAGE}/config@")
+#: Imported interfaces left as given besides WASI's: the built-in ``config``, whose
+#: functions take one short string (a key). A rewritten component's every new instance has
+#: its memory found (two probe calls and two kernel reads, about 90 µs), more than such a
+#: string ever costs element by element. ``log`` is rewritten: its ``list<field>`` would
+#: be lifted by wasmtime before the host sees it, about 40 times the guest memory it
+#: names (security.md, "Host functions' arguments").
+LEFT_AS_GIVEN: Final = (f"{HOST_PACKAGE}/config@",)
 
 #: Guests whose ``cabi_realloc`` refuses to move or shrink a block (componentize-py's
 #: asserts ``old_ptr == NULL``; its trap message then needs stderr, mid-lowering, and the
