@@ -53,6 +53,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -285,9 +286,7 @@ def instantiate_us(raw: bool, rounds: int) -> float:
     """Median discard + instantiate of the guest, in us, through the runtime layer."""
     from airssys_plugins.contract import wit
     from airssys_plugins.runtime.callbacks import HostFunc
-    from airssys_plugins.runtime.image import ComponentImage
-    from airssys_plugins.runtime.instance import PluginInstance
-    from airssys_plugins.runtime.sandbox import HostLinker, SandboxSpec
+    from airssys_plugins.runtime.sandbox import HostLinker
 
     u8s, u32_, text = wit.ListT(wit.Prim("u8"), py_bytes=True), wit.Prim("u32"), wit.Prim("string")
     sigs = {
@@ -309,13 +308,39 @@ def instantiate_us(raw: bool, rounds: int) -> float:
         wit.ResultT(wit.RecordT("response", answer, py=Response), text),
     )
     linker = HostLinker([HostFunc(HOST, n, sig, lambda *a: 0) for n, sig in sigs.items()])
+    return _instantiate_us(build_guest(GUEST).read_bytes(), raw, linker, "host", rounds)
+
+
+def instantiate_log_us(raw: bool, rounds: int) -> float:
+    """The same for tests/test_log_fields.py's WAT guest: no allocator, only ``log``
+    imported (its memory found by the probe at address 0 when rewritten)."""
+    import tempfile
+
+    from airssys_plugins.host.builtins import builtin_function
+    from airssys_plugins.runtime.callbacks import HostFunc
+    from airssys_plugins.runtime.sandbox import HostLinker
+    from tests.test_log_fields import build, no_allocator_wat
+
+    log = builtin_function("airssys:host/log@0.1.0", "log")
+    linker = HostLinker([HostFunc(log.interface, log.name, log.signature, lambda *a: None)])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = build(Path(tmp), "log", no_allocator_wat(1)).read_bytes()
+    return _instantiate_us(data, raw, linker, "log", rounds)
+
+
+def _instantiate_us(data: bytes, raw: bool, linker: Any, short: str, rounds: int) -> float:
+    from airssys_plugins.runtime.image import ComponentImage
+    from airssys_plugins.runtime.instance import PluginInstance
+    from airssys_plugins.runtime.sandbox import SandboxSpec
+
     rawbytes.RAW_IMPORTS = raw  # type: ignore[misc]
     try:
-        image = ComponentImage.load(f"g{raw}", build_guest(GUEST).read_bytes(), cache=False)
+        image = ComponentImage.load(f"g{raw}{short}", data, cache=False)
     finally:
         rawbytes.RAW_IMPORTS = True  # type: ignore[misc]
     assert bool(image.raw_imports) == raw
-    spec = SandboxSpec(interfaces=frozenset({"test:rawimports/host"}))
+    interface = next(iter(linker.interfaces)).split("@")[0]
+    spec = SandboxSpec(interfaces=frozenset({interface}))
     instance = PluginInstance(image, sandbox=spec, linker=linker)
 
     def again() -> None:
@@ -372,6 +397,8 @@ def main() -> None:
         fresh = {
             "instantiate, imports rewritten (memory found)": instantiate_us(True, rounds * 10),
             "instantiate, imports as given": instantiate_us(False, rounds * 10),
+            "instantiate, log only, rewritten (probe at 0)": instantiate_log_us(True, rounds * 10),
+            "instantiate, log only, as given": instantiate_log_us(False, rounds * 10),
         }
     finally:
         raw_host.close()
