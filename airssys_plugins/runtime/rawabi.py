@@ -442,19 +442,14 @@ class _List(_Node):
             n = keep
         cx.spend(n * self.width if code is not None else n * (VAL_SIZE + self.width))
         data = cx.mem.read(ptr, n * self.width, "a list")
-        if total > n:
-            items = (
-                array(code, data).tolist()
-                if code is not None
-                else [self.elem.load(cx, data, i * self.width) for i in range(n)]
-            )
-            return Kept(items, total)
         if code is not None:
-            if self.py_bytes:
+            if self.py_bytes and total == n:
                 return data
-            return array(code, data).tolist()
-        elem, size = self.elem, self.width
-        return [elem.load(cx, data, i * size) for i in range(n)]
+            items = array(code, data).tolist()
+        else:
+            elem, size = self.elem, self.width
+            items = [elem.load(cx, data, i * size) for i in range(n)]
+        return items if total == n else Kept(items, total)
 
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         ptr, n = self._block(cx, blk, off)
