@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,26 @@ def ops(bytes_wasm: bytes) -> Iterator[Harness]:
     h.close()
 
 
+@attrs.frozen
+class _VarA:
+    value: bytes
+
+
+@attrs.frozen
+class _VarB:
+    pass
+
+
 @pytest.fixture(scope="module")
 def hostile(hostile_wasm: bytes) -> Iterator[Harness]:
     h = Harness("hostile", hostile_wasm)
+    # bad-variant's result with its cases' classes, as a hookspec gives them (the raw
+    # route lowers and lifts variants through them)
+    sig = h.sigs["bad-variant"]
+    assert isinstance(sig.result, wit.VariantT)
+    h.sigs["bad-variant"] = attrs.evolve(
+        sig, result=attrs.evolve(sig.result, py=_VarA, py_cases=(_VarA, _VarB))
+    )
     yield h
     h.close()
 
@@ -181,13 +199,13 @@ def hostile(hostile_wasm: bytes) -> Iterator[Harness]:
 
 def test_raw_exports_cover_lists_and_strings(bytes_wasm: bytes) -> None:
     """Every function moving a list or a string gets raw exports, `mixed` (a string
-    beside the bytes) included; `boxed` (a record) is declined; nothing is rewritten."""
+    beside the bytes) and `boxed` (a record) included; nothing is rewritten."""
     added = add_raw_exports(bytes_wasm)
     assert added is not None
     wider, plan = added
     assert wider.startswith(bytes_wasm)
     assert {f.function for f in plan.functions} == {
-        "echo", "tail", "empty", "length", "make", "maybe", "nested", "pair", "mixed"
+        "echo", "tail", "empty", "length", "make", "maybe", "nested", "pair", "mixed", "boxed"
     }  # fmt: skip
     assert all(f.interface == IFACE for f in plan.functions)
     by_name = {f.function: f for f in plan.functions}
@@ -261,6 +279,9 @@ def test_every_shape_matches_the_element_by_element_path(ops: Harness, data: byt
     assert ops.both("pair", (data, 2**32 - 1)) == (data, 2**32 - 1)
     assert ops.both("mixed", "héllo ✓", data) == data
     assert ops.both("empty") == b""
+    # a record, lowered from any object with its fields (a dict back: no class given)
+    blob = types.SimpleNamespace(data=data, tag=2**32 - 1)
+    assert ops.both("boxed", blob) == {"data": data, "tag": 2**32 - 1}
 
 
 def test_bytes_like_arguments(ops: Harness) -> None:
@@ -338,6 +359,9 @@ HOSTILE = [
     ("bad-option", b"x", "invalid discriminant"),  # option discriminant 2
     ("bad-char", b"x", "invalid char"),  # char beyond U+10FFFF
     ("odd-list", b"x", "misaligned pointer"),  # a list<u32> at an odd address
+    ("bad-record", b"x", "out-of-bounds pointer"),  # a record's list outside memory
+    ("bad-variant", b"x", "invalid discriminant"),  # variant discriminant 5 of 2 cases
+    ("bad-enum", b"x", "invalid discriminant"),  # enum value 3 of 3 names, in a record
 ]
 
 

@@ -260,7 +260,7 @@ PROBE_AT_ZERO: Final = RAW_PREFIX + "probe-at-zero"
 #: parameters element by element (see :mod:`.rawimports`).
 RAW_IMPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_IMPORTS")
 #: Bumped whenever what raw_export_tail() appends changes.
-RAW_PLAN_VERSION: Final = 2
+RAW_PLAN_VERSION: Final = 3
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ them so); lifting also covers records, variants, enums, flags and ``Some[...]`` 
 from __future__ import annotations
 
 import ctypes
+import enum
 import struct
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -244,6 +245,11 @@ class _Node:
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         return 0
 
+    def moves(self, value: Any) -> int:
+        """About how many bytes ``value`` moves (to choose the route; not exact: a list's
+        first 64 elements are looked at)."""
+        return _payload(value)
+
 
 _INT_FMT: Final = {
     "u8": "<B", "s8": "<b", "u16": "<H", "s16": "<h",
@@ -394,6 +400,12 @@ class _List(_Node):
                 raise
         return out
 
+    def moves(self, value: Any) -> int:
+        if self.code is not None or not isinstance(value, list | tuple):
+            return _payload(value)
+        elem = self.elem
+        return sum(elem.moves(v) for v in value[:64]) + len(value)
+
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         elem = self.elem
         if self.code is not None:
@@ -496,6 +508,11 @@ class _Tuple(_Node):
                 raise
         return out
 
+    def moves(self, value: Any) -> int:
+        if not isinstance(value, tuple | list):
+            return 0
+        return sum(e.moves(v) for e, v in zip(self.elems, value, strict=False))
+
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         for e, p in zip(self.elems, prep, strict=True):
             e.lower(cx, p, out)
@@ -574,6 +591,31 @@ class _Variant(_Node):
         _, case = self._case(cx, blk, off)
         return 0 if case is None or not case.measured else case.measure(cx, blk, off + self.payload)
 
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        """``prep``: (case index, the case's prepared payload or None)."""
+        index, payload = prep
+        out.append(index)
+        case = self.cases[index]
+        values: list[Any] = []
+        if case is not None:
+            case.lower(cx, payload, values)
+        have = () if case is None else case.flat
+        for j, want in enumerate(self.joined):
+            if j < len(values):
+                out.append(_coerce(values[j], have[j], want))
+            else:
+                out.append(0.0 if want in (_F32, _F64) else 0)
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        index, payload = prep
+        if self.disc == 1:
+            buf[off] = index
+        else:
+            buf[off : off + self.disc] = index.to_bytes(self.disc, "little")
+        case = self.cases[index]
+        if case is not None:
+            case.store(cx, payload, buf, off + self.payload)
+
 
 class _Cases(_Variant):
     """option<T> (cases none, some) and result<T, E> (ok, err): a u8 discriminant.
@@ -589,6 +631,15 @@ class _Cases(_Variant):
         if self.is_option:
             return None if index == 0 else Some(value) if self.some else value
         return Ok(value) if index == 0 else Err(value)
+
+    def moves(self, value: Any) -> int:
+        if self.is_option:
+            inner = self.cases[1]
+            return 0 if value is None or inner is None else inner.moves(value)
+        if not isinstance(value, Ok | Err):
+            return 0
+        case = self.cases[0 if isinstance(value, Ok) else 1]
+        return 0 if case is None else case.moves(value.value)
 
     def prepare(self, value: Any) -> Any:
         if self.is_option:
@@ -616,42 +667,54 @@ class _Cases(_Variant):
             exc.path.insert(0, ".value")
             raise
 
-    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
-        index, payload = prep
-        out.append(index)
-        case = self.cases[index]
-        values: list[Any] = []
-        if case is not None:
-            case.lower(cx, payload, values)
-        have = () if case is None else case.flat
-        for j, want in enumerate(self.joined):
-            if j < len(values):
-                out.append(_coerce(values[j], have[j], want))
-            else:
-                out.append(0.0 if want in (_F32, _F64) else 0)
 
-    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
-        index, payload = prep
-        buf[off] = index
-        case = self.cases[index]
-        if case is not None:
-            case.store(cx, payload, buf, off + self.payload)
-
-
-# ------------------------------------------------------------------ lifted only: named types
+# ------------------------------------------------------------------ named types
 
 
 class _Record(_Tuple):
     """A record: laid out as a tuple of its fields, lifted into the hookspec's class (a
-    dict without one), as :func:`.convert.lifter` builds it."""
+    dict without one), as :func:`.convert.lifter` builds it; lowered from any object with
+    its fields' attributes, with :func:`.convert.lowerer`'s checks and messages."""
 
     def __init__(self, t: wit.RecordT, elems: list[_Node]):
         super().__init__(elems)
         self.cls = t.py
+        self.wit_name = t.name
+        self.shown = t.name if t.py is None else t.py.__name__
+        snake = [n.replace("-", "_") for n, _ in t.fields]
+        self.attrs = list(t.py_fields) if t.py_fields else snake
         if t.py is None:
-            self.keywords = [n.replace("-", "_") for n, _ in t.fields]
+            self.keywords = snake
         else:
             self.keywords = _init_names(t.py, t.py_fields)
+
+    def prepare(self, value: Any) -> Any:
+        cls = self.cls
+        if cls is not None and not isinstance(value, cls):
+            missing = [a for a in self.attrs if not hasattr(value, a)]
+            if missing:
+                raise ConvertError(
+                    f"expected {self.shown} (record {self.wit_name}), got {_type_name(value)} "
+                    f"without attribute(s) {', '.join(missing)}"
+                )
+        out = []
+        for name, e in zip(self.attrs, self.elems, strict=True):
+            try:
+                out.append(e.prepare(getattr(value, name)))
+            except AttributeError:
+                raise ConvertError(
+                    f"expected {self.shown} (record {self.wit_name}), got {_type_name(value)}"
+                ) from None
+            except ConvertError as exc:
+                exc.path.insert(0, f".{name}")
+                raise
+        return out
+
+    def moves(self, value: Any) -> int:
+        return sum(
+            e.moves(getattr(value, name, None))
+            for name, e in zip(self.attrs, self.elems, strict=True)
+        )
 
     def make(self, values: tuple[Any, ...]) -> Any:
         fields = dict(zip(self.keywords, values, strict=True))
@@ -665,17 +728,55 @@ class _Record(_Tuple):
 
 
 class _VariantOf(_Variant):
-    """A WIT variant, lifted into its case's class (as :func:`.convert.lifter` does)."""
+    """A WIT variant, lifted into its case's class and lowered from one (as
+    :mod:`.convert` does)."""
 
     def __init__(self, t: wit.VariantT, cases: list[_Node | None]):
         super().__init__(cases)
         self.name = t.name
+        self.shown = t.name if t.py is None else t.py.__name__
         self.made: list[tuple[Any, str | None]] = []
+        self.fields: list[str | None] = []
+        self.by_class: dict[Any, int] = {}
         for i, (_, ct) in enumerate(t.cases):
             cls = t.py_cases[i] if t.py_cases else None
             field = _single_field(cls) if cls is not None else None
             keyword = _init_names(cls, (field,))[0] if cls is not None and field else field
             self.made.append((cls, None if ct is None else keyword))
+            self.fields.append(field)
+            if cls is not None:
+                self.by_class[cls] = i
+
+    def _index_of(self, value: Any) -> int:
+        by_class = self.by_class
+        index = by_class.get(type(value))
+        if index is None:
+            index = next((i for c, i in by_class.items() if isinstance(value, c)), None)
+        if index is None:
+            choices = ", ".join(c.__name__ for c in by_class)
+            raise ConvertError(
+                f"expected a case of {self.shown} ({choices}), got {_type_name(value)}"
+            )
+        return index
+
+    def prepare(self, value: Any) -> Any:
+        index = self._index_of(value)
+        case, field = self.cases[index], self.fields[index]
+        if case is None:
+            return (index, None)
+        assert field is not None
+        try:
+            return (index, case.prepare(getattr(value, field)))
+        except ConvertError as exc:
+            exc.path.insert(0, f".{field}")
+            raise
+
+    def moves(self, value: Any) -> int:
+        index = self.by_class.get(type(value))
+        if index is None:
+            return 0
+        case, field = self.cases[index], self.fields[index]
+        return 0 if case is None or field is None else case.moves(getattr(value, field, None))
 
     def wrap(self, index: int, value: Any) -> Any:
         cls, keyword = self.made[index]
@@ -692,6 +793,17 @@ class _Enum(_Variant):
     def __init__(self, t: wit.EnumT):
         super().__init__([None] * len(t.names))
         self.members: list[Any] = list(t.names) if t.py is None else list(t.py)
+        self.index = {} if t.py is None else {m: i for i, m in enumerate(t.py)}
+        self.shown = t.name if t.py is None else t.py.__name__
+        self.names = t.names
+
+    def prepare(self, value: Any) -> Any:
+        index = self.index.get(value) if isinstance(value, enum.Enum) else None
+        if index is None:
+            raise ConvertError(
+                f"expected a member of {self.shown} ({', '.join(self.names)}), got {_short(value)}"
+            )
+        return (index, None)
 
     def wrap(self, index: int, value: Any) -> Any:
         return self.members[index]
@@ -710,6 +822,24 @@ class _Flags(_Node):
         self.flat = (_I32,) * words
         self.cls = t.py
         self.members = [] if t.py is None else list(t.py)
+        self.shown = t.name if t.py is None else t.py.__name__
+
+    def prepare(self, value: Any) -> Any:
+        cls = self.cls
+        if cls is None or not isinstance(value, cls):
+            raise ConvertError(f"expected {self.shown} flags, got {_short(value)}")
+        bits = 0
+        for i, member in enumerate(self.members):
+            if member in value:
+                bits |= 1 << i
+        return bits
+
+    def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
+        for k in range(len(self.flat)):
+            out.append(prep >> (32 * k) & 0xFFFFFFFF)
+
+    def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
+        buf[off : off + self.size] = prep.to_bytes(self.size, "little")
 
     def make(self, bits: int) -> Any:
         if self.cls is None:
@@ -733,7 +863,8 @@ class _Flags(_Node):
 def node(t: wit.WitType, *, lifted: bool = False) -> _Node:
     """The converter of WIT type ``t``; TypeError for a type the raw route does not cover.
     ``lifted``: only lifted from guest memory (a host function's parameters), which
-    covers records, variants, enums, flags and ``Some[...]`` options too."""
+    covers ``Some[...]`` options too, and variants and flags without a Python class
+    (a hook's are lowered and lifted through their classes, as :mod:`.convert` does)."""
     if isinstance(t, wit.Prim):
         return _String() if t.name == "string" else _Prim(t.name)
     if isinstance(t, wit.ListT):
@@ -749,15 +880,24 @@ def node(t: wit.WitType, *, lifted: bool = False) -> _Node:
             [None if c is None else node(c, lifted=lifted) for c in (t.ok, t.err)],
             is_option=False,
         )
-    if lifted and isinstance(t, wit.RecordT):
-        return _Record(t, [node(ft, lifted=True) for _, ft in t.fields])
-    if lifted and isinstance(t, wit.VariantT):
-        return _VariantOf(t, [None if ct is None else node(ct, lifted=True) for _, ct in t.cases])
-    if lifted and isinstance(t, wit.EnumT):
+    if isinstance(t, wit.RecordT):
+        return _Record(t, [node(ft, lifted=lifted) for _, ft in t.fields])
+    if not lifted and isinstance(t, wit.FlagsT | wit.VariantT) and not _classed(t):
+        raise TypeError(f"the raw route does not cover {wit.render_type(t)} without its class")
+    if isinstance(t, wit.VariantT):
+        cases = [None if ct is None else node(ct, lifted=lifted) for _, ct in t.cases]
+        return _VariantOf(t, cases)
+    if isinstance(t, wit.EnumT):
         return _Enum(t)
-    if lifted and isinstance(t, wit.FlagsT):
+    if isinstance(t, wit.FlagsT):
         return _Flags(t)
     raise TypeError(f"the raw route does not cover WIT type {wit.render_type(t)}")
+
+
+def _classed(t: wit.FlagsT | wit.VariantT) -> bool:
+    """Whether ``t`` has its Python class (its cases' classes): without one, :mod:`.convert`
+    can neither lower nor lift it (a classless enum's members are its names)."""
+    return bool(t.py_cases) if isinstance(t, wit.VariantT) else t.py is not None
 
 
 # ------------------------------------------------------------------ a host function's parameters
@@ -926,8 +1066,7 @@ class RawSignature:
         if not self.retptr and self.result is not None and not isinstance(self.result, _Prim):
             raise TypeError("a compound result in one core value is not covered")
 
-    @staticmethod
-    def is_large(args: Sequence[Any]) -> bool:
+    def is_large(self, args: Sequence[Any]) -> bool:
         """Whether ``args`` move :data:`RAW_MIN_BYTES` or more (the per-call check: cheap
         for the common case of bytes and str arguments)."""
         n = 0
@@ -936,15 +1075,15 @@ class RawSignature:
             if t is bytes or t is str:
                 n += len(a)
             elif t is not int and t is not float and t is not bool:
-                return RawSignature.payload(args) >= RAW_MIN_BYTES
+                return self.payload(args) >= RAW_MIN_BYTES
         return n >= RAW_MIN_BYTES
 
-    @staticmethod
-    def payload(args: Sequence[Any]) -> int:
-        """About how many bytes ``args`` move (to choose the route; not exact). A value
-        that cannot be read counts 0: its argument check then says what is wrong."""
+    def payload(self, args: Sequence[Any]) -> int:
+        """About how many bytes ``args`` move (to choose the route; not exact): bytes and
+        strings inside lists, tuples, options, results, records and variant cases count.
+        A value that cannot be read counts 0: its argument check then says what is wrong."""
         try:
-            return sum(_payload(a) for a in args)
+            return sum(p.moves(a) for p, a in zip(self.params, args, strict=False))
         except Exception:
             return 0
 

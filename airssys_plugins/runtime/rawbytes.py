@@ -60,7 +60,7 @@ from .plans import (
     encode_raw_plan,
     raw_names,
 )
-from .rawimports import import_patch, imported_instances
+from .rawimports import _read_decls, _Types, import_patch, imported_instances
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -293,9 +293,25 @@ def _covered(rw: _r._Rewriter, t: _r.ValType | None, depth: int = 0) -> tuple[bo
         parts = [_covered(rw, d[1], depth + 1)]
     elif kind == "result":
         parts = [_covered(rw, d[1], depth + 1), _covered(rw, d[2], depth + 1)]
+    elif kind in ("record", "variant"):
+        parts = [_covered(rw, e, depth + 1) for _, e in d[1]]
+    elif kind in ("enum", "flags"):
+        return True, False
     else:
-        return False, False
+        return False, False  # resource handles
     return all(p[0] for p in parts), any(p[1] for p in parts)
+
+
+def _parts(d: tuple[object, ...]) -> list[_r.ValType | None]:
+    """The types a decoded compound type ``d`` holds."""
+    kind, rest = d[0], d[1:]
+    if kind == "tuple":
+        return list(rest[0])  # type: ignore[call-overload, no-any-return]
+    if kind in ("record", "variant"):
+        return [e for _, e in rest[0]]  # type: ignore[attr-defined]
+    if kind in ("enum", "flags"):
+        return []
+    return list(rest)  # type: ignore[arg-type]
 
 
 def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
@@ -305,14 +321,79 @@ def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
     if isinstance(d, int):
         return d == _STRING
     assert isinstance(d, tuple)
-    parts = d[1] if d[0] == "tuple" else d[1:]
-    return any(_has_string(rw, p) for p in parts if p is not None)
+    return any(_has_string(rw, p) for p in _parts(d) if p is not None)
 
 
-def raw_picks(c: _r._Component) -> tuple[list[RawPick], int | None, list[int]]:
-    """The lifted exports of ``c`` the raw route covers, the memory they share (functions
-    with another memory are left out) and the allocators they name, in order."""
-    rw = _r._Rewriter(c)
+class _Resolver(_r._Rewriter):
+    """The root's types as :mod:`.relift` decodes them, and the types a root function
+    names through an imported instance's exports (wit-component aliases the records,
+    variants, enums and flags an exported interface uses from an imported one),
+    read from that instance's type and expanded into the same form with no index left."""
+
+    def __init__(self, c: _r._Component, data: bytes):
+        super().__init__(c)
+        self.data = data
+        self.scopes: dict[int, _Types] = {}
+
+    def resolve(self, t: _r.ValType) -> object:
+        if not isinstance(t, tuple) or t[0] != "ref":
+            return t  # a primitive, or a definition expanded from an instance type
+        c = self.c
+        index = t[1]
+        assert isinstance(index, int)
+        for _ in range(32):
+            if index in c.types:
+                return c.types[index]
+            if index not in c.type_equals:
+                break
+            index = c.type_equals[index]
+        alias = c.type_aliases.get(index)
+        if alias is None:
+            raise _r._Unsupported("type not decoded")
+        return self._aliased(*alias)
+
+    def _aliased(self, instance: int, name: str) -> object:
+        type_index = self.c.instance_imports.get(instance)
+        at = None if type_index is None else self.c.instance_type_at.get(type_index)
+        if type_index is None or at is None:
+            raise _r._Unsupported("a type of an instance not imported at the root")
+        types = self.scopes.get(type_index)
+        if types is None:
+            _, table = _read_decls(self.data, _r._Reader(self.data, at + 1))
+            types = self.scopes[type_index] = _Types(table)
+        for d in types.types.values():
+            if d.kind == "eq" and d.names == [name] and d.index is not None:
+                return self._expand(types, ("ref", d.index), 0)
+        raise _r._Unsupported(f"instance type exports no type {name!r}")
+
+    def _expand(self, types: _Types, vt: _r.ValType | None, depth: int) -> object:
+        if vt is None or isinstance(vt, int):
+            return vt
+        if depth > 32:
+            raise _r._Unsupported("type too deep")
+        d = types.base(vt)
+        if d is None:
+            raise _r._Unsupported("unknown type")
+        parts = [self._expand(types, p, depth + 1) for p in d.parts]
+        kind = d.kind
+        if kind in ("list", "option"):
+            return (kind, parts[0])
+        if kind == "result":
+            return ("result", parts[0], parts[1])
+        if kind == "tuple":
+            return ("tuple", tuple(parts))
+        if kind in ("record", "variant"):
+            return (kind, tuple(zip(d.names, parts, strict=True)))
+        if kind in ("enum", "flags"):
+            return (kind, tuple(d.names))
+        raise _r._Unsupported(f"a {kind} type in an instance type")
+
+
+def raw_picks(c: _r._Component, data: bytes) -> tuple[list[RawPick], int | None, list[int]]:
+    """The lifted exports of ``c`` (read from ``data``) the raw route covers, the memory
+    they share (functions with another memory are left out) and the allocators they
+    name, in order."""
+    rw = _Resolver(c, data)
     names = {v: k for k, v in c.core_func_names.items()}
     reallocs: list[int] = []
     memory: int | None = None
@@ -397,7 +478,7 @@ def add_raw_exports(data: bytes) -> tuple[bytes, RawPlan] | None:
 
 def _raw_export_tail(data: bytes, probe_memory: int | None) -> tuple[bytes, RawPlan] | None:
     c = _r._read(data)
-    picked, memory, reallocs = raw_picks(c)
+    picked, memory, reallocs = raw_picks(c, data)
     if not picked and probe_memory is not None:  # only the probe, for raw imports
         memory = probe_memory
     if memory is None or (not picked and probe_memory is None):

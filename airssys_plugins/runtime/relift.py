@@ -228,6 +228,14 @@ class _Component:
     exported_types: set[int] = attrs.Factory(set)
     n_components: int = 0
     n_instances: int = 0
+    #: type index -> the type it equals (a root type export names its type again)
+    type_equals: dict[int, int] = attrs.Factory(dict)
+    #: type index -> (instance index, name): a type aliased from an instance's exports
+    type_aliases: dict[int, tuple[int, str]] = attrs.Factory(dict)
+    #: type index -> the offset of its definition, for instance types (not decoded here)
+    instance_type_at: dict[int, int] = attrs.Factory(dict)
+    #: instance index -> its instance type's index, for imported instances
+    instance_imports: dict[int, int] = attrs.Factory(dict)
     #: component index -> (start, end) in the binary, for the nested components defined
     components: dict[int, tuple[int, int]] = attrs.Factory(dict)
     #: instance index -> (component index or None for a bag of exports, name -> (sort,
@@ -346,8 +354,10 @@ def _read_aliases(c: _Component, r: _Reader) -> None:
             r.u32()
             name = None
         else:
-            r.u32()
+            instance = r.u32()
             name = r.name()
+            if sort == 0x03 and target == 0x00:
+                c.type_aliases[c.n_types] = (instance, name)
         if core_sort == 0x00:
             if target == 0x01 and name is not None:
                 c.core_func_names[c.n_core_funcs] = name
@@ -366,6 +376,8 @@ def _read_types(c: _Component, r: _Reader) -> None:
     decodable = True
     for k in range(n):
         if decodable:
+            if r.pos < r.end and r.data[r.pos] == 0x42:  # an instance type: where it is
+                c.instance_type_at[c.n_types + k] = r.pos
             try:
                 c.types[c.n_types + k] = _deftype(r)
             except _Unsupported:
@@ -442,6 +454,7 @@ def _read_exports(c: _Component, r: _Reader) -> None:
                 c.exported_types.update(i for s, i in bag[1].values() if s == 0x03)
         elif sort == 0x03:
             c.exported_types.update((index, c.n_types))
+            c.type_equals[c.n_types] = index
         _count(c, sort)
 
 
@@ -468,6 +481,8 @@ def _read(data: bytes) -> _Component:
         elif sid == 10:  # imports
             for _ in range(r.u32()):
                 name = r.extern_name()
+                if r.pos < r.end and r.data[r.pos] == 0x05:  # an instance: its type
+                    c.instance_imports[c.n_instances] = _Reader(view, r.pos + 1, end).u32()
                 sort = _externdesc(r)
                 if sort == 0x01:
                     c.func_imports[c.n_funcs] = name
@@ -603,7 +618,16 @@ class _Rewriter:
             return [_I32, _I32]
         if kind == "tuple":
             return [v for e in d[1] for v in self.flat(e)]
-        cases = [d[1]] if kind == "option" else [d[1], d[2]]
+        if kind == "record":
+            return [v for _, e in d[1] for v in self.flat(e)]
+        if kind in ("enum", "own", "borrow"):
+            return [_I32]
+        if kind == "flags":
+            return [_I32] * ((len(d[1]) + 31) // 32)
+        if kind == "variant":
+            cases = [ct for _, ct in d[1]]
+        else:
+            cases = [d[1]] if kind == "option" else [d[1], d[2]]
         joined: list[int] = []
         for case in cases:
             if case is None:
