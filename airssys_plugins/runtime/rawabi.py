@@ -20,11 +20,13 @@ over the budget); the call path maps it to a named error and discards the instan
 without calling the post-return with a bad pointer.
 
 Covered types: every primitive, ``string``, ``list<T>``, ``tuple``, ``option``,
-``result`` of covered types (what :mod:`.relift`'s reader decodes).
+``result``, ``record``, ``enum``, and ``variant`` and ``flags`` with their Python classes
+(a hookspec's), of covered types: lowered from and lifted into the Python values
+:mod:`.convert` takes and makes, with its checks and messages.
 
 The same nodes lift a host function's parameters from the flat core values and the
 guest's memory (:class:`ParamLift`, for the functions :mod:`.rawimports` rewrote to take
-them so); lifting also covers records, variants, enums, flags and ``Some[...]`` options
+them so); lifting also covers ``Some[...]`` options and classless variants and flags
 (``node(t, lifted=True)``), into the Python values :func:`.convert.lifter` makes.
 """
 
@@ -683,6 +685,8 @@ class _Record(_Tuple):
         self.shown = t.name if t.py is None else t.py.__name__
         snake = [n.replace("-", "_") for n, _ in t.fields]
         self.attrs = list(t.py_fields) if t.py_fields else snake
+        #: the fields that can hold strings or lists (what :meth:`moves` looks at)
+        self.variable = [(a, e) for a, e in zip(self.attrs, elems, strict=True) if e.measured]
         if t.py is None:
             self.keywords = snake
         else:
@@ -711,10 +715,10 @@ class _Record(_Tuple):
         return out
 
     def moves(self, value: Any) -> int:
-        return sum(
-            e.moves(getattr(value, name, None))
-            for name, e in zip(self.attrs, self.elems, strict=True)
-        )
+        n = 0
+        for name, e in self.variable:
+            n += e.moves(getattr(value, name, None))
+        return n
 
     def make(self, values: tuple[Any, ...]) -> Any:
         fields = dict(zip(self.keywords, values, strict=True))
@@ -1082,10 +1086,14 @@ class RawSignature:
         """About how many bytes ``args`` move (to choose the route; not exact): bytes and
         strings inside lists, tuples, options, results, records and variant cases count.
         A value that cannot be read counts 0: its argument check then says what is wrong."""
+        n = 0
         try:
-            return sum(p.moves(a) for p, a in zip(self.params, args, strict=False))
+            for p, a in zip(self.params, args, strict=False):
+                if p.measured:
+                    n += p.moves(a)
         except Exception:
             return 0
+        return n
 
     def prepare(self, index: int, value: Any) -> Any:
         """Argument ``index`` checked and converted; ConvertError if it does not fit."""
