@@ -1063,7 +1063,11 @@ class RawSignature:
     def __init__(self, signature: wit.FuncSig):
         self.params = [node(t) for t in signature.param_types]
         self.result = None if signature.result is None else node(signature.result)
-        self.flat_params = tuple(v for p in self.params for v in p.flat)
+        flat = tuple(v for p in self.params for v in p.flat)
+        #: More than MAX_FLAT_PARAMS flat values: the parameters are stored in a block of
+        #: the guest's memory laid out as this tuple, and the function takes its pointer.
+        self.block = _Tuple(self.params) if len(flat) > MAX_FLAT_PARAMS else None
+        self.flat_params: tuple[int, ...] = (_I32,) if self.block is not None else flat
         flat_result = () if self.result is None else self.result.flat
         self.retptr = len(flat_result) > 1
         self.flat_result = flat_result[0] if len(flat_result) == 1 else None
@@ -1157,8 +1161,16 @@ class RawCallPlan:
         sig, mem = self.sig, self.mem
         cx = _Cx(mem, self.alloc, 0)
         flat: list[Any] = []
-        for p, value in zip(sig.params, prepared, strict=True):
-            p.lower(cx, value, flat)
+        block = sig.block
+        if block is None:
+            for p, value in zip(sig.params, prepared, strict=True):
+                p.lower(cx, value, flat)
+        else:  # the block first, then what its values hold, as wasmtime allocates them
+            ptr = cx.alloc(block.align, block.size)
+            buf = bytearray(block.size)
+            block.store(cx, prepared, buf, 0)
+            mem.write(ptr, buf, "the parameters")
+            flat.append(ptr)
         out = self.call(*flat)
         result = sig.result
         if result is None:

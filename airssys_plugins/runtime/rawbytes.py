@@ -422,8 +422,10 @@ def raw_picks(c: _r._Component, data: bytes) -> tuple[list[RawPick], int | None,
             strings = any(_has_string(rw, t) for _, t in params) or _has_string(rw, result)
         except _r._Unsupported:
             continue
-        if len(flat) > _MAX_FLAT_PARAMS:
-            continue  # parameters passed through memory: not handled by the host side
+        if len(flat) > _MAX_FLAT_PARAMS:  # the parameters stored in memory, by pointer
+            if lift.option(0x04) is None:
+                continue  # (a lift storing parameters names an allocator)
+            flat = [_I32]
         if len(flat_result) == 1 and not isinstance(rw.resolve(result), int):
             continue  # a compound result in one core value (tuple<u32>): not handled
         encodings = [o[0] for o in lift.options if o[0] in _r._ENCODINGS]
