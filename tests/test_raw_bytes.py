@@ -602,6 +602,24 @@ def test_componentize_py_guest(kitchen_wasm: Path) -> None:
             r.instance.close()
 
 
+def test_componentize_py_records(kitchen_wasm: Path) -> None:
+    """componentize-py's records take the raw route too (echo-point: a record with a
+    string), equal to the element-by-element path; its runtime's ``init``, of another
+    core module, is left out so the shims still fold into the guest's module."""
+    image = ComponentImage.load("kitchen", kitchen_wasm)
+    functions = {f for _, f in image.raw_exports}
+    assert {"echo-point", "echo-shape", "echo-lines", "validate"} <= functions
+    assert "init" not in functions
+    r = Routes(image, "echo-point")
+    try:
+        point = types.SimpleNamespace(x=-(2**63), y=2**63 - 1, label="naïve ✓ " * 400)
+        for _ in range(3):
+            assert r.both(point) == {"x": point.x, "y": point.y, "label": point.label}
+        assert r.raw_taken()
+    finally:
+        r.instance.close()
+
+
 def test_a_large_result_moves_the_next_call_to_the_raw_route(bytes_wasm: bytes) -> None:
     """make(n, fill): small arguments, a large result; the second call takes the raw route."""
     r = Routes(ComponentImage.load("bytes", bytes_wasm), "make")

@@ -441,9 +441,30 @@ def raw_picks(c: _r._Component, data: bytes) -> tuple[list[RawPick], int | None,
         picked.append(
             RawPick(lift, key[0], function, tuple(flat), tuple(flat_result), lift_realloc)
         )
+    kept = _one_module(c, picked)
+    if len(kept) < len(picked):  # the allocators the kept ones name, in order
+        picked = kept
+        reallocs = list(dict.fromkeys(p.realloc for p in kept if p.realloc is not None))
     if not reallocs and "cabi_realloc" in names:
         reallocs.append(names["cabi_realloc"])
     return picked, memory, reallocs
+
+
+def _one_module(c: _r._Component, picked: list[RawPick]) -> list[RawPick]:
+    """The picks whose core functions are exports of the core instance that most of the
+    component's lifted functions are exports of (the guest's own module). A wrapper's
+    shim calling functions of two instances could not be folded into the guest's module
+    (:mod:`.shimfold`), and every instance would pay for it: componentize-py's runtime
+    exports its ``init``, called once, beside the module holding the hooks."""
+    instances = {c.core_func_instances.get(p.lift.core_func) for p in picked}
+    if len(instances) <= 1:
+        return picked
+    lifted: dict[int | None, int] = {}
+    for lift in c.lifts:
+        key = c.core_func_instances.get(lift.core_func)
+        lifted[key] = lifted.get(key, 0) + 1
+    main = max(instances, key=lambda i: lifted.get(i, 0))
+    return [p for p in picked if c.core_func_instances.get(p.lift.core_func) == main]
 
 
 # ------------------------------------------------------------------ the tail

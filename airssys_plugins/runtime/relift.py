@@ -214,6 +214,8 @@ class _Component:
     n_core_modules: int = 0
     n_core_instances: int = 0
     core_func_names: dict[int, str] = attrs.Factory(dict)
+    #: core function index -> the core instance it is an export of (aliased by name)
+    core_func_instances: dict[int, int] = attrs.Factory(dict)
     lifts: list[_Lift] = attrs.Factory(list)
     export_names: set[str] = attrs.Factory(set)
     #: root export name -> component function index, for exported functions
@@ -349,6 +351,7 @@ def _read_aliases(c: _Component, r: _Reader) -> None:
         sort = r.byte()
         core_sort = r.byte() if sort == 0x00 else None
         target = r.byte()
+        instance = -1
         if target == 0x02:
             r.u32()
             r.u32()
@@ -361,6 +364,7 @@ def _read_aliases(c: _Component, r: _Reader) -> None:
         if core_sort == 0x00:
             if target == 0x01 and name is not None:
                 c.core_func_names[c.n_core_funcs] = name
+                c.core_func_instances[c.n_core_funcs] = instance
             c.n_core_funcs += 1
         elif core_sort == 0x11:
             c.n_core_modules += 1
