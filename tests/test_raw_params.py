@@ -14,6 +14,7 @@ left as given (wasmtime lifts them), and must arrive equal, over many values; ho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import math
 import os
@@ -106,6 +107,13 @@ class Line:
     tags: list[str]
 
 
+@dataclasses.dataclass
+class Bit:
+    """One byte of guest memory, a Python object with its dict on the host."""
+
+    on: bool
+
+
 _WIT = """package test:rawparams@1.0.0;
 
 interface host {
@@ -116,11 +124,12 @@ interface host {
   record line { start: point, end: point, tags: list<string> }
   record header { name: string, value: string }
   record request { method: string, url: string, headers: list<header>, body: list<u8> }
+  record bit { on: bool }
 __FUNCS__
 }
 
 interface ops {
-  use host.{point, shape, color, perms, line, request};
+  use host.{point, shape, color, perms, line, request, bit};
 __RELAYS__
   poke: func(addr: u32, data: list<u8>);
 __POKES__
@@ -149,6 +158,7 @@ FUNCS: dict[str, tuple[str, str]] = {
     # 21 flat values: past 16, the core function takes a pointer to them
     "many": ("a: point, b: point, c: point, d: string, e: u64, f: f32, g: shape", "i32"),
     "request": ("req: request", "i32 " * 7 + "i32"),
+    "bits": ("x: list<bit>", "i32 i32"),
 }
 
 _WASM_TYPES = {"i32": "u32", "i64": "u64", "f32": "f32", "f64": "f64"}
@@ -252,6 +262,7 @@ def _hooks() -> type:
         "lines": {"x": list[Line]},
         "many": {"a": Point, "b": Point, "c": Point, "d": str, "e": u64, "f": f32, "g": Shape},
         "request": {"req": Request},
+        "bits": {"x": list[Bit]},
     }  # fmt: skip
     py = {"i32": u32, "i64": u64, "f32": f32, "f64": float}
     for name, (_, core) in FUNCS.items():
@@ -690,6 +701,29 @@ def test_aliasing_entries_are_bounded_by_memory(guest: Path) -> None:
         assert "argument 'd'" in str(exc.value)
         assert served.got == []
         assert _call((pm, served), "point", {"p": Point(1, 2, "ok")}) == (Point(1, 2, "ok"),)
+    finally:
+        for host in hosts:
+            host.close()
+
+
+def test_records_count_as_the_objects_they_make(guest: Path) -> None:
+    """take-bits(list<bit>): a record of one bool is one byte of guest memory and a Python
+    object of about 200 bytes on the host (a dataclass, with its dict). 2 Mi of them
+    would build some 400 MB: counted as the objects they make, they pass the bound of what
+    lifting may build (8x the memory + 64 MiB) and are refused (before, counted 33 bytes
+    each, they were made); a list within the bound arrives."""
+    hosts: list[PluginHost] = []
+    try:
+        pm, served = _host(guest, True, hosts)
+        n = 2 << 20
+        pm.hook.poke(addr=1 << 20, data=bytes([1]) * n)
+        with pytest.raises(PluginABIError) as exc:
+            _poke((pm, served), "bits", 1 << 20, n)
+        assert exc.value.reason == "arguments too large"
+        assert "argument 'x'" in str(exc.value)
+        assert served.got == []
+        pm.hook.poke(addr=1 << 20, data=bytes([1]) * n)  # (on the fresh instance)
+        assert _poke((pm, served), "bits", 1 << 20, 100_000) == ([Bit(True)] * 100_000,)
     finally:
         for host in hosts:
             host.close()

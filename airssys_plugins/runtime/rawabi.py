@@ -685,6 +685,7 @@ class _Record(_Tuple):
         self.shown = t.name if t.py is None else t.py.__name__
         snake = [n.replace("-", "_") for n, _ in t.fields]
         self.attrs = list(t.py_fields) if t.py_fields else snake
+        self.cost = _object_cost(t.py, len(t.fields))
         #: the fields that can hold strings or lists (what :meth:`moves` looks at)
         self.variable = [(a, e) for a, e in zip(self.attrs, elems, strict=True) if e.measured]
         if t.py is None:
@@ -725,10 +726,24 @@ class _Record(_Tuple):
         return fields if self.cls is None else self.cls(**fields)
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        cx.spend(self.cost)
         return self.make(super().load(cx, blk, off))
 
     def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        cx.spend(self.cost)
         return self.make(super().lift_flat(cx, values))
+
+
+def _object_cost(cls: Any, n_fields: int) -> int:
+    """About the bytes of one Python object of ``cls`` with ``n_fields`` fields (None: a
+    dict), as lifting counts it against its bound: an object's header and a slot per
+    field, and a dict of the fields where instances have one (a dataclass's, say). A list
+    of one-byte records would otherwise build some 200 bytes of objects per byte read."""
+    per_dict = 104 + 24 * n_fields
+    if cls is None:
+        return per_dict
+    header = 48 + 8 * n_fields
+    return header + (per_dict if getattr(cls, "__dictoffset__", 0) else 0)
 
 
 class _VariantOf(_Variant):
@@ -750,6 +765,15 @@ class _VariantOf(_Variant):
             self.fields.append(field)
             if cls is not None:
                 self.by_class[cls] = i
+        self.cost = max(_object_cost(cls, 1) for cls, _ in self.made) if self.made else 0
+
+    def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
+        cx.spend(self.cost)
+        return super().load(cx, blk, off)
+
+    def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
+        cx.spend(self.cost)
+        return super().lift_flat(cx, values)
 
     def _index_of(self, value: Any) -> int:
         by_class = self.by_class
