@@ -771,3 +771,92 @@ def test_bad_magic_keeps_the_parsers_reason(sibling: PluginHost) -> None:
     with pytest.raises(PluginLoadError, match="failed to parse WebAssembly module: "):
         sibling.load(b"\0asm\x0d\0\x01\0\x01\x05garbage", name="garbage")
     _still_answers(sibling)
+
+
+def _doubling_types(levels: int, *, imported: bool) -> str:
+    """A component whose function takes and returns the last of ``levels`` tuple types,
+    each holding the one before twice (2**levels nodes once expanded), defined at its root
+    or in the type of an instance it imports (a lowered import and an export using the
+    alias)."""
+    chain = ["(type $t0 (tuple string string))"]
+    chain += [f"(type $t{i} (tuple $t{i - 1} $t{i - 1}))" for i in range(1, levels)]
+    last = f"$t{levels - 1}"
+    libc = """
+  (core module $libc (memory (export "memory") 1)
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0))
+  (core instance $li (instantiate $libc))"""
+    opts = '(memory (core memory $li "memory")) (realloc (core func $li "cabi_realloc"))'
+    if not imported:
+        return f"""(component {libc}
+  (core module $m (func (export "f") (param i32) (result i32) i32.const 0))
+  (core instance $i (instantiate $m))
+  {" ".join(chain)}
+  (func $f (param "x" {last}) (result {last}) (canon lift (core func $i "f") {opts}))
+  (export "f" (func $f)))"""
+    return f"""(component
+  (import "host" (instance $h {" ".join(chain)}
+    (export "t" (type $te (eq {last}))) (export "f" (func (param "x" $te) (result $te)))))
+  {libc}
+  (alias export $h "f" (func $f))
+  (core func $lf (canon lower (func $f) {opts}))
+  (core module $m (import "host" "f" (func (param i32 i32)))
+    (func (export "g") (param i32) (result i32) i32.const 0))
+  (core instance $mi (instantiate $m (with "host" (instance (export "f" (func $lf))))))
+  (alias export $h "t" (type $tt))
+  (func $g (param "x" $tt) (result $tt) (canon lift (core func $mi "g") {opts}))
+  (export "g" (func $g)))"""
+
+
+@pytest.mark.parametrize("imported", [False, True], ids=["root-types", "imported-types"])
+def test_types_naming_the_one_before_twice_are_refused_quickly(
+    sibling: PluginHost, tmp_path: Path, imported: bool
+) -> None:
+    """Tuple types each holding the one before twice: a few hundred bytes that expand to
+    2**levels nodes. The binary rewriters walked a function's types as trees, at a cache
+    miss and before any deadline: 26 levels (under 600 bytes) held host.load for hours.
+    They now count each definition once and leave a function past
+    relift.MOST_TYPE_NODES as it is; wasmtime refuses 2**26 itself, and accepts 2**16
+    in a parameter and a result, whose exports the load then refuses (reading 2**19 of
+    them took 2 s and a Python object a node) past wit_types.MOST_EXPORT_TYPE_NODES. A
+    sibling answers."""
+    for levels, said in (
+        (26, "effective type size exceeds the limit"),
+        (16, "expand to more than 100,000 values"),
+    ):
+        bomb = _component_bytes(tmp_path, _doubling_types(levels, imported=imported))
+        assert len(bomb) < 700
+        with _baseline():
+            started = time.monotonic()
+            info = _refused(PluginLoadError, lambda b=bomb: sibling.load(b, name="types"))
+            elapsed = time.monotonic() - started
+        assert elapsed < 5, levels
+        assert info.plugin == "types"
+        assert said in info.message, info.message
+    _still_answers(sibling)
+
+
+def test_the_rewriters_decline_types_past_their_bound(tmp_path: Path) -> None:
+    """Each rewriter (the latin1 and raw exports, the measuring walks, the raw imports)
+    leaves a function whose types expand past relift.MOST_TYPE_NODES as given, and
+    covers the same shape below it; the count is exact and linear in the definitions."""
+    from airssys_plugins.runtime import measure, rawbytes, rawimports, relift
+
+    for levels, covered in ((10, True), (14, False)):
+        for imported in (False, True):
+            data = _component_bytes(tmp_path, _doubling_types(levels, imported=imported))
+            plan = rawbytes.export_tail(data)
+            functions = {f.function for f in plan.raw.functions} if plan and plan.raw else set()
+            assert (("g" if imported else "f") in functions) is covered, (levels, imported)
+            if imported:
+                assert (rawimports.import_patch(data) is not None) is covered, levels
+            else:  # (measure.py reads root types only)
+                assert (measure.measure_tail(data, {}) is not None) is covered, levels
+    c = relift._read(_component_bytes(tmp_path, _doubling_types(12, imported=False)))
+    (lift,) = c.lifts
+    func = c.types[lift.type_index]
+    assert isinstance(func, tuple)
+    # 2**12 - 1 tuples, 2**12 strings: 8,191 nodes
+    rw = relift._Rewriter(c)
+    assert relift.check_type_size(rw.resolve, [t for _, t in func[1]], most=10**9) == 8191
+    with pytest.raises(relift._Unsupported, match="more than 8,190 nodes"):
+        relift.check_type_size(rw.resolve, [t for _, t in func[1]], most=8190)

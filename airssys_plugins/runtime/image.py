@@ -962,11 +962,16 @@ class ComponentImage:
         eng = _engine.engine(fuel)
         added = () if relifted is None else relifted.fast
         raw_plan = None if relifted is None else relifted.raw
-        if relifted is None:
-            exports, imports = _types(eng, component, compiled, cache)
-            checked: Checked = (exports, imports, {}, {}, None, False, {})
-        else:
-            checked = _checked_types(eng, component, compiled, cache, relifted)
+        try:
+            if relifted is None:
+                exports, imports = _types(eng, component, compiled, cache)
+                checked: Checked = (exports, imports, {}, {}, None, False, {})
+            else:
+                checked = _checked_types(eng, component, compiled, cache, relifted)
+        except PluginLoadError as exc:
+            if exc.plugin is not None:
+                raise
+            raise _refuse(name, path, str(exc)) from None  # (types too large to read)
         exports, imports, fast, measured, limit, probe_ok, raw = checked
         patch = None if relifted is None or not probe_ok else relifted.imports
         raw_imports = {} if patch is None else checked_imports(eng, component, patch)
@@ -1002,7 +1007,10 @@ class ComponentImage:
         if all(name.startswith("wasi:") for name in self.imports):
             found: Imported = {}  # (the import names are known: no type API walk, ~0.3 ms)
         else:
-            found = _imported_functions(_engine.engine(self.fuel), self.component)
+            try:
+                found = _imported_functions(_engine.engine(self.fuel), self.component)
+            except PluginLoadError as exc:  # (types too large to read)
+                raise _refuse(self.name, self.path, str(exc)) from None
         if facts is not None:  # as the guest's WIT gives them, not as rewritten
             found.update({k: sig for k, (_, sig) in facts.raw_imports.items()})
         if facts is not None:
@@ -1085,9 +1093,10 @@ def _read_through_wasmtime(eng: Engine, component: Component) -> tuple[Exports, 
 
 
 def _imported_functions(eng: Engine, component: Component) -> Imported:
-    from .wit_types import func_sig  # (only for a component importing a host interface)
+    from .wit_types import MOST_EXPORT_TYPE_NODES, _Budget, func_sig  # (a host interface's)
 
     found: Imported = {}
+    budget = _Budget(MOST_EXPORT_TYPE_NODES)  # (imports' types are bounded alike)
     for name, ext in component.type.imports(eng).items():
         if name.startswith("wasi:"):
             continue  # the sandbox links WASI; reading its ~400 signatures cost 15-25 ms
@@ -1096,7 +1105,7 @@ def _imported_functions(eng: Engine, component: Component) -> Imported:
             names = _Unnamed()
             for fname, fext in ty.exports(eng).items():
                 if isinstance(fext.ty, FuncType):
-                    found[(name, fname)] = func_sig(fext.ty, names)
+                    found[(name, fname)] = func_sig(fext.ty, names, budget)
     return found
 
 

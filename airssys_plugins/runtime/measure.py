@@ -48,6 +48,7 @@ from .relift import (
     _STRING,
     FastExport,
     Plan,
+    TypeBudget,
     ValType,
     _call,
     _code,
@@ -580,6 +581,7 @@ def _picks(
     c: _Component, data: bytes, types: _Types, fast: dict[tuple[str | None, str], str]
 ) -> list[_Pick]:
     picks: list[_Pick] = []
+    budget = TypeBudget()
     for key, original in exported_lifts(c, data).items():
         function = key[1]
         lift = _host_lift(c, key[0], function, fast) or original
@@ -591,6 +593,7 @@ def _picks(
         if lift.option(0x03) is None:
             continue
         try:
+            budget.check(types.resolve, [*(t for _, t in params), result])
             if not types.has_var(result):
                 continue
             flat = [v for _, t in params for v in types.flat(t)]

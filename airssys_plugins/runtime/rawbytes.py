@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Sequence
-from typing import Final
+from typing import Any, Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
@@ -334,6 +334,9 @@ class _Resolver(_r._Rewriter):
         super().__init__(c)
         self.data = data
         self.scopes: dict[int, _Types] = {}
+        #: (instance type, local type index) -> its expansion, made once: a definition
+        #: named twice is one object (the walks count it twice, bounded by the size check)
+        self.expanded: dict[tuple[int, int], object] = {}
 
     def resolve(self, t: _r.ValType) -> object:
         if not isinstance(t, tuple) or t[0] != "ref":
@@ -363,18 +366,28 @@ class _Resolver(_r._Rewriter):
             types = self.scopes[type_index] = _Types(table)
         for d in types.types.values():
             if d.kind == "eq" and d.names == [name] and d.index is not None:
-                return self._expand(types, ("ref", d.index), 0)
+                return self._expand(type_index, types, ("ref", d.index), 0)
         raise _r._Unsupported(f"instance type exports no type {name!r}")
 
-    def _expand(self, types: _Types, vt: _r.ValType | None, depth: int) -> object:
+    def _expand(self, scope: int, types: _Types, vt: _r.ValType | None, depth: int) -> object:
         if vt is None or isinstance(vt, int):
             return vt
         if depth > 32:
             raise _r._Unsupported("type too deep")
         d = types.base(vt)
-        if d is None:
+        if d is None or d.index is None:
             raise _r._Unsupported("unknown type")
-        parts = [self._expand(types, p, depth + 1) for p in d.parts]
+        key = (scope, d.index)
+        made = self.expanded.get(key)
+        if made is not None:
+            return made
+        parts = [self._expand(scope, types, p, depth + 1) for p in d.parts]
+        made = self._made(d, parts)
+        self.expanded[key] = made
+        return made
+
+    @staticmethod
+    def _made(d: Any, parts: list[object]) -> object:
         kind = d.kind
         if kind in ("list", "option"):
             return (kind, parts[0])
@@ -394,6 +407,7 @@ def raw_picks(c: _r._Component, data: bytes) -> tuple[list[RawPick], int | None,
     they share (functions with another memory are left out) and the allocators they
     name, in order."""
     rw = _Resolver(c, data)
+    budget = _r.TypeBudget()
     names = {v: k for k, v in c.core_func_names.items()}
     reallocs: list[int] = []
     memory: int | None = None
@@ -414,6 +428,7 @@ def raw_picks(c: _r._Component, data: bytes) -> tuple[list[RawPick], int | None,
         params, result = deftype[1], deftype[2]
         assert isinstance(params, tuple)
         try:
+            budget.check(rw.resolve, [*(t for _, t in params), result])
             scans = [_covered(rw, t) for _, t in params] + [_covered(rw, result)]
             if not all(s[0] for s in scans) or not any(s[1] for s in scans):
                 continue

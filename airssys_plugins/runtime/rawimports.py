@@ -350,6 +350,40 @@ class _Types:
             ref = d.parts[0]
         raise _r._Unsupported("unknown type")
 
+    def check_size(self, vts: list[_r.ValType | None], most: int = _r.MOST_TYPE_NODES) -> int:
+        """The nodes ``vts`` expand to; _Unsupported past ``most`` (see
+        :data:`.relift.MOST_TYPE_NODES`). Counted in time linear in the definitions."""
+        memo: dict[int, int] = {}
+        busy: set[int] = set()
+
+        def nodes(vt: _r.ValType | None) -> int:
+            if vt is None or isinstance(vt, int):
+                return 0 if vt is None else 1
+            d = self.base(vt)
+            if d is None or d.index is None:
+                return 1
+            n = memo.get(d.index)
+            if n is not None:
+                return n
+            if d.index in busy or len(busy) > 64:
+                raise _r._Unsupported("a type naming itself, or nested too deep")
+            busy.add(d.index)
+            n = 1
+            for p in d.parts:
+                n += nodes(p)
+                if n > most:
+                    raise _r._Unsupported(f"types expanding to more than {most:,} nodes")
+            busy.discard(d.index)
+            memo[d.index] = n
+            return n
+
+        total = 0
+        for vt in vts:
+            total += nodes(vt)
+            if total > most:
+                raise _r._Unsupported(f"types expanding to more than {most:,} nodes")
+        return total
+
     def mask(self, vt: _r.ValType | None, path: set[int], depth: int = 0) -> Mask:
         """Where ``vt`` holds a ``list<u8>`` (:data:`Mask`); each definition holding one
         (to be rewritten) is added to ``path``. _Unsupported for an unknown type."""
@@ -474,9 +508,14 @@ def _rewrite_instance_type(
     params: dict[int, tuple[bytes, tuple[str, ...], tuple[int | None, ...]] | None] = {}
     flats: dict[int, _Flat] = {}
     masks: dict[int, tuple[Mask, set[int]]] = {}
+    most, left = _r.MOST_TYPE_NODES, _r.MOST_COMPONENT_TYPE_NODES  # (see relift.TypeBudget)
     for i, d in types.items():
         if d.kind != "func" or i not in names_of:
             continue
+        try:
+            left -= t.check_size([*(vt for _, vt in d.params), d.result], min(most, left))
+        except _r._Unsupported:
+            continue  # left as given (wasmtime refuses such types, or lifts them)
         params[i] = _rewrite_params(d.params, local_types, strings)
         flat = _flat_params(d.params, params[i], t)
         if flat is not None:

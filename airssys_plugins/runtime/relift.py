@@ -25,7 +25,8 @@ it give up and return None, never guess: the worst case is the slow path.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
@@ -852,6 +853,85 @@ def byte_export_tail(data: bytes) -> Plan | None:
         return None
 
 
+#: The most nodes the parameter and result types of one function may expand to, each use
+#: of a named type counted again: the rewriters' walks (and the code measure.py makes)
+#: follow a type so, and a few hundred bytes of types naming the one before twice expand
+#: to billions (26 such tuples, 439 bytes, held a load for hours). wasmtime itself
+#: refuses a type past 1,000,000 (its effective type size). Our 173 built guests' largest
+#: function is 57 nodes and their largest component 188 in all. Past either bound a
+#: function is left as it is (element by element).
+MOST_TYPE_NODES: Final = 5_000
+#: The most nodes one rewriter walks for all of a component's functions together.
+MOST_COMPONENT_TYPE_NODES: Final = 50_000
+
+
+class TypeBudget:
+    """What one rewriter's pass may walk of a component's function types: each function
+    at most :data:`MOST_TYPE_NODES`, all together :data:`MOST_COMPONENT_TYPE_NODES`."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MOST_COMPONENT_TYPE_NODES
+
+    def most(self) -> int:
+        return min(MOST_TYPE_NODES, self.left)
+
+    def check(self, resolve: Callable[[ValType], object], types: Iterable[ValType | None]) -> None:
+        """Spend what ``types`` expand to; _Unsupported (nothing spent) past the bounds."""
+        self.left -= check_type_size(resolve, types, self.most())
+
+
+def check_type_size(
+    resolve: Callable[[ValType], object],
+    types: Iterable[ValType | None],
+    most: int = MOST_TYPE_NODES,
+) -> int:
+    """The nodes ``types`` expand to (a primitive is one), counted in time linear in the
+    definitions (each definition's count is remembered); _Unsupported past ``most``, or
+    for a type that names itself or is not decoded (``resolve``'s own error)."""
+    memo: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def nodes(t: ValType | None) -> int:
+        if t is None:
+            return 0
+        d = resolve(t)
+        if not isinstance(d, tuple):
+            return 1
+        key = id(d)
+        n = memo.get(key)
+        if n is not None:
+            return n
+        if key in busy or len(busy) > 64:
+            raise _Unsupported("a type naming itself, or nested too deep")
+        busy.add(key)
+        kind, rest = d[0], d[1:]
+        if kind == "tuple":
+            parts: list[Any] = list(rest[0])
+        elif kind in ("record", "variant"):
+            parts = [p for _, p in rest[0]]
+        elif kind in ("list", "option", "result"):
+            parts = list(rest)
+        else:
+            parts = []  # enum, flags, handles: no type inside
+        n = 1
+        for p in parts:
+            n += nodes(p)
+            if n > most:
+                raise _Unsupported(f"types expanding to more than {most:,} nodes")
+        busy.discard(key)
+        memo[key] = n
+        return n
+
+    total = 0
+    for t in types:
+        total += nodes(t)
+        if total > most:
+            raise _Unsupported(f"types expanding to more than {most:,} nodes")
+    return total
+
+
 _Picked = list[tuple[_Lift, str | None, str, bool]]
 
 
@@ -862,6 +942,7 @@ def _pick(c: _Component, rewriter: _Rewriter) -> tuple[_Picked, int | None, int 
     memory: int | None = None
     picked: _Picked = []
     seen: set[tuple[str | None, str]] = set()
+    budget = TypeBudget()
     for lift in c.lifts:
         core_name = c.core_func_names.get(lift.core_func)
         if core_name is None or core_name.startswith("cabi_"):
@@ -876,6 +957,7 @@ def _pick(c: _Component, rewriter: _Rewriter) -> tuple[_Picked, int | None, int 
         params, result = deftype[1], deftype[2]
         assert isinstance(params, tuple)
         try:
+            budget.check(rewriter.resolve, [*(t for _, t in params), result])
             scans = [rewriter.scan(t) for _, t in params]
             result_scan = rewriter.scan(result)
         except _Unsupported:

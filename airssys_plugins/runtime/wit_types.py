@@ -4,7 +4,7 @@ the one converter from wasmtime component types, for hook signatures and for
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from wasmtime import Engine
 from wasmtime.component import (
@@ -39,6 +39,7 @@ from wasmtime.component import (
     VariantType,
 )
 
+from .._errors import PluginLoadError
 from ..contract import wit
 from . import capi
 
@@ -89,14 +90,50 @@ class TypeNames(Protocol):
     def resource_name(self, r: Any) -> str: ...
 
 
-def valtype(t: Any, names: TypeNames | None = None, *, name: str = "") -> wit.WitType:
+#: The most type nodes :func:`component_exports` reads, each use of a named type counted
+#: again (wasmtime accepts a type of up to 1,000,000: a few hundred bytes of types naming
+#: the one before twice; reading that many took about 4 s and a Python object each). Our
+#: built guests' exports hold at most 188 in all.
+MOST_EXPORT_TYPE_NODES: Final = 100_000
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, most: int):
+        self.left = most
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise PluginLoadError(
+                f"exports types that expand to more than {MOST_EXPORT_TYPE_NODES:,} values "
+                "(types naming other types many times over); such a component is refused"
+            )
+
+
+def valtype(
+    t: Any, names: TypeNames | None = None, *, name: str = "", budget: _Budget | None = None
+) -> wit.WitType:
     """The WIT model of wasmtime component type ``t``.
 
     With ``names``, named types carry their names (``name`` for ``t`` itself) and the types
     hooks cannot carry are spelled as WIT writes them (``own<pollable>``, ``stream<u8>``,
     ``error-context``); without, they are :class:`wit.Unsupported` of their kind only,
-    which is all a signature check needs.
+    which is all a signature check needs. ``budget``: every node read spends one.
     """
+    if budget is not None:
+        budget.spend()
+        return _valtype(t, names, name, budget)
+    return _valtype(t, names, name, None)
+
+
+def _valtype(t: Any, names: TypeNames | None, name: str, budget: _Budget | None) -> wit.WitType:
+    def valtype(t: Any, names: TypeNames | None = None) -> wit.WitType:
+        if budget is not None:
+            budget.spend()
+        return _valtype(t, names, "", budget)
+
     prim = _PRIMS.get(type(t))
     if prim is not None:
         return wit.Prim(prim)
@@ -139,11 +176,13 @@ def valtype(t: Any, names: TypeNames | None = None, *, name: str = "") -> wit.Wi
     return wit.Unsupported(type(t).__name__.removesuffix("Type").lower() or "unknown")
 
 
-def func_sig(ft: FuncType, names: TypeNames | None = None) -> wit.FuncSig:
+def func_sig(
+    ft: FuncType, names: TypeNames | None = None, budget: _Budget | None = None
+) -> wit.FuncSig:
     result = ft.result
     return wit.FuncSig(
-        tuple((n, valtype(t, names)) for n, t in ft.params),
-        None if result is None else valtype(result, names),
+        tuple((n, valtype(t, names, budget=budget)) for n, t in ft.params),
+        None if result is None else valtype(result, names, budget=budget),
         is_async=capi.func_type_is_async(ft),
     )
 
@@ -187,12 +226,13 @@ def component_exports(engine: Engine, component: Component) -> dict[ExportedFunc
                 (n, e.ty) for n, e in ty.exports(engine).items() if isinstance(e.ty, ResourceType)
             )
     names = _KindNames(resources)
+    budget = _Budget(MOST_EXPORT_TYPE_NODES)
     for name, ext in exports.items():
         if isinstance(ext.ty, FuncType):
-            found[(None, name)] = func_sig(ext.ty, names)
+            found[(None, name)] = func_sig(ext.ty, names, budget)
         for fname, fext in inner.get(name, {}).items():
             if isinstance(fext.ty, FuncType):
-                found[(name, fname)] = func_sig(fext.ty, names)
+                found[(name, fname)] = func_sig(fext.ty, names, budget)
     return found
 
 
