@@ -35,7 +35,7 @@ from airssys_plugins.runtime import convert, resources
 from airssys_plugins.runtime.image import ComponentImage
 from airssys_plugins.runtime.instance import PluginInstance
 from airssys_plugins.runtime.measure import VAL_SIZE
-from airssys_plugins.runtime.sandbox import SandboxSpec
+from airssys_plugins.runtime.sandbox import HostLinker, SandboxSpec
 
 from .demo import COUNTING_WAT
 from .test_hostile_calls import RESULT_SIBLING, parse_component
@@ -518,3 +518,68 @@ def test_one_string_keeps_one_call_when_memory_bounds_it(
         assert ("before copying" in str(info.value)) is measured_first
     finally:
         instance.close()
+
+
+TYPES_IMPORT = "hostile:types/t@1.0.0"
+
+
+def imported_types_component(case: Case, entries: int, length: int) -> str:
+    """``component``, its result type defined in the type of an instance it imports and
+    aliased at its root: wit-component's layout for a type an exported interface uses
+    from an imported one (``use wasi:http/types.{response}``)."""
+    top = component(case, entries, length)
+    head, _, rest = top.partition("\n")
+    ours = f'(import "{TYPES_IMPORT}" (instance $ti {case.types} (export "r" (type (eq $r)))))'
+    rest = rest.replace(f"  {case.types}\n", '  (alias export $ti "r" (type $r))\n', 1)
+    rest = rest.replace(' (export "rec" (type $r))', "").replace(' (export "choice" (type $r))', "")
+    return f"{head}\n  {ours}\n{rest}"
+
+
+class _TypesLinker(HostLinker):
+    """The default linker, with the (empty) instance the types come from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interfaces = frozenset({"hostile:types/t"})
+
+    def _build(self, fuel: bool) -> Any:
+        linker = super()._build(fuel)
+        with linker.root() as root, root.add_instance(TYPES_IMPORT):
+            pass
+        return linker
+
+
+@pytest.mark.parametrize("hook", ["named", "bag"])
+def test_results_of_imported_types_are_measured_before_the_copy(tmp_path: Path, hook: str) -> None:
+    """A result whose record or variant is an imported instance's type, aliased (the
+    measuring rewriter read only the root's own types, so these were measured after
+    wasmtime's copy): 64 entries aliasing 1 MiB are refused by the measuring call, and the
+    same layout, small, gives what the plain export gives."""
+    case = next(c for c in CASES if c.hook == hook)
+    iface = f"hostile:res/{hook}@1.0.0"
+    linker = _TypesLinker()
+    for entries, length in ((64, MiB), (3, 3)):
+        wasm = parse_component(tmp_path, hook, imported_types_component(case, entries, length))
+        image = ComponentImage.load(hook, wasm, cache=False)
+        assert set(image.measured) == {(iface, hook)}
+        granted = frozenset({"hostile:types/t"})
+        measured = PluginInstance(
+            image, sandbox=SandboxSpec(max_result_bytes=MiB, interfaces=granted), linker=linker
+        )
+        plain = PluginInstance(
+            image, sandbox=SandboxSpec(max_result_bytes=None, interfaces=granted), linker=linker
+        )
+        try:
+            bound = _bind_all(measured, image)[hook]
+            assert bound.measured is not None
+            if entries == 64:
+                with pytest.raises(PluginLimitExceeded, match="before copying") as info:
+                    measured.call(bound, [])
+                assert info.value.reason == "result too large"
+            else:
+                want = plain.call(_bind_all(plain, image)[hook], [])
+                assert measured.call(bound, []) == want
+                assert "abc" in str(want)
+        finally:
+            measured.close()
+            plain.close()

@@ -40,6 +40,7 @@ from .. import _attrs as attrs
 from .. import _log as logging
 from ..contract import wit
 from .measured import INVALID, Measured, MeasuredExports
+from .rawimports import AliasedTypes
 from .relift import (
     _F32,
     _F64,
@@ -110,12 +111,17 @@ def _disc_size(n: int) -> int:
 
 
 class _Types:
-    """The canonical ABI's view of decoded types: size, alignment, flattening."""
+    """The canonical ABI's view of decoded types: size, alignment, flattening. With the
+    component's ``data``, the types its root names through an imported instance's exports
+    too (:class:`.rawimports.AliasedTypes`)."""
 
-    def __init__(self, c: _Component):
+    def __init__(self, c: _Component, data: bytes | None = None):
         self.c = c
+        self.aliased = None if data is None else AliasedTypes(c, data)
 
     def resolve(self, t: ValType | None) -> object:
+        if self.aliased is not None:
+            return self.aliased.resolve(t)
         if isinstance(t, tuple):
             index = t[1]
             if index not in self.c.types:
@@ -455,7 +461,7 @@ class _Exportable:
         self.own_resources = types.c is c
         self.n_types = c.n_types
         self.sections: list[bytes] = []
-        self.memo: dict[int, int] = {}
+        self.memo: dict[tuple[str, int], int] = {}
         self.exported = 0
 
     def define(self, body: bytes) -> int:
@@ -468,11 +474,18 @@ class _Exportable:
             raise _Unsupported("no type")
         if isinstance(t, int):
             return bytes([t])
-        index = t[1]
-        assert isinstance(index, int)
-        if index in self.memo:
-            return _s33(self.memo[index])
-        d = self.types.resolve(t)
+        if t[0] == "ref":
+            index = t[1]
+            assert isinstance(index, int)
+            key = ("index", index)
+            aliased = self.types.aliased
+            if self.own_resources and aliased is not None and aliased.imported(index):
+                return _s33(index)  # an imported type: a root export may name it as it is
+            d = self.types.resolve(t)
+        else:  # a definition expanded from an instance type (AliasedTypes)
+            key, d = ("made", id(t)), t
+        if key in self.memo:
+            return _s33(self.memo[key])
         if isinstance(d, int):
             return bytes([d])
         assert isinstance(d, tuple)
@@ -520,7 +533,7 @@ class _Exportable:
             )
             self.n_types += 1
             new = self.n_types - 1
-        self.memo[index] = new
+        self.memo[key] = new
         return _s33(new)
 
     def optional(self, t: ValType | None) -> bytes:
@@ -631,7 +644,7 @@ def _measure_tail(
     data: bytes, fast: dict[tuple[str | None, str], str]
 ) -> tuple[bytes, tuple[FastExport, ...]] | None:
     c = _read(data)
-    types = _Types(c)
+    types = _Types(c, data)
     # a function whose types cannot be exported at the root is measured after the copy;
     # the others keep their measuring exports
     picks = [p for p in _picks(c, data, types, fast) if _exportable_alone(c, types, p)]
@@ -691,7 +704,7 @@ def reexport_measured(
     left out: its result is measured after the copy. Raises _Unsupported when nothing
     can be re-exported."""
     c = _read(inner)
-    types = _Types(c)
+    types = _Types(c, inner)
     picks = _picks(c, inner, types, {})
     by_name = {a.name: a for a in added}
     exportable = _Exportable(outer, types)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, Final
+from typing import Final
 
 from .. import _attrs as attrs
 from .. import _log as logging
@@ -60,7 +60,7 @@ from .plans import (
     encode_raw_plan,
     raw_names,
 )
-from .rawimports import _read_decls, _Types, import_patch, imported_instances
+from .rawimports import AliasedTypes, import_patch, imported_instances
 
 __all__ = [
     "RAW_PLAN_VERSION",
@@ -326,80 +326,14 @@ def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
 
 class _Resolver(_r._Rewriter):
     """The root's types as :mod:`.relift` decodes them, and the types a root function
-    names through an imported instance's exports (wit-component aliases the records,
-    variants, enums and flags an exported interface uses from an imported one),
-    read from that instance's type and expanded into the same form with no index left."""
+    names through an imported instance's exports (see :class:`.rawimports.AliasedTypes`)."""
 
     def __init__(self, c: _r._Component, data: bytes):
         super().__init__(c)
-        self.data = data
-        self.scopes: dict[int, _Types] = {}
-        #: (instance type, local type index) -> its expansion, made once: a definition
-        #: named twice is one object (the walks count it twice, bounded by the size check)
-        self.expanded: dict[tuple[int, int], object] = {}
+        self.aliased = AliasedTypes(c, data)
 
     def resolve(self, t: _r.ValType) -> object:
-        if not isinstance(t, tuple) or t[0] != "ref":
-            return t  # a primitive, or a definition expanded from an instance type
-        c = self.c
-        index = t[1]
-        assert isinstance(index, int)
-        for _ in range(32):
-            if index in c.types:
-                return c.types[index]
-            if index not in c.type_equals:
-                break
-            index = c.type_equals[index]
-        alias = c.type_aliases.get(index)
-        if alias is None:
-            raise _r._Unsupported("type not decoded")
-        return self._aliased(*alias)
-
-    def _aliased(self, instance: int, name: str) -> object:
-        type_index = self.c.instance_imports.get(instance)
-        at = None if type_index is None else self.c.instance_type_at.get(type_index)
-        if type_index is None or at is None:
-            raise _r._Unsupported("a type of an instance not imported at the root")
-        types = self.scopes.get(type_index)
-        if types is None:
-            _, table = _read_decls(self.data, _r._Reader(self.data, at + 1))
-            types = self.scopes[type_index] = _Types(table)
-        for d in types.types.values():
-            if d.kind == "eq" and d.names == [name] and d.index is not None:
-                return self._expand(type_index, types, ("ref", d.index), 0)
-        raise _r._Unsupported(f"instance type exports no type {name!r}")
-
-    def _expand(self, scope: int, types: _Types, vt: _r.ValType | None, depth: int) -> object:
-        if vt is None or isinstance(vt, int):
-            return vt
-        if depth > 32:
-            raise _r._Unsupported("type too deep")
-        d = types.base(vt)
-        if d is None or d.index is None:
-            raise _r._Unsupported("unknown type")
-        key = (scope, d.index)
-        made = self.expanded.get(key)
-        if made is not None:
-            return made
-        parts = [self._expand(scope, types, p, depth + 1) for p in d.parts]
-        made = self._made(d, parts)
-        self.expanded[key] = made
-        return made
-
-    @staticmethod
-    def _made(d: Any, parts: list[object]) -> object:
-        kind = d.kind
-        if kind in ("list", "option"):
-            return (kind, parts[0])
-        if kind == "result":
-            return ("result", parts[0], parts[1])
-        if kind == "tuple":
-            return ("tuple", tuple(parts))
-        if kind in ("record", "variant"):
-            return (kind, tuple(zip(d.names, parts, strict=True)))
-        if kind in ("enum", "flags"):
-            return (kind, tuple(d.names))
-        raise _r._Unsupported(f"a {kind} type in an instance type")
+        return self.aliased.resolve(t)
 
 
 def raw_picks(c: _r._Component, data: bytes) -> tuple[list[RawPick], int | None, list[int]]:

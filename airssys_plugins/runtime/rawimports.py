@@ -81,6 +81,7 @@ from .plans import (
 from .plans import KINDS as _KINDS
 
 __all__ = [
+    "AliasedTypes",
     "ELEMENTS",
     "IMPORT_PLAN_VERSION",
     "NO_SHRINK",
@@ -456,6 +457,90 @@ class _Types:
         if d.kind in ("enum", "flags"):
             return (d.kind, name, tuple(d.names))
         raise _r._Unsupported(f"a parameter of a {d.kind} type")
+
+
+class AliasedTypes:
+    """A component root's types as :mod:`.relift` decodes them (``c.types``), and the
+    types its functions name through an imported instance's exports: wit-component
+    aliases the records, variants, enums and flags an exported interface uses from an
+    imported one. Those are read from the imported instance's type and expanded into
+    relift's form with no index left, each definition once (a definition named twice is
+    one object: walks count it twice, bounded by :func:`.relift.check_type_size`)."""
+
+    def __init__(self, c: _r._Component, data: bytes):
+        self.c = c
+        self.data = data
+        self.scopes: dict[int, _Types] = {}
+        self.expanded: dict[tuple[int, int], object] = {}
+
+    def resolve(self, t: _r.ValType | None) -> object:
+        """``t``'s definition: a primitive, or a decoded definition (its parts indices
+        of the root, or, for an aliased one, definitions themselves); _Unsupported when
+        it is not known here."""
+        if not isinstance(t, tuple) or t[0] != "ref":
+            return t  # a primitive, None, or a definition expanded from an instance type
+        c = self.c
+        index = t[1]
+        assert isinstance(index, int)
+        for _ in range(32):
+            if index in c.types:
+                return c.types[index]
+            if index not in c.type_equals:
+                break
+            index = c.type_equals[index]
+        alias = c.type_aliases.get(index)
+        if alias is None:
+            raise _r._Unsupported("type not decoded")
+        return self._aliased(*alias)
+
+    def imported(self, index: int) -> bool:
+        """Whether root type ``index`` is an alias of an imported instance's type export
+        (a root export's function type may name it as it is)."""
+        alias = self.c.type_aliases.get(index)
+        return alias is not None and alias[0] in self.c.instance_imports
+
+    def _aliased(self, instance: int, name: str) -> object:
+        type_index = self.c.instance_imports.get(instance)
+        at = None if type_index is None else self.c.instance_type_at.get(type_index)
+        if type_index is None or at is None:
+            raise _r._Unsupported("a type of an instance not imported at the root")
+        types = self.scopes.get(type_index)
+        if types is None:
+            _, table = _read_decls(self.data, _r._Reader(self.data, at + 1))
+            types = self.scopes[type_index] = _Types(table)
+        for d in types.types.values():
+            if d.kind == "eq" and d.names == [name] and d.index is not None:
+                return self._expand(type_index, types, ("ref", d.index), 0)
+        raise _r._Unsupported(f"instance type exports no type {name!r}")
+
+    def _expand(self, scope: int, types: _Types, vt: _r.ValType | None, depth: int) -> object:
+        if vt is None or isinstance(vt, int):
+            return vt
+        if depth > 32:
+            raise _r._Unsupported("type too deep")
+        d = types.base(vt)
+        if d is None or d.index is None:
+            raise _r._Unsupported("unknown type")
+        key = (scope, d.index)
+        made = self.expanded.get(key)
+        if made is not None:
+            return made
+        parts = [self._expand(scope, types, p, depth + 1) for p in d.parts]
+        kind = d.kind
+        if kind in ("list", "option"):
+            made = (kind, parts[0])
+        elif kind == "result":
+            made = ("result", parts[0], parts[1])
+        elif kind == "tuple":
+            made = ("tuple", tuple(parts))
+        elif kind in ("record", "variant"):
+            made = (kind, tuple(zip(d.names, parts, strict=True)))
+        elif kind in ("enum", "flags"):
+            made = (kind, tuple(d.names))
+        else:
+            raise _r._Unsupported(f"a {kind} type in an instance type")
+        self.expanded[key] = made
+        return made
 
 
 def _refs(decls: list[_Decl], t: _Types) -> dict[int, set[tuple[str, int]]]:
