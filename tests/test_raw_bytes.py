@@ -712,3 +712,26 @@ def test_bad_arguments_name_the_argument(bytes_wasm: bytes) -> None:
         assert r.instance._instance is None  # the guest was not touched
     finally:
         r.instance.close()
+
+
+def test_exports_of_one_core_module_are_kept() -> None:
+    """The raw exports are those of the core instance most lifted functions come from; a
+    tie (componentize-py's runtime ``init`` beside a one-hook guest's module) goes to the
+    later instance, whatever the picks' order."""
+    from airssys_plugins.runtime import relift
+    from airssys_plugins.runtime.rawbytes import RawPick, _one_module
+
+    c = relift._Component()
+    c.core_func_instances = {1: 58, 2: 64, 3: 64}
+    lifts = {k: relift._Lift(k, [], 0, k) for k in (1, 2, 3)}
+
+    def pick(k: int) -> RawPick:
+        return RawPick(lifts[k], "i", f"f{k}", (I32,), (), None)
+
+    for order in ((1, 2), (2, 1)):
+        c.lifts = [lifts[1], lifts[2]]
+        assert [p.function for p in _one_module(c, [pick(k) for k in order])] == ["f2"]
+    c.lifts = [lifts[1], lifts[2], lifts[3]]  # more of 64's functions lifted
+    assert [p.function for p in _one_module(c, [pick(1), pick(2)])] == ["f2"]
+    c.core_func_instances = {1: 64, 2: 58, 3: 58}
+    assert [p.function for p in _one_module(c, [pick(1), pick(2)])] == ["f2"]

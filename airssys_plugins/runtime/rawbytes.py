@@ -412,7 +412,9 @@ def _one_module(c: _r._Component, picked: list[RawPick]) -> list[RawPick]:
     for lift in c.lifts:
         key = c.core_func_instances.get(lift.core_func)
         lifted[key] = lifted.get(key, 0) + 1
-    main = max(instances, key=lambda i: lifted.get(i, 0))
+    # ties: the later instance (componentize-py instantiates its runtime before the
+    # module of a guest with one hook, each lifting one function)
+    main = max(instances, key=lambda i: (lifted.get(i, 0), -1 if i is None else i))
     return [p for p in picked if c.core_func_instances.get(p.lift.core_func) == main]
 
 
