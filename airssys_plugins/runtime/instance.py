@@ -991,8 +991,8 @@ def _raw_failure(
     hook = bound.hook
     if isinstance(exc, ResultTooLarge):
         limit = self.sandbox.max_result_bytes
-        if limit is not None:  # the same error as the other routes give
-            return _too_large(self.name, hook, exc.size, limit), exc
+        if limit is not None:  # the same error as the measured route gives
+            return _too_large(self.name, hook, exc.size, limit, before_copy=True), exc
         too_large = PluginLimitExceeded(
             f"plugin {self.name!r} returned a result of more than {exc.size:,} bytes "
             f"from hook {hook!r}, more than its memory can hold unless its entries "
