@@ -48,10 +48,7 @@ import argparse
 import functools
 import json
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +56,8 @@ import pluggy
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchlib import median_ms  # noqa: E402
 
 from airssys_plugins import Capabilities, PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
@@ -351,16 +350,6 @@ def _instantiate_us(data: bytes, raw: bool, linker: Any, short: str, rounds: int
         return median_ms(again, rounds) * 1e3
     finally:
         instance.close()
-
-
-def median_ms(f: Callable[[], object], rounds: int) -> float:
-    f()
-    times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def main() -> None:

@@ -27,16 +27,16 @@ import contextlib
 import dataclasses
 import json
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pluggy
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchlib import median_ms  # noqa: E402
 
 from airssys_plugins import PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
@@ -77,16 +77,6 @@ def wasmtime_route() -> Iterator[None]:
         yield
     finally:
         rawabi.RAW_MIN_BYTES, _instance.RAW_MIN_BYTES = saved  # type: ignore[misc]
-
-
-def median_ms(f: Callable[[], object], rounds: int) -> float:
-    f()
-    times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
 
 
 def main() -> None:

@@ -424,6 +424,17 @@ def machine_info() -> list[str]:
     ]
 
 
+def median_ms(f: Callable[[], object], rounds: int) -> float:
+    """The median wall time of ``rounds`` calls of ``f`` (after one warm-up call), in ms."""
+    f()
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
 def rss_kib() -> int:
     """Resident set size of this process now (VmRSS from /proc/self/status), in KiB."""
     with open("/proc/self/status") as f:
