@@ -32,7 +32,7 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.contract import wit
-from airssys_plugins.runtime import capi, guestmem
+from airssys_plugins.runtime import capi, guestmem, rawabi
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.convert import ConvertError
 from airssys_plugins.runtime.image import ComponentImage
@@ -570,6 +570,41 @@ def test_each_toolchain_takes_the_raw_route_for_large_payloads(toolchain: str) -
         r.instance.close()
 
 
+@pytest.fixture
+def every_call_raw(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call takes the raw route where the function has one, whatever it moves (the
+    default leaves strings, and lists of small blocks, to wasmtime's route)."""
+    monkeypatch.setattr(rawabi, "RAW_MIN_BYTES", 0)
+    monkeypatch.setattr(rawabi, "RAW_BYTES_PER_BLOCK", 0)
+
+
+def test_the_route_is_chosen_by_what_it_saves(bytes_wasm: bytes, kitchen_wasm: Path) -> None:
+    """By default a call takes the raw route when its lists of bytes or numbers hold 2 KiB
+    or more, at 64 bytes or more per block the route allocates in the guest (one call of
+    its allocator each): a string crosses as one buffer on wasmtime's route too, and a
+    list of many small blocks costs more raw than element by element."""
+    kitchen = ComponentImage.load("kitchen", kitchen_wasm)
+    ops = ComponentImage.load("bytes", bytes_wasm)
+    cases = [
+        (ops, "echo", (os.urandom(3000),), True),
+        (ops, "echo", (os.urandom(2000),), False),
+        (ops, "nested", ([os.urandom(64) for _ in range(1000)],), True),
+        (ops, "nested", ([os.urandom(16) for _ in range(1000)],), False),
+        (ops, "mixed", ("naïve ✓" * 1000, os.urandom(3000)), True),
+        (kitchen, "echo-string", ("naïve ✓ " * 10_000,), False),
+        (kitchen, "echo-strings", (["word"] * 2000,), False),
+        (kitchen, "echo-list", (list(range(1000)),), True),  # list<s64>: 8,000 bytes
+    ]
+    for image, func, args, raw in cases:
+        r = Routes(image, func)
+        try:
+            r.both(*args)
+            assert r.raw_taken() is raw, (func, raw)
+        finally:
+            r.instance.close()
+
+
+@pytest.mark.usefixtures("every_call_raw")
 def test_rust_guest(tmp_path: Path) -> None:
     """Rust (wit-bindgen): bytes (invert) and strings (transform) on the raw route."""
     contract = tmp_path / "contract.wit"  # built as tests/test_rust_guest.py builds it
@@ -584,6 +619,7 @@ def test_rust_guest(tmp_path: Path) -> None:
             r.instance.close()
 
 
+@pytest.mark.usefixtures("every_call_raw")
 def test_componentize_py_guest(kitchen_wasm: Path) -> None:
     """componentize-py: its allocator cannot shrink a block; the raw route never asks."""
     image = ComponentImage.load("kitchen", kitchen_wasm)
@@ -602,6 +638,7 @@ def test_componentize_py_guest(kitchen_wasm: Path) -> None:
             r.instance.close()
 
 
+@pytest.mark.usefixtures("every_call_raw")
 def test_componentize_py_records(kitchen_wasm: Path) -> None:
     """componentize-py's records take the raw route too (echo-point: a record with a
     string), equal to the element-by-element path; its runtime's ``init``, of another

@@ -410,6 +410,8 @@ def _export_route(threshold: int) -> Iterator[list[int]]:
         # (a large result sends the next call raw whatever its arguments, unless raised)
         mp.setattr(_instance, "RAW_MIN_BYTES", max(threshold, rawabi.RAW_MIN_BYTES))
         mp.setattr(rawabi, "RAW_MIN_BYTES", threshold)
+        if threshold == 0:  # every call, however few bytes per block it allocates
+            mp.setattr(rawabi, "RAW_BYTES_PER_BLOCK", 0)
         mp.setattr(rawabi.RawCallPlan, "run", counting)
         yield runs
 

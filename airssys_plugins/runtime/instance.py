@@ -603,7 +603,7 @@ class PluginInstance:
         """Call ``bound`` with ``args`` (already in WIT parameter order)."""
         # One frame for the whole call: this is the hot path of every hook call.
         raw = bound.raw
-        if raw is not None and (id(raw) in self._raw_large or raw.sig.is_large(args)):
+        if raw is not None and raw.sig.is_large(args, id(raw) in self._raw_large):
             value = _call_raw(self, bound, raw, args, timeout)
             if value is not _NOT_RAW:
                 return value
@@ -958,7 +958,7 @@ _NO_IDS: frozenset[int] = frozenset()
 
 def _note_size(self: PluginInstance, raw: RawBinding, size: int) -> None:
     large = self._raw_large
-    if size >= RAW_MIN_BYTES:
+    if size >= RAW_MIN_BYTES and raw.sig.bulky_result:  # (lists of bytes or numbers)
         if not isinstance(large, set):
             large = self._raw_large = set()
         large.add(id(raw))

@@ -67,6 +67,7 @@ from .plans import PROBE_AT_ZERO
 
 __all__ = [
     "MAX_FLAT_PARAMS",
+    "RAW_BYTES_PER_BLOCK",
     "RAW_MIN_BYTES",
     "ArgumentError",
     "CoreCall",
@@ -86,6 +87,13 @@ __all__ = [
 #: route: below it, its two or three calls into the guest cost more than the latin1
 #: route's one (measured crossover: about 1 KiB for random bytes, 4 KiB for ASCII).
 RAW_MIN_BYTES: Final = 2048
+#: The raw route allocates each list and string it lowers with a call into the guest
+#: (2.5-6 µs each through wasmtime's C API), where wasmtime's own lowering moves a string
+#: as one buffer and a list of bytes or numbers a value per element (about 90 ns a byte):
+#: the route is taken only when the lists of bytes and numbers the arguments hold come to
+#: this many bytes per block allocated (1,000 lists of 16 bytes: 1.4x slower raw; of 64
+#: bytes: 0.7x; 1,000 strings of 8 bytes: 2.1x slower raw).
+RAW_BYTES_PER_BLOCK: Final = 64
 
 _I32, _I64, _F32, _F64 = 0x7F, 0x7E, 0x7D, 0x7C
 _byref = ctypes.byref
@@ -247,10 +255,11 @@ class _Node:
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         return 0
 
-    def moves(self, value: Any) -> int:
-        """About how many bytes ``value`` moves (to choose the route; not exact: a list's
-        first 64 elements are looked at)."""
-        return _payload(value)
+    def moves(self, value: Any, acc: list[int]) -> None:
+        """Add to ``acc`` what lowering ``value`` raw takes: ``acc[0]``, the bytes of lists
+        that wasmtime's lowering moves a value per element; ``acc[1]``, the blocks the raw
+        route allocates (a list's first 64 elements are looked at, the rest estimated).
+        Primitives, enums and flags take neither."""
 
 
 _INT_FMT: Final = {
@@ -329,6 +338,9 @@ class _Prim(_Node):
 class _String(_Node):
     size, align, flat, measured = 8, 4, (_I32, _I32), True
 
+    def moves(self, value: Any, acc: list[int]) -> None:
+        acc[1] += 1  # one block; the bytes cross as one buffer on wasmtime's route too
+
     def prepare(self, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConvertError(f"expected str, got {_type_name(value)}")
@@ -402,11 +414,30 @@ class _List(_Node):
                 raise
         return out
 
-    def moves(self, value: Any) -> int:
-        if self.code is not None or not isinstance(value, list | tuple):
-            return _payload(value)
+    def moves(self, value: Any, acc: list[int]) -> None:
+        acc[1] += 1
+        if self.code is not None:  # bytes or numbers: one buffer here, a value each there
+            if isinstance(value, bytes | bytearray):
+                acc[0] += len(value)
+            elif isinstance(value, memoryview):
+                acc[0] += value.nbytes
+            elif isinstance(value, list | tuple):
+                acc[0] += len(value) * self.width
+            return
+        if not isinstance(value, list | tuple) or not value:
+            return
+        n = len(value)
+        acc[0] += n * self.width  # the block of the elements
         elem = self.elem
-        return sum(elem.moves(v) for v in value[:64]) + len(value)
+        if not elem.measured:
+            return
+        sample = value[:64]
+        each = [0, 0]
+        for v in sample:
+            elem.moves(v, each)
+        scale = n / len(sample)
+        acc[0] += int(each[0] * scale)
+        acc[1] += int(each[1] * scale)
 
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         elem = self.elem
@@ -510,10 +541,11 @@ class _Tuple(_Node):
                 raise
         return out
 
-    def moves(self, value: Any) -> int:
-        if not isinstance(value, tuple | list):
-            return 0
-        return sum(e.moves(v) for e, v in zip(self.elems, value, strict=False))
+    def moves(self, value: Any, acc: list[int]) -> None:
+        if isinstance(value, tuple | list):
+            for e, v in zip(self.elems, value, strict=False):
+                if e.measured:
+                    e.moves(v, acc)
 
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         for e, p in zip(self.elems, prep, strict=True):
@@ -634,14 +666,15 @@ class _Cases(_Variant):
             return None if index == 0 else Some(value) if self.some else value
         return Ok(value) if index == 0 else Err(value)
 
-    def moves(self, value: Any) -> int:
+    def moves(self, value: Any, acc: list[int]) -> None:
         if self.is_option:
             inner = self.cases[1]
-            return 0 if value is None or inner is None else inner.moves(value)
-        if not isinstance(value, Ok | Err):
-            return 0
-        case = self.cases[0 if isinstance(value, Ok) else 1]
-        return 0 if case is None else case.moves(value.value)
+            if value is not None and inner is not None:
+                inner.moves(value, acc)
+        elif isinstance(value, Ok | Err):
+            case = self.cases[0 if isinstance(value, Ok) else 1]
+            if case is not None:
+                case.moves(value.value, acc)
 
     def prepare(self, value: Any) -> Any:
         if self.is_option:
@@ -715,11 +748,9 @@ class _Record(_Tuple):
                 raise
         return out
 
-    def moves(self, value: Any) -> int:
-        n = 0
+    def moves(self, value: Any, acc: list[int]) -> None:
         for name, e in self.variable:
-            n += e.moves(getattr(value, name, None))
-        return n
+            e.moves(getattr(value, name, None), acc)
 
     def make(self, values: tuple[Any, ...]) -> Any:
         fields = dict(zip(self.keywords, values, strict=True))
@@ -799,12 +830,12 @@ class _VariantOf(_Variant):
             exc.path.insert(0, f".{field}")
             raise
 
-    def moves(self, value: Any) -> int:
+    def moves(self, value: Any, acc: list[int]) -> None:
         index = self.by_class.get(type(value))
-        if index is None:
-            return 0
-        case, field = self.cases[index], self.fields[index]
-        return 0 if case is None or field is None else case.moves(getattr(value, field, None))
+        if index is not None:
+            case, field = self.cases[index], self.fields[index]
+            if case is not None and field is not None:
+                case.moves(getattr(value, field, None), acc)
 
     def wrap(self, index: int, value: Any) -> Any:
         cls, keyword = self.made[index]
@@ -1071,14 +1102,18 @@ class ParamLift:
 # ------------------------------------------------------------------ a function's plan
 
 
-def _payload(value: Any) -> int:
-    if isinstance(value, bytes | bytearray | str):
-        return len(value)
-    if isinstance(value, memoryview):
-        return value.nbytes
-    if isinstance(value, list | tuple):
-        return sum(_payload(v) for v in value[:64]) + len(value)
-    return 0
+def _holds_packed(n: _Node, depth: int = 0) -> bool:
+    """Whether a value of node ``n`` can hold a list of bytes or numbers (one buffer on
+    the raw route, a value per element on wasmtime's)."""
+    if depth > 64:
+        return True
+    if isinstance(n, _List):
+        return n.code is not None or _holds_packed(n.elem, depth + 1)
+    if isinstance(n, _Tuple):
+        return any(_holds_packed(e, depth + 1) for e in n.elems)
+    if isinstance(n, _Variant):
+        return any(c is not None and _holds_packed(c, depth + 1) for c in n.cases)
+    return False
 
 
 class RawSignature:
@@ -1093,35 +1128,48 @@ class RawSignature:
         self.block = _Tuple(self.params) if len(flat) > MAX_FLAT_PARAMS else None
         self.flat_params: tuple[int, ...] = (_I32,) if self.block is not None else flat
         flat_result = () if self.result is None else self.result.flat
+        #: Whether the result can hold a list of bytes or numbers, which wasmtime's route
+        #: lifts a value per element: only then does a large result send the function's
+        #: next call on the instance to the raw route (strings cross as one buffer there).
+        self.bulky_result = self.result is not None and _holds_packed(self.result)
         self.retptr = len(flat_result) > 1
         self.flat_result = flat_result[0] if len(flat_result) == 1 else None
         if not self.retptr and self.result is not None and not isinstance(self.result, _Prim):
             raise TypeError("a compound result in one core value is not covered")
 
-    def is_large(self, args: Sequence[Any]) -> bool:
-        """Whether ``args`` move :data:`RAW_MIN_BYTES` or more (the per-call check: cheap
-        for the common case of bytes and str arguments)."""
-        n = 0
+    def is_large(self, args: Sequence[Any], after_large: bool = False) -> bool:
+        """Whether the raw route pays for ``args``: their lists of bytes and numbers hold
+        :data:`RAW_MIN_BYTES` or more (or ``after_large``: the function's previous result
+        on the instance was that large), and :data:`RAW_BYTES_PER_BLOCK` or more per
+        block it allocates (the per-call check: cheap for the common case of bytes and
+        str arguments)."""
+        bulk = blocks = 0
         for a in args:
             t = type(a)
-            if t is bytes or t is str:
-                n += len(a)
+            if t is bytes:
+                bulk += len(a)
+                blocks += 1
+            elif t is str:
+                blocks += 1
             elif t is not int and t is not float and t is not bool:
-                return self.payload(args) >= RAW_MIN_BYTES
-        return n >= RAW_MIN_BYTES
+                bulk, blocks = self.payload(args)
+                break
+        return (after_large or bulk >= RAW_MIN_BYTES) and bulk >= RAW_BYTES_PER_BLOCK * blocks
 
-    def payload(self, args: Sequence[Any]) -> int:
-        """About how many bytes ``args`` move (to choose the route; not exact): bytes and
-        strings inside lists, tuples, options, results, records and variant cases count.
-        A value that cannot be read counts 0: its argument check then says what is wrong."""
-        n = 0
+    def payload(self, args: Sequence[Any]) -> tuple[int, int]:
+        """(bytes, blocks): the bytes of lists ``args`` hold that wasmtime's lowering
+        moves a value per element, anywhere in lists, tuples, options, results, records
+        and variant cases, and the blocks the raw route allocates for their lists and
+        strings (to choose the route; not exact). A value that cannot be read counts
+        nothing: its argument check then says what is wrong."""
+        acc = [0, 0]
         try:
             for p, a in zip(self.params, args, strict=False):
                 if p.measured:
-                    n += p.moves(a)
+                    p.moves(a, acc)
         except Exception:
-            return 0
-        return n
+            return 0, 0
+        return acc[0], acc[1]
 
     def prepare(self, index: int, value: Any) -> Any:
         """Argument ``index`` checked and converted; ConvertError if it does not fit."""
