@@ -525,6 +525,8 @@ class AliasedTypes:
         made = self.expanded.get(key)
         if made is not None:
             return made
+        if d.kind == "opaque" and self.data[d.start + 1] in _r._PRIMS:
+            return self.data[d.start + 1]  # a primitive under a name (`type t = string`)
         parts = [self._expand(scope, types, p, depth + 1) for p in d.parts]
         kind = d.kind
         if kind in ("list", "option"):
