@@ -860,3 +860,22 @@ def test_the_rewriters_decline_types_past_their_bound(tmp_path: Path) -> None:
     assert relift.check_type_size(rw.resolve, [t for _, t in func[1]], most=10**9) == 8191
     with pytest.raises(relift._Unsupported, match="more than 8,190 nodes"):
         relift.check_type_size(rw.resolve, [t for _, t in func[1]], most=8190)
+
+
+def test_an_imported_instance_type_is_read_within_its_section(tmp_path: Path) -> None:
+    """The rewriters read an imported instance's type (for the types an export aliases
+    from it) only up to the end of the type section it is in, as every other read of the
+    component's sections is bounded (a count of declarations the section does not hold
+    must not read on into the next sections, a core module's bytes chosen by the guest)."""
+    from airssys_plugins.runtime import relift
+    from airssys_plugins.runtime.rawimports import AliasedTypes
+
+    data = _component_bytes(tmp_path, _doubling_types(2, imported=True))
+    c = relift._read(data)
+    (index, (start, end)) = next(iter(c.instance_type_at.items()))
+    assert end > start + 4
+    alias = next(i for i, (_, name) in c.type_aliases.items() if name == "t")
+    assert AliasedTypes(c, data).resolve(("ref", alias))[0] == "tuple"
+    c.instance_type_at[index] = (start, start + 4)  # the section, as if it ended there
+    with pytest.raises(relift._Unsupported):
+        AliasedTypes(c, data).resolve(("ref", alias))

@@ -505,8 +505,8 @@ class AliasedTypes:
         if type_index is None or at is None:
             raise _r._Unsupported("a type of an instance not imported at the root")
         types = self.scopes.get(type_index)
-        if types is None:
-            _, table = _read_decls(self.data, _r._Reader(self.data, at + 1))
+        if types is None:  # (read within its type section, as relift's reader is bounded)
+            _, table = _read_decls(self.data, _r._Reader(self.data, at[0] + 1, at[1]))
             types = self.scopes[type_index] = _Types(table)
         for d in types.types.values():
             if d.kind == "eq" and d.names == [name] and d.index is not None:

@@ -235,8 +235,9 @@ class _Component:
     type_equals: dict[int, int] = attrs.Factory(dict)
     #: type index -> (instance index, name): a type aliased from an instance's exports
     type_aliases: dict[int, tuple[int, str]] = attrs.Factory(dict)
-    #: type index -> the offset of its definition, for instance types (not decoded here)
-    instance_type_at: dict[int, int] = attrs.Factory(dict)
+    #: type index -> the offsets of its definition and of its section's end, for instance
+    #: types (not decoded here; read within their section)
+    instance_type_at: dict[int, tuple[int, int]] = attrs.Factory(dict)
     #: instance index -> its instance type's index, for imported instances
     instance_imports: dict[int, int] = attrs.Factory(dict)
     #: component index -> (start, end) in the binary, for the nested components defined
@@ -382,7 +383,7 @@ def _read_types(c: _Component, r: _Reader) -> None:
     for k in range(n):
         if decodable:
             if r.pos < r.end and r.data[r.pos] == 0x42:  # an instance type: where it is
-                c.instance_type_at[c.n_types + k] = r.pos
+                c.instance_type_at[c.n_types + k] = (r.pos, r.end)
             try:
                 c.types[c.n_types + k] = _deftype(r)
             except _Unsupported:
