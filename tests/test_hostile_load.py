@@ -879,3 +879,37 @@ def test_an_imported_instance_type_is_read_within_its_section(tmp_path: Path) ->
     c.instance_type_at[index] = (start, start + 4)  # the section, as if it ended there
     with pytest.raises(relift._Unsupported):
         AliasedTypes(c, data).resolve(("ref", alias))
+
+
+def test_the_type_budget_is_shared_by_a_components_instance_types(tmp_path: Path) -> None:
+    """An imported instance's function of 4,095 nodes (11 levels of doubled tuples) is
+    within relift.MOST_TYPE_NODES; read again and again with one budget, as the
+    raw-imports rewriter reads all of a component's instance types, the 13th is past
+    MOST_COMPONENT_TYPE_NODES and left as given (a budget per instance type would have
+    let a component of many small imports walk without bound)."""
+    from airssys_plugins.runtime import relift
+    from airssys_plugins.runtime.rawimports import _rewrite_instance_type
+
+    levels = 11
+    chain = ["(type $t0 (tuple string string))"]
+    chain += [f"(type $t{i} (tuple $t{i - 1} $t{i - 1}))" for i in range(1, levels)]
+    opts = '(memory (core memory $li "memory")) (realloc (core func $li "cabi_realloc"))'
+    wat = f"""(component
+  (import "test:h/y@1.0.0" (instance $h {" ".join(chain)}
+    (export "f" (func (param "x" $t{levels - 1})))))
+  (core module $libc (memory (export "memory") 1)
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0))
+  (core instance $li (instantiate $libc))
+  (alias export $h "f" (func $f))
+  (core func $lf (canon lower (func $f) {opts}))
+  (core module $m (import "h" "f" (func (param i32))))
+  (core instance $mi (instantiate $m (with "h" (instance (export "f" (func $lf)))))))"""
+    data = _component_bytes(tmp_path, wat)
+    ((start, end),) = relift._read(data).instance_type_at.values()
+    budget = [relift.MOST_COMPONENT_TYPE_NODES]
+    found = []
+    for _ in range(13):
+        reader = relift._Reader(data, start + 1, end)
+        found.append("f" in _rewrite_instance_type(data, reader, True, budget=budget)[1])
+    assert found == [True] * 12 + [False]
+    assert budget[0] == relift.MOST_COMPONENT_TYPE_NODES - 12 * 4095

@@ -577,12 +577,15 @@ def _rewrite_instance_type(
     strings: bool,
     results: Collection[str] = (),
     aliased: Collection[str] = (),
+    budget: list[int] | None = None,
 ) -> tuple[bytes, dict[str, _Found]]:
     """Read the instance type at ``r`` (after its 0x42): its bytes rewritten, and per
     rewritten function export its original parameter names, raw element codes and
     result mask. ``results``: the functions whose ``list<u8>`` results may become
     strings (their lowers allow latin1); ``aliased``: its type names the component
-    uses outside it (types it defines there are never rewritten)."""
+    uses outside it (types it defines there are never rewritten); ``budget``: the type
+    nodes the component's instance types may still expand to, spent here (see
+    :class:`.relift.TypeBudget`)."""
     decls, types = _read_decls(data, r)
     t = _Types(types)
     local_types: dict[int, tuple[object, ...]] = {
@@ -595,12 +598,13 @@ def _rewrite_instance_type(
     params: dict[int, tuple[bytes, tuple[str, ...], tuple[int | None, ...]] | None] = {}
     flats: dict[int, _Flat] = {}
     masks: dict[int, tuple[Mask, set[int]]] = {}
-    most, left = _r.MOST_TYPE_NODES, _r.MOST_COMPONENT_TYPE_NODES  # (see relift.TypeBudget)
+    left = [_r.MOST_COMPONENT_TYPE_NODES] if budget is None else budget
     for i, d in types.items():
         if d.kind != "func" or i not in names_of:
             continue
         try:
-            left -= t.check_size([*(vt for _, vt in d.params), d.result], min(most, left))
+            vts = [*(vt for _, vt in d.params), d.result]
+            left[0] -= t.check_size(vts, min(_r.MOST_TYPE_NODES, left[0]))
         except _r._Unsupported:
             continue  # left as given (wasmtime refuses such types, or lifts them)
         params[i] = _rewrite_params(d.params, local_types, strings)
@@ -968,13 +972,16 @@ def _import_patch(
             latin1 = {(f.interface, f.function): f.result is not None for f in require.functions}
     splices: dict[int, list[tuple[int, int, bytes]]] = {}
     functions: list[RawImport] = []
+    budget = [_r.MOST_COMPONENT_TYPE_NODES]  # (all the instance types together)
     for t, (section, start, end) in instance_types.items():
         iface = imported_types.get(t)
         if not iface or (only is not None and iface not in only):
             continue
         r = _r._Reader(view, start + 1, end)
         results = {f for (i, f), ok in latin1.items() if i == iface and ok}
-        new, found = _rewrite_instance_type(data, r, for_strings, results, aliased.get(iface, ()))
+        new, found = _rewrite_instance_type(
+            data, r, for_strings, results, aliased.get(iface, ()), budget
+        )
         keep = {}
         for fname, (names, codes, mask, flat) in found.items():
             ok = (iface, fname) in lowered and lowered[(iface, fname)] is not False
