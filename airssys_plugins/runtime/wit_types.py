@@ -124,41 +124,35 @@ def valtype(
     """
     if budget is not None:
         budget.spend()
-        return _valtype(t, names, name, budget)
-    return _valtype(t, names, name, None)
-
-
-def _valtype(t: Any, names: TypeNames | None, name: str, budget: _Budget | None) -> wit.WitType:
-    def valtype(t: Any, names: TypeNames | None = None) -> wit.WitType:
-        if budget is not None:
-            budget.spend()
-        return _valtype(t, names, "", budget)
-
     prim = _PRIMS.get(type(t))
     if prim is not None:
         return wit.Prim(prim)
     if isinstance(t, NAMED_TYPES) and not name:
         name = names.type_name(t) if names is not None else _KIND[type(t)]
     if isinstance(t, ListType):
-        return wit.ListT(valtype(t.element, names))
+        return wit.ListT(valtype(t.element, names, budget=budget))
     if isinstance(t, RecordType):
-        return wit.RecordT(name, tuple((n, valtype(ft, names)) for n, ft in t.fields))
+        return wit.RecordT(
+            name, tuple((n, valtype(ft, names, budget=budget)) for n, ft in t.fields)
+        )
     if isinstance(t, TupleType):
-        return wit.TupleT(tuple(valtype(e, names) for e in t.elements))
+        return wit.TupleT(tuple(valtype(e, names, budget=budget) for e in t.elements))
     if isinstance(t, VariantType):
-        cases = tuple((n, None if ct is None else valtype(ct, names)) for n, ct in t.cases)
+        cases = tuple(
+            (n, None if ct is None else valtype(ct, names, budget=budget)) for n, ct in t.cases
+        )
         return wit.VariantT(name, cases)
     if isinstance(t, EnumType):
         return wit.EnumT(name, tuple(t.names))
     if isinstance(t, FlagsType):
         return wit.FlagsT(name, tuple(t.names))
     if isinstance(t, OptionType):
-        return wit.OptionT(valtype(t.payload, names))
+        return wit.OptionT(valtype(t.payload, names, budget=budget))
     if isinstance(t, ResultType):
         ok, err = t.ok, t.err
         return wit.ResultT(
-            None if ok is None else valtype(ok, names),
-            None if err is None else valtype(err, names),
+            None if ok is None else valtype(ok, names, budget=budget),
+            None if err is None else valtype(err, names, budget=budget),
         )
     if isinstance(t, OwnType | BorrowType):
         name = "resource" if names is None else names.resource_name(t.ty)
@@ -170,7 +164,9 @@ def _valtype(t: Any, names: TypeNames | None, name: str, budget: _Budget | None)
                 payload = t.payload
             except Exception:  # a payload-less future/stream has no type to read
                 return wit.Unsupported(kind)
-            return wit.Unsupported(f"{kind}<{wit.render_type(valtype(payload, names))}>")
+            return wit.Unsupported(
+                f"{kind}<{wit.render_type(valtype(payload, names, budget=budget))}>"
+            )
         if type(t).__name__ == "ErrorContext":
             return wit.Unsupported("error-context")
     return wit.Unsupported(type(t).__name__.removesuffix("Type").lower() or "unknown")
