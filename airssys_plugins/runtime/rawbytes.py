@@ -302,18 +302,6 @@ def _covered(rw: _r._Rewriter, t: _r.ValType | None, depth: int = 0) -> tuple[bo
     return all(p[0] for p in parts), any(p[1] for p in parts)
 
 
-def _parts(d: tuple[object, ...]) -> list[_r.ValType | None]:
-    """The types a decoded compound type ``d`` holds."""
-    kind, rest = d[0], d[1:]
-    if kind == "tuple":
-        return list(rest[0])  # type: ignore[call-overload, no-any-return]
-    if kind in ("record", "variant"):
-        return [e for _, e in rest[0]]  # type: ignore[attr-defined]
-    if kind in ("enum", "flags"):
-        return []
-    return list(rest)  # type: ignore[arg-type]
-
-
 def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
     if t is None:
         return False
@@ -321,7 +309,7 @@ def _has_string(rw: _r._Rewriter, t: _r.ValType | None) -> bool:
     if isinstance(d, int):
         return d == _STRING
     assert isinstance(d, tuple)
-    return any(_has_string(rw, p) for p in _parts(d) if p is not None)
+    return any(_has_string(rw, p) for p in _r.type_parts(d) if p is not None)
 
 
 class _Resolver(_r._Rewriter):

@@ -353,37 +353,13 @@ class _Types:
 
     def check_size(self, vts: list[_r.ValType | None], most: int = _r.MOST_TYPE_NODES) -> int:
         """The nodes ``vts`` expand to; _Unsupported past ``most`` (see
-        :data:`.relift.MOST_TYPE_NODES`). Counted in time linear in the definitions."""
-        memo: dict[int, int] = {}
-        busy: set[int] = set()
+        :func:`.relift.count_type_nodes`)."""
 
-        def nodes(vt: _r.ValType | None) -> int:
-            if vt is None or isinstance(vt, int):
-                return 0 if vt is None else 1
+        def children(vt: _r.ValType) -> tuple[int, list[Any]] | None:
             d = self.base(vt)
-            if d is None or d.index is None:
-                return 1
-            n = memo.get(d.index)
-            if n is not None:
-                return n
-            if d.index in busy or len(busy) > 64:
-                raise _r._Unsupported("a type naming itself, or nested too deep")
-            busy.add(d.index)
-            n = 1
-            for p in d.parts:
-                n += nodes(p)
-                if n > most:
-                    raise _r._Unsupported(f"types expanding to more than {most:,} nodes")
-            busy.discard(d.index)
-            memo[d.index] = n
-            return n
+            return None if d is None or d.index is None else (d.index, list(d.parts))
 
-        total = 0
-        for vt in vts:
-            total += nodes(vt)
-            if total > most:
-                raise _r._Unsupported(f"types expanding to more than {most:,} nodes")
-        return total
+        return _r.count_type_nodes(children, vts, most)
 
     def mask(self, vt: _r.ValType | None, path: set[int], depth: int = 0) -> Mask:
         """Where ``vt`` holds a ``list<u8>`` (:data:`Mask`); each definition holding one

@@ -883,6 +883,19 @@ class TypeBudget:
         self.left -= check_type_size(resolve, types, self.most())
 
 
+def type_parts(d: tuple[object, ...]) -> list[Any]:
+    """The types a decoded definition ``d`` holds (its fields, elements or cases; none
+    for enums, flags and handles)."""
+    kind, rest = d[0], d[1:]
+    if kind == "tuple":
+        return list(rest[0])  # type: ignore[call-overload, no-any-return]
+    if kind in ("record", "variant"):
+        return [p for _, p in rest[0]]  # type: ignore[attr-defined]
+    if kind in ("list", "option", "result"):
+        return list(rest)
+    return []
+
+
 def check_type_size(
     resolve: Callable[[ValType], object],
     types: Iterable[ValType | None],
@@ -891,31 +904,39 @@ def check_type_size(
     """The nodes ``types`` expand to (a primitive is one), counted in time linear in the
     definitions (each definition's count is remembered); _Unsupported past ``most``, or
     for a type that names itself or is not decoded (``resolve``'s own error)."""
+
+    def children(t: ValType) -> tuple[int, list[Any]] | None:
+        d = resolve(t)
+        return (id(d), type_parts(d)) if isinstance(d, tuple) else None
+
+    return count_type_nodes(children, types, most)
+
+
+def count_type_nodes(
+    children: Callable[[Any], tuple[int, list[Any]] | None],
+    types: Iterable[Any],
+    most: int,
+) -> int:
+    """The nodes ``types`` expand to, each use of a definition counted again, in time
+    linear in the definitions: ``children(t)`` is None for a primitive, else the
+    definition's key (its count is remembered by it) and the types it holds; None counts
+    nothing. _Unsupported past ``most``, or for a definition that holds itself."""
     memo: dict[int, int] = {}
     busy: set[int] = set()
 
-    def nodes(t: ValType | None) -> int:
+    def nodes(t: Any) -> int:
         if t is None:
             return 0
-        d = resolve(t)
-        if not isinstance(d, tuple):
+        found = children(t)
+        if found is None:
             return 1
-        key = id(d)
+        key, parts = found
         n = memo.get(key)
         if n is not None:
             return n
         if key in busy or len(busy) > 64:
             raise _Unsupported("a type naming itself, or nested too deep")
         busy.add(key)
-        kind, rest = d[0], d[1:]
-        if kind == "tuple":
-            parts: list[Any] = list(rest[0])
-        elif kind in ("record", "variant"):
-            parts = [p for _, p in rest[0]]
-        elif kind in ("list", "option", "result"):
-            parts = list(rest)
-        else:
-            parts = []  # enum, flags, handles: no type inside
         n = 1
         for p in parts:
             n += nodes(p)
