@@ -332,6 +332,76 @@ def test_memory_does_not_grow_over_100_calls(ops: Harness) -> None:
     assert ops.mem.size == size
 
 
+class _Counted:
+    """A CoreCall that counts its calls."""
+
+    def __init__(self, call: CoreCall):
+        self.call = call
+        self.calls = 0
+
+    def __call__(self, *values: Any) -> Any:
+        self.calls += 1
+        return self.call(*values)
+
+
+def _counted(plan: rawabi.RawCallPlan) -> tuple[_Counted, _Counted]:
+    assert plan.allocs is not None
+    alloc, allocs = _Counted(plan.alloc), _Counted(plan.allocs)
+    plan.alloc, plan.allocs = alloc, allocs  # type: ignore[assignment]
+    return alloc, allocs
+
+
+def test_many_blocks_take_one_call_of_the_batch_allocator(ops: Harness) -> None:
+    """A list of 1,000 byte lists is 1,001 blocks: the list's array is asked of the
+    guest's allocator alone, and the 1,000 lists in one call of ``airssys-raw-allocs``
+    (its table written in the array's block, which lowering fills only afterwards); the
+    guest gets what wasmtime's lowering gives it. Empty lists are blocks too."""
+    ops.fresh()
+    plan = ops.state.plan(ops.binding("nested"))
+    assert plan is not None
+    alloc, allocs = _counted(plan)
+    data = [os.urandom(i % 50) for i in range(1000)]
+    assert ops.both("nested", data) == data
+    assert (alloc.calls, allocs.calls) == (1, 1)
+    two = [b"ab", b"cd"]  # 3 blocks: the array holds 2 entries
+    assert ops.both("nested", two) == two
+    assert (alloc.calls, allocs.calls) == (2, 2)
+    one = [b"ab"]  # 2 blocks: below BATCH_FROM, one call each
+    assert ops.both("nested", one) == one
+    assert (alloc.calls, allocs.calls) == (4, 2)
+
+
+def test_the_batch_asks_what_one_by_one_asks(ops: Harness) -> None:
+    """The batch allocator makes the calls of the guest's allocator lowering would make
+    one by one, in order, with the same sizes and alignments: on a fresh instance of the
+    bytes guest (a bump allocator) both give the same pointers. Blocks too small to hold
+    the table are asked alone until one holds two entries (8 bytes each)."""
+    wanted = [1, 1, 1, 3, 4, 20, 1, 5, 4, 0, 8, 24, 1, 7]
+    got = []
+    for batch in (True, False):
+        ops.fresh()
+        plan = ops.state.plan(ops.binding("nested"))
+        assert plan is not None
+        alloc, allocs = _counted(plan)
+        cx = rawabi._Cx(plan.mem, plan.alloc, 0)
+        if batch:
+            triples = plan.allocate(cx, wanted)
+        else:
+            triples = []
+            for i in range(0, len(wanted), 2):
+                align, size = wanted[i : i + 2]
+                triples += (align, size, cx.alloc(align, size))
+        got.append(triples)
+        # the first three alone (1 and 3 bytes hold no table; 20 bytes hold two entries),
+        # then the other four in two calls of two (the 24-byte block holds three)
+        assert (alloc.calls, allocs.calls) == ((3, 2) if batch else (7, 0))
+    assert got[0] == got[1]
+    pointers = got[0][2::3]
+    for align, size, ptr in zip(wanted[::2], wanted[1::2], pointers, strict=True):
+        assert ptr % align == 0
+        assert ptr + size <= ops.mem.size
+
+
 def test_limit_is_checked_on_the_length_before_copying(bytes_wasm: bytes) -> None:
     h = Harness("limited", bytes_wasm, max_result_bytes=1000)
     try:
@@ -355,6 +425,9 @@ HOSTILE = [
     ("odd-retptr", b"x" * 16, "misaligned pointer"),  # return area misaligned
     ("echo", os.urandom(12345), "realloc out of bounds"),  # the allocator answers past the end
     ("sum32", list(range(1111)), "realloc misaligned"),  # the allocator misaligns a list<u32>
+    # the same answers inside a batch of allocations (many blocks: one call for the rest)
+    ("strings", ["ok", "x" * 12345, "ok"], "realloc out of bounds"),
+    ("lists32", [[1], list(range(1111)), [2]], "realloc misaligned"),
     ("as-text", b"\xff\xfe", "invalid UTF-8"),  # invalid UTF-8 in a string result
     ("bad-option", b"x", "invalid discriminant"),  # option discriminant 2
     ("bad-char", b"x", "invalid char"),  # char beyond U+10FFFF

@@ -795,6 +795,17 @@ RECORD_TOOLCHAINS = [
 ]
 
 
+def _counting(batches: list[int]) -> Any:
+    """RawCallPlan.allocate, adding to ``batches`` how many blocks each call allocates."""
+    allocate = rawabi.RawCallPlan.allocate
+
+    def counting(plan: rawabi.RawCallPlan, cx: Any, wanted: list[int]) -> list[int]:
+        batches.append(len(wanted) // 2)
+        return allocate(plan, cx, wanted)
+
+    return counting
+
+
 @pytest.mark.parametrize("guest_dir", RECORD_TOOLCHAINS)
 def test_guests_of_every_toolchain_pass_records_to_the_host(
     flat_calls: list[str], guest_dir: str
@@ -804,7 +815,8 @@ def test_guests_of_every_toolchain_pass_records_to_the_host(
     (at odd addresses in C and Rust): the host reads them raw, equal to what wasmtime
     lifts; the response's body comes back as latin1 (componentize-py: element by
     element, its allocator cannot shrink), equal both ways, as does an error. The hook's
-    own export moves the request and the response raw too."""
+    own export moves the request and the response raw too, its six blocks allocated by
+    the batch allocator."""
     wasm = build_guest(Path(__file__).parent / "guests" / guest_dir)
     patch = import_patch(wasm.read_bytes())
     if guest_dir == "raw-records-js":  # nested: the inner component's imports
@@ -831,9 +843,17 @@ def test_guests_of_every_toolchain_pass_records_to_the_host(
             with _export_route(1 << 62) as runs:
                 answers.append(pm.hook.relay(req=req))
             assert runs == []
-            with _export_route(rawabi.RAW_MIN_BYTES) as runs:
+            batches: list[int] = []
+            with (
+                _export_route(rawabi.RAW_MIN_BYTES) as runs,
+                pytest.MonkeyPatch.context() as mp,
+            ):
+                mp.setattr(rawabi.RawCallPlan, "allocate", _counting(batches))
                 answers.append(pm.hook.relay(req=req))
             assert runs == [1]
+            # method, url, the headers' array, a header's name and value, the body: the
+            # guest's allocator is called through the batch export
+            assert batches == [6]
             assert got == [req, req]
             assert pm.hook.tags_back() == [3]
             assert got[-1] == ["naïve", "ïve", "✓"]

@@ -21,6 +21,7 @@ from .. import _attrs as attrs
 
 __all__ = [
     "ALLOC",
+    "ALLOCS",
     "ELEMENTS",
     "EXPORT_PLAN_VERSION",
     "FAST_EXPORT_PREFIX",
@@ -42,6 +43,7 @@ __all__ = [
     "RawImport",
     "RawPlan",
     "ShimFold",
+    "allocs_name",
     "decode_export_plan",
     "decode_import_patch",
     "decode_raw_plan",
@@ -252,6 +254,9 @@ def decode_import_patch(meta: object, blob: bytes) -> ImportPatch | None:
 #: Root export names of the added functions start with this.
 RAW_PREFIX: Final = "airssys-raw-"
 ALLOC: Final = RAW_PREFIX + "alloc"
+#: The batch allocator beside each ``alloc`` export (``airssys-raw-allocs``,
+#: ``airssys-raw-allocs1``, ...): see :func:`allocs_name`.
+ALLOCS: Final = RAW_PREFIX + "allocs"
 PROBE: Final = RAW_PREFIX + "probe"
 #: The probe of a component without an allocator (:mod:`.rawbytes`): it writes its 16
 #: bytes at address 0, keeping what was there, and ``probe(0, 0)`` puts that back.
@@ -260,7 +265,15 @@ PROBE_AT_ZERO: Final = RAW_PREFIX + "probe-at-zero"
 #: parameters element by element (see :mod:`.rawimports`).
 RAW_IMPORTS: Final = not os.environ.get("AIRSSYS_PLUGINS_NO_RAW_IMPORTS")
 #: Bumped whenever what raw_export_tail() appends changes.
-RAW_PLAN_VERSION: Final = 3
+RAW_PLAN_VERSION: Final = 4
+
+
+def allocs_name(alloc: str) -> str:
+    """The batch allocator export beside the allocator export ``alloc``:
+    ``func(table: u32, n: u32) -> u64`` makes the ``n`` allocations whose ``(align,
+    size)`` pairs of ``u32`` are at ``table``, in order, each writing its pointer over its
+    pair's ``align``, and returns ``table`` packed with the memory's pages."""
+    return ALLOCS + alloc[len(ALLOC) :]
 
 
 @attrs.frozen
@@ -303,7 +316,7 @@ def raw_names(plan: RawPlan) -> list[str]:
     """The names of every export ``plan`` adds."""
     names = {plan.probe}
     for f in plan.functions:
-        names.update(n for n in (f.alloc, f.call, f.post) if n is not None)
+        names.update(n for n in (f.alloc, allocs_name(f.alloc), f.call, f.post) if n is not None)
     return sorted(names)
 
 

@@ -63,7 +63,7 @@ from .convert import (
     _type_name,
 )
 from .guestmem import GuestMemory, GuestMemoryError, find_base, find_memory
-from .plans import PROBE_AT_ZERO
+from .plans import PROBE_AT_ZERO, allocs_name
 
 __all__ = [
     "MAX_FLAT_PARAMS",
@@ -94,6 +94,9 @@ RAW_MIN_BYTES: Final = 2048
 #: this many bytes per block allocated (1,000 lists of 16 bytes: 1.4x slower raw; of 64
 #: bytes: 0.7x; 1,000 strings of 8 bytes: 2.1x slower raw).
 RAW_BYTES_PER_BLOCK: Final = 64
+#: A call lowering this many blocks or more allocates them with the batch allocator
+#: (``airssys-raw-allocs``): one call into the guest for all but the first few.
+BATCH_FROM: Final = 3
 
 _I32, _I64, _F32, _F64 = 0x7F, 0x7E, 0x7D, 0x7C
 _byref = ctypes.byref
@@ -143,7 +146,7 @@ class _Cx:
     ``left``: what lifting may still build (:meth:`spend`), None for no bound (a result,
     measured before it is copied)."""
 
-    __slots__ = ("alloc_call", "budget", "left", "mem", "where")
+    __slots__ = ("ahead", "alloc_call", "budget", "left", "mem", "next", "where")
 
     def __init__(
         self,
@@ -157,6 +160,10 @@ class _Cx:
         self.budget = budget
         self.where = where
         self.left: int | None = None
+        #: The call's blocks, allocated ahead (:meth:`RawCallPlan.allocate`): flat
+        #: ``align, size, pointer`` triples in the order lowering asks for them.
+        self.ahead: list[int] | None = None
+        self.next = 0
 
     def spend(self, n: int) -> None:
         """Count ``n`` bytes about to be built; past the bound, refuse (entries of a list
@@ -172,7 +179,21 @@ class _Cx:
                 )
 
     def alloc(self, align: int, size: int) -> int:
-        ptr = self.mem.update(self.alloc_call(align, size))
+        ahead = self.ahead
+        if ahead is not None:  # checked when it was allocated
+            i = self.next
+            self.next = i + 3
+            if ahead[i] != align or ahead[i + 1] != size:
+                raise RuntimeError(
+                    f"internal error: block {i // 3} of the call was allocated as "
+                    f"({ahead[i]}, {ahead[i + 1]}) and is lowered as ({align}, {size})"
+                )
+            return ahead[i + 2]
+        return self.checked(self.mem.update(self.alloc_call(align, size)), align, size)
+
+    def checked(self, ptr: int, align: int, size: int) -> int:
+        """``ptr``, a block of ``size`` bytes the guest's allocator answered, if it is
+        aligned and inside the memory (as of the last call into the guest)."""
         if ptr % align:
             raise _abi_error(
                 f"the guest's cabi_realloc returned {ptr:#x}, not aligned to {align}",
@@ -254,6 +275,11 @@ class _Node:
 
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         return 0
+
+    def blocks(self, prep: Any, out: list[int]) -> None:
+        """Add to ``out`` the ``align, size`` of every block :meth:`lower` (or
+        :meth:`store`) of ``prep`` allocates, in the order it asks for them (only called
+        on a ``measured`` node: the others allocate nothing)."""
 
     def moves(self, value: Any, acc: list[int]) -> None:
         """Add to ``acc`` what lowering ``value`` raw takes: ``acc[0]``, the bytes of lists
@@ -351,6 +377,9 @@ class _String(_Node):
                 f"string is not valid Unicode ({exc.reason} at {exc.start})"
             ) from None
 
+    def blocks(self, prep: Any, out: list[int]) -> None:
+        out += (1, len(prep))
+
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         ptr = cx.alloc(1, len(prep))
         cx.mem.write(ptr, prep, "a string argument")
@@ -438,6 +467,16 @@ class _List(_Node):
         scale = n / len(sample)
         acc[0] += int(each[0] * scale)
         acc[1] += int(each[1] * scale)
+
+    def blocks(self, prep: Any, out: list[int]) -> None:
+        elem = self.elem
+        if self.code is not None:
+            out += (elem.align, len(prep))
+            return
+        out += (elem.align, len(prep) * elem.size)
+        if elem.measured:
+            for p in prep:
+                elem.blocks(p, out)
 
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         elem = self.elem
@@ -547,6 +586,11 @@ class _Tuple(_Node):
                 if e.measured:
                     e.moves(v, acc)
 
+    def blocks(self, prep: Any, out: list[int]) -> None:
+        for e, p in zip(self.elems, prep, strict=True):
+            if e.measured:
+                e.blocks(p, out)
+
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         for e, p in zip(self.elems, prep, strict=True):
             e.lower(cx, p, out)
@@ -624,6 +668,12 @@ class _Variant(_Node):
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         _, case = self._case(cx, blk, off)
         return 0 if case is None or not case.measured else case.measure(cx, blk, off + self.payload)
+
+    def blocks(self, prep: Any, out: list[int]) -> None:
+        index, payload = prep
+        case = self.cases[index]
+        if case is not None and case.measured:
+            case.blocks(payload, out)
 
     def lower(self, cx: _Cx, prep: Any, out: list[Any]) -> None:
         """``prep``: (case index, the case's prepared payload or None)."""
@@ -1102,6 +1152,26 @@ class ParamLift:
 # ------------------------------------------------------------------ a function's plan
 
 
+def _most_blocks(nodes: Sequence[_Node], depth: int = 0) -> int:
+    """The most blocks lowering values of ``nodes`` allocates (a list of lists or
+    strings: any number, given as 2**32)."""
+    if depth > 64:
+        return 1 << 32
+    total = 0
+    for n in nodes:
+        if isinstance(n, _String):
+            total += 1
+        elif isinstance(n, _List):
+            total += 1 << 32 if n.elem.measured else 1
+        elif isinstance(n, _Tuple):
+            total += _most_blocks(n.elems, depth + 1)
+        elif isinstance(n, _Variant):
+            total += max(
+                (_most_blocks([c], depth + 1) for c in n.cases if c is not None), default=0
+            )
+    return total
+
+
 def _holds_packed(n: _Node, depth: int = 0) -> bool:
     """Whether a value of node ``n`` can hold a list of bytes or numbers (one buffer on
     the raw route, a value per element on wasmtime's)."""
@@ -1132,6 +1202,9 @@ class RawSignature:
         #: lifts a value per element: only then does a large result send the function's
         #: next call on the instance to the raw route (strings cross as one buffer there).
         self.bulky_result = self.result is not None and _holds_packed(self.result)
+        #: Whether the arguments can need :data:`BATCH_FROM` blocks or more (only then
+        #: are they listed ahead for the batch allocator).
+        self.many_blocks = _most_blocks(self.params) + (self.block is not None) >= BATCH_FROM
         self.retptr = len(flat_result) > 1
         self.flat_result = flat_result[0] if len(flat_result) == 1 else None
         if not self.retptr and self.result is not None and not isinstance(self.result, _Prim):
@@ -1210,7 +1283,9 @@ _FIELD: Final = {U32: "u32", U64: "u64", F32: "f32", F64: "f64"}
 
 
 class RawCallPlan:
-    """Everything one raw call needs on one instance (see the module docstring)."""
+    """Everything one raw call needs on one instance (see the module docstring).
+
+    ``allocs``: the batch allocator beside ``alloc`` (None: one call per block)."""
 
     def __init__(
         self,
@@ -1219,10 +1294,12 @@ class RawCallPlan:
         alloc: CoreCall,
         call: CoreCall,
         post: CoreCall | None,
+        allocs: CoreCall | None = None,
     ):
         self.sig = sig
         self.mem = mem
         self.alloc = alloc
+        self.allocs = allocs
         self.call = call
         self.post = post
         #: What the last result counted (as convert.measurer counts), 0 if not measured.
@@ -1234,6 +1311,17 @@ class RawCallPlan:
         cx = _Cx(mem, self.alloc, 0)
         flat: list[Any] = []
         block = sig.block
+        if self.allocs is not None and sig.many_blocks:
+            wanted: list[int] = []
+            if block is None:
+                for p, value in zip(sig.params, prepared, strict=True):
+                    if p.measured:
+                        p.blocks(value, wanted)
+            else:
+                wanted += (block.align, block.size)
+                block.blocks(prepared, wanted)
+            if len(wanted) >= 2 * BATCH_FROM:
+                cx.ahead = self.allocate(cx, wanted)
         if block is None:
             for p, value in zip(sig.params, prepared, strict=True):
                 p.lower(cx, value, flat)
@@ -1271,6 +1359,46 @@ class RawCallPlan:
             self.post(ret)
         return value
 
+    def allocate(self, cx: _Cx, wanted: list[int]) -> list[int]:
+        """The blocks ``wanted`` (flat ``align, size`` pairs, in lowering's order), each
+        asked of the guest's allocator as lowering would ask, as flat ``align, size,
+        pointer`` triples for :meth:`_Cx.alloc`.
+
+        The batch allocator reads its ``(align, size)`` pairs from a table in guest
+        memory, and the table is a block already allocated for this call and not yet
+        filled (lowering writes every block after all are allocated): the largest so far,
+        8 bytes an entry. So the first blocks are asked one by one until one holds two
+        entries (a list of strings: its array holds an entry per string), and no block
+        the guest does not know of is made, kept or written."""
+        assert self.allocs is not None
+        mem, allocs = self.mem, self.allocs
+        n = len(wanted) // 2
+        out: list[int] = []
+        table = room = 0  # the table's block and how many entries it holds
+        i = 0
+        while i < n:
+            if room >= 2 and n - i >= 2:
+                k = min(room, n - i)
+                pairs = wanted[2 * i : 2 * (i + k)]
+                mem.write(table, struct.pack(f"<{2 * k}I", *pairs), "the allocation table")
+                mem.update(allocs(table, k))
+                got = struct.unpack(f"<{2 * k}I", mem.read(table, 8 * k, "the allocation table"))
+                for j in range(k):
+                    align, size = pairs[2 * j], pairs[2 * j + 1]
+                    ptr = cx.checked(got[2 * j], align, size)
+                    out += (align, size, ptr)
+                    if size >> 3 > room:
+                        table, room = ptr, size >> 3
+                i += k
+            else:
+                align, size = wanted[2 * i], wanted[2 * i + 1]
+                ptr = cx.alloc(align, size)
+                out += (align, size, ptr)
+                if size >> 3 > room:
+                    table, room = ptr, size >> 3
+                i += 1
+        return out
+
 
 # ------------------------------------------------------------------ per hook, per instance
 
@@ -1284,13 +1412,16 @@ class RawBinding:
     when the function's previous result on the instance was that large (below it, the
     three guest calls cost more than the one call of the latin1 route)."""
 
-    __slots__ = ("alloc", "call", "params", "post", "post_params", "probe", "result", "sig")
+    __slots__ = (
+        "alloc", "allocs", "call", "params", "post", "post_params", "probe", "result", "sig"
+    )  # fmt: skip
 
     def __init__(self, sig: RawSignature, call: str, post: str | None, alloc: str, probe: str):
         self.sig = sig
         self.call = call
         self.post = post
         self.alloc = alloc
+        self.allocs = allocs_name(alloc)
         self.probe = probe
         self.params = sig.flat_params
         self.result = _I64 if sig.retptr else sig.flat_result
@@ -1352,12 +1483,16 @@ class RawState:
         post = None
         if binding.post is not None:
             post = self.core(binding.post, binding.post_params, None)
+        allocs = None
+        if binding.sig.many_blocks:
+            allocs = self.core(binding.allocs, (_I32, _I32), _I64)
         plan = RawCallPlan(
             binding.sig,
             self.mem,
             self.core(binding.alloc, (_I32, _I32), _I64),
             self.core(binding.call, binding.params, binding.result),
             post,
+            allocs,
         )
         self.plans[id(binding)] = plan
         return plan

@@ -12,6 +12,11 @@ function moving a list or a string, a component gets, appended to its binary:
   ``cabi_realloc(0, 0, align, size)`` (the one the function's lift names: a component
   with several gets ``airssys-raw-alloc1``, ...); the result is ``memory pages << 32 |
   pointer``, so the host checks every pointer against the memory size as of that call;
+* ``airssys-raw-allocs: func(table: u32, n: u32) -> u64`` beside it: the same allocator
+  called ``n`` times in one call, for the ``(align, size)`` pairs the host wrote at
+  ``table`` (a block of the call's own, not yet filled), each pointer written over its
+  pair; the result is ``table`` packed likewise (a call lowering many strings or lists
+  then calls into the guest a few times, not once per block);
 * ``airssys-raw-probe: func(a: u64, b: u64) -> u64``: a fresh 16-byte block holding
   ``a ^ b`` and ``a + b`` (packed likewise), used once per instance to find the memory.
   A component with no allocator (a hand-written one, say) whose imports take lists or
@@ -56,6 +61,7 @@ from .plans import (
     RawExports,
     RawPlan,
     ShimFold,
+    allocs_name,
     decode_raw_plan,
     encode_raw_plan,
     raw_names,
@@ -194,9 +200,28 @@ def add_raw_shim_functions(
             + _pack_pages(2)
         )  # fmt: skip
 
+    def allocs(idx: Callable[[str], int], j: int = 0) -> bytes:
+        # for i in 0..n: at = table + 8 i; *at = realloc(0, 0, at[0], at[4]), in order
+        # (locals: 0 table, 1 n, 2 i, 3 at, 4 p; unaligned loads and stores: the table
+        # is any block of the call's own, see rawabi.RawCallPlan)
+        return (
+            b"\x02\x40\x03\x40"  # block, loop
+            + _r._get(2) + _r._get(1) + b"\x4f\x0d\x01"  # i >= n: br_if out
+            + _r._get(0) + _r._get(2) + b"\x41\x03\x74\x6a\x21\x03"  # at = table + (i << 3)
+            + b"\x41\x00\x41\x00"
+            + _r._get(3) + b"\x28\x00\x00" + _r._get(3) + b"\x28\x00\x04"  # align, size
+            + _r._call(idx(f"realloc{j}")) + b"\x21\x04"
+            + _r._get(3) + _r._get(4) + b"\x36\x00\x00"  # *at = p
+            + _r._get(2) + b"\x41\x01\x6a\x21\x02"  # i += 1
+            + b"\x0c\x00\x0b\x0b"  # br loop, end, end
+            + _pack_pages(0)
+        )  # fmt: skip
+
     for j in range(n_reallocs):
         body = functools.partial(alloc, j=j)
         module.func(f"alloc{j}", [_I32, _I32], [_I64], 1, body, export=f"alloc{j}")
+        many = functools.partial(allocs, j=j)
+        module.func(f"allocs{j}", [_I32, _I32], [_I64], 3, many, export=f"allocs{j}")
     if n_reallocs:
         module.func("probe", [_I64, _I64], [_I64], 1, probe, export="probe")
     else:
@@ -461,7 +486,7 @@ def _raw_export_tail(data: bytes, probe_memory: int | None) -> tuple[bytes, RawP
     imports = [("memory", 0x02, memory)]
     imports += [(f"realloc{j}", 0x00, f) for j, f in enumerate(reallocs)]
     imports += [(f"rf{k}", 0x00, picked[i].lift.core_func) for k, i in enumerate(wrapped)]
-    alias_names = [f"alloc{j}" for j in range(len(reallocs))]
+    alias_names = [f"{a}{j}" for j in range(len(reallocs)) for a in ("alloc", "allocs")]
     alias_names += ["probe"] + [f"rw{k}" for k in range(len(wrapped))]
     wiring, shim_func = _r._wire_shim(c, imports, alias_names)
     types, lifts, exports, plan = raw_lifts(c, picked, reallocs, shim_func)
@@ -499,6 +524,7 @@ def raw_lifts(
     alloc_names = [ALLOC if j == 0 else f"{ALLOC}{j}" for j in range(len(reallocs))]
     for j, name in enumerate(alloc_names):
         add(shim_func[f"alloc{j}"], _functype_bytes([_U32, _U32], _U64), name)
+        add(shim_func[f"allocs{j}"], _functype_bytes([_U32, _U32], _U64), allocs_name(name))
     probe = PROBE if reallocs else PROBE_AT_ZERO
     add(shim_func["probe"], _functype_bytes([_U64, _U64], _U64), probe)
     added: list[RawExport] = []
