@@ -59,6 +59,7 @@ from airssys_plugins.runtime.rawbytes import (
 )
 from airssys_plugins.runtime.sandbox import SandboxSpec
 
+from .kitchen_hooks import Line, Point
 from .rust_hooks import PACKAGE as RUST_PACKAGE
 from .rust_hooks import RustHooks
 from .test_byte_buffers import _py_bytes
@@ -429,9 +430,14 @@ HOSTILE = [
     ("strings", ["ok", "x" * 12345, "ok"], "realloc out of bounds"),
     ("lists32", [[1], list(range(1111)), [2]], "realloc misaligned"),
     ("as-text", b"\xff\xfe", "invalid UTF-8"),  # invalid UTF-8 in a string result
+    # a list of strings is read and checked string by string, in order: the first bad one
+    ("bad-texts", b"x", "invalid UTF-8"),  # then one outside memory
+    ("far-texts", b"x", "out-of-bounds pointer"),  # then one of invalid UTF-8
     ("bad-option", b"x", "invalid discriminant"),  # option discriminant 2
     ("bad-char", b"x", "invalid char"),  # char beyond U+10FFFF
     ("odd-list", b"x", "misaligned pointer"),  # a list<u32> at an odd address
+    ("odd-lists", b"x", "misaligned pointer"),  # ... inside a list<list<u32>>
+    ("far-lists", b"x", "out-of-bounds pointer"),  # ... and one outside memory
     ("bad-record", b"x", "out-of-bounds pointer"),  # a record's list outside memory
     ("bad-variant", b"x", "invalid discriminant"),  # variant discriminant 5 of 2 cases
     ("bad-enum", b"x", "invalid discriminant"),  # enum value 3 of 3 names, in a record
@@ -653,20 +659,26 @@ def every_call_raw(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_route_is_chosen_by_what_it_saves(bytes_wasm: bytes, kitchen_wasm: Path) -> None:
     """By default a call takes the raw route when its lists of bytes or numbers hold 2 KiB
-    or more, at 64 bytes or more per block the route allocates in the guest (one call of
-    its allocator each): a string crosses as one buffer on wasmtime's route too, and a
-    list of many small blocks costs more raw than element by element."""
+    or more, at 8 bytes or more per unit of the raw route's own cost: a list block (the
+    blocks allocated by batch), and 4 for each record or variant object it lowers and
+    lifts. Strings cost nothing more raw (one buffer on wasmtime's route too), so a call
+    of strings alone is left to wasmtime's route, and lists of records with little in
+    them too."""
     kitchen = ComponentImage.load("kitchen", kitchen_wasm)
     ops = ComponentImage.load("bytes", bytes_wasm)
+    line = Line(Point(1, 2, "a"), Point(3, 4, "bb"), ["t1", "t2"])
     cases = [
         (ops, "echo", (os.urandom(3000),), True),
         (ops, "echo", (os.urandom(2000),), False),
         (ops, "nested", ([os.urandom(64) for _ in range(1000)],), True),
-        (ops, "nested", ([os.urandom(16) for _ in range(1000)],), False),
+        (ops, "nested", ([os.urandom(1) for _ in range(1000)],), True),  # 9,000 bytes moved
+        (ops, "nested", ([os.urandom(1) for _ in range(100)],), False),  # 900
         (ops, "mixed", ("naïve ✓" * 1000, os.urandom(3000)), True),
         (kitchen, "echo-string", ("naïve ✓ " * 10_000,), False),
-        (kitchen, "echo-strings", (["word"] * 2000,), False),
+        (kitchen, "echo-strings", (["word"] * 2000,), True),  # their array: 16,000 bytes
         (kitchen, "echo-list", (list(range(1000)),), True),  # list<s64>: 8,000 bytes
+        # 72 bytes a line in lists, 13 units: a tags list and three records
+        (kitchen, "echo-lines", ([line] * 1000,), False),
     ]
     for image, func, args, raw in cases:
         r = Routes(image, func)

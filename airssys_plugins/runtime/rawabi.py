@@ -66,9 +66,11 @@ from .guestmem import GuestMemory, GuestMemoryError, find_base, find_memory
 from .plans import PROBE_AT_ZERO, allocs_name
 
 __all__ = [
+    "BATCH_FROM",
     "MAX_FLAT_PARAMS",
     "RAW_BYTES_PER_BLOCK",
     "RAW_MIN_BYTES",
+    "RECORD_UNITS",
     "ArgumentError",
     "CoreCall",
     "GrownMemory",
@@ -87,19 +89,25 @@ __all__ = [
 #: route: below it, its two or three calls into the guest cost more than the latin1
 #: route's one (measured crossover: about 1 KiB for random bytes, 4 KiB for ASCII).
 RAW_MIN_BYTES: Final = 2048
-#: The raw route allocates each list and string it lowers with a call into the guest
-#: (2.5-6 µs each through wasmtime's C API), where wasmtime's own lowering moves a string
-#: as one buffer and a list of bytes or numbers a value per element (about 90 ns a byte):
-#: the route is taken only when the lists of bytes and numbers the arguments hold come to
-#: this many bytes per block allocated (1,000 lists of 16 bytes: 1.4x slower raw; of 64
-#: bytes: 0.7x; 1,000 strings of 8 bytes: 2.1x slower raw).
-RAW_BYTES_PER_BLOCK: Final = 64
+#: wasmtime's own lowering moves a list of bytes or numbers a value per element (about
+#: 90 ns a byte) and a string as one buffer; the raw route costs about 1-2 µs per list it
+#: allocates (the blocks allocated by batch: :data:`BATCH_FROM`), nothing more per string
+#: than wasmtime's route, and per record or variant it lowers and lifts some 2-3 µs more
+#: than wasmtime's route (:data:`RECORD_UNITS`). The route is taken only when the lists of
+#: bytes and numbers the arguments hold come to this many bytes per unit of that cost:
+#: 1,000 lists of 1 byte, 0.45x the time of wasmtime's route; 1,000 lines of
+#: ``{start: point, end: point, tags: list<string>}``, 1.2x (left to wasmtime's).
+RAW_BYTES_PER_BLOCK: Final = 8
+#: What a record or variant object costs the raw route, in blocks.
+RECORD_UNITS: Final = 4
 #: A call lowering this many blocks or more allocates them with the batch allocator
 #: (``airssys-raw-allocs``): one call into the guest for all but the first few.
 BATCH_FROM: Final = 3
 
 _I32, _I64, _F32, _F64 = 0x7F, 0x7E, 0x7D, 0x7C
 _byref = ctypes.byref
+_memmove = ctypes.memmove
+_string_at = ctypes.string_at
 _u32_pair = struct.Struct("<II")
 
 #: With no ``max_result_bytes``, a result may count (as :func:`.convert.measurer`
@@ -255,6 +263,9 @@ class _Node:
     flat: tuple[int, ...]
     #: Whether convert.measurer counts anything for this type (strings, lists).
     measured: bool = False
+    #: The records and variant objects a value holds outside its measured parts (what
+    #: :meth:`moves` counts for them without looking: always the same number).
+    fixed: int = 0
 
     def prepare(self, value: Any) -> Any:
         raise NotImplementedError
@@ -365,7 +376,7 @@ class _String(_Node):
     size, align, flat, measured = 8, 4, (_I32, _I32), True
 
     def moves(self, value: Any, acc: list[int]) -> None:
-        acc[1] += 1  # one block; the bytes cross as one buffer on wasmtime's route too
+        pass  # one buffer on wasmtime's route too; no dearer raw (allocated by batch)
 
     def prepare(self, value: Any) -> Any:
         if not isinstance(value, str):
@@ -459,6 +470,7 @@ class _List(_Node):
         acc[0] += n * self.width  # the block of the elements
         elem = self.elem
         if not elem.measured:
+            acc[1] += RECORD_UNITS * n * elem.fixed
             return
         sample = value[:64]
         each = [0, 0]
@@ -489,8 +501,13 @@ class _List(_Node):
             size = elem.size
             ptr = cx.alloc(elem.align, n * size)
             buf = bytearray(n * size)
-            for i in range(n):  # elements lowered after their array, as wasmtime does
-                elem.store(cx, prep[i], buf, i * size)
+            if type(elem) is _String:
+                _lower_blocks(cx, prep, buf, 1, 1)
+            elif type(elem) is _List and elem.code is not None:
+                _lower_blocks(cx, prep, buf, elem.elem.align, elem.width)
+            else:
+                for i in range(n):  # elements lowered after their array, as wasmtime does
+                    elem.store(cx, prep[i], buf, i * size)
             cx.mem.write(ptr, buf, "a list argument")
         out += (ptr, n)
 
@@ -526,13 +543,19 @@ class _List(_Node):
             n = keep
         cx.spend(n * self.width if code is not None else n * (VAL_SIZE + self.width))
         data = cx.mem.read(ptr, n * self.width, "a list")
+        items: list[Any]
         if code is not None:
             if self.py_bytes and total == n:
                 return data
             items = array(code, data).tolist()
         else:
             elem, size = self.elem, self.width
-            items = [elem.load(cx, data, i * size) for i in range(n)]
+            if type(elem) is _String:
+                items = _lift_strings(cx, data, n)
+            elif type(elem) is _List and elem.code is not None and elem.keep is None:
+                items = _lift_packed_lists(cx, data, n, elem)
+            else:
+                items = [elem.load(cx, data, i * size) for i in range(n)]
         return items if total == n else Kept(items, total)
 
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
@@ -544,12 +567,111 @@ class _List(_Node):
         if not elem.measured or total > cx.budget:
             return total
         data = cx.mem.read(ptr, n * self.width, "a list")
+        if type(elem) is _String:
+            return total + sum(array("I", data)[1::2])
+        if type(elem) is _List and elem.code is not None:
+            return total + _measure_packed_lists(cx, data, elem)
         size, budget = self.width, cx.budget
         for i in range(n):
             total += elem.measure(cx, data, i * size)
             if total > budget:
                 break  # over already: do not walk the rest
         return total
+
+
+def _lower_blocks(cx: _Cx, prep: Sequence[bytes], buf: bytearray, align: int, width: int) -> None:
+    """A list's elements that are each one block (strings, UTF-8; lists of bytes or
+    numbers, packed), each into a block of its own, and their pointers and lengths (in
+    elements of ``width`` bytes) into ``buf``, the list's array: what storing each does,
+    without checking each block twice (the allocator's answer is checked against the
+    memory's size, which only grows, and the memory does not move)."""
+    base, alloc, pack = cx.mem.base, cx.alloc, _u32_pair.pack_into
+    for i, data in enumerate(prep):
+        n = len(data)
+        ptr = alloc(align, n)
+        if n:
+            _memmove(base + ptr, data, n)
+        pack(buf, 8 * i, ptr, n // width)
+
+
+def _measure_packed_lists(cx: _Cx, array_data: bytes, inner: _List) -> int:
+    """What the lists of bytes or numbers whose pointers and lengths are ``array_data``
+    count, each checked as :meth:`_List.measure` checks it (aligned, inside memory)."""
+    words = array("I", array_data)
+    size, width, align = cx.mem.size, inner.width, inner.elem.align
+    for i in range(0, len(words), 2):
+        ptr, count = words[i], words[i + 1]
+        if ptr % align or ptr + count * width > size:
+            inner._checked(cx, ptr, count)  # raises
+    return sum(words[1::2]) * width
+
+
+def _lift_packed_lists(cx: _Cx, array_data: bytes, n: int, inner: _List) -> list[Any]:
+    """The ``n`` lists of bytes or numbers whose pointers and lengths are ``array_data``,
+    checked and copied in order as :meth:`_List.load` does each (the same errors)."""
+    words = array("I", array_data)
+    mem, code, width, align = cx.mem, inner.code, inner.width, inner.elem.align
+    assert code is not None
+    as_bytes = inner.py_bytes
+    spend = cx.spend if cx.left is not None else None
+    out: list[Any] = []
+    for i in range(0, 2 * n, 2):
+        ptr, count = words[i], words[i + 1]
+        size = count * width
+        if ptr % align:
+            inner._checked(cx, ptr, count)  # raises
+        if ptr + size > mem.size:
+            mem.check(ptr, size, "a list")  # raises
+        if spend is not None:
+            spend(size)
+        data = _string_at(mem.base + ptr, size) if size else b""
+        out.append(data if as_bytes else array(code, data).tolist())
+    return out
+
+
+#: Strings of a list are read in one copy of the memory they span when it is at most
+#: this many times their bytes (plus _SPAN_SLACK): a run of blocks of one allocator.
+_SPAN_FACTOR: Final = 2
+_SPAN_SLACK: Final = 1 << 16
+
+
+def _lift_strings(cx: _Cx, array_data: bytes, n: int) -> list[str]:
+    """The ``n`` strings whose pointers and lengths are ``array_data``, checked and
+    decoded in order as :meth:`_String.load` does each (the same errors, at the same
+    string), the bytes they span copied once when they lie close together."""
+    words = array("I", array_data)
+    ptrs, lens = words[0::2], words[1::2]
+    mem, where = cx.mem, cx.where
+    size = mem.size
+    inside = [(p, k) for p, k in zip(ptrs, lens, strict=True) if k and p + k <= size]
+    lo = hi = 0
+    blob = memoryview(b"")
+    if inside:
+        lo = min(p for p, _ in inside)
+        hi = max(p + k for p, k in inside)
+        if hi - lo > _SPAN_FACTOR * sum(k for _, k in inside) + _SPAN_SLACK:
+            lo = hi = 0  # far apart: each string read alone
+        else:
+            blob = memoryview(_string_at(mem.base + lo, hi - lo))
+    spend = cx.spend if cx.left is not None else None
+    out = []
+    for p, k in zip(ptrs, lens, strict=True):
+        if spend is not None:
+            spend(k)
+        if p + k > size:
+            mem.check(p, k, "a string")  # raises
+        if lo <= p and p + k <= hi:
+            data: bytes | memoryview = blob[p - lo : p - lo + k]
+        else:
+            data = _string_at(mem.base + p, k) if k else b""
+        try:
+            out.append(str(data, "utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _abi_error(
+                f"invalid utf-8 in a string of {where} ({exc.reason} at byte {exc.start})",
+                "invalid UTF-8",
+            ) from None
+    return out
 
 
 class _Tuple(_Node):
@@ -566,6 +688,9 @@ class _Tuple(_Node):
         self.size = _up(off, align)
         self.flat = tuple(v for e in elems for v in e.flat)
         self.measured = any(e.measured for e in elems)
+        #: the objects of the elements that are not measured
+        self.fixed_parts = sum(e.fixed for e in elems if not e.measured)
+        self.fixed = sum(e.fixed for e in elems)
 
     def prepare(self, value: Any) -> Any:
         n = len(self.elems)
@@ -581,6 +706,7 @@ class _Tuple(_Node):
         return out
 
     def moves(self, value: Any, acc: list[int]) -> None:
+        acc[1] += RECORD_UNITS * self.fixed_parts
         if isinstance(value, tuple | list):
             for e, v in zip(self.elems, value, strict=False):
                 if e.measured:
@@ -633,6 +759,7 @@ class _Variant(_Node):
         self.joined = _join([() if c is None else c.flat for c in cases])
         self.flat = (_I32, *self.joined)
         self.measured = any(c.measured for c in cases if c is not None)
+        self.fixed = max([c.fixed for c in cases if c is not None], default=0)
 
     def wrap(self, index: int, value: Any) -> Any:
         return (index, value)
@@ -769,6 +896,8 @@ class _Record(_Tuple):
         snake = [n.replace("-", "_") for n, _ in t.fields]
         self.attrs = list(t.py_fields) if t.py_fields else snake
         self.cost = _object_cost(t.py, len(t.fields))
+        self.fixed += 1  # the record's own object
+        self.fixed_parts += 1
         #: the fields that can hold strings or lists (what :meth:`moves` looks at)
         self.variable = [(a, e) for a, e in zip(self.attrs, elems, strict=True) if e.measured]
         if t.py is None:
@@ -799,6 +928,7 @@ class _Record(_Tuple):
         return out
 
     def moves(self, value: Any, acc: list[int]) -> None:
+        acc[1] += RECORD_UNITS * self.fixed_parts
         for name, e in self.variable:
             e.moves(getattr(value, name, None), acc)
 
@@ -847,6 +977,7 @@ class _VariantOf(_Variant):
             if cls is not None:
                 self.by_class[cls] = i
         self.cost = max(_object_cost(cls, 1) for cls, _ in self.made) if self.made else 0
+        self.fixed += 1  # the case's object
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
         cx.spend(self.cost)
@@ -881,11 +1012,15 @@ class _VariantOf(_Variant):
             raise
 
     def moves(self, value: Any, acc: list[int]) -> None:
+        acc[1] += RECORD_UNITS
         index = self.by_class.get(type(value))
         if index is not None:
             case, field = self.cases[index], self.fields[index]
             if case is not None and field is not None:
-                case.moves(getattr(value, field, None), acc)
+                if case.measured:
+                    case.moves(getattr(value, field, None), acc)
+                else:
+                    acc[1] += RECORD_UNITS * case.fixed
 
     def wrap(self, index: int, value: Any) -> Any:
         cls, keyword = self.made[index]
@@ -1222,9 +1357,7 @@ class RawSignature:
             if t is bytes:
                 bulk += len(a)
                 blocks += 1
-            elif t is str:
-                blocks += 1
-            elif t is not int and t is not float and t is not bool:
+            elif t is not str and t is not int and t is not float and t is not bool:
                 bulk, blocks = self.payload(args)
                 break
         return (after_large or bulk >= RAW_MIN_BYTES) and bulk >= RAW_BYTES_PER_BLOCK * blocks
