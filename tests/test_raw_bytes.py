@@ -11,6 +11,7 @@ guest, no memory growth, the memory found again after a discard and after growin
 
 from __future__ import annotations
 
+import enum
 import os
 import subprocess
 import threading
@@ -32,7 +33,7 @@ from airssys_plugins import (
 )
 from airssys_plugins.authoring.build import build_guest, find_tool
 from airssys_plugins.contract import wit
-from airssys_plugins.runtime import capi, guestmem, rawabi
+from airssys_plugins.runtime import capi, convert, guestmem, rawabi
 from airssys_plugins.runtime import image as _image
 from airssys_plugins.runtime.convert import ConvertError
 from airssys_plugins.runtime.image import ComponentImage
@@ -321,6 +322,50 @@ def test_arguments_are_checked_before_the_guest_is_touched(ops: Harness) -> None
     assert info.value.located().startswith("[1][1]: 256 is out of range for u8")
     with pytest.raises(ConvertError, match="not valid Unicode"):
         RawSignature(ops.sigs["mixed"]).prepare(0, "\ud800")
+
+
+def _by_convert(name: str, value: Any) -> Any:
+    """A primitive argument as convert's check leaves it in a C value (what the raw
+    route's prepare gave for every value before it took plain ones as they are)."""
+    scratch = convert.VAL()
+    convert._lower_prim(name)(value, scratch)
+    of = scratch.of
+    if name == "bool":
+        return 1 if of.boolean else 0
+    if name == "char":
+        return of.character
+    return getattr(of, name) if name in ("f32", "f64") else value
+
+
+@pytest.mark.parametrize(
+    "name", ["u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64", "bool", "char"]
+)
+def test_primitives_are_checked_as_convert_checks_them(name: str) -> None:
+    """The raw route's primitives take what the element-by-element path takes and give
+    the same value (a plain int in range, a float, a bool: as they are), and refuse the
+    rest with its message."""
+
+    class Small(enum.IntEnum):
+        ONE = 1
+
+    node = rawabi.node(wit.Prim(name))
+    values = [0, 1, -1, 255, 256, -129, 2**31, 2**63 - 1, 2**64, -(2**63) - 1, True, False,
+              Small.ONE, 1.5, -0.0, float("inf"), 3.4e38, 1e300, "x", "é", "", None]  # fmt: skip
+    for value in values:
+        try:
+            expected = _by_convert(name, value)
+        except ConvertError as exc:
+            refused = str(exc)
+        else:
+            refused = None
+        if refused is not None:
+            with pytest.raises(ConvertError) as info:
+                node.prepare(value)
+            assert str(info.value) == refused, (name, value)
+            continue
+        got = node.prepare(value)
+        assert got == expected or (got != got and expected != expected), (name, value)
+        assert type(got) is type(expected), (name, value)
 
 
 def test_memory_does_not_grow_over_100_calls(ops: Harness) -> None:

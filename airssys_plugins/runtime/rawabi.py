@@ -46,6 +46,7 @@ from ..contract.annotations import Err, Ok, Some
 from . import capi
 from .capi import call as _call
 from .convert import (
+    _INT_KINDS,
     F32,
     F64,
     U32,
@@ -319,8 +320,19 @@ class _Prim(_Node):
             (_I64 if wide else _F32 if name == "f32" else _F64 if name == "f64" else _I32),
         )
         self.bits = 64 if wide else 32
+        #: An integer type's range: a plain int inside it is taken as it is (what the
+        #: check below would give back, without its scratch value).
+        self.range = _INT_KINDS[name][2:4] if name in _INT_KINDS else None
+        self.is_int = name in _INT_FMT
 
     def prepare(self, value: Any) -> Any:
+        span = self.range
+        if span is not None and type(value) is int and span[0] <= value <= span[1]:
+            return value
+        if type(value) is float and self.name == "f64":
+            return value
+        if type(value) is bool and self.name == "bool":
+            return 1 if value else 0
         scratch = VAL()
         self.check(value, scratch)  # convert's own checks and messages
         of = scratch.of
@@ -361,8 +373,8 @@ class _Prim(_Node):
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
         raw = self.fmt.unpack_from(blk, off)[0]
-        if self.name in ("f32", "f64"):
-            return raw
+        if self.is_int or self.name in ("f32", "f64"):
+            return raw  # (the format has the type's width and sign)
         return self.from_int(raw)
 
     def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
@@ -550,7 +562,7 @@ class _List(_Node):
             items = array(code, data).tolist()
         else:
             elem, size = self.elem, self.width
-            if type(elem) is _String:
+            if type(elem) is _String and n >= _SPAN_FROM:
                 items = _lift_strings(cx, data, n)
             elif type(elem) is _List and elem.code is not None and elem.keep is None:
                 items = _lift_packed_lists(cx, data, n, elem)
@@ -629,6 +641,8 @@ def _lift_packed_lists(cx: _Cx, array_data: bytes, n: int, inner: _List) -> list
     return out
 
 
+#: Lists of strings this long or longer are read by :func:`_lift_strings`.
+_SPAN_FROM: Final = 8
 #: Strings of a list are read in one copy of the memory they span when it is at most
 #: this many times their bytes (plus _SPAN_SLACK): a run of blocks of one allocator.
 _SPAN_FACTOR: Final = 2
@@ -684,6 +698,7 @@ class _Tuple(_Node):
             off += e.size
             align = max(align, e.align)
         self.offsets = offsets
+        self.parts = list(zip(elems, offsets, strict=True))
         self.align = align
         self.size = _up(off, align)
         self.flat = tuple(v for e in elems for v in e.flat)
@@ -722,13 +737,11 @@ class _Tuple(_Node):
             e.lower(cx, p, out)
 
     def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
-        for e, o, p in zip(self.elems, self.offsets, prep, strict=True):
+        for (e, o), p in zip(self.parts, prep, strict=True):
             e.store(cx, p, buf, off + o)
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
-        return tuple(
-            e.load(cx, blk, off + o) for e, o in zip(self.elems, self.offsets, strict=True)
-        )
+        return tuple([e.load(cx, blk, off + o) for e, o in self.parts])
 
     def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
         return tuple(e.lift_flat(cx, values) for e in self.elems)
