@@ -705,10 +705,9 @@ def every_call_raw(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_route_is_chosen_by_what_it_saves(bytes_wasm: bytes, kitchen_wasm: Path) -> None:
     """By default a call takes the raw route when its lists of bytes or numbers hold 2 KiB
     or more, at 8 bytes or more per unit of the raw route's own cost: a list block (the
-    blocks allocated by batch), and 4 for each record or variant object it lowers and
+    blocks allocated by batch), and 2 for each record or variant object it lowers and
     lifts. Strings cost nothing more raw (one buffer on wasmtime's route too), so a call
-    of strings alone is left to wasmtime's route, and lists of records with little in
-    them too."""
+    of strings alone is left to wasmtime's route."""
     kitchen = ComponentImage.load("kitchen", kitchen_wasm)
     ops = ComponentImage.load("bytes", bytes_wasm)
     line = Line(Point(1, 2, "a"), Point(3, 4, "bb"), ["t1", "t2"])
@@ -722,8 +721,10 @@ def test_the_route_is_chosen_by_what_it_saves(bytes_wasm: bytes, kitchen_wasm: P
         (kitchen, "echo-string", ("naïve ✓ " * 10_000,), False),
         (kitchen, "echo-strings", (["word"] * 2000,), True),  # their array: 16,000 bytes
         (kitchen, "echo-list", (list(range(1000)),), True),  # list<s64>: 8,000 bytes
-        # 72 bytes a line in lists, 13 units: a tags list and three records
-        (kitchen, "echo-lines", ([line] * 1000,), False),
+        # 72 bytes a line in lists, 7 units: a tags list and three records
+        (kitchen, "echo-lines", ([line] * 1000,), True),
+        (kitchen, "echo-lines", ([line] * 20,), False),  # 1,440 bytes
+        (kitchen, "echo-point", (Point(1, 2, "naïve ✓ " * 1000),), False),  # a string
     ]
     for image, func, args, raw in cases:
         r = Routes(image, func)

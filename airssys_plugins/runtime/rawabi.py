@@ -93,14 +93,14 @@ RAW_MIN_BYTES: Final = 2048
 #: wasmtime's own lowering moves a list of bytes or numbers a value per element (about
 #: 90 ns a byte) and a string as one buffer; the raw route costs about 1-2 µs per list it
 #: allocates (the blocks allocated by batch: :data:`BATCH_FROM`), nothing more per string
-#: than wasmtime's route, and per record or variant it lowers and lifts some 2-3 µs more
-#: than wasmtime's route (:data:`RECORD_UNITS`). The route is taken only when the lists of
-#: bytes and numbers the arguments hold come to this many bytes per unit of that cost:
-#: 1,000 lists of 1 byte, 0.45x the time of wasmtime's route; 1,000 lines of
-#: ``{start: point, end: point, tags: list<string>}``, 1.2x (left to wasmtime's).
+#: than wasmtime's route, and about as much per record (:data:`RECORD_UNITS`). The route
+#: is taken only when the lists of bytes and numbers the arguments hold come to this many
+#: bytes per unit of that cost: 1,000 lists of 1 byte, 0.6x the time of wasmtime's route;
+#: 1,000 lines of ``{start: point, end: point, tags: list<string>}``, 0.8x.
 RAW_BYTES_PER_BLOCK: Final = 8
-#: What a record or variant object costs the raw route, in blocks.
-RECORD_UNITS: Final = 4
+#: What a record or variant object costs the raw route, in blocks (its fields checked,
+#: stored and read in Python; a record's numbers, strings and lists by one ``struct``).
+RECORD_UNITS: Final = 2
 #: A call lowering this many blocks or more allocates them with the batch allocator
 #: (``airssys-raw-allocs``): one call into the guest for all but the first few.
 BATCH_FROM: Final = 3
@@ -688,6 +688,9 @@ def _lift_strings(cx: _Cx, array_data: bytes, n: int) -> list[str]:
     return out
 
 
+_IN_PLACE, _TEXT, _ITEMS, _NODE = range(4)
+
+
 class _Tuple(_Node):
     def __init__(self, elems: list[_Node]):
         self.elems = elems
@@ -706,6 +709,34 @@ class _Tuple(_Node):
         #: the objects of the elements that are not measured
         self.fixed_parts = sum(e.fixed for e in elems if not e.measured)
         self.fixed = sum(e.fixed for e in elems)
+        self._layout()
+
+    def _layout(self) -> None:
+        """One ``struct`` for the elements held in place (numbers; the pointer and length
+        of strings and lists), read or written at once: ``steps`` says what each element
+        is made from (``_IN_PLACE``: its slot; ``_TEXT``/``_ITEMS``: two slots, a string or
+        a list; ``_NODE``: its own load at its offset, for records, variants, tuples,
+        options, bools and chars, which check what they read)."""
+        fmt, pos, slot = "<", 0, 0
+        steps: list[tuple[int, _Node, int]] = []
+        for e, o in self.parts:
+            if type(e) is _Prim and e.name not in ("bool", "char"):
+                code, kind, used = e.fmt.format[-1], _IN_PLACE, 1
+            elif type(e) is _String:
+                code, kind, used = "II", _TEXT, 2
+            elif type(e) is _List:
+                code, kind, used = "II", _ITEMS, 2
+            else:
+                steps.append((_NODE, e, o))
+                continue
+            fmt += "x" * (o - pos) + code
+            pos = o + e.size
+            steps.append((kind, e, slot))
+            slot += used
+        self.steps = steps
+        self.in_place = struct.Struct(fmt)
+        #: every element held in place: stored by one pack (else element by element)
+        self.all_in_place = all(kind != _NODE for kind, _, _ in steps)
 
     def prepare(self, value: Any) -> Any:
         n = len(self.elems)
@@ -737,11 +768,32 @@ class _Tuple(_Node):
             e.lower(cx, p, out)
 
     def store(self, cx: _Cx, prep: Any, buf: bytearray, off: int) -> None:
-        for (e, o), p in zip(self.parts, prep, strict=True):
-            e.store(cx, p, buf, off + o)
+        if not self.all_in_place:
+            for (e, o), p in zip(self.parts, prep, strict=True):
+                e.store(cx, p, buf, off + o)
+            return
+        values: list[Any] = []  # in order: lists and strings allocated as one by one
+        for (kind, e, _), p in zip(self.steps, prep, strict=True):
+            if kind == _IN_PLACE:
+                values.append(p)
+            else:
+                e.lower(cx, p, values)
+        self.in_place.pack_into(buf, off, *values)
 
     def load(self, cx: _Cx, blk: bytes, off: int) -> Any:
-        return tuple([e.load(cx, blk, off + o) for e, o in self.parts])
+        held = self.in_place.unpack_from(blk, off)
+        out: list[Any] = []
+        for kind, e, k in self.steps:  # in order: the same checks, at the same element
+            if kind == _IN_PLACE:
+                out.append(held[k])
+            elif kind == _TEXT:
+                out.append(_String.text(cx, held[k], held[k + 1]))
+            elif kind == _ITEMS:
+                assert isinstance(e, _List)
+                out.append(e.items(cx, *e._checked(cx, held[k], held[k + 1])))
+            else:
+                out.append(e.load(cx, blk, off + k))
+        return tuple(out)
 
     def lift_flat(self, cx: _Cx, values: Iterator[Any]) -> Any:
         return tuple(e.lift_flat(cx, values) for e in self.elems)
