@@ -735,6 +735,30 @@ def test_the_route_is_chosen_by_what_it_saves(bytes_wasm: bytes, kitchen_wasm: P
             r.instance.close()
 
 
+def test_functions_never_large_have_no_raw_binding(
+    kitchen_wasm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Strings, numbers and records of them count nothing under the route's rule, so a
+    function whose arguments can hold no list (and whose result no list of bytes or
+    numbers) gets no raw binding, and its calls do not check their size; with
+    RAW_MIN_BYTES 0 (every call raw) it gets one."""
+    kitchen = ComponentImage.load("kitchen", kitchen_wasm)
+    cases = [("echo-string", False), ("echo-point", False), ("echo-option", False),
+             ("echo-strings", True), ("echo-bytes", True), ("echo-lines", True)]  # fmt: skip
+    for func, bound in cases:
+        r = Routes(kitchen, func)
+        try:
+            assert (r.fast.raw is not None) is bound, func
+        finally:
+            r.instance.close()
+    monkeypatch.setattr(rawabi, "RAW_MIN_BYTES", 0)
+    r = Routes(kitchen, "echo-string")
+    try:
+        assert r.fast.raw is not None
+    finally:
+        r.instance.close()
+
+
 @pytest.mark.usefixtures("every_call_raw")
 def test_rust_guest(tmp_path: Path) -> None:
     """Rust (wit-bindgen): bytes (invert) and strings (transform) on the raw route."""

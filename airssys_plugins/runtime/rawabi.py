@@ -1372,6 +1372,17 @@ def _most_blocks(nodes: Sequence[_Node], depth: int = 0) -> int:
     return total
 
 
+def _holds_list(n: _Node, depth: int = 0) -> bool:
+    """Whether a value of node ``n`` can hold a list (what the route's rule counts)."""
+    if depth > 64 or isinstance(n, _List):
+        return True
+    if isinstance(n, _Tuple):
+        return any(_holds_list(e, depth + 1) for e in n.elems)
+    if isinstance(n, _Variant):
+        return any(c is not None and _holds_list(c, depth + 1) for c in n.cases)
+    return False
+
+
 def _holds_packed(n: _Node, depth: int = 0) -> bool:
     """Whether a value of node ``n`` can hold a list of bytes or numbers (one buffer on
     the raw route, a value per element on wasmtime's)."""
@@ -1402,6 +1413,10 @@ class RawSignature:
         #: lifts a value per element: only then does a large result send the function's
         #: next call on the instance to the raw route (strings cross as one buffer there).
         self.bulky_result = self.result is not None and _holds_packed(self.result)
+        #: Whether :meth:`is_large` can ever say yes with the rule's thresholds: the
+        #: arguments can hold a list, or the result a list of bytes or numbers (strings,
+        #: numbers and records of them count nothing).
+        self.can_be_large = self.bulky_result or any(_holds_list(p) for p in self.params)
         #: Whether the arguments can need :data:`BATCH_FROM` blocks or more (only then
         #: are they listed ahead for the batch allocator).
         self.many_blocks = _most_blocks(self.params) + (self.block is not None) >= BATCH_FROM
