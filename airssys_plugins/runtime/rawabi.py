@@ -423,14 +423,7 @@ class _String(_Node):
     def text(cx: _Cx, ptr: int, n: int) -> str:
         """The UTF-8 string of ``n`` bytes at ``ptr``."""
         cx.spend(n)
-        data = cx.mem.read(ptr, n, "a string")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _abi_error(
-                f"invalid utf-8 in a string of {cx.where} ({exc.reason} at byte {exc.start})",
-                "invalid UTF-8",
-            ) from None
+        return _decoded(cx, cx.mem.read(ptr, n, "a string"))
 
     def measure(self, cx: _Cx, blk: bytes, off: int) -> int:
         return int(_u32_pair.unpack_from(blk, off)[1])
@@ -620,7 +613,9 @@ def _measure_packed_lists(cx: _Cx, array_data: bytes, inner: _List) -> int:
 
 def _lift_packed_lists(cx: _Cx, array_data: bytes, n: int, inner: _List) -> list[Any]:
     """The ``n`` lists of bytes or numbers whose pointers and lengths are ``array_data``,
-    checked and copied in order as :meth:`_List.load` does each (the same errors)."""
+    checked and copied in order as :meth:`_List.load` does each (the same errors). The
+    body of :meth:`_List.items` for packed lists, inlined: calling it per element cost a
+    quarter more (1,000 lists of 1-64 bytes: 2.2 against 1.7 ms a round trip)."""
     words = array("I", array_data)
     mem, code, width, align = cx.mem, inner.code, inner.width, inner.elem.align
     assert code is not None
@@ -655,7 +650,7 @@ def _lift_strings(cx: _Cx, array_data: bytes, n: int) -> list[str]:
     string), the bytes they span copied once when they lie close together."""
     words = array("I", array_data)
     ptrs, lens = words[0::2], words[1::2]
-    mem, where = cx.mem, cx.where
+    mem = cx.mem
     size = mem.size
     inside = [(p, k) for p, k in zip(ptrs, lens, strict=True) if k and p + k <= size]
     lo = hi = 0
@@ -678,14 +673,19 @@ def _lift_strings(cx: _Cx, array_data: bytes, n: int) -> list[str]:
             data: bytes | memoryview = blob[p - lo : p - lo + k]
         else:
             data = _string_at(mem.base + p, k) if k else b""
-        try:
-            out.append(str(data, "utf-8"))
-        except UnicodeDecodeError as exc:
-            raise _abi_error(
-                f"invalid utf-8 in a string of {where} ({exc.reason} at byte {exc.start})",
-                "invalid UTF-8",
-            ) from None
+        out.append(_decoded(cx, data))
     return out
+
+
+def _decoded(cx: _Cx, data: bytes | memoryview) -> str:
+    """``data`` decoded as UTF-8, or the ABI error wasmtime's lifting raises for it."""
+    try:
+        return str(data, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise _abi_error(
+            f"invalid utf-8 in a string of {cx.where} ({exc.reason} at byte {exc.start})",
+            "invalid UTF-8",
+        ) from None
 
 
 _IN_PLACE, _TEXT, _ITEMS, _NODE = range(4)
@@ -1372,28 +1372,18 @@ def _most_blocks(nodes: Sequence[_Node], depth: int = 0) -> int:
     return total
 
 
-def _holds_list(n: _Node, depth: int = 0) -> bool:
-    """Whether a value of node ``n`` can hold a list (what the route's rule counts)."""
-    if depth > 64 or isinstance(n, _List):
-        return True
-    if isinstance(n, _Tuple):
-        return any(_holds_list(e, depth + 1) for e in n.elems)
-    if isinstance(n, _Variant):
-        return any(c is not None and _holds_list(c, depth + 1) for c in n.cases)
-    return False
-
-
-def _holds_packed(n: _Node, depth: int = 0) -> bool:
-    """Whether a value of node ``n`` can hold a list of bytes or numbers (one buffer on
-    the raw route, a value per element on wasmtime's)."""
+def _holds_list(n: _Node, packed: bool = False, depth: int = 0) -> bool:
+    """Whether a value of node ``n`` can hold a list (what the route's rule counts), or
+    with ``packed`` a list of bytes or numbers (one buffer on the raw route, a value per
+    element on wasmtime's)."""
     if depth > 64:
         return True
     if isinstance(n, _List):
-        return n.code is not None or _holds_packed(n.elem, depth + 1)
+        return not packed or n.code is not None or _holds_list(n.elem, packed, depth + 1)
     if isinstance(n, _Tuple):
-        return any(_holds_packed(e, depth + 1) for e in n.elems)
+        return any(_holds_list(e, packed, depth + 1) for e in n.elems)
     if isinstance(n, _Variant):
-        return any(c is not None and _holds_packed(c, depth + 1) for c in n.cases)
+        return any(c is not None and _holds_list(c, packed, depth + 1) for c in n.cases)
     return False
 
 
@@ -1412,7 +1402,7 @@ class RawSignature:
         #: Whether the result can hold a list of bytes or numbers, which wasmtime's route
         #: lifts a value per element: only then does a large result send the function's
         #: next call on the instance to the raw route (strings cross as one buffer there).
-        self.bulky_result = self.result is not None and _holds_packed(self.result)
+        self.bulky_result = self.result is not None and _holds_list(self.result, packed=True)
         #: Whether :meth:`is_large` can ever say yes with the rule's thresholds: the
         #: arguments can hold a list, or the result a list of bytes or numbers (strings,
         #: numbers and records of them count nothing).
