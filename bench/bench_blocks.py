@@ -39,11 +39,10 @@ import pluggy
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchlib import KITCHEN_DIR, kitchen_hooks, median_ms  # noqa: E402
+from benchlib import KITCHEN_DIR, ROUTES, kitchen_hooks, median_ms, on_route  # noqa: E402
 
 from airssys_plugins import PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
-from airssys_plugins.runtime import instance as _instance  # noqa: E402
 from airssys_plugins.runtime import rawabi  # noqa: E402
 
 BYTES_GUEST = REPO / "tests" / "guests" / "bytes"
@@ -56,27 +55,6 @@ class BytesHooks:
     @spec
     @wit_binding(f"{OPS}#nested")
     def nested(self, data: list[bytes]) -> list[bytes]: ...
-
-
-@contextlib.contextmanager
-def route(name: str) -> Iterator[None]:
-    """Calls in this process on route ``name`` (``taken`` leaves the default)."""
-    saved = (rawabi.RAW_MIN_BYTES, rawabi.RAW_BYTES_PER_BLOCK, rawabi.BATCH_FROM,
-             _instance.RAW_MIN_BYTES)  # fmt: skip
-    if name == "wasmtime's":  # every argument below the threshold, no result remembered
-        rawabi.RAW_MIN_BYTES = _instance.RAW_MIN_BYTES = 1 << 62  # type: ignore[misc]
-    elif name.startswith("raw"):
-        rawabi.RAW_MIN_BYTES = rawabi.RAW_BYTES_PER_BLOCK = 0  # type: ignore[misc]
-        if name != "raw":
-            rawabi.BATCH_FROM = 1 << 62  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        (rawabi.RAW_MIN_BYTES, rawabi.RAW_BYTES_PER_BLOCK, rawabi.BATCH_FROM,
-         _instance.RAW_MIN_BYTES) = saved  # type: ignore[misc]  # fmt: skip
-
-
-ROUTES = ("taken", "raw", "raw, a call per block", "wasmtime's")
 
 
 def main() -> None:
@@ -116,7 +94,7 @@ def main() -> None:
         for label, call, value in cases:
             row: dict[str, float | str] = {}
             for name in ROUTES:
-                with route(name), _raw_calls() as raw_calls:
+                with on_route(name), _raw_calls() as raw_calls:
                     assert call() == [value], (label, name)
                     row[name] = median_ms(call, rounds)
                 if name == "taken":

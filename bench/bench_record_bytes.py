@@ -23,12 +23,10 @@ Timings are reported, never asserted; ``--json PATH`` writes the numbers.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pluggy
@@ -36,13 +34,11 @@ import pluggy
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchlib import median_ms  # noqa: E402
+from benchlib import median_ms, on_route  # noqa: E402
 
 from airssys_plugins import PluginHost, wit_binding  # noqa: E402
 from airssys_plugins.authoring.build import build_guest  # noqa: E402
 from airssys_plugins.contract.annotations import u32  # noqa: E402
-from airssys_plugins.runtime import instance as _instance  # noqa: E402
-from airssys_plugins.runtime import rawabi  # noqa: E402
 
 GUEST = REPO / "tests" / "guests" / "bytes"
 OPS = "test:bytes/ops@1.0.0"
@@ -67,18 +63,6 @@ class Hooks:
     def echo(self, data: bytes) -> bytes: ...
 
 
-@contextlib.contextmanager
-def wasmtime_route() -> Iterator[None]:
-    """The raw route switched off for this process's calls (every argument below the
-    threshold, and a large result not remembered)."""
-    saved = rawabi.RAW_MIN_BYTES, _instance.RAW_MIN_BYTES
-    rawabi.RAW_MIN_BYTES = _instance.RAW_MIN_BYTES = 1 << 62  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        rawabi.RAW_MIN_BYTES, _instance.RAW_MIN_BYTES = saved  # type: ignore[misc]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few rounds (a smoke run)")
@@ -96,7 +80,7 @@ def main() -> None:
             data = os.urandom(size)
             blob = Blob(data, 7)
             assert pm.hook.boxed(b=blob) == [blob]
-            with wasmtime_route():
+            with on_route("wasmtime's"):
                 assert pm.hook.boxed(b=blob) == [blob]
                 slow = median_ms(lambda blob=blob: pm.hook.boxed(b=blob), max(5, rounds // 3))
             rows[f"{size >> 10} KiB"] = {

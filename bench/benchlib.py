@@ -8,6 +8,7 @@ bench_parallel.py, bench_startup.py) imports what it needs; run_all.py runs them
 # (hookspecs are declarations: `...` bodies, as in pluggy's docs)
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import importlib.util
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -446,3 +447,31 @@ def rss_kib() -> int:
 
 def fmt_ns(ns: float) -> str:
     return f"{ns:,.0f}"
+
+
+#: The routes :func:`on_route` forces (``taken``: the default's choice).
+ROUTES = ("taken", "raw", "raw, a call per block", "wasmtime's")
+
+
+@contextlib.contextmanager
+def on_route(name: str) -> Iterator[None]:
+    """This process's hook calls on route ``name`` of :data:`ROUTES`: ``raw`` every call
+    with a raw export (the batch allocator used), ``raw, a call per block`` the same with
+    the guest's allocator called once per block, ``wasmtime's`` the raw route switched off
+    (every argument below the threshold, and a large result not remembered)."""
+    from airssys_plugins.runtime import instance as _instance
+    from airssys_plugins.runtime import rawabi
+
+    saved = (rawabi.RAW_MIN_BYTES, rawabi.RAW_BYTES_PER_BLOCK, rawabi.BATCH_FROM,
+             _instance.RAW_MIN_BYTES)  # fmt: skip
+    if name == "wasmtime's":
+        rawabi.RAW_MIN_BYTES = _instance.RAW_MIN_BYTES = 1 << 62  # type: ignore[misc]
+    elif name.startswith("raw"):
+        rawabi.RAW_MIN_BYTES = rawabi.RAW_BYTES_PER_BLOCK = 0  # type: ignore[misc]
+        if name != "raw":
+            rawabi.BATCH_FROM = 1 << 62  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        (rawabi.RAW_MIN_BYTES, rawabi.RAW_BYTES_PER_BLOCK, rawabi.BATCH_FROM,
+         _instance.RAW_MIN_BYTES) = saved  # type: ignore[misc]  # fmt: skip
